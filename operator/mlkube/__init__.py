@@ -1,0 +1,1 @@
+"""mlkube: a Kubernetes-native operator for the whole ML lifecycle."""

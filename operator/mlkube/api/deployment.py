@@ -1,0 +1,204 @@
+"""ModelDeployment: serving a model version through KServe and moving traffic between versions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from mlkube.api import base
+
+
+class ModelSelector(base.ApiModel):
+    """Which version to serve: a fixed version, or the project's champion."""
+
+    version: int | None = pydantic.Field(None, ge=1)
+    """A fixed version from the project's registry."""
+    track: Literal["champion"] | None = None
+    """Follow the project's champion: each new champion rolls out by the strategy."""
+
+    @pydantic.model_validator(mode="after")
+    def _exactly_one(self) -> ModelSelector:
+        if (self.version is None) == (self.track is None):
+            raise ValueError("set exactly one of version or track")
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": "has(self.version) != has(self.track)", "message": "set exactly one of version or track"}]}
+    )
+
+
+class Serving(base.ApiModel):
+    """How each version is served by KServe."""
+
+    deployment_mode: Literal["RawDeployment", "Serverless"] = "RawDeployment"
+    """KServe deployment mode of the InferenceServices."""
+    replicas: int = pydantic.Field(1, ge=0, le=1000)
+    """Replicas per version."""
+    resources: base.ResourceRequirements | None = None
+    """Resources of the model server container."""
+
+
+class CanaryStep(base.ApiModel):
+    """One canary step."""
+
+    weight: int = pydantic.Field(ge=0, le=100)
+    """Percent of traffic to the candidate."""
+    pause: base.Duration | None = None
+    """How long to hold this step while the analysis runs (default: one analysis interval)."""
+
+
+class Canary(base.ApiModel):
+    """Canary steps; after the last step the candidate takes 100%."""
+
+    steps: list[CanaryStep] = pydantic.Field(default_factory=lambda: [CanaryStep(weight=10, pause="1m"), CanaryStep(weight=50, pause="1m")], min_length=1)
+    """Weights in order, each held for its pause."""
+
+
+class BlueGreen(base.ApiModel):
+    """Blue/green: the candidate gets a preview address, then all traffic at once."""
+
+    preview_duration: base.Duration = "5m"
+    """How long the preview runs before the switch."""
+
+
+class ABTest(base.ApiModel):
+    """A/B test: a fixed split for a duration, then a report."""
+
+    weight: int = pydantic.Field(50, ge=0, le=100)
+    """Percent of traffic to the candidate (B)."""
+    sticky_header: str | None = None
+    """Request header whose value pins a client to one version."""
+    duration: base.Duration = "1d"
+    """How long the test runs."""
+
+
+class Shadow(base.ApiModel):
+    """Shadow: mirror traffic to the candidate and compare predictions; clients see the stable version only."""
+
+    percent: int = pydantic.Field(100, ge=1, le=100)
+    """Share of requests mirrored."""
+    duration: base.Duration = "1h"
+    """How long to mirror."""
+
+
+class Analysis(base.ApiModel):
+    """Automatic analysis on the router's measurements."""
+
+    interval: base.Duration = "30s"
+    """How often to analyse."""
+    min_requests: int = pydantic.Field(50, ge=0)
+    """Fewer requests in an interval make it inconclusive."""
+    max_error_rate: float = pydantic.Field(0.01, ge=0, le=1)
+    """Highest acceptable share of failed requests."""
+    max_latency_p99: base.Duration = "250ms"
+    """Highest acceptable 99th percentile latency."""
+    min_agreement: float = pydantic.Field(0.9, ge=0, le=1)
+    """Lowest acceptable share of candidate predictions equal to the stable version's."""
+
+
+class Strategy(base.ApiModel):
+    """How a new version replaces the stable one."""
+
+    type: Literal["Direct", "BlueGreen", "Canary", "ABTest", "Shadow"] = "Canary"
+    """Direct, BlueGreen, Canary, ABTest or Shadow."""
+    canary: Canary = pydantic.Field(default_factory=Canary)
+    """Canary settings."""
+    blue_green: BlueGreen = pydantic.Field(default_factory=BlueGreen)
+    """Blue/green settings."""
+    ab_test: ABTest = pydantic.Field(default_factory=ABTest)
+    """A/B test settings."""
+    shadow: Shadow = pydantic.Field(default_factory=Shadow)
+    """Shadow settings."""
+    analysis: Analysis = pydantic.Field(default_factory=Analysis)
+    """Automatic analysis."""
+    auto_promote: bool = True
+    """false: wait for kubectl annotate mdep NAME mlkube.io/action=promote."""
+    on_failure: Literal["rollback", "pause"] = "rollback"
+    """What a failed analysis does."""
+
+
+class Postprocessing(base.ApiModel):
+    """Applied by the model server after the model."""
+
+    threshold: float | None = pydantic.Field(None, ge=0, le=1)
+    """Decision threshold on the positive class probability (binary classification)."""
+    labels: dict[str, str] = {}
+    """Names for the model's labels, e.g. {"0": stay, "1": churn}."""
+
+
+class Logging(base.ApiModel):
+    """Capture of requests and responses for monitoring."""
+
+    enabled: bool = True
+    """Capture traffic."""
+    sample_rate: float = pydantic.Field(1.0, ge=0, le=1)
+    """Share of requests captured."""
+
+
+class ModelDeploymentSpec(base.ApiModel):
+    """Desired state of a ModelDeployment."""
+
+    project_ref: base.ObjectName
+    """Name of the MLProject in the same namespace."""
+    model: ModelSelector
+    """Which version to serve."""
+    serving: Serving = pydantic.Field(default_factory=Serving)
+    """KServe settings."""
+    strategy: Strategy = pydantic.Field(default_factory=Strategy)
+    """Rollout strategy."""
+    postprocessing: Postprocessing = pydantic.Field(default_factory=Postprocessing)
+    """Decision threshold and label names."""
+    logging: Logging = pydantic.Field(default_factory=Logging)
+    """Traffic capture."""
+
+
+class TrafficEntry(base.ApiModel):
+    """A version's share of traffic."""
+
+    version: int
+    """Model version."""
+    role: Literal["stable", "canary", "preview", "b", "shadow"]
+    """Its role in the rollout."""
+    percent: int = pydantic.Field(ge=0, le=100)
+    """Percent of client traffic it answers (mirrored traffic for shadow)."""
+
+
+class AnalysisResult(base.ApiModel):
+    """The latest analysis."""
+
+    requests: int = 0
+    """Candidate requests in the interval."""
+    error_rate: float | None = None
+    """Share of failed candidate requests."""
+    latency_p99_ms: float | None = None
+    """Candidate 99th percentile latency in milliseconds."""
+    agreement: float | None = None
+    """Share of candidate predictions equal to the stable version's."""
+    verdict: Literal["Passing", "Failing", "Inconclusive"] | None = None
+    """The analysis verdict."""
+
+
+class ModelDeploymentStatus(base.StatusBase):
+    """Observed state of a ModelDeployment."""
+
+    phase: Literal["Pending", "Progressing", "Healthy", "Degraded", "RolledBack", "Paused"] | None = None
+    """Pending, Progressing, Healthy, Degraded, RolledBack or Paused."""
+    url: str | None = None
+    """Where clients send predictions."""
+    preview_url: str | None = None
+    """Blue/green preview address of the candidate."""
+    stable_version: int | None = None
+    """The version serving clients."""
+    candidate_version: int | None = None
+    """The version being rolled out."""
+    traffic: list[TrafficEntry] = []
+    """The traffic table."""
+    traffic_summary: str | None = None
+    """The traffic table in one line, for kubectl get."""
+    current_step: int | None = None
+    """Index of the current canary step."""
+    step_started_at: str | None = None
+    """When the current step began."""
+    analysis: AnalysisResult | None = None
+    """The latest analysis."""

@@ -1,0 +1,177 @@
+"""DriftMonitor: compares live traffic with the training reference, explains, alerts, retrains."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from mlkube.api import base
+
+DriftMethod = Literal["auto", "psi", "ks", "chi2", "jensenshannon", "wasserstein"]
+
+
+class Window(base.ApiModel):
+    """Which captured requests are analysed."""
+
+    size: int = pydantic.Field(1000, ge=1, le=10_000_000)
+    """The most recent N requests..."""
+    duration: base.Duration = "1h"
+    """...within this duration."""
+
+
+class DataDrift(base.ApiModel):
+    """Per-feature drift and dataset drift."""
+
+    method: DriftMethod = "auto"
+    """Statistic per feature; auto picks by column type and sample size (see the README)."""
+    threshold: float | None = pydantic.Field(None, gt=0)
+    """Per-feature threshold on the method's scale (a p-value for ks and chi2); default per method."""
+    dataset_share: float = pydantic.Field(0.5, gt=0, le=1)
+    """Dataset drift when at least this share of features drift."""
+
+
+class PredictionDrift(base.ApiModel):
+    """Drift of the model's predictions."""
+
+    method: DriftMethod = "psi"
+    """Statistic on the prediction column."""
+    threshold: float | None = pydantic.Field(None, gt=0)
+    """Threshold on the method's scale; default per method."""
+
+
+class ConceptDrift(base.ApiModel):
+    """Drop of the primary metric on requests with ground truth feedback."""
+
+    metric: base.Metric | None = None
+    """Metric to watch; default the project's primary metric."""
+    max_drop: float = pydantic.Field(0.05, ge=0)
+    """Largest acceptable drop against the model's test-set baseline."""
+    min_labeled: int = pydantic.Field(50, ge=1)
+    """Labeled requests needed before performance is judged."""
+
+
+class Explainability(base.ApiModel):
+    """Feature importance in drift results."""
+
+    enabled: bool = True
+    """Weight drift by the model's feature importance and name the features that matter and moved."""
+    top_k: int = pydantic.Field(5, ge=1, le=100)
+    """Features listed in status."""
+
+
+class Alerting(base.ApiModel):
+    """Where drift alerts go besides Events and the Drifting condition."""
+
+    webhook: str | None = pydantic.Field(None, pattern=r"^https?://")
+    """Alertmanager v2 alerts endpoint, e.g. http://alertmanager.monitoring:9093/api/v2/alerts."""
+    severity: Literal["info", "warning", "critical"] = "warning"
+    """Severity label of the alerts."""
+
+
+class Action(base.ApiModel):
+    """What drift does."""
+
+    retrain: bool = False
+    """Start a TrainingJob, subject to the project's retraining policy."""
+
+
+class DriftMonitorSpec(base.ApiModel):
+    """Desired state of a DriftMonitor."""
+
+    deployment_ref: base.ObjectName
+    """Name of the ModelDeployment in the same namespace."""
+    scope: Literal["stable", "all"] = "stable"
+    """Analyse traffic answered by the stable version only, or by every version."""
+    interval: base.Duration = "5m"
+    """How often to analyse."""
+    window: Window = pydantic.Field(default_factory=Window)
+    """Which captured requests are analysed."""
+    min_samples: int = pydantic.Field(200, ge=1)
+    """Fewer requests in the window give InsufficientData."""
+    data_drift: DataDrift = pydantic.Field(default_factory=DataDrift)
+    """Per-feature and dataset drift."""
+    prediction_drift: PredictionDrift = pydantic.Field(default_factory=PredictionDrift)
+    """Prediction drift."""
+    concept_drift: ConceptDrift = pydantic.Field(default_factory=ConceptDrift)
+    """Concept drift."""
+    explainability: Explainability = pydantic.Field(default_factory=Explainability)
+    """Feature importance."""
+    alerting: Alerting = pydantic.Field(default_factory=Alerting)
+    """Alert routing."""
+    action: Action = pydantic.Field(default_factory=Action)
+    """What drift does."""
+
+
+class FeatureDrift(base.ApiModel):
+    """Drift of one feature."""
+
+    name: str
+    """Feature name."""
+    method: str
+    """Statistic used."""
+    score: float
+    """Its value."""
+    threshold: float | None = None
+    """Threshold it was compared with."""
+    drifted: bool
+    """Whether the feature drifted."""
+    importance: float | None = None
+    """The model's importance of the feature."""
+
+
+class PredictionDriftResult(base.ApiModel):
+    """Drift of the predictions."""
+
+    method: str | None = None
+    """Statistic used."""
+    score: float
+    """Its value."""
+    drifted: bool
+    """Whether predictions drifted."""
+
+
+class Performance(base.ApiModel):
+    """The primary metric on labeled traffic against the test-set baseline."""
+
+    metric: str
+    """Metric."""
+    baseline: float | None = None
+    """Value on the model's test partition."""
+    current: float | None = None
+    """Value on labeled traffic in the window."""
+    samples: int = 0
+    """Labeled requests in the window."""
+    drifted: bool = False
+    """Whether the drop exceeds maxDrop."""
+
+
+class DriftMonitorStatus(base.StatusBase):
+    """Observed state of a DriftMonitor."""
+
+    phase: Literal["Pending", "Healthy", "Drifting", "InsufficientData"] | None = None
+    """Pending, Healthy, Drifting or InsufficientData."""
+    model_version: int | None = None
+    """The version whose reference was compared."""
+    last_check_time: str | None = None
+    """When the last analysis finished."""
+    samples: int | None = None
+    """Requests in the analysed window."""
+    dataset_drift: bool | None = None
+    """Whether the dataset drifted."""
+    drift_share: float | None = None
+    """Share of drifted features."""
+    features: list[FeatureDrift] = []
+    """Top features by importance-weighted drift."""
+    prediction_drift: PredictionDriftResult | None = None
+    """Prediction drift."""
+    performance: Performance | None = None
+    """Concept drift."""
+    report_uri: str | None = None
+    """HTML report of the last analysis."""
+    last_alert_time: str | None = None
+    """When an alert was last sent."""
+    drift_started_at: str | None = None
+    """Start of the current drift episode; one retraining per episode."""
+    retraining_job: str | None = None
+    """TrainingJob started for the current or last episode."""

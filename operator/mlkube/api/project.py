@@ -1,0 +1,216 @@
+"""MLProject: the business goal, the problem framing, data and storage, the registry, retraining."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from mlkube.api import base
+from mlkube.api import training as training_api
+
+_METRIC_FITS_TASK = (
+    "self.task == 'classification' ? self.primaryMetric in "
+    + str(list(base.CLASSIFICATION_METRICS))
+    + " : self.primaryMetric in "
+    + str(list(base.REGRESSION_METRICS))
+)
+
+
+class Goal(base.ApiModel):
+    """The business goal the project serves."""
+
+    description: str = pydantic.Field(min_length=1)
+    """What the business wants to achieve."""
+    type: Literal["Financial", "Growth", "Employee", "Process", "Sustainability", "TimeBased"]
+    """Kind of goal."""
+    kpi: str | None = None
+    """The indicator that measures the goal."""
+    deadline: str | None = pydantic.Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    """Target date, YYYY-MM-DD."""
+
+
+class FeatureColumns(base.ApiModel):
+    """Which columns are features; by default every column but the target."""
+
+    include: list[str] | None = None
+    """Only these columns are features."""
+    exclude: list[str] = []
+    """These columns are never features (identifiers, leaks)."""
+
+    @pydantic.model_validator(mode="after")
+    def _not_both(self) -> FeatureColumns:
+        if self.include is not None and self.exclude:
+            raise ValueError("set either include or exclude, not both")
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "!(has(self.include) && has(self.exclude) && size(self.exclude) > 0)", "message": "set either include or exclude, not both"}
+            ]
+        }
+    )
+
+
+class Problem(base.ApiModel):
+    """The ML problem framing."""
+
+    task: Literal["classification", "regression"]
+    """classification or regression."""
+    target: str = pydantic.Field(min_length=1)
+    """The column to predict."""
+    positive_class: str | None = None
+    """Positive class of a binary classification, for precision, recall and thresholds."""
+    features: FeatureColumns = pydantic.Field(default_factory=FeatureColumns)
+    """Feature columns."""
+    primary_metric: base.Metric
+    """The metric that decides which model is better."""
+
+    @pydantic.model_validator(mode="after")
+    def _metric_fits_task(self) -> Problem:
+        allowed = base.CLASSIFICATION_METRICS if self.task == "classification" else base.REGRESSION_METRICS
+        if self.primary_metric not in allowed:
+            raise ValueError(f"primaryMetric: {self.primary_metric} is not a {self.task} metric; use one of {', '.join(allowed)}")
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [{"rule": _METRIC_FITS_TASK, "message": "primaryMetric must be a metric of the task", "fieldPath": ".primaryMetric"}]}
+    )
+
+
+class SuccessCriterion(base.ApiModel):
+    """A condition a model must meet to be eligible."""
+
+    metric: base.Metric
+    """Metric on the test partition."""
+    op: Literal[">=", ">", "<=", "<", "=="]
+    """Comparison."""
+    threshold: float
+    """Value compared with."""
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` meets this criterion."""
+        return {
+            ">=": value >= self.threshold,
+            ">": value > self.threshold,
+            "<=": value <= self.threshold,
+            "<": value < self.threshold,
+            "==": value == self.threshold,
+        }[self.op]
+
+
+class Storage(base.ApiModel):
+    """The artifact store for models, reports and inference logs."""
+
+    uri: str = pydantic.Field(pattern=r"^(s3|file)://")
+    """s3://bucket/prefix or file:///path."""
+    credentials_secret: str | None = None
+    """Secret in the same namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+    endpoint: str | None = None
+    """Endpoint of an S3-compatible store such as MinIO."""
+
+
+class Training(base.ApiModel):
+    """How the operator starts TrainingJobs for this project."""
+
+    template: training_api.TrainingSpec = pydantic.Field(default_factory=training_api.TrainingSpec)
+    """A TrainingJob spec without projectRef, for scheduled and drift-triggered runs."""
+    successful_jobs_history_limit: int = pydantic.Field(10, ge=0, le=1000)
+    """Finished TrainingJobs kept per project after they succeeded (their versions stay in the registry)."""
+    failed_jobs_history_limit: int = pydantic.Field(3, ge=0, le=1000)
+    """Failed TrainingJobs kept per project."""
+
+
+class Retraining(base.ApiModel):
+    """When the operator retrains."""
+
+    schedule: base.Cron | None = None
+    """Five-field cron schedule of periodic retraining (UTC)."""
+    on_drift: bool = False
+    """DriftMonitors of this project may start retraining."""
+    cooldown: base.Duration = "6h"
+    """No two automatic retrainings closer than this."""
+    max_per_day: int = pydantic.Field(4, ge=1, le=1000)
+    """At most this many automatic retrainings in 24 hours."""
+    include_feedback: bool = False
+    """Add captured requests that received ground truth to the training data."""
+    feedback_window: base.Duration = "30d"
+    """Only feedback from this recent window is added."""
+
+
+class Promotion(base.ApiModel):
+    """When a new version becomes champion."""
+
+    policy: Literal["auto", "manual"] = "auto"
+    """auto: a better eligible version becomes champion; manual: kubectl annotate mlp NAME mlkube.io/champion=VERSION."""
+    min_improvement: float = pydantic.Field(0.0, ge=0)
+    """The primary metric must improve by at least this much."""
+    evaluate_on: Literal["recent", "test"] = "test"
+    """Holdout on which challenger and champion are compared: the challenger's test split, or the
+    newest labeled traffic when there is enough of it."""
+
+
+class MLProjectSpec(base.ApiModel):
+    """Desired state of an MLProject."""
+
+    goal: Goal
+    """The business goal."""
+    problem: Problem
+    """The ML problem framing."""
+    success_criteria: list[SuccessCriterion] = []
+    """A version is eligible only if all hold on its test partition."""
+    data: training_api.DataSource
+    """Where the training data lives."""
+    storage: Storage
+    """Where models, reports and inference logs live."""
+    training: Training = pydantic.Field(default_factory=Training)
+    """Template and history of TrainingJobs."""
+    retraining: Retraining = pydantic.Field(default_factory=Retraining)
+    """Retraining policy."""
+    promotion: Promotion = pydantic.Field(default_factory=Promotion)
+    """Champion policy."""
+
+
+class ModelEntry(base.ApiModel):
+    """One registered model version."""
+
+    version: int = pydantic.Field(ge=1)
+    """Version number, allocated without gaps."""
+    training_job: str
+    """The TrainingJob that produced it."""
+    created_at: str
+    """When it was registered."""
+    algorithm: str | None = None
+    """Algorithm of the model."""
+    metrics: dict[str, float] = {}
+    """Test metrics."""
+    eligible: bool = False
+    """Whether the success criteria were met."""
+    artifact_uri: str
+    """Where its artifacts are."""
+    digest: str
+    """sha256 digest of its manifest."""
+    trigger: Literal["manual", "schedule", "drift"] = "manual"
+    """Why it was trained."""
+
+
+class MLProjectStatus(base.StatusBase):
+    """Observed state of an MLProject."""
+
+    phase: Literal["Pending", "Ready", "Failed"] | None = None
+    """Pending, Ready or Failed."""
+    models: list[ModelEntry] = []
+    """The registry: one entry per trained version."""
+    versions: int | None = None
+    """Number of registered versions."""
+    champion_version: int | None = None
+    """The version that deployments tracking the champion serve."""
+    last_retrain_time: str | None = None
+    """When the operator last started a retraining."""
+    last_schedule_time: str | None = None
+    """The last schedule tick that started a retraining."""
+    next_scheduled_retrain: str | None = None
+    """The next schedule tick."""
+    retrain_times: list[str] = []
+    """Start times of automatic retrainings in the last 24 hours (cooldown and daily budget)."""

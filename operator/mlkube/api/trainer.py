@@ -1,0 +1,134 @@
+"""The trainer contract's input: a TrainingJob resolved against its MLProject.
+
+The TrainingJob controller builds a :class:`TrainerInput` and hands it to the trainer
+container as JSON (environment variable ``MLKUBE_TRAINING_SPEC``). Our trainer and any
+bring-your-own training image read the same document.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pydantic
+
+from mlkube.api import base, project, training
+
+
+class ProjectInfo(base.ApiModel):
+    """What the trainer needs to know about the project."""
+
+    name: str
+    """MLProject name."""
+    namespace: str
+    """MLProject namespace."""
+    goal: project.Goal
+    """Business goal, for the model card."""
+    problem: project.Problem
+    """Task, target, features and primary metric."""
+    success_criteria: list[project.SuccessCriterion] = []
+    """Criteria evaluated on the test partition."""
+
+
+class RunInfo(base.ApiModel):
+    """Lineage of the run."""
+
+    name: str
+    """TrainingJob name."""
+    namespace: str
+    """TrainingJob namespace."""
+    uid: str
+    """TrainingJob uid."""
+    trigger: Literal["manual", "schedule", "drift"] = "manual"
+    """Why the run exists."""
+    parent_version: int | None = None
+    """The champion when the run started."""
+
+
+class Output(base.ApiModel):
+    """Where the version's artifacts go."""
+
+    uri: str = pydantic.Field(pattern=r"^(s3|file)://")
+    """A prefix no other run writes to."""
+    endpoint: str | None = None
+    """S3-compatible endpoint."""
+
+
+class Champion(base.ApiModel):
+    """The current champion, compared with on the same holdout."""
+
+    version: int
+    """Its version."""
+    artifact_uri: str
+    """Where its artifacts are."""
+    metrics: dict[str, float] = {}
+    """Its registered test metrics."""
+
+
+class Feedback(base.ApiModel):
+    """Labeled captured traffic added to the training data."""
+
+    uri: str
+    """Storage prefix of the inference log and feedback."""
+    endpoint: str | None = None
+    """S3-compatible endpoint."""
+    deployments: list[str] = []
+    """ModelDeployments whose traffic is used."""
+    since: str
+    """Only feedback newer than this (RFC 3339)."""
+
+
+class TrainerInput(base.ApiModel):
+    """Everything the trainer reads."""
+
+    project: ProjectInfo
+    """The project."""
+    training_job: RunInfo
+    """The run."""
+    data: training.DataSource
+    """The data (the TrainingJob's override or the project's)."""
+    preprocessing: training.Preprocessing = pydantic.Field(default_factory=training.Preprocessing)
+    """Data processing."""
+    algorithms: list[training.Algorithm] = []
+    """Candidates; empty means the registry's defaults for the task."""
+    tuning: training.Tuning = pydantic.Field(default_factory=training.Tuning)
+    """Search."""
+    output: Output
+    """Artifact destination."""
+    champion: Champion | None = None
+    """Current champion, if any."""
+    feedback: Feedback | None = None
+    """Labeled traffic to add, if the retraining policy says so."""
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TrainerInput:
+        """Parse the document the operator wrote."""
+        return cls.model_validate_json(text)
+
+
+class TrainerResult(base.ApiModel):
+    """What the trainer writes to its termination message (at most 4096 bytes) when it ends."""
+
+    ok: bool
+    """Whether a model version was written."""
+    artifact_uri: str | None = None
+    """Where the version is (success)."""
+    digest: str | None = None
+    """sha256 digest of the version's manifest (success)."""
+    algorithm: str | None = None
+    """Best algorithm (success)."""
+    params: dict[str, Any] = {}
+    """Its hyper-parameters (success)."""
+    metrics: training.Metrics | None = None
+    """Validation and test metrics (success)."""
+    success_criteria_met: bool | None = None
+    """Whether the success criteria hold (success)."""
+    diagnostics: training.Diagnostics | None = None
+    """Debugging and profiling (success)."""
+    comparison: dict[str, Any] | None = None
+    """Challenger and champion scored on the same holdout, when there is a champion."""
+    reason: str | None = None
+    """DataError, InvalidSpec or TrainingFailed (failure)."""
+    message: str | None = None
+    """What went wrong and what to fix (failure)."""
+
+    model_config = pydantic.ConfigDict(extra="ignore")

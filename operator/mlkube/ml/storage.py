@@ -1,0 +1,220 @@
+"""URI-based object I/O for `file://`, `s3://` and (read-only) `http(s)://`.
+
+The one place in the ML core that touches a file system, an object store or the network.
+Callers pass URIs and get bytes; they never see paths, boto3 clients or HTTP responses.
+
+- `file:///abs/path` (a bare absolute path is accepted too). Writes are atomic: the bytes go
+  to a temporary sibling that is renamed over the destination.
+- `s3://bucket/key` through boto3. The endpoint comes from `Options.endpoint`, else from
+  `AWS_ENDPOINT_URL` or `S3_ENDPOINT`; credentials come from the standard AWS environment
+  variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from a spec.
+- `http://`, `https://`: read and exists only.
+
+Failures raise `errors.ObjectNotFound`, `errors.AccessDenied` or `errors.StorageError`, with
+the URI in the message. This module knows nothing of data formats or model versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import pathlib
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from mlkube.ml import errors
+
+HTTP_TIMEOUT_SECONDS = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How to reach a store: the S3 endpoint (None: environment, then AWS's default)."""
+
+    endpoint: str | None = None
+
+
+def scheme_of(uri: str) -> str:
+    """`"s3"`, `"file"`, `"http"` or `"https"`; raises StorageError for anything else."""
+    if uri.startswith("/"):
+        return "file"
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if scheme not in ("file", "s3", "http", "https"):
+        raise errors.StorageError(f"{uri}: unsupported URI scheme {scheme!r}; use s3://, file:// or http(s)://")
+    return scheme
+
+
+def join(uri: str, name: str) -> str:
+    """`join("s3://b/runs/1", "model.joblib")` -> `"s3://b/runs/1/model.joblib"`."""
+    return uri.rstrip("/") + "/" + name
+
+
+def local_path(uri: str) -> pathlib.Path:
+    """The file-system path of a `file://` URI (or bare absolute path)."""
+    if uri.startswith("/"):
+        return pathlib.Path(uri)
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme != "file":
+        raise errors.StorageError(f"{uri}: not a file:// URI")
+    if parts.netloc not in ("", "localhost"):
+        raise errors.StorageError(f"{uri}: file URIs take an absolute path, as in file:///data/table.csv")
+    return pathlib.Path(urllib.parse.unquote(parts.path))
+
+
+def read_bytes(uri: str, *, options: Options | None = None) -> bytes:
+    """The whole object at `uri`."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        path = local_path(uri)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as e:
+            raise errors.ObjectNotFound(f"{uri}: no such file") from e
+        except IsADirectoryError as e:
+            raise errors.StorageError(f"{uri}: is a directory, expected a file") from e
+        except PermissionError as e:
+            raise errors.AccessDenied(f"{uri}: permission denied") from e
+    if scheme == "s3":
+        bucket, key = _bucket_key(uri)
+        return _s3_call(uri, lambda s3: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), options)
+    return _http_get(uri)
+
+
+def write_bytes(uri: str, data: bytes, *, options: Options | None = None) -> None:
+    """Store `data` at `uri`, replacing what is there; atomic for files and S3 objects."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        path = local_path(uri)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except PermissionError as e:
+            raise errors.AccessDenied(f"{uri}: permission denied") from e
+        except OSError as e:
+            raise errors.StorageError(f"{uri}: cannot write: {e.strerror or e}") from e
+        return
+    if scheme == "s3":
+        bucket, key = _bucket_key(uri)
+        _s3_call(uri, lambda s3: s3.put_object(Bucket=bucket, Key=key, Body=data), options)
+        return
+    raise errors.StorageError(f"{uri}: http(s) URIs are read-only; write to s3:// or file://")
+
+
+def delete(uri: str, *, options: Options | None = None) -> None:
+    """Remove the object at `uri`; a missing object is not an error."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        local_path(uri).unlink(missing_ok=True)
+    elif scheme == "s3":
+        bucket, key = _bucket_key(uri)
+        _s3_call(uri, lambda s3: s3.delete_object(Bucket=bucket, Key=key), options)
+    else:
+        raise errors.StorageError(f"{uri}: http(s) URIs are read-only")
+
+
+def exists(uri: str, *, options: Options | None = None) -> bool:
+    """Whether an object (or, for files, a file or directory) is at `uri`."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        return local_path(uri).exists()
+    if scheme == "s3":
+        bucket, key = _bucket_key(uri)
+        try:
+            _s3_call(uri, lambda s3: s3.head_object(Bucket=bucket, Key=key), options)
+        except errors.ObjectNotFound:
+            return False
+        return True
+    try:
+        _http_get(uri, method="HEAD")
+    except errors.ObjectNotFound:
+        return False
+    return True
+
+
+def list_prefix(uri: str, *, options: Options | None = None) -> list[str]:
+    """Names of the objects under the prefix `uri`, relative to it, sorted (recursive)."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        root = local_path(uri)
+        if not root.is_dir():
+            return []
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    if scheme == "s3":
+        bucket, prefix = _bucket_key(uri, allow_empty_key=True)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+
+        def list_all(s3) -> list[str]:
+            names = []
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                names.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", []))
+            return sorted(names)
+
+        return _s3_call(uri, list_all, options)
+    raise errors.StorageError(f"{uri}: http(s) URIs cannot be listed")
+
+
+def _bucket_key(uri: str, *, allow_empty_key: bool = False) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    if not bucket or (not key and not allow_empty_key):
+        raise errors.StorageError(f"{uri}: an S3 URI needs a bucket and a key, as in s3://bucket/path/table.csv")
+    return bucket, key
+
+
+def _endpoint(options: Options | None) -> str | None:
+    if options is not None and options.endpoint:
+        return options.endpoint
+    return os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT") or None
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(endpoint: str | None):
+    import boto3  # imported lazily: file-only users (and the model server on files) skip its start-up cost
+    from botocore import config
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    retries = config.Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=retries)
+
+
+def _s3_call(uri: str, call, options: Options | None):
+    from botocore import exceptions
+
+    try:
+        return call(_s3_client(_endpoint(options)))
+    except exceptions.ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound") or status == 404:
+            what = "bucket does not exist" if code == "NoSuchBucket" else "no such object"
+            raise errors.ObjectNotFound(f"{uri}: {what}") from e
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403") or status in (401, 403):
+            raise errors.AccessDenied(
+                f"{uri}: access denied ({code}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy"
+            ) from e
+        raise errors.StorageError(f"{uri}: S3 error {code}: {e}") from e
+    except exceptions.NoCredentialsError as e:
+        raise errors.AccessDenied(f"{uri}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from e
+    except exceptions.BotoCoreError as e:
+        raise errors.StorageError(f"{uri}: cannot reach the S3 endpoint {_endpoint(options) or '(AWS default)'}: {e}") from e
+
+
+def _http_get(uri: str, *, method: str = "GET") -> bytes:
+    request = urllib.request.Request(uri, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            return response.read()
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            raise errors.ObjectNotFound(f"{uri}: HTTP 404 not found") from e
+        if e.code in (401, 403):
+            raise errors.AccessDenied(f"{uri}: HTTP {e.code}; the server refused access") from e
+        raise errors.StorageError(f"{uri}: HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise errors.StorageError(f"{uri}: cannot fetch: {getattr(e, 'reason', e)}") from e

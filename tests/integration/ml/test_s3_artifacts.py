@@ -1,0 +1,57 @@
+"""storage and artifacts against a real S3-compatible server through boto3."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import tree
+
+from mlkube.ml import artifacts, errors, storage
+
+
+def test_s3_storage_round_trip(s3, s3_endpoint):
+    s3.create_bucket(Bucket="data")
+    options = storage.Options(endpoint=s3_endpoint)
+    storage.write_bytes("s3://data/p/a.csv", b"a\n1\n", options=options)
+    storage.write_bytes("s3://data/p/sub/b.csv", b"b\n", options=options)
+
+    assert storage.read_bytes("s3://data/p/a.csv", options=options) == b"a\n1\n"
+    assert storage.list_prefix("s3://data/p/", options=options) == ["a.csv", "sub/b.csv"]
+    assert storage.exists("s3://data/p/a.csv", options=options)
+    assert not storage.exists("s3://data/p/zzz.csv", options=options)
+
+
+def test_s3_endpoint_from_environment(s3, s3_endpoint, monkeypatch):
+    s3.create_bucket(Bucket="data")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    storage.write_bytes("s3://data/x", b"1")
+    assert storage.read_bytes("s3://data/x") == b"1"
+
+
+@pytest.mark.parametrize(("uri", "message"), [("s3://data/missing.csv", "no such object"), ("s3://nobucket/x.csv", "bucket does not exist")])
+def test_s3_missing_object_names_the_uri(s3, s3_endpoint, uri, message):
+    s3.create_bucket(Bucket="data")
+    with pytest.raises(errors.ObjectNotFound, match=f"{uri}: {message}"):
+        storage.read_bytes(uri, options=storage.Options(endpoint=s3_endpoint))
+
+
+def test_model_version_on_s3_round_trip(s3, s3_endpoint, tmp_path):
+    s3.create_bucket(Bucket="models")
+    options = storage.Options(endpoint=s3_endpoint)
+    X = pd.DataFrame({"a": np.arange(30.0)})
+    y = X["a"] % 2
+    model = tree.DecisionTreeClassifier(random_state=0).fit(X, y)
+    reference = X.assign(__prediction__=model.predict(X), __target__=y)
+
+    info = artifacts.write("s3://models/churn/runs/r1/", pipeline=model, card={"k": 1}, metrics={}, reference=reference, storage_options=options)
+    version = artifacts.load(artifacts.download(info.uri, tmp_path / "v", storage_options=options))
+
+    assert version.digest == info.digest
+    assert np.array_equal(version.pipeline.predict(X), model.predict(X))
+    assert s3.list_objects_v2(Bucket="models", Prefix="churn/runs/r1/")["KeyCount"] == 5
+
+
+def test_download_refuses_an_s3_prefix_without_manifest(s3, s3_endpoint, tmp_path):
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="runs/r2/model.joblib", Body=b"x")
+    with pytest.raises(artifacts.IntegrityError, match="no MANIFEST.json"):
+        artifacts.download("s3://models/runs/r2/", tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint))

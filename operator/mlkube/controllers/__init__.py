@@ -1,0 +1,6 @@
+"""Kopf handlers, one module per kind. The only package with ``@kopf`` decorators.
+
+Importing this package registers every handler; ``mlkube operator`` runs them.
+"""
+
+from mlkube.controllers import deployment, monitor, project, setup, trainingjob  # noqa: F401  (registration)

@@ -1,0 +1,34 @@
+# mlkube developer commands. `make test` and `make demo` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test unit integration crds lint benchmarks clean
+
+# Create or reuse the virtual environment; reinstall when the project's dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+test: $(STAMP)  ## the whole suite
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+crds: $(STAMP)  ## regenerate crds/ from operator/mlkube/api
+	$(BIN)/mlkube crds crds/
+
+lint: $(STAMP)  ## layering contracts
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mlkube
+
+-include mk/kind.mk

@@ -1,0 +1,32 @@
+"""Resolving references between the kinds (projectRef, deploymentRef)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlkube import k8s
+
+
+class MissingReference(Exception):
+    """A referenced object does not exist. The message says what to fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+async def project(client: k8s.Client, name: str, namespace: str, *, field: str = "spec.projectRef") -> dict[str, Any]:
+    """The referenced MLProject, or MissingReference."""
+    found = await client.get(k8s.MLPROJECTS, name, namespace)
+    if found is None:
+        raise MissingReference("ProjectNotFound", f"{field}: MLProject {name!r} does not exist in namespace {namespace!r}; create it or fix {field}")
+    return found
+
+
+async def deployment(client: k8s.Client, name: str, namespace: str, *, field: str = "spec.deploymentRef") -> dict[str, Any]:
+    """The referenced ModelDeployment, or MissingReference."""
+    found = await client.get(k8s.MODELDEPLOYMENTS, name, namespace)
+    if found is None:
+        raise MissingReference("DeploymentNotFound", f"{field}: ModelDeployment {name!r} does not exist in namespace {namespace!r}; create it or fix {field}")
+    return found

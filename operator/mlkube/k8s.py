@@ -1,0 +1,253 @@
+"""The only module that talks to the Kubernetes API.
+
+A small asynchronous client over aiohttp: get, list, server-side apply, create, status patch,
+delete and pod logs, for the handful of resources the operator manages. Credentials come
+from the kubeconfig (``KUBECONFIG`` or ``~/.kube/config``) or, inside a pod, from the
+service account, through the official client's loaders. API errors are mapped here, once, to
+:class:`ApiError` and its subclasses; callers never see HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import ssl
+from typing import Any
+
+import aiohttp
+
+FIELD_MANAGER = "mlkube"
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """A resource type of the API: where its objects live."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+MLPROJECTS = Resource("mlkube.io", "v1alpha1", "mlprojects", "MLProject")
+TRAININGJOBS = Resource("mlkube.io", "v1alpha1", "trainingjobs", "TrainingJob")
+MODELDEPLOYMENTS = Resource("mlkube.io", "v1alpha1", "modeldeployments", "ModelDeployment")
+DRIFTMONITORS = Resource("mlkube.io", "v1alpha1", "driftmonitors", "DriftMonitor")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+PODS = Resource("", "v1", "pods", "Pod")
+SERVICES = Resource("", "v1", "services", "Service")
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
+SECRETS = Resource("", "v1", "secrets", "Secret")
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+JOBS = Resource("batch", "v1", "jobs", "Job")
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+
+_BY_KIND = {
+    (r.api_version, r.kind): r
+    for r in (MLPROJECTS, TRAININGJOBS, MODELDEPLOYMENTS, DRIFTMONITORS, NAMESPACES, PODS, SERVICES, CONFIGMAPS,
+              SECRETS, SERVICEACCOUNTS, JOBS, DEPLOYMENTS, ROLES, ROLEBINDINGS, INFERENCESERVICES)
+}
+
+
+def resource_of(obj: dict[str, Any]) -> Resource:
+    """The resource type of a manifest, from its apiVersion and kind."""
+    try:
+        return _BY_KIND[obj["apiVersion"], obj["kind"]]
+    except KeyError:
+        raise ValueError(f"mlkube does not manage {obj.get('apiVersion')}/{obj.get('kind')}") from None
+
+
+class ApiError(Exception):
+    """The API refused a request. ``status`` is the HTTP code, ``reason`` the Status reason."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class NotFound(ApiError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class Conflict(ApiError):
+    """409: the object changed meanwhile, or already exists."""
+
+
+class Invalid(ApiError):
+    """422: the object failed validation."""
+
+
+_ERRORS = {404: NotFound, 409: Conflict, 422: Invalid}
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """How to reach the API server."""
+
+    server: str
+    headers: dict[str, str]
+    ssl: ssl.SSLContext | bool
+
+    @classmethod
+    def load(cls, kubeconfig: str | None = None) -> Credentials:
+        """From a kubeconfig file, ``KUBECONFIG``, ``~/.kube/config``, or the in-cluster service account."""
+        from kubernetes import client, config  # loaded once at start-up; the loaders handle every auth form
+
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        except config.ConfigException:
+            if kubeconfig:
+                raise
+            config.load_incluster_config(client_configuration=configuration)
+        headers = {"Accept": "application/json", "User-Agent": "mlkube-operator"}
+        token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
+        if token:
+            headers["Authorization"] = token if token.startswith("Bearer ") else f"Bearer {token}"
+        context: ssl.SSLContext | bool = False
+        if configuration.host.startswith("https"):
+            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+            if configuration.cert_file:
+                context.load_cert_chain(configuration.cert_file, configuration.key_file)
+            if not configuration.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        return cls(server=configuration.host.rstrip("/"), headers=headers, ssl=context)
+
+
+class Client:
+    """An asynchronous API client bound to one event loop."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._credentials.ssl, limit=32)
+            self._session = aiohttp.ClientSession(
+                base_url=self._credentials.server, headers=self._credentials.headers, connector=connector,
+                timeout=aiohttp.ClientTimeout(total=60),
+            )
+        return self._session
+
+    async def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                       body: Any = None, content_type: str = "application/json", text: bool = False) -> Any:
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if data is not None else None
+        for attempt in range(5):
+            try:
+                async with self._http().request(method, path, params=params, data=data, headers=headers) as response:
+                    payload = await response.text()
+                    if response.status < 300:
+                        return payload if text else json.loads(payload)
+                    if response.status in (429, 500, 502, 503, 504) and attempt < 4:
+                        await asyncio.sleep(0.2 * 2**attempt)
+                        continue
+                    raise _error(response.status, payload)
+            except aiohttp.ClientConnectionError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return await self._request("GET", resource.path(namespace, name))
+        except NotFound:
+            return None
+
+    async def list(self, resource: Resource, namespace: str | None = None, *, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Objects of a type, optionally in one namespace and matching labels."""
+        params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
+        result = await self._request("GET", resource.path(namespace), params=params)
+        return result.get("items", [])
+
+    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of a whole desired object under mlkube's field manager."""
+        resource = resource_of(obj)
+        meta = obj["metadata"]
+        return await self._request(
+            "PATCH", resource.path(meta.get("namespace"), meta["name"]),
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=obj, content_type="application/apply-patch+yaml",
+        )
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create; raises Conflict when it already exists."""
+        resource = resource_of(obj)
+        return await self._request("POST", resource.path(obj["metadata"].get("namespace")),
+                                   params={"fieldManager": FIELD_MANAGER}, body=obj)
+
+    async def patch_status(self, resource: Resource, name: str, namespace: str | None, status: dict[str, Any],
+                           *, resource_version: str | None = None) -> dict[str, Any]:
+        """Merge-patch the status subresource; with ``resource_version`` it fails with Conflict if the object changed."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self._request("PATCH", resource.path(namespace, name, "status"), body=body,
+                                   params={"fieldManager": FIELD_MANAGER}, content_type="application/merge-patch+json")
+
+    async def patch(self, resource: Resource, name: str, namespace: str | None, patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the main resource (metadata such as labels and annotations)."""
+        return await self._request("PATCH", resource.path(namespace, name), body=patch,
+                                   params={"fieldManager": FIELD_MANAGER}, content_type="application/merge-patch+json")
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *, propagation: str = "Background") -> bool:
+        """Delete; False when it was already gone."""
+        try:
+            await self._request("DELETE", resource.path(namespace, name), body={"propagationPolicy": propagation})
+            return True
+        except NotFound:
+            return False
+
+    async def read_log(self, pod: str, namespace: str, *, container: str | None = None, tail_lines: int | None = None) -> str:
+        """The text of a pod's log ("" when there is none yet)."""
+        params = {}
+        if container:
+            params["container"] = container
+        if tail_lines:
+            params["tailLines"] = str(tail_lines)
+        try:
+            return await self._request("GET", PODS.path(namespace, pod, "log"), params=params, text=True)
+        except (NotFound, ApiError) as error:
+            if isinstance(error, NotFound) or error.status == 400:
+                return ""
+            raise
+
+
+def _error(status: int, payload: str) -> ApiError:
+    try:
+        body = json.loads(payload)
+        reason, message = body.get("reason", ""), body.get("message", payload)
+    except ValueError:
+        reason, message = "", payload
+    return _ERRORS.get(status, ApiError)(status, reason, message)

@@ -1,0 +1,115 @@
+"""From a fitted pipeline's raw output to the prediction a client sees.
+
+Owns: the ModelDeployment's `postprocessing` block (`{"threshold": 0.35, "labels": {"0": "stay",
+"1": "churn"}}`): the decision threshold on the positive class's probability (binary classifiers
+only), and the label names that replace raw class values in predictions and probability keys.
+Classifiers call `predict_proba` once and derive the label from it, so a prediction costs one
+pass through the pipeline.
+
+Must not: parse requests, know about HTTP, or load artifacts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclasses.dataclass(frozen=True)
+class Postprocessing:
+    """The `postprocessing` block of a ModelDeployment."""
+
+    threshold: float | None = None
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: str | dict | None) -> "Postprocessing":
+        """Read the block from JSON text or a dict; raises ValueError naming the field."""
+        if raw is None or raw == "":
+            return cls()
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"postprocessing: not valid JSON ({e}); expected e.g. {{\"threshold\": 0.35}}") from e
+        if not isinstance(raw, dict):
+            raise ValueError("postprocessing: expected an object with 'threshold' and/or 'labels'")
+        unknown = sorted(set(raw) - {"threshold", "labels"})
+        if unknown:
+            raise ValueError(f"postprocessing.{unknown[0]}: unknown field; expected 'threshold' and/or 'labels'")
+        threshold = raw.get("threshold")
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"postprocessing.threshold: expected a probability in [0, 1], got {threshold!r}")
+            threshold = float(threshold)
+        labels = raw.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ValueError('postprocessing.labels: expected an object mapping class values to names, e.g. {"1": "churn"}')
+        return cls(threshold=threshold, labels={str(k): v for k, v in labels.items()})
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """What the pipeline said about a batch of rows, ready for either protocol."""
+
+    labels: list[Any]
+    probabilities: list[dict[str, float]] | None  # classifiers: one {label name: p} per row
+    class_names: list[str] | None
+    probability_matrix: np.ndarray | None
+
+
+class Decider:
+    """Turns a pipeline's output into labelled predictions under a Postprocessing block."""
+
+    def __init__(self, pipeline: Any, card: dict[str, Any], postprocessing: Postprocessing):
+        problem = card.get("problem") or {}
+        task = problem.get("task") or ("classification" if hasattr(pipeline, "predict_proba") else "regression")
+        self.pipeline = pipeline
+        self.is_classifier = task == "classification"
+        self.postprocessing = postprocessing
+        self.positive_index: int | None = None
+        if not self.is_classifier:
+            if postprocessing.threshold is not None:
+                raise ValueError("postprocessing.threshold applies to binary classifiers; this model is a regression")
+            self.classes, self.class_names = None, None
+            return
+        classes = list(getattr(pipeline, "classes_", card.get("classes") or []))
+        self.classes = [_native(c) for c in classes]
+        self.class_names = [postprocessing.labels.get(str(c), str(c)) for c in self.classes]
+        self._named = [postprocessing.labels.get(str(c), c) for c in self.classes]
+        if postprocessing.threshold is not None:
+            if len(self.classes) != 2:
+                raise ValueError(
+                    f"postprocessing.threshold applies to binary classifiers; this model has {len(self.classes)} classes"
+                )
+            positive = problem.get("positiveClass")
+            matches = [i for i, c in enumerate(self.classes) if positive is not None and str(c) == str(positive)]
+            self.positive_index = matches[0] if matches else 1
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        """Predict every row of `frame` with one pass through the pipeline."""
+        if not self.is_classifier:
+            values = self.pipeline.predict(frame)
+            return Prediction(labels=np.asarray(values).tolist(), probabilities=None, class_names=None, probability_matrix=None)
+        proba = self.pipeline.predict_proba(frame)
+        if self.positive_index is not None:
+            chosen = np.where(proba[:, self.positive_index] >= self.postprocessing.threshold, self.positive_index, 1 - self.positive_index)
+        else:
+            chosen = proba.argmax(axis=1)
+        named = self._named
+        rows = proba.tolist()
+        names = self.class_names
+        return Prediction(
+            labels=[named[i] for i in chosen.tolist()],
+            probabilities=[dict(zip(names, row)) for row in rows],
+            class_names=names,
+            probability_matrix=proba,
+        )
+
+
+def _native(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,217 @@
+"""Request validation against a model card's `featureSchema`, and the pipeline's input frame.
+
+Owns: turning KServe V1 `instances` (objects keyed by feature name, or arrays in featureSchema
+order) and V2 inputs (one per feature, or one 2-D input) into a pandas DataFrame whose columns,
+order and dtypes are those the pipeline was fitted on. Every refusal is a `SchemaError` whose
+message names the instance or input and the feature, and says what was expected.
+
+Validation is one pass of cheap type checks per value followed by one numpy conversion per
+column; when every feature is numeric the frame is built from a single float block, which is
+several times faster than `pandas.DataFrame(list_of_dicts)`.
+
+Must not: load models, predict, or know about HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("numeric", "categorical", "boolean")
+_NUMBER_TYPES = (int, float)
+
+
+class SchemaError(ValueError):
+    """A request does not match the feature schema; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    """One column of the card's featureSchema."""
+
+    name: str
+    kind: str
+    nullable: bool = False
+    categories: frozenset | None = None
+    categories_are_text: bool = True
+
+
+class FeatureSchema:
+    """The features a model expects, in the order the pipeline was fitted on."""
+
+    def __init__(self, features: Sequence[Feature], *, reject_unknown_categories: bool = False):
+        if not features:
+            raise ValueError("featureSchema is empty; the model card must list the model's features")
+        self.features = tuple(features)
+        self.names = [f.name for f in self.features]
+        self.reject_unknown_categories = reject_unknown_categories
+        self._all_numeric = all(f.kind == "numeric" for f in self.features)
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any], *, reject_unknown_categories: bool = False) -> "FeatureSchema":
+        """Read `card["featureSchema"]`; raises ValueError naming the bad entry."""
+        entries = card.get("featureSchema")
+        if not isinstance(entries, list):
+            raise ValueError("model_card.json: featureSchema must be a list of {name, type, ...}")
+        features = []
+        for i, entry in enumerate(entries):
+            where = f"model_card.json: featureSchema[{i}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise ValueError(f"{where}: expected an object with a string 'name'")
+            kind = entry.get("type")
+            if kind not in KINDS:
+                raise ValueError(f"{where} ({entry['name']}): type must be one of {', '.join(KINDS)}, got {kind!r}")
+            categories = entry.get("categories") if kind == "categorical" else None
+            features.append(
+                Feature(
+                    name=entry["name"],
+                    kind=kind,
+                    nullable=bool(entry.get("nullable", False)),
+                    categories=frozenset(categories) if categories is not None else None,
+                    categories_are_text=all(isinstance(c, str) for c in categories or ()),
+                )
+            )
+        return cls(features, reject_unknown_categories=reject_unknown_categories)
+
+    # -- V1 ---------------------------------------------------------------------------------
+
+    def frame_from_instances(self, instances: Any) -> pd.DataFrame:
+        """The frame for V1 `instances`: all objects keyed by feature name, or all arrays."""
+        if not isinstance(instances, list) or not instances:
+            raise SchemaError("instances: expected a non-empty list of objects or arrays")
+        if isinstance(instances[0], dict):
+            return self._frame(self._columns_from_objects(instances), "instances")
+        if isinstance(instances[0], list):
+            return self._frame(self._columns_from_rows(instances, "instances"), "instances")
+        raise SchemaError(
+            "instances[0]: expected an object keyed by feature name or an array in featureSchema order"
+        )
+
+    def _columns_from_objects(self, instances: list) -> dict[str, list]:
+        for i, instance in enumerate(instances):
+            if not isinstance(instance, dict):
+                raise SchemaError(f"instances[{i}]: expected an object keyed by feature name, like instances[0]")
+        columns = {}
+        for name in self.names:
+            try:
+                columns[name] = [instance[name] for instance in instances]
+            except KeyError:
+                index = next(i for i, instance in enumerate(instances) if name not in instance)
+                raise SchemaError(f"instances[{index}]: missing feature '{name}'") from None
+        return columns
+
+    def _columns_from_rows(self, rows: list, where: str) -> dict[str, list]:
+        width = len(self.names)
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != width:
+                got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
+                raise SchemaError(f"{where}[{i}]: expected an array of {width} values in featureSchema order, got {got}")
+        return dict(zip(self.names, (list(column) for column in zip(*rows))))
+
+    # -- V2 ---------------------------------------------------------------------------------
+
+    def frame_from_inputs(self, inputs: Sequence[Any]) -> pd.DataFrame:
+        """The frame for V2 inputs (objects with `.name`, `.shape`, `.data`).
+
+        Either one input per feature, named after it, or a single input of shape [n, features].
+        """
+        if not inputs:
+            raise SchemaError("inputs: expected one input per feature or one 2-D input")
+        single = inputs[0]
+        if len(inputs) == 1 and len(single.shape) == 2 and (len(self.names) > 1 or single.name != self.names[0]):
+            return self._frame_from_matrix(single)
+        by_name = {inp.name: inp for inp in inputs}
+        columns, length, first = {}, None, None
+        for name in self.names:
+            inp = by_name.get(name)
+            if inp is None:
+                raise SchemaError(
+                    f"inputs: missing input '{name}' (send one input per feature, "
+                    f"or one input of shape [n, {len(self.names)}] in featureSchema order)"
+                )
+            values = list(_flatten(inp.data))
+            if length is None:
+                length, first = len(values), name
+            elif len(values) != length:
+                raise SchemaError(f"inputs: input '{name}' has {len(values)} values, input '{first}' has {length}")
+            columns[name] = values
+        return self._frame(columns, "inputs")
+
+    def _frame_from_matrix(self, inp: Any) -> pd.DataFrame:
+        rows_count, width = inp.shape
+        if width != len(self.names):
+            raise SchemaError(
+                f"inputs: input '{inp.name}' has shape {list(inp.shape)}, expected [n, {len(self.names)}] "
+                "with columns in featureSchema order"
+            )
+        values = list(_flatten(inp.data))
+        if len(values) != rows_count * width:
+            raise SchemaError(f"inputs: input '{inp.name}' has {len(values)} values, its shape needs {rows_count * width}")
+        rows = [values[i * width : (i + 1) * width] for i in range(rows_count)]
+        return self._frame(self._columns_from_rows(rows, f"inputs[{inp.name}]"), "inputs")
+
+    # -- columns ----------------------------------------------------------------------------
+
+    def _frame(self, columns: dict[str, list], where: str) -> pd.DataFrame:
+        arrays = [self._column(feature, columns[feature.name], where) for feature in self.features]
+        if self._all_numeric:
+            return pd.DataFrame(np.column_stack(arrays), columns=self.names, copy=False)
+        return pd.DataFrame(dict(zip(self.names, arrays)), copy=False)
+
+    def _column(self, feature: Feature, values: list, where: str) -> np.ndarray:
+        has_null = False
+        for i, value in enumerate(values):
+            if value is None:
+                if not feature.nullable:
+                    raise SchemaError(f"{where}[{i}]: feature '{feature.name}' is null but the model does not accept nulls")
+                has_null = True
+            elif not _is_valid(feature, value):
+                raise SchemaError(f"{where}[{i}]: feature '{feature.name}' {_expectation(feature)}, got {value!r}")
+            elif (
+                feature.kind == "categorical"
+                and self.reject_unknown_categories
+                and feature.categories is not None
+                and value not in feature.categories
+            ):
+                known = ", ".join(repr(c) for c in sorted(feature.categories, key=str)[:10])
+                raise SchemaError(
+                    f"{where}[{i}]: feature '{feature.name}' has unknown category {value!r} (known: {known})"
+                )
+        if feature.kind == "numeric":
+            return np.array(values, dtype=np.float64)  # None becomes NaN, which the imputer handles
+        if feature.kind == "boolean" and not has_null:
+            return np.array(values, dtype=bool)
+        return np.array(values, dtype=object)
+
+
+def _is_valid(feature: Feature, value: Any) -> bool:
+    kind = type(value)
+    if feature.kind == "numeric":
+        return kind is float or kind is int
+    if feature.kind == "boolean":
+        return kind is bool
+    if feature.categories_are_text:
+        return kind is str
+    return kind in _NUMBER_TYPES or kind is bool
+
+
+def _expectation(feature: Feature) -> str:
+    if feature.kind == "numeric":
+        return "expects a number"
+    if feature.kind == "boolean":
+        return "expects true or false"
+    return "expects a string" if feature.categories_are_text else "expects a number (a category code)"
+
+
+def _flatten(data: Any) -> Iterable[Any]:
+    if isinstance(data, np.ndarray):
+        yield from data.ravel().tolist()
+        return
+    for item in data:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item

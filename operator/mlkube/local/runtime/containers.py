@@ -1,0 +1,266 @@
+"""One container of a pod: its runs, restarts with back-off, probes, memory limit, status.
+
+Owns the life of a single container the way the kubelet runs it: start the process, watch its
+readiness and liveness probes and its memory, record how it ended (exit code, reason,
+termination message), and restart it as the pod's ``restartPolicy`` says with exponential
+back-off (``CrashLoopBackOff``). Its ``status()`` is the container's entry in the pod's
+``containerStatuses``. Must not talk to the API server: the pod worker publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import pathlib
+import signal
+import time
+from collections.abc import Callable
+
+from mlkube.local.runtime import images, objects, podspec, probes, processes
+
+MESSAGE_LIMIT = 4096
+FALLBACK_LOG_LINES = 80
+FALLBACK_LOG_BYTES = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """Restart delays: ``base`` doubling up to ``limit``; reset after ``reset`` seconds of
+    running (the kubelet's 10 s, 5 min and 10 min)."""
+
+    base: float = 10.0
+    limit: float = 300.0
+    reset: float = 600.0
+
+    def delay(self, failures: int) -> float:
+        return min(self.base * 2 ** max(failures - 1, 0), self.limit)
+
+
+@dataclasses.dataclass
+class Launch:
+    """Everything needed to start the container once."""
+
+    argv: list[str]
+    env: dict[str, str]
+    root: pathlib.Path
+    cwd: pathlib.Path
+    log_dir: pathlib.Path
+    records: pathlib.Path
+    owner: str
+
+
+@dataclasses.dataclass
+class Outcome:
+    exit_code: int
+    reason: str
+    message: str
+    started_at: str
+    finished_at: str
+
+    def terminated(self) -> dict:
+        state = {"exitCode": self.exit_code, "reason": self.reason,
+                 "startedAt": self.started_at, "finishedAt": self.finished_at}
+        if self.message:
+            state["message"] = self.message
+        return {"terminated": state}
+
+
+class Container:
+    """The runtime side of one ``spec.containers[]`` (or ``initContainers[]``) entry."""
+
+    def __init__(self, spec: dict, *, pod: dict, pod_ip: str, restart_count: int,
+                 on_change: Callable[[], None], memory_poll: float = 0.5) -> None:
+        self.spec = spec
+        self.name: str = spec["name"]
+        self._pod = pod
+        self._pod_ip = pod_ip
+        self._on_change = on_change
+        self._memory_poll = memory_poll
+        self.restart_count = restart_count
+        self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
+        self.last_state: dict = {}
+        self.ready = False
+        self.process: processes.Process | None = None
+        self._stopping = False
+        self._oom = False
+
+    # -- status -----------------------------------------------------------------------
+    def status(self) -> dict:
+        status = {
+            "name": self.name, "image": self.spec.get("image", ""),
+            "imageID": "", "ready": self.ready, "restartCount": self.restart_count,
+            "started": "running" in self.state, "state": self.state,
+            "lastState": self.last_state,
+        }
+        if self.process is not None:
+            status["containerID"] = f"mlkube://{self.process.pid}"
+        return status
+
+    def wait_with(self, reason: str, message: str = "") -> None:
+        self.state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
+        self.ready = False
+        self._on_change()
+
+    def end_with(self, outcome: Outcome) -> None:
+        """Record a final state without running (used when the runtime cannot resume it)."""
+        self.state = outcome.terminated()
+        self.ready = False
+        self._on_change()
+
+    @property
+    def terminated(self) -> dict | None:
+        return self.state.get("terminated")
+
+    # -- running ----------------------------------------------------------------------
+    async def run_until_done(self, launch: Callable[[], Launch], *, restart_policy: str,
+                             backoff: Backoff) -> Outcome:
+        """Run, and restart per ``restart_policy`` until no restart is due; return the last
+        outcome. ``launch`` is called before each start (env and mounts may change)."""
+        failures = 0
+        while True:
+            began = time.monotonic()
+            outcome = await self.run_once(launch())
+            if self._stopping:
+                return outcome
+            if restart_policy == "Never" or (restart_policy == "OnFailure"
+                                             and outcome.exit_code == 0):
+                return outcome
+            failures = 1 if time.monotonic() - began > backoff.reset else failures + 1
+            delay = backoff.delay(failures)
+            self.last_state = self.state
+            pod = self._pod["metadata"]
+            self.wait_with("CrashLoopBackOff",
+                           f"back-off {delay:g}s restarting failed container={self.name} "
+                           f"pod={pod['name']}_{pod.get('namespace', 'default')}"
+                           f"({pod.get('uid', '')})")
+            await asyncio.sleep(delay)
+            self.restart_count += 1
+
+    async def run_once(self, launch: Launch) -> Outcome:
+        started_at = objects.now()
+        log_path = launch.log_dir / f"{self.restart_count}.log"
+        try:
+            self.process = await processes.spawn(
+                launch.argv, env=launch.env, cwd=launch.cwd, log_path=log_path,
+                records=launch.records, owner=launch.owner)
+        except OSError as e:
+            outcome = Outcome(128, "StartError", f"failed to start {launch.argv[0]!r}: {e}",
+                              started_at, objects.now())
+            self.state = outcome.terminated()
+            self._on_change()
+            return outcome
+        self.state = {"running": {"startedAt": started_at}}
+        self.ready = "readinessProbe" not in self.spec
+        self._oom = False
+        self._on_change()
+        watchers = [asyncio.create_task(self._watch_memory(), name=f"memory {self.name}")]
+        target = probes.Target(pod=self._pod, host=self._pod_ip, env=launch.env, cwd=launch.cwd)
+        if "readinessProbe" in self.spec:
+            watchers.append(asyncio.create_task(self._probe_readiness(target)))
+        if "livenessProbe" in self.spec:
+            watchers.append(asyncio.create_task(self._probe_liveness(target)))
+        try:
+            exit_code = await self.process.wait()
+        finally:
+            for task in watchers:
+                task.cancel()
+            for task in watchers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        reason = "OOMKilled" if self._oom else ("Completed" if exit_code == 0 else "Error")
+        outcome = Outcome(exit_code, reason, self._termination_message(launch, log_path,
+                                                                       exit_code),
+                          started_at, objects.now())
+        self.state = outcome.terminated()
+        self.ready = False
+        self._on_change()
+        return outcome
+
+    async def stop(self, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL after the grace period; no restart follows."""
+        self._stopping = True
+        if self.process is not None and "running" in self.state:
+            await self.process.stop(grace_seconds)
+
+    def _termination_message(self, launch: Launch, log_path: pathlib.Path,
+                             exit_code: int) -> str:
+        path = self.spec.get("terminationMessagePath") or "/dev/termination-log"
+        message_file = containerpath_under(launch.root, path)
+        message = ""
+        with contextlib.suppress(OSError):
+            message = message_file.read_bytes()[:MESSAGE_LIMIT].decode(errors="replace")
+        if (not message and exit_code != 0 and self.spec.get("terminationMessagePolicy")
+                == "FallbackToLogsOnError"):
+            with contextlib.suppress(OSError):
+                tail = log_path.read_bytes()[-FALLBACK_LOG_BYTES:]
+                message = b"\n".join(tail.splitlines()[-FALLBACK_LOG_LINES:]).decode(
+                    errors="replace")
+        return message
+
+    async def _watch_memory(self) -> None:
+        limit = podspec.memory_limit(self.spec)
+        if limit is None or self.process is None:
+            return
+        while True:
+            await asyncio.sleep(self._memory_poll)
+            used = processes.group_rss({self.process.pid})[self.process.pid]
+            if used > limit:
+                self._oom = True
+                self.process.signal(signal.SIGKILL)
+                return
+
+    async def _probe_readiness(self, target: probes.Target) -> None:
+        probe = self.spec["readinessProbe"]
+        timing = probes.timing(probe)
+        await asyncio.sleep(timing.initial_delay)
+        successes = failures = 0
+        while True:
+            if await probes.succeeds(probe, target):
+                successes, failures = successes + 1, 0
+                if not self.ready and successes >= timing.success_threshold:
+                    self.ready = True
+                    self._on_change()
+            else:
+                successes, failures = 0, failures + 1
+                if self.ready and failures >= timing.failure_threshold:
+                    self.ready = False
+                    self._on_change()
+            await asyncio.sleep(timing.period)
+
+    async def _probe_liveness(self, target: probes.Target) -> None:
+        probe = self.spec["livenessProbe"]
+        timing = probes.timing(probe)
+        await asyncio.sleep(timing.initial_delay)
+        failures = 0
+        while True:
+            failures = 0 if await probes.succeeds(probe, target) else failures + 1
+            if failures >= timing.failure_threshold and self.process is not None:
+                grace = self._pod["spec"].get("terminationGracePeriodSeconds", 30)
+                await self.process.stop(probe.get("terminationGracePeriodSeconds", grace))
+                return
+            await asyncio.sleep(timing.period)
+
+
+def launch_for(container: dict, *, pod: dict, root: pathlib.Path, env: dict[str, str],
+               log_dir: pathlib.Path, records: pathlib.Path) -> Launch:
+    """The launch of ``container`` with its variables expanded in command and args.
+
+    Raises :class:`images.ImageNotFound` or ``ValueError`` (nothing to run).
+    """
+    expanded = dict(container)
+    for field in ("command", "args"):
+        if container.get(field) is not None:
+            expanded[field] = [podspec.expand(word, env) for word in container[field]]
+    argv = images.argv(expanded)
+    working_dir = container.get("workingDir")
+    cwd = containerpath_under(root, working_dir) if working_dir else root
+    cwd.mkdir(parents=True, exist_ok=True)
+    return Launch(argv=argv, env=env, root=root, cwd=cwd, log_dir=log_dir, records=records,
+                  owner=f"{pod['metadata'].get('uid')}/{container['name']}")
+
+
+def containerpath_under(root: pathlib.Path, path: str) -> pathlib.Path:
+    """Where the absolute container ``path`` lives under a container ``root`` (the layout
+    ``mlkube.containerpath.resolve`` reads through ``MLKUBE_CONTAINER_ROOT``)."""
+    return root / pathlib.PurePosixPath(path).relative_to("/")

@@ -1,0 +1,205 @@
+"""The Job controller (batch/v1) for what mlkube uses: one pod at a time, retried.
+
+Owns the decision of what a Job needs next (:func:`plan`, pure: the Job, its pods and the
+time in, a :class:`Plan` out) and its application through the API. Semantics follow the
+upstream controller for ``parallelism: 1, completions: 1``: a new pod
+``<job>-<5 chars>`` per attempt with exponential retry delay, ``backoffLimit``,
+``activeDeadlineSeconds``, ``podFailurePolicy`` (``FailJob``/``Ignore``/``Count`` on exit
+codes and pod conditions), ``suspend``, ``ttlSecondsAfterFinished``, and the status fields and
+condition reasons kubectl and Kopf read. Indexed jobs and parallelism above one are refused
+with a clear condition message.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime
+
+from mlkube.local.runtime import kube, objects, store
+
+FINISHED = ("Complete", "Failed")
+
+
+@dataclasses.dataclass
+class Plan:
+    status: dict
+    create_pod: dict | None = None
+    delete_pods: list[dict] = dataclasses.field(default_factory=list)
+    delete_job: bool = False
+    selector: dict | None = None  # the selector to default into spec when it has none
+
+
+def selector_of(job: dict) -> dict:
+    uid = job["metadata"]["uid"]
+    return {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+
+
+def pod_for(job: dict) -> dict:
+    """A new pod of ``job``: its template, named ``<job>-<5 chars>`` by the API server."""
+    meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    labels.update({"job-name": meta["name"], "batch.kubernetes.io/job-name": meta["name"],
+                   "controller-uid": meta["uid"], "batch.kubernetes.io/controller-uid": meta["uid"]})
+    pod_meta = {
+        "generateName": f"{meta['name']}-", "namespace": meta.get("namespace") or "default",
+        "labels": labels, "annotations": dict((template.get("metadata") or {}).get(
+            "annotations") or {}),
+        "ownerReferences": [objects.owner_reference(job)],
+    }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template["spec"]}
+
+
+def _failure_time(pod: dict) -> str:
+    times = [s["state"]["terminated"].get("finishedAt", "")
+             for s in (pod.get("status") or {}).get("containerStatuses") or []
+             if "terminated" in (s.get("state") or {})]
+    return max(times, default="")
+
+
+def _matching_rule(job: dict, pod: dict) -> tuple[int, dict] | None:
+    """The first ``podFailurePolicy`` rule matching a failed pod, with its index."""
+    rules = ((job["spec"].get("podFailurePolicy") or {}).get("rules")) or []
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    for index, rule in enumerate(rules):
+        codes = rule.get("onExitCodes")
+        if codes:
+            for status in statuses:
+                terminated = (status.get("state") or {}).get("terminated")
+                if not terminated or terminated.get("exitCode") == 0:
+                    continue
+                if codes.get("containerName") not in (None, status["name"]):
+                    continue
+                inside = terminated["exitCode"] in codes.get("values", [])
+                if inside == (codes.get("operator", "In") == "In"):
+                    return index, {**rule, "_container": status["name"],
+                                   "_code": terminated["exitCode"]}
+        for pattern in rule.get("onPodConditions") or []:
+            cond = objects.find_condition(pod, pattern["type"])
+            if cond and cond.get("status") == pattern.get("status", "True"):
+                return index, rule
+    return None
+
+
+def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
+         retry_base: float = 10.0, retry_limit: float = 360.0) -> Plan:
+    """What ``job`` needs next, given its ``pods`` (those it controls) and the time."""
+    spec, meta = job.get("spec") or {}, job["metadata"]
+    previous = job.get("status") or {}
+    conditions = list(previous.get("conditions") or [])
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = {k: v for k, v in previous.items()}
+    result = Plan(status=status, selector=None if spec.get("selector") else selector_of(job))
+
+    active = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")
+              and not objects.is_terminating(p)]
+    succeeded = [p for p in pods if _phase(p) == "Succeeded"]
+    failed = [p for p in pods if _phase(p) == "Failed"]
+    status.update(active=len(active), ready=sum(objects.is_true(p, "Ready") for p in active),
+                  terminating=sum(objects.is_terminating(p) for p in pods))
+    status["succeeded"] = max(previous.get("succeeded", 0), len(succeeded))
+
+    if any(objects.is_true(job, c) for c in FINISHED):
+        result.delete_pods = active
+        result.delete_job = _ttl_expired(job, now)
+        return result
+
+    suspended = bool(spec.get("suspend"))
+    was_suspended = objects.is_true(job, "Suspended")
+    if suspended or was_suspended:
+        conditions = [c for c in conditions if c["type"] != "Suspended"]
+        conditions.append(objects.condition(
+            "Suspended", suspended, "JobSuspended" if suspended else "JobResumed",
+            "Job suspended" if suspended else "Job resumed", previous=previous.get(
+                "conditions"), at=stamp))
+    if suspended:
+        result.delete_pods = active
+        status.pop("startTime", None)
+        status["active"] = 0
+        status["conditions"] = conditions
+        return result
+    if not status.get("startTime") or (was_suspended and not suspended):
+        status["startTime"] = stamp
+
+    counted, fail_rule = 0, None
+    for pod in failed:
+        match = _matching_rule(job, pod)
+        action = match[1]["action"] if match else "Count"
+        if action == "FailJob" and fail_rule is None:
+            fail_rule = (match[0], match[1], pod)
+        if action != "Ignore":
+            counted += 1
+    if spec.get("template", {}).get("spec", {}).get("restartPolicy") == "OnFailure":
+        counted += sum(s.get("restartCount", 0) for p in active
+                       for s in (p.get("status") or {}).get("containerStatuses") or [])
+    status["failed"] = max(previous.get("failed", 0), counted)
+
+    failure = None
+    if (spec.get("parallelism", 1) or 1) > 1 or (spec.get("completions", 1) or 1) > 1 \
+            or spec.get("completionMode") == "Indexed":
+        failure = ("Unsupported", "the local runtime runs Jobs with parallelism 1 and "
+                                  "completions 1 only (NonIndexed)")
+    elif fail_rule is not None:
+        index, rule, pod = fail_rule
+        where = f"Container {rule['_container']} for pod {meta.get('namespace', 'default')}/" \
+                f"{pod['metadata']['name']} failed with exit code {rule['_code']}" \
+            if "_container" in rule else f"Pod {pod['metadata']['name']} has a matching condition"
+        failure = ("PodFailurePolicy", f"{where} matching FailJob rule at index {index}")
+    elif status["failed"] > spec.get("backoffLimit", 6):
+        failure = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+    elif spec.get("activeDeadlineSeconds") is not None and (
+            now - objects.parse_time(status["startTime"])).total_seconds() >= \
+            spec["activeDeadlineSeconds"]:
+        failure = ("DeadlineExceeded", "Job was active longer than specified deadline")
+
+    if succeeded and failure is None:
+        conditions += [objects.condition("SuccessCriteriaMet", True, "CompletionsReached",
+                                         "Reached expected number of succeeded pods", at=stamp),
+                       objects.condition("Complete", True, "CompletionsReached",
+                                         "Reached expected number of succeeded pods", at=stamp)]
+        status["completionTime"] = stamp
+        result.delete_pods = active
+    elif failure is not None:
+        conditions += [objects.condition("FailureTarget", True, failure[0], failure[1], at=stamp),
+                       objects.condition("Failed", True, failure[0], failure[1], at=stamp)]
+        result.delete_pods = active
+    elif not active:
+        last = max((_failure_time(p) for p in failed), default="")
+        delay = min(retry_base * 2 ** (status["failed"] - 1), retry_limit) if failed else 0
+        if not last or (now - objects.parse_time(last)).total_seconds() >= delay:
+            result.create_pod = pod_for(job)
+    status["conditions"] = conditions
+    return result
+
+
+def _phase(pod: dict) -> str:
+    return (pod.get("status") or {}).get("phase") or "Pending"
+
+
+def _ttl_expired(job: dict, now: datetime.datetime) -> bool:
+    ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
+    if ttl is None:
+        return False
+    finished = [c.get("lastTransitionTime") for c in job["status"]["conditions"]
+                if c["type"] in FINISHED and c.get("status") == "True"]
+    return bool(finished[0]) and (now - objects.parse_time(finished[0])).total_seconds() >= ttl
+
+
+async def sync(cluster: store.Store, *, retry_base: float) -> None:
+    """Reconcile every Job in the cluster."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for job in cluster.list(kube.JOBS):
+        if objects.is_terminating(job):
+            continue
+        decided = plan(job, cluster.owned(kube.PODS, job), now=now, retry_base=retry_base)
+        if decided.selector is not None:
+            job = await cluster.patch(kube.JOBS, job, {"spec": {"selector": decided.selector}})
+        for pod in decided.delete_pods:
+            await cluster.delete(kube.PODS, pod)
+        if decided.delete_job:
+            await cluster.delete(kube.JOBS, job)
+            continue
+        if decided.create_pod is not None:
+            await cluster.create(kube.PODS, decided.create_pod)
+            decided.status["active"] = decided.status.get("active", 0) + 1
+        await cluster.write_status(kube.JOBS, job, decided.status)

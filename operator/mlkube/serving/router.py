@@ -1,0 +1,301 @@
+"""The traffic router of a ModelDeployment: an asyncio HTTP proxy in front of its versions.
+
+Owns the request path: `POST /v1/models/{deployment}:predict|:explain` and
+`/v2/models/{deployment}/infer` (and the same under `/preview/` for the blue/green preview)
+pick a version with `routing`, forward to that version's InferenceService with the model name
+rewritten and one pooled keep-alive connection set per process, and answer with the backend's
+body plus `x-request-id` and `x-mlkube-version`. After the answer is ready the router, without
+waiting: mirrors a share of requests to the shadow (and a canary's requests to the stable) and
+measures agreement, offers a capture record, and remembers the request id for feedback. A
+mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
+calls are in flight, beyond that they are skipped and counted. An unreachable backend is a 502.
+
+Also: `POST /v1/feedback`, `GET /v1/models/{deployment}`, `/v2/health/live|ready`,
+`/metrics` (Prometheus) and `/mlkube/stats` (JSON counters, see `stats.py`).
+
+Entry point: `python -m mlkube.serving.router (--config-map NS/NAME | --routes-file PATH)
+[--port 8080]`, bound to `$MLKUBE_BIND_HOST` (default 0.0.0.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from mlkube.ml import errors as ml_errors
+from mlkube.ml import storage
+from mlkube.serving import agreement, capture, feedback, routing, stats, tablesource
+
+log = logging.getLogger("mlkube.serving.router")
+
+REQUEST_ID = "x-request-id"
+VERSION_HEADER = "x-mlkube-version"
+_FORWARDED = ("content-type", "inference-header-content-length")
+
+
+class Router:
+    """The routing state of one process: current table, client pool, counters and side channels."""
+
+    def __init__(
+        self, *, mirror_limit: int = 64, index_capacity: int = feedback.DEFAULT_CAPACITY,
+        timeout_seconds: float = 30.0, mirror_timeout_seconds: float = 10.0, recorder_options: dict | None = None,
+    ):
+        self.table: routing.RoutingTable | None = None
+        self.stats = stats.Stats()
+        self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
+        self.index = feedback.RequestIndex(index_capacity)
+        self.mirror_limit = mirror_limit
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self.mirror_timeout = aiohttp.ClientTimeout(total=mirror_timeout_seconds)
+        self.session: aiohttp.ClientSession | None = None
+        self._mirrors: set[asyncio.Task] = set()
+
+    # -- table ------------------------------------------------------------------------------
+
+    def apply_routes(self, text: str) -> None:
+        """Adopt a new routing table; an invalid one is logged and counted, the old one stays."""
+        try:
+            table = routing.RoutingTable.parse(json.loads(text))
+        except (json.JSONDecodeError, routing.RoutesError) as e:
+            self.stats.table_errors += 1
+            log.error("ignoring invalid routing table (keeping generation %s): %s", self.stats.generation, e)
+            return
+        self.table = table
+        self.stats.deployment = table.deployment
+        self.stats.generation = table.generation
+        cap = table.capture
+        self.recorder.set_target(
+            cap.uri if cap.enabled else None, namespace=table.namespace, deployment=table.deployment, endpoint=cap.endpoint
+        )
+        log.info("routing table generation %s: split %s", table.generation, [(t.version, t.weight, t.role) for t in table.split])
+
+    # -- inference --------------------------------------------------------------------------
+
+    async def infer(self, request: web.Request, *, protocol: str, verb: str) -> web.Response:
+        table = self.table
+        if table is None:
+            return _error(503, "no routing table yet")
+        name = request.match_info["name"]
+        if name != table.deployment:
+            return _error(404, f"model '{name}' not found; this router serves '{table.deployment}'")
+        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        if request.path.startswith("/preview/"):
+            if table.preview_version is None:
+                return _error(404, "no preview version is deployed")
+            choice = routing.Choice(table.preview_version, "preview")
+        else:
+            sticky = request.headers.get(table.sticky_header) if table.sticky_header else None
+            draw = routing.sticky_draw(table.deployment, sticky) if sticky else random.random()
+            choice = routing.choose(table, draw=draw)
+        body = await request.read()
+        headers = {k: v for k in _FORWARDED if (v := request.headers.get(k))}
+        headers[REQUEST_ID] = request_id
+        started = time.time()
+        status, payload, content_type = await self._call(table, choice.version, protocol, verb, body, headers, self.timeout)
+        latency_ms = (time.time() - started) * 1000.0
+        self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
+        self.index.remember(request_id, feedback.Served(choice.version, choice.role, started))
+        if table.capture.enabled and random.random() < table.capture.sample_rate:
+            self.recorder.offer({
+                "_ts": started, "requestId": request_id, "namespace": table.namespace, "deployment": table.deployment,
+                "project": table.project, "version": choice.version, "role": choice.role, "protocol": protocol,
+                "verb": verb, "status": status or 502, "latencyMs": round(latency_ms, 3), "request": body, "response": payload,
+            })
+        if verb == "predict" and choice.role != "preview" and status == 200:
+            self._mirror_if_sampled(table, choice, protocol, body, headers, payload)
+        if status == 0:
+            status = 502
+        return web.Response(
+            body=payload, status=status,
+            headers={"content-type": content_type, REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
+        )
+
+    async def _call(
+        self, table: routing.RoutingTable, version: int, protocol: str, verb: str, body: bytes,
+        headers: dict[str, str], timeout: aiohttp.ClientTimeout,
+    ) -> tuple[int, bytes, str]:
+        """(status, body, content type) of one backend call; status 0 when it could not be made."""
+        backend = table.backends[version]
+        if protocol == "v2":
+            url = f"{backend.url}/v2/models/{backend.model}/infer"
+        else:
+            url = f"{backend.url}/v1/models/{backend.model}:{verb}"
+        try:
+            async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
+                payload = await response.read()
+                return response.status, payload, response.headers.get("content-type", "application/json")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            message = f"version {version} at {backend.url} is unreachable: {type(e).__name__} {e}".strip()
+            return 0, json.dumps({"error": message}).encode(), "application/json"
+
+    def _mirror_if_sampled(self, table, choice, protocol, body, headers, primary_payload) -> None:
+        if table.shadow is not None and routing.is_mirrored(table.shadow, draw=random.random()):
+            self._launch(table, table.shadow.version, "shadow", protocol, body, headers, primary_payload, table.shadow.version)
+        compare = table.compare
+        if compare is not None and choice.version == compare.version and routing.is_mirrored(compare, draw=random.random()):
+            self._launch(table, table.stable_version, "compare", protocol, body, headers, primary_payload, compare.version)
+
+    def _launch(self, table, version, role, protocol, body, headers, primary_payload, judged_version) -> None:
+        if len(self._mirrors) >= self.mirror_limit:
+            self.stats.mirrors_dropped += 1
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._mirror(table, version, role, protocol, body, headers, primary_payload, judged_version)
+        )
+        self._mirrors.add(task)
+        task.add_done_callback(self._mirrors.discard)
+
+    async def _mirror(self, table, version, role, protocol, body, headers, primary_payload, judged_version) -> None:
+        started = time.time()
+        status, payload, _ = await self._call(table, version, protocol, "predict", body, headers, self.mirror_timeout)
+        self.stats.record(version, role, status=status, latency_ms=(time.time() - started) * 1000.0)
+        if status == 200:
+            agreed = agreement.agrees(primary_payload, payload)
+            if agreed is not None:
+                self.stats.record_agreement(judged_version, agreed)
+
+    # -- feedback ---------------------------------------------------------------------------
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        table = self.table
+        if table is None or not table.capture.uri:
+            return _error(503, "feedback needs capture.uri in the routing table; none is configured")
+        try:
+            items, is_batch = feedback.items_of(await request.json())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "feedback: body is not JSON")
+        except feedback.FeedbackError as e:
+            return _error(400, str(e))
+        records, results = feedback.judge(items, self.index, now=time.time())
+        if records:
+            try:
+                await asyncio.to_thread(
+                    capture.write_records, table.capture.uri, capture.FEEDBACK, records, namespace=table.namespace,
+                    deployment=table.deployment, options=storage.Options(endpoint=table.capture.endpoint),
+                )
+            except (ml_errors.MLError, OSError) as e:
+                return _error(503, f"feedback could not be stored, retry later: {e}")
+        self.stats.feedback["accepted"] += len(records)
+        self.stats.feedback["unknown"] += sum(1 for r in results if r["status"] == 404)
+        if not is_batch:
+            return web.json_response(results[0], status=results[0]["status"])
+        all_ok = len(records) == len(results)
+        return web.json_response({"accepted": len(records), "results": results}, status=200 if all_ok else 207)
+
+    # -- health and measurements ------------------------------------------------------------
+
+    async def ready(self, request: web.Request) -> web.Response:
+        if self.table is None:
+            return web.json_response({"ready": False}, status=503)
+        return web.json_response({"ready": True})
+
+    async def model_ready(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if self.table is None or name != self.table.deployment:
+            return _error(404, f"model '{name}' not found")
+        return web.json_response({"name": name, "ready": True})
+
+    async def live(self, request: web.Request) -> web.Response:
+        return web.json_response({"live": True})
+
+    async def stats_json(self, request: web.Request) -> web.Response:
+        doc = self.stats.as_json()
+        doc["requestIndex"] = {"size": len(self.index), "capacity": self.index.capacity}
+        return web.json_response(doc)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        text, content_type = stats.prometheus_text(self.stats)
+        return web.Response(body=text, headers={"content-type": content_type})
+
+    async def open(self, app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=60)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self.recorder.start()
+
+    async def close(self, app: web.Application) -> None:
+        for task in list(self._mirrors):
+            task.cancel()
+        await self.recorder.close()
+        await self.session.close()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def application(router: Router) -> web.Application:
+    """The aiohttp app serving `router`'s endpoints."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    name = "{name:[^/:]+}"
+    for prefix in ("", "/preview"):
+        app.router.add_post(f"{prefix}/v1/models/{name}:predict", _infer_handler(router, "v1", "predict"))
+        app.router.add_post(f"{prefix}/v1/models/{name}:explain", _infer_handler(router, "v1", "explain"))
+        app.router.add_post(f"{prefix}/v2/models/{name}/infer", _infer_handler(router, "v2", "predict"))
+    app.router.add_post("/v1/feedback", router.feedback)
+    app.router.add_get(f"/v1/models/{name}", router.model_ready)
+    app.router.add_get(f"/v2/models/{name}/ready", router.model_ready)
+    app.router.add_get("/v2/health/live", router.live)
+    app.router.add_get("/v2/health/ready", router.ready)
+    app.router.add_get("/metrics", router.metrics)
+    app.router.add_get("/mlkube/stats", router.stats_json)
+    app.on_startup.append(router.open)
+    app.on_cleanup.append(router.close)
+    return app
+
+
+def _infer_handler(router: Router, protocol: str, verb: str):
+    async def handle(request: web.Request) -> web.Response:
+        return await router.infer(request, protocol=protocol, verb=verb)
+
+    return handle
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description="mlkube traffic router")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config-map", help="NAMESPACE/NAME of the ConfigMap holding routes.json (watched)")
+    source.add_argument("--routes-file", help="a routes.json file (polled every 0.5 s)")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--mirror-limit", type=int, default=64, help="mirror calls in flight before mirrors are skipped")
+    parser.add_argument("--index-capacity", type=int, default=feedback.DEFAULT_CAPACITY, help="request ids kept for feedback")
+    args = parser.parse_args(argv)
+    router = Router(mirror_limit=args.mirror_limit, index_capacity=args.index_capacity)
+    app = application(router)
+    if args.config_map:
+        namespace, _, name = args.config_map.partition("/")
+        if not namespace or not name:
+            parser.error("--config-map: expected NAMESPACE/NAME")
+        table_source: Any = tablesource.ConfigMapSource(namespace, name, router.apply_routes)
+    else:
+        table_source = tablesource.FileSource(args.routes_file, router.apply_routes)
+
+    async def start_source(app: web.Application) -> None:
+        table_source.start(asyncio.get_running_loop())
+
+    async def stop_source(app: web.Application) -> None:
+        table_source.stop()
+
+    app.on_startup.append(start_source)
+    app.on_cleanup.insert(0, stop_source)
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    if uvloop is not None:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    web.run_app(app, host=os.environ.get("MLKUBE_BIND_HOST", "0.0.0.0"), port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ The files in ``crds/`` are this module's output and are never edited by hand.
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import Any
 
@@ -48,8 +49,6 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out = _finish({**node, "x-kubernetes-preserve-unknown-fields": True})
         if nullable:
             out["nullable"] = True
-            if out.get("default", 0) is None:
-                del out["default"]
         return out
     if "const" in node:
         node["enum"] = [node.pop("const")]
@@ -80,13 +79,14 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _finish(node: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in node.items() if k in _KEEP}
+    # Defaults are documented, not applied by the API server: stored objects stay exactly as the
+    # user wrote them (no GitOps drift), and a TrainingJob field left unset can still take the
+    # project's template value. The operator applies the defaults when it parses a spec.
+    default = out.pop("default", None)
     if "description" in out:
         out["description"] = " ".join(out["description"].split())
-    # No default for "nothing": a null or empty default only adds noise to every stored object.
-    if "default" in out and out["default"] in (None, [], {}):
-        del out["default"]
-    if out.get("x-kubernetes-preserve-unknown-fields") and out.get("type") is None:
-        out.pop("default", None)
+        if default not in (None, [], {}):
+            out["description"] += f" Default: {json.dumps(default)}."
     return out
 
 

@@ -124,7 +124,7 @@ class TrainerResult(base.ApiModel):
     """Whether the success criteria hold (success)."""
     diagnostics: training.Diagnostics | None = None
     """Debugging and profiling (success)."""
-    comparison: dict[str, Any] | None = None
+    comparison: training.Comparison | None = None
     """Challenger and champion scored on the same holdout, when there is a champion."""
     reason: str | None = None
     """DataError, InvalidSpec or TrainingFailed (failure)."""

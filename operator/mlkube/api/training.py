@@ -43,7 +43,7 @@ class JoinSource(base.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.how == 'concat' || has(self.on)", "message": "on: a key column is required unless how is concat"}
+                {"rule": "(has(self.how) && self.how == 'concat') || has(self.on)", "message": "on: a key column is required unless how is concat"}
             ]
         }
     )
@@ -150,7 +150,7 @@ class Split(base.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.test + self.validation < 1.0", "message": "test + validation must be below 1 so that rows are left for training"}
+                {"rule": "(has(self.test) ? self.test : 0.2) + (has(self.validation) ? self.validation : 0.2) < 1.0", "message": "test + validation must be below 1 so that rows are left for training"}
             ]
         }
     )
@@ -301,6 +301,19 @@ class Metrics(base.ApiModel):
     """Metrics on the test partition."""
 
 
+class Comparison(base.ApiModel):
+    """Challenger and champion scored on the same holdout."""
+
+    champion_version: int
+    """The champion it was compared with."""
+    holdout: str = "test"
+    """Which holdout: the challenger's test split, or recent labeled traffic."""
+    champion: dict[str, float] = {}
+    """The champion's metrics on that holdout."""
+    challenger: dict[str, float] = {}
+    """This run's metrics on that holdout."""
+
+
 class TrainingJobStatus(base.StatusBase):
     """Observed state of a TrainingJob."""
 
@@ -332,3 +345,5 @@ class TrainingJobStatus(base.StatusBase):
     """Where the model version's artifacts are."""
     digest: str | None = None
     """sha256 digest of the version's manifest."""
+    comparison: Comparison | None = None
+    """The run against the champion on the same holdout, when there was a champion."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
+
 from mlkube import k8s
+from mlkube.api import errors, kinds, project as project_api
 
 
 class MissingReference(Exception):
@@ -30,3 +33,12 @@ async def deployment(client: k8s.Client, name: str, namespace: str, *, field: st
     if found is None:
         raise MissingReference("DeploymentNotFound", f"{field}: ModelDeployment {name!r} does not exist in namespace {namespace!r}; create it or fix {field}")
     return found
+
+
+def parsed_project(mlp: dict[str, Any]) -> project_api.MLProjectSpec:
+    """The project's spec, or MissingReference when the project itself is invalid."""
+    try:
+        return kinds.MLPROJECT.parse_spec(mlp.get("spec", {}))
+    except pydantic.ValidationError as error:
+        name = mlp["metadata"]["name"]
+        raise MissingReference("ProjectInvalid", f"MLProject {name!r} is invalid: {errors.describe(error)}") from error

@@ -1,0 +1,115 @@
+"""What a trainer Job and its pods say about a TrainingJob: phase, times, progress, result.
+
+Pure functions over the objects the API returns; no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pydantic
+
+from mlkube.api import trainer
+
+PROGRESS_PREFIX = "MLKUBE_PROGRESS "
+
+
+@dataclasses.dataclass(frozen=True)
+class JobState:
+    """The trainer Job as the TrainingJob reports it."""
+
+    phase: str  # Pending | Running | Succeeded | Failed
+    reason: str
+    message: str
+    start_time: str | None = None
+    completion_time: str | None = None
+    result: trainer.TrainerResult | None = None
+
+
+def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (job.get("status") or {}).get("conditions", []):
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def _trainer_termination(pods: list[dict[str, Any]], container: str) -> dict[str, Any] | None:
+    """The terminated state of the trainer container in the newest pod that has one."""
+    newest = sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
+    for pod in newest:
+        for status in (pod.get("status") or {}).get("containerStatuses", []):
+            terminated = (status.get("state") or {}).get("terminated")
+            if status.get("name") == container and terminated:
+                return terminated
+    return None
+
+
+def _result(terminated: dict[str, Any] | None) -> trainer.TrainerResult | None:
+    if not terminated or not terminated.get("message"):
+        return None
+    try:
+        return trainer.TrainerResult.model_validate_json(terminated["message"])
+    except pydantic.ValidationError:
+        return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, container: str, timeout: str) -> JobState:
+    """The state of a trainer Job from the Job and its pods."""
+    if job is None:
+        return JobState("Pending", "JobNotCreated", "The trainer Job does not exist yet")
+    status = job.get("status") or {}
+    start = status.get("startTime")
+    terminated = _trainer_termination(pods, container)
+    result = _result(terminated)
+    if _condition(job, "Complete"):
+        if result is None or not result.ok:
+            return JobState("Failed", "NoResult", "The trainer exited 0 but wrote no result to its termination message; "
+                            "it must follow the trainer contract (see the README)", start, status.get("completionTime"))
+        return JobState("Succeeded", "Trained", "The trainer wrote a model version", start, status.get("completionTime"), result)
+    failed = _condition(job, "Failed")
+    if failed:
+        ended = failed.get("lastTransitionTime")
+        if failed.get("reason") == "DeadlineExceeded":
+            return JobState("Failed", "DeadlineExceeded", f"The trainer ran longer than spec.timeout ({timeout}); "
+                            "raise spec.timeout or lower spec.tuning.maxTrials", start, ended)
+        if result is not None and result.message:
+            return JobState("Failed", result.reason or "TrainingFailed", result.message, start, ended, result)
+        detail = _last_line((terminated or {}).get("message", "")) or failed.get("message", "")
+        return JobState("Failed", failed.get("reason") or "JobFailed", f"The trainer failed: {detail}", start, ended)
+    if status.get("active") or any((p.get("status") or {}).get("phase") == "Running" for p in pods):
+        return JobState("Running", "Training", "The trainer is running", start)
+    return JobState("Pending", "JobPending", _pending_message(pods), start)
+
+
+def _pending_message(pods: list[dict[str, Any]]) -> str:
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses", []):
+            waiting = (status.get("state") or {}).get("waiting")
+            if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+                return f"{waiting.get('reason')}: {waiting.get('message', '')}".strip()
+    return "Waiting for the trainer pod to start"
+
+
+def progress(log_text: str) -> dict[str, Any] | None:
+    """The last progress line of a trainer log, as the status' progress block."""
+    for line in reversed(log_text.splitlines()):
+        if line.startswith(PROGRESS_PREFIX):
+            try:
+                data = json.loads(line[len(PROGRESS_PREFIX):])
+            except ValueError:
+                continue
+            done, total = data.get("trialsCompleted", 0), data.get("trialsTotal", 0)
+            block = {"trialsCompleted": done, "trialsTotal": total, "summary": f"{done}/{total}"}
+            if data.get("bestScore") is not None:
+                block["bestScore"] = round(float(data["bestScore"]), 6)
+            if data.get("stage"):
+                block["stage"] = data["stage"]
+            return block
+    return None

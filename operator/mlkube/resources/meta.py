@@ -1,0 +1,46 @@
+"""Names, labels and owner references shared by every child object."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+PROJECT = "mlkube.io/project"
+OWNER_KIND = "mlkube.io/owner-kind"
+OWNER_NAME = "mlkube.io/owner-name"
+COMPONENT = "app.kubernetes.io/component"
+
+MAX_NAME = 63  # children's names become label values (job-name), which are at most 63 characters
+
+
+def child_name(owner: str, suffix: str) -> str:
+    """``<owner>-<suffix>``, shortened with a stable hash when it would exceed 63 characters."""
+    name = f"{owner}-{suffix}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{owner[: MAX_NAME - len(suffix) - 10].rstrip('-')}-{digest}-{suffix}"
+
+
+def labels(owner: dict[str, Any], *, project: str, component: str) -> dict[str, str]:
+    """The labels every child carries."""
+    return {
+        MANAGED_BY: "mlkube",
+        PROJECT: project,
+        OWNER_KIND: owner["kind"].lower(),
+        OWNER_NAME: owner["metadata"]["name"],
+        COMPONENT: component,
+    }
+
+
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
+    """A controller ownerReference to ``owner``, so deleting it deletes the child."""
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

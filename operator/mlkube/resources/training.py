@@ -1,0 +1,156 @@
+"""What a TrainingJob becomes: the trainer's input document and the batch/v1 Job that runs it.
+
+The trainer contract (see ``mlkube.trainer``): the resolved spec arrives as JSON in
+``MLKUBE_TRAINING_SPEC``; progress leaves as ``MLKUBE_PROGRESS {...}`` lines on stdout; the
+result is written to the termination message; artifacts go to ``output.uri``. A
+bring-your-own image (``spec.image`` / ``spec.command``) gets exactly the same.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from mlkube.api import base, project, trainer, training
+from mlkube.resources import meta
+
+TRAINER_SERVICE_ACCOUNT = "mlkube-trainer"
+TRAINER_CONTAINER = "trainer"
+TRAINER_COMMAND = ("python", "-m", "mlkube.trainer")
+SPEC_ENV = "MLKUBE_TRAINING_SPEC"
+EXIT_INVALID_INPUT = 2  # the trainer's exit code for bad input: retrying cannot help
+
+
+class ResolutionError(ValueError):
+    """The TrainingJob cannot be resolved against its project; the message says what to fix."""
+
+
+def effective_spec(tj_spec: dict[str, Any], template: dict[str, Any]) -> training.TrainingJobSpec:
+    """The TrainingJob's spec with the project's template filling what the user left out."""
+    return training.TrainingJobSpec.model_validate(deep_merge(template, tj_spec))
+
+
+def deep_merge(base_: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base_``; nested mappings merge, everything else is replaced."""
+    merged = copy.deepcopy(base_)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def output_uri(storage_uri: str, tj: dict[str, Any]) -> str:
+    """A prefix only this run writes to: ``<storage>/runs/<name>-<uid8>/``."""
+    meta_ = tj["metadata"]
+    return f"{storage_uri.rstrip('/')}/runs/{meta_['name']}-{meta_['uid'][:8]}/"
+
+
+def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[str, Any],
+                  mlp_spec: project.MLProjectSpec) -> trainer.TrainerInput:
+    """The document the trainer reads."""
+    registry = (mlp.get("status") or {}).get("models", [])
+    champion_version = (mlp.get("status") or {}).get("championVersion")
+    champion = next((e for e in registry if e.get("version") == champion_version), None)
+    return trainer.TrainerInput(
+        project=trainer.ProjectInfo(
+            name=mlp["metadata"]["name"], namespace=mlp["metadata"]["namespace"], goal=mlp_spec.goal,
+            problem=mlp_spec.problem, success_criteria=mlp_spec.success_criteria,
+        ),
+        training_job=trainer.RunInfo(
+            name=tj["metadata"]["name"], namespace=tj["metadata"]["namespace"], uid=tj["metadata"]["uid"],
+            trigger=spec.trigger, parent_version=champion_version,
+        ),
+        data=spec.data or mlp_spec.data,
+        preprocessing=spec.preprocessing,
+        algorithms=spec.algorithms,
+        tuning=spec.tuning,
+        output=trainer.Output(uri=output_uri(mlp_spec.storage.uri, tj), endpoint=mlp_spec.storage.endpoint),
+        champion=trainer.Champion(version=champion["version"], artifact_uri=champion["artifactUri"],
+                                  metrics=champion.get("metrics", {})) if champion else None,
+    )
+
+
+def credentials_secret(spec: training.TrainingJobSpec, mlp_spec: project.MLProjectSpec) -> str | None:
+    """The one Secret holding the trainer's S3 credentials, if any."""
+    data = (spec.data or mlp_spec.data).credentials_secret
+    storage = mlp_spec.storage.credentials_secret
+    if data and storage and data != storage:
+        raise ResolutionError(
+            f"data.credentialsSecret ({data}) and spec.storage.credentialsSecret ({storage}) differ; the trainer "
+            "reads one set of S3 credentials, so use one Secret for both"
+        )
+    return data or storage
+
+
+def job_name(tj_name: str) -> str:
+    """The Job of a TrainingJob: deterministic, so a restarted operator finds it instead of making another."""
+    return meta.child_name(tj_name, "train")
+
+
+def trainer_job(tj: dict[str, Any], spec: training.TrainingJobSpec, document: trainer.TrainerInput, *,
+                project_name: str, image: str, secret: str | None) -> dict[str, Any]:
+    """The batch/v1 Job running the trainer for one TrainingJob."""
+    labels = {**meta.labels(tj, project=project_name, component="trainer"), "mlkube.io/trainingjob": tj["metadata"]["name"]}
+    env = [{"name": SPEC_ENV, "value": document.model_dump_json(by_alias=True, exclude_none=True)}]
+    if secret:
+        env += [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+    container: dict[str, Any] = {
+        "name": TRAINER_CONTAINER,
+        "image": spec.image or image,
+        "command": list(spec.command or TRAINER_COMMAND),
+        "env": env,
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if spec.resources:
+        container["resources"] = spec.resources.wire()
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(tj["metadata"]["name"]),
+            "namespace": tj["metadata"]["namespace"],
+            "labels": labels,
+            "ownerReferences": [meta.owner_reference(tj)],
+        },
+        "spec": {
+            "backoffLimit": spec.retries,
+            "activeDeadlineSeconds": int(base.parse_duration(spec.timeout).total_seconds()) or 1,
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "FailJob", "onExitCodes": {"containerName": TRAINER_CONTAINER, "operator": "In", "values": [EXIT_INVALID_INPUT]}},
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": TRAINER_SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def trainer_service_account(namespace: str) -> dict[str, Any]:
+    """The trainers' ServiceAccount: bound to no role, since the trainer never calls the API."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": TRAINER_SERVICE_ACCOUNT, "namespace": namespace, "labels": {meta.MANAGED_BY: "mlkube"}},
+        "automountServiceAccountToken": False,
+    }

@@ -1,0 +1,58 @@
+"""Reading a trainer Job: phase, failure messages, results and progress."""
+
+import json
+
+from mlkube import jobstate
+
+
+def job(*conditions, active=0):
+    return {"status": {"startTime": "s", "completionTime": "c", "active": active,
+                       "conditions": [{"type": t, "status": "True", "reason": r, "lastTransitionTime": "e"} for t, r in conditions]}}
+
+
+def pod(message=None, phase="Succeeded", created="1"):
+    state = {"terminated": {"exitCode": 0, "message": message}} if message is not None else {"running": {}}
+    return {"metadata": {"creationTimestamp": created}, "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": state}]}}
+
+
+def observe(j, pods):
+    return jobstate.observe(j, pods, container="trainer", timeout="1h")
+
+
+def test_no_job_is_pending():
+    assert observe(None, []).phase == "Pending"
+
+
+def test_running():
+    assert observe(job(active=1), [pod(phase="Running")]).phase == "Running"
+
+
+def test_success_reads_the_result_from_the_termination_message():
+    result = {"ok": True, "artifactUri": "file:///m/", "digest": "sha256:x", "algorithm": "ridge",
+              "metrics": {"validation": {"r2": 0.5}, "test": {"r2": 0.6}}, "successCriteriaMet": True}
+    state = observe(job(("Complete", "")), [pod(json.dumps(result))])
+    assert state.phase == "Succeeded" and state.result.digest == "sha256:x" and state.result.metrics.test == {"r2": 0.6}
+
+
+def test_success_without_a_result_is_a_failure_that_names_the_contract():
+    state = observe(job(("Complete", "")), [pod("")])
+    assert state.phase == "Failed" and "trainer contract" in state.message
+
+
+def test_failure_carries_the_trainers_message_not_a_traceback():
+    result = {"ok": False, "reason": "DataError", "message": "data.uri: column 'churned' (problem.target) is missing"}
+    state = observe(job(("Failed", "PodFailurePolicy")), [pod(json.dumps(result), phase="Failed")])
+    assert (state.phase, state.reason) == ("Failed", "DataError") and state.message.startswith("data.uri")
+    crashed = observe(job(("Failed", "BackoffLimitExceeded")), [pod("Traceback...\n  File x\nMemoryError: boom", phase="Failed")])
+    assert crashed.message == "The trainer failed: MemoryError: boom"
+
+
+def test_deadline_says_what_to_change():
+    state = observe(job(("Failed", "DeadlineExceeded")), [])
+    assert state.reason == "DeadlineExceeded" and "spec.timeout (1h)" in state.message
+
+
+def test_progress_takes_the_last_progress_line():
+    log = 'x\nMLKUBE_PROGRESS {"trialsCompleted": 1, "trialsTotal": 8}\nnoise\nMLKUBE_PROGRESS {"trialsCompleted": 3, "trialsTotal": 8, "bestScore": 0.91234567, "stage": "tuning"}\n'
+    assert jobstate.progress(log) == {"trialsCompleted": 3, "trialsTotal": 8, "summary": "3/8", "bestScore": 0.912346, "stage": "tuning"}
+    assert jobstate.progress("nothing") is None

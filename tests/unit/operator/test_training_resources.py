@@ -1,0 +1,82 @@
+"""The trainer Job and its input, built from a TrainingJob and its project."""
+
+import json
+import pathlib
+
+import pytest
+import yaml
+
+from mlkube.api import kinds, trainer
+from mlkube.resources import meta, training
+
+EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
+
+
+def load(name):
+    doc = yaml.safe_load((EXAMPLES / name).read_text())
+    doc["metadata"].update(namespace="ml", uid="0123456789abcdef", generation=1)
+    return doc
+
+
+@pytest.fixture
+def objects():
+    return load("trainingjob.yaml"), load("project.yaml")
+
+
+def build(tj, mlp, **kw):
+    spec = training.effective_spec(tj["spec"], mlp["spec"]["training"]["template"])
+    mlp_spec = kinds.MLPROJECT.parse_spec(mlp["spec"])
+    document = training.trainer_input(tj, spec, mlp, mlp_spec)
+    return spec, document, training.trainer_job(tj, spec, document, project_name="penguins", image="img:1", **{"secret": None, **kw})
+
+
+def test_job_carries_the_contract(objects):
+    tj, mlp = objects
+    spec, document, job = build(tj, mlp)
+    assert job["metadata"]["name"] == "penguins-manual-1-train"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "0123456789abcdef"
+    assert job["spec"]["backoffLimit"] == 1 and job["spec"]["activeDeadlineSeconds"] == 15 * 60
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "mlkube-trainer" and pod["automountServiceAccountToken"] is False
+    container = pod["containers"][0]
+    assert container["command"] == ["python", "-m", "mlkube.trainer"] and container["image"] == "img:1"
+    sent = trainer.TrainerInput.from_json(container["env"][0]["value"])
+    assert sent == document and sent.output.uri == "file:///tmp/mlkube-demo/models/penguins/runs/penguins-manual-1-01234567/"
+    assert sent.project.problem.target == "species" and sent.data.uri.endswith("penguins.csv")
+    assert job["spec"]["template"]["metadata"]["labels"][meta.PROJECT] == "penguins"
+
+
+def test_template_fills_what_the_run_leaves_out(objects):
+    tj, mlp = objects
+    del tj["spec"]["tuning"]
+    mlp["spec"]["training"]["template"]["tuning"] = {"maxTrials": 3, "strategy": "random"}
+    spec, _, _ = build(tj, mlp)
+    assert (spec.tuning.max_trials, spec.tuning.strategy) == (3, "random")
+    tj["spec"]["tuning"] = {"maxTrials": 5}
+    spec, _, _ = build(tj, mlp)
+    assert (spec.tuning.max_trials, spec.tuning.strategy) == (5, "random")
+
+
+def test_credentials_come_only_from_secret_references(objects):
+    tj, mlp = objects
+    mlp["spec"]["storage"]["credentialsSecret"] = "s3-creds"
+    _, _, job = build(tj, mlp, secret="s3-creds")
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+    assert refs == {k: {"name": "s3-creds", "key": k} for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    assert "s3-creds" not in env[0]["value"].replace('"credentialsSecret":"s3-creds"', "")
+
+
+def test_two_different_secrets_are_refused(objects):
+    tj, mlp = objects
+    mlp["spec"]["storage"]["credentialsSecret"] = "a"
+    mlp["spec"]["data"]["credentialsSecret"] = "b"
+    spec = training.effective_spec(tj["spec"], {})
+    with pytest.raises(training.ResolutionError, match="use one Secret"):
+        training.credentials_secret(spec, kinds.MLPROJECT.parse_spec(mlp["spec"]))
+
+
+def test_long_names_stay_valid_label_values():
+    name = meta.child_name("x" * 80, "train")
+    assert len(name) <= 63 and name.endswith("-train")
+    assert name == meta.child_name("x" * 80, "train")

@@ -120,6 +120,7 @@ def _write_local(dest: pathlib.Path, files: dict[str, bytes], manifest: bytes) -
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.staging-"))
     try:
+        staging.chmod(0o755)  # mkdtemp makes it private; a model store is read by other processes
         for name, data in {**files, MANIFEST: manifest}.items():
             (staging / name).write_bytes(data)
         if dest.exists():

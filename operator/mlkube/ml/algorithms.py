@@ -1,0 +1,124 @@
+"""The registry of candidate estimators: classifier and regressor per name, defaults, search spaces.
+
+`build` makes one unfitted scikit-learn estimator for a task and a point of its space; `candidates`
+merges the registry's default search space with the user's `params`. Hyper-parameter values are
+validated by scikit-learn itself when the estimator is fitted, so a user sees scikit-learn's own
+message; only unknown parameter *names* are caught here (again with scikit-learn's message).
+Parallelism comes from running trials side by side, so every estimator uses one core (n_jobs=1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sklearn import ensemble, linear_model, neighbors, svm
+
+from mlkube.api import training
+from mlkube.ml import errors, space
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One algorithm: its classifier and regressor (None when it has no such variant)."""
+
+    classifier: type | None
+    regressor: type | None
+    defaults: dict[str, Any]
+    default_space: dict[str, Any]
+
+
+REGISTRY: dict[str, Entry] = {
+    "logistic_regression": Entry(
+        linear_model.LogisticRegression, None, {"max_iter": 1000}, {"C": {"loguniform": [0.001, 100.0]}}
+    ),
+    "linear_regression": Entry(None, linear_model.LinearRegression, {}, {}),
+    "ridge": Entry(linear_model.RidgeClassifier, linear_model.Ridge, {}, {"alpha": {"loguniform": [0.001, 100.0]}}),
+    "random_forest": Entry(
+        ensemble.RandomForestClassifier,
+        ensemble.RandomForestRegressor,
+        {"n_jobs": 1},
+        {"n_estimators": {"int": [50, 200]}, "max_depth": {"int": [2, 16]}, "min_samples_leaf": {"int": [1, 10]}},
+    ),
+    "gradient_boosting": Entry(
+        ensemble.GradientBoostingClassifier,
+        ensemble.GradientBoostingRegressor,
+        {},
+        {"n_estimators": {"int": [50, 200]}, "learning_rate": {"loguniform": [0.01, 0.3]}, "max_depth": {"int": [2, 5]}},
+    ),
+    "hist_gradient_boosting": Entry(
+        ensemble.HistGradientBoostingClassifier,
+        ensemble.HistGradientBoostingRegressor,
+        {},
+        {"learning_rate": {"loguniform": [0.01, 0.3]}, "max_leaf_nodes": {"int": [8, 64]}, "l2_regularization": {"loguniform": [1e-6, 1.0]}},
+    ),
+    "knn": Entry(
+        neighbors.KNeighborsClassifier,
+        neighbors.KNeighborsRegressor,
+        {"n_jobs": 1},
+        {"n_neighbors": {"int": [1, 50]}, "weights": ["uniform", "distance"]},
+    ),
+    # probability=True gives SVC a predict_proba (an internal 5-fold calibration), needed for
+    # roc_auc, log_loss and served probabilities; it makes SVC the slowest candidate.
+    "svm": Entry(svm.SVC, svm.SVR, {"probability": True}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """An algorithm of the run with its parsed search space."""
+
+    name: str
+    dimensions: dict[str, space.Dimension]
+    field: str  # where it came from in the spec, for messages
+
+
+def names_for(task: str) -> list[str]:
+    """Every registry algorithm that has a variant for `task`."""
+    attribute = "classifier" if task == "classification" else "regressor"
+    return [name for name, entry in REGISTRY.items() if getattr(entry, attribute) is not None]
+
+
+def estimator_class(name: str, task: str) -> type:
+    entry = REGISTRY[name]
+    cls = entry.classifier if task == "classification" else entry.regressor
+    if cls is None:
+        other = "classification" if task == "regression" else "regression"
+        raise errors.InvalidSpec(
+            f"algorithms: {name} is a {other} algorithm and the problem is {task}; choose from {', '.join(names_for(task))}"
+        )
+    return cls
+
+
+def candidates(specs: list[training.Algorithm], task: str) -> list[Candidate]:
+    """The run's candidates: the spec's algorithms (or every one for the task) with merged spaces."""
+    if not specs:
+        specs = [training.Algorithm(name=name) for name in names_for(task)]
+    found = []
+    for index, spec in enumerate(specs):
+        field = f"algorithms[{index}]"
+        cls = estimator_class(spec.name, task)
+        try:
+            cls().set_params(**{k: None for k in spec.params})  # scikit-learn's own message for unknown names
+        except ValueError as e:
+            raise errors.InvalidSpec(f"{field}.params: {e}") from e
+        merged = {**REGISTRY[spec.name].default_space, **spec.params}
+        found.append(Candidate(spec.name, space.parse(merged, field=f"{field}.params"), field))
+    return found
+
+
+def build(name: str, task: str, params: dict[str, Any], *, seed: int, balanced: bool = False) -> Any:
+    """An unfitted estimator: registry defaults, then `params`; seeded; class-balanced when asked and supported."""
+    cls = estimator_class(name, task)
+    accepted = cls().get_params()
+    settings = {**REGISTRY[name].defaults}
+    if "random_state" in accepted:
+        settings["random_state"] = seed
+    if balanced and "class_weight" in accepted:
+        settings["class_weight"] = "balanced"
+    settings.update(params)
+    return cls(**settings)
+
+
+def supports_class_weight(name: str, task: str) -> bool:
+    return "class_weight" in estimator_class(name, task)().get_params()

@@ -1,0 +1,146 @@
+"""Scores of a fitted model on held-out rows, success criteria, and the champion comparison.
+
+Classification: accuracy, precision, recall, f1, roc_auc, pr_auc, log_loss and a confusion
+matrix; binary metrics are about `positiveClass` (default: the second class in sorted order, as
+scikit-learn does), multiclass ones are macro averages. Regression: rmse, mae, r2, mape. A
+metric that is undefined on the rows given (roc_auc with one class present, log_loss of a model
+without probabilities) is left out rather than reported as a number. Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Any
+
+import numpy as np
+from scipy import special
+from sklearn import metrics as skm
+from sklearn import preprocessing
+
+from mlkube.api import base, project
+
+OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What is scored: the task, the classes in predict_proba order, and the positive class (binary)."""
+
+    kind: str
+    classes: tuple = ()
+    positive: Any = None
+
+    @property
+    def is_binary(self) -> bool:
+        return self.kind == "classification" and len(self.classes) == 2
+
+
+def task_of(problem: project.Problem, y) -> Task:
+    """The scoring task for `problem` with targets `y` (classes sorted, as estimators order them)."""
+    if problem.task == "regression":
+        return Task("regression")
+    classes = tuple(np.unique(np.asarray(y)))
+    positive = None
+    if len(classes) == 2:
+        wanted = problem.positive_class
+        positive = classes[1] if wanted is None else next(c for c in classes if str(c) == wanted)
+    return Task("classification", classes, positive)
+
+
+def is_better(metric: str, new: float, old: float) -> bool:
+    return base.is_improvement(metric, new, old)
+
+
+def direction(metric: str) -> str:
+    """Optuna's study direction for `metric`."""
+    return "minimize" if metric in base.LOWER_IS_BETTER else "maximize"
+
+
+def scores(model, X, y, task: Task) -> dict[str, float]:
+    """Every metric of the task that is defined on these rows."""
+    y = np.asarray(y)
+    predicted = model.predict(X)
+    if task.kind == "regression":
+        found = _regression(y, predicted)
+    else:
+        found = _classification(y, predicted, _probabilities(model, X, task), task)
+    return {name: value for name, value in found.items() if np.isfinite(value)}
+
+
+def score(metric: str, model, X, y, task: Task) -> float:
+    """One metric (the primary one during tuning); NaN when it is undefined on these rows."""
+    return scores(model, X, y, task).get(metric, float("nan"))
+
+
+def confusion(model, X, y, task: Task) -> dict[str, Any]:
+    """`{"labels": [...], "matrix": [[...]]}`, rows = true class, columns = predicted class."""
+    matrix = skm.confusion_matrix(np.asarray(y), model.predict(X), labels=list(task.classes))
+    return {"labels": [_plain(c) for c in task.classes], "matrix": matrix.tolist()}
+
+
+def criteria(measured: dict[str, float], success_criteria: list[project.SuccessCriterion]) -> list[dict[str, Any]]:
+    """Each criterion with the measured value and whether it holds (an unmeasured metric does not)."""
+    results = []
+    for criterion in success_criteria:
+        value = measured.get(criterion.metric)
+        met = value is not None and bool(OPS[criterion.op](value, criterion.threshold))
+        results.append({"metric": criterion.metric, "op": criterion.op, "threshold": criterion.threshold, "value": value, "met": met})
+    return results
+
+
+def compare(challenger: dict[str, float], champion: dict[str, float], *, metric: str, champion_version: int) -> dict[str, Any]:
+    """Challenger and champion on the same test rows, by the primary metric."""
+    new, old = challenger.get(metric), champion.get(metric)
+    better = new is not None and (old is None or is_better(metric, new, old))
+    return {"championVersion": champion_version, "metric": metric, "challenger": new, "champion": old, "challengerBetter": better}
+
+
+def _regression(y, predicted) -> dict[str, float]:
+    return {
+        "rmse": float(skm.root_mean_squared_error(y, predicted)),
+        "mae": float(skm.mean_absolute_error(y, predicted)),
+        "r2": float(skm.r2_score(y, predicted)) if len(y) > 1 else float("nan"),
+        "mape": float(skm.mean_absolute_percentage_error(y, predicted)),
+    }
+
+
+def _classification(y, predicted, probabilities, task: Task) -> dict[str, float]:
+    found = {"accuracy": float(skm.accuracy_score(y, predicted))}
+    if task.is_binary:
+        averaging = {"average": "binary", "pos_label": task.positive}
+    else:
+        averaging = {"average": "macro", "labels": list(task.classes)}
+    found["precision"] = float(skm.precision_score(y, predicted, zero_division=0, **averaging))
+    found["recall"] = float(skm.recall_score(y, predicted, zero_division=0, **averaging))
+    found["f1"] = float(skm.f1_score(y, predicted, zero_division=0, **averaging))
+    if probabilities is None or len(np.unique(y)) < 2:
+        return found
+    scores_, calibrated = probabilities
+    if task.is_binary:
+        positive_scores = scores_[:, list(task.classes).index(task.positive)]
+        truth = y == task.positive
+        found["roc_auc"] = float(skm.roc_auc_score(truth, positive_scores))
+        found["pr_auc"] = float(skm.average_precision_score(truth, positive_scores))
+    elif set(np.unique(y)) == set(task.classes):
+        found["roc_auc"] = float(skm.roc_auc_score(y, scores_, multi_class="ovr", average="macro", labels=list(task.classes)))
+        found["pr_auc"] = float(skm.average_precision_score(preprocessing.label_binarize(y, classes=list(task.classes)), scores_, average="macro"))
+    if calibrated:
+        found["log_loss"] = float(skm.log_loss(y, scores_, labels=list(task.classes)))
+    return found
+
+
+def _probabilities(model, X, task: Task):
+    """(scores per class in task.classes order, whether they are probabilities)."""
+    if hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(X)), True
+    if hasattr(model, "decision_function"):
+        decision = np.asarray(model.decision_function(X))
+        if decision.ndim == 1:  # binary: the score of classes[1]
+            return np.column_stack([-decision, decision]), False
+        return special.softmax(decision, axis=1), False
+    return None
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,214 @@
+"""One training run, from a resolved spec to a written model version.
+
+load → check → prepare → split → tune → fit the best pipeline on the training partition →
+evaluate on validation and test → success criteria → champion comparison → feature importance
+→ model card → artifacts. Each stage is a call into the module that owns it; this module only
+sequences them and reports progress through a callback. It never prints, exits or reads the
+environment (the trainer entrypoint does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import statistics
+import tempfile
+import time
+import warnings
+from typing import Any, Callable
+
+import pandas as pd
+
+from mlkube.api import base
+from mlkube.api import trainer as trainer_api
+from mlkube.ml import algorithms, artifacts, card, data, evaluation, explain, processing, profile, split, storage, tuning
+
+# Validation worse than training by more than this share of the training score flags overfitting.
+OVERFITTING_GAP = 0.10
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclasses.dataclass
+class Outcome:
+    """Everything a run learned, for the model card, the result and the diagnostics."""
+
+    snapshot: data.Snapshot
+    profile: dict[str, Any]
+    columns: processing.Columns
+    schema: list[dict[str, Any]]
+    rows: dict[str, int]
+    task: evaluation.Task
+    search: tuning.Search
+    model: Any
+    metrics: dict[str, dict[str, float]]
+    confusion: dict[str, Any] | None
+    criteria: list[dict[str, Any]]
+    overfitting: dict[str, Any]
+    importance: dict[str, float]
+    comparison: dict[str, Any] | None
+    reference: pd.DataFrame
+    notes: list[str]
+    seconds: dict[str, float]
+
+    @property
+    def criteria_met(self) -> bool:
+        return all(c["met"] for c in self.criteria)
+
+
+def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None) -> tuple[Outcome, artifacts.ArtifactInfo]:
+    """Train, evaluate and write the model version that `spec` describes."""
+    problem, pre = spec.project.problem, spec.preprocessing
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    progress({"stage": "loading"})
+    snapshot = data.load(spec.data)
+    seconds["load"] = time.perf_counter() - started
+
+    progress({"stage": "processing"})
+    data.check(snapshot.table, problem, pre, uri=snapshot.uri)
+    processing.check(pre, problem)
+    features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
+    columns = processing.columns_of(snapshot.table, features, pre)
+    candidates = algorithms.candidates(spec.algorithms, problem.task)
+    table = processing.prepare(snapshot.table, problem, pre, columns)
+    parts = split.partition(table, target=problem.target, task=problem.task, spec=pre.split)
+    X_train, y_train = parts.train[features], parts.train[problem.target]
+    task = evaluation.task_of(problem, table[problem.target])
+    folds = split.folds(y_train, task=problem.task, spec=pre.split, cv_folds=spec.tuning.cv_folds)
+    recipe = processing.Recipe(pre, columns, problem.task, pre.split.seed, smote_neighbours=_smote_neighbours(y_train, folds, problem.task))
+    balanced = pre.balance == "class_weight"
+    notes = [
+        f"balance: class_weight is not supported by {c.name}; it trained without class weights"
+        for c in candidates
+        if balanced and not algorithms.supports_class_weight(c.name, problem.task)
+    ]
+
+    progress({"stage": "tuning", "trialsCompleted": 0, "trialsTotal": tuning.planned_trials(spec.tuning, candidates)})
+    searched = time.perf_counter()
+    search = tuning.run(
+        tuning.Problem(X_train, y_train, folds, task, problem.primary_metric, recipe, balanced),
+        candidates,
+        spec.tuning,
+        timeout_seconds=base.parse_duration(spec.tuning.timeout).total_seconds() if spec.tuning.timeout else None,
+        on_trial=lambda trials, planned: progress(_tuning_progress(trials, planned, problem.primary_metric)),
+    )
+    seconds["tuning"] = time.perf_counter() - searched
+
+    progress({"stage": "evaluating"})
+    best = search.best
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the trials already reported this configuration's warnings
+        model = recipe.pipeline(algorithms.build(best.algorithm, problem.task, best.params, seed=pre.split.seed, balanced=balanced))
+        model.fit(X_train, y_train)
+    held_out = {name: part for name, part in (("validation", parts.validation), ("test", parts.test)) if len(part)}
+    metrics = {name: evaluation.scores(model, part[features], part[problem.target], task) for name, part in held_out.items()}
+    metrics.setdefault("validation", {})
+    X_test, y_test = parts.test[features], parts.test[problem.target]
+    outcome = Outcome(
+        snapshot=snapshot,
+        profile=profile.of(snapshot.table),
+        columns=columns,
+        schema=profile.feature_schema(X_train, features, non_nullable=processing.non_nullable(pre, columns)),
+        rows={"loaded": snapshot.rows, "prepared": len(table), "train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test)},
+        task=task,
+        search=search,
+        model=model,
+        metrics=metrics,
+        confusion=evaluation.confusion(model, X_test, y_test, task) if task.kind == "classification" else None,
+        criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
+        overfitting=_overfitting(model, X_train, y_train, metrics, best, task, problem.primary_metric),
+        importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),
+        comparison=_compare_with_champion(spec, X_test, y_test, task, metrics["test"]),
+        reference=_reference(model, parts.test, features, problem.target, seed=pre.split.seed),
+        notes=notes,
+        seconds=seconds,
+    )
+
+    progress({"stage": "writing"})
+    info = artifacts.write(
+        spec.output.uri,
+        pipeline=model,
+        card=card.build(spec, outcome, diagnostics=diagnostics(outcome)),
+        metrics=outcome.metrics,
+        reference=outcome.reference,
+        storage_options=storage.Options(endpoint=spec.output.endpoint),
+    )
+    return outcome, info
+
+
+def diagnostics(outcome: Outcome) -> dict[str, Any]:
+    """Trial times, peak memory, the overfitting check and the warnings, as the result reports them."""
+    ran = [t for t in outcome.search.trials if not t.reused]
+    durations = [t.seconds for t in ran] or [0.0]
+    peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak = max([peak_kib / 1024] + [t.peak_memory_mib for t in ran])
+    return {
+        "trialSeconds": {"p50": round(statistics.median(durations), 3), "max": round(max(durations), 3)},
+        "peakMemoryMiB": round(peak, 1),
+        "overfitting": outcome.overfitting,
+        "warnings": warning_summary(outcome.search.trials) + outcome.notes,
+    }
+
+
+def warning_summary(trials: list[tuning.Trial]) -> list[str]:
+    """`["ConvergenceWarning in logistic_regression (3 trials)", ...]`, plus failed-trial counts."""
+    counts: dict[tuple[str, str], int] = {}
+    for trial in trials:
+        if trial.reused:
+            continue
+        for category in trial.warnings:
+            counts[(category, trial.algorithm)] = counts.get((category, trial.algorithm), 0) + 1
+        if trial.state == "failed":
+            counts[("Failed trial", trial.algorithm)] = counts.get(("Failed trial", trial.algorithm), 0) + 1
+    return [f"{category} in {algorithm} ({n} trial{'s' if n > 1 else ''})" for (category, algorithm), n in sorted(counts.items())]
+
+
+def _tuning_progress(trials: list[tuning.Trial], planned: int, metric: str) -> dict[str, Any]:
+    scores = [t.score for t in trials if t.state == "complete"]
+    best = (min if evaluation.direction(metric) == "minimize" else max)(scores) if scores else None
+    return {"stage": "tuning", "trialsCompleted": len(trials), "trialsTotal": planned, "bestScore": None if best is None else round(best, 6)}
+
+
+def _overfitting(model, X_train, y_train, metrics, best: tuning.Trial, task, metric: str) -> dict[str, Any]:
+    train_score = evaluation.score(metric, model, X_train, y_train, task)
+    validation_score = metrics["validation"].get(metric, best.score)
+    gap = validation_score - train_score if metric in base.LOWER_IS_BETTER else train_score - validation_score
+    flagged = bool(gap > OVERFITTING_GAP * max(abs(train_score), 1e-12))
+    return {"trainScore": round(train_score, 6), "validationScore": round(validation_score, 6), "flagged": flagged}
+
+
+def _compare_with_champion(spec: trainer_api.TrainerInput, X_test, y_test, task, challenger: dict) -> dict[str, Any] | None:
+    if spec.champion is None:
+        return None
+    metric = spec.project.problem.primary_metric
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
+            options = storage.Options(endpoint=spec.output.endpoint)
+            version = artifacts.load(artifacts.download(spec.champion.artifact_uri, local, storage_options=options))
+            columns = [f["name"] for f in version.card.get("featureSchema", [])] or list(X_test.columns)
+            missing = [c for c in columns if c not in X_test.columns]
+            if missing:
+                raise ValueError(f"the champion needs column(s) {', '.join(missing)} that this run's data lacks")
+            champion = evaluation.scores(version.pipeline, X_test[columns], y_test, task)
+    except Exception as e:  # noqa: BLE001 - a champion that cannot be scored must not fail the challenger's run
+        return {"championVersion": spec.champion.version, "metric": metric, "challenger": challenger.get(metric),
+                "champion": None, "challengerBetter": None, "error": f"{type(e).__name__}: {e}"}
+    return evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version)
+
+
+def _reference(model, test: pd.DataFrame, features: list[str], target: str, *, seed: int) -> pd.DataFrame:
+    if len(test) > artifacts.REFERENCE_MAX_ROWS:
+        test = test.sample(artifacts.REFERENCE_MAX_ROWS, random_state=seed)
+    reference = test[features].reset_index(drop=True)
+    reference["__prediction__"] = model.predict(test[features])
+    reference["__target__"] = test[target].to_numpy()
+    return reference
+
+
+def _smote_neighbours(y_train: pd.Series, folds, task: str) -> int:
+    """SMOTE's k: at most 5, below the smallest class of any fold's training rows."""
+    if task != "classification":
+        return 5
+    smallest = min(int(y_train.iloc[train].value_counts().min()) for train, _ in folds)
+    return max(1, min(5, smallest - 1))

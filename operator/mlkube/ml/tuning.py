@@ -1,0 +1,281 @@
+"""Algorithm selection and hyper-parameter search: one Optuna study over every candidate.
+
+The study's first parameter is the algorithm, the rest are that algorithm's dimensions
+(`space`), so TPE learns which algorithm is promising as well as where. `grid` enqueues every
+grid point (round-robin over algorithms, cut at `maxTrials`), `random` samples with a seeded
+RandomSampler, `bayesian` uses a seeded TPE sampler. Each trial cross-validates the whole
+pipeline on the training partition, reporting each fold's score so that Optuna's MedianPruner
+stops hopeless trials (`earlyStopping`).
+
+Trials run in `parallelism` worker processes (forked, one core each), so two trials really run
+at once; the study then lives in a journal file that the workers open to report folds and ask
+whether to prune. `parallelism: 1` runs trials in this process. The time budget stops new
+trials and abandons running ones at their next fold. Identical points are scored once.
+
+Diagnostics per trial: seconds, peak memory of the process that ran it, and the warning
+categories raised (ConvergenceWarning, ...). An invalid hyper-parameter value fails the run at
+once with scikit-learn's own message (errors.InvalidSpec); other trial errors fail that trial.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+from sklearn.utils import _param_validation
+
+from mlkube.api import training
+from mlkube.ml import algorithms, errors, evaluation, processing, space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What every trial is scored on: the training partition, its CV folds and the primary metric."""
+
+    X: Any
+    y: Any
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    task: evaluation.Task
+    metric: str
+    recipe: processing.Recipe
+    balanced: bool  # balance: class_weight
+
+
+@dataclasses.dataclass
+class Trial:
+    """One finished trial."""
+
+    number: int
+    algorithm: str
+    params: dict[str, Any]
+    state: str  # complete | pruned | failed | timeout
+    score: float | None = None
+    fold_scores: list[float] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    peak_memory_mib: float = 0.0
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    reused: bool = False  # an identical point scored earlier; not refitted
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """The outcome: every trial and the best complete one."""
+
+    trials: list[Trial]
+    best: Trial
+    planned: int
+
+
+def planned_trials(tuning: training.Tuning, candidates: list[algorithms.Candidate]) -> int:
+    if tuning.strategy == "grid":
+        return min(tuning.max_trials, sum(len(space.grid(c.dimensions)) for c in candidates))
+    return tuning.max_trials
+
+
+def run(
+    problem: Problem,
+    candidates: list[algorithms.Candidate],
+    tuning: training.Tuning,
+    *,
+    timeout_seconds: float | None,
+    on_trial: Callable[[list[Trial], int], None] = lambda trials, planned: None,
+) -> Search:
+    """Search `candidates` on `problem`; `on_trial(trials, planned)` is called after each trial."""
+    planned = planned_trials(tuning, candidates)
+    deadline = time.monotonic() + timeout_seconds if timeout_seconds else math.inf
+    by_name = {c.name: c for c in candidates}
+    with tempfile.TemporaryDirectory(prefix="mlkube-study-") as workdir:
+        journal = os.path.join(workdir, "journal.log") if tuning.parallelism > 1 else None
+        study = _study(problem, tuning, candidates, journal=journal)
+        trials: list[Trial] = []
+        seen: dict[str, Trial] = {}
+        pool = _pool(problem, journal, study.pruner, tuning.parallelism)
+        running: dict[concurrent.futures.Future, tuple[optuna.trial.Trial, str]] = {}
+        try:
+            asked = 0
+            while True:
+                while asked < planned and len(running) < max(1, tuning.parallelism) and time.monotonic() < deadline:
+                    handle = study.ask()
+                    asked += 1
+                    algorithm = handle.suggest_categorical("algorithm", list(by_name))
+                    params = space.suggest(handle, by_name[algorithm].dimensions, prefix=algorithm)
+                    key = json.dumps([algorithm, params], sort_keys=True, default=str)
+                    if key in seen:  # an identical point: reuse its score instead of refitting
+                        trial = dataclasses.replace(seen[key], number=handle.number, warnings=[], reused=True)
+                        _finish(study, handle, trial, trials, on_trial, planned)
+                        continue
+                    if pool is None:
+                        trial = evaluate(problem, handle, algorithm, params, deadline=deadline)
+                        seen[key] = trial
+                        _finish(study, handle, trial, trials, on_trial, planned)
+                    else:
+                        future = pool.submit(_evaluate_in_worker, handle._trial_id, handle.number, algorithm, params, deadline)
+                        running[future] = (handle, key)
+                if not running:
+                    break
+                wait = None if deadline == math.inf else max(0.0, deadline - time.monotonic()) + 1.0
+                done, _ = concurrent.futures.wait(running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    handle, key = running.pop(future)
+                    trial = future.result()
+                    seen[key] = trial
+                    _finish(study, handle, trial, trials, on_trial, planned)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+    complete = [t for t in trials if t.state == "complete"]
+    if not complete:
+        raise errors.TrainingFailed(_no_complete_trial(trials, tuning, timed_out=time.monotonic() >= deadline))
+    better = min if evaluation.direction(problem.metric) == "minimize" else max
+    return Search(trials=trials, best=better(complete, key=lambda t: t.score), planned=planned)
+
+
+def evaluate(problem: Problem, handle: optuna.trial.Trial, algorithm: str, params: dict, *, deadline: float) -> Trial:
+    """Cross-validate one point, reporting each fold to the study and stopping when it says prune."""
+    started = time.perf_counter()
+    trial = Trial(number=handle.number, algorithm=algorithm, params=params, state="complete")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            for step, (train, held_out) in enumerate(problem.folds):
+                if time.monotonic() >= deadline:
+                    trial.state = "timeout"
+                    break
+                estimator = algorithms.build(algorithm, problem.task.kind, params, seed=problem.recipe.seed, balanced=problem.balanced)
+                model = problem.recipe.pipeline(estimator)
+                model.fit(_rows(problem.X, train), _rows(problem.y, train))
+                value = evaluation.score(problem.metric, model, _rows(problem.X, held_out), _rows(problem.y, held_out), problem.task)
+                trial.fold_scores.append(value)
+                if math.isnan(value):
+                    raise ValueError(f"{problem.metric} is undefined on fold {step + 1}")
+                handle.report(value, step)
+                if handle.should_prune():
+                    trial.state = "pruned"
+                    break
+        except _param_validation.InvalidParameterError as e:
+            trial.state, trial.error = "invalid", str(e)
+        except Exception as e:  # noqa: BLE001 - any estimator failure fails this trial only
+            trial.state, trial.error = "failed", f"{type(e).__name__}: {e}"
+    if trial.state == "complete":
+        trial.score = float(np.mean(trial.fold_scores))
+    trial.seconds = time.perf_counter() - started
+    trial.peak_memory_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    trial.warnings = sorted({w.category.__name__ for w in caught})
+    return trial
+
+
+def _finish(study, handle, trial: Trial, trials: list[Trial], on_trial, planned: int) -> None:
+    if trial.state == "invalid":
+        raise errors.InvalidSpec(f"algorithms ({trial.algorithm}): {trial.error}")
+    if trial.state == "complete":
+        study.tell(handle, trial.score)
+    elif trial.state == "pruned":
+        study.tell(handle, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(handle, state=optuna.trial.TrialState.FAIL)
+    trials.append(trial)
+    on_trial(trials, planned)
+
+
+def _study(problem: Problem, tuning: training.Tuning, candidates, *, journal: str | None) -> optuna.Study:
+    study = optuna.create_study(
+        study_name="search",
+        storage=_journal_storage(journal) if journal else None,
+        direction=evaluation.direction(problem.metric),
+        sampler=_sampler(tuning),
+        pruner=_pruner(tuning),
+    )
+    if tuning.strategy == "grid":
+        for algorithm, point in _interleaved_grid(candidates)[: tuning.max_trials]:
+            study.enqueue_trial({"algorithm": algorithm, **space.study_params(point, dict(_dims(candidates, algorithm)), prefix=algorithm)})
+    return study
+
+
+def _sampler(tuning: training.Tuning) -> optuna.samplers.BaseSampler:
+    if tuning.strategy == "bayesian":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            startup = max(2, min(10, tuning.max_trials // 3))
+            return optuna.samplers.TPESampler(seed=tuning.seed, n_startup_trials=startup, multivariate=True, group=True)
+    return optuna.samplers.RandomSampler(seed=tuning.seed)
+
+
+def _pruner(tuning: training.Tuning) -> optuna.pruners.BasePruner:
+    if not tuning.early_stopping:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=max(3, tuning.parallelism), n_warmup_steps=0)
+
+
+def _interleaved_grid(candidates) -> list[tuple[str, dict]]:
+    grids = [[(c.name, point) for point in space.grid(c.dimensions)] for c in candidates]
+    ordered = []
+    for index in range(max(map(len, grids))):
+        ordered.extend(g[index] for g in grids if index < len(g))
+    return ordered
+
+
+def _dims(candidates, name):
+    return next(c.dimensions for c in candidates if c.name == name).items()
+
+
+def _no_complete_trial(trials: list[Trial], tuning: training.Tuning, *, timed_out: bool) -> str:
+    if timed_out and all(t.state in ("timeout", "pruned") for t in trials):
+        return f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
+    failures = [t for t in trials if t.error]
+    first = failures[0] if failures else None
+    detail = f"; first error ({first.algorithm}, params {first.params}): {first.error}" if first else ""
+    return f"none of {len(trials)} trials completed{detail}"
+
+
+def _rows(data, index: np.ndarray):
+    return data.iloc[index] if hasattr(data, "iloc") else data[index]
+
+
+# --- worker processes ----------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _journal_storage(path: str):
+    from optuna.storages import journal
+
+    return journal.JournalStorage(journal.JournalFileBackend(path))
+
+
+def _pool(problem: Problem, journal: str | None, pruner, parallelism: int) -> concurrent.futures.ProcessPoolExecutor | None:
+    if journal is None:
+        return None
+    # fork: workers inherit the training data instead of unpickling a copy each.
+    context = multiprocessing.get_context("fork")
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=parallelism, mp_context=context, initializer=_init_worker, initargs=(problem, journal, pruner)
+    )
+
+
+def _init_worker(problem: Problem, journal: str, pruner) -> None:
+    import threadpoolctl
+
+    # One core per worker: parallelism comes from trials side by side, not from BLAS threads.
+    _worker["limits"] = threadpoolctl.threadpool_limits(1)
+    _worker["problem"] = problem
+    _worker["study"] = optuna.load_study(study_name="search", storage=_journal_storage(journal), pruner=pruner)
+
+
+def _evaluate_in_worker(trial_id: int, number: int, algorithm: str, params: dict, deadline: float) -> Trial:
+    handle = optuna.trial.Trial(_worker["study"], trial_id)
+    return evaluate(_worker["problem"], handle, algorithm, params, deadline=deadline)
+

@@ -1,0 +1,95 @@
+"""Rollout analysis: the router's counters over an interval, judged against the thresholds.
+
+The router exposes cumulative per-version counters (``GET /mlkube/stats``); the controller keeps
+a snapshot from the start of the current step and judges the difference. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mlkube.api import base, deployment
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One version's traffic since the snapshot."""
+
+    requests: int
+    errors: int
+    buckets: tuple[tuple[float, int], ...]  # cumulative (upper bound in ms, count), last bound inf
+    compared: int
+    agreed: int
+
+
+def snapshot(stats: dict[str, Any], version: int) -> dict[str, Any]:
+    """The counters of ``version`` worth keeping in status as the start of a window."""
+    counters = stats.get("versions", {}).get(str(version), {})
+    return {
+        "startTime": stats.get("startTime"),
+        "requests": counters.get("requests", 0),
+        "errors": counters.get("errors", 0),
+        "buckets": [b["count"] for b in counters.get("latency", {}).get("buckets", [])],
+        "compared": counters.get("agreement", {}).get("compared", 0),
+        "agreed": counters.get("agreement", {}).get("agreed", 0),
+    }
+
+
+def window(stats: dict[str, Any], version: int, baseline: dict[str, Any] | None) -> Window:
+    """Traffic of ``version`` since ``baseline``; a restarted router (new startTime) starts from zero."""
+    now = snapshot(stats, version)
+    if not baseline or baseline.get("startTime") != now["startTime"] or baseline.get("requests", 0) > now["requests"]:
+        baseline = {"requests": 0, "errors": 0, "buckets": [], "compared": 0, "agreed": 0}
+    bounds = [b["le"] for b in stats.get("versions", {}).get(str(version), {}).get("latency", {}).get("buckets", [])]
+    before = baseline["buckets"] or [0] * len(now["buckets"])
+    buckets = tuple(
+        (float("inf") if bound == "+Inf" else float(bound), count - previous)
+        for bound, count, previous in zip(bounds, now["buckets"], before)
+    )
+    return Window(
+        requests=now["requests"] - baseline["requests"],
+        errors=now["errors"] - baseline["errors"],
+        buckets=buckets,
+        compared=now["compared"] - baseline["compared"],
+        agreed=now["agreed"] - baseline["agreed"],
+    )
+
+
+def quantile_ms(buckets: tuple[tuple[float, int], ...], q: float) -> float | None:
+    """The upper bound of the latency bucket holding the ``q`` quantile (as Prometheus' histogram_quantile bounds it)."""
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return None
+    rank = q * total
+    for bound, count in buckets:
+        if count >= rank:
+            return bound
+    return buckets[-1][0]
+
+
+def judge(traffic: Window, thresholds: deployment.Analysis, *, needs_agreement: bool) -> deployment.AnalysisResult:
+    """The verdict on a candidate's window: Inconclusive below minRequests, Failing past any threshold."""
+    error_rate = traffic.errors / traffic.requests if traffic.requests else None
+    p99 = quantile_ms(traffic.buckets, 0.99)
+    agreement = traffic.agreed / traffic.compared if traffic.compared else None
+    max_latency_ms = base.parse_duration(thresholds.max_latency_p99).total_seconds() * 1000
+    failing = (
+        (error_rate is not None and error_rate > thresholds.max_error_rate)
+        or (p99 is not None and p99 != float("inf") and p99 > max_latency_ms)
+        or (p99 == float("inf"))
+        or (needs_agreement and agreement is not None and traffic.compared >= thresholds.min_requests
+            and agreement < thresholds.min_agreement)
+    )
+    enough = traffic.requests >= thresholds.min_requests and (
+        not needs_agreement or traffic.compared >= thresholds.min_requests)
+    # Errors fail a candidate even before the sample is large enough to pass it.
+    errors_alone = error_rate is not None and traffic.errors > thresholds.max_error_rate * max(thresholds.min_requests, 1)
+    verdict = "Failing" if (failing and (enough or errors_alone)) else ("Passing" if enough else "Inconclusive")
+    return deployment.AnalysisResult(
+        requests=traffic.requests,
+        error_rate=None if error_rate is None else round(error_rate, 4),
+        latency_p99_ms=None if p99 in (None, float("inf")) else p99,
+        agreement=None if agreement is None else round(agreement, 4),
+        verdict=verdict,
+    )

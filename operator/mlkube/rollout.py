@@ -1,0 +1,178 @@
+"""The rollout state machine of a ModelDeployment, as pure functions (in the Argo Rollouts manner).
+
+``decide`` takes the strategy, the state kept in status and what was observed (the version the
+spec asks for, which versions are ready, the latest analysis verdict, a manual action, the
+time) and returns the next state plus the events to post. ``traffic`` turns a state into the
+traffic table the router applies. The stable version serves throughout: every path that does
+not promote ends with the candidate at 0%.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Mapping
+
+from mlkube.api import base, deployment
+
+CANDIDATE_READY_DEADLINE = datetime.timedelta(minutes=10)
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What status remembers between passes."""
+
+    stable: int | None = None
+    candidate: int | None = None
+    phase: str = "Pending"
+    step: int | None = None
+    step_started: datetime.datetime | None = None
+    rolled_back: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What the controller saw in this pass."""
+
+    desired: int | None
+    ready: Mapping[int, bool]
+    verdict: str | None
+    action: str | None
+    now: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    state: State
+    events: tuple[tuple[str, str, str], ...] = ()  # (type Normal|Warning, reason, message)
+    window_reset: bool = False  # a new step or candidate: analysis starts a new window
+
+
+def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """The next state."""
+    if seen.desired is None:
+        return Decision(dataclasses.replace(state, phase=state.phase if state.stable else "Pending"))
+    if state.stable is None:
+        ready = seen.ready.get(seen.desired, False)
+        return Decision(State(stable=seen.desired, phase="Healthy" if ready else "Progressing"),
+                        (("Normal", "Deploying", f"Serving version {seen.desired}"),), window_reset=True)
+    if state.candidate is None:
+        if seen.desired in (state.stable, state.rolled_back):
+            return Decision(dataclasses.replace(state, phase=_steady_phase(state, seen)))
+        return Decision(
+            State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now),
+            (("Normal", "RolloutStarted", f"Rolling out version {seen.desired} over {state.stable} ({strategy.type})"),),
+            window_reset=True,
+        )
+    if seen.desired != state.candidate:
+        if seen.desired == state.stable:
+            return _rollback(state, f"the spec asks for version {state.stable} again", mark=False)
+        restarted = State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now)
+        return Decision(restarted, (("Normal", "RolloutRestarted", f"Version {seen.desired} replaces candidate {state.candidate}"),),
+                        window_reset=True)
+    if seen.action == "abort":
+        return _rollback(state, "aborted by annotation")
+    if seen.action == "promote":
+        return _promote(state, "promoted by annotation")
+    if not seen.ready.get(state.candidate, False):
+        if seen.now - (state.step_started or seen.now) > CANDIDATE_READY_DEADLINE:
+            return _fail(strategy, state, f"version {state.candidate} did not become ready within {CANDIDATE_READY_DEADLINE}")
+        return Decision(dataclasses.replace(state, phase="Progressing"))
+    if seen.verdict == "Failing":
+        return _fail(strategy, state, "analysis failed")
+    if state.phase == "Paused":
+        return Decision(state)
+    return _advance(strategy, state, seen)
+
+
+def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    held = seen.now - (state.step_started or seen.now)
+    interval = base.parse_duration(strategy.analysis.interval)
+    if strategy.type == "Direct":
+        return _promote(state, "direct rollout")
+    if strategy.type == "Canary":
+        steps = strategy.canary.steps
+        pause = base.parse_duration(steps[state.step].pause) if steps[state.step].pause else interval
+        if held < pause or seen.verdict != "Passing":
+            return Decision(dataclasses.replace(state, phase="Progressing"))
+        if state.step + 1 < len(steps):
+            nxt = state.step + 1
+            return Decision(dataclasses.replace(state, step=nxt, step_started=seen.now, phase="Progressing"),
+                            (("Normal", "StepCompleted", f"Canary step {state.step} passed; {steps[nxt].weight}% to version {state.candidate}"),),
+                            window_reset=True)
+        return _finish(strategy, state, "all canary steps passed")
+    duration = {
+        "BlueGreen": strategy.blue_green.preview_duration,
+        "ABTest": strategy.ab_test.duration,
+        "Shadow": strategy.shadow.duration,
+    }[strategy.type]
+    if held < base.parse_duration(duration):
+        return Decision(dataclasses.replace(state, phase="Progressing"))
+    if strategy.type == "BlueGreen" or seen.verdict == "Passing":
+        return _finish(strategy, state, f"{strategy.type} ran for {duration} without failing")
+    return Decision(dataclasses.replace(state, phase="Paused"),
+                    (("Normal", "AwaitingDecision", f"{strategy.type} finished with an inconclusive analysis; "
+                      "annotate mlkube.io/action=promote or abort"),))
+
+
+def _finish(strategy: deployment.Strategy, state: State, why: str) -> Decision:
+    if strategy.auto_promote:
+        return _promote(state, why)
+    return Decision(dataclasses.replace(state, phase="Paused"),
+                    (("Normal", "AwaitingPromotion", f"{why}; annotate mlkube.io/action=promote to switch"),))
+
+
+def _promote(state: State, why: str) -> Decision:
+    return Decision(State(stable=state.candidate, phase="Healthy"),
+                    (("Normal", "Promoted", f"Version {state.candidate} is stable ({why})"),), window_reset=True)
+
+
+def _fail(strategy: deployment.Strategy, state: State, why: str) -> Decision:
+    if strategy.on_failure == "pause":
+        return Decision(dataclasses.replace(state, phase="Paused"),
+                        (("Warning", "RolloutPaused", f"Version {state.candidate}: {why}; stable version {state.stable} keeps its traffic share"),))
+    return _rollback(state, why)
+
+
+def _rollback(state: State, why: str, *, mark: bool = True) -> Decision:
+    return Decision(
+        State(stable=state.stable, phase="RolledBack" if mark else "Healthy", rolled_back=state.candidate if mark else None),
+        (("Warning" if mark else "Normal", "RolledBack", f"Version {state.candidate} rolled back ({why}); version {state.stable} serves all traffic"),),
+        window_reset=True,
+    )
+
+
+def _steady_phase(state: State, seen: Observation) -> str:
+    if not seen.ready.get(state.stable, False):
+        return "Progressing" if state.phase in ("Pending", "Progressing") else "Degraded"
+    return "RolledBack" if state.rolled_back is not None and seen.desired == state.rolled_back else "Healthy"
+
+
+def traffic(strategy: deployment.Strategy, state: State) -> list[dict[str, object]]:
+    """The traffic table for a state: who answers clients, and who sees mirrored traffic."""
+    if state.stable is None:
+        return []
+    if state.candidate is None or state.phase in ("RolledBack",):
+        return [{"version": state.stable, "role": "stable", "percent": 100}]
+    if strategy.type == "Canary":
+        weight = strategy.canary.steps[state.step or 0].weight
+        return [{"version": state.stable, "role": "stable", "percent": 100 - weight},
+                {"version": state.candidate, "role": "canary", "percent": weight}]
+    if strategy.type == "ABTest":
+        weight = strategy.ab_test.weight
+        return [{"version": state.stable, "role": "stable", "percent": 100 - weight},
+                {"version": state.candidate, "role": "b", "percent": weight}]
+    if strategy.type == "Shadow":
+        return [{"version": state.stable, "role": "stable", "percent": 100},
+                {"version": state.candidate, "role": "shadow", "percent": strategy.shadow.percent}]
+    role = "preview" if strategy.type == "BlueGreen" else "canary"
+    return [{"version": state.stable, "role": "stable", "percent": 100}, {"version": state.candidate, "role": role, "percent": 0}]
+
+
+def summary(table: list[dict[str, object]]) -> str:
+    """``v3=90,v4=10`` for kubectl get (mirrored shares in brackets)."""
+    parts = []
+    for entry in table:
+        share = f"[{entry['percent']}]" if entry["role"] == "shadow" else str(entry["percent"])
+        parts.append(f"v{entry['version']}={share}")
+    return ",".join(parts)

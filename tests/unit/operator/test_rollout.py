@@ -1,0 +1,96 @@
+"""The rollout state machine: each strategy's path, promotion, rollback, manual actions."""
+
+import datetime
+
+import pytest
+
+from mlkube import rollout
+from mlkube.api import deployment
+
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def strategy(**kw):
+    return deployment.Strategy.model_validate({"type": "Canary", "canary": {"steps": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]}, **kw})
+
+
+def seen(desired, *, ready=(1, 2), verdict=None, action=None, at=0):
+    return rollout.Observation(desired=desired, ready={v: True for v in ready}, verdict=verdict, action=action,
+                               now=T0 + datetime.timedelta(seconds=at))
+
+
+def test_first_version_is_deployed_directly():
+    d = rollout.decide(strategy(), rollout.State(), seen(1, ready=()))
+    assert (d.state.stable, d.state.phase) == (1, "Progressing")
+    d = rollout.decide(strategy(), d.state, seen(1))
+    assert d.state.phase == "Healthy" and rollout.traffic(strategy(), d.state) == [{"version": 1, "role": "stable", "percent": 100}]
+
+
+def test_canary_walks_its_steps_then_promotes():
+    s = strategy()
+    state = rollout.decide(s, rollout.State(stable=1, phase="Healthy"), seen(2)).state
+    assert (state.candidate, state.step) == (2, 0)
+    assert rollout.summary(rollout.traffic(s, state)) == "v1=75,v2=25"
+    assert rollout.decide(s, state, seen(2, verdict="Passing", at=30)).state.step == 0  # pause not over
+    assert rollout.decide(s, state, seen(2, verdict="Inconclusive", at=90)).state.step == 0  # not enough traffic
+    d = rollout.decide(s, state, seen(2, verdict="Passing", at=61))
+    assert d.state.step == 1 and d.window_reset and rollout.summary(rollout.traffic(s, d.state)) == "v1=50,v2=50"
+    d = rollout.decide(s, d.state, seen(2, verdict="Passing", at=122))
+    assert (d.state.stable, d.state.candidate, d.state.phase) == (2, None, "Healthy")
+    assert d.events[0][1] == "Promoted"
+
+
+def test_failing_analysis_rolls_back_and_the_version_is_not_retried():
+    s = strategy()
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=1, step_started=T0)
+    d = rollout.decide(s, state, seen(2, verdict="Failing", at=5))
+    assert (d.state.stable, d.state.candidate, d.state.phase, d.state.rolled_back) == (1, None, "RolledBack", 2)
+    assert rollout.traffic(s, d.state) == [{"version": 1, "role": "stable", "percent": 100}]
+    assert rollout.decide(s, d.state, seen(2, at=60)).state.phase == "RolledBack"
+    assert rollout.decide(s, d.state, seen(3, ready=(1, 3), at=60)).state.candidate == 3
+
+
+def test_on_failure_pause_keeps_the_split_and_waits():
+    s = strategy(onFailure="pause")
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    d = rollout.decide(s, state, seen(2, verdict="Failing"))
+    assert d.state.phase == "Paused" and d.state.candidate == 2
+    assert rollout.decide(s, d.state, seen(2, action="abort")).state.phase == "RolledBack"
+
+
+def test_candidate_that_never_becomes_ready_is_rolled_back():
+    s = strategy()
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    assert rollout.decide(s, state, seen(2, ready=(1,), at=60)).state.phase == "Progressing"
+    assert rollout.decide(s, state, seen(2, ready=(1,), at=11 * 60)).state.phase == "RolledBack"
+
+
+def test_manual_promotion_when_auto_promote_is_off():
+    s = strategy(autoPromote=False, canary={"steps": [{"weight": 10, "pause": "1m"}]})
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    d = rollout.decide(s, state, seen(2, verdict="Passing", at=61))
+    assert d.state.phase == "Paused"
+    assert rollout.decide(s, d.state, seen(2, verdict="Passing", at=200)).state.phase == "Paused"
+    assert rollout.decide(s, d.state, seen(2, action="promote", at=201)).state.stable == 2
+
+
+@pytest.mark.parametrize(("kind", "table"), [
+    ("BlueGreen", "v1=100,v2=0"), ("ABTest", "v1=50,v2=50"), ("Shadow", "v1=100,v2=[100]"),
+])
+def test_other_strategies_traffic(kind, table):
+    s = deployment.Strategy(type=kind)
+    assert rollout.summary(rollout.traffic(s, rollout.State(stable=1, candidate=2, phase="Progressing", step=0))) == table
+
+
+def test_shadow_promotes_on_passing_agreement_after_its_duration():
+    s = deployment.Strategy(type="Shadow", shadow={"percent": 100, "duration": "5m"})
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    assert rollout.decide(s, state, seen(2, verdict="Passing", at=60)).state.candidate == 2
+    assert rollout.decide(s, state, seen(2, verdict="Passing", at=301)).state.stable == 2
+    assert rollout.decide(s, state, seen(2, verdict="Inconclusive", at=301)).state.phase == "Paused"
+
+
+def test_spec_going_back_to_stable_cancels_the_candidate():
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    d = rollout.decide(strategy(), state, seen(1))
+    assert (d.state.stable, d.state.candidate, d.state.phase) == (1, None, "Healthy")

@@ -1,0 +1,120 @@
+"""The runtime's main loop: watch the cluster, reconcile every controller, stop cleanly.
+
+Owns the start-up (kill the processes a crashed runtime left behind, fill the caches), the
+level-based loop (after any change, and at least every ``resync`` seconds for deadlines,
+back-offs and TTLs, run the Job, Deployment and InferenceService controllers, then the
+kubelet, then the Service proxy) and the shutdown (every container process stopped, every
+listener closed). A failing controller is logged and retried on the next pass; it never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pathlib
+import threading
+
+from mlkube.local.runtime import (containers, deployments, inferenceservices, jobs, kube,
+                                  kubelet, pods, processes, services, store)
+
+log = logging.getLogger(__name__)
+
+WATCHED = (kube.PODS, kube.SERVICES, kube.ENDPOINTS, kube.JOBS, kube.DEPLOYMENTS,
+           kube.INFERENCESERVICES, kube.SERVINGRUNTIMES, kube.CLUSTERSERVINGRUNTIMES)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Timings of the runtime; the defaults are the kubelet's and the Job controller's."""
+
+    backoff: containers.Backoff = containers.Backoff()
+    job_retry_base: float = 10.0
+    resync: float = 1.0
+    shutdown_grace_cap: float = 10.0
+    memory_poll: float = 0.5
+
+
+async def serve(kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path,
+                stop: asyncio.Event, settings: Settings = Settings()) -> None:
+    """Run the runtime against the API server of ``kubeconfig`` until ``stop`` is set."""
+    layout = pods.Layout(pathlib.Path(state_dir))
+    for owner in processes.kill_orphans(layout.records):
+        log.info("killed container %s left running by a previous runtime", owner)
+    dirty = asyncio.Event()
+    async with kube.Client(str(kubeconfig)) as client:
+        cluster = store.Store(client, dirty.set)
+        watches = [asyncio.create_task(cluster.watch(r).run(), name=f"watch {r.plural}")
+                   for r in WATCHED]
+        node = kubelet.Kubelet(client, layout, backoff=settings.backoff,
+                               memory_poll=settings.memory_poll)
+        proxy = services.Proxy()
+        try:
+            await _until_synced(cluster, stop)
+            while not stop.is_set():
+                dirty.clear()
+                await _reconcile(cluster, node, proxy, settings)
+                await _first_of(dirty, stop, timeout=settings.resync)
+                await asyncio.sleep(0.02)  # let a burst of events land in one pass
+        finally:
+            await node.shutdown(grace_cap=settings.shutdown_grace_cap)
+            await proxy.close()
+            for task in watches:
+                task.cancel()
+            await asyncio.gather(*watches, return_exceptions=True)
+
+
+def run(kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path,
+        stop_event: threading.Event, settings: Settings = Settings()) -> None:
+    """Blocking entry point: run the runtime in this thread until ``stop_event`` is set."""
+    async def main() -> None:
+        stop = asyncio.Event()
+        waiter = asyncio.create_task(_watch_thread_event(stop_event, stop))
+        try:
+            await serve(kubeconfig, state_dir, stop, settings)
+        finally:
+            waiter.cancel()
+    asyncio.run(main())
+
+
+async def _watch_thread_event(source: threading.Event, target: asyncio.Event) -> None:
+    while not source.is_set():
+        await asyncio.sleep(0.1)
+    target.set()
+
+
+async def _until_synced(cluster: store.Store, stop: asyncio.Event) -> None:
+    synced = asyncio.gather(*(i.synced.wait() for i in cluster.informers.values()))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([synced, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+
+
+async def _reconcile(cluster: store.Store, node: kubelet.Kubelet, proxy: services.Proxy,
+                     settings: Settings) -> None:
+    steps = [
+        ("jobs", lambda: jobs.sync(cluster, retry_base=settings.job_retry_base)),
+        ("deployments", lambda: deployments.sync(cluster)),
+        ("inferenceservices", lambda: inferenceservices.sync(cluster)),
+        ("kubelet", lambda: _kubelet_sync(node, cluster)),
+        ("services", lambda: services.sync(cluster, proxy)),
+    ]
+    for name, step in steps:
+        try:
+            await step()
+        except kube.APIError as e:
+            log.warning("%s: %s (retrying)", name, e)
+        except Exception:
+            log.exception("%s controller failed (retrying)", name)
+
+
+async def _kubelet_sync(node: kubelet.Kubelet, cluster: store.Store) -> None:
+    node.sync(cluster.list(kube.PODS))

@@ -21,10 +21,10 @@ column's type is replaced by its counterpart of the same scale: ks <-> chi2, was
 jensenshannon. PSI and Jensen-Shannon apply to both types (numeric: the reference's quantile bins).
 
 Missing values: numeric statistics compare the present values and each feature reports its
-missing share on both sides; for categoricals "missing" is a bucket of its own, and so is every
-category the reference never showed ("unseen"). A numeric column with no values left in the
-window is compared on missingness alone. The dataset drifts when the share of drifted features
-is at least ``dataset_share``.
+missing share on both sides (infinities count as missing); for categoricals "missing" is a
+bucket of its own, and so is every category the reference never showed ("unseen"). A numeric
+column with no values in the window, or none in the reference, is compared on missingness alone.
+The dataset drifts when the share of drifted features is at least ``dataset_share``.
 """
 
 from __future__ import annotations
@@ -208,17 +208,17 @@ class DriftDetector:
         kind = _kind(column, forced_categorical)
         method = _method_for(kind, self.method, len(column))
         threshold = self._threshold_for(name, method)
-        missing = int(column.isna().sum())
         if kind == "categorical":
+            missing = int(column.isna().sum())
             frequencies = column.value_counts(dropna=True)
             frequencies = frequencies[frequencies > 0]
             categories = pd.Index(frequencies.index.to_numpy())
             counts = np.concatenate([frequencies.to_numpy(), [0, missing]])
             return _ColumnProfile(kind, method, threshold, len(column), missing, categories=categories, counts=counts)
         values = _numbers(column, name, "reference")
-        values = np.sort(values[~np.isnan(values)])
-        if values.size == 0:
-            raise errors.DataError(f"reference column {name!r} has no values; leave it out of the compared columns")
+        present = np.isfinite(values)
+        missing = int(len(values) - present.sum())
+        values = np.sort(values[present])  # not empty: a numeric column has > 5 distinct values
         edges = np.unique(np.quantile(values, np.linspace(0, 1, self.n_bins + 1)[1:-1]))
         counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
         return _ColumnProfile(kind, method, threshold, len(column), missing, sorted_values=values,
@@ -244,7 +244,7 @@ class DriftDetector:
                                 drifted=drift_methods.is_drifted(profile.method, score, profile.threshold),
                                 missing_current=counts[k + 1] / len(column), unseen_current=counts[k] / len(column))
         values = _numbers(column, name, "current window")
-        missing = np.isnan(values)
+        missing = ~np.isfinite(values)
         n_missing = int(missing.sum())
         if n_missing:
             values = values[~missing]

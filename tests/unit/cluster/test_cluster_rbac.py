@@ -1,0 +1,125 @@
+"""Least privilege, as built: what the operator, routers and trainers may do on a cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+import cluster_schemas as cs
+
+BUILDS = ["base", "tenant", "overlays/dev", "overlays/production"]
+KINDS = ["mlprojects", "trainingjobs", "modeldeployments", "driftmonitors"]
+
+
+def _objects(*paths: str) -> list[dict]:
+    return [o for path in paths for o in cs.build(path)]
+
+
+def _cluster_role(name: str) -> dict:
+    (role,) = [o for o in _objects("base") if o["kind"] == "ClusterRole" and o["metadata"]["name"] == name]
+    return role
+
+
+def allows(role: dict, group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in rule.get("apiGroups", []) and resource in rule.get("resources", []) and verb in rule.get("verbs", [])
+        for rule in role["rules"]
+    )
+
+
+def test_operator_role_has_no_wildcards_or_privilege_verbs():
+    for rule in _cluster_role("mlkube-operator")["rules"]:
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule.get(field, []), rule
+        assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
+        assert "nonResourceURLs" not in rule and "resourceNames" not in rule
+
+
+@pytest.mark.parametrize(
+    ("group", "resource", "verbs"),
+    [("mlkube.io", kind, ["get", "list", "watch", "patch"]) for kind in KINDS]
+    + [("mlkube.io", f"{kind}/status", ["get", "patch"]) for kind in KINDS]
+    + [("mlkube.io", f"{kind}/finalizers", ["update"]) for kind in KINDS]
+    + [
+        ("mlkube.io", "trainingjobs", ["create"]),
+        ("apiextensions.k8s.io", "customresourcedefinitions", ["get", "list", "watch"]),
+        ("batch", "jobs", ["get", "list", "watch", "create", "patch", "delete"]),
+        ("", "pods", ["get", "list", "watch"]),
+        ("", "pods/log", ["get"]),
+        ("", "events", ["create", "patch"]),
+        ("", "configmaps", ["get", "list", "watch", "create", "patch", "delete"]),
+        ("", "services", ["get", "list", "watch", "create", "patch", "delete"]),
+        ("apps", "deployments", ["get", "list", "watch", "create", "patch", "delete"]),
+        ("", "serviceaccounts", ["get", "create", "patch"]),
+        ("rbac.authorization.k8s.io", "roles", ["get", "create", "patch"]),
+        ("rbac.authorization.k8s.io", "rolebindings", ["get", "create", "patch"]),
+        ("serving.kserve.io", "inferenceservices", ["get", "list", "watch", "create", "patch", "delete"]),
+        ("", "secrets", ["get"]),
+    ],
+)
+def test_operator_may_do_what_its_controllers_need(group, resource, verbs):
+    role = _cluster_role("mlkube-operator")
+    assert [v for v in verbs if not allows(role, group, resource, v)] == []
+
+
+@pytest.mark.parametrize(
+    ("group", "resource", "verb"),
+    [
+        ("", "secrets", "list"),  # could enumerate every credential in the cluster
+        ("", "secrets", "watch"),
+        ("", "secrets", "create"),
+        ("", "pods", "create"),  # workloads go through Jobs and Deployments
+        ("", "pods", "delete"),
+        ("", "pods/exec", "create"),
+        ("", "nodes", "get"),
+        ("", "namespaces", "delete"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "create"),
+        ("rbac.authorization.k8s.io", "clusterroles", "create"),
+        ("rbac.authorization.k8s.io", "clusterrolebindings", "create"),
+        ("mlkube.io", "mlprojects", "update"),  # the spec is the user's
+        ("mlkube.io", "mlprojects", "delete"),
+    ],
+)
+def test_operator_may_not(group, resource, verb):
+    assert not allows(_cluster_role("mlkube-operator"), group, resource, verb)
+
+
+def test_operator_binding_names_the_account_the_deployment_runs_as():
+    objects = _objects("base")
+    (binding,) = [o for o in objects if o["kind"] == "ClusterRoleBinding"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mlkube-operator"}
+    assert binding["subjects"] == [{
+        "kind": "ServiceAccount",
+        "name": deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        "namespace": deployment["metadata"]["namespace"],
+    }]
+
+
+def test_router_may_only_read_configmaps_and_only_per_namespace():
+    role = _cluster_role("mlkube-router")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch", "list"]}]
+    for obj in _objects(*BUILDS):
+        if obj.get("roleRef", {}).get("name") == "mlkube-router":
+            assert obj["kind"] == "RoleBinding", f"{cs.ident(obj)} grants router access cluster-wide"
+            subjects = [{**s, "namespace": s.get("namespace", obj["metadata"]["namespace"])} for s in obj["subjects"]]
+            assert subjects == [{"kind": "ServiceAccount", "name": "mlkube-router", "namespace": obj["metadata"]["namespace"]}]
+
+
+def test_trainer_has_no_api_access_and_no_token():
+    objects = _objects(*BUILDS)
+    trainers = [o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "mlkube-trainer"]
+    assert trainers, "no mlkube-trainer ServiceAccount is built"
+    for account in trainers:
+        assert account["automountServiceAccountToken"] is False
+        assert "secrets" not in account
+    for obj in objects:
+        for subject in obj.get("subjects", []) if obj["kind"].endswith("Binding") else []:
+            assert subject["name"] != "mlkube-trainer", f"{cs.ident(obj)} binds the trainer"
+
+
+def test_model_server_account_mounts_no_token_and_binds_nothing():
+    objects = _objects("tenant")
+    (account,) = [o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "mlkube-model"]
+    assert account["automountServiceAccountToken"] is False
+    assert account["secrets"] == [{"name": "s3-creds"}]
+    assert not any(s["name"] == "mlkube-model" for o in objects for s in o.get("subjects", []))

@@ -179,6 +179,23 @@ class AnalysisResult(base.ApiModel):
     """The analysis verdict."""
 
 
+class AnalysisBaseline(base.ApiModel):
+    """The candidate's router counters when the current analysis window began."""
+
+    start_time: float | None = None
+    """Start time of the router process that counted (a restarted router starts a new window)."""
+    requests: int = 0
+    """Requests counted."""
+    errors: int = 0
+    """Errors counted."""
+    buckets: list[int] = []
+    """Cumulative latency histogram counts."""
+    compared: int = 0
+    """Predictions compared with the stable version."""
+    agreed: int = 0
+    """Comparisons that agreed."""
+
+
 class ModelDeploymentStatus(base.StatusBase):
     """Observed state of a ModelDeployment."""
 
@@ -202,3 +219,9 @@ class ModelDeploymentStatus(base.StatusBase):
     """When the current step began."""
     analysis: AnalysisResult | None = None
     """The latest analysis."""
+    last_analysis_time: str | None = None
+    """When the latest analysis ran."""
+    analysis_baseline: AnalysisBaseline | None = None
+    """Where the current analysis window began."""
+    rolled_back_version: int | None = None
+    """The last candidate that was rolled back; it is not retried until the spec asks for another version."""

@@ -1,0 +1,158 @@
+"""What a ModelDeployment becomes: one KServe InferenceService per served version, and a router.
+
+The router is a Deployment + Service + ConfigMap (its routing table) per ModelDeployment, with
+a ServiceAccount allowed to read ConfigMaps in its namespace (it watches its own table).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlkube.api import deployment
+from mlkube.resources import meta
+
+SERVING_RUNTIME = "mlkube-sklearn"
+MODEL_FORMAT = "mlkube"
+ROUTER_SERVICE_ACCOUNT = "mlkube-router"
+ROUTER_PORT = 8080
+ROUTES_KEY = "routes.json"
+VERSION_LABEL = "mlkube.io/model-version"
+
+
+def isvc_name(mdep_name: str, version: int) -> str:
+    """The InferenceService of one version; also its KServe model name."""
+    return meta.child_name(mdep_name, f"v{version}")
+
+
+def router_name(mdep_name: str) -> str:
+    return meta.child_name(mdep_name, "router")
+
+
+def inference_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, version: int, storage_uri: str) -> dict[str, Any]:
+    """The InferenceService serving ``version`` with our ServingRuntime."""
+    model: dict[str, Any] = {
+        "modelFormat": {"name": MODEL_FORMAT, "version": "1"},
+        "runtime": SERVING_RUNTIME,
+        "storageUri": storage_uri,
+    }
+    post = spec.postprocessing.wire()
+    if post:
+        model["env"] = [{"name": "MLKUBE_POSTPROCESSING", "value": json.dumps(post, sort_keys=True)}]
+    if spec.serving.resources:
+        model["resources"] = spec.serving.resources.wire()
+    labels = {**meta.labels(mdep, project=spec.project_ref, component="predictor"), VERSION_LABEL: str(version)}
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": isvc_name(mdep["metadata"]["name"], version),
+            "namespace": mdep["metadata"]["namespace"],
+            "labels": labels,
+            "annotations": {"serving.kserve.io/deploymentMode": spec.serving.deployment_mode},
+            "ownerReferences": [meta.owner_reference(mdep)],
+        },
+        "spec": {"predictor": {"minReplicas": spec.serving.replicas, "maxReplicas": max(spec.serving.replicas, 1), "model": model}},
+    }
+
+
+def routing_table(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, traffic: list[dict[str, Any]],
+                  backends: dict[int, str], capture_uri: str, capture_endpoint: str | None, generation: int) -> dict[str, Any]:
+    """The router's table (see docs/serving.md) for a traffic table and the versions' addresses."""
+    name = mdep["metadata"]["name"]
+    live = [t for t in traffic if t["role"] in ("stable", "canary", "b")]
+    shadow = next((t for t in traffic if t["role"] == "shadow"), None)
+    preview = next((t for t in traffic if t["role"] == "preview"), None)
+    canary = next((t for t in traffic if t["role"] == "canary" and t["percent"] > 0), None)
+    return {
+        "deployment": name,
+        "namespace": mdep["metadata"]["namespace"],
+        "project": spec.project_ref,
+        "generation": generation,
+        "backends": {str(v): {"url": url, "model": isvc_name(name, v)} for v, url in sorted(backends.items())},
+        "split": [{"version": t["version"], "weight": t["percent"], "role": "canary" if t["role"] == "b" else t["role"]} for t in live],
+        "sticky": {"header": spec.strategy.ab_test.sticky_header} if spec.strategy.type == "ABTest" and spec.strategy.ab_test.sticky_header else None,
+        "shadow": {"version": shadow["version"], "percent": shadow["percent"]} if shadow else None,
+        "compare": {"version": canary["version"], "percent": 100} if canary else None,
+        "preview": {"version": preview["version"]} if preview else None,
+        "capture": {"enabled": spec.logging.enabled, "sampleRate": spec.logging.sample_rate, "uri": capture_uri,
+                    "endpoint": capture_endpoint},
+    }
+
+
+def router_config_map(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, table: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(mdep, spec, router_name(mdep["metadata"]["name"])),
+        "data": {ROUTES_KEY: json.dumps(table, sort_keys=True, indent=1)},
+    }
+
+
+def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, image: str, secret: str | None) -> dict[str, Any]:
+    """The router Deployment: one replica watching its ConfigMap."""
+    name = router_name(mdep["metadata"]["name"])
+    namespace = mdep["metadata"]["namespace"]
+    selector = {"mlkube.io/router": mdep["metadata"]["name"]}
+    env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+           for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")] if secret else []
+    container = {
+        "name": "router",
+        "image": image,
+        "command": ["python", "-m", "mlkube.serving.router", "--config-map", f"{namespace}/{name}", "--port", str(ROUTER_PORT)],
+        "ports": [{"name": "http", "containerPort": ROUTER_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/v2/health/live", "port": ROUTER_PORT}, "periodSeconds": 2},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+    }
+    if env:
+        container["env"] = env
+    metadata = _metadata(mdep, spec, name)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": {**metadata["labels"], **selector}},
+                "spec": {"serviceAccountName": ROUTER_SERVICE_ACCOUNT, "containers": [container]},
+            },
+        },
+    }
+
+
+def router_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec) -> dict[str, Any]:
+    name = router_name(mdep["metadata"]["name"])
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(mdep, spec, name),
+        "spec": {"selector": {"mlkube.io/router": mdep["metadata"]["name"]},
+                 "ports": [{"name": "http", "port": 80, "targetPort": ROUTER_PORT}]},
+    }
+
+
+def router_access(namespace: str) -> list[dict[str, Any]]:
+    """The routers' ServiceAccount, and a Role letting it read (and watch) ConfigMaps, bound to it."""
+    labels = {meta.MANAGED_BY: "mlkube"}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
+         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROUTER_SERVICE_ACCOUNT},
+         "subjects": [{"kind": "ServiceAccount", "name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace}]},
+    ]
+
+
+def _metadata(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": mdep["metadata"]["namespace"],
+        "labels": meta.labels(mdep, project=spec.project_ref, component="router"),
+        "ownerReferences": [meta.owner_reference(mdep)],
+    }

@@ -1,0 +1,195 @@
+"""Server-side apply and `metadata.managedFields`, as kube-apiserver's fieldmanager does them.
+
+Owns: per-manager field ownership (one entry per manager + operation + subresource, and
+apiVersion for `Update`), applying a configuration (merge, removal of fields the applier
+dropped and nobody else owns, conflicts with other managers, `force`), recording the
+fields a non-apply write changed, and the managedFields entries (FieldsV1, upstream's
+order). Must not: strip status or other fields a subresource may not write, bump
+resourceVersions, validate, or decide between 200 and 201; the core does. The typed walks
+live in `apply_fields`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from mlkube.local.apiserver import apply_fields
+from mlkube.local.apiserver import patch
+
+InvalidObject = apply_fields.InvalidObject
+
+# Paths kube-apiserver never records as owned (upstream fieldmanager `stripmeta.go`).
+_UNOWNED = frozenset({("f:apiVersion",), ("f:kind",), ("f:metadata",)} | {
+    ("f:metadata", "f:" + name) for name in (
+        "name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation",
+        "managedFields", "resourceVersion")})
+
+
+@dataclasses.dataclass
+class _Entry:
+    manager: str
+    operation: str
+    api_version: str
+    time: str
+    subresource: str
+    fields: set
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        # Upstream `BuildManagerIdentifier`: appliers keep one entry whatever the apiVersion.
+        version = "" if self.operation == "Apply" else self.api_version
+        return (self.manager, self.operation, version, self.subresource)
+
+    def label(self, fallback_api_version: str) -> str:
+        """Upstream `printManager`: `"x"`, `"x" with subresource "status"`, `... using v1`."""
+        text = json.dumps(self.manager)
+        if self.subresource:
+            text += f" with subresource {json.dumps(self.subresource)}"
+        if self.operation == "Update":
+            text += f" using {self.api_version or fallback_api_version}"
+        return text
+
+    def sort_key(self):
+        # Upstream `sortEncodedManagedFields`, and the JSON identifier it sorts conflicts by.
+        return (self.operation, self.time, self.manager, self.api_version, self.subresource)
+
+    def encode(self) -> dict:
+        entry = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version,
+                 "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": apply_fields.encode_fields(self.fields)}
+        if self.subresource:
+            entry["subresource"] = self.subresource
+        return entry
+
+
+class Conflict(Exception):
+    """An apply would change fields other managers own; `force` would take them over."""
+
+    def __init__(self, found: list[tuple[_Entry, tuple[str, ...]]]):
+        found = sorted(found, key=lambda pair: (pair[0].sort_key(), apply_fields.path_sort_key(pair[1])))
+        self._found = [(entry, apply_fields.path_string(path)) for entry, path in found]
+        self.conflicts: list[tuple[str, str]] = [(entry.manager, path) for entry, path in self._found]
+        super().__init__(self.message(""))
+
+    def message(self, api_version: str = "") -> str:
+        """Upstream wording. `api_version` is used only for a manager recorded without one."""
+        if len(self._found) == 1:
+            entry, path = self._found[0]
+            return f"Apply failed with 1 conflict: conflict with {entry.label(api_version)}: {path}"
+        lines, current = [], None
+        for entry, path in self._found:
+            if entry.identity != current:
+                current = entry.identity
+                lines.append(f"conflicts with {entry.label(api_version)}:")
+            lines.append(f"- {path}")
+        return f"Apply failed with {len(self._found)} conflicts: " + "\n".join(lines)
+
+    def causes(self, api_version: str = "") -> list[dict]:
+        """Status.details.causes entries (reason FieldManagerConflict, field = the path)."""
+        return [{"reason": "FieldManagerConflict", "message": f"conflict with {entry.label(api_version)}",
+                 "field": path} for entry, path in self._found]
+
+
+def apply(live: dict | None, config: dict, *, manager: str, api_version: str, force: bool, now: str,
+          schema: dict | None = None, subresource: str = "") -> dict:
+    """The object after `manager` applies `config` to `live` (None: create), managedFields included.
+
+    Raises `Conflict` when the apply changes a value another manager owns and `force` is
+    false, and `InvalidObject` when `config` cannot be typed (e.g. a list item without keys).
+    """
+    if not isinstance(config, dict):
+        raise InvalidObject("an applied configuration must be an object")
+    if (config.get("metadata") or {}).get("managedFields") is not None:
+        raise InvalidObject("metadata.managedFields must be nil in an applied configuration")
+    live = live or {}
+    node = apply_fields.root_node(config.get("apiVersion", ""), config.get("kind", ""), schema)
+    entries = _decode_entries(live)
+    live_plain = patch.copy_json(_without_managed_fields(live))  # the result must share nothing with `live`
+    applier = _Entry(manager, "Apply", api_version, now, subresource,
+                     _owned(apply_fields.field_set(config, node)))
+    previous = entries.pop(applier.identity, None)
+    merged = apply_fields.merge(live_plain, config, node)
+    if previous is not None:
+        owned = applier.fields.union(*(entry.fields for entry in entries.values()))
+        dropped = previous.fields - owned
+        if dropped:
+            merged = apply_fields.remove_paths(merged, apply_fields.tree(dropped), apply_fields.tree(owned), node)
+    added, modified, removed = apply_fields.compare(live_plain, merged, node)
+    changed = _owned(added | modified)
+    clashes = [(entry, path) for entry in entries.values() for path in entry.fields & changed]
+    if clashes and not force:
+        raise Conflict(clashes)
+    lost = changed | _owned(removed)
+    for entry in entries.values():
+        entry.fields -= lost
+    if previous is not None and not (added or modified or removed):
+        applier.time = previous.time  # upstream stamps the time only when the object changed
+    entries[applier.identity] = applier
+    merged.setdefault("metadata", {})["managedFields"] = _encode_entries(entries)
+    return merged
+
+
+def record_update(old: dict | None, new: dict, *, manager: str, api_version: str, now: str,
+                  subresource: str = "", schema: dict | None = None) -> list[dict]:
+    """managedFields after a non-apply write of `new` over `old` (None: create).
+
+    `manager` takes every field whose value it added or changed; every manager (itself
+    included) loses fields the write removed, and others lose the fields it changed. The
+    base entries are `new`'s managedFields when the client sent some (`[{}]` clears them),
+    else `old`'s. Pass the CRD `schema` so set and map lists are tracked per item.
+    """
+    old = old or {}
+    sent = (new.get("metadata") or {}).get("managedFields")
+    if sent == [{}]:
+        entries = {}
+    else:
+        entries = _decode_entries(new if sent else old)
+    node = apply_fields.root_node(new.get("apiVersion", ""), new.get("kind", ""), schema)
+    added, modified, removed = apply_fields.compare(_without_managed_fields(old), _without_managed_fields(new), node)
+    changed = _owned(added | modified)
+    lost = changed | _owned(removed)
+    for entry in entries.values():
+        entry.fields -= lost
+    if changed:
+        writer = _Entry(manager, "Update", api_version, now, subresource, changed)
+        earlier = entries.get(writer.identity)
+        if earlier is not None:
+            writer.fields |= earlier.fields
+        entries[writer.identity] = writer
+    return _encode_entries(entries)
+
+
+def _owned(paths: set) -> set:
+    return {path for path in paths
+            if path not in _UNOWNED and path[:2] != ("f:metadata", "f:managedFields")}
+
+
+def _without_managed_fields(obj: dict) -> dict:
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict) or "managedFields" not in metadata:
+        return obj
+    return {**obj, "metadata": {key: value for key, value in metadata.items() if key != "managedFields"}}
+
+
+def _decode_entries(obj: dict) -> dict[tuple, _Entry]:
+    """The entries of `obj`'s managedFields by manager identity; unreadable entries are dropped,
+    as upstream resets managedFields it cannot decode."""
+    entries: dict[tuple, _Entry] = {}
+    for raw in (obj.get("metadata") or {}).get("managedFields") or []:
+        if not isinstance(raw, dict) or not raw.get("manager") or raw.get("operation") not in ("Apply", "Update"):
+            continue
+        try:
+            fields = apply_fields.decode_fields(raw.get("fieldsV1") or {})
+        except apply_fields.InvalidObject:
+            continue
+        entry = _Entry(raw["manager"], raw["operation"], raw.get("apiVersion", ""), raw.get("time", ""),
+                       raw.get("subresource", ""), fields)
+        if entry.identity in entries:
+            entry.fields |= entries[entry.identity].fields
+        entries[entry.identity] = entry
+    return entries
+
+
+def _encode_entries(entries: dict[tuple, _Entry]) -> list[dict]:
+    kept = sorted((entry for entry in entries.values() if entry.fields), key=_Entry.sort_key)
+    return [entry.encode() for entry in kept]

@@ -1,0 +1,205 @@
+"""Server-side apply: the scenarios of the Kubernetes SSA documentation (ownership, conflicts,
+force, removal, transferring ownership) and the contract's kubectl observations."""
+
+import pytest
+
+from mlkube.local.apiserver import apply
+
+WIDGET_SCHEMA = {"type": "object", "properties": {
+    "spec": {"type": "object", "properties": {
+        "size": {"type": "integer"}, "color": {"type": "string"},
+        "items": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                  "items": {"type": "object", "properties": {"name": {"type": "string"}, "v": {"type": "integer"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "args": {"type": "array", "items": {"type": "string"}}}},
+    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+V = "example.com/v1"
+
+
+def widget(**spec):
+    return {"apiVersion": V, "kind": "Widget", "metadata": {"name": "w1", "namespace": "default"}, "spec": spec}
+
+
+def ssa(live, config, manager="kubectl", force=False, now="2026-01-01T00:01:00Z", **kwargs):
+    return apply.apply(live, config, manager=manager, api_version=V, force=force, now=now,
+                       schema=WIDGET_SCHEMA, **kwargs)
+
+
+def update(old, new, manager, now="2026-01-01T00:00:00Z", **kwargs):
+    """A non-apply write as the core performs it: new object + recorded managedFields."""
+    fields = apply.record_update(old, new, manager=manager, api_version=V, now=now, schema=WIDGET_SCHEMA, **kwargs)
+    return {**new, "metadata": {**new["metadata"], "managedFields": fields}}
+
+
+def owners(obj):
+    return {(entry["manager"], entry["operation"]): entry["fieldsV1"] for entry in obj["metadata"]["managedFields"]}
+
+
+def test_apply_creates_a_deployment_with_upstream_field_set():
+    config = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nginx", "labels": {"app": "nginx"}},
+              "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "nginx"}},
+                       "template": {"metadata": {"labels": {"app": "nginx"}}, "spec": {"containers": [
+                           {"name": "nginx", "image": "nginx:1.14.2", "ports": [{"containerPort": 80}]}]}}}}
+    result = apply.apply(None, config, manager="kubectl", api_version="apps/v1", force=False, now="T")
+    assert result["spec"] == config["spec"]
+    assert result["metadata"]["managedFields"] == [{
+        "manager": "kubectl", "operation": "Apply", "apiVersion": "apps/v1", "time": "T", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {
+            "f:replicas": {}, "f:selector": {}, "f:template": {
+                "f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:containers": {'k:{"name":"nginx"}': {
+                    ".": {}, "f:image": {}, "f:name": {}, "f:ports": {
+                        'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}}}}}}}}}]
+
+
+def test_client_side_apply_then_server_side_apply_conflicts_on_spec_size():
+    live = update(None, widget(size=3), "kubectl-client-side-apply")
+    with pytest.raises(apply.Conflict) as caught:
+        ssa(live, widget(size=5))
+    assert caught.value.message(V) == ('Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" '
+                                       "using example.com/v1: .spec.size")
+    assert caught.value.conflicts == [("kubectl-client-side-apply", ".spec.size")]
+    assert caught.value.causes(V) == [{"reason": "FieldManagerConflict", "field": ".spec.size",
+                                       "message": 'conflict with "kubectl-client-side-apply" using example.com/v1'}]
+
+
+def test_force_conflicts_transfers_ownership():
+    live = update(None, widget(size=3), "kubectl-client-side-apply")
+    result = ssa(live, widget(size=5), force=True)
+    assert result["spec"] == {"size": 5}
+    assert owners(result) == {("kubectl", "Apply"): {"f:spec": {"f:size": {}}},
+                              ("kubectl-client-side-apply", "Update"): {"f:spec": {}}}
+
+
+def test_applying_the_same_value_shares_ownership_without_conflict():
+    live = update(None, widget(size=3), "kubectl-client-side-apply")
+    result = ssa(live, widget(size=3))
+    assert owners(result)[("kubectl", "Apply")] == {"f:spec": {"f:size": {}}}
+    assert owners(result)[("kubectl-client-side-apply", "Update")] == {"f:spec": {".": {}, "f:size": {}}}
+
+
+def test_fields_the_applier_drops_are_removed_unless_someone_else_owns_them():
+    first = ssa(None, widget(size=3, color="red"), manager="a")
+    shared = ssa(first, widget(color="red"), manager="b")
+    dropped = ssa(shared, widget(), manager="a")
+    assert dropped["spec"] == {"color": "red"}
+    assert set(owners(dropped)) == {("b", "Apply")}
+
+
+def test_dropping_the_last_field_removes_the_emptied_parent():
+    first = ssa(None, widget(size=3))
+    assert "spec" not in ssa(first, {"apiVersion": V, "kind": "Widget", "metadata": {"name": "w1"}})
+
+
+def test_map_list_items_are_owned_per_key():
+    first = ssa(None, widget(items=[{"name": "a", "v": 1}]), manager="a")
+    both = ssa(first, widget(items=[{"name": "b", "v": 2}]), manager="b")
+    assert both["spec"]["items"] == [{"name": "a", "v": 1}, {"name": "b", "v": 2}]
+    without_a = ssa(both, widget(), manager="a")
+    assert without_a["spec"]["items"] == [{"name": "b", "v": 2}]
+    with pytest.raises(apply.Conflict, match=r'conflict with "b": \.spec\.items\[name="b"\]\.v'):
+        ssa(without_a, widget(items=[{"name": "b", "v": 3}]), manager="a")
+
+
+def test_map_list_merge_keeps_live_order_for_server_only_items():
+    live = ssa(None, widget(items=[{"name": "a"}, {"name": "b"}, {"name": "c"}]), manager="other")
+    result = ssa(live, widget(items=[{"name": "c", "v": 1}, {"name": "a", "v": 2}]), manager="me")
+    assert [item["name"] for item in result["spec"]["items"]] == ["b", "c", "a"]
+
+
+def test_set_lists_are_owned_per_value():
+    result = ssa(ssa(None, widget(tags=["x"]), manager="a"), widget(tags=["y"]), manager="b")
+    assert result["spec"]["tags"] == ["x", "y"]
+    assert owners(result)[("b", "Apply")] == {"f:spec": {"f:tags": {'v:"y"': {}}}}
+
+
+def test_atomic_lists_are_replaced_and_owned_whole():
+    live = ssa(None, widget(args=["a", "b"]), manager="a")
+    with pytest.raises(apply.Conflict, match=r'conflict with "a": \.spec\.args$'):
+        ssa(live, widget(args=["c"]), manager="b")
+
+
+def test_two_conflicts_are_listed_per_manager():
+    live = update(None, widget(size=1, color="red"), "kubectl-client-side-apply")
+    live = ssa(live, widget(size=1, color="red"), manager="helm")
+    with pytest.raises(apply.Conflict) as caught:
+        ssa(live, widget(size=2, color="red", items=[]), manager="kubectl")
+    assert caught.value.message(V) == (
+        'Apply failed with 2 conflicts: conflicts with "helm":\n- .spec.size\n'
+        'conflicts with "kubectl-client-side-apply" using example.com/v1:\n- .spec.size')
+
+
+def test_transferring_ownership_to_an_autoscaler():
+    # SSA docs: the applier stops applying replicas after a controller took them over.
+    applied = ssa(None, widget(size=3))
+    scaled = update(applied, widget(size=5), "hpa-controller", now="2026-01-01T00:02:00Z")
+    assert owners(scaled) == {("hpa-controller", "Update"): {"f:spec": {"f:size": {}}}}
+    result = ssa(scaled, widget(), now="2026-01-01T00:03:00Z")
+    assert result["spec"] == {"size": 5}
+
+
+def test_record_update_for_kubectl_label():
+    live = update(None, widget(size=1), "kubectl-create")
+    labelled = {**live, "metadata": {**live["metadata"], "labels": {"tier": "gold"}}}
+    fields = apply.record_update(live, labelled, manager="kubectl-label", api_version=V, now="T2")
+    assert fields[1] == {"manager": "kubectl-label", "operation": "Update", "apiVersion": V, "time": "T2",
+                         "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:tier": {}}}}}
+    assert fields[0]["manager"] == "kubectl-create"
+
+
+def test_record_update_moves_changed_fields_and_drops_removed_ones():
+    live = update(None, widget(size=1, color="red"), "creator")
+    changed = update(live, widget(size=2), "editor", now="2026-01-01T00:05:00Z")
+    assert owners(changed) == {("creator", "Update"): {"f:spec": {}},
+                               ("editor", "Update"): {"f:spec": {"f:size": {}}}}
+
+
+def test_a_write_that_changes_nothing_records_nothing():
+    live = update(None, widget(size=1), "creator")
+    assert apply.record_update(live, live, manager="other", api_version=V, now="T9") == live["metadata"]["managedFields"]
+
+
+def test_sent_managed_fields_reset_with_an_empty_entry():
+    live = update(None, widget(size=1), "creator")
+    reset = {**live, "metadata": {**live["metadata"], "managedFields": [{}]}}
+    assert apply.record_update(live, reset, manager="x", api_version=V, now="T") == []
+
+
+def test_subresource_writers_are_separate_entries():
+    live = update(None, widget(size=1), "kopf")
+    with_status = {**live, "status": {"phase": "Ready"}}
+    fields = apply.record_update(live, with_status, manager="kopf", api_version=V, now="T", subresource="status")
+    assert [(entry["manager"], entry.get("subresource")) for entry in fields] == [("kopf", None), ("kopf", "status")]
+    live = {**with_status, "metadata": {**with_status["metadata"], "managedFields": fields}}
+    with pytest.raises(apply.Conflict, match='conflict with "kopf" with subresource "status" using example.com/v1'):
+        ssa(live, {**widget(size=1), "status": {"phase": "Failed"}})
+
+
+def test_a_no_op_apply_keeps_the_entry_time():
+    first = ssa(None, widget(size=1), now="T1")
+    again = ssa(first, widget(size=1), now="T2")
+    assert again == first
+
+
+def test_invalid_configurations():
+    with pytest.raises(apply.InvalidObject, match='omits key field "name"'):
+        ssa(None, widget(items=[{"v": 1}]))
+    with pytest.raises(apply.InvalidObject, match="duplicate entries"):
+        ssa(None, widget(items=[{"name": "a"}, {"name": "a"}]))
+    with pytest.raises(apply.InvalidObject, match="managedFields must be nil"):
+        ssa(None, {**widget(), "metadata": {"name": "w1", "managedFields": []}})
+
+
+def test_metadata_of_custom_resources_uses_object_meta_rules():
+    result = ssa(None, {**widget(), "metadata": {"name": "w1", "finalizers": ["a"], "labels": {"x": "1"}}})
+    assert owners(result)[("kubectl", "Apply")] == {"f:metadata": {"f:finalizers": {'v:"a"': {}},
+                                                                    "f:labels": {"f:x": {}}}}
+
+
+def test_apply_does_not_mutate_its_inputs():
+    live = update(None, widget(size=1, items=[{"name": "a", "v": 1}]), "creator")
+    snapshot = repr(live)
+    config = widget(items=[{"name": "a", "v": 2}])
+    ssa(live, config, force=True)
+    assert repr(live) == snapshot and config == widget(items=[{"name": "a", "v": 2}])
+    ssa(live, {"apiVersion": V, "kind": "Widget", "spec": {"size": 1}})
+    assert repr(live) == snapshot

@@ -135,6 +135,8 @@ class Container:
                            f"pod={pod['name']}_{pod.get('namespace', 'default')}"
                            f"({pod.get('uid', '')})")
             await asyncio.sleep(delay)
+            if self._stopping:
+                return outcome
             self.restart_count += 1
 
     async def run_once(self, launch: Launch) -> Outcome:

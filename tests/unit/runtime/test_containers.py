@@ -1,0 +1,91 @@
+"""One container's runs on real processes: termination message, OOM kill, restarts."""
+
+import asyncio
+import os
+
+from mlkube.local.runtime import containers, images
+
+POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+       "spec": {"terminationGracePeriodSeconds": 2}}
+
+
+def launch_of(spec, tmp_path):
+    root = tmp_path / "root"
+    (root / "dev").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": images.search_path(os.environ["PATH"]), "MLKUBE_CONTAINER_ROOT": str(root)}
+    return containers.launch_for(spec, pod=POD, root=root, env=env, log_dir=tmp_path / "logs",
+                                 records=tmp_path / "records")
+
+
+def container(spec, changes=None):
+    return containers.Container(spec, pod=POD, pod_ip="127.0.0.1", restart_count=0,
+                                on_change=lambda: changes.append(1) if changes is not None else None,
+                                memory_poll=0.05)
+
+
+def test_termination_message_is_read_from_the_container_path(tmp_path):
+    spec = {"name": "main", "image": "python:3.11",
+            "command": ["python", "-c", "from mlkube import containerpath; "
+                        "containerpath.resolve('/dev/termination-log').write_text('bad input: x'); "
+                        "raise SystemExit(2)"]}
+    c = container(spec)
+    outcome = asyncio.run(c.run_once(launch_of(spec, tmp_path)))
+    assert (outcome.exit_code, outcome.reason, outcome.message) == (2, "Error", "bad input: x")
+    assert c.status()["state"]["terminated"]["message"] == "bad input: x"
+
+
+def test_fallback_to_logs_on_error(tmp_path):
+    spec = {"name": "main", "image": "python", "terminationMessagePolicy": "FallbackToLogsOnError",
+            "command": ["python", "-c", "print('line 1'); print('boom'); raise SystemExit(1)"]}
+    outcome = asyncio.run(container(spec).run_once(launch_of(spec, tmp_path)))
+    assert outcome.message == "line 1\nboom"
+
+
+def test_memory_limit_kills_with_oomkilled(tmp_path):
+    spec = {"name": "hog", "image": "python", "resources": {"limits": {"memory": "64Mi"}},
+            "command": ["python", "-c", "import time; b = bytearray(256 * 2**20); time.sleep(30)"]}
+    outcome = asyncio.run(container(spec).run_once(launch_of(spec, tmp_path)))
+    assert (outcome.exit_code, outcome.reason) == (137, "OOMKilled")
+
+
+def test_working_dir_and_variable_expansion(tmp_path):
+    spec = {"name": "main", "image": "python", "workingDir": "/work/dir",
+            "command": ["python", "-c", "import os, sys; print(os.getcwd(), sys.argv[1])", "$(PATH_X)"]}
+    launch = launch_of({**spec}, tmp_path)
+    assert launch.cwd == tmp_path / "root" / "work" / "dir" and launch.cwd.is_dir()
+    assert launch.argv[-1] == "$(PATH_X)"  # unknown variables stay as written
+
+
+def test_always_restarts_with_back_off_and_counts(tmp_path):
+    spec = {"name": "crash", "image": "python", "command": ["python", "-c", "raise SystemExit(1)"]}
+    c = container(spec)
+    backoff = containers.Backoff(base=0.05, limit=0.1)
+    waits = []
+
+    async def scenario():
+        task = asyncio.create_task(c.run_until_done(lambda: launch_of(spec, tmp_path),
+                                                    restart_policy="Always", backoff=backoff))
+        while c.restart_count < 2:
+            if "waiting" in c.state:
+                waits.append(c.state["waiting"]["reason"])
+            await asyncio.sleep(0.005)
+        await c.stop(1)
+        return await asyncio.wait_for(task, 5)
+    last = asyncio.run(scenario())
+    assert last.exit_code in (1, 143)
+    assert "CrashLoopBackOff" in waits
+    assert c.last_state["terminated"]["exitCode"] == 1
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir())[:2] == ["0.log", "1.log"]
+
+
+def test_on_failure_stops_after_success(tmp_path):
+    spec = {"name": "ok", "image": "python", "command": ["python", "-c", "pass"]}
+    outcome = asyncio.run(container(spec).run_until_done(
+        lambda: launch_of(spec, tmp_path), restart_policy="OnFailure",
+        backoff=containers.Backoff(base=0.01)))
+    assert (outcome.exit_code, outcome.reason) == (0, "Completed")
+
+
+def test_backoff_doubles_up_to_the_limit():
+    backoff = containers.Backoff(base=10, limit=300)
+    assert [backoff.delay(n) for n in (1, 2, 3, 6, 9)] == [10, 20, 40, 300, 300]

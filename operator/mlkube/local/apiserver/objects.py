@@ -163,9 +163,8 @@ class Objects:
             elif content_type == STRATEGIC and not rtype.custom:
                 new = patch.strategic_merge_patch(live, body, api_version=rtype.api_version, kind=rtype.kind)
             else:
-                raise errors.unsupported_media_type(
-                    content_type, CUSTOM_PATCH_TYPES,
-                    prefix=f"{content_type} is not supported by {rtype.api_version}, Kind={rtype.kind}: ")
+                # kubectl prefixes "<type> is not supported by <gvk>: " itself.
+                raise errors.unsupported_media_type(content_type, CUSTOM_PATCH_TYPES)
         except patch.BadPatch as exc:
             raise errors.bad_request(str(exc)) from exc
         except patch.PatchError as exc:

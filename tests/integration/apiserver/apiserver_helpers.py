@@ -1,0 +1,35 @@
+"""Shared bits of the API server scenarios: the Widget test CRD and small waiting helpers."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from typing import Any, Callable
+
+MANIFESTS = pathlib.Path(__file__).parent / "manifests"
+WIDGET_CRD = MANIFESTS / "widget-crd.yaml"
+
+
+def widget(name: str, *, size: int | None = 5, **spec: Any) -> str:
+    body: dict[str, Any] = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
+                            "spec": dict(spec)}
+    if size is not None:
+        body["spec"]["size"] = size
+    return json.dumps(body)
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Retry `check` until it returns something truthy without raising; re-raise the last failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            failure: BaseException | None = AssertionError(f"{check} stayed falsy: {result!r}")
+        except (AssertionError, KeyError, ValueError) as exc:
+            failure = exc
+        if time.monotonic() > deadline:
+            raise failure
+        time.sleep(interval)

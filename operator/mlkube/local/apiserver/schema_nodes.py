@@ -40,7 +40,7 @@ class Node:
         self.nullable = bool(schema.get("nullable"))
         self.format = schema_formats.effective_format(self.type, schema.get("format"))
         self.format_check = schema_formats.string_checker(self.format) if self.format else None
-        self.properties = {name: Node(sub) for name, sub in (schema.get("properties") or {}).items()}
+        self.properties = {name: Node(sub) for name, sub in (schema.get("properties") or {}).items() if isinstance(sub, dict)}
         additional = schema.get("additionalProperties")
         self.additional = Node(additional) if isinstance(additional, dict) else None
         self.has_additional = additional is not None
@@ -68,11 +68,11 @@ class Node:
         self.list_type = schema.get("x-kubernetes-list-type") or ""
         self.list_map_keys = tuple(schema.get("x-kubernetes-list-map-keys") or ())
         self.map_type = schema.get("x-kubernetes-map-type") or ""
-        self.any_of = tuple(Node(sub, nested=True) for sub in schema.get("anyOf") or ())
-        self.all_of = tuple(Node(sub, nested=True) for sub in schema.get("allOf") or ())
-        self.one_of = tuple(Node(sub, nested=True) for sub in schema.get("oneOf") or ())
+        self.any_of = tuple(Node(sub, nested=True) for sub in schema.get("anyOf") or () if isinstance(sub, dict))
+        self.all_of = tuple(Node(sub, nested=True) for sub in schema.get("allOf") or () if isinstance(sub, dict))
+        self.one_of = tuple(Node(sub, nested=True) for sub in schema.get("oneOf") or () if isinstance(sub, dict))
         self.not_ = Node(schema["not"], nested=True) if isinstance(schema.get("not"), dict) else None
-        entries = () if nested else schema.get("x-kubernetes-validations") or ()
+        entries = () if nested else [e for e in schema.get("x-kubernetes-validations") or () if isinstance(e, dict)]
         self.rules = tuple(cel.compile_rule(entry, field_path=normalize_field_path(entry.get("fieldPath") or "", self) or "")
                            for entry in entries)
         children = self.children()

@@ -204,7 +204,7 @@ def _static(s: dict, path: str, out: list[Cause], rules_out: list[Cause], *, roo
         out.append(schema_causes.invalid(_child(path, "x-kubernetes-preserve-unknown-fields"), False, "must be true or undefined"))
     _list_and_map_types(s, kind, path, out)
     if "x-kubernetes-validations" in s:
-        _validation_rules(s, path, out, rules_out, uncorrelatable, compile_rules and len(out) == before)
+        _validation_rules(s, path, out, rules_out, uncorrelatable, compile_rules, before)
 
 
 def _list_and_map_types(s: dict, kind: str, path: str, out: list[Cause]) -> None:
@@ -259,9 +259,10 @@ def _list_and_map_types(s: dict, kind: str, path: str, out: list[Cause]) -> None
 
 
 def _validation_rules(s: dict, path: str, out: list[Cause], rules_out: list[Cause], uncorrelatable: str,
-                      compile_rules: bool) -> None:
+                      compile_rules: bool, errors_before: int) -> None:
     node = schema_nodes.Node({k: v for k, v in s.items() if k != "x-kubernetes-validations"})
-    for index, entry in enumerate(s.get("x-kubernetes-validations") or ()):
+    entries = [e if isinstance(e, dict) else {} for e in s.get("x-kubernetes-validations") or ()]
+    for index, entry in enumerate(entries):
         entry_path = f"{path}.x-kubernetes-validations[{index}]"
         rule, message = str(entry.get("rule") or ""), entry.get("message")
         message_expression, field_path = entry.get("messageExpression"), entry.get("fieldPath")
@@ -284,17 +285,26 @@ def _validation_rules(s: dict, path: str, out: list[Cause], rules_out: list[Caus
                 out.append(schema_causes.invalid(_child(entry_path, "fieldPath"), field_path, "fieldPath must not contain line breaks"))
             elif schema_nodes.normalize_field_path(field_path, node) is None:
                 out.append(schema_causes.invalid(_child(entry_path, "fieldPath"), field_path, "fieldPath must be a valid path"))
-        if not compile_rules or not rule.strip():
+    # Upstream compiles the rules only when this node and everything below it is otherwise valid.
+    if compile_rules and len(out) == errors_before:
+        _compile_rules(entries, path, rules_out, uncorrelatable)
+
+
+def _compile_rules(entries: list[dict], path: str, out: list[Cause], uncorrelatable: str) -> None:
+    for index, entry in enumerate(entries):
+        entry_path = f"{path}.x-kubernetes-validations[{index}]"
+        rule, message_expression = str(entry.get("rule") or ""), entry.get("messageExpression")
+        if not rule.strip():
             continue
         compiled = cel.compile_expression(rule)
         if compiled.program is None:
-            rules_out.append(schema_causes.invalid(_child(entry_path, "rule"), _GoRule(entry), compiled.error))
+            out.append(schema_causes.invalid(_child(entry_path, "rule"), _GoRule(entry), compiled.error))
         elif compiled.uses_old_self and uncorrelatable:
-            rules_out.append(schema_causes.invalid(_child(entry_path, "rule"), rule, f"oldSelf cannot be used on the uncorrelatable portion of the schema within {uncorrelatable}"))
+            out.append(schema_causes.invalid(_child(entry_path, "rule"), rule, f"oldSelf cannot be used on the uncorrelatable portion of the schema within {uncorrelatable}"))
         if message_expression and message_expression.strip():
             compiled_message = cel.compile_expression(message_expression)
             if compiled_message.program is None:
-                rules_out.append(schema_causes.invalid(_child(entry_path, "messageExpression"), _GoRule(entry), compiled_message.error))
+                out.append(schema_causes.invalid(_child(entry_path, "messageExpression"), _GoRule(entry), compiled_message.error))
 
 
 class _GoRule:

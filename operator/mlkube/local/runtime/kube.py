@@ -8,6 +8,7 @@ in the runtime takes and returns plain dicts. Must not hold any cache or decide 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import ssl
@@ -103,9 +104,24 @@ def credentials(kubeconfig_path: str) -> Credentials:
         user = users.get(context.get("user"), {})
     except (KeyError, TypeError, StopIteration) as e:
         raise ValueError(f"{kubeconfig_path}: no usable current context ({e!r})") from e
-    verify = None if not cluster.get("insecure-skip-tls-verify") else False
     return Credentials(server=cluster["server"].rstrip("/"), token=user.get("token"),
-                       ssl_context=verify)
+                       ssl_context=_ssl_context(cluster, user))
+
+
+def _ssl_context(cluster: dict, user: dict) -> ssl.SSLContext | bool | None:
+    """TLS settings of a kubeconfig cluster: its CA (inline or file), client certificate."""
+    if cluster.get("insecure-skip-tls-verify"):
+        return False
+    authority = cluster.get("certificate-authority-data")
+    authority_file = cluster.get("certificate-authority")
+    if not (authority or authority_file or user.get("client-certificate")):
+        return None
+    context = ssl.create_default_context(
+        cafile=authority_file,
+        cadata=base64.b64decode(authority).decode() if authority else None)
+    if user.get("client-certificate") and user.get("client-key"):
+        context.load_cert_chain(user["client-certificate"], user["client-key"])
+    return context
 
 
 class Client:

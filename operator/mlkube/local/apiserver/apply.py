@@ -34,6 +34,12 @@ class _Entry:
     time: str
     subresource: str
     fields: set
+    raw: dict | None = None  # the entry as read, reused while its fields are unchanged
+
+    def lose(self, paths: set) -> None:
+        if not self.fields.isdisjoint(paths):
+            self.fields -= paths
+            self.raw = None
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -55,6 +61,8 @@ class _Entry:
         return (self.operation, self.time, self.manager, self.api_version, self.subresource)
 
     def encode(self) -> dict:
+        if self.raw is not None:
+            return patch.copy_json(self.raw)
         entry = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version,
                  "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": apply_fields.encode_fields(self.fields)}
         if self.subresource:
@@ -121,9 +129,11 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
         raise Conflict(clashes)
     lost = changed | _owned(removed)
     for entry in entries.values():
-        entry.fields -= lost
+        entry.lose(lost)
     if previous is not None and not (added or modified or removed):
         applier.time = previous.time  # upstream stamps the time only when the object changed
+        if applier.fields == previous.fields and applier.api_version == previous.api_version:
+            applier.raw = previous.raw
     entries[applier.identity] = applier
     merged.setdefault("metadata", {})["managedFields"] = _encode_entries(entries)
     return merged
@@ -149,7 +159,7 @@ def record_update(old: dict | None, new: dict, *, manager: str, api_version: str
     changed = _owned(added | modified)
     lost = changed | _owned(removed)
     for entry in entries.values():
-        entry.fields -= lost
+        entry.lose(lost)
     if changed:
         writer = _Entry(manager, "Update", api_version, now, subresource, changed)
         earlier = entries.get(writer.identity)
@@ -183,9 +193,10 @@ def _decode_entries(obj: dict) -> dict[tuple, _Entry]:
         except apply_fields.InvalidObject:
             continue
         entry = _Entry(raw["manager"], raw["operation"], raw.get("apiVersion", ""), raw.get("time", ""),
-                       raw.get("subresource", ""), fields)
+                       raw.get("subresource", ""), fields, raw)
         if entry.identity in entries:
             entry.fields |= entries[entry.identity].fields
+            entry.raw = None
         entries[entry.identity] = entry
     return entries
 

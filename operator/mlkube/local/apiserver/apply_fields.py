@@ -124,7 +124,17 @@ def root_node(api_version: str, kind: str, schema: dict | None) -> Node:
 # --- path elements ----------------------------------------------------------------------
 
 def _canonical(value) -> str:
+    """Compact JSON with sorted keys; scalars (nearly every key and value) take a fast path."""
+    if isinstance(value, str):
+        return _encode_string(value)
+    if value is True or value is False or value is None:
+        return "true" if value else ("false" if value is False else "null")
+    if type(value) is int:
+        return str(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+_encode_string = json.encoder.encode_basestring
 
 
 def item_element(item, node: Node) -> str:
@@ -143,7 +153,7 @@ def item_element(item, node: Node) -> str:
             raise InvalidObject(f'associative list with keys has an element that omits key field "{name}" '
                                 f"(and doesn't have default value)")
         key[name] = value
-    return "k:" + _canonical(key)
+    return "k:{" + ",".join(_encode_string(name) + ":" + _canonical(key[name]) for name in sorted(key)) + "}"
 
 
 def path_string(path: tuple[str, ...]) -> str:
@@ -214,6 +224,8 @@ def compare(old, new, node: Node) -> tuple[set, set, set]:
 
 
 def _compare(old, new, node: Node, path: tuple, result: tuple[set, set, set]) -> None:
+    if old is not ABSENT and new is not ABSENT and _same(old, new):
+        return  # most of an object is unchanged by a write: skip those subtrees whole
     added, modified, removed = result
     shape = _container_shape(old, new, node)
     if shape is None:
@@ -221,7 +233,7 @@ def _compare(old, new, node: Node, path: tuple, result: tuple[set, set, set]) ->
             added.add(path)
         elif new is ABSENT:
             removed.add(path)
-        elif _canonical(old) != _canonical(new):
+        else:
             modified.add(path)
         return
     if shape == "map":
@@ -238,6 +250,15 @@ def _compare(old, new, node: Node, path: tuple, result: tuple[set, set, set]) ->
         added.add(path)
     elif new is ABSENT:
         removed.add(path)
+
+
+def _same(old, new) -> bool:
+    """JSON equality; Python's == alone would equate true with 1."""
+    if old is new:
+        return True
+    if type(old) is not type(new) or old != new:
+        return False
+    return not isinstance(old, (dict, list)) or _canonical(old) == _canonical(new)
 
 
 def _container_shape(old, new, node: Node) -> str | None:

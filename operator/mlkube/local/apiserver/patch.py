@@ -56,13 +56,14 @@ def merge_patch(obj: dict, patch: dict) -> dict:
     """RFC 7386: objects merge recursively, `null` deletes a key, everything else replaces."""
     if not isinstance(patch, dict):
         raise BadPatch(f"a merge patch must be a JSON object, not {_json_type(patch)}")
-    return _merge(obj, patch)
+    return _merge(copy_json(obj), patch)
 
 
 def _merge(target, patch):
+    """Merge into `target`, which the caller owns; values taken from `patch` are copied."""
     if not isinstance(patch, dict):
         return copy_json(patch)
-    result = dict(target) if isinstance(target, dict) else {}
+    result = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)

@@ -71,9 +71,9 @@ def _merge_map(original, patch: dict, type_name: str | None) -> dict:
 
 
 def _map_directive(patch: dict) -> dict:
-    directive = patch.pop(DIRECTIVE)
+    directive = patch[DIRECTIVE]
     if directive == "replace":
-        return _clean(patch)[0]
+        return _clean({key: value for key, value in patch.items() if key != DIRECTIVE})[0]
     if directive == "delete":
         return {}
     raise MalformedPatch(f"unknown patch type: {directive} in map: {_show(patch)}")

@@ -20,6 +20,7 @@ from sklearn import preprocessing
 
 from mlkube.api import base, project
 
+RANKING_METRICS = frozenset({"roc_auc", "pr_auc", "log_loss"})
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 
 
@@ -69,8 +70,19 @@ def scores(model, X, y, task: Task) -> dict[str, float]:
 
 
 def score(metric: str, model, X, y, task: Task) -> float:
-    """One metric (the primary one during tuning); NaN when it is undefined on these rows."""
-    return scores(model, X, y, task).get(metric, float("nan"))
+    """One metric (the primary one during tuning); NaN when it is undefined on these rows.
+
+    Computes only what the metric needs (labels or scores), since tuning calls it for every fold.
+    """
+    y = np.asarray(y)
+    if task.kind == "regression":
+        found = _regression(y, model.predict(X))
+    elif metric in RANKING_METRICS:
+        found = _ranking(y, _probabilities(model, X, task), task)
+    else:
+        found = _labels(y, model.predict(X), task)
+    value = found.get(metric, float("nan"))
+    return value if np.isfinite(value) else float("nan")
 
 
 def confusion(model, X, y, task: Task) -> dict[str, Any]:
@@ -106,25 +118,37 @@ def _regression(y, predicted) -> dict[str, float]:
 
 
 def _classification(y, predicted, probabilities, task: Task) -> dict[str, float]:
-    found = {"accuracy": float(skm.accuracy_score(y, predicted))}
+    return {**_labels(y, predicted, task), **_ranking(y, probabilities, task)}
+
+
+def _labels(y, predicted, task: Task) -> dict[str, float]:
     if task.is_binary:
         averaging = {"average": "binary", "pos_label": task.positive}
     else:
         averaging = {"average": "macro", "labels": list(task.classes)}
-    found["precision"] = float(skm.precision_score(y, predicted, zero_division=0, **averaging))
-    found["recall"] = float(skm.recall_score(y, predicted, zero_division=0, **averaging))
-    found["f1"] = float(skm.f1_score(y, predicted, zero_division=0, **averaging))
+    return {
+        "accuracy": float(skm.accuracy_score(y, predicted)),
+        "precision": float(skm.precision_score(y, predicted, zero_division=0, **averaging)),
+        "recall": float(skm.recall_score(y, predicted, zero_division=0, **averaging)),
+        "f1": float(skm.f1_score(y, predicted, zero_division=0, **averaging)),
+    }
+
+
+def _ranking(y, probabilities, task: Task) -> dict[str, float]:
+    """roc_auc, pr_auc and (for real probabilities) log_loss; empty when they are undefined."""
     if probabilities is None or len(np.unique(y)) < 2:
-        return found
+        return {}
     scores_, calibrated = probabilities
+    found = {}
     if task.is_binary:
         positive_scores = scores_[:, list(task.classes).index(task.positive)]
         truth = y == task.positive
         found["roc_auc"] = float(skm.roc_auc_score(truth, positive_scores))
         found["pr_auc"] = float(skm.average_precision_score(truth, positive_scores))
     elif set(np.unique(y)) == set(task.classes):
-        found["roc_auc"] = float(skm.roc_auc_score(y, scores_, multi_class="ovr", average="macro", labels=list(task.classes)))
-        found["pr_auc"] = float(skm.average_precision_score(preprocessing.label_binarize(y, classes=list(task.classes)), scores_, average="macro"))
+        labels = list(task.classes)
+        found["roc_auc"] = float(skm.roc_auc_score(y, scores_, multi_class="ovr", average="macro", labels=labels))
+        found["pr_auc"] = float(skm.average_precision_score(preprocessing.label_binarize(y, classes=labels), scores_, average="macro"))
     if calibrated:
         found["log_loss"] = float(skm.log_loss(y, scores_, labels=list(task.classes)))
     return found

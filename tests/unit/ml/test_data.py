@@ -1,0 +1,112 @@
+"""data: formats, joins, digests, and the clear errors for unusable tables."""
+
+import io
+
+import pandas as pd
+import pytest
+
+from mlkube.api import training
+from mlkube.ml import data, errors
+
+from mlspec import preprocessing, problem
+
+
+def write_csv(path, frame):
+    frame.to_csv(path, index=False)
+    return f"file://{path}"
+
+
+def test_csv_and_parquet_load_the_same_table(tmp_path, mixed):
+    csv = write_csv(tmp_path / "t.csv", mixed)
+    mixed.to_parquet(tmp_path / "t.parquet")
+    from_csv = data.load(training.DataSource(uri=csv))
+    from_parquet = data.load(training.DataSource(uri=f"file://{tmp_path}/t.parquet"))
+
+    assert (from_csv.rows, from_csv.columns) == (200, 5)
+    pd.testing.assert_frame_equal(from_csv.table, from_parquet.table, check_dtype=False)
+
+
+def test_parquet_is_recognised_by_content_without_extension(tmp_path, mixed):
+    mixed.to_parquet(tmp_path / "table")
+    assert data.load(training.DataSource(uri=f"file://{tmp_path}/table")).rows == 200
+
+
+def test_digest_is_stable_and_sensitive_to_values(mixed):
+    assert data.digest(mixed) == data.digest(mixed.copy())
+    changed = mixed.copy()
+    changed.loc[0, "x1"] += 1
+    assert data.digest(changed) != data.digest(mixed)
+    assert data.digest(mixed).startswith("sha256:")
+
+
+def test_join_on_a_key_and_concat(tmp_path):
+    main = write_csv(tmp_path / "main.csv", pd.DataFrame({"id": [1, 2, 3], "a": [1.0, 2.0, 3.0], "y": [0, 1, 0]}))
+    usage = write_csv(tmp_path / "usage.csv", pd.DataFrame({"id": [1, 3], "minutes": [10, 30]}))
+    more = write_csv(tmp_path / "more.csv", pd.DataFrame({"id": [4], "a": [4.0], "y": [1]}))
+
+    joined = data.load(training.DataSource(uri=main, join=[{"uri": usage, "on": "id", "how": "left"}]))
+    assert joined.table["minutes"].tolist()[0::2] == [10, 30] and pd.isna(joined.table["minutes"][1])
+
+    appended = data.load(training.DataSource(uri=main, join=[{"uri": more, "how": "concat"}]))
+    assert appended.table["id"].tolist() == [1, 2, 3, 4]
+
+
+def test_join_key_missing_names_the_field(tmp_path):
+    main = write_csv(tmp_path / "main.csv", pd.DataFrame({"id": [1], "y": [0]}))
+    other = write_csv(tmp_path / "o.csv", pd.DataFrame({"key": [1]}))
+    with pytest.raises(errors.DataError, match=r"data.join\[0\].on: column 'id' does not exist in .*o.csv"):
+        data.load(training.DataSource(uri=main, join=[{"uri": other, "on": "id"}]))
+
+
+def test_missing_object_says_what_to_fix(tmp_path):
+    with pytest.raises(errors.DataError, match=r"nope.csv: no such file; check data.uri"):
+        data.load(training.DataSource(uri=f"file://{tmp_path}/nope.csv"))
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "empty.csv", "the file is empty"),
+        (b"a,b\n", "header.csv", "the table has no rows"),
+        (b"PAR1 not really parquet", "bad.parquet", "cannot read it as Parquet"),
+        (b"a,b\n1,2\n3,4,5,6\n", "bad.csv", "cannot read it as CSV"),
+    ],
+)
+def test_unreadable_or_empty_tables(tmp_path, content, name, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(errors.DataError, match=f"{name}: {message}"):
+        data.load(training.DataSource(uri=f"file://{tmp_path}/{name}"))
+
+
+@pytest.mark.parametrize(
+    ("prob", "pre", "message"),
+    [
+        (problem(target="label"), preprocessing(), "problem.target: column 'label' does not exist"),
+        (problem(features={"exclude": ["nope"]}), preprocessing(), "problem.features.exclude: column 'nope' does not exist"),
+        (problem(features={"include": ["x1", "zz"]}), preprocessing(), "problem.features.include: column 'zz' does not exist"),
+        (problem(), preprocessing(bins=[{"column": "age"}]), "preprocessing.bins: column 'age' does not exist"),
+        (problem(), preprocessing(split={"timeColumn": "ts"}), "preprocessing.split.timeColumn: column 'ts' does not exist"),
+        (problem(), preprocessing(bins=[{"column": "colour"}]), "column 'colour' must be a numeric feature"),
+        (problem(positiveClass="maybe"), preprocessing(), "problem.positiveClass: 'maybe' is not a value of 'y'"),
+        (problem(task="regression"), preprocessing(), "target column 'y' is object, not numeric"),
+    ],
+)
+def test_spec_and_table_mismatches_name_the_field(mixed, prob, pre, message):
+    with pytest.raises(errors.DataError, match=message):
+        data.check(mixed, prob, pre, uri="file:///t.csv")
+
+
+def test_single_class_target_is_refused(mixed):
+    with pytest.raises(errors.DataError, match="target column 'y' has a single class \\('yes'\\)"):
+        data.check(mixed.assign(y="yes"), problem(), preprocessing(), uri="file:///t.csv")
+
+
+def test_feature_columns_exclude_target_and_time_column(mixed):
+    table = mixed.assign(ts=range(200), id=range(200))
+    assert data.feature_columns(table, problem(features={"exclude": ["id"]}), time_column="ts") == ["x1", "x2", "colour", "flag"]
+
+
+def test_parse_table_reads_bytes(mixed):
+    buffer = io.BytesIO()
+    mixed.to_parquet(buffer)
+    assert len(data.parse_table("s3://b/k.parquet", buffer.getvalue())) == 200

@@ -10,6 +10,7 @@ import dataclasses
 import pathlib
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ class RunningAPIServer:
     state_dir: pathlib.Path
     port: int = 0
     history: int | None = None
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen | None = None
     url: str = ""
     token: str = ""
@@ -49,6 +51,7 @@ class RunningAPIServer:
                    "--port", str(self.port)]
         if self.history is not None:
             command += ["--history", str(self.history)]
+        command += list(self.extra_args)
         log = open(self.state_dir.parent / f"{self.state_dir.name}.log", "ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -137,6 +140,16 @@ def kubectl(apiserver: RunningAPIServer, tmp_path_factory: pytest.TempPathFactor
 def kubectl_for(tmp_path: pathlib.Path) -> Callable[[RunningAPIServer], Kubectl]:
     """kubectl bound to another server (e.g. one from fresh_apiserver)."""
     return lambda server: _kubectl_for(server, tmp_path / f"kcache-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(scope="session")
+def http(apiserver: RunningAPIServer):
+    """An httpx client authenticated to the session server, for raw API calls."""
+    import httpx
+
+    with httpx.Client(base_url=apiserver.url, verify=ssl.create_default_context(cafile=apiserver.ca), timeout=30,
+                      headers={"Authorization": f"Bearer {apiserver.token}"}) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -48,8 +48,10 @@ def _key(rtype: registry.ResourceType) -> tuple[str, str]:
     return rtype.group, rtype.plural
 
 
-def _outside_metadata(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+def _generation_fields(rtype: registry.ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """What a generation counts: everything outside metadata, except status when it is a subresource."""
+    ignored = ("metadata", "apiVersion", "kind", "status") if rtype.has_status else ("metadata", "apiVersion", "kind")
+    return {k: v for k, v in obj.items() if k not in ignored}
 
 
 def _without_volatile(obj: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +234,7 @@ class Objects:
         if _key(rtype) == CRDS:
             new = crds.with_status(new, old)
         new = self._to_storage(rtype, new)
-        if rtype.uses_generation and _outside_metadata(new) != _outside_metadata(old):
+        if rtype.uses_generation and _generation_fields(rtype, new) != _generation_fields(rtype, old):
             meta = new["metadata"]
             meta["generation"] = old_meta.get("generation", 0) + 1
         if _without_volatile(new) == _without_volatile(old):

@@ -64,7 +64,10 @@ class Store:
         # loss may roll back the last transactions.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self.rv = int(self._db.execute("SELECT value FROM meta WHERE name='resourceVersion'").fetchone()[0])
+        # Each start takes a fresh RV: the in-memory history begins there, so a watch resuming from any
+        # RV of an earlier run gets 410 and re-lists, while lists taken after the start can be watched.
+        self.rv = int(self._db.execute("SELECT value FROM meta WHERE name='resourceVersion'").fetchone()[0]) + 1
+        self._db.execute("UPDATE meta SET value=? WHERE name='resourceVersion'", (str(self.rv),))
         self.floor = self.rv
         for key, namespace, name, body in self._db.execute("SELECT key, namespace, name, body FROM objects"):
             obj = json.loads(body)

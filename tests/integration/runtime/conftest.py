@@ -1,0 +1,116 @@
+"""Fixtures of the process runtime's integration tests: the runtime as a real subprocess.
+
+The runtime runs against the session API server (``apiserver`` of tests/integration/conftest.py)
+with the API server's state directory, so ``kubectl logs`` reads the logs the runtime writes.
+Each test works in its own namespace. Back-off timings are shortened so that restarts and
+retries are observable in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+CRDS = pathlib.Path(__file__).parents[3] / "operator" / "mlkube" / "local" / "crds"
+FALLBACK_CRDS = pathlib.Path(__file__).parent / "kserve-crds.yaml"
+
+
+@dataclasses.dataclass
+class RunningRuntime:
+    """``python -m mlkube.local.runtime`` against one API server."""
+
+    kubeconfig: str
+    state_dir: pathlib.Path
+    log: pathlib.Path
+    process: subprocess.Popen | None = None
+
+    def start(self) -> RunningRuntime:
+        command = [sys.executable, "-m", "mlkube.local.runtime", "--kubeconfig", self.kubeconfig,
+                   "--state-dir", str(self.state_dir), "--backoff-base", "0.5",
+                   "--job-retry-base", "0.2"]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as ``mlkube local down`` does; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def runtime(apiserver, tmp_path_factory) -> Iterator[RunningRuntime]:
+    running = RunningRuntime(apiserver.kubeconfig, apiserver.state_dir,
+                             tmp_path_factory.mktemp("runtime") / "runtime.log").start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def namespace(kubectl, runtime) -> Iterator[str]:
+    name = f"rt-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float = 30, what: str = "") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}; last={last!r}")
+
+
+def get_json(kubectl, *args: str) -> dict:
+    return json.loads(kubectl("get", *args, "-o", "json").stdout)
+
+
+def apply(kubectl, namespace: str, manifest: str) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+
+
+def condition(obj: dict, type_: str) -> dict:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return cond
+    return {}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def container_pids(pods: list[dict]) -> list[int]:
+    """The pids of the containers the runtime reported (``containerID: mlkube://<pid>``)."""
+    return [int(s["containerID"].removeprefix("mlkube://")) for p in pods
+            for s in (p.get("status") or {}).get("containerStatuses") or [] if s.get("containerID")]
+
+
+@pytest.fixture(scope="module")
+def kserve_crds(apiserver, kubectl) -> None:
+    files = sorted(CRDS.glob("serving.kserve.io_*.yaml")) or [FALLBACK_CRDS]
+    for path in files:
+        kubectl("apply", "-f", str(path))
+    for name in ("inferenceservices", "servingruntimes", "clusterservingruntimes"):
+        kubectl("wait", "--for=condition=Established", f"crd/{name}.serving.kserve.io")

@@ -1,40 +1,165 @@
-"""DriftMonitor controller: resolves the deployment it watches and reports its state."""
+"""DriftMonitor controller: periodic drift analysis, alerts, and drift-triggered retraining.
+
+Every ``interval`` the analysis of the latest window runs in a worker process (``python -m
+mlkube.driftcheck``), so the operator never imports the ML stack and keeps reconciling other
+objects while a large window is analysed. The result becomes the status, Events, a Drifting
+condition, Prometheus gauges, Alertmanager alerts (one per drift episode, resolved when it
+ends) and, within the project's retraining policy, one TrainingJob per episode.
+"""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import kopf
 import pydantic
 
-from mlkube import k8s
-from mlkube.api import errors, kinds
+from mlkube import alerts, conditions, k8s, metrics, retraining, worker
+from mlkube.api import base, errors, kinds
 from mlkube.controllers import refs, status
+from mlkube.resources import drift
 
 RESOURCE = ("mlkube.io", "v1alpha1", "driftmonitors")
-RETRY_MISSING_SECONDS = 30
+TICK_SECONDS = 1.0
+RETRY_SECONDS = 15
+_running: set[str] = set()
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-async def reconcile(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
-    generation = body["metadata"].get("generation", 1)
-    current = dict(body.get("status") or {})
+async def spec_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile(memo.k8s, dict(body), force=True)
+
+
+@kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
+async def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile(memo.k8s, dict(body))
+
+
+async def reconcile(client: k8s.Client, dmon: dict[str, Any], *, force: bool = False) -> None:
+    """Run the analysis when it is due (never two at once for one monitor) and act on its result."""
+    key = f"{dmon['metadata']['namespace']}/{dmon['metadata']['name']}"
+    current = dmon.get("status") or {}
     try:
-        spec = kinds.DRIFTMONITOR.parse_spec(body.get("spec", {}))
-        await refs.deployment(memo.k8s, spec.deployment_ref, namespace)
+        spec = kinds.DRIFTMONITOR.parse_spec(dmon["spec"])
     except pydantic.ValidationError as error:
-        new = status.with_ready({**current, "phase": "Pending"}, ready=False, reason="InvalidSpec",
-                                message=errors.describe(error), generation=generation, at=status.now())
-        await status.write(memo.k8s, k8s.DRIFTMONITORS, body, new)
-        raise kopf.PermanentError(new["conditions"][-1]["message"]) from error
+        await _report(client, dmon, "InvalidSpec", errors.describe(error))
+        return
+    last = current.get("lastCheckTime")
+    due = force or not last or _parse(last) + base.parse_duration(spec.interval) <= _now()
+    if not due or key in _running:
+        return
+    _running.add(key)
+    try:
+        await _analyse(client, dmon, spec)
+    finally:
+        _running.discard(key)
+
+
+async def _analyse(client: k8s.Client, dmon: dict[str, Any], spec: Any) -> None:
+    namespace = dmon["metadata"]["namespace"]
+    try:
+        mdep = await refs.deployment(client, spec.deployment_ref, namespace)
+        mlp = await refs.project(client, mdep["spec"]["projectRef"], namespace, field=f"ModelDeployment {spec.deployment_ref} spec.projectRef")
+        mlp_spec = refs.parsed_project(mlp)
     except refs.MissingReference as missing:
-        new = status.with_ready({**current, "phase": "Pending"}, ready=False, reason=missing.reason,
-                                message=missing.message, generation=generation, at=status.now())
-        await status.write(memo.k8s, k8s.DRIFTMONITORS, body, new)
-        raise kopf.TemporaryError(missing.message, delay=RETRY_MISSING_SECONDS) from missing
-    new = status.with_ready({**current, "phase": current.get("phase", "Pending")}, ready=False, reason="DeploymentResolved",
-                            message=f"Watching ModelDeployment {spec.deployment_ref}; no analysis has run yet",
-                            generation=generation, at=status.now())
-    await status.write(memo.k8s, k8s.DRIFTMONITORS, body, new)
+        await _report(client, dmon, missing.reason, missing.message)
+        raise kopf.TemporaryError(missing.message, delay=RETRY_SECONDS) from missing
+    version = (mdep.get("status") or {}).get("stableVersion")
+    entry = next((m for m in (mlp.get("status") or {}).get("models", []) if m["version"] == version), None)
+    if entry is None:
+        await _report(client, dmon, "NothingServed", f"ModelDeployment {spec.deployment_ref} serves no version yet")
+        return
+    now = _now()
+    request = drift.drift_request(dmon, spec, mdep=mdep, mlp=mlp, storage=mlp_spec.storage, entry=entry,
+                                   primary_metric=mlp_spec.problem.primary_metric, now=now)
+    secret_env = await _storage_env(client, namespace, mlp_spec.storage.credentials_secret)
+    try:
+        result = await worker.run("mlkube.driftcheck", request, env=secret_env)
+    except worker.WorkerError as failure:
+        await _report(client, dmon, "AnalysisFailed", str(failure))
+        return
+    await _act(client, dmon, spec, result, mdep=mdep, mlp=mlp, version=version, now=now)
+
+
+async def _act(client: k8s.Client, dmon: dict[str, Any], spec: Any, result: dict[str, Any], *,
+               mdep: dict[str, Any], mlp: dict[str, Any], version: int, now: datetime.datetime) -> None:
+    name, namespace = dmon["metadata"]["name"], dmon["metadata"]["namespace"]
+    current = dmon.get("status") or {}
+    stamp = _format(now)
+    phase = result["phase"]
+    drifting = phase == "Drifting"
+    was_drifting = current.get("phase") == "Drifting"
+    new = {k: v for k, v in current.items() if k not in ("features", "predictionDrift", "performance", "datasetDrift", "driftShare", "message")}
+    new.update({k: v for k, v in result.items() if k in (
+        "phase", "samples", "datasetDrift", "driftShare", "features", "predictionDrift", "performance", "reportUri")})
+    new.update({"modelVersion": version, "lastCheckTime": stamp})
+    if drifting and not was_drifting:
+        new["driftStartedAt"] = stamp
+        kopf.warn(dmon, reason="DriftDetected", message=result.get("summary", "drift detected"))
+    elif was_drifting and not drifting:
+        kopf.info(dmon, reason="DriftResolved", message=f"No drift in the latest window ({result.get('samples')} samples)")
+    labels = alerts.labels(dmon, project=mlp["metadata"]["name"], deployment=spec.deployment_ref, version=version,
+                           severity=spec.alerting.severity)
+    if spec.alerting.webhook and alerts.should_send(drifting=drifting, was_drifting=was_drifting,
+                                                    last_alert=current.get("lastAlertTime"), now=now):
+        payload = alerts.payload(labels, result, starts_at=new.get("driftStartedAt", stamp), resolved_at=None if drifting else stamp)
+        if await alerts.post(spec.alerting.webhook, payload):
+            new["lastAlertTime"] = stamp
+    metrics.record_drift(namespace, name, result)
+    if drifting and spec.action.retrain:
+        new.update(await _retrain(client, dmon, mlp, episode=new["driftStartedAt"], now=now))
+    cond = conditions.condition("Drifting", drifting, "DriftDetected" if drifting else "NoDrift",
+                                result.get("summary", ""), generation=dmon["metadata"].get("generation", 1))
+    new["conditions"] = conditions.set_condition(current.get("conditions", []), cond, now=stamp)
+    ready_reason = {"InsufficientData": "InsufficientData"}.get(phase, "Analysed")
+    new = status.with_ready(new, ready=True, reason=ready_reason, message=result.get("summary", ""),
+                            generation=dmon["metadata"].get("generation", 1), at=stamp)
+    await status.write(client, k8s.DRIFTMONITORS, dmon, new)
+
+
+async def _retrain(client: k8s.Client, dmon: dict[str, Any], mlp: dict[str, Any], *, episode: str, now: datetime.datetime) -> dict[str, Any]:
+    """Start the episode's TrainingJob if the project's policy allows; never two for one episode."""
+    runs = await client.list(k8s.TRAININGJOBS, mlp["metadata"]["namespace"])
+    decision = retraining.decide(mlp, runs, episode=episode, now=now)
+    if decision.allowed:
+        try:
+            await client.create(retraining.trainingjob(mlp, decision.name, trigger="drift", source=dmon["metadata"]["name"]))
+            kopf.info(dmon, reason="RetrainingStarted", message=f"Started TrainingJob {decision.name}")
+        except k8s.Conflict:
+            pass  # created in an earlier pass: one run per episode
+        return {"retrainingJob": decision.name}
+    if decision.reason and (dmon.get("status") or {}).get("message") != decision.reason:
+        kopf.info(dmon, reason="RetrainingSkipped", message=decision.reason)
+    return {"message": decision.reason} if decision.reason else {}
+
+
+async def _storage_env(client: k8s.Client, namespace: str, secret_name: str | None) -> dict[str, str]:
+    """AWS credentials for the worker from the project's Secret (never logged or stored)."""
+    if not secret_name:
+        return {}
+    secret = await client.get(k8s.SECRETS, secret_name, namespace)
+    if secret is None:
+        raise kopf.TemporaryError(f"Secret {secret_name!r} (spec.storage.credentialsSecret) does not exist", delay=RETRY_SECONDS)
+    return worker.secret_env(secret, ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
+
+
+async def _report(client: k8s.Client, dmon: dict[str, Any], reason: str, message: str) -> None:
+    current = dmon.get("status") or {}
+    new = status.with_ready({**current, "phase": current.get("phase") or "Pending", "message": message}, ready=False,
+                            reason=reason, message=message, generation=dmon["metadata"].get("generation", 1), at=status.now())
+    await status.write(client, k8s.DRIFTMONITORS, dmon, new)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def _parse(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _format(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,10 +15,8 @@ from typing import Any
 
 import kopf
 
-from mlkube import k8s, registry, schedule
-from mlkube.api import base
+from mlkube import k8s, registry, retraining, schedule
 from mlkube.controllers import refs, status
-from mlkube.resources import meta
 
 RESOURCE = ("mlkube.io", "v1alpha1", "mlprojects")
 TICK_SECONDS = 5.0
@@ -126,20 +124,8 @@ async def _schedule(client: k8s.Client, mlp: dict[str, Any], spec: Any, current:
 
 async def _start_run(client: k8s.Client, mlp: dict[str, Any], name: str, *, trigger: str) -> bool:
     """Create a TrainingJob from the project's template; False if it already exists."""
-    template = (mlp["spec"].get("training") or {}).get("template") or {}
-    tj = {
-        "apiVersion": base.API_VERSION,
-        "kind": "TrainingJob",
-        "metadata": {
-            "name": name,
-            "namespace": mlp["metadata"]["namespace"],
-            "labels": {meta.MANAGED_BY: "mlkube", meta.PROJECT: mlp["metadata"]["name"], "mlkube.io/trigger": trigger},
-            "ownerReferences": [{**meta.owner_reference(mlp), "controller": False}],
-        },
-        "spec": {**template, "projectRef": mlp["metadata"]["name"], "trigger": trigger},
-    }
     try:
-        await client.create(tj)
+        await client.create(retraining.trainingjob(mlp, name, trigger=trigger))
     except k8s.Conflict:
         return False
     kopf.info(mlp, reason="RetrainingStarted", message=f"Started TrainingJob {name} ({trigger})")

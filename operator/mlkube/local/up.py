@@ -1,0 +1,113 @@
+"""``mlkube local up``: the embedded control plane and the operator, on one machine, in the foreground.
+
+Starts the API server (persisted under the state directory), installs the project's CRDs, the
+local KServe CRDs and our ServingRuntime, starts the process runtime, and runs the operator
+against it until Ctrl-C. Stopping leaves no child process running; starting again on the same
+state directory restarts what should be running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import signal
+import ssl
+import threading
+import urllib.request
+from collections.abc import Iterator
+
+from mlkube.api import crds, kinds
+from mlkube.local.apiserver import server
+from mlkube.local.runtime import manager
+from mlkube.resources import servingruntime
+
+LOCAL_CRDS = pathlib.Path(__file__).parent / "crds"
+log = logging.getLogger("mlkube.local")
+
+
+@dataclasses.dataclass
+class ControlPlane:
+    """A running embedded control plane: API server thread plus runtime thread."""
+
+    api: server.ServerThread
+    runtime: threading.Thread
+    stop_flag: threading.Event
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.api.kubeconfig_path
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        self.runtime.join(timeout=30)
+        self.api.stop()
+
+
+def start(state_dir: pathlib.Path, *, port: int = 0) -> ControlPlane:
+    """Start the API server and the process runtime; returns once the CRDs are installed."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    api = server.run_in_thread(str(state_dir), port=port)
+    server.install_crds(api, paths=[str(p) for p in _crd_files(state_dir)])
+    _apply(api, servingruntime.cluster_serving_runtime())
+    stop_flag = threading.Event()
+    runtime = threading.Thread(target=manager.run, args=(api.kubeconfig_path, str(state_dir), stop_flag),
+                               name="mlkube-runtime", daemon=True)
+    runtime.start()
+    return ControlPlane(api=api, runtime=runtime, stop_flag=stop_flag)
+
+
+@contextlib.contextmanager
+def running(state_dir: pathlib.Path, *, port: int = 0) -> Iterator[ControlPlane]:
+    plane = start(state_dir, port=port)
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> int:
+    """The foreground command."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with running(state_dir, port=port) as plane:
+        print(f"mlkube control plane at {plane.api.url}\n  export KUBECONFIG={os.path.abspath(plane.kubeconfig)}", flush=True)
+        if with_operator:
+            from mlkube import operator
+
+            os.environ["KUBECONFIG"] = plane.kubeconfig
+            operator.run(kubeconfig=plane.kubeconfig, stop_flag=plane.stop_flag)
+        else:
+            signal.signal(signal.SIGTERM, lambda *_: plane.stop_flag.set())
+            try:
+                plane.stop_flag.wait()
+            except KeyboardInterrupt:
+                pass
+    return 0
+
+
+def _crd_files(state_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The project's CRDs (generated from the models into the state dir) and the local KServe CRDs."""
+    generated = state_dir / "crds"
+    generated.mkdir(exist_ok=True)
+    paths = []
+    for kind in kinds.ALL:
+        path = generated / crds.file_name(kind)
+        path.write_text(crds.render(kind))
+        paths.append(path)
+    return paths + sorted(LOCAL_CRDS.glob("*.yaml"))
+
+
+def _apply(api: server.ServerThread, obj: dict) -> None:
+    """Server-side apply of one cluster-scoped object."""
+    group, version = obj["apiVersion"].split("/")
+    plural = obj["kind"].lower() + "s"
+    url = f"{api.url}/apis/{group}/{version}/{plural}/{obj['metadata']['name']}?fieldManager=mlkube-local&force=true"
+    request = urllib.request.Request(url, data=json.dumps(obj).encode(), method="PATCH", headers={
+        "Authorization": f"Bearer {api.token}", "Content-Type": "application/apply-patch+yaml"})
+    context = ssl.create_default_context(cafile=api.ca_path) if url.startswith("https") else None
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        response.read()
+

@@ -416,6 +416,8 @@ def decode_fields(fields_v1: dict, prefix: tuple = ()) -> set:
         raise InvalidObject(f"fieldsV1 must be an object, not {_canonical(fields_v1)}")
     paths = set()
     for element, child in fields_v1.items():
+        if not isinstance(child, dict):
+            raise InvalidObject(f"fieldsV1 entry {element!r} must be an object, not {_canonical(child)}")
         if element == MEMBER:
             paths.add(prefix)
         elif child:

@@ -10,9 +10,10 @@ Must not: copy its inputs (the caller passes copies it owns; both are consumed) 
 about HTTP. Errors are `MalformedPatch` (the document is wrong) or `UnmergeablePatch` (it
 does not fit the object); `patch.strategic_merge_patch` maps them to 400 and 422.
 
-Two deliberate differences from upstream, which decodes the result into Go structs: values
-the patch adds are cleaned of nulls and directives, as that decoding would drop them, and
-an invalid `$setElementOrder` list answers 400 instead of 500.
+Deliberate differences from upstream, which decodes the result into Go structs: values the
+patch adds are cleaned of nulls and directives, as that decoding would drop them; an invalid
+`$setElementOrder` list answers 400 instead of 500; `$deleteFromPrimitiveList` on a list
+without `patchStrategy: merge` is rejected instead of replacing the list.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def _merge_map(original, patch: dict, type_name: str | None) -> dict:
             continue
         meta = patch_types.field(type_name, key)
         strategy = _strategy(meta)
+        if delete_list and strategy != "merge":
+            # Upstream would replace the list with the values to delete.
+            raise MalformedPatch(f"{DELETE_FROM_PRIMITIVE_LIST}{key}: {key} is not a list with patchStrategy merge")
         if isinstance(value, dict):
             original[key] = _clean(value)[0] if strategy == "replace" else _merge_map(current, value, meta.get("type"))
         elif isinstance(value, list):

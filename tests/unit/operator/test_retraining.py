@@ -8,7 +8,7 @@ NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.timezone.utc)
 
 
 def project(**policy):
-    return {"metadata": {"name": "churn", "namespace": "ml", "uid": "u"},
+    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "churn", "namespace": "ml", "uid": "u"},
             "spec": {"retraining": {"onDrift": True, "cooldown": "1h", "maxPerDay": 2, **policy},
                      "training": {"template": {"tuning": {"maxTrials": 3}}}}}
 

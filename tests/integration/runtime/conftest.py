@@ -9,15 +9,12 @@ retries are observable in seconds.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -64,47 +61,6 @@ def namespace(kubectl, runtime) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float = 30, what: str = "") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}; last={last!r}")
-
-
-def get_json(kubectl, *args: str) -> dict:
-    return json.loads(kubectl("get", *args, "-o", "json").stdout)
-
-
-def apply(kubectl, namespace: str, manifest: str) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
-
-
-def condition(obj: dict, type_: str) -> dict:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond["type"] == type_:
-            return cond
-    return {}
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def container_pids(pods: list[dict]) -> list[int]:
-    """The pids of the containers the runtime reported (``containerID: mlkube://<pid>``)."""
-    return [int(s["containerID"].removeprefix("mlkube://")) for p in pods
-            for s in (p.get("status") or {}).get("containerStatuses") or [] if s.get("containerID")]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import pathlib
+import ssl
 import time
+
+import httpx
 from typing import Any, Callable
 
 MANIFESTS = pathlib.Path(__file__).parent / "manifests"
@@ -33,3 +36,10 @@ def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: flo
         if time.monotonic() > deadline:
             raise failure
         time.sleep(interval)
+
+
+def client_for(server: Any, *, token: str | None = None) -> httpx.Client:
+    """An httpx client trusting the server's CA; authenticated unless `token=""`."""
+    token = server.token if token is None else token
+    return httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=server.ca), timeout=30,
+                        headers={"Authorization": f"Bearer {token}"} if token else {})

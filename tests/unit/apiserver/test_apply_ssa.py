@@ -203,3 +203,24 @@ def test_apply_does_not_mutate_its_inputs():
     assert repr(live) == snapshot and config == widget(items=[{"name": "a", "v": 2}])
     ssa(live, {"apiVersion": V, "kind": "Widget", "spec": {"size": 1}})
     assert repr(live) == snapshot
+
+
+def test_first_apply_to_an_untracked_object_conflicts_with_before_first_apply():
+    untracked = widget(size=1)
+    with pytest.raises(apply.Conflict, match='conflict with "before-first-apply" using example.com/v1: .spec.size'):
+        ssa(untracked, widget(size=2))
+    result = ssa(untracked, widget(size=1, color="red"))
+    assert owners(result)[("before-first-apply", "Update")] == {"f:spec": {".": {}, "f:size": {}}}
+
+
+def test_update_managers_are_capped_into_ancient_changes():
+    obj = update(None, widget(size=0), "m00", now="2026-01-01T00:00:00Z")
+    for step in range(1, 13):
+        obj = update(obj, {**obj, "metadata": {**obj["metadata"], "labels": {**obj["metadata"].get("labels", {}),
+                                                                            f"l{step}": "x"}}},
+                     f"m{step:02d}", now=f"2026-01-01T00:00:{step:02d}Z")
+    managers = [entry["manager"] for entry in obj["metadata"]["managedFields"]]
+    assert len(managers) == apply.MAX_UPDATE_MANAGERS
+    assert managers[0] == "ancient-changes" and managers[1:] == [f"m{step:02d}" for step in range(4, 13)]
+    ancient = obj["metadata"]["managedFields"][0]["fieldsV1"]
+    assert set(ancient["f:metadata"]["f:labels"]) == {".", "f:l1", "f:l2", "f:l3"} and "f:spec" in ancient

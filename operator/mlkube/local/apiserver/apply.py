@@ -19,6 +19,10 @@ from mlkube.local.apiserver import patch
 
 InvalidObject = apply_fields.InvalidObject
 
+MAX_UPDATE_MANAGERS = 10  # upstream DefaultMaxUpdateManagers; older Update entries merge into:
+ANCIENT_CHANGES = "ancient-changes"
+BEFORE_FIRST_APPLY = "before-first-apply"  # owns what an object had before its first apply
+
 # Paths kube-apiserver never records as owned (upstream fieldmanager `stripmeta.go`).
 _UNOWNED = frozenset({("f:apiVersion",), ("f:kind",), ("f:metadata",)} | {
     ("f:metadata", "f:" + name) for name in (
@@ -113,6 +117,11 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
     node = apply_fields.root_node(config.get("apiVersion", ""), config.get("kind", ""), schema)
     entries = _decode_entries(live)
     live_plain = patch.copy_json(_without_managed_fields(live))  # the result must share nothing with `live`
+    if live and not entries:
+        # Upstream attributes an untracked object's fields to a placeholder Update manager, so
+        # that a first apply conflicts instead of silently taking them over.
+        fields = _owned(apply_fields.compare({}, live_plain, node)[0])
+        entries = {entry.identity: entry for entry in [_Entry(BEFORE_FIRST_APPLY, "Update", api_version, now, "", fields)]}
     applier = _Entry(manager, "Apply", api_version, now, subresource,
                      _owned(apply_fields.field_set(config, node)))
     previous = entries.pop(applier.identity, None)
@@ -135,7 +144,7 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
         if applier.fields == previous.fields and applier.api_version == previous.api_version:
             applier.raw = previous.raw
     entries[applier.identity] = applier
-    merged.setdefault("metadata", {})["managedFields"] = _encode_entries(entries)
+    merged.setdefault("metadata", {})["managedFields"] = _encode_entries(_capped(entries))
     return merged
 
 
@@ -166,7 +175,32 @@ def record_update(old: dict | None, new: dict, *, manager: str, api_version: str
         if earlier is not None:
             writer.fields |= earlier.fields
         entries[writer.identity] = writer
-    return _encode_entries(entries)
+    return _encode_entries(_capped(entries))
+
+
+def _capped(entries: dict[tuple, _Entry]) -> dict[tuple, _Entry]:
+    """Upstream `capManagersManager`: beyond MAX_UPDATE_MANAGERS Update entries, the oldest
+    merge into one `ancient-changes` entry per apiVersion."""
+    updaters = sorted((entry for entry in entries.values() if entry.operation == "Update" and entry.fields),
+                      key=lambda entry: (entry.time, entry.identity))
+    excess = len(updaters) - MAX_UPDATE_MANAGERS
+    first_of_version: dict[str, _Entry] = {}
+    for entry in updaters:
+        if excess <= 0:
+            break
+        first = first_of_version.setdefault(entry.api_version, entry)
+        if first is entry:
+            continue
+        bucket = _Entry(ANCIENT_CHANGES, "Update", entry.api_version, entry.time, "", set())
+        existing = entries.pop(bucket.identity, None)
+        if existing is None:
+            entries.pop(first.identity)
+            existing = first
+        bucket.fields = existing.fields | entry.fields
+        entries.pop(entry.identity)
+        entries[bucket.identity] = bucket
+        excess -= 1
+    return entries
 
 
 def _owned(paths: set) -> set:

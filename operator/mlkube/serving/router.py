@@ -3,7 +3,7 @@
 Owns the request path: `POST /v1/models/{deployment}:predict|:explain` and
 `/v2/models/{deployment}/infer` (and the same under `/preview/` for the blue/green preview)
 pick a version with `routing`, forward to that version's InferenceService with the model name
-rewritten and one pooled keep-alive connection set per process, and answer with the backend's
+rewritten over pooled keep-alive connections (`upstream.py`), and answer with the backend's
 body plus `x-request-id` and `x-mlkube-version`. After the answer is ready the router, without
 waiting: mirrors a share of requests to the shadow (and a canary's requests to the stable) and
 measures agreement, offers a capture record, and remembers the request id for feedback. A
@@ -29,12 +29,11 @@ import time
 import uuid
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
-from mlkube.serving import agreement, capture, feedback, routing, stats, tablesource
+from mlkube.serving import agreement, capture, feedback, routing, stats, tablesource, upstream
 
 log = logging.getLogger("mlkube.serving.router")
 
@@ -49,15 +48,17 @@ class Router:
     def __init__(
         self, *, mirror_limit: int = 64, index_capacity: int = feedback.DEFAULT_CAPACITY,
         timeout_seconds: float = 30.0, mirror_timeout_seconds: float = 10.0, recorder_options: dict | None = None,
+        rng: random.Random | None = None,
     ):
         self.table: routing.RoutingTable | None = None
+        self.rng = rng or random.Random()
         self.stats = stats.Stats()
         self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
         self.index = feedback.RequestIndex(index_capacity)
         self.mirror_limit = mirror_limit
-        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self.mirror_timeout = aiohttp.ClientTimeout(total=mirror_timeout_seconds)
-        self.session: aiohttp.ClientSession | None = None
+        self.timeout = timeout_seconds
+        self.mirror_timeout = mirror_timeout_seconds
+        self.pool = upstream.Pool()
         self._mirrors: set[asyncio.Task] = set()
 
     # -- table ------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ class Router:
             choice = routing.Choice(table.preview_version, "preview")
         else:
             sticky = request.headers.get(table.sticky_header) if table.sticky_header else None
-            draw = routing.sticky_draw(table.deployment, sticky) if sticky else random.random()
+            draw = routing.sticky_draw(table.deployment, sticky) if sticky else self.rng.random()
             choice = routing.choose(table, draw=draw)
         body = await request.read()
         headers = {k: v for k in _FORWARDED if (v := request.headers.get(k))}
@@ -105,7 +106,7 @@ class Router:
         latency_ms = (time.time() - started) * 1000.0
         self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
         self.index.remember(request_id, feedback.Served(choice.version, choice.role, started))
-        if table.capture.enabled and random.random() < table.capture.sample_rate:
+        if table.capture.enabled and self.rng.random() < table.capture.sample_rate:
             self.recorder.offer({
                 "_ts": started, "requestId": request_id, "namespace": table.namespace, "deployment": table.deployment,
                 "project": table.project, "version": choice.version, "role": choice.role, "protocol": protocol,
@@ -122,7 +123,7 @@ class Router:
 
     async def _call(
         self, table: routing.RoutingTable, version: int, protocol: str, verb: str, body: bytes,
-        headers: dict[str, str], timeout: aiohttp.ClientTimeout,
+        headers: dict[str, str], timeout: float,
     ) -> tuple[int, bytes, str]:
         """(status, body, content type) of one backend call; status 0 when it could not be made."""
         backend = table.backends[version]
@@ -131,18 +132,18 @@ class Router:
         else:
             url = f"{backend.url}/v1/models/{backend.model}:{verb}"
         try:
-            async with self.session.post(url, data=body, headers=headers, timeout=timeout) as response:
-                payload = await response.read()
-                return response.status, payload, response.headers.get("content-type", "application/json")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            message = f"version {version} at {backend.url} is unreachable: {type(e).__name__} {e}".strip()
-            return 0, json.dumps({"error": message}).encode(), "application/json"
+            response = await self.pool.request("POST", url, body=body, headers=headers, timeout=timeout)
+        except upstream.UpstreamError as e:
+            return 0, _error_body(f"version {version} is unreachable: {e}"), "application/json"
+        except asyncio.TimeoutError:
+            return 0, _error_body(f"version {version} at {backend.url} did not answer within {timeout:g}s"), "application/json"
+        return response.status, response.body, response.headers.get("content-type", "application/json")
 
     def _mirror_if_sampled(self, table, choice, protocol, body, headers, primary_payload) -> None:
-        if table.shadow is not None and routing.is_mirrored(table.shadow, draw=random.random()):
+        if table.shadow is not None and routing.is_mirrored(table.shadow, draw=self.rng.random()):
             self._launch(table, table.shadow.version, "shadow", protocol, body, headers, primary_payload, table.shadow.version)
         compare = table.compare
-        if compare is not None and choice.version == compare.version and routing.is_mirrored(compare, draw=random.random()):
+        if compare is not None and choice.version == compare.version and routing.is_mirrored(compare, draw=self.rng.random()):
             self._launch(table, table.stable_version, "compare", protocol, body, headers, primary_payload, compare.version)
 
     def _launch(self, table, version, role, protocol, body, headers, primary_payload, judged_version) -> None:
@@ -218,15 +219,17 @@ class Router:
         return web.Response(body=text, headers={"content-type": content_type})
 
     async def open(self, app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=60)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         self.recorder.start()
 
     async def close(self, app: web.Application) -> None:
         for task in list(self._mirrors):
             task.cancel()
         await self.recorder.close()
-        await self.session.close()
+        self.pool.close()
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -269,8 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--mirror-limit", type=int, default=64, help="mirror calls in flight before mirrors are skipped")
     parser.add_argument("--index-capacity", type=int, default=feedback.DEFAULT_CAPACITY, help="request ids kept for feedback")
+    parser.add_argument("--seed", type=int, default=None, help="seed the routing draws (reproducible tests)")
     args = parser.parse_args(argv)
-    router = Router(mirror_limit=args.mirror_limit, index_capacity=args.index_capacity)
+    router = Router(mirror_limit=args.mirror_limit, index_capacity=args.index_capacity, rng=random.Random(args.seed))
     app = application(router)
     if args.config_map:
         namespace, _, name = args.config_map.partition("/")

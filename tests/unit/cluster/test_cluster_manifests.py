@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from mlkube.resources import servingruntime
+
 import cluster_schemas as cs
 
 KUSTOMIZATIONS = ["base", "tenant", "overlays/dev", "overlays/production", "samples", "monitoring"]
@@ -113,6 +115,12 @@ def test_serving_runtime_runs_our_model_server():
         "python", "-m", "mlkube.serving.server",
         "--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080",
     ]
+
+
+def test_serving_runtime_manifest_equals_the_builder_local_up_installs():
+    (runtime,) = [o for o in _all_objects("base") if o["kind"] == "ClusterServingRuntime"]
+    del runtime["metadata"]["labels"]["app.kubernetes.io/part-of"]  # added by the base's kustomization
+    assert runtime == servingruntime.cluster_serving_runtime()
 
 
 @pytest.mark.parametrize("path", ["base", "overlays/dev", "overlays/production"])

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import pytest
+
+from mlkube import k8s
+from mlkube.resources import serving
 
 import cluster_schemas as cs
 
@@ -40,7 +46,7 @@ def test_operator_role_has_no_wildcards_or_privilege_verbs():
     + [("mlkube.io", f"{kind}/status", ["get", "patch"]) for kind in KINDS]
     + [("mlkube.io", f"{kind}/finalizers", ["update"]) for kind in KINDS]
     + [
-        ("mlkube.io", "trainingjobs", ["create"]),
+        ("mlkube.io", "trainingjobs", ["create", "delete"]),
         ("apiextensions.k8s.io", "customresourcedefinitions", ["get", "list", "watch"]),
         ("batch", "jobs", ["get", "list", "watch", "create", "patch", "delete"]),
         ("", "pods", ["get", "list", "watch"]),
@@ -95,14 +101,64 @@ def test_operator_binding_names_the_account_the_deployment_runs_as():
     }]
 
 
-def test_router_may_only_read_configmaps_and_only_per_namespace():
-    role = _cluster_role("mlkube-router")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch", "list"]}]
-    for obj in _objects(*BUILDS):
-        if obj.get("roleRef", {}).get("name") == "mlkube-router":
-            assert obj["kind"] == "RoleBinding", f"{cs.ident(obj)} grants router access cluster-wide"
-            subjects = [{**s, "namespace": s.get("namespace", obj["metadata"]["namespace"])} for s in obj["subjects"]]
-            assert subjects == [{"kind": "ServiceAccount", "name": "mlkube-router", "namespace": obj["metadata"]["namespace"]}]
+def test_operator_can_grant_the_router_role_it_applies():
+    """RBAC refuses to create a Role granting more than its creator holds (no `escalate`)."""
+    role = _cluster_role("mlkube-operator")
+    (router_role,) = [o for o in serving.router_access("team-a") if o["kind"] == "Role"]
+    for rule in router_role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert [v for v in rule["verbs"] if not allows(role, group, resource, v)] == [], rule
+
+
+# --- coverage of what the operator's code does -------------------------------------------------
+
+_CALL = re.compile(r"client\.(get|list|delete|patch|patch_status|read_log)\((k8s\.[A-Z_]+)?")
+_VERBS = {"get": "get", "list": "list", "delete": "delete", "patch": "patch", "patch_status": "patch"}
+
+
+def _operator_sources() -> list[pathlib.Path]:
+    package = cs.ROOT / "operator" / "mlkube"
+    return [p for p in package.rglob("*.py") if "local" not in p.relative_to(package).parts and p.name != "k8s.py"]
+
+
+def _resources_by_name() -> dict[str, k8s.Resource]:
+    return {name: value for name, value in vars(k8s).items() if isinstance(value, k8s.Resource)}
+
+
+def test_every_api_call_in_the_operator_is_allowed():
+    role = _cluster_role("mlkube-operator")
+    resources = _resources_by_name()
+    missing, seen = [], 0
+    for path in _operator_sources():
+        for method, constant in _CALL.findall(path.read_text()):
+            seen += 1
+            if method == "read_log":
+                needed = [("", "pods/log", "get")]
+            elif not constant:
+                # A resource passed in a variable: the generic status writer of our kinds.
+                assert method == "patch_status", f"{path.name}: client.{method}(<variable>): extend this test"
+                needed = [("mlkube.io", f"{kind}/status", "patch") for kind in KINDS]
+            else:
+                resource = resources[constant.removeprefix("k8s.")]
+                plural = f"{resource.plural}/status" if method == "patch_status" else resource.plural
+                needed = [(resource.group, plural, _VERBS[method])]
+            missing += [f"{path.name}: {n}" for n in needed if not allows(role, *n)]
+    assert seen, "found no client calls: has k8s.Client changed its method names?"
+    assert missing == []
+
+
+def test_every_kind_the_operator_builds_can_be_created_and_applied():
+    role = _cluster_role("mlkube-operator")
+    by_kind = {r.kind: r for r in _resources_by_name().values()}
+    kinds = set()
+    for path in (cs.ROOT / "operator" / "mlkube" / "resources").glob("*.py"):
+        kinds |= set(re.findall(r'"kind": "([A-Za-z]+)"', path.read_text()))
+    managed = kinds & set(by_kind)
+    assert {"Job", "InferenceService", "Deployment", "Service", "ConfigMap"} <= managed
+    missing = [(kind, verb) for kind in sorted(managed) for verb in ("create", "patch")
+               if not allows(role, by_kind[kind].group, by_kind[kind].plural, verb)]
+    assert missing == []
 
 
 def test_trainer_has_no_api_access_and_no_token():

@@ -224,3 +224,13 @@ def test_update_managers_are_capped_into_ancient_changes():
     assert managers[0] == "ancient-changes" and managers[1:] == [f"m{step:02d}" for step in range(4, 13)]
     ancient = obj["metadata"]["managedFields"][0]["fieldsV1"]
     assert set(ancient["f:metadata"]["f:labels"]) == {".", "f:l1", "f:l2", "f:l3"} and "f:spec" in ancient
+
+
+def test_conflicts_are_grouped_by_manager_name_and_sorted_by_path():
+    live = ssa(None, widget(size=1), manager="zeta")
+    live = update(live, {**widget(size=1, color="red", args=["x"]), "metadata": live["metadata"]}, "alpha")
+    with pytest.raises(apply.Conflict) as caught:
+        ssa(live, widget(size=2, color="blue", args=["y"]), manager="me")
+    assert caught.value.conflicts == [("alpha", ".spec.args"), ("alpha", ".spec.color"), ("zeta", ".spec.size")]
+    assert str(caught.value) == ('Apply failed with 3 conflicts: conflicts with "alpha" using example.com/v1:\n'
+                                 '- .spec.args\n- .spec.color\nconflicts with "zeta":\n- .spec.size')

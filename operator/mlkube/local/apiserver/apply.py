@@ -61,7 +61,7 @@ class _Entry:
         return text
 
     def sort_key(self):
-        # Upstream `sortEncodedManagedFields`, and the JSON identifier it sorts conflicts by.
+        # Upstream `sortEncodedManagedFields`.
         return (self.operation, self.time, self.manager, self.api_version, self.subresource)
 
     def encode(self) -> dict:
@@ -78,7 +78,8 @@ class Conflict(Exception):
     """An apply would change fields other managers own; `force` would take them over."""
 
     def __init__(self, found: list[tuple[_Entry, tuple[str, ...]]]):
-        found = sorted(found, key=lambda pair: (pair[0].sort_key(), apply_fields.path_sort_key(pair[1])))
+        # Upstream groups conflicts by the sorted manager identifier, paths in path order.
+        found = sorted(found, key=lambda pair: (pair[0].identity, apply_fields.path_sort_key(pair[1])))
         self._found = [(entry, apply_fields.path_string(path)) for entry, path in found]
         self.conflicts: list[tuple[str, str]] = [(entry.manager, path) for entry, path in self._found]
         super().__init__(self.message(""))

@@ -88,10 +88,9 @@ def _invariants(s: dict, level: str, path: str, out: list[Cause]) -> None:
     skip_first_all_of = bool(s.get("allOf")) and isinstance(s["allOf"][0], dict) and s["allOf"][0].get("anyOf") == _INT_OR_STRING
     _junctors(s, path, out, skip_any_of=skip_any_of, skip_first_all_of=skip_first_all_of)
     if s.get("pattern"):
-        try:
-            re.compile(s["pattern"])
-        except re.error as error:
-            out.append(schema_causes.invalid(_child(path, "pattern"), s["pattern"], f"must be a valid regular expression, but isn't: {error}"))
+        problem = regexp_error(s["pattern"])
+        if problem:
+            out.append(schema_causes.invalid(_child(path, "pattern"), s["pattern"], f"must be a valid regular expression, but isn't: {problem}"))
     type_path = _child(path, "type")
     if embedded and kind != "object":
         detail = "must be object if x-kubernetes-embedded-resource is true"
@@ -157,6 +156,25 @@ def _nested(v: dict, path: str, main: dict, main_path: str, out: list[Cause]) ->
             out.append(schema_causes.forbidden(_child(path, keyword), message))
     if "metadata" in (v.get("properties") or {}):
         out.append(schema_causes.forbidden(_key(_child(path, "properties"), "metadata"), "must not be specified in a nested context"))
+
+
+_PERL_ONLY = re.compile(r"\(\?(?:=|!|<=|<!)|\\[1-9]")
+
+
+def regexp_error(pattern: str) -> str:
+    """Why Go's RE2 would refuse `pattern` (in Go's words where possible), "" if it compiles.
+
+    Python's `re` is used for matching; the constructs it has and RE2 lacks (lookaround,
+    backreferences) are refused here so that a schema accepted locally is accepted by a cluster.
+    """
+    perl = _PERL_ONLY.search(pattern)
+    if perl:
+        return f"error parsing regexp: invalid or unsupported Perl syntax: `{perl.group(0)}`"
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return f"error parsing regexp: {error.msg}: `{pattern}`"
+    return ""
 
 
 # --- ValidateCustomResourceDefinitionOpenAPISchema -----------------------------------------------

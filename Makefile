@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test unit integration crds lint benchmarks clean
+.PHONY: test demo unit integration crds lint clean
 
 # Create or reuse the virtual environment; reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)  ## the whole suite
 	$(BIN)/pytest
+
+demo: $(STAMP)  ## the ML lifecycle on the embedded control plane, with real offline data
+	$(BIN)/mlkube demo
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -29,6 +32,6 @@ lint: $(STAMP)  ## layering contracts
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mlkube
+	rm -rf $(VENV) .pytest_cache .mlkube .mlkube-demo
 
 -include mk/kind.mk

@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-operator", action="store_true", help="run only the control plane")
     up.set_defaults(run=_local_up)
 
+    demo = commands.add_parser("demo", help="run the ML lifecycle on the embedded control plane with real offline data")
+    demo.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path(".mlkube-demo"), help="scratch directory (recreated)")
+    demo.set_defaults(run=_demo)
+
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -69,6 +73,12 @@ def _local_up(args: argparse.Namespace) -> int:
     from mlkube.local import up
 
     return up.run(args.state_dir, port=args.port, with_operator=not args.no_operator)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mlkube.local import demo
+
+    return demo.main(args.workdir)
 
 
 if __name__ == "__main__":

@@ -98,18 +98,22 @@ def _pending_message(pods: list[dict[str, Any]]) -> str:
 
 
 def progress(log_text: str) -> dict[str, Any] | None:
-    """The last progress line of a trainer log, as the status' progress block."""
-    for line in reversed(log_text.splitlines()):
+    """The progress block from a trainer log: the stage of the last progress line, the trial
+    counts and best score of the last line that had trials (later stages report none)."""
+    lines = []
+    for line in log_text.splitlines():
         if line.startswith(PROGRESS_PREFIX):
             try:
-                data = json.loads(line[len(PROGRESS_PREFIX):])
+                lines.append(json.loads(line[len(PROGRESS_PREFIX):]))
             except ValueError:
                 continue
-            done, total = data.get("trialsCompleted", 0), data.get("trialsTotal", 0)
-            block = {"trialsCompleted": done, "trialsTotal": total, "summary": f"{done}/{total}"}
-            if data.get("bestScore") is not None:
-                block["bestScore"] = round(float(data["bestScore"]), 6)
-            if data.get("stage"):
-                block["stage"] = data["stage"]
-            return block
-    return None
+    if not lines:
+        return None
+    trials = next((data for data in reversed(lines) if data.get("trialsTotal")), lines[-1])
+    done, total = trials.get("trialsCompleted", 0), trials.get("trialsTotal", 0)
+    block: dict[str, Any] = {"trialsCompleted": done, "trialsTotal": total, "summary": f"{done}/{total}"}
+    if trials.get("bestScore") is not None:
+        block["bestScore"] = round(float(trials["bestScore"]), 6)
+    if lines[-1].get("stage"):
+        block["stage"] = lines[-1]["stage"]
+    return block

@@ -56,3 +56,9 @@ def test_progress_takes_the_last_progress_line():
     log = 'x\nMLKUBE_PROGRESS {"trialsCompleted": 1, "trialsTotal": 8}\nnoise\nMLKUBE_PROGRESS {"trialsCompleted": 3, "trialsTotal": 8, "bestScore": 0.91234567, "stage": "tuning"}\n'
     assert jobstate.progress(log) == {"trialsCompleted": 3, "trialsTotal": 8, "summary": "3/8", "bestScore": 0.912346, "stage": "tuning"}
     assert jobstate.progress("nothing") is None
+
+
+def test_later_stages_keep_the_trial_counts():
+    log = ('MLKUBE_PROGRESS {"trialsCompleted": 8, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning"}\n'
+           'MLKUBE_PROGRESS {"trialsCompleted": 0, "trialsTotal": 0, "stage": "writing"}\n')
+    assert jobstate.progress(log) == {"trialsCompleted": 8, "trialsTotal": 8, "summary": "8/8", "bestScore": 0.9, "stage": "writing"}

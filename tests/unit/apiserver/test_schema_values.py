@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlkube.local.apiserver import schema
+from mlkube.local.apiserver import schema, schema_causes
 from mlkube.local.apiserver.schema import Cause
 
 
@@ -166,3 +166,18 @@ def test_any_of_failures_are_worded_like_kube_openapi():
     found = _errors({"x": prop}, {"x": "c"})
     assert found[0] == ("FieldValueInvalid", "<nil>", 'Invalid value: "": "spec.x" must validate at least one schema (anyOf)')
     assert found[1][:2] == ("FieldValueInvalid", "spec.x")
+
+
+@pytest.mark.parametrize(("value", "rendered"), [
+    (0, "0"), (1.0, "1"), (1.5, "1.5"), (1e6, "1e+06"), (123456.0, "123456"), (0.0001, "0.0001"), (1e-05, "1e-05"),
+    (True, "true"), (None, '"null"'), ("a\"b", '"a\\"b"'),
+    ({"b": [1, None], "a": "x"}, 'map[string]interface {}{"a":"x", "b":[]interface {}{1, interface {}(nil)}}'),
+])
+def test_bad_values_are_printed_like_go_prints_them(value, rendered):
+    assert schema_causes.go_value(value) == rendered
+
+
+def test_non_string_enum_values_are_listed_as_json():
+    prop = {"enum": [2.0, {"b": 1, "a": True}, None], "x-kubernetes-preserve-unknown-fields": True}
+    assert _errors({"x": prop}, {"x": 3})[0][2] == (
+        'Unsupported value: 3: supported values: "2", "{\\"a\\":true,\\"b\\":1}", "null"')

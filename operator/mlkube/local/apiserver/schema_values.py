@@ -182,8 +182,15 @@ def _check_array(value: list, node: Node, path: str, out: list[Cause]) -> None:
 def _check_enum(value: object, node: Node, path: str, out: list[Cause]) -> None:
     if not node.enum or any(json_equal(value, allowed) for allowed in node.enum if value is not None):
         return
-    supported = [v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for v in node.enum]
+    supported = [v if isinstance(v, str) else _go_json(v) for v in node.enum]
     out.append(schema_causes.not_supported(path, value, supported))
+
+
+def _go_json(value: object) -> str:
+    """Go's json.Marshal of a decoded value: sorted keys, integral floats without ".0"."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def json_equal(left: object, right: object) -> bool:

@@ -27,6 +27,55 @@ def _render(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
+# JSONSchemaProps fields with a fixed Go type: a CRD whose schema gives them another JSON type cannot be
+# decoded by kube-apiserver (e.g. JSON Schema 2020's numeric `exclusiveMinimum`, which v1 types as bool).
+_BOOL_FIELDS = ("exclusiveMinimum", "exclusiveMaximum", "nullable", "uniqueItems", "x-kubernetes-preserve-unknown-fields",
+                "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string")
+_NUMBER_FIELDS = ("minimum", "maximum", "multipleOf")
+_INT_FIELDS = ("maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties")
+_STRING_FIELDS = ("type", "format", "pattern", "description", "title", "x-kubernetes-list-type",
+                  "x-kubernetes-map-type", "$ref", "id", "$schema")
+_GO_TYPES = {bool: "bool", float: "float64", int: "int64", str: "string"}
+
+
+def decoding_error(crd: dict[str, Any]) -> str:
+    """Why kube-apiserver could not decode this CRD's schemas into JSONSchemaProps ("" when it could)."""
+    for index, version in enumerate((crd.get("spec") or {}).get("versions") or []):
+        openapi = (version.get("schema") or {}).get("openAPIV3Schema")
+        if isinstance(openapi, dict):
+            problem = _schema_decoding_error(openapi, "spec.versions.schema.openAPIV3Schema")
+            if problem:
+                return problem
+    return ""
+
+
+def _schema_decoding_error(node: dict[str, Any], where: str) -> str:
+    checks = [(_BOOL_FIELDS, bool), (_NUMBER_FIELDS, float), (_INT_FIELDS, int), (_STRING_FIELDS, str)]
+    for fields, expected in checks:
+        for field in fields:
+            if field not in node:
+                continue
+            value = node[field]
+            ok = (isinstance(value, bool) if expected is bool else
+                  isinstance(value, (int, float)) and not isinstance(value, bool) if expected is float else
+                  isinstance(value, int) and not isinstance(value, bool) if expected is int else
+                  isinstance(value, str))
+            if not ok:
+                found = {bool: "bool", str: "string", list: "array", dict: "object"}.get(type(value), "number")
+                return (f"json: cannot unmarshal {found} into Go struct field JSONSchemaProps.{where}.{field} of "
+                        f"type {_GO_TYPES[expected]}")
+    children: list[tuple[str, Any]] = [(f"{where}.properties.{k}", v) for k, v in (node.get("properties") or {}).items()]
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(node.get(key), dict):
+            children.append((f"{where}.{key}", node[key]))
+    for key in ("allOf", "anyOf", "oneOf"):
+        children += [(f"{where}.{key}", child) for child in node.get(key) or []]
+    for child_where, child in children:
+        if isinstance(child, dict) and (problem := _schema_decoding_error(child, child_where)):
+            return problem
+    return ""
+
+
 def accepted_names(crd: dict[str, Any]) -> dict[str, Any]:
     names = dict(crd["spec"].get("names") or {})
     kind = names.get("kind", "")

@@ -206,6 +206,7 @@ class Objects:
                *, subresource: str = "", managed: bool = False) -> Result:
         """Commit `new` over the stored `old`: the shared tail of PUT, every PATCH and internal writes."""
         new = clone(new)
+        self._decodable(rtype, new)
         name = old["metadata"]["name"]
         given_rv = new["metadata"].get("resourceVersion")
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
@@ -376,7 +377,14 @@ class Objects:
                                      f"({name})")
         if name:
             meta["name"] = name
+        self._decodable(rtype, obj)
         return obj
+
+    def _decodable(self, rtype: registry.ResourceType, obj: dict[str, Any]) -> None:
+        """400 for bodies kube-apiserver could not even decode into its Go types (CRD schemas)."""
+        if _key(rtype) == CRDS and (problem := crds.decoding_error(obj)):
+            raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
+                                     f"{rtype.kind}: {problem}")
 
     def _check_namespace_open(self, rtype: registry.ResourceType, namespace: str, name: str) -> None:
         found = self.store.get("/namespaces", "", namespace)

@@ -56,6 +56,20 @@ def runtime(apiserver, tmp_path_factory) -> Iterator[RunningRuntime]:
 
 
 @pytest.fixture
+def runtime_for(tmp_path) -> Iterator:
+    """A factory of runtimes for other servers (e.g. from ``fresh_apiserver``), stopped at the end."""
+    started: list[RunningRuntime] = []
+
+    def start(server) -> RunningRuntime:
+        log = tmp_path / f"runtime-{len(started)}.log"
+        started.append(RunningRuntime(server.kubeconfig, server.state_dir, log).start())
+        return started[-1]
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
 def namespace(kubectl, runtime) -> Iterator[str]:
     name = f"rt-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", name)

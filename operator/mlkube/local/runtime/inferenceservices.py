@@ -24,7 +24,7 @@ async def sync(cluster: store.Store) -> None:
             continue
         namespace = isvc["metadata"].get("namespace") or "default"
         try:
-            deployment, service = await _children(
+            deployment, service, runtime = await _children(
                 cluster, isvc, runtimes=cluster.list(kube.SERVINGRUNTIMES, namespace),
                 cluster_runtimes=cluster_runtimes)
         except kserve.SpecError as e:
@@ -35,12 +35,19 @@ async def sync(cluster: store.Store) -> None:
                                         {k: service["spec"][k] for k in SERVICE_FIELDS})
             pods = cluster.owned(kube.PODS, live_deployment)
             status = status_of(isvc, live_deployment, live_service, pods)
+            if runtime is not None:
+                field = "servingRuntimeName" if runtime.get("kind") != "ClusterServingRuntime" \
+                    else "clusterServingRuntimeName"
+                status[field] = runtime["metadata"]["name"]
         await cluster.write_status(kube.INFERENCESERVICES, isvc, status)
 
 
 async def _children(cluster: store.Store, isvc: dict, *, runtimes: list[dict],
-                    cluster_runtimes: list[dict]) -> tuple[dict, dict]:
+                    cluster_runtimes: list[dict]) -> tuple[dict, dict, dict | None]:
+    """The predictor's Deployment and Service, and the runtime chosen (None for a predictor
+    given as containers)."""
     model = kserve.model_spec(isvc)
+    runtime = None
     if model is None:
         container = dict(isvc["spec"]["predictor"]["containers"][0])
         storage_uri = next((e.get("value") for e in container.get("env") or []
@@ -54,7 +61,7 @@ async def _children(cluster: store.Store, isvc: dict, *, runtimes: list[dict],
     deployment = kserve.predictor_deployment(isvc, container=container, storage_uri=storage_uri,
                                              storage_env=storage_env)
     service = kserve.predictor_service(isvc, target_port=kserve.container_port(container))
-    return deployment, service
+    return deployment, service, runtime
 
 
 async def _storage_env(cluster: store.Store, isvc: dict) -> list[dict]:
@@ -147,6 +154,7 @@ def status_of(isvc: dict, deployment: dict, service: dict, pods: list[dict]) -> 
         model_status["lastFailureInfo"] = failure
     status: dict = {
         "observedGeneration": isvc["metadata"].get("generation", 1),
+        "deploymentMode": "RawDeployment",
         "conditions": [
             objects.condition("IngressReady", ingress_ready,
                               "" if ingress_ready else "ServiceNotReady", previous=previous),

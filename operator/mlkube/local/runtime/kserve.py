@@ -133,7 +133,7 @@ def predictor_container(runtime: dict, model: dict, isvc: dict) -> dict:
     (args appended, env overridden by name, other fields replaced)."""
     containers = (runtime.get("spec") or {}).get("containers") or []
     if not containers:
-        raise SpecError("InvalidRuntime", f"runtime {runtime['metadata']['name']!r} has no "
+        raise SpecError("InvalidPredictorSpec", f"runtime {runtime['metadata']['name']!r} has no "
                                           "containers")
     container = copy.deepcopy(containers[0])
     container["name"] = "kserve-container"

@@ -117,17 +117,17 @@ class Proxy:
     async def _forward(self, listener: Listener, reader: asyncio.StreamReader,
                        writer: asyncio.StreamWriter) -> None:
         choices = self._backends.get(listener) or []
-        if not choices:
-            writer.close()
-            return
         turn = next(self._turns.setdefault(listener, itertools.count()))
-        host, port = choices[turn % len(choices)]
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        except OSError:
-            writer.close()
+        # Round robin; a backend that refuses (a pod stopping) passes the turn on.
+        for attempt in range(len(choices)):
+            host, port = choices[(turn + attempt) % len(choices)]
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+            except OSError:
+                continue
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
             return
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -146,28 +146,29 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def sync(cluster: store.Store, proxy: Proxy) -> None:
-    """Write every Service's Endpoints and point the listeners at the ready pods."""
+    """Point the listeners at the ready pods, then write every Service's Endpoints."""
     wanted: dict[Listener, list[tuple[str, int]]] = {}
     services = {objects.key(s): s for s in cluster.list(kube.SERVICES) if is_proxied(s)}
+    desired = {key: endpoints_for(service, cluster.list(kube.PODS, key[0]))
+               for key, service in services.items()}
     for key, service in services.items():
-        namespace = key[0]
-        desired = endpoints_for(service, cluster.list(kube.PODS, namespace))
+        for port in service["spec"].get("ports") or []:
+            if port.get("protocol", "TCP") == "TCP":
+                listener = Listener(key[0], key[1], service["spec"]["clusterIP"], port["port"])
+                wanted[listener] = backends(desired[key], port)
+    # Traffic first (no await before the backends are replaced), bookkeeping second.
+    await proxy.sync(wanted)
+    for key, endpoints in desired.items():
         current = cluster.get(kube.ENDPOINTS, *key)
         if current is None:
             with contextlib.suppress(kube.Conflict):
-                await cluster.create(kube.ENDPOINTS, desired)
-        elif (current.get("subsets") or []) != desired["subsets"] or not objects.matches(
+                await cluster.create(kube.ENDPOINTS, endpoints)
+        elif (current.get("subsets") or []) != endpoints["subsets"] or not objects.matches(
                 {"matchLabels": MANAGED_BY}, current["metadata"].get("labels")):
             await cluster.patch(kube.ENDPOINTS, current, {
-                "metadata": {"labels": desired["metadata"]["labels"]},
-                "subsets": desired["subsets"]})
-        for port in service["spec"].get("ports") or []:
-            if port.get("protocol", "TCP") != "TCP":
-                continue
-            listener = Listener(namespace, key[1], service["spec"]["clusterIP"], port["port"])
-            wanted[listener] = backends(desired, port)
+                "metadata": {"labels": endpoints["metadata"]["labels"]},
+                "subsets": endpoints["subsets"]})
     for endpoints in cluster.list(kube.ENDPOINTS):
         managed = objects.matches({"matchLabels": MANAGED_BY}, endpoints["metadata"].get("labels"))
         if managed and objects.key(endpoints) not in services:
             await cluster.delete(kube.ENDPOINTS, endpoints)
-    await proxy.sync(wanted)

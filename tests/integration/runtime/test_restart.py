@@ -1,0 +1,88 @@
+"""Stopping the runtime leaves no process behind; starting it again resumes what should run."""
+
+from __future__ import annotations
+
+import signal
+import urllib.request
+
+import pytest
+
+from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
+
+pytestmark = pytest.mark.kubectl
+
+WEB = ("import http.server, os\n"
+       "class H(http.server.BaseHTTPRequestHandler):\n"
+       "    def do_GET(self):\n"
+       "        self.send_response(200); self.end_headers(); self.wfile.write(b'up')\n"
+       "    def log_message(self, *a): pass\n"
+       "http.server.HTTPServer((os.environ['MLKUBE_BIND_HOST'], 8080), H).serve_forever()\n")
+# A container that forks a grandchild: the whole process group must go with it.
+FORKER = ("import subprocess, sys, time\n"
+          "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+          "print(child.pid, flush=True)\n"
+          "time.sleep(300)\n")
+
+
+def workloads() -> list[dict]:
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                      {"name": "web", "image": "python:3.11-slim", "command": ["python", "-c", WEB],
+                       "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+         "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "forker"},
+         "spec": {"restartPolicy": "Never", "containers": [
+             {"name": "main", "image": "python:3.11-slim", "command": ["python", "-c", FORKER]}]}},
+    ]
+
+
+def test_stop_leaves_no_process_and_start_resumes(fresh_apiserver, kubectl_for, runtime_for):
+    server = fresh_apiserver()
+    kubectl = kubectl_for(server)
+    running = runtime_for(server)
+    apply(kubectl, "default", *workloads())
+    kubectl("rollout", "status", "deployment/web", "--timeout=30s", timeout=40)
+    grandchild = int(wait_for(lambda: kubectl("logs", "forker", check=False).stdout.strip(),
+                              what="the forker's child pid"))
+    pids = container_pids(get_json(kubectl, "pods")["items"]) + [grandchild]
+    assert len(pids) == 3 and all(process_alive(pid) for pid in pids)
+
+    assert running.stop() == 0
+    assert not [pid for pid in pids if process_alive(pid)]
+
+    running.start()
+    cluster_ip = get_json(kubectl, "service", "web")["spec"]["clusterIP"]
+    wait_for(lambda: _answers(f"http://{cluster_ip}:8080/"), what="the Service to answer again")
+    web = get_json(kubectl, "pods", "-l", "app=web")["items"][0]
+    assert web["status"]["containerStatuses"][0]["restartCount"] == 1
+    forker = wait_for(lambda: (lambda p: p["status"]["phase"] == "Failed" and p)(
+        get_json(kubectl, "pod", "forker")), what="the Never pod to be failed")
+    terminated = forker["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 137 and "runtime stopped" in terminated["message"]
+    assert condition(forker, "Ready")["status"] == "False"
+
+
+def test_sigkilled_runtime_orphans_are_killed_on_the_next_start(fresh_apiserver, kubectl_for,
+                                                                runtime_for):
+    server = fresh_apiserver()
+    kubectl = kubectl_for(server)
+    running = runtime_for(server)
+    apply(kubectl, "default", workloads()[2])
+    grandchild = int(wait_for(lambda: kubectl("logs", "forker", check=False).stdout.strip(),
+                              what="the forker's child pid"))
+    running.process.send_signal(signal.SIGKILL)
+    running.process.wait()
+    assert process_alive(grandchild)  # a crash cannot clean up...
+    running.start()                   # ...the next start does
+    wait_for(lambda: not process_alive(grandchild), what="the orphan to be killed")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(url, timeout=2).read() == b"up"
+    except OSError:
+        return False
+

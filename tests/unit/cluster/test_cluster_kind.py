@@ -101,7 +101,7 @@ def test_host_ports_reach_the_node_ports_of_router_and_minio():
         for o in cs.build(path) if o["kind"] == "Service" and o["spec"].get("type") == "NodePort"
         for p in o["spec"]["ports"] if "nodePort" in p
     }
-    assert mappings[30080] == 8080 and node_ports[30080] == ("cancer-prod-external", 8080)
+    assert mappings[30080] == 8080 and node_ports[30080] == ("penguins-prod-external", 8080)
     assert mappings[30900] == 9000 and node_ports[30900] == ("minio", 9000)
     script = E2E.read_text()
     assert "http://localhost:8080" in script and "http://localhost:9000" in script
@@ -149,7 +149,7 @@ def test_e2e_script_only_talks_to_the_kind_context():
 def test_e2e_script_applies_the_samples_and_waits_on_each_kind():
     script = E2E.read_text()
     assert 'apply -k "$ROOT/manifests/samples"' in script
-    for short in ("mlp/cancer", "tj/cancer-initial", "mdep/cancer-prod", "dmon/cancer-drift"):
+    for short in ("mlp/penguins", "tj/penguins-manual-1", "mdep/penguins-prod", "dmon/penguins-drift"):
         assert re.search(rf"wait --for=\S+ {re.escape(short)}", script), short
 
 

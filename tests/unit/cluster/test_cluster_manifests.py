@@ -66,6 +66,22 @@ def test_samples_validate_against_our_crds():
     assert {k: v for k, v in errors.items() if v} == {}
 
 
+def test_samples_mirror_the_examples_apart_from_where_data_lives():
+    """manifests/samples is examples/ on the kind environment: same specs, data in MinIO."""
+    examples = {}
+    for path in sorted((cs.ROOT / "examples").glob("*.yaml")):
+        examples |= {(o["kind"], o["metadata"]["name"]): o for o in cs.load_all(path)}
+    samples = {(o["kind"], o["metadata"]["name"]): o for o in _all_objects("samples") if cs.group_of(o) == "mlkube.io"}
+    assert set(samples) == set(examples)
+    for key, sample in samples.items():
+        sample_spec, example_spec = dict(sample["spec"]), dict(examples[key]["spec"])
+        if key[0] == "MLProject":
+            for section in ("data", "storage"):
+                assert sample_spec.pop(section)["uri"].startswith("s3://")
+                example_spec.pop(section)
+        assert sample_spec == example_spec, key
+
+
 def test_crd_validation_refuses_a_misspelled_field():
     (project,) = [o for o in _all_objects("samples") if o["kind"] == "MLProject"]
     project["spec"]["problem"]["primaryMetrik"] = project["spec"]["problem"].pop("primaryMetric")

@@ -184,9 +184,3 @@ def test_mixed_element_types_cannot_merge():
 def test_a_value_of_another_shape_replaces():
     assert smp({"data": {"a": "1"}}, {"data": "oops"}) == {"data": "oops"}
 
-
-def test_delete_from_primitive_list_needs_a_merge_list():
-    live = {"spec": {"containers": [{"name": "c", "args": ["a", "b"]}]}}
-    body = {"spec": {"containers": [{"name": "c", "$deleteFromPrimitiveList/args": ["a"]}]}}
-    with pytest.raises(patch.BadPatch, match="args is not a list with patchStrategy merge"):
-        smp(live, body, "v1", "Pod")

@@ -11,9 +11,8 @@ about HTTP. Errors are `MalformedPatch` (the document is wrong) or `UnmergeableP
 does not fit the object); `patch.strategic_merge_patch` maps them to 400 and 422.
 
 Deliberate differences from upstream, which decodes the result into Go structs: values the
-patch adds are cleaned of nulls and directives, as that decoding would drop them; an invalid
-`$setElementOrder` list answers 400 instead of 500; `$deleteFromPrimitiveList` on a list
-without `patchStrategy: merge` is rejected instead of replacing the list.
+patch adds are cleaned of nulls and directives, as that decoding would drop them, and an
+invalid `$setElementOrder` list answers 400 instead of 500.
 """
 
 from __future__ import annotations
@@ -62,9 +61,6 @@ def _merge_map(original, patch: dict, type_name: str | None) -> dict:
             continue
         meta = patch_types.field(type_name, key)
         strategy = _strategy(meta)
-        if delete_list and strategy != "merge":
-            # Upstream would replace the list with the values to delete.
-            raise MalformedPatch(f"{DELETE_FROM_PRIMITIVE_LIST}{key}: {key} is not a list with patchStrategy merge")
         if isinstance(value, dict):
             original[key] = _clean(value)[0] if strategy == "replace" else _merge_map(current, value, meta.get("type"))
         elif isinstance(value, list):
@@ -115,16 +111,17 @@ def _merge_ordered_lists(original: dict, patch: dict, type_name: str | None) -> 
         _validate_order(patched, order, merge_key)
         if live is None and patched is None:
             continue
+        live_order = live or []
         if patched is None:
             merged = live
         elif live is None:
             merged = _clean(patched)[0]
         else:
-            merged = _merge_list(live, patched, name, meta, delete_list=False)
+            merged, live_order = _merge_list_and_live_order(live, patched, name, meta, delete_list=False)
         patch.pop(name, None)
         if merged:
             in_patch, server_only = _partition(merged, order, merge_key)
-            merged = _normalize_order(in_patch, server_only, order, live or [], merge_key)
+            merged = _normalize_order(in_patch, server_only, order, live_order, merge_key)
         original[name] = merged
 
 
@@ -148,31 +145,61 @@ def _validate_order(patched, order: list, merge_key: str) -> None:
 
 
 def _merge_list(live: list, patched: list, name: str, meta: dict, *, delete_list: bool) -> list:
-    if _strategy(meta) != "merge":
-        return _clean(patched)[0]
+    return _merge_list_and_live_order(live, patched, name, meta, delete_list=delete_list)[0]
+
+
+def _merge_list_and_live_order(live: list, patched: list, name: str, meta: dict, *,
+                               delete_list: bool) -> tuple[list, list]:
+    """The merged list, and the live order a `$setElementOrder` on it is then sorted by."""
+    if _strategy(meta) != "merge" and not delete_list:
+        return _clean(patched)[0], live
     if not live and not patched:
-        return live
+        return live, live
     element = _element_shape(live, patched)
     merge_key = meta.get("patchMergeKey", "")
+    live_order = live
     if element != "map":
         if delete_list:
             deleted = {_identity(item) for item in patched}
-            return [item for item in live if _identity(item) not in deleted]
+            return [item for item in live if _identity(item) not in deleted], live
         merged = _deduplicate(live + patched)
         merge_key = ""
     else:
         if not merge_key:
             raise UnmergeablePatch(f"cannot merge lists without merge key for {name}")
-        live, patched = _apply_list_directives(live, patched, merge_key)
-        merged = _merge_by_key(list(live), patched, merge_key, meta.get("type"))
+        remaining, plain, doomed = _apply_list_directives(live, patched, merge_key)
+        merged = _merge_by_key(list(remaining), plain, merge_key, meta.get("type"))
+        live_order = _aliased_live_order(live, doomed, merged[len(remaining):], merge_key)
+        live, patched = remaining, plain
     in_patch, server_only = _partition(merged, patched, merge_key)
-    return _normalize_order(in_patch, server_only, patched, live, merge_key)
+    return _normalize_order(in_patch, server_only, patched, live, merge_key), live_order
 
 
-def _apply_list_directives(live: list, patched: list, merge_key: str) -> tuple[list, list]:
+def _aliased_live_order(live: list, doomed: list, appended: list, merge_key: str) -> list:
+    """The live list as upstream's Go code leaves it for `$setElementOrder` sorting: deleting
+    an item shifts the slice's backing array in place, and appended items land in the freed
+    slots, all of which the caller's view of the original length still sees. The resulting
+    orders are upstream's observable behaviour (its own tests pin them), so they are kept."""
+    order, length = list(live), len(live)
+    for identity in doomed:
+        index = 0
+        while index < length:
+            if _merge_identity(order[index], merge_key) == identity:
+                order[index:length - 1] = order[index + 1:length]
+                length -= 1
+            else:
+                index += 1
+    for item in appended[:len(order) - length]:
+        order[length] = item
+        length += 1
+    return order
+
+
+def _apply_list_directives(live: list, patched: list, merge_key: str) -> tuple[list, list, list]:
     """List items `{"$patch": "delete", key: v}` remove from `live`; `{"$patch": "replace"}`
-    makes the rest of the patch list the whole list."""
-    plain, replace = [], False
+    makes the rest of the patch list the whole list. Returns (live left, plain patch items,
+    identities deleted)."""
+    plain, replace, doomed = [], False, []
     for item in patched:
         if DIRECTIVE not in item:
             plain.append(item)
@@ -181,8 +208,8 @@ def _apply_list_directives(live: list, patched: list, merge_key: str) -> tuple[l
         if directive == "delete":
             if merge_key not in item:
                 raise UnmergeablePatch(f"map: {_show(item)} does not contain declared merge key: {merge_key}")
-            doomed = _identity(item[merge_key])
-            live = [entry for entry in live if _identity(entry.get(merge_key)) != doomed]
+            doomed.append(_identity(item[merge_key]))
+            live = [entry for entry in live if _identity(entry.get(merge_key)) != doomed[-1]]
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -190,8 +217,8 @@ def _apply_list_directives(live: list, patched: list, merge_key: str) -> tuple[l
         else:
             raise MalformedPatch(f"unknown patch type: {directive} in map: {_show(item)}")
     if replace:
-        return [_clean(item)[0] for item in plain], []
-    return live, plain
+        return [_clean(item)[0] for item in plain], [], doomed
+    return live, plain, doomed
 
 
 def _merge_by_key(merged: list, patched: list, merge_key: str, item_type: str | None) -> list:

@@ -146,6 +146,55 @@ CASES = yaml.safe_load("""
    {mergingList: [{name: 1, other: a, nonMergingList: [{name: 1, value: c}]}, {name: 2, other: b}]},
    {$setElementOrder/mergingList: [{name: 1}, {name: 2}], mergingList: [{name: 1, nonMergingList: [{name: 1, value: 1}]}]},
    {mergingList: [{name: 1, other: a, nonMergingList: [{name: 1, value: 1}]}, {name: 2, other: b}]}]
+- [retainKeys map adds and deletes items in a nested merging int list (three-way),
+   {retainKeysMap: {name: foo, mergingIntList: [1, 2, 3, 4]}},
+   {retainKeysMap: {$retainKeys: [mergingIntList, name], mergingIntList: [5],
+                    $deleteFromPrimitiveList/mergingIntList: [2], $setElementOrder/mergingIntList: [1, 3, 5]}},
+   {retainKeysMap: {name: foo, mergingIntList: [1, 3, 5, 4]}}]
+- [retainKeys map deletes nested merging int list (three-way), {retainKeysMap: {name: foo, mergingIntList: [1, 2, 3]}},
+   {retainKeysMap: {$retainKeys: [name], mergingIntList: null}}, {retainKeysMap: {name: foo}}]
+- [retainKeys map nested merging list with no change (three-way),
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: b}, {name: c}]}},
+   {retainKeysMap: {$retainKeys: [mergingList, name, value], $setElementOrder/mergingList: [{name: a}, {name: b}],
+                    value: bar}},
+   {retainKeysMap: {name: foo, value: bar, mergingList: [{name: a}, {name: b}, {name: c}]}}]
+- [retainKeys map adds an item in nested merging list (three-way),
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: b}, {name: x}]}},
+   {retainKeysMap: {$retainKeys: [mergingList, name], $setElementOrder/mergingList: [{name: a}, {name: b}, {name: c}],
+                    mergingList: [{name: c}]}},
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: b}, {name: c}, {name: x}]}}]
+- [retainKeys map changes an item in nested merging list (three-way),
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: b, value: foo}, {name: x}]}},
+   {retainKeysMap: {$retainKeys: [mergingList, name], $setElementOrder/mergingList: [{name: a}, {name: b}],
+                    mergingList: [{name: b, value: bar}]}},
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: b, value: bar}, {name: x}]}}]
+- [retainKeys map deletes nested merging list (three-way), {retainKeysMap: {name: foo, mergingList: [{name: a}]}},
+   {retainKeysMap: {$retainKeys: [name, value], value: bar, mergingList: null}}, {retainKeysMap: {name: foo, value: bar}}]
+- [retainKeys map deletes an item in nested merging list (three-way),
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: b}, {name: x}]}},
+   {retainKeysMap: {$retainKeys: [mergingList, name], $setElementOrder/mergingList: [{name: a}],
+                    mergingList: [{name: b, $patch: delete}]}},
+   {retainKeysMap: {name: foo, mergingList: [{name: a}, {name: x}]}}]
+- [retainKeys list of maps clears a field (three-way),
+   {retainKeysMergingList: [{name: bar}, {name: foo, value: a, other: x}]},
+   {$setElementOrder/retainKeysMergingList: [{name: bar}, {name: foo}],
+    retainKeysMergingList: [{$retainKeys: [name, value], name: foo}]},
+   {retainKeysMergingList: [{name: bar}, {name: foo, value: a}]}]
+- [retainKeys list of maps changes a field and clears a field with conflict (three-way),
+   {retainKeysMergingList: [{name: bar}, {name: foo, value: modified, other: x}]},
+   {$setElementOrder/retainKeysMergingList: [{name: bar}, {name: foo}],
+    retainKeysMergingList: [{$retainKeys: [name, value], name: foo, value: new}]},
+   {retainKeysMergingList: [{name: bar}, {name: foo, value: new}]}]
+- [retainKeys list of maps deletes a field and clears a field (three-way),
+   {retainKeysMergingList: [{name: bar}, {name: foo, value: a, other: x}]},
+   {$setElementOrder/retainKeysMergingList: [{name: bar}, {name: foo}],
+    retainKeysMergingList: [{$retainKeys: [name], name: foo, value: null}]},
+   {retainKeysMergingList: [{name: bar}, {name: foo}]}]
+- [delete and reorder in one list and reorder in another (three-way),
+   {mergingList: [{name: a, value: a}, {name: b, value: b}], mergeItemPtr: [{name: c, value: c}, {name: d, value: d}]},
+   {$setElementOrder/mergingList: [{name: b}], $setElementOrder/mergeItemPtr: [{name: d}, {name: c}],
+    mergingList: [{$patch: delete, name: a}]},
+   {mergingList: [{name: b, value: b}], mergeItemPtr: [{name: d, value: d}, {name: c, value: c}]}]
 """)
 
 ERRORS = yaml.safe_load("""

@@ -51,7 +51,8 @@ def test_stop_leaves_no_process_and_start_resumes(fresh_apiserver, kubectl_for, 
     assert len(pids) == 3 and all(process_alive(pid) for pid in pids)
 
     assert running.stop() == 0
-    assert not [pid for pid in pids if process_alive(pid)]
+    wait_for(lambda: not [pid for pid in pids if process_alive(pid)], timeout=5,
+             what="every container process to be gone")
 
     running.start()
     cluster_ip = get_json(kubectl, "service", "web")["spec"]["clusterIP"]
@@ -63,6 +64,7 @@ def test_stop_leaves_no_process_and_start_resumes(fresh_apiserver, kubectl_for, 
     terminated = forker["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 137 and "runtime stopped" in terminated["message"]
     assert condition(forker, "Ready")["status"] == "False"
+    assert condition(forker, "DisruptionTarget")["reason"] == "TerminationByKubelet"
 
 
 def test_sigkilled_runtime_orphans_are_killed_on_the_next_start(fresh_apiserver, kubectl_for,

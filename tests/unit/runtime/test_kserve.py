@@ -100,3 +100,11 @@ def test_framework_shorthand_and_missing_predictor():
     assert kserve.model_spec(shorthand)["modelFormat"] == {"name": "sklearn"}
     with pytest.raises(kserve.SpecError, match="spec.predictor"):
         kserve.model_spec({"metadata": ISVC["metadata"], "spec": {"predictor": {}}})
+
+
+def test_a_container_without_probe_gets_a_tcp_readiness_probe_on_its_port():
+    container = kserve.predictor_container(runtime("rt"), ISVC["spec"]["predictor"]["model"], ISVC)
+    probed = kserve.with_readiness_probe(container)
+    assert probed["readinessProbe"]["tcpSocket"] == {"port": 9000}
+    own = {**container, "readinessProbe": {"httpGet": {"path": "/ready", "port": 9000}}}
+    assert kserve.with_readiness_probe(own) == own

@@ -57,6 +57,7 @@ async def _children(cluster: store.Store, isvc: dict, *, runtimes: list[dict],
                                         cluster_runtimes=cluster_runtimes)
         container = kserve.predictor_container(runtime, model, isvc)
         storage_uri = model.get("storageUri")
+    container = kserve.with_readiness_probe(container)
     storage_env = await _storage_env(cluster, isvc) if storage_uri else []
     deployment = kserve.predictor_deployment(isvc, container=container, storage_uri=storage_uri,
                                              storage_env=storage_env)

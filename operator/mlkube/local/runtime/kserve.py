@@ -149,6 +149,18 @@ def predictor_container(runtime: dict, model: dict, isvc: dict) -> dict:
     return fill_placeholders(container, isvc)
 
 
+def with_readiness_probe(container: dict) -> dict:
+    """``container`` with a TCP readiness probe on its port when it has no probe of its own.
+
+    KServe's default (serverless) mode has Knative probe the container port before a
+    revision takes traffic; doing the same makes ``Ready`` mean the server listens.
+    """
+    if "readinessProbe" in container:
+        return container
+    return {**container, "readinessProbe": {"tcpSocket": {"port": container_port(container)},
+                                            "periodSeconds": 1}}
+
+
 def s3_environment(secret: dict) -> list[dict]:
     """The variables KServe's credential builder gives the storage initializer for an S3
     secret attached to the predictor's service account."""

@@ -72,6 +72,7 @@ class PodWorker:
         self.containers = [container(c) for c in spec.get("containers") or []]
         self.initialized = not self.init_containers
         self._failed = False
+        self._disrupted = False  # stopped with the runtime: a DisruptionTarget, as a node shutdown
         self._start_time = (pod.get("status") or {}).get("startTime") or objects.now()
         self._published = dict(pod.get("status") or {})
         self._dirty = asyncio.Event()
@@ -150,8 +151,10 @@ class PodWorker:
         """Apply the states the pod had before the runtime restarted; True when it is over.
 
         Processes never outlive the runtime, so a container that was running has stopped.
-        With ``restartPolicy: Never`` the pod fails (as after a node reboot); otherwise its
-        containers start again with their restart counts increased.
+        With ``restartPolicy: Never`` the pod fails as after a node shutdown (reason
+        ``Terminated`` and a ``DisruptionTarget`` condition, which a Job's podFailurePolicy
+        can ``Ignore`` to retry it); otherwise its containers start again with their restart
+        counts increased.
         """
         was_running = [c for c in [*self.init_containers, *self.containers]
                        if "running" in self._previous.get(c.name, {}).get("state", {})]
@@ -162,6 +165,7 @@ class PodWorker:
         if not was_running:
             return False
         if self.restart_policy == "Never":
+            self._disrupted = True
             for c in self.containers:
                 state = self._previous.get(c.name, {}).get("state", {})
                 started = (state.get("running") or {}).get("startedAt") or self._start_time
@@ -318,6 +322,11 @@ class PodWorker:
         }
         if self.init_containers:
             status["initContainerStatuses"] = [c.status() for c in self.init_containers]
+        if self._disrupted:
+            status["reason"] = "Terminated"
+            status["message"] = RESUMED_MESSAGE
+            conditions.append(objects.condition("DisruptionTarget", True, "TerminationByKubelet",
+                                                RESUMED_MESSAGE, previous=previous))
         return status
 
     def _changed(self) -> None:

@@ -234,3 +234,36 @@ def test_conflicts_are_grouped_by_manager_name_and_sorted_by_path():
     assert caught.value.conflicts == [("alpha", ".spec.args"), ("alpha", ".spec.color"), ("zeta", ".spec.size")]
     assert str(caught.value) == ('Apply failed with 3 conflicts: conflicts with "alpha" using example.com/v1:\n'
                                  '- .spec.args\n- .spec.color\nconflicts with "zeta":\n- .spec.size')
+
+
+SET_CASES = {  # structured-merge-diff merge/set_test.go TestUpdateSet: (operations, object, owners)
+    "apply_twice": ([("apply", "default", ["a", "c"]), ("apply", "default", ["a", "b", "c", "d"])],
+                    ["a", "b", "c", "d"], {"default": ["a", "b", "c", "d"]}),
+    "apply_update_apply_no_overlap": (
+        [("apply", "default", ["a", "c"]), ("update", "controller", ["a", "b", "c", "d"]),
+         ("apply", "default", ["a", "aprime", "c", "cprime"])],
+        ["a", "aprime", "b", "c", "cprime", "d"], {"default": ["a", "aprime", "c", "cprime"], "controller": ["b", "d"]}),
+    "apply_update_apply_with_overlap": (
+        [("apply", "default", ["a", "c"]), ("update", "controller", ["a", "b", "c", "d"]),
+         ("apply", "default", ["a", "b", "c"])],
+        ["a", "b", "c", "d"], {"default": ["a", "b", "c"], "controller": ["b", "d"]}),
+    "apply_twice_reorder": ([("apply", "default", ["a", "b", "c", "d"]), ("apply", "default", ["a", "d", "c", "b"])],
+                            ["a", "d", "c", "b"], {"default": ["a", "b", "c", "d"]}),
+    "apply_twice_remove": ([("apply", "default", ["a", "b", "c", "d"]), ("apply", "default", ["a", "c"])],
+                           ["a", "c"], {"default": ["a", "c"]}),
+}
+
+
+@pytest.mark.parametrize("name", SET_CASES)
+def test_structured_merge_diff_set_cases(name):
+    operations, expected_tags, expected_owners = SET_CASES[name]
+    obj = None
+    for operation, manager, tags in operations:
+        if operation == "apply":
+            obj = ssa(obj, widget(tags=tags), manager=manager)
+        else:
+            obj = update(obj, {**widget(tags=tags), "metadata": obj["metadata"]}, manager)
+    assert sorted(obj["spec"]["tags"]) == sorted(expected_tags)  # upstream compares sets, not order
+    owned = {entry["manager"]: sorted(json_value[2:].strip('"') for json_value in entry["fieldsV1"]["f:spec"]["f:tags"])
+             for entry in obj["metadata"]["managedFields"]}
+    assert owned == {manager: sorted(tags) for manager, tags in expected_owners.items()}

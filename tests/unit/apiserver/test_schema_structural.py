@@ -143,3 +143,20 @@ def test_int_or_string_patterns_are_structural():
     typed_any_of = {"type": "object", "anyOf": [{"type": "string"}]}
     assert _errors(_with_spec(typed_any_of)) == [
         ("FieldValueForbidden", f"{ROOT}.properties[spec].anyOf[0].type", "Forbidden: must be empty to be structural")]
+
+
+def test_defaults_must_be_valid_and_pruned():
+    spec = {"type": "object", "properties": {
+        "size": {"type": "integer", "minimum": 1, "default": 0},
+        "mode": {"type": "string", "enum": ["a"], "default": "a"},
+        "config": {"type": "object", "properties": {"x": {"type": "string"}}, "default": {"x": "ok", "y": 1}},
+        "ports": {"type": "array", "items": {"type": "object", "properties": {"p": {"type": "integer", "default": "80"}}}},
+    }}
+    assert _errors(_with_spec(spec)) == [
+        ("FieldValueInvalid", f"{ROOT}.properties[spec].properties[size].default",
+         "Invalid value: 0: in body should be greater than or equal to 1"),
+        ("FieldValueInvalid", f"{ROOT}.properties[spec].properties[config].default",
+         'Invalid value: map[string]interface {}{"x":"ok", "y":1}: must not have unknown fields'),
+        ("FieldValueTypeInvalid", f"{ROOT}.properties[spec].properties[ports].items.properties[p].default",
+         'Invalid value: "string": in body must be of type integer: "string"'),
+    ]

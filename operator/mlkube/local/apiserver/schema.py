@@ -15,18 +15,11 @@ Not implemented: validation ratcheting on update and CEL cost budgets.
 
 from __future__ import annotations
 
-from mlkube.local.apiserver import cel, schema_causes, schema_nodes, schema_structural, schema_values
+from mlkube.local.apiserver import cel, schema_causes, schema_nodes, schema_pruning, schema_structural, schema_values
 from mlkube.local.apiserver.schema_causes import Cause
 
 __all__ = ["Cause", "structural_errors", "prune", "default", "validate"]
 
-# ObjectMeta's fields: anything else under a resource's `metadata` is dropped like upstream's decoder does.
-OBJECT_META_FIELDS = frozenset({
-    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-    "ownerReferences", "finalizers", "managedFields",
-})
-_TYPE_META = ("apiVersion", "kind")
 _BLOCKING = frozenset({schema_causes.NOT_SUPPORTED, schema_causes.REQUIRED, schema_causes.TOO_LONG,
                        schema_causes.TOO_MANY, schema_causes.TYPE_INVALID})
 _RULES_SKIPPED = ("some validation rules were not checked because the object was invalid; "
@@ -50,10 +43,7 @@ def prune(obj: dict, schema: dict) -> tuple[dict, list[str]]:
     upstream's decoder it also drops null values of non-nullable fields without a default (those
     are not reported as unknown).
     """
-    dropped: list[str] = []
-    pruned = _prune(obj, schema_nodes.compiled(schema), "", dropped, resource=True)
-    dropped.sort()
-    return pruned, dropped
+    return schema_pruning.pruned(obj, schema_nodes.compiled(schema), resource=True)
 
 
 def default(obj: dict, schema: dict) -> dict:
@@ -88,86 +78,8 @@ def validate(obj: dict, schema: dict, *, old: dict | None = None) -> list[Cause]
     return causes
 
 
-# --- pruning ---------------------------------------------------------------------------------------
-
 def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
-
-
-def _copy(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-def _drops_null(value: object, node: schema_nodes.Node | None) -> bool:
-    return value is None and node is not None and not node.nullable and not node.has_default
-
-
-def _prune(value: object, node: schema_nodes.Node | None, path: str, dropped: list[str], *,
-           resource: bool = False) -> object:
-    if node is not None and node.preserve_unknown:
-        return _keep_unknown(value, node, path, dropped, resource=resource)
-    if isinstance(value, dict):
-        resource = resource or (node is not None and node.embedded)
-        pruned = {}
-        for key, item in value.items():
-            key_path = _child(path, key)
-            if resource and key in _TYPE_META:
-                pruned[key] = _copy(item)
-            elif resource and key == "metadata":
-                pruned[key] = _prune_metadata(item, key_path, dropped)
-            elif node is not None and (key in node.properties or node.has_additional):
-                sub = node.child(key)
-                if not _drops_null(item, sub):
-                    pruned[key] = _prune(item, sub, key_path, dropped)
-            else:
-                dropped.append(key_path)
-        return pruned
-    if isinstance(value, list):
-        items = node.items if node is not None else None
-        return [_prune(item, items, f"{path}[{index}]", dropped) for index, item in enumerate(value)]
-    return value
-
-
-def _keep_unknown(value: object, node: schema_nodes.Node, path: str, dropped: list[str], *,
-                  resource: bool) -> object:
-    """x-kubernetes-preserve-unknown-fields: unknown fields stay, declared ones are still pruned."""
-    if isinstance(value, dict):
-        resource = resource or node.embedded
-        kept = {}
-        for key, item in value.items():
-            key_path = _child(path, key)
-            if resource and key == "metadata":
-                kept[key] = _prune_metadata(item, key_path, dropped)
-            elif resource and key in _TYPE_META:
-                kept[key] = _copy(item)
-            elif key in node.properties or node.additional is not None:
-                sub = node.child(key)
-                if not _drops_null(item, sub):
-                    kept[key] = _prune(item, sub, key_path, dropped)
-            else:
-                kept[key] = _copy(item)
-        return kept
-    if isinstance(value, list):
-        if node.items is None:
-            return _copy(value)
-        return [_keep_unknown(item, node.items, f"{path}[{index}]", dropped, resource=False) for index, item in enumerate(value)]
-    return value
-
-
-def _prune_metadata(metadata: object, path: str, dropped: list[str]) -> object:
-    if not isinstance(metadata, dict):
-        return _copy(metadata)
-    kept = {}
-    for key, item in metadata.items():
-        if key in OBJECT_META_FIELDS:
-            kept[key] = _copy(item)
-        else:
-            dropped.append(_child(path, key))
-    return kept
 
 
 # --- defaulting ------------------------------------------------------------------------------------
@@ -180,13 +92,13 @@ def _default(value: object, node: schema_nodes.Node | None) -> object:
         for key, sub in node.properties.items():
             if sub.has_default and (key not in value or (value[key] is None and not sub.nullable)):
                 result = dict(result) if result is value else result
-                result[key] = _copy(sub.default)
+                result[key] = schema_pruning.copy_json(sub.default)
         for key, item in list(result.items()):
             sub = node.child(key)
             if sub is None:
                 continue
             if item is None and sub is node.additional and sub.has_default and not sub.nullable:
-                new = _copy(sub.default)
+                new = schema_pruning.copy_json(sub.default)
             else:
                 new = _default(item, sub)
             if new is not item:
@@ -195,7 +107,7 @@ def _default(value: object, node: schema_nodes.Node | None) -> object:
         return result
     if isinstance(value, list) and node.items is not None:
         items = node.items
-        result = [_copy(items.default) if item is None and items.has_default and not items.nullable
+        result = [schema_pruning.copy_json(items.default) if item is None and items.has_default and not items.nullable
                   else _default(item, items) for item in value]
         return value if all(new is old for new, old in zip(result, value)) else result
     return value
@@ -235,7 +147,7 @@ def _has_rules(node: schema_nodes.Node) -> bool:
 def _check_embedded(value: object, node: schema_nodes.Node, path: str, out: list[Cause]) -> None:
     for _, item, sub, item_path in _walk(value, node, path, _has_embedded):
         if sub.embedded and isinstance(item, dict):
-            for key in _TYPE_META:
+            for key in schema_pruning.TYPE_META:
                 field = _child(item_path, key)
                 if key not in item:
                     out.append(schema_causes.required(field, "must not be empty"))

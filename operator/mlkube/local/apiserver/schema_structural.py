@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from mlkube.local.apiserver import cel, schema_causes, schema_nodes
+from mlkube.local.apiserver import cel, schema_causes, schema_nodes, schema_pruning, schema_values
 from mlkube.local.apiserver.schema_causes import Cause
 
 _TYPES = ["array", "boolean", "integer", "number", "object", "string"]
@@ -50,7 +50,10 @@ def structural_errors(schema: dict, *, path: str) -> list[Cause]:
     static: list[Cause] = []
     rules: list[Cause] = []
     _static(schema, path, static, rules, root=True, uncorrelatable="", in_meta=False, compile_rules=not structural)
-    return structural + static + rules
+    found = structural + static + rules
+    if not found:  # upstream checks defaults only on an otherwise valid schema
+        _defaults(schema, path, found, root=True)
+    return found
 
 
 def _child(path: str, name: str) -> str:
@@ -323,6 +326,30 @@ def _compile_rules(entries: list[dict], path: str, out: list[Cause], uncorrelata
             compiled_message = cel.compile_expression(message_expression)
             if compiled_message.program is None:
                 out.append(schema_causes.invalid(_child(entry_path, "messageExpression"), _GoRule(entry), compiled_message.error))
+
+
+# --- ValidateDefaults -----------------------------------------------------------------------------
+
+def _defaults(s: dict, path: str, out: list[Cause], *, root: bool = False) -> None:
+    """Each `default` must be pruned already and valid against its own node (outside metadata)."""
+    if "default" in s and not root:
+        node = schema_nodes.Node(s)
+        default_path = _child(path, "default")
+        pruned, _ = schema_pruning.pruned(s["default"], node, resource=node.embedded)
+        if pruned != s["default"]:
+            out.append(schema_causes.invalid(default_path, s["default"], "must not have unknown fields"))
+        found: list[Cause] = []
+        schema_values.validate(s["default"], node, "", found)
+        for cause in found:
+            field = default_path if cause.field == schema_causes.NO_FIELD else f"{default_path}.{cause.field}"
+            out.append(schema_causes.Cause(cause.reason, cause.message.replace(":  in body", ": in body"), field))
+    for name, sub in (s.get("properties") or {}).items():
+        if isinstance(sub, dict) and not (root and name in _META):
+            _defaults(sub, _key(_child(path, "properties"), name), out)
+    if isinstance(s.get("additionalProperties"), dict):
+        _defaults(s["additionalProperties"], _child(path, "additionalProperties"), out)
+    if isinstance(s.get("items"), dict):
+        _defaults(s["items"], _child(path, "items"), out)
 
 
 class _GoRule:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import signal
+import threading
 import urllib.request
 
 import pytest
+
+from mlkube.local import runtime as local_runtime
 
 from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
 
@@ -88,3 +91,27 @@ def _answers(url: str) -> bool:
     except OSError:
         return False
 
+
+
+def test_run_in_a_thread_as_mlkube_local_up_does(fresh_apiserver, kubectl_for):
+    server = fresh_apiserver()
+    kubectl = kubectl_for(server)
+    stop = threading.Event()
+    thread = threading.Thread(target=local_runtime.run, args=(server.kubeconfig, server.state_dir, stop),
+                              kwargs={"settings": local_runtime.Settings(job_retry_base=0.2)})
+    thread.start()
+    try:
+        apply(kubectl, "default", {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "threaded"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": "mlkube:dev", "command": ["python", "-c", "print('in thread')"]}]}}}},
+            workloads()[2])
+        wait_for(lambda: condition(get_json(kubectl, "job", "threaded"), "Complete").get("status") == "True",
+                 what="the job to complete")
+        assert kubectl("logs", "job/threaded").stdout == "in thread\n"
+        pids = wait_for(lambda: container_pids([get_json(kubectl, "pod", "forker")]), what="the forker")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    wait_for(lambda: not process_alive(pids[0]), timeout=5, what="the forker to be stopped")

@@ -267,3 +267,14 @@ def test_structured_merge_diff_set_cases(name):
     owned = {entry["manager"]: sorted(json_value[2:].strip('"') for json_value in entry["fieldsV1"]["f:spec"]["f:tags"])
              for entry in obj["metadata"]["managedFields"]}
     assert owned == {manager: sorted(tags) for manager, tags in expected_owners.items()}
+
+
+def test_reset_fields_are_neither_owned_nor_conflicting():
+    live = update(None, widget(size=1), "creator")
+    live = {**live, "status": {"phase": "Ready"}}
+    live["metadata"]["managedFields"] = apply.record_update(
+        {k: v for k, v in live.items() if k != "status"}, live, manager="kopf", api_version=V, now="T",
+        subresource="status", reset_fields=("spec",))
+    result = ssa(live, {**widget(size=1), "status": {"phase": "Failed"}}, reset_fields=("status",))
+    assert owners(result)[("kubectl", "Apply")] == {"f:spec": {"f:size": {}}}
+    assert ("kopf", "Update") in owners(result)

@@ -104,12 +104,17 @@ class Conflict(Exception):
 
 
 def apply(live: dict | None, config: dict, *, manager: str, api_version: str, force: bool, now: str,
-          schema: dict | None = None, subresource: str = "") -> dict:
+          schema: dict | None = None, subresource: str = "", reset_fields: tuple[str, ...] = ()) -> dict:
     """The object after `manager` applies `config` to `live` (None: create), managedFields included.
 
-    Raises `Conflict` when the apply changes a value another manager owns and `force` is
-    false, and `InvalidObject` when `config` cannot be typed (e.g. a list item without keys).
+    `reset_fields` are the top-level fields this endpoint does not write (upstream strategies'
+    `GetResetFields`: `("status",)` on the main endpoint of a kind with a status subresource,
+    `("spec",)` on /status); they are neither owned nor checked for conflicts, and the core
+    restores them. Raises `Conflict` when the apply changes a value another manager owns and
+    `force` is false, and `InvalidObject` when `config` cannot be typed (e.g. a list item
+    without keys).
     """
+    reset = _reset(reset_fields)
     if not isinstance(config, dict):
         raise InvalidObject("an applied configuration must be an object")
     if (config.get("metadata") or {}).get("managedFields") is not None:
@@ -121,10 +126,10 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
     if live and not entries:
         # Upstream attributes an untracked object's fields to a placeholder Update manager, so
         # that a first apply conflicts instead of silently taking them over.
-        fields = _owned(apply_fields.compare({}, live_plain, node)[0])
+        fields = _owned(apply_fields.compare({}, live_plain, node)[0], reset)
         entries = {entry.identity: entry for entry in [_Entry(BEFORE_FIRST_APPLY, "Update", api_version, now, "", fields)]}
     applier = _Entry(manager, "Apply", api_version, now, subresource,
-                     _owned(apply_fields.field_set(config, node)))
+                     _owned(apply_fields.field_set(config, node), reset))
     previous = entries.pop(applier.identity, None)
     merged = apply_fields.merge(live_plain, config, node)
     if previous is not None:
@@ -133,11 +138,11 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
         if dropped:
             merged = apply_fields.remove_paths(merged, apply_fields.tree(dropped), apply_fields.tree(owned), node)
     added, modified, removed = apply_fields.compare(live_plain, merged, node)
-    changed = _owned(added | modified)
+    changed = _owned(added | modified, reset)
     clashes = [(entry, path) for entry in entries.values() for path in entry.fields & changed]
     if clashes and not force:
         raise Conflict(clashes)
-    lost = changed | _owned(removed)
+    lost = changed | _owned(removed, reset)
     for entry in entries.values():
         entry.lose(lost)
     if previous is not None and not (added or modified or removed):
@@ -150,14 +155,17 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
 
 
 def record_update(old: dict | None, new: dict, *, manager: str, api_version: str, now: str,
-                  subresource: str = "", schema: dict | None = None) -> list[dict]:
+                  subresource: str = "", schema: dict | None = None,
+                  reset_fields: tuple[str, ...] = ()) -> list[dict]:
     """managedFields after a non-apply write of `new` over `old` (None: create).
 
     `manager` takes every field whose value it added or changed; every manager (itself
     included) loses fields the write removed, and others lose the fields it changed. The
     base entries are `new`'s managedFields when the client sent some (`[{}]` clears them),
-    else `old`'s. Pass the CRD `schema` so set and map lists are tracked per item.
+    else `old`'s. Pass the CRD `schema` so set and map lists are tracked per item, and
+    `reset_fields` as for `apply`.
     """
+    reset = _reset(reset_fields)
     old = old or {}
     sent = (new.get("metadata") or {}).get("managedFields")
     if sent == [{}]:
@@ -166,8 +174,8 @@ def record_update(old: dict | None, new: dict, *, manager: str, api_version: str
         entries = _decode_entries(new if sent else old)
     node = apply_fields.root_node(new.get("apiVersion", ""), new.get("kind", ""), schema)
     added, modified, removed = apply_fields.compare(_without_managed_fields(old), _without_managed_fields(new), node)
-    changed = _owned(added | modified)
-    lost = changed | _owned(removed)
+    changed = _owned(added | modified, reset)
+    lost = changed | _owned(removed, reset)
     for entry in entries.values():
         entry.lose(lost)
     if changed:
@@ -204,9 +212,15 @@ def _capped(entries: dict[tuple, _Entry]) -> dict[tuple, _Entry]:
     return entries
 
 
-def _owned(paths: set) -> set:
+def _reset(reset_fields: tuple[str, ...]) -> frozenset:
+    return frozenset("f:" + name for name in reset_fields)
+
+
+def _owned(paths: set, reset: frozenset) -> set:
+    """`paths` without those nobody owns: server-set metadata and the endpoint's reset fields."""
     return {path for path in paths
-            if path not in _UNOWNED and path[:2] != ("f:metadata", "f:managedFields")}
+            if path not in _UNOWNED and path[:2] != ("f:metadata", "f:managedFields")
+            and not (path and path[0] in reset)}
 
 
 def _without_managed_fields(obj: dict) -> dict:

@@ -70,19 +70,34 @@ def scores(model, X, y, task: Task) -> dict[str, float]:
 
 
 def score(metric: str, model, X, y, task: Task) -> float:
-    """One metric (the primary one during tuning); NaN when it is undefined on these rows.
+    """One metric (the primary one during tuning); NaN when it is undefined on these rows."""
+    return score_outputs(metric, y, outputs(metric, model, X, task), task)
 
-    Computes only what the metric needs (labels or scores), since tuning calls it for every fold.
-    """
+
+def outputs(metric: str, model, X, task: Task):
+    """What `metric` is computed from: predicted labels/values, or (class scores, are-probabilities)."""
+    if task.kind == "classification" and metric in RANKING_METRICS:
+        return _probabilities(model, X, task)
+    return np.asarray(model.predict(X))
+
+
+def score_outputs(metric: str, y, found_outputs, task: Task) -> float:
+    """`metric` of `outputs(metric, ...)` against the truth `y`, computing nothing else (tuning calls it per fold)."""
     y = np.asarray(y)
     if task.kind == "regression":
-        found = _regression(y, model.predict(X))
+        value = _regression(y, found_outputs, only=metric)[metric]
     elif metric in RANKING_METRICS:
-        found = _ranking(y, _probabilities(model, X, task), task)
+        value = _ranking(y, found_outputs, task, only=metric).get(metric, float("nan"))
     else:
-        found = _labels(y, model.predict(X), task)
-    value = found.get(metric, float("nan"))
+        value = _labels(y, found_outputs, task, only=metric)[metric]
     return value if np.isfinite(value) else float("nan")
+
+
+def slice_outputs(found_outputs, start: int, stop: int):
+    """The rows start:stop of `outputs(...)`."""
+    if isinstance(found_outputs, tuple):
+        return found_outputs[0][start:stop], found_outputs[1]
+    return found_outputs[start:stop]
 
 
 def confusion(model, X, y, task: Task) -> dict[str, Any]:
@@ -108,50 +123,57 @@ def compare(challenger: dict[str, float], champion: dict[str, float], *, metric:
     return {"championVersion": champion_version, "metric": metric, "challenger": new, "champion": old, "challengerBetter": better}
 
 
-def _regression(y, predicted) -> dict[str, float]:
-    return {
-        "rmse": float(skm.root_mean_squared_error(y, predicted)),
-        "mae": float(skm.mean_absolute_error(y, predicted)),
-        "r2": float(skm.r2_score(y, predicted)) if len(y) > 1 else float("nan"),
-        "mape": float(skm.mean_absolute_percentage_error(y, predicted)),
+def _regression(y, predicted, *, only: str | None = None) -> dict[str, float]:
+    metrics = {
+        "rmse": lambda: skm.root_mean_squared_error(y, predicted),
+        "mae": lambda: skm.mean_absolute_error(y, predicted),
+        "r2": lambda: skm.r2_score(y, predicted) if len(y) > 1 else float("nan"),
+        "mape": lambda: skm.mean_absolute_percentage_error(y, predicted),
     }
+    return {name: float(compute()) for name, compute in metrics.items() if only in (None, name)}
 
 
 def _classification(y, predicted, probabilities, task: Task) -> dict[str, float]:
     return {**_labels(y, predicted, task), **_ranking(y, probabilities, task)}
 
 
-def _labels(y, predicted, task: Task) -> dict[str, float]:
+def _labels(y, predicted, task: Task, *, only: str | None = None) -> dict[str, float]:
     if task.is_binary:
         averaging = {"average": "binary", "pos_label": task.positive}
     else:
         averaging = {"average": "macro", "labels": list(task.classes)}
-    return {
-        "accuracy": float(skm.accuracy_score(y, predicted)),
-        "precision": float(skm.precision_score(y, predicted, zero_division=0, **averaging)),
-        "recall": float(skm.recall_score(y, predicted, zero_division=0, **averaging)),
-        "f1": float(skm.f1_score(y, predicted, zero_division=0, **averaging)),
+    metrics = {
+        "accuracy": lambda: skm.accuracy_score(y, predicted),
+        "precision": lambda: skm.precision_score(y, predicted, zero_division=0, **averaging),
+        "recall": lambda: skm.recall_score(y, predicted, zero_division=0, **averaging),
+        "f1": lambda: skm.f1_score(y, predicted, zero_division=0, **averaging),
     }
+    return {name: float(compute()) for name, compute in metrics.items() if only in (None, name)}
 
 
-def _ranking(y, probabilities, task: Task) -> dict[str, float]:
+def _ranking(y, probabilities, task: Task, *, only: str | None = None) -> dict[str, float]:
     """roc_auc, pr_auc and (for real probabilities) log_loss; empty when they are undefined."""
     if probabilities is None or len(np.unique(y)) < 2:
         return {}
     scores_, calibrated = probabilities
-    found = {}
+    labels = list(task.classes)
     if task.is_binary:
-        positive_scores = scores_[:, list(task.classes).index(task.positive)]
+        positive_scores = scores_[:, labels.index(task.positive)]
         truth = y == task.positive
-        found["roc_auc"] = float(skm.roc_auc_score(truth, positive_scores))
-        found["pr_auc"] = float(skm.average_precision_score(truth, positive_scores))
-    elif set(np.unique(y)) == set(task.classes):
-        labels = list(task.classes)
-        found["roc_auc"] = float(skm.roc_auc_score(y, scores_, multi_class="ovr", average="macro", labels=labels))
-        found["pr_auc"] = float(skm.average_precision_score(preprocessing.label_binarize(y, classes=labels), scores_, average="macro"))
+        metrics = {
+            "roc_auc": lambda: skm.roc_auc_score(truth, positive_scores),
+            "pr_auc": lambda: skm.average_precision_score(truth, positive_scores),
+        }
+    elif set(np.unique(y)) == set(labels):
+        metrics = {
+            "roc_auc": lambda: skm.roc_auc_score(y, scores_, multi_class="ovr", average="macro", labels=labels),
+            "pr_auc": lambda: skm.average_precision_score(preprocessing.label_binarize(y, classes=labels), scores_, average="macro"),
+        }
+    else:
+        metrics = {}
     if calibrated:
-        found["log_loss"] = float(skm.log_loss(y, scores_, labels=list(task.classes)))
-    return found
+        metrics["log_loss"] = lambda: skm.log_loss(y, scores_, labels=labels)
+    return {name: float(compute()) for name, compute in metrics.items() if only in (None, name)}
 
 
 def _probabilities(model, X, task: Task):

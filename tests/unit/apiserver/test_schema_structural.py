@@ -160,3 +160,19 @@ def test_defaults_must_be_valid_and_pruned():
         ("FieldValueTypeInvalid", f"{ROOT}.properties[spec].properties[ports].items.properties[p].default",
          'Invalid value: "string": in body must be of type integer: "string"'),
     ]
+
+
+def test_rules_naming_undeclared_fields_are_refused_like_cel_go_type_checking():
+    spec = {"type": "object", "properties": {"size": {"type": "integer"}, "max-surge": {"type": "integer"},
+                                             "env": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "x-kubernetes-validations": [
+                {"rule": "self.sise > 0"},
+                {"rule": "self.max__dash__surge >= 0 && self.env.ANY != '' && string(self.size) != 'self.nope'"},
+                {"rule": "self.size > 0", "messageExpression": "'bad ' + string(self.sizes)"}]}
+    found = _errors(_with_spec(spec))
+    assert [(f[1].rsplit(".", 1)[1], f[2].rsplit(": ", 1)[1]) for f in found] == [
+        ("rule", "undefined field 'sise'"), ("messageExpression", "undefined field 'sizes'")]
+    assert "compilation failed: ERROR: <input>:1:5: undefined field 'sise'" in found[0][2]
+    root_rule = {"type": "object", "properties": {"spec": {"type": "object"}},
+                 "x-kubernetes-validations": [{"rule": "self.metadata.name.startsWith('a') && self.kind == 'W'"}]}
+    assert _errors(root_rule) == []

@@ -131,7 +131,10 @@ def _library() -> dict:
 
 
 FUNCTIONS = _library()
-KNOWN_FUNCTIONS = frozenset(FUNCTIONS) | _NATIVE_FUNCTIONS
+# Static analysis sees `math.greatest(x)` as variable `math` and function `greatest`.
+_NAMESPACES = frozenset(name.split(".")[0] for name in FUNCTIONS if "." in name)
+KNOWN_FUNCTIONS = frozenset(name.rsplit(".", 1)[-1] for name in FUNCTIONS) | _NATIVE_FUNCTIONS
+_TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"})
 
 
 # --- compilation -----------------------------------------------------------------------------------
@@ -154,7 +157,7 @@ def compile_expression(text: str) -> Compiled:
         detail = str(error)
         detail = detail.split("': ", 1)[1] if detail.startswith("Failed to parse expression '") else detail
         return Compiled(None, f"compilation failed: {detail}", False)
-    bound = set(_MACRO_VARIABLE.findall(text)) | {SELF, OLD_SELF}
+    bound = set(_MACRO_VARIABLE.findall(text)) | {SELF, OLD_SELF} | _NAMESPACES | _TYPE_NAMES
     for name in program.variables():
         if name not in bound:
             return Compiled(None, f"compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')", False)
@@ -162,6 +165,36 @@ def compile_expression(text: str) -> Compiled:
         if name[0].isalpha() and name not in KNOWN_FUNCTIONS:
             return Compiled(None, f"compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')", False)
     return Compiled(program, "", OLD_SELF in program.variables())
+
+
+_STRING_LITERAL = re.compile(r"""[rR]?[bB]?('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
+_SELECTION = re.compile(r"\b(?:self|oldSelf)((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)+)")
+_SEGMENT = re.compile(r"\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def undefined_field(text: str, node: object, *, resource: bool = False) -> str:
+    """cel-go's type-check error for a `self.<field>` chain naming no property of `node`, else "".
+
+    `node` is the schema_nodes.Node the rule sits on. Only objects with declared properties are
+    checked; maps, preserve-unknown-fields and scalars are left to run time, as cel-go's dyn types.
+    """
+    blanked = _STRING_LITERAL.sub(lambda m: " " * len(m.group(0)), text)
+    for match in _SELECTION.finditer(blanked):
+        current, at_resource = node, resource
+        for segment in _SEGMENT.finditer(match.group(1)):
+            name, end = segment.group(1), match.start(1) + segment.end()
+            if blanked[end:].lstrip().startswith("("):
+                break  # a method call such as self.items.all(...), not a field
+            if at_resource and name in ("apiVersion", "kind", "metadata"):
+                break
+            if current is None or current.preserve_unknown or not current.properties:
+                break
+            names = {escape(key): child for key, child in current.properties.items()}
+            if name not in names:
+                column = match.start(1) + segment.start() + 1
+                return f"compilation failed: ERROR: <input>:1:{column}: undefined field '{name}'"
+            current, at_resource = names[name], names[name].embedded
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)

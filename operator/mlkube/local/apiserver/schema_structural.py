@@ -225,7 +225,8 @@ def _static(s: dict, path: str, out: list[Cause], rules_out: list[Cause], *, roo
         out.append(schema_causes.invalid(_child(path, "x-kubernetes-preserve-unknown-fields"), False, "must be true or undefined"))
     _list_and_map_types(s, kind, path, out)
     if "x-kubernetes-validations" in s:
-        _validation_rules(s, path, out, rules_out, uncorrelatable, compile_rules, before)
+        resource = root or bool(s.get("x-kubernetes-embedded-resource"))
+        _validation_rules(s, path, out, rules_out, uncorrelatable, compile_rules, before, resource=resource)
 
 
 def _list_and_map_types(s: dict, kind: str, path: str, out: list[Cause]) -> None:
@@ -280,7 +281,7 @@ def _list_and_map_types(s: dict, kind: str, path: str, out: list[Cause]) -> None
 
 
 def _validation_rules(s: dict, path: str, out: list[Cause], rules_out: list[Cause], uncorrelatable: str,
-                      compile_rules: bool, errors_before: int) -> None:
+                      compile_rules: bool, errors_before: int, *, resource: bool) -> None:
     node = schema_nodes.Node({k: v for k, v in s.items() if k != "x-kubernetes-validations"})
     entries = [e if isinstance(e, dict) else {} for e in s.get("x-kubernetes-validations") or ()]
     for index, entry in enumerate(entries):
@@ -308,24 +309,27 @@ def _validation_rules(s: dict, path: str, out: list[Cause], rules_out: list[Caus
                 out.append(schema_causes.invalid(_child(entry_path, "fieldPath"), field_path, "fieldPath must be a valid path"))
     # Upstream compiles the rules only when this node and everything below it is otherwise valid.
     if compile_rules and len(out) == errors_before:
-        _compile_rules(entries, path, rules_out, uncorrelatable)
+        _compile_rules(entries, node, path, rules_out, uncorrelatable, resource=resource)
 
 
-def _compile_rules(entries: list[dict], path: str, out: list[Cause], uncorrelatable: str) -> None:
+def _compile_rules(entries: list[dict], node: schema_nodes.Node, path: str, out: list[Cause], uncorrelatable: str,
+                   *, resource: bool) -> None:
     for index, entry in enumerate(entries):
         entry_path = f"{path}.x-kubernetes-validations[{index}]"
         rule, message_expression = str(entry.get("rule") or ""), entry.get("messageExpression")
         if not rule.strip():
             continue
         compiled = cel.compile_expression(rule)
-        if compiled.program is None:
-            out.append(schema_causes.invalid(_child(entry_path, "rule"), _GoRule(entry), compiled.error))
+        error = compiled.error or cel.undefined_field(rule, node, resource=resource)
+        if error:
+            out.append(schema_causes.invalid(_child(entry_path, "rule"), _GoRule(entry), error))
         elif compiled.uses_old_self and uncorrelatable:
             out.append(schema_causes.invalid(_child(entry_path, "rule"), rule, f"oldSelf cannot be used on the uncorrelatable portion of the schema within {uncorrelatable}"))
         if message_expression and message_expression.strip():
             compiled_message = cel.compile_expression(message_expression)
-            if compiled_message.program is None:
-                out.append(schema_causes.invalid(_child(entry_path, "messageExpression"), _GoRule(entry), compiled_message.error))
+            error = compiled_message.error or cel.undefined_field(message_expression, node, resource=resource)
+            if error:
+                out.append(schema_causes.invalid(_child(entry_path, "messageExpression"), _GoRule(entry), error))
 
 
 # --- ValidateDefaults -----------------------------------------------------------------------------

@@ -148,3 +148,35 @@ def test_rules_that_do_not_compile(rule, error):
 ])
 def test_property_names_are_escaped_as_upstream(name, escaped):
     assert cel.escape(name) == escaped
+
+
+def test_field_paths_into_maps_use_upstream_key_notation():
+    crd = _widget([{"rule": "self.env['a.b'] != ''", "message": "a.b must be set", "fieldPath": ".env['a.b']"}],
+                  env={"type": "object", "additionalProperties": {"type": "string"}})
+    assert schema.validate({"spec": {"env": {"a.b": ""}}}, crd) == [
+        Cause("FieldValueInvalid", 'Invalid value: "object": a.b must be set', "spec.env[a.b]")]
+
+
+def test_a_message_expression_that_is_not_a_string_falls_back_to_the_rule():
+    crd = _widget([{"rule": "self.size > 0", "messageExpression": "self.size"}])
+    assert schema.validate({"spec": {"size": 0}}, crd)[0].message == 'Invalid value: "object": failed rule: self.size > 0'
+
+
+def test_transition_rules_on_map_values_correlate_by_key_unless_the_map_is_atomic():
+    rule = [{"rule": "self == oldSelf", "message": "immutable"}]
+    granular = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"env": {
+        "type": "object", "additionalProperties": {"type": "string", "x-kubernetes-validations": rule}}}}}}
+    old = {"spec": {"env": {"A": "1"}}}
+    assert schema.validate({"spec": {"env": {"A": "2", "B": "3"}}}, granular, old=old) == [
+        Cause("FieldValueInvalid", 'Invalid value: "string": immutable', "spec.env[A]")]
+    atomic = {"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-map-type": "atomic", "properties": {
+        "name": {"type": "string", "x-kubernetes-validations": rule}}}}}
+    assert schema.validate({"spec": {"name": "b"}}, atomic, old={"spec": {"name": "a"}}) == []
+
+
+def test_null_values_are_not_given_to_rules():
+    crd = _widget([{"rule": "self.size > 0"}], size={"type": "integer", "nullable": True,
+                                                     "x-kubernetes-validations": [{"rule": "self > 0"}]})
+    assert schema.validate({"spec": {"size": None}}, crd) == [
+        Cause("FieldValueInvalid", "Invalid value: \"object\": 'no such overload': call arguments did not match a supported "
+              "operator, function or macro signature for rule: self.size > 0", "spec")]

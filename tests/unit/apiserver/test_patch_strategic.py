@@ -5,6 +5,7 @@ upstream `strategicpatch/patch_test.go` and the kubectl-patch task page."""
 import pytest
 
 from mlkube.local.apiserver import patch
+from mlkube.local.apiserver import patch_strategic
 
 
 def smp(live, body, api_version="v1", kind="ConfigMap"):
@@ -184,3 +185,25 @@ def test_mixed_element_types_cannot_merge():
 def test_a_value_of_another_shape_replaces():
     assert smp({"data": {"a": "1"}}, {"data": "oops"}) == {"data": "oops"}
 
+
+
+
+def test_nested_crd_validation_rules_merge_by_rule():
+    # A CRD schema's `properties` is a map of JSONSchemaProps, whose CEL rules merge by `rule`.
+    schema = {"properties": {"spec": {"x-kubernetes-validations": [{"rule": "self.a > 0"},
+                                                                   {"rule": "self.b > 0", "message": "b"}]}}}
+    body = {"properties": {"spec": {"x-kubernetes-validations": [{"rule": "self.b > 0", "message": "B"}]}}}
+    merged = patch_strategic.merge(patch.copy_json(schema), patch.copy_json(body),
+                                   "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps")
+    assert merged["properties"]["spec"]["x-kubernetes-validations"] == [
+        {"rule": "self.a > 0"}, {"rule": "self.b > 0", "message": "B"}]
+
+
+def test_crd_updates_from_kubectl_apply_are_strategic():
+    live = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "ws.example.com", "finalizers": ["customresourcecleanup.apiextensions.k8s.io"]},
+            "spec": {"group": "example.com", "versions": [{"name": "v1", "served": True}]}}
+    body = {"metadata": {"annotations": {"a": "1"}}, "spec": {"versions": [{"name": "v1", "served": False}]}}
+    result = smp(live, body, "apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    assert result["spec"]["versions"] == [{"name": "v1", "served": False}]  # versions is an atomic list
+    assert result["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]

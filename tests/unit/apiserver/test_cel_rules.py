@@ -180,3 +180,12 @@ def test_null_values_are_not_given_to_rules():
     assert schema.validate({"spec": {"size": None}}, crd) == [
         Cause("FieldValueInvalid", "Invalid value: \"object\": 'no such overload': call arguments did not match a supported "
               "operator, function or macro signature for rule: self.size > 0", "spec")]
+
+
+def test_field_paths_of_root_and_map_rules_join_like_field_path_child():
+    root = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+            "x-kubernetes-validations": [{"rule": "self.spec.size > 0", "fieldPath": ".spec.size"}]}
+    assert [c.field for c in schema.validate({"spec": {"size": 0}}, root)] == ["spec.size"]
+    env = _widget([], env={"type": "object", "additionalProperties": {"type": "string"},
+                           "x-kubernetes-validations": [{"rule": "self.A != ''", "fieldPath": "['A']"}]})
+    assert [c.field for c in schema.validate({"spec": {"env": {"A": ""}}}, env)] == ["spec.env[A]"]

@@ -253,10 +253,19 @@ def check(rules: tuple[Rule, ...], value: object, old: object, *, has_old: bool,
             continue
         if result is True:
             continue
-        target = f"{field}.{rule.field_path}" if rule.field_path else field
+        target = _join(field, rule.field_path)
         detail = _message(rule, context) or (rule.message.strip() or f"failed rule: {rule.error_string}")
         causes.append(_cause_for_reason(rule.reason, target, type_name, detail))
     return causes
+
+
+def _join(field: str, relative: str) -> str:
+    """`field` extended by a normalised fieldPath ("a.b" or "[key]"), as field.Path.Child does."""
+    if not relative:
+        return field
+    if not field or relative.startswith("["):
+        return field + relative
+    return f"{field}.{relative}"
 
 
 def _message(rule: Rule, context: object) -> str:

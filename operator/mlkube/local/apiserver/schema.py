@@ -7,10 +7,12 @@ list-type uniqueness, then the CEL `x-kubernetes-validations` rules). Messages, 
 paths are upstream's (apiextensions-apiserver and kube-openapi). Schemas are compiled once and
 cached (schema_nodes); objects are never mutated: results are new containers.
 
-This module sequences the steps and owns pruning, defaulting and the whole-object checks; the
-per-node value checks live in schema_values, the schema checks in schema_structural, the rules in
-cel. It does no I/O and knows nothing of HTTP, storage or ObjectMeta validation (the core's).
-Not implemented: validation ratcheting on update and CEL cost budgets.
+This module is the public surface: it sequences the steps and owns defaulting and the
+whole-object checks (embedded resources, list-type uniqueness, where CEL rules run and which old
+value they see). Pruning lives in schema_pruning, per-node value checks in schema_values, schema
+checks in schema_structural, rules in cel, wording in schema_causes. It does no I/O and knows
+nothing of HTTP, storage or ObjectMeta validation (the core's).
+Not implemented: validation ratcheting on update, CEL cost budgets, optionalOldSelf.
 """
 
 from __future__ import annotations

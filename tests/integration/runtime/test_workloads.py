@@ -199,3 +199,20 @@ def test_deleting_a_pod_stops_its_process_with_sigterm(kubectl, namespace):
              what="the process to start")
     kubectl("delete", "-n", namespace, "pod", "graceful", "--wait=true", timeout=30)
     wait_for(lambda: not process_alive(pids[0]), what="the process to exit")
+
+
+def test_terminating_pod_with_a_finalizer_is_stopped_and_then_released(kubectl, namespace):
+    apply(kubectl, namespace, {"apiVersion": "v1", "kind": "Pod",
+                               "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
+                               "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                                   {"name": "main", "image": "python:3.11-slim",
+                                    "command": ["python", "-c", "import time; time.sleep(120)"]}]}})
+    pids = wait_for(lambda: container_pids([get_json(kubectl, "-n", namespace, "pod", "held")]),
+                    what="the process")
+    kubectl("delete", "-n", namespace, "pod", "held", "--wait=false")
+    wait_for(lambda: not process_alive(pids[0]), what="the process to stop")
+    assert get_json(kubectl, "-n", namespace, "pod", "held")["metadata"]["deletionTimestamp"]
+    kubectl("patch", "-n", namespace, "pod", "held", "--type=json",
+            "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+    wait_for(lambda: kubectl("get", "-n", namespace, "pod", "held", check=False).returncode != 0,
+             what="the pod to be gone")

@@ -89,3 +89,40 @@ def test_on_failure_stops_after_success(tmp_path):
 def test_backoff_doubles_up_to_the_limit():
     backoff = containers.Backoff(base=10, limit=300)
     assert [backoff.delay(n) for n in (1, 2, 3, 6, 9)] == [10, 20, 40, 300, 300]
+
+
+def test_failing_liveness_probe_stops_the_container(tmp_path):
+    spec = {"name": "stuck", "image": "python", "command": ["python", "-c", "import time; time.sleep(60)"],
+            "livenessProbe": {"exec": {"command": ["python", "-c", "raise SystemExit(1)"]},
+                              "periodSeconds": 0.1, "failureThreshold": 2, "timeoutSeconds": 5}}
+    outcome = asyncio.run(container(spec).run_once(launch_of(spec, tmp_path)))
+    assert (outcome.exit_code, outcome.reason) == (143, "Error")
+
+
+def test_startup_probe_gates_readiness(tmp_path):
+    marker = tmp_path / "root" / "started"
+    spec = {"name": "slow", "image": "python",
+            "command": ["python", "-c", "import time, pathlib, os; time.sleep(0.3); "
+                        "pathlib.Path(os.environ['MLKUBE_CONTAINER_ROOT'], 'started').touch(); time.sleep(60)"],
+            "startupProbe": {"exec": {"command": ["python", "-c", f"import os; os.stat({str(marker)!r})"]},
+                             "periodSeconds": 0.1, "failureThreshold": 50, "timeoutSeconds": 5}}
+    c = container(spec)
+    observed = []
+
+    async def scenario():
+        task = asyncio.create_task(c.run_once(launch_of(spec, tmp_path)))
+        while not c.ready:
+            observed.append((c.status()["started"], marker.exists()))
+            await asyncio.sleep(0.02)
+        await c.stop(1)
+        await task
+    asyncio.run(scenario())
+    assert observed and not any(started for started, _ in observed)
+    assert marker.exists()
+
+
+def test_startup_probe_that_never_passes_kills_the_container(tmp_path):
+    spec = {"name": "never", "image": "python", "command": ["python", "-c", "import time; time.sleep(60)"],
+            "startupProbe": {"tcpSocket": {"port": 1}, "periodSeconds": 0.05, "failureThreshold": 3}}
+    outcome = asyncio.run(container(spec).run_once(launch_of(spec, tmp_path)))
+    assert outcome.exit_code == 143

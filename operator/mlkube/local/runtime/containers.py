@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import pathlib
 import signal
 import time
 from collections.abc import Callable
 
 from mlkube.local.runtime import images, objects, podspec, probes, processes
+
+log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096
 FALLBACK_LOG_LINES = 80
@@ -81,6 +84,7 @@ class Container:
         self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
         self.last_state: dict = {}
         self.ready = False
+        self.started = False
         self.process: processes.Process | None = None
         self._stopping = False
         self._oom = False
@@ -90,7 +94,7 @@ class Container:
         status = {
             "name": self.name, "image": self.spec.get("image", ""),
             "imageID": "", "ready": self.ready, "restartCount": self.restart_count,
-            "started": "running" in self.state, "state": self.state,
+            "started": "running" in self.state and self.started, "state": self.state,
             "lastState": self.last_state,
         }
         if self.process is not None:
@@ -153,23 +157,25 @@ class Container:
             self._on_change()
             return outcome
         self.state = {"running": {"startedAt": started_at}}
-        self.ready = "readinessProbe" not in self.spec
+        self.started = "startupProbe" not in self.spec
+        self.ready = self.started and "readinessProbe" not in self.spec
         self._oom = False
         self._on_change()
-        watchers = [asyncio.create_task(self._watch_memory(), name=f"memory {self.name}")]
         target = probes.Target(pod=self._pod, host=self._pod_ip, env=launch.env, cwd=launch.cwd)
-        if "readinessProbe" in self.spec:
-            watchers.append(asyncio.create_task(self._probe_readiness(target)))
-        if "livenessProbe" in self.spec:
-            watchers.append(asyncio.create_task(self._probe_liveness(target)))
+        watchers = [asyncio.create_task(self._watch_memory(), name=f"memory {self.name}"),
+                    asyncio.create_task(self._probe(target), name=f"probes {self.name}")]
         try:
             exit_code = await self.process.wait()
         finally:
             for task in watchers:
                 task.cancel()
             for task in watchers:
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:  # a failing watcher must not lose the container's outcome
+                    log.exception("watcher of container %s failed", self.name)
         reason = "OOMKilled" if self._oom else ("Completed" if exit_code == 0 else "Error")
         outcome = Outcome(exit_code, reason, self._termination_message(launch, log_path,
                                                                        exit_code),
@@ -212,6 +218,39 @@ class Container:
                 self.process.signal(signal.SIGKILL)
                 return
 
+    async def _probe(self, target: probes.Target) -> None:
+        """The startup probe until it succeeds, then the readiness and liveness probes.
+
+        A container failing its startup or liveness probe is stopped (and restarted as the
+        restart policy says)."""
+        if "startupProbe" in self.spec:
+            if not await self._passes(self.spec["startupProbe"], target):
+                await self._kill_unhealthy(self.spec["startupProbe"])
+                return
+            self.started = True
+            self.ready = "readinessProbe" not in self.spec
+            self._on_change()
+        loops = []
+        if "readinessProbe" in self.spec:
+            loops.append(self._probe_readiness(target))
+        if "livenessProbe" in self.spec:
+            loops.append(self._probe_liveness(target))
+        await asyncio.gather(*loops)
+
+    async def _passes(self, probe: dict, target: probes.Target) -> bool:
+        timing = probes.timing(probe)
+        await asyncio.sleep(timing.initial_delay)
+        for _ in range(timing.failure_threshold):
+            if await probes.succeeds(probe, target):
+                return True
+            await asyncio.sleep(timing.period)
+        return False
+
+    async def _kill_unhealthy(self, probe: dict) -> None:
+        if self.process is not None:
+            grace = self._pod["spec"].get("terminationGracePeriodSeconds", 30)
+            await self.process.stop(probe.get("terminationGracePeriodSeconds", grace))
+
     async def _probe_readiness(self, target: probes.Target) -> None:
         probe = self.spec["readinessProbe"]
         timing = probes.timing(probe)
@@ -235,13 +274,10 @@ class Container:
         timing = probes.timing(probe)
         await asyncio.sleep(timing.initial_delay)
         failures = 0
-        while True:
+        while failures < timing.failure_threshold:
             failures = 0 if await probes.succeeds(probe, target) else failures + 1
-            if failures >= timing.failure_threshold and self.process is not None:
-                grace = self._pod["spec"].get("terminationGracePeriodSeconds", 30)
-                await self.process.stop(probe.get("terminationGracePeriodSeconds", grace))
-                return
             await asyncio.sleep(timing.period)
+        await self._kill_unhealthy(probe)
 
 
 def launch_for(container: dict, *, pod: dict, root: pathlib.Path, env: dict[str, str],

@@ -278,3 +278,10 @@ def test_reset_fields_are_neither_owned_nor_conflicting():
     result = ssa(live, {**widget(size=1), "status": {"phase": "Failed"}}, reset_fields=("status",))
     assert owners(result)[("kubectl", "Apply")] == {"f:spec": {"f:size": {}}}
     assert ("kopf", "Update") in owners(result)
+
+
+def test_update_with_duplicate_list_keys_is_still_recorded():
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}]}}
+    fields = apply.record_update(None, pod, manager="kubectl-create", api_version="v1", now="T")
+    assert fields[0]["fieldsV1"]["f:spec"] == {".": {}, "f:containers": {}}

@@ -173,7 +173,13 @@ def record_update(old: dict | None, new: dict, *, manager: str, api_version: str
     else:
         entries = _decode_entries(new if sent else old)
     node = apply_fields.root_node(new.get("apiVersion", ""), new.get("kind", ""), schema)
-    added, modified, removed = apply_fields.compare(_without_managed_fields(old), _without_managed_fields(new), node)
+    old, new = _without_managed_fields(old), _without_managed_fields(new)
+    try:
+        added, modified, removed = apply_fields.compare(old, new, node)
+    except apply_fields.InvalidObject:
+        # A write the server accepted (e.g. duplicate env names, which Kubernetes allows)
+        # must still be recorded: fall back to tracking every list as a whole.
+        added, modified, removed = apply_fields.compare(old, new, apply_fields.UNTYPED)
     changed = _owned(added | modified, reset)
     lost = changed | _owned(removed, reset)
     for entry in entries.values():

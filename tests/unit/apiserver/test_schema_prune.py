@@ -128,3 +128,53 @@ def test_prune_default_validate_pipeline_accepts_a_typical_object():
     defaulted = schema.default(pruned, WIDGET)
     assert schema.validate(defaulted, WIDGET) == []
     assert defaulted["spec"]["size"] == 3
+
+
+def _random_value(node: dict, rng, depth: int = 0):
+    """A value roughly shaped like `node`, with unknown keys, nulls and wrong types mixed in."""
+    if depth and rng.random() < 0.05:
+        return rng.choice([None, "x", 7, 1.5, True, [], {}])
+    kind = node.get("type") or ("object" if "properties" in node else "")
+    if kind == "object" or (not kind and node.get("x-kubernetes-preserve-unknown-fields")):
+        value = {}
+        if depth < 6:
+            for name, sub in (node.get("properties") or {}).items():
+                if rng.random() < 0.6:
+                    value[name] = _random_value(sub, rng, depth + 1)
+            if isinstance(node.get("additionalProperties"), dict):
+                value[f"k{rng.randint(0, 3)}"] = _random_value(node["additionalProperties"], rng, depth + 1)
+        if rng.random() < 0.3:
+            value[f"unknown{rng.randint(0, 9)}"] = {"nested": [1, {"deep": None}]}
+        return value
+    if kind == "array":
+        return [_random_value(node.get("items") or {}, rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if kind == "integer":
+        return rng.randint(-5, 500)
+    if kind == "number":
+        return rng.choice([rng.random(), rng.randint(0, 3)])
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if node.get("enum"):
+        return rng.choice(node["enum"] + ["not-in-enum"])
+    return rng.choice(["", "abc", "2025-01-01T00:00:00Z", "a-b.c", "500m"])
+
+
+def test_pruning_and_defaulting_are_idempotent_on_random_objects_of_the_real_crds():
+    import pathlib
+    import random
+
+    import yaml
+
+    root = pathlib.Path(__file__).parents[3]
+    paths = sorted((root / "crds").glob("mlkube.io_*.yaml")) + sorted((root / "operator/mlkube/local/crds").glob("*.yaml"))
+    rng = random.Random(20261124)
+    for path in paths:
+        crd_schema = yaml.safe_load(path.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for _ in range(40):
+            obj = _random_value(crd_schema, rng)
+            obj.update(apiVersion="x/v1", kind="X", metadata={"name": "n", "junk": 1})
+            pruned, _ = schema.prune(obj, crd_schema)
+            assert schema.prune(pruned, crd_schema) == (pruned, [])
+            defaulted = schema.default(pruned, crd_schema)
+            assert schema.default(defaulted, crd_schema) == defaulted
+            assert all(isinstance(c, schema.Cause) for c in schema.validate(defaulted, crd_schema, old=defaulted))

@@ -32,12 +32,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from concurrent import futures
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mlkube.ml import drift_methods, errors
+
+if TYPE_CHECKING:  # drift_performance pulls in scikit-learn's metrics; scoring data drift needs none
+    from mlkube.ml import drift_performance
 
 AUTO_TEST_MAX_ROWS = 1000
 DISCRETE_MAX_VALUES = 5
@@ -108,10 +111,9 @@ class DriftResult:
         return f"{verdict}: {len(drifted)} of {len(self.features)} features drifted; most important: {named}{more}."
 
     def to_status(self, top_k: int | None = None, *, prediction: FeatureDrift | None = None,
-                  performance: Any = None) -> dict[str, Any]:
-        """The DriftMonitor status fields: datasetDrift, driftShare, features (ranked), and
-        predictionDrift / performance when given (``performance`` is a
-        ``drift_performance.PerformanceDrift``)."""
+                  performance: drift_performance.PerformanceDrift | None = None) -> dict[str, Any]:
+        """The DriftMonitor status fields: datasetDrift, driftShare, features (ranked, the first
+        ``top_k``), and predictionDrift / performance when given."""
         ranked = self.ranked()[:top_k]
         status: dict[str, Any] = {"datasetDrift": self.dataset_drift, "driftShare": _readable(self.drift_share),
                                   "features": [feature.to_status() for feature in ranked]}
@@ -168,6 +170,8 @@ class DriftDetector:
         self._check_parameters()
         columns = list(reference.columns if self.columns is None else self.columns)
         _require_columns(reference, columns, "reference")
+        if not columns:
+            raise errors.DataError("reference: no columns to compare; pass the feature columns")
         if len(reference) == 0:
             raise errors.DataError("reference: the table has no rows; drift needs reference data")
         forced = set(self.categorical or ())

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mlkube.api import base
 from mlkube.ml import drift, drift_performance
 
 HISTOGRAM_BINS = 30
@@ -186,7 +187,7 @@ def _performance_section(history: Sequence[tuple[str, float]],
     values = np.asarray([value for _, value in history], dtype=float)
     guides = []
     if performance is not None:
-        lower_is_better = performance.metric in drift_performance.base.LOWER_IS_BETTER
+        lower_is_better = performance.metric in base.LOWER_IS_BETTER
         limit = performance.baseline + (performance.max_drop if lower_is_better else -performance.max_drop)
         guides = [("baseline", performance.baseline, "#3e4c59"), ("limit", limit, CURRENT_COLOUR)]
     everything = np.concatenate([values, [value for _, value, _ in guides]])

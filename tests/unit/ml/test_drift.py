@@ -203,5 +203,7 @@ def test_bad_data_names_the_column():
         detector.score(_table(100, 1).assign(age="forty"))
     with pytest.raises(errors.DataError, match="no rows"):
         detector.score(_table(100, 1).iloc[:0])
+    with pytest.raises(errors.DataError, match="no columns to compare"):
+        drift.DriftDetector(columns=[]).fit(_table(100, 0))
     with pytest.raises(RuntimeError, match="before fit"):
         drift.DriftDetector().score(_table(100, 1))

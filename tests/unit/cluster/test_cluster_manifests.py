@@ -43,12 +43,6 @@ def test_builtin_kinds_validate_against_kubernetes_schemas(path):
     assert {k: v for k, v in errors.items() if v} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crds/ carries JSON-Schema-2020 numeric exclusiveMinimum (pydantic gt=...); Kubernetes' "
-    "JSONSchemaProps wants a boolean next to `minimum`, so a real API server rejects these CRDs. "
-    "Fix the generator (mlkube.api.crds), then remove this mark.",
-)
 def test_generated_crds_validate_against_kubernetes_schemas():
     errors = {cs.ident(o): cs.kubernetes_errors(o) for o in _all_objects("base") if o["kind"] == "CustomResourceDefinition"}
     assert {k: v for k, v in errors.items() if v} == {}

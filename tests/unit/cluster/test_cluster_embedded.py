@@ -1,0 +1,244 @@
+"""The manifests against a running API server: mlkube's embedded control plane.
+
+- ``kubectl apply --dry-run=server`` of the dev overlay and the samples: the server's own
+  validation (CRD schemas with CEL rules, defaulting, strict field validation) on every object
+  of a kind it serves. KServe's kinds and PersistentVolumeClaims are not served by the embedded
+  server; they are validated offline in test_cluster_manifests.py.
+- RBAC coverage: the real operator runs against the server through a recording proxy while it
+  reconciles the samples; every request it makes must be allowed by its ClusterRole.
+
+Skipped, with the reason, until the embedded API server (mlkube.local.apiserver.server) lands
+or when kubectl is not on PATH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+import cluster_schemas as cs
+
+apiserver = pytest.importorskip("mlkube.local.apiserver.server", reason="the embedded API server has not landed yet")
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[Any]:
+    running = apiserver.run_in_thread(str(tmp_path / "state"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def kubectl(server: Any, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["kubectl", "--kubeconfig", server.kubeconfig_path, *args],
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def install_namespaces_and_crds(server: Any, objects: list[dict]) -> None:
+    """What a dry run cannot create for the objects after it: their namespaces and kinds."""
+    for kind in ("Namespace", "CustomResourceDefinition"):
+        result = kubectl(server, "apply", "-f", "-", stdin=yaml.safe_dump_all([o for o in objects if o["kind"] == kind]))
+        assert result.returncode == 0, result.stderr
+    result = kubectl(server, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    assert result.returncode == 0, result.stderr
+
+
+def served_kinds(server: Any) -> set[tuple[str, str]]:
+    """(group, kind) of every resource the server serves, from discovery."""
+    result = kubectl(server, "api-resources", "--no-headers", "-o", "wide")
+    assert result.returncode == 0, result.stderr
+    kinds = set()
+    for line in result.stdout.splitlines():
+        columns = line.split()
+        api_version = next(c for c in columns if re.fullmatch(r"([a-z0-9.-]+/)?v\d+\w*", c))
+        kind = columns[columns.index(api_version) + 2]
+        kinds.add((api_version.rpartition("/")[0], kind))
+    return kinds
+
+
+def dry_run(server: Any, objects: list[dict]) -> subprocess.CompletedProcess:
+    served = served_kinds(server)
+    wanted = [o for o in objects if (cs.group_of(o), o["kind"]) in served and o["kind"] != "Namespace"]
+    assert wanted, "the server serves none of these kinds"
+    return kubectl(server, "apply", "--dry-run=server", "--validate=strict", "-f", "-", stdin=yaml.safe_dump_all(wanted))
+
+
+def test_dev_overlay_dry_runs_on_the_embedded_api_server(server):
+    objects = cs.build("overlays/dev")
+    install_namespaces_and_crds(server, objects)
+    result = dry_run(server, objects)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_samples_dry_run_and_a_misspelled_field_is_refused(server):
+    install_namespaces_and_crds(server, cs.build("overlays/dev"))
+    samples = cs.build("samples")
+    result = dry_run(server, samples)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (project,) = [o for o in samples if o["kind"] == "MLProject"]
+    project["spec"]["problem"]["primaryMetrik"] = project["spec"]["problem"].pop("primaryMetric")
+    result = dry_run(server, [project])
+    assert result.returncode != 0 and "primaryMetrik" in result.stderr, result.stderr
+
+
+# --- RBAC coverage ----------------------------------------------------------------------------
+
+_RESOURCE_PATH = re.compile(
+    r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<namespace>[^/]+))?(?:/(?P<resource>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?)?$"
+)
+
+
+def rbac_request(method: str, path: str, query: dict[str, str]) -> tuple[str, str, str] | None:
+    """(group, resource[/subresource], verb) of a request, as RBAC sees it; None for discovery."""
+    match = _RESOURCE_PATH.match(path)
+    if not match or not match["resource"]:
+        return None  # /api, /apis/<group>/<version>, /openapi, /version: allowed to everyone
+    group = match["group"] or ""
+    if match["namespace"] and not match["resource"]:
+        return None
+    resource, name, sub = match["resource"], match["name"], match["sub"]
+    if path.startswith("/api/v1/namespaces/") and match["namespace"] and resource is None:
+        resource, name = "namespaces", match["namespace"]
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    if method == "GET":
+        verb = "watch" if query.get("watch") in ("true", "1") else ("get" if name else "list")
+    if method == "DELETE" and not name:
+        verb = "deletecollection"
+    return group, f"{resource}/{sub}" if sub else resource, verb
+
+
+def allowed(rules: list[dict], group: str, resource: str, verb: str) -> bool:
+    return any(group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", [])
+               for r in rules)
+
+
+class RecordingProxy:
+    """A plain-HTTP reverse proxy to the embedded server that records (method, path, query)."""
+
+    def __init__(self, upstream: Any) -> None:
+        self.upstream = upstream
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "RecordingProxy":
+        self._thread.start()
+        assert self._ready.wait(30), "the recording proxy did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        import ssl
+
+        import aiohttp
+        from aiohttp import web
+
+        asyncio.set_event_loop(self.loop)
+        context = ssl.create_default_context(cafile=self.upstream.ca_path)
+
+        async def forward(request: web.Request) -> web.StreamResponse:
+            self.requests.append((request.method, request.path, dict(request.query)))
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            headers["Authorization"] = f"Bearer {self.upstream.token}"
+            async with session.request(request.method, self.upstream.url + request.path_qs, headers=headers,
+                                       data=await request.read(), ssl=context) as upstream:
+                response = web.StreamResponse(status=upstream.status, headers={
+                    k: v for k, v in upstream.headers.items()
+                    if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")})
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                return response
+
+        async def start() -> None:
+            nonlocal session
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            app = web.Application(client_max_size=64 * 1024 * 1024)
+            app.router.add_route("*", "/{tail:.*}", forward)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]
+
+        session = None
+        self.loop.run_until_complete(start())
+        self._ready.set()
+        self.loop.run_forever()
+
+
+def _wait_for(condition, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@contextlib.contextmanager
+def running_operator(kubeconfig: pathlib.Path) -> Iterator[None]:
+    from mlkube import operator
+
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=operator.run, kwargs={"kubeconfig": str(kubeconfig), "stop_flag": stop,
+                                                           "ready_flag": ready}, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(60), "the operator did not become ready"
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tmp_path, monkeypatch):
+    dev = cs.build("overlays/dev")
+    install_namespaces_and_crds(server, dev)
+    secrets = [o for o in dev if o["kind"] == "Secret"]
+    assert kubectl(server, "apply", "-f", "-", stdin=yaml.safe_dump_all(secrets)).returncode == 0
+    (role,) = [o for o in dev if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "mlkube-operator"]
+
+    with RecordingProxy(server) as proxy:
+        kubeconfig = tmp_path / "operator-kubeconfig"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "proxy",
+            "clusters": [{"name": "proxy", "cluster": {"server": f"http://127.0.0.1:{proxy.port}"}}],
+            "users": [{"name": "operator", "user": {"token": "recorded-by-the-proxy"}}],
+            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "operator"}}],
+        }))
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # Kopf's own login reads it
+        with running_operator(kubeconfig):
+            samples = [o for o in cs.build("samples") if cs.group_of(o) == "mlkube.io"]
+            result = kubectl(server, "apply", "-f", "-", stdin=yaml.safe_dump_all(samples))
+            assert result.returncode == 0, result.stderr
+            # The TrainingJob controller has created the Job and written status, and the other
+            # controllers have reported on their objects.
+            _wait_for(lambda: kubectl(server, "-n", "ml", "get", "tj", "penguins-manual-1",
+                                      "-o", "jsonpath={.status.jobName}").stdout, 60, "the trainer Job")
+            for kind in ("mlp", "mdep", "dmon"):
+                _wait_for(lambda: kubectl(server, "-n", "ml", "get", kind, "-o", "jsonpath={.items[*].status.phase}").stdout,
+                          60, f"status of the {kind}")
+
+    made = {rbac_request(m, p, q) for m, p, q in proxy.requests} - {None}
+    assert ("batch", "jobs", "create") in made, "the recording missed the Job the operator created"
+    assert [r for r in sorted(made) if not allowed(role["rules"], *r)] == []

@@ -115,3 +115,15 @@ def test_run_in_a_thread_as_mlkube_local_up_does(fresh_apiserver, kubectl_for):
         thread.join(timeout=30)
     assert not thread.is_alive()
     wait_for(lambda: not process_alive(pids[0]), timeout=5, what="the forker to be stopped")
+
+
+def test_a_second_runtime_on_the_same_state_dir_is_refused(fresh_apiserver, runtime_for):
+    server = fresh_apiserver()
+    first = runtime_for(server)
+    lock = server.state_dir / "runtime" / "lock"
+    wait_for(lambda: lock.exists() and lock.read_text() == str(first.process.pid),
+             what="the first runtime to hold the lock")
+    second = runtime_for(server)
+    assert second.process.wait(timeout=20) == 1
+    assert "another process runtime" in second.log.read_text()
+    assert first.process.poll() is None

@@ -34,7 +34,10 @@ def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         await manager.serve(args.kubeconfig, args.state_dir, stop, settings)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except RuntimeError as e:
+        parser.exit(1, f"error: {e}\n")
 
 
 if __name__ == "__main__":

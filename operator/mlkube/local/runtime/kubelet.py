@@ -39,6 +39,7 @@ class Kubelet:
     def sync(self, current: list[dict]) -> None:
         """Make the running pods match ``current`` (every pod object in the cluster)."""
         by_uid = {p["metadata"]["uid"]: p for p in current}
+        self._keep_previous_ips(by_uid)
         for uid, pod in by_uid.items():
             self._seen[uid] = pod
             if uid in self._stopping:
@@ -80,7 +81,20 @@ class Kubelet:
         self.workers[uid] = worker
         worker.start()
 
+    def _keep_previous_ips(self, by_uid: dict[str, dict]) -> None:
+        """Reserve the IPs pods already report (after a runtime restart) before any pod
+        gets a new one, so that each keeps its address."""
+        taken = set(self._ips.values())
+        for uid, pod in by_uid.items():
+            ip = (pod.get("status") or {}).get("podIP")
+            if uid not in self._ips and ip and ip not in taken and \
+                    ipaddress.ip_address(ip) in POD_NETWORK:
+                self._ips[uid] = ip
+                taken.add(ip)
+
     def _allocate_ip(self, uid: str, previous: str | None) -> str:
+        if uid in self._ips:
+            return self._ips[uid]
         taken = set(self._ips.values())
         if previous and previous not in taken and ipaddress.ip_address(previous) in POD_NETWORK:
             self._ips[uid] = previous

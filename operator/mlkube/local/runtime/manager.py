@@ -11,10 +11,14 @@ stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import fcntl
 import logging
+import os
 import pathlib
 import threading
+from collections.abc import Iterator
 
 from mlkube.local.runtime import (containers, deployments, inferenceservices, jobs, kube,
                                   kubelet, pods, processes, services, store)
@@ -40,6 +44,32 @@ async def serve(kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path,
                 stop: asyncio.Event, settings: Settings = Settings()) -> None:
     """Run the runtime against the API server of ``kubeconfig`` until ``stop`` is set."""
     layout = pods.Layout(pathlib.Path(state_dir))
+    with _exclusive(layout):
+        await _serve(kubeconfig, layout, stop, settings)
+
+
+@contextlib.contextmanager
+def _exclusive(layout: pods.Layout) -> Iterator[None]:
+    """Hold the state directory's runtime lock: a second runtime on the same directory
+    would kill this one's processes as orphans."""
+    path = layout.state_dir / "runtime" / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise RuntimeError(f"another process runtime (pid {lock.read().strip() or '?'}) "
+                               f"is using {layout.state_dir}; stop it first") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyncio.Event,
+                 settings: Settings) -> None:
     for owner in processes.kill_orphans(layout.records):
         log.info("killed container %s left running by a previous runtime", owner)
     dirty = asyncio.Event()

@@ -46,13 +46,15 @@ def _trainer_termination(pods: list[dict[str, Any]], container: str) -> dict[str
     return None
 
 
-def _result(terminated: dict[str, Any] | None) -> trainer.TrainerResult | None:
+def _result(terminated: dict[str, Any] | None) -> trainer.TrainerResult | str | None:
+    """The trainer's result, or why its termination message is not one (None when there is none)."""
     if not terminated or not terminated.get("message"):
         return None
     try:
         return trainer.TrainerResult.model_validate_json(terminated["message"])
-    except pydantic.ValidationError:
-        return None
+    except pydantic.ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        return f"{'.'.join(map(str, first['loc'])) or 'result'}: {first['msg']}"
 
 
 def _last_line(text: str) -> str:
@@ -68,6 +70,9 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, container
     start = status.get("startTime")
     terminated = _trainer_termination(pods, container)
     result = _result(terminated)
+    if isinstance(result, str):
+        return JobState("Failed", "InvalidResult", f"The trainer's result does not follow the trainer contract (see the "
+                        f"README): {result}", start, status.get("completionTime"))
     if _condition(job, "Complete"):
         if result is None or not result.ok:
             return JobState("Failed", "NoResult", "The trainer exited 0 but wrote no result to its termination message; "

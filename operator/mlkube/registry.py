@@ -91,9 +91,8 @@ def champion_after(current: int | None, new_entries: list[dict[str, Any]], model
 
 
 def _scores(entry: dict[str, Any], champion: dict[str, Any], metric: str, comparison: dict[str, Any] | None) -> tuple[float, float | None]:
-    if comparison and comparison.get("championVersion") == champion["version"]:
-        challenger = comparison.get("challenger", {}).get(metric)
-        incumbent = comparison.get("champion", {}).get(metric)
+    if comparison and comparison.get("championVersion") == champion["version"] and comparison.get("metric") == metric:
+        challenger, incumbent = comparison.get("challenger"), comparison.get("champion")
         if challenger is not None and incumbent is not None:
             return challenger, incumbent
     return entry["metrics"][metric], champion.get("metrics", {}).get(metric)

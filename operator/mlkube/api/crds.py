@@ -79,6 +79,12 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _finish(node: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in node.items() if k in _KEEP}
+    # JSON Schema 2020 (pydantic) has numeric exclusive bounds; OpenAPI v3.0 (Kubernetes) has
+    # the bound in minimum/maximum and a boolean flag.
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(out.get(exclusive), (int, float)) and not isinstance(out[exclusive], bool):
+            out[bound] = out[exclusive]
+            out[exclusive] = True
     # Defaults are documented, not applied by the API server: stored objects stay exactly as the
     # user wrote them (no GitOps drift), and a TrainingJob field left unset can still take the
     # project's template value. The operator applies the defaults when it parses a spec.

@@ -302,16 +302,20 @@ class Metrics(base.ApiModel):
 
 
 class Comparison(base.ApiModel):
-    """Challenger and champion scored on the same holdout."""
+    """Challenger and champion scored on the same holdout by the primary metric."""
 
     champion_version: int
     """The champion it was compared with."""
+    metric: str
+    """The primary metric."""
+    challenger: float | None = None
+    """This run's score on the holdout."""
+    champion: float | None = None
+    """The champion's score on the same holdout."""
+    challenger_better: bool = False
+    """Whether this run scored better."""
     holdout: str = "test"
     """Which holdout: the challenger's test split, or recent labeled traffic."""
-    champion: dict[str, float] = {}
-    """The champion's metrics on that holdout."""
-    challenger: dict[str, float] = {}
-    """This run's metrics on that holdout."""
 
 
 class TrainingJobStatus(base.StatusBase):

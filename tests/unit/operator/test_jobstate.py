@@ -62,3 +62,8 @@ def test_later_stages_keep_the_trial_counts():
     log = ('MLKUBE_PROGRESS {"trialsCompleted": 8, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning"}\n'
            'MLKUBE_PROGRESS {"trialsCompleted": 0, "trialsTotal": 0, "stage": "writing"}\n')
     assert jobstate.progress(log) == {"trialsCompleted": 8, "trialsTotal": 8, "summary": "8/8", "bestScore": 0.9, "stage": "writing"}
+
+
+def test_a_result_outside_the_contract_is_named():
+    state = observe(job(("Complete", "")), [pod(json.dumps({"ok": True, "metrics": {"test": "high"}}))])
+    assert state.reason == "InvalidResult" and "metrics.test" in state.message

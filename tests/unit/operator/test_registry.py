@@ -53,7 +53,7 @@ def test_better_version_takes_over_only_by_min_improvement():
 
 def test_comparison_on_the_same_holdout_decides_over_registered_metrics():
     models, _ = registry.register([], [finished("a", "1", 0.90)], now="t")
-    comparison = {"championVersion": 1, "champion": {"roc_auc": 0.60}, "challenger": {"roc_auc": 0.85}}
+    comparison = {"championVersion": 1, "metric": "roc_auc", "champion": 0.60, "challenger": 0.85}
     models, added = registry.register(models, [finished("b", "2", 0.85, comparison=comparison)], now="t")
     assert registry.champion_after(1, added, models, promotion=project.Promotion(), primary_metric="roc_auc",
                                    comparisons={"b": comparison}) == 2

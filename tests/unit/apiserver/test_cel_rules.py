@@ -134,7 +134,7 @@ def test_rules_compile_once_per_text():
 
 @pytest.mark.parametrize(("rule", "error"), [
     ("self.size +", "compilation failed: ERROR: <input>:1:12: Syntax error"),
-    ("quantity(self.size) > 1", "compilation failed: ERROR: <input>: undeclared reference to 'quantity'"),
+    ("ip(self.size) > 1", "compilation failed: ERROR: <input>: undeclared reference to 'ip'"),
     ("other.size > 1", "compilation failed: ERROR: <input>: undeclared reference to 'other'"),
 ])
 def test_rules_that_do_not_compile(rule, error):
@@ -189,3 +189,22 @@ def test_field_paths_of_root_and_map_rules_join_like_field_path_child():
     env = _widget([], env={"type": "object", "additionalProperties": {"type": "string"},
                            "x-kubernetes-validations": [{"rule": "self.A != ''", "fieldPath": "['A']"}]})
     assert [c.field for c in schema.validate({"spec": {"env": {"A": ""}}}, env)] == ["spec.env[A]"]
+
+
+@pytest.mark.parametrize("rule", [
+    "quantity('1Gi') == quantity('1024Mi')",
+    "quantity(self.memory).isGreaterThan(quantity('256Mi')) && quantity('100m').isLessThan(quantity('1'))",
+    "isQuantity(self.memory) && !isQuantity('1 Gi') && quantity('1.5').asApproximateFloat() == 1.5",
+    "quantity('2k').asInteger() == 2000 && quantity('500m').isInteger() == false && quantity('-1').sign() == -1",
+    "quantity('1Gi').add(quantity('1Gi')) == quantity('2Gi') && quantity('1').sub(1).compareTo(quantity('0')) == 0",
+])
+def test_the_kubernetes_quantity_library(rule):
+    crd = _widget([{"rule": rule}], memory={"type": "string"})
+    assert schema.validate({"spec": {"memory": "1Gi"}}, crd) == []
+
+
+def test_a_quantity_rule_that_fails_reports_the_rule():
+    crd = _widget([{"rule": "quantity(self.memory).isLessThan(quantity('1Gi'))", "message": "memory must be below 1Gi"}],
+                  memory={"type": "string"})
+    assert [c.message for c in schema.validate({"spec": {"memory": "2Gi"}}, crd)] == [
+        'Invalid value: "object": memory must be below 1Gi']

@@ -101,13 +101,13 @@ def test_defaults_are_forbidden_in_metadata():
 
 def test_rules_that_do_not_compile_are_reported_on_the_rule():
     spec = {"type": "object", "properties": {"size": {"type": "integer"}},
-            "x-kubernetes-validations": [{"rule": "self.size >"}, {"rule": "quantity(self.size) > 1"}]}
+            "x-kubernetes-validations": [{"rule": "self.size >"}, {"rule": "ip(self.size) > 1"}]}
     found = _errors(_with_spec(spec))
     assert [f[1] for f in found] == [f"{ROOT}.properties[spec].x-kubernetes-validations[0].rule",
                                      f"{ROOT}.properties[spec].x-kubernetes-validations[1].rule"]
     assert found[0][2].startswith('Invalid value: apiextensions.ValidationRule{Rule:"self.size >", ')
     assert "compilation failed: ERROR: <input>:1:12: Syntax error" in found[0][2]
-    assert found[1][2].endswith("compilation failed: ERROR: <input>: undeclared reference to 'quantity' (in container '')")
+    assert found[1][2].endswith("compilation failed: ERROR: <input>: undeclared reference to 'ip' (in container '')")
 
 
 def test_rule_fields_are_checked_before_compilation():

@@ -5,14 +5,12 @@ the pure-Python `celpy` for speed (~50k evaluations/s here). It provides the CEL
 `oldSelf`, `has()`, `size()`, the `all/exists/exists_one/map/filter` macros, `matches`, the string
 predicates, conversions, timestamps and durations, and mixed int/double comparisons.
 
-Kubernetes libraries added here on top of cel's own extensions (`charAt`, `indexOf`, `lastIndexOf`,
-`lowerAscii`, `upperAscii`, `replace`, `split`, `substring`, `trim`, `join`, `min`, `max`, `sum`,
-`sets.*`, `math.*`, `base64.*`, ...): `isSorted`, list `indexOf`/`lastIndexOf`, `find`, `findAll`,
-`url`/`isURL` with `getScheme/getHost/getHostname/getPort/getEscapedPath/getQuery`.
-Not supported (a rule using them fails to compile with "undeclared reference"): `quantity`,
-`isQuantity`, `ip`, `cidr`, `format`, `authorizer`, optional syntax (`.?`, `optionalOldSelf`),
-two-variable comprehensions and cost budgets. Known deviation: cel-rust's `size()` of a string counts
-UTF-8 bytes, where Kubernetes counts code points (equal for ASCII).
+Kubernetes' CEL libraries come from cel's stdlib extensions (`charAt`, `indexOf`, `lowerAscii`,
+`split`, `join`, `min`, `max`, `sum`, `sets.*`, `math.*`, `base64.*`, ...) and cel_library (lists,
+regex `find`/`findAll`, `url`, `quantity`). Not supported (a rule using them fails to compile with
+"undeclared reference"): `ip`, `cidr`, `format`, `authorizer`, `cel.bind`, optional syntax (`.?`,
+`optionalOldSelf`), two-variable comprehensions and cost budgets. Known deviation: cel-rust's
+`size()` of a string counts UTF-8 bytes, where Kubernetes counts code points (equal for ASCII).
 
 Owns rule compilation (cached by text), compile-time reference checks, the conversion of a value to
 its CEL form (number fields as double, date-time/duration/byte strings as timestamp/duration/bytes,
@@ -27,12 +25,10 @@ import dataclasses
 import datetime
 import functools
 import re
-import urllib.parse
 
 import cel as celrs
-from cel import stdlib
 
-from mlkube.local.apiserver import schema_causes, schema_formats
+from mlkube.local.apiserver import cel_library, schema_causes, schema_formats
 
 REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate")
 SELF, OLD_SELF = "self", "oldSelf"
@@ -62,75 +58,7 @@ def escape(name: str) -> str | None:
             .replace("-", "__dash__").replace("/", "__slash__"))
 
 
-# --- the Kubernetes CEL library functions cel does not ship ---------------------------------------
-
-def _index_of(target, item, *offset):
-    if isinstance(target, list):
-        return next((i for i, x in enumerate(target) if x == item), -1)
-    return stdlib.index_of(target, item, *offset)
-
-
-def _last_index_of(target, item, *offset):
-    if isinstance(target, list):
-        return next((i for i in range(len(target) - 1, -1, -1) if target[i] == item), -1)
-    return stdlib.last_index_of(target, item, *offset)
-
-
-def _is_sorted(items: list) -> bool:
-    return all(items[i] <= items[i + 1] for i in range(len(items) - 1))
-
-
-def _find(text: str, pattern: str) -> str:
-    match = re.search(pattern, text)
-    return match.group(0) if match else ""
-
-
-def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    found = [m.group(0) for m in re.finditer(pattern, text)]
-    return found if limit < 0 else found[:limit]
-
-
-def _parse_url(text: str) -> urllib.parse.SplitResult | None:
-    if not text or " " in text or not (text.startswith("/") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text)):
-        return None
-    try:
-        return urllib.parse.urlsplit(text)
-    except ValueError:
-        return None
-
-
-def _url(text: str) -> dict:
-    # A URL is carried as a map, since cel holds no foreign objects; the get* functions read it.
-    parts = _parse_url(text)
-    if parts is None:
-        raise ValueError(f"URL parse error during conversion from string: {text}")
-    return {"scheme": parts.scheme, "netloc": parts.netloc, "hostname": parts.hostname or "",
-            "port": str(parts.port or ""), "path": parts.path, "query": parts.query}
-
-
-def _url_host(url: dict) -> str:
-    return url["netloc"].rpartition("@")[2]
-
-
-def _url_query(url: dict) -> dict:
-    return {k: v for k, v in urllib.parse.parse_qs(url["query"], keep_blank_values=True).items()}
-
-
-def _library() -> dict:
-    context = celrs.Context()
-    stdlib.add_stdlib_to_context(context)
-    functions = dict(context.functions)
-    functions.update({
-        "indexOf": _index_of, "lastIndexOf": _last_index_of, "isSorted": _is_sorted,
-        "find": _find, "findAll": _find_all,
-        "url": _url, "isURL": lambda text: _parse_url(text) is not None,
-        "getScheme": lambda url: url["scheme"], "getHost": _url_host, "getHostname": lambda url: url["hostname"],
-        "getPort": lambda url: url["port"], "getEscapedPath": lambda url: url["path"], "getQuery": _url_query,
-    })
-    return functions
-
-
-FUNCTIONS = _library()
+FUNCTIONS = cel_library.functions()
 # Static analysis sees `math.greatest(x)` as variable `math` and function `greatest`.
 _NAMESPACES = frozenset(name.split(".")[0] for name in FUNCTIONS if "." in name)
 KNOWN_FUNCTIONS = frozenset(name.rsplit(".", 1)[-1] for name in FUNCTIONS) | _NATIVE_FUNCTIONS

@@ -48,8 +48,8 @@ def _trainer_termination(pods: list[dict[str, Any]], container: str) -> dict[str
 
 def _result(terminated: dict[str, Any] | None) -> trainer.TrainerResult | str | None:
     """The trainer's result, or why its termination message is not one (None when there is none)."""
-    if not terminated or not terminated.get("message"):
-        return None
+    if not terminated or not terminated.get("message", "").lstrip().startswith("{"):
+        return None  # no result, or the log tail the kubelet fell back to (FallbackToLogsOnError)
     try:
         return trainer.TrainerResult.model_validate_json(terminated["message"])
     except pydantic.ValidationError as error:

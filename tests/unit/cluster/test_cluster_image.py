@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -127,10 +128,10 @@ def test_dockerignore_keeps_out_state_secrets_and_caches(path):
     assert _ignored(path, _patterns())
 
 
-def test_package_wheel_builds_from_the_docker_build_context(tmp_path):
-    """What the builder stage's `pip wheel --no-deps .` sees, built from exactly that."""
-    if not (cs.ROOT / "README.md").exists():
-        pytest.skip("README.md (pyproject's readme, needed by the image build) is not written yet")
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> pathlib.Path:
+    """What the builder stage's `pip wheel --no-deps .` makes from exactly the build context."""
+    tmp_path = tmp_path_factory.mktemp("image-build")
     patterns = _patterns()
     context = tmp_path / "context"
     for directory, subdirectories, files in os.walk(cs.ROOT):
@@ -147,7 +148,24 @@ def test_package_wheel_builds_from_the_docker_build_context(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (wheel,) = (tmp_path / "wheels").glob("mlkube-*.whl")
-    assert wheel.stat().st_size > 0
+    return wheel
+
+
+def test_package_wheel_builds_from_the_docker_build_context(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (entry_points,) = [archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert {"mlkube/cli.py", "mlkube/trainer.py", "mlkube/serving/server.py", "mlkube/serving/router.py"} <= names
+    assert "mlkube = mlkube.cli:main" in entry_points  # the image's ENTRYPOINT
+
+
+@pytest.mark.xfail(strict=True, reason="pyproject's package-data ships only mlkube/crds/*.yaml, so the image "
+                   "and any wheel install lack mlkube/local/crds/*.yaml; add 'local/crds/*.yaml', then remove this mark")
+def test_package_wheel_ships_every_data_file_of_the_package(wheel):
+    tracked = subprocess.run(["git", "ls-files", "operator/mlkube"], cwd=cs.ROOT, capture_output=True, text=True, check=True)
+    data_files = {p.removeprefix("operator/") for p in tracked.stdout.split() if not p.endswith(".py")}
+    with zipfile.ZipFile(wheel) as archive:
+        assert data_files - set(archive.namelist()) == set()
 
 
 def _tool(name: str) -> str | None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import math
 
-from mlkube.local.apiserver import schema_causes
-from mlkube.local.apiserver.schema_causes import Cause
-from mlkube.local.apiserver.schema_nodes import Node
+from mlkube.local.apiserver import schema_causes, schema_nodes
 
 _IN = "in body"
 
 
-def validate(value: object, node: Node, path: str, out: list[Cause]) -> None:
+def validate(value: object, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     """Append to `out` every OpenAPI violation of `value` (at field `path`) against `node`."""
     if value is None:
         _check_null(node, path, out)
@@ -53,12 +51,12 @@ def json_type(value: object) -> str:
     return "object"
 
 
-def _check_null(node: Node, path: str, out: list[Cause]) -> None:
+def _check_null(node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     if node.types and not node.nullable:
         out.append(_type_error(path, ",".join(node.types), "null"))
 
 
-def _check_type(value: object, node: Node, path: str, out: list[Cause]) -> None:
+def _check_type(value: object, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     if not node.types and not node.format:
         return
     actual = json_type(value)
@@ -77,11 +75,11 @@ def _check_type(value: object, node: Node, path: str, out: list[Cause]) -> None:
         out.append(_type_error(path, ",".join(node.types), actual))
 
 
-def _type_error(path: str, expected: str, actual: str) -> Cause:
+def _type_error(path: str, expected: str, actual: str) -> schema_causes.Cause:
     return schema_causes.type_invalid(path, actual, f"{path} {_IN} must be of type {expected}: {schema_causes.go_quote(actual)}")
 
 
-def _check_junctors(value: object, node: Node, path: str, out: list[Cause]) -> None:
+def _check_junctors(value: object, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     # The quantifier errors are not field errors upstream, so they carry no field ("<nil>").
     if node.any_of:
         results = [_errors_of(value, sub, path) for sub in node.any_of]
@@ -108,13 +106,13 @@ def _check_junctors(value: object, node: Node, path: str, out: list[Cause]) -> N
         out.append(_junctor_error(f"{_go_path(path)} must not validate the schema (not)"))
 
 
-def _errors_of(value: object, node: Node, path: str) -> list[Cause]:
-    found: list[Cause] = []
+def _errors_of(value: object, node: schema_nodes.Node, path: str) -> list[schema_causes.Cause]:
+    found: list[schema_causes.Cause] = []
     validate(value, node, path, found)
     return found
 
 
-def _junctor_error(detail: str) -> Cause:
+def _junctor_error(detail: str) -> schema_causes.Cause:
     return schema_causes.invalid("", "", detail)
 
 
@@ -122,7 +120,7 @@ def _go_path(path: str) -> str:
     return schema_causes.go_quote(path)
 
 
-def _check_string(value: str, node: Node, path: str, out: list[Cause]) -> None:
+def _check_string(value: str, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     length = len(value)
     if node.max_length is not None and length > node.max_length:
         out.append(schema_causes.too_long(path, node.max_length))
@@ -134,7 +132,7 @@ def _check_string(value: str, node: Node, path: str, out: list[Cause]) -> None:
         out.append(schema_causes.type_invalid(path, value, f"{path} {_IN} must be of type {node.format}: {schema_causes.go_quote(value)}"))
 
 
-def _check_number(value: int | float, node: Node, path: str, out: list[Cause]) -> None:
+def _check_number(value: int | float, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     # Upstream compares an int64 value with the bound truncated to int64, a float64 with the float.
     is_int = isinstance(value, int)
 
@@ -168,7 +166,7 @@ def _number(value: int | float) -> str:
     return schema_causes.go_scalar(value)
 
 
-def _check_array(value: list, node: Node, path: str, out: list[Cause]) -> None:
+def _check_array(value: list, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     if node.items is not None:
         for index, item in enumerate(value):
             validate(item, node.items, f"{path}[{index}]", out)
@@ -179,7 +177,7 @@ def _check_array(value: list, node: Node, path: str, out: list[Cause]) -> None:
         out.append(schema_causes.too_many(path, size, node.max_items))
 
 
-def _check_enum(value: object, node: Node, path: str, out: list[Cause]) -> None:
+def _check_enum(value: object, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     if not node.enum or any(json_equal(value, allowed) for allowed in node.enum if value is not None):
         return
     supported = [v if isinstance(v, str) else _go_json(v) for v in node.enum]
@@ -210,7 +208,7 @@ def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _check_object(value: dict, node: Node, path: str, out: list[Cause]) -> None:
+def _check_object(value: dict, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:
     count = len(value)
     if node.min_properties is not None and count < node.min_properties:
         out.append(schema_causes.invalid(path, count, f"{path} {_IN} should have at least {node.min_properties} properties"))

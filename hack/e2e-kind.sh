@@ -7,8 +7,8 @@
 # Run through `make e2e-kind` after `make kind-up` (the Makefile checks Docker, kind,
 # kubectl and the cluster first). Uses manifests/samples (namespace ml): the scenario of
 # examples/ and of `make demo` (Palmer penguins), with data and models in MinIO.
-# Environment: KUBE_CONTEXT (default kind-mlkube), KUBECTL, PYTHON (needs palmerpenguins,
-# boto3 and httpx: the project's environment), TIMEOUT_TRAIN, TIMEOUT_SERVE.
+# Environment: KUBE_CONTEXT (default kind-mlkube), KUBECTL, E2E_PYTHON (default .venv/bin/python:
+# needs palmerpenguins, boto3 and httpx), TIMEOUT_TRAIN, TIMEOUT_SERVE.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,8 +19,8 @@ ROUTER_URL=${ROUTER_URL:-http://localhost:8080}   # kind-config.yaml: NodePort 3
 S3_URL=${S3_URL:-http://localhost:9000}           # kind-config.yaml: NodePort 30900
 TIMEOUT_TRAIN=${TIMEOUT_TRAIN:-25m}
 TIMEOUT_SERVE=${TIMEOUT_SERVE:-10m}
-if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+if [[ -z "${E2E_PYTHON:-}" ]]; then
+  if [[ -x "$ROOT/.venv/bin/python" ]]; then E2E_PYTHON="$ROOT/.venv/bin/python"; else E2E_PYTHON=python3; fi
 fi
 
 k() { "$KUBECTL" --context "$KUBE_CONTEXT" "$@"; }
@@ -48,14 +48,14 @@ k get crd mlprojects.mlkube.io trainingjobs.mlkube.io modeldeployments.mlkube.io
   || fail "mlkube CRDs are not installed: run make deploy"
 k -n mlkube-system wait --for=condition=Available deployment/mlkube-operator deployment/minio --timeout=120s \
   || fail "operator or MinIO not available: run make deploy"
-"$PYTHON" -c "import palmerpenguins, boto3, httpx" 2>/dev/null \
-  || fail "$PYTHON lacks palmerpenguins/boto3/httpx: set PYTHON to the project's environment (.venv)"
+"$E2E_PYTHON" -c "import palmerpenguins, boto3, httpx" 2>/dev/null \
+  || fail "$E2E_PYTHON lacks palmerpenguins/boto3/httpx: set E2E_PYTHON to the project's environment (.venv)"
 
 stage "upload the Palmer penguins data to s3://datasets/penguins.csv"
 AWS_ACCESS_KEY_ID=$(k -n "$NS" get secret s3-creds -o jsonpath='{.data.AWS_ACCESS_KEY_ID}' | base64 -d)
 AWS_SECRET_ACCESS_KEY=$(k -n "$NS" get secret s3-creds -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d)
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_URL
-"$PYTHON" - <<'PY'
+"$E2E_PYTHON" - <<'PY'
 import os
 import boto3
 import palmerpenguins
@@ -103,7 +103,7 @@ echo "in-cluster URL: $(jsonpath mdep/penguins-prod .status.url)"
 
 stage "predictions (V1, V2) and feedback through the router at $ROUTER_URL; then drifted traffic"
 export ROUTER_URL
-"$PYTHON" - <<'PY'
+"$E2E_PYTHON" - <<'PY'
 import os
 import httpx
 import palmerpenguins

@@ -12,8 +12,8 @@
 # whatever cluster the current kubectl context happens to point at.
 # Included by the top-level Makefile; also usable alone: make -f mk/kind.mk <target>.
 
-KIND_MK := $(lastword $(MAKEFILE_LIST))
-KIND_ROOT := $(abspath $(dir $(KIND_MK))/..)
+KIND_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
+KIND_ROOT := $(abspath $(dir $(KIND_MK))..)
 
 KIND_CLUSTER ?= mlkube
 KIND_CONTEXT := kind-$(KIND_CLUSTER)

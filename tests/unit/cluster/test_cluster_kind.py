@@ -54,6 +54,16 @@ def test_targets_stop_at_once_without_docker(target, tmp_path):
 
 
 @needs_make
+def test_top_level_make_e2e_kind_stops_at_once_without_docker(tmp_path):
+    if "mk/kind.mk" not in (cs.ROOT / "Makefile").read_text():
+        pytest.skip("the top-level Makefile does not include mk/kind.mk yet")
+    result = subprocess.run([MAKE, "-C", str(cs.ROOT), "e2e-kind"], env=_path_without(tmp_path, "docker"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "'docker' not found" in result.stderr, result.stderr
+    assert "pip install" not in result.stdout, "e2e-kind must check Docker before anything else"
+
+
+@needs_make
 def test_e2e_kind_reports_an_unreachable_engine(tmp_path):
     fake_docker = tmp_path / "bin" / "docker"
     env = _path_without(tmp_path, "docker")

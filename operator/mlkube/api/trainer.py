@@ -97,7 +97,12 @@ class TrainerInput(base.ApiModel):
     champion: Champion | None = None
     """Current champion, if any."""
     feedback: Feedback | None = None
-    """Labeled traffic to add, if the retraining policy says so."""
+    """Labeled captured traffic, added to the training data when the project's retraining.includeFeedback
+    is set, and used as the comparison holdout when promotion.evaluateOn is recent."""
+    evaluate_on: Literal["recent", "test"] = "test"
+    """Holdout on which challenger and champion are compared (the project's promotion.evaluateOn)."""
+    include_feedback: bool = False
+    """Whether the labeled captured traffic joins the training data."""
 
     @classmethod
     def from_json(cls, text: str | bytes) -> TrainerInput:

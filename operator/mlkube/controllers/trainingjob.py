@@ -7,6 +7,7 @@ the trainer's log).
 
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Any
 
@@ -104,7 +105,10 @@ async def _start(client: k8s.Client, tj: dict[str, Any], spec: Any, mlp: dict[st
     if secret and await client.get(k8s.SECRETS, secret, namespace) is None:
         raise refs.MissingReference("SecretNotFound", f"Secret {secret!r} (credentialsSecret) does not exist in namespace "
                                     f"{namespace!r}; create it with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    document = training.trainer_input(tj, spec, mlp, mlp_spec)
+    deployments = [d["metadata"]["name"] for d in await client.list(k8s.MODELDEPLOYMENTS, namespace)
+                   if d["spec"].get("projectRef") == mlp["metadata"]["name"]]
+    document = training.trainer_input(tj, spec, mlp, mlp_spec, deployments=deployments,
+                                      now=datetime.datetime.now(datetime.timezone.utc))
     await client.apply(training.trainer_service_account(namespace))
     manifest = training.trainer_job(tj, spec, document, project_name=mlp["metadata"]["name"], image=trainer_image(), secret=secret)
     try:

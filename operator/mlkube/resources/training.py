@@ -9,6 +9,7 @@ bring-your-own image (``spec.image`` / ``spec.command``) gets exactly the same.
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 from mlkube.api import base, project, trainer, training
@@ -48,8 +49,9 @@ def output_uri(storage_uri: str, tj: dict[str, Any]) -> str:
 
 
 def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[str, Any],
-                  mlp_spec: project.MLProjectSpec) -> trainer.TrainerInput:
-    """The document the trainer reads."""
+                  mlp_spec: project.MLProjectSpec, *, deployments: list[str], now: datetime.datetime) -> trainer.TrainerInput:
+    """The document the trainer reads. ``deployments``: the project's ModelDeployments, whose
+    captured and labeled traffic can join the training data or serve as the comparison holdout."""
     registry = (mlp.get("status") or {}).get("models", [])
     champion_version = (mlp.get("status") or {}).get("championVersion")
     champion = next((e for e in registry if e.get("version") == champion_version), None)
@@ -69,7 +71,19 @@ def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[
         output=trainer.Output(uri=output_uri(mlp_spec.storage.uri, tj), endpoint=mlp_spec.storage.endpoint),
         champion=trainer.Champion(version=champion["version"], artifact_uri=champion["artifactUri"],
                                   metrics=champion.get("metrics", {})) if champion else None,
+        feedback=_feedback(mlp_spec, deployments, now),
+        include_feedback=mlp_spec.retraining.include_feedback,
+        evaluate_on=mlp_spec.promotion.evaluate_on,
     )
+
+
+def _feedback(mlp_spec: project.MLProjectSpec, deployments: list[str], now: datetime.datetime) -> trainer.Feedback | None:
+    wanted = mlp_spec.retraining.include_feedback or mlp_spec.promotion.evaluate_on == "recent"
+    if not wanted or not deployments:
+        return None
+    since = now - base.parse_duration(mlp_spec.retraining.feedback_window)
+    return trainer.Feedback(uri=mlp_spec.storage.uri.rstrip("/"), endpoint=mlp_spec.storage.endpoint, deployments=sorted(deployments),
+                            since=since.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def credentials_secret(spec: training.TrainingJobSpec, mlp_spec: project.MLProjectSpec) -> str | None:

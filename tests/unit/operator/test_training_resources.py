@@ -1,6 +1,7 @@
 """The trainer Job and its input, built from a TrainingJob and its project."""
 
 import json
+import datetime
 import pathlib
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 from mlkube.api import kinds, trainer
 from mlkube.resources import meta, training
 
+NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)
 EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
 
 
@@ -26,7 +28,7 @@ def objects():
 def build(tj, mlp, **kw):
     spec = training.effective_spec(tj["spec"], mlp["spec"]["training"]["template"])
     mlp_spec = kinds.MLPROJECT.parse_spec(mlp["spec"])
-    document = training.trainer_input(tj, spec, mlp, mlp_spec)
+    document = training.trainer_input(tj, spec, mlp, mlp_spec, deployments=["penguins-prod"], now=NOW)
     return spec, document, training.trainer_job(tj, spec, document, project_name="penguins", image="img:1", **{"secret": None, **kw})
 
 
@@ -80,3 +82,15 @@ def test_long_names_stay_valid_label_values():
     name = meta.child_name("x" * 80, "train")
     assert len(name) <= 63 and name.endswith("-train")
     assert name == meta.child_name("x" * 80, "train")
+
+
+def test_feedback_joins_when_the_policy_says_so(objects):
+    tj, mlp = objects
+    _, document, _ = build(tj, mlp)
+    assert document.feedback is None and document.evaluate_on == "test"
+    mlp["spec"]["retraining"].update(includeFeedback=True, feedbackWindow="7d")
+    mlp["spec"]["promotion"]["evaluateOn"] = "recent"
+    _, document, _ = build(tj, mlp)
+    assert document.include_feedback and document.evaluate_on == "recent"
+    assert document.feedback.deployments == ["penguins-prod"] and document.feedback.since == "2026-11-17T00:00:00Z"
+    assert document.feedback.uri == "file:///tmp/mlkube-demo/models/penguins"

@@ -160,7 +160,7 @@ def test_e2e_script_applies_the_samples_and_waits_on_each_kind():
     script = E2E.read_text()
     assert 'apply -k "$ROOT/manifests/samples"' in script
     for short in ("mlp/penguins", "tj/penguins-manual-1", "mdep/penguins-prod", "dmon/penguins-drift"):
-        assert re.search(rf"wait --for=\S+ {re.escape(short)}", script), short
+        assert re.search(rf"(wait --for=\S+|wait_nonempty) {re.escape(short)}\b", script), short
 
 
 @needs_make

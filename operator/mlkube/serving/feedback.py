@@ -89,7 +89,7 @@ def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[di
             "version": served.version,
             "role": served.role,
             "requestTimestamp": capture.rfc3339(served.timestamp),
-            "receivedAt": capture.rfc3339(now),
+            "timestamp": capture.rfc3339(now),  # when the ground truth arrived: the latest answer wins
         })
         results.append({"requestId": request_id, "status": 200})
     return records, results

@@ -159,6 +159,14 @@ def test_capture_files_appear_under_the_documented_layout(start_router, make_tab
     assert first["response"]["predictions"] == [0] and first["latencyMs"] > 0 and first["timestamp"].endswith("Z")
 
 
+def test_a_stopped_router_writes_what_it_buffered(start_router, make_table, store):
+    router = start_router(make_table())
+    ids = [predict(router, i).headers["x-request-id"] for i in range(3)]
+    router.stop()  # SIGTERM well before the next 1 s flush
+    records = [json.loads(line) for f in sorted(store.rglob("inference-log/**/*.jsonl")) for line in f.read_text().splitlines()]
+    assert sorted(r["requestId"] for r in records) == sorted(ids)
+
+
 def test_capture_honours_the_sample_rate(start_router, make_table, store):
     table = make_table()
     table["capture"]["sampleRate"] = 0.0

@@ -25,7 +25,7 @@ def test_judge_accepts_known_ids_and_reports_unknown_and_malformed_items():
     assert is_batch and [r["status"] for r in results] == [200, 404, 400, 400]
     assert "unknown requestId 'gone'" in results[1]["error"] and "items[2].groundTruth: missing" in results[2]["error"]
     assert records == [{"_ts": 1_795_000_100.0, "requestId": "known", "groundTruth": 1, "version": 4, "role": "canary",
-                        "requestTimestamp": "2026-11-18T11:06:40.000Z", "receivedAt": "2026-11-18T11:08:20.000Z"}]
+                        "requestTimestamp": "2026-11-18T11:06:40.000Z", "timestamp": "2026-11-18T11:08:20.000Z"}]
 
 
 @pytest.mark.parametrize("body", [[1], {"items": []}, {"items": "x"}])

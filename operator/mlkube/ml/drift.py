@@ -19,6 +19,8 @@ negligible difference significant (p ~ 0 at a million rows); an effect size keep
 about how much the distribution moved. A method named explicitly that does not apply to a
 column's type is replaced by its counterpart of the same scale: ks <-> chi2, wasserstein ->
 jensenshannon. PSI and Jensen-Shannon apply to both types (numeric: the reference's quantile bins).
+Evidently's z-test for two-valued columns is chi-square here: on a 2 x 2 table the pooled
+two-proportion z-test and the chi-square test of homogeneity give the same p-value (z^2 = chi^2).
 
 Missing values: numeric statistics compare the present values and each feature reports its
 missing share on both sides (infinities count as missing); for categoricals "missing" is a
@@ -209,24 +211,24 @@ class DriftDetector:
             raise errors.InvalidSpec(f"n_bins: {self.n_bins} must be at least 2")
 
     def _profile(self, name: str, column: pd.Series, forced_categorical: bool) -> _ColumnProfile:
-        kind = _kind(column, forced_categorical)
-        method = _method_for(kind, self.method, len(column))
-        threshold = self._threshold_for(name, method)
-        if kind == "categorical":
-            missing = int(column.isna().sum())
-            frequencies = column.value_counts(dropna=True)
-            frequencies = frequencies[frequencies > 0]
-            categories = pd.Index(frequencies.index.to_numpy())
-            counts = np.concatenate([frequencies.to_numpy(), [0, missing]])
-            return _ColumnProfile(kind, method, threshold, len(column), missing, categories=categories, counts=counts)
-        values = _numbers(column, name, "reference")
-        present = np.isfinite(values)
-        missing = int(len(values) - present.sum())
-        values = np.sort(values[present])  # not empty: a numeric column has > 5 distinct values
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, self.n_bins + 1)[1:-1]))
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
-        return _ColumnProfile(kind, method, threshold, len(column), missing, sorted_values=values,
-                              std=float(values.std()), bin_edges=edges, counts=counts)
+        if not forced_categorical and _is_numeric(column):
+            values = _numbers(column, name, "reference")
+            present = np.isfinite(values)
+            values = np.sort(values[present])
+            if values.size and 1 + np.count_nonzero(values[1:] != values[:-1]) > DISCRETE_MAX_VALUES:
+                method = _method_for("numeric", self.method, len(column))
+                edges = np.unique(np.quantile(values, np.linspace(0, 1, self.n_bins + 1)[1:-1]))
+                counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+                return _ColumnProfile("numeric", method, self._threshold_for(name, method), len(column),
+                                      len(column) - values.size, sorted_values=values, std=float(values.std()),
+                                      bin_edges=edges, counts=counts)
+        method = _method_for("categorical", self.method, len(column))
+        missing = int(column.isna().sum())
+        frequencies = column.value_counts(dropna=True)
+        frequencies = frequencies[frequencies > 0]
+        return _ColumnProfile("categorical", method, self._threshold_for(name, method), len(column), missing,
+                              categories=pd.Index(frequencies.index.to_numpy()),
+                              counts=np.concatenate([frequencies.to_numpy(), [0, missing]]))
 
     def _threshold_for(self, name: str, method: str) -> float:
         threshold = drift_methods.DEFAULT_THRESHOLDS[method] if self.threshold is None else float(self.threshold)
@@ -292,10 +294,8 @@ def prediction_drift(reference: pd.Series, current: pd.Series, *, method: str = 
     return detector.score(current.rename(name).to_frame()).features[0]
 
 
-def _kind(column: pd.Series, forced_categorical: bool) -> str:
-    if forced_categorical or pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-        return "categorical"
-    return "categorical" if column.nunique(dropna=True) <= DISCRETE_MAX_VALUES else "numeric"
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def _method_for(kind: str, requested: str, reference_rows: int) -> str:

@@ -110,3 +110,10 @@ def test_severity_is_one_at_the_threshold_on_every_scale():
     assert drift_methods.severity("ks", 0.05**2, 0.05) == pytest.approx(2.0)
     assert drift_methods.severity("chi2", 0.0, 0.05) > 100
     assert drift_methods.severity("wasserstein", 0.3, 0.1) == pytest.approx(3.0)
+
+
+def test_chi2_on_two_buckets_equals_the_two_proportion_z_test_evidently_uses():
+    reference, current = np.array([30, 70]), np.array([45, 55])
+    pooled = (30 + 45) / 200
+    z = (0.30 - 0.45) / np.sqrt(pooled * (1 - pooled) * (1 / 100 + 1 / 100))
+    assert drift_methods.chi2_p_value(reference, current) == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)

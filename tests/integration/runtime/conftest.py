@@ -9,6 +9,7 @@ retries are observable in seconds.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import signal
 import subprocess
@@ -75,6 +76,18 @@ def namespace(kubectl, runtime) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def foreign_service_addresses_reserved(kubectl, namespace) -> None:
+    """Keep the API server from allocating a clusterIP another local cluster on this machine
+    is already serving (the allocator starts at 127.1.0.1 in every state directory): hold each
+    such address with a selector-less placeholder Service."""
+    from runtime_helpers import bound_service_addresses
+    for index, address in enumerate(sorted(bound_service_addresses())):
+        kubectl("create", "-n", namespace, "-f", "-", check=False, input=json.dumps({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": f"reserved-{index}"},
+            "spec": {"clusterIP": address, "ports": [{"port": 1}]}}))
 
 
 @pytest.fixture(scope="module")

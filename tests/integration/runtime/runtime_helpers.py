@@ -52,3 +52,18 @@ def container_pids(pods: list[dict]) -> list[int]:
     """The pids of the containers the runtime reported (``containerID: mlkube://<pid>``)."""
     return [int(s["containerID"].removeprefix("mlkube://")) for p in pods
             for s in (p.get("status") or {}).get("containerStatuses") or [] if s.get("containerID")]
+
+
+def bound_service_addresses() -> set[str]:
+    """127.1.x.y addresses some process on this machine listens on (another local cluster's
+    Services), read from /proc/net/tcp."""
+    addresses = set()
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state != "0A":  # LISTEN
+            continue
+        raw = bytes.fromhex(local.split(":")[0])[::-1]
+        address = ".".join(str(b) for b in raw)
+        if address.startswith("127.1."):
+            addresses.add(address)
+    return addresses

@@ -50,7 +50,8 @@ def answer(url: str) -> str:
     return urllib.request.urlopen(url, timeout=5).read().decode()
 
 
-def test_inferenceservice_is_ready_answers_rolls_and_stops(kubectl, namespace, kserve_crds, tmp_path):
+def test_inferenceservice_is_ready_answers_rolls_and_stops(kubectl, namespace, kserve_crds, tmp_path,
+                                                           foreign_service_addresses_reserved):
     for version in ("v1", "v2"):
         (tmp_path / version).mkdir()
         (tmp_path / version / "model.txt").write_text(version)

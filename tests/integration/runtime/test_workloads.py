@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import urllib.request
 
 import pytest
@@ -55,6 +56,10 @@ def test_job_succeeds_and_kubectl_logs_shows_its_output(kubectl, namespace):
     assert pod["status"]["podIP"].startswith("127.2.")
     logs = kubectl("logs", "-n", namespace, "job/hello").stdout
     assert logs == f"hello from {pod['metadata']['name']}\n"
+    job_events = kubectl("events", "-n", namespace, "--for", "job/hello").stdout
+    assert f"Created pod: {pod['metadata']['name']}" in job_events and "Job completed" in job_events
+    assert "Started container main" in kubectl("describe", "-n", namespace, "pod",
+                                               pod["metadata"]["name"]).stdout
 
 
 def test_failing_job_is_retried_until_the_backoff_limit(kubectl, namespace):
@@ -156,6 +161,7 @@ def test_crashing_deployment_is_restarted_with_back_off(kubectl, namespace):
     assert status["lastState"]["terminated"]["exitCode"] == 1
     pod = get_json(kubectl, "-n", namespace, "pods", "-l", "app=crash")["items"][0]["metadata"]["name"]
     assert kubectl("logs", "-n", namespace, pod, "--previous").stdout == "crashing\n"
+    assert "Back-off restarting failed container c" in kubectl("describe", "-n", namespace, "pod", pod).stdout
     deployment = get_json(kubectl, "-n", namespace, "deployment", "crash")
     assert condition(deployment, "Available")["status"] == "False"
 
@@ -169,7 +175,9 @@ def test_service_spreads_requests_over_two_ready_replicas(kubectl, namespace):
                        "ports": [{"name": "http", "containerPort": 8080}],
                        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]}},
+         # An explicit address: a local cluster running on this machine may hold the first ones.
+         "spec": {"selector": {"app": "web"}, "clusterIP": f"127.1.{random.randint(100, 250)}.{random.randint(1, 254)}",
+                  "ports": [{"port": 80, "targetPort": "http"}]}},
     ]))
     kubectl("rollout", "status", "-n", namespace, "deployment/web", "--timeout=30s", timeout=40)
     deployment = get_json(kubectl, "-n", namespace, "deployment", "web")

@@ -18,6 +18,8 @@ import signal
 import time
 from collections.abc import Callable
 
+EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
+
 from mlkube.local.runtime import images, objects, podspec, probes, processes
 
 log = logging.getLogger(__name__)
@@ -73,12 +75,14 @@ class Container:
     """The runtime side of one ``spec.containers[]`` (or ``initContainers[]``) entry."""
 
     def __init__(self, spec: dict, *, pod: dict, pod_ip: str, restart_count: int,
-                 on_change: Callable[[], None], memory_poll: float = 0.5) -> None:
+                 on_change: Callable[[], None], on_event: EventSink | None = None,
+                 memory_poll: float = 0.5) -> None:
         self.spec = spec
         self.name: str = spec["name"]
         self._pod = pod
         self._pod_ip = pod_ip
         self._on_change = on_change
+        self._on_event: EventSink = on_event or (lambda reason, message, warning: None)
         self._memory_poll = memory_poll
         self.restart_count = restart_count
         self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
@@ -134,6 +138,8 @@ class Container:
             delay = backoff.delay(failures)
             self.last_state = self.state
             pod = self._pod["metadata"]
+            self._on_event("BackOff", f"Back-off restarting failed container {self.name} in "
+                                      f"pod {pod['name']}", True)
             self.wait_with("CrashLoopBackOff",
                            f"back-off {delay:g}s restarting failed container={self.name} "
                            f"pod={pod['name']}_{pod.get('namespace', 'default')}"
@@ -153,10 +159,12 @@ class Container:
         except OSError as e:
             outcome = Outcome(128, "StartError", f"failed to start {launch.argv[0]!r}: {e}",
                               started_at, objects.now())
+            self._on_event("Failed", f"Error: {outcome.message}", True)
             self.state = outcome.terminated()
             self._on_change()
             return outcome
         self.state = {"running": {"startedAt": started_at}}
+        self._on_event("Started", f"Started container {self.name}", False)
         self.started = "startupProbe" not in self.spec
         self.ready = self.started and "readinessProbe" not in self.spec
         self._oom = False
@@ -189,6 +197,7 @@ class Container:
         """SIGTERM, then SIGKILL after the grace period; no restart follows."""
         self._stopping = True
         if self.process is not None and "running" in self.state:
+            self._on_event("Killing", f"Stopping container {self.name}", False)
             await self.process.stop(grace_seconds)
 
     def _termination_message(self, launch: Launch, log_path: pathlib.Path,
@@ -225,7 +234,7 @@ class Container:
         restart policy says)."""
         if "startupProbe" in self.spec:
             if not await self._passes(self.spec["startupProbe"], target):
-                await self._kill_unhealthy(self.spec["startupProbe"])
+                await self._kill_unhealthy(self.spec["startupProbe"], "startup")
                 return
             self.started = True
             self.ready = "readinessProbe" not in self.spec
@@ -246,7 +255,10 @@ class Container:
             await asyncio.sleep(timing.period)
         return False
 
-    async def _kill_unhealthy(self, probe: dict) -> None:
+    async def _kill_unhealthy(self, probe: dict, kind: str) -> None:
+        self._on_event("Unhealthy", f"{kind.capitalize()} probe failed", True)
+        self._on_event("Killing", f"Container {self.name} failed {kind} probe, will be "
+                                  "restarted", False)
         if self.process is not None:
             grace = self._pod["spec"].get("terminationGracePeriodSeconds", 30)
             await self.process.stop(probe.get("terminationGracePeriodSeconds", grace))
@@ -266,6 +278,7 @@ class Container:
                 successes, failures = 0, failures + 1
                 if self.ready and failures >= timing.failure_threshold:
                     self.ready = False
+                    self._on_event("Unhealthy", "Readiness probe failed", True)
                     self._on_change()
             await asyncio.sleep(timing.period)
 
@@ -277,7 +290,7 @@ class Container:
         while failures < timing.failure_threshold:
             failures = 0 if await probes.succeeds(probe, target) else failures + 1
             await asyncio.sleep(timing.period)
-        await self._kill_unhealthy(probe)
+        await self._kill_unhealthy(probe, "liveness")
 
 
 def launch_for(container: dict, *, pod: dict, root: pathlib.Path, env: dict[str, str],

@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import math
 
-from mlkube.local.runtime import kube, objects, store
+from mlkube.local.runtime import events, kube, objects, store
 
 HASH_LABEL = "pod-template-hash"
 
@@ -132,7 +132,7 @@ def plan(deployment: dict, pods: list[dict]) -> Plan:
     return result
 
 
-async def sync(cluster: store.Store) -> None:
+async def sync(cluster: store.Store, recorder: events.Recorder) -> None:
     """Reconcile every Deployment in the cluster."""
     for deployment in cluster.list(kube.DEPLOYMENTS):
         if objects.is_terminating(deployment):
@@ -140,6 +140,10 @@ async def sync(cluster: store.Store) -> None:
         decided = plan(deployment, cluster.owned(kube.PODS, deployment))
         for pod in decided.delete:
             await cluster.delete(kube.PODS, pod)
+            recorder.record(deployment, "SuccessfulDelete",
+                            f"Deleted pod: {pod['metadata']['name']}")
         for pod in decided.create:
-            await cluster.create(kube.PODS, pod)
+            created = await cluster.create(kube.PODS, pod)
+            recorder.record(deployment, "SuccessfulCreate",
+                            f"Created pod: {created['metadata']['name']}")
         await cluster.write_status(kube.DEPLOYMENTS, deployment, decided.status)

@@ -11,13 +11,14 @@ ownerReferences (the API server's garbage collector) and so its processes.
 
 from __future__ import annotations
 
-from mlkube.local.runtime import kserve, kube, objects, store
+from mlkube.local.runtime import kserve, kube, objects, services, store
 
 SERVICE_FIELDS = ("selector", "ports")
 
 
-async def sync(cluster: store.Store) -> None:
-    """Reconcile every InferenceService in the cluster."""
+async def sync(cluster: store.Store, proxy: services.Proxy) -> None:
+    """Reconcile every InferenceService in the cluster; ``proxy`` tells whether its
+    Service's address is actually served (``IngressReady``)."""
     cluster_runtimes = cluster.list(kube.CLUSTERSERVINGRUNTIMES)
     for isvc in cluster.list(kube.INFERENCESERVICES):
         if objects.is_terminating(isvc):
@@ -34,7 +35,9 @@ async def sync(cluster: store.Store) -> None:
             live_service = await _apply(cluster, kube.SERVICES, service,
                                         {k: service["spec"][k] for k in SERVICE_FIELDS})
             pods = cluster.owned(kube.PODS, live_deployment)
-            status = status_of(isvc, live_deployment, live_service, pods)
+            spec = live_service.get("spec") or {}
+            listening = proxy.is_serving(spec.get("clusterIP") or "", spec["ports"][0]["port"])
+            status = status_of(isvc, live_deployment, live_service, pods, listening=listening)
             if runtime is not None:
                 field = "servingRuntimeName" if runtime.get("kind") != "ClusterServingRuntime" \
                     else "clusterServingRuntimeName"
@@ -123,15 +126,17 @@ def _failure(pods: list[dict]) -> dict | None:
     return None
 
 
-def status_of(isvc: dict, deployment: dict, service: dict, pods: list[dict]) -> dict:
-    """KServe's status of an InferenceService from its predictor's objects (pure)."""
+def status_of(isvc: dict, deployment: dict, service: dict, pods: list[dict], *,
+              listening: bool) -> dict:
+    """KServe's status of an InferenceService from its predictor's objects and whether its
+    Service address is being served (pure)."""
     previous = (isvc.get("status") or {}).get("conditions")
     dstatus = deployment.get("status") or {}
     replicas = (deployment.get("spec") or {}).get("replicas", 1)
     predictor_ready = objects.is_true(deployment, "Available") and \
         dstatus.get("readyReplicas", 0) >= min(replicas, 1)
     cluster_ip = (service.get("spec") or {}).get("clusterIP")
-    ingress_ready = bool(cluster_ip) and cluster_ip != "None"
+    ingress_ready = bool(cluster_ip) and cluster_ip != "None" and listening
     ready = predictor_ready and ingress_ready
     revision = f"{deployment['metadata']['name']}-" \
                f"{(deployment['metadata'].get('annotations') or {}).get(kserve.SPEC_HASH, '')}"
@@ -158,7 +163,9 @@ def status_of(isvc: dict, deployment: dict, service: dict, pods: list[dict]) -> 
         "deploymentMode": "RawDeployment",
         "conditions": [
             objects.condition("IngressReady", ingress_ready,
-                              "" if ingress_ready else "ServiceNotReady", previous=previous),
+                              "" if ingress_ready else "ServiceNotReady",
+                              "" if ingress_ready else f"nothing serves {cluster_ip or '(none)'}:80"
+                              " yet", previous=previous),
             objects.condition("PredictorReady", predictor_ready,
                               "" if predictor_ready else "PredictorNotReady",
                               "" if predictor_ready else

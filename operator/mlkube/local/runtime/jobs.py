@@ -16,7 +16,7 @@ import copy
 import dataclasses
 import datetime
 
-from mlkube.local.runtime import kube, objects, store
+from mlkube.local.runtime import events, kube, objects, store
 
 FINISHED = ("Complete", "Failed")
 
@@ -185,21 +185,34 @@ def _ttl_expired(job: dict, now: datetime.datetime) -> bool:
     return bool(finished[0]) and (now - objects.parse_time(finished[0])).total_seconds() >= ttl
 
 
-async def sync(cluster: store.Store, *, retry_base: float) -> None:
+async def sync(cluster: store.Store, recorder: events.Recorder, *, retry_base: float) -> None:
     """Reconcile every Job in the cluster."""
     now = datetime.datetime.now(datetime.timezone.utc)
     for job in cluster.list(kube.JOBS):
         if objects.is_terminating(job):
             continue
+        was_finished = any(objects.is_true(job, c) for c in FINISHED)
         decided = plan(job, cluster.owned(kube.PODS, job), now=now, retry_base=retry_base)
         if decided.selector is not None:
             job = await cluster.patch(kube.JOBS, job, {"spec": {"selector": decided.selector}})
         for pod in decided.delete_pods:
             await cluster.delete(kube.PODS, pod)
+            recorder.record(job, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         if decided.delete_job:
             await cluster.delete(kube.JOBS, job)
             continue
         if decided.create_pod is not None:
-            await cluster.create(kube.PODS, decided.create_pod)
+            pod = await cluster.create(kube.PODS, decided.create_pod)
             decided.status["active"] = decided.status.get("active", 0) + 1
+            recorder.record(job, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
         await cluster.write_status(kube.JOBS, job, decided.status)
+        if not was_finished:
+            _record_finish(recorder, job, decided.status)
+
+
+def _record_finish(recorder: events.Recorder, job: dict, status: dict) -> None:
+    for cond in status.get("conditions") or []:
+        if cond["type"] == "Complete" and cond["status"] == "True":
+            recorder.record(job, "Completed", "Job completed")
+        elif cond["type"] == "Failed" and cond["status"] == "True":
+            recorder.record(job, cond["reason"], cond["message"], warning=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import shutil
 
-from mlkube.local.runtime import containers, kube, objects, pods
+from mlkube.local.runtime import containers, events, kube, objects, pods
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,15 @@ class Kubelet:
         self._layout = layout
         self._backoff = backoff
         self._memory_poll = memory_poll
+        self._recorder = events.Recorder(client, "kubelet")
         self.workers: dict[str, pods.PodWorker] = {}
         self._stopping: dict[str, asyncio.Task] = {}
         self._ips: dict[str, str] = {}
         self._seen: dict[str, dict] = {}
-        self._next_ip = 1
+        # Start each state directory's addresses in its own 127.2.X.0/24, so that two local
+        # clusters on one machine rarely hand out the same pod IP.
+        digest = hashlib.sha256(str(layout.state_dir.resolve()).encode()).digest()
+        self._next_ip = digest[0] * 256 + 1
 
     def sync(self, current: list[dict]) -> None:
         """Make the running pods match ``current`` (every pod object in the cluster)."""
@@ -77,7 +82,8 @@ class Kubelet:
         uid = pod["metadata"]["uid"]
         ip = self._allocate_ip(uid, (pod.get("status") or {}).get("podIP"))
         worker = pods.PodWorker(pod, client=self._client, layout=self._layout, pod_ip=ip,
-                                backoff=self._backoff, memory_poll=self._memory_poll)
+                                backoff=self._backoff, recorder=self._recorder,
+                                memory_poll=self._memory_poll)
         self.workers[uid] = worker
         worker.start()
 

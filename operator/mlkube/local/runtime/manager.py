@@ -20,8 +20,8 @@ import pathlib
 import threading
 from collections.abc import Iterator
 
-from mlkube.local.runtime import (containers, deployments, inferenceservices, jobs, kube,
-                                  kubelet, pods, processes, services, store)
+from mlkube.local.runtime import (containers, deployments, events, inferenceservices, jobs,
+                                  kube, kubelet, pods, processes, services, store)
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,14 @@ async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyn
         node = kubelet.Kubelet(client, layout, backoff=settings.backoff,
                                memory_poll=settings.memory_poll)
         proxy = services.Proxy()
+        controllers = Controllers(cluster, node, proxy, settings, job_events=events.Recorder(
+            client, "job-controller"), deployment_events=events.Recorder(
+            client, "deployment-controller"), service_events=events.Recorder(client, "kube-proxy"))
         try:
             await _until_synced(cluster, stop)
             while not stop.is_set():
                 dirty.clear()
-                await _reconcile(cluster, node, proxy, settings)
+                await controllers.reconcile()
                 await _first_of(dirty, stop, timeout=settings.resync)
                 await asyncio.sleep(0.02)  # let a burst of events land in one pass
         finally:
@@ -128,23 +131,35 @@ async def _first_of(*events: asyncio.Event, timeout: float) -> None:
         waiter.cancel()
 
 
-async def _reconcile(cluster: store.Store, node: kubelet.Kubelet, proxy: services.Proxy,
-                     settings: Settings) -> None:
-    steps = [
-        ("jobs", lambda: jobs.sync(cluster, retry_base=settings.job_retry_base)),
-        ("deployments", lambda: deployments.sync(cluster)),
-        ("inferenceservices", lambda: inferenceservices.sync(cluster)),
-        ("kubelet", lambda: _kubelet_sync(node, cluster)),
-        ("services", lambda: services.sync(cluster, proxy)),
-    ]
-    for name, step in steps:
-        try:
-            await step()
-        except kube.APIError as e:
-            log.warning("%s: %s (retrying)", name, e)
-        except Exception:
-            log.exception("%s controller failed (retrying)", name)
+@dataclasses.dataclass
+class Controllers:
+    """Everything one reconcile pass runs, in order."""
 
+    cluster: store.Store
+    node: kubelet.Kubelet
+    proxy: services.Proxy
+    settings: Settings
+    job_events: events.Recorder
+    deployment_events: events.Recorder
+    service_events: events.Recorder
 
-async def _kubelet_sync(node: kubelet.Kubelet, cluster: store.Store) -> None:
-    node.sync(cluster.list(kube.PODS))
+    async def reconcile(self) -> None:
+        cluster = self.cluster
+        steps = [
+            ("jobs", lambda: jobs.sync(cluster, self.job_events,
+                                       retry_base=self.settings.job_retry_base)),
+            ("deployments", lambda: deployments.sync(cluster, self.deployment_events)),
+            ("inferenceservices", lambda: inferenceservices.sync(cluster, self.proxy)),
+            ("kubelet", self._kubelet),
+            ("services", lambda: services.sync(cluster, self.proxy, self.service_events)),
+        ]
+        for name, step in steps:
+            try:
+                await step()
+            except kube.APIError as e:
+                log.warning("%s: %s (retrying)", name, e)
+            except Exception:
+                log.exception("%s controller failed (retrying)", name)
+
+    async def _kubelet(self) -> None:
+        self.node.sync(self.cluster.list(kube.PODS))

@@ -18,7 +18,7 @@ import os
 import pathlib
 import shutil
 
-from mlkube.local.runtime import containers, images, kube, objects, podspec
+from mlkube.local.runtime import containers, events, images, kube, objects, podspec
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,16 @@ class PodWorker:
     """Runs one pod until it finishes or is terminated."""
 
     def __init__(self, pod: dict, *, client: kube.Client, layout: Layout, pod_ip: str,
-                 backoff: containers.Backoff, memory_poll: float = 0.5) -> None:
+                 backoff: containers.Backoff, recorder: events.Recorder,
+                 memory_poll: float = 0.5) -> None:
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
         self.ip = pod_ip
         self._client = client
         self._layout = layout
         self._backoff = backoff
+        self._recorder = recorder
+        self._last_problem = ""
         spec = pod.get("spec") or {}
         self.restart_policy: str = spec.get("restartPolicy") or "Always"
         previous = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
@@ -67,6 +70,8 @@ class PodWorker:
         def container(c: dict) -> containers.Container:
             return containers.Container(
                 c, pod=pod, pod_ip=pod_ip, on_change=self._changed, memory_poll=memory_poll,
+                on_event=lambda reason, message, warning, name=c["name"]: self._event(
+                    reason, message, warning=warning, container=name),
                 restart_count=previous.get(c["name"], {}).get("restartCount", 0))
         self.init_containers = [container(c) for c in spec.get("initContainers") or []]
         self.containers = [container(c) for c in spec.get("containers") or []]
@@ -140,11 +145,14 @@ class PodWorker:
                 missing.append((c, str(e)))
         for c, message in missing:
             c.wait_with("ErrImagePull", message)
+            self._event("Failed", f"Failed to pull image: {message}", warning=True, container=c.name)
         if not missing:
             return True
         await asyncio.sleep(self._backoff.base)
         for c, message in missing:
             c.wait_with("ImagePullBackOff", f"Back-off pulling image: {message}")
+            self._event("BackOff", f"Back-off pulling image {c.spec.get('image')!r}",
+                        warning=True, container=c.name)
         return False
 
     def _resume_after_restart(self) -> bool:
@@ -203,9 +211,11 @@ class PodWorker:
             except podspec.ConfigError as e:
                 for c in [*self.init_containers, *self.containers]:
                     c.wait_with("CreateContainerConfigError", str(e))
+                self._problem(f"Error: {e}")
             except (images.ImageNotFound, ValueError) as e:
                 for c in self.containers:
                     c.wait_with("CreateContainerError", str(e))
+                self._problem(f"Error: {e}")
             await asyncio.sleep(2)
 
     async def _fetch_references(self) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -280,6 +290,23 @@ class PodWorker:
         return containers.launch_for(
             spec, pod=self.pod, root=root, env=env, records=self._layout.records,
             log_dir=self._layout.log_dir(namespace, self.pod["metadata"]["name"], spec["name"]))
+
+    # -- events -----------------------------------------------------------------------
+    def _event(self, reason: str, message: str, *, warning: bool = False,
+               container: str | None = None) -> None:
+        field = None
+        if container is not None:
+            kind = "initContainers" if any(c.name == container for c in self.init_containers) \
+                else "containers"
+            field = f"spec.{kind}{{{container}}}"
+        self._recorder.record({"apiVersion": "v1", "kind": "Pod", **self.pod}, reason, message,
+                              warning=warning, field_path=field)
+
+    def _problem(self, message: str) -> None:
+        """Record a failure to start once per distinct message (the start is retried)."""
+        if message != self._last_problem:
+            self._last_problem = message
+            self._event("Failed", message, warning=True)
 
     # -- status -----------------------------------------------------------------------
     def phase(self) -> str:

@@ -16,7 +16,7 @@ import dataclasses
 import itertools
 import logging
 
-from mlkube.local.runtime import kube, objects, podspec, store
+from mlkube.local.runtime import events, kube, objects, podspec, store
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,10 @@ class Proxy:
     """The listeners of every Service and the backends they forward to."""
 
     def __init__(self) -> None:
+        self.failures: dict[Listener, str] = {}  # listeners that could not bind, and why
         self._servers: dict[Listener, asyncio.Server] = {}
         self._backends: dict[Listener, list[tuple[str, int]]] = {}
         self._turns: dict[Listener, itertools.count] = {}
-        self._failed: set[Listener] = set()
 
     async def sync(self, wanted: dict[Listener, list[tuple[str, int]]]) -> None:
         self._backends = wanted
@@ -102,12 +102,18 @@ class Proxy:
                 self._servers[listener] = await asyncio.start_server(
                     lambda r, w, at=listener: self._forward(at, r, w),
                     host=listener.address, port=listener.port, reuse_address=True)
-                self._failed.discard(listener)
+                self.failures.pop(listener, None)
             except OSError as e:
-                if listener not in self._failed:
+                if listener not in self.failures:
                     log.warning("service %s/%s: cannot listen on %s:%d: %s", listener.namespace,
                                 listener.service, listener.address, listener.port, e)
-                    self._failed.add(listener)
+                self.failures[listener] = e.strerror or str(e)
+        for listener in list(self.failures):
+            if listener not in wanted:
+                del self.failures[listener]
+
+    def is_serving(self, address: str, port: int) -> bool:
+        return any(l.address == address and l.port == port for l in self._servers)
 
     async def close(self) -> None:
         for server in self._servers.values():
@@ -145,7 +151,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
                 writer.close()
 
 
-async def sync(cluster: store.Store, proxy: Proxy) -> None:
+async def sync(cluster: store.Store, proxy: Proxy, recorder: events.Recorder) -> None:
     """Point the listeners at the ready pods, then write every Service's Endpoints."""
     wanted: dict[Listener, list[tuple[str, int]]] = {}
     services = {objects.key(s): s for s in cluster.list(kube.SERVICES) if is_proxied(s)}
@@ -157,7 +163,14 @@ async def sync(cluster: store.Store, proxy: Proxy) -> None:
                 listener = Listener(key[0], key[1], service["spec"]["clusterIP"], port["port"])
                 wanted[listener] = backends(desired[key], port)
     # Traffic first (no await before the backends are replaced), bookkeeping second.
+    failed_before = dict(proxy.failures)
     await proxy.sync(wanted)
+    for listener, reason in proxy.failures.items():
+        service = services.get((listener.namespace, listener.service))
+        if service is not None and failed_before.get(listener) != reason:
+            recorder.record(service, "FailedToListen",
+                            f"cannot listen on {listener.address}:{listener.port}: {reason} "
+                            "(another local cluster or process holds it?)", warning=True)
     for key, endpoints in desired.items():
         current = cluster.get(kube.ENDPOINTS, *key)
         if current is None:

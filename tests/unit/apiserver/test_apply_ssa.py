@@ -285,3 +285,22 @@ def test_update_with_duplicate_list_keys_is_still_recorded():
            "spec": {"containers": [{"name": "c", "env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}]}}
     fields = apply.record_update(None, pod, manager="kubectl-create", api_version="v1", now="T")
     assert fields[0]["fieldsV1"]["f:spec"] == {".": {}, "f:containers": {}}
+
+
+def test_unreadable_managed_fields_entries_are_dropped():
+    live = update(None, widget(size=1), "creator")
+    live["metadata"]["managedFields"] += [
+        {"manager": "broken", "operation": "Update", "apiVersion": V, "fieldsType": "FieldsV1", "fieldsV1": ["x"]},
+        {"manager": "odd", "operation": "Patch", "fieldsV1": {"f:spec": {}}}, "not an entry"]
+    changed = {**live, "spec": {"size": 2}}
+    fields = apply.record_update(live, changed, manager="editor", api_version=V, now="T5")
+    assert [entry["manager"] for entry in fields] == ["creator", "editor"]
+
+
+def test_entries_of_the_same_manager_identity_are_merged():
+    raw = {"manager": "m", "operation": "Update", "apiVersion": V, "time": "T", "fieldsType": "FieldsV1"}
+    live = {**widget(size=1, color="red"), "metadata": {"name": "w1", "managedFields": [
+        {**raw, "fieldsV1": {"f:spec": {"f:size": {}}}}, {**raw, "fieldsV1": {"f:spec": {"f:color": {}}}}]}}
+    fields = apply.record_update(live, {**live, "metadata": {"name": "w1", "labels": {"a": "b"}}},
+                                 manager="other", api_version=V, now="T2")
+    assert fields[0]["fieldsV1"] == {"f:spec": {"f:color": {}, "f:size": {}}}

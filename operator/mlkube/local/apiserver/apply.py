@@ -37,13 +37,34 @@ class _Entry:
     api_version: str
     time: str
     subresource: str
-    fields: set
-    raw: dict | None = None  # the entry as read, reused while its fields are unchanged
+    decoded: set | None = None  # the owned paths, decoded from `fields_v1` only when needed
+    fields_v1: dict | None = None  # FieldsV1 as read, reused while the owned paths are unchanged
+
+    @property
+    def fields(self) -> set:
+        if self.decoded is None:
+            try:
+                self.decoded = apply_fields.decode_fields(self.fields_v1)
+            except apply_fields.InvalidObject:
+                self.decoded = set()  # upstream drops managedFields it cannot decode
+        return self.decoded
+
+    @fields.setter
+    def fields(self, paths: set) -> None:
+        self.decoded, self.fields_v1 = paths, None
+
+    def owns(self, path: tuple[str, ...]) -> bool:
+        if self.decoded is None:
+            return apply_fields.fields_contain(self.fields_v1, path)
+        return path in self.decoded
+
+    def is_empty(self) -> bool:
+        return not self.fields_v1 if self.decoded is None else not self.decoded
 
     def lose(self, paths: set) -> None:
-        if not self.fields.isdisjoint(paths):
-            self.fields -= paths
-            self.raw = None
+        lost = {path for path in paths if self.owns(path)}
+        if lost:
+            self.fields = self.fields - lost
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -65,10 +86,12 @@ class _Entry:
         return (self.operation, self.time, self.manager, self.api_version, self.subresource)
 
     def encode(self) -> dict:
-        if self.raw is not None:
-            return patch.copy_json(self.raw)
+        if self.fields_v1 is not None:
+            fields_v1 = json.loads(json.dumps(self.fields_v1))  # an unshared copy, at C speed
+        else:
+            fields_v1 = apply_fields.encode_fields(self.decoded)
         entry = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version,
-                 "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": apply_fields.encode_fields(self.fields)}
+                 "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": fields_v1}
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
@@ -133,22 +156,24 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
     previous = entries.pop(applier.identity, None)
     merged = apply_fields.merge(live_plain, config, node)
     if previous is not None:
-        owned = applier.fields.union(*(entry.fields for entry in entries.values()))
-        dropped = previous.fields - owned
+        dropped = {path for path in previous.fields - applier.fields
+                   if not any(entry.owns(path) for entry in entries.values())}
         if dropped:
+            owned = applier.fields.union(*(entry.fields for entry in entries.values()))
             merged = apply_fields.remove_paths(merged, apply_fields.tree(dropped), apply_fields.tree(owned), node)
     added, modified, removed = apply_fields.compare(live_plain, merged, node)
     changed = _owned(added | modified, reset)
-    clashes = [(entry, path) for entry in entries.values() for path in entry.fields & changed]
+    clashes = [(entry, path) for entry in entries.values() for path in changed if entry.owns(path)]
     if clashes and not force:
         raise Conflict(clashes)
     lost = changed | _owned(removed, reset)
     for entry in entries.values():
         entry.lose(lost)
-    if previous is not None and not (added or modified or removed):
-        applier.time = previous.time  # upstream stamps the time only when the object changed
-        if applier.fields == previous.fields and applier.api_version == previous.api_version:
-            applier.raw = previous.raw
+    if previous is not None:
+        if not (added or modified or removed):
+            applier.time = previous.time  # upstream stamps the time only when the object changed
+        if previous.fields_v1 is not None and applier.fields == previous.fields:
+            applier.fields_v1 = previous.fields_v1
     entries[applier.identity] = applier
     merged.setdefault("metadata", {})["managedFields"] = _encode_entries(_capped(entries))
     return merged
@@ -196,7 +221,7 @@ def record_update(old: dict | None, new: dict, *, manager: str, api_version: str
 def _capped(entries: dict[tuple, _Entry]) -> dict[tuple, _Entry]:
     """Upstream `capManagersManager`: beyond MAX_UPDATE_MANAGERS Update entries, the oldest
     merge into one `ancient-changes` entry per apiVersion."""
-    updaters = sorted((entry for entry in entries.values() if entry.operation == "Update" and entry.fields),
+    updaters = sorted((entry for entry in entries.values() if entry.operation == "Update" and not entry.is_empty()),
                       key=lambda entry: (entry.time, entry.identity))
     excess = len(updaters) - MAX_UPDATE_MANAGERS
     first_of_version: dict[str, _Entry] = {}
@@ -243,19 +268,15 @@ def _decode_entries(obj: dict) -> dict[tuple, _Entry]:
     for raw in (obj.get("metadata") or {}).get("managedFields") or []:
         if not isinstance(raw, dict) or not raw.get("manager") or raw.get("operation") not in ("Apply", "Update"):
             continue
-        try:
-            fields = apply_fields.decode_fields(raw.get("fieldsV1") or {})
-        except apply_fields.InvalidObject:
-            continue
+        fields_v1 = raw.get("fieldsV1")
         entry = _Entry(raw["manager"], raw["operation"], raw.get("apiVersion", ""), raw.get("time", ""),
-                       raw.get("subresource", ""), fields, raw)
+                       raw.get("subresource", ""), fields_v1=fields_v1 if isinstance(fields_v1, dict) else {})
         if entry.identity in entries:
             entry.fields |= entries[entry.identity].fields
-            entry.raw = None
         entries[entry.identity] = entry
     return entries
 
 
 def _encode_entries(entries: dict[tuple, _Entry]) -> list[dict]:
-    kept = sorted((entry for entry in entries.values() if entry.fields), key=_Entry.sort_key)
+    kept = sorted((entry for entry in entries.values() if not entry.is_empty()), key=_Entry.sort_key)
     return [entry.encode() for entry in kept]

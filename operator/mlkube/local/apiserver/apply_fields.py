@@ -410,6 +410,16 @@ def _encode(node: dict) -> dict:
     return encoded
 
 
+def fields_contain(fields_v1: dict, path: tuple) -> bool:
+    """Whether a FieldsV1 document has `path` as a member, without decoding all of it."""
+    node = fields_v1
+    for element in path:
+        node = node.get(element) if isinstance(node, dict) else None
+        if node is None:
+            return False
+    return isinstance(node, dict) and (MEMBER in node or (not node and path != ()))
+
+
 def decode_fields(fields_v1: dict, prefix: tuple = ()) -> set:
     """The set of paths in a FieldsV1 document."""
     if not isinstance(fields_v1, dict):

@@ -149,8 +149,9 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
     if live and not entries:
         # Upstream attributes an untracked object's fields to a placeholder Update manager, so
         # that a first apply conflicts instead of silently taking them over.
-        fields = _owned(apply_fields.compare({}, live_plain, node)[0], reset)
-        entries = {entry.identity: entry for entry in [_Entry(BEFORE_FIRST_APPLY, "Update", api_version, now, "", fields)]}
+        placeholder = _Entry(BEFORE_FIRST_APPLY, "Update", api_version, now, "",
+                             _owned(apply_fields.compare({}, live_plain, node)[0], reset))
+        entries = {placeholder.identity: placeholder}
     applier = _Entry(manager, "Apply", api_version, now, subresource,
                      _owned(apply_fields.field_set(config, node), reset))
     previous = entries.pop(applier.identity, None)

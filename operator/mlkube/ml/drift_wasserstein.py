@@ -47,7 +47,7 @@ def distance(reference: np.ndarray, current: np.ndarray) -> float:
 class _Binned:
     """One sample on the grid; D moves by ``weight`` at each of its points (+1/n or -1/m)."""
 
-    values: np.ndarray
+    values: np.ndarray  # offsets from the grid's lo
     cell: np.ndarray
     count: np.ndarray
     total: np.ndarray
@@ -63,17 +63,23 @@ class _Grid:
         self._scale = cells / (hi - lo)
 
     def bin(self, values: np.ndarray, *, weight: float) -> _Binned:
+        """The sample as offsets from ``lo``, with cells, counts and sums per cell.
+
+        Offsets keep the sums' magnitude at the range's, not the values': with values near 1e9
+        and a spread of 1, sums of raw values would cancel away most of the digits.
+        """
         offset = values - self.lo
-        offset *= self._scale  # in place: a million-row window makes one temporary, not two
-        cell = offset.astype(np.int64)
-        del offset
+        scaled = offset * self._scale
+        cell = scaled.astype(np.int64)
+        del scaled
         np.minimum(cell, self.cells - 1, out=cell)
-        return _Binned(values, cell, np.bincount(cell, minlength=self.cells),
-                       np.bincount(cell, weights=values, minlength=self.cells), weight)
+        return _Binned(offset, cell, np.bincount(cell, minlength=self.cells),
+                       np.bincount(cell, weights=offset, minlength=self.cells), weight)
 
     def left_edges(self, cell: np.ndarray | None = None) -> np.ndarray:
+        """Cell edges as offsets from ``lo``, like the binned values."""
         cell = np.arange(self.cells) if cell is None else cell
-        return self.lo + cell * self.width
+        return cell * self.width
 
     def right_edges(self, cell: np.ndarray | None = None) -> np.ndarray:
         return self.left_edges(cell) + self.width

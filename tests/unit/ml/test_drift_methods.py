@@ -20,6 +20,8 @@ def _samples(kind: str, n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarr
         return rng.integers(0, 4, n).astype(float), rng.integers(0, 6, m).astype(float)
     if kind == "counts":  # many ties over a wide range: cells holding a single value
         return rng.poisson(12, n).astype(float), rng.poisson(12.5, m).astype(float)
+    if kind == "far_from_zero":  # sums of raw values would cancel most digits
+        return rng.normal(1e9, 1, n), rng.normal(1e9 + 0.1, 1, m)
     if kind == "heavy_tail":
         return rng.lognormal(0, 2, n), rng.lognormal(0.2, 2, m)
     if kind == "resampled":  # the window repeats reference values exactly
@@ -30,7 +32,7 @@ def _samples(kind: str, n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarr
     raise AssertionError(kind)
 
 
-KINDS = ["normal", "same", "ties", "counts", "heavy_tail", "resampled", "constant"]
+KINDS = ["normal", "same", "ties", "counts", "far_from_zero", "heavy_tail", "resampled", "constant"]
 SIZES = [(1, 1), (1, 7), (7, 3), (50, 50), (200, 1500), (3000, 400), (20_000, 60_000)]
 
 

@@ -2,8 +2,9 @@
 
 import asyncio
 import os
+import time
 
-from mlkube.local.runtime import containers, images
+from mlkube.local.runtime import containers, images, processes
 
 POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"},
        "spec": {"terminationGracePeriodSeconds": 2}}
@@ -126,3 +127,24 @@ def test_startup_probe_that_never_passes_kills_the_container(tmp_path):
             "startupProbe": {"tcpSocket": {"port": 1}, "periodSeconds": 0.05, "failureThreshold": 3}}
     outcome = asyncio.run(container(spec).run_once(launch_of(spec, tmp_path)))
     assert outcome.exit_code == 143
+
+
+def test_a_cancelled_run_leaves_no_process(tmp_path):
+    spec = {"name": "main", "image": "python", "command": ["python", "-c", "import time; time.sleep(60)"]}
+    c = container(spec)
+
+    async def scenario():
+        task = asyncio.create_task(c.run_once(launch_of(spec, tmp_path)))
+        while "running" not in c.state:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return c.process.pid
+    pid = asyncio.run(scenario())
+    def alive():
+        fields = processes._stat_fields(pid)
+        return fields is not None and fields[0] != "Z"
+    deadline = time.monotonic() + 5
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive()

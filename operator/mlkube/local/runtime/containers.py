@@ -174,6 +174,9 @@ class Container:
                     asyncio.create_task(self._probe(target), name=f"probes {self.name}")]
         try:
             exit_code = await self.process.wait()
+        except asyncio.CancelledError:
+            self.process.signal(signal.SIGKILL)  # never leave a process behind a cancelled run
+            raise
         finally:
             for task in watchers:
                 task.cancel()

@@ -31,7 +31,8 @@ async def sync(cluster: store.Store, proxy: services.Proxy) -> None:
         except kserve.SpecError as e:
             status = failed_status(isvc, e)
         else:
-            live_deployment = await _apply(cluster, kube.DEPLOYMENTS, deployment, deployment["spec"])
+            live_deployment = await _apply(cluster, kube.DEPLOYMENTS, deployment,
+                                           deployment["spec"])
             live_service = await _apply(cluster, kube.SERVICES, service,
                                         {k: service["spec"][k] for k in SERVICE_FIELDS})
             pods = cluster.owned(kube.PODS, live_deployment)

@@ -40,7 +40,8 @@ def pod_for(job: dict) -> dict:
     meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     labels.update({"job-name": meta["name"], "batch.kubernetes.io/job-name": meta["name"],
-                   "controller-uid": meta["uid"], "batch.kubernetes.io/controller-uid": meta["uid"]})
+                   "controller-uid": meta["uid"],
+                   "batch.kubernetes.io/controller-uid": meta["uid"]})
     pod_meta = {
         "generateName": f"{meta['name']}-", "namespace": meta.get("namespace") or "default",
         "labels": labels, "annotations": dict((template.get("metadata") or {}).get(

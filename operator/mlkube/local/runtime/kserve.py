@@ -253,7 +253,8 @@ def predictor_service(isvc: dict, *, target_port: int) -> dict:
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": predictor_name(isvc), "namespace": isvc["metadata"].get("namespace"),
-                     "labels": _labels(isvc), "annotations": {SPEC_HASH: objects.template_hash(spec)},
+                     "labels": _labels(isvc),
+                     "annotations": {SPEC_HASH: objects.template_hash(spec)},
                      "ownerReferences": [objects.owner_reference(isvc)]},
         "spec": spec,
     }

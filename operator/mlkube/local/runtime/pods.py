@@ -145,7 +145,8 @@ class PodWorker:
                 missing.append((c, str(e)))
         for c, message in missing:
             c.wait_with("ErrImagePull", message)
-            self._event("Failed", f"Failed to pull image: {message}", warning=True, container=c.name)
+            self._event("Failed", f"Failed to pull image: {message}", warning=True,
+                        container=c.name)
         if not missing:
             return True
         await asyncio.sleep(self._backoff.base)
@@ -239,7 +240,8 @@ class PodWorker:
                 paths[name] = pathlib.Path(volume["hostPath"]["path"])
                 continue
             if "persistentVolumeClaim" in volume:
-                path = self._layout.claim_dir(namespace, volume["persistentVolumeClaim"]["claimName"])
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                path = self._layout.claim_dir(namespace, claim)
             else:
                 path = self._layout.pod_dir(self.uid) / "volumes" / name
             path.mkdir(parents=True, exist_ok=True)

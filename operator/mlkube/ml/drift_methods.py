@@ -5,9 +5,10 @@ by the reference's standard deviation), Jensen-Shannon distance and the Populati
 Index. Each agrees with scipy's reference implementation (``scipy.stats.ks_2samp``,
 ``scipy.stats.chi2_contingency(correction=False)``, ``scipy.stats.wasserstein_distance``,
 ``scipy.spatial.distance.jensenshannon``); the unit tests hold them to it. Kolmogorov-Smirnov
-takes sorted samples, Wasserstein (``drift_wasserstein``) any order, the bucket methods (PSI, Jensen-Shannon,
-chi-square) counts per bucket: ``drift.DriftDetector`` prepares the reference once at ``fit``
-and each window column once. Must not know about DataFrames, columns or spec fields.
+takes sorted samples, Wasserstein (``drift_wasserstein``) any order, the bucket methods (PSI,
+Jensen-Shannon, chi-square) counts per bucket: ``drift.DriftDetector`` prepares the reference
+once at ``fit`` and each window column once. Must not know about DataFrames, columns or spec
+fields.
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ def performance(metric: str, y_true: Any, y_pred_or_proba: Any, *, baseline: flo
     y_true = np.asarray(y_true)
     predicted = np.asarray(y_pred_or_proba)
     if len(y_true) != len(predicted):
-        raise ValueError(f"performance: {len(y_true)} targets but {len(predicted)} predictions; pass one per labelled request")
+        raise ValueError(f"performance: {len(y_true)} targets but {len(predicted)} predictions; "
+                         "pass one per labelled request")
     if metric not in base.CLASSIFICATION_METRICS + base.REGRESSION_METRICS:
         raise ValueError(f"conceptDrift.metric: unknown metric {metric!r}")
     samples = len(y_true)

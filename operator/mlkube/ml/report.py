@@ -152,7 +152,8 @@ def _bars_svg(labels: list[str], reference: np.ndarray, current: np.ndarray, *, 
     plot_w, plot_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
     slot = plot_w / groups
     bar = slot * (0.5 if numeric else 0.4)
-    shapes = [f"<line x1='{MARGIN}' y1='{HEIGHT - MARGIN}' x2='{WIDTH - MARGIN}' y2='{HEIGHT - MARGIN}' stroke='#9aa5b1'/>",
+    axis_y = HEIGHT - MARGIN
+    shapes = [f"<line x1='{MARGIN}' y1='{axis_y}' x2='{WIDTH - MARGIN}' y2='{axis_y}' stroke='#9aa5b1'/>",
               f"<text x='{MARGIN}' y='{MARGIN - 10}'>{top:.1%}</text>"]
     for i in range(groups):
         for offset, share, colour, name in ((0.0, reference[i], REFERENCE_COLOUR, "reference"),

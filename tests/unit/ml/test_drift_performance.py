@@ -47,9 +47,11 @@ def test_roc_auc_needs_probabilities_and_uses_the_positive_column():
     truth = rng.integers(0, 2, 800)
     positive = np.clip(0.35 * truth + rng.uniform(0, 0.65, 800), 0, 1)
     probabilities = np.column_stack([1 - positive, positive])
-    result = drift_performance.performance("roc_auc", truth, probabilities, baseline=0.95, max_drop=0.02, classes=[0, 1])
+    result = drift_performance.performance("roc_auc", truth, probabilities, baseline=0.95, max_drop=0.02,
+                                           classes=[0, 1])
     assert result.current == pytest.approx(metrics.roc_auc_score(truth, positive)) and result.drifted
-    labels_only = drift_performance.performance("roc_auc", truth, (positive > 0.5).astype(int), baseline=0.95, max_drop=0.02)
+    labels = (positive > 0.5).astype(int)
+    labels_only = drift_performance.performance("roc_auc", truth, labels, baseline=0.95, max_drop=0.02)
     assert labels_only.current is None and not labels_only.drifted
     assert "without class probabilities" in labels_only.note
 

@@ -24,7 +24,8 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _render(**extra) -> tuple[str, drift.DriftResult]:
     reference, current = _tables()
-    result = drift.DriftDetector(importance={"age": 0.5, "income": 0.3, "<plan & co>": 0.2}).fit(reference).score(current)
+    importance = {"age": 0.5, "income": 0.3, "<plan & co>": 0.2}
+    result = drift.DriftDetector(importance=importance).fit(reference).score(current)
     return report.render(result, reference=reference, current=current, title="churn <drift>", **extra), result
 
 

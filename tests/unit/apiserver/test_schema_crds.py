@@ -115,11 +115,11 @@ def test_the_status_the_local_kserve_runtime_writes_passes_the_kserve_crd():
                   "spec": {"replicas": 1},
                   "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
                              "conditions": [{"type": "Available", "status": "True"}]}}
-    ready = inferenceservices.status_of(isvc, deployment, {"spec": {"clusterIP": "10.96.0.12"}}, [])
+    ready = inferenceservices.status_of(isvc, deployment, {"spec": {"clusterIP": "10.96.0.12"}}, [], listening=True)
     crashed_pod = {"metadata": {"name": "iris-v1-predictor-abc"},
                    "status": {"containerStatuses": [{"name": "kserve-container",
                                                      "state": {"terminated": {"exitCode": 3, "message": "bad model"}}}]}}
-    failing = inferenceservices.status_of(isvc, {**deployment, "status": {}}, {"spec": {}}, [crashed_pod])
+    failing = inferenceservices.status_of(isvc, {**deployment, "status": {}}, {"spec": {}}, [crashed_pod], listening=False)
     for status in (ready, failing):
         _accepts({**isvc, "status": status}, "InferenceService")
     assert ready["url"] == "http://10.96.0.12"

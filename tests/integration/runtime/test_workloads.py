@@ -224,3 +224,15 @@ def test_terminating_pod_with_a_finalizer_is_stopped_and_then_released(kubectl, 
             "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
     wait_for(lambda: kubectl("get", "-n", namespace, "pod", "held", check=False).returncode != 0,
              what="the pod to be gone")
+
+
+def test_pod_active_deadline_fails_the_pod(kubectl, namespace):
+    apply(kubectl, namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bounded"},
+                               "spec": {"activeDeadlineSeconds": 1, "terminationGracePeriodSeconds": 1,
+                                        "restartPolicy": "Never", "containers": [
+                                            {"name": "main", "image": "python:3.11-slim",
+                                             "command": ["python", "-c", "import time; time.sleep(120)"]}]}})
+    pod = wait_for(lambda: (lambda p: p["status"].get("phase") == "Failed" and p)(
+        get_json(kubectl, "-n", namespace, "pod", "bounded")), what="the pod to fail")
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert not any(process_alive(pid) for pid in container_pids([pod]))

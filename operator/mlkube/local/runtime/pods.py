@@ -77,6 +77,7 @@ class PodWorker:
         self.containers = [container(c) for c in spec.get("containers") or []]
         self.initialized = not self.init_containers
         self._failed = False
+        self._deadline_exceeded = False
         self._disrupted = False  # stopped with the runtime: a DisruptionTarget, as a node shutdown
         self._start_time = (pod.get("status") or {}).get("startTime") or objects.now()
         self._published = dict(pod.get("status") or {})
@@ -89,6 +90,21 @@ class PodWorker:
         name = self.pod["metadata"]["name"]
         self._tasks = [asyncio.create_task(self._run(), name=f"pod {name}"),
                        asyncio.create_task(self._publish_forever(), name=f"status {name}")]
+        deadline = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")
+        if deadline is not None:
+            self._tasks.append(asyncio.create_task(self._enforce_deadline(deadline)))
+        self._changed()
+
+    async def _enforce_deadline(self, seconds: float) -> None:
+        """``spec.activeDeadlineSeconds``: stop the pod and fail it with DeadlineExceeded."""
+        await asyncio.sleep(max(seconds - objects.seconds_since(self._start_time), 0))
+        if self.phase() in ("Succeeded", "Failed"):
+            return
+        self._deadline_exceeded = True
+        grace = (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        await asyncio.gather(*(c.stop(grace) for c in [*self.init_containers,
+                                                        *self.containers]))
+        self._tasks[0].cancel()
         self._changed()
 
     async def terminate(self, grace_seconds: float) -> None:
@@ -312,7 +328,7 @@ class PodWorker:
 
     # -- status -----------------------------------------------------------------------
     def phase(self) -> str:
-        if self._failed:
+        if self._failed or self._deadline_exceeded:
             return "Failed"
         if not self.initialized:
             return "Pending"
@@ -351,6 +367,9 @@ class PodWorker:
         }
         if self.init_containers:
             status["initContainerStatuses"] = [c.status() for c in self.init_containers]
+        if self._deadline_exceeded:
+            status["reason"] = "DeadlineExceeded"
+            status["message"] = "Pod was active on the node longer than the specified deadline"
         if self._disrupted:
             status["reason"] = "Terminated"
             status["message"] = RESUMED_MESSAGE

@@ -55,24 +55,22 @@ class Informer:
             self._on_change()
 
     async def run(self) -> None:
+        """List, then watch from the list's version; resume a watch the server ended from
+        the last version seen, and list again only after a 410 or an error."""
+        version = None
         while True:
             try:
-                listing = await self._client.list(self.resource)
-                items = listing.get("items") or []
-                kind = listing.get("kind", "").removesuffix("List")
-                for item in items:
-                    item.setdefault("kind", kind)
-                    item.setdefault("apiVersion", self.resource.api_version)
-                self.objects = {objects.key(item): item for item in items}
-                self.synced.set()
-                self._on_change()
-                version = listing["metadata"]["resourceVersion"]
+                if version is None:
+                    version = await self._list()
                 async for event in self._client.watch(self.resource, version):
+                    version = (event.get("object") or {}).get("metadata", {}).get(
+                        "resourceVersion") or version
                     self._apply(event)
             except kube.Gone:
-                continue
+                version = None
             except kube.NotFound:
                 # The resource is not served (yet): a CRD that is not installed.
+                version = None
                 self.objects.clear()
                 self.synced.set()
                 await asyncio.sleep(self._retry_delay * 2)
@@ -80,7 +78,20 @@ class Informer:
                 raise
             except Exception as e:  # noqa: BLE001 - a watch must survive any hiccup
                 log.debug("watch of %s interrupted: %r", self.resource.plural, e)
+                version = None
                 await asyncio.sleep(self._retry_delay)
+
+    async def _list(self) -> str:
+        listing = await self._client.list(self.resource)
+        items = listing.get("items") or []
+        kind = listing.get("kind", "").removesuffix("List")
+        for item in items:
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", self.resource.api_version)
+        self.objects = {objects.key(item): item for item in items}
+        self.synced.set()
+        self._on_change()
+        return listing["metadata"]["resourceVersion"]
 
     def _apply(self, event: dict) -> None:
         kind, obj = event.get("type"), event.get("object") or {}

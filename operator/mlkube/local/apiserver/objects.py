@@ -54,6 +54,14 @@ def _generation_fields(rtype: registry.ResourceType, obj: dict[str, Any]) -> dic
     return {k: v for k, v in obj.items() if k not in ignored}
 
 
+def _compact_metadata(obj: dict[str, Any]) -> None:
+    """ObjectMeta's `omitempty`: empty maps and lists are not stored (so `{"x": null}` on no annotations is a no-op)."""
+    meta = obj["metadata"]
+    for field in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
+        if field in meta and not meta[field]:
+            del meta[field]
+
+
 def _without_volatile(obj: dict[str, Any]) -> dict[str, Any]:
     meta = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
     return {**obj, "metadata": meta}
@@ -128,6 +136,7 @@ class Objects:
             obj["metadata"]["managedFields"] = apply.record_update(
                 None, obj, manager=opts.field_manager, api_version=rtype.api_version,
                 now=metadata.format_time(stamp))
+        _compact_metadata(obj)
         if opts.dry_run:
             return Result(obj, created=True, warnings=warnings)
         stored = self._to_storage(rtype, obj)
@@ -235,6 +244,7 @@ class Objects:
         if _key(rtype) == CRDS:
             new = crds.with_status(new, old)
         new = self._to_storage(rtype, new)
+        _compact_metadata(new)
         if rtype.uses_generation and _generation_fields(rtype, new) != _generation_fields(rtype, old):
             meta = new["metadata"]
             meta["generation"] = old_meta.get("generation", 0) + 1

@@ -65,8 +65,7 @@ class APIServer:
         self._collector_task = asyncio.get_running_loop().create_task(self.collector.run())
         self._runner = web.AppRunner(self._application(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port, shutdown_timeout=1.0,
-                           ssl_context=tls.server_context(self.state_dir))
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=tls.server_context(self.state_dir))
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"https://127.0.0.1:{port}"
@@ -98,7 +97,7 @@ class APIServer:
         resources = endpoints.Endpoints(self.store, self.registry, self.objects, self.watches, self.state_dir)
         for path in OPEN_PATHS:
             app.router.add_get(path, _ok)
-        app.router.add_get("/version", lambda _: endpoints.json_response(VERSION))
+        app.router.add_get("/version", _version)
         app.router.add_get("/api", self._api)
         app.router.add_get("/apis", self._apis)
         app.router.add_get("/api/{version}", self._resource_list)
@@ -175,6 +174,10 @@ class APIServer:
 
 async def _ok(_: web.Request) -> web.Response:
     return web.Response(text="ok")
+
+
+async def _version(_: web.Request) -> web.Response:
+    return endpoints.json_response(VERSION)
 
 
 class ServerThread:

@@ -14,8 +14,10 @@ import pandas as pd
 
 from mlkube.ml import evaluation
 
-REPEATS = 5
-MAX_SHUFFLED_ROWS = 500_000  # rows x features x repeats scored at once; fewer rows are sampled beyond it
+REPEATS = 3
+# rows x features x repeats scored at once; beyond it fewer held-out rows are used, which keeps the
+# explanation a small fraction of a search's cost on wide data.
+MAX_SHUFFLED_ROWS = 30_000
 
 
 def importance(model, X: pd.DataFrame, y, *, task: evaluation.Task, metric: str, seed: int) -> dict[str, float]:
@@ -27,18 +29,19 @@ def importance(model, X: pd.DataFrame, y, *, task: evaluation.Task, metric: str,
     if rows < len(X):
         keep = np.sort(rng.choice(len(X), rows, replace=False))
         X, y = X.iloc[keep], y[keep]
-    X = X.reset_index(drop=True)
-    copies = []
-    for column in columns:
-        for _ in range(REPEATS):
-            shuffled = X.copy()
-            shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
-            copies.append(shuffled)
-    found = evaluation.outputs(metric, model, pd.concat([X, *copies], ignore_index=True), task)
-    scores = [
-        evaluation.score_outputs(metric, y, evaluation.slice_outputs(found, i * len(X), (i + 1) * len(X)), task)
-        for i in range(1 + len(copies))
-    ]
+    # Block 0 is X as is; block 1 + i * REPEATS + r has column i shuffled (repeat r). Built column by
+    # column so that every column keeps its dtype.
+    blocks = 1 + len(columns) * REPEATS
+    stacked = {}
+    for index, column in enumerate(columns):
+        values = X[column].to_numpy()
+        tiled = np.tile(values, blocks)
+        for repeat in range(REPEATS):
+            block = 1 + index * REPEATS + repeat
+            tiled[block * len(X) : (block + 1) * len(X)] = values[rng.permutation(len(X))]
+        stacked[column] = tiled
+    found = evaluation.outputs(metric, model, pd.DataFrame(stacked, columns=columns), task)
+    scores = [evaluation.score_outputs(metric, y, evaluation.slice_outputs(found, b * len(X), (b + 1) * len(X)), task) for b in range(blocks)]
     baseline, shuffled_scores = scores[0], np.array(scores[1:]).reshape(len(columns), REPEATS)
     drops = shuffled_scores.mean(axis=1) - baseline if evaluation.direction(metric) == "minimize" else baseline - shuffled_scores.mean(axis=1)
     drops = np.clip(np.nan_to_num(drops), 0.0, None)

@@ -70,3 +70,14 @@ def test_undefined_metrics_are_left_out():
     model = dummy.DummyClassifier().fit(pd.DataFrame({"a": [0, 1]}), ["a", "b"])
     found = evaluation.scores(model, pd.DataFrame({"a": [0]}), ["a"], evaluation.Task("classification", ("a", "b"), "b"))
     assert "roc_auc" not in found and found["accuracy"] in (0.0, 1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_roc_auc_equals_scikit_learns(seed):
+    from sklearn import metrics
+
+    rng = np.random.default_rng(seed)
+    truth = rng.random(300) < 0.3
+    scores = np.round(rng.random(300) + truth * 0.3, 1)  # rounding makes ties
+    assert evaluation.roc_auc(truth, scores) == pytest.approx(metrics.roc_auc_score(truth, scores), abs=1e-12)
+    assert np.isnan(evaluation.roc_auc(np.zeros(3, bool), np.arange(3)))

@@ -1,0 +1,137 @@
+"""Training benchmark: mlkube's trainer against bare scikit-learn, and parallel trials.
+
+In one process run, on scikit-learn's bundled digits data (1,797 images, 64 pixel features,
+10 classes, stored as Parquet):
+
+1. overhead: the trainer (`mlkube.ml.experiment.run`: checks, profile, split, a grid search
+   with cross-validation, final fit, evaluation, permutation importance, model card, artifact
+   write) against bare scikit-learn doing the same fits: the same Pipeline (median imputer +
+   standard scaler + random forest) with the same parameter points, on the same partitions and
+   folds, plus the final fit and the validation/test scoring. Data loading is excluded from the
+   ratio and reported separately (`load_s`).
+2. parallel speed-up: the same search with `tuning.parallelism: 2` versus 1 (search time only).
+
+Prints the figures and ends with one line
+`RESULT overhead_ratio=... parallel_speedup=... load_s=...`.
+Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import tempfile
+import time
+
+import numpy as np
+from sklearn import base, compose, datasets, ensemble, impute, metrics, pipeline, preprocessing
+
+from mlkube.api import trainer as trainer_api
+from mlkube.ml import data, experiment, split
+
+# 12 grid points, 3 folds: 36 fits plus the final one, a search of the size the API's default (20 trials) suggests.
+DEPTHS = [6, 10, 14, None]
+LEAVES = [1, 3, 5]
+
+
+def trainer_input(data_uri: str, output_uri: str, *, trees: int, depths: list, leaves: list, parallelism: int) -> trainer_api.TrainerInput:
+    return trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "digits",
+                "namespace": "bench",
+                "goal": {"description": "read handwritten digits", "type": "Process"},
+                "problem": {"task": "classification", "target": "digit", "primaryMetric": "roc_auc"},
+            },
+            "trainingJob": {"name": "bench", "namespace": "bench", "uid": "bench"},
+            "data": {"uri": data_uri},
+            "preprocessing": {"dropDuplicates": False},
+            "algorithms": [{"name": "random_forest", "params": {"n_estimators": trees, "max_depth": depths, "min_samples_leaf": leaves}}],
+            # earlyStopping off: pruning would skip folds that the bare loop fits, flattering the trainer.
+            "tuning": {"strategy": "grid", "maxTrials": len(depths) * len(leaves), "cvFolds": 3, "earlyStopping": False, "parallelism": parallelism},
+            "output": {"uri": output_uri},
+        }
+    )
+
+
+def bare_sklearn(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> None:
+    """The same fits in plain scikit-learn: CV of every grid point, final fit, validation and test scoring."""
+    table = snapshot.table
+    features = [c for c in table.columns if c != "digit"]
+    parts = split.partition(table, target="digit", task="classification", spec=spec.preprocessing.split)
+    X, y = parts.train[features], parts.train["digit"]
+    folds = split.folds(y, task="classification", spec=spec.preprocessing.split, cv_folds=spec.tuning.cv_folds)
+    params = spec.algorithms[0].params
+    model = pipeline.Pipeline(
+        [
+            ("features", compose.ColumnTransformer([("numeric", pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.StandardScaler()), features)])),
+            ("model", ensemble.RandomForestClassifier(n_estimators=params["n_estimators"], random_state=spec.preprocessing.split.seed, n_jobs=1)),
+        ]
+    )
+    best, best_score = None, -np.inf
+    for depth, leaf in itertools.product(params["max_depth"], params["min_samples_leaf"]):
+        point = {"model__max_depth": depth, "model__min_samples_leaf": leaf}
+        scores = []
+        for train, held_out in folds:
+            fitted = base.clone(model).set_params(**point).fit(X.iloc[train], y.iloc[train])
+            scores.append(metrics.roc_auc_score(y.iloc[held_out], fitted.predict_proba(X.iloc[held_out]), multi_class="ovr"))
+        if np.mean(scores) > best_score:
+            best, best_score = point, np.mean(scores)
+    final = base.clone(model).set_params(**best).fit(X, y)
+    for part in (parts.validation, parts.test):
+        metrics.roc_auc_score(part["digit"], final.predict_proba(part[features]), multi_class="ovr")
+        metrics.accuracy_score(part["digit"], final.predict(part[features]))
+
+
+def timed(function, *args):
+    """(result, wall seconds, CPU seconds of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def trainer_run(spec: trainer_api.TrainerInput) -> experiment.Outcome:
+    outcome, _ = experiment.run(spec)
+    return outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trees", type=int, default=150, help="random forest size (default: %(default)s)")
+    parser.add_argument("--trials", type=int, default=8, help="trials of the parallel comparison (default: %(default)s)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mlkube-bench-") as work:
+        frame = datasets.load_digits(as_frame=True).frame.rename(columns={"target": "digit"})
+        frame.to_parquet(f"{work}/digits.parquet")
+        uri = f"file://{work}/digits.parquet"
+
+        trainer_run(trainer_input(uri, f"file://{work}/warmup/", trees=10, depths=[4], leaves=[1], parallelism=1))  # imports, first calls
+
+        spec = trainer_input(uri, f"file://{work}/overhead/", trees=args.trees, depths=DEPTHS, leaves=LEAVES, parallelism=1)
+        snapshot, load_s, _ = timed(data.load, spec.data)
+        _, bare_wall, bare_cpu = timed(bare_sklearn, spec, snapshot)
+        outcome, ours_wall, ours_cpu = timed(trainer_run, spec)
+        load = outcome.seconds["load"]
+        # CPU seconds are the headline: this machine is shared, and wall time includes other processes' load.
+        ratio = (ours_cpu - load) / bare_cpu
+        print(f"data: digits {snapshot.rows} rows x {snapshot.columns} columns, Parquet; load {load_s:.3f}s (excluded from the ratio)")
+        print(f"search: random_forest n_estimators={args.trees}, max_depth x min_samples_leaf = {len(DEPTHS) * len(LEAVES)} grid points, 3-fold CV, parallelism 1")
+        print(f"bare scikit-learn: {bare_cpu:.2f} CPU s ({bare_wall:.2f} wall s)   mlkube trainer without load: "
+              f"{ours_cpu - load:.2f} CPU s ({ours_wall - load:.2f} wall s)   overhead ratio {ratio:.3f}x (wall {(ours_wall - load) / bare_wall:.3f}x)")
+        print(f"  trainer: tuning {outcome.seconds['tuning']:.2f} wall s; best {outcome.search.best.params}; test roc_auc {outcome.metrics['test']['roc_auc']:.4f}")
+
+        depths = [4, 6, 8, 10, 12, 14, 16, None][: args.trials]
+        searches = {}
+        for parallelism in (1, 2):
+            spec = trainer_input(uri, f"file://{work}/parallel-{parallelism}/", trees=args.trees, depths=depths, leaves=[1], parallelism=parallelism)
+            searches[parallelism] = trainer_run(spec).seconds["tuning"]
+        speedup = searches[1] / searches[2]
+        print(f"search of {len(depths)} trials (wall): parallelism 1 {searches[1]:.2f}s, parallelism 2 {searches[2]:.2f}s, "
+              f"speed-up {speedup:.2f}x on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"RESULT overhead_ratio={ratio:.3f} parallel_speedup={speedup:.2f} load_s={load_s:.3f}")
+
+
+if __name__ == "__main__":
+    main()

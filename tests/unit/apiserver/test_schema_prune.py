@@ -178,3 +178,10 @@ def test_pruning_and_defaulting_are_idempotent_on_random_objects_of_the_real_crd
             defaulted = schema.default(pruned, crd_schema)
             assert schema.default(defaulted, crd_schema) == defaulted
             assert all(isinstance(c, schema.Cause) for c in schema.validate(defaulted, crd_schema, old=defaulted))
+
+
+def test_a_null_default_is_no_default():
+    null_default = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "note": {"type": "string", "default": None}}}}}
+    assert schema.default({"spec": {}}, null_default) == {"spec": {}}
+    assert schema.prune({"spec": {"note": None}}, null_default) == ({"spec": {}}, [])

@@ -48,7 +48,7 @@ class Node:
         self.items = Node(schema["items"]) if isinstance(schema.get("items"), dict) else None
         self.preserve_unknown = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
         self.embedded = bool(schema.get("x-kubernetes-embedded-resource"))
-        self.has_default = "default" in schema
+        self.has_default = schema.get("default") is not None  # `default: null` is no default upstream
         self.default = schema.get("default")
         self.enum = schema.get("enum")
         self.minimum = schema.get("minimum")

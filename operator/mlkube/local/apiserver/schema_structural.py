@@ -374,7 +374,7 @@ def _compile_rules(entries: list[dict], node: schema_nodes.Node, path: str, out:
 
 def _defaults(s: dict, path: str, out: list[schema_causes.Cause], *, root: bool = False) -> None:
     """Each `default` must be pruned already and valid against its own node (outside metadata)."""
-    if "default" in s and not root:
+    if s.get("default") is not None and not root:
         node = schema_nodes.Node(s)
         default_path = _child(path, "default")
         pruned, _ = schema_pruning.pruned(s["default"], node, resource=node.embedded)

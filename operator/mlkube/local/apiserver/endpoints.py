@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mlkube.local.apiserver import errors, logs, objects, registry, requests, storage, tables, watch
+from mlkube.local.apiserver import decoding, errors, logs, objects, registry, storage, tables, watch
 
 CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
                     "a new list without the continue parameter, or use the continue token in this response to "
@@ -49,7 +49,7 @@ class Endpoints:
         return await self._dispatch(request, info["group"], info["version"], info["tail"])
 
     async def _dispatch(self, request: web.Request, group: str, version: str, tail: str) -> web.StreamResponse:
-        target = requests.resolve(self._registry, group, version, tail.split("/"))
+        target = decoding.resolve(self._registry, group, version, tail.split("/"))
         verb = f"{request.method} {'item' if target.name else 'collection'}"
         handler = {
             "GET collection": self._list_or_watch, "POST collection": self._create,
@@ -62,36 +62,36 @@ class Endpoints:
 
     # -- reads -----------------------------------------------------------------------------
 
-    async def _get(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
+    async def _get(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
         if target.subresource == "log":
             return await logs.serve(request, self._objects.get(target.rtype, target.namespace, target.name),
                                     state_dir=self._state_dir)
         if target.subresource == "finalize":
             raise errors.method_not_allowed()
         obj = self._objects.get(target.rtype, target.namespace, target.name)
-        if requests.wants_table(request) and not target.subresource:
+        if decoding.wants_table(request) and not target.subresource:
             return json_response(tables.table(target.rtype, [obj], now=_now(),
                                               resource_version=obj["metadata"]["resourceVersion"],
                                               include_object=request.query.get("includeObject", "Metadata")))
         return json_response(obj)
 
-    async def _list_or_watch(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
+    async def _list_or_watch(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
         rtype = target.rtype
-        selector = requests.selector(request, rtype)
-        is_watch = requests.flag(request.query.get("watch"))
-        requests.list_options_causes(request, watch=is_watch)
+        selector = decoding.selector(request, rtype)
+        is_watch = decoding.flag(request.query.get("watch"))
+        decoding.list_options_causes(request, watch=is_watch)
         if is_watch:
             timeout = request.query.get("timeoutSeconds")
             return await self._watches.serve(request, watch.WatchRequest(
                 rtype=rtype, namespace=target.namespace, selector=selector,
                 resource_version=request.query.get("resourceVersion", ""),
-                send_initial_events=requests.flag(request.query.get("sendInitialEvents")),
-                bookmarks=requests.flag(request.query.get("allowWatchBookmarks")),
-                timeout=float(timeout) if timeout else None, table=requests.wants_table(request),
+                send_initial_events=decoding.flag(request.query.get("sendInitialEvents")),
+                bookmarks=decoding.flag(request.query.get("allowWatchBookmarks")),
+                timeout=float(timeout) if timeout else None, table=decoding.wants_table(request),
                 include_object=request.query.get("includeObject", "Metadata")))
         items, list_rv, token, remaining = self._page(request, target, selector)
         items = [self._objects.view(rtype, obj) for obj in items]
-        if requests.wants_table(request):
+        if decoding.wants_table(request):
             return json_response(tables.table(rtype, items, now=_now(), resource_version=list_rv,
                                               continue_token=token,
                                               include_object=request.query.get("includeObject", "Metadata")))
@@ -101,7 +101,7 @@ class Endpoints:
         return json_response({"kind": rtype.list_kind, "apiVersion": rtype.api_version, "metadata": meta,
                               "items": items})
 
-    def _page(self, request: web.Request, target: requests.Target,
+    def _page(self, request: web.Request, target: decoding.Target,
               selector: Any) -> tuple[list[dict[str, Any]], str, str, int]:
         """Matching objects of one page, the list RV, the continue token and the remaining count."""
         query = request.query
@@ -132,38 +132,38 @@ class Endpoints:
 
     # -- writes ----------------------------------------------------------------------------
 
-    async def _create(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
-        _, payload = await requests.body(request)
-        result = self._objects.create(target.rtype, target.namespace, payload, requests.write_options(request))
+    async def _create(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
+        _, payload = await decoding.body(request)
+        result = self._objects.create(target.rtype, target.namespace, payload, decoding.write_options(request))
         return json_response(result.obj, status=201, warnings=result.warnings)
 
-    async def _replace(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
+    async def _replace(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
         if target.subresource == "log":
             raise errors.method_not_allowed()
-        _, payload = await requests.body(request)
+        _, payload = await decoding.body(request)
         result = self._objects.replace(target.rtype, target.namespace, target.name, payload,
-                                       requests.write_options(request), subresource=target.subresource)
+                                       decoding.write_options(request), subresource=target.subresource)
         return json_response(result.obj, warnings=result.warnings)
 
-    async def _patch(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
+    async def _patch(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
         if target.subresource in ("log", "finalize"):
             raise errors.method_not_allowed()
-        content_type, payload = await requests.body(request, patch=True)
+        content_type, payload = await decoding.body(request, patch=True)
         result = self._objects.patch(target.rtype, target.namespace, target.name, content_type, payload,
-                                     requests.write_options(request), subresource=target.subresource)
+                                     decoding.write_options(request), subresource=target.subresource)
         return json_response(result.obj, status=201 if result.created else 200, warnings=result.warnings)
 
-    async def _delete(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
-        _, payload = await requests.body(request) if await request.read() else ("", None)
-        options = requests.delete_options(request, payload)
+    async def _delete(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
+        _, payload = await decoding.body(request) if await request.read() else ("", None)
+        options = decoding.delete_options(request, payload)
         result = self._objects.delete(target.rtype, target.namespace, target.name, propagation=options.propagation,
                                       preconditions=options.preconditions, dry_run=options.dry_run)
         return json_response(result.obj)
 
-    async def _delete_collection(self, request: web.Request, target: requests.Target) -> web.StreamResponse:
-        _, payload = await requests.body(request) if await request.read() else ("", None)
-        options = requests.delete_options(request, payload)
-        selector = requests.selector(request, target.rtype)
+    async def _delete_collection(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
+        _, payload = await decoding.body(request) if await request.read() else ("", None)
+        options = decoding.delete_options(request, payload)
+        selector = decoding.selector(request, target.rtype)
         matches = [obj for obj in self._store.list(target.rtype.storage_key, target.namespace or None)
                    if selector.matches(obj)]
         deleted = self._objects.delete_collection(target.rtype, target.namespace, matches,

@@ -199,6 +199,7 @@ class Documents:
         self._types = types
         self._revision = -1
         self._documents: dict[str, bytes] = {}
+        self._hashes: dict[str, str] = {}
 
     def _refresh(self) -> None:
         if self._revision == self._types.revision:
@@ -211,16 +212,14 @@ class Documents:
                     path = f"apis/{group}/{version}" if group else f"api/{version}"
                     documents[path] = json.dumps(document, separators=(",", ":")).encode()
         self._documents = documents
+        self._hashes = {path: hashlib.sha512(body).hexdigest().upper() for path, body in documents.items()}
         self._revision = self._types.revision
 
     def index(self) -> dict[str, Any]:
         self._refresh()
-        return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={self.hash(path)}"}
-                          for path in self._documents}}
+        return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
+                          for path, digest in self._hashes.items()}}
 
     def document(self, path: str) -> bytes | None:
         self._refresh()
         return self._documents.get(path)
-
-    def hash(self, path: str) -> str:
-        return hashlib.sha512(self._documents[path]).hexdigest().upper()

@@ -30,7 +30,7 @@ def _errors(properties: dict, spec: dict) -> list[tuple[str, str, str]]:
     ({"type": "string", "minLength": 3}, "ab",
      ("FieldValueInvalid", "spec.x", 'Invalid value: "ab": spec.x in body should be at least 3 chars long')),
     ({"type": "string", "maxLength": 3}, "abcd",
-     ("FieldValueTooLong", "spec.x", "Too long: may not be longer than 3")),
+     ("FieldValueTooLong", "spec.x", "Too long: may not be more than 3 bytes")),
     ({"type": "string", "pattern": "^[a-z]+$"}, "A1",
      ("FieldValueInvalid", "spec.x", "Invalid value: \"A1\": spec.x in body should match '^[a-z]+$'")),
     ({"type": "string", "enum": ["red", "blue"]}, "green",
@@ -40,9 +40,9 @@ def _errors(properties: dict, spec: dict) -> list[tuple[str, str, str]]:
     ({"type": "array", "items": {"type": "string"}, "minItems": 2}, ["a"],
      ("FieldValueInvalid", "spec.x", "Invalid value: 1: spec.x in body should have at least 2 items")),
     ({"type": "array", "items": {"type": "string"}, "maxItems": 1}, ["a", "b", "c"],
-     ("FieldValueTooMany", "spec.x", "Too many: 3: must have at most 1 items")),
+     ("FieldValueTooMany", "spec.x", "Too many: 3: must have at most 1 item")),
     ({"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 1}, {"a": "1", "b": "2"},
-     ("FieldValueTooMany", "spec.x", "Too many: 2: must have at most 1 items")),
+     ("FieldValueTooMany", "spec.x", "Too many: 2: must have at most 1 item")),
     ({"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 2}, {"a": "1"},
      ("FieldValueInvalid", "spec.x", "Invalid value: 1: spec.x in body should have at least 2 properties")),
     ({"type": "string", "format": "date-time"}, "yesterday",
@@ -108,7 +108,7 @@ def test_array_items_and_map_values_carry_indexes_and_keys_in_the_field():
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
     }
     assert _errors(properties, {"items": [{"name": "ok"}, {"name": "too long"}], "labels": {"a": 1}}) == [
-        ("FieldValueTooLong", "spec.items[1].name", "Too long: may not be longer than 2"),
+        ("FieldValueTooLong", "spec.items[1].name", "Too long: may not be more than 2 bytes"),
         ("FieldValueTypeInvalid", "spec.labels.a", 'Invalid value: "integer": spec.labels.a in body must be of type string: "integer"'),
     ]
 

@@ -87,12 +87,12 @@ def not_supported(field: str, value: object, supported: list[str]) -> Cause:
 
 
 def too_long(field: str, max_length: int) -> Cause:
-    # apiextensions reports maxLength through `field.TooLongMaxLength`.
-    return cause(TOO_LONG, field, detail=f"may not be longer than {max_length}")
+    # apiextensions reports maxLength through `field.TooLongMaxLength`, which 1.32 words as `field.TooLong`.
+    return cause(TOO_LONG, field, detail=f"may not be more than {max_length} {'byte' if max_length == 1 else 'bytes'}")
 
 
 def too_many(field: str, actual: int, maximum: int) -> Cause:
-    return cause(TOO_MANY, field, actual, f"must have at most {maximum} items")
+    return cause(TOO_MANY, field, actual, f"must have at most {maximum} {'item' if maximum == 1 else 'items'}")
 
 
 def go_value(value: object) -> str:

@@ -98,6 +98,27 @@ def combine(left: pd.DataFrame, right: pd.DataFrame, join: training.JoinSource, 
     return left.merge(right, on=join.on, how=join.how, suffixes=("", f"_{field.replace('.', '_')}"))
 
 
+def with_feedback(snapshot: Snapshot, labeled: pd.DataFrame, *, target: str) -> Snapshot:
+    """`snapshot` plus captured traffic that received ground truth (feature columns and `target`).
+
+    Ground truth arrives as JSON, so it is converted to the target column's type (numbers for a
+    numeric target, else the class whose text matches); rows whose label cannot be converted are
+    dropped. Columns the traffic lacks (excluded columns, the time column) are left missing.
+    """
+    if labeled.empty:
+        return snapshot
+    truth = labeled[target]
+    column = snapshot.table[target]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        truth = pd.to_numeric(truth, errors="coerce")
+    else:
+        classes = {str(c): c for c in column.dropna().unique()}
+        truth = truth.map(lambda v: classes.get(str(v)))
+    labeled = labeled.assign(**{target: truth.to_numpy()}).dropna(subset=[target])
+    table = pd.concat([snapshot.table, labeled.reindex(columns=snapshot.table.columns)], ignore_index=True)
+    return Snapshot(uri=snapshot.uri, table=table, digest=digest(table))
+
+
 def digest(table: pd.DataFrame) -> str:
     """`"sha256:<hex>"` of the table's column names, dtypes and values (row order matters)."""
     h = hashlib.sha256()

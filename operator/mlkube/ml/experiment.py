@@ -10,6 +10,7 @@ environment (the trainer entrypoint does).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import resource
 import statistics
 import tempfile
@@ -21,7 +22,7 @@ import pandas as pd
 
 from mlkube.api import base
 from mlkube.api import trainer as trainer_api
-from mlkube.ml import algorithms, artifacts, card, data, evaluation, explain, processing, profile, split, storage, tuning
+from mlkube.ml import algorithms, artifacts, card, data, errors, evaluation, explain, processing, profile, split, storage, traffic, tuning
 
 # Validation worse than training by more than this share of the training score flags overfitting.
 OVERFITTING_GAP = 0.10
@@ -69,6 +70,9 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
     data.check(snapshot.table, problem, pre, uri=snapshot.uri)
     processing.check(pre, problem)
     features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
+    loaded_rows = snapshot.rows
+    if spec.feedback is not None:
+        snapshot = data.with_feedback(snapshot, _labeled_traffic(spec, features), target=problem.target)
     columns = processing.columns_of(snapshot.table, features, pre)
     candidates = algorithms.candidates(spec.algorithms, problem.task)
     table = processing.prepare(snapshot.table, problem, pre, columns)
@@ -110,7 +114,7 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         profile=profile.of(snapshot.table),
         columns=columns,
         schema=profile.feature_schema(X_train, features, non_nullable=processing.non_nullable(pre, columns)),
-        rows={"loaded": snapshot.rows, "prepared": len(table), "train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test)},
+        rows={"loaded": loaded_rows, "feedback": snapshot.rows - loaded_rows, "prepared": len(table), "train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test)},
         task=task,
         search=search,
         model=model,
@@ -176,6 +180,20 @@ def _overfitting(model, X_train, y_train, metrics, best: tuning.Trial, task, met
     gap = validation_score - train_score if metric in base.LOWER_IS_BETTER else train_score - validation_score
     flagged = bool(gap > OVERFITTING_GAP * max(abs(train_score), 1e-12))
     return {"trainScore": round(train_score, 6), "validationScore": round(validation_score, 6), "flagged": flagged}
+
+
+def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.DataFrame:
+    """Captured requests of the project's deployments that received ground truth since `feedback.since`."""
+    source = spec.feedback
+    try:
+        since = datetime.datetime.fromisoformat(source.since.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise errors.InvalidSpec(f"feedback.since: {source.since!r} is not an RFC 3339 time") from e
+    try:
+        return traffic.labeled(source.uri, namespace=spec.project.namespace, deployments=source.deployments, features=features,
+                               target=spec.project.problem.target, since=since, options=storage.Options(endpoint=source.endpoint))
+    except errors.StorageError as e:
+        raise errors.DataError(f"feedback.uri: {e}") from e
 
 
 def _compare_with_champion(spec: trainer_api.TrainerInput, X_test, y_test, task, challenger: dict) -> dict[str, Any] | None:

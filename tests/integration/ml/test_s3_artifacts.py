@@ -55,3 +55,22 @@ def test_download_refuses_an_s3_prefix_without_manifest(s3, s3_endpoint, tmp_pat
     s3.put_object(Bucket="models", Key="runs/r2/model.joblib", Body=b"x")
     with pytest.raises(artifacts.IntegrityError, match="no MANIFEST.json"):
         artifacts.download("s3://models/runs/r2/", tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint))
+
+
+def test_http_source_is_read_only(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert storage.read_bytes(f"{base}/t.csv") == b"a,b\n1,2\n"
+        assert storage.exists(f"{base}/t.csv") and not storage.exists(f"{base}/nope.csv")
+        with pytest.raises(errors.ObjectNotFound, match="nope.csv: HTTP 404"):
+            storage.read_bytes(f"{base}/nope.csv")
+    finally:
+        server.shutdown()

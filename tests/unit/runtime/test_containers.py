@@ -87,9 +87,9 @@ def test_on_failure_stops_after_success(tmp_path):
     assert (outcome.exit_code, outcome.reason) == (0, "Completed")
 
 
-def test_backoff_doubles_up_to_the_limit():
+def test_backoff_restarts_at_once_then_doubles_up_to_the_limit():
     backoff = containers.Backoff(base=10, limit=300)
-    assert [backoff.delay(n) for n in (1, 2, 3, 6, 9)] == [10, 20, 40, 300, 300]
+    assert [backoff.delay(n) for n in (1, 2, 3, 4, 7, 9)] == [0, 10, 20, 40, 300, 300]
 
 
 def test_failing_liveness_probe_stops_the_container(tmp_path):

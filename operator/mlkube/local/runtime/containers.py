@@ -31,15 +31,18 @@ FALLBACK_LOG_BYTES = 2048
 
 @dataclasses.dataclass(frozen=True)
 class Backoff:
-    """Restart delays: ``base`` doubling up to ``limit``; reset after ``reset`` seconds of
-    running (the kubelet's 10 s, 5 min and 10 min)."""
+    """Restart delays as the kubelet's: the first restart at once, then ``base`` doubling
+    up to ``limit``; the count resets after ``reset`` seconds of running (10 s, 5 min,
+    10 min)."""
 
     base: float = 10.0
     limit: float = 300.0
     reset: float = 600.0
 
     def delay(self, failures: int) -> float:
-        return min(self.base * 2 ** max(failures - 1, 0), self.limit)
+        if failures <= 1:
+            return 0.0
+        return min(self.base * 2 ** (failures - 2), self.limit)
 
 
 @dataclasses.dataclass
@@ -137,14 +140,15 @@ class Container:
             failures = 1 if time.monotonic() - began > backoff.reset else failures + 1
             delay = backoff.delay(failures)
             self.last_state = self.state
-            pod = self._pod["metadata"]
-            self._on_event("BackOff", f"Back-off restarting failed container {self.name} in "
-                                      f"pod {pod['name']}", True)
-            self.wait_with("CrashLoopBackOff",
-                           f"back-off {delay:g}s restarting failed container={self.name} "
-                           f"pod={pod['name']}_{pod.get('namespace', 'default')}"
-                           f"({pod.get('uid', '')})")
-            await asyncio.sleep(delay)
+            if delay > 0:
+                pod = self._pod["metadata"]
+                self._on_event("BackOff", f"Back-off restarting failed container {self.name} "
+                                          f"in pod {pod['name']}", True)
+                self.wait_with("CrashLoopBackOff",
+                               f"back-off {delay:g}s restarting failed container={self.name} "
+                               f"pod={pod['name']}_{pod.get('namespace', 'default')}"
+                               f"({pod.get('uid', '')})")
+                await asyncio.sleep(delay)
             if self._stopping:
                 return outcome
             self.restart_count += 1

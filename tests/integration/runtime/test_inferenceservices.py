@@ -5,7 +5,9 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
 
@@ -91,3 +93,41 @@ def test_inferenceservice_without_a_runtime_reports_it(kubectl, namespace, kserv
                       what="a status")
     assert condition({"status": status}, "Ready")["reason"] == "NoSupportingRuntime"
     assert status["modelStatus"]["transitionStatus"] == "InvalidSpec"
+
+
+@pytest.fixture
+def s3_models():
+    """moto's S3 server holding s3://models/echo/v1/model.txt; yields its host:port."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    s3 = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                      aws_access_key_id="minio", aws_secret_access_key="minio123")
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="echo/v1/model.txt", Body=b"from-s3")
+    yield f"{host}:{port}"
+    server.stop()
+
+
+def test_s3_model_is_fetched_with_the_service_accounts_credentials(kubectl, namespace, kserve_crds,
+                                                                  foreign_service_addresses_reserved,
+                                                                  s3_models):
+    apply(kubectl, namespace, RUNTIME,
+          {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3creds", "annotations": {
+              "serving.kserve.io/s3-endpoint": s3_models, "serving.kserve.io/s3-usehttps": "0",
+              "serving.kserve.io/s3-region": "us-east-1"}},
+           "stringData": {"AWS_ACCESS_KEY_ID": "minio", "AWS_SECRET_ACCESS_KEY": "minio123"}},
+          {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "models"},
+           "secrets": [{"name": "s3creds"}]},
+          {**isvc("s3://models/echo/v1"), "spec": {"predictor": {
+              "serviceAccountName": "models",
+              "model": {"modelFormat": {"name": "tiny"}, "storageUri": "s3://models/echo/v1"}}}})
+    ready = wait_for(lambda: (lambda o: condition(o, "Ready").get("status") == "True" and o)(
+        get_json(kubectl, "-n", namespace, "isvc", "echo")), what="the InferenceService to be Ready")
+    assert answer(ready["status"]["address"]["url"]) == "echo:from-s3"
+    pod = get_json(kubectl, "-n", namespace, "pods", "-l", "serving.kserve.io/inferenceservice=echo")["items"][0]
+    initializer = pod["status"]["initContainerStatuses"][0]
+    assert initializer["name"] == "storage-initializer"
+    assert initializer["state"]["terminated"]["reason"] == "Completed"
+    logs = kubectl("logs", "-n", namespace, pod["metadata"]["name"], "-c", "storage-initializer").stdout
+    assert "copied 1 file(s) from s3://models/echo/v1" in logs

@@ -139,9 +139,9 @@ def _start(target: str, state_dir: str) -> tuple[multiprocessing.Process, dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--writes", type=int, default=4000)
+    parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--latency-writes", type=int, default=300)
+    parser.add_argument("--latency-writes", type=int, default=200)
     arguments = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as state_dir:

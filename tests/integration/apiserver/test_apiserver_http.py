@@ -241,3 +241,10 @@ def test_invalid_crds_are_refused(http):
     fields = {cause["field"] for cause in refused.json()["details"]["causes"]}
     assert "metadata.name" in fields
     assert any(field.startswith("spec.versions[0].schema.openAPIV3Schema") for field in fields)
+
+
+@pytest.mark.parametrize("params", [{"limit": "x"}, {"resourceVersion": "abc"},
+                                    {"watch": "true", "timeoutSeconds": "soon"}])
+def test_malformed_numeric_parameters_are_400(http, params):
+    response = http.get(CM.format(ns="default"), params=params)
+    assert response.status_code == 400 and response.json()["kind"] == "Status"

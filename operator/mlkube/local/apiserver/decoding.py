@@ -175,5 +175,19 @@ def list_options_causes(request: web.Request, *, watch: bool) -> None:
         raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
 
 
+def number(request: web.Request, name: str, *, kind: type = int) -> Any:
+    """A numeric query parameter (None when absent); 400 naming the parameter when it is not a number."""
+    value = request.query.get(name, "")
+    if value == "":
+        return None
+    try:
+        parsed = kind(value)
+    except ValueError as exc:
+        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be a non-negative number') from exc
+    if parsed < 0:
+        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be a non-negative number')
+    return parsed
+
+
 def wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "").replace(" ", "")

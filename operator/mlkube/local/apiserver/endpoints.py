@@ -80,14 +80,15 @@ class Endpoints:
         selector = decoding.selector(request, rtype)
         is_watch = decoding.flag(request.query.get("watch"))
         decoding.list_options_causes(request, watch=is_watch)
+        decoding.number(request, "resourceVersion")
         if is_watch:
-            timeout = request.query.get("timeoutSeconds")
+            timeout = decoding.number(request, "timeoutSeconds", kind=float)
             return await self._watches.serve(request, watch.WatchRequest(
                 rtype=rtype, namespace=target.namespace, selector=selector,
                 resource_version=request.query.get("resourceVersion", ""),
                 send_initial_events=decoding.flag(request.query.get("sendInitialEvents")),
                 bookmarks=decoding.flag(request.query.get("allowWatchBookmarks")),
-                timeout=float(timeout) if timeout else None, table=decoding.wants_table(request),
+                timeout=timeout or None, table=decoding.wants_table(request),
                 include_object=request.query.get("includeObject", "Metadata")))
         items, list_rv, token, remaining = self._page(request, target, selector)
         items = [self._objects.view(rtype, obj) for obj in items]
@@ -122,7 +123,7 @@ class Endpoints:
         if start is not None:
             items = [obj for obj in items
                      if (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) > start]
-        limit = int(query.get("limit") or 0)
+        limit = decoding.number(request, "limit") or 0
         if limit <= 0 or len(items) <= limit:
             return items, str(list_rv), "", 0
         page, last = items[:limit], items[limit - 1]["metadata"]

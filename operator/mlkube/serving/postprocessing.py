@@ -97,7 +97,8 @@ class Decider:
             return Prediction(labels=np.asarray(values).tolist(), probabilities=None, class_names=None, probability_matrix=None)
         proba = self.pipeline.predict_proba(frame)
         if self.positive_index is not None:
-            chosen = np.where(proba[:, self.positive_index] >= self.postprocessing.threshold, self.positive_index, 1 - self.positive_index)
+            positive = self.positive_index
+            chosen = np.where(proba[:, positive] >= self.postprocessing.threshold, positive, 1 - positive)
         else:
             chosen = proba.argmax(axis=1)
         named = self._named

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -40,6 +41,16 @@ log = logging.getLogger("mlkube.serving.router")
 REQUEST_ID = "x-request-id"
 VERSION_HEADER = "x-mlkube-version"
 _FORWARDED = ("content-type", "inference-header-content-length")
+
+
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    """A client request as it goes to a backend (primary or mirror)."""
+
+    protocol: str  # "v1" | "v2"
+    verb: str  # "predict" | "explain"
+    body: bytes
+    headers: dict[str, str]
 
 
 class Router:
@@ -98,70 +109,70 @@ class Router:
             sticky = request.headers.get(table.sticky_header) if table.sticky_header else None
             draw = routing.sticky_draw(table.deployment, sticky) if sticky else self.rng.random()
             choice = routing.choose(table, draw=draw)
-        body = await request.read()
         headers = {k: v for k in _FORWARDED if (v := request.headers.get(k))}
         headers[REQUEST_ID] = request_id
-        started = time.time()
-        status, payload, content_type = await self._call(table, choice.version, protocol, verb, body, headers, self.timeout)
-        latency_ms = (time.time() - started) * 1000.0
+        forward = Forward(protocol=protocol, verb=verb, body=await request.read(), headers=headers)
+        started, clock = time.time(), time.perf_counter()
+        status, payload, content_type = await self._call(table, choice.version, forward, self.timeout)
+        latency_ms = (time.perf_counter() - clock) * 1000.0
         self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
         self.index.remember(request_id, feedback.Served(choice.version, choice.role, started))
         if table.capture.enabled and self.rng.random() < table.capture.sample_rate:
             self.recorder.offer({
                 "_ts": started, "requestId": request_id, "namespace": table.namespace, "deployment": table.deployment,
                 "project": table.project, "version": choice.version, "role": choice.role, "protocol": protocol,
-                "verb": verb, "status": status or 502, "latencyMs": round(latency_ms, 3), "request": body, "response": payload,
+                "verb": verb, "status": status or 502, "latencyMs": round(latency_ms, 3), "request": forward.body,
+                "response": payload,
             })
         if verb == "predict" and choice.role != "preview" and status == 200:
-            self._mirror_if_sampled(table, choice, protocol, body, headers, payload)
-        if status == 0:
-            status = 502
+            self._mirror_if_sampled(table, choice, forward, payload)
         return web.Response(
-            body=payload, status=status,
+            body=payload, status=status or 502,
             headers={"content-type": content_type, REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
         )
 
-    async def _call(
-        self, table: routing.RoutingTable, version: int, protocol: str, verb: str, body: bytes,
-        headers: dict[str, str], timeout: float,
-    ) -> tuple[int, bytes, str]:
+    async def _call(self, table: routing.RoutingTable, version: int, forward: Forward, timeout: float) -> tuple[int, bytes, str]:
         """(status, body, content type) of one backend call; status 0 when it could not be made."""
         backend = table.backends[version]
-        if protocol == "v2":
+        if forward.protocol == "v2":
             url = f"{backend.url}/v2/models/{backend.model}/infer"
         else:
-            url = f"{backend.url}/v1/models/{backend.model}:{verb}"
+            url = f"{backend.url}/v1/models/{backend.model}:{forward.verb}"
         try:
-            response = await self.pool.request("POST", url, body=body, headers=headers, timeout=timeout)
+            response = await self.pool.request("POST", url, body=forward.body, headers=forward.headers, timeout=timeout)
         except upstream.UpstreamError as e:
             return 0, _error_body(f"version {version} is unreachable: {e}"), "application/json"
         except asyncio.TimeoutError:
             return 0, _error_body(f"version {version} at {backend.url} did not answer within {timeout:g}s"), "application/json"
         return response.status, response.body, response.headers.get("content-type", "application/json")
 
-    def _mirror_if_sampled(self, table, choice, protocol, body, headers, primary_payload) -> None:
-        if table.shadow is not None and routing.is_mirrored(table.shadow, draw=self.rng.random()):
-            self._launch(table, table.shadow.version, "shadow", protocol, body, headers, primary_payload, table.shadow.version)
-        compare = table.compare
+    def _mirror_if_sampled(self, table: routing.RoutingTable, choice: routing.Choice, forward: Forward, primary: bytes) -> None:
+        shadow, compare = table.shadow, table.compare
+        if shadow is not None and routing.is_mirrored(shadow, draw=self.rng.random()):
+            self._launch(table, routing.Choice(shadow.version, "shadow"), forward, primary, judged_version=shadow.version)
         if compare is not None and choice.version == compare.version and routing.is_mirrored(compare, draw=self.rng.random()):
-            self._launch(table, table.stable_version, "compare", protocol, body, headers, primary_payload, compare.version)
+            self._launch(table, routing.Choice(table.stable_version, "compare"), forward, primary, judged_version=compare.version)
 
-    def _launch(self, table, version, role, protocol, body, headers, primary_payload, judged_version) -> None:
+    def _launch(
+        self, table: routing.RoutingTable, target: routing.Choice, forward: Forward, primary: bytes, *, judged_version: int
+    ) -> None:
         if len(self._mirrors) >= self.mirror_limit:
             self.stats.mirrors_dropped += 1
             return
-        task = asyncio.get_running_loop().create_task(
-            self._mirror(table, version, role, protocol, body, headers, primary_payload, judged_version)
-        )
+        mirror = self._mirror(table, target, forward, primary, judged_version=judged_version)
+        task = asyncio.get_running_loop().create_task(mirror)
         self._mirrors.add(task)
         task.add_done_callback(self._mirrors.discard)
 
-    async def _mirror(self, table, version, role, protocol, body, headers, primary_payload, judged_version) -> None:
-        started = time.time()
-        status, payload, _ = await self._call(table, version, protocol, "predict", body, headers, self.mirror_timeout)
-        self.stats.record(version, role, status=status, latency_ms=(time.time() - started) * 1000.0)
+    async def _mirror(
+        self, table: routing.RoutingTable, target: routing.Choice, forward: Forward, primary: bytes, *, judged_version: int
+    ) -> None:
+        """Send a copy to `target`, count it for that version, and compare its predictions with `primary`."""
+        clock = time.perf_counter()
+        status, payload, _ = await self._call(table, target.version, forward, self.mirror_timeout)
+        self.stats.record(target.version, target.role, status=status, latency_ms=(time.perf_counter() - clock) * 1000.0)
         if status == 200:
-            agreed = agreement.agrees(primary_payload, payload)
+            agreed = agreement.agrees(primary, payload)
             if agreed is not None:
                 self.stats.record_agreement(judged_version, agreed)
 

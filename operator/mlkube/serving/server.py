@@ -91,10 +91,9 @@ class VersionModel(kserve.Model):
         return payload
 
     def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict | None = None) -> Any:
-        if isinstance(payload, infer_type.InferRequest):
-            prediction = self.decider.predict(self._frame(payload))
-            return self._v2_response(payload, prediction, _request_id(headers, payload))
         prediction = self.decider.predict(self._frame(payload))
+        if isinstance(payload, infer_type.InferRequest):
+            return self._v2_response(prediction, _request_id(headers, payload))
         body = {"predictions": prediction.labels}
         if prediction.probabilities is not None:
             body["probabilities"] = prediction.probabilities
@@ -126,7 +125,7 @@ class VersionModel(kserve.Model):
         except schema.SchemaError as e:
             raise kserve_errors.InvalidInput(str(e)) from e
 
-    def _v2_response(self, request: infer_type.InferRequest, prediction: postprocessing.Prediction, request_id: str):
+    def _v2_response(self, prediction: postprocessing.Prediction, request_id: str) -> infer_type.InferResponse:
         labels = prediction.labels
         outputs = [_output("predict", labels, [len(labels)])]
         if prediction.probability_matrix is not None:

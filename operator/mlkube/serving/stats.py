@@ -134,11 +134,15 @@ class _Collector(registry.Collector):
             family = prom_core.CounterMetricFamily(name, f"Capture records {key}", labels=["deployment"])
             family.add_metric([s.deployment], count)
             yield family
-        dropped = prom_core.CounterMetricFamily("mlkube_router_mirrors_dropped", "Mirror calls skipped (too many in flight)", labels=["deployment"])
+        dropped = prom_core.CounterMetricFamily(
+            "mlkube_router_mirrors_dropped", "Mirror calls skipped (too many in flight)", labels=["deployment"]
+        )
         dropped.add_metric([s.deployment], s.mirrors_dropped)
         yield dropped
         for key, count in s.feedback.items():
-            family = prom_core.CounterMetricFamily(f"mlkube_router_feedback_{key}", f"Feedback items {key}", labels=["deployment"])
+            family = prom_core.CounterMetricFamily(
+                f"mlkube_router_feedback_{key}", f"Feedback items {key}", labels=["deployment"]
+            )
             family.add_metric([s.deployment], count)
             yield family
 

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 import pytest
 
 CRDS = pathlib.Path(__file__).parents[3] / "operator" / "mlkube" / "local" / "crds"
-FALLBACK_CRDS = pathlib.Path(__file__).parent / "kserve-crds.yaml"
 
 
 @dataclasses.dataclass
@@ -92,8 +91,7 @@ def foreign_service_addresses_reserved(kubectl, namespace) -> None:
 
 @pytest.fixture(scope="module")
 def kserve_crds(apiserver, kubectl) -> None:
-    files = sorted(CRDS.glob("serving.kserve.io_*.yaml")) or [FALLBACK_CRDS]
-    for path in files:
+    for path in sorted(CRDS.glob("serving.kserve.io_*.yaml")):
         kubectl("apply", "-f", str(path))
     for name in ("inferenceservices", "servingruntimes", "clusterservingruntimes"):
         kubectl("wait", "--for=condition=Established", f"crd/{name}.serving.kserve.io")

@@ -104,11 +104,14 @@ _ERRORS = {404: NotFound, 409: Conflict, 422: Invalid}
 
 @dataclasses.dataclass(frozen=True)
 class Credentials:
-    """How to reach the API server."""
+    """How to reach the API server: shared by our client and Kopf's (see controllers.setup)."""
 
     server: str
-    headers: dict[str, str]
-    ssl: ssl.SSLContext | bool
+    token: str | None = None
+    ca_path: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    insecure: bool = False
 
     @classmethod
     def load(cls, kubeconfig: str | None = None) -> Credentials:
@@ -122,19 +125,33 @@ class Credentials:
             if kubeconfig:
                 raise
             config.load_incluster_config(client_configuration=configuration)
-        headers = {"Accept": "application/json", "User-Agent": "mlkube-operator"}
         token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
-        if token:
-            headers["Authorization"] = token if token.startswith("Bearer ") else f"Bearer {token}"
-        context: ssl.SSLContext | bool = False
-        if configuration.host.startswith("https"):
-            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-            if configuration.cert_file:
-                context.load_cert_chain(configuration.cert_file, configuration.key_file)
-            if not configuration.verify_ssl:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-        return cls(server=configuration.host.rstrip("/"), headers=headers, ssl=context)
+        return cls(
+            server=configuration.host.rstrip("/"),
+            token=token.removeprefix("Bearer ") if token else None,
+            ca_path=configuration.ssl_ca_cert,
+            cert_path=configuration.cert_file,
+            key_path=configuration.key_file,
+            insecure=not configuration.verify_ssl,
+        )
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "mlkube-operator"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.server.startswith("https"):
+            return False
+        context = ssl.create_default_context(cafile=self.ca_path)
+        if self.cert_path:
+            context.load_cert_chain(self.cert_path, self.key_path)
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 class Client:
@@ -151,7 +168,7 @@ class Client:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._credentials.ssl, limit=32)
+            connector = aiohttp.TCPConnector(ssl=self._credentials.ssl_context(), limit=32)
             self._session = aiohttp.ClientSession(
                 base_url=self._credentials.server, headers=self._credentials.headers, connector=connector,
                 timeout=aiohttp.ClientTimeout(total=60),

@@ -100,8 +100,12 @@ async def reconcile(client: k8s.Client, mdep: dict[str, Any]) -> None:
     new_state = decision.state
     traffic = rollout.traffic(spec.strategy, new_state)
     served = {new_state.stable, new_state.candidate} - {None}
+    secret = mlp_spec.storage.credentials_secret
+    if secret:
+        await client.apply(serving.storage_account(namespace, secret))
     for version in served:
-        await client.apply(serving.inference_service(mdep, spec, version=version, storage_uri=registry[version]["artifactUri"]))
+        await client.apply(serving.inference_service(mdep, spec, version=version, storage_uri=registry[version]["artifactUri"],
+                                                     storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None))
     backends = {v: url for v in served if (url := _isvc_url(isvcs.get(v))) and ready.get(v)}
     table = serving.routing_table(mdep, spec, traffic=[t for t in traffic if t["version"] in backends], backends=backends,
                                   capture_uri=mlp_spec.storage.uri.rstrip("/"), capture_endpoint=mlp_spec.storage.endpoint,

@@ -6,7 +6,9 @@ from typing import Any
 
 import kopf
 
-from mlkube import k8s
+import os
+
+from mlkube import k8s, metrics
 
 # Kopf keeps its own bookkeeping in annotations under our prefix, never in status: status is
 # ours, computed whole and validated by the CRD schema (which has no room for Kopf's fields).
@@ -22,6 +24,18 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 600
     settings.batching.worker_limit = 64
     memo.k8s = k8s.Client(k8s.Credentials.load(memo.get("kubeconfig")))
+    port = os.environ.get("MLKUBE_METRICS_PORT")
+    if port:
+        metrics.serve(int(port))
+
+
+@kopf.on.login()
+async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """Kopf connects with the same credentials as our client: ``--kubeconfig``, else the usual places."""
+    credentials = k8s.Credentials.load(memo.get("kubeconfig"))
+    return kopf.ConnectionInfo(server=credentials.server, token=credentials.token, ca_path=credentials.ca_path,
+                               certificate_path=credentials.cert_path, private_key_path=credentials.key_path,
+                               insecure=credentials.insecure)
 
 
 @kopf.on.cleanup()

@@ -24,6 +24,8 @@ RETRY_SECONDS = 30
 PROGRESS_SECONDS = 2.0
 DEFAULT_IMAGE = "ghcr.io/mlkube/mlkube:0.1.0"
 TRAININGJOB_LABEL = "mlkube.io/trainingjob"
+# Namespaces whose trainer ServiceAccount this process has applied (applied again after a restart).
+_service_accounts_applied: set[str] = set()
 
 
 def trainer_image() -> str:
@@ -85,7 +87,8 @@ async def reconcile(client: k8s.Client, tj: dict[str, Any], *, read_progress: bo
         message = errors.describe(error) if isinstance(error, pydantic.ValidationError) else str(error)
         await _report_failed(client, tj, "InvalidSpec", message)
         return
-    pods = await client.list(k8s.PODS, namespace, labels={"job-name": training.job_name(name)})
+    started = job is not None and ((job.get("status") or {}).get("startTime") or (job.get("status") or {}).get("conditions"))
+    pods = await client.list(k8s.PODS, namespace, labels={"job-name": training.job_name(name)}) if started else []
     state = jobstate.observe(job, pods, container=training.TRAINER_CONTAINER, timeout=spec.timeout)
     if job is None:
         state = jobstate.JobState("Failed", "JobDeleted", f"Job {current.get('jobName')} was deleted before it finished")
@@ -105,11 +108,15 @@ async def _start(client: k8s.Client, tj: dict[str, Any], spec: Any, mlp: dict[st
     if secret and await client.get(k8s.SECRETS, secret, namespace) is None:
         raise refs.MissingReference("SecretNotFound", f"Secret {secret!r} (credentialsSecret) does not exist in namespace "
                                     f"{namespace!r}; create it with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-    deployments = [d["metadata"]["name"] for d in await client.list(k8s.MODELDEPLOYMENTS, namespace)
-                   if d["spec"].get("projectRef") == mlp["metadata"]["name"]]
+    deployments = []
+    if mlp_spec.retraining.include_feedback or mlp_spec.promotion.evaluate_on == "recent":
+        deployments = [d["metadata"]["name"] for d in await client.list(k8s.MODELDEPLOYMENTS, namespace)
+                       if d["spec"].get("projectRef") == mlp["metadata"]["name"]]
     document = training.trainer_input(tj, spec, mlp, mlp_spec, deployments=deployments,
                                       now=datetime.datetime.now(datetime.timezone.utc))
-    await client.apply(training.trainer_service_account(namespace))
+    if namespace not in _service_accounts_applied:
+        await client.apply(training.trainer_service_account(namespace))
+        _service_accounts_applied.add(namespace)
     manifest = training.trainer_job(tj, spec, document, project_name=mlp["metadata"]["name"], image=trainer_image(), secret=secret)
     try:
         job = await client.create(manifest)

@@ -15,6 +15,7 @@ from mlkube.resources import meta
 SERVING_RUNTIME = "mlkube-sklearn"
 MODEL_FORMAT = "mlkube"
 ROUTER_SERVICE_ACCOUNT = "mlkube-router"
+STORAGE_SERVICE_ACCOUNT = "mlkube-model"
 ROUTER_PORT = 8080
 ROUTES_KEY = "routes.json"
 VERSION_LABEL = "mlkube.io/model-version"
@@ -29,8 +30,10 @@ def router_name(mdep_name: str) -> str:
     return meta.child_name(mdep_name, "router")
 
 
-def inference_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, version: int, storage_uri: str) -> dict[str, Any]:
-    """The InferenceService serving ``version`` with our ServingRuntime."""
+def inference_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, version: int, storage_uri: str,
+                      storage_account: str | None = None) -> dict[str, Any]:
+    """The InferenceService serving ``version`` with our ServingRuntime. ``storage_account``: the
+    ServiceAccount whose Secret gives KServe's storage initializer the S3 credentials."""
     model: dict[str, Any] = {
         "modelFormat": {"name": MODEL_FORMAT, "version": "1"},
         "runtime": SERVING_RUNTIME,
@@ -52,8 +55,17 @@ def inference_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
             "annotations": {"serving.kserve.io/deploymentMode": spec.serving.deployment_mode},
             "ownerReferences": [meta.owner_reference(mdep)],
         },
-        "spec": {"predictor": {"minReplicas": spec.serving.replicas, "maxReplicas": max(spec.serving.replicas, 1), "model": model}},
+        "spec": {"predictor": {"minReplicas": spec.serving.replicas, "maxReplicas": max(spec.serving.replicas, 1), "model": model,
+                               **({"serviceAccountName": storage_account} if storage_account else {})}},
     }
+
+
+def storage_account(namespace: str, secret: str) -> dict[str, Any]:
+    """The ServiceAccount KServe's storage initializer reads S3 credentials through (KServe's
+    convention: the Secret carries the serving.kserve.io/s3-* annotations, see docs/cluster.md)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": STORAGE_SERVICE_ACCOUNT, "namespace": namespace, "labels": {meta.MANAGED_BY: "mlkube"}},
+            "secrets": [{"name": secret}]}
 
 
 def routing_table(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, traffic: list[dict[str, Any]],
@@ -102,7 +114,10 @@ def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
         "command": ["python", "-m", "mlkube.serving.router", "--config-map", f"{namespace}/{name}", "--port", str(ROUTER_PORT)],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/live", "port": ROUTER_PORT}, "periodSeconds": 2},
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
     }
     if env:
         container["env"] = env
@@ -116,7 +131,8 @@ def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": {**metadata["labels"], **selector}},
-                "spec": {"serviceAccountName": ROUTER_SERVICE_ACCOUNT, "containers": [container]},
+                "spec": {"serviceAccountName": ROUTER_SERVICE_ACCOUNT, "containers": [container],
+                         "volumes": [{"name": "tmp", "emptyDir": {}}]},
             },
         },
     }

@@ -159,8 +159,6 @@ def test_package_wheel_builds_from_the_docker_build_context(wheel):
     assert "mlkube = mlkube.cli:main" in entry_points  # the image's ENTRYPOINT
 
 
-@pytest.mark.xfail(strict=True, reason="pyproject's package-data ships only mlkube/crds/*.yaml, so the image "
-                   "and any wheel install lack mlkube/local/crds/*.yaml; add 'local/crds/*.yaml', then remove this mark")
 def test_package_wheel_ships_every_data_file_of_the_package(wheel):
     tracked = subprocess.run(["git", "ls-files", "operator/mlkube"], cwd=cs.ROOT, capture_output=True, text=True, check=True)
     data_files = {p.removeprefix("operator/") for p in tracked.stdout.split() if not p.endswith(".py")}

@@ -1,0 +1,20 @@
+"""mlkube's embedded Kubernetes API server: what kubectl 1.32, Kopf 1.45 and kubernetes-python 37 talk to locally.
+
+Entry points: `python -m mlkube.local.apiserver --state-dir DIR`, `server.APIServer`,
+`server.run_in_thread` and `server.install_crds`. The behaviour it emulates is specified in
+shared/apiserver-contract.md.
+
+Module map (requests flow top to bottom):
+  server      app, routing, bearer-token auth (TLS on 127.0.0.1), discovery/OpenAPI routes, lifecycle
+  endpoints   resource handlers: get/list/watch/create/update/patch/delete(collection)
+  decoding    URL grammar, bodies by Content-Type (protobuf via protobuf.py), query options
+  objects     write semantics: metadata, RV concurrency, no-ops, generation, status split, finalizers
+  kinds       built-in kinds' defaults (Namespace, Service cluster IPs, Secret, Event times, Job...)
+  crds        CRD validation/status and the resource types a CRD serves
+  schema/cel  CRD schema pruning, defaulting, validation and CEL    (schema engineer)
+  patch/apply merge, JSON, strategic patches; server-side apply     (patch engineer)
+  watch       watch streams, bookmarks, 410 ERROR events
+  collector   ownerReference GC, foreground/orphan, namespace and CRD termination
+  storage     SQLite (WAL) persistence, global resourceVersion, event history
+  registry, discovery, openapi, tables, selectors, jsonpath, logs, metadata, errors, kubeconfig, tls
+"""

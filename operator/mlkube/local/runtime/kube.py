@@ -201,7 +201,9 @@ class Client:
         assert self._session is not None, "use Client as an async context manager"
         params = {"watch": "true", "allowWatchBookmarks": "true",
                   "resourceVersion": resource_version, "timeoutSeconds": "300"}
-        async with self._session.get(resource.path(), params=params,
+        # The server sends a bookmark at least every minute: a longer silence is a dead peer.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
+        async with self._session.get(resource.path(), params=params, timeout=timeout,
                                      ssl=self._credentials.ssl_context) as response:
             if response.status >= 400:
                 raise _error(response.status, await _json_or_empty(response), "watch")

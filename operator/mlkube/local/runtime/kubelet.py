@@ -125,7 +125,8 @@ class Kubelet:
                 with contextlib.suppress(kube.NotFound, kube.Conflict):
                     await self._client.delete(kube.PODS, namespace, name, grace_seconds=0,
                                               uid=uid)
-            self._remove_files(uid, pod, other_names)
+            # A pod directory can hold a model copy: remove it off the event loop.
+            await asyncio.to_thread(self._remove_files, uid, pod, other_names)
         except kube.APIError as e:
             log.warning("could not finish deleting pod %s: %s", uid, e)
         finally:

@@ -248,3 +248,43 @@ def test_invalid_crds_are_refused(http):
 def test_malformed_numeric_parameters_are_400(http, params):
     response = http.get(CM.format(ns="default"), params=params)
     assert response.status_code == 400 and response.json()["kind"] == "Status"
+
+
+def test_concurrent_writes_reach_a_watcher_exactly_once_in_rv_order(apiserver, http, namespace):
+    http.post(CM.format(ns=namespace), json={"metadata": {"name": "hot"}})
+    start = http.get(CM.format(ns=namespace)).json()["metadata"]["resourceVersion"]
+    writes = 40
+
+    def patch(index: int) -> None:
+        with client_for(apiserver) as own:
+            own.patch(CM.format(ns=namespace) + "/hot", json={"data": {"i": str(index)}},
+                      headers={"Content-Type": "application/merge-patch+json"})
+
+    threads = [threading.Thread(target=patch, args=(index,)) for index in range(writes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    events = _lines(http, CM.format(ns=namespace), count=writes, resourceVersion=start, timeoutSeconds="5")
+    versions = [int(event["object"]["metadata"]["resourceVersion"]) for event in events]
+    assert len(events) == writes and versions == sorted(set(versions))
+    assert {event["object"]["data"]["i"] for event in events} == {str(index) for index in range(writes)}
+
+
+def test_crd_selectable_fields_work_as_field_selectors(http, namespace):
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "crates.sel.io"},
+           "spec": {"group": "sel.io", "scope": "Namespaced", "names": {"plural": "crates", "kind": "Crate"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "selectableFields": [{"jsonPath": ".spec.color"}],
+                                  "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                      "spec": {"type": "object", "properties": {"color": {"type": "string"}}}}}}}]}}
+    assert http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd).status_code == 201
+    path = f"/apis/sel.io/v1/namespaces/{namespace}/crates"
+    for name, color in (("a", "red"), ("b", "blue")):
+        http.post(path, json={"apiVersion": "sel.io/v1", "kind": "Crate", "metadata": {"name": name},
+                              "spec": {"color": color}})
+    selected = http.get(path, params={"fieldSelector": "spec.color=blue"}).json()["items"]
+    assert [item["metadata"]["name"] for item in selected] == ["b"]
+    assert http.get(path, params={"fieldSelector": "spec.size=1"}).status_code == 400
+    http.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/crates.sel.io")

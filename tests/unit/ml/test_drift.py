@@ -208,3 +208,11 @@ def test_bad_data_names_the_column():
         drift.DriftDetector(columns=[]).fit(_table(100, 0))
     with pytest.raises(RuntimeError, match="before fit"):
         drift.DriftDetector().score(_table(100, 1))
+
+
+def test_a_quiet_window_is_explained_as_such_and_lists_every_feature():
+    result = drift.DriftDetector().fit(_table(3000, 0)).score(_table(3000, 1))
+    assert result.explanation() == "No drift: none of 4 features moved past its threshold."
+    status = result.to_status()
+    assert status["datasetDrift"] is False and len(status["features"]) == 4
+    assert all("importance" not in feature for feature in status["features"])

@@ -58,38 +58,92 @@ def _failure_time(pod: dict) -> str:
     return max(times, default="")
 
 
-def _matching_rule(job: dict, pod: dict) -> tuple[int, dict] | None:
-    """The first ``podFailurePolicy`` rule matching a failed pod, with its index."""
+@dataclasses.dataclass(frozen=True)
+class RuleMatch:
+    """A failed pod matched by a ``podFailurePolicy`` rule."""
+
+    index: int
+    action: str
+    pod: dict
+    container: str | None = None
+    exit_code: int | None = None
+
+    def message(self, namespace: str) -> str:
+        name = self.pod["metadata"]["name"]
+        if self.container is not None:
+            cause = (f"Container {self.container} for pod {namespace}/{name} failed with exit "
+                     f"code {self.exit_code}")
+        else:
+            cause = f"Pod {namespace}/{name} has a condition"
+        return f"{cause} matching {self.action} rule at index {self.index}"
+
+
+def matching_rule(job: dict, pod: dict) -> RuleMatch | None:
+    """The first ``podFailurePolicy`` rule matching a failed pod."""
     rules = ((job["spec"].get("podFailurePolicy") or {}).get("rules")) or []
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     for index, rule in enumerate(rules):
         codes = rule.get("onExitCodes")
-        if codes:
-            for status in statuses:
-                terminated = (status.get("state") or {}).get("terminated")
-                if not terminated or terminated.get("exitCode") == 0:
-                    continue
-                if codes.get("containerName") not in (None, status["name"]):
-                    continue
-                inside = terminated["exitCode"] in codes.get("values", [])
-                if inside == (codes.get("operator", "In") == "In"):
-                    return index, {**rule, "_container": status["name"],
-                                   "_code": terminated["exitCode"]}
+        for status in statuses if codes else []:
+            terminated = (status.get("state") or {}).get("terminated")
+            if not terminated or terminated.get("exitCode") == 0:
+                continue
+            if codes.get("containerName") not in (None, status["name"]):
+                continue
+            inside = terminated["exitCode"] in codes.get("values", [])
+            if inside == (codes.get("operator", "In") == "In"):
+                return RuleMatch(index, rule["action"], pod, status["name"],
+                                 terminated["exitCode"])
         for pattern in rule.get("onPodConditions") or []:
             cond = objects.find_condition(pod, pattern["type"])
             if cond and cond.get("status") == pattern.get("status", "True"):
-                return index, rule
+                return RuleMatch(index, rule["action"], pod)
+    return None
+
+
+def _failures(job: dict, failed: list[dict], active: list[dict]) -> tuple[int, RuleMatch | None]:
+    """How many failures count against ``backoffLimit``, and the first FailJob match."""
+    counted, fail_job = 0, None
+    for pod in failed:
+        match = matching_rule(job, pod)
+        action = match.action if match else "Count"
+        if action == "FailJob" and fail_job is None:
+            fail_job = match
+        if action != "Ignore":
+            counted += 1
+    if job["spec"].get("template", {}).get("spec", {}).get("restartPolicy") == "OnFailure":
+        counted += sum(s.get("restartCount", 0) for p in active
+                       for s in (p.get("status") or {}).get("containerStatuses") or [])
+    return counted, fail_job
+
+
+def _failure(job: dict, status: dict, fail_job: RuleMatch | None,
+             now: datetime.datetime) -> tuple[str, str] | None:
+    """The (reason, message) the Job fails with now, if it does."""
+    spec = job["spec"]
+    if (spec.get("parallelism") or 1) > 1 or (spec.get("completions") or 1) > 1 \
+            or spec.get("completionMode") == "Indexed":
+        return ("Unsupported", "the local runtime runs Jobs with parallelism 1 and "
+                               "completions 1 only (NonIndexed)")
+    if fail_job is not None:
+        return "PodFailurePolicy", fail_job.message(job["metadata"].get("namespace", "default"))
+    if status["failed"] > spec.get("backoffLimit", 6):
+        return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and (now - objects.parse_time(status["startTime"])
+                                 ).total_seconds() >= deadline:
+        return "DeadlineExceeded", "Job was active longer than specified deadline"
     return None
 
 
 def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
          retry_base: float = 10.0, retry_limit: float = 360.0) -> Plan:
     """What ``job`` needs next, given its ``pods`` (those it controls) and the time."""
-    spec, meta = job.get("spec") or {}, job["metadata"]
+    spec = job.get("spec") or {}
     previous = job.get("status") or {}
     conditions = list(previous.get("conditions") or [])
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    status = {k: v for k, v in previous.items()}
+    status = dict(previous)
     result = Plan(status=status, selector=None if spec.get("selector") else selector_of(job))
 
     active = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")
@@ -113,63 +167,35 @@ def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
             "Suspended", suspended, "JobSuspended" if suspended else "JobResumed",
             "Job suspended" if suspended else "Job resumed", previous=previous.get(
                 "conditions"), at=stamp))
+    status["conditions"] = conditions
     if suspended:
         result.delete_pods = active
         status.pop("startTime", None)
         status["active"] = 0
-        status["conditions"] = conditions
         return result
-    if not status.get("startTime") or (was_suspended and not suspended):
+    if not status.get("startTime") or was_suspended:
         status["startTime"] = stamp
 
-    counted, fail_rule = 0, None
-    for pod in failed:
-        match = _matching_rule(job, pod)
-        action = match[1]["action"] if match else "Count"
-        if action == "FailJob" and fail_rule is None:
-            fail_rule = (match[0], match[1], pod)
-        if action != "Ignore":
-            counted += 1
-    if spec.get("template", {}).get("spec", {}).get("restartPolicy") == "OnFailure":
-        counted += sum(s.get("restartCount", 0) for p in active
-                       for s in (p.get("status") or {}).get("containerStatuses") or [])
+    counted, fail_job = _failures(job, failed, active)
     status["failed"] = max(previous.get("failed", 0), counted)
-
-    failure = None
-    if (spec.get("parallelism", 1) or 1) > 1 or (spec.get("completions", 1) or 1) > 1 \
-            or spec.get("completionMode") == "Indexed":
-        failure = ("Unsupported", "the local runtime runs Jobs with parallelism 1 and "
-                                  "completions 1 only (NonIndexed)")
-    elif fail_rule is not None:
-        index, rule, pod = fail_rule
-        where = f"Container {rule['_container']} for pod {meta.get('namespace', 'default')}/" \
-                f"{pod['metadata']['name']} failed with exit code {rule['_code']}" \
-            if "_container" in rule else f"Pod {pod['metadata']['name']} has a matching condition"
-        failure = ("PodFailurePolicy", f"{where} matching FailJob rule at index {index}")
-    elif status["failed"] > spec.get("backoffLimit", 6):
-        failure = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
-    elif spec.get("activeDeadlineSeconds") is not None and (
-            now - objects.parse_time(status["startTime"])).total_seconds() >= \
-            spec["activeDeadlineSeconds"]:
-        failure = ("DeadlineExceeded", "Job was active longer than specified deadline")
-
+    failure = _failure(job, status, fail_job, now)
     if succeeded and failure is None:
+        message = "Reached expected number of succeeded pods"
         conditions += [objects.condition("SuccessCriteriaMet", True, "CompletionsReached",
-                                         "Reached expected number of succeeded pods", at=stamp),
-                       objects.condition("Complete", True, "CompletionsReached",
-                                         "Reached expected number of succeeded pods", at=stamp)]
+                                         message, at=stamp),
+                       objects.condition("Complete", True, "CompletionsReached", message,
+                                         at=stamp)]
         status["completionTime"] = stamp
         result.delete_pods = active
     elif failure is not None:
-        conditions += [objects.condition("FailureTarget", True, failure[0], failure[1], at=stamp),
-                       objects.condition("Failed", True, failure[0], failure[1], at=stamp)]
+        conditions += [objects.condition("FailureTarget", True, *failure, at=stamp),
+                       objects.condition("Failed", True, *failure, at=stamp)]
         result.delete_pods = active
     elif not active:
         last = max((_failure_time(p) for p in failed), default="")
-        delay = min(retry_base * 2 ** (status["failed"] - 1), retry_limit) if failed else 0
+        delay = min(retry_base * 2 ** (max(status["failed"], 1) - 1), retry_limit)
         if not last or (now - objects.parse_time(last)).total_seconds() >= delay:
             result.create_pod = pod_for(job)
-    status["conditions"] = conditions
     return result
 
 

@@ -119,10 +119,6 @@ class Container:
         self.ready = False
         self._on_change()
 
-    @property
-    def terminated(self) -> dict | None:
-        return self.state.get("terminated")
-
     # -- running ----------------------------------------------------------------------
     async def run_until_done(self, launch: Callable[[], Launch], *, restart_policy: str,
                              backoff: Backoff) -> Outcome:

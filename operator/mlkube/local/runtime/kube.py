@@ -179,10 +179,6 @@ class Client:
         return await self._call("PATCH", resource.path(namespace, name, sub), body=body,
                                 content_type="application/merge-patch+json")
 
-    async def replace(self, resource: Resource, namespace: str | None, name: str,
-                      body: dict) -> dict:
-        return await self._call("PUT", resource.path(namespace, name), body=body)
-
     async def delete(self, resource: Resource, namespace: str | None, name: str, *,
                      grace_seconds: int | None = None, uid: str | None = None) -> dict:
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",

@@ -66,9 +66,6 @@ class Kubelet:
         self._stopping[uid] = asyncio.create_task(
             self._stop(uid, self._seen[uid], others, delete=delete), name=f"stop pod {uid}")
 
-    def pod_ip(self, uid: str) -> str | None:
-        return self._ips.get(uid)
-
     async def shutdown(self, *, grace_cap: float) -> None:
         """Stop every pod's processes (the runtime is stopping); keep the pods' files."""
         await asyncio.gather(*(

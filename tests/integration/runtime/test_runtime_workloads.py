@@ -150,18 +150,21 @@ def test_crashing_deployment_is_restarted_with_back_off(kubectl, namespace):
                       "command": ["python", "-c", "print('crashing'); raise SystemExit(1)"]}]}}}}))
     seen_backoff = []
 
-    def restarted_twice():
+    def restarted_thrice():
         pods = get_json(kubectl, "-n", namespace, "pods", "-l", "app=crash")["items"]
         status = pods and (pods[0]["status"].get("containerStatuses") or [None])[0]
         if status and "waiting" in status["state"]:
             seen_backoff.append(status["state"]["waiting"]["reason"])
-        return status and status["restartCount"] >= 2 and status
-    status = wait_for(restarted_twice, what="two restarts")
+        return status and status["restartCount"] >= 3 and status
+    status = wait_for(restarted_thrice, what="three restarts")
     assert "CrashLoopBackOff" in seen_backoff
     assert status["lastState"]["terminated"]["exitCode"] == 1
     pod = get_json(kubectl, "-n", namespace, "pods", "-l", "app=crash")["items"][0]["metadata"]["name"]
     assert kubectl("logs", "-n", namespace, pod, "--previous").stdout == "crashing\n"
     assert "Back-off restarting failed container c" in kubectl("describe", "-n", namespace, "pod", pod).stdout
+    backoffs = [e for e in get_json(kubectl, "-n", namespace, "events")["items"]
+                if e["reason"] == "BackOff" and e["involvedObject"]["name"] == pod]
+    assert len(backoffs) == 1 and backoffs[0]["count"] >= 2  # repeats are counted, not duplicated
     deployment = get_json(kubectl, "-n", namespace, "deployment", "crash")
     assert condition(deployment, "Available")["status"] == "False"
 

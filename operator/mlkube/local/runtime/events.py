@@ -8,6 +8,7 @@ logged and never fails the caller.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 
 from mlkube.local.runtime import kube, objects
@@ -36,12 +37,21 @@ def event(involved: dict, *, reason: str, message: str, type_: str, component: s
 
 
 class Recorder:
-    """Posts Events in the background for one component (``kubelet``, ``job-controller``...)."""
+    """Posts Events in the background for one component (``kubelet``, ``job-controller``...).
+
+    A repeat of the same event (same object, reason and message) increments the ``count``
+    and ``lastTimestamp`` of the first one, as the upstream event correlator does, so a
+    crash loop does not grow the event list without bound.
+    """
+
+    REMEMBERED = 4096
 
     def __init__(self, client: kube.Client, component: str) -> None:
         self._client = client
         self._component = component
         self._pending: set[asyncio.Task] = set()
+        self._posted: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
+        self._lock = asyncio.Lock()  # one post at a time: a repeat must find its first
 
     def record(self, involved: dict, reason: str, message: str, *, warning: bool = False,
                field_path: str | None = None) -> None:
@@ -52,7 +62,25 @@ class Recorder:
         task.add_done_callback(self._pending.discard)
 
     async def _post(self, body: dict) -> None:
+        ref = body["involvedObject"]
+        key = (ref["uid"], ref.get("fieldPath"), body["reason"], body["message"], body["type"])
+        namespace = body["metadata"]["namespace"]
+        async with self._lock:
+            await self._post_or_count(key, namespace, body)
+
+    async def _post_or_count(self, key: tuple, namespace: str, body: dict) -> None:
         try:
-            await self._client.create(kube.EVENTS, body["metadata"]["namespace"], body)
+            first = self._posted.get(key)
+            if first is not None:
+                first["count"] += 1
+                self._posted.move_to_end(key)
+                await self._client.patch(kube.EVENTS, namespace, first["name"], {
+                    "count": first["count"], "lastTimestamp": body["lastTimestamp"]})
+                return
+            created = await self._client.create(kube.EVENTS, namespace, body)
+            self._posted[key] = {"name": created["metadata"]["name"], "count": 1}
+            if len(self._posted) > self.REMEMBERED:
+                self._posted.popitem(last=False)
         except kube.APIError as e:
+            self._posted.pop(key, None)
             log.debug("could not record event %s: %s", body["reason"], e)

@@ -90,6 +90,7 @@ class Credentials:
     server: str
     token: str | None = None
     ssl_context: ssl.SSLContext | bool | None = None
+    ca_pem: bytes | None = None  # the cluster's CA, handed to pods as their ca.crt
 
 
 def credentials(kubeconfig_path: str) -> Credentials:
@@ -105,7 +106,16 @@ def credentials(kubeconfig_path: str) -> Credentials:
     except (KeyError, TypeError, StopIteration) as e:
         raise ValueError(f"{kubeconfig_path}: no usable current context ({e!r})") from e
     return Credentials(server=cluster["server"].rstrip("/"), token=user.get("token"),
-                       ssl_context=_ssl_context(cluster, user))
+                       ssl_context=_ssl_context(cluster, user), ca_pem=_ca_pem(cluster))
+
+
+def _ca_pem(cluster: dict) -> bytes | None:
+    if cluster.get("certificate-authority-data"):
+        return base64.b64decode(cluster["certificate-authority-data"])
+    if cluster.get("certificate-authority"):
+        with open(cluster["certificate-authority"], "rb") as f:
+            return f.read()
+    return None
 
 
 def _ssl_context(cluster: dict, user: dict) -> ssl.SSLContext | bool | None:
@@ -130,6 +140,10 @@ class Client:
     def __init__(self, kubeconfig_path: str) -> None:
         self._credentials = credentials(kubeconfig_path)
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
 
     async def __aenter__(self) -> Client:
         headers = {"Accept": "application/json", "User-Agent": "mlkube-local-runtime"}

@@ -18,7 +18,7 @@ import os
 import pathlib
 import shutil
 
-from mlkube.local.runtime import containers, events, images, kube, objects, podspec
+from mlkube.local.runtime import containers, events, images, kube, objects, podspec, serviceaccount
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +304,8 @@ class PodWorker:
         # The two local-mode contracts always hold, whatever the pod sets.
         env["MLKUBE_CONTAINER_ROOT"] = str(root)
         env["MLKUBE_BIND_HOST"] = self.ip
+        identity = serviceaccount.identity(self._client.credentials)
+        env.update(serviceaccount.mount(self.pod, root, identity))
         namespace = self.pod["metadata"].get("namespace") or "default"
         return containers.launch_for(
             spec, pod=self.pod, root=root, env=env, records=self._layout.records,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -110,27 +110,39 @@ async def serve(request: web.Request, pod: dict[str, Any], *, state_dir: str) ->
 async def _follow(request: web.Request, pod: dict[str, Any], path: str, first: bytes, *, offset: int,
                   container: str, limit: int | None) -> web.StreamResponse:
     """Stream the file as it grows until the pod is deleted or the container ended and the file stopped growing."""
-    objects_ = request.app["objects"]
-    pod_type = objects_.registry.lookup("", "v1", "pods")
+    store = request.app["objects"].store
     namespace, name, uid = pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod["metadata"]["uid"]
+
+    def running() -> bool:
+        current = store.get("/pods", namespace, name)
+        return current is not None and current["metadata"]["uid"] == uid and not _terminated(current, container)
+
     response = web.StreamResponse(headers={"Content-Type": "text/plain"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    sent = len(first)
-    await response.write(first)
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        while limit is None or sent < limit:
-            chunk = handle.read()
-            if chunk:
-                if limit is not None:
-                    chunk = chunk[:limit - sent]
-                await response.write(chunk)
-                sent += len(chunk)
-                continue
-            current = objects_.store.get(pod_type.storage_key, namespace, name)
-            if current is None or current["metadata"]["uid"] != uid or _terminated(current, container):
-                break
-            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    try:
+        await response.write(first)
+        await _copy_growing_file(response, path, offset=offset,
+                                 budget=None if limit is None else limit - len(first), running=running)
+    except ConnectionResetError:
+        return response         # the client went away
     await response.write_eof()
     return response
+
+
+async def _copy_growing_file(response: web.StreamResponse, path: str, *, offset: int, budget: int | None,
+                             running: Callable[[], bool]) -> None:
+    """Copy what is appended to `path` after `offset` (at most `budget` bytes) while `running()` holds."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        while budget is None or budget > 0:
+            chunk = handle.read()
+            if chunk:
+                if budget is not None:
+                    chunk = chunk[:budget]
+                    budget -= len(chunk)
+                await response.write(chunk)
+            elif not running():
+                return
+            else:
+                await asyncio.sleep(FOLLOW_POLL_SECONDS)

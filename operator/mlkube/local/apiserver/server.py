@@ -73,7 +73,7 @@ class APIServer:
         logger.info("API server listening on %s (state in %s)", self.url, self.state_dir)
 
     async def stop(self) -> None:
-        self.watches.close_all()
+        await self.watches.close_all()
         if self._collector_task is not None:
             self._collector_task.cancel()
             await asyncio.gather(self._collector_task, return_exceptions=True)

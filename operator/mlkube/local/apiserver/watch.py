@@ -52,9 +52,13 @@ class Watches:
         self._queues: set[asyncio.Queue] = set()
         self.bookmark_interval = bookmark_interval
 
-    def close_all(self) -> None:
+    async def close_all(self, *, timeout: float = 1.0) -> None:
+        """End every open stream cleanly (final chunk written) and wait for them, at most `timeout` seconds."""
         for queue in list(self._queues):
             queue.put_nowait(_STOP)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._queues and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def serve(self, request: web.Request, watch: WatchRequest) -> web.StreamResponse:
         key = watch.rtype.storage_key
@@ -94,8 +98,8 @@ class Watches:
             if chunks:
                 await response.write(b"".join(chunks))
             await self._pump(watch, queue, response)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass            # the client went away
         finally:
             self._store.unsubscribe(deliver)
             self._queues.discard(queue)
@@ -126,8 +130,8 @@ class Watches:
             chunks = []
             for event in items:
                 if event is _STOP:
-                    if chunks:
-                        await response.write(b"".join(chunks))
+                    await response.write(b"".join(chunks))
+                    await response.write_eof()      # before shutdown cancels the handler
                     return
                 if line := self._event_line(watch, event):
                     chunks.append(line)

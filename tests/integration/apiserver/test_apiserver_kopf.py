@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from apiserver_helpers import eventually, widget
+from apiserver_helpers import WIDGET_CRD, eventually, widget
 
 OPERATOR = textwrap.dedent('''
     import kopf
@@ -80,3 +80,30 @@ def test_kopf_handles_create_update_delete_with_finalizers_status_and_events(kub
     assert "Handler 'deleted' succeeded" in log
     for trouble in ("inconsistencies", "Restarting the watch-stream", "Traceback", "APIClientError"):
         assert trouble not in log, f"Kopf logged {trouble!r}:\n{log[-3000:]}"
+
+
+def test_kopf_restarts_its_watch_on_410_and_keeps_handling(fresh_apiserver, kubectl_for, tmp_path):
+    server = fresh_apiserver(history=3)
+    kubectl = kubectl_for(server)
+    kubectl("apply", "-f", str(WIDGET_CRD))
+    kopf = shutil.which("kopf", path=str(pathlib.Path(sys.executable).parent))
+    script = tmp_path / "operator.py"
+    script.write_text(OPERATOR.replace("server_timeout = 5", "server_timeout = 1"))
+    log = tmp_path / "kopf.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen([kopf, "run", "--standalone", "--verbose", "-A", str(script)],
+                                   stdout=output, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "KUBECONFIG": server.kubeconfig})
+    try:
+        eventually(lambda: "Initial authentication has finished" in log.read_text(), timeout=20)
+        kubectl("apply", "-f", "-", input=widget("before", size=1))
+        eventually(lambda: "Handler 'created' succeeded" in log.read_text(), timeout=20)
+        for index in range(6):          # unrelated writes push Kopf's last RV out of the 3-event history
+            kubectl("create", "configmap", f"filler-{index}")
+        eventually(lambda: "Restarting the watch-stream" in log.read_text(), timeout=20)
+        kubectl("apply", "-f", "-", input=widget("after", size=2))
+        eventually(lambda: log.read_text().count("Handler 'created' succeeded") == 2, timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert "Traceback" not in log.read_text() and "Resource observer has failed" not in log.read_text()

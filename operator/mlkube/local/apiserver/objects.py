@@ -312,14 +312,14 @@ class Objects:
             meta["finalizers"] = finalizers
         if _key(rtype) == NAMESPACES:
             new.setdefault("status", {})["phase"] = "Terminating"
-        if dry_run:
-            return Result(self.view(rtype, new))
         if not finalizers and not self._blocked_by_spec_finalizers(rtype, new):
-            return Result(self.view(rtype, self._remove(rtype, new, old)))
+            return Result(self.view(rtype, new if dry_run else self._remove(rtype, new, old)))
         meta["deletionTimestamp"] = metadata.format_time(metadata.now())
         meta["deletionGracePeriodSeconds"] = 0
         if meta.get("generation"):
             meta["generation"] += 1
+        if dry_run:
+            return Result(self.view(rtype, new))
         self.store.write(rtype.storage_key, new, event_type="MODIFIED", old=old)
         return Result(self.view(rtype, new))
 

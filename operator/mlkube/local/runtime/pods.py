@@ -18,7 +18,8 @@ import os
 import pathlib
 import shutil
 
-from mlkube.local.runtime import containers, events, images, kube, objects, podspec, serviceaccount
+from mlkube.local.runtime import (containers, events, images, kube, objects, podspec,
+                                  serviceaccount)
 
 log = logging.getLogger(__name__)
 

@@ -74,7 +74,6 @@ def test_kopf_handles_create_update_delete_with_finalizers_status_and_events(kub
 
     kubectl("delete", "wd", "w1", "-n", namespace, timeout=30)
     assert "NotFound" in kubectl("get", "wd", "w1", "-n", namespace, check=False).stderr
-    log = kopf_operator.read_text()
     eventually(lambda: "Deleted, really deleted, and we are notified." in kopf_operator.read_text(), timeout=10)
     log = kopf_operator.read_text()
     assert "Handler 'deleted' succeeded" in log

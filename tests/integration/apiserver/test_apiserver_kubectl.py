@@ -45,10 +45,10 @@ def test_get_yaml_shows_the_stored_object(kubectl, widgets, namespace):
     assert int(obj["metadata"]["resourceVersion"]) > 0 and len(obj["metadata"]["uid"]) == 36
 
 
-def test_get_watch_sees_updates(kubectl, widgets, namespace, apiserver):
+def test_get_watch_sees_updates(kubectl, widgets, namespace, apiserver, tmp_path):
     kubectl("apply", "-n", namespace, "-f", "-", input=widget("w1"))
-    process = subprocess.Popen(["kubectl", "--kubeconfig", apiserver.kubeconfig, "get", "wd", "-n", namespace, "-w",
-                                "--no-headers"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(["kubectl", "--kubeconfig", apiserver.kubeconfig, "--cache-dir", str(tmp_path),
+                                "get", "wd", "-n", namespace, "-w", "--no-headers"], stdout=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:

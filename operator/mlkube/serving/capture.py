@@ -104,6 +104,7 @@ class Recorder:
         self._buffer: list[dict[str, Any]] = []
         self._retry: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task | None = None
 
     def set_target(self, base_uri: str | None, *, namespace: str, deployment: str, endpoint: str | None) -> None:
@@ -125,29 +126,31 @@ class Recorder:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        """Stop the background task and write what is buffered."""
+        """Let a write in progress finish, then write what is buffered."""
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            if not self._closing:
+                await self.flush()
 
     async def flush(self) -> None:
         """Write the retried batch and the buffered records, if any, in a worker thread."""
         batch, self._buffer = self._retry + self._buffer, []
         self._retry = []
-        if not batch or self.target is None:
+        if not batch:
+            return
+        if self.target is None:  # capture was switched off after these were queued
+            self.stats.capture["dropped"] += len(batch)
             return
         base_uri, namespace, deployment, options = self.target
         try:

@@ -45,6 +45,9 @@ class VersionStats:
         return {
             "requests": self.requests,
             "errors": self.errors,
+            # The version's own failures (5xx, unreachable), without the clients' bad requests (4xx):
+            # what rollout analysis judges a candidate by.
+            "serverErrors": sum(n for (_, code), n in self.by_code.items() if code == 0 or code >= 500),
             "byRole": dict(self.by_role),
             "latency": {"unit": "ms", "buckets": cumulative, "sum": round(self.latency_sum_ms, 3), "count": self.requests},
             "agreement": {"compared": self.compared, "agreed": self.agreed},

@@ -1,10 +1,11 @@
 """Where the router's routing table comes from: a watched ConfigMap, or a polled file.
 
 Owns: delivering the current `routes.json` text to a callback, on the router's event loop.
-- `ConfigMapSource` reads ConfigMap `NAMESPACE/NAME` through the Kubernetes API (kubeconfig from
-  `KUBECONFIG`, else the in-cluster service account), then WATCHES it, so a change reaches the
-  router within a watch event's latency (well under 2 s) and a restarted router starts from the
-  stored table. The watch runs in a daemon thread because the `kubernetes` client is blocking;
+- `ConfigMapSource` reads ConfigMap `NAMESPACE/NAME` through the Kubernetes API (the pod's
+  service account, its files resolved through `mlkube.containerpath` so the local runtime's
+  re-rooted mount works too; else the kubeconfig from `KUBECONFIG`), then WATCHES it, so a
+  change reaches the router within a watch event's latency (well under 2 s) and a restarted
+  router starts from the stored table. The watch runs in a daemon thread because the `kubernetes` client is blocking;
   it re-reads and re-watches after errors, expiries (410) and a missing ConfigMap.
 - `FileSource` polls a file's mtime every 0.5 s (tests, benchmarks, local experiments).
 
@@ -19,6 +20,8 @@ import os
 import threading
 import time
 from typing import Callable
+
+from mlkube import containerpath
 
 log = logging.getLogger("mlkube.serving.tablesource")
 
@@ -93,7 +96,7 @@ class ConfigMapSource:
         from kubernetes.client import exceptions
 
         try:
-            config.load_incluster_config()
+            _load_in_cluster_config()
         except config.ConfigException:
             config.load_kube_config()  # honours KUBECONFIG
         api = client.CoreV1Api()
@@ -126,3 +129,13 @@ class ConfigMapSource:
             except Exception as e:  # noqa: BLE001 - network trouble must not end the watch
                 log.warning("watching ConfigMap %s/%s failed: %s", self.namespace, self.name, e)
                 time.sleep(RETRY_SECONDS)
+
+
+def _load_in_cluster_config() -> None:
+    """The service account the kubelet mounts, at its container path (re-rooted in local mode)."""
+    from kubernetes.config import incluster_config
+
+    incluster_config.InClusterConfigLoader(
+        token_filename=str(containerpath.resolve(incluster_config.SERVICE_TOKEN_FILENAME)),
+        cert_filename=str(containerpath.resolve(incluster_config.SERVICE_CERT_FILENAME)),
+    ).load_and_set()

@@ -95,3 +95,17 @@ def test_failed_write_is_retried_and_then_lands(tmp_path):
     recorder, failed = asyncio.run(scenario())
     assert failed["writeErrors"] == 1 and failed["written"] == 0
     assert recorder.stats.capture["written"] == 1 and len(files(blocker)) == 1
+
+
+def test_records_queued_before_capture_is_switched_off_are_counted_as_dropped(tmp_path):
+    async def scenario():
+        recorder = capture.Recorder(stats.Stats(), flush_seconds=60)
+        recorder.set_target(tmp_path.as_uri(), namespace="ml", deployment="churn", endpoint=None)
+        recorder.offer(record(1))
+        recorder.set_target(None, namespace="ml", deployment="churn", endpoint=None)
+        recorder.start()
+        await recorder.close()
+        return recorder
+
+    recorder = asyncio.run(scenario())
+    assert recorder.stats.capture["dropped"] == 1 and not files(tmp_path)

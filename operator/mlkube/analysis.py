@@ -1,7 +1,9 @@
 """Rollout analysis: the router's counters over an interval, judged against the thresholds.
 
 The router exposes cumulative per-version counters (``GET /mlkube/stats``); the controller keeps
-a snapshot from the start of the current step and judges the difference. Pure: no I/O, no clock.
+a snapshot from the start of the current step and judges the difference. A candidate's errors
+are its own failures (``serverErrors``: 5xx and unreachable), not clients' bad requests (4xx),
+which every version answers alike. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def snapshot(stats: dict[str, Any], version: int) -> dict[str, Any]:
     return {
         "startTime": stats.get("startTime"),
         "requests": counters.get("requests", 0),
-        "errors": counters.get("errors", 0),
+        "errors": counters.get("serverErrors", counters.get("errors", 0)),
         "buckets": [b["count"] for b in counters.get("latency", {}).get("buckets", [])],
         "compared": counters.get("agreement", {}).get("compared", 0),
         "agreed": counters.get("agreement", {}).get("agreed", 0),
@@ -69,27 +71,36 @@ def quantile_ms(buckets: tuple[tuple[float, int], ...], q: float) -> float | Non
 
 
 def judge(traffic: Window, thresholds: deployment.Analysis, *, needs_agreement: bool) -> deployment.AnalysisResult:
-    """The verdict on a candidate's window: Inconclusive below minRequests, Failing past any threshold."""
+    """The verdict on a candidate's window: Inconclusive below minRequests, Failing past any threshold.
+
+    Errors fail a candidate even before the sample is large enough to pass it, as soon as they
+    exceed what ``maxErrorRate`` allows in ``minRequests`` requests.
+    """
     error_rate = traffic.errors / traffic.requests if traffic.requests else None
     p99 = quantile_ms(traffic.buckets, 0.99)
     agreement = traffic.agreed / traffic.compared if traffic.compared else None
     max_latency_ms = base.parse_duration(thresholds.max_latency_p99).total_seconds() * 1000
-    failing = (
-        (error_rate is not None and error_rate > thresholds.max_error_rate)
-        or (p99 is not None and p99 != float("inf") and p99 > max_latency_ms)
-        or (p99 == float("inf"))
-        or (needs_agreement and agreement is not None and traffic.compared >= thresholds.min_requests
-            and agreement < thresholds.min_agreement)
-    )
     enough = traffic.requests >= thresholds.min_requests and (
         not needs_agreement or traffic.compared >= thresholds.min_requests)
-    # Errors fail a candidate even before the sample is large enough to pass it.
-    errors_alone = error_rate is not None and traffic.errors > thresholds.max_error_rate * max(thresholds.min_requests, 1)
-    verdict = "Failing" if (failing and (enough or errors_alone)) else ("Passing" if enough else "Inconclusive")
+    failed = []
+    if error_rate is not None and error_rate > thresholds.max_error_rate and (
+            enough or traffic.errors > thresholds.max_error_rate * max(thresholds.min_requests, 1)):
+        failed.append(f"errorRate {error_rate:.3g} > maxErrorRate {thresholds.max_error_rate:g} "
+                      f"({traffic.errors} of {traffic.requests} requests)")
+    if enough and p99 is not None and p99 > max_latency_ms:
+        shown = "over 10s" if p99 == float("inf") else f"{p99:g}ms"
+        failed.append(f"latencyP99 {shown} > maxLatencyP99 {thresholds.max_latency_p99}")
+    if (enough and needs_agreement and agreement is not None and traffic.compared >= thresholds.min_requests
+            and agreement < thresholds.min_agreement):
+        failed.append(f"agreement {agreement:.3g} < minAgreement {thresholds.min_agreement:g} "
+                      f"({traffic.agreed} of {traffic.compared} predictions)")
+    verdict = "Failing" if failed else ("Passing" if enough else "Inconclusive")
     return deployment.AnalysisResult(
         requests=traffic.requests,
         error_rate=None if error_rate is None else round(error_rate, 4),
         latency_p99_ms=None if p99 in (None, float("inf")) else p99,
         agreement=None if agreement is None else round(agreement, 4),
+        compared=traffic.compared,
         verdict=verdict,
+        failed_checks=failed,
     )

@@ -39,6 +39,8 @@ class Observation:
     verdict: str | None
     action: str | None
     now: datetime.datetime
+    load_failures: Mapping[int, str] = dataclasses.field(default_factory=dict)  # version -> why it cannot load
+    failed_checks: tuple[str, ...] = ()  # what a Failing verdict broke
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +77,13 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
     if seen.action == "promote":
         return _promote(state, "promoted by annotation")
     if not seen.ready.get(state.candidate, False):
+        if state.candidate in seen.load_failures:
+            return _fail(strategy, state, f"version {state.candidate} cannot load: {seen.load_failures[state.candidate]}")
         if seen.now - (state.step_started or seen.now) > CANDIDATE_READY_DEADLINE:
             return _fail(strategy, state, f"version {state.candidate} did not become ready within {CANDIDATE_READY_DEADLINE}")
         return Decision(dataclasses.replace(state, phase="Progressing"))
     if seen.verdict == "Failing":
-        return _fail(strategy, state, "analysis failed")
+        return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
     if state.phase == "Paused":
         return Decision(state)
     return _advance(strategy, state, seen)
@@ -144,6 +148,8 @@ def _rollback(state: State, why: str, *, mark: bool = True) -> Decision:
 
 def _steady_phase(state: State, seen: Observation) -> str:
     if not seen.ready.get(state.stable, False):
+        if state.stable in seen.load_failures:
+            return "Degraded"
         return "Progressing" if state.phase in ("Pending", "Progressing") else "Degraded"
     return "RolledBack" if state.rolled_back is not None and seen.desired == state.rolled_back else "Healthy"
 

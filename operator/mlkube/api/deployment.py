@@ -175,8 +175,12 @@ class AnalysisResult(base.ApiModel):
     """Candidate 99th percentile latency in milliseconds."""
     agreement: float | None = None
     """Share of candidate predictions equal to the stable version's."""
+    compared: int = 0
+    """Candidate predictions compared with the stable version's (the sample behind agreement)."""
     verdict: Literal["Passing", "Failing", "Inconclusive"] | None = None
     """The analysis verdict."""
+    failed_checks: list[str] = []
+    """The thresholds the window broke, e.g. "errorRate 0.3 > maxErrorRate 0.05"."""
 
 
 class AnalysisBaseline(base.ApiModel):

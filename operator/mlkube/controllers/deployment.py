@@ -1,13 +1,18 @@
 """ModelDeployment controller: InferenceServices per version, the router, and the rollout.
 
-Each pass: resolve the version the spec asks for, observe the InferenceServices and the router's
-measurements, let ``rollout.decide`` pick the next state, apply the whole desired state (one
-InferenceService per served version, the router and its table), delete versions no longer
-served, and write the status once.
+Each pass: read the ModelDeployment afresh, resolve the version the spec asks for, observe the
+InferenceServices and the router's measurements, let ``rollout.decide`` pick the next state,
+apply the whole desired state (one InferenceService per served version, the router and its
+table), delete versions no longer served, write the status once, and only then post the
+transition's Events and clear a consumed manual action. Passes over one ModelDeployment are
+serialised in-process, so events from the spec, the timers and the InferenceServices never
+decide twice from the same state.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime
 from typing import Any
 
@@ -15,43 +20,45 @@ import kopf
 import pydantic
 
 from mlkube import analysis, conditions, k8s, rollout, routerstats
-from mlkube.api import base, errors, kinds
+from mlkube.api import errors, kinds
 from mlkube.controllers import refs, status, trainingjob
 from mlkube.resources import meta, serving
 
 RESOURCE = ("mlkube.io", "v1alpha1", "modeldeployments")
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
-TICK_SECONDS = 1.0
+TICK_SECONDS = 1.0  # while a rollout runs: pauses and analysis windows are a few seconds at the least
+RESYNC_SECONDS = 30.0  # at rest: converge again after a child was changed or deleted behind our back
+_locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+
+
+def _rolling_out(status: kopf.Status, **_: Any) -> bool:
+    return status.get("candidateVersion") is not None or status.get("phase") in (None, "Pending", "Progressing", "Degraded")
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.update(*RESOURCE, field=("metadata", "annotations", ACTION_ANNOTATION))
-async def spec_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile(memo.k8s, dict(body))
+async def spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile(memo.k8s, name, namespace)
 
 
-@kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
-async def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    current = body.get("status") or {}
-    interval = base.parse_duration((body["spec"].get("strategy") or {}).get("analysis", {}).get("interval", "30s"))
-    last = current.get("lastAnalysisTime")
-    busy = current.get("candidateVersion") is not None or current.get("phase") in ("Pending", "Progressing", "Degraded", None)
-    if not busy and last:
-        return
-    if last and _parse(last) + interval > _now() and current.get("phase") != "Progressing":
-        return
-    await reconcile(memo.k8s, dict(body))
+@kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS, when=_rolling_out)
+async def tick(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile(memo.k8s, name, namespace)
+
+
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+async def resync(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile(memo.k8s, name, namespace)
 
 
 @kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices", labels={meta.MANAGED_BY: "mlkube"})
 async def isvc_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
-    owner = body["metadata"].get("labels", {}).get(meta.OWNER_NAME)
-    mdep = owner and await memo.k8s.get(k8s.MODELDEPLOYMENTS, owner, namespace)
-    if mdep:
-        await reconcile(memo.k8s, mdep)
+    labels = body["metadata"].get("labels", {})
+    if labels.get(meta.OWNER_KIND) == "modeldeployment" and labels.get(meta.OWNER_NAME):
+        await reconcile(memo.k8s, labels[meta.OWNER_NAME], namespace)
 
 
 @kopf.on.event("mlkube.io", "v1alpha1", "mlprojects")
@@ -61,10 +68,19 @@ async def champion_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, nam
         tracking = mdep["spec"].get("projectRef") == name and (mdep["spec"].get("model") or {}).get("track") == "champion"
         serving_it = champion in ((mdep.get("status") or {}).get("stableVersion"), (mdep.get("status") or {}).get("candidateVersion"))
         if tracking and champion is not None and not serving_it:
-            await reconcile(memo.k8s, mdep)
+            await reconcile(memo.k8s, mdep["metadata"]["name"], namespace)
 
 
-async def reconcile(client: k8s.Client, mdep: dict[str, Any]) -> None:
+async def reconcile(client: k8s.Client, name: str, namespace: str) -> None:
+    """One pass over the ModelDeployment as it is now (a no-op once it is gone or going)."""
+    async with _locks[f"{namespace}/{name}"]:
+        mdep = await client.get(k8s.MODELDEPLOYMENTS, name, namespace)
+        if mdep is None or mdep["metadata"].get("deletionTimestamp"):
+            return
+        await _pass(client, mdep)
+
+
+async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
     name, namespace = mdep["metadata"]["name"], mdep["metadata"]["namespace"]
     generation = mdep["metadata"].get("generation", 1)
     current = mdep.get("status") or {}
@@ -85,8 +101,8 @@ async def reconcile(client: k8s.Client, mdep: dict[str, Any]) -> None:
     isvcs = {v: await client.get(k8s.INFERENCESERVICES, serving.isvc_name(name, v), namespace)
              for v in {state.stable, state.candidate, desired} - {None}}
     ready = {v: conditions.is_true((obj or {}).get("status", {}).get("conditions"), "Ready") for v, obj in isvcs.items()}
-    router_svc = await client.get(k8s.SERVICES, serving.router_name(name), namespace)
-    router_url = _service_url(router_svc)
+    failures = {v: why for v, obj in isvcs.items() if (why := _load_failure(obj)) and not ready[v]}
+    router_url = _service_url(await client.get(k8s.SERVICES, serving.router_name(name), namespace))
     result, baseline = None, current.get("analysisBaseline")
     if state.candidate is not None and ready.get(state.candidate) and router_url:
         stats = await routerstats.fetch(router_url)
@@ -96,7 +112,8 @@ async def reconcile(client: k8s.Client, mdep: dict[str, Any]) -> None:
     action = (mdep["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
     decision = rollout.decide(spec.strategy, state, rollout.Observation(
         desired=desired, ready=ready, verdict=result.verdict if result else None,
-        action=action if action in ("promote", "abort") else None, now=now))
+        action=action if action in ("promote", "abort") else None, now=now, load_failures=failures,
+        failed_checks=tuple(result.failed_checks) if result else ()))
     new_state = decision.state
     traffic = rollout.traffic(spec.strategy, new_state)
     served = {new_state.stable, new_state.candidate} - {None}
@@ -106,23 +123,25 @@ async def reconcile(client: k8s.Client, mdep: dict[str, Any]) -> None:
     for version in served:
         await client.apply(serving.inference_service(mdep, spec, version=version, storage_uri=registry[version]["artifactUri"],
                                                      storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None))
-    backends = {v: url for v in served if (url := _isvc_url(isvcs.get(v))) and ready.get(v)}
-    table = serving.routing_table(mdep, spec, traffic=[t for t in traffic if t["version"] in backends], backends=backends,
-                                  capture_uri=mlp_spec.storage.uri.rstrip("/"), capture_endpoint=mlp_spec.storage.endpoint,
-                                  generation=generation)
-    await _apply_router(client, mdep, spec, table, secret=mlp_spec.storage.credentials_secret)
+    backends = _backends(isvcs, ready, stable=new_state.stable, served=served)
+    live = [t for t in traffic if t["version"] in backends]
+    table = serving.routing_table(mdep, spec, traffic=live, backends=backends, capture_uri=mlp_spec.storage.uri.rstrip("/"),
+                                  capture_endpoint=mlp_spec.storage.endpoint, generation=generation)
+    await _apply_router(client, mdep, spec, table if any(t["percent"] > 0 for t in live) else None, secret=secret)
     for version, obj in isvcs.items():
         if version not in served and obj is not None:
             await client.delete(k8s.INFERENCESERVICES, obj["metadata"]["name"], namespace)
-    if action:
-        await client.patch(k8s.MODELDEPLOYMENTS, name, namespace, {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
-    for type_, reason, message in decision.events:
-        (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=message)
     if decision.window_reset and router_url and new_state.candidate is not None:
         stats = await routerstats.fetch(router_url)
         baseline = analysis.snapshot(stats, new_state.candidate) if stats else None
-    new = _status(current, new_state, traffic, result, baseline, router_url=router_url, ready=ready, now=now, generation=generation)
+    message = _message(current, decision, traffic, result, isvcs=isvcs, ready=ready, failures=failures)
+    new = _status(current, new_state, traffic, result, baseline, router_url=router_url, ready=ready, now=now,
+                  generation=generation, message=message)
     await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
+    for type_, reason, text in decision.events:
+        (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=text)
+    if action:
+        await client.patch(k8s.MODELDEPLOYMENTS, name, namespace, {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
 
 
 def served_version(spec: Any, mlp: dict[str, Any]) -> int:
@@ -143,10 +162,22 @@ def served_version(spec: Any, mlp: dict[str, Any]) -> int:
     return spec.model.version
 
 
-async def _apply_router(client: k8s.Client, mdep: dict[str, Any], spec: Any, table: dict[str, Any], *, secret: str | None) -> None:
+def _backends(isvcs: dict[int, dict[str, Any] | None], ready: dict[int, bool], *, stable: int | None,
+              served: set[int]) -> dict[int, str]:
+    """The versions the router may call. The stable version stays in the table while it has an
+    address even if a probe just failed (its Service answers as soon as a replica is back);
+    a candidate joins only once Ready."""
+    return {v: url for v in served if (url := _isvc_url(isvcs.get(v))) and (ready.get(v) or v == stable)}
+
+
+async def _apply_router(client: k8s.Client, mdep: dict[str, Any], spec: Any, table: dict[str, Any] | None, *,
+                        secret: str | None) -> None:
+    """The router's objects; its table only once some version can answer (the router keeps its
+    current table rather than adopt one that routes nowhere)."""
     for obj in serving.router_access(mdep["metadata"]["namespace"]):
         await client.apply(obj)
-    await client.apply(serving.router_config_map(mdep, spec, table))
+    if table is not None:
+        await client.apply(serving.router_config_map(mdep, spec, table))
     await client.apply(serving.router_deployment(mdep, spec, image=trainingjob.trainer_image(), secret=secret))
     await client.apply(serving.router_service(mdep, spec))
 
@@ -160,13 +191,32 @@ def _state(current: dict[str, Any]) -> rollout.State:
     )
 
 
+def _message(current: dict[str, Any], decision: rollout.Decision, traffic: list[dict[str, Any]], result: Any, *,
+             isvcs: dict[int, dict[str, Any] | None], ready: dict[int, bool], failures: dict[int, str]) -> str:
+    """One sentence on where the rollout stands. A transition's message stays until the next one
+    when the phase waits on a person (RolledBack, Paused), so the reason remains readable."""
+    state = decision.state
+    if decision.events:
+        return decision.events[-1][2]
+    if state.phase in ("RolledBack", "Paused") and current.get("message"):
+        return current["message"]
+    for version in (state.stable, state.candidate):
+        if version is not None and not ready.get(version):
+            why = failures.get(version) or _not_ready_reason(isvcs.get(version))
+            return f"Waiting for version {version} to become ready" + (f": {why}" if why else "")
+    if state.candidate is None:
+        return f"Version {state.stable} serves all traffic"
+    verdict = f"analysis {result.verdict} on {result.requests} requests" if result else "analysis not started"
+    return f"Rolling out version {state.candidate}: {rollout.summary(traffic)}; {verdict}"
+
+
 def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[str, Any]], result: Any,
             baseline: dict[str, Any] | None, *, router_url: str | None, ready: dict[int, bool], now: datetime.datetime,
-            generation: int) -> dict[str, Any]:
+            generation: int, message: str) -> dict[str, Any]:
     """The ModelDeployment's status from the decided state. Pure."""
     new = {k: v for k, v in current.items() if k not in ("candidateVersion", "currentStep", "stepStartedAt", "rolledBackVersion",
-                                                          "previewUrl", "analysisBaseline", "url")}
-    new.update({"phase": state.phase, "traffic": traffic, "trafficSummary": rollout.summary(traffic)})
+                                                          "previewUrl", "analysisBaseline", "url", "message")}
+    new.update({"phase": state.phase, "traffic": traffic, "trafficSummary": rollout.summary(traffic), "message": message})
     optional = {"stableVersion": state.stable, "candidateVersion": state.candidate, "currentStep": state.step,
                 "stepStartedAt": _format(state.step_started) if state.step_started else None,
                 "rolledBackVersion": state.rolled_back, "url": router_url,
@@ -178,9 +228,9 @@ def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[st
         new["lastAnalysisTime"] = _format(now)
     serving_ok = state.stable is not None and ready.get(state.stable, False) and router_url is not None
     reason = "Serving" if serving_ok else ("RouterNotReady" if state.stable is not None and router_url is None else "VersionNotReady")
-    message = (f"Version {state.stable} serves at {router_url}" if serving_ok
-               else f"Waiting for version {state.stable} and the router to become ready")
-    return status.with_ready(new, ready=serving_ok, reason=reason, message=message, generation=generation, at=_format(now))
+    ready_message = (f"Version {state.stable} serves at {router_url}" if serving_ok
+                     else f"Waiting for version {state.stable} and the router to become ready")
+    return status.with_ready(new, ready=serving_ok, reason=reason, message=ready_message, generation=generation, at=_format(now))
 
 
 async def _report(client: k8s.Client, mdep: dict[str, Any], phase: str, reason: str, message: str) -> None:
@@ -188,6 +238,23 @@ async def _report(client: k8s.Client, mdep: dict[str, Any], phase: str, reason: 
     new = status.with_ready({**current, "phase": phase, "message": message}, ready=False, reason=reason, message=message,
                             generation=mdep["metadata"].get("generation", 1), at=status.now())
     await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
+
+
+def _load_failure(isvc: dict[str, Any] | None) -> str | None:
+    """Why KServe reports the version's model cannot load (``modelStatus``), if it does."""
+    model_status = ((isvc or {}).get("status") or {}).get("modelStatus") or {}
+    if (model_status.get("states") or {}).get("targetModelState") != "FailedToLoad":
+        return None
+    info = model_status.get("lastFailureInfo") or {}
+    return info.get("message") or info.get("reason") or "the model failed to load"
+
+
+def _not_ready_reason(isvc: dict[str, Any] | None) -> str | None:
+    for type_ in ("Ready", "PredictorReady"):
+        found = conditions.find(((isvc or {}).get("status") or {}).get("conditions"), type_)
+        if found and found.get("message"):
+            return found["message"]
+    return None
 
 
 def _service_url(service: dict[str, Any] | None) -> str | None:

@@ -232,6 +232,8 @@ def _fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args, _ = _parser().parse_known_args(argv)
+    if args.workers != 1:
+        _fail("--workers: the model server runs one worker per process; scale with replicas instead")
     try:
         block = postprocessing.Postprocessing.parse(args.postprocessing)
         model = VersionModel(

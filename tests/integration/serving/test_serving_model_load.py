@@ -57,3 +57,11 @@ def test_loaded_model_predicts_and_refuses_bad_input_with_invalid_input(copy):
         model.predict({"instances": [{}]}, {}, {})
     with pytest.raises(kserve_errors.InvalidInput, match='expected a JSON object with "instances"'):
         model.predict({"inputs": []}, {}, {})
+
+
+def test_model_dir_is_a_container_path_or_a_uri(version_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLKUBE_CONTAINER_ROOT", str(tmp_path / "pod"))
+    assert server.model_directory("/mnt/models") == tmp_path / "pod" / "mnt" / "models"
+    downloaded = server.model_directory(version_dir.as_uri())
+    assert sorted(p.name for p in downloaded.iterdir()) == sorted(p.name for p in version_dir.iterdir())
+    assert artifacts.verify(downloaded)

@@ -17,7 +17,8 @@ def main() -> None:
     parser.add_argument("--state-dir", required=True,
                         help="state directory (logs/, runtime/ are written under it)")
     parser.add_argument("--backoff-base", type=float, default=10.0,
-                        help="container restart back-off in seconds (the first restart is immediate; doubles up to 300)")
+                        help="container restart back-off in seconds (the first restart is "
+                             "immediate; doubles up to 300)")
     parser.add_argument("--job-retry-base", type=float, default=10.0,
                         help="first Job retry delay in seconds (doubles up to 360)")
     parser.add_argument("--log-level", default="INFO")

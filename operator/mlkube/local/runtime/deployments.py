@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import math
 
 from mlkube.local.runtime import events, kube, objects, store
@@ -64,8 +65,10 @@ def _by_readiness(pods: list[dict]) -> list[dict]:
     return sorted(newest_first, key=_ready)
 
 
-def plan(deployment: dict, pods: list[dict]) -> Plan:
+def plan(deployment: dict, pods: list[dict], *, now: datetime.datetime) -> Plan:
+    """The pods to create and delete, and the status, of ``deployment`` at ``now``."""
     spec, meta = deployment["spec"], deployment["metadata"]
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     replicas = spec.get("replicas", 1)
     current_hash = objects.template_hash(spec["template"])
     live = [p for p in pods if not objects.is_terminating(p)]
@@ -108,27 +111,46 @@ def plan(deployment: dict, pods: list[dict]) -> Plan:
 
     ready = sum(_ready(p) for p in live)
     available = ready
-    name = f"{meta['name']}-{current_hash}"
+    counts = {"observedGeneration": meta.get("generation", 1), "replicas": len(live),
+              "updatedReplicas": len(new), "readyReplicas": ready, "availableReplicas": available,
+              "unavailableReplicas": max(replicas - available, 0)}
     complete = len(new) == replicas and len(live) == replicas and sum(map(_ready, new)) == replicas
-    previous = (deployment.get("status") or {}).get("conditions")
     has_minimum = available >= replicas - unavailable_allowed
-    result.status = {
-        "observedGeneration": meta.get("generation", 1),
-        "replicas": len(live), "updatedReplicas": len(new), "readyReplicas": ready,
-        "availableReplicas": available, "unavailableReplicas": max(replicas - available, 0),
-        "conditions": [
-            objects.condition(
-                "Available", has_minimum,
-                "MinimumReplicasAvailable" if has_minimum else "MinimumReplicasUnavailable",
-                "Deployment has minimum availability." if has_minimum
-                else "Deployment does not have minimum availability.", previous=previous),
-            objects.condition(
-                "Progressing", True,
-                "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-                f'ReplicaSet "{name}" has successfully progressed.' if complete
-                else f'ReplicaSet "{name}" is progressing.', previous=previous),
-        ],
-    }
+    previous = deployment.get("status") or {}
+    result.status = {**counts, "conditions": [
+        objects.condition(
+            "Available", has_minimum,
+            "MinimumReplicasAvailable" if has_minimum else "MinimumReplicasUnavailable",
+            "Deployment has minimum availability." if has_minimum
+            else "Deployment does not have minimum availability.",
+            previous=previous.get("conditions"), at=stamp),
+        _progressing(deployment, f"{meta['name']}-{current_hash}", complete=complete,
+                     moved=any(previous.get(k, 0) != v for k, v in counts.items()), now=now),
+    ]}
+    return result
+
+
+def _progressing(deployment: dict, revision: str, *, complete: bool, moved: bool,
+                 now: datetime.datetime) -> dict:
+    """The ``Progressing`` condition: its ``lastUpdateTime`` moves with any change of the
+    replica counts, and a rollout that has not moved for ``progressDeadlineSeconds``
+    (600 by default) is reported as ``ProgressDeadlineExceeded``."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    previous = objects.find_condition(deployment, "Progressing") or {}
+    updated = stamp if moved or not previous else previous.get("lastUpdateTime", stamp)
+    deadline = deployment["spec"].get("progressDeadlineSeconds", 600)
+    stalled = not complete and (now - objects.parse_time(updated)).total_seconds() >= deadline
+    if complete:
+        reason, state = "NewReplicaSetAvailable", "has successfully progressed"
+    elif stalled:
+        reason, state = "ProgressDeadlineExceeded", "has timed out progressing"
+    else:
+        reason, state = "ReplicaSetUpdated", "is progressing"
+    message = f'ReplicaSet "{revision}" {state}.'
+    condition = objects.condition("Progressing", not stalled, reason, message,
+                                  previous=deployment.get("status", {}).get("conditions"), at=stamp)
+    condition["lastUpdateTime"] = updated
+    return condition
     return result
 
 
@@ -137,7 +159,8 @@ async def sync(cluster: store.Store, recorder: events.Recorder) -> None:
     for deployment in cluster.list(kube.DEPLOYMENTS):
         if objects.is_terminating(deployment):
             continue
-        decided = plan(deployment, cluster.owned(kube.PODS, deployment))
+        decided = plan(deployment, cluster.owned(kube.PODS, deployment),
+                       now=datetime.datetime.now(datetime.timezone.utc))
         for pod in decided.delete:
             await cluster.delete(kube.PODS, pod)
             recorder.record(deployment, "SuccessfulDelete",

@@ -97,6 +97,13 @@ def test_shadow_never_affects_the_primary_even_when_killed(start_router, make_ta
         shadow.stop(kill=True)
 
 
+def test_mirrors_beyond_the_in_flight_limit_are_skipped_and_counted(start_router, make_table):
+    router = start_router(make_table(shadow={"version": 2, "percent": 100}), "--mirror-limit", "0")
+    assert all(predict(router, i).status_code == 200 for i in range(5))
+    stats = router.stats()
+    assert stats["mirrorsDropped"] == 5 and "2" not in stats["versions"]
+
+
 def test_canary_requests_are_compared_with_the_stable(start_router, make_table):
     router = start_router(make_table(split=[{"version": 1, "weight": 50, "role": "stable"},
                                             {"version": 2, "weight": 50, "role": "canary"}],

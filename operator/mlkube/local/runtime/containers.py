@@ -165,6 +165,8 @@ class Container:
             return outcome
         self.state = {"running": {"startedAt": started_at}}
         self._on_event("Started", f"Started container {self.name}", False)
+        log.info("%s: started %s (pid %d)", self._where(), " ".join(launch.argv)[:200],
+                 self.process.pid)
         self.started = "startupProbe" not in self.spec
         self.ready = self.started and "readinessProbe" not in self.spec
         self._oom = False
@@ -194,7 +196,12 @@ class Container:
         self.state = outcome.terminated()
         self.ready = False
         self._on_change()
+        log.info("%s: exited with %d (%s)", self._where(), exit_code, reason)
         return outcome
+
+    def _where(self) -> str:
+        meta = self._pod["metadata"]
+        return f"{meta.get('namespace', 'default')}/{meta['name']}/{self.name}"
 
     async def stop(self, grace_seconds: float) -> None:
         """SIGTERM, then SIGKILL after the grace period; no restart follows."""

@@ -123,7 +123,7 @@ class Container:
     async def run_until_done(self, launch: Callable[[], Launch], *, restart_policy: str,
                              backoff: Backoff) -> Outcome:
         """Run, and restart per ``restart_policy`` until no restart is due; return the last
-        outcome. ``launch`` is called before each start (env and mounts may change)."""
+        outcome. ``launch`` gives what to start, and is asked again before each restart."""
         failures = 0
         while True:
             began = time.monotonic()

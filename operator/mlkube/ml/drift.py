@@ -44,6 +44,8 @@ from mlkube.ml import drift_methods, errors
 if TYPE_CHECKING:  # drift_performance pulls in scikit-learn's metrics; scoring data drift needs none
     from mlkube.ml import drift_performance
 
+# Columns of the reference and the captured traffic that are not features (the artifact contract).
+PREDICTION_COLUMN, TARGET_COLUMN = "__prediction__", "__target__"
 AUTO_TEST_MAX_ROWS = 1000
 DISCRETE_MAX_VALUES = 5
 _COUNTERPART = {"ks": "chi2", "chi2": "ks", "wasserstein": "jensenshannon"}
@@ -151,7 +153,7 @@ class DriftDetector:
     ``drift_methods.DEFAULT_THRESHOLDS``), ``dataset_share`` (share of drifted features that makes
     dataset drift), ``categorical`` (column names to treat as categorical), ``importance``
     ({feature: weight}, the model card's featureImportance), ``columns`` (the columns to compare;
-    default all), ``n_bins`` (quantile bins of numeric columns for psi and jensenshannon),
+    default all but ``__prediction__`` and ``__target__``), ``n_bins`` (quantile bins of numeric columns for psi and jensenshannon),
     ``n_jobs`` (threads scoring columns in parallel; None is 1).
     """
 
@@ -170,7 +172,10 @@ class DriftDetector:
     def fit(self, reference: pd.DataFrame) -> DriftDetector:
         """Learn each column's type, method, threshold and reference distribution."""
         self._check_parameters()
-        columns = list(reference.columns if self.columns is None else self.columns)
+        if self.columns is None:
+            columns = [name for name in reference.columns if name not in (PREDICTION_COLUMN, TARGET_COLUMN)]
+        else:
+            columns = list(self.columns)
         _require_columns(reference, columns, "reference")
         if not columns:
             raise errors.DataError("reference: no columns to compare; pass the feature columns")
@@ -288,7 +293,7 @@ def prediction_drift(reference: pd.Series, current: pd.Series, *, method: str = 
     ``categorical=True`` treats numeric outputs as labels (integer class ids).
     """
     name = reference.name if reference.name is not None else "__prediction__"
-    detector = DriftDetector(method=method, threshold=threshold, dataset_share=1.0,
+    detector = DriftDetector(method=method, threshold=threshold, dataset_share=1.0, columns=[name],
                              categorical=[name] if categorical else None)
     detector.fit(reference.rename(name).to_frame())
     return detector.score(current.rename(name).to_frame()).features[0]

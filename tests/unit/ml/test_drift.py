@@ -216,3 +216,9 @@ def test_a_quiet_window_is_explained_as_such_and_lists_every_feature():
     status = result.to_status()
     assert status["datasetDrift"] is False and len(status["features"]) == 4
     assert all("importance" not in feature for feature in status["features"])
+
+
+def test_prediction_and_target_columns_are_not_features_by_default():
+    reference = _table(500, 0).assign(__prediction__="stay", __target__="churn")
+    result = drift.DriftDetector().fit(reference).score(_table(500, 1))
+    assert [feature.name for feature in result.features] == ["age", "income", "colour", "plan"]

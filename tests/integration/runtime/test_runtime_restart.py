@@ -127,3 +127,22 @@ def test_a_second_runtime_on_the_same_state_dir_is_refused(fresh_apiserver, runt
     assert second.process.wait(timeout=20) == 1
     assert "another process runtime" in second.log.read_text()
     assert first.process.poll() is None
+
+
+def test_runtime_rides_out_an_api_server_restart(fresh_apiserver, kubectl_for, runtime_for):
+    server = fresh_apiserver()
+    kubectl = kubectl_for(server)
+    running = runtime_for(server)
+    apply(kubectl, "default", *workloads()[:2])
+    kubectl("rollout", "status", "deployment/web", "--timeout=30s", timeout=40)
+    pids = container_pids(get_json(kubectl, "pods", "-l", "app=web")["items"])
+
+    server.restart()  # SIGKILL and start again on the same state directory and port
+    apply(kubectl, "default", {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "after"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "main", "image": "python:3.11-slim", "command": ["python", "-c", "print('after')"]}]}}}})
+    wait_for(lambda: condition(get_json(kubectl, "job", "after"), "Complete").get("status") == "True",
+             what="a job created after the restart to complete")
+    assert running.process.poll() is None
+    assert all(process_alive(pid) for pid in pids)  # running pods were not disturbed

@@ -56,7 +56,7 @@ class Endpoints:
             "DELETE collection": self._delete_collection, "GET item": self._get, "PUT item": self._replace,
             "PATCH item": self._patch, "DELETE item": self._delete,
         }.get(verb)
-        if handler is None or (target.subresource and request.method in ("DELETE",)):
+        if handler is None or (target.subresource and request.method == "DELETE"):
             raise errors.method_not_allowed()
         return await handler(request, target)
 

@@ -111,8 +111,8 @@ class DriftResult:
             return f"No drift: none of {len(self.features)} features moved past its threshold."
         named = ", ".join(_describe(feature) for feature in drifted[:top_k])
         more = f" and {len(drifted) - top_k} more" if len(drifted) > top_k else ""
-        verdict = "Dataset drift" if self.dataset_drift else "Drift below the dataset share"
-        return f"{verdict}: {len(drifted)} of {len(self.features)} features drifted; most important: {named}{more}."
+        verdict = "dataset drift" if self.dataset_drift else "below the dataset share"
+        return f"{len(drifted)} of {len(self.features)} features drifted ({verdict}); most important: {named}{more}."
 
     def to_status(self, top_k: int | None = None, *, prediction: FeatureDrift | None = None,
                   performance: drift_performance.PerformanceDrift | None = None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from mlkube.serving import explain, postprocessing, schema
 log = logging.getLogger("mlkube.serving.server")
 
 REQUEST_ID = "x-request-id"
+_REQUEST_ID_BYTES = REQUEST_ID.encode()
 TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -169,8 +170,33 @@ def _output(name: str, data: list, shape: list[int], datatype: str | None = None
     return infer_type.InferOutput(name=name, shape=shape, datatype=datatype, data=data)
 
 
+class RequestIdMiddleware:
+    """ASGI middleware: a response that carries no `x-request-id` (errors, health) gets the client's or a new one.
+
+    Successful predictions set the header themselves (`VersionModel.postprocess`); this covers the
+    responses KServe's exception handlers build, so a 400 can be correlated with its request too.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                if not any(name.lower() == _REQUEST_ID_BYTES for name, _ in headers):
+                    sent = next((v for k, v in scope["headers"] if k == _REQUEST_ID_BYTES), None)
+                    message = {**message, "headers": [*headers, (_REQUEST_ID_BYTES, sent or uuid.uuid4().hex.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 class BoundModelServer(kserve.ModelServer):
-    """KServe's ModelServer with the REST server bound to one host instead of every address."""
+    """KServe's ModelServer with the REST server bound to one host, and request ids on every response."""
 
     def __init__(self, *, bind_host: str, **kwargs: Any):
         super().__init__(**kwargs)
@@ -189,6 +215,7 @@ class BoundModelServer(kserve.ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
         )
         self._rest_server.config.host = self.bind_host
+        kserve_model_server.app.add_middleware(RequestIdMiddleware)
         self.servers.append(self._rest_server.start())
         self.setup_event_loop()
         self.register_signal_handler()

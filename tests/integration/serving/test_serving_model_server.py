@@ -66,9 +66,10 @@ def test_v2_per_feature_inputs_and_one_matrix_input_agree(servers):
 def test_invalid_requests_get_400_naming_the_field(servers, mutate, message):
     row = modelfactory.instance(0)
     mutate(row)
-    response = v1(servers["v1"].url, "churn-prod-v1", [row])
+    response = v1(servers["v1"].url, "churn-prod-v1", [row], headers={"x-request-id": "bad-1"})
     assert response.status_code == 400
     assert message in response.json()["error"]
+    assert response.headers["x-request-id"] == "bad-1"
 
 
 def test_unknown_category_accepted_by_default_and_refused_when_strict(servers):

@@ -121,3 +121,30 @@ def test_always_pod_running_when_the_runtime_stopped_restarts_with_a_higher_coun
     assert not w._resume_after_restart()
     assert w.containers[0].restart_count == 3
     assert "running" in w.containers[0].last_state
+
+
+def test_a_mount_never_replaces_files_of_another_volume(tmp_path):
+    spec = {"name": "main", "image": "python", "command": ["python"],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"},
+                             {"name": "scratch", "mountPath": "/data/cache"}]}
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "store"}},
+               {"name": "scratch", "emptyDir": {}}]
+    claim = tmp_path / "runtime" / "claims" / "ns" / "store" / "cache"
+    claim.mkdir(parents=True)
+    (claim / "precious.bin").write_bytes(b"keep me")
+    w = worker(pod([spec], volumes), tmp_path)
+    with pytest.raises(podspec.ConfigError, match="/data/cache: .* already holds files"):
+        w._launch(spec, w._materialise_volumes({}, {}), {}, {})
+    assert (claim / "precious.bin").read_bytes() == b"keep me"
+    root_mount = {**spec, "volumeMounts": [{"name": "scratch", "mountPath": "/"}]}
+    with pytest.raises(podspec.ConfigError, match="cannot mount over the container root"):
+        w._launch(root_mount, w._materialise_volumes({}, {}), {}, {})
+
+
+def test_mounts_are_replaced_on_a_restart(tmp_path):
+    spec = {"name": "main", "image": "python", "command": ["python"],
+            "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]}
+    w = worker(pod([spec], [{"name": "cfg", "configMap": {"name": "cfg"}}]), tmp_path)
+    for _ in range(2):
+        launch = w._launch(spec, w._materialise_volumes({"cfg": CONFIGMAP}, {}), {"cfg": CONFIGMAP}, {})
+    assert pathlib.Path(launch.env["MLKUBE_CONTAINER_ROOT"], "etc/app/b").read_text() == "2"

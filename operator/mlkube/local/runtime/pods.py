@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import os
 import pathlib
-import shutil
 
 from mlkube.local.runtime import (containers, events, images, kube, objects, podspec,
                                   serviceaccount)
@@ -283,13 +282,8 @@ class PodWorker:
                 raise podspec.ConfigError(f"container {spec['name']!r}: volumeMount "
                                           f"{mount['name']!r} names no volume of the pod")
             source = volumes[mount["name"]] / (mount.get("subPath") or "")
-            target = containers.containerpath_under(root, mount["mountPath"])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            target.symlink_to(source, target_is_directory=source.is_dir())
+            _link(containers.containerpath_under(root, mount["mountPath"]), source,
+                  mount_path=mount["mountPath"])
         message_path = spec.get("terminationMessagePath") or "/dev/termination-log"
         containers.containerpath_under(root, message_path).parent.mkdir(parents=True,
                                                                         exist_ok=True)
@@ -404,3 +398,20 @@ class PodWorker:
                 log.warning("could not write the status of pod %s/%s: %s", namespace, name, e)
                 await asyncio.sleep(1)
                 self._dirty.set()
+
+
+def _link(target: pathlib.Path, source: pathlib.Path, *, mount_path: str) -> None:
+    """Present ``source`` at ``target`` (a volume mount), replacing an earlier mount or an
+    empty directory, never files: nested mounts can land inside another volume."""
+    if pathlib.PurePosixPath(mount_path) == pathlib.PurePosixPath("/"):
+        raise podspec.ConfigError("volumeMount at '/': the local runtime cannot mount over "
+                                  "the container root")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():
+        target.unlink()
+    elif target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    elif target.exists():
+        raise podspec.ConfigError(f"volumeMount {mount_path}: {target} already holds files; "
+                                  "the local runtime cannot mount over them")
+    target.symlink_to(source, target_is_directory=source.is_dir())

@@ -131,7 +131,12 @@ class Proxy:
                 upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
             except OSError:
                 continue
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            try:
+                await asyncio.gather(_pipe(reader, upstream_writer),
+                                     _pipe(upstream_reader, writer))
+            finally:
+                upstream_writer.close()
+                writer.close()
             return
         writer.close()
 

@@ -223,3 +223,14 @@ def test_prediction_and_target_columns_are_not_features_by_default():
     reference = _table(500, 0).assign(__prediction__="stay", __target__="churn")
     result = drift.DriftDetector().fit(reference).score(_table(500, 1))
     assert [feature.name for feature in result.features] == ["age", "income", "colour", "plan"]
+
+
+def test_numeric_psi_uses_the_reference_deciles_open_at_both_ends():
+    reference, current = _table(5000, 0), _table(4000, 1, mean=0.6)
+    current.loc[:9, "age"] = 1e6  # beyond the reference's range: counted in the top bucket
+    feature = drift.DriftDetector(method="psi", columns=["age"]).fit(reference).score(current).features[0]
+    edges = np.quantile(reference.age, np.linspace(0.1, 0.9, 9))
+    expected_ref = np.bincount(np.digitize(reference.age, edges), minlength=10) / 5000
+    expected_cur = np.bincount(np.digitize(current.age, edges), minlength=10) / 4000
+    expected = ((expected_cur - expected_ref) * np.log(expected_cur / expected_ref)).sum()
+    assert feature.score == pytest.approx(expected, rel=1e-12) and feature.drifted

@@ -96,8 +96,8 @@ async def _apply(cluster: store.Store, resource: kube.Resource, desired: dict,
     if live is None:
         try:
             return await cluster.create(resource, desired)
-        except kube.Conflict:  # created meanwhile; the next pass converges
-            return desired
+        except kube.Conflict:  # created meanwhile (the cache lagged): read it, converge next pass
+            return await cluster.client.get(resource, meta["namespace"], meta["name"])
     live_meta = live["metadata"]
     wanted_hash = meta["annotations"][kserve.SPEC_HASH]
     if (live_meta.get("annotations") or {}).get(kserve.SPEC_HASH) == wanted_hash:

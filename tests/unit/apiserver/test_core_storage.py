@@ -57,3 +57,22 @@ def test_reopen_keeps_objects_and_moves_past_every_earlier_rv(tmp_path):
         second.events_since("/configmaps", last_rv)          # watches of the previous run must re-list
     assert second.events_since("/configmaps", second.rv) == []
     second.close()
+
+
+def test_reopen_after_a_delete_still_moves_past_the_delete_rv(tmp_path):
+    first = storage.Store(str(tmp_path / "s.db"))
+    first.open()
+    written = first.write("/configmaps", _obj("a"), event_type="ADDED", old=None)
+    first.write("/configmaps", _obj("b"), event_type="ADDED", old=None)
+    first.write("/configmaps", dict(written), event_type="DELETED", old=written)
+    deleted_rv = first.rv
+    first.close()
+    second = storage.Store(str(tmp_path / "s.db"))
+    second.open()
+    assert second.rv > deleted_rv and second.get("/configmaps", "ns", "a") is None
+    restarted_rv = second.rv
+    second.close()
+    third = storage.Store(str(tmp_path / "s.db"))
+    third.open()
+    assert third.rv > restarted_rv          # every start takes a new RV, even without writes in between
+    third.close()

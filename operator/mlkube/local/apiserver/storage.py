@@ -66,7 +66,9 @@ class Store:
         self._db.executescript(_SCHEMA)
         # Each start takes a fresh RV: the in-memory history begins there, so a watch resuming from any
         # RV of an earlier run gets 410 and re-lists, while lists taken after the start can be watched.
-        self.rv = int(self._db.execute("SELECT value FROM meta WHERE name='resourceVersion'").fetchone()[0]) + 1
+        counter = int(self._db.execute("SELECT value FROM meta WHERE name='resourceVersion'").fetchone()[0])
+        last_write = self._db.execute("SELECT MAX(rv) FROM objects").fetchone()[0] or 0
+        self.rv = max(counter, last_write) + 1
         self._db.execute("UPDATE meta SET value=? WHERE name='resourceVersion'", (str(self.rv),))
         self.floor = self.rv
         for key, namespace, name, body in self._db.execute("SELECT key, namespace, name, body FROM objects"):
@@ -121,18 +123,20 @@ class Store:
         meta["resourceVersion"] = str(rv)
         namespace, name = meta.get("namespace", ""), meta["name"]
         db = self._db
-        db.execute("BEGIN")
-        try:
-            if event_type == "DELETED":
+        if event_type == "DELETED":
+            # The row goes, so the RV counter is kept in `meta`; other writes carry their RV in their row
+            # (one autocommitted statement), and open() resumes after the larger of the two.
+            db.execute("BEGIN")
+            try:
                 db.execute("DELETE FROM objects WHERE key=? AND namespace=? AND name=?", (key, namespace, name))
-            else:
-                db.execute("INSERT OR REPLACE INTO objects (key, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)",
-                           (key, namespace, name, rv, json.dumps(obj, separators=(",", ":"))))
-            db.execute("UPDATE meta SET value=? WHERE name='resourceVersion'", (str(rv),))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                db.execute("UPDATE meta SET value=? WHERE name='resourceVersion'", (str(rv),))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        else:
+            db.execute("INSERT OR REPLACE INTO objects (key, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)",
+                       (key, namespace, name, rv, json.dumps(obj, separators=(",", ":"))))
         self.rv = rv
         if event_type == "DELETED":
             self._objects[key].pop((namespace, name), None)

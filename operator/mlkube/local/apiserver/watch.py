@@ -118,8 +118,9 @@ class Watches:
             if watch.bookmarks:
                 wait = min(wait, max(0.0, next_bookmark - now))
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=wait)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(wait):
+                    item = await queue.get()
+            except TimeoutError:
                 if watch.bookmarks and loop.time() >= next_bookmark:
                     await response.write(self._bookmark(watch))
                     next_bookmark = loop.time() + self.bookmark_interval

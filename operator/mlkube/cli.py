@@ -37,6 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-operator", action="store_true", help="run only the control plane")
     up.set_defaults(run=_local_up)
 
+    feedback = commands.add_parser("feedback", help="label captured traffic in bulk (export pending requests, import ground truth)")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    export = feedback_commands.add_parser("export", help="write the captured requests still waiting for ground truth")
+    export.add_argument("--output", "-o", type=pathlib.Path, default=pathlib.Path("pending.csv"), help=".csv or .parquet (default pending.csv)")
+    imported = feedback_commands.add_parser("import", help="write ground truth from a file of requestId and groundTruth")
+    imported.add_argument("file", type=pathlib.Path, help=".csv or .parquet with columns requestId and groundTruth")
+    for sub in (export, imported):
+        sub.add_argument("--deployment", "-d", required=True, help="the ModelDeployment whose traffic is labeled")
+        sub.add_argument("--namespace", "-n", default="default", help="its namespace (default: default)")
+        sub.add_argument("--since", default="30d", help="only requests captured within this duration (default 30d)")
+        sub.add_argument("--storage", help="the project's storage URI; default: read from the cluster")
+        sub.add_argument("--endpoint", help="S3-compatible endpoint of --storage")
+        sub.add_argument("--kubeconfig", help="kubeconfig for the cluster lookup (default: KUBECONFIG or ~/.kube/config)")
+    feedback.set_defaults(run=_feedback)
+
     demo = commands.add_parser("demo", help="run the ML lifecycle on the embedded control plane with real offline data")
     demo.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path(".mlkube-demo"), help="scratch directory (recreated)")
     demo.set_defaults(run=_demo)
@@ -73,6 +88,12 @@ def _local_up(args: argparse.Namespace) -> int:
     from mlkube.local import up
 
     return up.run(args.state_dir, port=args.port, with_operator=not args.no_operator)
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from mlkube import labeling
+
+    return labeling.command(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

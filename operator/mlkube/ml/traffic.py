@@ -7,7 +7,7 @@ Reads the layout the router writes (see ``mlkube.serving.capture``)::
 
 One row per predicted instance: the feature columns (named by the model card's feature
 schema), ``__prediction__``, ``__target__`` (missing until feedback arrives), ``__request_id__``,
-``__version__`` and ``__time__``. Only successful predictions count. Kubernetes-free.
+``__version__``, ``__role__`` and ``__time__``. Only successful predictions count. Kubernetes-free.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from mlkube.ml import storage
 
 INFERENCE_LOG = "inference-log"
 FEEDBACK = "feedback"
-META_COLUMNS = ("__prediction__", "__target__", "__request_id__", "__version__", "__time__")
+META_COLUMNS = ("__prediction__", "__target__", "__request_id__", "__version__", "__role__", "__time__")
 
 
 def _files(root: str, kind: str, namespace: str, deployment: str, since: datetime.datetime, *,
-                  options: storage.Options | None) -> list[str]:
+           options: storage.Options | None) -> list[str]:
     base = storage.join(root, f"{kind}/{namespace}/{deployment}/")
     names = storage.list_prefix(base, options=options)
     first = f"date={since.date().isoformat()}"
@@ -59,7 +59,7 @@ def _rows(record: dict[str, Any], features: list[str]) -> list[dict[str, Any]]:
         return []
     for row, prediction in zip(rows, predictions):
         row.update({"__prediction__": prediction, "__request_id__": record.get("requestId"),
-                    "__version__": record.get("version"), "__time__": record.get("timestamp")})
+                    "__version__": record.get("version"), "__role__": record.get("role"), "__time__": record.get("timestamp")})
     return rows
 
 
@@ -91,6 +91,18 @@ def window(root: str, *, namespace: str, deployment: str, features: list[str], s
     labels = feedback(root, namespace=namespace, deployment=deployment, since=since, options=options)
     table["__target__"] = table["__request_id__"].map(labels)
     return table
+
+
+def instance_keys(root: str, *, namespace: str, deployment: str, since: datetime.datetime,
+                  options: storage.Options | None = None) -> list[str]:
+    """Feature names the clients sent (keys of object instances since ``since``), in first-seen order."""
+    keys: dict[str, None] = {}
+    for record in _records(_files(root, INFERENCE_LOG, namespace, deployment, since, options=options), options=options):
+        request = record.get("request")
+        for instance in (request.get("instances") or []) if isinstance(request, dict) else []:
+            if isinstance(instance, dict):
+                keys.update(dict.fromkeys(instance))
+    return list(keys)
 
 
 def feedback(root: str, *, namespace: str, deployment: str, since: datetime.datetime,

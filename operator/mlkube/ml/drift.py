@@ -253,7 +253,8 @@ class DriftDetector:
             k = len(profile.categories)
             return FeatureDrift(**common, method=profile.method, score=score,
                                 drifted=drift_methods.is_drifted(profile.method, score, profile.threshold),
-                                missing_current=counts[k + 1] / len(column), unseen_current=counts[k] / len(column))
+                                missing_current=float(counts[k + 1] / len(column)),
+                                unseen_current=float(counts[k] / len(column)))
         values = _numbers(column, name, "current window")
         missing = ~np.isfinite(values)
         n_missing = int(missing.sum())

@@ -234,3 +234,17 @@ def test_numeric_psi_uses_the_reference_deciles_open_at_both_ends():
     expected_cur = np.bincount(np.digitize(current.age, edges), minlength=10) / 4000
     expected = ((expected_cur - expected_ref) * np.log(expected_cur / expected_ref)).sum()
     assert feature.score == pytest.approx(expected, rel=1e-12) and feature.drifted
+
+
+def test_pandas_nullable_and_arrow_dtypes_are_read_like_numpy_ones():
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"count": pd.array(rng.integers(0, 100, 2000), dtype="Int64"),
+                              "plan": pd.array(rng.choice(["basic", "pro"], 2000), dtype="string"),
+                              "paid": pd.array(rng.integers(0, 2, 2000).astype(bool), dtype="boolean")})
+    current = reference.astype({"plan": "string[pyarrow]"})
+    current.loc[:99, ["count", "plan", "paid"]] = pd.NA
+    result = drift.DriftDetector().fit(reference).score(current)
+    assert [(f.kind, f.missing_current) for f in result.features] == [("numeric", 0.05), ("categorical", 0.05),
+                                                                      ("categorical", 0.05)]
+    assert result.features[0].score == pytest.approx(
+        stats.wasserstein_distance(reference["count"], current["count"].dropna()) / reference["count"].std(ddof=0))

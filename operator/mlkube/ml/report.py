@@ -41,7 +41,11 @@ def render(result: drift.DriftResult, *, reference: pd.DataFrame, current: pd.Da
            performance_history: Sequence[tuple[str, float]] | None = None,
            performance: drift_performance.PerformanceDrift | None = None,
            prediction: drift.FeatureDrift | None = None) -> str:
-    """The report page. ``performance_history``: (time label, metric value) pairs, oldest first."""
+    """The report page. ``performance_history``: (time label, metric value) pairs, oldest first.
+
+    ``prediction`` (from ``drift.prediction_drift``) adds its verdict, and its distribution when
+    the tables hold the prediction column; ``performance`` adds the concept-drift verdict.
+    """
     ranked = result.ranked()
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
@@ -56,6 +60,9 @@ def render(result: drift.DriftResult, *, reference: pd.DataFrame, current: pd.Da
     ]
     for feature in ranked:
         parts.append(_feature_plot(feature, reference[feature.name], current[feature.name]))
+    if prediction is not None and prediction.name in reference and prediction.name in current:
+        parts += ["<h2>Predictions</h2>",
+                  _feature_plot(prediction, reference[prediction.name], current[prediction.name])]
     if performance_history:
         parts.append(_performance_section(performance_history, performance))
     parts.append("</body></html>")

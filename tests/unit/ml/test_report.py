@@ -90,3 +90,14 @@ def test_a_column_without_values_in_the_window_still_renders():
     result = drift.DriftDetector().fit(reference).score(current)
     page = report.render(result, reference=reference, current=current, title="t")
     assert "compared on missingness" in page and len(_svgs(page)) == 3
+
+
+def test_prediction_drift_gets_its_verdict_and_plot_when_the_tables_hold_predictions():
+    reference, current = _tables()
+    reference["__prediction__"] = np.where(reference.age > 40, "churn", "stay")
+    current["__prediction__"] = np.where(current.age > 40, "churn", "stay")
+    result = drift.DriftDetector().fit(reference).score(current)
+    prediction = drift.prediction_drift(reference["__prediction__"], current["__prediction__"])
+    page = report.render(result, reference=reference, current=current, title="t", prediction=prediction)
+    assert "<h2>Predictions</h2>" in page and f"Prediction drift: psi {prediction.score:.4g}" in page
+    assert len(_svgs(page)) == len(result.features) + 1

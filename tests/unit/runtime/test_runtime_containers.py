@@ -4,7 +4,7 @@ import asyncio
 import os
 import time
 
-from mlkube.local.runtime import containers, images, processes
+from mlkube.local.runtime import containers, images, probes, processes
 
 POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"},
        "spec": {"terminationGracePeriodSeconds": 2}}
@@ -148,3 +148,20 @@ def test_a_cancelled_run_leaves_no_process(tmp_path):
     while alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not alive()
+
+
+def test_an_exec_probe_that_times_out_leaves_no_process_behind(tmp_path):
+    marker = tmp_path / "probe.pid"
+    script = ("import subprocess, sys, time\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
+              "time.sleep(60)\n")
+    probe = {"exec": {"command": ["python", "-c", script]}, "timeoutSeconds": 1}
+    target = probes.Target(pod=POD, host="127.0.0.1", env={"PATH": os.environ["PATH"]}, cwd=tmp_path)
+    assert asyncio.run(probes.succeeds(probe, target)) is False
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while (f := processes._stat_fields(pid)) and f[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fields = processes._stat_fields(pid)
+    assert fields is None or fields[0] == "Z"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import pathlib
+import signal
 
 import aiohttp
 
-from mlkube.local.runtime import images, podspec
+from mlkube.local.runtime import images, podspec, processes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +81,6 @@ async def _run(probe: dict, target: Target) -> bool:
             start_new_session=True)
         try:
             return await process.wait() == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
+        finally:  # a probe that timed out leaves nothing running
+            processes.signal_group(process.pid, signal.SIGKILL)
     raise ValueError("probe needs httpGet, tcpSocket or exec")

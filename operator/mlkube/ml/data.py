@@ -105,18 +105,25 @@ def with_feedback(snapshot: Snapshot, labeled: pd.DataFrame, *, target: str) -> 
     numeric target, else the class whose text matches); rows whose label cannot be converted are
     dropped. Columns the traffic lacks (excluded columns, the time column) are left missing.
     """
+    labeled = typed_labels(labeled, like=snapshot.table[target], target=target)
     if labeled.empty:
         return snapshot
-    truth = labeled[target]
-    column = snapshot.table[target]
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        truth = pd.to_numeric(truth, errors="coerce")
-    else:
-        classes = {str(c): c for c in column.dropna().unique()}
-        truth = truth.map(lambda v: classes.get(str(v)))
-    labeled = labeled.assign(**{target: truth.to_numpy()}).dropna(subset=[target])
     table = pd.concat([snapshot.table, labeled.reindex(columns=snapshot.table.columns)], ignore_index=True)
     return Snapshot(uri=snapshot.uri, table=table, digest=digest(table))
+
+
+def typed_labels(labeled: pd.DataFrame, *, like: pd.Series, target: str) -> pd.DataFrame:
+    """`labeled` with its JSON ground truth converted to the type of the target column `like`
+    (numbers for a numeric target, else the class whose text matches); unconvertible rows dropped."""
+    if labeled.empty:
+        return labeled
+    truth = labeled[target]
+    if pd.api.types.is_numeric_dtype(like) and not pd.api.types.is_bool_dtype(like):
+        truth = pd.to_numeric(truth, errors="coerce")
+    else:
+        classes = {str(c): c for c in like.dropna().unique()}
+        truth = truth.map(lambda v: classes.get(str(v)))
+    return labeled.assign(**{target: truth.to_numpy()}).dropna(subset=[target])
 
 
 def digest(table: pd.DataFrame) -> str:

@@ -26,6 +26,9 @@ from mlkube.ml import algorithms, artifacts, card, data, errors, evaluation, exp
 
 # Validation worse than training by more than this share of the training score flags overfitting.
 OVERFITTING_GAP = 0.10
+# evaluateOn: recent holds out the newest `split.test` share of the labeled traffic, at least this many
+# rows, and only when as many labeled rows remain for training; fewer and the test split is used.
+RECENT_MIN_ROWS = 30
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -71,8 +74,12 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
     processing.check(pre, problem)
     features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
-    if spec.feedback is not None:
-        snapshot = data.with_feedback(snapshot, _labeled_traffic(spec, features), target=problem.target)
+    labeled = _labeled_traffic(spec, features) if spec.feedback is not None else pd.DataFrame(columns=[*features, problem.target])
+    labeled = data.typed_labels(labeled, like=snapshot.table[problem.target], target=problem.target)
+    recent = _recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
+    if spec.include_feedback:
+        # The recent holdout never trains the challenger it judges.
+        snapshot = data.with_feedback(snapshot, labeled.iloc[: len(labeled) - (0 if recent is None else len(recent))], target=problem.target)
     columns = processing.columns_of(snapshot.table, features, pre)
     candidates = algorithms.candidates(spec.algorithms, problem.task)
     table = processing.prepare(snapshot.table, problem, pre, columns)
@@ -123,7 +130,8 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
         overfitting=_overfitting(model, X_train, y_train, metrics, best, task, problem.primary_metric),
         importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),
-        comparison=_compare_with_champion(spec, X_test, y_test, task, metrics["test"]),
+        comparison=_compare_with_champion(spec, model, task, test=(X_test, y_test, metrics["test"]),
+                                          recent=None if recent is None else (recent[features], recent[problem.target])),
         reference=_reference(model, parts.test, features, problem.target, seed=pre.split.seed),
         notes=notes,
         seconds=seconds,
@@ -196,9 +204,21 @@ def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.
         raise errors.DataError(f"feedback.uri: {e}") from e
 
 
-def _compare_with_champion(spec: trainer_api.TrainerInput, X_test, y_test, task, challenger: dict) -> dict[str, Any] | None:
+def _recent_holdout(labeled: pd.DataFrame, *, test_share: float) -> pd.DataFrame | None:
+    """The newest labeled rows that judge challenger and champion, or None when there are too few."""
+    size = max(RECENT_MIN_ROWS, int(round(test_share * len(labeled))))
+    return labeled.tail(size) if len(labeled) >= 2 * size else None
+
+
+def _compare_with_champion(spec: trainer_api.TrainerInput, model, task, *, test: tuple, recent: tuple | None) -> dict[str, Any] | None:
+    """Challenger and champion on the same holdout: the newest labeled traffic when given, else the test split."""
     if spec.champion is None:
         return None
+    if recent is not None:
+        X_test, y_test = recent
+        challenger, holdout = evaluation.scores(model, X_test, y_test, task), "recent"
+    else:
+        (X_test, y_test, challenger), holdout = test, "test"
     metric = spec.project.problem.primary_metric
     try:
         with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
@@ -211,14 +231,19 @@ def _compare_with_champion(spec: trainer_api.TrainerInput, X_test, y_test, task,
             champion = evaluation.scores(version.pipeline, X_test[columns], y_test, task)
     except Exception as e:  # noqa: BLE001 - a champion that cannot be scored must not fail the challenger's run
         return {"championVersion": spec.champion.version, "metric": metric, "challenger": challenger.get(metric),
-                "champion": None, "challengerBetter": None, "error": f"{type(e).__name__}: {e}"}
-    return evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version)
+                "champion": None, "challengerBetter": None, "holdout": holdout, "error": f"{type(e).__name__}: {e}"}
+    return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": holdout}
 
 
 def _reference(model, test: pd.DataFrame, features: list[str], target: str, *, seed: int) -> pd.DataFrame:
     if len(test) > artifacts.REFERENCE_MAX_ROWS:
         test = test.sample(artifacts.REFERENCE_MAX_ROWS, random_state=seed)
     reference = test[features].reset_index(drop=True)
+    for column in reference.columns:
+        values = reference[column]
+        if values.dtype == object and values.dropna().map(type).nunique() > 1:
+            # Parquet needs one type per column; mixed categories are compared as text anyway.
+            reference[column] = values.astype(str).where(values.notna(), None)
     reference["__prediction__"] = model.predict(test[features])
     reference["__target__"] = test[target].to_numpy()
     return reference

@@ -118,11 +118,14 @@ def feedback(root: str, *, namespace: str, deployment: str, since: datetime.date
 
 def labeled(root: str, *, namespace: str, deployments: list[str], features: list[str], target: str,
             since: datetime.datetime, options: storage.Options | None = None) -> pd.DataFrame:
-    """Captured instances that received ground truth, as training rows (features + target)."""
+    """Captured instances that received ground truth, as training rows (features + target), oldest first."""
     frames = []
     for deployment in deployments:
         table = window(root, namespace=namespace, deployment=deployment, features=features, since=since,
                        size=10**9, options=options)
         table = table[table["__target__"].notna()]
-        frames.append(table[features].assign(**{target: table["__target__"].to_numpy()}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*features, target])
+        frames.append(table[[*features, "__time__"]].assign(**{target: table["__target__"].to_numpy()}))
+    if not frames:
+        return pd.DataFrame(columns=[*features, target])
+    rows = pd.concat(frames, ignore_index=True).sort_values("__time__", kind="stable")
+    return rows.drop(columns="__time__").reset_index(drop=True)

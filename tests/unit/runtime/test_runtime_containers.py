@@ -156,7 +156,7 @@ def test_an_exec_probe_that_times_out_leaves_no_process_behind(tmp_path):
               "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
               f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
               "time.sleep(60)\n")
-    probe = {"exec": {"command": ["python", "-c", script]}, "timeoutSeconds": 1}
+    probe = {"exec": {"command": ["python", "-c", script]}, "timeoutSeconds": 3}
     target = probes.Target(pod=POD, host="127.0.0.1", env={"PATH": os.environ["PATH"]}, cwd=tmp_path)
     assert asyncio.run(probes.succeeds(probe, target)) is False
     pid = int(marker.read_text())

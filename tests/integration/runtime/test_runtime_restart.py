@@ -146,3 +146,37 @@ def test_runtime_rides_out_an_api_server_restart(fresh_apiserver, kubectl_for, r
              what="a job created after the restart to complete")
     assert running.process.poll() is None
     assert all(process_alive(pid) for pid in pids)  # running pods were not disturbed
+
+
+def test_training_job_interrupted_by_a_runtime_stop_runs_again(fresh_apiserver, kubectl_for, runtime_for,
+                                                              tmp_path):
+    """mlkube's trainer Jobs ignore DisruptionTarget failures: after `local down`/`up` the
+    training starts again instead of using up the Job's retries."""
+    server = fresh_apiserver()
+    kubectl = kubectl_for(server)
+    running = runtime_for(server)
+    script = ("import pathlib, time\n"
+              "from mlkube import containerpath\n"
+              "seen = containerpath.resolve('/shared/attempts')\n"
+              "seen.write_text(seen.read_text() + 'x' if seen.exists() else 'x')\n"
+              "print('attempt', len(seen.read_text()), flush=True)\n"
+              "time.sleep(60 if len(seen.read_text()) == 1 else 0)\n")
+    apply(kubectl, "default", {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "train"},
+        "spec": {"backoffLimit": 0,
+                 "podFailurePolicy": {"rules": [
+                     {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}},
+                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+                 "template": {"spec": {
+                     "restartPolicy": "Never",
+                     "volumes": [{"name": "shared", "hostPath": {"path": str(tmp_path)}}],
+                     "containers": [{"name": "trainer", "image": "ghcr.io/mlkube/mlkube:0.1.0",
+                                     "command": ["python", "-c", script],
+                                     "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}]}}}})
+    wait_for(lambda: "attempt 1" in kubectl("logs", "job/train", check=False).stdout, what="the first attempt")
+    assert running.stop() == 0
+    running.start()
+    job = wait_for(lambda: (lambda j: condition(j, "Complete").get("status") == "True" and j)(
+        get_json(kubectl, "job", "train")), what="the job to complete after the restart")
+    assert job["status"]["failed"] == 0 and job["status"]["succeeded"] == 1
+    assert (tmp_path / "attempts").read_text() == "xx"

@@ -80,9 +80,11 @@ async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyn
         node = kubelet.Kubelet(client, layout, backoff=settings.backoff,
                                memory_poll=settings.memory_poll)
         proxy = services.Proxy()
-        controllers = Controllers(cluster, node, proxy, settings, job_events=events.Recorder(
-            client, "job-controller"), deployment_events=events.Recorder(
-            client, "deployment-controller"), service_events=events.Recorder(client, "kube-proxy"))
+        controllers = Controllers(
+            cluster, node, proxy, settings,
+            job_events=events.Recorder(client, "job-controller"),
+            deployment_events=events.Recorder(client, "deployment-controller"),
+            service_events=events.Recorder(client, "kube-proxy"))
         try:
             await _until_synced(cluster, stop)
             while not stop.is_set():

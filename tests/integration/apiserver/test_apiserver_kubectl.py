@@ -211,3 +211,16 @@ def test_logs_of_a_pod_come_from_the_runtime_log_files(kubectl, apiserver, names
     assert kubectl("logs", "p1", "-n", namespace, "--previous").stdout == "first run\n"
     wrong = kubectl("logs", "p1", "-n", namespace, "-c", "nope", check=False)
     assert "container nope is not valid for pod p1" in wrong.stderr
+
+
+def test_unknown_fields_of_builtin_kinds_are_refused_by_kubectl_apply(kubectl, http, namespace):
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "typo"},
+                  "spec": {"replica": 2, "selector": {"matchLabels": {"app": "t"}},
+                           "template": {"metadata": {"labels": {"app": "t"}},
+                                        "spec": {"containers": [{"name": "c", "image": "x", "imagee": "y"}]}}}}
+    refused = kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment), check=False)
+    assert ('Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field '
+            '"spec.replica", unknown field "spec.template.spec.containers[0].imagee"') in refused.stderr
+    warned = http.post(f"/apis/apps/v1/namespaces/{namespace}/deployments", json=deployment)
+    assert warned.status_code == 201 and "spec.replica" in warned.headers["Warning"]
+    assert "replica" not in warned.json()["spec"] and warned.json()["spec"]["replicas"] == 1

@@ -14,7 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from mlkube.local.apiserver import (apply, crds, errors, kinds, metadata, patch, registry, schema, storage)
+from mlkube.local.apiserver import (apply, builtin_fields, crds, errors, kinds, metadata, patch, registry, schema,
+                                    storage)
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -413,10 +414,15 @@ class Objects:
 
     def _schema_pass(self, rtype: registry.ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
                      opts: WriteOptions) -> tuple[dict[str, Any], list[str], list[errors.Cause]]:
-        """Prune, default and validate a custom resource against its CRD schema."""
-        if not rtype.custom or not rtype.schema:
+        """Drop unknown fields (fieldValidation decides: 400, warnings or silence); for custom resources
+        also default and validate against the CRD schema."""
+        if rtype.custom and rtype.schema:
+            pruned, dropped = schema.prune(obj, rtype.schema)
+        elif not rtype.custom and _key(rtype) != CRDS:
+            pruned, dropped = builtin_fields.prune_unknown(obj, group=rtype.group, version=rtype.version,
+                                                           kind=rtype.kind)
+        else:
             return obj, [], []
-        pruned, dropped = schema.prune(obj, rtype.schema)
         warnings: list[str] = []
         if dropped and opts.field_validation == "Strict":
             unknown = ", ".join(f'unknown field "{path}"' for path in dropped)
@@ -424,6 +430,8 @@ class Objects:
                                      f"{rtype.kind}: strict decoding error: {unknown}")
         if dropped and opts.field_validation != "Ignore":
             warnings = [f'unknown field "{path}"' for path in dropped]
+        if not rtype.custom:
+            return pruned, warnings, []
         defaulted = schema.default(pruned, rtype.schema)
         causes = [errors.Cause(c.reason, c.message, c.field)
                   for c in schema.validate(defaulted, rtype.schema, old=old)]

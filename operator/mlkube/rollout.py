@@ -74,9 +74,14 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
                         window_reset=True)
     if seen.action == "abort":
         return _rollback(state, "aborted by annotation")
+    candidate_ready = seen.ready.get(state.candidate, False)
     if seen.action == "promote":
-        return _promote(state, "promoted by annotation")
-    if not seen.ready.get(state.candidate, False):
+        if candidate_ready:
+            return _promote(state, "promoted by annotation")
+        return Decision(state, (("Warning", "PromotionRefused", f"Version {state.candidate} is not ready to take traffic"),))
+    if state.phase == "Paused":  # a person decides from here: promote or abort
+        return Decision(state)
+    if not candidate_ready:
         if state.candidate in seen.load_failures:
             return _fail(strategy, state, f"version {state.candidate} cannot load: {seen.load_failures[state.candidate]}")
         if seen.now - (state.step_started or seen.now) > CANDIDATE_READY_DEADLINE:
@@ -84,8 +89,6 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         return Decision(dataclasses.replace(state, phase="Progressing"))
     if seen.verdict == "Failing":
         return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
-    if state.phase == "Paused":
-        return Decision(state)
     return _advance(strategy, state, seen)
 
 

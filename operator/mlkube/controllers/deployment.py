@@ -103,6 +103,8 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
     ready = {v: conditions.is_true((obj or {}).get("status", {}).get("conditions"), "Ready") for v, obj in isvcs.items()}
     failures = {v: why for v, obj in isvcs.items() if (why := _load_failure(obj)) and not ready[v]}
     router_url = _service_url(await client.get(k8s.SERVICES, serving.router_name(name), namespace))
+    router = await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace)
+    router_ready = bool(router_url) and ((router or {}).get("status") or {}).get("availableReplicas", 0) >= 1
     result, baseline = None, current.get("analysisBaseline")
     if state.candidate is not None and ready.get(state.candidate) and router_url:
         stats = await routerstats.fetch(router_url)
@@ -115,7 +117,6 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
         action=action if action in ("promote", "abort") else None, now=now, load_failures=failures,
         failed_checks=tuple(result.failed_checks) if result else ()))
     new_state = decision.state
-    traffic = rollout.traffic(spec.strategy, new_state)
     served = {new_state.stable, new_state.candidate} - {None}
     secret = mlp_spec.storage.credentials_secret
     if secret:
@@ -124,6 +125,7 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
         await client.apply(serving.inference_service(mdep, spec, version=version, storage_uri=registry[version]["artifactUri"],
                                                      storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None))
     backends = _backends(isvcs, ready, stable=new_state.stable, served=served)
+    traffic = _routed(rollout.traffic(spec.strategy, new_state), backends)
     live = [t for t in traffic if t["version"] in backends]
     table = serving.routing_table(mdep, spec, traffic=live, backends=backends, capture_uri=mlp_spec.storage.uri.rstrip("/"),
                                   capture_endpoint=mlp_spec.storage.endpoint, generation=generation)
@@ -135,8 +137,8 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
         stats = await routerstats.fetch(router_url)
         baseline = analysis.snapshot(stats, new_state.candidate) if stats else None
     message = _message(current, decision, traffic, result, isvcs=isvcs, ready=ready, failures=failures)
-    new = _status(current, new_state, traffic, result, baseline, router_url=router_url, ready=ready, now=now,
-                  generation=generation, message=message)
+    new = _status(current, new_state, traffic, result, baseline, router_url=router_url, router_ready=router_ready, ready=ready,
+                  now=now, generation=generation, message=message)
     await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
     for type_, reason, text in decision.events:
         (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=text)
@@ -168,6 +170,15 @@ def _backends(isvcs: dict[int, dict[str, Any] | None], ready: dict[int, bool], *
     address even if a probe just failed (its Service answers as soon as a replica is back);
     a candidate joins only once Ready."""
     return {v: url for v in served if (url := _isvc_url(isvcs.get(v))) and (ready.get(v) or v == stable)}
+
+
+def _routed(traffic: list[dict[str, Any]], backends: dict[int, str]) -> list[dict[str, Any]]:
+    """The traffic table as the router applies it: a version it cannot call yet gets 0 % and the
+    stable version the rest, so status never claims a share nobody serves."""
+    if all(t["version"] in backends for t in traffic):
+        return traffic
+    return [{**t, "percent": 0} if t["version"] not in backends else {**t, "percent": 100} if t["role"] == "stable" else t
+            for t in traffic]
 
 
 async def _apply_router(client: k8s.Client, mdep: dict[str, Any], spec: Any, table: dict[str, Any] | None, *,
@@ -211,8 +222,8 @@ def _message(current: dict[str, Any], decision: rollout.Decision, traffic: list[
 
 
 def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[str, Any]], result: Any,
-            baseline: dict[str, Any] | None, *, router_url: str | None, ready: dict[int, bool], now: datetime.datetime,
-            generation: int, message: str) -> dict[str, Any]:
+            baseline: dict[str, Any] | None, *, router_url: str | None, router_ready: bool, ready: dict[int, bool],
+            now: datetime.datetime, generation: int, message: str) -> dict[str, Any]:
     """The ModelDeployment's status from the decided state. Pure."""
     new = {k: v for k, v in current.items() if k not in ("candidateVersion", "currentStep", "stepStartedAt", "rolledBackVersion",
                                                           "previewUrl", "analysisBaseline", "url", "message")}
@@ -226,8 +237,8 @@ def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[st
     if result is not None:
         new["analysis"] = result.wire()
         new["lastAnalysisTime"] = _format(now)
-    serving_ok = state.stable is not None and ready.get(state.stable, False) and router_url is not None
-    reason = "Serving" if serving_ok else ("RouterNotReady" if state.stable is not None and router_url is None else "VersionNotReady")
+    serving_ok = state.stable is not None and ready.get(state.stable, False) and router_ready
+    reason = "Serving" if serving_ok else ("VersionNotReady" if not ready.get(state.stable, False) else "RouterNotReady")
     ready_message = (f"Version {state.stable} serves at {router_url}" if serving_ok
                      else f"Waiting for version {state.stable} and the router to become ready")
     return status.with_ready(new, ready=serving_ok, reason=reason, message=ready_message, generation=generation, at=_format(now))

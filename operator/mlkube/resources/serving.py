@@ -113,7 +113,10 @@ def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
         "image": image,
         "command": ["python", "-m", "mlkube.serving.router", "--config-map", f"{namespace}/{name}", "--port", str(ROUTER_PORT)],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT}],
-        "readinessProbe": {"httpGet": {"path": "/v2/health/live", "port": ROUTER_PORT}, "periodSeconds": 2},
+        # Ready once it holds a routing table (before, every prediction would be a 503).
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": ROUTER_PORT}, "periodSeconds": 1},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": ROUTER_PORT}, "periodSeconds": 10,
+                          "failureThreshold": 3},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "readOnlyRootFilesystem": True,

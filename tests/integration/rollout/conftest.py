@@ -1,0 +1,91 @@
+"""Fixtures of the rollout acceptance tests: one local cluster and one penguins project per session.
+
+The project's versions are made once and shared: `good` and `better` (two real trainings on
+every feature, so their predictions mostly agree), `tampered` (trained, then its model file
+modified) and `faulty` (a real pipeline that fails on rows with a zero measurement).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from rollout_helpers import (LocalCluster, foreign_service_addresses, register, registry, reserve_service_addresses, tamper,
+                             wait_for, write_faulty_version)
+
+PROJECT = "penguins"
+TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {"maxTrials": 1}}
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    local.plane.start()
+    try:
+        wait_for(lambda: pathlib.Path(local.kubeconfig).exists(), 60, "the control plane")
+        wait_for(lambda: local.kubectl("get", "crd", "modeldeployments.mlkube.io", check=False).returncode == 0, 30, "the CRDs")
+        # The embedded API server allocates clusterIPs from 127.1.0.1 in every state directory: keep
+        # clear of the Services of other local clusters running on this machine.
+        reserve_service_addresses(local, foreign_service_addresses(first_free=64))
+        local.operator.start()
+        yield local
+    finally:
+        local.operator.stop()
+        local.plane.stop()
+
+
+@pytest.fixture(scope="session")
+def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    import palmerpenguins
+
+    path = tmp_path_factory.mktemp("data") / "penguins.csv"
+    palmerpenguins.load_penguins().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def project(cluster: LocalCluster, penguins_csv: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Namespace, project and version numbers: {"namespace", "versions": {"good": 1, ...}}."""
+    namespace = f"rollout-{uuid.uuid4().hex[:6]}"
+    storage = tmp_path_factory.mktemp("models")
+    cluster.kubectl("create", "namespace", namespace)
+    cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": PROJECT}, "spec": {
+        "goal": {"description": "Identify penguin species", "type": "Process"},
+        "problem": {"task": "classification", "target": "species", "primaryMetric": "f1", "features": {"exclude": ["year"]}},
+        "data": {"uri": penguins_csv.as_uri()},
+        "storage": {"uri": storage.as_uri()},
+        "promotion": {"policy": "manual"},
+        "training": {"template": {"algorithms": [{"name": "logistic_regression"}], "tuning": {"strategy": "random", "cvFolds": 2}}},
+    }}, namespace)
+    for name, tuning in TRAININGS.items():
+        cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": name},
+                       "spec": {"projectRef": PROJECT, "tuning": {"strategy": "random", "cvFolds": 2, **tuning}}}, namespace)
+    trained = wait_for(lambda: (found := registry(cluster, namespace, PROJECT)).keys() >= TRAININGS.keys() and found,
+                       300, "three trainings to register their versions", interval=1)
+    tamper(trained["tampered"]["artifactUri"])
+    faulty = write_faulty_version(trained["good"]["artifactUri"], penguins_csv, storage / "hand-made" / "faulty")
+    register(cluster, namespace, PROJECT, name="faulty", info=faulty)
+    versions = {name: entry["version"] for name, entry in registry(cluster, namespace, PROJECT).items()}
+    return {"namespace": namespace, "versions": versions}
+
+
+@pytest.fixture
+def deploy(cluster: LocalCluster, project: dict[str, Any]) -> Iterator[Callable[..., str]]:
+    """Create a ModelDeployment of the session's project (deleted after the test); returns its name."""
+    created = []
+
+    def create(version: int, strategy: dict[str, Any]) -> str:
+        name = f"pg-{uuid.uuid4().hex[:5]}"
+        cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": name},
+                       "spec": {"projectRef": PROJECT, "model": {"version": version}, "strategy": strategy,
+                                "logging": {"enabled": False}}}, project["namespace"])
+        created.append(name)
+        return name
+
+    yield create
+    for name in created:
+        cluster.kubectl("delete", "mdep", name, "-n", project["namespace"], "--wait=false", check=False)

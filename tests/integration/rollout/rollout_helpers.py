@@ -1,0 +1,233 @@
+"""Helpers of the rollout acceptance tests: the local cluster as processes, kubectl, prediction
+traffic through a ModelDeployment's router, and the two bad versions (faulty and tampered).
+
+The cluster is `mlkube local up --no-operator` plus `mlkube operator`, as in
+tests/integration/lifecycle (copied here: test directories do not import each other).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+import yaml
+from sklearn import compose, impute, linear_model, pipeline, preprocessing
+
+from mlkube.ml import artifacts
+
+FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Process:
+    """A child process in its own session, with its output in a log file."""
+
+    def __init__(self, argv: list[str], log: pathlib.Path) -> None:
+        self.argv, self.log_path = argv, log
+        self.child: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        with open(self.log_path, "a") as log:
+            self.child = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.child and self.child.poll() is None:
+            self.child.send_signal(signal.SIGINT)
+            try:
+                self.child.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.child.pid, signal.SIGKILL)
+                self.child.wait()
+
+
+class LocalCluster:
+    """The embedded control plane and the operator, driven with kubectl."""
+
+    def __init__(self, workdir: pathlib.Path) -> None:
+        self.workdir = workdir
+        self.state = workdir / "state"
+        self.kubeconfig = str(self.state / "kubeconfig")
+        self.plane = Process([sys.executable, "-m", "mlkube.cli", "local", "up", "--no-operator", "--state-dir",
+                              str(self.state), "--port", "0"], workdir / "control-plane.log")
+        self.operator = Process([sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", self.kubeconfig],
+                                workdir / "operator.log")
+        self._kubectl = shutil.which("kubectl")
+        self._objects: Any = None
+
+    def mdep_status(self, name: str, namespace: str) -> dict[str, Any]:
+        """A ModelDeployment's status through the kubernetes client (quicker than kubectl in a loop)."""
+        if self._objects is None:
+            from kubernetes import client, config
+
+            self._objects = client.CustomObjectsApi(config.new_client_from_config(config_file=self.kubeconfig))
+        found = self._objects.get_namespaced_custom_object("mlkube.io", "v1alpha1", namespace, "modeldeployments", name)
+        return found.get("status") or {}
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        if self._kubectl is None:
+            pytest.skip("kubectl is not on PATH")
+        result = subprocess.run([self._kubectl, "--kubeconfig", self.kubeconfig, "--cache-dir", str(self.workdir / "kcache"),
+                                 *args], input=input, capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout}\n{result.stderr}")
+        return result
+
+    def apply(self, obj: dict[str, Any], namespace: str) -> None:
+        self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        result = self.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def status(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
+        return (self.get(kind, name, namespace) or {}).get("status") or {}
+
+    def events(self, name: str, namespace: str) -> list[str]:
+        listed = json.loads(self.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+        return [e["reason"] for e in listed if e["involvedObject"]["name"] == name]
+
+    def processes_of(self, pod_name_prefix: str) -> list[psutil.Process]:
+        """The local processes running the containers of this cluster's pods named ``prefix...``."""
+        found = []
+        for process in psutil.process_iter(["pid"]):
+            try:
+                root = process.environ().get("MLKUBE_CONTAINER_ROOT", "")
+            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            if root.startswith(str(self.state)) and process.environ().get("HOSTNAME", "").startswith(pod_name_prefix):
+                found.append(process)
+        return found
+
+
+def foreign_service_addresses(first_free: int) -> list[str]:
+    """clusterIPs our cluster must not allocate: 127.1.x.y addresses some process on this machine
+    listens on (another local cluster's Services, read from /proc/net/tcp), and the first
+    ``first_free`` of the range, where every other local cluster's allocator starts."""
+    addresses = {f"127.1.0.{i}" for i in range(1, first_free)}
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address = ".".join(str(b) for b in bytes.fromhex(local.split(":")[0])[::-1])
+        if state == "0A" and address.startswith("127.1."):  # LISTEN
+            addresses.add(address)
+    return sorted(addresses)
+
+
+def reserve_service_addresses(cluster: LocalCluster, addresses: list[str]) -> None:
+    """Hold each address with a selector-less placeholder Service in namespace mlkube-reserved."""
+    cluster.kubectl("create", "namespace", "mlkube-reserved")
+    services = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"reserved-{i}"},
+                 "spec": {"clusterIP": address, "ports": [{"port": 1}]}} for i, address in enumerate(addresses)]
+    cluster.kubectl("create", "-n", "mlkube-reserved", "-f", "-", input=yaml.safe_dump_all(services))
+
+
+# -- prediction traffic ----------------------------------------------------------------------
+
+def penguin_rows(csv: pathlib.Path) -> list[dict[str, Any]]:
+    """Complete penguin rows as V1 instances (feature name to value)."""
+    frame = pd.read_csv(csv)[FEATURES].dropna()
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+class Client:
+    """Sends V1 predictions to a ModelDeployment's router from a few threads; keeps every answer."""
+
+    def __init__(self, url: str, deployment: str, *, threads: int = 4) -> None:
+        self.url = f"{url}/v1/models/{deployment}:predict"
+        self.http = httpx.Client(timeout=30)
+        self.pool = concurrent.futures.ThreadPoolExecutor(threads)
+
+    def predict(self, row: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.http.post(self.url, json={"instances": [row]}, headers=headers)
+
+    def burst(self, rows: Iterable[dict[str, Any]], headers: dict[str, str] | None = None) -> list[tuple[str | None, int]]:
+        """(x-mlkube-version, status) of each row's prediction, sent concurrently."""
+        answers = self.pool.map(lambda row: self.predict(row, headers), rows)
+        return [(r.headers.get("x-mlkube-version"), r.status_code) for r in answers]
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self.http.close()
+
+
+# -- model versions --------------------------------------------------------------------------
+
+def registry(cluster: LocalCluster, namespace: str, project: str) -> dict[str, dict[str, Any]]:
+    """The project's registered versions by TrainingJob name."""
+    return {m["trainingJob"]: m for m in cluster.status("mlproject", project, namespace).get("models", [])}
+
+
+def local_dir(uri: str) -> pathlib.Path:
+    return pathlib.Path(uri.removeprefix("file://"))
+
+
+def write_faulty_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path) -> artifacts.ArtifactInfo:
+    """A real model version with a real bug: it takes the log of the measurements, so a row with a
+    zero measurement becomes -inf and the pipeline raises (the model server answers 500). Same
+    features, classes and card as a good version; written with the trainer's artifact writer."""
+    good = artifacts.load(local_dir(good_uri))
+    frame = pd.read_csv(data).dropna(subset=["species"])
+    numeric = pipeline.Pipeline([("impute", impute.SimpleImputer()), ("log", preprocessing.FunctionTransformer(np.log)),
+                                 ("scale", preprocessing.StandardScaler())])
+    categorical = pipeline.Pipeline([("impute", impute.SimpleImputer(strategy="most_frequent")),
+                                     ("onehot", preprocessing.OneHotEncoder(handle_unknown="ignore"))])
+    model = pipeline.Pipeline([
+        ("prep", compose.ColumnTransformer([("num", numeric, NUMERIC), ("cat", categorical, ["island", "sex"])])),
+        ("clf", linear_model.LogisticRegression(max_iter=1000)),
+    ]).fit(frame[FEATURES], frame["species"])
+    card = {**good.card, "algorithm": "logistic_regression", "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
+    return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
+
+
+def register(cluster: LocalCluster, namespace: str, project: str, *, name: str, info: artifacts.ArtifactInfo) -> int:
+    """Add a hand-made version to the project's registry, as the MLProject controller records a
+    TrainingJob's (a status write guarded by resourceVersion, retried on conflict)."""
+    for _attempt in range(10):
+        mlp = cluster.get("mlproject", project, namespace)
+        models = mlp["status"].get("models", [])
+        version = max((m["version"] for m in models), default=0) + 1
+        entry = {"version": version, "trainingJob": name, "createdAt": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"), "algorithm": "logistic_regression", "metrics": {}, "eligible": False,
+            "artifactUri": info.uri, "digest": info.digest, "trigger": "manual"}
+        patch = {"metadata": {"resourceVersion": mlp["metadata"]["resourceVersion"]},
+                 "status": {"models": [*models, entry], "versions": len(models) + 1}}
+        result = cluster.kubectl("patch", "mlproject", project, "-n", namespace, "--subresource=status", "--type=merge",
+                                 "-p", json.dumps(patch), check=False)
+        if result.returncode == 0:
+            return version
+        time.sleep(0.5)
+    raise AssertionError(f"could not register {name}: {result.stderr}")
+
+
+def tamper(uri: str) -> pathlib.Path:
+    """Modify a trained version's model file after training (one byte appended)."""
+    model = local_dir(uri) / artifacts.MODEL
+    with open(model, "ab") as f:
+        f.write(b"\0")
+    return model

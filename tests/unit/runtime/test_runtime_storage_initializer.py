@@ -1,5 +1,7 @@
 """The storage initializer: file:// and s3:// (against moto's real S3 server) into /mnt/models."""
 
+import uuid
+
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
@@ -45,17 +47,19 @@ def test_s3_prefix_with_kserve_variables(tmp_path, monkeypatch, s3_endpoint):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("S3_ENDPOINT", s3_endpoint)
     monkeypatch.setenv("S3_USE_HTTPS", "0")
+    # moto keeps one in-memory backend per process: a bucket of its own keeps other tests' objects out.
+    bucket = f"models-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", region_name="us-east-1",
                       aws_access_key_id="k", aws_secret_access_key="s")
-    s3.create_bucket(Bucket="models")
-    s3.put_object(Bucket="models", Key="churn/v1/model.joblib", Body=b"v1")
-    s3.put_object(Bucket="models", Key="churn/v1/card/info.json", Body=b"{}")
-    s3.put_object(Bucket="models", Key="churn/v10/model.joblib", Body=b"v10")
-    written = storage_initializer.fetch("s3://models/churn/v1", tmp_path / "d")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="churn/v1/model.joblib", Body=b"v1")
+    s3.put_object(Bucket=bucket, Key="churn/v1/card/info.json", Body=b"{}")
+    s3.put_object(Bucket=bucket, Key="churn/v10/model.joblib", Body=b"v10")
+    written = storage_initializer.fetch(f"s3://{bucket}/churn/v1", tmp_path / "d")
     assert sorted(p.relative_to(tmp_path / "d").as_posix() for p in written) == [
         "card/info.json", "model.joblib"]
     assert (tmp_path / "d" / "model.joblib").read_bytes() == b"v1"
-    storage_initializer.fetch("s3://models/churn/v10/model.joblib", tmp_path / "one")
+    storage_initializer.fetch(f"s3://{bucket}/churn/v10/model.joblib", tmp_path / "one")
     assert (tmp_path / "one" / "model.joblib").read_bytes() == b"v10"
-    with pytest.raises(FileNotFoundError, match="no object at s3://models/nothing"):
-        storage_initializer.fetch("s3://models/nothing", tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match=f"no object at s3://{bucket}/nothing"):
+        storage_initializer.fetch(f"s3://{bucket}/nothing", tmp_path / "none")

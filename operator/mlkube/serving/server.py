@@ -58,12 +58,12 @@ class VersionModel(kserve.Model):
         name: str,
         model_dir: pathlib.Path,
         *,
-        postprocessing_block: postprocessing.Postprocessing = postprocessing.Postprocessing(),
+        postprocessing_block: postprocessing.Postprocessing | None = None,
         reject_unknown_categories: bool = False,
     ):
         super().__init__(name, return_response_headers=True)
         self.model_dir = model_dir
-        self.postprocessing_block = postprocessing_block
+        self.postprocessing_block = postprocessing_block or postprocessing.Postprocessing()
         self.reject_unknown_categories = reject_unknown_categories
         self.digest: str | None = None
 

@@ -270,7 +270,8 @@ def _not_ready_reason(isvc: dict[str, Any] | None) -> str | None:
 
 def _service_url(service: dict[str, Any] | None) -> str | None:
     ip = (service or {}).get("spec", {}).get("clusterIP")
-    return f"http://{ip}:80" if ip and ip != "None" else None
+    port = next(iter((service or {}).get("spec", {}).get("ports") or []), {}).get("port", 80)
+    return f"http://{ip}:{port}" if ip and ip != "None" else None
 
 
 def _isvc_url(isvc: dict[str, Any] | None) -> str | None:

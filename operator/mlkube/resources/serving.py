@@ -148,7 +148,8 @@ def router_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec) -
         "kind": "Service",
         "metadata": _metadata(mdep, spec, name),
         "spec": {"selector": {"mlkube.io/router": mdep["metadata"]["name"]},
-                 "ports": [{"name": "http", "port": 80, "targetPort": ROUTER_PORT}]},
+                 # 8080, not 80: on one machine an unprivileged user cannot listen below 1024.
+                 "ports": [{"name": "http", "port": ROUTER_PORT, "targetPort": ROUTER_PORT}]},
     }
 
 

@@ -144,7 +144,8 @@ def status_of(isvc: dict, deployment: dict, service: dict, pods: list[dict], *,
     rolled_out = dstatus.get("observedGeneration", 0) >= deployment["metadata"].get(
         "generation", 1) and dstatus.get("updatedReplicas") == replicas == dstatus.get(
         "readyReplicas") and dstatus.get("replicas") == replicas
-    url = f"http://{cluster_ip}" if ingress_ready else None
+    port = next(iter((service or {}).get("spec", {}).get("ports") or []), {}).get("port", 80)
+    url = kserve.service_url(cluster_ip, port) if ingress_ready else None
     predictor: dict = {"latestCreatedRevision": revision}
     if rolled_out:
         predictor["latestReadyRevision"] = revision
@@ -165,7 +166,7 @@ def status_of(isvc: dict, deployment: dict, service: dict, pods: list[dict], *,
         "conditions": [
             objects.condition("IngressReady", ingress_ready,
                               "" if ingress_ready else "ServiceNotReady",
-                              "" if ingress_ready else f"nothing serves {cluster_ip or '(none)'}:80"
+                              "" if ingress_ready else f"nothing serves {cluster_ip or '(none)'}:{port}"
                               " yet", previous=previous),
             objects.condition("PredictorReady", predictor_ready,
                               "" if predictor_ready else "PredictorNotReady",

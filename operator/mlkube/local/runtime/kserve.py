@@ -13,6 +13,7 @@ the ``<isvc>-predictor`` Deployment and Service. No I/O.
 from __future__ import annotations
 
 import copy
+import os
 import json
 import re
 
@@ -246,9 +247,28 @@ def container_port(container: dict) -> int:
     return int(ports[0]["containerPort"]) if ports else 8080
 
 
+def service_port() -> int:
+    """The predictor Service's port: 80 as in KServe, where this user may listen on it; else 8080.
+
+    Listening below 1024 needs root or a lowered ``net.ipv4.ip_unprivileged_port_start``; the URL
+    in the InferenceService's status carries the port, and clients only ever use that URL.
+    """
+    if os.geteuid() == 0:
+        return 80
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as handle:
+            return 80 if int(handle.read()) <= 80 else 8080
+    except (OSError, ValueError):
+        return 8080
+
+
+def service_url(cluster_ip: str, port: int) -> str:
+    return f"http://{cluster_ip}" if port == 80 else f"http://{cluster_ip}:{port}"
+
+
 def predictor_service(isvc: dict, *, target_port: int) -> dict:
     spec = {"selector": {"app": f"isvc.{predictor_name(isvc)}"},
-            "ports": [{"name": "http", "port": 80, "targetPort": target_port,
+            "ports": [{"name": "http", "port": service_port(), "targetPort": target_port,
                        "protocol": "TCP"}]}
     return {
         "apiVersion": "v1", "kind": "Service",

@@ -33,9 +33,12 @@ async def spec_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await reconcile(memo.k8s, dict(body), force=True)
 
 
-@kopf.timer(*RESOURCE, interval=TICK_SECONDS, initial_delay=TICK_SECONDS)
-async def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile(memo.k8s, dict(body))
+@kopf.daemon(*RESOURCE, cancellation_timeout=5)
+async def watch(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """One loop per monitor (a daemon, not a timer: no log line per tick); ``body`` stays current."""
+    while not stopped:
+        await reconcile(memo.k8s, dict(body))
+        await stopped.wait(TICK_SECONDS)
 
 
 async def reconcile(client: k8s.Client, dmon: dict[str, Any], *, force: bool = False) -> None:
@@ -47,15 +50,21 @@ async def reconcile(client: k8s.Client, dmon: dict[str, Any], *, force: bool = F
     except pydantic.ValidationError as error:
         await _report(client, dmon, "InvalidSpec", errors.describe(error))
         return
-    last = current.get("lastCheckTime")
-    due = force or not last or _parse(last) + base.parse_duration(spec.interval) <= _now()
-    if not due or key in _running:
+    if key in _running or not (force or _is_due(current, spec)):
         return
     _running.add(key)
     try:
-        await _analyse(client, dmon, spec)
+        # Kopf's copy may predate our last status write; episodes and alerts are judged on the stored one.
+        fresh = await client.get(k8s.DRIFTMONITORS, dmon["metadata"]["name"], dmon["metadata"]["namespace"])
+        if fresh is not None and (force or _is_due(fresh.get("status") or {}, spec)):
+            await _analyse(client, fresh, spec)
     finally:
         _running.discard(key)
+
+
+def _is_due(current: dict[str, Any], spec: Any) -> bool:
+    last = current.get("lastCheckTime")
+    return not last or _parse(last) + base.parse_duration(spec.interval) <= _now()
 
 
 async def _analyse(client: k8s.Client, dmon: dict[str, Any], spec: Any) -> None:
@@ -73,7 +82,7 @@ async def _analyse(client: k8s.Client, dmon: dict[str, Any], spec: Any) -> None:
         await _report(client, dmon, "NothingServed", f"ModelDeployment {spec.deployment_ref} serves no version yet")
         return
     now = _now()
-    request = drift.drift_request(dmon, spec, mdep=mdep, mlp=mlp, storage=mlp_spec.storage, entry=entry,
+    request = drift.drift_request(dmon, spec, mdep=mdep, storage=mlp_spec.storage, entry=entry,
                                    primary_metric=mlp_spec.problem.primary_metric, now=now)
     secret_env = await _storage_env(client, namespace, mlp_spec.storage.credentials_secret)
     try:

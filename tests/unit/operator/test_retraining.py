@@ -54,5 +54,6 @@ def test_alerts_fire_once_per_episode_and_resolve():
     assert not alerts.should_send(drifting=False, was_drifting=False, last_alert=None, now=NOW)
     body = alerts.payload({"alertname": "MLModelDrift"}, {"features": [{"name": "age", "drifted": True}], "reportUri": "r",
                           "performance": {"metric": "f1", "baseline": 0.9, "current": 0.7}}, starts_at="s", resolved_at="e")
-    assert body[0]["annotations"]["topDriftedFeatures"] == "age" and body[0]["annotations"]["performanceDrop"] == "f1 0.2"
+    assert body[0]["annotations"]["topDriftedFeatures"] == "age" and body[0]["annotations"]["performanceDrop"] == (
+        "f1 0.900 -> 0.700 (drop 0.200, 0 labeled requests)")
     assert body[0]["endsAt"] == "e"

@@ -10,17 +10,26 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from mlkube.local.apiserver import decoding, errors, logs, objects, registry, storage, tables, watch
 
+logger = logging.getLogger(__name__)
 CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
                     "a new list without the continue parameter, or use the continue token in this response to "
                     "retrieve the remainder of the results. Continuing with the provided token results in an "
                     "inconsistent list - objects that were created, modified, or deleted between the time the first "
                     "chunk was returned and now may show up in the list.")
+
+
+def _log_warnings(request: web.Request, warnings: list[str]) -> None:
+    """Dropped fields usually mean a client bug (e.g. an operator writing a misspelt field): make them visible."""
+    if warnings:
+        logger.warning("%s %s (%s): %s", request.method, request.path,
+                       request.query.get("fieldManager") or request.headers.get("User-Agent", ""), "; ".join(warnings))
 
 
 def json_response(body: Any, *, status: int = 200, warnings: list[str] | None = None,
@@ -136,6 +145,7 @@ class Endpoints:
     async def _create(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
         _, payload = await decoding.body(request)
         result = self._objects.create(target.rtype, target.namespace, payload, decoding.write_options(request))
+        _log_warnings(request, result.warnings)
         return json_response(result.obj, status=201, warnings=result.warnings)
 
     async def _replace(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
@@ -144,6 +154,7 @@ class Endpoints:
         _, payload = await decoding.body(request)
         result = self._objects.replace(target.rtype, target.namespace, target.name, payload,
                                        decoding.write_options(request), subresource=target.subresource)
+        _log_warnings(request, result.warnings)
         return json_response(result.obj, warnings=result.warnings)
 
     async def _patch(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
@@ -152,6 +163,7 @@ class Endpoints:
         content_type, payload = await decoding.body(request, patch=True)
         result = self._objects.patch(target.rtype, target.namespace, target.name, content_type, payload,
                                      decoding.write_options(request), subresource=target.subresource)
+        _log_warnings(request, result.warnings)
         return json_response(result.obj, status=201 if result.created else 200, warnings=result.warnings)
 
     async def _delete(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:

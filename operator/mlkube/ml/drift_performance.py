@@ -56,7 +56,8 @@ def performance(metric: str, y_true: Any, y_pred_or_proba: Any, *, baseline: flo
 
     ``y_pred_or_proba``: predicted labels (classification) or values (regression), or a 2-D array
     of class probabilities whose columns follow ``classes`` (the model card's ``classes``).
-    ``positive_class`` defaults to the second class, as in training. Drifted when the metric
+    ``positive_class`` defaults to the second class, as in training, and matches a class by its
+    text as the project spec gives it ("1" names the class 1). Drifted when the metric
     worsened by more than ``max_drop`` (in the metric's units; lower-is-better metrics such as
     rmse count a rise as a drop). A metric undefined on these rows (one class only, roc_auc
     without probabilities) gives ``current=None`` and no verdict, with a note saying why.
@@ -94,6 +95,13 @@ def _current_value(metric: str, y_true: np.ndarray, predicted: np.ndarray, class
     task_classes = tuple(classes) if classes is not None else found
     positive = None
     if len(task_classes) == 2:
-        positive = task_classes[1] if positive_class is None else positive_class
+        positive = task_classes[1] if positive_class is None else _class_named(positive_class, task_classes)
     task = evaluation.Task("classification", task_classes, positive)
     return evaluation.scores(_Recorded(predicted, probabilities), None, y_true, task).get(metric)
+
+
+def _class_named(name: Any, classes: tuple) -> Any:
+    for candidate in classes:
+        if str(candidate) == str(name):
+            return candidate
+    raise ValueError(f"positiveClass: {name!r} is none of the classes {list(classes)}")

@@ -72,3 +72,12 @@ def test_bad_input_says_what_to_pass():
         drift_performance.performance("roc_auc", [1, 0], np.ones((2, 2)) / 2, baseline=0.9, max_drop=0.1)
     with pytest.raises(ValueError, match="unknown metric 'auc'"):
         drift_performance.performance("auc", [1, 0], [1, 0], baseline=0.9, max_drop=0.1)
+
+
+def test_the_positive_class_is_matched_by_its_text_as_the_spec_gives_it():
+    truth, predicted = np.array([1, 0, 1, 1, 0, 0]), np.array([1, 0, 0, 1, 1, 0])
+    result = drift_performance.performance("precision", truth, predicted, baseline=0.9, max_drop=0.1,
+                                           positive_class="1")
+    assert result.current == pytest.approx(metrics.precision_score(truth, predicted, pos_label=1))
+    with pytest.raises(ValueError, match="positiveClass: 'yes' is none of the classes"):
+        drift_performance.performance("precision", truth, predicted, baseline=0.9, max_drop=0.1, positive_class="yes")

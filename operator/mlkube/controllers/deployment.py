@@ -252,11 +252,17 @@ async def _report(client: k8s.Client, mdep: dict[str, Any], phase: str, reason: 
 
 
 def _load_failure(isvc: dict[str, Any] | None) -> str | None:
-    """Why KServe reports the version's model cannot load (``modelStatus``), if it does."""
+    """Why KServe reports the version's model cannot load (``modelStatus``), if it does.
+
+    A server killed by a signal (exit code 128+: OOM kill, eviction, a person) is not a refusal
+    to load: the kubelet restarts it, and the analysis judges what clients saw meanwhile.
+    """
     model_status = ((isvc or {}).get("status") or {}).get("modelStatus") or {}
     if (model_status.get("states") or {}).get("targetModelState") != "FailedToLoad":
         return None
     info = model_status.get("lastFailureInfo") or {}
+    if (info.get("exitCode") or 0) >= 128:
+        return None
     return info.get("message") or info.get("reason") or "the model failed to load"
 
 

@@ -108,6 +108,10 @@ class LocalCluster:
     def status(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
         return (self.get(kind, name, namespace) or {}).get("status") or {}
 
+    def items_with_prefix(self, kind: str, prefix: str, namespace: str) -> list[dict[str, Any]]:
+        listed = json.loads(self.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
+        return [item for item in listed if item["metadata"]["name"].startswith(prefix)]
+
     def events(self, name: str, namespace: str) -> list[str]:
         listed = json.loads(self.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
         return [e["reason"] for e in listed if e["involvedObject"]["name"] == name]
@@ -146,7 +150,21 @@ def reserve_service_addresses(cluster: LocalCluster, addresses: list[str]) -> No
     cluster.kubectl("create", "-n", "mlkube-reserved", "-f", "-", input=yaml.safe_dump_all(services))
 
 
-# -- prediction traffic ----------------------------------------------------------------------
+# -- ModelDeployments and prediction traffic ---------------------------------------------------
+
+def serving(cluster: LocalCluster, name: str, namespace: str) -> str:
+    """The router's URL once the ModelDeployment is Ready."""
+    def ready() -> str | None:
+        status = cluster.mdep_status(name, namespace)
+        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        return status.get("url") if conditions.get("Ready") == "True" else None
+    return wait_for(ready, 120, f"ModelDeployment {name} to serve")
+
+
+def roll_to(cluster: LocalCluster, name: str, namespace: str, version: int) -> None:
+    """Ask for another version (the user's spec change that starts a rollout)."""
+    cluster.kubectl("patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"model": {"version": version}}}))
+
 
 def penguin_rows(csv: pathlib.Path) -> list[dict[str, Any]]:
     """Complete penguin rows as V1 instances (feature name to value)."""

@@ -4,25 +4,11 @@ candidate takes all traffic; a candidate that errors is rolled back with the sta
 from __future__ import annotations
 
 import collections
-import json
 import math
 
-from rollout_helpers import Client, penguin_rows, wait_for
+from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
 
 ANALYSIS = {"interval": "2s", "minRequests": 20, "maxErrorRate": 0.05, "maxLatencyP99": "5s", "minAgreement": 0.8}
-
-
-def serving(cluster, name, namespace):
-    """The router's URL once the ModelDeployment is Ready."""
-    def ready():
-        status = cluster.mdep_status(name, namespace)
-        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
-        return conditions.get("Ready") == "True" and status.get("url")
-    return wait_for(ready, 120, f"ModelDeployment {name} to serve")
-
-
-def roll_to(cluster, name, namespace, version):
-    cluster.kubectl("patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"model": {"version": version}}}))
 
 
 def shares(summary: str) -> dict[str, float]:

@@ -1,0 +1,80 @@
+"""Issue 7 acceptance, shadow and A/B: clients only see the primary while the shadow is compared
+(and killed); a sticky header pins each client to one version."""
+
+from __future__ import annotations
+
+import collections
+import signal
+
+import httpx
+
+from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
+
+ANALYSIS = {"interval": "2s", "minRequests": 10, "maxErrorRate": 0.05, "maxLatencyP99": "5s"}
+
+
+def test_shadow_mirrors_compares_and_never_touches_the_primary(cluster, project, deploy, penguins_csv):
+    namespace, versions = project["namespace"], project["versions"]
+    primary, shadow = str(versions["good"]), str(versions["better"])
+    name = deploy(versions["good"], {"type": "Shadow", "shadow": {"percent": 100, "duration": "10m"}, "analysis": ANALYSIS})
+    url = serving(cluster, name, namespace)
+    client = Client(url, name)
+    rows = penguin_rows(penguins_csv)
+    roll_to(cluster, name, namespace, versions["better"])
+    wait_for(lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{primary}=100,v{shadow}=[100]", 120,
+             "the shadow version to receive mirrored traffic")
+    answers = []
+
+    def compared():
+        answers.extend(client.burst(rows[:24]))
+        return (cluster.mdep_status(name, namespace).get("analysis") or {}).get("compared", 0) >= 20
+    wait_for(compared, 60, "20 compared predictions in status", interval=0)
+    analysis = cluster.mdep_status(name, namespace)["analysis"]
+    assert 0.8 <= analysis["agreement"] <= 1 and analysis["verdict"] == "Passing", analysis
+    mirrored = httpx.get(f"{url}/mlkube/stats").json()["versions"][shadow]
+    assert mirrored["byRole"] == {"shadow": mirrored["requests"]} and mirrored["requests"] >= 20
+    direct = cluster.status("isvc", f"{name}-v{primary}", namespace)["url"]
+    for row in rows[:5]:  # the client gets the primary's own answer
+        through_router = client.predict(row)
+        assert through_router.headers["x-mlkube-version"] == primary
+        assert through_router.json() == httpx.post(f"{direct}/v1/models/{name}-v{primary}:predict", json={"instances": [row]}).json()
+
+    killed = cluster.processes_of(f"{name}-v{shadow}-predictor")
+    assert killed, "no process found for the shadow's predictor"
+    for process in killed:
+        process.send_signal(signal.SIGKILL)
+    after_kill = [answer for _ in range(10) for answer in client.burst(rows[:24])]
+    answers += after_kill
+    assert collections.Counter(answers) == {(primary, 200): len(answers)}, collections.Counter(answers)
+    def restarted():
+        pods = cluster.items_with_prefix("pods", f"{name}-v{shadow}-predictor", namespace)
+        return sum(c.get("restartCount", 0) for p in pods for c in p["status"].get("containerStatuses", [])) >= 1
+    wait_for(restarted, 30, "the runtime to restart the killed shadow")  # it did die: the kill was real
+    status = cluster.mdep_status(name, namespace)
+    assert (status["phase"], status["stableVersion"], status["candidateVersion"]) == ("Progressing", versions["good"], versions["better"])
+    client.close()
+
+
+def test_ab_test_with_a_sticky_header_pins_each_client_to_one_version(cluster, project, deploy, penguins_csv):
+    namespace, versions = project["namespace"], project["versions"]
+    a, b = str(versions["good"]), str(versions["better"])
+    name = deploy(versions["good"], {"type": "ABTest", "analysis": ANALYSIS,
+                                      "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "10m"}})
+    client = Client(serving(cluster, name, namespace), name)
+    rows = penguin_rows(penguins_csv)
+    roll_to(cluster, name, namespace, versions["better"])
+    wait_for(lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{a}=50,v{b}=50", 120, "the 50/50 split")
+    landed = collections.defaultdict(set)
+    for round_ in range(4):
+        for user in range(24):
+            answers = client.burst(rows[round_ * 6:][:6], headers={"x-user-id": f"user-{user}"})
+            assert {code for _, code in answers} == {200}
+            landed[user] |= {version for version, _ in answers}
+    assert all(len(seen) == 1 for seen in landed.values()), dict(landed)
+    assert {version for seen in landed.values() for version in seen} == {a, b}  # both groups exist
+    unpinned = collections.Counter(version for version, _ in client.burst(rows[:60]))
+    assert set(unpinned) == {a, b}, unpinned
+    status = cluster.mdep_status(name, namespace)
+    assert status["traffic"] == [{"version": versions["good"], "role": "stable", "percent": 50},
+                                 {"version": versions["better"], "role": "b", "percent": 50}]
+    client.close()

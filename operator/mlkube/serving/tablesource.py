@@ -5,8 +5,9 @@ Owns: delivering the current `routes.json` text to a callback, on the router's e
   service account, its files resolved through `mlkube.containerpath` so the local runtime's
   re-rooted mount works too; else the kubeconfig from `KUBECONFIG`), then WATCHES it, so a
   change reaches the router within a watch event's latency (well under 2 s) and a restarted
-  router starts from the stored table. The watch runs in a daemon thread because the `kubernetes` client is blocking;
-  it re-reads and re-watches after errors, expiries (410) and a missing ConfigMap.
+  router starts from the stored table. The watch runs in a daemon thread because the
+  `kubernetes` client is blocking; it re-reads and re-watches after errors, expiries (410) and
+  a missing ConfigMap.
 - `FileSource` polls a file's mtime every 0.5 s (tests, benchmarks, local experiments).
 
 Must not: parse or validate the table (the router does), or write to the cluster.

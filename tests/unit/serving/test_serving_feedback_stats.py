@@ -50,6 +50,14 @@ def test_stats_count_requests_errors_latency_and_agreement_per_version():
     assert v4["agreement"] == {"compared": 2, "agreed": 1}
 
 
+def test_server_errors_leave_out_the_clients_bad_requests():
+    s = stats.Stats("churn")
+    for status in (200, 400, 404, 500, 503, 0):
+        s.record(3, "canary", status=status, latency_ms=1)
+    counters = s.as_json()["versions"]["3"]
+    assert (counters["requests"], counters["errors"], counters["serverErrors"]) == (6, 5, 3)
+
+
 def test_prometheus_exposition_renders_the_same_counters():
     s = stats.Stats("churn")
     s.record(3, "stable", status=200, latency_ms=2)

@@ -49,3 +49,23 @@ def test_verdicts():
 def test_many_errors_fail_before_the_sample_is_complete():
     early = analysis.window(stats(20, 10, [20, 0, 0, 0, 0]), 2, None)
     assert analysis.judge(early, THRESHOLDS, needs_agreement=False).verdict == "Failing"
+
+
+def test_clients_bad_requests_are_not_the_candidates_errors():
+    doc = stats(100, 30, [100, 0, 0, 0, 0])
+    doc["versions"]["2"]["serverErrors"] = 0  # 30 requests were 400s: missing features, say
+    result = analysis.judge(analysis.window(doc, 2, None), THRESHOLDS, needs_agreement=False)
+    assert (result.verdict, result.error_rate) == ("Passing", 0.0)
+    doc["versions"]["2"]["serverErrors"] = 3
+    assert analysis.judge(analysis.window(doc, 2, None), THRESHOLDS, needs_agreement=False).verdict == "Failing"
+
+
+def test_a_failing_verdict_names_each_broken_threshold():
+    bad = analysis.window(stats(100, 5, [50, 0, 0, 50, 0], compared=100, agreed=70), 2, None)
+    result = analysis.judge(bad, THRESHOLDS, needs_agreement=True)
+    assert result.verdict == "Failing" and result.compared == 100
+    assert result.failed_checks == ["errorRate 0.05 > maxErrorRate 0.01 (5 of 100 requests)",
+                                    "latencyP99 100ms > maxLatencyP99 50ms",
+                                    "agreement 0.7 < minAgreement 0.9 (70 of 100 predictions)"]
+    assert analysis.judge(analysis.window(stats(100, 0, [100, 0, 0, 0, 0]), 2, None), THRESHOLDS,
+                          needs_agreement=False).failed_checks == []

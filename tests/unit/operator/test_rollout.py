@@ -94,3 +94,33 @@ def test_spec_going_back_to_stable_cancels_the_candidate():
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
     d = rollout.decide(strategy(), state, seen(1))
     assert (d.state.stable, d.state.candidate, d.state.phase) == (1, None, "Healthy")
+
+
+def test_a_candidate_kserve_cannot_load_fails_at_once_with_the_reason():
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    refused = rollout.Observation(desired=2, ready={1: True, 2: False}, verdict=None, action=None, now=T0,
+                                  load_failures={2: "integrity check failed: model.joblib"})
+    d = rollout.decide(strategy(), state, refused)
+    assert (d.state.phase, d.state.rolled_back) == ("RolledBack", 2)
+    assert "cannot load: integrity check failed: model.joblib" in d.events[0][2]
+    paused = rollout.decide(strategy(onFailure="pause"), state, refused)
+    assert paused.state.phase == "Paused" and paused.events[0][1] == "RolloutPaused"
+    assert rollout.decide(strategy(onFailure="pause"), paused.state, refused) == rollout.Decision(paused.state)  # no repeat
+
+
+def test_a_stable_version_that_cannot_load_is_degraded():
+    broken = rollout.Observation(desired=1, ready={1: False}, verdict=None, action=None, now=T0, load_failures={1: "bad"})
+    assert rollout.decide(strategy(), rollout.State(stable=1, phase="Progressing"), broken).state.phase == "Degraded"
+
+
+def test_a_failing_analysis_says_which_thresholds_broke():
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    seen_failing = rollout.Observation(desired=2, ready={1: True, 2: True}, verdict="Failing", action=None, now=T0,
+                                       failed_checks=("errorRate 0.3 > maxErrorRate 0.05 (6 of 20 requests)",))
+    assert "analysis failed: errorRate 0.3" in rollout.decide(strategy(), state, seen_failing).events[0][2]
+
+
+def test_promoting_a_candidate_that_is_not_ready_is_refused():
+    state = rollout.State(stable=1, candidate=2, phase="Paused", step=0, step_started=T0)
+    d = rollout.decide(strategy(), state, seen(2, ready=(1,), action="promote"))
+    assert d.state == state and d.events[0][1] == "PromotionRefused"

@@ -39,7 +39,9 @@ DEPTHS = [6, 10, 14, None]
 LEAVES = [1, 3, 5]
 
 
-def trainer_input(data_uri: str, output_uri: str, *, trees: int, depths: list, leaves: list, parallelism: int) -> trainer_api.TrainerInput:
+def trainer_input(
+    data_uri: str, output_uri: str, *, trees: int, depths: list, leaves: list, parallelism: int
+) -> trainer_api.TrainerInput:
     return trainer_api.TrainerInput.model_validate(
         {
             "project": {
@@ -51,9 +53,20 @@ def trainer_input(data_uri: str, output_uri: str, *, trees: int, depths: list, l
             "trainingJob": {"name": "bench", "namespace": "bench", "uid": "bench"},
             "data": {"uri": data_uri},
             "preprocessing": {"dropDuplicates": False},
-            "algorithms": [{"name": "random_forest", "params": {"n_estimators": trees, "max_depth": depths, "min_samples_leaf": leaves}}],
+            "algorithms": [
+                {
+                    "name": "random_forest",
+                    "params": {"n_estimators": trees, "max_depth": depths, "min_samples_leaf": leaves},
+                }
+            ],
             # earlyStopping off: pruning would skip folds that the bare loop fits, flattering the trainer.
-            "tuning": {"strategy": "grid", "maxTrials": len(depths) * len(leaves), "cvFolds": 3, "earlyStopping": False, "parallelism": parallelism},
+            "tuning": {
+                "strategy": "grid",
+                "maxTrials": len(depths) * len(leaves),
+                "cvFolds": 3,
+                "earlyStopping": False,
+                "parallelism": parallelism,
+            },
             "output": {"uri": output_uri},
         }
     )
@@ -69,8 +82,26 @@ def bare_sklearn(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> Non
     params = spec.algorithms[0].params
     model = pipeline.Pipeline(
         [
-            ("features", compose.ColumnTransformer([("numeric", pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.StandardScaler()), features)])),
-            ("model", ensemble.RandomForestClassifier(n_estimators=params["n_estimators"], random_state=spec.preprocessing.split.seed, n_jobs=1)),
+            (
+                "features",
+                compose.ColumnTransformer(
+                    [
+                        (
+                            "numeric",
+                            pipeline.make_pipeline(
+                                impute.SimpleImputer(strategy="median"), preprocessing.StandardScaler()
+                            ),
+                            features,
+                        )
+                    ]
+                ),
+            ),
+            (
+                "model",
+                ensemble.RandomForestClassifier(
+                    n_estimators=params["n_estimators"], random_state=spec.preprocessing.split.seed, n_jobs=1
+                ),
+            ),
         ]
     )
     best, best_score = None, -np.inf
@@ -79,7 +110,9 @@ def bare_sklearn(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> Non
         scores = []
         for train, held_out in folds:
             fitted = base.clone(model).set_params(**point).fit(X.iloc[train], y.iloc[train])
-            scores.append(metrics.roc_auc_score(y.iloc[held_out], fitted.predict_proba(X.iloc[held_out]), multi_class="ovr"))
+            scores.append(
+                metrics.roc_auc_score(y.iloc[held_out], fitted.predict_proba(X.iloc[held_out]), multi_class="ovr")
+            )
         if np.mean(scores) > best_score:
             best, best_score = point, np.mean(scores)
     final = base.clone(model).set_params(**best).fit(X, y)
@@ -94,15 +127,22 @@ _CEILING: dict = {}
 def _cv_fit(depth) -> None:
     X, y, folds, trees = _CEILING["X"], _CEILING["y"], _CEILING["folds"], _CEILING["trees"]
     for train, _ in folds:
-        ensemble.RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=0, n_jobs=1).fit(X.iloc[train], y.iloc[train])
+        ensemble.RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=0, n_jobs=1).fit(
+            X.iloc[train], y.iloc[train]
+        )
 
 
 def machine_ceiling(snapshot: data.Snapshot, spec: trainer_api.TrainerInput, depths: list, *, trees: int) -> float:
-    """Speed-up of 2 processes over 1 for bare scikit-learn fits of the same trials: what this machine allows right now."""
+    """Speed-up of 2 processes over 1 for bare scikit-learn fits "
+    "of the same trials: what this machine allows right now."""
     features = [c for c in snapshot.table.columns if c != "digit"]
     parts = split.partition(snapshot.table, target="digit", task="classification", spec=spec.preprocessing.split)
-    _CEILING.update(X=parts.train[features], y=parts.train["digit"], trees=trees,
-                    folds=split.folds(parts.train["digit"], task="classification", spec=spec.preprocessing.split, cv_folds=3))
+    _CEILING.update(
+        X=parts.train[features],
+        y=parts.train["digit"],
+        trees=trees,
+        folds=split.folds(parts.train["digit"], task="classification", spec=spec.preprocessing.split, cv_folds=3),
+    )
     started = time.perf_counter()
     for depth in depths:
         _cv_fit(depth)
@@ -129,8 +169,12 @@ def trainer_run(spec: trainer_api.TrainerInput) -> experiment.Outcome:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trees", type=int, default=150, help="random forest size (default: %(default)s)")
-    parser.add_argument("--trials", type=int, default=8, help="trials of the parallel comparison (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the overhead comparison (default: %(default)s)")
+    parser.add_argument(
+        "--trials", type=int, default=8, help="trials of the parallel comparison (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds of the overhead comparison (default: %(default)s)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlkube-bench-") as work:
@@ -138,9 +182,13 @@ def main() -> None:
         frame.to_parquet(f"{work}/digits.parquet")
         uri = f"file://{work}/digits.parquet"
 
-        trainer_run(trainer_input(uri, f"file://{work}/warmup/", trees=10, depths=[4], leaves=[1], parallelism=1))  # imports, first calls
+        trainer_run(
+            trainer_input(uri, f"file://{work}/warmup/", trees=10, depths=[4], leaves=[1], parallelism=1)
+        )  # imports, first calls
 
-        spec = trainer_input(uri, f"file://{work}/overhead/", trees=args.trees, depths=DEPTHS, leaves=LEAVES, parallelism=1)
+        spec = trainer_input(
+            uri, f"file://{work}/overhead/", trees=args.trees, depths=DEPTHS, leaves=LEAVES, parallelism=1
+        )
         snapshot, load_s, _ = timed(data.load, spec.data)
         # Interleaved rounds, best of each (as timeit does): other load on the machine only ever adds time.
         bare_runs, our_runs = [], []
@@ -152,21 +200,43 @@ def main() -> None:
         ours_wall, ours_cpu = min(w for w, _ in our_runs), min(c for _, c in our_runs)
         # CPU seconds are the headline: this machine is shared, and wall time includes other processes' load.
         ratio = ours_cpu / bare_cpu
-        print(f"data: digits {snapshot.rows} rows x {snapshot.columns} columns, Parquet; load {load_s:.3f}s (excluded from the ratio)")
-        print(f"search: random_forest n_estimators={args.trees}, max_depth x min_samples_leaf = {len(DEPTHS) * len(LEAVES)} grid points, 3-fold CV, parallelism 1")
-        print(f"bare scikit-learn: {bare_cpu:.2f} CPU s ({bare_wall:.2f} wall s)   mlkube trainer without load: "
-              f"{ours_cpu:.2f} CPU s ({ours_wall:.2f} wall s)   overhead ratio {ratio:.3f}x (wall {ours_wall / bare_wall:.3f}x), best of {args.rounds}")
-        print(f"  trainer: tuning {outcome.seconds['tuning']:.2f} wall s; best {outcome.search.best.params}; test roc_auc {outcome.metrics['test']['roc_auc']:.4f}")
+        print(
+            f"data: digits {snapshot.rows} rows x {snapshot.columns} "
+            f"columns, Parquet; load {load_s:.3f}s (excluded from the ratio)"
+        )
+        print(
+            f"search: random_forest n_estimators={args.trees}, max_depth x min_samples_leaf "
+            f"= {len(DEPTHS) * len(LEAVES)} grid points, 3-fold CV, parallelism 1"
+        )
+        print(
+            f"bare scikit-learn: {bare_cpu:.2f} CPU s ({bare_wall:.2f} wall s)   mlkube trainer without load: "
+            f"{ours_cpu:.2f} CPU s ({ours_wall:.2f} wall s)   overhead ratio "
+            f"{ratio:.3f}x (wall {ours_wall / bare_wall:.3f}x), best of {args.rounds}"
+        )
+        print(
+            f"  trainer: tuning {outcome.seconds['tuning']:.2f} wall s; best "
+            f"{outcome.search.best.params}; test roc_auc {outcome.metrics['test']['roc_auc']:.4f}"
+        )
 
         depths = [4, 6, 8, 10, 12, 14, 16, None][: args.trials]
         searches = {}
         for parallelism in (1, 2):
-            spec = trainer_input(uri, f"file://{work}/parallel-{parallelism}/", trees=args.trees, depths=depths, leaves=[1], parallelism=parallelism)
+            spec = trainer_input(
+                uri,
+                f"file://{work}/parallel-{parallelism}/",
+                trees=args.trees,
+                depths=depths,
+                leaves=[1],
+                parallelism=parallelism,
+            )
             searches[parallelism] = trainer_run(spec).seconds["tuning"]
         speedup = searches[1] / searches[2]
         ceiling = machine_ceiling(snapshot, spec, depths, trees=args.trees)
-        print(f"search of {len(depths)} trials (wall): parallelism 1 {searches[1]:.2f}s, parallelism 2 {searches[2]:.2f}s, "
-              f"speed-up {speedup:.2f}x on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"search of {len(depths)} trials (wall): parallelism 1 "
+            f"{searches[1]:.2f}s, parallelism 2 {searches[2]:.2f}s, "
+            f"speed-up {speedup:.2f}x on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        )
         print(f"  machine ceiling now: bare scikit-learn fits of the same trials, 2 processes vs 1: {ceiling:.2f}x")
     print(f"RESULT overhead_ratio={ratio:.3f} parallel_speedup={speedup:.2f} load_s={load_s:.3f}")
 

@@ -44,13 +44,21 @@ REGISTRY: dict[str, Entry] = {
         ensemble.GradientBoostingClassifier,
         ensemble.GradientBoostingRegressor,
         {},
-        {"n_estimators": {"int": [50, 200]}, "learning_rate": {"loguniform": [0.01, 0.3]}, "max_depth": {"int": [2, 5]}},
+        {
+            "n_estimators": {"int": [50, 200]},
+            "learning_rate": {"loguniform": [0.01, 0.3]},
+            "max_depth": {"int": [2, 5]},
+        },
     ),
     "hist_gradient_boosting": Entry(
         ensemble.HistGradientBoostingClassifier,
         ensemble.HistGradientBoostingRegressor,
         {},
-        {"learning_rate": {"loguniform": [0.01, 0.3]}, "max_leaf_nodes": {"int": [8, 64]}, "l2_regularization": {"loguniform": [1e-6, 1.0]}},
+        {
+            "learning_rate": {"loguniform": [0.01, 0.3]},
+            "max_leaf_nodes": {"int": [8, 64]},
+            "l2_regularization": {"loguniform": [1e-6, 1.0]},
+        },
     ),
     "knn": Entry(
         neighbors.KNeighborsClassifier,
@@ -60,7 +68,9 @@ REGISTRY: dict[str, Entry] = {
     ),
     # probability=True gives SVC a predict_proba (an internal 5-fold calibration), needed for
     # roc_auc, log_loss and served probabilities; it makes SVC the slowest candidate.
-    "svm": Entry(svm.SVC, svm.SVR, {"probability": True}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}),
+    "svm": Entry(
+        svm.SVC, svm.SVR, {"probability": True}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}
+    ),
 }
 
 
@@ -85,7 +95,8 @@ def estimator_class(name: str, task: str) -> type:
     if cls is None:
         other = "classification" if task == "regression" else "regression"
         raise errors.InvalidSpec(
-            f"algorithms: {name} is a {other} algorithm and the problem is {task}; choose from {', '.join(names_for(task))}"
+            f"algorithms: {name} is a {other} algorithm and the problem "
+            f"is {task}; choose from {', '.join(names_for(task))}"
         )
     return cls
 

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 
 
-def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagnostics: dict[str, Any]) -> dict[str, Any]:
+def build(
+    spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagnostics: dict[str, Any]
+) -> dict[str, Any]:
     """The model card of the run `spec` whose results are `outcome`."""
     problem = spec.project.problem
     model = outcome.model
@@ -45,7 +47,11 @@ def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagno
         },
         "processing": {
             "spec": spec.preprocessing.wire(),
-            "columns": {"numeric": outcome.columns.numeric, "categorical": outcome.columns.categorical, "binned": outcome.columns.binned},
+            "columns": {
+                "numeric": outcome.columns.numeric,
+                "categorical": outcome.columns.categorical,
+                "binned": outcome.columns.binned,
+            },
             "rows": outcome.rows,
             "steps": [name for name, _ in model.steps],
         },

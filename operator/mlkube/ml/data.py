@@ -50,7 +50,9 @@ def parse_table(uri: str, data: bytes) -> pd.DataFrame:
         raise errors.DataError(f"{uri}: the file is empty; it needs a header row and at least one data row") from e
     except Exception as e:  # noqa: BLE001 - pandas and pyarrow raise many types for a malformed file
         kind = "Parquet" if is_parquet else "CSV"
-        raise errors.DataError(f"{uri}: cannot read it as {kind} ({type(e).__name__}: {e}); provide a valid .csv or .parquet file") from e
+        raise errors.DataError(
+            f"{uri}: cannot read it as {kind} ({type(e).__name__}: {e}); provide a valid .csv or .parquet file"
+        ) from e
 
 
 def read_table(uri: str, *, options: storage.Options | None = None) -> pd.DataFrame:
@@ -90,10 +92,13 @@ def combine(left: pd.DataFrame, right: pd.DataFrame, join: training.JoinSource, 
         return pd.concat([left, right[left.columns]], ignore_index=True)
     for name, frame in (("the main table", left), (join.uri, right)):
         if join.on not in frame.columns:
-            raise errors.DataError(f"{field}.on: column {join.on!r} does not exist in {name}; columns are {_listing(frame)}")
+            raise errors.DataError(
+                f"{field}.on: column {join.on!r} does not exist in {name}; columns are {_listing(frame)}"
+            )
     if right[join.on].duplicated().any():
         raise errors.DataError(
-            f"{field} ({join.uri}): key {join.on!r} is not unique in the joined table, which would duplicate rows; aggregate it first"
+            f"{field} ({join.uri}): key {join.on!r} is not unique in the "
+            "joined table, which would duplicate rows; aggregate it first"
         )
     return left.merge(right, on=join.on, how=join.how, suffixes=("", f"_{field.replace('.', '_')}"))
 
@@ -150,11 +155,15 @@ def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training
     named["problem.features.include"] = problem.features.include or []
     named["problem.features.exclude"] = problem.features.exclude
     named["preprocessing.bins"] = [b.column for b in preprocessing.bins]
-    named["preprocessing.split.timeColumn"] = [preprocessing.split.time_column] if preprocessing.split.time_column else []
+    named["preprocessing.split.timeColumn"] = (
+        [preprocessing.split.time_column] if preprocessing.split.time_column else []
+    )
     for field, names in named.items():
         for name in names:
             if name not in columns:
-                raise errors.DataError(f"{field}: column {name!r} does not exist in {uri}; columns are {_listing(table)}")
+                raise errors.DataError(
+                    f"{field}: column {name!r} does not exist in {uri}; columns are {_listing(table)}"
+                )
     target = table[problem.target]
     if target.notna().sum() == 0:
         raise errors.DataError(f"{uri}: target column {problem.target!r} has no values")
@@ -164,7 +173,8 @@ def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training
         classes = target.dropna().unique()
         if len(classes) < 2:
             raise errors.DataError(
-                f"{uri}: target column {problem.target!r} has a single class ({classes[0]!r}); classification needs at least two"
+                f"{uri}: target column {problem.target!r} has a single "
+                f"class ({classes[0]!r}); classification needs at least two"
             )
         if problem.positive_class is not None and problem.positive_class not in {str(c) for c in classes}:
             raise errors.DataError(
@@ -173,7 +183,8 @@ def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training
             )
     elif not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
         raise errors.DataError(
-            f"{uri}: target column {problem.target!r} is {target.dtype}, not numeric; regression needs a numeric target "
+            f"{uri}: target column {problem.target!r} is {target.dtype}, "
+            "not numeric; regression needs a numeric target "
             "(or set problem.task: classification)"
         )
     features = feature_columns(table, problem, time_column=preprocessing.split.time_column)

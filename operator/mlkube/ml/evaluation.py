@@ -112,15 +112,31 @@ def criteria(measured: dict[str, float], success_criteria: list[project.SuccessC
     for criterion in success_criteria:
         value = measured.get(criterion.metric)
         met = value is not None and bool(OPS[criterion.op](value, criterion.threshold))
-        results.append({"metric": criterion.metric, "op": criterion.op, "threshold": criterion.threshold, "value": value, "met": met})
+        results.append(
+            {
+                "metric": criterion.metric,
+                "op": criterion.op,
+                "threshold": criterion.threshold,
+                "value": value,
+                "met": met,
+            }
+        )
     return results
 
 
-def compare(challenger: dict[str, float], champion: dict[str, float], *, metric: str, champion_version: int) -> dict[str, Any]:
+def compare(
+    challenger: dict[str, float], champion: dict[str, float], *, metric: str, champion_version: int
+) -> dict[str, Any]:
     """Challenger and champion on the same test rows, by the primary metric."""
     new, old = challenger.get(metric), champion.get(metric)
     better = new is not None and (old is None or is_better(metric, new, old))
-    return {"championVersion": champion_version, "metric": metric, "challenger": new, "champion": old, "challengerBetter": better}
+    return {
+        "championVersion": champion_version,
+        "metric": metric,
+        "challenger": new,
+        "champion": old,
+        "challengerBetter": better,
+    }
 
 
 def _regression(y, predicted, *, only: str | None = None) -> dict[str, float]:
@@ -167,7 +183,9 @@ def _ranking(y, probabilities, task: Task, *, only: str | None = None) -> dict[s
     elif set(np.unique(y)) == set(labels):
         metrics = {
             "roc_auc": lambda: np.mean([roc_auc(y == label, scores_[:, i]) for i, label in enumerate(labels)]),
-            "pr_auc": lambda: skm.average_precision_score(preprocessing.label_binarize(y, classes=labels), scores_, average="macro"),
+            "pr_auc": lambda: skm.average_precision_score(
+                preprocessing.label_binarize(y, classes=labels), scores_, average="macro"
+            ),
         }
     else:
         metrics = {}

@@ -16,13 +16,28 @@ import statistics
 import tempfile
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pandas as pd
 
 from mlkube.api import base
 from mlkube.api import trainer as trainer_api
-from mlkube.ml import algorithms, artifacts, card, data, errors, evaluation, explain, processing, profile, split, storage, traffic, tuning
+from mlkube.ml import (
+    algorithms,
+    artifacts,
+    card,
+    data,
+    errors,
+    evaluation,
+    explain,
+    processing,
+    profile,
+    split,
+    storage,
+    traffic,
+    tuning,
+)
 
 # Validation worse than training by more than this share of the training score flags overfitting.
 OVERFITTING_GAP = 0.10
@@ -60,7 +75,9 @@ class Outcome:
         return all(c["met"] for c in self.criteria)
 
 
-def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None) -> tuple[Outcome, artifacts.ArtifactInfo]:
+def run(
+    spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None
+) -> tuple[Outcome, artifacts.ArtifactInfo]:
     """Train, evaluate and write the model version that `spec` describes."""
     problem, pre = spec.project.problem, spec.preprocessing
     seconds: dict[str, float] = {}
@@ -74,12 +91,18 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
     processing.check(pre, problem)
     features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
-    labeled = _labeled_traffic(spec, features) if spec.feedback is not None else pd.DataFrame(columns=[*features, problem.target])
+    labeled = (
+        _labeled_traffic(spec, features)
+        if spec.feedback is not None
+        else pd.DataFrame(columns=[*features, problem.target])
+    )
     labeled = data.typed_labels(labeled, like=snapshot.table[problem.target], target=problem.target)
     recent = _recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
     if spec.include_feedback:
         # The recent holdout never trains the challenger it judges.
-        snapshot = data.with_feedback(snapshot, labeled.iloc[: len(labeled) - (0 if recent is None else len(recent))], target=problem.target)
+        snapshot = data.with_feedback(
+            snapshot, labeled.iloc[: len(labeled) - (0 if recent is None else len(recent))], target=problem.target
+        )
     columns = processing.columns_of(snapshot.table, features, pre)
     candidates = algorithms.candidates(spec.algorithms, problem.task)
     table = processing.prepare(snapshot.table, problem, pre, columns)
@@ -87,7 +110,9 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
     X_train, y_train = parts.train[features], parts.train[problem.target]
     task = evaluation.task_of(problem, table[problem.target])
     folds = split.folds(y_train, task=problem.task, spec=pre.split, cv_folds=spec.tuning.cv_folds)
-    recipe = processing.Recipe(pre, columns, problem.task, pre.split.seed, smote_neighbours=_smote_neighbours(y_train, folds, problem.task))
+    recipe = processing.Recipe(
+        pre, columns, problem.task, pre.split.seed, smote_neighbours=_smote_neighbours(y_train, folds, problem.task)
+    )
     balanced = pre.balance == "class_weight"
     notes = [
         f"balance: class_weight is not supported by {c.name}; it trained without class weights"
@@ -110,10 +135,14 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
     best = search.best
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the trials already reported this configuration's warnings
-        model = recipe.pipeline(algorithms.build(best.algorithm, problem.task, best.params, seed=pre.split.seed, balanced=balanced))
+        model = recipe.pipeline(
+            algorithms.build(best.algorithm, problem.task, best.params, seed=pre.split.seed, balanced=balanced)
+        )
         model.fit(X_train, y_train)
     held_out = {name: part for name, part in (("validation", parts.validation), ("test", parts.test)) if len(part)}
-    metrics = {name: evaluation.scores(model, part[features], part[problem.target], task) for name, part in held_out.items()}
+    metrics = {
+        name: evaluation.scores(model, part[features], part[problem.target], task) for name, part in held_out.items()
+    }
     metrics.setdefault("validation", {})
     X_test, y_test = parts.test[features], parts.test[problem.target]
     outcome = Outcome(
@@ -121,7 +150,14 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         profile=profile.of(snapshot.table),
         columns=columns,
         schema=profile.feature_schema(X_train, features, non_nullable=processing.non_nullable(pre, columns)),
-        rows={"loaded": loaded_rows, "feedback": snapshot.rows - loaded_rows, "prepared": len(table), "train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test)},
+        rows={
+            "loaded": loaded_rows,
+            "feedback": snapshot.rows - loaded_rows,
+            "prepared": len(table),
+            "train": len(parts.train),
+            "validation": len(parts.validation),
+            "test": len(parts.test),
+        },
         task=task,
         search=search,
         model=model,
@@ -129,9 +165,16 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         confusion=evaluation.confusion(model, X_test, y_test, task) if task.kind == "classification" else None,
         criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
         overfitting=_overfitting(model, X_train, y_train, metrics, best, task, problem.primary_metric),
-        importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),
-        comparison=_compare_with_champion(spec, model, task, test=(X_test, y_test, metrics["test"]),
-                                          recent=None if recent is None else (recent[features], recent[problem.target])),
+        importance=explain.importance(
+            model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed
+        ),
+        comparison=_compare_with_champion(
+            spec,
+            model,
+            task,
+            test=(X_test, y_test, metrics["test"]),
+            recent=None if recent is None else (recent[features], recent[problem.target]),
+        ),
         reference=_reference(model, parts.test, features, problem.target, seed=pre.split.seed),
         notes=notes,
         seconds=seconds,
@@ -153,7 +196,9 @@ def diagnostics(outcome: Outcome) -> dict[str, Any]:
     """Trial times, peak memory, the overfitting check and the warnings, as the result reports them."""
     ran = [t for t in outcome.search.trials if not t.reused]
     durations = [t.seconds for t in ran] or [0.0]
-    peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
     peak = max([peak_kib / 1024] + [t.peak_memory_mib for t in ran])
     return {
         "trialSeconds": {"p50": round(statistics.median(durations), 3), "max": round(max(durations), 3)},
@@ -173,13 +218,21 @@ def warning_summary(trials: list[tuning.Trial]) -> list[str]:
             counts[(category, trial.algorithm)] = counts.get((category, trial.algorithm), 0) + 1
         if trial.state == "failed":
             counts[("Failed trial", trial.algorithm)] = counts.get(("Failed trial", trial.algorithm), 0) + 1
-    return [f"{category} in {algorithm} ({n} trial{'s' if n > 1 else ''})" for (category, algorithm), n in sorted(counts.items())]
+    return [
+        f"{category} in {algorithm} ({n} trial{'s' if n > 1 else ''})"
+        for (category, algorithm), n in sorted(counts.items())
+    ]
 
 
 def _tuning_progress(trials: list[tuning.Trial], planned: int, metric: str) -> dict[str, Any]:
     scores = [t.score for t in trials if t.state == "complete"]
     best = (min if evaluation.direction(metric) == "minimize" else max)(scores) if scores else None
-    return {"stage": "tuning", "trialsCompleted": len(trials), "trialsTotal": planned, "bestScore": None if best is None else round(best, 6)}
+    return {
+        "stage": "tuning",
+        "trialsCompleted": len(trials),
+        "trialsTotal": planned,
+        "bestScore": None if best is None else round(best, 6),
+    }
 
 
 def _overfitting(model, X_train, y_train, metrics, best: tuning.Trial, task, metric: str) -> dict[str, Any]:
@@ -198,8 +251,15 @@ def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.
     except ValueError as e:
         raise errors.InvalidSpec(f"feedback.since: {source.since!r} is not an RFC 3339 time") from e
     try:
-        return traffic.labeled(source.uri, namespace=spec.project.namespace, deployments=source.deployments, features=features,
-                               target=spec.project.problem.target, since=since, options=storage.Options(endpoint=source.endpoint))
+        return traffic.labeled(
+            source.uri,
+            namespace=spec.project.namespace,
+            deployments=source.deployments,
+            features=features,
+            target=spec.project.problem.target,
+            since=since,
+            options=storage.Options(endpoint=source.endpoint),
+        )
     except errors.StorageError as e:
         raise errors.DataError(f"feedback.uri: {e}") from e
 
@@ -210,7 +270,9 @@ def _recent_holdout(labeled: pd.DataFrame, *, test_share: float) -> pd.DataFrame
     return labeled.tail(size) if len(labeled) >= 2 * size else None
 
 
-def _compare_with_champion(spec: trainer_api.TrainerInput, model, task, *, test: tuple, recent: tuple | None) -> dict[str, Any] | None:
+def _compare_with_champion(
+    spec: trainer_api.TrainerInput, model, task, *, test: tuple, recent: tuple | None
+) -> dict[str, Any] | None:
     """Challenger and champion on the same holdout: the newest labeled traffic when given, else the test split."""
     if spec.champion is None:
         return None
@@ -230,9 +292,19 @@ def _compare_with_champion(spec: trainer_api.TrainerInput, model, task, *, test:
                 raise ValueError(f"the champion needs column(s) {', '.join(missing)} that this run's data lacks")
             champion = evaluation.scores(version.pipeline, X_test[columns], y_test, task)
     except Exception as e:  # noqa: BLE001 - a champion that cannot be scored must not fail the challenger's run
-        return {"championVersion": spec.champion.version, "metric": metric, "challenger": challenger.get(metric),
-                "champion": None, "challengerBetter": None, "holdout": holdout, "error": f"{type(e).__name__}: {e}"}
-    return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": holdout}
+        return {
+            "championVersion": spec.champion.version,
+            "metric": metric,
+            "challenger": challenger.get(metric),
+            "champion": None,
+            "challengerBetter": None,
+            "holdout": holdout,
+            "error": f"{type(e).__name__}: {e}",
+        }
+    return {
+        **evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version),
+        "holdout": holdout,
+    }
 
 
 def _reference(model, test: pd.DataFrame, features: list[str], target: str, *, seed: int) -> pd.DataFrame:

@@ -41,9 +41,16 @@ def importance(model, X: pd.DataFrame, y, *, task: evaluation.Task, metric: str,
             tiled[block * len(X) : (block + 1) * len(X)] = values[rng.permutation(len(X))]
         stacked[column] = tiled
     found = evaluation.outputs(metric, model, pd.DataFrame(stacked, columns=columns), task)
-    scores = [evaluation.score_outputs(metric, y, evaluation.slice_outputs(found, b * len(X), (b + 1) * len(X)), task) for b in range(blocks)]
+    scores = [
+        evaluation.score_outputs(metric, y, evaluation.slice_outputs(found, b * len(X), (b + 1) * len(X)), task)
+        for b in range(blocks)
+    ]
     baseline, shuffled_scores = scores[0], np.array(scores[1:]).reshape(len(columns), REPEATS)
-    drops = shuffled_scores.mean(axis=1) - baseline if evaluation.direction(metric) == "minimize" else baseline - shuffled_scores.mean(axis=1)
+    drops = (
+        shuffled_scores.mean(axis=1) - baseline
+        if evaluation.direction(metric) == "minimize"
+        else baseline - shuffled_scores.mean(axis=1)
+    )
     drops = np.clip(np.nan_to_num(drops), 0.0, None)
     total = drops.sum()
     shares = drops / total if total > 0 else drops

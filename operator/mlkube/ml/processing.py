@@ -53,7 +53,9 @@ def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preproce
     )
 
 
-def prepare(table: pd.DataFrame, problem: project.Problem, spec: training.Preprocessing, columns: Columns) -> pd.DataFrame:
+def prepare(
+    table: pd.DataFrame, problem: project.Problem, spec: training.Preprocessing, columns: Columns
+) -> pd.DataFrame:
     """The table ready to split: duplicates, unlabeled rows and (for `drop` strategies) incomplete rows removed."""
     table = table.dropna(subset=[problem.target])
     if spec.drop_duplicates:
@@ -82,9 +84,13 @@ def non_nullable(spec: training.Preprocessing, columns: Columns) -> set[str]:
 def check(spec: training.Preprocessing, problem: project.Problem) -> None:
     """Refuse spec combinations no pipeline can honour (errors.InvalidSpec)."""
     if spec.outliers.method == "isolation_forest" and spec.outliers.action == "clip":
-        raise errors.InvalidSpec("preprocessing.outliers: isolation_forest flags rows, it has no limits to clip to; use action: drop")
+        raise errors.InvalidSpec(
+            "preprocessing.outliers: isolation_forest flags rows, it has no limits to clip to; use action: drop"
+        )
     if problem.task == "regression" and spec.balance not in ("none",):
-        raise errors.InvalidSpec(f"preprocessing.balance: {spec.balance} needs a classification task; use none for regression")
+        raise errors.InvalidSpec(
+            f"preprocessing.balance: {spec.balance} needs a classification task; use none for regression"
+        )
 
 
 def build(
@@ -99,12 +105,32 @@ def build(
     """The unfitted pipeline for `spec` ending in `estimator`."""
     steps = []
     if spec.outliers.method != "none" and spec.outliers.action == "drop" and columns.numeric:
-        steps.append(("drop_outliers", _sampler(transformers.drop_outliers, columns=columns.numeric, method=spec.outliers.method,
-                                                factor=spec.outliers.factor, random_state=seed)))
+        steps.append(
+            (
+                "drop_outliers",
+                _sampler(
+                    transformers.drop_outliers,
+                    columns=columns.numeric,
+                    method=spec.outliers.method,
+                    factor=spec.outliers.factor,
+                    random_state=seed,
+                ),
+            )
+        )
     jittered = [*columns.numeric, *columns.binned]
     if spec.augment.method == "noise" and jittered:
-        steps.append(("augment", _sampler(transformers.jitter, columns=jittered, copies=spec.augment.copies,
-                                          scale=spec.augment.scale, random_state=seed)))
+        steps.append(
+            (
+                "augment",
+                _sampler(
+                    transformers.jitter,
+                    columns=jittered,
+                    copies=spec.augment.copies,
+                    scale=spec.augment.scale,
+                    random_state=seed,
+                ),
+            )
+        )
     steps.append(("features", column_transformer(spec, columns, task=task)))
     balance = _balancer(spec.balance, seed=seed, smote_neighbours=smote_neighbours)
     if balance is not None:
@@ -134,8 +160,15 @@ def column_transformer(spec: training.Preprocessing, columns: Columns, *, task: 
         branches.append(("numeric", _steps(steps), columns.numeric))
     for bin_spec in spec.bins:
         steps = _numeric_imputer(spec.impute)
-        steps.append(preprocessing.KBinsDiscretizer(n_bins=bin_spec.bins, encode="onehot-dense", strategy=bin_spec.strategy,
-                                                    quantile_method="averaged_inverted_cdf", random_state=0))
+        steps.append(
+            preprocessing.KBinsDiscretizer(
+                n_bins=bin_spec.bins,
+                encode="onehot-dense",
+                strategy=bin_spec.strategy,
+                quantile_method="averaged_inverted_cdf",
+                random_state=0,
+            )
+        )
         branches.append((f"bin_{bin_spec.column}", _steps(steps), [bin_spec.column]))
     if columns.categorical:
         steps = [transformers.AsCategories()]
@@ -147,7 +180,11 @@ def column_transformer(spec: training.Preprocessing, columns: Columns, *, task: 
     return compose.ColumnTransformer(branches, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
-_SCALERS = {"standard": preprocessing.StandardScaler, "minmax": preprocessing.MinMaxScaler, "robust": preprocessing.RobustScaler}
+_SCALERS = {
+    "standard": preprocessing.StandardScaler,
+    "minmax": preprocessing.MinMaxScaler,
+    "robust": preprocessing.RobustScaler,
+}
 
 
 def _numeric_imputer(spec: training.Impute) -> list:
@@ -161,7 +198,9 @@ def _encoder(method: str, *, task: str):
     if method == "onehot":
         return preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     if method == "ordinal":
-        return preprocessing.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
+        return preprocessing.OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+        )
     # Target encoding cross-fits internally, so a row's own target never encodes that row.
     return preprocessing.TargetEncoder(target_type="continuous" if task == "regression" else "auto")
 
@@ -210,4 +249,6 @@ class Recipe:
     smote_neighbours: int = 5
 
     def pipeline(self, estimator) -> pipeline.Pipeline:
-        return build(self.spec, self.columns, estimator, task=self.task, seed=self.seed, smote_neighbours=self.smote_neighbours)
+        return build(
+            self.spec, self.columns, estimator, task=self.task, seed=self.seed, smote_neighbours=self.smote_neighbours
+        )

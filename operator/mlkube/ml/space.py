@@ -61,7 +61,11 @@ def _dimension(value: Any, *, field: str) -> Dimension:
         return Choice(tuple(value))
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in RANGE_KINDS:
         kind, bounds = next(iter(value.items()))
-        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
+        if not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+        ):
             raise errors.InvalidSpec(f"{field}.{kind}: expected [low, high] numbers, got {bounds!r}")
         low, high = bounds
         if low > high:
@@ -112,4 +116,6 @@ def _grid_values(dim: Dimension, points: int) -> list:
         return sorted({int(round(v)) for v in np.linspace(low, high, min(points, high - low + 1))})
     if dim.kind == "loguniform":
         return [float(v) for v in np.geomspace(dim.low, dim.high, points)] if dim.low != dim.high else [dim.low]
-    return [float(v) for v in np.linspace(dim.low, dim.high, points)] if not math.isclose(dim.low, dim.high) else [dim.low]
+    return (
+        [float(v) for v in np.linspace(dim.low, dim.high, points)] if not math.isclose(dim.low, dim.high) else [dim.low]
+    )

@@ -34,20 +34,21 @@ def partition(table: pd.DataFrame, *, target: str, task: str, spec: training.Spl
         n_validation = max(1, n_validation)
     if n - n_test - n_validation < 2:
         raise errors.DataError(
-            f"only {n} usable rows: too few to hold out {spec.test:.0%} for test and {spec.validation:.0%} for validation "
+            f"only {n} usable rows: too few to hold out {spec.test:.0%} "
+            f"for test and {spec.validation:.0%} for validation "
             "and still train; add data or lower preprocessing.split.test/validation"
         )
     if spec.time_column:
         ordered = table.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
         train_end = n - n_test - n_validation
-        return Partitions(
-            ordered.iloc[:train_end], ordered.iloc[train_end : n - n_test], ordered.iloc[n - n_test :]
-        )
+        return Partitions(ordered.iloc[:train_end], ordered.iloc[train_end : n - n_test], ordered.iloc[n - n_test :])
     stratified = task == "classification" and spec.stratify
     rest, test = _holdout(table, n_test, target=target, stratified=stratified, seed=spec.seed, field="split.test")
     if n_validation == 0:
         return Partitions(rest, rest.iloc[0:0], test)
-    train, validation = _holdout(rest, n_validation, target=target, stratified=stratified, seed=spec.seed, field="split.validation")
+    train, validation = _holdout(
+        rest, n_validation, target=target, stratified=stratified, seed=spec.seed, field="split.validation"
+    )
     return Partitions(train, validation, test)
 
 
@@ -81,7 +82,8 @@ def _holdout(table: pd.DataFrame, size: int, *, target: str, stratified: bool, s
         if counts.min() < 2 or size < len(counts):
             rare = counts.idxmin()
             raise errors.DataError(
-                f"preprocessing.{field}: cannot stratify: class {rare!r} has {counts.min()} rows and the holdout holds {size} "
+                f"preprocessing.{field}: cannot stratify: class {rare!r} "
+                f"has {counts.min()} rows and the holdout holds {size} "
                 f"rows for {len(counts)} classes; add data or set preprocessing.split.stratify: false"
             )
     rest, held = model_selection.train_test_split(table, test_size=size, random_state=seed, stratify=labels)

@@ -152,7 +152,7 @@ def list_prefix(uri: str, *, options: Options | None = None) -> list[str]:
         def list_all(s3) -> list[str]:
             names = []
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                names.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", []))
+                names.extend(obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
             return sorted(names)
 
         return _s3_call(uri, list_all, options)
@@ -173,14 +173,24 @@ def _endpoint(options: Options | None) -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT") or None
 
 
-@functools.lru_cache(maxsize=8)
+# The environment variables a boto3 client captures when it is made: a client is reused only
+# while they are unchanged (credentials rotate, tests and the local runtime switch endpoints).
+_CLIENT_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 def _s3_client(endpoint: str | None):
+    return _cached_client(endpoint, tuple(os.environ.get(name) for name in _CLIENT_ENV))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_client(endpoint: str | None, environment: tuple):
     import boto3  # imported lazily: file-only users (and the model server on files) skip its start-up cost
     from botocore import config
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     retries = config.Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=retries)
+    # A session of its own: boto3's default session would keep the credentials it resolved first.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=retries)
 
 
 def _s3_call(uri: str, call, options: Options | None):
@@ -202,7 +212,9 @@ def _s3_call(uri: str, call, options: Options | None):
     except exceptions.NoCredentialsError as e:
         raise errors.AccessDenied(f"{uri}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from e
     except exceptions.BotoCoreError as e:
-        raise errors.StorageError(f"{uri}: cannot reach the S3 endpoint {_endpoint(options) or '(AWS default)'}: {e}") from e
+        raise errors.StorageError(
+            f"{uri}: cannot reach the S3 endpoint {_endpoint(options) or '(AWS default)'}: {e}"
+        ) from e
 
 
 def _http_get(uri: str, *, method: str = "GET") -> bytes:

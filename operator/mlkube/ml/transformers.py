@@ -84,7 +84,8 @@ def model_selector(task: str, *, threshold: float | None, random_state: int) -> 
     """Keep the features a small extra-trees ensemble finds important (default: above mean importance)."""
     forest = ensemble.ExtraTreesClassifier if task == "classification" else ensemble.ExtraTreesRegressor
     return feature_selection.SelectFromModel(
-        forest(n_estimators=50, random_state=random_state, n_jobs=1), threshold=threshold if threshold is not None else "mean"
+        forest(n_estimators=50, random_state=random_state, n_jobs=1),
+        threshold=threshold if threshold is not None else "mean",
     )
 
 

@@ -31,7 +31,8 @@ import resource
 import tempfile
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import optuna
@@ -125,7 +126,9 @@ def run(
                         seen[key] = trial
                         _finish(study, handle, trial, trials, on_trial, planned)
                     else:
-                        future = pool.submit(_evaluate_in_worker, handle._trial_id, handle.number, algorithm, params, deadline)
+                        future = pool.submit(
+                            _evaluate_in_worker, handle._trial_id, handle.number, algorithm, params, deadline
+                        )
                         running[future] = (handle, key)
                 if not running:
                     break
@@ -137,7 +140,8 @@ def run(
                         trial = future.result()
                     except concurrent.futures.process.BrokenProcessPool as e:
                         raise errors.TrainingFailed(
-                            "a trial worker process died (killed for memory?); lower tuning.parallelism or raise the memory limit"
+                            "a trial worker process died (killed for memory?); "
+                            "lower tuning.parallelism or raise the memory limit"
                         ) from e
                     seen[key] = trial
                     _finish(study, handle, trial, trials, on_trial, planned)
@@ -163,10 +167,14 @@ def evaluate(problem: Problem, handle: optuna.trial.Trial, algorithm: str, param
                 if time.monotonic() >= deadline:
                     trial.state = "timeout"
                     break
-                estimator = algorithms.build(algorithm, problem.task.kind, params, seed=problem.recipe.seed, balanced=problem.balanced)
+                estimator = algorithms.build(
+                    algorithm, problem.task.kind, params, seed=problem.recipe.seed, balanced=problem.balanced
+                )
                 model = problem.recipe.pipeline(estimator)
                 model.fit(_rows(problem.X, train), _rows(problem.y, train))
-                value = evaluation.score(problem.metric, model, _rows(problem.X, held_out), _rows(problem.y, held_out), problem.task)
+                value = evaluation.score(
+                    problem.metric, model, _rows(problem.X, held_out), _rows(problem.y, held_out), problem.task
+                )
                 trial.fold_scores.append(value)
                 if math.isnan(value):
                     raise ValueError(f"{problem.metric} is undefined on fold {step + 1}")
@@ -209,7 +217,12 @@ def _study(problem: Problem, tuning: training.Tuning, candidates, *, journal: st
     )
     if tuning.strategy == "grid":
         for algorithm, point in _interleaved_grid(candidates)[: tuning.max_trials]:
-            study.enqueue_trial({"algorithm": algorithm, **space.study_params(point, dict(_dims(candidates, algorithm)), prefix=algorithm)})
+            study.enqueue_trial(
+                {
+                    "algorithm": algorithm,
+                    **space.study_params(point, dict(_dims(candidates, algorithm)), prefix=algorithm),
+                }
+            )
     return study
 
 
@@ -242,7 +255,9 @@ def _dims(candidates, name):
 
 def _no_complete_trial(trials: list[Trial], tuning: training.Tuning, *, timed_out: bool) -> str:
     if timed_out and all(t.state in ("timeout", "pruned") for t in trials):
-        return f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
+        return (
+            f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
+        )
     failures = [t for t in trials if t.error]
     first = failures[0] if failures else None
     detail = f"; first error ({first.algorithm}, params {first.params}): {first.error}" if first else ""
@@ -264,7 +279,9 @@ def _journal_storage(path: str):
     return journal.JournalStorage(journal.JournalFileBackend(path))
 
 
-def _pool(problem: Problem, journal: str | None, pruner, parallelism: int) -> concurrent.futures.ProcessPoolExecutor | None:
+def _pool(
+    problem: Problem, journal: str | None, pruner, parallelism: int
+) -> concurrent.futures.ProcessPoolExecutor | None:
     if journal is None:
         return None
     # fork: workers inherit the training data instead of unpickling a copy each. gc.freeze keeps
@@ -288,4 +305,3 @@ def _init_worker(problem: Problem, journal: str, pruner) -> None:
 def _evaluate_in_worker(trial_id: int, number: int, algorithm: str, params: dict, deadline: float) -> Trial:
     handle = optuna.trial.Trial(_worker["study"], trial_id)
     return evaluate(_worker["problem"], handle, algorithm, params, deadline=deadline)
-

@@ -24,26 +24,52 @@ def test_labeled_traffic_is_added_to_the_training_rows(tmp_path):
     served = datasets.load_breast_cancer(as_frame=True).frame.iloc[300:340]
     log, answers = [], []
     for i, (_, row) in enumerate(served.iterrows()):
-        log.append({"requestId": f"r{i}", "timestamp": "2026-11-20T10:00:00.000Z", "namespace": "ml", "deployment": "prod",
-                    "version": 1, "role": "stable", "protocol": "v1", "verb": "predict", "status": 200,
-                    "request": {"instances": [row[features].to_dict()]}, "response": {"predictions": [1]}})
+        log.append(
+            {
+                "requestId": f"r{i}",
+                "timestamp": "2026-11-20T10:00:00.000Z",
+                "namespace": "ml",
+                "deployment": "prod",
+                "version": 1,
+                "role": "stable",
+                "protocol": "v1",
+                "verb": "predict",
+                "status": 200,
+                "request": {"instances": [row[features].to_dict()]},
+                "response": {"predictions": [1]},
+            }
+        )
         if i < 30:  # ten requests never got ground truth
-            answers.append({"requestId": f"r{i}", "groundTruth": str(int(row["target"])), "version": 1, "role": "stable",
-                            "requestTimestamp": "2026-11-20T10:00:00.000Z", "timestamp": "2026-11-21T09:00:00.000Z"})
+            answers.append(
+                {
+                    "requestId": f"r{i}",
+                    "groundTruth": str(int(row["target"])),
+                    "version": 1,
+                    "role": "stable",
+                    "requestTimestamp": "2026-11-20T10:00:00.000Z",
+                    "timestamp": "2026-11-21T09:00:00.000Z",
+                }
+            )
     write_jsonl(tmp_path / "store/inference-log/ml/prod/date=2026-11-20/1-router-0.jsonl", log)
     write_jsonl(tmp_path / "store/feedback/ml/prod/date=2026-11-21/2-router-0.jsonl", answers)
 
-    spec = trainer_api.TrainerInput.model_validate({
-        "project": {"name": "c", "namespace": "ml", "goal": {"description": "x", "type": "Process"},
-                    "problem": {"task": "classification", "target": "target", "primaryMetric": "roc_auc"}},
-        "trainingJob": {"name": "c-drift-1", "namespace": "ml", "uid": "u", "trigger": "drift", "parentVersion": 1},
-        "data": {"uri": f"file://{tmp_path}/cancer.csv"},
-        "algorithms": [{"name": "logistic_regression"}],
-        "tuning": {"strategy": "random", "maxTrials": 2},
-        "output": {"uri": f"file://{tmp_path}/v2/"},
-        "feedback": {"uri": f"file://{tmp_path}/store", "deployments": ["prod"], "since": "2026-11-19T00:00:00Z"},
-        "includeFeedback": True,
-    })
+    spec = trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "c",
+                "namespace": "ml",
+                "goal": {"description": "x", "type": "Process"},
+                "problem": {"task": "classification", "target": "target", "primaryMetric": "roc_auc"},
+            },
+            "trainingJob": {"name": "c-drift-1", "namespace": "ml", "uid": "u", "trigger": "drift", "parentVersion": 1},
+            "data": {"uri": f"file://{tmp_path}/cancer.csv"},
+            "algorithms": [{"name": "logistic_regression"}],
+            "tuning": {"strategy": "random", "maxTrials": 2},
+            "output": {"uri": f"file://{tmp_path}/v2/"},
+            "feedback": {"uri": f"file://{tmp_path}/store", "deployments": ["prod"], "since": "2026-11-19T00:00:00Z"},
+            "includeFeedback": True,
+        }
+    )
     outcome, info = experiment.run(spec)
 
     card = artifacts.load(tmp_path / "v2").card
@@ -58,34 +84,60 @@ def test_evaluate_on_recent_compares_both_models_on_the_newest_labeled_traffic_h
     frame.head(300).to_csv(tmp_path / "cancer.csv", index=False)
     features = [c for c in frame.columns if c != "target"]
     served = frame.iloc[300:400]
-    log = [{"requestId": f"r{i:03d}", "timestamp": f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z", "namespace": "ml",
-            "deployment": "prod", "version": 1, "role": "stable", "protocol": "v1", "verb": "predict", "status": 200,
-            "request": {"instances": [row[features].to_dict()]}, "response": {"predictions": [1]}}
-           for i, (_, row) in enumerate(served.iterrows())]
-    answers = [{"requestId": f"r{i:03d}", "groundTruth": int(t), "timestamp": "2026-11-21T09:00:00.000Z"}
-               for i, t in enumerate(served["target"])]
+    log = [
+        {
+            "requestId": f"r{i:03d}",
+            "timestamp": f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z",
+            "namespace": "ml",
+            "deployment": "prod",
+            "version": 1,
+            "role": "stable",
+            "protocol": "v1",
+            "verb": "predict",
+            "status": 200,
+            "request": {"instances": [row[features].to_dict()]},
+            "response": {"predictions": [1]},
+        }
+        for i, (_, row) in enumerate(served.iterrows())
+    ]
+    answers = [
+        {"requestId": f"r{i:03d}", "groundTruth": int(t), "timestamp": "2026-11-21T09:00:00.000Z"}
+        for i, t in enumerate(served["target"])
+    ]
     write_jsonl(tmp_path / "store/inference-log/ml/prod/date=2026-11-20/1-router-0.jsonl", log)
     write_jsonl(tmp_path / "store/feedback/ml/prod/date=2026-11-21/2-router-0.jsonl", answers)
 
     def spec(name, **extra):
-        return trainer_api.TrainerInput.model_validate({
-            "project": {"name": "c", "namespace": "ml", "goal": {"description": "x", "type": "Process"},
-                        "problem": {"task": "classification", "target": "target", "primaryMetric": "f1"}},
-            "trainingJob": {"name": name, "namespace": "ml", "uid": "u"},
-            "data": {"uri": f"file://{tmp_path}/cancer.csv"},
-            "algorithms": [{"name": "logistic_regression"}], "tuning": {"strategy": "random", "maxTrials": 1},
-            "output": {"uri": f"file://{tmp_path}/{name}/"}, **extra})
+        return trainer_api.TrainerInput.model_validate(
+            {
+                "project": {
+                    "name": "c",
+                    "namespace": "ml",
+                    "goal": {"description": "x", "type": "Process"},
+                    "problem": {"task": "classification", "target": "target", "primaryMetric": "f1"},
+                },
+                "trainingJob": {"name": name, "namespace": "ml", "uid": "u"},
+                "data": {"uri": f"file://{tmp_path}/cancer.csv"},
+                "algorithms": [{"name": "logistic_regression"}],
+                "tuning": {"strategy": "random", "maxTrials": 1},
+                "output": {"uri": f"file://{tmp_path}/{name}/"},
+                **extra,
+            }
+        )
 
     experiment.run(spec("v1"))
     champion = {"version": 1, "artifactUri": f"file://{tmp_path}/v1/"}
     feedback = {"uri": f"file://{tmp_path}/store", "deployments": ["prod"], "since": "2026-11-19T00:00:00Z"}
-    outcome, _ = experiment.run(spec("v2", champion=champion, feedback=feedback, includeFeedback=True, evaluateOn="recent"))
+    outcome, _ = experiment.run(
+        spec("v2", champion=champion, feedback=feedback, includeFeedback=True, evaluateOn="recent")
+    )
 
     newest = served.tail(30)  # split.test 0.2 of 100 rows is 20, below the minimum of 30
     assert outcome.rows["feedback"] == 70, "the recent holdout does not train the challenger"
     comparison = outcome.comparison
     assert comparison["holdout"] == "recent"
     from mlkube.ml import evaluation
+
     old = artifacts.load(tmp_path / "v1").pipeline
     new = artifacts.load(tmp_path / "v2").pipeline
     task = evaluation.task_of(spec("x").project.problem, frame["target"])

@@ -27,7 +27,9 @@ def test_s3_endpoint_from_environment(s3, s3_endpoint, monkeypatch):
     assert storage.read_bytes("s3://data/x") == b"1"
 
 
-@pytest.mark.parametrize(("uri", "message"), [("s3://data/missing.csv", "no such object"), ("s3://nobucket/x.csv", "bucket does not exist")])
+@pytest.mark.parametrize(
+    ("uri", "message"), [("s3://data/missing.csv", "no such object"), ("s3://nobucket/x.csv", "bucket does not exist")]
+)
 def test_s3_missing_object_names_the_uri(s3, s3_endpoint, uri, message):
     s3.create_bucket(Bucket="data")
     with pytest.raises(errors.ObjectNotFound, match=f"{uri}: {message}"):
@@ -42,7 +44,14 @@ def test_model_version_on_s3_round_trip(s3, s3_endpoint, tmp_path):
     model = tree.DecisionTreeClassifier(random_state=0).fit(X, y)
     reference = X.assign(__prediction__=model.predict(X), __target__=y)
 
-    info = artifacts.write("s3://models/churn/runs/r1/", pipeline=model, card={"k": 1}, metrics={}, reference=reference, storage_options=options)
+    info = artifacts.write(
+        "s3://models/churn/runs/r1/",
+        pipeline=model,
+        card={"k": 1},
+        metrics={},
+        reference=reference,
+        storage_options=options,
+    )
     version = artifacts.load(artifacts.download(info.uri, tmp_path / "v", storage_options=options))
 
     assert version.digest == info.digest
@@ -54,7 +63,9 @@ def test_download_refuses_an_s3_prefix_without_manifest(s3, s3_endpoint, tmp_pat
     s3.create_bucket(Bucket="models")
     s3.put_object(Bucket="models", Key="runs/r2/model.joblib", Body=b"x")
     with pytest.raises(artifacts.IntegrityError, match="no MANIFEST.json"):
-        artifacts.download("s3://models/runs/r2/", tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint))
+        artifacts.download(
+            "s3://models/runs/r2/", tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint)
+        )
 
 
 def test_http_source_is_read_only(tmp_path):
@@ -74,3 +85,15 @@ def test_http_source_is_read_only(tmp_path):
             storage.read_bytes(f"{base}/nope.csv")
     finally:
         server.shutdown()
+
+
+def test_changed_credentials_are_used(s3, s3_endpoint, monkeypatch):
+    s3.create_bucket(Bucket="data")
+    options = storage.Options(endpoint=s3_endpoint)
+    storage.write_bytes("s3://data/x", b"1", options=options)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(errors.AccessDenied, match="no S3 credentials"):
+        storage.read_bytes("s3://data/x", options=options)

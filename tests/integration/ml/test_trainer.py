@@ -28,9 +28,21 @@ def spec(data_uri, output_uri, *, task="classification", target="target", metric
             "namespace": "ml",
             "goal": {"description": "catch it early", "type": "Process"},
             "problem": {"task": task, "target": target, "primaryMetric": metric},
-            "successCriteria": [{"metric": metric, "op": ">=" if metric != "rmse" else "<=", "threshold": 0.9 if metric != "rmse" else 80}],
+            "successCriteria": [
+                {
+                    "metric": metric,
+                    "op": ">=" if metric != "rmse" else "<=",
+                    "threshold": 0.9 if metric != "rmse" else 80,
+                }
+            ],
         },
-        "trainingJob": {"name": "demo-1", "namespace": "ml", "uid": "0000-1", "trigger": "manual", "parentVersion": None},
+        "trainingJob": {
+            "name": "demo-1",
+            "namespace": "ml",
+            "uid": "0000-1",
+            "trigger": "manual",
+            "parentVersion": None,
+        },
         "data": {"uri": data_uri},
         "preprocessing": {},
         "algorithms": [{"name": "logistic_regression" if task == "classification" else "ridge"}],
@@ -44,7 +56,9 @@ def spec(data_uri, output_uri, *, task="classification", target="target", metric
 def run_trainer(document, root):
     """Run `python -m mlkube.trainer` as the Job does; returns (exit code, result, stdout, stderr)."""
     environment = {**os.environ, "MLKUBE_TRAINING_SPEC": json.dumps(document), "MLKUBE_CONTAINER_ROOT": str(root)}
-    done = subprocess.run([sys.executable, "-m", "mlkube.trainer"], env=environment, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlkube.trainer"], env=environment, capture_output=True, text=True, timeout=300
+    )
     termination = root / "dev" / "termination-log"
     result = json.loads(termination.read_text()) if termination.exists() else None
     if result is not None:
@@ -83,18 +97,40 @@ def test_classification_on_files(tmp_path, cancer_parquet):
     assert result["ok"] and result["algorithm"] == "logistic_regression" and result["successCriteriaMet"] is True
     assert result["metrics"]["test"]["roc_auc"] > 0.95 and "recall" in result["metrics"]["validation"]
     assert set(result["diagnostics"]) == {"trialSeconds", "peakMemoryMiB", "overfitting", "warnings"}
-    progress = [json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("MLKUBE_PROGRESS ")]
+    progress = [
+        json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("MLKUBE_PROGRESS ")
+    ]
     assert progress[-1]["stage"] == "writing"
-    assert {"trialsCompleted": 3, "trialsTotal": 3}.items() <= [p for p in progress if "trialsCompleted" in p][-1].items()
+    assert {"trialsCompleted": 3, "trialsTotal": 3}.items() <= [p for p in progress if "trialsCompleted" in p][
+        -1
+    ].items()
 
     version = assert_version_predicts_like_its_reference(tmp_path / "models" / "run-1", result)
     card = version.card
-    assert card["problem"] == {"task": "classification", "target": "target", "positiveClass": "malignant", "primaryMetric": "roc_auc"}
+    assert card["problem"] == {
+        "task": "classification",
+        "target": "target",
+        "positiveClass": "malignant",
+        "primaryMetric": "roc_auc",
+    }
     assert card["classes"] == ["benign", "malignant"] and card["eligible"] is True
     assert card["data"]["rows"] == 569 and card["data"]["digest"].startswith("sha256:")
-    assert {"name": "clinic", "type": "categorical", "dtype": "object", "categories": ["east", "north", "south"], "nullable": True} in card["featureSchema"]
+    assert {
+        "name": "clinic",
+        "type": "categorical",
+        "dtype": "object",
+        "categories": ["east", "north", "south"],
+        "nullable": True,
+    } in card["featureSchema"]
     assert sum(card["featureImportance"].values()) == pytest.approx(1.0, abs=1e-4)
-    assert card["lineage"] == {"trainingJob": "demo-1", "namespace": "ml", "uid": "0000-1", "project": "demo", "trigger": "manual", "parentVersion": None}
+    assert card["lineage"] == {
+        "trainingJob": "demo-1",
+        "namespace": "ml",
+        "uid": "0000-1",
+        "project": "demo",
+        "trigger": "manual",
+        "parentVersion": None,
+    }
     assert json.loads((tmp_path / "models" / "run-1" / "metrics.json").read_text()) == card["metrics"]
 
 
@@ -103,8 +139,12 @@ def test_challenger_is_compared_with_the_champion_on_the_same_test_rows(tmp_path
     code, champion, _, stderr = run_trainer(first, tmp_path / "pod1")
     assert code == 0, stderr
 
-    second = spec(cancer_parquet, f"file://{tmp_path}/v2/", algorithms=[{"name": "knn", "params": {"n_neighbors": 1}}],
-                  champion={"version": 1, "artifactUri": f"file://{tmp_path}/v1/", "metrics": champion["metrics"]["test"]})
+    second = spec(
+        cancer_parquet,
+        f"file://{tmp_path}/v2/",
+        algorithms=[{"name": "knn", "params": {"n_neighbors": 1}}],
+        champion={"version": 1, "artifactUri": f"file://{tmp_path}/v1/", "metrics": champion["metrics"]["test"]},
+    )
     code, result, _, stderr = run_trainer(second, tmp_path / "pod2")
     assert code == 0, stderr
     comparison = result["comparison"]
@@ -119,16 +159,23 @@ def test_regression_on_s3(tmp_path, s3, s3_endpoint):
     s3.create_bucket(Bucket="models")
     frame = datasets.load_diabetes(as_frame=True, scaled=False).frame
     s3.put_object(Bucket="datasets", Key="diabetes.csv", Body=frame.to_csv(index=False).encode())
-    document = spec("s3://datasets/diabetes.csv", "s3://models/diabetes/runs/demo-1/", task="regression", metric="rmse",
-                    data={"uri": "s3://datasets/diabetes.csv", "endpoint": s3_endpoint},
-                    preprocessing={"scale": "robust", "bins": [{"column": "age", "bins": 4}]})
+    document = spec(
+        "s3://datasets/diabetes.csv",
+        "s3://models/diabetes/runs/demo-1/",
+        task="regression",
+        metric="rmse",
+        data={"uri": "s3://datasets/diabetes.csv", "endpoint": s3_endpoint},
+        preprocessing={"scale": "robust", "bins": [{"column": "age", "bins": 4}]},
+    )
     document["output"]["endpoint"] = s3_endpoint
     code, result, _, stderr = run_trainer(document, tmp_path / "pod")
 
     assert code == 0, stderr
     assert result["artifactUri"] == "s3://models/diabetes/runs/demo-1/"
     assert 40 < result["metrics"]["test"]["rmse"] < 80 and result["metrics"]["test"]["r2"] > 0.2
-    local = artifacts.download(result["artifactUri"], tmp_path / "copy", storage_options=storage.Options(endpoint=s3_endpoint))
+    local = artifacts.download(
+        result["artifactUri"], tmp_path / "copy", storage_options=storage.Options(endpoint=s3_endpoint)
+    )
     version = assert_version_predicts_like_its_reference(local, result)
     assert "classes" not in version.card and version.card["params"] == result["params"]
 
@@ -136,10 +183,16 @@ def test_regression_on_s3(tmp_path, s3, s3_endpoint):
 def test_multiclass_through_env_spec_and_grid(tmp_path):
     frame = datasets.load_wine(as_frame=True).frame
     frame.to_csv(tmp_path / "wine.csv", index=False)
-    document = spec(f"file://{tmp_path}/wine.csv", f"file://{tmp_path}/out/", metric="f1",
-                    algorithms=[{"name": "random_forest", "params": {"n_estimators": 20, "max_depth": [2, 4], "min_samples_leaf": 1}}],
-                    tuning={"strategy": "grid", "maxTrials": 10, "parallelism": 2, "cvFolds": 3},
-                    preprocessing={"featureSelection": {"method": "kbest", "k": 6}})
+    document = spec(
+        f"file://{tmp_path}/wine.csv",
+        f"file://{tmp_path}/out/",
+        metric="f1",
+        algorithms=[
+            {"name": "random_forest", "params": {"n_estimators": 20, "max_depth": [2, 4], "min_samples_leaf": 1}}
+        ],
+        tuning={"strategy": "grid", "maxTrials": 10, "parallelism": 2, "cvFolds": 3},
+        preprocessing={"featureSelection": {"method": "kbest", "k": 6}},
+    )
     code, result, _, stderr = run_trainer(document, tmp_path / "pod")
     assert code == 0, stderr
     assert result["params"]["max_depth"] in (2, 4) and result["metrics"]["test"]["f1"] > 0.8
@@ -149,16 +202,39 @@ def test_multiclass_through_env_spec_and_grid(tmp_path):
 
 
 BAD_INPUTS = {
-    "missing object": (lambda d, t: d["data"].update(uri=f"file://{t}/nope.csv"), "DataError", "nope.csv: no such file; check data.uri"),
+    "missing object": (
+        lambda d, t: d["data"].update(uri=f"file://{t}/nope.csv"),
+        "DataError",
+        "nope.csv: no such file; check data.uri",
+    ),
     "empty table": (lambda d, t: d["data"].update(uri=f"file://{t}/empty.csv"), "DataError", "the table has no rows"),
-    "unreadable": (lambda d, t: d["data"].update(uri=f"file://{t}/garbage.parquet"), "DataError", "cannot read it as Parquet"),
-    "missing target": (lambda d, t: d["project"]["problem"].update(target="outcome"), "DataError", "problem.target: column 'outcome' does not exist"),
+    "unreadable": (
+        lambda d, t: d["data"].update(uri=f"file://{t}/garbage.parquet"),
+        "DataError",
+        "cannot read it as Parquet",
+    ),
+    "missing target": (
+        lambda d, t: d["project"]["problem"].update(target="outcome"),
+        "DataError",
+        "problem.target: column 'outcome' does not exist",
+    ),
     "one class": (lambda d, t: d["data"].update(uri=f"file://{t}/one-class.csv"), "DataError", "has a single class"),
-    "unknown column": (lambda d, t: d["project"]["problem"].update(features={"exclude": ["patient_id"]}), "DataError",
-                       "problem.features.exclude: column 'patient_id' does not exist"),
-    "invalid hyper-parameter": (lambda d, t: d.update(algorithms=[{"name": "random_forest", "params": {"max_depth": -1}}]), "InvalidSpec",
-                                "The 'max_depth' parameter of RandomForestClassifier must be an int in the range [1, inf) or None. Got -1 instead."),
-    "invalid spec": (lambda d, t: d["tuning"].update(strategy="exhaustive"), "InvalidSpec", "tuning.strategy: Input should be 'grid', 'random' or 'bayesian'"),
+    "unknown column": (
+        lambda d, t: d["project"]["problem"].update(features={"exclude": ["patient_id"]}),
+        "DataError",
+        "problem.features.exclude: column 'patient_id' does not exist",
+    ),
+    "invalid hyper-parameter": (
+        lambda d, t: d.update(algorithms=[{"name": "random_forest", "params": {"max_depth": -1}}]),
+        "InvalidSpec",
+        "The 'max_depth' parameter of RandomForestClassifier must "
+        "be an int in the range [1, inf) or None. Got -1 instead.",
+    ),
+    "invalid spec": (
+        lambda d, t: d["tuning"].update(strategy="exhaustive"),
+        "InvalidSpec",
+        "tuning.strategy: Input should be 'grid', 'random' or 'bayesian'",
+    ),
 }
 
 
@@ -194,4 +270,7 @@ def test_failure_exit_code_and_stderr_without_traceback(tmp_path):
 def test_missing_spec_is_invalid(tmp_path, monkeypatch):
     monkeypatch.delenv("MLKUBE_TRAINING_SPEC", raising=False)
     assert trainer.main(["--result", str(tmp_path / "result.json")]) == 2
-    assert "set the environment variable MLKUBE_TRAINING_SPEC" in json.loads((tmp_path / "result.json").read_text())["message"]
+    assert (
+        "set the environment variable MLKUBE_TRAINING_SPEC"
+        in json.loads((tmp_path / "result.json").read_text())["message"]
+    )

@@ -6,7 +6,6 @@ import pytest
 from sklearn import datasets
 
 
-
 @pytest.fixture
 def cancer() -> pd.DataFrame:
     """Breast cancer (569 rows, 30 numeric features), target y in {malignant, benign}."""

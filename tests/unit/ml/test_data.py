@@ -82,10 +82,22 @@ def test_unreadable_or_empty_tables(tmp_path, content, name, message):
     ("prob", "pre", "message"),
     [
         (problem(target="label"), preprocessing(), "problem.target: column 'label' does not exist"),
-        (problem(features={"exclude": ["nope"]}), preprocessing(), "problem.features.exclude: column 'nope' does not exist"),
-        (problem(features={"include": ["x1", "zz"]}), preprocessing(), "problem.features.include: column 'zz' does not exist"),
+        (
+            problem(features={"exclude": ["nope"]}),
+            preprocessing(),
+            "problem.features.exclude: column 'nope' does not exist",
+        ),
+        (
+            problem(features={"include": ["x1", "zz"]}),
+            preprocessing(),
+            "problem.features.include: column 'zz' does not exist",
+        ),
         (problem(), preprocessing(bins=[{"column": "age"}]), "preprocessing.bins: column 'age' does not exist"),
-        (problem(), preprocessing(split={"timeColumn": "ts"}), "preprocessing.split.timeColumn: column 'ts' does not exist"),
+        (
+            problem(),
+            preprocessing(split={"timeColumn": "ts"}),
+            "preprocessing.split.timeColumn: column 'ts' does not exist",
+        ),
         (problem(), preprocessing(bins=[{"column": "colour"}]), "column 'colour' must be a numeric feature"),
         (problem(positiveClass="maybe"), preprocessing(), "problem.positiveClass: 'maybe' is not a value of 'y'"),
         (problem(task="regression"), preprocessing(), "target column 'y' is object, not numeric"),
@@ -103,7 +115,12 @@ def test_single_class_target_is_refused(mixed):
 
 def test_feature_columns_exclude_target_and_time_column(mixed):
     table = mixed.assign(ts=range(200), id=range(200))
-    assert data.feature_columns(table, problem(features={"exclude": ["id"]}), time_column="ts") == ["x1", "x2", "colour", "flag"]
+    assert data.feature_columns(table, problem(features={"exclude": ["id"]}), time_column="ts") == [
+        "x1",
+        "x2",
+        "colour",
+        "flag",
+    ]
 
 
 def test_parse_table_reads_bytes(mixed):

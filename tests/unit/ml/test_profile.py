@@ -27,6 +27,12 @@ def test_feature_schema_types_categories_and_nullability(mixed):
     schema = profile.feature_schema(mixed, ["x1", "colour", "flag"], non_nullable={"x1"})
     assert schema == [
         {"name": "x1", "type": "numeric", "dtype": "float64", "nullable": False},
-        {"name": "colour", "type": "categorical", "dtype": "object", "categories": ["blue", "green", "red"], "nullable": True},
+        {
+            "name": "colour",
+            "type": "categorical",
+            "dtype": "object",
+            "categories": ["blue", "green", "red"],
+            "nullable": True,
+        },
         {"name": "flag", "type": "boolean", "dtype": "bool", "nullable": True},
     ]

@@ -8,8 +8,14 @@ from mlkube.ml import errors, space
 
 def test_parse_every_form():
     dims = space.parse(
-        {"C": 1.0, "depth": [3, None], "n": {"int": [10, 20]}, "s": {"uniform": [0.1, 0.9]}, "lr": {"loguniform": [0.001, 1]},
-         "weights": {"0": 1, "1": 5}},
+        {
+            "C": 1.0,
+            "depth": [3, None],
+            "n": {"int": [10, 20]},
+            "s": {"uniform": [0.1, 0.9]},
+            "lr": {"loguniform": [0.001, 1]},
+            "weights": {"0": 1, "1": 5},
+        },
         field="algorithms[0].params",
     )
     assert dims == {

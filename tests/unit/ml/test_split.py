@@ -30,7 +30,9 @@ def test_validation_zero_leaves_an_empty_validation_partition(mixed):
 
 def test_time_column_tests_on_the_newest_rows(mixed):
     table = mixed.assign(ts=np.random.default_rng(0).permutation(200))
-    parts = split.partition(table, target="y", task="classification", spec=spec(timeColumn="ts", test=0.1, validation=0.1))
+    parts = split.partition(
+        table, target="y", task="classification", spec=spec(timeColumn="ts", test=0.1, validation=0.1)
+    )
     assert parts.train["ts"].max() < parts.validation["ts"].min() < parts.test["ts"].min()
     assert sorted(parts.test["ts"]) == list(range(180, 200))
 

@@ -7,9 +7,19 @@ from mlkube import trainer
 
 def test_result_is_cut_to_the_termination_message_limit():
     result = {
-        "ok": True, "artifactUri": "s3://m/r/", "digest": "sha256:" + "0" * 64, "algorithm": "knn", "params": {"n_neighbors": 5},
-        "metrics": {"validation": {"f1": 0.9}, "test": {"f1": 0.9}}, "successCriteriaMet": True,
-        "diagnostics": {"trialSeconds": {"p50": 1, "max": 2}, "peakMemoryMiB": 100, "overfitting": {}, "warnings": [f"UserWarning {i} " * 20 for i in range(100)]},
+        "ok": True,
+        "artifactUri": "s3://m/r/",
+        "digest": "sha256:" + "0" * 64,
+        "algorithm": "knn",
+        "params": {"n_neighbors": 5},
+        "metrics": {"validation": {"f1": 0.9}, "test": {"f1": 0.9}},
+        "successCriteriaMet": True,
+        "diagnostics": {
+            "trialSeconds": {"p50": 1, "max": 2},
+            "peakMemoryMiB": 100,
+            "overfitting": {},
+            "warnings": [f"UserWarning {i} " * 20 for i in range(100)],
+        },
         "comparison": None,
     }
     encoded = trainer.compact(result)

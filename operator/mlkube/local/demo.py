@@ -1,13 +1,21 @@
-"""``mlkube demo``: the ML lifecycle on the embedded control plane, with real offline data.
+"""``mlkube demo``: the whole ML lifecycle on the embedded control plane, with real offline data.
 
 Starts ``mlkube local up`` as a child process (the demo is a client like kubectl), writes the
 Palmer penguins data set (shipped by the ``palmerpenguins`` package) to a local data
-directory, applies the scenario in ``examples/`` and prints each stage as it happens.
+directory, applies the scenario in ``examples/`` and prints each stage as it happens:
+project, training, canary deployment, traffic (labeled in bulk with ``mlkube feedback``),
+a bill caliper recalibrated to centimetres (``mlkube.local.scenario``), drift detection, the
+alert (to an Alertmanager-compatible receiver on loopback), retraining with the labeled
+traffic, the new champion and its canary rollout. It ends with a summary table.
+
+Must not: reach into the operator or the runtime; everything goes through the API and HTTP.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime
 import os
 import pathlib
 import signal
@@ -19,13 +27,19 @@ from typing import Any
 
 import yaml
 
+from mlkube import cli, labeling
+from mlkube.local import scenario
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
 GROUP, VERSION = "mlkube.io", "v1alpha1"
 NAMESPACE = "default"
 
 
+PROJECT, DEPLOYMENT, MONITOR = "penguins", "penguins-prod", "penguins-drift"
+
+
 def say(stage: str, message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {stage:<10} {message}", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {stage:<11} {message}", flush=True)
 
 
 @contextlib.contextmanager
@@ -79,10 +93,18 @@ class Cluster:
     def get(self, plural: str, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, name)
 
+    def status(self, plural: str, name: str) -> dict[str, Any]:
+        return self.get(plural, name).get("status") or {}
 
-def example(name: str, workdir: pathlib.Path) -> dict[str, Any]:
-    """An example manifest with its file:// locations moved under ``workdir``."""
-    text = (EXAMPLES / name).read_text().replace("file:///tmp/mlkube-demo", f"file://{workdir}")
+    def list(self, plural: str, selector: str) -> list[dict[str, Any]]:
+        return self.custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, label_selector=selector)["items"]
+
+
+def example(name: str, workdir: pathlib.Path | None = None) -> dict[str, Any]:
+    """An example manifest, with its file:// locations moved under ``workdir`` when given."""
+    text = (EXAMPLES / name).read_text()
+    if workdir is not None:
+        text = text.replace("file:///tmp/mlkube-demo", f"file://{workdir}")
     return yaml.safe_load(text)
 
 
@@ -95,36 +117,210 @@ def write_data(workdir: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def train(cluster: Cluster, workdir: pathlib.Path) -> dict[str, Any]:
-    say("project", "applying MLProject penguins (classify species from field measurements)")
-    cluster.apply(example("project.yaml", workdir))
-    tj = example("trainingjob.yaml", workdir)
-    say("training", f"applying TrainingJob {tj['metadata']['name']}")
-    cluster.apply(tj)
+@dataclasses.dataclass
+class Summary:
+    """What the summary table shows: one row per stage, with the moment it completed."""
+
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    rows: list[tuple[str, float, str]] = dataclasses.field(default_factory=list)
+
+    def add(self, stage: str, outcome: str) -> None:
+        self.rows.append((stage, time.monotonic() - self.started, outcome))
+
+    def print(self) -> None:
+        print(f"\n{'STAGE':<24} {'AT':>6}  OUTCOME")
+        for stage, at, outcome in self.rows:
+            print(f"{stage:<24} {at:>5.0f}s  {outcome}")
+
+
+def follow_training(cluster: Cluster, name: str) -> dict[str, Any]:
+    """Print a TrainingJob's phase and progress as they change; its status once it has a version."""
     seen: dict[str, Any] = {}
 
     def finished() -> dict[str, Any] | None:
-        status = cluster.get("trainingjobs", tj["metadata"]["name"]).get("status") or {}
-        shown = (status.get("phase"), (status.get("progress") or {}).get("summary"))
-        if shown != seen.get("shown"):
+        status = cluster.status("trainingjobs", name)
+        progress = status.get("progress") or {}
+        shown = (status.get("phase"), progress.get("trialsCompleted"), progress.get("trialsTotal"))
+        if shown != seen.get("shown") and shown[0]:
             seen["shown"] = shown
-            best = (status.get("progress") or {}).get("bestScore")
-            say("training", f"phase={shown[0]} trials={shown[1] or '-'} best={best if best is not None else '-'}")
+            best = progress.get("bestScore")
+            say("training", f"{name}: {shown[0]}, trials {shown[1] or 0}/{shown[2] or '-'}, best {best if best is not None else '-'}")
         if status.get("phase") == "Failed":
-            raise RuntimeError(f"training failed: {status.get('message')}")
+            raise RuntimeError(f"TrainingJob {name} failed: {status.get('message')}")
         return status if status.get("modelVersion") is not None else None
 
-    status = _wait(finished, 600, "training to finish", interval=1.0)
-    say("training", f"version {status['modelVersion']}: {status['bestAlgorithm']} test {status['metrics']['test']}")
+    status = _wait(finished, 600, f"TrainingJob {name} to finish", interval=1.0)
+    test = status["metrics"]["test"]
+    say("training", f"{name}: version {status['modelVersion']}, {status['bestAlgorithm']}, test f1 {test['f1']:.3f}, "
+                    f"accuracy {test['accuracy']:.3f}")
     return status
 
 
+def project(workdir: pathlib.Path) -> dict[str, Any]:
+    """The example project, retraining on drift with the labeled traffic and judging on the newest of it."""
+    body = example("project.yaml", workdir)
+    body["spec"]["retraining"].update({"includeFeedback": True, "feedbackWindow": "1d"})
+    body["spec"]["promotion"]["evaluateOn"] = "recent"
+    return body
+
+
+def deployment() -> dict[str, Any]:
+    """The example canary deployment with shorter pauses, so the demo shows every step in a minute."""
+    body = example("deployment.yaml")
+    body["spec"]["strategy"]["canary"]["steps"] = [{"weight": 25, "pause": "10s"}, {"weight": 50, "pause": "10s"}]
+    # A model retrained for a drift disagrees with the one it replaces exactly where the old one
+    # is wrong: agreement only guards against a broken candidate here.
+    body["spec"]["strategy"]["analysis"]["minAgreement"] = 0.3
+    return body
+
+
+def monitor(webhook: str) -> dict[str, Any]:
+    body = example("driftmonitor.yaml")
+    body["spec"].update({"interval": "10s", "window": {"size": 400, "duration": "1h"}})
+    body["spec"]["alerting"] = {"webhook": webhook, "severity": "warning"}
+    return body
+
+
+def serving(cluster: Cluster, version: int) -> dict[str, Any]:
+    """Wait until the deployment serves ``version`` alone and is Healthy, printing traffic changes."""
+    seen: dict[str, Any] = {}
+
+    def done() -> dict[str, Any] | None:
+        status = cluster.status("modeldeployments", DEPLOYMENT)
+        shown = (status.get("phase"), status.get("trafficSummary"))
+        if shown != seen.get("shown") and shown[0]:
+            seen["shown"] = shown
+            say("rollout", f"{DEPLOYMENT}: {shown[0]}, traffic {shown[1] or '-'}")
+        if status.get("phase") in ("RolledBack", "Degraded"):
+            raise RuntimeError(f"ModelDeployment {DEPLOYMENT} is {status['phase']}: {status.get('message')}")
+        return status if status.get("phase") == "Healthy" and status.get("stableVersion") == version else None
+
+    return _wait(done, 300, f"{DEPLOYMENT} to serve version {version}", interval=1.0)
+
+
+def analysis(cluster: Cluster, phase: str, *, labeled: int) -> dict[str, Any]:
+    """The DriftMonitor's first analysis in ``phase`` with at least ``labeled`` labeled requests."""
+    def done() -> dict[str, Any] | None:
+        status = cluster.status("driftmonitors", MONITOR)
+        enough = (status.get("performance") or {}).get("samples", 0) >= labeled
+        return status if status.get("phase") == phase and enough else None
+
+    return _wait(done, 180, f"a {phase} analysis with {labeled} labeled requests", interval=1.0)
+
+
+def describe(status: dict[str, Any]) -> str:
+    performance = status.get("performance") or {}
+    drifted = [f"{f['name']} ({f['method']} {f['score']:.2g})" for f in status.get("features", []) if f["drifted"]]
+    return (f"{status['phase']}: {status['samples']} requests, drift share {status.get('driftShare', 0):.2f}"
+            f"{', drifted ' + ', '.join(drifted) if drifted else ''}; {performance.get('metric')} "
+            f"{performance.get('current', float('nan')):.3f} vs baseline {performance.get('baseline', float('nan')):.3f}")
+
+
+def label_in_bulk(workdir: pathlib.Path, kubeconfig: str, answers: list[scenario.Answer]) -> None:
+    """Play the labeling team: ``mlkube feedback export``, fill in the species, ``mlkube feedback import``."""
+    import pandas as pd
+
+    pending = workdir / "labels" / "pending.csv"
+    where = ["-d", DEPLOYMENT, "-n", NAMESPACE, "--kubeconfig", kubeconfig]
+    truth = {a.request_id: a.truth for a in answers}
+    source = labeling.locate(DEPLOYMENT, NAMESPACE, kubeconfig=kubeconfig)
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    _wait(lambda: set(labeling.pending(source, features=None, since=since)[labeling.REQUEST_ID]) >= set(truth), 30,
+          "the router to write the captured requests")
+    say("labeling", f"$ mlkube feedback export -d {DEPLOYMENT} -o {pending}")
+    cli.main(["feedback", "export", "-o", str(pending), *where])
+    table = pd.read_csv(pending)
+    table["groundTruth"] = table["requestId"].map(truth)
+    table.to_csv(pending, index=False)
+    say("labeling", f"$ mlkube feedback import {pending} -d {DEPLOYMENT}  ({len(table)} species confirmed by the survey team)")
+    if cli.main(["feedback", "import", str(pending), *where]) != 0:
+        raise RuntimeError("mlkube feedback import reported unknown request ids")
+
+
+def keep_sending(url: str, rows: Any, stop: Any) -> None:
+    """Recalibrated traffic in the background while the canary is analysed (the canary needs requests)."""
+    seed = 100
+    while not stop.is_set():
+        scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(rows, 20, seed=seed)), feedback=True)
+        seed += 1
+
+
+def lifecycle(cluster: Cluster, workdir: pathlib.Path, kubeconfig: str, summary: Summary) -> str:
+    """Every stage of the loop; returns the URI of the drift report."""
+    import threading
+
+    table = scenario.penguins()
+    say("project", "applying MLProject penguins (classify species from field measurements; retrain on drift with feedback)")
+    cluster.apply(project(workdir))
+    first = example("trainingjob.yaml", workdir)
+    cluster.apply(first)
+    trained = follow_training(cluster, first["metadata"]["name"])
+    summary.add("training", f"version 1 ({trained['bestAlgorithm']}), test f1 {trained['metrics']['test']['f1']:.3f}")
+
+    say("deploy", f"applying ModelDeployment {DEPLOYMENT} (track the champion, canary 25% -> 50% -> 100%)")
+    cluster.apply(deployment())
+    url = serving(cluster, 1)["url"]
+    summary.add("canary deployment", f"version 1 serves at {url}")
+
+    with scenario.AlertReceiver() as alerts:
+        say("monitor", f"applying DriftMonitor {MONITOR} (every 10s; alerts to the receiver at {alerts.url})")
+        cluster.apply(monitor(alerts.url))
+        answers = scenario.predict(url, DEPLOYMENT, scenario.stations(table, 200, seed=1))
+        say("traffic", f"200 observations from the field stations: f1 {scenario.f1(answers):.3f} (answered by version 1)")
+        label_in_bulk(workdir, kubeconfig, answers)
+        healthy = analysis(cluster, "Healthy", labeled=200)
+        say("monitor", describe(healthy))
+        summary.add("traffic + labels", describe(healthy))
+
+        say("drift", "the bill caliper is recalibrated to centimetres: bill_length_mm and bill_depth_mm now arrive 10x smaller")
+        shifted = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 300, seed=2)), feedback=True)
+        say("traffic", f"300 recalibrated observations, species confirmed on site: f1 {scenario.f1(shifted):.3f} (version 1)")
+        drifting = analysis(cluster, "Drifting", labeled=300)
+        say("monitor", describe(drifting))
+        say("monitor", f"report: {drifting['reportUri']}")
+        summary.add("drift detected", describe(drifting))
+        _wait(lambda: alerts.firing(), 60, "the alert")
+        alert = alerts.firing()[0]
+        say("alert", f"{alert['labels']['alertname']} {alert['labels']['severity']} project={alert['labels']['project']} "
+                     f"version={alert['labels']['version']}: {alert['annotations']['topDriftedFeatures']}; "
+                     f"{alert['annotations']['performanceDrop']}")
+        summary.add("alert", f"{alerts.posts} Alertmanager post: {alert['annotations']['topDriftedFeatures']}")
+
+    run = _wait(lambda: cluster.status("driftmonitors", MONITOR).get("retrainingJob"), 60, "the retraining run")
+    say("retraining", f"DriftMonitor started TrainingJob {run} (trigger drift; project data + labeled traffic)")
+    retrained = follow_training(cluster, run)
+    comparison = retrained.get("comparison") or {}
+    say("retraining", f"on the newest labeled traffic ({comparison.get('holdout')} holdout): challenger f1 "
+                      f"{comparison.get('challenger', 0):.3f}, champion f1 {comparison.get('champion', 0):.3f}")
+    summary.add("retraining", f"{run}: version {retrained['modelVersion']}, f1 {comparison.get('challenger', 0):.3f} vs "
+                              f"{comparison.get('champion', 0):.3f} on recent traffic")
+    champion = _wait(lambda: cluster.status("mlprojects", PROJECT).get("championVersion") == retrained["modelVersion"], 60,
+                     "the new champion")
+    say("champion", f"version {retrained['modelVersion']} is the champion")
+    summary.add("new champion", f"version {retrained['modelVersion']}" if champion else "-")
+
+    stop = threading.Event()
+    sender = threading.Thread(target=keep_sending, args=(url, table, stop), daemon=True)
+    sender.start()
+    try:
+        rolled = serving(cluster, retrained["modelVersion"])
+    finally:
+        stop.set()
+        sender.join()
+    summary.add("canary rollout", f"version {rolled['stableVersion']} at 100% after the canary steps passed analysis")
+    after = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 200, seed=3)))
+    say("recovered", f"200 recalibrated observations: f1 {scenario.f1(after):.3f} (version {after[0].version}), "
+                     f"was {scenario.f1(shifted):.3f} with version 1")
+    summary.add("recovery", f"f1 on recalibrated traffic {scenario.f1(shifted):.3f} -> {scenario.f1(after):.3f}")
+    return drifting["reportUri"]
+
+
 def print_registry(cluster: Cluster) -> None:
-    project = cluster.get("mlprojects", "penguins").get("status") or {}
-    print(f"\nRegistry of MLProject penguins (champion: version {project.get('championVersion')})")
+    project_status = cluster.status("mlprojects", PROJECT)
+    print(f"\nRegistry of MLProject {PROJECT} (champion: version {project_status.get('championVersion')})")
     print(f"{'VERSION':<8} {'ALGORITHM':<24} {'ELIGIBLE':<9} {'TRIGGER':<9} METRICS")
-    for entry in project.get("models", []):
-        metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(entry.get("metrics", {}).items()))
+    for entry in project_status.get("models", []):
+        metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(entry.get("metrics", {}).items()) if k in ("f1", "accuracy", "roc_auc"))
         print(f"{entry['version']:<8} {entry.get('algorithm') or '-':<24} {str(entry['eligible']):<9} {entry['trigger']:<9} {metrics}")
 
 
@@ -133,13 +329,15 @@ def main(workdir: pathlib.Path) -> int:
     if workdir.exists():
         subprocess.run(["rm", "-rf", str(workdir)], check=True)
     workdir.mkdir(parents=True)
-    started = time.monotonic()
+    summary = Summary()
     data = write_data(workdir)
     say("data", f"wrote {data} (Palmer penguins, 344 rows)")
     with control_plane(workdir / "state") as kubeconfig:
         say("cluster", f"embedded control plane up; KUBECONFIG={kubeconfig}")
         cluster = Cluster(kubeconfig)
-        train(cluster, workdir)
+        report = lifecycle(cluster, workdir, kubeconfig, summary)
+        summary.print()
         print_registry(cluster)
-    say("done", f"the lifecycle took {time.monotonic() - started:.0f} s; control-plane log: {workdir / 'control-plane.log'}")
+    print(f"\nDrift report: {report}")
+    say("done", f"the lifecycle took {time.monotonic() - summary.started:.0f} s; control-plane log: {workdir / 'control-plane.log'}")
     return 0

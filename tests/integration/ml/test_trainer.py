@@ -16,7 +16,7 @@ from sklearn import datasets
 
 from mlkube import trainer
 from mlkube.api import trainer as trainer_api
-from mlkube.ml import artifacts, storage
+from mlkube.ml import artifacts, experiment, storage
 
 FAST_TUNING = {"strategy": "random", "maxTrials": 3, "cvFolds": 3}
 
@@ -274,3 +274,44 @@ def test_missing_spec_is_invalid(tmp_path, monkeypatch):
         "set the environment variable MLKUBE_TRAINING_SPEC"
         in json.loads((tmp_path / "result.json").read_text())["message"]
     )
+
+
+def test_classification_on_s3_with_a_joined_table(tmp_path, s3, s3_endpoint):
+    s3.create_bucket(Bucket="datasets")
+    s3.create_bucket(Bucket="models")
+    frame = datasets.load_breast_cancer(as_frame=True).frame.reset_index(names="patient")
+    half = frame.columns[1:16].tolist()
+    s3.put_object(Bucket="datasets", Key="a.csv", Body=frame.drop(columns=half).to_csv(index=False).encode())
+    s3.put_object(Bucket="datasets", Key="b.parquet", Body=frame[["patient", *half]].to_parquet())
+    document = spec(
+        "s3://datasets/a.csv",
+        "s3://models/cancer/runs/1/",
+        data={
+            "uri": "s3://datasets/a.csv",
+            "endpoint": s3_endpoint,
+            "join": [{"uri": "s3://datasets/b.parquet", "on": "patient"}],
+        },
+        output={"uri": "s3://models/cancer/runs/1/", "endpoint": s3_endpoint},
+    )
+    document["project"]["problem"]["features"] = {"exclude": ["patient"]}
+    code, result, _, stderr = run_trainer(document, tmp_path / "pod")
+
+    assert code == 0, stderr
+    local = artifacts.download(
+        result["artifactUri"], tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint)
+    )
+    version = assert_version_predicts_like_its_reference(local, result)
+    assert len(version.card["featureSchema"]) == 30 and version.card["data"]["columns"] == 32
+
+
+def test_a_champion_that_cannot_be_loaded_does_not_fail_the_run(tmp_path, cancer_parquet):
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "model.joblib").write_bytes(b"interrupted write")
+    document = spec(
+        cancer_parquet,
+        f"file://{tmp_path}/v2/",
+        champion={"version": 1, "artifactUri": f"file://{tmp_path}/v1/", "metrics": {}},
+    )
+    outcome, info = experiment.run(trainer_api.TrainerInput.model_validate(document))
+    assert outcome.comparison["champion"] is None and "no MANIFEST.json" in outcome.comparison["error"]
+    assert artifacts.load(tmp_path / "v2").digest == info.digest

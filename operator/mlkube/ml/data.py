@@ -136,7 +136,11 @@ def digest(table: pd.DataFrame) -> str:
     h = hashlib.sha256()
     for name, dtype in table.dtypes.items():
         h.update(f"{name}\x00{dtype}\x01".encode())
-    h.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
+    try:
+        hashes = pd.util.hash_pandas_object(table, index=False)
+    except TypeError:  # unhashable cells (lists, dicts from Parquet): hash their text instead
+        hashes = pd.util.hash_pandas_object(table.astype(str), index=False)
+    h.update(hashes.to_numpy().tobytes())
     return "sha256:" + h.hexdigest()
 
 
@@ -204,9 +208,11 @@ def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training
 
 
 def _is_supported(column: pd.Series) -> bool:
-    return not (pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column)) and not (
-        column.dtype == object and column.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
-    )
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        return False
+    if column.dtype != object:
+        return True
+    return not column.map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
 
 
 def _listing(table: pd.DataFrame, limit: int = 30) -> str:

@@ -15,6 +15,8 @@ import pandas as pd
 # A text column counts as "numbers stored as strings" when at least this share of its values parse.
 NUMERIC_TEXT_SHARE = 0.9
 MAX_CATEGORIES_LISTED = 1000
+# Per-value type checks look at a seeded sample of this many values per column.
+TYPE_SAMPLE = 10_000
 
 
 def feature_type(column: pd.Series) -> str:
@@ -23,7 +25,7 @@ def feature_type(column: pd.Series) -> str:
         return "boolean"
     if pd.api.types.is_numeric_dtype(column):
         return "numeric"
-    values = column.dropna()
+    values = _sample(column.dropna())
     if len(values) and values.map(lambda v: isinstance(v, bool)).all():
         return "boolean"  # a bool column with missing values is stored as object
     return "categorical"
@@ -65,9 +67,13 @@ def feature_schema(
 def _is_numeric_text(column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return False
-    values = column.dropna()
+    values = _sample(column.dropna())
     values = values[values.map(lambda v: isinstance(v, str))]
     if values.empty:
         return False
     parsed = pd.to_numeric(values.str.strip(), errors="coerce")
     return bool(parsed.notna().mean() >= NUMERIC_TEXT_SHARE)
+
+
+def _sample(values: pd.Series) -> pd.Series:
+    return values.sample(TYPE_SAMPLE, random_state=0) if len(values) > TYPE_SAMPLE else values

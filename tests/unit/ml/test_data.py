@@ -127,3 +127,12 @@ def test_parse_table_reads_bytes(mixed):
     buffer = io.BytesIO()
     mixed.to_parquet(buffer)
     assert len(data.parse_table("s3://b/k.parquet", buffer.getvalue())) == 200
+
+
+def test_nested_and_date_features_are_refused_with_a_fix(tmp_path, mixed):
+    table = mixed.assign(tags=[["a"]] * 200, seen=pd.Timestamp("2026-01-01"))
+    table.to_parquet(tmp_path / "t.parquet")
+    snapshot = data.load(training.DataSource(uri=f"file://{tmp_path}/t.parquet"))
+    assert snapshot.digest.startswith("sha256:")
+    with pytest.raises(errors.DataError, match="feature column\\(s\\) tags, seen hold dates or nested values"):
+        data.check(snapshot.table, problem(), preprocessing(), uri="file:///t.parquet")

@@ -10,7 +10,9 @@ stops hopeless trials (`earlyStopping`).
 Trials run in `parallelism` worker processes (forked, one core each), so two trials really run
 at once; the study then lives in a journal file that the workers open to report folds and ask
 whether to prune. `parallelism: 1` runs trials in this process. The time budget stops new
-trials and abandons running ones at their next fold. Identical points are scored once.
+trials and abandons running ones at their next fold. Identical points are scored once. A seeded
+search is reproducible with `parallelism: 1`; with more, the order in which trials finish (and so
+what TPE has seen when it proposes the next point) varies from run to run.
 
 Diagnostics per trial: seconds, peak memory of the process that ran it, and the warning
 categories raised (ConvergenceWarning, ...). An invalid hyper-parameter value fails the run at
@@ -111,39 +113,28 @@ def run(
         try:
             asked = 0
             while True:
-                while asked < planned and len(running) < max(1, tuning.parallelism) and time.monotonic() < deadline:
-                    handle = study.ask()
+                while asked < planned and len(running) < tuning.parallelism and time.monotonic() < deadline:
+                    handle, algorithm, params = _propose(study, by_name)
                     asked += 1
-                    algorithm = handle.suggest_categorical("algorithm", list(by_name))
-                    params = space.suggest(handle, by_name[algorithm].dimensions, prefix=algorithm)
                     key = json.dumps([algorithm, params], sort_keys=True, default=str)
                     if key in seen:  # an identical point: reuse its score instead of refitting
                         trial = dataclasses.replace(seen[key], number=handle.number, warnings=[], reused=True)
-                        _finish(study, handle, trial, trials, on_trial, planned)
-                        continue
-                    if pool is None:
-                        trial = evaluate(problem, handle, algorithm, params, deadline=deadline)
-                        seen[key] = trial
-                        _finish(study, handle, trial, trials, on_trial, planned)
+                    elif pool is None:
+                        trial = seen[key] = evaluate(problem, handle, algorithm, params, deadline=deadline)
                     else:
-                        future = pool.submit(
-                            _evaluate_in_worker, handle._trial_id, handle.number, algorithm, params, deadline
+                        running[pool.submit(_evaluate_in_worker, handle._trial_id, algorithm, params, deadline)] = (
+                            handle,
+                            key,
                         )
-                        running[future] = (handle, key)
+                        continue
+                    _finish(study, handle, trial, trials, on_trial, planned)
                 if not running:
                     break
                 wait = None if deadline == math.inf else max(0.0, deadline - time.monotonic()) + 1.0
                 done, _ = concurrent.futures.wait(running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     handle, key = running.pop(future)
-                    try:
-                        trial = future.result()
-                    except concurrent.futures.process.BrokenProcessPool as e:
-                        raise errors.TrainingFailed(
-                            "a trial worker process died (killed for memory?); "
-                            "lower tuning.parallelism or raise the memory limit"
-                        ) from e
-                    seen[key] = trial
+                    trial = seen[key] = _worker_result(future)
                     _finish(study, handle, trial, trials, on_trial, planned)
         finally:
             if pool is not None:
@@ -192,6 +183,22 @@ def evaluate(problem: Problem, handle: optuna.trial.Trial, algorithm: str, param
     trial.peak_memory_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     trial.warnings = sorted({w.category.__name__ for w in caught})
     return trial
+
+
+def _propose(study: optuna.Study, by_name: dict[str, algorithms.Candidate]) -> tuple[optuna.trial.Trial, str, dict]:
+    """The study's next point: an algorithm, then a point of that algorithm's space."""
+    handle = study.ask()
+    algorithm = handle.suggest_categorical("algorithm", list(by_name))
+    return handle, algorithm, space.suggest(handle, by_name[algorithm].dimensions, prefix=algorithm)
+
+
+def _worker_result(future: concurrent.futures.Future) -> Trial:
+    try:
+        return future.result()
+    except concurrent.futures.process.BrokenProcessPool as e:
+        raise errors.TrainingFailed(
+            "a trial worker process died (killed for memory?); lower tuning.parallelism or raise the memory limit"
+        ) from e
 
 
 def _finish(study, handle, trial: Trial, trials: list[Trial], on_trial, planned: int) -> None:
@@ -302,6 +309,6 @@ def _init_worker(problem: Problem, journal: str, pruner) -> None:
     _worker["study"] = optuna.load_study(study_name="search", storage=_journal_storage(journal), pruner=pruner)
 
 
-def _evaluate_in_worker(trial_id: int, number: int, algorithm: str, params: dict, deadline: float) -> Trial:
+def _evaluate_in_worker(trial_id: int, algorithm: str, params: dict, deadline: float) -> Trial:
     handle = optuna.trial.Trial(_worker["study"], trial_id)
     return evaluate(_worker["problem"], handle, algorithm, params, deadline=deadline)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ import kopf
 import pydantic
 
 from mlkube import analysis, conditions, k8s, rollout, routerstats
+from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
 from mlkube.controllers import refs, status, trainingjob
 from mlkube.resources import meta, serving
@@ -80,70 +82,110 @@ async def reconcile(client: k8s.Client, name: str, namespace: str) -> None:
         await _pass(client, mdep)
 
 
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What one pass saw of the versions' InferenceServices and of the router."""
+
+    isvcs: dict[int, dict[str, Any] | None]
+    ready: dict[int, bool]
+    load_failures: dict[int, str]  # version -> why KServe cannot load it
+    router_url: str | None
+    router_ready: bool
+    analysis: deployment_api.AnalysisResult | None  # the candidate's current window, when it serves
+
+
 async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
-    name, namespace = mdep["metadata"]["name"], mdep["metadata"]["namespace"]
-    generation = mdep["metadata"].get("generation", 1)
+    """Resolve, observe, decide, apply, report."""
     current = mdep.get("status") or {}
+    resolved = await _resolve(client, mdep)
+    if resolved is None:
+        return
+    spec, mlp, desired = resolved
+    state = _state(current)
+    seen = await _observe(client, mdep, spec, versions={state.stable, state.candidate, desired} - {None},
+                          candidate=state.candidate, baseline=current.get("analysisBaseline"))
+    action = (mdep["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
     now = _now()
+    decision = rollout.decide(spec.strategy, state, rollout.Observation(
+        desired=desired, ready=seen.ready, verdict=seen.analysis.verdict if seen.analysis else None,
+        action=action if action in ("promote", "abort") else None, now=now, load_failures=seen.load_failures,
+        failed_checks=tuple(seen.analysis.failed_checks) if seen.analysis else ()))
+    traffic = await _apply(client, mdep, spec, mlp, decision.state, seen)
+    baseline = current.get("analysisBaseline")
+    if decision.window_reset and seen.router_url and decision.state.candidate is not None:
+        stats = await routerstats.fetch(seen.router_url)
+        baseline = analysis.snapshot(stats, decision.state.candidate) if stats else None
+    new = _status(current, decision.state, traffic, seen, baseline, message=_message(current, decision, traffic, seen), now=now,
+                  generation=mdep["metadata"].get("generation", 1))
+    await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
+    for type_, reason, text in decision.events:
+        (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=text)
+    if action:
+        await client.patch(k8s.MODELDEPLOYMENTS, mdep["metadata"]["name"], mdep["metadata"]["namespace"],
+                           {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
+
+
+async def _resolve(client: k8s.Client, mdep: dict[str, Any]) -> tuple[Any, dict[str, Any], int] | None:
+    """(spec, project, the version asked for); None after reporting an invalid spec. A missing
+    reference is reported and retried."""
+    current = mdep.get("status") or {}
     try:
         spec = kinds.MODELDEPLOYMENT.parse_spec(mdep["spec"])
-        mlp = await refs.project(client, spec.project_ref, namespace)
-        mlp_spec = refs.parsed_project(mlp)
-        desired = served_version(spec, mlp)
+        mlp = await refs.project(client, spec.project_ref, mdep["metadata"]["namespace"])
+        refs.parsed_project(mlp)
+        return spec, mlp, served_version(spec, mlp)
     except pydantic.ValidationError as error:
         await _report(client, mdep, "Degraded", "InvalidSpec", errors.describe(error))
-        return
+        return None
     except refs.MissingReference as missing:
         await _report(client, mdep, current.get("phase") or "Pending", missing.reason, missing.message)
         raise kopf.TemporaryError(missing.message, delay=RETRY_SECONDS) from missing
-    registry = {m["version"]: m for m in (mlp.get("status") or {}).get("models", [])}
-    state = _state(current)
-    isvcs = {v: await client.get(k8s.INFERENCESERVICES, serving.isvc_name(name, v), namespace)
-             for v in {state.stable, state.candidate, desired} - {None}}
+
+
+async def _observe(client: k8s.Client, mdep: dict[str, Any], spec: Any, *, versions: set[int], candidate: int | None,
+                   baseline: dict[str, Any] | None) -> Observed:
+    name, namespace = mdep["metadata"]["name"], mdep["metadata"]["namespace"]
+    isvcs = {v: await client.get(k8s.INFERENCESERVICES, serving.isvc_name(name, v), namespace) for v in versions}
     ready = {v: conditions.is_true((obj or {}).get("status", {}).get("conditions"), "Ready") for v, obj in isvcs.items()}
     failures = {v: why for v, obj in isvcs.items() if (why := _load_failure(obj)) and not ready[v]}
     router_url = _service_url(await client.get(k8s.SERVICES, serving.router_name(name), namespace))
     router = await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace)
     router_ready = bool(router_url) and ((router or {}).get("status") or {}).get("availableReplicas", 0) >= 1
-    result, baseline = None, current.get("analysisBaseline")
-    if state.candidate is not None and ready.get(state.candidate) and router_url:
+    result = None
+    if candidate is not None and ready.get(candidate) and router_url:
         stats = await routerstats.fetch(router_url)
         if stats is not None:
-            window = analysis.window(stats, state.candidate, baseline)
+            window = analysis.window(stats, candidate, baseline)
             result = analysis.judge(window, spec.strategy.analysis, needs_agreement=spec.strategy.type in ("Canary", "Shadow"))
-    action = (mdep["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
-    decision = rollout.decide(spec.strategy, state, rollout.Observation(
-        desired=desired, ready=ready, verdict=result.verdict if result else None,
-        action=action if action in ("promote", "abort") else None, now=now, load_failures=failures,
-        failed_checks=tuple(result.failed_checks) if result else ()))
-    new_state = decision.state
-    served = {new_state.stable, new_state.candidate} - {None}
-    secret = mlp_spec.storage.credentials_secret
-    if secret:
-        await client.apply(serving.storage_account(namespace, secret))
+    return Observed(isvcs=isvcs, ready=ready, load_failures=failures, router_url=router_url, router_ready=router_ready,
+                    analysis=result)
+
+
+async def _apply(client: k8s.Client, mdep: dict[str, Any], spec: Any, mlp: dict[str, Any], state: rollout.State,
+                 seen: Observed) -> list[dict[str, Any]]:
+    """Apply an InferenceService per served version and the router with its table; delete the
+    versions no longer served (after the table stops naming them). Returns the traffic as routed."""
+    namespace = mdep["metadata"]["namespace"]
+    storage = refs.parsed_project(mlp).storage
+    registry = {m["version"]: m for m in (mlp.get("status") or {}).get("models", [])}
+    served = {state.stable, state.candidate} - {None}
+    if storage.credentials_secret:
+        await client.apply(serving.storage_account(namespace, storage.credentials_secret))
     for version in served:
-        await client.apply(serving.inference_service(mdep, spec, version=version, storage_uri=registry[version]["artifactUri"],
-                                                     storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None))
-    backends = _backends(isvcs, ready, stable=new_state.stable, served=served)
-    traffic = _routed(rollout.traffic(spec.strategy, new_state), backends)
+        await client.apply(serving.inference_service(
+            mdep, spec, version=version, storage_uri=registry[version]["artifactUri"],
+            storage_account=serving.STORAGE_SERVICE_ACCOUNT if storage.credentials_secret else None))
+    backends = _backends(seen.isvcs, seen.ready, stable=state.stable, served=served)
+    traffic = _routed(rollout.traffic(spec.strategy, state), backends)
     live = [t for t in traffic if t["version"] in backends]
-    table = serving.routing_table(mdep, spec, traffic=live, backends=backends, capture_uri=mlp_spec.storage.uri.rstrip("/"),
-                                  capture_endpoint=mlp_spec.storage.endpoint, generation=generation)
-    await _apply_router(client, mdep, spec, table if any(t["percent"] > 0 for t in live) else None, secret=secret)
-    for version, obj in isvcs.items():
+    table = serving.routing_table(mdep, spec, traffic=live, backends=backends, capture_uri=storage.uri.rstrip("/"),
+                                  capture_endpoint=storage.endpoint, generation=mdep["metadata"].get("generation", 1))
+    await _apply_router(client, mdep, spec, table if any(t["percent"] > 0 for t in live) else None,
+                        secret=storage.credentials_secret)
+    for version, obj in seen.isvcs.items():
         if version not in served and obj is not None:
             await client.delete(k8s.INFERENCESERVICES, obj["metadata"]["name"], namespace)
-    if decision.window_reset and router_url and new_state.candidate is not None:
-        stats = await routerstats.fetch(router_url)
-        baseline = analysis.snapshot(stats, new_state.candidate) if stats else None
-    message = _message(current, decision, traffic, result, isvcs=isvcs, ready=ready, failures=failures)
-    new = _status(current, new_state, traffic, result, baseline, router_url=router_url, router_ready=router_ready, ready=ready,
-                  now=now, generation=generation, message=message)
-    await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
-    for type_, reason, text in decision.events:
-        (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=text)
-    if action:
-        await client.patch(k8s.MODELDEPLOYMENTS, name, namespace, {"metadata": {"annotations": {ACTION_ANNOTATION: None}}})
+    return traffic
 
 
 def served_version(spec: Any, mlp: dict[str, Any]) -> int:
@@ -202,8 +244,7 @@ def _state(current: dict[str, Any]) -> rollout.State:
     )
 
 
-def _message(current: dict[str, Any], decision: rollout.Decision, traffic: list[dict[str, Any]], result: Any, *,
-             isvcs: dict[int, dict[str, Any] | None], ready: dict[int, bool], failures: dict[int, str]) -> str:
+def _message(current: dict[str, Any], decision: rollout.Decision, traffic: list[dict[str, Any]], seen: Observed) -> str:
     """One sentence on where the rollout stands. A transition's message stays until the next one
     when the phase waits on a person (RolledBack, Paused), so the reason remains readable."""
     state = decision.state
@@ -212,19 +253,20 @@ def _message(current: dict[str, Any], decision: rollout.Decision, traffic: list[
     if state.phase in ("RolledBack", "Paused") and current.get("message"):
         return current["message"]
     for version in (state.stable, state.candidate):
-        if version is not None and not ready.get(version):
-            why = failures.get(version) or _not_ready_reason(isvcs.get(version))
+        if version is not None and not seen.ready.get(version):
+            why = seen.load_failures.get(version) or _not_ready_reason(seen.isvcs.get(version))
             return f"Waiting for version {version} to become ready" + (f": {why}" if why else "")
     if state.candidate is None:
         return f"Version {state.stable} serves all traffic"
+    result = seen.analysis
     verdict = f"analysis {result.verdict} on {result.requests} requests" if result else "analysis not started"
     return f"Rolling out version {state.candidate}: {rollout.summary(traffic)}; {verdict}"
 
 
-def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[str, Any]], result: Any,
-            baseline: dict[str, Any] | None, *, router_url: str | None, router_ready: bool, ready: dict[int, bool],
-            now: datetime.datetime, generation: int, message: str) -> dict[str, Any]:
+def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[str, Any]], seen: Observed,
+            baseline: dict[str, Any] | None, *, message: str, now: datetime.datetime, generation: int) -> dict[str, Any]:
     """The ModelDeployment's status from the decided state. Pure."""
+    router_url = seen.router_url
     new = {k: v for k, v in current.items() if k not in ("candidateVersion", "currentStep", "stepStartedAt", "rolledBackVersion",
                                                           "previewUrl", "analysisBaseline", "url", "message")}
     new.update({"phase": state.phase, "traffic": traffic, "trafficSummary": rollout.summary(traffic), "message": message})
@@ -234,11 +276,12 @@ def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[st
                 "previewUrl": f"{router_url}/preview" if router_url and any(t["role"] == "preview" for t in traffic) else None,
                 "analysisBaseline": baseline if state.candidate is not None else None}
     new.update({k: v for k, v in optional.items() if v is not None})
-    if result is not None:
-        new["analysis"] = result.wire()
+    if seen.analysis is not None:
+        new["analysis"] = seen.analysis.wire()
         new["lastAnalysisTime"] = _format(now)
-    serving_ok = state.stable is not None and ready.get(state.stable, False) and router_ready
-    reason = "Serving" if serving_ok else ("VersionNotReady" if not ready.get(state.stable, False) else "RouterNotReady")
+    stable_ready = state.stable is not None and seen.ready.get(state.stable, False)
+    serving_ok = stable_ready and seen.router_ready
+    reason = "Serving" if serving_ok else ("RouterNotReady" if stable_ready else "VersionNotReady")
     ready_message = (f"Version {state.stable} serves at {router_url}" if serving_ok
                      else f"Waiting for version {state.stable} and the router to become ready")
     return status.with_ready(new, ready=serving_ok, reason=reason, message=ready_message, generation=generation, at=_format(now))

@@ -28,6 +28,7 @@ class State:
     step: int | None = None
     step_started: datetime.datetime | None = None
     rolled_back: int | None = None
+    candidate_ready_at: datetime.datetime | None = None  # when the candidate first served: pauses count from there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +90,11 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         return Decision(dataclasses.replace(state, phase="Progressing"))
     if seen.verdict == "Failing":
         return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
+    if state.candidate_ready_at is None:
+        # The candidate takes traffic from now: its first pause (or preview, or test) and its
+        # analysis window start here, not while it was still loading.
+        serving = dataclasses.replace(state, candidate_ready_at=seen.now, step_started=seen.now)
+        return dataclasses.replace(_advance(strategy, serving, seen), window_reset=True)
     return _advance(strategy, state, seen)
 
 

@@ -221,6 +221,8 @@ class ModelDeploymentStatus(base.StatusBase):
     """Index of the current canary step."""
     step_started_at: str | None = None
     """When the current step began."""
+    candidate_ready_at: str | None = None
+    """When the candidate first became ready; its first step, preview or test counts from here."""
     analysis: AnalysisResult | None = None
     """The latest analysis."""
     last_analysis_time: str | None = None

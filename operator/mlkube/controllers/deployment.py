@@ -236,11 +236,11 @@ async def _apply_router(client: k8s.Client, mdep: dict[str, Any], spec: Any, tab
 
 
 def _state(current: dict[str, Any]) -> rollout.State:
-    started = current.get("stepStartedAt")
+    started, ready_at = current.get("stepStartedAt"), current.get("candidateReadyAt")
     return rollout.State(
         stable=current.get("stableVersion"), candidate=current.get("candidateVersion"), phase=current.get("phase") or "Pending",
         step=current.get("currentStep"), step_started=_parse(started) if started else None,
-        rolled_back=current.get("rolledBackVersion"),
+        rolled_back=current.get("rolledBackVersion"), candidate_ready_at=_parse(ready_at) if ready_at else None,
     )
 
 
@@ -268,10 +268,11 @@ def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[st
     """The ModelDeployment's status from the decided state. Pure."""
     router_url = seen.router_url
     new = {k: v for k, v in current.items() if k not in ("candidateVersion", "currentStep", "stepStartedAt", "rolledBackVersion",
-                                                          "previewUrl", "analysisBaseline", "url", "message")}
+                                                          "candidateReadyAt", "previewUrl", "analysisBaseline", "url", "message")}
     new.update({"phase": state.phase, "traffic": traffic, "trafficSummary": rollout.summary(traffic), "message": message})
     optional = {"stableVersion": state.stable, "candidateVersion": state.candidate, "currentStep": state.step,
                 "stepStartedAt": _format(state.step_started) if state.step_started else None,
+                "candidateReadyAt": _format(state.candidate_ready_at) if state.candidate_ready_at else None,
                 "rolledBackVersion": state.rolled_back, "url": router_url,
                 "previewUrl": f"{router_url}/preview" if router_url and any(t["role"] == "preview" for t in traffic) else None,
                 "analysisBaseline": baseline if state.candidate is not None else None}

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from rollout_helpers import (LocalCluster, foreign_service_addresses, register, registry, reserve_service_addresses, tamper,
-                             wait_for, write_faulty_version)
+from rollout_helpers import (PROJECT, LocalCluster, foreign_service_addresses, register, registry, reserve_service_addresses,
+                             tamper, wait_for, write_faulty_version)
 
-PROJECT = "penguins"
 TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {"maxTrials": 1}}
 
 
@@ -78,10 +77,12 @@ def deploy(cluster: LocalCluster, project: dict[str, Any]) -> Iterator[Callable[
     """Create a ModelDeployment of the session's project (deleted after the test); returns its name."""
     created = []
 
-    def create(version: int, strategy: dict[str, Any]) -> str:
+    def create(version: int | None, strategy: dict[str, Any]) -> str:
+        """``version`` None: track the project's champion."""
         name = f"pg-{uuid.uuid4().hex[:5]}"
+        model = {"version": version} if version is not None else {"track": "champion"}
         cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": name},
-                       "spec": {"projectRef": PROJECT, "model": {"version": version}, "strategy": strategy,
+                       "spec": {"projectRef": PROJECT, "model": model, "strategy": strategy,
                                 "logging": {"enabled": False}}}, project["namespace"])
         created.append(name)
         return name

@@ -30,6 +30,7 @@ from sklearn import compose, impute, linear_model, pipeline, preprocessing
 
 from mlkube.ml import artifacts
 
+PROJECT = "penguins"  # the session's MLProject
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 

@@ -31,6 +31,7 @@ def test_canary_walks_its_steps_then_promotes():
     state = rollout.decide(s, rollout.State(stable=1, phase="Healthy"), seen(2)).state
     assert (state.candidate, state.step) == (2, 0)
     assert rollout.summary(rollout.traffic(s, state)) == "v1=75,v2=25"
+    state = rollout.decide(s, state, seen(2, verdict="Inconclusive", at=0)).state  # ready: it serves from now
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=30)).state.step == 0  # pause not over
     assert rollout.decide(s, state, seen(2, verdict="Inconclusive", at=90)).state.step == 0  # not enough traffic
     d = rollout.decide(s, state, seen(2, verdict="Passing", at=61))
@@ -42,7 +43,7 @@ def test_canary_walks_its_steps_then_promotes():
 
 def test_failing_analysis_rolls_back_and_the_version_is_not_retried():
     s = strategy()
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=1, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=1, step_started=T0, candidate_ready_at=T0)
     d = rollout.decide(s, state, seen(2, verdict="Failing", at=5))
     assert (d.state.stable, d.state.candidate, d.state.phase, d.state.rolled_back) == (1, None, "RolledBack", 2)
     assert rollout.traffic(s, d.state) == [{"version": 1, "role": "stable", "percent": 100}]
@@ -52,7 +53,7 @@ def test_failing_analysis_rolls_back_and_the_version_is_not_retried():
 
 def test_on_failure_pause_keeps_the_split_and_waits():
     s = strategy(onFailure="pause")
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     d = rollout.decide(s, state, seen(2, verdict="Failing"))
     assert d.state.phase == "Paused" and d.state.candidate == 2
     assert rollout.decide(s, d.state, seen(2, action="abort")).state.phase == "RolledBack"
@@ -60,14 +61,14 @@ def test_on_failure_pause_keeps_the_split_and_waits():
 
 def test_candidate_that_never_becomes_ready_is_rolled_back():
     s = strategy()
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     assert rollout.decide(s, state, seen(2, ready=(1,), at=60)).state.phase == "Progressing"
     assert rollout.decide(s, state, seen(2, ready=(1,), at=11 * 60)).state.phase == "RolledBack"
 
 
 def test_manual_promotion_when_auto_promote_is_off():
     s = strategy(autoPromote=False, canary={"steps": [{"weight": 10, "pause": "1m"}]})
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     d = rollout.decide(s, state, seen(2, verdict="Passing", at=61))
     assert d.state.phase == "Paused"
     assert rollout.decide(s, d.state, seen(2, verdict="Passing", at=200)).state.phase == "Paused"
@@ -84,20 +85,20 @@ def test_other_strategies_traffic(kind, table):
 
 def test_shadow_promotes_on_passing_agreement_after_its_duration():
     s = deployment.Strategy(type="Shadow", shadow={"percent": 100, "duration": "5m"})
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=60)).state.candidate == 2
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=301)).state.stable == 2
     assert rollout.decide(s, state, seen(2, verdict="Inconclusive", at=301)).state.phase == "Paused"
 
 
 def test_spec_going_back_to_stable_cancels_the_candidate():
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     d = rollout.decide(strategy(), state, seen(1))
     assert (d.state.stable, d.state.candidate, d.state.phase) == (1, None, "Healthy")
 
 
 def test_a_candidate_kserve_cannot_load_fails_at_once_with_the_reason():
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     refused = rollout.Observation(desired=2, ready={1: True, 2: False}, verdict=None, action=None, now=T0,
                                   load_failures={2: "integrity check failed: model.joblib"})
     d = rollout.decide(strategy(), state, refused)
@@ -114,7 +115,7 @@ def test_a_stable_version_that_cannot_load_is_degraded():
 
 
 def test_a_failing_analysis_says_which_thresholds_broke():
-    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     seen_failing = rollout.Observation(desired=2, ready={1: True, 2: True}, verdict="Failing", action=None, now=T0,
                                        failed_checks=("errorRate 0.3 > maxErrorRate 0.05 (6 of 20 requests)",))
     assert "analysis failed: errorRate 0.3" in rollout.decide(strategy(), state, seen_failing).events[0][2]
@@ -124,3 +125,14 @@ def test_promoting_a_candidate_that_is_not_ready_is_refused():
     state = rollout.State(stable=1, candidate=2, phase="Paused", step=0, step_started=T0)
     d = rollout.decide(strategy(), state, seen(2, ready=(1,), action="promote"))
     assert d.state == state and d.events[0][1] == "PromotionRefused"
+
+
+def test_the_first_pause_counts_from_when_the_candidate_is_ready():
+    s = strategy()
+    started = rollout.decide(s, rollout.State(stable=1, phase="Healthy"), seen(2, ready=(1,))).state
+    loading = rollout.decide(s, started, seen(2, ready=(1,), at=50)).state
+    assert loading.candidate_ready_at is None and loading.step == 0
+    d = rollout.decide(s, loading, seen(2, verdict="Passing", at=70))
+    assert d.window_reset and d.state.candidate_ready_at == d.state.step_started == T0 + datetime.timedelta(seconds=70)
+    assert rollout.decide(s, d.state, seen(2, verdict="Passing", at=125)).state.step == 0  # 55 s of a 1m pause served
+    assert rollout.decide(s, d.state, seen(2, verdict="Passing", at=131)).state.step == 1

@@ -214,7 +214,7 @@ def main() -> None:
             f"{ratio:.3f}x (wall {ours_wall / bare_wall:.3f}x), best of {args.rounds}"
         )
         print(
-            f"  trainer: tuning {outcome.seconds['tuning']:.2f} wall s; best "
+            f"  trainer (last round): tuning {outcome.seconds['tuning']:.2f} wall s; best "
             f"{outcome.search.best.params}; test roc_auc {outcome.metrics['test']['roc_auc']:.4f}"
         )
 

@@ -224,3 +224,16 @@ def test_unknown_fields_of_builtin_kinds_are_refused_by_kubectl_apply(kubectl, h
     warned = http.post(f"/apis/apps/v1/namespaces/{namespace}/deployments", json=deployment)
     assert warned.status_code == 201 and "spec.replica" in warned.headers["Warning"]
     assert "replica" not in warned.json()["spec"] and warned.json()["spec"]["replicas"] == 1
+
+
+def test_scale_a_deployment_through_the_scale_subresource(kubectl, namespace):
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}},
+                                        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(deployment))
+    assert "deployment.apps/web scaled" in kubectl("scale", "deploy", "web", "-n", namespace, "--replicas=4").stdout
+    obj = _get_json(kubectl, "deploy", "web", "-n", namespace)
+    assert obj["spec"]["replicas"] == 4 and obj["metadata"]["generation"] == 2
+    scale = json.loads(kubectl("get", "--raw", f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale").stdout)
+    assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 4} and scale["status"]["selector"] == "app=web"

@@ -65,8 +65,11 @@ def api_resource_list(types: registry.Registry, group: str, version: str) -> dic
             entry["categories"] = list(rtype.categories)
         entries.append(entry)
         for sub in rtype.subresources:
-            entries.append({"name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
-                            "kind": rtype.kind, "verbs": list(registry.SUBRESOURCE_VERBS[sub])})
+            entry = {"name": f"{rtype.plural}/{sub}", "singularName": "", "namespaced": rtype.namespaced,
+                     "kind": rtype.kind, "verbs": list(registry.SUBRESOURCE_VERBS[sub])}
+            if sub in registry.SUBRESOURCE_KINDS:
+                entry["group"], entry["version"], entry["kind"] = registry.SUBRESOURCE_KINDS[sub]
+            entries.append(entry)
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
             "resources": entries}
 
@@ -81,9 +84,16 @@ def _aggregated_resource(rtype: registry.ResourceType) -> dict[str, Any]:
     if rtype.categories:
         entry["categories"] = list(rtype.categories)
     if rtype.subresources:
-        entry["subresources"] = [{"subresource": sub, "responseKind": kind,
+        entry["subresources"] = [{"subresource": sub, "responseKind": _response_kind(kind, sub),
                                   "verbs": list(registry.SUBRESOURCE_VERBS[sub])} for sub in rtype.subresources]
     return entry
+
+
+def _response_kind(parent: dict[str, str], subresource: str) -> dict[str, str]:
+    if subresource not in registry.SUBRESOURCE_KINDS:
+        return parent
+    group, version, kind = registry.SUBRESOURCE_KINDS[subresource]
+    return {"group": group, "version": version, "kind": kind}
 
 
 def aggregated(types: registry.Registry, *, core: bool, media_type: str = AGGREGATED_MEDIA_TYPE) -> dict[str, Any]:

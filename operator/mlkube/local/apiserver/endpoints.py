@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mlkube.local.apiserver import decoding, errors, logs, objects, registry, storage, tables, watch
+from mlkube.local.apiserver import decoding, errors, logs, objects, registry, scale, storage, tables, watch
 
 logger = logging.getLogger(__name__)
 CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
@@ -78,6 +78,8 @@ class Endpoints:
         if target.subresource == "finalize":
             raise errors.method_not_allowed()
         obj = self._objects.get(target.rtype, target.namespace, target.name)
+        if target.subresource == "scale":
+            return json_response(scale.view(obj))
         if decoding.wants_table(request) and not target.subresource:
             return json_response(tables.table(target.rtype, [obj], now=_now(),
                                               resource_version=obj["metadata"]["resourceVersion"],
@@ -152,6 +154,10 @@ class Endpoints:
         if target.subresource == "log":
             raise errors.method_not_allowed()
         _, payload = await decoding.body(request)
+        if target.subresource == "scale":
+            result = self._objects.scale(target.rtype, target.namespace, target.name, "application/json", payload,
+                                         decoding.write_options(request))
+            return json_response(result.obj)
         result = self._objects.replace(target.rtype, target.namespace, target.name, payload,
                                        decoding.write_options(request), subresource=target.subresource)
         _log_warnings(request, result.warnings)
@@ -161,6 +167,10 @@ class Endpoints:
         if target.subresource in ("log", "finalize"):
             raise errors.method_not_allowed()
         content_type, payload = await decoding.body(request, patch=True)
+        if target.subresource == "scale":
+            result = self._objects.scale(target.rtype, target.namespace, target.name, content_type, payload,
+                                         decoding.write_options(request))
+            return json_response(result.obj)
         result = self._objects.patch(target.rtype, target.namespace, target.name, content_type, payload,
                                      decoding.write_options(request), subresource=target.subresource)
         _log_warnings(request, result.warnings)

@@ -14,8 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from mlkube.local.apiserver import (apply, builtin_fields, crds, errors, kinds, metadata, patch, registry, schema,
-                                    storage)
+from mlkube.local.apiserver import (apply, builtin_fields, crds, errors, kinds, metadata, patch, registry, scale,
+                                    schema, storage)
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
@@ -166,14 +166,18 @@ class Objects:
             return self._apply(rtype, namespace, name, old, body, opts, subresource=subresource)
         if old is None:
             raise errors.not_found(rtype.plural, rtype.group, name)
-        live = self.view(rtype, old)
+        new = self._patched(rtype, self.view(rtype, old), content_type, body, allow_strategic=not rtype.custom)
+        return self.update(rtype, old, new, opts, subresource=subresource)
+
+    def _patched(self, rtype: registry.ResourceType, live: dict[str, Any], content_type: str, body: Any, *,
+                 allow_strategic: bool) -> dict[str, Any]:
         try:
             if content_type == MERGE:
                 new = patch.merge_patch(live, body)
             elif content_type == JSON_PATCH:
                 new = patch.json_patch(live, body)
-            elif content_type == STRATEGIC and not rtype.custom:
-                new = patch.strategic_merge_patch(live, body, api_version=rtype.api_version, kind=rtype.kind)
+            elif content_type == STRATEGIC and allow_strategic:
+                new = patch.strategic_merge_patch(live, body, api_version=live["apiVersion"], kind=live["kind"])
             else:
                 # kubectl prefixes "<type> is not supported by <gvk>: " itself.
                 raise errors.unsupported_media_type(content_type, CUSTOM_PATCH_TYPES)
@@ -183,7 +187,25 @@ class Objects:
             raise errors.APIError(422, "Invalid", str(exc)) from exc
         if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
             raise errors.bad_request("the patch must leave an object with metadata")
-        return self.update(rtype, old, new, opts, subresource=subresource)
+        return new
+
+    def scale(self, rtype: registry.ResourceType, namespace: str, name: str, content_type: str, body: Any,
+              opts: WriteOptions) -> Result:
+        """PUT (content_type "application/json") or PATCH of the scale subresource: only spec.replicas changes."""
+        old = self._stored(rtype, namespace, name)
+        current = scale.view(old)
+        if content_type == "application/json":
+            requested = body
+            given_rv = ((body or {}).get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
+            if given_rv and given_rv != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(rtype.plural, rtype.group, name)
+        else:
+            # A Scale has no lists, so a strategic merge patch of it is a JSON merge patch.
+            content_type = MERGE if content_type == STRATEGIC else content_type
+            requested = self._patched(rtype, current, content_type, body, allow_strategic=False)
+        new = clone(old)
+        new.setdefault("spec", {})["replicas"] = scale.replicas(requested, name=name)
+        return Result(scale.view(self.update(rtype, old, new, opts, subresource="scale").obj))
 
     def _apply(self, rtype: registry.ResourceType, namespace: str, name: str, old: dict[str, Any] | None,
                config: Any, opts: WriteOptions, *, subresource: str) -> Result:

@@ -12,6 +12,8 @@ import re
 from typing import Any, Iterable
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# The kind a subresource answers with, when it is not the parent's: (group, version, kind).
+SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale")}
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update"),
                      "log": ("get",), "finalize": ("update",)}
 
@@ -96,9 +98,9 @@ BUILTINS: tuple[ResourceType, ...] = (
              subresources=("status",)),
     _builtin("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     _builtin("apps", "v1", "deployments", "Deployment", short_names=("deploy",), categories=("all",),
-             subresources=("status",), uses_generation=True),
+             subresources=("status", "scale"), uses_generation=True),
     _builtin("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), categories=("all",),
-             subresources=("status",), uses_generation=True),
+             subresources=("status", "scale"), uses_generation=True),
     _builtin("batch", "v1", "jobs", "Job", categories=("all",), subresources=("status",),
              uses_generation=True, extra_fields=("status.successful",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),

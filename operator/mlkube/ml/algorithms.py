@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sklearn import ensemble, linear_model, neighbors, svm
+from sklearn import calibration, ensemble, linear_model, neighbors, svm
 
 from mlkube.api import training
 from mlkube.ml import errors, space
@@ -26,6 +26,7 @@ class Entry:
     regressor: type | None
     defaults: dict[str, Any]
     default_space: dict[str, Any]
+    calibrated: bool = False  # the classifier has no predict_proba of its own: wrap it in a calibrator
 
 
 REGISTRY: dict[str, Entry] = {
@@ -66,10 +67,11 @@ REGISTRY: dict[str, Entry] = {
         {"n_jobs": 1},
         {"n_neighbors": {"int": [1, 50]}, "weights": ["uniform", "distance"]},
     ),
-    # probability=True gives SVC a predict_proba (an internal 5-fold calibration), needed for
-    # roc_auc, log_loss and served probabilities; it makes SVC the slowest candidate.
+    # SVC's own probabilities (probability=True) are deprecated since scikit-learn 1.9; its
+    # replacement, CalibratedClassifierCV(SVC(), ensemble=False), gives the predict_proba that
+    # roc_auc, log_loss and served probabilities need. It makes SVC the slowest candidate.
     "svm": Entry(
-        svm.SVC, svm.SVR, {"probability": True}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}
+        svm.SVC, svm.SVR, {}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}, calibrated=True
     ),
 }
 
@@ -128,7 +130,12 @@ def build(name: str, task: str, params: dict[str, Any], *, seed: int, balanced: 
     if balanced and "class_weight" in accepted:
         settings["class_weight"] = "balanced"
     settings.update(params)
-    return cls(**settings)
+    estimator = cls(**settings)
+    if task == "classification" and REGISTRY[name].calibrated:
+        # Checked here, or the calibrator's inner cross_val_predict would name itself in the message.
+        estimator._validate_params()
+        return calibration.CalibratedClassifierCV(estimator, ensemble=False)
+    return estimator
 
 
 def supports_class_weight(name: str, task: str) -> bool:

@@ -64,16 +64,32 @@ def test_algorithm_of_the_other_task_is_refused():
         candidates({"name": "linear_regression"})
 
 
-def test_invalid_value_fails_the_run_with_scikit_learns_message(mixed):
-    with pytest.raises(
-        errors.InvalidSpec, match=r"The 'max_depth' parameter of RandomForestClassifier must be .* Got -1 instead"
-    ):
+@pytest.mark.parametrize(
+    ("algorithm", "params", "message"),
+    [
+        (
+            "random_forest",
+            {"max_depth": -1},
+            r"The 'max_depth' parameter of RandomForestClassifier must be .* Got -1 instead",
+        ),
+        ("svm", {"C": -1.0}, r"The 'C' parameter of SVC must be a float in the range \(0.0, inf\]. Got -1.0 instead"),
+    ],
+)
+def test_invalid_value_fails_the_run_with_scikit_learns_message(mixed, algorithm, params, message):
+    with pytest.raises(errors.InvalidSpec, match=message):
         tuning.run(
             search_problem(mixed),
-            candidates({"name": "random_forest", "params": {"max_depth": -1}}),
+            candidates({"name": algorithm, "params": params}),
             settings(maxTrials=2),
             timeout_seconds=None,
         )
+
+
+def test_svm_classifier_gives_calibrated_probabilities(mixed):
+    model = algorithms.build("svm", "classification", {"C": 1.0}, seed=0, balanced=True)
+    fitted = model.fit(mixed[["x1", "x2"]], mixed["y"])
+    assert fitted.predict_proba(mixed[["x1", "x2"]]).sum(axis=1) == pytest.approx(1.0)
+    assert model.estimator.class_weight == "balanced"
 
 
 def test_grid_tries_every_point_round_robin(mixed):

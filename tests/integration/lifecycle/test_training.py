@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import project, trainingjob, wait_for
+from lifecycle_helpers import project, trainingjob, wait_for
 
 ONE_FEATURE = {"featureSelection": {"method": "kbest", "k": 1}}  # f1 about 0.71 on penguins
 ALL_FEATURES = {"featureSelection": {"method": "none"}}  # f1 about 1.0

@@ -38,10 +38,6 @@ class Columns:
     categorical: list[str]  # categorical and boolean
     binned: list[str]
 
-    @property
-    def all(self) -> list[str]:
-        return [*self.numeric, *self.binned, *self.categorical]
-
 
 def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preprocessing) -> Columns:
     binned = [b.column for b in spec.bins]

@@ -229,5 +229,7 @@ class ModelDeploymentStatus(base.StatusBase):
     """When the latest analysis ran."""
     analysis_baseline: AnalysisBaseline | None = None
     """Where the current analysis window began."""
+    retiring_versions: list[int] = []
+    """Versions out of the traffic table whose InferenceServices go on the next pass, once the router has switched."""
     rolled_back_version: int | None = None
     """The last candidate that was rolled back; it is not retried until the spec asks for another version."""

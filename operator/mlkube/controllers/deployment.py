@@ -35,7 +35,8 @@ _locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asy
 
 
 def _rolling_out(status: kopf.Status, **_: Any) -> bool:
-    return status.get("candidateVersion") is not None or status.get("phase") in (None, "Pending", "Progressing", "Degraded")
+    return (status.get("candidateVersion") is not None or bool(status.get("retiringVersions"))
+            or status.get("phase") in (None, "Pending", "Progressing", "Degraded"))
 
 
 @kopf.on.resume(*RESOURCE)
@@ -102,7 +103,8 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
         return
     spec, mlp, desired = resolved
     state = _state(current)
-    seen = await _observe(client, mdep, spec, versions={state.stable, state.candidate, desired} - {None},
+    retiring = set(current.get("retiringVersions", []))
+    seen = await _observe(client, mdep, spec, versions={state.stable, state.candidate, desired, *retiring} - {None},
                           candidate=state.candidate, baseline=current.get("analysisBaseline"))
     action = (mdep["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
     now = _now()
@@ -110,13 +112,13 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
         desired=desired, ready=seen.ready, verdict=seen.analysis.verdict if seen.analysis else None,
         action=action if action in ("promote", "abort") else None, now=now, load_failures=seen.load_failures,
         failed_checks=tuple(seen.analysis.failed_checks) if seen.analysis else ()))
-    traffic = await _apply(client, mdep, spec, mlp, decision.state, seen)
+    traffic, retiring = await _apply(client, mdep, spec, mlp, decision.state, seen, retiring=retiring)
     baseline = current.get("analysisBaseline")
     if decision.window_reset and seen.router_url and decision.state.candidate is not None:
         stats = await routerstats.fetch(seen.router_url)
         baseline = analysis.snapshot(stats, decision.state.candidate) if stats else None
-    new = _status(current, decision.state, traffic, seen, baseline, message=_message(current, decision, traffic, seen), now=now,
-                  generation=mdep["metadata"].get("generation", 1))
+    new = _status(current, decision.state, traffic, seen, baseline, retiring=retiring, now=now,
+                  message=_message(current, decision, traffic, seen), generation=mdep["metadata"].get("generation", 1))
     await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
     for type_, reason, text in decision.events:
         (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=text)
@@ -162,9 +164,11 @@ async def _observe(client: k8s.Client, mdep: dict[str, Any], spec: Any, *, versi
 
 
 async def _apply(client: k8s.Client, mdep: dict[str, Any], spec: Any, mlp: dict[str, Any], state: rollout.State,
-                 seen: Observed) -> list[dict[str, Any]]:
+                 seen: Observed, *, retiring: set[int]) -> tuple[list[dict[str, Any]], list[int]]:
     """Apply an InferenceService per served version and the router with its table; delete the
-    versions no longer served (after the table stops naming them). Returns the traffic as routed."""
+    versions that left the table in an earlier pass (``retiring``). Returns the traffic as routed
+    and the versions that left the table now, to delete on the next pass: by then the router has
+    had a watch event's time to switch, so no request is sent to a version being deleted."""
     namespace = mdep["metadata"]["namespace"]
     storage = refs.parsed_project(mlp).storage
     registry = {m["version"]: m for m in (mlp.get("status") or {}).get("models", [])}
@@ -182,10 +186,10 @@ async def _apply(client: k8s.Client, mdep: dict[str, Any], spec: Any, mlp: dict[
                                   capture_endpoint=storage.endpoint, generation=mdep["metadata"].get("generation", 1))
     await _apply_router(client, mdep, spec, table if any(t["percent"] > 0 for t in live) else None,
                         secret=storage.credentials_secret)
-    for version, obj in seen.isvcs.items():
-        if version not in served and obj is not None:
-            await client.delete(k8s.INFERENCESERVICES, obj["metadata"]["name"], namespace)
-    return traffic
+    unserved = {v for v, obj in seen.isvcs.items() if v not in served and obj is not None}
+    for version in unserved & retiring:
+        await client.delete(k8s.INFERENCESERVICES, serving.isvc_name(mdep["metadata"]["name"], version), namespace)
+    return traffic, sorted(unserved - retiring)
 
 
 def served_version(spec: Any, mlp: dict[str, Any]) -> int:
@@ -264,18 +268,21 @@ def _message(current: dict[str, Any], decision: rollout.Decision, traffic: list[
 
 
 def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[str, Any]], seen: Observed,
-            baseline: dict[str, Any] | None, *, message: str, now: datetime.datetime, generation: int) -> dict[str, Any]:
+            baseline: dict[str, Any] | None, *, retiring: list[int], message: str, now: datetime.datetime,
+            generation: int) -> dict[str, Any]:
     """The ModelDeployment's status from the decided state. Pure."""
     router_url = seen.router_url
     new = {k: v for k, v in current.items() if k not in ("candidateVersion", "currentStep", "stepStartedAt", "rolledBackVersion",
-                                                          "candidateReadyAt", "previewUrl", "analysisBaseline", "url", "message")}
+                                                          "candidateReadyAt", "previewUrl", "analysisBaseline", "url", "message",
+                                                          "retiringVersions")}
     new.update({"phase": state.phase, "traffic": traffic, "trafficSummary": rollout.summary(traffic), "message": message})
     optional = {"stableVersion": state.stable, "candidateVersion": state.candidate, "currentStep": state.step,
                 "stepStartedAt": _format(state.step_started) if state.step_started else None,
                 "candidateReadyAt": _format(state.candidate_ready_at) if state.candidate_ready_at else None,
                 "rolledBackVersion": state.rolled_back, "url": router_url,
                 "previewUrl": f"{router_url}/preview" if router_url and any(t["role"] == "preview" for t in traffic) else None,
-                "analysisBaseline": baseline if state.candidate is not None else None}
+                "analysisBaseline": baseline if state.candidate is not None else None,
+                "retiringVersions": retiring or None}
     new.update({k: v for k, v in optional.items() if v is not None})
     if seen.analysis is not None:
         new["analysis"] = seen.analysis.wire()

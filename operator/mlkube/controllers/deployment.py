@@ -3,8 +3,8 @@
 Each pass: read the ModelDeployment afresh, resolve the version the spec asks for, observe the
 InferenceServices and the router's measurements, let ``rollout.decide`` pick the next state,
 apply the whole desired state (one InferenceService per served version, the router and its
-table), delete versions no longer served, write the status once, and only then post the
-transition's Events and clear a consumed manual action. Passes over one ModelDeployment are
+table), delete versions that left the table on an earlier pass, write the status once, and only
+then post the transition's Events and clear a consumed manual action. Passes over one ModelDeployment are
 serialised in-process, so events from the spec, the timers and the InferenceServices never
 decide twice from the same state.
 """
@@ -35,6 +35,7 @@ _locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asy
 
 
 def _rolling_out(status: kopf.Status, **_: Any) -> bool:
+    """Whether the ModelDeployment needs a pass every tick (a rollout, or cleanup, under way)."""
     return (status.get("candidateVersion") is not None or bool(status.get("retiringVersions"))
             or status.get("phase") in (None, "Pending", "Progressing", "Degraded"))
 

@@ -15,9 +15,13 @@ import sys
 import tempfile
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlkube.ml import artifacts, drift, drift_performance, errors, report, storage, traffic
+
+# Metrics scored on class probabilities rather than on the predicted labels.
+PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
 
 
 def analyse(request: dict[str, Any]) -> dict[str, Any]:
@@ -73,9 +77,19 @@ def _performance(spec: dict[str, Any], card: dict[str, Any], current: pd.DataFra
     baseline = (card.get("metrics", {}).get("test") or {}).get(metric)
     if len(labeled) < spec.get("minLabeled", 50) or baseline is None:
         return None
-    return drift_performance.performance(metric, labeled["__target__"].to_numpy(), labeled["__prediction__"].to_numpy(),
-                                         baseline=baseline, max_drop=spec.get("maxDrop", 0.05), classes=card.get("classes"),
-                                         positive_class=card["problem"].get("positiveClass"))
+    truth, predicted, classes = labeled["__target__"].to_numpy(), labeled["__prediction__"].to_numpy(), card.get("classes")
+    if card["problem"]["task"] == "classification":
+        # Ground truth arrives as JSON and probability keys are JSON strings: classes are compared by their text.
+        truth, predicted = truth.astype(str), predicted.astype(str)
+        classes = None if classes is None else [str(c) for c in classes]
+        if classes is not None and not set(predicted) <= set(classes):
+            classes = None  # predictions renamed by labels postprocessing: the classes are the ones seen
+        served = labeled["__probabilities__"]
+        if metric in PROBABILITY_METRICS and served.map(lambda p: isinstance(p, dict) and len(p) > 0).all():
+            classes = list(served.iloc[0])  # the served order (class names after any labels postprocessing)
+            predicted = np.array([[p.get(c, 0.0) for c in classes] for p in served], dtype=float)
+    return drift_performance.performance(metric, truth, predicted, baseline=baseline, max_drop=spec.get("maxDrop", 0.05),
+                                         classes=classes, positive_class=card["problem"].get("positiveClass"))
 
 
 def main() -> int:

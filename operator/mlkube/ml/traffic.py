@@ -6,7 +6,8 @@ Reads the layout the router writes (see ``mlkube.serving.capture``)::
     {uri}/feedback/{namespace}/{deployment}/date=YYYY-MM-DD/*.jsonl
 
 One row per predicted instance: the feature columns (named by the model card's feature
-schema), ``__prediction__``, ``__target__`` (missing until feedback arrives), ``__request_id__``,
+schema), ``__prediction__``, ``__probabilities__`` (classifiers: ``{class: probability}`` in the
+served order, else missing), ``__target__`` (missing until feedback arrives), ``__request_id__``,
 ``__version__``, ``__role__`` and ``__time__``. Only successful predictions count. Kubernetes-free.
 """
 
@@ -23,7 +24,7 @@ from mlkube.ml import storage
 
 INFERENCE_LOG = "inference-log"
 FEEDBACK = "feedback"
-META_COLUMNS = ("__prediction__", "__target__", "__request_id__", "__version__", "__role__", "__time__")
+META_COLUMNS = ("__prediction__", "__probabilities__", "__target__", "__request_id__", "__version__", "__role__", "__time__")
 
 
 def _files(root: str, kind: str, namespace: str, deployment: str, since: datetime.datetime, *,
@@ -50,15 +51,17 @@ def _rows(record: dict[str, Any], features: list[str]) -> list[dict[str, Any]]:
         instances = request["instances"]
         rows = [dict(i) if isinstance(i, dict) else dict(zip(features, i)) for i in instances]
         predictions = response.get("predictions", [])
+        probabilities = response.get("probabilities") or [None] * len(predictions)
     elif "inputs" in request:
         rows = _v2_rows(request["inputs"], features)
         predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") == "predict"), [])
+        probabilities = _v2_probabilities(response.get("outputs", []), len(predictions))
     else:
         return []
-    if len(predictions) != len(rows):
+    if len(predictions) != len(rows) or len(probabilities) != len(rows):
         return []
-    for row, prediction in zip(rows, predictions):
-        row.update({"__prediction__": prediction, "__request_id__": record.get("requestId"),
+    for row, prediction, probability in zip(rows, predictions, probabilities):
+        row.update({"__prediction__": prediction, "__probabilities__": probability, "__request_id__": record.get("requestId"),
                     "__version__": record.get("version"), "__role__": record.get("role"), "__time__": record.get("timestamp")})
     return rows
 
@@ -71,6 +74,23 @@ def _v2_rows(inputs: list[dict[str, Any]], features: list[str]) -> list[dict[str
     columns = {i["name"]: i.get("data", []) for i in inputs}
     count = max((len(v) for v in columns.values()), default=0)
     return [{name: values[k] for name, values in columns.items() if k < len(values)} for k in range(count)]
+
+
+def _v2_probabilities(outputs: list[dict[str, Any]], count: int) -> list[dict[str, float] | None]:
+    """Per instance ``{class: probability}`` from the V2 ``probabilities`` output (classes in its parameters)."""
+    output = next((o for o in outputs if o.get("name") == "probabilities"), None)
+    try:
+        classes = json.loads((output or {}).get("parameters", {}).get("classes", "null"))
+    except (TypeError, ValueError):
+        classes = None
+    if not output or not isinstance(classes, list) or not classes:
+        return [None] * count
+    data = output.get("data", [])
+    flat = data if not data or not isinstance(data[0], list) else [v for row in data for v in row]
+    width = len(classes)
+    if len(flat) != count * width:
+        return [None] * count
+    return [{str(c): flat[i * width + k] for k, c in enumerate(classes)} for i in range(count)]
 
 
 def window(root: str, *, namespace: str, deployment: str, features: list[str], since: datetime.datetime,
@@ -86,7 +106,7 @@ def window(root: str, *, namespace: str, deployment: str, features: list[str], s
         if (record.get("timestamp") or "")[:19] < cutoff:
             continue
         rows.extend(_rows(record, features))
-    table = pd.DataFrame(rows, columns=[*features, *META_COLUMNS[:1], *META_COLUMNS[2:]])
+    table = pd.DataFrame(rows, columns=[*features, *(c for c in META_COLUMNS if c != "__target__")])
     table = table.sort_values("__time__", kind="stable").tail(size).reset_index(drop=True)
     labels = feedback(root, namespace=namespace, deployment=deployment, since=since, options=options)
     table["__target__"] = table["__request_id__"].map(labels)

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mlkube import cli, labeling
+from mlkube import labeling
 from mlkube.local import scenario
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
@@ -257,13 +257,21 @@ def label_in_bulk(workdir: pathlib.Path, kubeconfig: str, answers: list[scenario
     _wait(lambda: set(labeling.pending(source, features=None, since=since)[labeling.REQUEST_ID]) >= set(truth), 30,
           "the router to write the captured requests")
     say("labeling", f"$ mlkube feedback export -d {DEPLOYMENT} -o {pending}")
-    cli.main(["feedback", "export", "-o", str(pending), *where])
+    _mlkube("feedback", "export", "-o", str(pending), *where)
     table = pd.read_csv(pending)
     table["groundTruth"] = table["requestId"].map(truth)
     table.to_csv(pending, index=False)
     say("labeling", f"$ mlkube feedback import {pending} -d {DEPLOYMENT}  ({len(table)} species confirmed by the survey team)")
-    if cli.main(["feedback", "import", str(pending), *where]) != 0:
-        raise RuntimeError("mlkube feedback import reported unknown request ids")
+    _mlkube("feedback", "import", str(pending), *where)
+
+
+def _mlkube(*args: str) -> None:
+    """Run the ``mlkube`` command as a user would, showing its output; fail on a non-zero exit."""
+    done = subprocess.run([sys.executable, "-m", "mlkube.cli", *args], capture_output=True, text=True, timeout=120)
+    for line in (done.stdout + done.stderr).splitlines():
+        print(f"{'':>22}{line}", flush=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"mlkube {' '.join(args)} exited with {done.returncode}")
 
 
 def keep_sending(url: str, rows: Any, stop: Any) -> None:

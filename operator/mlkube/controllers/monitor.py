@@ -79,7 +79,7 @@ async def _analyse(client: k8s.Client, dmon: dict[str, Any], spec: Any) -> None:
     version = (mdep.get("status") or {}).get("stableVersion")
     entry = next((m for m in (mlp.get("status") or {}).get("models", []) if m["version"] == version), None)
     if entry is None:
-        await _report(client, dmon, "NothingServed", f"ModelDeployment {spec.deployment_ref} serves no version yet")
+        await _report(client, dmon, "NothingServed", f"ModelDeployment {spec.deployment_ref} serves no version yet", checked=True)
         return
     now = _now()
     request = drift.drift_request(dmon, spec, mdep=mdep, storage=mlp_spec.storage, entry=entry,
@@ -88,7 +88,7 @@ async def _analyse(client: k8s.Client, dmon: dict[str, Any], spec: Any) -> None:
     try:
         result = await worker.run("mlkube.driftcheck", request, env=secret_env)
     except worker.WorkerError as failure:
-        await _report(client, dmon, "AnalysisFailed", str(failure))
+        await _report(client, dmon, "AnalysisFailed", str(failure), checked=True)
         return
     await _act(client, dmon, spec, result, mdep=mdep, mlp=mlp, version=version, now=now)
 
@@ -155,10 +155,14 @@ async def _storage_env(client: k8s.Client, namespace: str, secret_name: str | No
     return worker.secret_env(secret, ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))
 
 
-async def _report(client: k8s.Client, dmon: dict[str, Any], reason: str, message: str) -> None:
+async def _report(client: k8s.Client, dmon: dict[str, Any], reason: str, message: str, *, checked: bool = False) -> None:
+    """Ready=False with what to fix; ``checked`` counts the attempt as this interval's check (no retry every tick)."""
     current = dmon.get("status") or {}
-    new = status.with_ready({**current, "phase": current.get("phase") or "Pending", "message": message}, ready=False,
-                            reason=reason, message=message, generation=dmon["metadata"].get("generation", 1), at=status.now())
+    new = {**current, "phase": current.get("phase") or "Pending", "message": message}
+    if checked:
+        new["lastCheckTime"] = _format(_now())
+    new = status.with_ready(new, ready=False, reason=reason, message=message, generation=dmon["metadata"].get("generation", 1),
+                            at=status.now())
     await status.write(client, k8s.DRIFTMONITORS, dmon, new)
 
 

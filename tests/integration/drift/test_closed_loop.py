@@ -127,3 +127,17 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
     assert {a.version for a in after} == {2}
     recovered, degraded = scenario.f1(after), scenario.f1(before)
     assert recovered >= healthy["performance"]["baseline"] - 0.05 and recovered > degraded + 0.2, (recovered, degraded)
+
+
+def test_a_monitor_of_a_missing_deployment_says_what_to_fix(cluster: LocalCluster, namespace):
+    body = monitor("orphan")
+    body["spec"]["deploymentRef"] = "nope"
+    cluster.apply(body, namespace)
+
+    def reported():
+        status = cluster.status("dmon", "orphan", namespace)
+        return next((c for c in status.get("conditions", []) if c["type"] == "Ready" and c["status"] == "False"), None)
+    ready = wait_for(reported, 30, "a Ready=False condition")
+    assert ready["reason"] == "DeploymentNotFound"
+    assert "ModelDeployment 'nope' does not exist" in ready["message"] and "fix spec.deploymentRef" in ready["message"]
+    assert cluster.status("dmon", "orphan", namespace)["phase"] == "Pending"

@@ -315,3 +315,19 @@ def test_a_champion_that_cannot_be_loaded_does_not_fail_the_run(tmp_path, cancer
     outcome, info = experiment.run(trainer_api.TrainerInput.model_validate(document))
     assert outcome.comparison["champion"] is None and "no MANIFEST.json" in outcome.comparison["error"]
     assert artifacts.load(tmp_path / "v2").digest == info.digest
+
+
+def test_spec_from_a_file_and_progress_lines(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLKUBE_CONTAINER_ROOT", raising=False)
+    datasets.load_wine(as_frame=True).frame.to_csv(tmp_path / "wine.csv", index=False)
+    document = spec(f"file://{tmp_path}/wine.csv", f"file://{tmp_path}/out/", metric="accuracy")
+    (tmp_path / "spec.json").write_text(json.dumps(document))
+
+    assert trainer.main(["--spec", str(tmp_path / "spec.json"), "--result", str(tmp_path / "result.json")]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    stages = [json.loads(line.split(" ", 1)[1])["stage"] for line in lines if line.startswith("MLKUBE_PROGRESS ")]
+    assert stages[:3] == ["loading", "processing", "tuning"] and stages[-2:] == ["evaluating", "writing"]
+    assert stages.count("tuning") == 1 + 3, "one line as tuning starts, one per trial"
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["ok"] and lines[-1] == "MLKUBE_RESULT " + json.dumps(result, separators=(",", ":"))

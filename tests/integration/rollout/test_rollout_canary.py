@@ -6,7 +6,11 @@ from __future__ import annotations
 import collections
 import math
 
+import pytest
+
 from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes
 
 ANALYSIS = {"interval": "2s", "minRequests": 20, "maxErrorRate": 0.05, "maxLatencyP99": "5s", "minAgreement": 0.8}
 

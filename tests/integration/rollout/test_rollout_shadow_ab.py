@@ -7,8 +7,11 @@ import collections
 import signal
 
 import httpx
+import pytest
 
 from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes
 
 ANALYSIS = {"interval": "2s", "minRequests": 10, "maxErrorRate": 0.05, "maxLatencyP99": "5s"}
 

@@ -3,7 +3,11 @@ following the project's champion."""
 
 from __future__ import annotations
 
+import pytest
+
 from rollout_helpers import PROJECT, Client, penguin_rows, roll_to, serving, wait_for
+
+pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes
 
 ANALYSIS = {"interval": "2s", "minRequests": 10, "maxErrorRate": 0.05, "maxLatencyP99": "5s"}
 

@@ -59,6 +59,12 @@ def folds(y: pd.Series, *, task: str, spec: training.Split, cv_folds: int) -> li
         raise errors.DataError(
             f"the training partition has {n} rows, too few for tuning.cvFolds={cv_folds}; add data or lower cvFolds"
         )
+    if task == "classification" and y.nunique() < 2:
+        where = f"the oldest rows by {spec.time_column}" if spec.time_column else "the rows left for training"
+        raise errors.DataError(
+            f"the training partition ({where}) holds a single class, {y.iloc[0]!r}; a classifier needs two. "
+            "Add data or change preprocessing.split"
+        )
     if spec.time_column:
         splitter = model_selection.TimeSeriesSplit(n_splits=cv_folds)
     elif task == "classification" and spec.stratify:

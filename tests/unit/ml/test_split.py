@@ -52,3 +52,11 @@ def test_too_few_rows_say_what_to_fix(mixed):
         split.partition(mixed.head(3), target="y", task="regression", spec=spec())
     with pytest.raises(errors.DataError, match="class 'rare' has 2 training rows, fewer than tuning.cvFolds=3"):
         split.folds(pd.Series(["rare"] * 2 + ["common"] * 20), task="classification", spec=spec(), cv_folds=3)
+
+
+def test_a_single_class_training_partition_is_refused():
+    y = pd.Series(["old"] * 10)
+    with pytest.raises(
+        errors.DataError, match="the training partition \\(the oldest rows by ts\\) holds a single class, 'old'"
+    ):
+        split.folds(y, task="classification", spec=spec(timeColumn="ts"), cv_folds=3)

@@ -8,6 +8,7 @@ Job, Deployment defaults). Mutates the private copy it is given; must not write 
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 from typing import Any, Iterable
 
@@ -19,8 +20,10 @@ CLUSTER_IP_LAST = ipaddress.IPv4Address("127.1.255.254")
 
 
 def prepare_create(rtype: registry.ResourceType, obj: dict[str, Any], *,
-                   services: Iterable[dict[str, Any]]) -> list[errors.Cause]:
-    """Apply create-time defaults in place; `services` are the stored ones (for clusterIP allocation)."""
+                   services: Iterable[dict[str, Any]], network_seed: str = "") -> list[errors.Cause]:
+    """Apply create-time defaults in place; `services` are the stored ones (for clusterIP allocation),
+    `network_seed` names this cluster (its state directory) so that its Service addresses start in a
+    /24 of their own: two local clusters on one machine rarely hand out the same address."""
     key = (rtype.group, rtype.plural)
     if key == ("", "namespaces"):
         spec = obj.setdefault("spec", {})
@@ -28,7 +31,7 @@ def prepare_create(rtype: registry.ResourceType, obj: dict[str, Any], *,
         obj["status"] = {"phase": "Active"}
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     elif key == ("", "services"):
-        return _prepare_service(obj, services)
+        return _prepare_service(obj, services, network_seed)
     elif key == ("", "pods"):
         obj["status"] = {"phase": "Pending"}
         spec = obj.setdefault("spec", {})
@@ -118,7 +121,7 @@ def _default_job(job: dict[str, Any]) -> None:
     spec.setdefault("template", {}).setdefault("spec", {}).setdefault("restartPolicy", "Never")
 
 
-def _prepare_service(service: dict[str, Any], services: Iterable[dict[str, Any]]) -> list[errors.Cause]:
+def _prepare_service(service: dict[str, Any], services: Iterable[dict[str, Any]], network_seed: str) -> list[errors.Cause]:
     spec = service.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -136,12 +139,15 @@ def _prepare_service(service: dict[str, Any], services: Iterable[dict[str, Any]]
                                  f"IP {requested}: provided IP is already allocated", "spec.clusterIPs")]
         spec["clusterIPs"] = [requested]
         return []
-    address = CLUSTER_IP_FIRST
-    while str(address) in used or str(address).endswith((".0", ".255")):
-        address += 1
-        if address > CLUSTER_IP_LAST:
-            return [errors.Cause("FieldValueInvalid", "Invalid value: range is full: no clusterIP left to allocate",
-                                 "spec.clusterIP")]
+    size = int(CLUSTER_IP_LAST) - int(CLUSTER_IP_FIRST) + 1
+    start = hashlib.sha256(network_seed.encode()).digest()[0] * 256 if network_seed else 0
+    for offset in range(size):
+        address = CLUSTER_IP_FIRST + (start + offset) % size
+        if str(address) not in used and not str(address).endswith((".0", ".255")):
+            break
+    else:
+        return [errors.Cause("FieldValueInvalid", "Invalid value: range is full: no clusterIP left to allocate",
+                             "spec.clusterIP")]
     spec["clusterIP"] = str(address)
     spec["clusterIPs"] = [str(address)]
     return []

@@ -119,7 +119,7 @@ class Objects:
         if rtype.custom and rtype.has_status:
             obj.pop("status", None)
         causes += metadata.meta_causes(meta)
-        causes += kinds.prepare_create(rtype, obj, services=self.store.list("/services"))
+        causes += kinds.prepare_create(rtype, obj, services=self.store.list("/services"), network_seed=self.store.path)
         obj, warnings, schema_causes = self._schema_pass(rtype, obj, None, opts)
         causes += schema_causes
         if _key(rtype) == CRDS:

@@ -56,6 +56,11 @@ class Store:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+
+    @property
+    def path(self) -> str:
+        """The database file: also what names this cluster."""
+        return os.path.abspath(self._path)
     def open(self) -> None:
         os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
         self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)

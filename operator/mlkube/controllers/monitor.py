@@ -101,6 +101,12 @@ async def _act(client: k8s.Client, dmon: dict[str, Any], spec: Any, result: dict
     phase = result["phase"]
     drifting = phase == "Drifting"
     was_drifting = current.get("phase") == "Drifting"
+    previous = current.get("modelVersion")
+    if was_drifting and previous is not None and previous != version:
+        # A new stable version is judged on its own reference: the old version's episode ends here.
+        await _end_episode(dmon, spec, mlp, current, version=previous, now=now)
+        kopf.info(dmon, reason="DriftResolved", message=f"Version {previous} no longer serves; version {version} is judged on its own reference")
+        was_drifting = False
     new = {k: v for k, v in current.items() if k not in ("features", "predictionDrift", "performance", "datasetDrift", "driftShare", "message")}
     new.update({k: v for k, v in result.items() if k in (
         "phase", "samples", "datasetDrift", "driftShare", "features", "predictionDrift", "performance", "reportUri")})
@@ -127,6 +133,17 @@ async def _act(client: k8s.Client, dmon: dict[str, Any], spec: Any, result: dict
     new = status.with_ready(new, ready=True, reason=ready_reason, message=result.get("summary", ""),
                             generation=dmon["metadata"].get("generation", 1), at=stamp)
     await status.write(client, k8s.DRIFTMONITORS, dmon, new)
+
+
+async def _end_episode(dmon: dict[str, Any], spec: Any, mlp: dict[str, Any], last: dict[str, Any], *, version: int,
+                       now: datetime.datetime) -> None:
+    """Resolve the alert of ``version``'s episode, described by its last analysis ``last``."""
+    if not spec.alerting.webhook:
+        return
+    labels = alerts.labels(dmon, project=mlp["metadata"]["name"], deployment=spec.deployment_ref, version=version,
+                           severity=spec.alerting.severity)
+    stamp = _format(now)
+    await alerts.post(spec.alerting.webhook, alerts.payload(labels, last, starts_at=last.get("driftStartedAt", stamp), resolved_at=stamp))
 
 
 async def _retrain(client: k8s.Client, dmon: dict[str, Any], mlp: dict[str, Any], *, episode: str, now: datetime.datetime) -> dict[str, Any]:

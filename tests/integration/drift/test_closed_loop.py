@@ -114,19 +114,23 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
         assert "bill_length_mm" in alert["annotations"]["topDriftedFeatures"] and "endsAt" not in alert
         assert alert["annotations"]["reportUri"].endswith(".html")
 
-    # The retrained version beats the champion on the newest labeled traffic, becomes champion and is rolled out.
-    run = wait_for(lambda: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(
-        cluster.status("tj", drifting["retrainingJob"], namespace)), 240, "the retraining run to finish")
-    assert run["phase"] == "Succeeded", run.get("message")
-    assert run["comparison"]["holdout"] == "recent" and run["comparison"]["challengerBetter"], run["comparison"]
-    wait_for(lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == 2, 60, "version 2 to be champion")
-    wait_for(lambda: (lambda s: s.get("stableVersion") == 2 and s.get("phase") == "Healthy")(
-        cluster.status("mdep", DEPLOYMENT, namespace)), 120, "the deployment to roll out version 2")
+        # The retrained version beats the champion on the newest labeled traffic, becomes champion and is rolled out.
+        run = wait_for(lambda: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(
+            cluster.status("tj", drifting["retrainingJob"], namespace)), 240, "the retraining run to finish")
+        assert run["phase"] == "Succeeded", run.get("message")
+        assert run["comparison"]["holdout"] == "recent" and run["comparison"]["challengerBetter"], run["comparison"]
+        wait_for(lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == 2, 60, "version 2 to be champion")
+        wait_for(lambda: (lambda s: s.get("stableVersion") == 2 and s.get("phase") == "Healthy")(
+            cluster.status("mdep", DEPLOYMENT, namespace)), 120, "the deployment to roll out version 2")
 
-    after = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 150, seed=3)))
-    assert {a.version for a in after} == {2}
-    recovered, degraded = scenario.f1(after), scenario.f1(before)
-    assert recovered >= healthy["performance"]["baseline"] - 0.05 and recovered > degraded + 0.2, (recovered, degraded)
+        after = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 150, seed=3)))
+        assert {a.version for a in after} == {2}
+        recovered, degraded = scenario.f1(after), scenario.f1(before)
+        assert recovered >= healthy["performance"]["baseline"] - 0.05 and recovered > degraded + 0.2, (recovered, degraded)
+
+        # Version 1 no longer serves: its episode ends and its alert is resolved.
+        resolved = wait_for(lambda: [a for a in alerts.alerts if a.get("endsAt")], 60, "the alert of version 1 to be resolved")
+        assert resolved[0]["labels"]["version"] == "1" and resolved[0]["startsAt"] == alert["startsAt"]
 
 
 def test_a_monitor_of_a_missing_deployment_says_what_to_fix(cluster: LocalCluster, namespace):

@@ -66,7 +66,8 @@ def analyse(request: dict[str, Any]) -> dict[str, Any]:
     drifting = result.dataset_drift or prediction.drifted or bool(performance and performance.drifted)
     summary = result.explanation(top_k)
     if performance is not None and performance.drifted:
-        summary += f" {performance.metric} fell from {performance.baseline:.3f} to {performance.current:.3f} on {performance.samples} labeled requests."
+        summary += (f" {performance.metric} fell from {performance.baseline:.3f} to {performance.current:.3f}"
+                    f" on {performance.samples} labeled requests.")
     return {**status, "phase": "Drifting" if drifting else "Healthy", "samples": samples,
             "reportUri": request["report"]["uri"], "summary": summary}
 

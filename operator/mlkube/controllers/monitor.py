@@ -71,7 +71,8 @@ async def _analyse(client: k8s.Client, dmon: dict[str, Any], spec: Any) -> None:
     namespace = dmon["metadata"]["namespace"]
     try:
         mdep = await refs.deployment(client, spec.deployment_ref, namespace)
-        mlp = await refs.project(client, mdep["spec"]["projectRef"], namespace, field=f"ModelDeployment {spec.deployment_ref} spec.projectRef")
+        mlp = await refs.project(client, mdep["spec"]["projectRef"], namespace,
+                                 field=f"ModelDeployment {spec.deployment_ref} spec.projectRef")
         mlp_spec = refs.parsed_project(mlp)
     except refs.MissingReference as missing:
         await _report(client, dmon, missing.reason, missing.message)
@@ -105,9 +106,11 @@ async def _act(client: k8s.Client, dmon: dict[str, Any], spec: Any, result: dict
     if was_drifting and previous is not None and previous != version:
         # A new stable version is judged on its own reference: the old version's episode ends here.
         await _end_episode(dmon, spec, mlp, current, version=previous, now=now)
-        kopf.info(dmon, reason="DriftResolved", message=f"Version {previous} no longer serves; version {version} is judged on its own reference")
+        kopf.info(dmon, reason="DriftResolved",
+                  message=f"Version {previous} no longer serves; version {version} is judged on its own reference")
         was_drifting = False
-    new = {k: v for k, v in current.items() if k not in ("features", "predictionDrift", "performance", "datasetDrift", "driftShare", "message")}
+    per_analysis = ("features", "predictionDrift", "performance", "datasetDrift", "driftShare", "message")
+    new = {k: v for k, v in current.items() if k not in per_analysis}
     new.update({k: v for k, v in result.items() if k in (
         "phase", "samples", "datasetDrift", "driftShare", "features", "predictionDrift", "performance", "reportUri")})
     new.update({"modelVersion": version, "lastCheckTime": stamp})
@@ -120,7 +123,8 @@ async def _act(client: k8s.Client, dmon: dict[str, Any], spec: Any, result: dict
                            severity=spec.alerting.severity)
     if spec.alerting.webhook and alerts.should_send(drifting=drifting, was_drifting=was_drifting,
                                                     last_alert=current.get("lastAlertTime"), now=now):
-        payload = alerts.payload(labels, result, starts_at=new.get("driftStartedAt", stamp), resolved_at=None if drifting else stamp)
+        payload = alerts.payload(labels, result, starts_at=new.get("driftStartedAt", stamp),
+                                 resolved_at=None if drifting else stamp)
         if await alerts.post(spec.alerting.webhook, payload):
             new["lastAlertTime"] = stamp
     metrics.record_drift(namespace, name, result)
@@ -143,10 +147,12 @@ async def _end_episode(dmon: dict[str, Any], spec: Any, mlp: dict[str, Any], las
     labels = alerts.labels(dmon, project=mlp["metadata"]["name"], deployment=spec.deployment_ref, version=version,
                            severity=spec.alerting.severity)
     stamp = _format(now)
-    await alerts.post(spec.alerting.webhook, alerts.payload(labels, last, starts_at=last.get("driftStartedAt", stamp), resolved_at=stamp))
+    payload = alerts.payload(labels, last, starts_at=last.get("driftStartedAt", stamp), resolved_at=stamp)
+    await alerts.post(spec.alerting.webhook, payload)
 
 
-async def _retrain(client: k8s.Client, dmon: dict[str, Any], mlp: dict[str, Any], *, episode: str, now: datetime.datetime) -> dict[str, Any]:
+async def _retrain(client: k8s.Client, dmon: dict[str, Any], mlp: dict[str, Any], *, episode: str,
+                   now: datetime.datetime) -> dict[str, Any]:
     """Start the episode's TrainingJob if the project's policy allows; never two for one episode."""
     runs = await client.list(k8s.TRAININGJOBS, mlp["metadata"]["namespace"])
     decision = retraining.decide(mlp, runs, episode=episode, now=now)

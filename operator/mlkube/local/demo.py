@@ -163,7 +163,8 @@ def follow_training(cluster: Cluster, name: str) -> dict[str, Any]:
         if shown != seen.get("shown") and shown[0]:
             seen["shown"] = shown
             best = progress.get("bestScore")
-            say("training", f"{name}: {shown[0]}, trials {shown[1] or 0}/{shown[2] or '-'}, best {best if best is not None else '-'}")
+            best_text = "-" if best is None else best
+            say("training", f"{name}: {shown[0]}, trials {shown[1] or 0}/{shown[2] or '-'}, best {best_text}")
         if status.get("phase") == "Failed":
             raise RuntimeError(f"TrainingJob {name} failed: {status.get('message')}")
         return status if status.get("modelVersion") is not None else None
@@ -223,7 +224,8 @@ def _verdict(measured: dict[str, Any] | None) -> str:
     if not measured or not measured.get("verdict"):
         return ""
     agreement = measured.get("agreement")
-    return (f"; analysis {measured['verdict']}: {measured.get('requests', 0)} requests, error rate {measured.get('errorRate') or 0:.3f}"
+    return (f"; analysis {measured['verdict']}: {measured.get('requests', 0)} requests, "
+            f"error rate {measured.get('errorRate') or 0:.3f}"
             + (f", agreement {agreement:.2f}" if agreement is not None else ""))
 
 
@@ -278,7 +280,8 @@ def keep_sending(url: str, rows: Any, stop: Any) -> None:
     """Recalibrated traffic in the background while the canary is analysed (the canary needs requests)."""
     seed = 100
     while not stop.is_set():
-        scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(rows, 20, seed=seed)), feedback=True, parallel=2)
+        observations = scenario.recalibrated(scenario.stations(rows, 20, seed=seed))
+        scenario.predict(url, DEPLOYMENT, observations, feedback=True, parallel=2)
         seed += 1
 
 
@@ -368,8 +371,10 @@ def print_registry(cluster: Cluster) -> None:
     print(f"\nRegistry of MLProject {PROJECT} (champion: version {project_status.get('championVersion')})")
     print(f"{'VERSION':<8} {'ALGORITHM':<24} {'ELIGIBLE':<9} {'TRIGGER':<9} METRICS")
     for entry in project_status.get("models", []):
-        metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted(entry.get("metrics", {}).items()) if k in ("f1", "accuracy", "roc_auc"))
-        print(f"{entry['version']:<8} {entry.get('algorithm') or '-':<24} {str(entry['eligible']):<9} {entry['trigger']:<9} {metrics}")
+        shown = sorted((k, v) for k, v in entry.get("metrics", {}).items() if k in ("f1", "accuracy", "roc_auc"))
+        metrics = ", ".join(f"{k}={v:.3f}" for k, v in shown)
+        algorithm = entry.get("algorithm") or "-"
+        print(f"{entry['version']:<8} {algorithm:<24} {str(entry['eligible']):<9} {entry['trigger']:<9} {metrics}")
 
 
 def main(workdir: pathlib.Path) -> int:
@@ -387,5 +392,6 @@ def main(workdir: pathlib.Path) -> int:
         summary.print()
         print_registry(cluster)
     print(f"\nDrift report: {report}")
-    say("done", f"the lifecycle took {time.monotonic() - summary.started:.0f} s; control-plane log: {workdir / 'control-plane.log'}")
+    elapsed = time.monotonic() - summary.started
+    say("done", f"the lifecycle took {elapsed:.0f} s; control-plane log: {workdir / 'control-plane.log'}")
     return 0

@@ -99,7 +99,9 @@ def window(root: str, *, namespace: str, deployment: str, features: list[str], s
     rows: list[dict[str, Any]] = []
     cutoff = since.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     for record in _records(_files(root, INFERENCE_LOG, namespace, deployment, since, options=options), options=options):
-        if record.get("status") != 200 or record.get("verb", "predict") != "predict" or record.get("role") in ("shadow", "compare"):
+        if record.get("status") != 200 or record.get("verb", "predict") != "predict":
+            continue
+        if record.get("role") in ("shadow", "compare"):  # mirror copies, not client requests
             continue
         if versions is not None and record.get("version") not in versions:
             continue

@@ -1,10 +1,15 @@
 """DriftMonitor controller: periodic drift analysis, alerts, and drift-triggered retraining.
 
-Every ``interval`` the analysis of the latest window runs in a worker process (``python -m
-mlkube.driftcheck``), so the operator never imports the ML stack and keeps reconciling other
-objects while a large window is analysed. The result becomes the status, Events, a Drifting
-condition, Prometheus gauges, Alertmanager alerts (one per drift episode, resolved when it
-ends) and, within the project's retraining policy, one TrainingJob per episode.
+Every ``interval`` (a daemon per monitor checks once a second whether one is due) the analysis
+of the latest window runs in a worker process (``python -m mlkube.driftcheck``), so the operator
+never imports the ML stack and keeps reconciling other objects while a large window is
+analysed. The result becomes the status, Events, a Drifting condition, Prometheus gauges,
+Alertmanager alerts (one per drift episode, resolved when it ends) and, within the project's
+retraining policy, one TrainingJob per episode. An episode is a run of Drifting analyses of one
+stable version: a new stable version ends it, since it is judged on its own reference.
+
+Must not: analyse in-process, or write anything but the DriftMonitor's status, Events and the
+TrainingJobs it starts.
 """
 
 from __future__ import annotations

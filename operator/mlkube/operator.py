@@ -20,14 +20,22 @@ def run(*, namespaces: Sequence[str] = (), liveness: str | None = None, kubeconf
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=list(namespaces),
-            standalone=True,
-            liveness_endpoint=liveness,
-            memo=kopf.Memo(kubeconfig=kubeconfig),
-            stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        )
-    )
+
+    async def main() -> None:
+        try:
+            await kopf.operator(
+                clusterwide=not namespaces,
+                namespaces=list(namespaces),
+                standalone=True,
+                liveness_endpoint=liveness,
+                memo=kopf.Memo(kubeconfig=kubeconfig),
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+            )
+        finally:
+            # Kopf waits on a threading.Event stop flag in an executor thread; when it stopped for
+            # another reason (a signal), setting the flag releases that thread so the loop can close.
+            if stop_flag is not None:
+                stop_flag.set()
+
+    asyncio.run(main())

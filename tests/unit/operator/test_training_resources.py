@@ -86,6 +86,8 @@ def test_long_names_stay_valid_label_values():
 
 def test_feedback_joins_when_the_policy_says_so(objects):
     tj, mlp = objects
+    mlp["spec"]["retraining"]["includeFeedback"] = False
+    mlp["spec"]["promotion"]["evaluateOn"] = "test"
     _, document, _ = build(tj, mlp)
     assert document.feedback is None and document.evaluate_on == "test"
     mlp["spec"]["retraining"].update(includeFeedback=True, feedbackWindow="7d")

@@ -42,6 +42,8 @@ async def spec_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels={meta.MANAGED_BY: "mlkube", meta.COMPONENT: "trainer"})
 async def job_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
+    if not body.get("status"):
+        return  # a Job nobody has started yet says nothing its TrainingJob does not already know
     owner = body["metadata"].get("labels", {}).get(TRAININGJOB_LABEL)
     tj = owner and await memo.k8s.get(k8s.TRAININGJOBS, owner, namespace)
     if tj:

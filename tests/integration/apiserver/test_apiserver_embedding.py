@@ -42,19 +42,24 @@ def test_run_in_thread_installs_crds_and_serves_the_kubernetes_client(tmp_path):
 
 def test_sigterm_ends_open_watches_and_the_process(fresh_apiserver):
     server = fresh_apiserver()
-    ended: list[int] = []
-
-    def watch() -> None:
-        with client_for(server) as http:
-            with http.stream("GET", CM, params={"watch": "true"}) as response:
-                lines = sum(1 for _ in response.iter_lines())
-                ended.append(lines)
-
-    threads = [threading.Thread(target=watch) for _ in range(3)]
-    for thread in threads:
-        thread.start()
     with client_for(server) as http:
         http.post(CM, json={"metadata": {"name": "x"}})
+    ended: list[int] = []
+    streaming = [threading.Event() for _ in range(3)]
+
+    def watch(started: threading.Event) -> None:
+        with client_for(server) as http:
+            with http.stream("GET", CM, params={"watch": "true"}) as response:
+                lines = 0
+                for _ in response.iter_lines():
+                    lines += 1
+                    started.set()  # the synthetic ADDED of x arrived: this watch is open
+                ended.append(lines)
+
+    threads = [threading.Thread(target=watch, args=(event,)) for event in streaming]
+    for thread in threads:
+        thread.start()
+    assert all(event.wait(timeout=10) for event in streaming)
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=10) == 0
     for thread in threads:

@@ -9,21 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifecycle_helpers import LocalCluster, wait_for
+from localcluster import LocalCluster
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    local.plane.start()
-    wait_for(lambda: pathlib.Path(local.kubeconfig).exists(), 60, "the control plane")
-    wait_for(lambda: local.kubectl("get", "crd", "mlprojects.mlkube.io", check=False).returncode == 0, 30, "the CRDs")
-    local.operator.start()
     try:
-        yield local
+        yield local.start()
     finally:
-        local.operator.stop()
-        local.plane.stop()
+        local.stop()
 
 
 @pytest.fixture

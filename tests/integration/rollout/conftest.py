@@ -14,27 +14,22 @@ from typing import Any
 
 import pytest
 
-from rollout_helpers import (PROJECT, LocalCluster, foreign_service_addresses, register, registry, reserve_service_addresses,
-                             tamper, wait_for, write_faulty_version)
+import localcluster
+from rollout_helpers import PROJECT, RolloutCluster, register, registry, tamper, wait_for, write_faulty_version
 
 TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {"maxTrials": 1}}
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    local.plane.start()
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutCluster]:
+    local = RolloutCluster(tmp_path_factory.mktemp("cluster"))
     try:
-        wait_for(lambda: pathlib.Path(local.kubeconfig).exists(), 60, "the control plane")
-        wait_for(lambda: local.kubectl("get", "crd", "modeldeployments.mlkube.io", check=False).returncode == 0, 30, "the CRDs")
-        # The embedded API server allocates clusterIPs from 127.1.0.1 in every state directory: keep
-        # clear of the Services of other local clusters running on this machine.
-        reserve_service_addresses(local, foreign_service_addresses(first_free=64))
-        local.operator.start()
+        local.start()
+        # Keep clear of the Services other local clusters on this machine are serving.
+        localcluster.reserve_service_addresses(local, localcluster.listening_service_addresses())
         yield local
     finally:
-        local.operator.stop()
-        local.plane.stop()
+        local.stop()
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +42,7 @@ def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
-def project(cluster: LocalCluster, penguins_csv: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def project(cluster: RolloutCluster, penguins_csv: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Namespace, project and version numbers: {"namespace", "versions": {"good": 1, ...}}."""
     namespace = f"rollout-{uuid.uuid4().hex[:6]}"
     storage = tmp_path_factory.mktemp("models")
@@ -73,7 +68,7 @@ def project(cluster: LocalCluster, penguins_csv: pathlib.Path, tmp_path_factory:
 
 
 @pytest.fixture
-def deploy(cluster: LocalCluster, project: dict[str, Any]) -> Iterator[Callable[..., str]]:
+def deploy(cluster: RolloutCluster, project: dict[str, Any]) -> Iterator[Callable[..., str]]:
     """Create a ModelDeployment of the session's project (deleted after the test); returns its name."""
     created = []
 

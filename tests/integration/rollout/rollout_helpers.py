@@ -1,8 +1,7 @@
 """Helpers of the rollout acceptance tests: the local cluster as processes, kubectl, prediction
 traffic through a ModelDeployment's router, and the two bad versions (faulty and tampered).
 
-The cluster is `mlkube local up --no-operator` plus `mlkube operator`, as in
-tests/integration/lifecycle (copied here: test directories do not import each other).
+The cluster is the shared one of tests/integration/localcluster.py.
 """
 
 from __future__ import annotations
@@ -10,24 +9,18 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import json
-import os
 import pathlib
-import shutil
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
-import psutil
-import pytest
-import yaml
 from sklearn import compose, impute, linear_model, pipeline, preprocessing
 
+import localcluster
+from localcluster import wait_for  # noqa: F401  (the tests import it from here)
 from mlkube.ml import artifacts
 
 PROJECT = "penguins"  # the session's MLProject
@@ -35,51 +28,10 @@ FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "b
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+class RolloutCluster(localcluster.LocalCluster):
+    """The shared local cluster, plus quick reads the rollout tests poll in tight loops."""
 
-
-class Process:
-    """A child process in its own session, with its output in a log file."""
-
-    def __init__(self, argv: list[str], log: pathlib.Path) -> None:
-        self.argv, self.log_path = argv, log
-        self.child: subprocess.Popen | None = None
-
-    def start(self) -> Process:
-        with open(self.log_path, "a") as log:
-            self.child = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        return self
-
-    def stop(self) -> None:
-        if self.child and self.child.poll() is None:
-            self.child.send_signal(signal.SIGINT)
-            try:
-                self.child.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.child.pid, signal.SIGKILL)
-                self.child.wait()
-
-
-class LocalCluster:
-    """The embedded control plane and the operator, driven with kubectl."""
-
-    def __init__(self, workdir: pathlib.Path) -> None:
-        self.workdir = workdir
-        self.state = workdir / "state"
-        self.kubeconfig = str(self.state / "kubeconfig")
-        self.plane = Process([sys.executable, "-m", "mlkube.cli", "local", "up", "--no-operator", "--state-dir",
-                              str(self.state), "--port", "0"], workdir / "control-plane.log")
-        self.operator = Process([sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", self.kubeconfig],
-                                workdir / "operator.log")
-        self._kubectl = shutil.which("kubectl")
-        self._objects: Any = None
+    _objects: Any = None
 
     def mdep_status(self, name: str, namespace: str) -> dict[str, Any]:
         """A ModelDeployment's status through the kubernetes client (quicker than kubectl in a loop)."""
@@ -90,70 +42,11 @@ class LocalCluster:
         found = self._objects.get_namespaced_custom_object("mlkube.io", "v1alpha1", namespace, "modeldeployments", name)
         return found.get("status") or {}
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        if self._kubectl is None:
-            pytest.skip("kubectl is not on PATH")
-        result = subprocess.run([self._kubectl, "--kubeconfig", self.kubeconfig, "--cache-dir", str(self.workdir / "kcache"),
-                                 *args], input=input, capture_output=True, text=True, timeout=60)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout}\n{result.stderr}")
-        return result
-
-    def apply(self, obj: dict[str, Any], namespace: str) -> None:
-        self.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
-
-    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        result = self.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
-
-    def status(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
-        return (self.get(kind, name, namespace) or {}).get("status") or {}
-
     def items_with_prefix(self, kind: str, prefix: str, namespace: str) -> list[dict[str, Any]]:
-        listed = json.loads(self.kubectl("get", kind, "-n", namespace, "-o", "json").stdout)["items"]
-        return [item for item in listed if item["metadata"]["name"].startswith(prefix)]
-
-    def events(self, name: str, namespace: str) -> list[str]:
-        listed = json.loads(self.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
-        return [e["reason"] for e in listed if e["involvedObject"]["name"] == name]
-
-    def processes_of(self, pod_name_prefix: str) -> list[psutil.Process]:
-        """The local processes running the containers of this cluster's pods named ``prefix...``."""
-        found = []
-        for process in psutil.process_iter(["pid"]):
-            try:
-                root = process.environ().get("MLKUBE_CONTAINER_ROOT", "")
-            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-                continue
-            if root.startswith(str(self.state)) and process.environ().get("HOSTNAME", "").startswith(pod_name_prefix):
-                found.append(process)
-        return found
+        return [item for item in self.items(kind, namespace) if item["metadata"]["name"].startswith(prefix)]
 
 
-def foreign_service_addresses(first_free: int) -> list[str]:
-    """clusterIPs our cluster must not allocate: 127.1.x.y addresses some process on this machine
-    listens on (another local cluster's Services, read from /proc/net/tcp), and the first
-    ``first_free`` of the range, where every other local cluster's allocator starts."""
-    addresses = {f"127.1.0.{i}" for i in range(1, first_free)}
-    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        address = ".".join(str(b) for b in bytes.fromhex(local.split(":")[0])[::-1])
-        if state == "0A" and address.startswith("127.1."):  # LISTEN
-            addresses.add(address)
-    return sorted(addresses)
-
-
-def reserve_service_addresses(cluster: LocalCluster, addresses: list[str]) -> None:
-    """Hold each address with a selector-less placeholder Service in namespace mlkube-reserved."""
-    cluster.kubectl("create", "namespace", "mlkube-reserved")
-    services = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"reserved-{i}"},
-                 "spec": {"clusterIP": address, "ports": [{"port": 1}]}} for i, address in enumerate(addresses)]
-    cluster.kubectl("create", "-n", "mlkube-reserved", "-f", "-", input=yaml.safe_dump_all(services))
-
-
-# -- ModelDeployments and prediction traffic ---------------------------------------------------
-
-def serving(cluster: LocalCluster, name: str, namespace: str) -> str:
+def serving(cluster: localcluster.LocalCluster, name: str, namespace: str) -> str:
     """The router's URL once the ModelDeployment is Ready."""
     def ready() -> str | None:
         status = cluster.mdep_status(name, namespace)
@@ -162,7 +55,7 @@ def serving(cluster: LocalCluster, name: str, namespace: str) -> str:
     return wait_for(ready, 120, f"ModelDeployment {name} to serve")
 
 
-def roll_to(cluster: LocalCluster, name: str, namespace: str, version: int) -> None:
+def roll_to(cluster: localcluster.LocalCluster, name: str, namespace: str, version: int) -> None:
     """Ask for another version (the user's spec change that starts a rollout)."""
     cluster.kubectl("patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"model": {"version": version}}}))
 
@@ -196,7 +89,7 @@ class Client:
 
 # -- model versions --------------------------------------------------------------------------
 
-def registry(cluster: LocalCluster, namespace: str, project: str) -> dict[str, dict[str, Any]]:
+def registry(cluster: localcluster.LocalCluster, namespace: str, project: str) -> dict[str, dict[str, Any]]:
     """The project's registered versions by TrainingJob name."""
     return {m["trainingJob"]: m for m in cluster.status("mlproject", project, namespace).get("models", [])}
 
@@ -224,7 +117,7 @@ def write_faulty_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path) 
     return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
 
 
-def register(cluster: LocalCluster, namespace: str, project: str, *, name: str, info: artifacts.ArtifactInfo) -> int:
+def register(cluster: localcluster.LocalCluster, namespace: str, project: str, *, name: str, info: artifacts.ArtifactInfo) -> int:
     """Add a hand-made version to the project's registry, as the MLProject controller records a
     TrainingJob's (a status write guarded by resourceVersion, retried on conflict)."""
     for _attempt in range(10):

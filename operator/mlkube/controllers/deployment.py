@@ -23,7 +23,7 @@ import pydantic
 from mlkube import analysis, conditions, k8s, rollout, routerstats
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
-from mlkube.controllers import refs, status, trainingjob
+from mlkube.controllers import refs, setup, status
 from mlkube.resources import meta, serving
 
 RESOURCE = ("mlkube.io", "v1alpha1", "modeldeployments")
@@ -236,7 +236,7 @@ async def _apply_router(client: k8s.Client, mdep: dict[str, Any], spec: Any, tab
         await client.apply(obj)
     if table is not None:
         await client.apply(serving.router_config_map(mdep, spec, table))
-    await client.apply(serving.router_deployment(mdep, spec, image=trainingjob.trainer_image(), secret=secret))
+    await client.apply(serving.router_deployment(mdep, spec, image=setup.image(), secret=secret))
     await client.apply(serving.router_service(mdep, spec))
 
 

@@ -9,10 +9,17 @@ import kopf
 import os
 
 from mlkube import k8s, metrics
+from mlkube.resources import meta
 
 # Kopf keeps its own bookkeeping in annotations under our prefix, never in status: status is
 # ours, computed whole and validated by the CRD schema (which has no room for Kopf's fields).
 ANNOTATION_PREFIX = "kopf.mlkube.io"
+
+
+def image() -> str:
+    """The project's image for the trainer Jobs and routers the operator creates; the operator's
+    Deployment sets MLKUBE_IMAGE to its own image, so they all run the same code."""
+    return os.environ.get("MLKUBE_IMAGE", meta.IMAGE)
 
 
 @kopf.on.startup()

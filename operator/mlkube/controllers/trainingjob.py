@@ -8,29 +8,23 @@ the trainer's log).
 from __future__ import annotations
 
 import datetime
-import os
 from typing import Any
 
 import kopf
 import pydantic
 
 from mlkube import conditions, jobstate, k8s
-from mlkube.api import errors, kinds
-from mlkube.controllers import refs, status
+from mlkube.api import errors
+from mlkube.controllers import refs, setup, status
 from mlkube.resources import meta, training
 
 RESOURCE = ("mlkube.io", "v1alpha1", "trainingjobs")
 RETRY_SECONDS = 30
 PROGRESS_SECONDS = 2.0
-DEFAULT_IMAGE = "ghcr.io/mlkube/mlkube:0.1.0"
 TRAININGJOB_LABEL = "mlkube.io/trainingjob"
 # Namespaces whose trainer ServiceAccount this process has applied (applied again after a restart).
 _service_accounts_applied: set[str] = set()
 
-
-def trainer_image() -> str:
-    """The image running our trainer; the operator's Deployment sets it to its own image."""
-    return os.environ.get("MLKUBE_IMAGE", DEFAULT_IMAGE)
 
 
 @kopf.on.resume(*RESOURCE)
@@ -119,7 +113,7 @@ async def _start(client: k8s.Client, tj: dict[str, Any], spec: Any, mlp: dict[st
     if namespace not in _service_accounts_applied:
         await client.apply(training.trainer_service_account(namespace))
         _service_accounts_applied.add(namespace)
-    manifest = training.trainer_job(tj, spec, document, project_name=mlp["metadata"]["name"], image=trainer_image(), secret=secret)
+    manifest = training.trainer_job(tj, spec, document, project_name=mlp["metadata"]["name"], image=setup.image(), secret=secret)
     try:
         job = await client.create(manifest)
     except k8s.Conflict:  # created by an earlier pass that did not get to write status

@@ -11,6 +11,7 @@ OWNER_KIND = "mlkube.io/owner-kind"
 OWNER_NAME = "mlkube.io/owner-name"
 COMPONENT = "app.kubernetes.io/component"
 
+IMAGE = "ghcr.io/mlkube/mlkube:0.1.0"  # one image carries every component (images/Dockerfile)
 MAX_NAME = 63  # children's names become label values (job-name), which are at most 63 characters
 
 

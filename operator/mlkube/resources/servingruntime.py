@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlkube.resources import serving
-
-DEFAULT_IMAGE = "ghcr.io/mlkube/mlkube:0.1.0"
+from mlkube.resources import meta, serving
 
 
-def cluster_serving_runtime(image: str = DEFAULT_IMAGE) -> dict[str, Any]:
+def cluster_serving_runtime(image: str = meta.IMAGE) -> dict[str, Any]:
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
         "kind": "ClusterServingRuntime",

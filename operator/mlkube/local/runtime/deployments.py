@@ -151,7 +151,6 @@ def _progressing(deployment: dict, revision: str, *, complete: bool, moved: bool
                                   previous=deployment.get("status", {}).get("conditions"), at=stamp)
     condition["lastUpdateTime"] = updated
     return condition
-    return result
 
 
 async def sync(cluster: store.Store, recorder: events.Recorder) -> None:

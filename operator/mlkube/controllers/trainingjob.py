@@ -20,7 +20,7 @@ from mlkube.resources import meta, training
 
 RESOURCE = ("mlkube.io", "v1alpha1", "trainingjobs")
 RETRY_SECONDS = 30
-PROGRESS_SECONDS = 2.0
+PROGRESS_SECONDS = 1.0
 TRAININGJOB_LABEL = "mlkube.io/trainingjob"
 # Namespaces whose trainer ServiceAccount this process has applied (applied again after a restart).
 _service_accounts_applied: set[str] = set()

@@ -27,7 +27,9 @@ def registry(cluster, namespace, name="penguins"):
 
 def test_runs_register_versions_and_the_better_one_becomes_champion(cluster, namespace, penguins_csv, tmp_path):
     cluster.apply(project("penguins", penguins_csv, tmp_path / "models"), namespace)
-    cluster.apply(trainingjob("first", "penguins", preprocessing=ONE_FEATURE), namespace)
+    # Enough trials that the run is still going when the operator's progress timer looks.
+    cluster.apply(trainingjob("first", "penguins", preprocessing=ONE_FEATURE,
+                              tuning={"strategy": "random", "maxTrials": 8, "cvFolds": 3}), namespace)
     phases, progress_seen = [], False
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:

@@ -61,7 +61,8 @@ class Problem(base.ApiModel):
     target: str = pydantic.Field(min_length=1)
     """The column to predict."""
     positive_class: str | None = None
-    """Positive class of a binary classification, for precision, recall and thresholds."""
+    """The class precision, recall, f1, roc_auc and pr_auc are about (default for two classes: the
+    second in sorted order; with more classes, unset means macro averages)."""
     features: FeatureColumns = pydantic.Field(default_factory=FeatureColumns)
     """Feature columns."""
     primary_metric: base.Metric

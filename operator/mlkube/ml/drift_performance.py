@@ -93,9 +93,10 @@ def _current_value(metric: str, y_true: np.ndarray, predicted: np.ndarray, class
         predicted = np.asarray(classes)[predicted.argmax(axis=1)]
     found = tuple(np.unique(np.concatenate([y_true, predicted])))
     task_classes = tuple(classes) if classes is not None else found
-    positive = None
-    if len(task_classes) == 2:
-        positive = task_classes[1] if positive_class is None else _class_named(positive_class, task_classes)
+    if positive_class is not None:
+        positive = _class_named(positive_class, task_classes)
+    else:
+        positive = task_classes[1] if len(task_classes) == 2 else None
     task = evaluation.Task("classification", task_classes, positive)
     return evaluation.scores(_Recorded(predicted, probabilities), None, y_true, task).get(metric)
 

@@ -2,7 +2,9 @@
 
 Classification: accuracy, precision, recall, f1, roc_auc, pr_auc, log_loss and a confusion
 matrix; binary metrics are about `positiveClass` (default: the second class in sorted order, as
-scikit-learn does), multiclass ones are macro averages. Regression: rmse, mae, r2, mape. A
+scikit-learn does). With several classes, precision, recall, f1, roc_auc and pr_auc are macro
+averages, or, when `positiveClass` names one of them, that class against the rest (a fraud class
+among several outcomes); accuracy and log_loss always cover every class. Regression: rmse, mae, r2, mape. A
 metric that is undefined on the rows given (roc_auc with one class present, log_loss of a model
 without probabilities) is left out rather than reported as a number. Pure functions; no I/O.
 """
@@ -26,7 +28,11 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """What is scored: the task, the classes in predict_proba order, and the positive class (binary)."""
+    """What is scored: the task, the classes in predict_proba order, and the positive class.
+
+    ``positive`` is set for every binary task, and for a multiclass one only when the project
+    names it; binary-style metrics are then that class against the rest.
+    """
 
     kind: str
     classes: tuple = ()
@@ -42,10 +48,11 @@ def task_of(problem: project.Problem, y) -> Task:
     if problem.task == "regression":
         return Task("regression")
     classes = tuple(np.unique(np.asarray(y)))
-    positive = None
-    if len(classes) == 2:
-        wanted = problem.positive_class
-        positive = classes[1] if wanted is None else next(c for c in classes if str(c) == wanted)
+    wanted = problem.positive_class
+    if wanted is not None:
+        positive = next(c for c in classes if str(c) == wanted)  # data.check made sure it is one
+    else:
+        positive = classes[1] if len(classes) == 2 else None
     return Task("classification", classes, positive)
 
 
@@ -156,6 +163,8 @@ def _classification(y, predicted, probabilities, task: Task) -> dict[str, float]
 def _labels(y, predicted, task: Task, *, only: str | None = None) -> dict[str, float]:
     if task.is_binary:
         averaging = {"average": "binary", "pos_label": task.positive}
+    elif task.positive is not None:  # one class of several, against the rest
+        averaging = {"average": "macro", "labels": [task.positive]}
     else:
         averaging = {"average": "macro", "labels": list(task.classes)}
     metrics = {
@@ -173,7 +182,7 @@ def _ranking(y, probabilities, task: Task, *, only: str | None = None) -> dict[s
         return {}
     scores_, calibrated = probabilities
     labels = list(task.classes)
-    if task.is_binary:
+    if task.positive is not None:
         positive_scores = scores_[:, labels.index(task.positive)]
         truth = y == task.positive
         metrics = {

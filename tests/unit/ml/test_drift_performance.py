@@ -81,3 +81,12 @@ def test_the_positive_class_is_matched_by_its_text_as_the_spec_gives_it():
     assert result.current == pytest.approx(metrics.precision_score(truth, predicted, pos_label=1))
     with pytest.raises(ValueError, match="positiveClass: 'yes' is none of the classes"):
         drift_performance.performance("precision", truth, predicted, baseline=0.9, max_drop=0.1, positive_class="yes")
+
+
+def test_a_named_class_of_several_is_scored_against_the_rest_as_in_training():
+    truth = np.array(["a", "b", "c", "c", "b", "a", "c", "c"])
+    predicted = np.array(["a", "c", "c", "b", "b", "a", "c", "a"])
+    named = drift_performance.performance("recall", truth, predicted, baseline=0.9, max_drop=0.1, positive_class="c")
+    assert named.current == pytest.approx(metrics.recall_score(truth == "c", predicted == "c"))
+    macro = drift_performance.performance("recall", truth, predicted, baseline=0.9, max_drop=0.1)
+    assert macro.current == pytest.approx(metrics.recall_score(truth, predicted, average="macro"))

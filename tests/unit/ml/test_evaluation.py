@@ -36,6 +36,25 @@ def test_multiclass_uses_macro_averages():
     assert matrix["labels"] == [0, 1, 2] and np.array(matrix["matrix"]).sum() == len(y)
 
 
+def test_multiclass_positive_class_is_scored_against_the_rest():
+    from sklearn import datasets, metrics
+
+    X, y = datasets.load_wine(return_X_y=True, as_frame=True)
+    model = pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression(C=0.01)).fit(X, y)
+    task = evaluation.task_of(problem(positiveClass="2"), y)
+    assert task.positive == 2 and not task.is_binary
+    found = evaluation.scores(model, X, y, task)
+    predicted, proba = model.predict(X), model.predict_proba(X)
+    assert found["recall"] == pytest.approx(metrics.recall_score(y == 2, predicted == 2))
+    assert found["precision"] == pytest.approx(metrics.precision_score(y == 2, predicted == 2))
+    assert found["roc_auc"] == pytest.approx(metrics.roc_auc_score(y == 2, proba[:, 2]))
+    assert found["pr_auc"] == pytest.approx(metrics.average_precision_score(y == 2, proba[:, 2]))
+    assert found["accuracy"] == pytest.approx(metrics.accuracy_score(y, predicted)), "accuracy covers every class"
+    macro = evaluation.scores(model, X, y, evaluation.task_of(problem(), y))
+    assert macro["recall"] == pytest.approx(metrics.recall_score(y, predicted, average="macro"))
+    assert macro["recall"] != pytest.approx(found["recall"])
+
+
 def test_models_without_probabilities_score_by_decision_function(cancer):
     X, y = cancer.drop(columns="y"), cancer["y"]
     model = linear_model.RidgeClassifier().fit(X, y)

@@ -1,10 +1,13 @@
-"""Whether two model versions gave the same answer to the same request.
+"""Whether two model versions gave the same answer to the same request, and whether a
+prediction matches the ground truth.
 
 Owns: extracting the predictions from a KServe V1 (`predictions`) or V2 (the `predict` output,
 else the first output) response body, and comparing them. Labels must be equal; numbers (a
 regressor's values) agree when within 5 % of each other (`math.isclose(rel_tol=0.05)`), so a
-retrained regressor is not counted as disagreeing over rounding. A pair agrees when every row
-agrees. Must not: do I/O or know about HTTP.
+retrained regressor is not counted as disagreeing over rounding; integers (a classifier's
+classes) only when equal. A pair agrees when every row agrees. A prediction is correct under
+the same rule; a ground truth sent as a string matches a numeric prediction with the same text
+("1" and 1). Must not: do I/O or know about HTTP.
 """
 
 from __future__ import annotations
@@ -50,3 +53,16 @@ def _same(x: Any, y: Any) -> bool:
             return x == y
         return math.isclose(x, y, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)
     return x == y
+
+
+def outcome(prediction: Any, truth: Any) -> tuple[bool, float | None]:
+    """(correct, prediction - truth): the error only when both are numbers (a regressor's)."""
+    if _is_number(prediction) and _is_number(truth):
+        return _same(prediction, truth), float(prediction) - float(truth)
+    if isinstance(truth, str) and _is_number(prediction) or isinstance(prediction, str) and _is_number(truth):
+        return str(prediction) == str(truth), None
+    return _same(prediction, truth), None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

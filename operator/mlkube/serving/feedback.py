@@ -2,10 +2,24 @@
 
 Owns: the bounded index of recent request ids (the id, version, role and time of the last
 `capacity` primary requests this router process served; older ids are forgotten first, and a
-restarted router starts empty), and turning a `POST /v1/feedback` body (`{"requestId",
+restarted router starts empty), turning a `POST /v1/feedback` body (`{"requestId",
 "groundTruth"}` or `{"items": [...]}`) into the records written under `feedback/` (see
 `capture.py`) plus one result per item: 200 when recorded, 404 when the id is unknown, 400 when
-the item is malformed.
+the item is malformed, and scoring accepted feedback against the prediction the version gave.
+
+Scoring (the A/B test's quality counters): the index entry of a successful predict keeps a
+reference to the raw response body the client got; nothing is parsed on the request path. When
+feedback for the id arrives, the body is parsed (`agreement.predictions`) and the entry's body
+dropped; the entry stays, marked scored, so repeated feedback for the id counts once (the first ground truth is the one scored; the
+records keep every answer, the latest winning for retraining). Only a
+response holding exactly one prediction is scored: a batch response of several rows cannot say
+which row the ground truth is for, so its feedback is recorded but not scored (`unscored`), as
+is feedback for an id whose body was not kept.
+
+Memory: at most `capacity` entries of about 200 bytes, plus the kept bodies, which together
+never exceed `response_budget` bytes (default 32 MiB; a body over `MAX_KEPT_RESPONSE` is never
+kept). Once the budget is spent, new entries keep no body (their feedback is recorded, not
+scored) until evictions and scoring free it. Default: about 20 MB of entries + 32 MiB of bodies.
 
 Must not: write to storage or know about HTTP (the router does both).
 """
@@ -16,9 +30,11 @@ import collections
 import dataclasses
 from typing import Any
 
-from mlkube.serving import capture
+from mlkube.serving import agreement, capture
 
 DEFAULT_CAPACITY = 100_000
+DEFAULT_RESPONSE_BUDGET = 32 * 1024 * 1024
+MAX_KEPT_RESPONSE = 16 * 1024  # a single row's answer is far smaller; larger bodies are batches
 
 
 class FeedbackError(ValueError):
@@ -30,23 +46,61 @@ class Served:
     version: int
     role: str
     timestamp: float
+    response: bytes | None = None  # the successful predict's body, until its feedback is scored
+    scored: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """One labeled prediction: what `version` answered and what the truth was."""
+
+    version: int
+    prediction: Any
+    truth: Any
 
 
 class RequestIndex:
-    """The last `capacity` request ids served, oldest evicted first (about 200 bytes each)."""
+    """The last `capacity` request ids served, oldest evicted first, with the bodies kept for
+    scoring within `response_budget` bytes (see the module docstring)."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY):
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, response_budget: int = DEFAULT_RESPONSE_BUDGET):
+        if capacity < 1 or response_budget < 0:
+            raise ValueError(f"request index: capacity must be >= 1 and response_budget >= 0, got {capacity}, {response_budget}")
         self.capacity = capacity
+        self.response_budget = response_budget
+        self.kept_bytes = 0
         self._entries: collections.OrderedDict[str, Served] = collections.OrderedDict()
 
     def remember(self, request_id: str, served: Served) -> None:
+        body = served.response
+        if body is not None:
+            size = len(body)
+            if size > MAX_KEPT_RESPONSE or self.kept_bytes + size > self.response_budget:
+                served = dataclasses.replace(served, response=None)
+            else:
+                self.kept_bytes += size
+        previous = self._entries.pop(request_id, None)
         self._entries[request_id] = served
-        self._entries.move_to_end(request_id)
+        if previous is not None and previous.response is not None:
+            self.kept_bytes -= len(previous.response)
         if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+            _, evicted = self._entries.popitem(last=False)
+            if evicted.response is not None:
+                self.kept_bytes -= len(evicted.response)
 
     def lookup(self, request_id: str) -> Served | None:
         return self._entries.get(request_id)
+
+    def mark_scored(self, request_id: str) -> Served | None:
+        """The entry as it was before it was marked scored (its body dropped; its place in the
+        eviction order unchanged), or None for an unknown id."""
+        served = self._entries.get(request_id)
+        if served is None:
+            return None
+        if served.response is not None:
+            self.kept_bytes -= len(served.response)
+        self._entries[request_id] = dataclasses.replace(served, response=None, scored=True)
+        return served
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -93,3 +147,21 @@ def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[di
         })
         results.append({"requestId": request_id, "status": 200})
     return records, results
+
+
+def score(records: list[dict], index: RequestIndex) -> tuple[list[Scored], int]:
+    """The labeled predictions of accepted feedback records, and how many records could not be
+    scored (already scored, no body kept, not exactly one prediction, or a null ground truth).
+    Marks each record's entry scored."""
+    scored, unscored = [], 0
+    for record in records:
+        served = None if record["groundTruth"] is None else index.mark_scored(record["requestId"])
+        if served is None or served.scored or served.response is None:
+            unscored += 1
+            continue
+        predictions = agreement.predictions(served.response)
+        if predictions is None or len(predictions) != 1:
+            unscored += 1
+            continue
+        scored.append(Scored(served.version, predictions[0], record["groundTruth"]))
+    return scored, unscored

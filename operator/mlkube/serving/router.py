@@ -6,7 +6,8 @@ pick a version with `routing`, forward to that version's InferenceService with t
 rewritten over pooled keep-alive connections (`upstream.py`), and answer with the backend's
 body plus `x-request-id` and `x-mlkube-version`. After the answer is ready the router, without
 waiting: mirrors a share of requests to the shadow (and a canary's requests to the stable) and
-measures agreement, offers a capture record, and remembers the request id for feedback. A
+measures agreement, offers a capture record, and remembers the request id (with a reference
+to the response body, for scoring the feedback: see `feedback.py`) for feedback. A
 mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
 calls are in flight, beyond that they are skipped and counted. An unreachable backend is a 502.
 
@@ -58,6 +59,7 @@ class Router:
 
     def __init__(
         self, *, mirror_limit: int = 64, index_capacity: int = feedback.DEFAULT_CAPACITY,
+        response_budget: int = feedback.DEFAULT_RESPONSE_BUDGET,
         timeout_seconds: float = 30.0, mirror_timeout_seconds: float = 10.0, recorder_options: dict | None = None,
         rng: random.Random | None = None,
     ):
@@ -65,7 +67,7 @@ class Router:
         self.rng = rng or random.Random()
         self.stats = stats.Stats()
         self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
-        self.index = feedback.RequestIndex(index_capacity)
+        self.index = feedback.RequestIndex(index_capacity, response_budget=response_budget)
         self.mirror_limit = mirror_limit
         self.timeout = timeout_seconds
         self.mirror_timeout = mirror_timeout_seconds
@@ -116,7 +118,9 @@ class Router:
         status, payload, content_type = await self._call(table, choice.version, forward, self.timeout)
         latency_ms = (time.perf_counter() - clock) * 1000.0
         self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
-        self.index.remember(request_id, feedback.Served(choice.version, choice.role, started))
+        # A reference to the body, parsed only if feedback for this id arrives (feedback.score).
+        kept = payload if status == 200 and verb == "predict" else None
+        self.index.remember(request_id, feedback.Served(choice.version, choice.role, started, kept))
         if table.capture.enabled and self.rng.random() < table.capture.sample_rate:
             self.recorder.offer({
                 "_ts": started, "requestId": request_id, "namespace": table.namespace, "deployment": table.deployment,
@@ -199,6 +203,11 @@ class Router:
                 return _error(503, f"feedback could not be stored, retry later: {e}")
         self.stats.feedback["accepted"] += len(records)
         self.stats.feedback["unknown"] += sum(1 for r in results if r["status"] == 404)
+        scored, unscored = feedback.score(records, self.index)  # after storing: a 503 is retried, not lost
+        for labeled in scored:
+            correct, error = agreement.outcome(labeled.prediction, labeled.truth)
+            self.stats.record_label(labeled.version, correct=correct, error=error)
+        self.stats.feedback["unscored"] += unscored
         if not is_batch:
             return web.json_response(results[0], status=results[0]["status"])
         all_ok = len(records) == len(results)
@@ -222,7 +231,8 @@ class Router:
 
     async def stats_json(self, request: web.Request) -> web.Response:
         doc = self.stats.as_json()
-        doc["requestIndex"] = {"size": len(self.index), "capacity": self.index.capacity}
+        doc["requestIndex"] = {"size": len(self.index), "capacity": self.index.capacity,
+                               "keptBytes": self.index.kept_bytes, "responseBudget": self.index.response_budget}
         return web.json_response(doc)
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -283,9 +293,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--mirror-limit", type=int, default=64, help="mirror calls in flight before mirrors are skipped")
     parser.add_argument("--index-capacity", type=int, default=feedback.DEFAULT_CAPACITY, help="request ids kept for feedback")
+    parser.add_argument("--response-budget", type=int, default=feedback.DEFAULT_RESPONSE_BUDGET,
+                        help="bytes of response bodies kept for scoring feedback (0: score none)")
     parser.add_argument("--seed", type=int, default=None, help="seed the routing draws (reproducible tests)")
     args = parser.parse_args(argv)
-    router = Router(mirror_limit=args.mirror_limit, index_capacity=args.index_capacity, rng=random.Random(args.seed))
+    if args.index_capacity < 1 or args.response_budget < 0:
+        parser.error("--index-capacity must be >= 1 and --response-budget >= 0")
+    router = Router(mirror_limit=args.mirror_limit, index_capacity=args.index_capacity,
+                    response_budget=args.response_budget, rng=random.Random(args.seed))
     app = application(router)
     if args.config_map:
         namespace, _, name = args.config_map.partition("/")

@@ -8,7 +8,11 @@ Counting rules: every call the router makes to a version counts for that version
 role it played (stable, canary, preview, or a mirrored shadow/compare copy); `byRole` splits the
 count. A response with status >= 400, and a connection failure (status 0, answered 502 to the
 client), counts as an error. Agreement counts one comparison per mirrored request: agreed when
-every prediction in the two responses matches (see `agreement.py`).
+every prediction in the two responses matches (see `agreement.py`). Quality counts labeled
+predictions: one per ground-truth feedback scored against the single prediction that version
+returned for the request id (see `feedback.score`): `labeled`, `correct` and, for numeric
+predictions, the sums of absolute and squared errors (a regressor's MAE and RMSE, and the
+variance of its absolute errors, for the A/B test report).
 
 Must not: do I/O or know about HTTP.
 """
@@ -34,6 +38,10 @@ class VersionStats:
     latency_sum_ms: float = 0.0
     compared: int = 0
     agreed: int = 0
+    labeled: int = 0
+    correct: int = 0
+    abs_error_sum: float = 0.0
+    squared_error_sum: float = 0.0
     by_role: dict[str, int] = dataclasses.field(default_factory=dict)
     by_code: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
 
@@ -51,6 +59,8 @@ class VersionStats:
             "byRole": dict(self.by_role),
             "latency": {"unit": "ms", "buckets": cumulative, "sum": round(self.latency_sum_ms, 3), "count": self.requests},
             "agreement": {"compared": self.compared, "agreed": self.agreed},
+            "quality": {"labeled": self.labeled, "correct": self.correct, "absErrorSum": self.abs_error_sum,
+                        "squaredErrorSum": self.squared_error_sum},
         }
 
 
@@ -64,7 +74,7 @@ class Stats:
         self.versions: dict[int, VersionStats] = {}
         self.capture = {"captured": 0, "written": 0, "dropped": 0, "writeErrors": 0}
         self.mirrors_dropped = 0
-        self.feedback = {"accepted": 0, "unknown": 0}
+        self.feedback = {"accepted": 0, "unknown": 0, "unscored": 0}
         self.table_errors = 0
 
     def version(self, version: int) -> VersionStats:
@@ -89,6 +99,15 @@ class Stats:
         stats = self.version(version)
         stats.compared += 1
         stats.agreed += int(agreed)
+
+    def record_label(self, version: int, *, correct: bool, error: float | None) -> None:
+        """One scored feedback: whether `version`'s prediction was correct, and its numeric error."""
+        stats = self.version(version)
+        stats.labeled += 1
+        stats.correct += int(correct)
+        if error is not None:
+            stats.abs_error_sum += abs(error)
+            stats.squared_error_sum += error * error
 
     def as_json(self) -> dict:
         return {
@@ -119,6 +138,14 @@ class _Collector(registry.Collector):
         )
         compared = prom_core.CounterMetricFamily("mlkube_router_agreement_compared", "Mirrored comparisons", labels=labels)
         agreed = prom_core.CounterMetricFamily("mlkube_router_agreement_agreed", "Comparisons that agreed", labels=labels)
+        labeled = prom_core.CounterMetricFamily(
+            "mlkube_router_quality_labeled", "Predictions scored against ground-truth feedback", labels=labels)
+        correct = prom_core.CounterMetricFamily(
+            "mlkube_router_quality_correct", "Labeled predictions equal to the ground truth", labels=labels)
+        abs_error = prom_core.CounterMetricFamily(
+            "mlkube_router_quality_abs_error", "Sum of |prediction - ground truth| (numeric predictions)", labels=labels)
+        squared_error = prom_core.CounterMetricFamily(
+            "mlkube_router_quality_squared_error", "Sum of (prediction - ground truth)^2 (numeric predictions)", labels=labels)
         for version, v in sorted(s.versions.items()):
             values = [s.deployment, str(version)]
             for (role, code), count in sorted(v.by_code.items()):
@@ -131,7 +158,11 @@ class _Collector(registry.Collector):
             latency.add_metric(values, buckets, v.latency_sum_ms / 1000.0)
             compared.add_metric(values, v.compared)
             agreed.add_metric(values, v.agreed)
-        yield from (requests, errors, latency, compared, agreed)
+            labeled.add_metric(values, v.labeled)
+            correct.add_metric(values, v.correct)
+            abs_error.add_metric(values, v.abs_error_sum)
+            squared_error.add_metric(values, v.squared_error_sum)
+        yield from (requests, errors, latency, compared, agreed, labeled, correct, abs_error, squared_error)
         for key, count in s.capture.items():
             name = "mlkube_router_capture_" + "".join("_" + c.lower() if c.isupper() else c for c in key)
             family = prom_core.CounterMetricFamily(name, f"Capture records {key}", labels=["deployment"])

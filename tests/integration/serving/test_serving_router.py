@@ -185,7 +185,8 @@ def test_capture_honours_the_sample_rate(start_router, make_table, store):
 
 def test_feedback_for_known_and_unknown_request_ids(start_router, make_table, store):
     router = start_router(make_table())
-    request_id = predict(router).headers["x-request-id"]
+    answer = predict(router)
+    request_id, prediction = answer.headers["x-request-id"], answer.json()["predictions"][0]
     single = CLIENT.post(router.url + "/v1/feedback", json={"requestId": request_id, "groundTruth": 0})
     assert single.status_code == 200
     unknown = CLIENT.post(router.url + "/v1/feedback", json={"requestId": "never-served", "groundTruth": 1})
@@ -198,7 +199,9 @@ def test_feedback_for_known_and_unknown_request_ids(start_router, make_table, st
     files = sorted((store / "feedback" / "ml" / "churn-prod").glob("date=*/*.jsonl"))
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert [(r["requestId"], r["groundTruth"], r["version"]) for r in records] == [(request_id, 0, 1), (request_id, 1, 1)]
-    assert router.stats()["feedback"] == {"accepted": 2, "unknown": 2}
+    assert router.stats()["feedback"] == {"accepted": 2, "unknown": 2, "unscored": 1}  # the id's second answer
+    quality = router.stats()["versions"]["1"]["quality"]  # scored once, against the first ground truth
+    assert (quality["labeled"], quality["correct"]) == (1, int(prediction == 0))
 
 
 def test_health_and_measurement_endpoints_answer(start_router, make_table):

@@ -85,3 +85,77 @@ def test_prometheus_exposition_renders_the_same_counters():
 ])
 def test_agreement_compares_predictions_across_protocols(first, second, expected):
     assert agreement.agrees(first, second) is expected
+
+
+def _scored_index(**kw):
+    index = feedback.RequestIndex(**kw)
+    index.remember("a", feedback.Served(3, "stable", 0.0, b'{"predictions": ["Adelie"], "probabilities": [{"Adelie": 0.9}]}'))
+    index.remember("b", feedback.Served(4, "canary", 0.0, b'{"predictions": ["Gentoo", "Adelie"]}'))
+    index.remember("c", feedback.Served(4, "canary", 0.0, None))
+    index.remember("d", feedback.Served(4, "canary", 0.0, b'{"outputs": [{"name": "predict", "data": [2.5]}]}'))
+    return index
+
+
+def test_feedback_is_scored_once_against_the_single_prediction_it_names():
+    index = _scored_index()
+    records = [{"requestId": i, "groundTruth": t} for i, t in (("a", "Adelie"), ("b", "Gentoo"), ("c", "Adelie"), ("d", 3))]
+    scored, unscored = feedback.score(records, index)
+    assert scored == [feedback.Scored(3, "Adelie", "Adelie"), feedback.Scored(4, 2.5, 3)]
+    assert unscored == 2  # b: a batch of two rows; c: no body kept
+    assert index.lookup("a").scored and index.lookup("a").response is None and index.kept_bytes == 0
+    again, unscored = feedback.score([{"requestId": "a", "groundTruth": "Gentoo"}], index)
+    assert (again, unscored) == ([], 1)  # a repeated feedback counts once
+
+
+def test_a_null_ground_truth_is_not_scored_and_does_not_use_up_the_id():
+    index = _scored_index()
+    assert feedback.score([{"requestId": "a", "groundTruth": None}], index) == ([], 1)
+    assert feedback.score([{"requestId": "a", "groundTruth": "Adelie"}], index)[0] == [feedback.Scored(3, "Adelie", "Adelie")]
+
+
+def test_kept_bodies_stay_within_the_budget_and_are_freed_on_eviction():
+    index = feedback.RequestIndex(capacity=2, response_budget=10)
+    index.remember("a", feedback.Served(1, "stable", 0.0, b"12345678"))
+    index.remember("b", feedback.Served(1, "stable", 0.0, b"12345"))  # over the budget: kept without its body
+    assert index.lookup("b").response is None and index.kept_bytes == 8
+    index.remember("c", feedback.Served(1, "stable", 0.0, b"12"))  # evicts a
+    assert index.lookup("a") is None and index.kept_bytes == 2
+    index.remember("c", feedback.Served(1, "stable", 0.0, b"123"))  # the same id again replaces its body
+    assert index.kept_bytes == 3 and len(index) == 2
+    big = feedback.RequestIndex(response_budget=10**9)
+    big.remember("x", feedback.Served(1, "stable", 0.0, b"x" * (feedback.MAX_KEPT_RESPONSE + 1)))
+    assert big.lookup("x").response is None and big.kept_bytes == 0
+    with pytest.raises(ValueError, match="capacity must be >= 1"):
+        feedback.RequestIndex(capacity=0)
+
+
+@pytest.mark.parametrize("prediction, truth, expected", [
+    ("churn", "churn", (True, None)),
+    ("churn", "stay", (False, None)),
+    (1, 1, (True, 0.0)),
+    (1, 2, (False, -1.0)),
+    (1, "1", (True, None)),
+    (100.0, 104.0, (True, -4.0)),
+    (100.0, 110.0, (False, -10.0)),
+    (True, True, (True, None)),
+    ("Adelie", None, (False, None)),
+])
+def test_outcome_uses_the_agreement_rule_and_measures_numeric_errors(prediction, truth, expected):
+    assert agreement.outcome(prediction, truth) == expected
+
+
+def test_quality_counters_in_json_and_prometheus():
+    s = stats.Stats("churn")
+    s.record_label(3, correct=True, error=None)
+    s.record_label(3, correct=False, error=None)
+    s.record_label(4, correct=False, error=-2.0)
+    s.record_label(4, correct=True, error=0.5)
+    doc = s.as_json()
+    assert doc["versions"]["3"]["quality"] == {"labeled": 2, "correct": 1, "absErrorSum": 0.0, "squaredErrorSum": 0.0}
+    assert doc["versions"]["4"]["quality"] == {"labeled": 2, "correct": 1, "absErrorSum": 2.5, "squaredErrorSum": 4.25}
+    assert doc["feedback"] == {"accepted": 0, "unknown": 0, "unscored": 0}
+    body = stats.prometheus_text(s)[0].decode()
+    assert 'mlkube_router_quality_labeled_total{deployment="churn",version="3"} 2.0' in body
+    assert 'mlkube_router_quality_correct_total{deployment="churn",version="4"} 1.0' in body
+    assert 'mlkube_router_quality_abs_error_total{deployment="churn",version="4"} 2.5' in body
+    assert 'mlkube_router_quality_squared_error_total{deployment="churn",version="4"} 4.25' in body

@@ -40,7 +40,11 @@ def predictions(body: bytes) -> list[Any] | None:
 
 def agrees(first: bytes, second: bytes) -> bool | None:
     """True/False when both bodies hold comparable predictions, None when they cannot be compared."""
-    a, b = predictions(first), predictions(second)
+    return same_predictions(predictions(first), predictions(second))
+
+
+def same_predictions(a: list[Any] | None, b: list[Any] | None) -> bool | None:
+    """Whether two lists of predictions agree row by row; None when they cannot be compared."""
     if a is None or b is None or len(a) != len(b):
         return None
     return all(_same(x, y) for x, y in zip(a, b))

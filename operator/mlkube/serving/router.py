@@ -6,7 +6,7 @@ pick a version with `routing`, forward to that version's InferenceService with t
 rewritten over pooled keep-alive connections (`upstream.py`), and answer with the backend's
 body plus `x-request-id` and `x-mlkube-version`. After the answer is ready the router, without
 waiting: mirrors a share of requests to the shadow (and a canary's requests to the stable) and
-measures agreement, offers a capture record, and remembers the request id (with a reference
+measures agreement (in micro-batches, see `mirror.py`), offers a capture record, and remembers the request id (with a reference
 to the response body, for scoring the feedback: see `feedback.py`) for feedback. A
 mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
 calls are in flight, beyond that they are skipped and counted. An unreachable backend is a 502.
@@ -35,7 +35,7 @@ from aiohttp import web
 
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
-from mlkube.serving import agreement, capture, feedback, routing, stats, tablesource, upstream
+from mlkube.serving import agreement, capture, feedback, mirror, routing, stats, tablesource, upstream
 
 log = logging.getLogger("mlkube.serving.router")
 
@@ -68,11 +68,9 @@ class Router:
         self.stats = stats.Stats()
         self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
         self.index = feedback.RequestIndex(index_capacity, response_budget=response_budget)
-        self.mirror_limit = mirror_limit
         self.timeout = timeout_seconds
-        self.mirror_timeout = mirror_timeout_seconds
         self.pool = upstream.Pool()
-        self._mirrors: set[asyncio.Task] = set()
+        self.mirrors = mirror.Mirrors(self._call_mirror, self.stats, limit=mirror_limit, timeout_seconds=mirror_timeout_seconds)
 
     # -- table ------------------------------------------------------------------------------
 
@@ -153,32 +151,18 @@ class Router:
     def _mirror_if_sampled(self, table: routing.RoutingTable, choice: routing.Choice, forward: Forward, primary: bytes) -> None:
         shadow, compare = table.shadow, table.compare
         if shadow is not None and routing.is_mirrored(shadow, draw=self.rng.random()):
-            self._launch(table, routing.Choice(shadow.version, "shadow"), forward, primary, judged_version=shadow.version)
+            copy = mirror.Copy(forward.protocol, forward.body, forward.headers, primary)
+            self.mirrors.offer(mirror.Target(shadow.version, "shadow", judged=shadow.version), copy)
         if compare is not None and choice.version == compare.version and routing.is_mirrored(compare, draw=self.rng.random()):
-            self._launch(table, routing.Choice(table.stable_version, "compare"), forward, primary, judged_version=compare.version)
+            copy = mirror.Copy(forward.protocol, forward.body, forward.headers, primary)
+            self.mirrors.offer(mirror.Target(table.stable_version, "compare", judged=compare.version), copy)
 
-    def _launch(
-        self, table: routing.RoutingTable, target: routing.Choice, forward: Forward, primary: bytes, *, judged_version: int
-    ) -> None:
-        if len(self._mirrors) >= self.mirror_limit:
-            self.stats.mirrors_dropped += 1
-            return
-        mirror = self._mirror(table, target, forward, primary, judged_version=judged_version)
-        task = asyncio.get_running_loop().create_task(mirror)
-        self._mirrors.add(task)
-        task.add_done_callback(self._mirrors.discard)
-
-    async def _mirror(
-        self, table: routing.RoutingTable, target: routing.Choice, forward: Forward, primary: bytes, *, judged_version: int
-    ) -> None:
-        """Send a copy to `target`, count it for that version, and compare its predictions with `primary`."""
-        clock = time.perf_counter()
-        status, payload, _ = await self._call(table, target.version, forward, self.mirror_timeout)
-        self.stats.record(target.version, target.role, status=status, latency_ms=(time.perf_counter() - clock) * 1000.0)
-        if status == 200:
-            agreed = agreement.agrees(primary, payload)
-            if agreed is not None:
-                self.stats.record_agreement(judged_version, agreed)
+    async def _call_mirror(self, version: int, protocol: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+        table = self.table
+        if table is None or version not in table.backends:
+            return 0, b""  # the version left the table while its copies waited
+        status, payload, _ = await self._call(table, version, Forward(protocol, "predict", body, headers), timeout)
+        return status, payload
 
     # -- feedback ---------------------------------------------------------------------------
 
@@ -243,8 +227,7 @@ class Router:
         self.recorder.start()
 
     async def close(self, app: web.Application) -> None:
-        for task in list(self._mirrors):
-            task.cancel()
+        await self.mirrors.close()
         await self.recorder.close()
         self.pool.close()
 

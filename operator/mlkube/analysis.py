@@ -3,7 +3,9 @@
 The router exposes cumulative per-version counters (``GET /mlkube/stats``); the controller keeps
 a snapshot from the start of the current step and judges the difference. A candidate's errors
 are its own failures (``serverErrors``: 5xx and unreachable), not clients' bad requests (4xx),
-which every version answers alike. Pure: no I/O, no clock.
+which every version answers alike. The quality counters (ground truth scored against the
+version's predictions: ``labeled``, ``correct``, error sums) are windowed the same way; they count
+feedback that arrived within the window. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ class Window:
     buckets: tuple[tuple[float, int], ...]  # cumulative (upper bound in ms, count), last bound inf
     compared: int
     agreed: int
+    labeled: int = 0
+    correct: int = 0
+    abs_error_sum: float = 0.0
+    squared_error_sum: float = 0.0
+
+
+_QUALITY = {"labeled": "labeled", "correct": "correct", "absErrorSum": "abs_error_sum", "squaredErrorSum": "squared_error_sum"}
 
 
 def snapshot(stats: dict[str, Any], version: int) -> dict[str, Any]:
@@ -35,6 +44,7 @@ def snapshot(stats: dict[str, Any], version: int) -> dict[str, Any]:
         "buckets": [b["count"] for b in counters.get("latency", {}).get("buckets", [])],
         "compared": counters.get("agreement", {}).get("compared", 0),
         "agreed": counters.get("agreement", {}).get("agreed", 0),
+        **{key: counters.get("quality", {}).get(key, 0) for key in _QUALITY},
     }
 
 
@@ -42,19 +52,17 @@ def window(stats: dict[str, Any], version: int, baseline: dict[str, Any] | None)
     """Traffic of ``version`` since ``baseline``; a restarted router (new startTime) starts from zero."""
     now = snapshot(stats, version)
     if not baseline or baseline.get("startTime") != now["startTime"] or baseline.get("requests", 0) > now["requests"]:
-        baseline = {"requests": 0, "errors": 0, "buckets": [], "compared": 0, "agreed": 0}
+        baseline = {}
     bounds = [b["le"] for b in stats.get("versions", {}).get(str(version), {}).get("latency", {}).get("buckets", [])]
-    before = baseline["buckets"] or [0] * len(now["buckets"])
+    before = baseline.get("buckets") or [0] * len(now["buckets"])
     buckets = tuple(
         (float("inf") if bound == "+Inf" else float(bound), count - previous)
         for bound, count, previous in zip(bounds, now["buckets"], before)
     )
+    since = {key: now[key] - baseline.get(key, 0) for key in ("requests", "errors", "compared", "agreed", *_QUALITY)}
     return Window(
-        requests=now["requests"] - baseline["requests"],
-        errors=now["errors"] - baseline["errors"],
-        buckets=buckets,
-        compared=now["compared"] - baseline["compared"],
-        agreed=now["agreed"] - baseline["agreed"],
+        requests=since["requests"], errors=since["errors"], buckets=buckets, compared=since["compared"],
+        agreed=since["agreed"], **{field: since[key] for key, field in _QUALITY.items()},
     )
 
 

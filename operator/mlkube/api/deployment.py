@@ -198,6 +198,58 @@ class AnalysisBaseline(base.ApiModel):
     """Predictions compared with the stable version."""
     agreed: int = 0
     """Comparisons that agreed."""
+    labeled: int = 0
+    """Predictions scored against ground-truth feedback."""
+    correct: int = 0
+    """Labeled predictions equal to the ground truth."""
+    abs_error_sum: float = 0
+    """Sum of absolute errors of numeric predictions."""
+    squared_error_sum: float = 0
+    """Sum of squared errors of numeric predictions."""
+
+
+class ABTestVersion(base.ApiModel):
+    """One arm of an A/B test, over the test so far."""
+
+    version: int
+    """Model version."""
+    role: Literal["stable", "b"]
+    """stable (A) or b (the candidate)."""
+    requests: int = 0
+    """Requests it answered during the test."""
+    error_rate: float | None = None
+    """Share of its requests that failed (5xx or unreachable)."""
+    latency_p50_ms: float | None = None
+    """Median latency in milliseconds (the upper bound of its histogram bucket)."""
+    latency_p99_ms: float | None = None
+    """99th percentile latency in milliseconds (the upper bound of its histogram bucket)."""
+    labeled: int = 0
+    """Its predictions scored against ground truth sent to the router's /v1/feedback during the test."""
+    metric: Literal["accuracy", "mae"]
+    """The quality metric: accuracy for a classification project, mae (mean absolute error) for regression."""
+    value: float | None = None
+    """The metric over the labeled predictions (none without labels)."""
+    rmse: float | None = None
+    """Root mean squared error (regression only)."""
+
+
+class ABTestReport(base.ApiModel):
+    """The A/B test's report: both versions side by side and whether one is significantly better."""
+
+    versions: list[ABTestVersion] = []
+    """The stable version, then the candidate."""
+    metric: Literal["accuracy", "mae"]
+    """The metric compared: accuracy (two-proportion z-test) or mae (Welch's t-test on absolute errors)."""
+    difference: float | None = None
+    """Candidate minus stable on the metric."""
+    p_value: float | None = None
+    """Two-sided p-value of the difference; significant below 0.05."""
+    winner: int | None = None
+    """The significantly better version, once each arm has at least analysis.minRequests labeled predictions; none otherwise."""
+    conclusion: str = ""
+    """The verdict in one sentence, with the figures behind it."""
+    finished_at: str | None = None
+    """When the test ended; the report then stays until the next rollout starts."""
 
 
 class ModelDeploymentStatus(base.StatusBase):
@@ -229,6 +281,10 @@ class ModelDeploymentStatus(base.StatusBase):
     """When the latest analysis ran."""
     analysis_baseline: AnalysisBaseline | None = None
     """Where the current analysis window began."""
+    ab_test: ABTestReport | None = None
+    """The A/B test report: refreshed while an ABTest runs, kept once it ends until the next rollout starts."""
+    ab_test_baseline: AnalysisBaseline | None = None
+    """The stable version's router counters when the A/B test began."""
     retiring_versions: list[int] = []
     """Versions out of the traffic table whose InferenceServices go on the next pass, once the router has switched."""
     rolled_back_version: int | None = None

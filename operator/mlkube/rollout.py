@@ -2,7 +2,8 @@
 
 ``decide`` takes the strategy, the state kept in status and what was observed (the version the
 spec asks for, which versions are ready, the latest analysis verdict, a manual action, the
-time) and returns the next state plus the events to post. ``traffic`` turns a state into the
+time, and at the end of an A/B test its report's winner) and returns the next state plus the
+events to post. ``traffic`` turns a state into the
 traffic table the router applies. The stable version serves throughout: every path that does
 not promote ends with the candidate at 0%.
 """
@@ -42,6 +43,8 @@ class Observation:
     now: datetime.datetime
     load_failures: Mapping[int, str] = dataclasses.field(default_factory=dict)  # version -> why it cannot load
     failed_checks: tuple[str, ...] = ()  # what a Failing verdict broke
+    ab_winner: int | None = None  # ABTest: the version the report finds significantly better, if any
+    ab_summary: str = ""  # ABTest: the report's conclusion, quoted in the events
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,11 +124,32 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
     }[strategy.type]
     if held < base.parse_duration(duration):
         return Decision(dataclasses.replace(state, phase="Progressing"))
+    if strategy.type == "ABTest":
+        return _end_ab_test(strategy, state, seen)
     if strategy.type == "BlueGreen" or seen.verdict == "Passing":
         return _finish(strategy, state, f"{strategy.type} ran for {duration} without failing")
     return Decision(dataclasses.replace(state, phase="Paused"),
                     (("Normal", "AwaitingDecision", f"{strategy.type} finished with an inconclusive analysis; "
                       "annotate mlkube.io/action=promote or abort"),))
+
+
+def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """The A/B test's duration is over: a significantly worse candidate fails, a significantly
+    better one finishes; without a winner the operational verdict decides, as for Shadow."""
+    duration = strategy.ab_test.duration
+    if seen.ab_winner == state.stable:
+        decision = _fail(strategy, state, f"A/B test: {seen.ab_summary}")
+    elif seen.ab_winner == state.candidate:
+        decision = _finish(strategy, state, f"A/B test: {seen.ab_summary}")
+    elif seen.verdict == "Passing":
+        decision = _finish(strategy, state, f"ABTest ran for {duration} without failing")
+    else:
+        decision = Decision(dataclasses.replace(state, phase="Paused"),
+                            (("Normal", "AwaitingDecision", ("ABTest finished without a winner and with an inconclusive "
+                                                             "analysis; annotate mlkube.io/action=promote or abort")),))
+    if not seen.ab_summary:
+        return decision
+    return dataclasses.replace(decision, events=(("Normal", "ABTestReport", seen.ab_summary), *decision.events))
 
 
 def _finish(strategy: deployment.Strategy, state: State, why: str) -> Decision:

@@ -1,12 +1,17 @@
 """ModelDeployment controller: InferenceServices per version, the router, and the rollout.
 
 Each pass: read the ModelDeployment afresh, resolve the version the spec asks for, observe the
-InferenceServices and the router's measurements, let ``rollout.decide`` pick the next state,
+InferenceServices and the router's measurements (and, during an ABTest, the report comparing the
+two versions: ``abtest.report``), let ``rollout.decide`` pick the next state,
 apply the whole desired state (one InferenceService per served version, the router and its
 table), delete versions that left the table on an earlier pass, write the status once, and only
 then post the transition's Events and clear a consumed manual action. Passes over one ModelDeployment are
 serialised in-process, so events from the spec, the timers and the InferenceServices never
 decide twice from the same state.
+
+An ABTest's report is refreshed in ``status.abTest`` on every pass while the test runs; when the
+test ends (promoted, rolled back, paused, aborted or replaced) it is stamped ``finishedAt`` and kept
+until the next rollout starts, and the end of the test's duration posts an ``ABTestReport`` Event.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import kopf
 import pydantic
 
-from mlkube import analysis, conditions, k8s, rollout, routerstats
+from mlkube import abtest, analysis, conditions, k8s, rollout, routerstats
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
 from mlkube.controllers import refs, setup, status
@@ -94,6 +99,7 @@ class Observed:
     router_url: str | None
     router_ready: bool
     analysis: deployment_api.AnalysisResult | None  # the candidate's current window, when it serves
+    ab_test: deployment_api.ABTestReport | None = None  # an ABTest's report so far, when the candidate serves
 
 
 async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
@@ -106,20 +112,23 @@ async def _pass(client: k8s.Client, mdep: dict[str, Any]) -> None:
     state = _state(current)
     retiring = set(current.get("retiringVersions", []))
     seen = await _observe(client, mdep, spec, versions={state.stable, state.candidate, desired, *retiring} - {None},
-                          candidate=state.candidate, baseline=current.get("analysisBaseline"))
+                          state=state, current=current, task=refs.parsed_project(mlp).problem.task)
     action = (mdep["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
     now = _now()
     decision = rollout.decide(spec.strategy, state, rollout.Observation(
         desired=desired, ready=seen.ready, verdict=seen.analysis.verdict if seen.analysis else None,
         action=action if action in ("promote", "abort") else None, now=now, load_failures=seen.load_failures,
-        failed_checks=tuple(seen.analysis.failed_checks) if seen.analysis else ()))
+        failed_checks=tuple(seen.analysis.failed_checks) if seen.analysis else (),
+        ab_winner=seen.ab_test.winner if seen.ab_test else None, ab_summary=seen.ab_test.conclusion if seen.ab_test else ""))
     traffic, retiring = await _apply(client, mdep, spec, mlp, decision.state, seen, retiring=retiring)
-    baseline = current.get("analysisBaseline")
+    baseline, ab_baseline = current.get("analysisBaseline"), current.get("abTestBaseline")
     if decision.window_reset and seen.router_url and decision.state.candidate is not None:
         stats = await routerstats.fetch(seen.router_url)
         baseline = analysis.snapshot(stats, decision.state.candidate) if stats else None
+        ab_baseline = analysis.snapshot(stats, decision.state.stable) if stats and spec.strategy.type == "ABTest" else None
     new = _status(current, decision.state, traffic, seen, baseline, retiring=retiring, now=now,
                   message=_message(current, decision, traffic, seen), generation=mdep["metadata"].get("generation", 1))
+    new = _with_ab_test(new, current, before=state, after=decision.state, report=seen.ab_test, baseline=ab_baseline, now=now)
     await status.write(client, k8s.MODELDEPLOYMENTS, mdep, new)
     for type_, reason, text in decision.events:
         (kopf.warn if type_ == "Warning" else kopf.info)(mdep, reason=reason, message=text)
@@ -145,8 +154,8 @@ async def _resolve(client: k8s.Client, mdep: dict[str, Any]) -> tuple[Any, dict[
         raise kopf.TemporaryError(missing.message, delay=RETRY_SECONDS) from missing
 
 
-async def _observe(client: k8s.Client, mdep: dict[str, Any], spec: Any, *, versions: set[int], candidate: int | None,
-                   baseline: dict[str, Any] | None) -> Observed:
+async def _observe(client: k8s.Client, mdep: dict[str, Any], spec: Any, *, versions: set[int], state: rollout.State,
+                   current: dict[str, Any], task: str) -> Observed:
     name, namespace = mdep["metadata"]["name"], mdep["metadata"]["namespace"]
     isvcs = {v: await client.get(k8s.INFERENCESERVICES, serving.isvc_name(name, v), namespace) for v in versions}
     ready = {v: conditions.is_true((obj or {}).get("status", {}).get("conditions"), "Ready") for v, obj in isvcs.items()}
@@ -154,14 +163,28 @@ async def _observe(client: k8s.Client, mdep: dict[str, Any], spec: Any, *, versi
     router_url = _service_url(await client.get(k8s.SERVICES, serving.router_name(name), namespace))
     router = await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace)
     router_ready = bool(router_url) and ((router or {}).get("status") or {}).get("availableReplicas", 0) >= 1
-    result = None
+    result = report = None
+    candidate = state.candidate
     if candidate is not None and ready.get(candidate) and router_url:
         stats = await routerstats.fetch(router_url)
         if stats is not None:
-            window = analysis.window(stats, candidate, baseline)
+            window = analysis.window(stats, candidate, current.get("analysisBaseline"))
             result = analysis.judge(window, spec.strategy.analysis, needs_agreement=spec.strategy.type in ("Canary", "Shadow"))
+            if spec.strategy.type == "ABTest" and state.stable is not None:
+                report = ab_report(stats, spec.strategy, stable=state.stable, candidate=candidate, candidate_window=window,
+                                   stable_baseline=current.get("abTestBaseline"), task=task)
     return Observed(isvcs=isvcs, ready=ready, load_failures=failures, router_url=router_url, router_ready=router_ready,
-                    analysis=result)
+                    analysis=result, ab_test=report)
+
+
+def ab_report(stats: dict[str, Any], strategy: deployment_api.Strategy, *, stable: int, candidate: int,
+              candidate_window: analysis.Window, stable_baseline: dict[str, Any] | None,
+              task: str) -> deployment_api.ABTestReport:
+    """The A/B test report from the router's counters: the stable version's window since the test
+    began beside the candidate's. Pure."""
+    return abtest.report(abtest.Arm(stable, "stable", analysis.window(stats, stable, stable_baseline)),
+                         abtest.Arm(candidate, "b", candidate_window), task=task,
+                         min_labeled=strategy.analysis.min_requests)
 
 
 async def _apply(client: k8s.Client, mdep: dict[str, Any], spec: Any, mlp: dict[str, Any], state: rollout.State,
@@ -294,6 +317,30 @@ def _status(current: dict[str, Any], state: rollout.State, traffic: list[dict[st
     ready_message = (f"Version {state.stable} serves at {router_url}" if serving_ok
                      else f"Waiting for version {state.stable} and the router to become ready")
     return status.with_ready(new, ready=serving_ok, reason=reason, message=ready_message, generation=generation, at=_format(now))
+
+
+def _with_ab_test(new: dict[str, Any], current: dict[str, Any], *, before: rollout.State, after: rollout.State,
+                  report: deployment_api.ABTestReport | None, baseline: dict[str, Any] | None,
+                  now: datetime.datetime) -> dict[str, Any]:
+    """``new`` with ``abTest`` and ``abTestBaseline``. Pure.
+
+    A new rollout drops the previous report; a running test shows this pass's report (or keeps the
+    last one while the router does not answer); the pass in which the test ends (the candidate
+    leaves, or the rollout pauses) stamps ``finishedAt``; a finished report never changes again.
+    """
+    new = {k: v for k, v in new.items() if k not in ("abTest", "abTestBaseline")}
+    kept = current.get("abTest")
+    if after.candidate is not None and after.candidate != before.candidate:
+        kept = None  # a new rollout: the last test's report goes
+    elif not (kept or {}).get("finishedAt") and before.candidate is not None:
+        kept = report.wire() if report is not None else kept
+        if kept is not None and (after.candidate is None or after.phase == "Paused"):
+            kept = {**kept, "finishedAt": _format(now)}
+    if kept is not None:
+        new["abTest"] = kept
+    if after.candidate is not None and baseline is not None:
+        new["abTestBaseline"] = baseline
+    return new
 
 
 async def _report(client: k8s.Client, mdep: dict[str, Any], phase: str, reason: str, message: str) -> None:

@@ -3,7 +3,7 @@ KServe's modelStatus, the status message, and Ready."""
 
 import datetime
 
-from mlkube import rollout
+from mlkube import analysis, rollout
 from mlkube.api import deployment
 from mlkube.controllers import deployment as controller
 
@@ -66,3 +66,43 @@ def test_ready_needs_the_stable_version_and_the_router():
     assert "retiringVersions" not in new
     assert controller._status({}, state, traffic, observed(), None, retiring=[2], message="m", now=T0,
                               generation=3)["retiringVersions"] == [2]
+
+
+def test_the_ab_report_compares_each_version_since_the_test_began():
+    def counters(requests, labeled, correct):
+        return {"requests": requests, "serverErrors": 0, "latency": {"buckets": [{"le": 5, "count": requests},
+                {"le": "+Inf", "count": requests}]}, "quality": {"labeled": labeled, "correct": correct}}
+    start = {"startTime": 1.0, "versions": {"1": counters(500, 100, 90), "2": counters(0, 0, 0)}}
+    now = {"startTime": 1.0, "versions": {"1": counters(560, 140, 129), "2": counters(60, 40, 18)}}
+    strategy = deployment.Strategy.model_validate({"type": "ABTest", "analysis": {"minRequests": 20}})
+    report = controller.ab_report(now, strategy, stable=1, candidate=2,
+                                  candidate_window=analysis.window(now, 2, analysis.snapshot(start, 2)),
+                                  stable_baseline=analysis.snapshot(start, 1), task="classification")
+    assert [(v.version, v.role, v.requests, v.labeled, v.value) for v in report.versions] == [
+        (1, "stable", 60, 40, 0.975), (2, "b", 60, 40, 0.45)]
+    assert report.winner == 1
+
+
+def test_the_ab_report_is_refreshed_while_the_test_runs_then_kept_until_the_next_rollout():
+    running = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
+    report = deployment.ABTestReport(metric="accuracy", winner=None, conclusion="so far")
+    later = T0 + datetime.timedelta(minutes=10)
+
+    def ab(current, before, after, fresh, baseline=None):
+        return controller._with_ab_test({"phase": after.phase}, current, before=before, after=after, report=fresh,
+                                        baseline=baseline, now=later)
+    new = ab({}, running, running, report, baseline={"requests": 5})
+    assert new["abTest"] == {"versions": [], "metric": "accuracy", "conclusion": "so far"}
+    assert new["abTestBaseline"] == {"requests": 5}
+    assert ab(new, running, running, None)["abTest"] == new["abTest"]  # the router did not answer this pass
+    final = deployment.ABTestReport(metric="accuracy", winner=1, conclusion="version 1 beats 2")
+    rolled_back = rollout.State(stable=1, phase="RolledBack", rolled_back=2)
+    ended = ab(new, running, rolled_back, final)
+    assert ended["abTest"]["winner"] == 1 and ended["abTest"]["finishedAt"] == "2026-01-01T00:10:00Z"
+    assert "abTestBaseline" not in ended
+    assert ab(ended, rolled_back, rolled_back, None)["abTest"] == ended["abTest"]  # kept while at rest
+    paused = ab(new, running, rollout.State(stable=1, candidate=2, phase="Paused"), final)
+    assert paused["abTest"]["finishedAt"] and ab(paused, rollout.State(stable=1, candidate=2, phase="Paused"),
+                                                 rollout.State(stable=2, phase="Healthy"), report)["abTest"] == paused["abTest"]
+    next_rollout = rollout.State(stable=1, candidate=3, phase="Progressing", step=0)
+    assert "abTest" not in ab(ended, rolled_back, next_rollout, None)

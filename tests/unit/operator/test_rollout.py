@@ -136,3 +136,51 @@ def test_the_first_pause_counts_from_when_the_candidate_is_ready():
     assert d.window_reset and d.state.candidate_ready_at == d.state.step_started == T0 + datetime.timedelta(seconds=70)
     assert rollout.decide(s, d.state, seen(2, verdict="Passing", at=125)).state.step == 0  # 55 s of a 1m pause served
     assert rollout.decide(s, d.state, seen(2, verdict="Passing", at=131)).state.step == 1
+
+
+AB_RUNNING = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
+WORSE = "version 1 beats 2 on accuracy: 0.975 vs 0.425 (p=1.2e-08, 40/40 labeled)"
+BETTER = "version 2 beats 1 on accuracy: 0.91 vs 0.84 (p=0.003, 412/398 labeled)"
+
+
+def ab_seen(*, winner=None, summary="", verdict="Passing", at=601):
+    return rollout.Observation(desired=2, ready={1: True, 2: True}, verdict=verdict, action=None,
+                               now=T0 + datetime.timedelta(seconds=at), ab_winner=winner, ab_summary=summary)
+
+
+def ab_strategy(**kw):
+    return deployment.Strategy.model_validate({"type": "ABTest", "abTest": {"duration": "10m"}, **kw})
+
+
+def test_ab_test_runs_its_duration_whatever_the_report_says():
+    d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(winner=1, summary=WORSE, at=599))
+    assert d == rollout.Decision(AB_RUNNING)
+
+
+def test_ab_test_rolls_back_a_significantly_worse_candidate_quoting_the_report():
+    d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(winner=1, summary=WORSE))
+    assert (d.state.stable, d.state.candidate, d.state.phase, d.state.rolled_back) == (1, None, "RolledBack", 2)
+    assert d.events[0] == ("Normal", "ABTestReport", WORSE)
+    assert d.events[1] == ("Warning", "RolledBack", f"Version 2 rolled back (A/B test: {WORSE}); version 1 serves all traffic")
+    paused = rollout.decide(ab_strategy(onFailure="pause"), AB_RUNNING, ab_seen(winner=1, summary=WORSE))
+    assert paused.state.phase == "Paused" and [e[1] for e in paused.events] == ["ABTestReport", "RolloutPaused"]
+
+
+def test_ab_test_finishes_with_a_significantly_better_candidate():
+    d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(winner=2, summary=BETTER, verdict="Inconclusive"))
+    assert (d.state.stable, d.state.candidate, d.state.phase) == (2, None, "Healthy")
+    assert [e[1] for e in d.events] == ["ABTestReport", "Promoted"] and f"(A/B test: {BETTER})" in d.events[1][2]
+    manual = rollout.decide(ab_strategy(autoPromote=False), AB_RUNNING, ab_seen(winner=2, summary=BETTER))
+    assert manual.state.phase == "Paused" and [e[1] for e in manual.events] == ["ABTestReport", "AwaitingPromotion"]
+
+
+def test_ab_test_without_a_winner_keeps_the_operational_verdict():
+    undecided = "not enough labeled feedback: 12 (version 1) and 9 (version 2) of 50 needed"
+    d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(summary=undecided))
+    assert d.state.stable == 2 and [e[1] for e in d.events] == ["ABTestReport", "Promoted"]
+    assert "ABTest ran for 10m without failing" in d.events[1][2]
+    d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(summary=undecided, verdict="Inconclusive"))
+    assert d.state.phase == "Paused" and [e[1] for e in d.events] == ["ABTestReport", "AwaitingDecision"]
+    no_report = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(verdict="Inconclusive"))
+    assert [e[1] for e in no_report.events] == ["AwaitingDecision"]  # the router did not answer: nothing to report
+    assert rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(summary=undecided, verdict="Failing")).state.phase == "RolledBack"

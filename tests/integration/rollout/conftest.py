@@ -2,7 +2,8 @@
 
 The project's versions are made once and shared: `good` and `better` (two real trainings on
 every feature, so their predictions mostly agree), `tampered` (trained, then its model file
-modified) and `faulty` (a real pipeline that fails on rows with a zero measurement).
+modified), `faulty` (a real pipeline that fails on rows with a zero measurement) and `constant`
+(valid, but always answers the most frequent species).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 
 import localcluster
-from rollout_helpers import PROJECT, RolloutCluster, register, registry, tamper, wait_for, write_faulty_version
+from rollout_helpers import (PROJECT, RolloutCluster, register, registry, tamper, wait_for, write_constant_version,
+                             write_faulty_version)
 
 TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {"maxTrials": 1}}
 
@@ -63,6 +65,8 @@ def project(cluster: RolloutCluster, penguins_csv: pathlib.Path, tmp_path_factor
     tamper(trained["tampered"]["artifactUri"])
     faulty = write_faulty_version(trained["good"]["artifactUri"], penguins_csv, storage / "hand-made" / "faulty")
     register(cluster, namespace, PROJECT, name="faulty", info=faulty)
+    constant = write_constant_version(trained["good"]["artifactUri"], penguins_csv, storage / "hand-made" / "constant")
+    register(cluster, namespace, PROJECT, name="constant", info=constant)
     versions = {name: entry["version"] for name, entry in registry(cluster, namespace, PROJECT).items()}
     return {"namespace": namespace, "versions": versions}
 

@@ -1,5 +1,6 @@
 """Helpers of the rollout acceptance tests: the local cluster as processes, kubectl, prediction
-traffic through a ModelDeployment's router, and the two bad versions (faulty and tampered).
+traffic through a ModelDeployment's router, and the bad versions (faulty, tampered, and constant:
+valid but worse).
 
 The cluster is the shared one of tests/integration/localcluster.py.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
-from sklearn import compose, impute, linear_model, pipeline, preprocessing
+from sklearn import compose, dummy, impute, linear_model, pipeline, preprocessing
 
 import localcluster
 from localcluster import wait_for  # noqa: F401  (the tests import it from here)
@@ -113,6 +114,21 @@ def write_faulty_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path) 
         ("clf", linear_model.LogisticRegression(max_iter=1000)),
     ]).fit(frame[FEATURES], frame["species"])
     card = {**good.card, "algorithm": "logistic_regression", "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
+    return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
+
+
+def write_constant_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path) -> artifacts.ArtifactInfo:
+    """A valid version that is simply worse: it always answers the most frequent species (about
+    44 % accurate, where a trained version is above 95 %). Same features, classes and card as a
+    good version, so it loads and answers like one."""
+    good = artifacts.load(local_dir(good_uri))
+    frame = pd.read_csv(data).dropna(subset=["species"])
+    model = pipeline.Pipeline([
+        ("prep", compose.ColumnTransformer([("num", impute.SimpleImputer(), NUMERIC)])),
+        ("clf", dummy.DummyClassifier(strategy="most_frequent")),
+    ]).fit(frame[FEATURES], frame["species"])
+    card = {**good.card, "algorithm": "most_frequent", "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat()}
     reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
     return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
 

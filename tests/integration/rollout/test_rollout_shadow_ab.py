@@ -1,5 +1,6 @@
 """Issue 7 acceptance, shadow and A/B: clients only see the primary while the shadow is compared
-(and killed); a sticky header pins each client to one version."""
+(and killed); a sticky header pins each client to one version; an A/B test's report compares
+the versions on ground-truth feedback, and a significantly worse candidate is rolled back."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import collections
 import signal
 
 import httpx
+import pandas as pd
 import pytest
 
-from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
+from rollout_helpers import FEATURES, Client, penguin_rows, roll_to, serving, wait_for
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes
 
@@ -80,4 +82,49 @@ def test_ab_test_with_a_sticky_header_pins_each_client_to_one_version(cluster, p
     status = cluster.mdep_status(name, namespace)
     assert status["traffic"] == [{"version": versions["good"], "role": "stable", "percent": 50},
                                  {"version": versions["better"], "role": "b", "percent": 50}]
+    client.close()
+
+
+def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(cluster, project, deploy, penguins_csv):
+    namespace, versions = project["namespace"], project["versions"]
+    a, b = versions["good"], versions["constant"]  # b always answers the most frequent species
+    name = deploy(a, {"type": "ABTest", "analysis": ANALYSIS,
+                      "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "20s"}})
+    url = serving(cluster, name, namespace)
+    client = Client(url, name)
+    frame = pd.read_csv(penguins_csv)[[*FEATURES, "species"]].dropna().iloc[::3]  # every species, not sorted runs
+    labeled_rows = [({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != "species"}, row["species"])
+                    for row in frame.to_dict("records")][:96]
+    roll_to(cluster, name, namespace, b)
+    wait_for(lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{a}=50,v{b}=50", 120, "the 50/50 split")
+
+    right, labeled = collections.Counter(), collections.Counter()
+    def answer(i):
+        row, truth = labeled_rows[i]
+        response = client.predict(row, headers={"x-user-id": f"user-{i % 24}"})
+        assert response.status_code == 200, response.text
+        version = int(response.headers["x-mlkube-version"])
+        fed = httpx.post(f"{url}/v1/feedback", json={"requestId": response.headers["x-request-id"], "groundTruth": truth})
+        assert fed.status_code == 200, fed.text
+        return version, response.json()["predictions"][0] == truth
+    for version, correct in client.pool.map(answer, range(len(labeled_rows))):
+        labeled[version] += 1
+        right[version] += correct
+    assert labeled[a] >= 10 and labeled[b] >= 10, labeled  # both arms of the sticky split got users
+
+    def rolled_back():
+        status = cluster.mdep_status(name, namespace)
+        return status if status.get("phase") == "RolledBack" else None
+    status = wait_for(rolled_back, 60, "the A/B test to end and roll back the worse version")
+    report = status["abTest"]
+    assert [(v["version"], v["role"], v["labeled"], v["metric"]) for v in report["versions"]] == [
+        (a, "stable", labeled[a], "accuracy"), (b, "b", labeled[b], "accuracy")]
+    assert [v["value"] for v in report["versions"]] == [round(right[a] / labeled[a], 4), round(right[b] / labeled[b], 4)]
+    assert all(v["requests"] == labeled[v["version"]] and v["errorRate"] == 0 for v in report["versions"])
+    assert report["winner"] == a and report["pValue"] < 0.05 and report["finishedAt"]
+    assert report["conclusion"].startswith(f"version {a} beats {b} on accuracy: ")
+    assert (status["stableVersion"], status["rolledBackVersion"], "candidateVersion" in status) == (a, b, False)
+    assert f"(A/B test: {report['conclusion']})" in status["message"]
+    events = {e["reason"]: e["message"] for e in cluster.items("events", namespace) if e["involvedObject"]["name"] == name}
+    assert events["ABTestReport"] == report["conclusion"] and "RolledBack" in events
     client.close()

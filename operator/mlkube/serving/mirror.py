@@ -5,8 +5,10 @@ mirror costs the router an HTTP exchange (a send, a receive, parsing) and the mi
 a model call per request, on the same cores that answer clients. So copies of V1 `:predict`
 requests whose body is `{"instances": [...]}` wait up to `max_wait` seconds or `max_batch`
 requests, then go as ONE call with their instances concatenated; the predictions are split
-back by row counts and each copy is compared with its own primary response. Any other body (V2,
-other keys, not JSON) goes alone. Every copy counts as one request of the mirrored version, with
+back by row counts and each copy is compared with its own primary response. Objects keyed by
+feature name and arrays in feature order are never mixed in one call; any other body (V2, other
+keys, not JSON) goes alone, and so does each copy of a batch the version answered with a 4xx (a
+row it refuses must not fail the others). Every copy counts as one request of the mirrored version, with
 the batch call's status and latency (so a shadow's latency figures are those of batch calls,
 an upper bound of its single-request latency). At most `limit` calls are in flight; a copy
 offered beyond that is skipped and counted in `mirrorsDropped`. Memory: at most `max_batch`
@@ -99,11 +101,12 @@ class Mirrors:
         task.add_done_callback(self._in_flight.discard)
 
     async def _send(self, target: Target, copies: list[Copy]) -> None:
-        batch, alone = _batchable(copies)
-        if len(batch) > 1:
-            await self._send_batch(target, batch)
-        else:
-            alone = [copy for copy, _ in batch] + alone
+        batches, alone = _batchable(copies)
+        for batch in batches:
+            if len(batch) > 1:
+                await self._send_batch(target, batch)
+            else:
+                alone.extend(copy for copy, _ in batch)
         for copy in alone:
             await self._send_one(target, copy)
 
@@ -123,6 +126,12 @@ class Mirrors:
         clock = time.perf_counter()
         status, payload = await self.call(target.version, "v1", body, headers, self.timeout)
         latency_ms = (time.perf_counter() - clock) * 1000.0
+        if 400 <= status < 500:
+            # A row this version refuses (its schema may differ from the primary's) fails the whole
+            # call: resend one by one, so that only the copies it really refuses count as errors.
+            for copy, _ in batch:
+                await self._send_one(target, copy)
+            return
         found = agreement.predictions(payload) if status == 200 else None
         start = 0
         for copy, rows in batch:
@@ -144,16 +153,21 @@ class Mirrors:
         await asyncio.gather(*self._in_flight, return_exceptions=True)
 
 
-def _batchable(copies: list[Copy]) -> tuple[list[tuple[Copy, list]], list[Copy]]:
-    """(copies that can share one V1 call, with their instances; the others)."""
-    batch, alone = [], []
+def _batchable(copies: list[Copy]) -> tuple[list[list[tuple[Copy, list]]], list[Copy]]:
+    """(groups of copies that can share one V1 call, with their instances; the others).
+
+    Instances keyed by feature name and instances as arrays in feature order go in separate
+    groups, so that every call carries one form."""
+    objects, arrays, alone = [], [], []
     for copy in copies:
         rows = _instances(copy) if copy.protocol == "v1" else None
-        if rows:
-            batch.append((copy, rows))
+        if rows and all(isinstance(row, dict) for row in rows):
+            objects.append((copy, rows))
+        elif rows and all(isinstance(row, list) for row in rows):
+            arrays.append((copy, rows))
         else:
             alone.append(copy)
-    return batch, alone
+    return [group for group in (objects, arrays) if group], alone
 
 
 def _instances(copy: Copy) -> list[Any] | None:

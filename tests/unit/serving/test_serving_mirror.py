@@ -11,7 +11,11 @@ SHADOW = mirror.Target(2, "shadow", judged=2)
 
 
 class Backend:
-    """A fake mirrored version: answers each instance's `x` doubled (or `fail_with` for every call)."""
+    """A fake mirrored version: answers each instance's `x` doubled (or `fail_with` for every call).
+
+    Like a model server, it refuses a whole call (400) when any row has a negative `x`, and
+    takes rows as objects `{"x": 1}` or arrays `[1]`, but not both in one call.
+    """
 
     def __init__(self, fail_with: int | None = None, delay: float = 0.0):
         self.calls: list[tuple[str, dict]] = []
@@ -26,7 +30,13 @@ class Backend:
             return self.fail_with, b'{"error": "boom"}'
         if protocol == "v2":
             return 200, orjson.dumps({"outputs": [{"name": "predict", "data": [doc["inputs"][0]["data"][0] * 2]}]})
-        return 200, orjson.dumps({"predictions": [row["x"] * 2 for row in doc["instances"]]})
+        rows = doc["instances"]
+        if len({type(row) for row in rows}) > 1:
+            return 400, b'{"error": "instances mix objects and arrays"}'
+        xs = [row["x"] if isinstance(row, dict) else row[0] for row in rows]
+        if any(x < 0 for x in xs):
+            return 400, b'{"error": "x: must not be negative"}'
+        return 200, orjson.dumps({"predictions": [x * 2 for x in xs]})
 
 
 def v1(*xs, primary=None) -> mirror.Copy:
@@ -83,6 +93,32 @@ def test_bodies_that_cannot_be_merged_go_alone():
     backend, shadow = asyncio.run(scenario())
     assert sorted(protocol for protocol, _ in backend.calls) == ["v1", "v1", "v2"]
     assert shadow.requests == 3 and (shadow.compared, shadow.agreed) == (3, 3)
+
+
+def test_objects_and_arrays_go_in_separate_calls():
+    async def scenario():
+        backend, counters = Backend(), stats.Stats()
+        mirrors = mirror.Mirrors(backend, counters, max_wait_seconds=0.01)
+        as_array = mirror.Copy("v1", orjson.dumps({"instances": [[3], [4]]}), {}, orjson.dumps({"predictions": [6, 8]}))
+        await offer_all(mirrors, [v1(1), as_array, v1(2)])
+        return backend, counters.versions[2]
+
+    backend, shadow = asyncio.run(scenario())
+    assert [doc["instances"] for _, doc in backend.calls] == [[{"x": 1}, {"x": 2}], [[3], [4]]]
+    assert (shadow.requests, shadow.errors, shadow.agreed) == (3, 0, 3)
+
+
+def test_a_refused_batch_is_resent_one_by_one_so_only_the_bad_copy_fails():
+    async def scenario():
+        backend, counters = Backend(), stats.Stats()
+        mirrors = mirror.Mirrors(backend, counters, max_wait_seconds=0.01)
+        await offer_all(mirrors, [v1(1), v1(-1), v1(2)])
+        return backend, counters.versions[2]
+
+    backend, shadow = asyncio.run(scenario())
+    assert len(backend.calls) == 4, "one batch, then each of its three copies"
+    assert (shadow.requests, shadow.errors, shadow.compared, shadow.agreed) == (3, 1, 2, 2)
+    assert shadow.by_code == {("shadow", 200): 2, ("shadow", 400): 1}
 
 
 def test_a_failed_call_counts_an_error_for_every_copy_and_compares_nothing():

@@ -1,8 +1,10 @@
 """Automatic retraining: whether a drift episode may start a run, and the run it starts. Pure.
 
-The budget is read from the project's TrainingJobs themselves (their trigger and creation
-time), not from a counter, so it holds across operator restarts; the run of an episode has a
-name derived from the episode's start, so one episode can never start two.
+The budget is read from the project's automatic TrainingJobs themselves (their trigger and
+creation time), not from a counter, so it holds across operator restarts, plus the start times
+the MLProject controller records in ``status.retrainTimes`` and ``status.lastRetrainTime``
+(``recorded_starts``), so that runs deleted by the history limits still count. The run of an
+episode has a name derived from the episode's start, so one episode can never start two.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ def decide(mlp: dict[str, Any], runs: list[dict[str, Any]], *, episode: str, now
     mine = [r for r in runs if r["spec"].get("projectRef") == project]
     if any(r["metadata"]["name"] == name for r in mine):
         return Decision(False, name)
-    created = sorted(
-        _parse(r["metadata"]["creationTimestamp"]) for r in mine if r["spec"].get("trigger") in AUTOMATIC
-    )
+    recorded = mlp.get("status") or {}
+    created = sorted({_parse(t) for t in automatic_starts(mine, recorded, now=now)}
+                     | ({_parse(recorded["lastRetrainTime"])} if recorded.get("lastRetrainTime") else set()))
     day = [t for t in created if t > now - datetime.timedelta(days=1)]
     budget = policy.get("maxPerDay", 4)
     if len(day) >= budget:
@@ -52,6 +54,15 @@ def decide(mlp: dict[str, Any], runs: list[dict[str, Any]], *, episode: str, now
         until = (created[-1] + cooldown).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Decision(False, name, f"retraining cooling down until {until} (spec.retraining.cooldown {policy.get('cooldown', '6h')})")
     return Decision(True, name)
+
+
+def automatic_starts(runs: list[dict[str, Any]], recorded: dict[str, Any], *, now: datetime.datetime) -> list[str]:
+    """Creation times (RFC 3339, sorted, no repeats) of the automatic runs of the last 24 h: those
+    in ``runs`` and those already in the project's ``status.retrainTimes`` (``recorded``)."""
+    since = now - datetime.timedelta(days=1)
+    times = {r["metadata"]["creationTimestamp"] for r in runs if r["spec"].get("trigger") in AUTOMATIC}
+    times |= set(recorded.get("retrainTimes") or [])
+    return sorted(t for t in times if _parse(t) > since)
 
 
 def trainingjob(mlp: dict[str, Any], name: str, *, trigger: str, source: str | None = None) -> dict[str, Any]:

@@ -85,6 +85,13 @@ async def _pass(client: k8s.Client, mlp: dict[str, Any]) -> dict[str, Any]:
     if champion is not None:
         new["championVersion"] = champion
     new.update(await _schedule(client, mlp, spec, current, now))
+    # Record automatic runs before the history limits may delete them: cooldown and daily budget
+    # (retraining.decide) count them from here too.
+    starts = retraining.automatic_starts(runs, current, now=now)
+    if starts or "retrainTimes" in current:
+        new["retrainTimes"] = starts
+    if starts and starts[-1] > (current.get("lastRetrainTime") or ""):
+        new["lastRetrainTime"] = starts[-1]
     await _prune_history(client, spec, runs, models)
     ready_message = problem or (f"{len(models)} version(s); champion {champion}" if models else "No model trained yet")
     new.pop("message", None)
@@ -115,9 +122,7 @@ async def _schedule(client: k8s.Client, mlp: dict[str, Any], spec: Any, current:
     tick = schedule.due_tick(expression, last=last, since=created, now=now)
     if tick is not None:
         await _start_run(client, mlp, schedule.run_name(mlp["metadata"]["name"], tick), trigger="schedule")
-        stamp = _format_time(now)
-        update = {"lastScheduleTime": _format_time(tick), "lastRetrainTime": stamp,
-                  "retrainTimes": [t for t in current.get("retrainTimes", []) if _parse_time(t) > now - datetime.timedelta(days=1)] + [stamp]}
+        update = {"lastScheduleTime": _format_time(tick)}  # the run itself goes into retrainTimes (see _pass)
     update["nextScheduledRetrain"] = _format_time(schedule.next_tick(expression, after=now))
     return update
 

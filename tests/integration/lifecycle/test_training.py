@@ -115,3 +115,9 @@ def test_schedule_every_minute_starts_one_run_per_tick(cluster, namespace, pengu
     assert len(set(second)) == len(second) == 2
     status = cluster.get("mlproject", "cron", namespace)["status"]
     assert status["nextScheduledRetrain"] > status["lastScheduleTime"]
+    # Both runs are recorded by their creation times, so the history limits cannot erase them from
+    # the retraining budget.
+    created = sorted(tj["metadata"]["creationTimestamp"] for tj in cluster.items("trainingjobs", namespace))
+    recorded = wait_for(lambda: (s := cluster.get("mlproject", "cron", namespace)["status"]).get("retrainTimes") == created and s,
+                        30, "status.retrainTimes to record both runs", interval=1)
+    assert recorded["lastRetrainTime"] == created[-1]

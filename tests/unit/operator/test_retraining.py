@@ -41,6 +41,30 @@ def test_cooldown_and_budget():
     assert manual_runs_do_not_count.allowed
 
 
+def ago(minutes):
+    return (NOW - datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_runs_deleted_by_the_history_limit_still_count_from_the_project_status():
+    recorded = {**project(), "status": {"retrainTimes": [ago(30)]}}
+    cooling = retraining.decide(recorded, [], episode="e", now=NOW)
+    assert not cooling.allowed and "cooling down until 2026-11-24T12:30:00Z" in cooling.reason
+    # The same run listed and recorded counts once; a pruned one counts as well: 2 of maxPerDay 2.
+    both = {**project(cooldown="1m"), "status": {"retrainTimes": [ago(300), ago(120)]}}
+    assert not retraining.decide(both, [run("b", 120)], episode="e", now=NOW).allowed
+    once = {**project(cooldown="1m"), "status": {"retrainTimes": [ago(120)]}}
+    assert retraining.decide(once, [run("b", 120)], episode="e", now=NOW).allowed
+    # A cooldown longer than the 24 h of retrainTimes is kept by lastRetrainTime.
+    long_ago = {**project(cooldown="48h"), "status": {"lastRetrainTime": ago(30 * 60)}}
+    assert "cooling down" in retraining.decide(long_ago, [], episode="e", now=NOW).reason
+
+
+def test_automatic_starts_are_the_last_day_of_runs_and_records_without_repeats():
+    runs = [run("a", 10), run("b", 20, "schedule"), run("c", 5, "manual"), run("d", 25 * 60)]
+    starts = retraining.automatic_starts(runs, {"retrainTimes": [ago(20), ago(600), ago(2000)]}, now=NOW)
+    assert starts == [ago(600), ago(20), ago(10)]
+
+
 def test_off_unless_the_project_allows_it():
     decision = retraining.decide(project(onDrift=False), [], episode="e", now=NOW)
     assert not decision.allowed and "onDrift" in decision.reason

@@ -27,8 +27,9 @@ def registry(cluster, namespace, name="penguins"):
 
 def test_runs_register_versions_and_the_better_one_becomes_champion(cluster, namespace, penguins_csv, tmp_path):
     cluster.apply(project("penguins", penguins_csv, tmp_path / "models"), namespace)
-    # Enough trials that the run is still going when the operator's progress timer looks.
-    cluster.apply(trainingjob("first", "penguins", preprocessing=ONE_FEATURE,
+    # Random forests (about 0.5 s a trial here) so that the search lasts several of the operator's
+    # 1 s progress reads even on a loaded machine; logistic regression finished between two reads.
+    cluster.apply(trainingjob("first", "penguins", preprocessing=ONE_FEATURE, algorithms=[{"name": "random_forest"}],
                               tuning={"strategy": "random", "maxTrials": 8, "cvFolds": 3}), namespace)
     phases, progress_seen = [], False
     deadline = time.monotonic() + 240

@@ -28,7 +28,8 @@ integration: $(STAMP)
 crds: $(STAMP)  ## regenerate crds/ from operator/mlkube/api
 	$(BIN)/mlkube crds crds/
 
-lint: $(STAMP)  ## layering contracts
+lint: $(STAMP)  ## ruff and the layering contracts (both also run in `make test`)
+	$(BIN)/ruff check operator tests benchmarks
 	$(BIN)/lint-imports
 
 clean:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import pathlib
 import signal
 import ssl
@@ -116,7 +115,7 @@ def main() -> int:
         api = server.run_in_thread(str(state), port=0)
         server.install_crds(api, paths=[str(p) for p in up._crd_files(state)])
         operator = subprocess.Popen([sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", api.kubeconfig_path],
-                                    stdout=open(state / "operator.log", "w"), stderr=subprocess.STDOUT)
+                                    stdout=open(state / "operator.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115 (the child's)
         peak, stop = [0.0], threading.Event()
         sampler = threading.Thread(target=sample_rss, args=(psutil.Process(operator.pid), stop, peak), daemon=True)
         sampler.start()

@@ -66,8 +66,7 @@ def _performance_text(performance: dict[str, Any]) -> str:
 async def post(url: str, body: list[dict[str, Any]]) -> bool:
     """POST the alerts; False when the receiver is unreachable or refuses (retried next interval)."""
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-            async with session.post(url, json=body) as response:
-                return 200 <= response.status < 300
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(url, json=body) as response:
+            return 200 <= response.status < 300
     except (aiohttp.ClientError, TimeoutError):
         return False

@@ -208,7 +208,7 @@ def _plain(value: Any) -> Any:
 def command(args: Any) -> int:
     """``mlkube feedback export|import`` with parsed arguments (see ``mlkube.cli``); the exit code."""
     try:
-        since = datetime.datetime.now(datetime.timezone.utc) - base.parse_duration(args.since)
+        since = datetime.datetime.now(datetime.UTC) - base.parse_duration(args.since)
     except ValueError as error:
         print(f"error: --since: {error}", file=sys.stderr)
         return 2

@@ -89,7 +89,7 @@ def outcome_of(spec_file: str | None) -> tuple[dict[str, Any], int]:
         return failure("InvalidSpec", f"output: {e}"), EXIT_BAD_INPUT
     except errors.MLError as e:
         return failure("TrainingFailed", str(e)), EXIT_RETRYABLE
-    except Exception as e:  # noqa: BLE001 - an unexpected failure still ends with a result
+    except Exception as e:
         traceback.print_exc(file=sys.stderr)
         return failure("TrainingFailed", f"unexpected {type(e).__name__}: {e}"), EXIT_RETRYABLE
 

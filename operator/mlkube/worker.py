@@ -25,7 +25,7 @@ async def run(module: str, request: dict[str, Any], *, env: dict[str, str] | Non
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         process.kill()
         await process.wait()
         raise WorkerError(f"{module} took longer than {timeout:.0f} s") from None

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import yaml
@@ -43,7 +43,7 @@ class RunningAPIServer:
     def ca(self) -> str:
         return str(self.state_dir / "ca.crt")
 
-    def start(self) -> "RunningAPIServer":
+    def start(self) -> RunningAPIServer:
         kubeconfig = pathlib.Path(self.kubeconfig)
         if kubeconfig.exists():
             kubeconfig.unlink()
@@ -52,7 +52,7 @@ class RunningAPIServer:
         if self.history is not None:
             command += ["--history", str(self.history)]
         command += list(self.extra_args)
-        log = open(self.state_dir.parent / f"{self.state_dir.name}.log", "ab")
+        log = open(self.state_dir.parent / f"{self.state_dir.name}.log", "ab")  # noqa: SIM115 (the server's)
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not kubeconfig.exists():
@@ -79,7 +79,7 @@ class RunningAPIServer:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=10)
 
-    def restart(self) -> "RunningAPIServer":
+    def restart(self) -> RunningAPIServer:
         self.kill()
         return self.start()
 

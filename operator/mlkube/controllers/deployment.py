@@ -385,7 +385,7 @@ def _isvc_url(isvc: dict[str, Any] | None) -> str | None:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
 
 def _parse(text: str) -> datetime.datetime:

@@ -195,7 +195,7 @@ async def _report(client: k8s.Client, dmon: dict[str, Any], reason: str, message
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 
 
 def _parse(text: str) -> datetime.datetime:

@@ -62,7 +62,7 @@ async def reconcile(client: k8s.Client, name: str, namespace: str) -> None:
 
 
 async def _pass(client: k8s.Client, mlp: dict[str, Any]) -> dict[str, Any]:
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     now_text = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     generation = mlp["metadata"].get("generation", 1)
     current = dict(mlp.get("status") or {})
@@ -153,4 +153,4 @@ def _parse_time(text: str) -> datetime.datetime:
 
 
 def _format_time(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

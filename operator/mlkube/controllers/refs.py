@@ -7,7 +7,8 @@ from typing import Any
 import pydantic
 
 from mlkube import k8s
-from mlkube.api import errors, kinds, project as project_api
+from mlkube.api import errors, kinds
+from mlkube.api import project as project_api
 
 
 class MissingReference(Exception):

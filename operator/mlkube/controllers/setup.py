@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
-
-import os
 
 from mlkube import k8s, metrics
 from mlkube.resources import meta

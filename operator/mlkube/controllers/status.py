@@ -10,7 +10,7 @@ from mlkube import conditions, k8s
 
 def now() -> str:
     """The current time as Kubernetes writes it (RFC 3339, seconds, UTC)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def with_ready(status: dict[str, Any], *, ready: bool, reason: str, message: str, generation: int, at: str) -> dict[str, Any]:

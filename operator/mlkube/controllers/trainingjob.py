@@ -109,7 +109,7 @@ async def _start(client: k8s.Client, tj: dict[str, Any], spec: Any, mlp: dict[st
         deployments = [d["metadata"]["name"] for d in await client.list(k8s.MODELDEPLOYMENTS, namespace)
                        if d["spec"].get("projectRef") == mlp["metadata"]["name"]]
     document = training.trainer_input(tj, spec, mlp, mlp_spec, deployments=deployments,
-                                      now=datetime.datetime.now(datetime.timezone.utc))
+                                      now=datetime.datetime.now(datetime.UTC))
     if namespace not in _service_accounts_applied:
         await client.apply(training.trainer_service_account(namespace))
         _service_accounts_applied.add(namespace)

@@ -51,7 +51,7 @@ def control_plane(state_dir: pathlib.Path) -> Iterator[str]:
     """
     kubeconfig = state_dir / "kubeconfig"
     kubeconfig.unlink(missing_ok=True)
-    log = open(state_dir.parent / "control-plane.log", "w")
+    log = open(state_dir.parent / "control-plane.log", "w")  # noqa: SIM115 (the children write to it)
     command = [sys.executable, "-m", "mlkube.cli"]
     children = [subprocess.Popen([*command, "local", "up", "--no-operator", "--state-dir", str(state_dir), "--port", "0"],
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
@@ -255,7 +255,7 @@ def label_in_bulk(workdir: pathlib.Path, kubeconfig: str, answers: list[scenario
     where = ["-d", DEPLOYMENT, "-n", NAMESPACE, "--kubeconfig", kubeconfig]
     truth = {a.request_id: a.truth for a in answers}
     source = labeling.locate(DEPLOYMENT, NAMESPACE, kubeconfig=kubeconfig)
-    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
     _wait(lambda: set(labeling.pending(source, features=None, since=since)[labeling.REQUEST_ID]) >= set(truth), 30,
           "the router to write the captured requests")
     say("labeling", f"$ mlkube feedback export -d {DEPLOYMENT} -o {pending}")
@@ -374,7 +374,7 @@ def print_registry(cluster: Cluster) -> None:
         shown = sorted((k, v) for k, v in entry.get("metrics", {}).items() if k in ("f1", "accuracy", "roc_auc"))
         metrics = ", ".join(f"{k}={v:.3f}" for k, v in shown)
         algorithm = entry.get("algorithm") or "-"
-        print(f"{entry['version']:<8} {algorithm:<24} {str(entry['eligible']):<9} {entry['trigger']:<9} {metrics}")
+        print(f"{entry['version']:<8} {algorithm:<24} {entry['eligible']!s:<9} {entry['trigger']:<9} {metrics}")
 
 
 def main(workdir: pathlib.Path) -> int:

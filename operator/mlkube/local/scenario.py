@@ -109,7 +109,7 @@ class AlertReceiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"[]")
                 if self.path != "/api/v2/alerts" or not isinstance(body, list):
                     self._answer(400, {"error": "POST a list of alerts to /api/v2/alerts"})
@@ -119,7 +119,7 @@ class AlertReceiver:
                     receiver.alerts.extend(body)
                 self._answer(200, {})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 with lock:
                     self._answer(200, list(receiver.alerts))
 

@@ -48,7 +48,7 @@ def parse_table(uri: str, data: bytes) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(data))
     except pd.errors.EmptyDataError as e:
         raise errors.DataError(f"{uri}: the file is empty; it needs a header row and at least one data row") from e
-    except Exception as e:  # noqa: BLE001 - pandas and pyarrow raise many types for a malformed file
+    except Exception as e:
         kind = "Parquet" if is_parquet else "CSV"
         raise errors.DataError(
             f"{uri}: cannot read it as {kind} ({type(e).__name__}: {e}); provide a valid .csv or .parquet file"

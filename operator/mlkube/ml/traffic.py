@@ -97,7 +97,7 @@ def window(root: str, *, namespace: str, deployment: str, features: list[str], s
            size: int, versions: list[int] | None = None, options: storage.Options | None = None) -> pd.DataFrame:
     """The most recent ``size`` predicted instances since ``since``, with their feedback."""
     rows: list[dict[str, Any]] = []
-    cutoff = since.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    cutoff = since.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     for record in _records(_files(root, INFERENCE_LOG, namespace, deployment, since, options=options), options=options):
         if record.get("status") != 200 or record.get("verb", "predict") != "predict":
             continue

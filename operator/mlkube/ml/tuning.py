@@ -33,8 +33,8 @@ import resource
 import tempfile
 import time
 import warnings
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -175,7 +175,7 @@ def evaluate(problem: Problem, handle: optuna.trial.Trial, algorithm: str, param
                     break
         except _param_validation.InvalidParameterError as e:
             trial.state, trial.error = "invalid", str(e)
-        except Exception as e:  # noqa: BLE001 - any estimator failure fails this trial only
+        except Exception as e:
             trial.state, trial.error = "failed", f"{type(e).__name__}: {e}"
     if trial.state == "complete":
         trial.score = float(np.mean(trial.fold_scores))

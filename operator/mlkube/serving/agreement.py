@@ -63,7 +63,7 @@ def outcome(prediction: Any, truth: Any) -> tuple[bool, float | None]:
     """(correct, prediction - truth): the error only when both are numbers (a regressor's)."""
     if _is_number(prediction) and _is_number(truth):
         return _same(prediction, truth), float(prediction) - float(truth)
-    if isinstance(truth, str) and _is_number(prediction) or isinstance(prediction, str) and _is_number(truth):
+    if (isinstance(truth, str) and _is_number(prediction)) or (isinstance(prediction, str) and _is_number(truth)):
         return str(prediction) == str(truth), None
     return _same(prediction, truth), None
 

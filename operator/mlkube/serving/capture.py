@@ -50,11 +50,11 @@ def object_uri(base_uri: str, kind: str, *, namespace: str, deployment: str, dat
 
 
 def utc_date(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d")
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d")
 
 
 def rfc3339(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -137,7 +137,7 @@ class Recorder:
         while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             if not self._closing:

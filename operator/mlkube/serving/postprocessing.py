@@ -27,7 +27,7 @@ class Postprocessing:
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def parse(cls, raw: str | dict | None) -> "Postprocessing":
+    def parse(cls, raw: str | dict | None) -> Postprocessing:
         """Read the block from JSON text or a dict; raises ValueError naming the field."""
         if raw is None or raw == "":
             return cls()

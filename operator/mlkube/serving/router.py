@@ -144,7 +144,7 @@ class Router:
             response = await self.pool.request("POST", url, body=forward.body, headers=forward.headers, timeout=timeout)
         except upstream.UpstreamError as e:
             return 0, _error_body(f"version {version} is unreachable: {e}"), "application/json"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return 0, _error_body(f"version {version} at {backend.url} did not answer within {timeout:g}s"), "application/json"
         return response.status, response.body, response.headers.get("content-type", "application/json")
 

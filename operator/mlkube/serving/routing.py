@@ -85,7 +85,7 @@ class RoutingTable:
         return next((t.version for t in self.split if t.role == "stable"), None)
 
     @classmethod
-    def parse(cls, doc: Any) -> "RoutingTable":
+    def parse(cls, doc: Any) -> RoutingTable:
         """Validate the JSON document; raises RoutesError naming the first bad field."""
         if not isinstance(doc, dict):
             raise RoutesError("routes: expected a JSON object")

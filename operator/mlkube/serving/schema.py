@@ -15,7 +15,8 @@ Must not: load models, predict, or know about HTTP.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ class FeatureSchema:
         self._all_numeric = all(f.kind == "numeric" for f in self.features)
 
     @classmethod
-    def from_card(cls, card: dict[str, Any], *, reject_unknown_categories: bool = False) -> "FeatureSchema":
+    def from_card(cls, card: dict[str, Any], *, reject_unknown_categories: bool = False) -> FeatureSchema:
         """Read `card["featureSchema"]`; raises ValueError naming the bad entry."""
         entries = card.get("featureSchema")
         if not isinstance(entries, list):

@@ -40,7 +40,8 @@ from kserve.protocol import infer_type
 from kserve.protocol.rest import server as kserve_rest_server
 
 from mlkube import containerpath
-from mlkube.ml import artifacts, errors as ml_errors
+from mlkube.ml import artifacts
+from mlkube.ml import errors as ml_errors
 from mlkube.serving import explain, postprocessing, schema
 
 log = logging.getLogger("mlkube.serving.server")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from prometheus_client import core as prom_core
 from prometheus_client import exposition, registry

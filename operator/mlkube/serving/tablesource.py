@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from mlkube import containerpath
 
@@ -127,7 +127,7 @@ class ConfigMapSource:
                     log.warning("reading ConfigMap %s/%s failed: %s %s", self.namespace, self.name, e.status, e.reason)
                 if e.status != 410:
                     time.sleep(RETRY_SECONDS)
-            except Exception as e:  # noqa: BLE001 - network trouble must not end the watch
+            except Exception as e:
                 log.warning("watching ConfigMap %s/%s failed: %s", self.namespace, self.name, e)
                 time.sleep(RETRY_SECONDS)
 

@@ -87,7 +87,7 @@ class Pool:
                 raise UpstreamError(f"{key[0]}:{key[1]} closed the connection mid-response") from e
             status, headers = _parse_head(head, key)
             body = await _read_body(reader, headers, key)
-        except (_Stale, UpstreamError, asyncio.CancelledError, asyncio.TimeoutError):
+        except (TimeoutError, _Stale, UpstreamError, asyncio.CancelledError):
             writer.close()
             raise
         except (OSError, asyncio.LimitOverrunError, asyncio.IncompleteReadError) as e:

@@ -6,9 +6,10 @@ import json
 import pathlib
 import ssl
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
-from typing import Any, Callable
 
 MANIFESTS = pathlib.Path(__file__).parent / "manifests"
 WIDGET_CRD = MANIFESTS / "widget-crd.yaml"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from apiserver_helpers import WIDGET_CRD
 
 

@@ -7,9 +7,8 @@ import signal
 import threading
 
 import httpx
-from kubernetes import client, config
-
 from apiserver_helpers import WIDGET_CRD, client_for
+from kubernetes import client, config
 
 CM = "/api/v1/namespaces/default/configmaps"
 
@@ -48,13 +47,12 @@ def test_sigterm_ends_open_watches_and_the_process(fresh_apiserver):
     streaming = [threading.Event() for _ in range(3)]
 
     def watch(started: threading.Event) -> None:
-        with client_for(server) as http:
-            with http.stream("GET", CM, params={"watch": "true"}) as response:
-                lines = 0
-                for _ in response.iter_lines():
-                    lines += 1
-                    started.set()  # the synthetic ADDED of x arrived: this watch is open
-                ended.append(lines)
+        with client_for(server) as http, http.stream("GET", CM, params={"watch": "true"}) as response:
+            lines = 0
+            for _ in response.iter_lines():
+                lines += 1
+                started.set()  # the synthetic ADDED of x arrived: this watch is open
+            ended.append(lines)
 
     threads = [threading.Thread(target=watch, args=(event,)) for event in streaming]
     for thread in threads:

@@ -10,7 +10,6 @@ import uuid
 
 import httpx
 import pytest
-
 from apiserver_helpers import client_for, eventually
 
 CM = "/api/v1/namespaces/{ns}/configmaps"

@@ -12,7 +12,6 @@ import sys
 import textwrap
 
 import pytest
-
 from apiserver_helpers import WIDGET_CRD, eventually, widget
 
 OPERATOR = textwrap.dedent('''

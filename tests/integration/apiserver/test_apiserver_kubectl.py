@@ -10,7 +10,6 @@ import threading
 
 import pytest
 import yaml
-
 from apiserver_helpers import eventually, widget
 
 pytestmark = pytest.mark.kubectl

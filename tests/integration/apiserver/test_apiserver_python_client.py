@@ -6,9 +6,8 @@ import threading
 import uuid
 
 import pytest
-from kubernetes import client, dynamic, watch
-
 from apiserver_helpers import eventually
+from kubernetes import client, dynamic, watch
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import stat
 
 import yaml
-
 from apiserver_helpers import WIDGET_CRD, client_for
 
 CM = "/api/v1/namespaces/default/configmaps"

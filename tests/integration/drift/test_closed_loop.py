@@ -14,8 +14,8 @@ import pathlib
 
 import pandas as pd
 import pytest
-
 from drift_helpers import LocalCluster, mlkube, wait_for
+
 from mlkube.local import scenario
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from mlkube import driftcheck
 from mlkube.api import trainer as trainer_api
 from mlkube.ml import artifacts, experiment
 
-NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.UTC)
 
 
 def shuffled():

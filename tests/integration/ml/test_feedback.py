@@ -70,7 +70,7 @@ def test_labeled_traffic_is_added_to_the_training_rows(tmp_path):
             "includeFeedback": True,
         }
     )
-    outcome, info = experiment.run(spec)
+    outcome, _ = experiment.run(spec)
 
     card = artifacts.load(tmp_path / "v2").card
     assert outcome.rows["feedback"] == 30 and card["data"]["rows"] == 330

@@ -14,10 +14,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from rollout_helpers import (
+    PROJECT,
+    RolloutCluster,
+    register,
+    registry,
+    tamper,
+    wait_for,
+    write_constant_version,
+    write_faulty_version,
+)
 
 import localcluster
-from rollout_helpers import (PROJECT, RolloutCluster, register, registry, tamper, wait_for, write_constant_version,
-                             write_faulty_version)
 
 TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {"maxTrials": 1}}
 

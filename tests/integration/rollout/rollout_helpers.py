@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn import compose, dummy, impute, linear_model, pipeline, preprocessing
 
 import localcluster
-from localcluster import wait_for  # noqa: F401  (the tests import it from here)
+from localcluster import wait_for
 from mlkube.ml import artifacts
 
 PROJECT = "penguins"  # the session's MLProject
@@ -113,7 +113,7 @@ def write_faulty_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path) 
         ("prep", compose.ColumnTransformer([("num", numeric, NUMERIC), ("cat", categorical, ["island", "sex"])])),
         ("clf", linear_model.LogisticRegression(max_iter=1000)),
     ]).fit(frame[FEATURES], frame["species"])
-    card = {**good.card, "algorithm": "logistic_regression", "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    card = {**good.card, "algorithm": "logistic_regression", "createdAt": datetime.datetime.now(datetime.UTC).isoformat()}
     reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
     return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
 
@@ -128,7 +128,7 @@ def write_constant_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path
         ("prep", compose.ColumnTransformer([("num", impute.SimpleImputer(), NUMERIC)])),
         ("clf", dummy.DummyClassifier(strategy="most_frequent")),
     ]).fit(frame[FEATURES], frame["species"])
-    card = {**good.card, "algorithm": "most_frequent", "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    card = {**good.card, "algorithm": "most_frequent", "createdAt": datetime.datetime.now(datetime.UTC).isoformat()}
     reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
     return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
 
@@ -140,7 +140,7 @@ def register(cluster: localcluster.LocalCluster, namespace: str, project: str, *
         mlp = cluster.get("mlproject", project, namespace)
         models = mlp["status"].get("models", [])
         version = max((m["version"] for m in models), default=0) + 1
-        entry = {"version": version, "trainingJob": name, "createdAt": datetime.datetime.now(datetime.timezone.utc).strftime(
+        entry = {"version": version, "trainingJob": name, "createdAt": datetime.datetime.now(datetime.UTC).strftime(
             "%Y-%m-%dT%H:%M:%SZ"), "algorithm": "logistic_regression", "metrics": {}, "eligible": False,
             "artifactUri": info.uri, "digest": info.digest, "trigger": "manual"}
         patch = {"metadata": {"resourceVersion": mlp["metadata"]["resourceVersion"]},

@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 
 import pytest
-
 from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes

@@ -10,7 +10,6 @@ import signal
 import httpx
 import pandas as pd
 import pytest
-
 from rollout_helpers import FEATURES, Client, penguin_rows, roll_to, serving, wait_for
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes

@@ -4,7 +4,6 @@ following the project's champion."""
 from __future__ import annotations
 
 import pytest
-
 from rollout_helpers import PROJECT, Client, penguin_rows, roll_to, serving, wait_for
 
 pytestmark = [pytest.mark.kubectl, pytest.mark.slow]  # a local cluster, real processes

@@ -8,7 +8,6 @@ import urllib.request
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-
 from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
 
 pytestmark = pytest.mark.kubectl

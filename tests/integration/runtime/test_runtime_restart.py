@@ -7,10 +7,9 @@ import threading
 import urllib.request
 
 import pytest
+from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
 
 from mlkube.local import runtime as local_runtime
-
-from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
 
 pytestmark = pytest.mark.kubectl
 

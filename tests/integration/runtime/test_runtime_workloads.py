@@ -8,9 +8,7 @@ import random
 import urllib.request
 
 import pytest
-
-from runtime_helpers import (apply, condition, container_pids, get_json, process_alive,
-                              wait_for)
+from runtime_helpers import apply, condition, container_pids, get_json, process_alive, wait_for
 
 pytestmark = pytest.mark.kubectl
 

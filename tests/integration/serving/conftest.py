@@ -16,12 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
-import pytest
-
 import modelfactory
+import pytest
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
@@ -43,7 +42,7 @@ class Process:
     url: str
     log: pathlib.Path
 
-    def wait_ready(self, path: str = "/v2/health/ready") -> "Process":
+    def wait_ready(self, path: str = "/v2/health/ready") -> Process:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
@@ -68,7 +67,7 @@ class Process:
 
 
 def spawn(args: list[str], log: pathlib.Path, port: int, env: dict | None = None) -> Process:
-    handle = open(log, "wb")
+    handle = open(log, "wb")  # noqa: SIM115 (the child's output, closed with it)
     popen = subprocess.Popen(
         [sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT,
         env={**os.environ, "MLKUBE_BIND_HOST": HOST, **(env or {})},

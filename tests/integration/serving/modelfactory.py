@@ -50,7 +50,7 @@ def write_version(dest: pathlib.Path, *, C: float = 1.0, numeric_only: bool = Fa
         "params": {"C": C},
         "featureSchema": schema,
         "classes": [0, 1],
-        "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "createdAt": datetime.datetime.now(datetime.UTC).isoformat(),
     }
     return artifacts.write(dest.as_uri(), pipeline=model, card=card, metrics={"test": {}}, reference=reference)
 

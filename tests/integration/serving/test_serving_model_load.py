@@ -5,13 +5,12 @@ from __future__ import annotations
 import pathlib
 import shutil
 
+import modelfactory
 import pytest
 from kserve import errors as kserve_errors
 
 from mlkube.ml import artifacts
 from mlkube.serving import postprocessing, server
-
-import modelfactory
 
 
 @pytest.fixture(scope="module")

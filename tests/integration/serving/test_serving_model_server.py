@@ -8,10 +8,10 @@ import time
 
 import httpx
 import joblib
+import modelfactory
 import pandas as pd
 import pytest
 
-import modelfactory
 from conftest import CLIENT, spawn_server
 
 FEATURES = [name for name in modelfactory.instance(0)]

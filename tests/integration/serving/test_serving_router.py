@@ -8,8 +8,8 @@ import re
 import time
 
 import httpx
-
 import modelfactory
+
 from conftest import CLIENT, free_port, spawn_server
 
 PREDICT = "/v1/models/churn-prod:predict"

@@ -6,9 +6,9 @@ import json
 import time
 import uuid
 
+import modelfactory
 from kubernetes import client as k8s
 
-import modelfactory
 from conftest import CLIENT, RouterProcess, free_port, spawn
 
 CONFIG_MAP = "churn-prod-router"

@@ -7,10 +7,10 @@ import re
 import time
 
 import boto3
+import modelfactory
 import pytest
 from moto import server as moto_server
 
-import modelfactory
 from conftest import CLIENT, free_port, spawn
 from mlkube.ml import storage
 

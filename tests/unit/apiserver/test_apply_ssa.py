@@ -1,6 +1,8 @@
 """Server-side apply: the scenarios of the Kubernetes SSA documentation (ownership, conflicts,
 force, removal, transferring ownership) and the contract's kubectl observations."""
 
+import re
+
 import pytest
 
 from mlkube.local.apiserver import apply
@@ -170,7 +172,7 @@ def test_subresource_writers_are_separate_entries():
     fields = apply.record_update(live, with_status, manager="kopf", api_version=V, now="T", subresource="status")
     assert [(entry["manager"], entry.get("subresource")) for entry in fields] == [("kopf", None), ("kopf", "status")]
     live = {**with_status, "metadata": {**with_status["metadata"], "managedFields": fields}}
-    with pytest.raises(apply.Conflict, match='conflict with "kopf" with subresource "status" using example.com/v1'):
+    with pytest.raises(apply.Conflict, match=re.escape('conflict with "kopf" with subresource "status" using example.com/v1')):
         ssa(live, {**widget(size=1), "status": {"phase": "Failed"}})
 
 
@@ -207,7 +209,7 @@ def test_apply_does_not_mutate_its_inputs():
 
 def test_first_apply_to_an_untracked_object_conflicts_with_before_first_apply():
     untracked = widget(size=1)
-    with pytest.raises(apply.Conflict, match='conflict with "before-first-apply" using example.com/v1: .spec.size'):
+    with pytest.raises(apply.Conflict, match=re.escape('conflict with "before-first-apply" using example.com/v1: .spec.size')):
         ssa(untracked, widget(size=2))
     result = ssa(untracked, widget(size=1, color="red"))
     assert owners(result)[("before-first-apply", "Update")] == {"f:spec": {".": {}, "f:size": {}}}

@@ -6,7 +6,7 @@ import pytest
 
 from mlkube.local.apiserver import jsonpath, registry, tables
 
-NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
 
 @pytest.mark.parametrize("seconds, text", [

@@ -4,8 +4,7 @@ upstream `strategicpatch/patch_test.go` and the kubectl-patch task page."""
 
 import pytest
 
-from mlkube.local.apiserver import patch
-from mlkube.local.apiserver import patch_strategic
+from mlkube.local.apiserver import patch, patch_strategic
 
 
 def smp(live, body, api_version="v1", kind="ConfigMap"):

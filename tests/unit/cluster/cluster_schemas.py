@@ -17,7 +17,8 @@ import functools
 import pathlib
 import re
 import subprocess
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate

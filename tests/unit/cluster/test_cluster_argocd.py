@@ -6,9 +6,8 @@ lupa's Lua 5.1 runtime stands in for it.
 
 from __future__ import annotations
 
-import pytest
-
 import cluster_schemas as cs
+import pytest
 
 lupa = pytest.importorskip("lupa", reason="lupa (Lua for Python) runs the health scripts")
 lua51 = pytest.importorskip("lupa.lua51", reason="lupa was built without Lua 5.1")

@@ -22,12 +22,12 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any, Iterator
-
-import pytest
-import yaml
+from collections.abc import Iterator
+from typing import Any
 
 import cluster_schemas as cs
+import pytest
+import yaml
 
 apiserver = pytest.importorskip("mlkube.local.apiserver.server", reason="the embedded API server has not landed yet")
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
@@ -136,7 +136,7 @@ class RecordingProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "RecordingProxy":
+    def __enter__(self) -> RecordingProxy:
         self._thread.start()
         assert self._ready.wait(30), "the recording proxy did not start"
         return self
@@ -236,7 +236,7 @@ def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tm
             _wait_for(lambda: kubectl(server, "-n", "ml", "get", "tj", "penguins-manual-1",
                                       "-o", "jsonpath={.status.jobName}").stdout, 60, "the trainer Job")
             for kind in ("mlp", "mdep", "dmon"):
-                _wait_for(lambda: kubectl(server, "-n", "ml", "get", kind, "-o", "jsonpath={.items[*].status.phase}").stdout,
+                _wait_for(lambda kind=kind: kubectl(server, "-n", "ml", "get", kind, "-o", "jsonpath={.items[*].status.phase}").stdout,
                           60, f"status of the {kind}")
 
     made = {rbac_request(m, p, q) for m, p, q in proxy.requests} - {None}

@@ -12,11 +12,10 @@ import subprocess
 import sys
 import zipfile
 
+import cluster_schemas as cs
 import pytest
 
 from mlkube.local.runtime import images
-
-import cluster_schemas as cs
 
 DOCKERFILE = cs.ROOT / "images" / "Dockerfile"
 DOCKERIGNORE = cs.ROOT / ".dockerignore"

@@ -9,10 +9,9 @@ import re
 import shutil
 import subprocess
 
+import cluster_schemas as cs
 import pytest
 import yaml
-
-import cluster_schemas as cs
 
 KIND_MK = cs.ROOT / "mk" / "kind.mk"
 E2E = cs.ROOT / "hack" / "e2e-kind.sh"

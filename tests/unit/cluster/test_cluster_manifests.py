@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
+import cluster_schemas as cs
 import pytest
 
 from mlkube.resources import servingruntime
-
-import cluster_schemas as cs
 
 KUSTOMIZATIONS = ["base", "tenant", "overlays/dev", "overlays/production", "samples", "monitoring"]
 INSTALLABLE = ["overlays/dev", "overlays/production"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pathlib
 import re
 
+import cluster_schemas as cs
 import pytest
 
 from mlkube import k8s
 from mlkube.resources import serving
-
-import cluster_schemas as cs
 
 BUILDS = ["base", "tenant", "overlays/dev", "overlays/production"]
 KINDS = ["mlprojects", "trainingjobs", "modeldeployments", "driftmonitors"]

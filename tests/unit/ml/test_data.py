@@ -4,11 +4,10 @@ import io
 
 import pandas as pd
 import pytest
+from mlspec import preprocessing, problem
 
 from mlkube.api import training
 from mlkube.ml import data, errors
-
-from mlspec import preprocessing, problem
 
 
 def write_csv(path, frame):

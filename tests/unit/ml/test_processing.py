@@ -1,5 +1,7 @@
 """processing: each preprocessing option has its effect, learned on the training rows only."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,7 +142,7 @@ def test_target_encoding_gives_one_numeric_column_per_feature(mixed):
 
 def test_categories_of_mixed_types_are_compared_as_strings():
     table = pd.DataFrame({"c": [1, "1", "a", 2], "y": [0, 1, 0, 1]})
-    model, features = fit(table, encode="onehot")
+    model, _ = fit(table, encode="onehot")
     assert list(model.named_steps["features"].get_feature_names_out()) == ["c_1", "c_2", "c_a"]
 
 
@@ -165,7 +167,7 @@ def test_class_weight_balance_is_an_estimator_parameter():
 
 
 def test_balancing_needs_classification():
-    with pytest.raises(errors.InvalidSpec, match="preprocessing.balance: smote needs a classification task"):
+    with pytest.raises(errors.InvalidSpec, match=re.escape("preprocessing.balance: smote needs a classification task")):
         processing.check(preprocessing(balance="smote"), problem(task="regression"))
 
 

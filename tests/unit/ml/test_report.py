@@ -76,7 +76,7 @@ def test_names_are_escaped():
 def test_performance_history_is_drawn_with_baseline_and_limit():
     performance = drift_performance.PerformanceDrift("roc_auc", 0.86, 0.78, 0.08, 0.05, 400, True)
     history = [("day 1", 0.86), ("day 2", 0.83), ("day 3", 0.78)]
-    page, result = _render(performance_history=history, performance=performance)
+    page, _ = _render(performance_history=history, performance=performance)
     assert "Performance over time (roc_auc)" in page and "degraded" in page
     chart = _svgs(page)[-1]
     line = chart.find("{http://www.w3.org/2000/svg}polyline")

@@ -1,5 +1,7 @@
 """split: seeded, stratified, time-ordered partitions and cross-validation folds."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,7 +52,7 @@ def test_stratified_folds_cover_every_row_once(mixed):
 def test_too_few_rows_say_what_to_fix(mixed):
     with pytest.raises(errors.DataError, match="only 3 usable rows"):
         split.partition(mixed.head(3), target="y", task="regression", spec=spec())
-    with pytest.raises(errors.DataError, match="class 'rare' has 2 training rows, fewer than tuning.cvFolds=3"):
+    with pytest.raises(errors.DataError, match=re.escape("class 'rare' has 2 training rows, fewer than tuning.cvFolds=3")):
         split.folds(pd.Series(["rare"] * 2 + ["common"] * 20), task="classification", spec=spec(), cv_folds=3)
 
 

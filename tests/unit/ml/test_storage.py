@@ -1,5 +1,7 @@
 """storage: URI I/O on files (S3 is exercised against a real S3-compatible server in integration)."""
 
+import re
+
 import pytest
 
 from mlkube.ml import errors, storage
@@ -25,7 +27,7 @@ def test_bare_absolute_path_is_a_file_uri(tmp_path):
 
 def test_missing_file_names_the_uri(tmp_path):
     uri = f"file://{tmp_path}/nope.csv"
-    with pytest.raises(errors.ObjectNotFound, match="nope.csv: no such file"):
+    with pytest.raises(errors.ObjectNotFound, match=re.escape("nope.csv: no such file")):
         storage.read_bytes(uri)
 
 

@@ -8,7 +8,7 @@ import pathlib
 
 from mlkube.ml import traffic
 
-SINCE = datetime.datetime(2026, 11, 20, tzinfo=datetime.timezone.utc)
+SINCE = datetime.datetime(2026, 11, 20, tzinfo=datetime.UTC)
 
 
 def write(root: pathlib.Path, kind: str, name: str, records: list[dict]) -> None:
@@ -55,5 +55,5 @@ def test_the_window_keeps_the_most_recent_instances_and_labeled_orders_them_olde
     assert recent["x"].tolist() == [6.0, 7.0, 8.0, 9.0]
     rows = traffic.labeled(root, namespace="ml", deployments=["prod"], features=["x"], target="y", since=SINCE)
     assert rows.to_dict("records") == [{"x": 2.0, "y": 0}, {"x": 5.0, "y": 1}, {"x": 9.0, "y": 1}]
-    later = datetime.datetime(2026, 11, 25, tzinfo=datetime.timezone.utc)
+    later = datetime.datetime(2026, 11, 25, tzinfo=datetime.UTC)
     assert traffic.window(root, namespace="ml", deployment="prod", features=["x"], since=later, size=4).empty

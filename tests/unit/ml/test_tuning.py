@@ -1,5 +1,7 @@
 """algorithms and tuning: candidates, strategies, pruning, budgets, parallel trials, diagnostics."""
 
+import re
+
 import pytest
 from mlspec import preprocessing, problem
 
@@ -164,7 +166,7 @@ def test_warnings_are_collected_per_algorithm(cancer):
 
 
 def test_time_budget_without_a_complete_trial_says_what_to_fix(mixed):
-    with pytest.raises(errors.TrainingFailed, match="allowed no complete trial; raise tuning.timeout"):
+    with pytest.raises(errors.TrainingFailed, match=re.escape("allowed no complete trial; raise tuning.timeout")):
         tuning.run(
             search_problem(mixed),
             candidates({"name": "knn"}),

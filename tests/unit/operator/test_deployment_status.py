@@ -7,7 +7,7 @@ from mlkube import analysis, rollout
 from mlkube.api import deployment
 from mlkube.controllers import deployment as controller
 
-T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 CANARY = [{"version": 1, "role": "stable", "percent": 75}, {"version": 2, "role": "canary", "percent": 25}]
 
 

@@ -7,7 +7,7 @@ import datetime
 from mlkube.api import kinds, project
 from mlkube.resources import drift
 
-NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.UTC)
 STORAGE = project.Storage.model_validate({"uri": "s3://models/churn/", "endpoint": "http://minio:9000"})
 ENTRY = {"version": 3, "artifactUri": "s3://models/churn/runs/v3/"}
 

@@ -16,8 +16,8 @@ import pytest
 from mlkube import cli, labeling
 from mlkube.ml import traffic
 
-SINCE = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
-NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.timezone.utc).timestamp()
+SINCE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
+NOW = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC).timestamp()
 
 
 def write_log(root: pathlib.Path, records: list[dict]) -> None:

@@ -4,7 +4,7 @@ import datetime
 
 from mlkube import alerts, retraining
 
-NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.UTC)
 
 
 def project(**policy):

@@ -7,7 +7,7 @@ import pytest
 from mlkube import rollout
 from mlkube.api import deployment
 
-T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def strategy(**kw):

@@ -4,7 +4,7 @@ import datetime
 
 from mlkube import schedule
 
-T = datetime.datetime(2026, 11, 24, 10, 0, 30, tzinfo=datetime.timezone.utc)
+T = datetime.datetime(2026, 11, 24, 10, 0, 30, tzinfo=datetime.UTC)
 
 
 def test_due_tick_every_minute():

@@ -1,6 +1,5 @@
 """The trainer Job and its input, built from a TrainingJob and its project."""
 
-import json
 import datetime
 import pathlib
 
@@ -10,7 +9,7 @@ import yaml
 from mlkube.api import kinds, trainer
 from mlkube.resources import meta, training
 
-NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC)
 EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
 
 
@@ -34,7 +33,7 @@ def build(tj, mlp, **kw):
 
 def test_job_carries_the_contract(objects):
     tj, mlp = objects
-    spec, document, job = build(tj, mlp)
+    _, document, job = build(tj, mlp)
     assert job["metadata"]["name"] == "penguins-manual-1-train"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "0123456789abcdef"
     assert job["spec"]["backoffLimit"] == 1 and job["spec"]["activeDeadlineSeconds"] == 15 * 60

@@ -4,7 +4,7 @@ import datetime
 
 from mlkube.local.runtime import deployments, objects
 
-NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
 TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "a"}]}}
 
@@ -87,7 +87,7 @@ def test_a_rollout_that_stops_moving_exceeds_its_progress_deadline():
     assert {c["type"]: c["reason"] for c in later.status["conditions"]}["Progressing"] == "ReplicaSetUpdated"
     stuck["status"] = later.status
     timed_out = deployments.plan(stuck, [unready], now=NOW + datetime.timedelta(seconds=61))
-    progressing = [c for c in timed_out.status["conditions"] if c["type"] == "Progressing"][0]
+    progressing = next(c for c in timed_out.status["conditions"] if c["type"] == "Progressing")
     assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
     stuck["status"] = timed_out.status
     recovered = deployments.plan(stuck, [pod("a")], now=NOW + datetime.timedelta(seconds=62))

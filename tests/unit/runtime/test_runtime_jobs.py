@@ -4,7 +4,7 @@ import datetime
 
 from mlkube.local.runtime import jobs
 
-NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
 
 def job(**spec):
@@ -78,7 +78,7 @@ def test_pod_failure_policy_fails_the_job_on_exit_code_2():
     policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}}]}
     plan = jobs.plan(job(backoffLimit=5, podFailurePolicy=policy), [pod("Failed", exit_code=2)],
                      now=NOW)
-    failed = [c for c in plan.status["conditions"] if c["type"] == "Failed"][0]
+    failed = next(c for c in plan.status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "PodFailurePolicy"
     assert "failed with exit code 2 matching FailJob rule at index 0" in failed["message"]
 

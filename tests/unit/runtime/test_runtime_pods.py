@@ -133,7 +133,7 @@ def test_a_mount_never_replaces_files_of_another_volume(tmp_path):
     claim.mkdir(parents=True)
     (claim / "precious.bin").write_bytes(b"keep me")
     w = worker(pod([spec], volumes), tmp_path)
-    with pytest.raises(podspec.ConfigError, match="/data/cache: .* already holds files"):
+    with pytest.raises(podspec.ConfigError, match=r"/data/cache: .* already holds files"):
         w._launch(spec, w._materialise_volumes({}, {}), {}, {})
     assert (claim / "precious.bin").read_bytes() == b"keep me"
     root_mount = {**spec, "volumeMounts": [{"name": "scratch", "mountPath": "/"}]}

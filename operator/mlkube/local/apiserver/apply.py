@@ -14,8 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from mlkube.local.apiserver import apply_fields
-from mlkube.local.apiserver import patch
+from mlkube.local.apiserver import apply_fields, patch
 
 InvalidObject = apply_fields.InvalidObject
 

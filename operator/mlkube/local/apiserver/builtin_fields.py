@@ -24,13 +24,13 @@ def _definitions() -> dict[str, Any]:
     spec = importlib.util.find_spec("kubernetes_validate")
     if spec is None or not spec.submodule_search_locations:
         return {}
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / SCHEMA_DIR / "_definitions.json"
+    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / SCHEMA_DIR / "_definitions.json"
     if not path.exists():
         return {}
     return json.loads(path.read_text())["$defs"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _root(group: str, version: str, kind: str) -> dict[str, Any] | None:
     for definition in _definitions().values():
         for gvk in definition.get("x-kubernetes-group-version-kind") or ():

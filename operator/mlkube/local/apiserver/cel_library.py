@@ -19,6 +19,7 @@ import urllib.parse
 import cel as celrs
 from cel import stdlib
 
+
 def _index_of(target, item, *offset):
     if isinstance(target, list):
         return next((i for i, x in enumerate(target) if x == item), -1)

@@ -39,7 +39,7 @@ class Collector:
             self._wake.clear()
             try:
                 self.collect()
-            except Exception:  # noqa: BLE001 - one bad object must not stop collection
+            except Exception:
                 logger.exception("garbage collection pass failed")
 
     def collect(self) -> None:

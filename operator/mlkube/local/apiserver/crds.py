@@ -40,7 +40,7 @@ _GO_TYPES = {bool: "bool", float: "float64", int: "int64", str: "string"}
 
 def decoding_error(crd: dict[str, Any]) -> str:
     """Why kube-apiserver could not decode this CRD's schemas into JSONSchemaProps ("" when it could)."""
-    for index, version in enumerate((crd.get("spec") or {}).get("versions") or []):
+    for version in (crd.get("spec") or {}).get("versions") or []:
         openapi = (version.get("schema") or {}).get("openAPIV3Schema")
         if isinstance(openapi, dict):
             problem = _schema_decoding_error(openapi, "spec.versions.schema.openAPIV3Schema")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from mlkube.local.apiserver import errors, metadata, registry
 

@@ -33,17 +33,17 @@ SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "d
 
 
 def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def format_time(when: datetime.datetime) -> str:
     """`Time`: RFC 3339 in UTC to the second."""
-    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_micro_time(when: datetime.datetime) -> str:
     """`MicroTime`: RFC 3339 in UTC with microseconds."""
-    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: str) -> datetime.datetime:
@@ -52,7 +52,7 @@ def parse_time(value: str) -> datetime.datetime:
         text = text[:-1] + "+00:00"
     when = datetime.datetime.fromisoformat(text)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.replace(tzinfo=datetime.UTC)
     return when
 
 

@@ -14,8 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from mlkube.local.apiserver import (apply, builtin_fields, crds, errors, kinds, metadata, patch, registry, scale,
-                                    schema, storage)
+from mlkube.local.apiserver import apply, builtin_fields, crds, errors, kinds, metadata, patch, registry, scale, schema, storage
 
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 
-from mlkube.local.apiserver import patch_strategic
-from mlkube.local.apiserver import patch_types
+from mlkube.local.apiserver import patch_strategic, patch_types
 
 MAX_JSON_PATCH_OPERATIONS = 10000
 

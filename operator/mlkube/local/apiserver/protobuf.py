@@ -134,7 +134,7 @@ def _time(data, where: str):
     if seconds == 0:
         return _OMIT  # Go's zero metav1.Time, rendered as null
     seconds = seconds - (1 << 64) if seconds >= 1 << 63 else seconds
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from mlkube.local.apiserver import cel, schema_causes, schema_nodes, schema_pruning, schema_structural, schema_values
 from mlkube.local.apiserver.schema_causes import Cause
 
-__all__ = ["Cause", "structural_errors", "prune", "default", "validate"]
+__all__ = ["Cause", "default", "prune", "structural_errors", "validate"]
 
 _BLOCKING = frozenset({schema_causes.NOT_SUPPORTED, schema_causes.REQUIRED, schema_causes.TOO_LONG,
                        schema_causes.TOO_MANY, schema_causes.TYPE_INVALID})

@@ -14,8 +14,8 @@ import threading
 
 from mlkube.local.apiserver import cel, schema_formats
 
-_BY_ID: dict[int, tuple[dict, "Node"]] = {}
-_BY_CONTENT: dict[str, "Node"] = {}
+_BY_ID: dict[int, tuple[dict, Node]] = {}
+_BY_CONTENT: dict[str, Node] = {}
 _CACHE_LIMIT = 256
 _LOCK = threading.Lock()
 
@@ -24,13 +24,49 @@ class Node:
     """One schema node. Absent keywords are None (or empty), so walks test cheaply."""
 
     __slots__ = (
-        "type", "types", "nullable", "format", "format_check", "properties", "additional",
-        "has_additional", "additional_allowed", "items", "preserve_unknown", "embedded", "int_or_string", "has_default",
-        "default", "enum", "minimum", "maximum", "exclusive_minimum", "exclusive_maximum", "multiple_of",
-        "min_length", "max_length", "pattern", "pattern_text", "min_items", "max_items", "min_properties",
-        "max_properties", "required", "list_type", "list_map_keys", "map_type", "any_of", "all_of",
-        "one_of", "not_", "rules", "has_rules", "has_defaults", "has_list_types", "has_embedded",
+        "additional",
+        "additional_allowed",
+        "all_of",
+        "any_of",
         "cel_convert",
+        "default",
+        "embedded",
+        "enum",
+        "exclusive_maximum",
+        "exclusive_minimum",
+        "format",
+        "format_check",
+        "has_additional",
+        "has_default",
+        "has_defaults",
+        "has_embedded",
+        "has_list_types",
+        "has_rules",
+        "int_or_string",
+        "items",
+        "list_map_keys",
+        "list_type",
+        "map_type",
+        "max_items",
+        "max_length",
+        "max_properties",
+        "maximum",
+        "min_items",
+        "min_length",
+        "min_properties",
+        "minimum",
+        "multiple_of",
+        "not_",
+        "nullable",
+        "one_of",
+        "pattern",
+        "pattern_text",
+        "preserve_unknown",
+        "properties",
+        "required",
+        "rules",
+        "type",
+        "types",
     )
 
     def __init__(self, schema: dict, *, nested: bool = False) -> None:
@@ -86,7 +122,7 @@ class Node:
             or any(child.cel_convert for child in children)
         )
 
-    def children(self) -> list["Node"]:
+    def children(self) -> list[Node]:
         """The nodes on the structural spine below this one (properties, additionalProperties, items)."""
         found = list(self.properties.values())
         if self.additional is not None:
@@ -95,7 +131,7 @@ class Node:
             found.append(self.items)
         return found
 
-    def child(self, key: str) -> "Node | None":
+    def child(self, key: str) -> Node | None:
         """The schema of a map entry: the named property, else additionalProperties."""
         return self.properties.get(key) or self.additional
 

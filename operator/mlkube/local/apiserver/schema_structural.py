@@ -132,7 +132,7 @@ def _meta_invariants(s: dict, root: bool, embedded: bool, path: str, out: list[s
             _child(_key(properties_path, "metadata"), "type"), metadata.get("type") or "", "must be object"))
     if root:
         rest = {k: v for k, v in metadata.items() if k not in ("type", "default")}
-        names = set((rest.pop("properties", None) or {}))
+        names = set(rest.pop("properties", None) or {})
         if rest or not names <= {"name", "generateName"}:
             out.append(schema_causes.forbidden(
                 _key(properties_path, "metadata"), "must not specify anything other than name and generateName, but metadata is implicitly specified"))
@@ -141,7 +141,7 @@ def _meta_invariants(s: dict, root: bool, embedded: bool, path: str, out: list[s
 def _junctors(s: dict, path: str, out: list[schema_causes.Cause], *, skip_any_of: bool, skip_first_all_of: bool) -> None:
     for keyword in ("anyOf", "allOf", "oneOf"):
         for index, sub in enumerate(s.get(keyword) or ()):
-            if keyword == "anyOf" and skip_any_of or keyword == "allOf" and index == 0 and skip_first_all_of:
+            if (keyword == "anyOf" and skip_any_of) or (keyword == "allOf" and index == 0 and skip_first_all_of):
                 _junctors(sub, f"{path}.{keyword}[{index}]", out, skip_any_of=True, skip_first_all_of=False)
                 continue
             _nested(sub, f"{path}.{keyword}[{index}]", s, path, out)

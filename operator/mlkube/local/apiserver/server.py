@@ -17,13 +17,26 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 from aiohttp import web
 
-from mlkube.local.apiserver import (collector, crds, discovery, endpoints, errors, kubeconfig, objects, openapi,
-                                    registry, storage, tls, watch)
+from mlkube.local.apiserver import (
+    collector,
+    crds,
+    discovery,
+    endpoints,
+    errors,
+    kubeconfig,
+    objects,
+    openapi,
+    registry,
+    storage,
+    tls,
+    watch,
+)
 
 logger = logging.getLogger(__name__)
 OPEN_PATHS = ("/healthz", "/readyz", "/livez")
@@ -129,7 +142,7 @@ class APIServer:
             if exc.status == 405:
                 return endpoints.json_response(errors.method_not_allowed().status(), status=405)
             raise
-        except Exception as exc:  # noqa: BLE001 - any bug answers a Status 500, as upstream does
+        except Exception as exc:
             logger.exception("%s %s failed", request.method, request.path_qs)
             return endpoints.json_response(errors.internal(str(exc)).status(), status=500)
 
@@ -206,7 +219,7 @@ class ServerThread:
     def ca_path(self) -> str:
         return self.server.ca_path
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         self._started.wait()
         if self._failure is not None:
@@ -217,7 +230,7 @@ class ServerThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self.server.start())
-        except BaseException as exc:  # noqa: BLE001 - handed to the thread that called start()
+        except BaseException as exc:
             self._failure = exc
             self._started.set()
             return

@@ -13,7 +13,8 @@ import dataclasses
 import json
 import os
 import sqlite3
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from mlkube.local.apiserver import errors
 

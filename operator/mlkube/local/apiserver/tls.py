@@ -30,7 +30,7 @@ def _private_write(path: str, data: bytes) -> None:
 
 
 def _certificate(subject: str, public_key, issuer: x509.Name | None, signing_key, *, ca: bool) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(public_key)
                .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + VALIDITY)

@@ -167,7 +167,7 @@ class Watches:
     def _render(self, watch: WatchRequest, kind: str, obj: dict[str, Any]) -> bytes:
         view = self._objects.view(watch.rtype, obj)
         if watch.table:
-            view = tables.table(watch.rtype, [view], now=datetime.datetime.now(datetime.timezone.utc),
+            view = tables.table(watch.rtype, [view], now=datetime.datetime.now(datetime.UTC),
                                 resource_version=view["metadata"]["resourceVersion"],
                                 include_object=watch.include_object, with_columns=not watch.columns_sent)
             watch.columns_sent.append(True)

@@ -18,9 +18,9 @@ import signal
 import time
 from collections.abc import Callable
 
-EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
-
 from mlkube.local.runtime import images, objects, podspec, probes, processes
+
+EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
 
 log = logging.getLogger(__name__)
 

@@ -159,7 +159,7 @@ async def sync(cluster: store.Store, recorder: events.Recorder) -> None:
         if objects.is_terminating(deployment):
             continue
         decided = plan(deployment, cluster.owned(kube.PODS, deployment),
-                       now=datetime.datetime.now(datetime.timezone.utc))
+                       now=datetime.datetime.now(datetime.UTC))
         for pod in decided.delete:
             await cluster.delete(kube.PODS, pod)
             recorder.record(deployment, "SuccessfulDelete",

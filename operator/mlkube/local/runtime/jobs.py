@@ -214,7 +214,7 @@ def _ttl_expired(job: dict, now: datetime.datetime) -> bool:
 
 async def sync(cluster: store.Store, recorder: events.Recorder, *, retry_base: float) -> None:
     """Reconcile every Job in the cluster."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     for job in cluster.list(kube.JOBS):
         if objects.is_terminating(job):
             continue

@@ -13,8 +13,8 @@ the ``<isvc>-predictor`` Deployment and Service. No I/O.
 from __future__ import annotations
 
 import copy
-import os
 import json
+import os
 import re
 
 from mlkube.local.runtime import objects

@@ -7,7 +7,6 @@ in the runtime takes and returns plain dicts. Must not hold any cache or decide 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
@@ -171,7 +170,7 @@ class Client:
                     ssl=self._credentials.ssl_context,
                     timeout=aiohttp.ClientTimeout(total=30)) as response:
                 text = await response.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise Unavailable(0, "Unavailable", f"{method} {path}: {e!r}") from e
         payload = json.loads(text) if text else {}
         if response.status >= 400:
@@ -230,7 +229,7 @@ class Client:
 async def _json_or_empty(response: aiohttp.ClientResponse) -> dict:
     try:
         return await response.json(content_type=None)
-    except (ValueError, aiohttp.ContentTypeError, asyncio.TimeoutError):
+    except (TimeoutError, ValueError, aiohttp.ContentTypeError):
         return {}
 
 

@@ -20,8 +20,19 @@ import pathlib
 import threading
 from collections.abc import Iterator
 
-from mlkube.local.runtime import (containers, deployments, events, inferenceservices, jobs,
-                                  kube, kubelet, pods, processes, services, store)
+from mlkube.local.runtime import (
+    containers,
+    deployments,
+    events,
+    inferenceservices,
+    jobs,
+    kube,
+    kubelet,
+    pods,
+    processes,
+    services,
+    store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +44,7 @@ WATCHED = (kube.PODS, kube.SERVICES, kube.ENDPOINTS, kube.JOBS, kube.DEPLOYMENTS
 class Settings:
     """Timings of the runtime; the defaults are the kubelet's and the Job controller's."""
 
-    backoff: containers.Backoff = containers.Backoff()
+    backoff: containers.Backoff = dataclasses.field(default_factory=containers.Backoff)
     job_retry_base: float = 10.0
     resync: float = 1.0
     shutdown_grace_cap: float = 10.0

@@ -14,7 +14,7 @@ from typing import Any
 
 def now() -> str:
     """The current time in the API's ``Time`` format (RFC 3339, seconds, ``Z``)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str) -> datetime.datetime:
@@ -24,7 +24,7 @@ def parse_time(value: str) -> datetime.datetime:
 def seconds_since(value: str | None) -> float:
     if not value:
         return 0.0
-    return (datetime.datetime.now(datetime.timezone.utc) - parse_time(value)).total_seconds()
+    return (datetime.datetime.now(datetime.UTC) - parse_time(value)).total_seconds()
 
 
 def key(obj: dict) -> tuple[str, str]:

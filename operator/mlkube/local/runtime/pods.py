@@ -17,8 +17,7 @@ import logging
 import os
 import pathlib
 
-from mlkube.local.runtime import (containers, events, images, kube, objects, podspec,
-                                  serviceaccount)
+from mlkube.local.runtime import containers, events, images, kube, objects, podspec, serviceaccount
 
 log = logging.getLogger(__name__)
 

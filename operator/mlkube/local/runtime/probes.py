@@ -51,7 +51,7 @@ async def succeeds(probe: dict, target: Target) -> bool:
     """Run ``probe`` once; True on success, False on failure or timeout."""
     try:
         return await asyncio.wait_for(_run(probe, target), timing(probe).timeout)
-    except (asyncio.TimeoutError, OSError, aiohttp.ClientError):
+    except (TimeoutError, OSError, aiohttp.ClientError):
         return False
 
 
@@ -63,10 +63,9 @@ async def _run(probe: dict, target: Target) -> bool:
         scheme = (action.get("scheme") or "HTTP").lower()
         headers = {h["name"]: h["value"] for h in action.get("httpHeaders") or []}
         url = f"{scheme}://{host}:{port}{action.get('path') or '/'}"
-        async with aiohttp.ClientSession() as session:
-            async with session.get(url, headers=headers, ssl=False,
-                                   allow_redirects=False) as response:
-                return 200 <= response.status < 400
+        async with aiohttp.ClientSession() as session, session.get(url, headers=headers, ssl=False,
+                               allow_redirects=False) as response:
+            return 200 <= response.status < 400
     if "tcpSocket" in probe:
         port = podspec.container_port(target.pod, probe["tcpSocket"]["port"])
         _, writer = await asyncio.open_connection(

@@ -45,7 +45,7 @@ class Process:
         self.signal(signal.SIGTERM)
         try:
             return await asyncio.wait_for(asyncio.shield(self.wait()), grace_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.signal(signal.SIGKILL)
             return await self.wait()
 
@@ -58,8 +58,8 @@ async def spawn(argv: list[str], *, env: dict[str, str], cwd: pathlib.Path,
     Raises ``OSError`` when the program cannot be started.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    records.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    records.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (local directories, instant)
+    with open(log_path, "ab") as log:  # noqa: ASYNC230 (opened for the child, not read here)
         handle = await asyncio.create_subprocess_exec(
             *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
             stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True,

@@ -113,7 +113,7 @@ class Proxy:
                 del self.failures[listener]
 
     def is_serving(self, address: str, port: int) -> bool:
-        return any(l.address == address and l.port == port for l in self._servers)
+        return any(s.address == address and s.port == port for s in self._servers)
 
     async def close(self) -> None:
         for server in self._servers.values():

@@ -76,7 +76,7 @@ class Informer:
                 await asyncio.sleep(self._retry_delay * 2)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - a watch must survive any hiccup
+            except Exception as e:
                 log.debug("watch of %s interrupted: %r", self.resource.plural, e)
                 version = None
                 await asyncio.sleep(self._retry_delay)

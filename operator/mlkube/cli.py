@@ -76,7 +76,7 @@ def _crds(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> int:
-    from mlkube import operator
+    from mlkube.control import runner as operator
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
@@ -91,7 +91,7 @@ def _local_up(args: argparse.Namespace) -> int:
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    from mlkube import labeling
+    from mlkube import feedback as labeling
 
     return labeling.command(args)
 

@@ -3,7 +3,7 @@
 The DriftMonitor controller runs this in a separate process so the operator never loads the ML
 stack. It verifies and loads the served version's reference, reads the latest window of captured
 traffic with its feedback, scores data, prediction and concept drift, writes the HTML report to
-the project's storage and prints the status fields (see ``mlkube.resources.drift``). Errors are
+the project's storage and prints the status fields (see ``mlkube.control.manifests.drift``). Errors are
 printed as ``{"error": "..."}`` with exit code 1.
 """
 

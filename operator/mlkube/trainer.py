@@ -22,7 +22,7 @@ Output
 
 Result
     One compact JSON document (at most 4096 bytes, scalar metrics only) written to the
-    termination-message file `/dev/termination-log` (resolved with `mlkube.containerpath`) and
+    termination-message file `/dev/termination-log` (resolved with `mlkube.common.containerpath`) and
     printed as the last stdout line prefixed `MLKUBE_RESULT `:
     success `{"ok": true, "artifactUri", "digest", "algorithm", "params", "metrics":
     {"validation": {...}, "test": {...}}, "successCriteriaMet", "diagnostics": {"trialSeconds":
@@ -45,8 +45,8 @@ from typing import Any
 
 import pydantic
 
-from mlkube import containerpath
 from mlkube.api import trainer as trainer_api
+from mlkube.common import containerpath
 from mlkube.ml import errors
 
 SPEC_ENV = "MLKUBE_TRAINING_SPEC"

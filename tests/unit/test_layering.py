@@ -16,6 +16,6 @@ def test_import_contracts_hold():
 
 
 def test_operator_does_not_load_the_ml_stack():
-    code = "import sys, mlkube.operator, mlkube.controllers; print(sorted(m for m in ('sklearn', 'pandas', 'numpy', 'scipy', 'optuna', 'kserve') if m in sys.modules))"
+    code = "import sys, mlkube.control.runner, mlkube.control.handlers; print(sorted(m for m in ('sklearn', 'pandas', 'numpy', 'scipy', 'optuna', 'kserve') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mlkube import labeling
+from mlkube import feedback as labeling
 from mlkube.local import scenario
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"

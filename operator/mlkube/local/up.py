@@ -21,9 +21,9 @@ import urllib.request
 from collections.abc import Iterator
 
 from mlkube.api import crds, kinds
+from mlkube.control.manifests import servingruntime
 from mlkube.local.apiserver import server
 from mlkube.local.runtime import manager
-from mlkube.resources import servingruntime
 
 LOCAL_CRDS = pathlib.Path(__file__).parent / "crds"
 log = logging.getLogger("mlkube.local")
@@ -75,7 +75,7 @@ def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> in
     with running(state_dir, port=port) as plane:
         print(f"mlkube control plane at {plane.api.url}\n  export KUBECONFIG={os.path.abspath(plane.kubeconfig)}", flush=True)
         if with_operator:
-            from mlkube import operator
+            from mlkube.control import runner as operator
 
             os.environ["KUBECONFIG"] = plane.kubeconfig
             operator.run(kubeconfig=plane.kubeconfig, stop_flag=plane.stop_flag)

@@ -12,7 +12,7 @@ answers `:explain` with occlusion attributions (see `explain.py`). Every respons
 
 Entry point: `python -m mlkube.serving.server --model_name NAME --model_dir /mnt/models
 [--http_port 8080] [--postprocessing JSON] [--unknown_categories accept|reject]`. The model dir
-is a container path (resolved with `mlkube.containerpath`) or a `file://`/`s3://` URI that is
+is a container path (resolved with `mlkube.common.containerpath`) or a `file://`/`s3://` URI that is
 downloaded first. The HTTP server binds to `$MLKUBE_BIND_HOST` (default 0.0.0.0); KServe's gRPC
 server is off unless `--enable_grpc true` (it always binds every address, so two local pods
 would collide on its port).
@@ -39,7 +39,7 @@ from kserve import model_server as kserve_model_server
 from kserve.protocol import infer_type
 from kserve.protocol.rest import server as kserve_rest_server
 
-from mlkube import containerpath
+from mlkube.common import containerpath
 from mlkube.ml import artifacts
 from mlkube.ml import errors as ml_errors
 from mlkube.serving import explain, postprocessing, schema

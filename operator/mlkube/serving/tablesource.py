@@ -2,7 +2,7 @@
 
 Owns: delivering the current `routes.json` text to a callback, on the router's event loop.
 - `ConfigMapSource` reads ConfigMap `NAMESPACE/NAME` through the Kubernetes API (the pod's
-  service account, its files resolved through `mlkube.containerpath` so the local runtime's
+  service account, its files resolved through `mlkube.common.containerpath` so the local runtime's
   re-rooted mount works too; else the kubeconfig from `KUBECONFIG`), then WATCHES it, so a
   change reaches the router within a watch event's latency (well under 2 s) and a restarted
   router starts from the stored table. The watch runs in a daemon thread because the
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from mlkube import containerpath
+from mlkube.common import containerpath
 
 log = logging.getLogger("mlkube.serving.tablesource")
 

@@ -62,7 +62,7 @@ def run_trainer(document, root):
     termination = root / "dev" / "termination-log"
     result = json.loads(termination.read_text()) if termination.exists() else None
     if result is not None:
-        trainer_api.TrainerResult.model_validate(result)  # what the operator parses (mlkube.jobstate)
+        trainer_api.TrainerResult.model_validate(result)  # what the operator parses (mlkube.control.policy.jobstate)
         assert len(termination.read_bytes()) <= 4096
         assert done.stdout.splitlines()[-1] == "MLKUBE_RESULT " + termination.read_text()
     return done.returncode, result, done.stdout, done.stderr

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from mlkube.api import kinds
+from mlkube.control.manifests import serving, servingruntime
 from mlkube.local.apiserver import cel, schema
 from mlkube.local.runtime import inferenceservices
-from mlkube.resources import serving, servingruntime
 
 ROOT = pathlib.Path(__file__).parents[3]
 PROJECT_CRDS = sorted((ROOT / "crds").glob("mlkube.io_*.yaml"))

@@ -197,7 +197,7 @@ def _wait_for(condition, timeout: float, what: str) -> Any:
 
 @contextlib.contextmanager
 def running_operator(kubeconfig: pathlib.Path) -> Iterator[None]:
-    from mlkube import operator
+    from mlkube.control import runner as operator
 
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=operator.run, kwargs={"kubeconfig": str(kubeconfig), "stop_flag": stop,

@@ -7,7 +7,7 @@ import re
 import cluster_schemas as cs
 import pytest
 
-from mlkube.resources import servingruntime
+from mlkube.control.manifests import servingruntime
 
 KUSTOMIZATIONS = ["base", "tenant", "overlays/dev", "overlays/production", "samples", "monitoring"]
 INSTALLABLE = ["overlays/dev", "overlays/production"]

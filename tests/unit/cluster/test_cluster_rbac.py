@@ -8,8 +8,8 @@ import re
 import cluster_schemas as cs
 import pytest
 
-from mlkube import k8s
-from mlkube.resources import serving
+from mlkube.clients import k8s
+from mlkube.control.manifests import serving
 
 BUILDS = ["base", "tenant", "overlays/dev", "overlays/production"]
 KINDS = ["mlprojects", "trainingjobs", "modeldeployments", "driftmonitors"]
@@ -134,10 +134,16 @@ def test_every_api_call_in_the_operator_is_allowed():
             seen += 1
             if method == "read_log":
                 needed = [("", "pods/log", "get")]
+            elif not constant and method == "delete":
+                # The plan executor deletes what plans name: the InferenceServices of retired versions
+                # and the TrainingJobs past the history limits (the embedded test sees every request).
+                assert path.name == "execute.py", f"{path.name}: client.delete(<variable>): extend this test"
+                needed = [(r.group, r.plural, "delete") for r in (k8s.INFERENCESERVICES, k8s.TRAININGJOBS)]
             elif not constant:
-                # A resource passed in a variable: the generic status writer of our kinds.
-                assert method == "patch_status", f"{path.name}: client.{method}(<variable>): extend this test"
-                needed = [("mlkube.io", f"{kind}/status", "patch") for kind in KINDS]
+                # A resource passed in a variable: the pass loop's read, the status writer and the
+                # annotation clearer of our kinds.
+                assert method in ("get", "patch_status", "patch"), f"{path.name}: client.{method}(<variable>): extend this test"
+                needed = [("mlkube.io", f"{kind}/status" if method == "patch_status" else kind, _VERBS[method]) for kind in KINDS]
             else:
                 resource = resources[constant.removeprefix("k8s.")]
                 plural = f"{resource.plural}/status" if method == "patch_status" else resource.plural
@@ -147,13 +153,19 @@ def test_every_api_call_in_the_operator_is_allowed():
     assert missing == []
 
 
-def test_every_kind_the_operator_builds_can_be_created_and_applied():
-    role = _cluster_role("mlkube-operator")
+def _built_resources() -> list[k8s.Resource]:
+    """The resources of every kind of object the manifest builders return."""
     by_kind = {r.kind: r for r in _resources_by_name().values()}
     kinds = set()
-    for path in (cs.ROOT / "operator" / "mlkube" / "resources").glob("*.py"):
+    for path in (cs.ROOT / "operator" / "mlkube" / "control" / "manifests").glob("*.py"):
         kinds |= set(re.findall(r'"kind": "([A-Za-z]+)"', path.read_text()))
-    managed = kinds & set(by_kind)
+    return [by_kind[kind] for kind in sorted(kinds & set(by_kind))]
+
+
+def test_every_kind_the_operator_builds_can_be_created_and_applied():
+    role = _cluster_role("mlkube-operator")
+    by_kind = {r.kind: r for r in _built_resources()}
+    managed = set(by_kind)
     assert {"Job", "InferenceService", "Deployment", "Service", "ConfigMap"} <= managed
     missing = [(kind, verb) for kind in sorted(managed) for verb in ("create", "patch")
                if not allows(role, by_kind[kind].group, by_kind[kind].plural, verb)]

@@ -6,7 +6,7 @@ import re
 import pytest
 from scipy import stats
 
-from mlkube import abtest, analysis
+from mlkube.control.policy import abtest, analysis
 
 BUCKETS = ((1.0, 10), (5.0, 90), (10.0, 99), (math.inf, 100))
 

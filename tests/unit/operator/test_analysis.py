@@ -1,7 +1,7 @@
 """Analysis windows from the router's cumulative counters, and verdicts."""
 
-from mlkube import analysis
 from mlkube.api import deployment
+from mlkube.control.policy import analysis
 
 BOUNDS = (1, 5, 10, 100, "+Inf")
 

@@ -3,9 +3,9 @@ KServe's modelStatus, the status message, and Ready."""
 
 import datetime
 
-from mlkube import analysis, rollout
 from mlkube.api import deployment
-from mlkube.controllers import deployment as controller
+from mlkube.control.handlers import deployment as controller
+from mlkube.control.policy import analysis, rollout
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 CANARY = [{"version": 1, "role": "stable", "percent": 75}, {"version": 2, "role": "canary", "percent": 25}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from mlkube.api import kinds, project
-from mlkube.resources import drift
+from mlkube.control.manifests import drift
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.UTC)
 STORAGE = project.Storage.model_validate({"uri": "s3://models/churn/", "endpoint": "http://minio:9000"})

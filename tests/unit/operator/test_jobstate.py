@@ -2,7 +2,7 @@
 
 import json
 
-from mlkube import jobstate
+from mlkube.control.policy import jobstate
 
 
 def job(*conditions, active=0):

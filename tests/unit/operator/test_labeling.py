@@ -13,7 +13,8 @@ import pathlib
 import pandas as pd
 import pytest
 
-from mlkube import cli, labeling
+from mlkube import cli
+from mlkube import feedback as labeling
 from mlkube.ml import traffic
 
 SINCE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)

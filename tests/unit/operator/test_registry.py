@@ -1,7 +1,7 @@
 """The registry allocates versions without gaps or duplicates and picks champions by policy."""
 
-from mlkube import registry
 from mlkube.api import project
+from mlkube.control.policy import registry
 
 
 def finished(name, t, auc, *, eligible=True, digest=None, comparison=None):

@@ -2,7 +2,8 @@
 
 import datetime
 
-from mlkube import alerts, retraining
+from mlkube.clients import alerts
+from mlkube.control.policy import retraining
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.UTC)
 

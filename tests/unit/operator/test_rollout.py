@@ -4,8 +4,8 @@ import datetime
 
 import pytest
 
-from mlkube import rollout
 from mlkube.api import deployment
+from mlkube.control.policy import rollout
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 

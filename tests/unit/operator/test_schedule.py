@@ -2,7 +2,7 @@
 
 import datetime
 
-from mlkube import schedule
+from mlkube.control.policy import schedule
 
 T = datetime.datetime(2026, 11, 24, 10, 0, 30, tzinfo=datetime.UTC)
 

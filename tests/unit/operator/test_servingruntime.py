@@ -4,7 +4,7 @@ import pathlib
 
 import yaml
 
-from mlkube.resources import servingruntime
+from mlkube.control.manifests import servingruntime
 
 ROOT = pathlib.Path(__file__).parents[3]
 

@@ -1,7 +1,7 @@
 """Status bookkeeping: merge patches that make the stored status exactly the computed one."""
 
-from mlkube import conditions
-from mlkube.controllers import status
+from mlkube.control.policy import conditions
+from mlkube.control.reconcile import status
 
 
 def test_merge_patch_removes_what_is_gone_and_sets_what_changed():

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from mlkube.api import kinds, trainer
-from mlkube.resources import meta, training
+from mlkube.control.manifests import meta, training
 
 NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC)
 EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"

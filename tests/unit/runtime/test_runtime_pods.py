@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mlkube import containerpath
+from mlkube.common import containerpath
 from mlkube.local.runtime import containers, kube, pods, podspec
 
 CONFIGMAP = {"kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a.yaml": "x: 1", "b": "2"}}

@@ -2,7 +2,7 @@
 
 import stat
 
-from mlkube import containerpath
+from mlkube.common import containerpath
 from mlkube.local.runtime import kube, serviceaccount
 
 IDENTITY = serviceaccount.Identity(server="https://127.0.0.1:41234", token="t0ken", ca_pem=b"-----BEGIN CERTIFICATE-----\n")

@@ -323,5 +323,5 @@ def launch_for(container: dict, *, pod: dict, root: pathlib.Path, env: dict[str,
 
 def containerpath_under(root: pathlib.Path, path: str) -> pathlib.Path:
     """Where the absolute container ``path`` lives under a container ``root`` (the layout
-    ``mlkube.containerpath.resolve`` reads through ``MLKUBE_CONTAINER_ROOT``)."""
+    ``mlkube.common.containerpath.resolve`` reads through ``MLKUBE_CONTAINER_ROOT``)."""
     return root / pathlib.PurePosixPath(path).relative_to("/")

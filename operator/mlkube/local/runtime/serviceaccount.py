@@ -4,7 +4,7 @@ On a cluster the kubelet projects ``token``, ``ca.crt`` and ``namespace`` into
 ``/var/run/secrets/kubernetes.io/serviceaccount`` and sets ``KUBERNETES_SERVICE_HOST`` and
 ``KUBERNETES_SERVICE_PORT``, so a client inside the pod (``load_incluster_config``) reaches
 the API server. Here the same three files go under the container's root (read through
-``mlkube.containerpath``) with the runtime's own bearer token and the embedded server's CA,
+``mlkube.common.containerpath``) with the runtime's own bearer token and the embedded server's CA,
 and the variables point at the server's loopback address.
 
 Owns writing those files and naming those variables. Must not decide which pods get them

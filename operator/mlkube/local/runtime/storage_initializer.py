@@ -2,7 +2,7 @@
 
 Runs as the ``storage-initializer`` init container of a predictor pod and copies the model
 at ``storageUri`` into the container path ``dest`` (``/mnt/models``, resolved through
-``mlkube.containerpath``). Supports ``file://`` (or a plain path), ``s3://`` with KServe's
+``mlkube.common.containerpath``). Supports ``file://`` (or a plain path), ``s3://`` with KServe's
 variables (``AWS_ENDPOINT_URL`` or ``S3_ENDPOINT`` + ``S3_USE_HTTPS``, ``S3_VERIFY_SSL``,
 ``AWS_REGION``, the AWS keys) and ``http(s)://`` for a single file. A URI naming one object
 or file is copied into ``dest`` under its base name; a prefix or directory is copied whole.
@@ -18,7 +18,7 @@ import sys
 import urllib.parse
 import urllib.request
 
-from mlkube import containerpath
+from mlkube.common import containerpath
 
 
 def fetch(uri: str, dest: pathlib.Path) -> list[pathlib.Path]:

@@ -15,8 +15,9 @@ from typing import Any
 
 import kopf
 
-from mlkube import k8s, registry, retraining, schedule
-from mlkube.controllers import refs, status
+from mlkube.clients import k8s
+from mlkube.control.policy import registry, retraining, schedule
+from mlkube.control.reconcile import refs, status
 
 RESOURCE = ("mlkube.io", "v1alpha1", "mlprojects")
 TICK_SECONDS = 5.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from mlkube import conditions, k8s
+from mlkube.clients import k8s
+from mlkube.control.policy import conditions
 
 
 def now() -> str:
@@ -27,14 +28,16 @@ async def write(client: k8s.Client, resource: k8s.Resource, body: dict[str, Any]
     """Patch the status subresource if ``new`` differs from the stored status; True if written.
 
     The patch removes fields that ``new`` no longer has, so the stored status is exactly the
-    computed one.
+    computed one. It carries the resourceVersion ``body`` was read at: if the object changed since,
+    the write fails with ``k8s.Conflict`` and the pass starts over (``execute.converge``).
     """
     old = body.get("status") or {}
     if old == new:
         return False
     patch = merge_patch(old, new)
     meta = body["metadata"]
-    await client.patch_status(resource, meta["name"], meta.get("namespace"), patch)
+    await client.patch_status(resource, meta["name"], meta.get("namespace"), patch,
+                              resource_version=meta.get("resourceVersion"))
     return True
 
 

@@ -1,6 +1,6 @@
 """Running the operator: Kopf, standalone, over every namespace or a chosen few.
 
-Imports the controllers (which registers their handlers) and nothing of the ML stack.
+Imports the handlers (which registers them) and nothing of the ML stack.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def run(*, namespaces: Sequence[str] = (), liveness: str | None = None, kubeconf
     """Run until interrupted (or until ``stop_flag`` is set)."""
     import kopf
 
-    from mlkube import controllers  # noqa: F401  (registers the handlers)
+    from mlkube.control import handlers  # noqa: F401  (registers the handlers)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -25,11 +25,13 @@ from typing import Any
 import kopf
 import pydantic
 
-from mlkube import abtest, analysis, conditions, k8s, rollout, routerstats
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
-from mlkube.controllers import refs, setup, status
-from mlkube.resources import meta, serving
+from mlkube.clients import k8s, routerstats
+from mlkube.control.handlers import setup
+from mlkube.control.manifests import meta, serving
+from mlkube.control.policy import abtest, analysis, conditions, rollout
+from mlkube.control.reconcile import refs, status
 
 RESOURCE = ("mlkube.io", "v1alpha1", "modeldeployments")
 ACTION_ANNOTATION = "mlkube.io/action"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlkube.resources import meta, serving
+from mlkube.control.manifests import meta, serving
 
 
 def cluster_serving_runtime(image: str = meta.IMAGE) -> dict[str, Any]:

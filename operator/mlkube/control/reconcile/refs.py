@@ -6,9 +6,9 @@ from typing import Any
 
 import pydantic
 
-from mlkube import k8s
 from mlkube.api import errors, kinds
 from mlkube.api import project as project_api
+from mlkube.clients import k8s
 
 
 class MissingReference(Exception):

@@ -13,7 +13,7 @@ import datetime
 from typing import Any
 
 from mlkube.api import base, project, trainer, training
-from mlkube.resources import meta
+from mlkube.control.manifests import meta
 
 TRAINER_SERVICE_ACCOUNT = "mlkube-trainer"
 TRAINER_CONTAINER = "trainer"

@@ -7,8 +7,8 @@ from typing import Any
 
 import kopf
 
-from mlkube import k8s, metrics
-from mlkube.resources import meta
+from mlkube.clients import k8s, metrics
+from mlkube.control.manifests import meta
 
 # Kopf keeps its own bookkeeping in annotations under our prefix, never in status: status is
 # ours, computed whole and validated by the CRD schema (which has no room for Kopf's fields).

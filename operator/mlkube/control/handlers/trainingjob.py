@@ -13,10 +13,12 @@ from typing import Any
 import kopf
 import pydantic
 
-from mlkube import conditions, jobstate, k8s
 from mlkube.api import errors
-from mlkube.controllers import refs, setup, status
-from mlkube.resources import meta, training
+from mlkube.clients import k8s
+from mlkube.control.handlers import setup
+from mlkube.control.manifests import meta, training
+from mlkube.control.policy import conditions, jobstate
+from mlkube.control.reconcile import refs, status
 
 RESOURCE = ("mlkube.io", "v1alpha1", "trainingjobs")
 RETRY_SECONDS = 30

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from mlkube.api import deployment
-from mlkube.resources import meta
+from mlkube.control.manifests import meta
 
 SERVING_RUNTIME = "mlkube-sklearn"
 MODEL_FORMAT = "mlkube"

@@ -17,6 +17,9 @@ from typing import Any
 
 import aiohttp
 
+from mlkube.api import base, kinds
+from mlkube.common import timestamps
+
 FIELD_MANAGER = "mlkube"
 
 
@@ -46,10 +49,16 @@ class Resource:
         return base
 
 
-MLPROJECTS = Resource("mlkube.io", "v1alpha1", "mlprojects", "MLProject")
-TRAININGJOBS = Resource("mlkube.io", "v1alpha1", "trainingjobs", "TrainingJob")
-MODELDEPLOYMENTS = Resource("mlkube.io", "v1alpha1", "modeldeployments", "ModelDeployment")
-DRIFTMONITORS = Resource("mlkube.io", "v1alpha1", "driftmonitors", "DriftMonitor")
+def of_kind(kind: kinds.Kind) -> Resource:
+    """The resource of one of our kinds, from its single definition in ``api.kinds``."""
+    return Resource(base.GROUP, base.VERSION, kind.plural, kind.kind)
+
+
+MLPROJECTS = of_kind(kinds.MLPROJECT)
+TRAININGJOBS = of_kind(kinds.TRAININGJOB)
+MODELDEPLOYMENTS = of_kind(kinds.MODELDEPLOYMENT)
+DRIFTMONITORS = of_kind(kinds.DRIFTMONITOR)
+EVENTS = Resource("", "v1", "events", "Event")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 PODS = Resource("", "v1", "pods", "Pod")
 SERVICES = Resource("", "v1", "services", "Service")
@@ -64,7 +73,7 @@ INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices"
 
 _BY_KIND = {
     (r.api_version, r.kind): r
-    for r in (MLPROJECTS, TRAININGJOBS, MODELDEPLOYMENTS, DRIFTMONITORS, NAMESPACES, PODS, SERVICES, CONFIGMAPS,
+    for r in (MLPROJECTS, TRAININGJOBS, MODELDEPLOYMENTS, DRIFTMONITORS, EVENTS, NAMESPACES, PODS, SERVICES, CONFIGMAPS,
               SECRETS, SERVICEACCOUNTS, JOBS, DEPLOYMENTS, ROLES, ROLEBINDINGS, INFERENCESERVICES)
 }
 
@@ -245,6 +254,34 @@ class Client:
             return True
         except NotFound:
             return False
+
+    async def post_event(self, obj: dict[str, Any], *, type_: str, reason: str, message: str) -> None:
+        """Post a core/v1 Event about ``obj`` (what ``kubectl describe`` and ``kubectl events`` show).
+
+        Best effort, as Kopf's and client-go's recorders are: an Event that cannot be posted is
+        dropped rather than failing the pass that already wrote its status.
+        """
+        meta = obj["metadata"]
+        stamp = timestamps.format(timestamps.now())
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace") or "default"},
+            "involvedObject": {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"],
+                               "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": "mlkube"},
+            "reportingComponent": "mlkube",
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self._request("POST", EVENTS.path(event["metadata"]["namespace"]), body=event)
+        except (ApiError, aiohttp.ClientError):
+            pass
 
     async def read_log(self, pod: str, namespace: str, *, container: str | None = None, tail_lines: int | None = None) -> str:
         """The text of a pod's log ("" when there is none yet)."""

@@ -7,7 +7,11 @@ No I/O here; the caller passes the time.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from mlkube.api import base
+
+StatusT = TypeVar("StatusT", bound=base.StatusBase)
 
 
 def condition(type_: str, status: bool | str, reason: str, message: str = "", *, generation: int | None = None) -> dict[str, Any]:
@@ -48,3 +52,19 @@ def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:
     """Whether the condition of ``type_`` is present and True."""
     found = find(conditions, type_)
     return found is not None and found.get("status") == "True"
+
+
+def with_condition(status: StatusT, type_: str, value: bool, reason: str, message: str = "", *, generation: int,
+                   now: str) -> StatusT:
+    """A copy of the typed ``status`` with condition ``type_`` set; its transition time moves only
+    when its status changes."""
+    new = condition(type_, value, reason, message, generation=generation)
+    current = [c.wire() for c in status.conditions]
+    merged = [base.Condition.model_validate(c) for c in set_condition(current, new, now=now)]
+    return status.model_copy(update={"conditions": merged})
+
+
+def with_ready(status: StatusT, *, ready: bool, reason: str, message: str, generation: int, now: str) -> StatusT:
+    """A copy of the typed ``status`` with its Ready condition and ``observedGeneration`` set."""
+    updated = with_condition(status, "Ready", ready, reason, message, generation=generation, now=now)
+    return updated.model_copy(update={"observed_generation": generation})

@@ -23,8 +23,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from mlkube import analysis
 from mlkube.api import deployment
+from mlkube.control.policy import analysis
 
 SIGNIFICANCE = 0.05
 

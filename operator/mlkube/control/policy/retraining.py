@@ -14,7 +14,7 @@ import datetime
 from typing import Any
 
 from mlkube.api import base
-from mlkube.resources import meta
+from mlkube.control.manifests import meta
 
 AUTOMATIC = ("schedule", "drift")
 

@@ -20,10 +20,11 @@ from typing import Any
 import kopf
 import pydantic
 
-from mlkube import alerts, conditions, k8s, metrics, retraining, worker
 from mlkube.api import base, errors, kinds
-from mlkube.controllers import refs, status
-from mlkube.resources import drift
+from mlkube.clients import alerts, k8s, metrics, worker
+from mlkube.control.manifests import drift
+from mlkube.control.policy import conditions, retraining
+from mlkube.control.reconcile import refs, status
 
 RESOURCE = ("mlkube.io", "v1alpha1", "driftmonitors")
 TICK_SECONDS = 1.0

@@ -1,0 +1,78 @@
+"""Carrying out a Plan, and the pass loop that observes, plans and executes.
+
+Owns the order of a pass's writes and what a conflict means: the status is written with the
+resourceVersion the plan was computed from, so a concurrent change makes the whole pass start
+again from a fresh read (observe, plan, execute) instead of overwriting what it did not see.
+Events are posted only after the status write succeeded, so a retried pass never repeats them.
+
+Must not: decide anything. What to do is the plan's; this module only does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mlkube.clients import k8s
+from mlkube.control.plans import plan as plans
+from mlkube.control.reconcile import status
+
+ATTEMPTS = 5
+
+
+class RetryLater(Exception):
+    """The pass cannot finish now (a missing reference, an object that kept changing); the
+    handler turns this into a delayed retry. ``message`` says what is awaited."""
+
+    def __init__(self, message: str, *, delay: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.delay = delay
+
+
+async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any], plan: plans.Plan) -> bool:
+    """Do what ``plan`` says about ``obj`` (as read at the start of the pass); True if the status
+    was written. Raises ``k8s.Conflict`` when ``obj`` changed since it was read."""
+    for child in plan.apply:
+        await client.apply(child)
+    for child in plan.create:
+        try:
+            await client.create(child)
+        except k8s.Conflict:
+            pass  # created by an earlier pass: created once, never updated
+    for ref in plan.delete:
+        await client.delete(k8s.resource_of({"apiVersion": ref.api_version, "kind": ref.kind}), ref.name, ref.namespace)
+    written = False
+    if plan.status is not None:
+        written = await status.write(client, resource, obj, plan.status.wire())
+    for event in plan.events:
+        await client.post_event(obj, type_=event.type, reason=event.reason, message=event.message)
+    if plan.clear_annotations:
+        meta = obj["metadata"]
+        await client.patch(resource, meta["name"], meta.get("namespace"),
+                           {"metadata": {"annotations": dict.fromkeys(plan.clear_annotations)}})
+    if plan.retry_after is not None:
+        raise RetryLater(plan.retry_reason, delay=plan.retry_after)
+    return written
+
+
+async def converge(client: k8s.Client, resource: k8s.Resource, name: str, namespace: str | None,
+                   step: Callable[[dict[str, Any]], Awaitable[plans.Plan | None]]) -> None:
+    """Read the object, let ``step`` observe and plan, execute; start over on a write conflict.
+
+    ``step`` returns None when there is nothing to do this pass. An object that is gone or being
+    deleted is left alone.
+    """
+    for _attempt in range(ATTEMPTS):
+        obj = await client.get(resource, name, namespace)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        plan = await step(obj)
+        if plan is None:
+            return
+        try:
+            await execute(client, resource, obj, plan)
+            return
+        except k8s.Conflict:
+            continue
+    raise RetryLater(f"{resource.kind} {namespace}/{name} kept changing during the pass; retrying", delay=1)

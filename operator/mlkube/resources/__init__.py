@@ -1,1 +1,0 @@
-"""Pure builders: typed spec in, manifest dict out. No I/O, no clock, no environment."""

@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pydantic
+
+from mlkube.api import base
 from mlkube.clients import k8s
 from mlkube.control.plans import plan as plans
 from mlkube.control.reconcile import status
@@ -43,7 +46,7 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
     for ref in plan.delete:
         await client.delete(k8s.resource_of({"apiVersion": ref.api_version, "kind": ref.kind}), ref.name, ref.namespace)
     written = False
-    if plan.status is not None:
+    if plan.status is not None and not _is_stored(plan.status, obj.get("status")):
         written = await status.write(client, resource, obj, plan.status.wire())
     for event in plan.events:
         await client.post_event(obj, type_=event.type, reason=event.reason, message=event.message)
@@ -54,6 +57,14 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
     if plan.retry_after is not None:
         raise RetryLater(plan.retry_reason, delay=plan.retry_after)
     return written
+
+
+def _is_stored(new: base.StatusBase, stored: dict[str, Any] | None) -> bool:
+    """Whether the stored status already says what ``new`` says (defaults aside)."""
+    try:
+        return type(new).model_validate(stored or {}).wire() == new.wire()
+    except pydantic.ValidationError:
+        return False
 
 
 async def converge(client: k8s.Client, resource: k8s.Resource, name: str, namespace: str | None,

@@ -54,16 +54,26 @@ def test_deadline_says_what_to_change():
 
 def test_progress_takes_the_last_progress_line():
     log = 'x\nMLKUBE_PROGRESS {"trialsCompleted": 1, "trialsTotal": 8}\nnoise\nMLKUBE_PROGRESS {"trialsCompleted": 3, "trialsTotal": 8, "bestScore": 0.91234567, "stage": "tuning"}\n'
-    assert jobstate.progress(log) == {"trialsCompleted": 3, "trialsTotal": 8, "summary": "3/8", "bestScore": 0.912346, "stage": "tuning"}
+    assert jobstate.progress(log).wire() == {"trialsCompleted": 3, "trialsTotal": 8, "summary": "3/8", "bestScore": 0.912346, "stage": "tuning"}
     assert jobstate.progress("nothing") is None
 
 
 def test_later_stages_keep_the_trial_counts():
     log = ('MLKUBE_PROGRESS {"trialsCompleted": 8, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning"}\n'
            'MLKUBE_PROGRESS {"trialsCompleted": 0, "trialsTotal": 0, "stage": "writing"}\n')
-    assert jobstate.progress(log) == {"trialsCompleted": 8, "trialsTotal": 8, "summary": "8/8", "bestScore": 0.9, "stage": "writing"}
+    assert jobstate.progress(log).wire() == {"trialsCompleted": 8, "trialsTotal": 8, "summary": "8/8", "bestScore": 0.9, "stage": "writing"}
 
 
 def test_a_result_outside_the_contract_is_named():
     state = observe(job(("Complete", "")), [pod(json.dumps({"ok": True, "metrics": {"test": "high"}}))])
     assert state.reason == "InvalidResult" and "metrics.test" in state.message
+
+
+def test_a_job_has_started_once_the_job_controller_reports_on_it():
+    assert not jobstate.has_started(None) and not jobstate.has_started({"status": {}})
+    assert jobstate.has_started({"status": {"startTime": "s"}}) and jobstate.has_started(job(("Failed", "x")))
+
+
+def test_the_newest_pod_is_the_one_created_last():
+    pods = [pod(created="2"), pod(created="3"), pod(created="1")]
+    assert jobstate.newest(pods)["metadata"]["creationTimestamp"] == "3" and jobstate.newest([]) is None

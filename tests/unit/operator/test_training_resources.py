@@ -95,3 +95,21 @@ def test_feedback_joins_when_the_policy_says_so(objects):
     assert document.include_feedback and document.evaluate_on == "recent"
     assert document.feedback.deployments == ["penguins-prod"] and document.feedback.since == "2026-11-17T00:00:00Z"
     assert document.feedback.uri == "file:///tmp/mlkube-demo/models/penguins"
+
+
+def test_the_job_names_its_run_and_the_generation_it_runs(objects):
+    tj, mlp = objects
+    tj["metadata"]["generation"] = 4
+    _, _, job = build(tj, mlp)
+    assert training.trainingjob_of(job) == "penguins-manual-1" and training.generation_of(job) == 4
+    assert training.trainingjob_of({"metadata": {}}) is None and training.generation_of({"metadata": {}}) is None
+
+
+def test_the_champion_joins_the_input_from_the_registry(objects):
+    tj, mlp = objects
+    mlp["status"] = {"championVersion": 2, "models": [
+        {"version": v, "trainingJob": f"r{v}", "createdAt": "2026-11-01T00:00:00Z", "artifactUri": f"file:///m/v{v}/",
+         "digest": f"sha256:{v}", "metrics": {"f1": 0.5 + v / 10}} for v in (1, 2)]}
+    _, document, _ = build(tj, mlp)
+    assert document.champion == trainer.Champion(version=2, artifact_uri="file:///m/v2/", metrics={"f1": 0.7})
+    assert document.training_job.parent_version == 2

@@ -12,11 +12,14 @@ import copy
 import datetime
 from typing import Any
 
-from mlkube.api import base, project, trainer, training
+from mlkube.api import base, kinds, project, trainer, training
+from mlkube.common import timestamps
 from mlkube.control.manifests import meta
 
 TRAINER_SERVICE_ACCOUNT = "mlkube-trainer"
 TRAINER_CONTAINER = "trainer"
+TRAININGJOB_LABEL = "mlkube.io/trainingjob"  # on the Job and its pods: the TrainingJob they run
+GENERATION_ANNOTATION = "mlkube.io/trainingjob-generation"  # on the Job: the spec generation it runs
 TRAINER_COMMAND = ("python", "-m", "mlkube.trainer")
 SPEC_ENV = "MLKUBE_TRAINING_SPEC"
 EXIT_INVALID_INPUT = 2  # the trainer's exit code for bad input: retrying cannot help
@@ -52,9 +55,9 @@ def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[
                   mlp_spec: project.MLProjectSpec, *, deployments: list[str], now: datetime.datetime) -> trainer.TrainerInput:
     """The document the trainer reads. ``deployments``: the project's ModelDeployments, whose
     captured and labeled traffic can join the training data or serve as the comparison holdout."""
-    registry = (mlp.get("status") or {}).get("models", [])
-    champion_version = (mlp.get("status") or {}).get("championVersion")
-    champion = next((e for e in registry if e.get("version") == champion_version), None)
+    registry = kinds.MLPROJECT.parse_status(mlp.get("status"))
+    champion_version = registry.champion_version
+    champion = next((e for e in registry.models if e.version == champion_version), None)
     return trainer.TrainerInput(
         project=trainer.ProjectInfo(
             name=mlp["metadata"]["name"], namespace=mlp["metadata"]["namespace"], goal=mlp_spec.goal,
@@ -69,8 +72,8 @@ def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[
         algorithms=spec.algorithms,
         tuning=spec.tuning,
         output=trainer.Output(uri=output_uri(mlp_spec.storage.uri, tj), endpoint=mlp_spec.storage.endpoint),
-        champion=trainer.Champion(version=champion["version"], artifact_uri=champion["artifactUri"],
-                                  metrics=champion.get("metrics", {})) if champion else None,
+        champion=trainer.Champion(version=champion.version, artifact_uri=champion.artifact_uri,
+                                  metrics=champion.metrics) if champion else None,
         feedback=_feedback(mlp_spec, deployments, now),
         include_feedback=mlp_spec.retraining.include_feedback,
         evaluate_on=mlp_spec.promotion.evaluate_on,
@@ -83,7 +86,7 @@ def _feedback(mlp_spec: project.MLProjectSpec, deployments: list[str], now: date
         return None
     since = now - base.parse_duration(mlp_spec.retraining.feedback_window)
     return trainer.Feedback(uri=mlp_spec.storage.uri.rstrip("/"), endpoint=mlp_spec.storage.endpoint, deployments=sorted(deployments),
-                            since=since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                            since=timestamps.format(since))
 
 
 def credentials_secret(spec: training.TrainingJobSpec, mlp_spec: project.MLProjectSpec) -> str | None:
@@ -105,8 +108,9 @@ def job_name(tj_name: str) -> str:
 
 def trainer_job(tj: dict[str, Any], spec: training.TrainingJobSpec, document: trainer.TrainerInput, *,
                 project_name: str, image: str, secret: str | None) -> dict[str, Any]:
-    """The batch/v1 Job running the trainer for one TrainingJob."""
-    labels = {**meta.labels(tj, project=project_name, component="trainer"), "mlkube.io/trainingjob": tj["metadata"]["name"]}
+    """The batch/v1 Job running the trainer for one TrainingJob, annotated with the generation of
+    the spec it runs."""
+    labels = {**meta.labels(tj, project=project_name, component="trainer"), TRAININGJOB_LABEL: tj["metadata"]["name"]}
     env = [{"name": SPEC_ENV, "value": document.model_dump_json(by_alias=True, exclude_none=True)}]
     if secret:
         env += [
@@ -136,6 +140,7 @@ def trainer_job(tj: dict[str, Any], spec: training.TrainingJobSpec, document: tr
             "name": job_name(tj["metadata"]["name"]),
             "namespace": tj["metadata"]["namespace"],
             "labels": labels,
+            "annotations": {GENERATION_ANNOTATION: str(tj["metadata"].get("generation", 1))},
             "ownerReferences": [meta.owner_reference(tj)],
         },
         "spec": {
@@ -168,3 +173,14 @@ def trainer_service_account(namespace: str) -> dict[str, Any]:
         "metadata": {"name": TRAINER_SERVICE_ACCOUNT, "namespace": namespace, "labels": {meta.MANAGED_BY: "mlkube"}},
         "automountServiceAccountToken": False,
     }
+
+
+def trainingjob_of(job: dict[str, Any]) -> str | None:
+    """The name of the TrainingJob a trainer Job runs (None for a Job that is not one)."""
+    return ((job.get("metadata") or {}).get("labels") or {}).get(TRAININGJOB_LABEL)
+
+
+def generation_of(job: dict[str, Any]) -> int | None:
+    """The TrainingJob generation a trainer Job runs (None for a Job made before it was recorded)."""
+    value = ((job.get("metadata") or {}).get("annotations") or {}).get(GENERATION_ANNOTATION)
+    return int(value) if value and value.isdigit() else None

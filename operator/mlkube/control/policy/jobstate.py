@@ -1,17 +1,18 @@
 """What a trainer Job and its pods say about a TrainingJob: phase, times, progress, result.
 
-Pure functions over the objects the API returns; no I/O.
+Pure functions over the objects the API returns; no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic
 
-from mlkube.api import trainer
+from mlkube.api import trainer, training
 
 PROGRESS_PREFIX = "MLKUBE_PROGRESS "
 
@@ -35,10 +36,25 @@ def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return None
 
 
-def _trainer_termination(pods: list[dict[str, Any]], container: str) -> dict[str, Any] | None:
+def has_started(job: dict[str, Any] | None) -> bool:
+    """Whether the Job controller has picked the Job up (a start time or a condition): only then
+    can it have pods worth reading."""
+    status = (job or {}).get("status") or {}
+    return bool(status.get("startTime") or status.get("conditions"))
+
+
+def newest(pods: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The most recently created pod (the one whose log tells the current progress)."""
+    return max(pods, key=_created, default=None)
+
+
+def _created(pod: dict[str, Any]) -> str:
+    return pod["metadata"].get("creationTimestamp", "")
+
+
+def _trainer_termination(pods: Sequence[dict[str, Any]], container: str) -> dict[str, Any] | None:
     """The terminated state of the trainer container in the newest pod that has one."""
-    newest = sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
-    for pod in newest:
+    for pod in sorted(pods, key=_created, reverse=True):
         for status in (pod.get("status") or {}).get("containerStatuses", []):
             terminated = (status.get("state") or {}).get("terminated")
             if status.get("name") == container and terminated:
@@ -62,7 +78,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, container: str, timeout: str) -> JobState:
+def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, container: str, timeout: str) -> JobState:
     """The state of a trainer Job from the Job and its pods."""
     if job is None:
         return JobState("Pending", "JobNotCreated", "The trainer Job does not exist yet")
@@ -93,7 +109,7 @@ def observe(job: dict[str, Any] | None, pods: list[dict[str, Any]], *, container
     return JobState("Pending", "JobPending", _pending_message(pods), start)
 
 
-def _pending_message(pods: list[dict[str, Any]]) -> str:
+def _pending_message(pods: Sequence[dict[str, Any]]) -> str:
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses", []):
             waiting = (status.get("state") or {}).get("waiting")
@@ -102,7 +118,7 @@ def _pending_message(pods: list[dict[str, Any]]) -> str:
     return "Waiting for the trainer pod to start"
 
 
-def progress(log_text: str) -> dict[str, Any] | None:
+def progress(log_text: str) -> training.Progress | None:
     """The progress block from a trainer log: the stage of the last progress line, the trial
     counts and best score of the last line that had trials (later stages report none)."""
     lines = []
@@ -116,9 +132,8 @@ def progress(log_text: str) -> dict[str, Any] | None:
         return None
     trials = next((data for data in reversed(lines) if data.get("trialsTotal")), lines[-1])
     done, total = trials.get("trialsCompleted", 0), trials.get("trialsTotal", 0)
-    block: dict[str, Any] = {"trialsCompleted": done, "trialsTotal": total, "summary": f"{done}/{total}"}
-    if trials.get("bestScore") is not None:
-        block["bestScore"] = round(float(trials["bestScore"]), 6)
-    if lines[-1].get("stage"):
-        block["stage"] = lines[-1]["stage"]
-    return block
+    best = trials.get("bestScore")
+    return training.Progress(
+        trials_completed=done, trials_total=total, summary=f"{done}/{total}",
+        best_score=round(float(best), 6) if best is not None else None, stage=lines[-1].get("stage") or None,
+    )

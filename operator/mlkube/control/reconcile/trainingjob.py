@@ -1,0 +1,73 @@
+"""The TrainingJob reconciler: observe every read, plan (``plans.trainingjob``), execute.
+
+A pass reads the run's project, its trainer Job and (once started) the Job's pods; on progress
+passes the tail of the newest pod's log; and only before the Job is created, the credentials
+Secret and the project's ModelDeployments (``plans.trainingjob.start_reads``). Everything else,
+the ServiceAccount, the Job, the status and the Events, is the plan's and the executor's.
+
+Must not: decide anything, or write anything but through ``execute``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlkube.clients import k8s
+from mlkube.common import timestamps
+from mlkube.control.manifests import training
+from mlkube.control.plans import plan as plans
+from mlkube.control.plans import trainingjob as trainingjob_plan
+from mlkube.control.policy import jobstate
+from mlkube.control.reconcile import execute, refs
+
+LOG_LINES = 50  # the trainer prints a progress line per trial; the last ones tell the state
+
+
+async def reconcile(client: k8s.Client, name: str, namespace: str, *, image: str, read_progress: bool = False) -> None:
+    """One pass over TrainingJob ``namespace/name``; ``read_progress`` also reads the trainer's log.
+    Raises ``execute.RetryLater`` while a reference is missing."""
+
+    async def step(obj: dict[str, Any]) -> plans.Plan:
+        observed = await observe(client, obj, image=image, read_progress=read_progress)
+        return trainingjob_plan.plan(obj, observed, now=timestamps.now())
+
+    await execute.converge(client, k8s.TRAININGJOBS, name, namespace, step)
+
+
+async def reconcile_owner(client: k8s.Client, job: dict[str, Any], *, image: str) -> None:
+    """A pass over the TrainingJob a trainer Job runs, once the Job controller has reported on it
+    (a Job nobody has started yet says nothing its TrainingJob does not already know)."""
+    owner = training.trainingjob_of(job)
+    if job.get("status") and owner:
+        await reconcile(client, owner, job["metadata"]["namespace"], image=image)
+
+
+async def reconcile_awaiting(client: k8s.Client, mlp: dict[str, Any], *, image: str) -> None:
+    """A pass over each run of project ``mlp`` that succeeded and that its registry now lists."""
+    for tj in await client.list(k8s.TRAININGJOBS, mlp["metadata"]["namespace"]):
+        if trainingjob_plan.awaits_registration(tj, mlp):
+            await reconcile(client, tj["metadata"]["name"], tj["metadata"]["namespace"], image=image)
+
+
+async def observe(client: k8s.Client, obj: dict[str, Any], *, image: str, read_progress: bool) -> trainingjob_plan.Observed:
+    """Every read the plan of ``obj`` may need."""
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    try:
+        mlp = await refs.project(client, obj["spec"]["projectRef"], namespace)
+        refs.parsed_project(mlp)
+    except refs.MissingReference as missing:
+        return trainingjob_plan.Observed(image=image, project=trainingjob_plan.Missing(missing.reason, missing.message))
+    job = await client.get(k8s.JOBS, training.job_name(name), namespace)
+    pods: list[dict[str, Any]] = []
+    if jobstate.has_started(job):
+        pods = await client.list(k8s.PODS, namespace, labels={"job-name": training.job_name(name)})
+    newest, log = jobstate.newest(pods), None
+    if read_progress and newest is not None:
+        log = await client.read_log(newest["metadata"]["name"], namespace, tail_lines=LOG_LINES)
+    wanted = trainingjob_plan.start_reads(obj, mlp, job=job)
+    secrets: frozenset[str] = frozenset()
+    if wanted.secret and await client.get(k8s.SECRETS, wanted.secret, namespace) is not None:
+        secrets = frozenset({wanted.secret})
+    deployments = await client.list(k8s.MODELDEPLOYMENTS, namespace) if wanted.deployments else []
+    return trainingjob_plan.Observed(image=image, project=mlp, job=job, pods=tuple(pods), log=log, secrets=secrets,
+                                     deployments=tuple(deployments))

@@ -1,0 +1,98 @@
+"""The TrainingJob reconciler on a real API server, one pass at a time: the trainers'
+ServiceAccount deleted behind the operator's back comes back on the next pass, JobCreated is
+posted once when the pass that created the Job lost its status write, and an invalid spec fails
+the run with a message naming the field."""
+
+from __future__ import annotations
+
+import pytest
+from control_helpers import events_of
+
+from mlkube.clients import k8s
+from mlkube.control.manifests import training
+from mlkube.control.reconcile import execute
+from mlkube.control.reconcile import trainingjob as trainingjob_reconcile
+
+IMAGE = "img:1"
+
+
+class InterruptedOnce(k8s.Client):
+    """The operator's client, except that someone else changes the object just before the first
+    status write, which therefore conflicts."""
+
+    interrupted = False
+    conflicts = 0
+
+    async def patch_status(self, resource, name, namespace, status, *, resource_version=None):
+        if not self.interrupted:
+            self.interrupted = True
+            await self.patch(resource, name, namespace, {"metadata": {"labels": {"touched": "yes"}}})
+        try:
+            return await super().patch_status(resource, name, namespace, status, resource_version=resource_version)
+        except k8s.Conflict:
+            self.conflicts += 1
+            raise
+
+
+def _project(namespace: str, **spec) -> dict:
+    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "p", "namespace": namespace},
+            "spec": {"goal": {"description": "d", "type": "Process"}, "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
+                     "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"}, **spec}}
+
+
+def _run(namespace: str, **spec) -> dict:
+    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "run", "namespace": namespace},
+            "spec": {"projectRef": "p", **spec}}
+
+
+def _status(client, loop, namespace) -> dict:
+    return loop.run_until_complete(client.get(k8s.TRAININGJOBS, "run", namespace)).get("status") or {}
+
+
+def test_the_job_is_created_once_and_announced_once_and_the_service_account_comes_back(apiserver, client, loop, kubectl, namespace):
+    loop.run_until_complete(client.create(_project(namespace)))
+    loop.run_until_complete(client.create(_run(namespace)))
+    interrupted = InterruptedOnce(k8s.Credentials.load(apiserver.kubeconfig))
+    try:
+        loop.run_until_complete(trainingjob_reconcile.reconcile(interrupted, "run", namespace, image=IMAGE))
+    finally:
+        loop.run_until_complete(interrupted.close())
+    assert interrupted.conflicts == 1  # the first pass lost its status write; the second one landed
+
+    jobs = loop.run_until_complete(client.list(k8s.JOBS, namespace))
+    assert [j["metadata"]["name"] for j in jobs] == ["run-train"]
+    assert jobs[0]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    status = _status(client, loop, namespace)
+    assert (status["phase"], status["jobName"], status["jobGeneration"]) == ("Pending", "run-train", 1)
+    assert events_of(kubectl, namespace, "run") == [("JobCreated", "Created Job run-train")]
+
+    account = training.TRAINER_SERVICE_ACCOUNT
+    assert loop.run_until_complete(client.delete(k8s.SERVICEACCOUNTS, account, namespace))  # behind the operator's back
+    loop.run_until_complete(trainingjob_reconcile.reconcile(client, "run", namespace, image=IMAGE))
+    assert loop.run_until_complete(client.get(k8s.SERVICEACCOUNTS, account, namespace))["automountServiceAccountToken"] is False
+    assert len(loop.run_until_complete(client.list(k8s.JOBS, namespace))) == 1
+    assert events_of(kubectl, namespace, "run") == [("JobCreated", "Created Job run-train")]
+
+
+def test_an_invalid_spec_fails_the_run_naming_the_field(client, loop, kubectl, namespace):
+    # Each valid on its own (the API server accepts both), invalid once the template fills the run.
+    template = {"preprocessing": {"split": {"validation": 0.6}}}
+    loop.run_until_complete(client.create(_project(namespace, training={"template": template})))
+    loop.run_until_complete(client.create(_run(namespace, preprocessing={"split": {"test": 0.5}})))
+    for _ in range(2):
+        loop.run_until_complete(trainingjob_reconcile.reconcile(client, "run", namespace, image=IMAGE))
+
+    status = _status(client, loop, namespace)
+    assert status["phase"] == "Failed"
+    assert status["message"] == "spec.preprocessing.split: test + validation must be below 1 so that rows are left for training"
+    assert events_of(kubectl, namespace, "run") == [("InvalidSpec", status["message"])]
+    assert loop.run_until_complete(client.list(k8s.JOBS, namespace)) == []
+
+
+def test_a_missing_project_is_waited_for(client, loop, namespace):
+    loop.run_until_complete(client.create(_run(namespace)))
+    with pytest.raises(execute.RetryLater, match="MLProject 'p' does not exist"):
+        loop.run_until_complete(trainingjob_reconcile.reconcile(client, "run", namespace, image=IMAGE))
+    ready = next(c for c in _status(client, loop, namespace)["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ProjectNotFound")
+    assert loop.run_until_complete(client.list(k8s.JOBS, namespace)) == []

@@ -9,12 +9,12 @@ values only; building it reads the clock for createdAt and nothing else.
 
 from __future__ import annotations
 
-import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlkube.api import trainer as trainer_api
+from mlkube.common import timestamps
 
 if TYPE_CHECKING:
     from mlkube.ml import experiment
@@ -79,7 +79,7 @@ def build(
             "trigger": spec.training_job.trigger,
             "parentVersion": spec.training_job.parent_version,
         },
-        "createdAt": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "createdAt": timestamps.format(timestamps.now()),
     }
     if outcome.task.kind == "classification":
         document["classes"] = [plain(c) for c in model.classes_]

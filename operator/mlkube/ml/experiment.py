@@ -10,7 +10,6 @@ environment (the trainer entrypoint does).
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import resource
 import statistics
 import tempfile
@@ -23,6 +22,7 @@ import pandas as pd
 
 from mlkube.api import base
 from mlkube.api import trainer as trainer_api
+from mlkube.common import timestamps
 from mlkube.ml import (
     algorithms,
     artifacts,
@@ -247,7 +247,7 @@ def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.
     """Captured requests of the project's deployments that received ground truth since `feedback.since`."""
     source = spec.feedback
     try:
-        since = datetime.datetime.fromisoformat(source.since.replace("Z", "+00:00"))
+        since = timestamps.parse(source.since)
     except ValueError as e:
         raise errors.InvalidSpec(f"feedback.since: {source.since!r} is not an RFC 3339 time") from e
     try:

@@ -104,16 +104,16 @@ def _feature_table(features: list[drift.FeatureDrift]) -> str:
 
 def _feature_plot(feature: drift.FeatureDrift, reference: pd.Series, current: pd.Series) -> str:
     if feature.kind == "numeric":
-        labels, ref_share, cur_share = _histograms(reference, current)
+        labels, ref_share, cur_share = histograms(reference, current)
     else:
-        labels, ref_share, cur_share = _category_shares(reference, current)
+        labels, ref_share, cur_share = category_shares(reference, current)
     verdict = "drifted" if feature.drifted else "stable"
     caption = f"{feature.method} {_number(feature.score)} / threshold {_number(feature.threshold)}: {verdict}"
     return (f"<div class='feature'><h3>{_e(feature.name)}</h3><div class='muted'>{caption}</div>"
             f"{_bars_svg(labels, ref_share, cur_share, numeric=feature.kind == 'numeric')}</div>")
 
 
-def _histograms(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
+def histograms(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Shares per bin on equal bins spanning both samples' 0.5%-99.5% range (outliers in the end bins)."""
     ref = _finite(reference)
     cur = _finite(current)
@@ -133,7 +133,7 @@ def _histograms(reference: pd.Series, current: pd.Series) -> tuple[list[str], np
     return [_number(edge) for edge in edges], shares[0], shares[1]
 
 
-def _category_shares(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
+def category_shares(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Shares of the most frequent categories (of either side), then "other" and "missing"."""
     ref_counts = reference.value_counts(dropna=True)
     cur_counts = current.value_counts(dropna=True)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.kubectl
 
 # A tiny model server: answers `<model name>:<content of /mnt/models/model.txt>`.
 SERVER = ("import argparse, http.server, os\n"
-          "from mlkube import containerpath\n"
+          "from mlkube.common import containerpath\n"
           "parser = argparse.ArgumentParser()\n"
           "parser.add_argument('--model_name'); parser.add_argument('--model_dir')\n"
           "args = parser.parse_args()\n"

@@ -155,7 +155,7 @@ def test_training_job_interrupted_by_a_runtime_stop_runs_again(fresh_apiserver, 
     kubectl = kubectl_for(server)
     running = runtime_for(server)
     script = ("import pathlib, time\n"
-              "from mlkube import containerpath\n"
+              "from mlkube.common import containerpath\n"
               "seen = containerpath.resolve('/shared/attempts')\n"
               "seen.write_text(seen.read_text() + 'x' if seen.exists() else 'x')\n"
               "print('attempt', len(seen.read_text()), flush=True)\n"

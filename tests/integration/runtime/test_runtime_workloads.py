@@ -83,7 +83,7 @@ def test_job_past_its_deadline_fails_and_its_process_is_stopped(kubectl, namespa
 
 
 def test_pod_failure_policy_and_termination_message(kubectl, namespace):
-    script = ("from mlkube import containerpath\n"
+    script = ("from mlkube.common import containerpath\n"
               "containerpath.resolve('/dev/termination-log').write_text('column y is missing')\n"
               "raise SystemExit(2)\n")
     policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}}]}
@@ -98,7 +98,7 @@ def test_pod_failure_policy_and_termination_message(kubectl, namespace):
 def test_pod_gets_env_and_volumes_from_configmaps_and_secrets(kubectl, namespace):
     token = base64.b64encode(b"s3cr3t").decode()
     script = ("import os, pathlib\n"
-              "from mlkube import containerpath\n"
+              "from mlkube.common import containerpath\n"
               "print(os.environ['MODE'], os.environ['TOKEN'], os.environ['POD_NS'], os.getcwd())\n"
               "print(containerpath.resolve('/etc/app/settings.yaml').read_text())\n"
               "containerpath.resolve('/scratch/out.txt').write_text('ok')\n")

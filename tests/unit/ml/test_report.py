@@ -54,7 +54,7 @@ def test_every_feature_has_its_row_score_and_plot():
 
 def test_category_bars_include_unseen_categories_and_shares_sum_to_one():
     reference, current = _tables()
-    labels, ref_share, cur_share = report._category_shares(reference["<plan & co>"], current["<plan & co>"])
+    labels, ref_share, cur_share = report.category_shares(reference["<plan & co>"], current["<plan & co>"])
     assert labels == ["basic", "pro", "enterprise"]
     assert ref_share.sum() == pytest.approx(1.0) and cur_share.sum() == pytest.approx(1.0)
     assert ref_share[2] == 0 and cur_share[2] == pytest.approx(0.2, abs=0.03)
@@ -62,7 +62,7 @@ def test_category_bars_include_unseen_categories_and_shares_sum_to_one():
 
 def test_numeric_histograms_share_bins_and_count_missing_out():
     reference, current = _tables()
-    edges, ref_share, cur_share = report._histograms(reference["income"], current["income"])
+    edges, ref_share, cur_share = report.histograms(reference["income"], current["income"])
     assert len(edges) == report.HISTOGRAM_BINS + 1
     assert ref_share.sum() == pytest.approx(1.0) and cur_share.sum() == pytest.approx(1.0)
 

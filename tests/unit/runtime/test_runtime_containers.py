@@ -26,7 +26,7 @@ def container(spec, changes=None):
 
 def test_termination_message_is_read_from_the_container_path(tmp_path):
     spec = {"name": "main", "image": "python:3.11",
-            "command": ["python", "-c", "from mlkube import containerpath; "
+            "command": ["python", "-c", "from mlkube.common import containerpath; "
                         "containerpath.resolve('/dev/termination-log').write_text('bad input: x'); "
                         "raise SystemExit(2)"]}
     c = container(spec)
@@ -142,7 +142,7 @@ def test_a_cancelled_run_leaves_no_process(tmp_path):
         return c.process.pid
     pid = asyncio.run(scenario())
     def alive():
-        fields = processes._stat_fields(pid)
+        fields = processes.stat_fields(pid)
         return fields is not None and fields[0] != "Z"
     deadline = time.monotonic() + 5
     while alive() and time.monotonic() < deadline:
@@ -161,7 +161,7 @@ def test_an_exec_probe_that_times_out_leaves_no_process_behind(tmp_path):
     assert asyncio.run(probes.succeeds(probe, target)) is False
     pid = int(marker.read_text())
     deadline = time.monotonic() + 5
-    while (f := processes._stat_fields(pid)) and f[0] != "Z" and time.monotonic() < deadline:
+    while (f := processes.stat_fields(pid)) and f[0] != "Z" and time.monotonic() < deadline:
         time.sleep(0.01)
-    fields = processes._stat_fields(pid)
+    fields = processes.stat_fields(pid)
     assert fields is None or fields[0] == "Z"

@@ -50,8 +50,8 @@ def test_volumes_are_mounted_under_the_container_root(tmp_path):
                {"name": "data", "persistentVolumeClaim": {"claimName": "store"}},
                {"name": "scratch", "emptyDir": {}}]
     w = worker(pod([spec], volumes), tmp_path)
-    paths = w._materialise_volumes({"cfg": CONFIGMAP}, {"sec": SECRET})
-    launch = w._launch(spec, paths, {"cfg": CONFIGMAP}, {"sec": SECRET})
+    paths = w.materialise_volumes({"cfg": CONFIGMAP}, {"sec": SECRET})
+    launch = w.launch(spec, paths, {"cfg": CONFIGMAP}, {"sec": SECRET})
     root = pathlib.Path(launch.env["MLKUBE_CONTAINER_ROOT"])
 
     def seen(path):  # what the container reads through the contract
@@ -68,7 +68,7 @@ def test_environment_carries_the_local_contracts(tmp_path, monkeypatch):
     spec = {"name": "main", "image": "python", "command": ["python"],
             "env": [{"name": "MLKUBE_BIND_HOST", "value": "0.0.0.0"}, {"name": "MODE", "value": "x"}]}
     w = worker(pod([spec], []), tmp_path)
-    launch = w._launch(spec, {}, {}, {})
+    launch = w.launch(spec, {}, {}, {})
     assert launch.env["MLKUBE_BIND_HOST"] == "127.2.3.4"  # the contract wins over the pod
     assert launch.env["MODE"] == "x" and launch.env["HOSTNAME"] == "p"
     assert launch.env["PATH"].split(":")[0] == str(pathlib.Path(sys.executable).parent)
@@ -81,10 +81,10 @@ def test_missing_volume_source_is_a_config_error(tmp_path):
     w = worker(pod([{"name": "main", "image": "python"}], [{"name": "cfg", "configMap": {"name": "nope"}}]),
                tmp_path)
     with pytest.raises(podspec.ConfigError, match='configmap "nope" not found'):
-        w._materialise_volumes({}, {})
+        w.materialise_volumes({}, {})
     w = worker(pod([{"name": "main", "image": "python"}], [{"name": "x", "csi": {"driver": "d"}}]), tmp_path)
     with pytest.raises(podspec.ConfigError, match="type \\['csi'\\] is not supported"):
-        w._materialise_volumes({}, {})
+        w.materialise_volumes({}, {})
 
 
 def test_phase_follows_the_containers(tmp_path):
@@ -107,7 +107,7 @@ def test_never_pod_running_when_the_runtime_stopped_fails_as_a_disruption(tmp_pa
     previous = {"containerStatuses": [{"name": "main", "restartCount": 0,
                                        "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
     w = worker(pod([{"name": "main", "image": "python"}], [], restart="Never", status=previous), tmp_path)
-    assert w._resume_after_restart()
+    assert w.resume_after_restart()
     status = w.status()
     assert status["phase"] == "Failed" and status["reason"] == "Terminated"
     assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137
@@ -118,7 +118,7 @@ def test_always_pod_running_when_the_runtime_stopped_restarts_with_a_higher_coun
     previous = {"containerStatuses": [{"name": "main", "restartCount": 2,
                                        "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
     w = worker(pod([{"name": "main", "image": "python"}], [], status=previous), tmp_path)
-    assert not w._resume_after_restart()
+    assert not w.resume_after_restart()
     assert w.containers[0].restart_count == 3
     assert "running" in w.containers[0].last_state
 
@@ -134,11 +134,11 @@ def test_a_mount_never_replaces_files_of_another_volume(tmp_path):
     (claim / "precious.bin").write_bytes(b"keep me")
     w = worker(pod([spec], volumes), tmp_path)
     with pytest.raises(podspec.ConfigError, match=r"/data/cache: .* already holds files"):
-        w._launch(spec, w._materialise_volumes({}, {}), {}, {})
+        w.launch(spec, w.materialise_volumes({}, {}), {}, {})
     assert (claim / "precious.bin").read_bytes() == b"keep me"
     root_mount = {**spec, "volumeMounts": [{"name": "scratch", "mountPath": "/"}]}
     with pytest.raises(podspec.ConfigError, match="cannot mount over the container root"):
-        w._launch(root_mount, w._materialise_volumes({}, {}), {}, {})
+        w.launch(root_mount, w.materialise_volumes({}, {}), {}, {})
 
 
 def test_mounts_are_replaced_on_a_restart(tmp_path):
@@ -146,5 +146,5 @@ def test_mounts_are_replaced_on_a_restart(tmp_path):
             "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]}
     w = worker(pod([spec], [{"name": "cfg", "configMap": {"name": "cfg"}}]), tmp_path)
     for _ in range(2):
-        launch = w._launch(spec, w._materialise_volumes({"cfg": CONFIGMAP}, {}), {"cfg": CONFIGMAP}, {})
+        launch = w.launch(spec, w.materialise_volumes({"cfg": CONFIGMAP}, {}), {"cfg": CONFIGMAP}, {})
     assert pathlib.Path(launch.env["MLKUBE_CONTAINER_ROOT"], "etc/app/b").read_text() == "2"

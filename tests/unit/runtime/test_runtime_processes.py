@@ -16,7 +16,7 @@ PARENT = ("import subprocess, sys, time; "
 
 
 def alive(pid):
-    fields = processes._stat_fields(pid)
+    fields = processes.stat_fields(pid)
     return fields is not None and fields[0] != "Z"
 
 

@@ -131,7 +131,7 @@ class PodWorker:
     async def _run_pod(self) -> None:
         if not await self._images_available():
             return
-        if self._resume_after_restart():
+        if self.resume_after_restart():
             return
         launches = await self._prepare()
         if not self.initialized:
@@ -171,7 +171,7 @@ class PodWorker:
                         warning=True, container=c.name)
         return False
 
-    def _resume_after_restart(self) -> bool:
+    def resume_after_restart(self) -> bool:
         """Apply the states the pod had before the runtime restarted; True when it is over.
 
         Processes never outlive the runtime, so a container that was running has stopped.
@@ -221,8 +221,8 @@ class PodWorker:
         while True:
             try:
                 configmaps, secrets = await self._fetch_references()
-                volumes = self._materialise_volumes(configmaps, secrets)
-                return {c.name: self._launch(c.spec, volumes, configmaps, secrets)
+                volumes = self.materialise_volumes(configmaps, secrets)
+                return {c.name: self.launch(c.spec, volumes, configmaps, secrets)
                         for c in [*self.init_containers, *self.containers]}
             except podspec.ConfigError as e:
                 for c in [*self.init_containers, *self.containers]:
@@ -245,7 +245,7 @@ class PodWorker:
                     found[index][name] = await self._client.get(resource, namespace, name)
         return found[0], found[1]
 
-    def _materialise_volumes(self, configmaps: dict[str, dict],
+    def materialise_volumes(self, configmaps: dict[str, dict],
                              secrets: dict[str, dict]) -> dict[str, pathlib.Path]:
         namespace = self.pod["metadata"].get("namespace") or "default"
         paths: dict[str, pathlib.Path] = {}
@@ -273,7 +273,7 @@ class PodWorker:
             paths[name] = path
         return paths
 
-    def _launch(self, spec: dict, volumes: dict[str, pathlib.Path],
+    def launch(self, spec: dict, volumes: dict[str, pathlib.Path],
                 configmaps: dict[str, dict], secrets: dict[str, dict]) -> containers.Launch:
         root = self._layout.pod_dir(self.uid) / "roots" / spec["name"]
         for mount in spec.get("volumeMounts") or []:

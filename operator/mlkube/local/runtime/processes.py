@@ -77,11 +77,11 @@ def signal_group(pgid: int, sig: int) -> None:
 
 def start_ticks(pid: int) -> int | None:
     """The start time of ``pid`` in clock ticks since boot, or None when it is gone."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return int(fields[19]) if fields else None
 
 
-def _stat_fields(pid: int | str) -> list[str] | None:
+def stat_fields(pid: int | str) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (field 3 onwards)."""
     try:
         raw = pathlib.Path(f"/proc/{pid}/stat").read_text()
@@ -95,7 +95,7 @@ def group_members() -> dict[int, list[int]]:
     groups: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            fields = _stat_fields(entry.name)
+            fields = stat_fields(entry.name)
             if fields and fields[0] != "Z":
                 groups.setdefault(int(fields[2]), []).append(int(entry.name))
     return groups
@@ -107,7 +107,7 @@ def group_rss(pgids: set[int]) -> dict[int, int]:
     for pgid, members in group_members().items():
         if pgid in usage:
             for pid in members:
-                fields = _stat_fields(pid)
+                fields = stat_fields(pid)
                 if fields:
                     usage[pgid] += int(fields[21]) * PAGE_SIZE
     return usage

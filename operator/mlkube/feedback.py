@@ -5,17 +5,19 @@ ModelDeployment that are still waiting for ground truth (one row per instance: `
 ``timestamp``, ``version``, ``prediction``, an empty ``groundTruth`` column, then the features),
 as CSV or Parquet, for a labeling tool or a person. ``import`` reads a CSV or Parquet file of
 ``requestId`` and ``groundTruth`` (for example the exported file with its ``groundTruth`` column
-filled in) and writes the labels of known request ids to the feedback layout the router writes
-(``{storage}/feedback/{namespace}/{deployment}/date=.../*.jsonl``, see docs/serving.md), so the
-DriftMonitor and retraining read them exactly like online feedback. Unknown request ids are
-reported and not written.
+filled in) and writes the labels of known request ids as ``inference_log.FeedbackRecord``s to the
+feedback layout the router writes (``{storage}/feedback/{namespace}/{deployment}/date=.../*.jsonl``,
+see ``mlkube.api.inference_log`` and docs/serving.md), so the DriftMonitor and retraining read them
+exactly like online feedback. Unknown request ids are reported and not written.
 
-Must not: talk to the router or change the inference log. The only cluster call is
-:func:`locate`, which reads where a ModelDeployment's project stores its traffic.
+Must not: talk to the router or change the inference log. The only cluster reads are in
+:func:`locate`, which finds where a ModelDeployment's project stores its traffic, through the
+operator's own client (``mlkube.clients.k8s``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import math
@@ -27,8 +29,11 @@ import time
 from typing import Any
 
 import pandas as pd
+import pydantic
 
-from mlkube.api import base
+from mlkube.api import base, inference_log, kinds
+from mlkube.api import errors as api_errors
+from mlkube.clients import k8s
 from mlkube.ml import errors, storage, traffic
 from mlkube.serving import capture
 
@@ -72,18 +77,30 @@ class ImportReport:
 
 def locate(deployment: str, namespace: str, *, kubeconfig: str | None = None) -> Traffic:
     """The storage of ``deployment``'s project, read from the cluster (ModelDeployment, then MLProject)."""
-    from kubernetes import client, config
+    return asyncio.run(_locate(deployment, namespace, kubeconfig=kubeconfig))
 
-    api = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))
+
+async def _locate(deployment: str, namespace: str, *, kubeconfig: str | None) -> Traffic:
+    client = k8s.Client(k8s.Credentials.load(kubeconfig))
+    where = f"{namespace}/{deployment}"
     try:
-        mdep = api.get_namespaced_custom_object("mlkube.io", "v1alpha1", namespace, "modeldeployments", deployment)
-        project = mdep["spec"]["projectRef"]
-        mlp = api.get_namespaced_custom_object("mlkube.io", "v1alpha1", namespace, "mlprojects", project)
-    except client.ApiException as error:
-        what = "ModelDeployment or its MLProject"
-        raise LabelingError(f"cannot read the {what} of {namespace}/{deployment}: {error.status} {error.reason}") from error
-    stored = mlp["spec"]["storage"]
-    return Traffic(storage=stored["uri"], namespace=namespace, deployment=deployment, endpoint=stored.get("endpoint"))
+        mdep = await client.get(k8s.MODELDEPLOYMENTS, deployment, namespace)
+        if mdep is None:
+            raise LabelingError(f"ModelDeployment {where} not found")
+        project = kinds.MODELDEPLOYMENT.parse_spec(mdep["spec"]).project_ref
+        mlp = await client.get(k8s.MLPROJECTS, project, namespace)
+        if mlp is None:
+            raise LabelingError(f"MLProject {namespace}/{project} of ModelDeployment {where} not found")
+        stored = kinds.MLPROJECT.parse_spec(mlp["spec"]).storage
+    except k8s.ApiError as error:
+        raise LabelingError(f"cannot read the ModelDeployment {where} or its MLProject: {error.status} {error.reason}") from error
+    except pydantic.ValidationError as error:
+        raise LabelingError(f"the ModelDeployment {where} or its MLProject: {api_errors.describe(error)}") from error
+    except OSError as error:
+        raise LabelingError(f"cannot reach the Kubernetes API server: {error}") from error
+    finally:
+        await client.close()
+    return Traffic(storage=stored.uri, namespace=namespace, deployment=deployment, endpoint=stored.endpoint)
 
 
 def pending(source: Traffic, *, features: list[str] | None, since: datetime.datetime) -> pd.DataFrame:
@@ -153,11 +170,13 @@ def import_labels(source: Traffic, path: pathlib.Path, *, since: datetime.dateti
         if meta is None:
             unknown.append(request_id)
             continue
-        records.append({"_ts": now, "requestId": request_id, "groundTruth": truth, "version": meta["version"],
-                        "role": meta["role"], "requestTimestamp": meta["time"], "timestamp": capture.rfc3339(now)})
+        records.append(inference_log.FeedbackRecord(
+            request_id=request_id, ground_truth=truth, version=meta["version"], role=meta["role"],
+            request_timestamp=meta["time"], timestamp=inference_log.record_time(now),
+        ))
     uris = []
     if records:
-        uris = capture.write_records(source.storage, capture.FEEDBACK, records, namespace=source.namespace,
+        uris = capture.write_records(source.storage, inference_log.FEEDBACK, records, namespace=source.namespace,
                                      deployment=source.deployment, options=source.options,
                                      host=f"import-{socket.gethostname()}-{os.getpid()}")
     return ImportReport(written=len(records), unlabeled=unlabeled, unknown=unknown, uri=uris[0] if uris else None)

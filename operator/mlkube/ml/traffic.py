@@ -1,10 +1,12 @@
 """Captured traffic as a table: the router's inference log joined with ground-truth feedback.
 
-Reads the layout the router writes (see ``mlkube.serving.capture``)::
+Reads the records and layout of ``mlkube.api.inference_log``::
 
     {uri}/inference-log/{namespace}/{deployment}/date=YYYY-MM-DD/*.jsonl
     {uri}/feedback/{namespace}/{deployment}/date=YYYY-MM-DD/*.jsonl
 
+Every line is validated with the record model (the writers do not validate, see
+``inference_log``); a line that is not a record is a ``DataError`` naming the object and line.
 One row per predicted instance: the feature columns (named by the model card's feature
 schema), ``__prediction__``, ``__probabilities__`` (classifiers: ``{class: probability}`` in the
 served order, else missing), ``__target__`` (missing until feedback arrives), ``__request_id__``,
@@ -16,35 +18,52 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+import pydantic
 
-from mlkube.ml import storage
+from mlkube.api import errors as api_errors
+from mlkube.api import inference_log
+from mlkube.common import timestamps
+from mlkube.ml import errors, storage
 
-INFERENCE_LOG = "inference-log"
-FEEDBACK = "feedback"
 META_COLUMNS = ("__prediction__", "__probabilities__", "__target__", "__request_id__", "__version__", "__role__", "__time__")
 
 
-def _files(root: str, kind: str, namespace: str, deployment: str, since: datetime.datetime, *,
+Record = TypeVar("Record", inference_log.CaptureRecord, inference_log.FeedbackRecord)
+
+
+def _files(root: str, kind: inference_log.LogKind, namespace: str, deployment: str, since: datetime.datetime, *,
            options: storage.Options | None) -> list[str]:
-    base = storage.join(root, f"{kind}/{namespace}/{deployment}/")
+    base = storage.join(root, inference_log.prefix(kind, namespace=namespace, deployment=deployment))
     names = storage.list_prefix(base, options=options)
-    first = f"date={since.date().isoformat()}"
-    return sorted((storage.join(base, n) for n in names if n.split("/", 1)[0] >= first and n.endswith(".jsonl")), reverse=True)
+    since_date = datetime.date.fromisoformat(timestamps.format(since)[:10])  # partitions are UTC dates
+    return sorted((storage.join(base, n) for n in names if inference_log.is_since(n, since=since_date)), reverse=True)
 
 
-def _records(files: Iterable[str], *, options: storage.Options | None) -> Iterable[dict[str, Any]]:
+def records(model: type[Record], files: Iterable[str], *, options: storage.Options | None = None) -> Iterable[Record]:
+    """The records in ``files``, each line validated with ``model``; raises ``DataError`` on a line that is not one."""
     for uri in files:
-        for line in storage.read_bytes(uri, options=options).splitlines():
-            if line.strip():
-                yield json.loads(line)
+        for number, line in enumerate(storage.read_bytes(uri, options=options).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield model.model_validate_json(line)
+            except pydantic.ValidationError as e:
+                raise errors.DataError(f"{uri}, line {number}: not a {model.__name__}: "
+                                       f"{api_errors.describe(e, root='record')}") from e
 
 
-def _rows(record: dict[str, Any], features: list[str]) -> list[dict[str, Any]]:
+def _captured(root: str, namespace: str, deployment: str, since: datetime.datetime, *,
+              options: storage.Options | None) -> Iterable[inference_log.CaptureRecord]:
+    files = _files(root, inference_log.INFERENCE_LOG, namespace, deployment, since, options=options)
+    return records(inference_log.CaptureRecord, files, options=options)
+
+
+def _rows(record: inference_log.CaptureRecord, features: list[str]) -> list[dict[str, Any]]:
     """One row per instance of a captured predict call."""
-    request, response = record.get("request"), record.get("response")
+    request, response = record.request, record.response
     if not isinstance(request, dict) or not isinstance(response, dict):
         return []
     if "instances" in request:
@@ -61,8 +80,8 @@ def _rows(record: dict[str, Any], features: list[str]) -> list[dict[str, Any]]:
     if len(predictions) != len(rows) or len(probabilities) != len(rows):
         return []
     for row, prediction, probability in zip(rows, predictions, probabilities):
-        row.update({"__prediction__": prediction, "__probabilities__": probability, "__request_id__": record.get("requestId"),
-                    "__version__": record.get("version"), "__role__": record.get("role"), "__time__": record.get("timestamp")})
+        row.update({"__prediction__": prediction, "__probabilities__": probability, "__request_id__": record.request_id,
+                    "__version__": record.version, "__role__": record.role, "__time__": record.timestamp})
     return rows
 
 
@@ -97,15 +116,15 @@ def window(root: str, *, namespace: str, deployment: str, features: list[str], s
            size: int, versions: list[int] | None = None, options: storage.Options | None = None) -> pd.DataFrame:
     """The most recent ``size`` predicted instances since ``since``, with their feedback."""
     rows: list[dict[str, Any]] = []
-    cutoff = since.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    for record in _records(_files(root, INFERENCE_LOG, namespace, deployment, since, options=options), options=options):
-        if record.get("status") != 200 or record.get("verb", "predict") != "predict":
+    cutoff = timestamps.format(since)[:19]  # record times are UTC with Z, so they compare as text
+    for record in _captured(root, namespace, deployment, since, options=options):
+        if record.status != 200 or record.verb != "predict":
             continue
-        if record.get("role") in ("shadow", "compare"):  # mirror copies, not client requests
+        if record.role in ("shadow", "compare"):  # mirror copies, not client requests
             continue
-        if versions is not None and record.get("version") not in versions:
+        if versions is not None and record.version not in versions:
             continue
-        if (record.get("timestamp") or "")[:19] < cutoff:
+        if record.timestamp[:19] < cutoff:
             continue
         rows.extend(_rows(record, features))
     table = pd.DataFrame(rows, columns=[*features, *(c for c in META_COLUMNS if c != "__target__")])
@@ -119,8 +138,8 @@ def instance_keys(root: str, *, namespace: str, deployment: str, since: datetime
                   options: storage.Options | None = None) -> list[str]:
     """Feature names the clients sent (keys of object instances since ``since``), in first-seen order."""
     keys: dict[str, None] = {}
-    for record in _records(_files(root, INFERENCE_LOG, namespace, deployment, since, options=options), options=options):
-        request = record.get("request")
+    for record in _captured(root, namespace, deployment, since, options=options):
+        request = record.request
         for instance in (request.get("instances") or []) if isinstance(request, dict) else []:
             if isinstance(instance, dict):
                 keys.update(dict.fromkeys(instance))
@@ -131,10 +150,9 @@ def feedback(root: str, *, namespace: str, deployment: str, since: datetime.date
              options: storage.Options | None = None) -> dict[str, Any]:
     """Ground truth by request id (the latest answer wins)."""
     labels: dict[str, Any] = {}
-    files = _files(root, FEEDBACK, namespace, deployment, since, options=options)
-    for record in sorted(_records(files, options=options), key=lambda r: r.get("timestamp") or ""):
-        if record.get("requestId") is not None:
-            labels[record["requestId"]] = record.get("groundTruth")
+    files = _files(root, inference_log.FEEDBACK, namespace, deployment, since, options=options)
+    for record in sorted(records(inference_log.FeedbackRecord, files, options=options), key=lambda r: r.timestamp):
+        labels[record.request_id] = record.ground_truth
     return labels
 
 

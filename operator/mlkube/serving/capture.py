@@ -1,21 +1,18 @@
 """Batched, durable capture of inference records (and the feedback files) to a store.
 
-Owns: the object layout under the capture URI (`capture.uri` of the routing table, normally the
-project's storage root), one JSON object per line:
+Owns writing the inference log whose records and layout `mlkube.api.inference_log` defines:
+batches of JSON lines, one object per UTC date of the records' timestamps, named by
+`inference_log.object_name` with this process's host name and a per-process counter. Objects
+are written whole (atomically for files, one PUT for S3) through `mlkube.ml.storage`, so a
+reader never sees a partial batch.
 
-    {uri}/inference-log/{namespace}/{deployment}/date=YYYY-MM-DD/{unix_ts}-{host}-{seq}.jsonl
-    {uri}/feedback/{namespace}/{deployment}/date=YYYY-MM-DD/{unix_ts}-{host}-{seq}.jsonl
-
-`unix_ts` is the write time in whole seconds, `host` the router's host name and `seq` a
-per-process counter, so names never collide across replicas and sort by time. The date is the
-UTC date of the records' own timestamps. Objects are written whole (atomically for files, one PUT
-for S3) through `mlkube.ml.storage`, so a reader never sees a partial batch.
-
-`Recorder` never blocks the request path: `offer()` appends to an in-memory buffer and returns;
-a background task writes a batch every `flush_seconds` or as soon as `batch_records` are
-waiting, serialising and writing in a worker thread. Memory is bounded: beyond `max_buffered`
-records (including a batch whose write failed and is being retried) new records are dropped and
-counted in `stats.capture["dropped"]`.
+`Recorder` never blocks the request path: `offer()` appends the router's record to an
+in-memory buffer and returns; a background task writes a batch every `flush_seconds` or as soon
+as `batch_records` are waiting, decoding the bodies, building each line with
+`inference_log.capture_line` and serialising with orjson in a worker thread. Lines are not
+validated here (see `inference_log` for why); the readers validate them. Memory is bounded:
+beyond `max_buffered` records (including a batch whose write failed and is being retried) new
+records are dropped and counted in `stats.capture["dropped"]`.
 
 Must not: decide what is sampled (the router does) or parse HTTP.
 """
@@ -23,43 +20,28 @@ Must not: decide what is sampled (the router does) or parse HTTP.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import itertools
 import logging
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from mlkube.api import inference_log
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
 from mlkube.serving import stats as stats_module
 
 log = logging.getLogger("mlkube.serving.capture")
 
-INFERENCE_LOG = "inference-log"
-FEEDBACK = "feedback"
+# The router names the log kinds through this module.
 _sequence = itertools.count()
 
 
-def object_uri(base_uri: str, kind: str, *, namespace: str, deployment: str, date: str, host: str, now: float) -> str:
-    """Where one batch of `kind` (INFERENCE_LOG or FEEDBACK) records is written."""
-    name = f"{int(now)}-{host}-{next(_sequence):06d}.jsonl"
-    return storage.join(base_uri, f"{kind}/{namespace}/{deployment}/date={date}/{name}")
-
-
-def utc_date(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d")
-
-
-def rfc3339(timestamp: float) -> str:
-    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def jsonl(records: list[dict[str, Any]]) -> bytes:
-    return b"".join(orjson.dumps(record) + b"\n" for record in records)
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
 
 
 def json_or_text(body: bytes | None) -> Any:
@@ -72,21 +54,43 @@ def json_or_text(body: bytes | None) -> Any:
         return body.decode("utf-8", errors="replace")
 
 
-def write_records(
-    base_uri: str, kind: str, records: list[dict[str, Any]], *, namespace: str, deployment: str,
+def line_of(offered: dict[str, Any]) -> dict[str, Any]:
+    """The capture line of a record as the router offers it (see `Recorder.offer`)."""
+    return inference_log.capture_line(
+        request_id=offered.get("requestId"), timestamp=inference_log.record_time(offered["_ts"]),
+        namespace=offered.get("namespace"), deployment=offered.get("deployment"), project=offered.get("project"),
+        version=offered.get("version"), role=offered.get("role"), protocol=offered.get("protocol"),
+        verb=offered.get("verb"), status=offered.get("status"), latency_ms=offered.get("latencyMs"),
+        request=json_or_text(offered.get("request")), response=json_or_text(offered.get("response")),
+    )
+
+
+def write_lines(
+    base_uri: str, kind: inference_log.LogKind, lines: list[dict[str, Any]], *, namespace: str, deployment: str,
     options: storage.Options | None = None, host: str | None = None,
 ) -> list[str]:
-    """Write `records` (each with a float `_ts`) as one object per UTC date; returns the URIs."""
+    """Write records' wire forms as one object per UTC date of their `timestamp`; returns the URIs."""
     host = host or socket.gethostname()
     by_date: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_date.setdefault(utc_date(record.pop("_ts")), []).append(record)
+    for line in lines:
+        by_date.setdefault(inference_log.date_of(line), []).append(line)
     uris, now = [], time.time()
+    directory = storage.join(base_uri, inference_log.prefix(kind, namespace=namespace, deployment=deployment))
     for date, batch in sorted(by_date.items()):
-        uri = object_uri(base_uri, kind, namespace=namespace, deployment=deployment, date=date, host=host, now=now)
+        name = inference_log.object_name(date=date, written=now, host=host, sequence=next(_sequence))
+        uri = storage.join(directory, name)
         storage.write_bytes(uri, jsonl(batch), options=options)
         uris.append(uri)
     return uris
+
+
+def write_records(
+    base_uri: str, kind: inference_log.LogKind, records: Sequence[inference_log.Record], *, namespace: str,
+    deployment: str, options: storage.Options | None = None, host: str | None = None,
+) -> list[str]:
+    """Write validated records (the feedback writers') like `write_lines`; returns the URIs."""
+    return write_lines(base_uri, kind, [r.wire() for r in records], namespace=namespace, deployment=deployment,
+                       options=options, host=host)
 
 
 class Recorder:
@@ -112,7 +116,11 @@ class Recorder:
         self.target = (base_uri, namespace, deployment, storage.Options(endpoint=endpoint)) if base_uri else None
 
     def offer(self, record: dict[str, Any]) -> bool:
-        """Queue one record (raw `request`/`response` bytes are decoded at write time); never blocks."""
+        """Queue one record; never blocks.
+
+        `record` holds `CaptureRecord`'s fields under their wire names, except that the time is
+        `_ts` (POSIX seconds) and `request`/`response` are the raw bodies: formatting and
+        decoding wait for the worker thread (`line_of`)."""
         if len(self._buffer) + len(self._retry) >= self.max_buffered:
             self.stats.capture["dropped"] += 1
             return False
@@ -155,8 +163,7 @@ class Recorder:
         base_uri, namespace, deployment, options = self.target
         try:
             await asyncio.to_thread(
-                write_records, base_uri, INFERENCE_LOG, [_decoded(r) for r in batch],
-                namespace=namespace, deployment=deployment, options=options,
+                _write_batch, base_uri, batch, namespace=namespace, deployment=deployment, options=options,
             )
         except (ml_errors.MLError, OSError) as e:
             self.stats.capture["writeErrors"] += 1
@@ -166,9 +173,7 @@ class Recorder:
         self.stats.capture["written"] += len(batch)
 
 
-def _decoded(record: dict[str, Any]) -> dict[str, Any]:
-    out = dict(record)
-    out["timestamp"] = rfc3339(out["_ts"])
-    out["request"] = json_or_text(out.get("request"))
-    out["response"] = json_or_text(out.get("response"))
-    return out
+def _write_batch(base_uri: str, batch: list[dict[str, Any]], *, namespace: str, deployment: str,
+                 options: storage.Options) -> list[str]:
+    lines = [line_of(record) for record in batch]
+    return write_lines(base_uri, INFERENCE_LOG, lines, namespace=namespace, deployment=deployment, options=options)

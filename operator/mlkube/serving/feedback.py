@@ -3,9 +3,10 @@
 Owns: the bounded index of recent request ids (the id, version, role and time of the last
 `capacity` primary requests this router process served; older ids are forgotten first, and a
 restarted router starts empty), turning a `POST /v1/feedback` body (`{"requestId",
-"groundTruth"}` or `{"items": [...]}`) into the records written under `feedback/` (see
-`capture.py`) plus one result per item: 200 when recorded, 404 when the id is unknown, 400 when
-the item is malformed, and scoring accepted feedback against the prediction the version gave.
+"groundTruth"}` or `{"items": [...]}`) into the `inference_log.FeedbackRecord`s written under
+`feedback/` (see `mlkube.api.inference_log`; the router writes them with `capture.write_records`)
+plus one result per item: 200 when recorded, 404 when the id is unknown, 400 when the item is
+malformed, and scoring accepted feedback against the prediction the version gave.
 
 Scoring (the A/B test's quality counters): the index entry of a successful predict keeps a
 reference to the raw response body the client got; nothing is parsed on the request path. When
@@ -30,7 +31,8 @@ import collections
 import dataclasses
 from typing import Any
 
-from mlkube.serving import agreement, capture
+from mlkube.api import inference_log
+from mlkube.serving import agreement
 
 DEFAULT_CAPACITY = 100_000
 DEFAULT_RESPONSE_BUDGET = 32 * 1024 * 1024
@@ -117,7 +119,7 @@ def items_of(body: Any) -> tuple[list[Any], bool]:
     return [body], False
 
 
-def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[dict], list[dict]]:
+def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[inference_log.FeedbackRecord], list[dict]]:
     """The records to write and one result per item, in order."""
     records, results = [], []
     for i, item in enumerate(items):
@@ -136,26 +138,25 @@ def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[di
                 "error": f"unknown requestId {request_id!r}: not among the last {index.capacity} requests this router served",
             })
             continue
-        records.append({
-            "_ts": now,
-            "requestId": request_id,
-            "groundTruth": item["groundTruth"],
-            "version": served.version,
-            "role": served.role,
-            "requestTimestamp": capture.rfc3339(served.timestamp),
-            "timestamp": capture.rfc3339(now),  # when the ground truth arrived: the latest answer wins
-        })
+        records.append(inference_log.FeedbackRecord(
+            request_id=request_id,
+            ground_truth=item["groundTruth"],
+            version=served.version,
+            role=served.role,
+            request_timestamp=inference_log.record_time(served.timestamp),
+            timestamp=inference_log.record_time(now),  # when the ground truth arrived: the latest answer wins
+        ))
         results.append({"requestId": request_id, "status": 200})
     return records, results
 
 
-def score(records: list[dict], index: RequestIndex) -> tuple[list[Scored], int]:
+def score(records: list[inference_log.FeedbackRecord], index: RequestIndex) -> tuple[list[Scored], int]:
     """The labeled predictions of accepted feedback records, and how many records could not be
     scored (already scored, no body kept, not exactly one prediction, or a null ground truth).
     Marks each record's entry scored."""
     scored, unscored = [], 0
     for record in records:
-        served = None if record["groundTruth"] is None else index.mark_scored(record["requestId"])
+        served = None if record.ground_truth is None else index.mark_scored(record.request_id)
         if served is None or served.scored or served.response is None:
             unscored += 1
             continue
@@ -163,5 +164,5 @@ def score(records: list[dict], index: RequestIndex) -> tuple[list[Scored], int]:
         if predictions is None or len(predictions) != 1:
             unscored += 1
             continue
-        scored.append(Scored(served.version, predictions[0], record["groundTruth"]))
+        scored.append(Scored(served.version, predictions[0], record.ground_truth))
     return scored, unscored

@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mlkube.api import inference_log
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
 from mlkube.serving import agreement, capture, feedback, mirror, routing, stats, tablesource, upstream
@@ -180,7 +181,7 @@ class Router:
         if records:
             try:
                 await asyncio.to_thread(
-                    capture.write_records, table.capture.uri, capture.FEEDBACK, records, namespace=table.namespace,
+                    capture.write_records, table.capture.uri, inference_log.FEEDBACK, records, namespace=table.namespace,
                     deployment=table.deployment, options=storage.Options(endpoint=table.capture.endpoint),
                 )
             except (ml_errors.MLError, OSError) as e:

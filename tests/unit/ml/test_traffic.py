@@ -57,3 +57,13 @@ def test_the_window_keeps_the_most_recent_instances_and_labeled_orders_them_olde
     assert rows.to_dict("records") == [{"x": 2.0, "y": 0}, {"x": 5.0, "y": 1}, {"x": 9.0, "y": 1}]
     later = datetime.datetime(2026, 11, 25, tzinfo=datetime.UTC)
     assert traffic.window(root, namespace="ml", deployment="prod", features=["x"], since=later, size=4).empty
+
+
+def test_the_window_start_selects_utc_date_partitions_whatever_its_time_zone(tmp_path):
+    path = tmp_path / "inference-log/ml/prod/date=2026-11-23/1-router-000001.jsonl"
+    path.parent.mkdir(parents=True)
+    late = {**logged("r1", 0, {"instances": [{"x": 1.0}]}, {"predictions": [0]}), "timestamp": "2026-11-23T21:00:00.000Z"}
+    path.write_text(json.dumps(late) + "\n")
+    since = datetime.datetime(2026, 11, 24, 1, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))  # 20:00Z on the 23rd
+    table = traffic.window(f"file://{tmp_path}", namespace="ml", deployment="prod", features=["x"], since=since, size=10)
+    assert table["__request_id__"].tolist() == ["r1"]

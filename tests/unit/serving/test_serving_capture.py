@@ -7,6 +7,7 @@ import json
 import pathlib
 import re
 
+from mlkube.api import inference_log
 from mlkube.serving import capture, stats
 
 DAY1 = 1_795_000_000.0  # 2026-11-18T..Z
@@ -14,7 +15,14 @@ DAY2 = DAY1 + 86_400
 
 
 def record(i: int, ts: float = DAY1) -> dict:
-    return {"_ts": ts, "requestId": f"r{i}", "request": b'{"instances": [[1]]}', "response": b"not json"}
+    """A record as the router offers it: wire names, the time as `_ts`, raw bodies."""
+    return {"_ts": ts, "requestId": f"r{i}", "namespace": "ml", "deployment": "churn", "project": "churn", "version": 2,
+            "role": "stable", "protocol": "v1", "verb": "predict", "status": 200, "latencyMs": 1.5,
+            "request": b'{"instances": [[1]]}', "response": b"not json"}
+
+
+def label(request_id: str, ts: float) -> inference_log.FeedbackRecord:
+    return inference_log.FeedbackRecord(request_id=request_id, ground_truth=1, timestamp=inference_log.record_time(ts))
 
 
 def files(root: pathlib.Path) -> list[pathlib.Path]:
@@ -22,13 +30,22 @@ def files(root: pathlib.Path) -> list[pathlib.Path]:
 
 
 def test_write_records_splits_by_utc_date_under_the_documented_layout(tmp_path):
-    uris = capture.write_records(tmp_path.as_uri(), capture.FEEDBACK, [{"_ts": DAY1, "a": 1}, {"_ts": DAY2, "a": 2}],
+    uris = capture.write_records(tmp_path.as_uri(), inference_log.FEEDBACK, [label("a", DAY1), label("b", DAY2)],
                                  namespace="ml", deployment="churn", host="h1")
     assert len(uris) == 2
     paths = [p.relative_to(tmp_path).as_posix() for p in files(tmp_path)]
     assert re.fullmatch(r"feedback/ml/churn/date=2026-11-18/\d+-h1-\d{6}\.jsonl", paths[0])
     assert paths[1].startswith("feedback/ml/churn/date=2026-11-19/")
-    assert json.loads(files(tmp_path)[1].read_text()) == {"a": 2}
+    assert json.loads(files(tmp_path)[1].read_text()) == label("b", DAY2).wire()
+
+
+def test_a_record_is_filed_under_the_utc_date_of_its_own_time(tmp_path):
+    just_before_midnight = DAY2 - DAY2 % 86_400 - 0.5
+    capture.write_lines(tmp_path.as_uri(), inference_log.INFERENCE_LOG, [capture.line_of(record(1, just_before_midnight))],
+                        namespace="ml", deployment="churn", host="h1")
+    [path] = files(tmp_path)
+    assert "/date=2026-11-18/" in path.as_posix()
+    assert json.loads(path.read_text())["timestamp"] == "2026-11-18T23:59:59.500Z"
 
 
 def test_recorder_flushes_a_full_batch_at_once_and_decodes_bodies(tmp_path):
@@ -52,6 +69,7 @@ def test_recorder_flushes_a_full_batch_at_once_and_decodes_bodies(tmp_path):
     assert [line["requestId"] for line in lines] == ["r0", "r1", "r2"]
     assert lines[0]["request"] == {"instances": [[1]]} and lines[0]["response"] == "not json"
     assert lines[0]["timestamp"].endswith("Z") and "_ts" not in lines[0]
+    assert lines[0] == capture.line_of(record(0)), "each line is the offered record completed in the worker thread"
     assert recorder.stats.capture["written"] == 3
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from mlkube.api import inference_log
 from mlkube.serving import agreement, feedback, stats
 
 
@@ -24,8 +25,8 @@ def test_judge_accepts_known_ids_and_reports_unknown_and_malformed_items():
     records, results = feedback.judge(items, index, now=1_795_000_100.0)
     assert is_batch and [r["status"] for r in results] == [200, 404, 400, 400]
     assert "unknown requestId 'gone'" in results[1]["error"] and "items[2].groundTruth: missing" in results[2]["error"]
-    assert records == [{"_ts": 1_795_000_100.0, "requestId": "known", "groundTruth": 1, "version": 4, "role": "canary",
-                        "requestTimestamp": "2026-11-18T11:06:40.000Z", "timestamp": "2026-11-18T11:08:20.000Z"}]
+    assert [r.wire() for r in records] == [{"requestId": "known", "groundTruth": 1, "version": 4, "role": "canary",
+                                            "requestTimestamp": "2026-11-18T11:06:40.000Z", "timestamp": "2026-11-18T11:08:20.000Z"}]
 
 
 @pytest.mark.parametrize("body", [[1], {"items": []}, {"items": "x"}])
@@ -87,6 +88,10 @@ def test_agreement_compares_predictions_across_protocols(first, second, expected
     assert agreement.agrees(first, second) is expected
 
 
+def labels(*pairs: tuple[str, object]) -> list[inference_log.FeedbackRecord]:
+    return [inference_log.FeedbackRecord(request_id=i, ground_truth=t, timestamp="2026-11-18T11:08:20.000Z") for i, t in pairs]
+
+
 def _scored_index(**kw):
     index = feedback.RequestIndex(**kw)
     index.remember("a", feedback.Served(3, "stable", 0.0, b'{"predictions": ["Adelie"], "probabilities": [{"Adelie": 0.9}]}'))
@@ -98,19 +103,19 @@ def _scored_index(**kw):
 
 def test_feedback_is_scored_once_against_the_single_prediction_it_names():
     index = _scored_index()
-    records = [{"requestId": i, "groundTruth": t} for i, t in (("a", "Adelie"), ("b", "Gentoo"), ("c", "Adelie"), ("d", 3))]
+    records = labels(("a", "Adelie"), ("b", "Gentoo"), ("c", "Adelie"), ("d", 3))
     scored, unscored = feedback.score(records, index)
     assert scored == [feedback.Scored(3, "Adelie", "Adelie"), feedback.Scored(4, 2.5, 3)]
     assert unscored == 2  # b: a batch of two rows; c: no body kept
     assert index.lookup("a").scored and index.lookup("a").response is None and index.kept_bytes == 0
-    again, unscored = feedback.score([{"requestId": "a", "groundTruth": "Gentoo"}], index)
+    again, unscored = feedback.score(labels(("a", "Gentoo")), index)
     assert (again, unscored) == ([], 1)  # a repeated feedback counts once
 
 
 def test_a_null_ground_truth_is_not_scored_and_does_not_use_up_the_id():
     index = _scored_index()
-    assert feedback.score([{"requestId": "a", "groundTruth": None}], index) == ([], 1)
-    assert feedback.score([{"requestId": "a", "groundTruth": "Adelie"}], index)[0] == [feedback.Scored(3, "Adelie", "Adelie")]
+    assert feedback.score(labels(("a", None)), index) == ([], 1)
+    assert feedback.score(labels(("a", "Adelie")), index)[0] == [feedback.Scored(3, "Adelie", "Adelie")]
 
 
 def test_kept_bodies_stay_within_the_budget_and_are_freed_on_eviction():

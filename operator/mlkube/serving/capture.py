@@ -176,4 +176,4 @@ class Recorder:
 def _write_batch(base_uri: str, batch: list[dict[str, Any]], *, namespace: str, deployment: str,
                  options: storage.Options) -> list[str]:
     lines = [line_of(record) for record in batch]
-    return write_lines(base_uri, INFERENCE_LOG, lines, namespace=namespace, deployment=deployment, options=options)
+    return write_lines(base_uri, inference_log.INFERENCE_LOG, lines, namespace=namespace, deployment=deployment, options=options)

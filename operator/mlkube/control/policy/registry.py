@@ -1,4 +1,4 @@
-"""The model registry and the champion: pure decisions over the project's status.
+"""The model registry and the champion: pure decisions over the project's typed status.
 
 Versions are allocated by the MLProject controller alone, from the finished TrainingJobs,
 in completion order; a TrainingJob already in the registry keeps its version. That makes
@@ -8,9 +8,11 @@ registration idempotent: an operator restarted at any point recomputes the same 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlkube.api import base, project
+from mlkube.api import base, kinds, project
+from mlkube.api import training as training_api
 
 CHAMPION_ANNOTATION = "mlkube.io/champion"
 
@@ -27,48 +29,57 @@ class Finished:
     artifact_uri: str
     digest: str
     trigger: str
-    comparison: dict[str, Any] | None
+    comparison: training_api.Comparison | None
 
     @classmethod
     def from_trainingjob(cls, tj: dict[str, Any]) -> Finished | None:
         """The registrable facts of a TrainingJob, or None if it produced no version."""
-        status = tj.get("status") or {}
-        if status.get("phase") != "Succeeded" or not status.get("digest") or not status.get("artifactUri"):
+        status: training_api.TrainingJobStatus = kinds.TRAININGJOB.parse_status(tj.get("status"))
+        if status.phase != "Succeeded" or not status.digest or not status.artifact_uri:
             return None
         return cls(
             name=tj["metadata"]["name"],
-            completion_time=status.get("completionTime") or "",
-            algorithm=status.get("bestAlgorithm"),
-            test_metrics=(status.get("metrics") or {}).get("test", {}),
-            eligible=bool(status.get("successCriteriaMet")),
-            artifact_uri=status["artifactUri"],
-            digest=status["digest"],
+            completion_time=status.completion_time or "",
+            algorithm=status.best_algorithm,
+            test_metrics=dict(status.metrics.test) if status.metrics else {},
+            eligible=bool(status.success_criteria_met),
+            artifact_uri=status.artifact_uri,
+            digest=status.digest,
             trigger=(tj.get("spec") or {}).get("trigger", "manual"),
-            comparison=status.get("comparison"),
+            comparison=status.comparison,
         )
 
 
-def register(models: list[dict[str, Any]], finished: list[Finished], *, now: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def is_pending(tj: dict[str, Any]) -> bool:
+    """Whether a TrainingJob has finished but has no model version yet: its project has a
+    version to register or a history limit to apply."""
+    status = tj.get("status") or {}
+    return status.get("phase") in ("Succeeded", "Failed") and status.get("modelVersion") is None
+
+
+def register(models: Sequence[project.ModelEntry], finished: Sequence[Finished], *,
+             now: str) -> tuple[list[project.ModelEntry], list[project.ModelEntry]]:
     """The registry with every unregistered finished run appended; also returns the new entries.
 
     Versions continue from the highest registered one without gaps, in completion order.
     """
-    known = {(m["trainingJob"], m["digest"]) for m in models}
+    known = {(m.training_job, m.digest) for m in models}
     pending = sorted((f for f in finished if (f.name, f.digest) not in known), key=lambda f: (f.completion_time, f.name))
-    next_version = max((m["version"] for m in models), default=0) + 1
-    added = []
-    for offset, run in enumerate(pending):
-        entry = project.ModelEntry(
+    next_version = max((m.version for m in models), default=0) + 1
+    added = [
+        project.ModelEntry(
             version=next_version + offset, training_job=run.name, created_at=now, algorithm=run.algorithm,
             metrics=run.test_metrics, eligible=run.eligible, artifact_uri=run.artifact_uri, digest=run.digest,
             trigger=run.trigger,
-        ).wire()
-        added.append(entry)
-    return models + added, added
+        )
+        for offset, run in enumerate(pending)
+    ]
+    return [*models, *added], added
 
 
-def champion_after(current: int | None, new_entries: list[dict[str, Any]], models: list[dict[str, Any]], *,
-                   promotion: project.Promotion, primary_metric: str, comparisons: dict[str, dict[str, Any]]) -> int | None:
+def champion_after(current: int | None, new_entries: Sequence[project.ModelEntry], models: Sequence[project.ModelEntry], *,
+                   promotion: project.Promotion, primary_metric: str,
+                   comparisons: Mapping[str, training_api.Comparison]) -> int | None:
     """The champion once ``new_entries`` are registered, under the auto policy.
 
     A new version takes over when it is eligible and beats the champion on the primary metric by
@@ -77,28 +88,28 @@ def champion_after(current: int | None, new_entries: list[dict[str, Any]], model
     """
     if promotion.policy != "auto":
         return current
-    by_version = {m["version"]: m for m in models}
+    by_version = {m.version: m for m in models}
     for entry in new_entries:
-        if not entry.get("eligible") or primary_metric not in entry.get("metrics", {}):
+        if not entry.eligible or primary_metric not in entry.metrics:
             continue
         if current is None or current not in by_version:
-            current = entry["version"]
+            current = entry.version
             continue
-        new_score, old_score = _scores(entry, by_version[current], primary_metric, comparisons.get(entry["trainingJob"]))
+        new_score, old_score = _scores(entry, by_version[current], primary_metric, comparisons.get(entry.training_job))
         if old_score is None or base.is_improvement(primary_metric, new_score, old_score, min_improvement=promotion.min_improvement):
-            current = entry["version"]
+            current = entry.version
     return current
 
 
-def _scores(entry: dict[str, Any], champion: dict[str, Any], metric: str, comparison: dict[str, Any] | None) -> tuple[float, float | None]:
-    if comparison and comparison.get("championVersion") == champion["version"] and comparison.get("metric") == metric:
-        challenger, incumbent = comparison.get("challenger"), comparison.get("champion")
-        if challenger is not None and incumbent is not None:
-            return challenger, incumbent
-    return entry["metrics"][metric], champion.get("metrics", {}).get(metric)
+def _scores(entry: project.ModelEntry, champion: project.ModelEntry, metric: str,
+            comparison: training_api.Comparison | None) -> tuple[float, float | None]:
+    same_holdout = comparison and comparison.champion_version == champion.version and comparison.metric == metric
+    if same_holdout and comparison.challenger is not None and comparison.champion is not None:
+        return comparison.challenger, comparison.champion
+    return entry.metrics[metric], champion.metrics.get(metric)
 
 
-def manual_champion(annotation: str | None, models: list[dict[str, Any]]) -> tuple[int | None, str | None]:
+def manual_champion(annotation: str | None, models: Sequence[project.ModelEntry]) -> tuple[int | None, str | None]:
     """The version chosen by the ``mlkube.io/champion`` annotation, or an error message."""
     if annotation is None:
         return None, None
@@ -106,6 +117,6 @@ def manual_champion(annotation: str | None, models: list[dict[str, Any]]) -> tup
         version = int(annotation)
     except ValueError:
         return None, f"annotation {CHAMPION_ANNOTATION}={annotation!r} is not a version number"
-    if not any(m["version"] == version for m in models):
+    if not any(m.version == version for m in models):
         return None, f"annotation {CHAMPION_ANNOTATION}={version}: no such version in the registry"
     return version, None

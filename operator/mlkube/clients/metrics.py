@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import prometheus_client
+
+from mlkube.api import driftcheck
 
 FEATURE_DRIFT = prometheus_client.Gauge(
     "mlkube_drift_feature_score", "Drift score of a feature on its method's scale", ["namespace", "monitor", "feature", "method"])
@@ -17,19 +17,19 @@ PERFORMANCE = prometheus_client.Gauge(
     "mlkube_model_performance", "Primary metric on labeled traffic", ["namespace", "monitor", "metric"])
 
 
-def record_drift(namespace: str, monitor: str, result: dict[str, Any]) -> None:
+def record_drift(namespace: str, monitor: str, result: driftcheck.DriftCheckResult) -> None:
     """Publish one analysis."""
-    for feature in result.get("features", []):
-        FEATURE_DRIFT.labels(namespace, monitor, feature["name"], feature.get("method", "")).set(feature["score"])
-        FEATURE_DRIFTED.labels(namespace, monitor, feature["name"]).set(1 if feature.get("drifted") else 0)
-    if result.get("datasetDrift") is not None:
-        DATASET_DRIFT.labels(namespace, monitor).set(1 if result["datasetDrift"] else 0)
-    if result.get("driftShare") is not None:
-        DRIFT_SHARE.labels(namespace, monitor).set(result["driftShare"])
-    SAMPLES.labels(namespace, monitor).set(result.get("samples") or 0)
-    performance = result.get("performance") or {}
-    if performance.get("current") is not None:
-        PERFORMANCE.labels(namespace, monitor, performance["metric"]).set(performance["current"])
+    for feature in result.features or ():
+        FEATURE_DRIFT.labels(namespace, monitor, feature.name, feature.method).set(feature.score)
+        FEATURE_DRIFTED.labels(namespace, monitor, feature.name).set(1 if feature.drifted else 0)
+    if result.dataset_drift is not None:
+        DATASET_DRIFT.labels(namespace, monitor).set(1 if result.dataset_drift else 0)
+    if result.drift_share is not None:
+        DRIFT_SHARE.labels(namespace, monitor).set(result.drift_share)
+    SAMPLES.labels(namespace, monitor).set(result.samples)
+    performance = result.performance
+    if performance is not None and performance.current is not None:
+        PERFORMANCE.labels(namespace, monitor, performance.metric).set(performance.current)
 
 
 def serve(port: int) -> None:

@@ -19,6 +19,9 @@ class WorkerError(Exception):
 
 
 async def run(module: str, request: dict[str, Any], *, env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
+    """The JSON document ``python -m module`` prints for ``request`` (its wire form), with ``env``
+    added to the operator's environment. Raises WorkerError when the process fails, prints
+    ``{"error": ...}``, prints nothing parseable, or outlasts ``timeout`` seconds."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", module, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})},

@@ -1,0 +1,209 @@
+"""The DriftMonitor's plan: from one analysis (or why there was none) to status, Events, the
+retraining run and the alerts. Pure: the reconciler reads and runs the worker, ``now`` is an
+argument.
+
+An episode is a run of Drifting analyses of one stable version; a new stable version ends it,
+since it is judged on its own reference. An episode raises one Event, one Alertmanager alert
+(re-sent while it lasts, resolved when it ends) and, within the project's retraining policy, one
+TrainingJob named after the episode's start. Events and the retraining run follow from comparing
+the stored status with the new one, so a pass retried after a status-write conflict plans them
+again (the first attempt posted nothing) and never twice.
+
+Must not: read the clock or the cluster, or plan writes to anything but the DriftMonitor's
+status, its Events and the TrainingJob it starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+import pydantic
+
+from mlkube.api import base, driftcheck, errors, kinds
+from mlkube.api import monitor as monitor_api
+from mlkube.api import project as project_api
+from mlkube.common import timestamps
+from mlkube.control.manifests import retraining as retraining_manifests
+from mlkube.control.plans import plan as plans
+from mlkube.control.policy import alerting, conditions, retraining
+
+RETRY_SECONDS = 15
+
+
+@dataclasses.dataclass(frozen=True)
+class Unavailable:
+    """A reference that does not exist or is invalid: a CamelCase reason and what to fix."""
+
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """The monitored deployment's project (as read, and its parsed spec) and the registry entry of
+    the version the deployment serves as stable."""
+
+    project: dict[str, Any]
+    project_spec: project_api.MLProjectSpec
+    entry: project_api.ModelEntry
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What a pass read about a DriftMonitor whose analysis was due, as far as it got.
+
+    Nothing (an invalid spec); ``missing`` (a reference); no ``served`` version; ``awaiting``
+    (the storage Secret); ``failure`` (the worker's explanation); or the ``analysis``, with the
+    namespace's TrainingJobs in ``runs`` when it may retrain.
+    """
+
+    missing: Unavailable | None = None
+    served: Served | None = None
+    awaiting: str | None = None
+    failure: str | None = None
+    analysis: driftcheck.DriftCheckResult | None = None
+    runs: tuple[dict[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorPlan:
+    """The pass's Plan, and the alerts to post once it is executed (their success is recorded
+    as ``status.lastAlertTime`` by the reconciler, not planned: a failed post is retried at the
+    next analysis)."""
+
+    plan: plans.Plan
+    alerts: tuple[alerting.Alert, ...] = ()
+
+
+def is_due(obj: dict[str, Any], *, now: datetime.datetime) -> bool:
+    """Whether the monitor should be analysed at ``now``: never checked, or ``spec.interval``
+    since the last check. An invalid spec is due until its status says so."""
+    current = kinds.DRIFTMONITOR.parse_status(obj.get("status"))
+    try:
+        spec = kinds.DRIFTMONITOR.parse_spec(obj.get("spec") or {})
+    except pydantic.ValidationError:
+        ready = next((c for c in current.conditions if c.type == "Ready"), None)
+        reported = ready is not None and ready.reason == "InvalidSpec"
+        return not (reported and current.observed_generation == _generation(obj))
+    last = current.last_check_time
+    return not last or timestamps.parse(last) + base.parse_duration(spec.interval) <= now
+
+
+def served_entry(deployment: dict[str, Any], project: dict[str, Any]) -> project_api.ModelEntry | None:
+    """The registry entry of the version ``deployment`` serves as stable, if any."""
+    version = kinds.MODELDEPLOYMENT.parse_status(deployment.get("status")).stable_version
+    models = kinds.MLPROJECT.parse_status(project.get("status")).models
+    return next((m for m in models if m.version == version), None)
+
+
+def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> MonitorPlan:
+    """The whole outcome of one due pass over the DriftMonitor ``obj``."""
+    current = kinds.DRIFTMONITOR.parse_status(obj.get("status"))
+    try:
+        spec = kinds.DRIFTMONITOR.parse_spec(obj.get("spec") or {})
+    except pydantic.ValidationError as error:
+        return _not_ready(obj, current, "InvalidSpec", errors.describe(error), now=now)
+    if observed.missing is not None:
+        blocked = _not_ready(obj, current, observed.missing.reason, observed.missing.message, now=now)
+        return MonitorPlan(dataclasses.replace(blocked.plan, retry_after=RETRY_SECONDS, retry_reason=observed.missing.message))
+    if observed.served is None:
+        message = f"ModelDeployment {spec.deployment_ref} serves no version yet"
+        return _not_ready(obj, current, "NothingServed", message, now=now, checked=True)
+    if observed.awaiting is not None:
+        return MonitorPlan(plans.Plan(retry_after=RETRY_SECONDS, retry_reason=observed.awaiting))
+    if observed.analysis is None:
+        return _not_ready(obj, current, "AnalysisFailed", observed.failure or "no analysis", now=now, checked=True)
+    return _analysed(obj, spec, current, served=observed.served, result=observed.analysis, runs=observed.runs, now=now)
+
+
+def _analysed(obj: dict[str, Any], spec: monitor_api.DriftMonitorSpec, current: monitor_api.DriftMonitorStatus, *,
+              served: Served, result: driftcheck.DriftCheckResult, runs: tuple[dict[str, Any], ...],
+              now: datetime.datetime) -> MonitorPlan:
+    """Status, Events, alerts and retraining of one analysis of the served version."""
+    stamp, generation, version = timestamps.format(now), _generation(obj), served.entry.version
+    drifting, was_drifting = result.phase == "Drifting", current.phase == "Drifting"
+    project_name = served.project["metadata"]["name"]
+    events: list[plans.Event] = []
+    alerts: list[alerting.Alert] = []
+
+    def alert_labels(of_version: int) -> dict[str, str]:
+        return alerting.labels(obj, project=project_name, deployment=spec.deployment_ref, version=of_version,
+                               severity=spec.alerting.severity)
+
+    previous = current.model_version
+    if was_drifting and previous is not None and previous != version:
+        # A new stable version is judged on its own reference: the old version's episode ends here.
+        if spec.alerting.webhook:
+            body = alerting.payload(alert_labels(previous), current, starts_at=current.drift_started_at or stamp,
+                                    resolved_at=stamp)
+            alerts.append(alerting.Alert(spec.alerting.webhook, body, records=False))
+        events.append(plans.info("DriftResolved",
+                                 f"Version {previous} no longer serves; version {version} is judged on its own reference"))
+        was_drifting = False
+    new = current.model_copy(update={
+        "phase": result.phase, "samples": result.samples, "dataset_drift": result.dataset_drift,
+        "drift_share": result.drift_share, "features": result.features or [], "prediction_drift": result.prediction_drift,
+        "performance": result.performance, "report_uri": result.report_uri or current.report_uri, "message": None,
+        "model_version": version, "last_check_time": stamp,
+    })
+    if drifting and not was_drifting:
+        new = new.model_copy(update={"drift_started_at": stamp})
+        events.append(plans.warning("DriftDetected", result.summary))
+    elif was_drifting and not drifting:
+        events.append(plans.info("DriftResolved", f"No drift in the latest window ({result.samples} samples)"))
+    if spec.alerting.webhook and alerting.should_send(drifting=drifting, was_drifting=was_drifting,
+                                                      last_alert=current.last_alert_time, now=now):
+        body = alerting.payload(alert_labels(version), result, summary=result.summary,
+                                starts_at=new.drift_started_at or stamp, resolved_at=None if drifting else stamp)
+        alerts.append(alerting.Alert(spec.alerting.webhook, body))
+    create: tuple[dict[str, Any], ...] = ()
+    if drifting and spec.action.retrain:
+        new, create, skipped = _retrain(obj, new, served, runs, episode=new.drift_started_at or stamp, now=now)
+        if skipped and skipped != current.message:
+            events.append(plans.info("RetrainingSkipped", skipped))
+    if new.retraining_job and new.retraining_job != current.retraining_job:
+        events.append(plans.info("RetrainingStarted", f"Started TrainingJob {new.retraining_job}"))
+    new = conditions.with_condition(new, "Drifting", drifting, "DriftDetected" if drifting else "NoDrift", result.summary,
+                                    generation=generation, now=stamp)
+    new = conditions.with_ready(new, ready=True, reason="InsufficientData" if result.phase == "InsufficientData" else "Analysed",
+                                message=result.summary, generation=generation, now=stamp)
+    return MonitorPlan(plans.Plan(status=new, create=create, events=tuple(events)), alerts=tuple(alerts))
+
+
+def _retrain(obj: dict[str, Any], new: monitor_api.DriftMonitorStatus, served: Served, runs: tuple[dict[str, Any], ...], *,
+             episode: str, now: datetime.datetime) -> tuple[monitor_api.DriftMonitorStatus, tuple[dict[str, Any], ...], str | None]:
+    """The status, the TrainingJob to create and the reason retraining was refused, for the episode
+    starting at ``episode``. The episode's run, once it exists, is this monitor's ``retrainingJob``."""
+    project, monitor = served.project, obj["metadata"]["name"]
+    recorded = kinds.MLPROJECT.parse_status(project.get("status"))
+    decision = retraining.decide(served.project_spec.retraining, project=project["metadata"]["name"], recorded=recorded,
+                                 runs=runs, episode=episode, now=now)
+    if decision.allowed:
+        run = retraining_manifests.training_job(project, served.project_spec, name=decision.name, trigger="drift",
+                                                source=monitor)
+        return new.model_copy(update={"retraining_job": decision.name}), (run,), None
+    if decision.reason is None:
+        # The episode's run exists: started by this monitor in an earlier pass (perhaps one whose
+        # status write conflicted), or by another monitor of the project in the same second.
+        mine = any(r["metadata"]["name"] == decision.name
+                   and (r["metadata"].get("labels") or {}).get(retraining_manifests.SOURCE) == monitor for r in runs)
+        return (new.model_copy(update={"retraining_job": decision.name}) if mine else new), (), None
+    return new.model_copy(update={"message": decision.reason}), (), decision.reason
+
+
+def _not_ready(obj: dict[str, Any], current: monitor_api.DriftMonitorStatus, reason: str, message: str, *,
+               now: datetime.datetime, checked: bool = False) -> MonitorPlan:
+    """Ready=False with what to fix; ``checked`` counts the attempt as this interval's check (no
+    retry every tick)."""
+    update: dict[str, Any] = {"phase": current.phase or "Pending", "message": message}
+    if checked:
+        update["last_check_time"] = timestamps.format(now)
+    new = conditions.with_ready(current.model_copy(update=update), ready=False, reason=reason, message=message,
+                                generation=_generation(obj), now=timestamps.format(now))
+    return MonitorPlan(plans.Plan(status=new))
+
+
+def _generation(obj: dict[str, Any]) -> int:
+    return obj["metadata"].get("generation", 1)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo unit integration crds lint clean
+.PHONY: test demo unit integration static crds lint format clean
 
 # Create or reuse the virtual environment; reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -19,7 +19,7 @@ test: $(STAMP)  ## the whole suite
 demo: $(STAMP)  ## the ML lifecycle on the embedded control plane, with real offline data
 	$(BIN)/mlkube demo
 
-unit: $(STAMP)
+unit: $(STAMP)  ## pure tests only: no processes, no sockets (tests/unit/conftest.py refuses both)
 	$(BIN)/pytest tests/unit
 
 integration: $(STAMP)
@@ -28,9 +28,16 @@ integration: $(STAMP)
 crds: $(STAMP)  ## regenerate crds/ from operator/mlkube/api
 	$(BIN)/mlkube crds crds/
 
-lint: $(STAMP)  ## ruff and the layering contracts (both also run in `make test`)
+static: $(STAMP)  ## lint, format and layering checks as tests
+	$(BIN)/pytest tests/static
+
+lint: $(STAMP)  ## ruff, the formatter and the layering contracts (all also run in `make test`)
 	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
 	$(BIN)/lint-imports
+
+format: $(STAMP)  ## apply ruff format
+	$(BIN)/ruff format operator tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mlkube .mlkube-demo

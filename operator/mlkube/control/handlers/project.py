@@ -12,9 +12,8 @@ from typing import Any
 import kopf
 
 from mlkube.api import base, kinds
-from mlkube.clients import k8s
+from mlkube.control.handlers import retry
 from mlkube.control.policy import registry
-from mlkube.control.reconcile import execute
 from mlkube.control.reconcile import project as project_reconcile
 
 RESOURCE = (base.GROUP, base.VERSION, kinds.MLPROJECT.plural)
@@ -26,21 +25,14 @@ TICK_SECONDS = 5.0
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.update(*RESOURCE, field=("metadata", "annotations", registry.CHAMPION_ANNOTATION))
 async def spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await _reconcile(memo.k8s, name, namespace)
+    await retry.retried(project_reconcile.reconcile(memo.k8s, name, namespace))
 
 
 @kopf.on.event(base.GROUP, base.VERSION, kinds.TRAININGJOB.plural, when=lambda body, **_: registry.is_pending(body))
 async def run_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
-    await _reconcile(memo.k8s, body["spec"]["projectRef"], namespace)
+    await retry.retried(project_reconcile.reconcile(memo.k8s, body["spec"]["projectRef"], namespace))
 
 
 @kopf.timer(*RESOURCE, interval=TICK_SECONDS, when=lambda spec, **_: bool((spec.get("retraining") or {}).get("schedule")))
 async def scheduled(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await _reconcile(memo.k8s, name, namespace)
-
-
-async def _reconcile(client: k8s.Client, name: str, namespace: str) -> None:
-    try:
-        await project_reconcile.reconcile(client, name, namespace)
-    except execute.RetryLater as retry:
-        raise kopf.TemporaryError(retry.message, delay=retry.delay) from retry
+    await retry.retried(project_reconcile.reconcile(memo.k8s, name, namespace))

@@ -7,15 +7,13 @@ the trainer's log).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
 import kopf
 
 from mlkube.api import base, kinds
-from mlkube.control.handlers import setup
+from mlkube.control.handlers import retry, setup
 from mlkube.control.manifests import meta
-from mlkube.control.reconcile import execute
 from mlkube.control.reconcile import trainingjob as trainingjob_reconcile
 
 RESOURCE = (base.GROUP, base.VERSION, kinds.TRAININGJOB.plural)
@@ -26,27 +24,20 @@ PROGRESS_SECONDS = 1.0
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 async def spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await _retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image()))
+    await retry.retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image()))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={meta.MANAGED_BY: "mlkube", meta.COMPONENT: "trainer"})
 async def job_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await _retried(trainingjob_reconcile.reconcile_owner(memo.k8s, dict(body), image=setup.image()))
+    await retry.retried(trainingjob_reconcile.reconcile_owner(memo.k8s, dict(body), image=setup.image()))
 
 
 @kopf.on.event(base.GROUP, base.VERSION, kinds.MLPROJECT.plural)
 async def registry_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await _retried(trainingjob_reconcile.reconcile_awaiting(memo.k8s, dict(body), image=setup.image()))
+    await retry.retried(trainingjob_reconcile.reconcile_awaiting(memo.k8s, dict(body), image=setup.image()))
 
 
 @kopf.timer(*RESOURCE, interval=PROGRESS_SECONDS, initial_delay=PROGRESS_SECONDS,
             when=lambda status, **_: (status or {}).get("phase") == "Running")
 async def running(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await _retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image(), read_progress=True))
-
-
-async def _retried(reconciled: Awaitable[None]) -> None:
-    try:
-        await reconciled
-    except execute.RetryLater as retry:
-        raise kopf.TemporaryError(retry.message, delay=retry.delay) from retry
+    await retry.retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image(), read_progress=True))

@@ -77,9 +77,10 @@ def test_quality_counters_are_windowed_like_the_traffic():
                                            "squaredErrorSum": sq_sum}
         return doc
     before = analysis.snapshot(with_quality(stats(100, 0, [100, 0, 0, 0, 0]), 10, 8, 1.5, 2.5), 2)
-    assert (before["labeled"], before["correct"], before["absErrorSum"], before["squaredErrorSum"]) == (10, 8, 1.5, 2.5)
+    assert (before.labeled, before.correct, before.abs_error_sum, before.squared_error_sum) == (10, 8, 1.5, 2.5)
     w = analysis.window(with_quality(stats(150, 0, [150, 0, 0, 0, 0]), 30, 20, 4.0, 7.0), 2, before)
     assert (w.labeled, w.correct, w.abs_error_sum, w.squared_error_sum) == (20, 12, 2.5, 4.5)
-    old_baseline = {k: v for k, v in before.items() if k not in ("labeled", "correct", "absErrorSum", "squaredErrorSum")}
+    stored = {k: v for k, v in before.wire().items() if k not in ("labeled", "correct", "absErrorSum", "squaredErrorSum")}
+    old_baseline = deployment.AnalysisBaseline.model_validate(stored)  # written by a router without quality counters
     assert analysis.window(with_quality(stats(150, 0, [150, 0, 0, 0, 0]), 30, 20, 4.0, 7.0), 2, old_baseline).labeled == 30
     assert analysis.window(stats(150, 0, [150, 0, 0, 0, 0]), 2, None).labeled == 0  # a router without quality counters

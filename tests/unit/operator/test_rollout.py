@@ -23,7 +23,8 @@ def test_first_version_is_deployed_directly():
     d = rollout.decide(strategy(), rollout.State(), seen(1, ready=()))
     assert (d.state.stable, d.state.phase) == (1, "Progressing")
     d = rollout.decide(strategy(), d.state, seen(1))
-    assert d.state.phase == "Healthy" and rollout.traffic(strategy(), d.state) == [{"version": 1, "role": "stable", "percent": 100}]
+    assert d.state.phase == "Healthy"
+    assert rollout.traffic(strategy(), d.state) == [deployment.TrafficEntry(version=1, role="stable", percent=100)]
 
 
 def test_canary_walks_its_steps_then_promotes():
@@ -46,7 +47,7 @@ def test_failing_analysis_rolls_back_and_the_version_is_not_retried():
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=1, step_started=T0, candidate_ready_at=T0)
     d = rollout.decide(s, state, seen(2, verdict="Failing", at=5))
     assert (d.state.stable, d.state.candidate, d.state.phase, d.state.rolled_back) == (1, None, "RolledBack", 2)
-    assert rollout.traffic(s, d.state) == [{"version": 1, "role": "stable", "percent": 100}]
+    assert rollout.traffic(s, d.state) == [deployment.TrafficEntry(version=1, role="stable", percent=100)]
     assert rollout.decide(s, d.state, seen(2, at=60)).state.phase == "RolledBack"
     assert rollout.decide(s, d.state, seen(3, ready=(1, 3), at=60)).state.candidate == 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
 
 import pytest
@@ -29,9 +30,9 @@ def test_parse_reads_every_field():
     t = table(sticky={"header": "X-User-Id"}, shadow={"version": 4, "percent": 25}, preview={"version": 4},
               compare={"version": 4, "percent": 100})
     assert t.backends[4] == routing.Backend(url="http://127.1.0.6:80", model="churn-prod-v4")
-    assert t.split == (routing.Target(3, 90.0, "stable"), routing.Target(4, 10.0, "canary"))
+    assert t.split == [routing.Target(version=3, weight=90, role="stable"), routing.Target(version=4, weight=10, role="canary")]
     assert t.sticky_header == "x-user-id"
-    assert t.shadow == routing.Mirror(4, 25.0)
+    assert t.shadow == routing.Mirror(version=4, percent=25)
     assert t.preview_version == 4 and t.stable_version == 3 and t.generation == 7
     assert t.capture == routing.Capture(enabled=True, sample_rate=0.5, uri="file:///tmp/store")
 
@@ -56,6 +57,28 @@ def test_parse_reads_every_field():
 def test_parse_names_the_bad_field(changes, field):
     with pytest.raises(routing.RoutesError, match=field.replace("[", r"\[").replace("]", r"\]")):
         table(**changes)
+
+
+def test_the_document_round_trips_and_keeps_the_wire_form_routers_read():
+    t = table(sticky={"header": "X-User-Id"}, compare={"version": 4, "percent": 100})
+    doc = json.loads(t.document())
+    assert routing.RoutingTable.parse(doc) == t
+    assert doc["backends"]["4"] == {"url": "http://127.1.0.6:80", "model": "churn-prod-v4"}
+    assert doc["split"][1] == {"version": 4, "weight": 10, "role": "canary"}
+    assert (doc["shadow"], doc["preview"], doc["sticky"]) == (None, None, {"header": "X-User-Id"})
+    assert doc["capture"] == {"enabled": True, "sampleRate": 0.5, "uri": "file:///tmp/store", "endpoint": None}
+
+
+def test_older_and_newer_tables_are_read_leniently():
+    lenient = table(split=[{"version": 3, "weight": 1}], capture=None, futureField={"x": 1})
+    assert lenient.split[0].role == "stable" and lenient.capture == routing.Capture()
+    assert lenient.sticky_header is None and lenient.preview_version is None
+
+
+@pytest.mark.parametrize("doc", [[], "routes", None])
+def test_a_table_that_is_not_an_object_is_refused(doc):
+    with pytest.raises(routing.RoutesError, match="routes: expected a JSON object"):
+        routing.RoutingTable.parse(doc)
 
 
 def test_choose_splits_the_unit_interval_by_weight():
@@ -97,6 +120,6 @@ def test_sticky_assignment_differs_between_deployments():
 
 @pytest.mark.parametrize("percent, expected", [(0, 0), (25, 250), (100, 1000)])
 def test_mirror_sampling_takes_the_configured_share(percent, expected):
-    mirror = routing.Mirror(4, percent)
+    mirror = routing.Mirror(version=4, percent=percent)
     assert sum(routing.is_mirrored(mirror, draw=i / 1000) for i in range(1000)) == expected
     assert not routing.is_mirrored(None, draw=0.0)

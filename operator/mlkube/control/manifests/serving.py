@@ -1,7 +1,8 @@
 """What a ModelDeployment becomes: one KServe InferenceService per served version, and a router.
 
 The router is a Deployment + Service + ConfigMap (its routing table) per ModelDeployment, with
-a ServiceAccount allowed to read ConfigMaps in its namespace (it watches its own table).
+a ServiceAccount allowed to read ConfigMaps in its namespace (it watches its own table). The
+table is the typed contract ``api.routing.RoutingTable``, which the router parses back.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlkube.api import deployment
+from mlkube.api import deployment, routing
 from mlkube.control.manifests import meta
 
 SERVING_RUNTIME = "mlkube-sklearn"
@@ -17,7 +18,7 @@ MODEL_FORMAT = "mlkube"
 ROUTER_SERVICE_ACCOUNT = "mlkube-router"
 STORAGE_SERVICE_ACCOUNT = "mlkube-model"
 ROUTER_PORT = 8080
-ROUTES_KEY = "routes.json"
+ROUTES_KEY = routing.ROUTES_KEY
 VERSION_LABEL = "mlkube.io/model-version"
 
 
@@ -68,36 +69,43 @@ def storage_account(namespace: str, secret: str) -> dict[str, Any]:
             "secrets": [{"name": secret}]}
 
 
-def routing_table(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, traffic: list[dict[str, Any]],
-                  backends: dict[int, str], capture_uri: str, capture_endpoint: str | None, generation: int) -> dict[str, Any]:
-    """The router's table (see docs/serving.md) for a traffic table and the versions' addresses."""
+def routing_table(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, traffic: list[deployment.TrafficEntry],
+                  backends: dict[int, str], capture_uri: str, capture_endpoint: str | None,
+                  generation: int) -> routing.RoutingTable:
+    """The router's table for a traffic table and the versions' addresses (``backends``).
+
+    ``traffic`` lists only versions in ``backends``. Raises ``pydantic.ValidationError`` when the
+    table would be one the router refuses (no weight above 0, a canary compared with no stable).
+    """
     name = mdep["metadata"]["name"]
-    live = [t for t in traffic if t["role"] in ("stable", "canary", "b")]
-    shadow = next((t for t in traffic if t["role"] == "shadow"), None)
-    preview = next((t for t in traffic if t["role"] == "preview"), None)
-    canary = next((t for t in traffic if t["role"] == "canary" and t["percent"] > 0), None)
-    return {
-        "deployment": name,
-        "namespace": mdep["metadata"]["namespace"],
-        "project": spec.project_ref,
-        "generation": generation,
-        "backends": {str(v): {"url": url, "model": isvc_name(name, v)} for v, url in sorted(backends.items())},
-        "split": [{"version": t["version"], "weight": t["percent"], "role": "canary" if t["role"] == "b" else t["role"]} for t in live],
-        "sticky": {"header": spec.strategy.ab_test.sticky_header} if spec.strategy.type == "ABTest" and spec.strategy.ab_test.sticky_header else None,
-        "shadow": {"version": shadow["version"], "percent": shadow["percent"]} if shadow else None,
-        "compare": {"version": canary["version"], "percent": 100} if canary else None,
-        "preview": {"version": preview["version"]} if preview else None,
-        "capture": {"enabled": spec.logging.enabled, "sampleRate": spec.logging.sample_rate, "uri": capture_uri,
-                    "endpoint": capture_endpoint},
-    }
+    live = [t for t in traffic if t.role in ("stable", "canary", "b")]
+    shadow = next((t for t in traffic if t.role == "shadow"), None)
+    preview = next((t for t in traffic if t.role == "preview"), None)
+    canary = next((t for t in traffic if t.role == "canary" and t.percent > 0), None)
+    sticky = spec.strategy.ab_test.sticky_header if spec.strategy.type == "ABTest" else None
+    return routing.RoutingTable(
+        deployment=name,
+        namespace=mdep["metadata"]["namespace"],
+        project=spec.project_ref,
+        generation=generation,
+        backends={v: routing.Backend(url=url, model=isvc_name(name, v)) for v, url in sorted(backends.items())},
+        split=[routing.Target(version=t.version, weight=t.percent, role="canary" if t.role == "b" else t.role) for t in live],
+        sticky=routing.Sticky(header=sticky) if sticky else None,
+        shadow=routing.Mirror(version=shadow.version, percent=shadow.percent) if shadow else None,
+        compare=routing.Mirror(version=canary.version, percent=100) if canary else None,
+        preview=routing.Preview(version=preview.version) if preview else None,
+        capture=routing.Capture(enabled=spec.logging.enabled, sample_rate=spec.logging.sample_rate, uri=capture_uri,
+                                endpoint=capture_endpoint),
+    )
 
 
-def router_config_map(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, table: dict[str, Any]) -> dict[str, Any]:
+def router_config_map(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, table: routing.RoutingTable) -> dict[str, Any]:
+    """The ConfigMap the router watches: its table under ``routes.json``."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(mdep, spec, router_name(mdep["metadata"]["name"])),
-        "data": {ROUTES_KEY: json.dumps(table, sort_keys=True, indent=1)},
+        "data": {ROUTES_KEY: table.document()},
     }
 
 

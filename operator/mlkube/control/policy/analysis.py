@@ -31,39 +31,38 @@ class Window:
     squared_error_sum: float = 0.0
 
 
-_QUALITY = {"labeled": "labeled", "correct": "correct", "absErrorSum": "abs_error_sum", "squaredErrorSum": "squared_error_sum"}
+_QUALITY = ("labeled", "correct", "abs_error_sum", "squared_error_sum")
+_QUALITY_WIRE = {"labeled": "labeled", "correct": "correct", "abs_error_sum": "absErrorSum",
+                 "squared_error_sum": "squaredErrorSum"}
 
 
-def snapshot(stats: dict[str, Any], version: int) -> dict[str, Any]:
+def snapshot(stats: dict[str, Any], version: int) -> deployment.AnalysisBaseline:
     """The counters of ``version`` worth keeping in status as the start of a window."""
     counters = stats.get("versions", {}).get(str(version), {})
-    return {
-        "startTime": stats.get("startTime"),
-        "requests": counters.get("requests", 0),
-        "errors": counters.get("serverErrors", counters.get("errors", 0)),
-        "buckets": [b["count"] for b in counters.get("latency", {}).get("buckets", [])],
-        "compared": counters.get("agreement", {}).get("compared", 0),
-        "agreed": counters.get("agreement", {}).get("agreed", 0),
-        **{key: counters.get("quality", {}).get(key, 0) for key in _QUALITY},
-    }
+    return deployment.AnalysisBaseline(
+        start_time=stats.get("startTime"),
+        requests=counters.get("requests", 0),
+        errors=counters.get("serverErrors", counters.get("errors", 0)),
+        buckets=[b["count"] for b in counters.get("latency", {}).get("buckets", [])],
+        compared=counters.get("agreement", {}).get("compared", 0),
+        agreed=counters.get("agreement", {}).get("agreed", 0),
+        **{field: counters.get("quality", {}).get(key, 0) for field, key in _QUALITY_WIRE.items()},
+    )
 
 
-def window(stats: dict[str, Any], version: int, baseline: dict[str, Any] | None) -> Window:
+def window(stats: dict[str, Any], version: int, baseline: deployment.AnalysisBaseline | None) -> Window:
     """Traffic of ``version`` since ``baseline``; a restarted router (new startTime) starts from zero."""
     now = snapshot(stats, version)
-    if not baseline or baseline.get("startTime") != now["startTime"] or baseline.get("requests", 0) > now["requests"]:
-        baseline = {}
+    if baseline is None or baseline.start_time != now.start_time or baseline.requests > now.requests:
+        baseline = deployment.AnalysisBaseline()
     bounds = [b["le"] for b in stats.get("versions", {}).get(str(version), {}).get("latency", {}).get("buckets", [])]
-    before = baseline.get("buckets") or [0] * len(now["buckets"])
+    before = baseline.buckets or [0] * len(now.buckets)
     buckets = tuple(
         (float("inf") if bound == "+Inf" else float(bound), count - previous)
-        for bound, count, previous in zip(bounds, now["buckets"], before)
+        for bound, count, previous in zip(bounds, now.buckets, before)
     )
-    since = {key: now[key] - baseline.get(key, 0) for key in ("requests", "errors", "compared", "agreed", *_QUALITY)}
-    return Window(
-        requests=since["requests"], errors=since["errors"], buckets=buckets, compared=since["compared"],
-        agreed=since["agreed"], **{field: since[key] for key, field in _QUALITY.items()},
-    )
+    since = {key: getattr(now, key) - getattr(baseline, key) for key in ("requests", "errors", "compared", "agreed", *_QUALITY)}
+    return Window(buckets=buckets, **since)
 
 
 def quantile_ms(buckets: tuple[tuple[float, int], ...], q: float) -> float | None:

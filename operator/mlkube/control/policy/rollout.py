@@ -187,31 +187,27 @@ def _steady_phase(state: State, seen: Observation) -> str:
     return "RolledBack" if state.rolled_back is not None and seen.desired == state.rolled_back else "Healthy"
 
 
-def traffic(strategy: deployment.Strategy, state: State) -> list[dict[str, object]]:
+def traffic(strategy: deployment.Strategy, state: State) -> list[deployment.TrafficEntry]:
     """The traffic table for a state: who answers clients, and who sees mirrored traffic."""
     if state.stable is None:
         return []
+    stable = deployment.TrafficEntry(version=state.stable, role="stable", percent=100)
     if state.candidate is None or state.phase in ("RolledBack",):
-        return [{"version": state.stable, "role": "stable", "percent": 100}]
+        return [stable]
     if strategy.type == "Canary":
         weight = strategy.canary.steps[state.step or 0].weight
-        return [{"version": state.stable, "role": "stable", "percent": 100 - weight},
-                {"version": state.candidate, "role": "canary", "percent": weight}]
+        return [stable.model_copy(update={"percent": 100 - weight}),
+                deployment.TrafficEntry(version=state.candidate, role="canary", percent=weight)]
     if strategy.type == "ABTest":
         weight = strategy.ab_test.weight
-        return [{"version": state.stable, "role": "stable", "percent": 100 - weight},
-                {"version": state.candidate, "role": "b", "percent": weight}]
+        return [stable.model_copy(update={"percent": 100 - weight}),
+                deployment.TrafficEntry(version=state.candidate, role="b", percent=weight)]
     if strategy.type == "Shadow":
-        return [{"version": state.stable, "role": "stable", "percent": 100},
-                {"version": state.candidate, "role": "shadow", "percent": strategy.shadow.percent}]
+        return [stable, deployment.TrafficEntry(version=state.candidate, role="shadow", percent=strategy.shadow.percent)]
     role = "preview" if strategy.type == "BlueGreen" else "canary"
-    return [{"version": state.stable, "role": "stable", "percent": 100}, {"version": state.candidate, "role": role, "percent": 0}]
+    return [stable, deployment.TrafficEntry(version=state.candidate, role=role, percent=0)]
 
 
-def summary(table: list[dict[str, object]]) -> str:
+def summary(table: list[deployment.TrafficEntry]) -> str:
     """``v3=90,v4=10`` for kubectl get (mirrored shares in brackets)."""
-    parts = []
-    for entry in table:
-        share = f"[{entry['percent']}]" if entry["role"] == "shadow" else str(entry["percent"])
-        parts.append(f"v{entry['version']}={share}")
-    return ",".join(parts)
+    return ",".join(f"v{t.version}=" + (f"[{t.percent}]" if t.role == "shadow" else str(t.percent)) for t in table)

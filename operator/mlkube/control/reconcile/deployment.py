@@ -1,0 +1,107 @@
+"""The ModelDeployment's passes: observe, plan (``plans.deployment``), execute.
+
+One pass reads the ModelDeployment afresh, then everything its plan may need: the MLProject it
+references, its InferenceServices, the router's Deployment and Service, and the router's
+counters (one ``GET /mlkube/stats``, only once the router has an address). The plan is carried
+out by ``execute``: children applied, retired versions deleted, status written once, then the
+Events posted and a consumed manual action cleared; a conflicting status write starts the pass
+over. Passes over one ModelDeployment are serialised in-process, so events from the spec, the
+timers and the InferenceServices never decide twice from the same state.
+
+Must not: decide. What a pass does is the plan's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+
+from mlkube.api import kinds
+from mlkube.clients import k8s, routerstats
+from mlkube.common import timestamps
+from mlkube.control.manifests import meta, serving
+from mlkube.control.plans import deployment as plan_deployment
+from mlkube.control.plans import plan as plans
+from mlkube.control.policy import kserve
+from mlkube.control.reconcile import execute, refs
+
+_locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+
+
+async def reconcile(client: k8s.Client, name: str, namespace: str, *, image: str) -> None:
+    """Converge ModelDeployment ``namespace/name`` (a no-op once it is gone or going); ``image``
+    runs its router. Raises ``execute.RetryLater`` while a reference is missing."""
+    async with _locks[f"{namespace}/{name}"]:
+        await execute.converge(client, k8s.MODELDEPLOYMENTS, name, namespace, functools.partial(_step, client, image=image))
+
+
+async def champion_changed(client: k8s.Client, project: dict[str, Any], *, image: str) -> None:
+    """Reconcile the ModelDeployments that track ``project``'s champion and do not serve it yet."""
+    meta_ = project["metadata"]
+    champion = (project.get("status") or {}).get("championVersion")
+    for mdep in await client.list(k8s.MODELDEPLOYMENTS, meta_["namespace"]):
+        if plan_deployment.awaits_champion(mdep, project=meta_["name"], champion=champion):
+            await reconcile(client, mdep["metadata"]["name"], meta_["namespace"], image=image)
+
+
+async def inference_service_changed(client: k8s.Client, isvc: dict[str, Any], *, image: str) -> None:
+    """Reconcile the ModelDeployment that owns InferenceService ``isvc``, if one does."""
+    labels = isvc["metadata"].get("labels") or {}
+    if labels.get(meta.OWNER_KIND) == "modeldeployment" and labels.get(meta.OWNER_NAME):
+        await reconcile(client, labels[meta.OWNER_NAME], isvc["metadata"]["namespace"], image=image)
+
+
+def needs_ticks(status: Mapping[str, Any]) -> bool:
+    """Whether the stored ``status`` shows a rollout (or cleanup) under way, which passes every
+    tick; a status this operator cannot read does too, so that a pass rewrites it."""
+    try:
+        return plan_deployment.is_rolling_out(kinds.MODELDEPLOYMENT.parse_status(dict(status)))
+    except pydantic.ValidationError:
+        return True
+
+
+async def _step(client: k8s.Client, obj: dict[str, Any], *, image: str) -> plans.Plan:
+    observed = await observe(client, obj)
+    return plan_deployment.plan(obj, observed, now=timestamps.now(), image=image)
+
+
+async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Observed:
+    """Every read the pass over ModelDeployment ``obj`` needs."""
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    project_ref = (obj.get("spec") or {}).get("projectRef")
+    if not isinstance(project_ref, str) or not project_ref:
+        return plan_deployment.Observed()  # the plan reports the invalid spec
+    try:
+        mlp = await refs.project(client, project_ref, namespace)
+        project = refs.parsed_project(mlp)
+    except refs.MissingReference as missing:
+        return plan_deployment.Observed(unresolved=plan_deployment.Unresolved(missing.reason, missing.message))
+    try:
+        owned = await client.list(k8s.INFERENCESERVICES, namespace,
+                                  labels={meta.OWNER_KIND: "modeldeployment", meta.OWNER_NAME: name})
+    except k8s.NotFound:
+        owned = []  # KServe is not installed (yet): no InferenceService exists; applying one will say so
+    service = await client.get(k8s.SERVICES, serving.router_name(name), namespace)
+    router_url = kserve.service_url(service)
+    return plan_deployment.Observed(
+        project=project,
+        registry=kinds.MLPROJECT.parse_status(mlp.get("status")),
+        isvcs=_by_version(owned),
+        router_service=service,
+        router_deployment=await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace),
+        stats=await routerstats.fetch(router_url) if router_url else None,
+    )
+
+
+def _by_version(isvcs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    by_version = {}
+    for isvc in isvcs:
+        version = (isvc["metadata"].get("labels") or {}).get(serving.VERSION_LABEL, "")
+        if version.isdigit():
+            by_version[int(version)] = isvc
+    return by_version

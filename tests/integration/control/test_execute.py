@@ -3,7 +3,7 @@ makes the whole pass start again, and the Events of a transition are posted once
 
 from __future__ import annotations
 
-from control_helpers import events_of
+from control_helpers import events_of, project_manifest
 
 from mlkube.api import kinds
 from mlkube.clients import k8s
@@ -12,14 +12,8 @@ from mlkube.control.policy import conditions
 from mlkube.control.reconcile import execute
 
 
-def _project(namespace: str) -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "p", "namespace": namespace},
-            "spec": {"goal": {"description": "d", "type": "Process"}, "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
-                     "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"}}}
-
-
 def test_a_conflicting_status_write_replans_and_posts_the_events_once(client, loop, kubectl, namespace):
-    loop.run_until_complete(client.create(_project(namespace)))
+    loop.run_until_complete(client.create(project_manifest(namespace)))
     passes = []
 
     async def step(obj):
@@ -40,7 +34,7 @@ def test_a_conflicting_status_write_replans_and_posts_the_events_once(client, lo
 
 
 def test_an_unchanged_plan_writes_nothing_and_an_object_that_keeps_changing_is_retried_later(client, loop, namespace):
-    loop.run_until_complete(client.create(_project(namespace)))
+    loop.run_until_complete(client.create(project_manifest(namespace)))
 
     async def same(obj):
         return plans.Plan(status=kinds.MLPROJECT.parse_status(obj.get("status")))
@@ -64,7 +58,7 @@ def test_an_unchanged_plan_writes_nothing_and_an_object_that_keeps_changing_is_r
 
 def test_children_are_applied_created_once_and_deleted(client, loop, namespace):
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": namespace}, "data": {"k": "1"}}
-    loop.run_until_complete(client.create(_project(namespace)))
+    loop.run_until_complete(client.create(project_manifest(namespace)))
     obj = loop.run_until_complete(client.get(k8s.MLPROJECTS, "p", namespace))
     loop.run_until_complete(execute.execute(client, k8s.MLPROJECTS, obj, plans.Plan(apply=(config,))))
     loop.run_until_complete(client.delete(k8s.CONFIGMAPS, "c", namespace))  # behind the operator's back

@@ -9,38 +9,11 @@ from __future__ import annotations
 
 import datetime
 
-from control_helpers import events_of
+from control_helpers import Interrupted, events_of, project_manifest
 
 from mlkube.clients import k8s
 from mlkube.common import timestamps
 from mlkube.control.reconcile import project as project_reconcile
-
-
-class Interrupted:
-    """The operator's client, except that someone else writes the object right before each of its
-    first ``times`` status writes, so that those writes conflict."""
-
-    def __init__(self, client: k8s.Client, *, times: int = 1) -> None:
-        self._client = client
-        self._remaining = times
-        self.status_writes = 0
-
-    def __getattr__(self, name: str):
-        return getattr(self._client, name)
-
-    async def patch_status(self, resource, name, namespace, patch, **kwargs):
-        self.status_writes += 1
-        if self._remaining:
-            self._remaining -= 1
-            await self._client.patch(resource, name, namespace, {"metadata": {"labels": {"touched": str(self.status_writes)}}})
-        return await self._client.patch_status(resource, name, namespace, patch, **kwargs)
-
-
-def _project(namespace: str, **spec) -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "p", "namespace": namespace},
-            "spec": {"goal": {"description": "d", "type": "Process"},
-                     "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
-                     "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"}, **spec}}
 
 
 def _finished_run(client, loop, namespace: str, name: str, status: dict) -> None:
@@ -51,7 +24,7 @@ def _finished_run(client, loop, namespace: str, name: str, status: dict) -> None
 
 
 def test_a_registration_retried_after_a_conflict_posts_its_events_once_and_prunes_the_history(client, loop, kubectl, namespace):
-    loop.run_until_complete(client.create(_project(namespace, training={"failedJobsHistoryLimit": 0})))
+    loop.run_until_complete(client.create(project_manifest(namespace, training={"failedJobsHistoryLimit": 0})))
     _finished_run(client, loop, namespace, "good", {
         "phase": "Succeeded", "completionTime": "2026-11-24T09:30:00Z", "bestAlgorithm": "ridge", "metrics": {"test": {"rmse": 1.5}},
         "successCriteriaMet": True, "artifactUri": "file:///s/runs/good/", "digest": "sha256:good"})
@@ -76,7 +49,7 @@ def test_a_registration_retried_after_a_conflict_posts_its_events_once_and_prune
 
 
 def test_a_schedule_tick_retried_after_a_conflict_starts_one_run(client, loop, kubectl, namespace):
-    loop.run_until_complete(client.create(_project(namespace, retraining={"schedule": "* * * * *"})))
+    loop.run_until_complete(client.create(project_manifest(namespace, retraining={"schedule": "* * * * *"})))
     created = timestamps.parse(loop.run_until_complete(client.get(k8s.MLPROJECTS, "p", namespace))["metadata"]["creationTimestamp"])
     later = created + datetime.timedelta(seconds=61)  # a tick has passed since the project was created
 

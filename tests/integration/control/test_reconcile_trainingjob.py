@@ -6,7 +6,7 @@ the run with a message naming the field."""
 from __future__ import annotations
 
 import pytest
-from control_helpers import events_of
+from control_helpers import Interrupted, events_of, project_manifest
 
 from mlkube.clients import k8s
 from mlkube.control.manifests import training
@@ -14,30 +14,6 @@ from mlkube.control.reconcile import execute
 from mlkube.control.reconcile import trainingjob as trainingjob_reconcile
 
 IMAGE = "img:1"
-
-
-class InterruptedOnce(k8s.Client):
-    """The operator's client, except that someone else changes the object just before the first
-    status write, which therefore conflicts."""
-
-    interrupted = False
-    conflicts = 0
-
-    async def patch_status(self, resource, name, namespace, status, *, resource_version=None):
-        if not self.interrupted:
-            self.interrupted = True
-            await self.patch(resource, name, namespace, {"metadata": {"labels": {"touched": "yes"}}})
-        try:
-            return await super().patch_status(resource, name, namespace, status, resource_version=resource_version)
-        except k8s.Conflict:
-            self.conflicts += 1
-            raise
-
-
-def _project(namespace: str, **spec) -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "p", "namespace": namespace},
-            "spec": {"goal": {"description": "d", "type": "Process"}, "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
-                     "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"}, **spec}}
 
 
 def _run(namespace: str, **spec) -> dict:
@@ -50,13 +26,10 @@ def _status(client, loop, namespace) -> dict:
 
 
 def test_the_job_is_created_once_and_announced_once_and_the_service_account_comes_back(apiserver, client, loop, kubectl, namespace):
-    loop.run_until_complete(client.create(_project(namespace)))
+    loop.run_until_complete(client.create(project_manifest(namespace)))
     loop.run_until_complete(client.create(_run(namespace)))
-    interrupted = InterruptedOnce(k8s.Credentials.load(apiserver.kubeconfig))
-    try:
-        loop.run_until_complete(trainingjob_reconcile.reconcile(interrupted, "run", namespace, image=IMAGE))
-    finally:
-        loop.run_until_complete(interrupted.close())
+    interrupted = Interrupted(client)
+    loop.run_until_complete(trainingjob_reconcile.reconcile(interrupted, "run", namespace, image=IMAGE))
     assert interrupted.conflicts == 1  # the first pass lost its status write; the second one landed
 
     jobs = loop.run_until_complete(client.list(k8s.JOBS, namespace))
@@ -77,7 +50,7 @@ def test_the_job_is_created_once_and_announced_once_and_the_service_account_come
 def test_an_invalid_spec_fails_the_run_naming_the_field(client, loop, kubectl, namespace):
     # Each valid on its own (the API server accepts both), invalid once the template fills the run.
     template = {"preprocessing": {"split": {"validation": 0.6}}}
-    loop.run_until_complete(client.create(_project(namespace, training={"template": template})))
+    loop.run_until_complete(client.create(project_manifest(namespace, training={"template": template})))
     loop.run_until_complete(client.create(_run(namespace, preprocessing={"split": {"test": 0.5}})))
     for _ in range(2):
         loop.run_until_complete(trainingjob_reconcile.reconcile(client, "run", namespace, image=IMAGE))

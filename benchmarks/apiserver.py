@@ -36,6 +36,7 @@ def _run_ours(state_dir: str, ready: Any) -> None:
         await api.start()
         ready.put({"url": api.url, "token": api.token, "ca": api.ca_path})
         await asyncio.Event().wait()
+
     asyncio.run(main())
 
 
@@ -48,6 +49,7 @@ def _run_kmock(ready: Any) -> None:
         async with kmock.Server(emulator) as running:
             ready.put({"url": str(running.url).rstrip("/"), "token": "", "ca": ""})
             await asyncio.Event().wait()
+
     asyncio.run(main())
 
 
@@ -74,14 +76,16 @@ class Watcher:
 
 async def _write(session: aiohttp.ClientSession, url: str, name: str, seq: str, *, create: bool) -> None:
     if create:
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
-                "data": {"seq": seq}}
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": {"seq": seq}}
         async with session.post(url + PATH, json=body) as response:
             assert response.status in (200, 201), await response.text()
             await response.read()
     else:
-        async with session.patch(f"{url}{PATH}/{name}", data=json.dumps({"data": {"seq": seq}}),
-                                 headers={"Content-Type": "application/merge-patch+json"}) as response:
+        async with session.patch(
+            f"{url}{PATH}/{name}",
+            data=json.dumps({"data": {"seq": seq}}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as response:
             assert response.status == 200, await response.text()
             await response.read()
 
@@ -109,7 +113,7 @@ async def measure(target: dict[str, str], *, writes: int, workers: int, latency_
                 await _write(session, url, name, seq, create=create)
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(workers)))      # creates first: the queue is FIFO
+        await asyncio.gather(*(worker() for _ in range(workers)))  # creates first: the queue is FIFO
         elapsed = time.perf_counter() - started
 
         latencies = []
@@ -123,16 +127,22 @@ async def measure(target: dict[str, str], *, writes: int, workers: int, latency_
         watch_task.cancel()
         await asyncio.gather(watch_task, return_exceptions=True)
     latencies.sort()
-    return {"writes_per_s": writes / elapsed, "p50_ms": statistics.median(latencies),
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "events": watcher.events}
+    return {
+        "writes_per_s": writes / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "events": watcher.events,
+    }
 
 
 def _start(target: str, state_dir: str) -> tuple[multiprocessing.Process, dict[str, str]]:
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
-    process = context.Process(target=_run_ours if target == "ours" else _run_kmock,
-                              args=(state_dir, ready) if target == "ours" else (ready,), daemon=True)
+    process = context.Process(
+        target=_run_ours if target == "ours" else _run_kmock,
+        args=(state_dir, ready) if target == "ours" else (ready,),
+        daemon=True,
+    )
     process.start()
     return process, ready.get(timeout=60)
 
@@ -148,19 +158,25 @@ def main() -> None:
         for target in ("ours", "kmock"):
             process, info = _start(target, state_dir)
             try:
-                results[target] = asyncio.run(measure(info, writes=arguments.writes, workers=arguments.workers,
-                                                      latency_writes=arguments.latency_writes))
+                results[target] = asyncio.run(
+                    measure(info, writes=arguments.writes, workers=arguments.workers, latency_writes=arguments.latency_writes)
+                )
             finally:
                 process.terminate()
                 process.join(timeout=10)
             figures = results[target]
-            print(f"{target:6s} writes/s={figures['writes_per_s']:8.1f}  watch p50={figures['p50_ms']:.2f} ms  "
-                  f"p99={figures['p99_ms']:.2f} ms  events seen={figures['events']}", flush=True)
+            print(
+                f"{target:6s} writes/s={figures['writes_per_s']:8.1f}  watch p50={figures['p50_ms']:.2f} ms  "
+                f"p99={figures['p99_ms']:.2f} ms  events seen={figures['events']}",
+                flush=True,
+            )
     ours, kmock = results["ours"], results["kmock"]
     ratio = ours["writes_per_s"] / kmock["writes_per_s"]
     print(f"ours/kmock write throughput: {ratio:.2f}x (ours persists every write to SQLite and serves TLS)")
-    print(f"RESULT writes_per_s={ours['writes_per_s']:.0f} vs_kmock={ratio:.2f} "
-          f"watch_p50_ms={ours['p50_ms']:.2f} watch_p99_ms={ours['p99_ms']:.2f}")
+    print(
+        f"RESULT writes_per_s={ours['writes_per_s']:.0f} vs_kmock={ratio:.2f} "
+        f"watch_p50_ms={ours['p50_ms']:.2f} watch_p99_ms={ours['p99_ms']:.2f}"
+    )
 
 
 if __name__ == "__main__":

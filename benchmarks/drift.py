@@ -84,12 +84,16 @@ def run_evidently(reference: pd.DataFrame, current: pd.DataFrame, ours: dict[str
     features = ours["features"]
     definition = DataDefinition(
         numerical_columns=[name for name, (kind, *_) in features.items() if kind == "numeric"],
-        categorical_columns=[name for name, (kind, *_) in features.items() if kind == "categorical"])
+        categorical_columns=[name for name, (kind, *_) in features.items() if kind == "categorical"],
+    )
     preset = DataDriftPreset(
         per_column_method={name: EVIDENTLY_METHOD.get(method, method) for name, (_, method, *_) in features.items()},
-        per_column_threshold={name: threshold for name, (_, _, threshold, *_) in features.items()})
-    snapshot = Report([preset]).run(current_data=Dataset.from_pandas(current, data_definition=definition),
-                                    reference_data=Dataset.from_pandas(reference, data_definition=definition))
+        per_column_threshold={name: threshold for name, (_, _, threshold, *_) in features.items()},
+    )
+    snapshot = Report([preset]).run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
     metrics = snapshot.dict()["metrics"]
     scores = {m["config"]["column"]: m["value"] for m in metrics if m["config"]["type"].endswith("ValueDrift")}
     count = next(m["value"]["count"] for m in metrics if m["config"]["type"].endswith("DriftedColumnsCount"))
@@ -132,8 +136,10 @@ def main() -> None:
     print(f"mlkube:    {ours_seconds:8.2f} s  (median of {', '.join(f'{run:.2f}' for run in runs)})", flush=True)
     ours_peak = peak_memory(lambda: run_ours(reference, current))
     theirs_peak = peak_memory(lambda: run_evidently(reference, current, ours))
-    print(f"memory above the loaded data (tracemalloc peak): mlkube {ours_peak / 2**20:,.1f} MiB, "
-          f"evidently {theirs_peak / 2**20:,.1f} MiB")
+    print(
+        f"memory above the loaded data (tracemalloc peak): mlkube {ours_peak / 2**20:,.1f} MiB, "
+        f"evidently {theirs_peak / 2**20:,.1f} MiB"
+    )
 
     print(f"\n{'column':8} {'method':14} {'mlkube':>10} {'evidently':>10}  drifted (mlkube/evidently)")
     ours_drifted, theirs_drifted, worst_difference = set(), set(), 0.0
@@ -145,8 +151,10 @@ def main() -> None:
         worst_difference = max(worst_difference, abs(score - their_score) / max(abs(their_score), 1e-12))
         print(f"{name:8} {method:14} {score:10.5f} {their_score:10.5f}  {drifted!s:5} / {their_drifted!s:5}")
     same = ours_drifted == theirs_drifted == SHIFTED and theirs["drifted_count"] == len(SHIFTED)
-    print(f"\ndrifted: mlkube {sorted(ours_drifted)}, evidently {sorted(theirs_drifted)} "
-          f"(its own count {theirs['drifted_count']}); shifted by construction {sorted(SHIFTED)}")
+    print(
+        f"\ndrifted: mlkube {sorted(ours_drifted)}, evidently {sorted(theirs_drifted)} "
+        f"(its own count {theirs['drifted_count']}); shifted by construction {sorted(SHIFTED)}"
+    )
     print(f"largest relative score difference: {worst_difference:.2e}")
     speedup, memory_ratio = theirs_seconds / ours_seconds, ours_peak / theirs_peak
     print(f"speedup {speedup:.1f}x (target >= 30x); memory ratio {memory_ratio:.3f} (target <= 0.1)")

@@ -37,15 +37,26 @@ GROUP = "/apis/mlkube.io/v1alpha1/namespaces/default"
 
 
 def project() -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "bench"},
-            "spec": {"goal": {"description": "benchmark", "type": "Process"},
-                     "problem": {"task": "classification", "target": "y", "primaryMetric": "f1"},
-                     "data": {"uri": "file:///tmp/bench.csv"}, "storage": {"uri": "file:///tmp/bench-models"}}}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "MLProject",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "goal": {"description": "benchmark", "type": "Process"},
+            "problem": {"task": "classification", "target": "y", "primaryMetric": "f1"},
+            "data": {"uri": "file:///tmp/bench.csv"},
+            "storage": {"uri": "file:///tmp/bench-models"},
+        },
+    }
 
 
 def trainingjob(i: int) -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": f"tj-{i:04d}"},
-            "spec": {"projectRef": "bench", "tuning": {"maxTrials": 1}}}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": f"tj-{i:04d}"},
+        "spec": {"projectRef": "bench", "tuning": {"maxTrials": 1}},
+    }
 
 
 async def run(api: server.ServerThread, count: int, rate: float) -> dict[str, float]:
@@ -55,8 +66,11 @@ async def run(api: server.ServerThread, count: int, rate: float) -> dict[str, fl
     job_seen: dict[str, float] = {}
     status_seen: set[str] = set()
     async with aiohttp.ClientSession(api.url, headers=headers, connector=aiohttp.TCPConnector(ssl=context, limit=16)) as http:
+
         async def watch(path: str, on_event) -> None:
-            async with http.get(path, params={"watch": "true", "resourceVersion": "0"}, timeout=aiohttp.ClientTimeout(total=None)) as response:
+            async with http.get(
+                path, params={"watch": "true", "resourceVersion": "0"}, timeout=aiohttp.ClientTimeout(total=None)
+            ) as response:
                 async for line in response.content:
                     on_event(json.loads(line), time.perf_counter())
 
@@ -68,8 +82,10 @@ async def run(api: server.ServerThread, count: int, rate: float) -> dict[str, fl
             if (event["object"].get("status") or {}).get("jobName"):
                 status_seen.add(event["object"]["metadata"]["name"])
 
-        watchers = [asyncio.create_task(watch("/apis/batch/v1/namespaces/default/jobs", job_event)),
-                    asyncio.create_task(watch(f"{GROUP}/trainingjobs", tj_event))]
+        watchers = [
+            asyncio.create_task(watch("/apis/batch/v1/namespaces/default/jobs", job_event)),
+            asyncio.create_task(watch(f"{GROUP}/trainingjobs", tj_event)),
+        ]
         async with http.post(f"{GROUP}/mlprojects", json=project()) as response:
             assert response.status == 201, await response.text()
         await asyncio.sleep(2)  # the operator has seen the project
@@ -108,14 +124,19 @@ def sample_rss(process: psutil.Process, stop: threading.Event, peak: list[float]
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=10.0, help="TrainingJobs applied per second (the operator sustains about 13/s on 2 cores)")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="TrainingJobs applied per second (the operator sustains about 13/s on 2 cores)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlkube-bench-") as tmp:
         state = pathlib.Path(tmp)
         api = server.run_in_thread(str(state), port=0)
         server.install_crds(api, paths=[str(p) for p in up._crd_files(state)])
-        operator = subprocess.Popen([sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", api.kubeconfig_path],
-                                    stdout=open(state / "operator.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115 (the child's)
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", api.kubeconfig_path],
+            stdout=open(state / "operator.log", "w"),  # noqa: SIM115 (the child's)
+            stderr=subprocess.STDOUT,
+        )
         peak, stop = [0.0], threading.Event()
         sampler = threading.Thread(target=sample_rss, args=(psutil.Process(operator.pid), stop, peak), daemon=True)
         sampler.start()
@@ -129,9 +150,13 @@ def main() -> int:
             api.stop()
     print(f"{args.count} TrainingJobs at {args.rate:g}/s: {result['jobs']} Jobs created, {result['statuses']} statuses written")
     print(f"apply -> Job created: p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms (target p50 < 200 ms)")
-    print(f"all reconciled in {result['all_reconciled_s']:.1f} s (target < 60 s); operator peak RSS {peak[0]:.0f} MB (target < 200 MB)")
-    print(f"RESULT apply_to_job_p50_ms={result['p50']:.1f} apply_to_job_p99_ms={result['p99']:.1f} "
-          f"all_reconciled_s={result['all_reconciled_s']:.1f} operator_rss_mb={peak[0]:.0f}")
+    print(
+        f"all reconciled in {result['all_reconciled_s']:.1f} s (target < 60 s); operator peak RSS {peak[0]:.0f} MB (target < 200 MB)"
+    )
+    print(
+        f"RESULT apply_to_job_p50_ms={result['p50']:.1f} apply_to_job_p99_ms={result['p99']:.1f} "
+        f"all_reconciled_s={result['all_reconciled_s']:.1f} operator_rss_mb={peak[0]:.0f}"
+    )
     return 0
 
 

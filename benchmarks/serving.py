@@ -38,6 +38,7 @@ PYTHON = sys.executable
 
 # -- (a) the competitor: a plain kserve.Model, started as `serving.py --stock-server` -----------
 
+
 def run_stock_server(model_dir: str, port: int) -> None:
     import joblib
     import kserve
@@ -59,6 +60,7 @@ def run_stock_server(model_dir: str, port: int) -> None:
 
 
 # -- the model version -------------------------------------------------------------------------
+
 
 def write_version(dest: pathlib.Path) -> dict:
     """Logistic regression on the 30 breast-cancer features; returns one request instance."""
@@ -87,6 +89,7 @@ def write_version(dest: pathlib.Path) -> dict:
 
 # -- processes ---------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,8 +98,11 @@ def free_port() -> int:
 
 def start(args: list[str], *, niceness: int = 0) -> subprocess.Popen:
     return subprocess.Popen(
-        [PYTHON, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "MLKUBE_BIND_HOST": "127.0.0.1"}, preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
+        [PYTHON, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MLKUBE_BIND_HOST": "127.0.0.1"},
+        preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
     )
 
 
@@ -115,6 +121,7 @@ async def wait_ready(url: str, timeout: float = 60.0) -> None:
 
 
 # -- the client --------------------------------------------------------------------------------
+
 
 async def measure(url: str, body: bytes, *, requests: int, concurrency: int) -> dict:
     """Latencies and throughput of `requests` POSTs with `concurrency` workers on keep-alive."""
@@ -158,7 +165,13 @@ async def bench_round(url: str, body: bytes, requests: int, pids: list[int]) -> 
     before = sum(cpu_seconds(pid) for pid in pids)
     parallel = await measure(url, body, requests=requests * 2, concurrency=16)
     cpu_us = (sum(cpu_seconds(pid) for pid in pids) - before) / (requests * 2) * 1e6
-    return {"p50": sequential["p50"], "p99": sequential["p99"], "rps1": sequential["rps"], "rps16": parallel["rps"], "cpu": cpu_us}
+    return {
+        "p50": sequential["p50"],
+        "p99": sequential["p99"],
+        "rps1": sequential["rps"],
+        "rps16": parallel["rps"],
+        "cpu": cpu_us,
+    }
 
 
 def routes(deployment: str, primary: str, shadow: str | None) -> dict:
@@ -166,8 +179,12 @@ def routes(deployment: str, primary: str, shadow: str | None) -> dict:
     if shadow:
         backends["2"] = {"url": shadow, "model": "bench"}
     return {
-        "deployment": deployment, "namespace": "bench", "project": "bench", "generation": 1,
-        "backends": backends, "split": [{"version": 1, "weight": 100, "role": "stable"}],
+        "deployment": deployment,
+        "namespace": "bench",
+        "project": "bench",
+        "generation": 1,
+        "backends": backends,
+        "split": [{"version": 1, "weight": 100, "role": "stable"}],
         "shadow": {"version": 2, "percent": 100} if shadow else None,
         "capture": {"enabled": False},
     }
@@ -186,14 +203,55 @@ async def main_async(requests: int, rounds_count: int) -> None:
     model_dir = str(work / "v1")
     processes = [
         start([__file__, "--stock-server", model_dir, str(ports["stock"])]),
-        start(["-m", "mlkube.serving.server", "--model_name", "bench", "--model_dir", model_dir, "--http_port", str(ports["ours"])]),
-        start(["-m", "mlkube.serving.server", "--model_name", "bench", "--model_dir", model_dir, "--http_port", str(ports["shadow"])]),
+        start(
+            ["-m", "mlkube.serving.server", "--model_name", "bench", "--model_dir", model_dir, "--http_port", str(ports["ours"])]
+        ),
+        start(
+            [
+                "-m",
+                "mlkube.serving.server",
+                "--model_name",
+                "bench",
+                "--model_dir",
+                model_dir,
+                "--http_port",
+                str(ports["shadow"]),
+            ]
+        ),
         start(["-m", "mlkube.serving.router", "--routes-file", str(work / "routes.json"), "--port", str(ports["router"])]),
-        start(["-m", "mlkube.serving.router", "--routes-file", str(work / "routes-shadow.json"), "--port", str(ports["router_shadow"])]),
-        start(["-m", "mlkube.serving.server", "--model_name", "bench", "--model_dir", model_dir, "--http_port",
-               str(ports["shadow_niced"])], niceness=19),
-        start(["-m", "mlkube.serving.router", "--routes-file", str(work / "routes-shadow-niced.json"), "--port",
-               str(ports["router_shadow_niced"])]),
+        start(
+            [
+                "-m",
+                "mlkube.serving.router",
+                "--routes-file",
+                str(work / "routes-shadow.json"),
+                "--port",
+                str(ports["router_shadow"]),
+            ]
+        ),
+        start(
+            [
+                "-m",
+                "mlkube.serving.server",
+                "--model_name",
+                "bench",
+                "--model_dir",
+                model_dir,
+                "--http_port",
+                str(ports["shadow_niced"]),
+            ],
+            niceness=19,
+        ),
+        start(
+            [
+                "-m",
+                "mlkube.serving.router",
+                "--routes-file",
+                str(work / "routes-shadow-niced.json"),
+                "--port",
+                str(ports["router_shadow_niced"]),
+            ]
+        ),
     ]
     try:
         for name in names:
@@ -203,7 +261,10 @@ async def main_async(requests: int, rounds_count: int) -> None:
             "(b) mlkube server": (f"{base['ours']}/v1/models/bench:predict", [processes[1].pid]),
             "(c) router -> (b)": (f"{base['router']}/v1/models/dep:predict", [processes[3].pid, processes[1].pid]),
             "(d) (c) + 100% shadow": (f"{base['router_shadow']}/v1/models/dep:predict", [processes[4].pid, processes[1].pid]),
-            "(d') shadow at nice 19": (f"{base['router_shadow_niced']}/v1/models/dep:predict", [processes[6].pid, processes[1].pid]),
+            "(d') shadow at nice 19": (
+                f"{base['router_shadow_niced']}/v1/models/dep:predict",
+                [processes[6].pid, processes[1].pid],
+            ),
         }
         for url, _ in setups.values():
             await measure(url, body, requests=300, concurrency=4)  # warm-up

@@ -88,9 +88,7 @@ def bare_sklearn(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> Non
                     [
                         (
                             "numeric",
-                            pipeline.make_pipeline(
-                                impute.SimpleImputer(strategy="median"), preprocessing.StandardScaler()
-                            ),
+                            pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.StandardScaler()),
                             features,
                         )
                     ]
@@ -110,9 +108,7 @@ def bare_sklearn(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> Non
         scores = []
         for train, held_out in folds:
             fitted = base.clone(model).set_params(**point).fit(X.iloc[train], y.iloc[train])
-            scores.append(
-                metrics.roc_auc_score(y.iloc[held_out], fitted.predict_proba(X.iloc[held_out]), multi_class="ovr")
-            )
+            scores.append(metrics.roc_auc_score(y.iloc[held_out], fitted.predict_proba(X.iloc[held_out]), multi_class="ovr"))
         if np.mean(scores) > best_score:
             best, best_score = point, np.mean(scores)
     final = base.clone(model).set_params(**best).fit(X, y)
@@ -164,9 +160,7 @@ def trainer_run(spec: trainer_api.TrainerInput) -> experiment.Outcome:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trees", type=int, default=150, help="random forest size (default: %(default)s)")
-    parser.add_argument(
-        "--trials", type=int, default=8, help="trials of the parallel comparison (default: %(default)s)"
-    )
+    parser.add_argument("--trials", type=int, default=8, help="trials of the parallel comparison (default: %(default)s)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="interleaved rounds of each comparison, best taken (default: %(default)s)"
     )
@@ -181,9 +175,7 @@ def main() -> None:
             trainer_input(uri, f"file://{work}/warmup/", trees=10, depths=[4], leaves=[1], parallelism=1)
         )  # imports, first calls
 
-        spec = trainer_input(
-            uri, f"file://{work}/overhead/", trees=args.trees, depths=DEPTHS, leaves=LEAVES, parallelism=1
-        )
+        spec = trainer_input(uri, f"file://{work}/overhead/", trees=args.trees, depths=DEPTHS, leaves=LEAVES, parallelism=1)
         snapshot, load_s, _ = timed(data.load, spec.data)
         # Interleaved rounds, best of each (as timeit does): other load on the machine only ever adds time.
         bare_runs, our_runs = [], []
@@ -227,9 +219,7 @@ def main() -> None:
                     parallelism=parallelism,
                 )
                 searches[parallelism].append(trainer_run(spec).seconds["tuning"])
-            for processes, seconds in zip(
-                (1, 2), bare_pool_seconds(snapshot, spec, depths, trees=args.trees), strict=True
-            ):
+            for processes, seconds in zip((1, 2), bare_pool_seconds(snapshot, spec, depths, trees=args.trees), strict=True):
                 bare[processes].append(seconds)
         speedup = min(searches[1]) / min(searches[2])
         ceiling = min(bare[1]) / min(bare[2])

@@ -37,10 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-operator", action="store_true", help="run only the control plane")
     up.set_defaults(run=_local_up)
 
-    feedback = commands.add_parser("feedback", help="label captured traffic in bulk (export pending requests, import ground truth)")
+    feedback = commands.add_parser(
+        "feedback", help="label captured traffic in bulk (export pending requests, import ground truth)"
+    )
     feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
     export = feedback_commands.add_parser("export", help="write the captured requests still waiting for ground truth")
-    export.add_argument("--output", "-o", type=pathlib.Path, default=pathlib.Path("pending.csv"), help=".csv or .parquet (default pending.csv)")
+    export.add_argument(
+        "--output", "-o", type=pathlib.Path, default=pathlib.Path("pending.csv"), help=".csv or .parquet (default pending.csv)"
+    )
     imported = feedback_commands.add_parser("import", help="write ground truth from a file of requestId and groundTruth")
     imported.add_argument("file", type=pathlib.Path, help=".csv or .parquet with columns requestId and groundTruth")
     for sub in (export, imported):

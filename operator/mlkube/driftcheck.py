@@ -46,44 +46,74 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     schema = card["featureSchema"]
     features = [f["name"] for f in schema]
     window_options = storage.Options(endpoint=window_spec.endpoint)
-    current = traffic.window(window_spec.uri, namespace=window_spec.namespace, deployment=window_spec.deployment,
-                             features=features, since=timestamps.parse(window_spec.since), size=window_spec.size,
-                             versions=window_spec.versions, options=window_options)
+    current = traffic.window(
+        window_spec.uri,
+        namespace=window_spec.namespace,
+        deployment=window_spec.deployment,
+        features=features,
+        since=timestamps.parse(window_spec.since),
+        size=window_spec.size,
+        versions=window_spec.versions,
+        options=window_options,
+    )
     samples = len(current)
     if samples < request.min_samples:
         return driftcheck_api.DriftCheckResult(
-            phase="InsufficientData", samples=samples,
-            summary=f"{samples} captured requests in the window; {request.min_samples} are needed (spec.minSamples)")
+            phase="InsufficientData",
+            samples=samples,
+            summary=f"{samples} captured requests in the window; {request.min_samples} are needed (spec.minSamples)",
+        )
     data_spec, explain = request.data_drift, request.explainability
     categorical = [f["name"] for f in schema if f["type"] in ("categorical", "boolean")]
     detector = drift.DriftDetector(
-        method=data_spec.method, threshold=data_spec.threshold, dataset_share=data_spec.dataset_share,
-        categorical=categorical, importance=card.get("featureImportance") if explain.enabled else None,
+        method=data_spec.method,
+        threshold=data_spec.threshold,
+        dataset_share=data_spec.dataset_share,
+        categorical=categorical,
+        importance=card.get("featureImportance") if explain.enabled else None,
     ).fit(reference[features])
     result = detector.score(current[features])
     prediction_spec = request.prediction_drift
     is_classifier = card["problem"]["task"] == "classification"
-    prediction = drift.prediction_drift(reference["__prediction__"], current["__prediction__"],
-                                        method=prediction_spec.method, threshold=prediction_spec.threshold,
-                                        categorical=is_classifier)
+    prediction = drift.prediction_drift(
+        reference["__prediction__"],
+        current["__prediction__"],
+        method=prediction_spec.method,
+        threshold=prediction_spec.threshold,
+        categorical=is_classifier,
+    )
     performance = _performance(request.concept_drift, card, current)
     status = result.to_status(explain.top_k, prediction=prediction, performance=performance)
-    page = report.render(result, reference=reference[features], current=current[features],
-                         title=f"Drift of {window_spec.deployment} version {card.get('lineage', {}).get('trainingJob', '')}",
-                         performance=performance, prediction=prediction)
+    page = report.render(
+        result,
+        reference=reference[features],
+        current=current[features],
+        title=f"Drift of {window_spec.deployment} version {card.get('lineage', {}).get('trainingJob', '')}",
+        performance=performance,
+        prediction=prediction,
+    )
     storage.write_bytes(request.report.uri, page.encode(), options=window_options)
     drifting = result.dataset_drift or prediction.drifted or bool(performance and performance.drifted)
     summary = result.explanation(explain.top_k)
     if performance is not None and performance.drifted:
-        summary += (f" {performance.metric} fell from {performance.baseline:.3f} to {performance.current:.3f}"
-                    f" on {performance.samples} labeled requests.")
-    return driftcheck_api.DriftCheckResult.model_validate({
-        **status, "phase": "Drifting" if drifting else "Healthy", "samples": samples, "summary": summary,
-        "reportUri": request.report.uri})
+        summary += (
+            f" {performance.metric} fell from {performance.baseline:.3f} to {performance.current:.3f}"
+            f" on {performance.samples} labeled requests."
+        )
+    return driftcheck_api.DriftCheckResult.model_validate(
+        {
+            **status,
+            "phase": "Drifting" if drifting else "Healthy",
+            "samples": samples,
+            "summary": summary,
+            "reportUri": request.report.uri,
+        }
+    )
 
 
-def _performance(spec: driftcheck_api.ConceptDrift, card: dict[str, Any],
-                 current: pd.DataFrame) -> drift_performance.PerformanceDrift | None:
+def _performance(
+    spec: driftcheck_api.ConceptDrift, card: dict[str, Any], current: pd.DataFrame
+) -> drift_performance.PerformanceDrift | None:
     labeled = current[current["__target__"].notna()]
     metric = spec.metric
     baseline = (card.get("metrics", {}).get("test") or {}).get(metric)
@@ -100,8 +130,15 @@ def _performance(spec: driftcheck_api.ConceptDrift, card: dict[str, Any],
         if metric in PROBABILITY_METRICS and served.map(lambda p: isinstance(p, dict) and len(p) > 0).all():
             classes = list(served.iloc[0])  # the served order (class names after any labels postprocessing)
             predicted = np.array([[p.get(c, 0.0) for c in classes] for p in served], dtype=float)
-    return drift_performance.performance(metric, truth, predicted, baseline=baseline, max_drop=spec.max_drop,
-                                         classes=classes, positive_class=card["problem"].get("positiveClass"))
+    return drift_performance.performance(
+        metric,
+        truth,
+        predicted,
+        baseline=baseline,
+        max_drop=spec.max_drop,
+        classes=classes,
+        positive_class=card["problem"].get("positiveClass"),
+    )
 
 
 def main() -> int:

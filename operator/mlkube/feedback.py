@@ -106,17 +106,26 @@ async def _locate(deployment: str, namespace: str, *, kubeconfig: str | None) ->
 def pending(source: Traffic, *, features: list[str] | None, since: datetime.datetime) -> pd.DataFrame:
     """Captured predictions since ``since`` without ground truth, oldest first, in the export's columns."""
     features = features if features is not None else _captured_features(source, since)
-    table = traffic.window(source.storage, namespace=source.namespace, deployment=source.deployment, features=features,
-                           since=since, size=10**9, options=source.options)
+    table = traffic.window(
+        source.storage,
+        namespace=source.namespace,
+        deployment=source.deployment,
+        features=features,
+        since=since,
+        size=10**9,
+        options=source.options,
+    )
     table = table[table["__target__"].isna()]
-    return pd.DataFrame({
-        REQUEST_ID: table["__request_id__"].to_numpy(),
-        "timestamp": table["__time__"].to_numpy(),
-        "version": table["__version__"].to_numpy(),
-        "prediction": table["__prediction__"].to_numpy(),
-        GROUND_TRUTH: pd.Series([None] * len(table), dtype="object"),
-        **{name: table[name].to_numpy() for name in features},
-    })
+    return pd.DataFrame(
+        {
+            REQUEST_ID: table["__request_id__"].to_numpy(),
+            "timestamp": table["__time__"].to_numpy(),
+            "version": table["__version__"].to_numpy(),
+            "prediction": table["__prediction__"].to_numpy(),
+            GROUND_TRUTH: pd.Series([None] * len(table), dtype="object"),
+            **{name: table[name].to_numpy() for name in features},
+        }
+    )
 
 
 def export(source: Traffic, output: pathlib.Path, *, since: datetime.datetime, features: list[str] | None = None) -> int:
@@ -141,8 +150,10 @@ def read_labels(path: pathlib.Path) -> tuple[dict[str, Any], int]:
         raise LabelingError(f"{path}: cannot read it as {suffix[1:]}: {error}") from error
     missing = [c for c in (REQUEST_ID, GROUND_TRUTH) if c not in table.columns]
     if missing:
-        raise LabelingError(f"{path}: missing column(s) {', '.join(missing)}; the file needs {REQUEST_ID} and {GROUND_TRUTH} "
-                            f"(columns found: {', '.join(map(str, table.columns))})")
+        raise LabelingError(
+            f"{path}: missing column(s) {', '.join(missing)}; the file needs {REQUEST_ID} and {GROUND_TRUTH} "
+            f"(columns found: {', '.join(map(str, table.columns))})"
+        )
     labels: dict[str, Any] = {}
     unlabeled = 0
     for row, (request_id, truth) in enumerate(zip(table[REQUEST_ID], table[GROUND_TRUTH]), start=2):
@@ -153,8 +164,10 @@ def read_labels(path: pathlib.Path) -> tuple[dict[str, Any], int]:
             unlabeled += 1
             continue
         if request_id in labels and labels[request_id] != value:
-            raise LabelingError(f"{path}: row {row}: request {request_id} has two ground truths, {labels[request_id]!r} and "
-                                f"{value!r}; a request has one (label requests of one instance each)")
+            raise LabelingError(
+                f"{path}: row {row}: request {request_id} has two ground truths, {labels[request_id]!r} and "
+                f"{value!r}; a request has one (label requests of one instance each)"
+            )
         labels[request_id] = value
     return labels, unlabeled
 
@@ -170,29 +183,51 @@ def import_labels(source: Traffic, path: pathlib.Path, *, since: datetime.dateti
         if meta is None:
             unknown.append(request_id)
             continue
-        records.append(inference_log.FeedbackRecord(
-            request_id=request_id, ground_truth=truth, version=meta["version"], role=meta["role"],
-            request_timestamp=meta["time"], timestamp=inference_log.record_time(now),
-        ))
+        records.append(
+            inference_log.FeedbackRecord(
+                request_id=request_id,
+                ground_truth=truth,
+                version=meta["version"],
+                role=meta["role"],
+                request_timestamp=meta["time"],
+                timestamp=inference_log.record_time(now),
+            )
+        )
     uris = []
     if records:
-        uris = capture.write_records(source.storage, inference_log.FEEDBACK, records, namespace=source.namespace,
-                                     deployment=source.deployment, options=source.options,
-                                     host=f"import-{socket.gethostname()}-{os.getpid()}")
+        uris = capture.write_records(
+            source.storage,
+            inference_log.FEEDBACK,
+            records,
+            namespace=source.namespace,
+            deployment=source.deployment,
+            options=source.options,
+            host=f"import-{socket.gethostname()}-{os.getpid()}",
+        )
     return ImportReport(written=len(records), unlabeled=unlabeled, unknown=unknown, uri=uris[0] if uris else None)
 
 
 def _served(source: Traffic, since: datetime.datetime) -> dict[str, dict[str, Any]]:
     """Version, role and time of each captured primary prediction since ``since``, by request id."""
-    table = traffic.window(source.storage, namespace=source.namespace, deployment=source.deployment, features=[],
-                           since=since, size=10**9, options=source.options)
-    return {rid: {"version": _plain(v), "role": r, "time": t}
-            for rid, v, r, t in zip(table["__request_id__"], table["__version__"], table["__role__"], table["__time__"])}
+    table = traffic.window(
+        source.storage,
+        namespace=source.namespace,
+        deployment=source.deployment,
+        features=[],
+        since=since,
+        size=10**9,
+        options=source.options,
+    )
+    return {
+        rid: {"version": _plain(v), "role": r, "time": t}
+        for rid, v, r, t in zip(table["__request_id__"], table["__version__"], table["__role__"], table["__time__"])
+    }
 
 
 def _captured_features(source: Traffic, since: datetime.datetime) -> list[str]:
-    return traffic.instance_keys(source.storage, namespace=source.namespace, deployment=source.deployment, since=since,
-                                 options=source.options)
+    return traffic.instance_keys(
+        source.storage, namespace=source.namespace, deployment=source.deployment, since=since, options=source.options
+    )
 
 
 def _format_of(path: pathlib.Path) -> str:
@@ -238,18 +273,26 @@ def command(args: Any) -> int:
             source = locate(args.deployment, args.namespace, kubeconfig=args.kubeconfig)
         if args.feedback_command == "export":
             rows = export(source, args.output, since=since)
-            print(f"wrote {rows} captured request(s) waiting for ground truth to {args.output}; fill in {GROUND_TRUTH} and run "
-                  f"`mlkube feedback import {args.output} -d {args.deployment} -n {args.namespace}`")
+            print(
+                f"wrote {rows} captured request(s) waiting for ground truth to {args.output}; fill in {GROUND_TRUTH} and run "
+                f"`mlkube feedback import {args.output} -d {args.deployment} -n {args.namespace}`"
+            )
             return 0
         report = import_labels(source, args.file, since=since)
     except (LabelingError, errors.MLError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"imported {report.written} ground truth label(s)" + (f" to {report.uri}" if report.uri else "")
-          + (f"; {report.unlabeled} row(s) had no {GROUND_TRUTH} and were skipped" if report.unlabeled else ""))
+    print(
+        f"imported {report.written} ground truth label(s)"
+        + (f" to {report.uri}" if report.uri else "")
+        + (f"; {report.unlabeled} row(s) had no {GROUND_TRUTH} and were skipped" if report.unlabeled else "")
+    )
     if report.unknown:
         shown = ", ".join(report.unknown[:10]) + (f" and {len(report.unknown) - 10} more" if len(report.unknown) > 10 else "")
-        print(f"{len(report.unknown)} unknown request id(s), not written (not captured for {args.namespace}/{args.deployment} "
-              f"within --since {args.since}): {shown}", file=sys.stderr)
+        print(
+            f"{len(report.unknown)} unknown request id(s), not written (not captured for {args.namespace}/{args.deployment} "
+            f"within --since {args.since}): {shown}",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -59,15 +59,9 @@ EXIT_OK, EXIT_RETRYABLE, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlkube.trainer", description="Train one model version from a resolved spec."
-    )
-    parser.add_argument(
-        "--spec", help=f"file with the resolved spec JSON (default: the environment variable {SPEC_ENV})"
-    )
-    parser.add_argument(
-        "--result", default=TERMINATION_LOG, help="container path of the result file (default: %(default)s)"
-    )
+    parser = argparse.ArgumentParser(prog="python -m mlkube.trainer", description="Train one model version from a resolved spec.")
+    parser.add_argument("--spec", help=f"file with the resolved spec JSON (default: the environment variable {SPEC_ENV})")
+    parser.add_argument("--result", default=TERMINATION_LOG, help="container path of the result file (default: %(default)s)")
     args = parser.parse_args(argv)
     result, code = outcome_of(args.spec)
     emit(result, path=containerpath.resolve(args.result))
@@ -109,9 +103,7 @@ def read_spec(spec_file: str | None) -> trainer_api.TrainerInput:
     try:
         return trainer_api.TrainerInput.from_json(text)
     except pydantic.ValidationError as e:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()[:10]
-        )
+        details = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()[:10])
         raise errors.InvalidSpec(f"invalid spec: {details}") from e
 
 
@@ -153,9 +145,7 @@ def compact(result: dict[str, Any]) -> bytes:
             result[key] = result[key][: max(0, len(result[key]) - excess)] + "..."
             encoded = _encode(result)
     if len(encoded) > RESULT_LIMIT_BYTES and result.get("ok"):
-        result["params"] = {
-            k: (v if len(json.dumps(v)) < 64 else str(v)[:60]) for k, v in result.get("params", {}).items()
-        }
+        result["params"] = {k: (v if len(json.dumps(v)) < 64 else str(v)[:60]) for k, v in result.get("params", {}).items()}
         if isinstance(result.get("comparison"), dict):
             result["comparison"].pop("error", None)
         encoded = _encode(result)

@@ -47,8 +47,7 @@ class RunningAPIServer:
         kubeconfig = pathlib.Path(self.kubeconfig)
         if kubeconfig.exists():
             kubeconfig.unlink()
-        command = [sys.executable, "-m", "mlkube.local.apiserver", "--state-dir", str(self.state_dir),
-                   "--port", str(self.port)]
+        command = [sys.executable, "-m", "mlkube.local.apiserver", "--state-dir", str(self.state_dir), "--port", str(self.port)]
         if self.history is not None:
             command += ["--history", str(self.history)]
         command += list(self.extra_args)
@@ -65,7 +64,7 @@ class RunningAPIServer:
         config = yaml.safe_load(kubeconfig.read_text())
         self.url = config["clusters"][0]["cluster"]["server"]
         self.token = config["users"][0]["user"]["token"]
-        self.port = int(self.url.rsplit(":", 1)[1])     # a restart keeps the port, so clients keep working
+        self.port = int(self.url.rsplit(":", 1)[1])  # a restart keeps the port, so clients keep working
         return self
 
     def kill(self) -> None:
@@ -119,14 +118,13 @@ def _kubectl_for(server: RunningAPIServer, cache_dir: pathlib.Path) -> Kubectl:
     if binary is None:
         pytest.skip("kubectl is not on PATH: the kubectl scenarios need kubectl 1.32")
 
-    def kubectl(*args: str, input: str | None = None, check: bool = True,
-                timeout: float = 30) -> subprocess.CompletedProcess:
+    def kubectl(*args: str, input: str | None = None, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
         command = [binary, "--kubeconfig", server.kubeconfig, "--cache-dir", str(cache_dir), *args]
         result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
+
     return kubectl
 
 
@@ -147,8 +145,12 @@ def http(apiserver: RunningAPIServer):
     """An httpx client authenticated to the session server, for raw API calls."""
     import httpx
 
-    with httpx.Client(base_url=apiserver.url, verify=ssl.create_default_context(cafile=apiserver.ca), timeout=30,
-                      headers={"Authorization": f"Bearer {apiserver.token}"}) as client:
+    with httpx.Client(
+        base_url=apiserver.url,
+        verify=ssl.create_default_context(cafile=apiserver.ca),
+        timeout=30,
+        headers={"Authorization": f"Bearer {apiserver.token}"},
+    ) as client:
         yield client
 
 
@@ -169,4 +171,3 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
-

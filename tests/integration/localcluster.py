@@ -66,10 +66,13 @@ class LocalCluster:
         self.workdir = workdir
         self.state = workdir / "state"
         self.kubeconfig = str(self.state / "kubeconfig")
-        self.plane = Process([sys.executable, "-m", "mlkube.cli", "local", "up", "--no-operator", "--state-dir",
-                              str(self.state), "--port", "0"], workdir / "control-plane.log")
-        self.operator = Process([sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", self.kubeconfig],
-                                workdir / "operator.log")
+        self.plane = Process(
+            [sys.executable, "-m", "mlkube.cli", "local", "up", "--no-operator", "--state-dir", str(self.state), "--port", "0"],
+            workdir / "control-plane.log",
+        )
+        self.operator = Process(
+            [sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", self.kubeconfig], workdir / "operator.log"
+        )
         self._kubectl = shutil.which("kubectl")
 
     def start(self) -> LocalCluster:
@@ -87,8 +90,13 @@ class LocalCluster:
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         if self._kubectl is None:
             pytest.skip("kubectl is not on PATH")
-        result = subprocess.run([self._kubectl, "--kubeconfig", self.kubeconfig, "--cache-dir", str(self.workdir / "kcache"),
-                                 *args], input=input, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [self._kubectl, "--kubeconfig", self.kubeconfig, "--cache-dir", str(self.workdir / "kcache"), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout}\n{result.stderr}")
         return result
@@ -118,8 +126,9 @@ class LocalCluster:
                 environment = process.environ()
             except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
                 continue
-            if environment.get("MLKUBE_CONTAINER_ROOT", "").startswith(str(self.state)) and \
-                    environment.get("HOSTNAME", "").startswith(pod_name_prefix):
+            if environment.get("MLKUBE_CONTAINER_ROOT", "").startswith(str(self.state)) and environment.get(
+                "HOSTNAME", ""
+            ).startswith(pod_name_prefix):
                 found.append(process)
         return found
 
@@ -141,6 +150,13 @@ def reserve_service_addresses(cluster: LocalCluster, addresses: list[str]) -> No
     if not addresses:
         return
     cluster.kubectl("create", "namespace", "mlkube-reserved")
-    services = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"reserved-{i}"},
-                 "spec": {"clusterIP": address, "ports": [{"port": 1}]}} for i, address in enumerate(addresses)]
+    services = [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": f"reserved-{i}"},
+            "spec": {"clusterIP": address, "ports": [{"port": 1}]},
+        }
+        for i, address in enumerate(addresses)
+    ]
     cluster.kubectl("create", "-n", "mlkube-reserved", "-f", "-", input=yaml.safe_dump_all(services))

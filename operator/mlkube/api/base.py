@@ -72,6 +72,7 @@ def is_improvement(metric: str, new: float, old: float, *, min_improvement: floa
     gain = old - new if metric in LOWER_IS_BETTER else new - old
     return gain > 0 and gain >= min_improvement
 
+
 class Condition(ApiModel):
     """A condition in the Kubernetes shape."""
 

@@ -24,7 +24,11 @@ class ModelSelector(base.ApiModel):
         return self
 
     model_config = pydantic.ConfigDict(
-        json_schema_extra={"x-kubernetes-validations": [{"rule": "has(self.version) != has(self.track)", "message": "set exactly one of version or track"}]}
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "has(self.version) != has(self.track)", "message": "set exactly one of version or track"}
+            ]
+        }
     )
 
 
@@ -51,7 +55,9 @@ class CanaryStep(base.ApiModel):
 class Canary(base.ApiModel):
     """Canary steps; after the last step the candidate takes 100%."""
 
-    steps: list[CanaryStep] = pydantic.Field(default_factory=lambda: [CanaryStep(weight=10, pause="1m"), CanaryStep(weight=50, pause="1m")], min_length=1)
+    steps: list[CanaryStep] = pydantic.Field(
+        default_factory=lambda: [CanaryStep(weight=10, pause="1m"), CanaryStep(weight=50, pause="1m")], min_length=1
+    )
     """Weights in order, each held for its pause."""
 
 

@@ -119,17 +119,39 @@ class FeedbackRecord(Record):
 
 
 def capture_line(
-    *, request_id: str, timestamp: str, namespace: str, deployment: str, project: str | None, version: int, role: str,
-    protocol: str, verb: str, status: int, latency_ms: float | None, request: Any, response: Any,
+    *,
+    request_id: str,
+    timestamp: str,
+    namespace: str,
+    deployment: str,
+    project: str | None,
+    version: int,
+    role: str,
+    protocol: str,
+    verb: str,
+    status: int,
+    latency_ms: float | None,
+    request: Any,
+    response: Any,
 ) -> dict[str, Any]:
     """``CaptureRecord(...).wire()`` built without validation, for the capture writer (see the module docstring).
 
     The keyword arguments are the model's fields; the keys, its wire names in field order.
     """
     return {
-        "requestId": request_id, "timestamp": timestamp, "namespace": namespace, "deployment": deployment,
-        "project": project, "version": version, "role": role, "protocol": protocol, "verb": verb, "status": status,
-        "latencyMs": latency_ms, "request": request, "response": response,
+        "requestId": request_id,
+        "timestamp": timestamp,
+        "namespace": namespace,
+        "deployment": deployment,
+        "project": project,
+        "version": version,
+        "role": role,
+        "protocol": protocol,
+        "verb": verb,
+        "status": status,
+        "latencyMs": latency_ms,
+        "request": request,
+        "response": response,
     }
 
 

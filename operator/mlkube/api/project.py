@@ -47,7 +47,10 @@ class FeatureColumns(base.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "!(has(self.include) && has(self.exclude) && size(self.exclude) > 0)", "message": "set either include or exclude, not both"}
+                {
+                    "rule": "!(has(self.include) && has(self.exclude) && size(self.exclude) > 0)",
+                    "message": "set either include or exclude, not both",
+                }
             ]
         }
     )
@@ -76,7 +79,15 @@ class Problem(base.ApiModel):
         return self
 
     model_config = pydantic.ConfigDict(
-        json_schema_extra={"x-kubernetes-validations": [{"rule": _METRIC_FITS_TASK, "message": "primaryMetric must be a metric of the task", "fieldPath": ".primaryMetric"}]}
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": _METRIC_FITS_TASK,
+                    "message": "primaryMetric must be a metric of the task",
+                    "fieldPath": ".primaryMetric",
+                }
+            ]
+        }
     )
 
 

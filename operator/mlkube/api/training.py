@@ -43,7 +43,10 @@ class JoinSource(base.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "(has(self.how) && self.how == 'concat') || has(self.on)", "message": "on: a key column is required unless how is concat"}
+                {
+                    "rule": "(has(self.how) && self.how == 'concat') || has(self.on)",
+                    "message": "on: a key column is required unless how is concat",
+                }
             ]
         }
     )
@@ -150,7 +153,10 @@ class Split(base.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "(has(self.test) ? self.test : 0.2) + (has(self.validation) ? self.validation : 0.2) < 1.0", "message": "test + validation must be below 1 so that rows are left for training"}
+                {
+                    "rule": "(has(self.test) ? self.test : 0.2) + (has(self.validation) ? self.validation : 0.2) < 1.0",
+                    "message": "test + validation must be below 1 so that rows are left for training",
+                }
             ]
         }
     )
@@ -188,7 +194,9 @@ class Algorithm(base.ApiModel):
 
     name: AlgorithmName
     """Estimator from the registry; the task picks the classifier or regressor variant."""
-    params: dict[str, Any] = pydantic.Field(default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    params: dict[str, Any] = pydantic.Field(
+        default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
     """Search space per hyper-parameter: a fixed value, a list of choices, or {int: [lo, hi]},
     {uniform: [lo, hi]}, {loguniform: [lo, hi]}. Omitted parameters use the registry's default space."""
 

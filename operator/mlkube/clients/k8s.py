@@ -73,8 +73,24 @@ INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices"
 
 _BY_KIND = {
     (r.api_version, r.kind): r
-    for r in (MLPROJECTS, TRAININGJOBS, MODELDEPLOYMENTS, DRIFTMONITORS, EVENTS, NAMESPACES, PODS, SERVICES, CONFIGMAPS,
-              SECRETS, SERVICEACCOUNTS, JOBS, DEPLOYMENTS, ROLES, ROLEBINDINGS, INFERENCESERVICES)
+    for r in (
+        MLPROJECTS,
+        TRAININGJOBS,
+        MODELDEPLOYMENTS,
+        DRIFTMONITORS,
+        EVENTS,
+        NAMESPACES,
+        PODS,
+        SERVICES,
+        CONFIGMAPS,
+        SECRETS,
+        SERVICEACCOUNTS,
+        JOBS,
+        DEPLOYMENTS,
+        ROLES,
+        ROLEBINDINGS,
+        INFERENCESERVICES,
+    )
 }
 
 
@@ -179,13 +195,23 @@ class Client:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._credentials.ssl_context(), limit=32)
             self._session = aiohttp.ClientSession(
-                base_url=self._credentials.server, headers=self._credentials.headers, connector=connector,
+                base_url=self._credentials.server,
+                headers=self._credentials.headers,
+                connector=connector,
                 timeout=aiohttp.ClientTimeout(total=60),
             )
         return self._session
 
-    async def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
-                       body: Any = None, content_type: str = "application/json", text: bool = False) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        text: bool = False,
+    ) -> Any:
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else None
         for attempt in range(5):
@@ -211,7 +237,9 @@ class Client:
         except NotFound:
             return None
 
-    async def list(self, resource: Resource, namespace: str | None = None, *, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def list(
+        self, resource: Resource, namespace: str | None = None, *, labels: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         """Objects of a type, optionally in one namespace and matching labels."""
         params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
         result = await self._request("GET", resource.path(namespace), params=params)
@@ -222,32 +250,48 @@ class Client:
         resource = resource_of(obj)
         meta = obj["metadata"]
         return await self._request(
-            "PATCH", resource.path(meta.get("namespace"), meta["name"]),
+            "PATCH",
+            resource.path(meta.get("namespace"), meta["name"]),
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=obj, content_type="application/apply-patch+yaml",
+            body=obj,
+            content_type="application/apply-patch+yaml",
         )
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create; raises Conflict when it already exists."""
         resource = resource_of(obj)
-        return await self._request("POST", resource.path(obj["metadata"].get("namespace")),
-                                   params={"fieldManager": FIELD_MANAGER}, body=obj)
+        return await self._request(
+            "POST", resource.path(obj["metadata"].get("namespace")), params={"fieldManager": FIELD_MANAGER}, body=obj
+        )
 
-    async def patch_status(self, resource: Resource, name: str, namespace: str | None, status: dict[str, Any],
-                           *, resource_version: str | None = None) -> dict[str, Any]:
+    async def patch_status(
+        self, resource: Resource, name: str, namespace: str | None, status: dict[str, Any], *, resource_version: str | None = None
+    ) -> dict[str, Any]:
         """Merge-patch the status subresource; with ``resource_version`` it fails with Conflict if the object changed."""
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return await self._request("PATCH", resource.path(namespace, name, "status"), body=body,
-                                   params={"fieldManager": FIELD_MANAGER}, content_type="application/merge-patch+json")
+        return await self._request(
+            "PATCH",
+            resource.path(namespace, name, "status"),
+            body=body,
+            params={"fieldManager": FIELD_MANAGER},
+            content_type="application/merge-patch+json",
+        )
 
     async def patch(self, resource: Resource, name: str, namespace: str | None, patch: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the main resource (metadata such as labels and annotations)."""
-        return await self._request("PATCH", resource.path(namespace, name), body=patch,
-                                   params={"fieldManager": FIELD_MANAGER}, content_type="application/merge-patch+json")
+        return await self._request(
+            "PATCH",
+            resource.path(namespace, name),
+            body=patch,
+            params={"fieldManager": FIELD_MANAGER},
+            content_type="application/merge-patch+json",
+        )
 
-    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *, propagation: str = "Background") -> bool:
+    async def delete(
+        self, resource: Resource, name: str, namespace: str | None = None, *, propagation: str = "Background"
+    ) -> bool:
         """Delete; False when it was already gone."""
         try:
             await self._request("DELETE", resource.path(namespace, name), body={"propagationPolicy": propagation})
@@ -267,8 +311,13 @@ class Client:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta.get("namespace") or "default"},
-            "involvedObject": {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"],
-                               "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+            "involvedObject": {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            },
             "reason": reason,
             "message": message[:1024],
             "type": type_,

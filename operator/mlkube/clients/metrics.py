@@ -7,14 +7,17 @@ import prometheus_client
 from mlkube.api import driftcheck
 
 FEATURE_DRIFT = prometheus_client.Gauge(
-    "mlkube_drift_feature_score", "Drift score of a feature on its method's scale", ["namespace", "monitor", "feature", "method"])
+    "mlkube_drift_feature_score", "Drift score of a feature on its method's scale", ["namespace", "monitor", "feature", "method"]
+)
 FEATURE_DRIFTED = prometheus_client.Gauge(
-    "mlkube_drift_feature_drifted", "1 when the feature drifted", ["namespace", "monitor", "feature"])
+    "mlkube_drift_feature_drifted", "1 when the feature drifted", ["namespace", "monitor", "feature"]
+)
 DATASET_DRIFT = prometheus_client.Gauge("mlkube_drift_dataset", "1 when the dataset drifted", ["namespace", "monitor"])
 DRIFT_SHARE = prometheus_client.Gauge("mlkube_drift_share", "Share of drifted features", ["namespace", "monitor"])
 SAMPLES = prometheus_client.Gauge("mlkube_drift_samples", "Requests in the analysed window", ["namespace", "monitor"])
 PERFORMANCE = prometheus_client.Gauge(
-    "mlkube_model_performance", "Primary metric on labeled traffic", ["namespace", "monitor", "metric"])
+    "mlkube_model_performance", "Primary metric on labeled traffic", ["namespace", "monitor", "metric"]
+)
 
 
 def record_drift(namespace: str, monitor: str, result: driftcheck.DriftCheckResult) -> None:

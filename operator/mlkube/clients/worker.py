@@ -23,8 +23,13 @@ async def run(module: str, request: dict[str, Any], *, env: dict[str, str] | Non
     added to the operator's environment. Raises WorkerError when the process fails, prints
     ``{"error": ...}``, prints nothing parseable, or outlasts ``timeout`` seconds."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", module, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})},
+        sys.executable,
+        "-m",
+        module,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), timeout)

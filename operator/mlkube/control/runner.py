@@ -11,8 +11,14 @@ import threading
 from collections.abc import Sequence
 
 
-def run(*, namespaces: Sequence[str] = (), liveness: str | None = None, kubeconfig: str | None = None,
-        stop_flag: threading.Event | None = None, ready_flag: threading.Event | None = None) -> None:
+def run(
+    *,
+    namespaces: Sequence[str] = (),
+    liveness: str | None = None,
+    kubeconfig: str | None = None,
+    stop_flag: threading.Event | None = None,
+    ready_flag: threading.Event | None = None,
+) -> None:
     """Run until interrupted (or until ``stop_flag`` is set)."""
     import kopf
 

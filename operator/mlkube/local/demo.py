@@ -53,15 +53,28 @@ def control_plane(state_dir: pathlib.Path) -> Iterator[str]:
     kubeconfig.unlink(missing_ok=True)
     log = open(state_dir.parent / "control-plane.log", "w")  # noqa: SIM115 (the children write to it)
     command = [sys.executable, "-m", "mlkube.cli"]
-    children = [subprocess.Popen([*command, "local", "up", "--no-operator", "--state-dir", str(state_dir), "--port", "0"],
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
+    children = [
+        subprocess.Popen(
+            [*command, "local", "up", "--no-operator", "--state-dir", str(state_dir), "--port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    ]
     try:
         _wait(lambda: kubeconfig.exists() or children[0].poll() is not None, 60, "the control plane to start")
         if children[0].poll() is not None:
             raise RuntimeError(f"mlkube local up exited with {children[0].returncode}; see {log.name}")
         _wait(lambda: _serves_crds(str(kubeconfig)), 60, "the CustomResourceDefinitions")
-        children.insert(0, subprocess.Popen([*command, "operator", "--kubeconfig", str(kubeconfig)], stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True))
+        children.insert(
+            0,
+            subprocess.Popen(
+                [*command, "operator", "--kubeconfig", str(kubeconfig)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            ),
+        )
         yield str(kubeconfig)
     finally:
         for child in children:  # the operator first, then the control plane
@@ -105,9 +118,17 @@ class Cluster:
 
     def apply(self, obj: dict[str, Any]) -> None:
         plural = obj["kind"].lower() + "s"
-        self.custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, obj["metadata"]["name"], obj,
-                                                   field_manager="mlkube-demo", force=True,
-                                                   _content_type="application/apply-patch+yaml")
+        self.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            NAMESPACE,
+            plural,
+            obj["metadata"]["name"],
+            obj,
+            field_manager="mlkube-demo",
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, name)
@@ -171,8 +192,11 @@ def follow_training(cluster: Cluster, name: str) -> dict[str, Any]:
 
     status = _wait(finished, 600, f"TrainingJob {name} to finish", interval=1.0)
     test = status["metrics"]["test"]
-    say("training", f"{name}: version {status['modelVersion']}, {status['bestAlgorithm']}, test f1 {test['f1']:.3f}, "
-                    f"accuracy {test['accuracy']:.3f}")
+    say(
+        "training",
+        f"{name}: version {status['modelVersion']}, {status['bestAlgorithm']}, test f1 {test['f1']:.3f}, "
+        f"accuracy {test['accuracy']:.3f}",
+    )
     return status
 
 
@@ -224,13 +248,15 @@ def _verdict(measured: dict[str, Any] | None) -> str:
     if not measured or not measured.get("verdict"):
         return ""
     agreement = measured.get("agreement")
-    return (f"; analysis {measured['verdict']}: {measured.get('requests', 0)} requests, "
-            f"error rate {measured.get('errorRate') or 0:.3f}"
-            + (f", agreement {agreement:.2f}" if agreement is not None else ""))
+    return (
+        f"; analysis {measured['verdict']}: {measured.get('requests', 0)} requests, "
+        f"error rate {measured.get('errorRate') or 0:.3f}" + (f", agreement {agreement:.2f}" if agreement is not None else "")
+    )
 
 
 def analysis(cluster: Cluster, phase: str, *, labeled: int) -> dict[str, Any]:
     """The DriftMonitor's first analysis in ``phase`` with at least ``labeled`` labeled requests."""
+
     def done() -> dict[str, Any] | None:
         status = cluster.status("driftmonitors", MONITOR)
         enough = (status.get("performance") or {}).get("samples", 0) >= labeled
@@ -242,9 +268,11 @@ def analysis(cluster: Cluster, phase: str, *, labeled: int) -> dict[str, Any]:
 def describe(status: dict[str, Any]) -> str:
     performance = status.get("performance") or {}
     drifted = [f"{f['name']} ({f['method']} {f['score']:.2g})" for f in status.get("features", []) if f["drifted"]]
-    return (f"{status['phase']}: {status['samples']} requests, drift share {status.get('driftShare', 0):.2f}"
-            f"{', drifted ' + ', '.join(drifted) if drifted else ''}; {performance.get('metric')} "
-            f"{performance.get('current', float('nan')):.3f} vs baseline {performance.get('baseline', float('nan')):.3f}")
+    return (
+        f"{status['phase']}: {status['samples']} requests, drift share {status.get('driftShare', 0):.2f}"
+        f"{', drifted ' + ', '.join(drifted) if drifted else ''}; {performance.get('metric')} "
+        f"{performance.get('current', float('nan')):.3f} vs baseline {performance.get('baseline', float('nan')):.3f}"
+    )
 
 
 def label_in_bulk(workdir: pathlib.Path, kubeconfig: str, answers: list[scenario.Answer]) -> None:
@@ -256,8 +284,11 @@ def label_in_bulk(workdir: pathlib.Path, kubeconfig: str, answers: list[scenario
     truth = {a.request_id: a.truth for a in answers}
     source = labeling.locate(DEPLOYMENT, NAMESPACE, kubeconfig=kubeconfig)
     since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
-    _wait(lambda: set(labeling.pending(source, features=None, since=since)[labeling.REQUEST_ID]) >= set(truth), 30,
-          "the router to write the captured requests")
+    _wait(
+        lambda: set(labeling.pending(source, features=None, since=since)[labeling.REQUEST_ID]) >= set(truth),
+        30,
+        "the router to write the captured requests",
+    )
     say("labeling", f"$ mlkube feedback export -d {DEPLOYMENT} -o {pending}")
     _mlkube("feedback", "export", "-o", str(pending), *where)
     table = pd.read_csv(pending)
@@ -321,21 +352,31 @@ def lifecycle(cluster: Cluster, workdir: pathlib.Path, kubeconfig: str, summary:
         summary.add("drift detected", describe(drifting))
         _wait(lambda: alerts.firing(), 60, "the alert")
         alert = alerts.firing()[0]
-        say("alert", f"{alert['labels']['alertname']} {alert['labels']['severity']} project={alert['labels']['project']} "
-                     f"version={alert['labels']['version']}: {alert['annotations']['topDriftedFeatures']}; "
-                     f"{alert['annotations']['performanceDrop']}")
+        say(
+            "alert",
+            f"{alert['labels']['alertname']} {alert['labels']['severity']} project={alert['labels']['project']} "
+            f"version={alert['labels']['version']}: {alert['annotations']['topDriftedFeatures']}; "
+            f"{alert['annotations']['performanceDrop']}",
+        )
         summary.add("alert", f"{alerts.posts} Alertmanager post: {alert['annotations']['topDriftedFeatures']}")
 
     run = _wait(lambda: cluster.status("driftmonitors", MONITOR).get("retrainingJob"), 60, "the retraining run")
     say("retraining", f"DriftMonitor started TrainingJob {run} (trigger drift; project data + labeled traffic)")
     retrained = follow_training(cluster, run)
     comparison = retrained.get("comparison") or {}
-    say("retraining", f"on the newest labeled traffic ({comparison.get('holdout')} holdout): challenger f1 "
-                      f"{comparison.get('challenger', 0):.3f}, champion f1 {comparison.get('champion', 0):.3f}")
-    summary.add("retraining", f"{run}: version {retrained['modelVersion']}, f1 {comparison.get('challenger', 0):.3f} vs "
-                              f"{comparison.get('champion', 0):.3f} on recent traffic")
-    champion = _wait(lambda: cluster.status("mlprojects", PROJECT).get("championVersion") == retrained["modelVersion"], 60,
-                     "the new champion")
+    say(
+        "retraining",
+        f"on the newest labeled traffic ({comparison.get('holdout')} holdout): challenger f1 "
+        f"{comparison.get('challenger', 0):.3f}, champion f1 {comparison.get('champion', 0):.3f}",
+    )
+    summary.add(
+        "retraining",
+        f"{run}: version {retrained['modelVersion']}, f1 {comparison.get('challenger', 0):.3f} vs "
+        f"{comparison.get('champion', 0):.3f} on recent traffic",
+    )
+    champion = _wait(
+        lambda: cluster.status("mlprojects", PROJECT).get("championVersion") == retrained["modelVersion"], 60, "the new champion"
+    )
     say("champion", f"version {retrained['modelVersion']} is the champion")
     summary.add("new champion", f"version {retrained['modelVersion']}" if champion else "-")
 
@@ -349,8 +390,11 @@ def lifecycle(cluster: Cluster, workdir: pathlib.Path, kubeconfig: str, summary:
         sender.join()
     summary.add("canary rollout", f"version {rolled['stableVersion']} at 100% after the canary steps passed analysis")
     after = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 200, seed=3)))
-    say("recovered", f"200 recalibrated observations: f1 {scenario.f1(after):.3f} (version {after[0].version}), "
-                     f"was {scenario.f1(shifted):.3f} with version 1")
+    say(
+        "recovered",
+        f"200 recalibrated observations: f1 {scenario.f1(after):.3f} (version {after[0].version}), "
+        f"was {scenario.f1(shifted):.3f} with version 1",
+    )
     summary.add("recovery", f"f1 on recalibrated traffic {scenario.f1(shifted):.3f} -> {scenario.f1(after):.3f}")
 
     def judged_new_version() -> dict[str, Any] | None:

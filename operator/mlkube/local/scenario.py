@@ -75,17 +75,22 @@ def predict(url: str, deployment: str, rows: pd.DataFrame, *, feedback: bool = F
     With ``feedback`` the ground truth of every ``FEEDBACK_BATCH`` answered rows is posted at
     once, as an expert on site would confirm the species.
     """
+
     def ask(row: pd.Series) -> Answer:
         instance = {name: _json(row[name]) for name in FEATURES}
         response = client.post(f"{url}/v1/models/{deployment}:predict", json={"instances": [instance]})
         response.raise_for_status()
-        return Answer(response.headers["x-request-id"], int(response.headers["x-mlkube-version"]),
-                      response.json()["predictions"][0], row[TARGET])
+        return Answer(
+            response.headers["x-request-id"],
+            int(response.headers["x-mlkube-version"]),
+            response.json()["predictions"][0],
+            row[TARGET],
+        )
 
     answers: list[Answer] = []
     with httpx.Client(timeout=30) as client, concurrent.futures.ThreadPoolExecutor(parallel) as pool:
         for start in range(0, len(rows), FEEDBACK_BATCH):
-            batch = list(pool.map(ask, (row for _, row in rows.iloc[start:start + FEEDBACK_BATCH].iterrows())))
+            batch = list(pool.map(ask, (row for _, row in rows.iloc[start : start + FEEDBACK_BATCH].iterrows())))
             if feedback:
                 items = [{"requestId": a.request_id, "groundTruth": a.truth} for a in batch]
                 client.post(f"{url}/v1/feedback", json={"items": items}).raise_for_status()

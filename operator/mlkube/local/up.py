@@ -54,8 +54,9 @@ def start(state_dir: pathlib.Path, *, port: int = 0) -> ControlPlane:
     server.install_crds(api, paths=[str(p) for p in _crd_files(state_dir)])
     _apply(api, servingruntime.cluster_serving_runtime())
     stop_flag = threading.Event()
-    runtime = threading.Thread(target=manager.run, args=(api.kubeconfig_path, str(state_dir), stop_flag),
-                               name="mlkube-runtime", daemon=True)
+    runtime = threading.Thread(
+        target=manager.run, args=(api.kubeconfig_path, str(state_dir), stop_flag), name="mlkube-runtime", daemon=True
+    )
     runtime.start()
     return ControlPlane(api=api, runtime=runtime, stop_flag=stop_flag)
 
@@ -105,9 +106,12 @@ def _apply(api: server.ServerThread, obj: dict) -> None:
     group, version = obj["apiVersion"].split("/")
     plural = obj["kind"].lower() + "s"
     url = f"{api.url}/apis/{group}/{version}/{plural}/{obj['metadata']['name']}?fieldManager=mlkube-local&force=true"
-    request = urllib.request.Request(url, data=json.dumps(obj).encode(), method="PATCH", headers={
-        "Authorization": f"Bearer {api.token}", "Content-Type": "application/apply-patch+yaml"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(obj).encode(),
+        method="PATCH",
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/apply-patch+yaml"},
+    )
     context = ssl.create_default_context(cafile=api.ca_path) if url.startswith("https") else None
     with urllib.request.urlopen(request, context=context, timeout=30) as response:
         response.read()
-

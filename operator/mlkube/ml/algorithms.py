@@ -70,9 +70,7 @@ REGISTRY: dict[str, Entry] = {
     # SVC's own probabilities (probability=True) are deprecated since scikit-learn 1.9; its
     # replacement, CalibratedClassifierCV(SVC(), ensemble=False), gives the predict_proba that
     # roc_auc, log_loss and served probabilities need. It makes SVC the slowest candidate.
-    "svm": Entry(
-        svm.SVC, svm.SVR, {}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}, calibrated=True
-    ),
+    "svm": Entry(svm.SVC, svm.SVR, {}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}, calibrated=True),
 }
 
 
@@ -97,8 +95,7 @@ def estimator_class(name: str, task: str) -> type:
     if cls is None:
         other = "classification" if task == "regression" else "regression"
         raise errors.InvalidSpec(
-            f"algorithms: {name} is a {other} algorithm and the problem "
-            f"is {task}; choose from {', '.join(names_for(task))}"
+            f"algorithms: {name} is a {other} algorithm and the problem is {task}; choose from {', '.join(names_for(task))}"
         )
     return cls
 

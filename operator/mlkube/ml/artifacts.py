@@ -91,9 +91,7 @@ def serialise(*, pipeline: Any, card: dict, metrics: dict, reference: pd.DataFra
 
 
 def manifest_bytes(files: dict[str, bytes]) -> bytes:
-    return to_json_bytes(
-        {"algorithm": "sha256", "files": {name: sha256_hex(data) for name, data in sorted(files.items())}}
-    )
+    return to_json_bytes({"algorithm": "sha256", "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
 
 
 def write(
@@ -175,14 +173,10 @@ def load(local_dir: str | os.PathLike[str]) -> ModelVersion:
     manifest = verify(root)
     card = json.loads((root / CARD).read_bytes())
     pipeline = joblib.load(root / MODEL)
-    return ModelVersion(
-        pipeline=pipeline, card=card, manifest=manifest, digest=digest_of((root / MANIFEST).read_bytes())
-    )
+    return ModelVersion(pipeline=pipeline, card=card, manifest=manifest, digest=digest_of((root / MANIFEST).read_bytes()))
 
 
-def download(
-    uri: str, local_dir: str | os.PathLike[str], *, storage_options: storage.Options | None = None
-) -> pathlib.Path:
+def download(uri: str, local_dir: str | os.PathLike[str], *, storage_options: storage.Options | None = None) -> pathlib.Path:
     """Copy the version at `uri` (every object under it) into `local_dir`; call `verify` or `load` next."""
     root = pathlib.Path(local_dir)
     names = storage.list_prefix(uri, options=storage_options)

@@ -22,9 +22,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 
 
-def build(
-    spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagnostics: dict[str, Any]
-) -> dict[str, Any]:
+def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagnostics: dict[str, Any]) -> dict[str, Any]:
     """The model card of the run `spec` whose results are `outcome`."""
     problem = spec.project.problem
     model = outcome.model

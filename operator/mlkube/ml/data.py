@@ -92,9 +92,7 @@ def combine(left: pd.DataFrame, right: pd.DataFrame, join: training.JoinSource, 
         return pd.concat([left, right[left.columns]], ignore_index=True)
     for name, frame in (("the main table", left), (join.uri, right)):
         if join.on not in frame.columns:
-            raise errors.DataError(
-                f"{field}.on: column {join.on!r} does not exist in {name}; columns are {_listing(frame)}"
-            )
+            raise errors.DataError(f"{field}.on: column {join.on!r} does not exist in {name}; columns are {_listing(frame)}")
     if right[join.on].duplicated().any():
         raise errors.DataError(
             f"{field} ({join.uri}): key {join.on!r} is not unique in the "
@@ -159,15 +157,11 @@ def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training
     named["problem.features.include"] = problem.features.include or []
     named["problem.features.exclude"] = problem.features.exclude
     named["preprocessing.bins"] = [b.column for b in preprocessing.bins]
-    named["preprocessing.split.timeColumn"] = (
-        [preprocessing.split.time_column] if preprocessing.split.time_column else []
-    )
+    named["preprocessing.split.timeColumn"] = [preprocessing.split.time_column] if preprocessing.split.time_column else []
     for field, names in named.items():
         for name in names:
             if name not in columns:
-                raise errors.DataError(
-                    f"{field}: column {name!r} does not exist in {uri}; columns are {_listing(table)}"
-                )
+                raise errors.DataError(f"{field}: column {name!r} does not exist in {uri}; columns are {_listing(table)}")
     target = table[problem.target]
     if target.notna().sum() == 0:
         raise errors.DataError(f"{uri}: target column {problem.target!r} has no values")
@@ -177,8 +171,7 @@ def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training
         classes = target.dropna().unique()
         if len(classes) < 2:
             raise errors.DataError(
-                f"{uri}: target column {problem.target!r} has a single "
-                f"class ({classes[0]!r}); classification needs at least two"
+                f"{uri}: target column {problem.target!r} has a single class ({classes[0]!r}); classification needs at least two"
             )
         if problem.positive_class is not None and problem.positive_class not in {str(c) for c in classes}:
             raise errors.DataError(

@@ -78,8 +78,13 @@ class FeatureDrift:
         return self.severity * (1.0 if self.importance is None else self.importance)
 
     def to_status(self) -> dict[str, Any]:
-        status = {"name": self.name, "method": self.method, "score": _readable(self.score),
-                  "threshold": self.threshold, "drifted": self.drifted}
+        status = {
+            "name": self.name,
+            "method": self.method,
+            "score": _readable(self.score),
+            "threshold": self.threshold,
+            "drifted": self.drifted,
+        }
         if self.importance is not None:
             status["importance"] = _readable(self.importance)
         return status
@@ -114,16 +119,27 @@ class DriftResult:
         verdict = "dataset drift" if self.dataset_drift else "below the dataset share"
         return f"{len(drifted)} of {len(self.features)} features drifted ({verdict}); most important: {named}{more}."
 
-    def to_status(self, top_k: int | None = None, *, prediction: FeatureDrift | None = None,
-                  performance: drift_performance.PerformanceDrift | None = None) -> dict[str, Any]:
+    def to_status(
+        self,
+        top_k: int | None = None,
+        *,
+        prediction: FeatureDrift | None = None,
+        performance: drift_performance.PerformanceDrift | None = None,
+    ) -> dict[str, Any]:
         """The DriftMonitor status fields: datasetDrift, driftShare, features (ranked, the first
         ``top_k``), and predictionDrift / performance when given."""
         ranked = self.ranked()[:top_k]
-        status: dict[str, Any] = {"datasetDrift": self.dataset_drift, "driftShare": _readable(self.drift_share),
-                                  "features": [feature.to_status() for feature in ranked]}
+        status: dict[str, Any] = {
+            "datasetDrift": self.dataset_drift,
+            "driftShare": _readable(self.drift_share),
+            "features": [feature.to_status() for feature in ranked],
+        }
         if prediction is not None:
-            status["predictionDrift"] = {"method": prediction.method, "score": _readable(prediction.score),
-                                         "drifted": prediction.drifted}
+            status["predictionDrift"] = {
+                "method": prediction.method,
+                "score": _readable(prediction.score),
+                "drifted": prediction.drifted,
+            }
         if performance is not None:
             status["performance"] = performance.to_status()
         return status
@@ -157,9 +173,17 @@ class DriftDetector:
     ``n_jobs`` (threads scoring columns in parallel; None is 1).
     """
 
-    def __init__(self, method: str = "auto", threshold: float | None = None, dataset_share: float = 0.5,
-                 categorical: Iterable[str] | None = None, importance: Mapping[str, float] | None = None,
-                 columns: Iterable[str] | None = None, n_bins: int = 10, n_jobs: int | None = None):
+    def __init__(
+        self,
+        method: str = "auto",
+        threshold: float | None = None,
+        dataset_share: float = 0.5,
+        categorical: Iterable[str] | None = None,
+        importance: Mapping[str, float] | None = None,
+        columns: Iterable[str] | None = None,
+        n_bins: int = 10,
+        n_jobs: int | None = None,
+    ):
         self.method = method
         self.threshold = threshold
         self.dataset_share = dataset_share
@@ -200,9 +224,14 @@ class DriftDetector:
         else:
             features = tuple(self._score_column(name, current[name]) for name in names)
         drift_share = sum(feature.drifted for feature in features) / len(features)
-        return DriftResult(features=features, drift_share=drift_share,
-                           dataset_drift=drift_share >= self.dataset_share, dataset_share=self.dataset_share,
-                           n_reference=self.n_reference_, n_current=len(current))
+        return DriftResult(
+            features=features,
+            drift_share=drift_share,
+            dataset_drift=drift_share >= self.dataset_share,
+            dataset_share=self.dataset_share,
+            n_reference=self.n_reference_,
+            n_current=len(current),
+        )
 
     def _check_parameters(self) -> None:
         if self.method != "auto" and self.method not in drift_methods.METHODS:
@@ -224,37 +253,61 @@ class DriftDetector:
                 method = _method_for("numeric", self.method, len(column))
                 edges = np.unique(np.quantile(values, np.linspace(0, 1, self.n_bins + 1)[1:-1]))
                 counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
-                return _ColumnProfile("numeric", method, self._threshold_for(name, method), len(column),
-                                      len(column) - values.size, sorted_values=values, std=float(values.std()),
-                                      bin_edges=edges, counts=counts)
+                return _ColumnProfile(
+                    "numeric",
+                    method,
+                    self._threshold_for(name, method),
+                    len(column),
+                    len(column) - values.size,
+                    sorted_values=values,
+                    std=float(values.std()),
+                    bin_edges=edges,
+                    counts=counts,
+                )
         method = _method_for("categorical", self.method, len(column))
         missing = int(column.isna().sum())
         frequencies = column.value_counts(dropna=True)
         frequencies = frequencies[frequencies > 0]
-        return _ColumnProfile("categorical", method, self._threshold_for(name, method), len(column), missing,
-                              categories=pd.Index(frequencies.index.to_numpy()),
-                              counts=np.concatenate([frequencies.to_numpy(), [0, missing]]))
+        return _ColumnProfile(
+            "categorical",
+            method,
+            self._threshold_for(name, method),
+            len(column),
+            missing,
+            categories=pd.Index(frequencies.index.to_numpy()),
+            counts=np.concatenate([frequencies.to_numpy(), [0, missing]]),
+        )
 
     def _threshold_for(self, name: str, method: str) -> float:
         threshold = drift_methods.DEFAULT_THRESHOLDS[method] if self.threshold is None else float(self.threshold)
         if method in drift_methods.P_VALUE_METHODS and not threshold < 1:
-            raise errors.InvalidSpec(f"dataDrift.threshold: {threshold} is a p-value for {method} "
-                                     f"(column {name!r}) and must be below 1, e.g. 0.05")
+            raise errors.InvalidSpec(
+                f"dataDrift.threshold: {threshold} is a p-value for {method} (column {name!r}) and must be below 1, e.g. 0.05"
+            )
         return threshold
 
     def _score_column(self, name: str, column: pd.Series) -> FeatureDrift:
         profile = self.profiles_[name]
         importance = None if self.importance is None else float(self.importance.get(name, 0.0))
-        common = {"name": name, "kind": profile.kind, "threshold": profile.threshold, "importance": importance,
-                  "missing_reference": profile.missing / profile.rows}
+        common = {
+            "name": name,
+            "kind": profile.kind,
+            "threshold": profile.threshold,
+            "importance": importance,
+            "missing_reference": profile.missing / profile.rows,
+        }
         if profile.kind == "categorical":
             counts = _bucket_counts(column, profile.categories)
             score = _compare_counts(profile.method, profile.counts, counts)
             k = len(profile.categories)
-            return FeatureDrift(**common, method=profile.method, score=score,
-                                drifted=drift_methods.is_drifted(profile.method, score, profile.threshold),
-                                missing_current=float(counts[k + 1] / len(column)),
-                                unseen_current=float(counts[k] / len(column)))
+            return FeatureDrift(
+                **common,
+                method=profile.method,
+                score=score,
+                drifted=drift_methods.is_drifted(profile.method, score, profile.threshold),
+                missing_current=float(counts[k + 1] / len(column)),
+                unseen_current=float(counts[k] / len(column)),
+            )
         values = _numbers(column, name, "current window")
         missing = ~np.isfinite(values)
         n_missing = int(missing.sum())
@@ -263,9 +316,13 @@ class DriftDetector:
         if values.size == 0:
             return self._score_missingness(profile, common, len(column))
         score = self._compare_numbers(profile, values)
-        return FeatureDrift(**common, method=profile.method, score=score,
-                            drifted=drift_methods.is_drifted(profile.method, score, profile.threshold),
-                            missing_current=n_missing / len(column))
+        return FeatureDrift(
+            **common,
+            method=profile.method,
+            score=score,
+            drifted=drift_methods.is_drifted(profile.method, score, profile.threshold),
+            missing_current=n_missing / len(column),
+        )
 
     @staticmethod
     def _compare_numbers(profile: _ColumnProfile, values: np.ndarray) -> float:
@@ -282,20 +339,27 @@ class DriftDetector:
         threshold = self._threshold_for(common["name"], method)
         reference = np.array([profile.rows - profile.missing, profile.missing])
         score = _compare_counts(method, reference, np.array([0, rows]))
-        return FeatureDrift(**{**common, "threshold": threshold}, method=method, score=score,
-                            drifted=drift_methods.is_drifted(method, score, threshold), missing_current=1.0,
-                            note="no values in the current window; compared on missingness")
+        return FeatureDrift(
+            **{**common, "threshold": threshold},
+            method=method,
+            score=score,
+            drifted=drift_methods.is_drifted(method, score, threshold),
+            missing_current=1.0,
+            note="no values in the current window; compared on missingness",
+        )
 
 
-def prediction_drift(reference: pd.Series, current: pd.Series, *, method: str = "psi",
-                     threshold: float | None = None, categorical: bool = False) -> FeatureDrift:
+def prediction_drift(
+    reference: pd.Series, current: pd.Series, *, method: str = "psi", threshold: float | None = None, categorical: bool = False
+) -> FeatureDrift:
     """Drift of the model's outputs (``__prediction__``): labels are categorical, values numeric.
 
     ``categorical=True`` treats numeric outputs as labels (integer class ids).
     """
     name = reference.name if reference.name is not None else "__prediction__"
-    detector = DriftDetector(method=method, threshold=threshold, dataset_share=1.0, columns=[name],
-                             categorical=[name] if categorical else None)
+    detector = DriftDetector(
+        method=method, threshold=threshold, dataset_share=1.0, columns=[name], categorical=[name] if categorical else None
+    )
     detector.fit(reference.rename(name).to_frame())
     return detector.score(current.rename(name).to_frame()).features[0]
 
@@ -340,8 +404,10 @@ def _numbers(column: pd.Series, name: str, side: str) -> np.ndarray:
     try:
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as error:
-        raise errors.DataError(f"{side} column {name!r}: expected numbers as in the reference ({error}); "
-                               f"send numeric values or declare the column categorical") from error
+        raise errors.DataError(
+            f"{side} column {name!r}: expected numbers as in the reference ({error}); "
+            f"send numeric values or declare the column categorical"
+        ) from error
 
 
 def _require_columns(table: pd.DataFrame, columns: list[str], side: str) -> None:

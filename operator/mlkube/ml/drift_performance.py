@@ -50,8 +50,16 @@ class _Recorded:
         return self._labels
 
 
-def performance(metric: str, y_true: Any, y_pred_or_proba: Any, *, baseline: float, max_drop: float,
-                classes: list | None = None, positive_class: Any = None) -> PerformanceDrift:
+def performance(
+    metric: str,
+    y_true: Any,
+    y_pred_or_proba: Any,
+    *,
+    baseline: float,
+    max_drop: float,
+    classes: list | None = None,
+    positive_class: Any = None,
+) -> PerformanceDrift:
     """Score labelled traffic on ``metric`` and compare with ``baseline`` (the model card's test value).
 
     ``y_pred_or_proba``: predicted labels (classification) or values (regression), or a 2-D array
@@ -65,22 +73,23 @@ def performance(metric: str, y_true: Any, y_pred_or_proba: Any, *, baseline: flo
     y_true = np.asarray(y_true)
     predicted = np.asarray(y_pred_or_proba)
     if len(y_true) != len(predicted):
-        raise ValueError(f"performance: {len(y_true)} targets but {len(predicted)} predictions; "
-                         "pass one per labelled request")
+        raise ValueError(f"performance: {len(y_true)} targets but {len(predicted)} predictions; pass one per labelled request")
     if metric not in base.CLASSIFICATION_METRICS + base.REGRESSION_METRICS:
         raise ValueError(f"conceptDrift.metric: unknown metric {metric!r}")
     samples = len(y_true)
     current = _current_value(metric, y_true, predicted, classes, positive_class) if samples else None
     if current is None:
-        note = (f"{metric} is undefined on {samples} labelled requests"
-                f"{'' if predicted.ndim == 2 else ' without class probabilities'}")
+        note = (
+            f"{metric} is undefined on {samples} labelled requests{'' if predicted.ndim == 2 else ' without class probabilities'}"
+        )
         return PerformanceDrift(metric, baseline, None, None, max_drop, samples, False, note)
     drop = current - baseline if metric in base.LOWER_IS_BETTER else baseline - current
     return PerformanceDrift(metric, baseline, current, drop, max_drop, samples, drop > max_drop)
 
 
-def _current_value(metric: str, y_true: np.ndarray, predicted: np.ndarray, classes: list | None,
-                   positive_class: Any) -> float | None:
+def _current_value(
+    metric: str, y_true: np.ndarray, predicted: np.ndarray, classes: list | None, positive_class: Any
+) -> float | None:
     if metric in base.REGRESSION_METRICS:
         task = evaluation.Task("regression")
         model = _Recorded(predicted.astype(float), None)

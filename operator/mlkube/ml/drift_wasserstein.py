@@ -73,8 +73,9 @@ class _Grid:
         cell = scaled.astype(np.int64)
         del scaled
         np.minimum(cell, self.cells - 1, out=cell)
-        return _Binned(offset, cell, np.bincount(cell, minlength=self.cells),
-                       np.bincount(cell, weights=offset, minlength=self.cells), weight)
+        return _Binned(
+            offset, cell, np.bincount(cell, minlength=self.cells), np.bincount(cell, weights=offset, minlength=self.cells), weight
+        )
 
     def left_edges(self, cell: np.ndarray | None = None) -> np.ndarray:
         """Cell edges as offsets from ``lo``, like the binned values."""
@@ -85,8 +86,9 @@ class _Grid:
         return self.left_edges(cell) + self.width
 
 
-def _integrate_mixed(samples: tuple[_Binned, _Binned], mixed: np.ndarray, start: np.ndarray, step: np.ndarray,
-                     grid: _Grid) -> float:
+def _integrate_mixed(
+    samples: tuple[_Binned, _Binned], mixed: np.ndarray, start: np.ndarray, step: np.ndarray, grid: _Grid
+) -> float:
     """Integral of |D| over the cells where D may change sign."""
     mean = sum(sample.total for sample in samples) / np.maximum(sum(sample.count for sample in samples), 1)
     taken = []
@@ -98,8 +100,10 @@ def _integrate_mixed(samples: tuple[_Binned, _Binned], mixed: np.ndarray, start:
         taken.append((values, cells, sample.weight))
     single = np.flatnonzero(mixed & ~spread)
     at = mean[single]
-    total = (np.abs(start[single]) * (at - grid.left_edges(single))
-             + np.abs(start[single] + step[single]) * (grid.right_edges(single) - at)).sum()
+    total = (
+        np.abs(start[single]) * (at - grid.left_edges(single))
+        + np.abs(start[single] + step[single]) * (grid.right_edges(single) - at)
+    ).sum()
     kept = [(values[spread[cells]], cells[spread[cells]], weight) for values, cells, weight in taken]
     if sum(len(values) for values, _, _ in kept):
         total += _integrate_sorted(kept, start, grid)

@@ -131,9 +131,7 @@ def criteria(measured: dict[str, float], success_criteria: list[project.SuccessC
     return results
 
 
-def compare(
-    challenger: dict[str, float], champion: dict[str, float], *, metric: str, champion_version: int
-) -> dict[str, Any]:
+def compare(challenger: dict[str, float], champion: dict[str, float], *, metric: str, champion_version: int) -> dict[str, Any]:
     """Challenger and champion on the same test rows, by the primary metric."""
     new, old = challenger.get(metric), champion.get(metric)
     better = new is not None and (old is None or is_better(metric, new, old))

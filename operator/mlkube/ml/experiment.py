@@ -75,9 +75,7 @@ class Outcome:
         return all(c["met"] for c in self.criteria)
 
 
-def run(
-    spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None
-) -> tuple[Outcome, artifacts.ArtifactInfo]:
+def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None) -> tuple[Outcome, artifacts.ArtifactInfo]:
     """Train, evaluate and write the model version that `spec` describes."""
     problem, pre = spec.project.problem, spec.preprocessing
     seconds: dict[str, float] = {}
@@ -91,11 +89,7 @@ def run(
     processing.check(pre, problem)
     features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
-    labeled = (
-        _labeled_traffic(spec, features)
-        if spec.feedback is not None
-        else pd.DataFrame(columns=[*features, problem.target])
-    )
+    labeled = _labeled_traffic(spec, features) if spec.feedback is not None else pd.DataFrame(columns=[*features, problem.target])
     labeled = data.typed_labels(labeled, like=snapshot.table[problem.target], target=problem.target)
     recent = _recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
     if spec.include_feedback:
@@ -140,9 +134,7 @@ def run(
         )
         model.fit(X_train, y_train)
     held_out = {name: part for name, part in (("validation", parts.validation), ("test", parts.test)) if len(part)}
-    metrics = {
-        name: evaluation.scores(model, part[features], part[problem.target], task) for name, part in held_out.items()
-    }
+    metrics = {name: evaluation.scores(model, part[features], part[problem.target], task) for name, part in held_out.items()}
     metrics.setdefault("validation", {})
     X_test, y_test = parts.test[features], parts.test[problem.target]
     outcome = Outcome(
@@ -165,9 +157,7 @@ def run(
         confusion=evaluation.confusion(model, X_test, y_test, task) if task.kind == "classification" else None,
         criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
         overfitting=_overfitting(model, X_train, y_train, metrics, best, task, problem.primary_metric),
-        importance=explain.importance(
-            model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed
-        ),
+        importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),
         comparison=_compare_with_champion(
             spec,
             model,
@@ -196,9 +186,7 @@ def diagnostics(outcome: Outcome) -> dict[str, Any]:
     """Trial times, peak memory, the overfitting check and the warnings, as the result reports them."""
     ran = [t for t in outcome.search.trials if not t.reused]
     durations = [t.seconds for t in ran] or [0.0]
-    peak_kib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    )
+    peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     peak = max([peak_kib / 1024] + [t.peak_memory_mib for t in ran])
     return {
         "trialSeconds": {"p50": round(statistics.median(durations), 3), "max": round(max(durations), 3)},
@@ -218,10 +206,7 @@ def warning_summary(trials: list[tuning.Trial]) -> list[str]:
             counts[(category, trial.algorithm)] = counts.get((category, trial.algorithm), 0) + 1
         if trial.state == "failed":
             counts[("Failed trial", trial.algorithm)] = counts.get(("Failed trial", trial.algorithm), 0) + 1
-    return [
-        f"{category} in {algorithm} ({n} trial{'s' if n > 1 else ''})"
-        for (category, algorithm), n in sorted(counts.items())
-    ]
+    return [f"{category} in {algorithm} ({n} trial{'s' if n > 1 else ''})" for (category, algorithm), n in sorted(counts.items())]
 
 
 def _tuning_progress(trials: list[tuning.Trial], planned: int, metric: str) -> dict[str, Any]:

@@ -49,9 +49,7 @@ def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preproce
     )
 
 
-def prepare(
-    table: pd.DataFrame, problem: project.Problem, spec: training.Preprocessing, columns: Columns
-) -> pd.DataFrame:
+def prepare(table: pd.DataFrame, problem: project.Problem, spec: training.Preprocessing, columns: Columns) -> pd.DataFrame:
     """The table ready to split: duplicates, unlabeled rows and (for `drop` strategies) incomplete rows removed."""
     table = table.dropna(subset=[problem.target])
     if spec.drop_duplicates:
@@ -84,9 +82,7 @@ def check(spec: training.Preprocessing, problem: project.Problem) -> None:
             "preprocessing.outliers: isolation_forest flags rows, it has no limits to clip to; use action: drop"
         )
     if problem.task == "regression" and spec.balance not in ("none",):
-        raise errors.InvalidSpec(
-            f"preprocessing.balance: {spec.balance} needs a classification task; use none for regression"
-        )
+        raise errors.InvalidSpec(f"preprocessing.balance: {spec.balance} needs a classification task; use none for regression")
 
 
 def build(
@@ -194,9 +190,7 @@ def _encoder(method: str, *, task: str):
     if method == "onehot":
         return preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     if method == "ordinal":
-        return preprocessing.OrdinalEncoder(
-            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
-        )
+        return preprocessing.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1)
     # Target encoding cross-fits internally, so a row's own target never encodes that row.
     return preprocessing.TargetEncoder(target_type="continuous" if task == "regression" else "auto")
 
@@ -245,6 +239,4 @@ class Recipe:
     smote_neighbours: int = 5
 
     def pipeline(self, estimator) -> pipeline.Pipeline:
-        return build(
-            self.spec, self.columns, estimator, task=self.task, seed=self.seed, smote_neighbours=self.smote_neighbours
-        )
+        return build(self.spec, self.columns, estimator, task=self.task, seed=self.seed, smote_neighbours=self.smote_neighbours)

@@ -48,9 +48,7 @@ def of(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def feature_schema(
-    table: pd.DataFrame, columns: list[str], *, non_nullable: set[str] = frozenset()
-) -> list[dict[str, Any]]:
+def feature_schema(table: pd.DataFrame, columns: list[str], *, non_nullable: set[str] = frozenset()) -> list[dict[str, Any]]:
     """One entry per feature column, in order: name, type, dtype, categories (categorical), nullable."""
     schema = []
     for name in columns:

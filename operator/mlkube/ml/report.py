@@ -37,10 +37,16 @@ svg text{font:11px system-ui,sans-serif;fill:#52606d}
 """
 
 
-def render(result: drift.DriftResult, *, reference: pd.DataFrame, current: pd.DataFrame, title: str,
-           performance_history: Sequence[tuple[str, float]] | None = None,
-           performance: drift_performance.PerformanceDrift | None = None,
-           prediction: drift.FeatureDrift | None = None) -> str:
+def render(
+    result: drift.DriftResult,
+    *,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    title: str,
+    performance_history: Sequence[tuple[str, float]] | None = None,
+    performance: drift_performance.PerformanceDrift | None = None,
+    prediction: drift.FeatureDrift | None = None,
+) -> str:
     """The report page. ``performance_history``: (time label, metric value) pairs, oldest first.
 
     ``prediction`` (from ``drift.prediction_drift``) adds its verdict, and its distribution when
@@ -53,7 +59,8 @@ def render(result: drift.DriftResult, *, reference: pd.DataFrame, current: pd.Da
         f"<p class='muted'>{result.n_reference:,} reference rows, {result.n_current:,} current rows, "
         f"{len(result.features)} features</p>",
         _verdict(result, prediction, performance),
-        "<h2>Features</h2>", _feature_table(ranked),
+        "<h2>Features</h2>",
+        _feature_table(ranked),
         "<h2>Distributions</h2><p class='legend'>"
         f"<span style='background:{REFERENCE_COLOUR}'></span>reference"
         f"<span style='background:{CURRENT_COLOUR}'></span>current</p>",
@@ -61,44 +68,57 @@ def render(result: drift.DriftResult, *, reference: pd.DataFrame, current: pd.Da
     for feature in ranked:
         parts.append(_feature_plot(feature, reference[feature.name], current[feature.name]))
     if prediction is not None and prediction.name in reference and prediction.name in current:
-        parts += ["<h2>Predictions</h2>",
-                  _feature_plot(prediction, reference[prediction.name], current[prediction.name])]
+        parts += ["<h2>Predictions</h2>", _feature_plot(prediction, reference[prediction.name], current[prediction.name])]
     if performance_history:
         parts.append(_performance_section(performance_history, performance))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _verdict(result: drift.DriftResult, prediction: drift.FeatureDrift | None,
-             performance: drift_performance.PerformanceDrift | None) -> str:
-    drifting = result.dataset_drift or (prediction is not None and prediction.drifted) or (
-        performance is not None and performance.drifted)
-    lines = [f"<strong>{_e(result.explanation())}</strong>",
-             f"Drifted share {result.drift_share:.0%}; the dataset drifts at {result.dataset_share:.0%}."]
+def _verdict(
+    result: drift.DriftResult, prediction: drift.FeatureDrift | None, performance: drift_performance.PerformanceDrift | None
+) -> str:
+    drifting = (
+        result.dataset_drift
+        or (prediction is not None and prediction.drifted)
+        or (performance is not None and performance.drifted)
+    )
+    lines = [
+        f"<strong>{_e(result.explanation())}</strong>",
+        f"Drifted share {result.drift_share:.0%}; the dataset drifts at {result.dataset_share:.0%}.",
+    ]
     if prediction is not None:
-        lines.append(f"Prediction drift: {prediction.method} {_number(prediction.score)} "
-                     f"(threshold {_number(prediction.threshold)}): {'drifted' if prediction.drifted else 'stable'}.")
+        lines.append(
+            f"Prediction drift: {prediction.method} {_number(prediction.score)} "
+            f"(threshold {_number(prediction.threshold)}): {'drifted' if prediction.drifted else 'stable'}."
+        )
     if performance is not None:
         current = "unknown" if performance.current is None else _number(performance.current)
-        lines.append(f"Performance: {_e(performance.metric)} {current} on {performance.samples:,} labelled requests, "
-                     f"baseline {_number(performance.baseline)}, allowed drop {_number(performance.max_drop)}: "
-                     f"{'degraded' if performance.drifted else 'within bounds'}."
-                     + (f" {_e(performance.note)}" if performance.note else ""))
+        lines.append(
+            f"Performance: {_e(performance.metric)} {current} on {performance.samples:,} labelled requests, "
+            f"baseline {_number(performance.baseline)}, allowed drop {_number(performance.max_drop)}: "
+            f"{'degraded' if performance.drifted else 'within bounds'}."
+            + (f" {_e(performance.note)}" if performance.note else "")
+        )
     return f"<div class='verdict{' drift' if drifting else ''}'>{'<br>'.join(lines)}</div>"
 
 
 def _feature_table(features: list[drift.FeatureDrift]) -> str:
-    header = ("<table><tr><th>feature</th><th>importance</th><th>method</th><th>score</th><th>threshold</th>"
-              "<th>drifted</th><th>missing ref / cur</th><th>unseen</th></tr>")
+    header = (
+        "<table><tr><th>feature</th><th>importance</th><th>method</th><th>score</th><th>threshold</th>"
+        "<th>drifted</th><th>missing ref / cur</th><th>unseen</th></tr>"
+    )
     rows = []
     for f in features:
         importance = "" if f.importance is None else f"{f.importance:.3f}"
         unseen = f"{f.unseen_current:.1%}" if f.kind == "categorical" else ""
         note = f" <span class='muted'>({_e(f.note)})</span>" if f.note else ""
-        rows.append(f"<tr class='{'drifted' if f.drifted else ''}'><td>{_e(f.name)}{note}</td><td>{importance}</td>"
-                    f"<td>{f.method}</td><td>{_number(f.score)}</td><td>{_number(f.threshold)}</td>"
-                    f"<td>{'yes' if f.drifted else 'no'}</td>"
-                    f"<td>{f.missing_reference:.1%} / {f.missing_current:.1%}</td><td>{unseen}</td></tr>")
+        rows.append(
+            f"<tr class='{'drifted' if f.drifted else ''}'><td>{_e(f.name)}{note}</td><td>{importance}</td>"
+            f"<td>{f.method}</td><td>{_number(f.score)}</td><td>{_number(f.threshold)}</td>"
+            f"<td>{'yes' if f.drifted else 'no'}</td>"
+            f"<td>{f.missing_reference:.1%} / {f.missing_current:.1%}</td><td>{unseen}</td></tr>"
+        )
     return header + "".join(rows) + "</table>"
 
 
@@ -109,8 +129,10 @@ def _feature_plot(feature: drift.FeatureDrift, reference: pd.Series, current: pd
         labels, ref_share, cur_share = category_shares(reference, current)
     verdict = "drifted" if feature.drifted else "stable"
     caption = f"{feature.method} {_number(feature.score)} / threshold {_number(feature.threshold)}: {verdict}"
-    return (f"<div class='feature'><h3>{_e(feature.name)}</h3><div class='muted'>{caption}</div>"
-            f"{_bars_svg(labels, ref_share, cur_share, numeric=feature.kind == 'numeric')}</div>")
+    return (
+        f"<div class='feature'><h3>{_e(feature.name)}</h3><div class='muted'>{caption}</div>"
+        f"{_bars_svg(labels, ref_share, cur_share, numeric=feature.kind == 'numeric')}</div>"
+    )
 
 
 def histograms(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -127,8 +149,9 @@ def histograms(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.
     edges = np.linspace(lo, hi, HISTOGRAM_BINS + 1)
     shares = []
     for values in (ref, cur):
-        counts = np.bincount(np.clip(np.searchsorted(edges, values, side="right") - 1, 0, HISTOGRAM_BINS - 1),
-                             minlength=HISTOGRAM_BINS)
+        counts = np.bincount(
+            np.clip(np.searchsorted(edges, values, side="right") - 1, 0, HISTOGRAM_BINS - 1), minlength=HISTOGRAM_BINS
+        )
         shares.append(counts / max(values.size, 1))
     return [_number(edge) for edge in edges], shares[0], shares[1]
 
@@ -160,37 +183,45 @@ def _bars_svg(labels: list[str], reference: np.ndarray, current: np.ndarray, *, 
     slot = plot_w / groups
     bar = slot * (0.5 if numeric else 0.4)
     axis_y = HEIGHT - MARGIN
-    shapes = [f"<line x1='{MARGIN}' y1='{axis_y}' x2='{WIDTH - MARGIN}' y2='{axis_y}' stroke='#9aa5b1'/>",
-              f"<text x='{MARGIN}' y='{MARGIN - 10}'>{top:.1%}</text>"]
+    shapes = [
+        f"<line x1='{MARGIN}' y1='{axis_y}' x2='{WIDTH - MARGIN}' y2='{axis_y}' stroke='#9aa5b1'/>",
+        f"<text x='{MARGIN}' y='{MARGIN - 10}'>{top:.1%}</text>",
+    ]
     for i in range(groups):
-        for offset, share, colour, name in ((0.0, reference[i], REFERENCE_COLOUR, "reference"),
-                                            (bar, current[i], CURRENT_COLOUR, "current")):
+        for offset, share, colour, name in (
+            (0.0, reference[i], REFERENCE_COLOUR, "reference"),
+            (bar, current[i], CURRENT_COLOUR, "current"),
+        ):
             height = plot_h * share / top
             x = MARGIN + i * slot + (slot - 2 * bar) / 2 + offset
-            shapes.append(f"<rect x='{x:.1f}' y='{HEIGHT - MARGIN - height:.1f}' width='{bar:.1f}' "
-                          f"height='{height:.1f}' fill='{colour}'><title>{_e(_label(labels, i, numeric))} "
-                          f"{name}: {share:.2%}</title></rect>")
+            shapes.append(
+                f"<rect x='{x:.1f}' y='{HEIGHT - MARGIN - height:.1f}' width='{bar:.1f}' "
+                f"height='{height:.1f}' fill='{colour}'><title>{_e(_label(labels, i, numeric))} "
+                f"{name}: {share:.2%}</title></rect>"
+            )
     shapes += _axis_labels(labels, slot, numeric)
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' "
-            f"viewBox='0 0 {WIDTH} {HEIGHT}' role='img'>{''.join(shapes)}</svg>")
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' "
+        f"viewBox='0 0 {WIDTH} {HEIGHT}' role='img'>{''.join(shapes)}</svg>"
+    )
 
 
 def _axis_labels(labels: list[str], slot: float, numeric: bool) -> list[str]:
     y = HEIGHT - MARGIN + 14
     if numeric:  # bin edges: first, middle and last
         picks = ((0, "start"), (len(labels) // 2, "middle"), (len(labels) - 1, "end"))
-        return [f"<text x='{MARGIN + i * slot:.1f}' y='{y}' text-anchor='{anchor}'>{_e(labels[i])}</text>"
-                for i, anchor in picks]
-    return [f"<text x='{MARGIN + (i + 0.5) * slot:.1f}' y='{y}' text-anchor='middle'>{_e(label[:10])}</text>"
-            for i, label in enumerate(labels)]
+        return [f"<text x='{MARGIN + i * slot:.1f}' y='{y}' text-anchor='{anchor}'>{_e(labels[i])}</text>" for i, anchor in picks]
+    return [
+        f"<text x='{MARGIN + (i + 0.5) * slot:.1f}' y='{y}' text-anchor='middle'>{_e(label[:10])}</text>"
+        for i, label in enumerate(labels)
+    ]
 
 
 def _label(labels: list[str], i: int, numeric: bool) -> str:
     return f"[{labels[i]}, {labels[i + 1]})" if numeric else labels[i]
 
 
-def _performance_section(history: Sequence[tuple[str, float]],
-                         performance: drift_performance.PerformanceDrift | None) -> str:
+def _performance_section(history: Sequence[tuple[str, float]], performance: drift_performance.PerformanceDrift | None) -> str:
     """The metric over time as a line, with the test-set baseline and the lowest acceptable value."""
     values = np.asarray([value for _, value in history], dtype=float)
     guides = []
@@ -210,16 +241,22 @@ def _performance_section(history: Sequence[tuple[str, float]],
     points = " ".join(f"{MARGIN + i * step:.1f},{y_of(value):.1f}" for i, value in enumerate(values))
     shapes = [f"<polyline points='{points}' fill='none' stroke='#1f2933' stroke-width='2'/>"]
     for name, value, colour in guides:
-        shapes.append(f"<line x1='{MARGIN}' x2='{WIDTH - MARGIN}' y1='{y_of(value):.1f}' y2='{y_of(value):.1f}' "
-                      f"stroke='{colour}' stroke-dasharray='4 3'/><text x='{WIDTH - MARGIN + 2}' "
-                      f"y='{y_of(value) + 4:.1f}'>{name}</text>")
-    shapes += [f"<text x='{MARGIN}' y='{HEIGHT - 6}'>{_e(history[0][0])}</text>",
-               f"<text x='{WIDTH - MARGIN}' y='{HEIGHT - 6}' text-anchor='end'>{_e(history[-1][0])}</text>",
-               f"<text x='2' y='{y_of(hi) + 4:.1f}'>{_number(hi)}</text>",
-               f"<text x='2' y='{y_of(lo) + 4:.1f}'>{_number(lo)}</text>"]
+        shapes.append(
+            f"<line x1='{MARGIN}' x2='{WIDTH - MARGIN}' y1='{y_of(value):.1f}' y2='{y_of(value):.1f}' "
+            f"stroke='{colour}' stroke-dasharray='4 3'/><text x='{WIDTH - MARGIN + 2}' "
+            f"y='{y_of(value) + 4:.1f}'>{name}</text>"
+        )
+    shapes += [
+        f"<text x='{MARGIN}' y='{HEIGHT - 6}'>{_e(history[0][0])}</text>",
+        f"<text x='{WIDTH - MARGIN}' y='{HEIGHT - 6}' text-anchor='end'>{_e(history[-1][0])}</text>",
+        f"<text x='2' y='{y_of(hi) + 4:.1f}'>{_number(hi)}</text>",
+        f"<text x='2' y='{y_of(lo) + 4:.1f}'>{_number(lo)}</text>",
+    ]
     metric = performance.metric if performance is not None else "metric"
-    return (f"<h2>Performance over time ({_e(metric)})</h2><svg xmlns='http://www.w3.org/2000/svg' "
-            f"width='{WIDTH + 40}' height='{HEIGHT}' role='img'>{''.join(shapes)}</svg>")
+    return (
+        f"<h2>Performance over time ({_e(metric)})</h2><svg xmlns='http://www.w3.org/2000/svg' "
+        f"width='{WIDTH + 40}' height='{HEIGHT}' role='img'>{''.join(shapes)}</svg>"
+    )
 
 
 def _finite(column: pd.Series) -> np.ndarray:

@@ -116,6 +116,4 @@ def _grid_values(dim: Dimension, points: int) -> list:
         return sorted({int(round(v)) for v in np.linspace(low, high, min(points, high - low + 1))})
     if dim.kind == "loguniform":
         return [float(v) for v in np.geomspace(dim.low, dim.high, points)] if dim.low != dim.high else [dim.low]
-    return (
-        [float(v) for v in np.linspace(dim.low, dim.high, points)] if not math.isclose(dim.low, dim.high) else [dim.low]
-    )
+    return [float(v) for v in np.linspace(dim.low, dim.high, points)] if not math.isclose(dim.low, dim.high) else [dim.low]

@@ -212,9 +212,7 @@ def _s3_call(uri: str, call, options: Options | None):
     except exceptions.NoCredentialsError as e:
         raise errors.AccessDenied(f"{uri}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from e
     except exceptions.BotoCoreError as e:
-        raise errors.StorageError(
-            f"{uri}: cannot reach the S3 endpoint {_endpoint(options) or '(AWS default)'}: {e}"
-        ) from e
+        raise errors.StorageError(f"{uri}: cannot reach the S3 endpoint {_endpoint(options) or '(AWS default)'}: {e}") from e
 
 
 def _http_get(uri: str, *, method: str = "GET") -> bytes:

@@ -34,8 +34,15 @@ META_COLUMNS = ("__prediction__", "__probabilities__", "__target__", "__request_
 Record = TypeVar("Record", inference_log.CaptureRecord, inference_log.FeedbackRecord)
 
 
-def _files(root: str, kind: inference_log.LogKind, namespace: str, deployment: str, since: datetime.datetime, *,
-           options: storage.Options | None) -> list[str]:
+def _files(
+    root: str,
+    kind: inference_log.LogKind,
+    namespace: str,
+    deployment: str,
+    since: datetime.datetime,
+    *,
+    options: storage.Options | None,
+) -> list[str]:
     base = storage.join(root, inference_log.prefix(kind, namespace=namespace, deployment=deployment))
     names = storage.list_prefix(base, options=options)
     since_date = datetime.date.fromisoformat(timestamps.format(since)[:10])  # partitions are UTC dates
@@ -51,12 +58,14 @@ def records(model: type[Record], files: Iterable[str], *, options: storage.Optio
             try:
                 yield model.model_validate_json(line)
             except pydantic.ValidationError as e:
-                raise errors.DataError(f"{uri}, line {number}: not a {model.__name__}: "
-                                       f"{api_errors.describe(e, root='record')}") from e
+                raise errors.DataError(
+                    f"{uri}, line {number}: not a {model.__name__}: {api_errors.describe(e, root='record')}"
+                ) from e
 
 
-def _captured(root: str, namespace: str, deployment: str, since: datetime.datetime, *,
-              options: storage.Options | None) -> Iterable[inference_log.CaptureRecord]:
+def _captured(
+    root: str, namespace: str, deployment: str, since: datetime.datetime, *, options: storage.Options | None
+) -> Iterable[inference_log.CaptureRecord]:
     files = _files(root, inference_log.INFERENCE_LOG, namespace, deployment, since, options=options)
     return records(inference_log.CaptureRecord, files, options=options)
 
@@ -80,8 +89,16 @@ def _rows(record: inference_log.CaptureRecord, features: list[str]) -> list[dict
     if len(predictions) != len(rows) or len(probabilities) != len(rows):
         return []
     for row, prediction, probability in zip(rows, predictions, probabilities):
-        row.update({"__prediction__": prediction, "__probabilities__": probability, "__request_id__": record.request_id,
-                    "__version__": record.version, "__role__": record.role, "__time__": record.timestamp})
+        row.update(
+            {
+                "__prediction__": prediction,
+                "__probabilities__": probability,
+                "__request_id__": record.request_id,
+                "__version__": record.version,
+                "__role__": record.role,
+                "__time__": record.timestamp,
+            }
+        )
     return rows
 
 
@@ -89,7 +106,7 @@ def _v2_rows(inputs: list[dict[str, Any]], features: list[str]) -> list[dict[str
     if len(inputs) == 1 and len(inputs[0].get("shape", [])) == 2:
         data, (n, width) = inputs[0]["data"], inputs[0]["shape"]
         flat = data if not data or not isinstance(data[0], list) else [v for row in data for v in row]
-        return [dict(zip(features, flat[i * width:(i + 1) * width])) for i in range(n)]
+        return [dict(zip(features, flat[i * width : (i + 1) * width])) for i in range(n)]
     columns = {i["name"]: i.get("data", []) for i in inputs}
     count = max((len(v) for v in columns.values()), default=0)
     return [{name: values[k] for name, values in columns.items() if k < len(values)} for k in range(count)]
@@ -112,8 +129,17 @@ def _v2_probabilities(outputs: list[dict[str, Any]], count: int) -> list[dict[st
     return [{str(c): flat[i * width + k] for k, c in enumerate(classes)} for i in range(count)]
 
 
-def window(root: str, *, namespace: str, deployment: str, features: list[str], since: datetime.datetime,
-           size: int, versions: list[int] | None = None, options: storage.Options | None = None) -> pd.DataFrame:
+def window(
+    root: str,
+    *,
+    namespace: str,
+    deployment: str,
+    features: list[str],
+    since: datetime.datetime,
+    size: int,
+    versions: list[int] | None = None,
+    options: storage.Options | None = None,
+) -> pd.DataFrame:
     """The most recent ``size`` predicted instances since ``since``, with their feedback."""
     rows: list[dict[str, Any]] = []
     cutoff = timestamps.format(since)[:19]  # record times are UTC with Z, so they compare as text
@@ -134,8 +160,9 @@ def window(root: str, *, namespace: str, deployment: str, features: list[str], s
     return table
 
 
-def instance_keys(root: str, *, namespace: str, deployment: str, since: datetime.datetime,
-                  options: storage.Options | None = None) -> list[str]:
+def instance_keys(
+    root: str, *, namespace: str, deployment: str, since: datetime.datetime, options: storage.Options | None = None
+) -> list[str]:
     """Feature names the clients sent (keys of object instances since ``since``), in first-seen order."""
     keys: dict[str, None] = {}
     for record in _captured(root, namespace, deployment, since, options=options):
@@ -146,8 +173,9 @@ def instance_keys(root: str, *, namespace: str, deployment: str, since: datetime
     return list(keys)
 
 
-def feedback(root: str, *, namespace: str, deployment: str, since: datetime.datetime,
-             options: storage.Options | None = None) -> dict[str, Any]:
+def feedback(
+    root: str, *, namespace: str, deployment: str, since: datetime.datetime, options: storage.Options | None = None
+) -> dict[str, Any]:
     """Ground truth by request id (the latest answer wins)."""
     labels: dict[str, Any] = {}
     files = _files(root, inference_log.FEEDBACK, namespace, deployment, since, options=options)
@@ -156,13 +184,22 @@ def feedback(root: str, *, namespace: str, deployment: str, since: datetime.date
     return labels
 
 
-def labeled(root: str, *, namespace: str, deployments: list[str], features: list[str], target: str,
-            since: datetime.datetime, options: storage.Options | None = None) -> pd.DataFrame:
+def labeled(
+    root: str,
+    *,
+    namespace: str,
+    deployments: list[str],
+    features: list[str],
+    target: str,
+    since: datetime.datetime,
+    options: storage.Options | None = None,
+) -> pd.DataFrame:
     """Captured instances that received ground truth, as training rows (features + target), oldest first."""
     frames = []
     for deployment in deployments:
-        table = window(root, namespace=namespace, deployment=deployment, features=features, since=since,
-                       size=10**9, options=options)
+        table = window(
+            root, namespace=namespace, deployment=deployment, features=features, since=since, size=10**9, options=options
+        )
         table = table[table["__target__"].notna()]
         frames.append(table[[*features, "__time__"]].assign(**{target: table["__target__"].to_numpy()}))
     if not frames:

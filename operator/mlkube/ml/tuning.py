@@ -262,9 +262,7 @@ def _dims(candidates, name):
 
 def _no_complete_trial(trials: list[Trial], tuning: training.Tuning, *, timed_out: bool) -> str:
     if timed_out and all(t.state in ("timeout", "pruned") for t in trials):
-        return (
-            f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
-        )
+        return f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
     failures = [t for t in trials if t.error]
     first = failures[0] if failures else None
     detail = f"; first error ({first.algorithm}, params {first.params}): {first.error}" if first else ""
@@ -286,9 +284,7 @@ def _journal_storage(path: str):
     return journal.JournalStorage(journal.JournalFileBackend(path))
 
 
-def _pool(
-    problem: Problem, journal: str | None, pruner, parallelism: int
-) -> concurrent.futures.ProcessPoolExecutor | None:
+def _pool(problem: Problem, journal: str | None, pruner, parallelism: int) -> concurrent.futures.ProcessPoolExecutor | None:
     if journal is None:
         return None
     # fork: workers inherit the training data instead of unpickling a copy each. gc.freeze keeps

@@ -57,17 +57,31 @@ def json_or_text(body: bytes | None) -> Any:
 def line_of(offered: dict[str, Any]) -> dict[str, Any]:
     """The capture line of a record as the router offers it (see `Recorder.offer`)."""
     return inference_log.capture_line(
-        request_id=offered.get("requestId"), timestamp=inference_log.record_time(offered["_ts"]),
-        namespace=offered.get("namespace"), deployment=offered.get("deployment"), project=offered.get("project"),
-        version=offered.get("version"), role=offered.get("role"), protocol=offered.get("protocol"),
-        verb=offered.get("verb"), status=offered.get("status"), latency_ms=offered.get("latencyMs"),
-        request=json_or_text(offered.get("request")), response=json_or_text(offered.get("response")),
+        request_id=offered.get("requestId"),
+        timestamp=inference_log.record_time(offered["_ts"]),
+        namespace=offered.get("namespace"),
+        deployment=offered.get("deployment"),
+        project=offered.get("project"),
+        version=offered.get("version"),
+        role=offered.get("role"),
+        protocol=offered.get("protocol"),
+        verb=offered.get("verb"),
+        status=offered.get("status"),
+        latency_ms=offered.get("latencyMs"),
+        request=json_or_text(offered.get("request")),
+        response=json_or_text(offered.get("response")),
     )
 
 
 def write_lines(
-    base_uri: str, kind: inference_log.LogKind, lines: list[dict[str, Any]], *, namespace: str, deployment: str,
-    options: storage.Options | None = None, host: str | None = None,
+    base_uri: str,
+    kind: inference_log.LogKind,
+    lines: list[dict[str, Any]],
+    *,
+    namespace: str,
+    deployment: str,
+    options: storage.Options | None = None,
+    host: str | None = None,
 ) -> list[str]:
     """Write records' wire forms as one object per UTC date of their `timestamp`; returns the URIs."""
     host = host or socket.gethostname()
@@ -85,19 +99,30 @@ def write_lines(
 
 
 def write_records(
-    base_uri: str, kind: inference_log.LogKind, records: Sequence[inference_log.Record], *, namespace: str,
-    deployment: str, options: storage.Options | None = None, host: str | None = None,
+    base_uri: str,
+    kind: inference_log.LogKind,
+    records: Sequence[inference_log.Record],
+    *,
+    namespace: str,
+    deployment: str,
+    options: storage.Options | None = None,
+    host: str | None = None,
 ) -> list[str]:
     """Write validated records (the feedback writers') like `write_lines`; returns the URIs."""
-    return write_lines(base_uri, kind, [r.wire() for r in records], namespace=namespace, deployment=deployment,
-                       options=options, host=host)
+    return write_lines(
+        base_uri, kind, [r.wire() for r in records], namespace=namespace, deployment=deployment, options=options, host=host
+    )
 
 
 class Recorder:
     """The inference-log writer of one router: bounded buffer, periodic batched writes."""
 
     def __init__(
-        self, stats: stats_module.Stats, *, flush_seconds: float = 1.0, batch_records: int = 1000,
+        self,
+        stats: stats_module.Stats,
+        *,
+        flush_seconds: float = 1.0,
+        batch_records: int = 1000,
         max_buffered: int = 20_000,
     ):
         self.stats = stats
@@ -163,7 +188,12 @@ class Recorder:
         base_uri, namespace, deployment, options = self.target
         try:
             await asyncio.to_thread(
-                _write_batch, base_uri, batch, namespace=namespace, deployment=deployment, options=options,
+                _write_batch,
+                base_uri,
+                batch,
+                namespace=namespace,
+                deployment=deployment,
+                options=options,
             )
         except (ml_errors.MLError, OSError) as e:
             self.stats.capture["writeErrors"] += 1
@@ -173,7 +203,8 @@ class Recorder:
         self.stats.capture["written"] += len(batch)
 
 
-def _write_batch(base_uri: str, batch: list[dict[str, Any]], *, namespace: str, deployment: str,
-                 options: storage.Options) -> list[str]:
+def _write_batch(
+    base_uri: str, batch: list[dict[str, Any]], *, namespace: str, deployment: str, options: storage.Options
+) -> list[str]:
     lines = [line_of(record) for record in batch]
     return write_lines(base_uri, inference_log.INFERENCE_LOG, lines, namespace=namespace, deployment=deployment, options=options)

@@ -133,19 +133,24 @@ def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[in
             continue
         served = index.lookup(request_id)
         if served is None:
-            results.append({
-                "requestId": request_id, "status": 404,
-                "error": f"unknown requestId {request_id!r}: not among the last {index.capacity} requests this router served",
-            })
+            results.append(
+                {
+                    "requestId": request_id,
+                    "status": 404,
+                    "error": f"unknown requestId {request_id!r}: not among the last {index.capacity} requests this router served",
+                }
+            )
             continue
-        records.append(inference_log.FeedbackRecord(
-            request_id=request_id,
-            ground_truth=item["groundTruth"],
-            version=served.version,
-            role=served.role,
-            request_timestamp=inference_log.record_time(served.timestamp),
-            timestamp=inference_log.record_time(now),  # when the ground truth arrived: the latest answer wins
-        ))
+        records.append(
+            inference_log.FeedbackRecord(
+                request_id=request_id,
+                ground_truth=item["groundTruth"],
+                version=served.version,
+                role=served.role,
+                request_timestamp=inference_log.record_time(served.timestamp),
+                timestamp=inference_log.record_time(now),  # when the ground truth arrived: the latest answer wins
+            )
+        )
         results.append({"requestId": request_id, "status": 200})
     return records, results
 

@@ -61,8 +61,14 @@ class Mirrors:
     """The copies waiting per target, and the calls in flight."""
 
     def __init__(
-        self, call: Call, counters: stats.Stats, *, limit: int = 64, timeout_seconds: float = 10.0,
-        max_batch: int = MAX_BATCH, max_wait_seconds: float = MAX_WAIT_SECONDS,
+        self,
+        call: Call,
+        counters: stats.Stats,
+        *,
+        limit: int = 64,
+        timeout_seconds: float = 10.0,
+        max_batch: int = MAX_BATCH,
+        max_wait_seconds: float = MAX_WAIT_SECONDS,
     ):
         self.call = call
         self.stats = counters

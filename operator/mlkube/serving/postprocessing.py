@@ -35,7 +35,7 @@ class Postprocessing:
             try:
                 raw = json.loads(raw)
             except json.JSONDecodeError as e:
-                raise ValueError(f"postprocessing: not valid JSON ({e}); expected e.g. {{\"threshold\": 0.35}}") from e
+                raise ValueError(f'postprocessing: not valid JSON ({e}); expected e.g. {{"threshold": 0.35}}') from e
         if not isinstance(raw, dict):
             raise ValueError("postprocessing: expected an object with 'threshold' and/or 'labels'")
         unknown = sorted(set(raw) - {"threshold", "labels"})

@@ -59,9 +59,14 @@ class Router:
     """The routing state of one process: current table, client pool, counters and side channels."""
 
     def __init__(
-        self, *, mirror_limit: int = 64, index_capacity: int = feedback.DEFAULT_CAPACITY,
+        self,
+        *,
+        mirror_limit: int = 64,
+        index_capacity: int = feedback.DEFAULT_CAPACITY,
         response_budget: int = feedback.DEFAULT_RESPONSE_BUDGET,
-        timeout_seconds: float = 30.0, mirror_timeout_seconds: float = 10.0, recorder_options: dict | None = None,
+        timeout_seconds: float = 30.0,
+        mirror_timeout_seconds: float = 10.0,
+        recorder_options: dict | None = None,
         rng: random.Random | None = None,
     ):
         self.table: routing.RoutingTable | None = None
@@ -121,16 +126,28 @@ class Router:
         kept = payload if status == 200 and verb == "predict" else None
         self.index.remember(request_id, feedback.Served(choice.version, choice.role, started, kept))
         if table.capture.enabled and self.rng.random() < table.capture.sample_rate:
-            self.recorder.offer({
-                "_ts": started, "requestId": request_id, "namespace": table.namespace, "deployment": table.deployment,
-                "project": table.project, "version": choice.version, "role": choice.role, "protocol": protocol,
-                "verb": verb, "status": status or 502, "latencyMs": round(latency_ms, 3), "request": forward.body,
-                "response": payload,
-            })
+            self.recorder.offer(
+                {
+                    "_ts": started,
+                    "requestId": request_id,
+                    "namespace": table.namespace,
+                    "deployment": table.deployment,
+                    "project": table.project,
+                    "version": choice.version,
+                    "role": choice.role,
+                    "protocol": protocol,
+                    "verb": verb,
+                    "status": status or 502,
+                    "latencyMs": round(latency_ms, 3),
+                    "request": forward.body,
+                    "response": payload,
+                }
+            )
         if verb == "predict" and choice.role != "preview" and status == 200:
             self._mirror_if_sampled(table, choice, forward, payload)
         return web.Response(
-            body=payload, status=status or 502,
+            body=payload,
+            status=status or 502,
             headers={"content-type": content_type, REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
         )
 
@@ -158,7 +175,9 @@ class Router:
             copy = mirror.Copy(forward.protocol, forward.body, forward.headers, primary)
             self.mirrors.offer(mirror.Target(table.stable_version, "compare", judged=compare.version), copy)
 
-    async def _call_mirror(self, version: int, protocol: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    async def _call_mirror(
+        self, version: int, protocol: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes]:
         table = self.table
         if table is None or version not in table.backends:
             return 0, b""  # the version left the table while its copies waited
@@ -181,8 +200,13 @@ class Router:
         if records:
             try:
                 await asyncio.to_thread(
-                    capture.write_records, table.capture.uri, inference_log.FEEDBACK, records, namespace=table.namespace,
-                    deployment=table.deployment, options=storage.Options(endpoint=table.capture.endpoint),
+                    capture.write_records,
+                    table.capture.uri,
+                    inference_log.FEEDBACK,
+                    records,
+                    namespace=table.namespace,
+                    deployment=table.deployment,
+                    options=storage.Options(endpoint=table.capture.endpoint),
                 )
             except (ml_errors.MLError, OSError) as e:
                 return _error(503, f"feedback could not be stored, retry later: {e}")
@@ -216,8 +240,12 @@ class Router:
 
     async def stats_json(self, request: web.Request) -> web.Response:
         doc = self.stats.as_json()
-        doc["requestIndex"] = {"size": len(self.index), "capacity": self.index.capacity,
-                               "keptBytes": self.index.kept_bytes, "responseBudget": self.index.response_budget}
+        doc["requestIndex"] = {
+            "size": len(self.index),
+            "capacity": self.index.capacity,
+            "keptBytes": self.index.kept_bytes,
+            "responseBudget": self.index.response_budget,
+        }
         return web.json_response(doc)
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -277,14 +305,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--mirror-limit", type=int, default=64, help="mirror calls in flight before mirrors are skipped")
     parser.add_argument("--index-capacity", type=int, default=feedback.DEFAULT_CAPACITY, help="request ids kept for feedback")
-    parser.add_argument("--response-budget", type=int, default=feedback.DEFAULT_RESPONSE_BUDGET,
-                        help="bytes of response bodies kept for scoring feedback (0: score none)")
+    parser.add_argument(
+        "--response-budget",
+        type=int,
+        default=feedback.DEFAULT_RESPONSE_BUDGET,
+        help="bytes of response bodies kept for scoring feedback (0: score none)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed the routing draws (reproducible tests)")
     args = parser.parse_args(argv)
     if args.index_capacity < 1 or args.response_budget < 0:
         parser.error("--index-capacity must be >= 1 and --response-budget >= 0")
-    router = Router(mirror_limit=args.mirror_limit, index_capacity=args.index_capacity,
-                    response_budget=args.response_budget, rng=random.Random(args.seed))
+    router = Router(
+        mirror_limit=args.mirror_limit,
+        index_capacity=args.index_capacity,
+        response_budget=args.response_budget,
+        rng=random.Random(args.seed),
+    )
     app = application(router)
     if args.config_map:
         namespace, _, name = args.config_map.partition("/")

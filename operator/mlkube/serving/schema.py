@@ -87,9 +87,7 @@ class FeatureSchema:
             return self._frame(self._columns_from_objects(instances), "instances")
         if isinstance(instances[0], list):
             return self._frame(self._columns_from_rows(instances, "instances"), "instances")
-        raise SchemaError(
-            "instances[0]: expected an object keyed by feature name or an array in featureSchema order"
-        )
+        raise SchemaError("instances[0]: expected an object keyed by feature name or an array in featureSchema order")
 
     def _columns_from_objects(self, instances: list) -> dict[str, list]:
         for i, instance in enumerate(instances):
@@ -178,9 +176,7 @@ class FeatureSchema:
                 and value not in feature.categories
             ):
                 known = ", ".join(repr(c) for c in sorted(feature.categories, key=str)[:10])
-                raise SchemaError(
-                    f"{where}[{i}]: feature '{feature.name}' has unknown category {value!r} (known: {known})"
-                )
+                raise SchemaError(f"{where}[{i}]: feature '{feature.name}' has unknown category {value!r} (known: {known})")
         if feature.kind == "numeric":
             return np.array(values, dtype=np.float64)  # None becomes NaN, which the imputer handles
         if feature.kind == "boolean" and not has_null:

@@ -185,6 +185,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])

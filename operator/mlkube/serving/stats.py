@@ -59,8 +59,12 @@ class VersionStats:
             "byRole": dict(self.by_role),
             "latency": {"unit": "ms", "buckets": cumulative, "sum": round(self.latency_sum_ms, 3), "count": self.requests},
             "agreement": {"compared": self.compared, "agreed": self.agreed},
-            "quality": {"labeled": self.labeled, "correct": self.correct, "absErrorSum": self.abs_error_sum,
-                        "squaredErrorSum": self.squared_error_sum},
+            "quality": {
+                "labeled": self.labeled,
+                "correct": self.correct,
+                "absErrorSum": self.abs_error_sum,
+                "squaredErrorSum": self.squared_error_sum,
+            },
         }
 
 
@@ -129,7 +133,8 @@ class _Collector(registry.Collector):
     def collect(self) -> Iterator[prom_core.Metric]:
         s, labels = self.stats, ["deployment", "version"]
         requests = prom_core.CounterMetricFamily(
-            "mlkube_router_requests", "Calls to a model version by role and HTTP status (0: unreachable)",
+            "mlkube_router_requests",
+            "Calls to a model version by role and HTTP status (0: unreachable)",
             labels=[*labels, "role", "code"],
         )
         errors = prom_core.CounterMetricFamily("mlkube_router_errors", "Calls answered >= 400 or failed", labels=labels)
@@ -139,13 +144,17 @@ class _Collector(registry.Collector):
         compared = prom_core.CounterMetricFamily("mlkube_router_agreement_compared", "Mirrored comparisons", labels=labels)
         agreed = prom_core.CounterMetricFamily("mlkube_router_agreement_agreed", "Comparisons that agreed", labels=labels)
         labeled = prom_core.CounterMetricFamily(
-            "mlkube_router_quality_labeled", "Predictions scored against ground-truth feedback", labels=labels)
+            "mlkube_router_quality_labeled", "Predictions scored against ground-truth feedback", labels=labels
+        )
         correct = prom_core.CounterMetricFamily(
-            "mlkube_router_quality_correct", "Labeled predictions equal to the ground truth", labels=labels)
+            "mlkube_router_quality_correct", "Labeled predictions equal to the ground truth", labels=labels
+        )
         abs_error = prom_core.CounterMetricFamily(
-            "mlkube_router_quality_abs_error", "Sum of |prediction - ground truth| (numeric predictions)", labels=labels)
+            "mlkube_router_quality_abs_error", "Sum of |prediction - ground truth| (numeric predictions)", labels=labels
+        )
         squared_error = prom_core.CounterMetricFamily(
-            "mlkube_router_quality_squared_error", "Sum of (prediction - ground truth)^2 (numeric predictions)", labels=labels)
+            "mlkube_router_quality_squared_error", "Sum of (prediction - ground truth)^2 (numeric predictions)", labels=labels
+        )
         for version, v in sorted(s.versions.items()):
             values = [s.deployment, str(version)]
             for (role, code), count in sorted(v.by_code.items()):

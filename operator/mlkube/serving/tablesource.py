@@ -106,7 +106,8 @@ class ConfigMapSource:
                 current = api.read_namespaced_config_map(self.name, self.namespace)
                 self._hand_over(current.data)
                 stream = watch.Watch().stream(
-                    api.list_namespaced_config_map, self.namespace,
+                    api.list_namespaced_config_map,
+                    self.namespace,
                     field_selector=f"metadata.name={self.name}",
                     resource_version=current.metadata.resource_version,
                     timeout_seconds=WATCH_SECONDS,

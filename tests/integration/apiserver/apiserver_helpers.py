@@ -16,8 +16,7 @@ WIDGET_CRD = MANIFESTS / "widget-crd.yaml"
 
 
 def widget(name: str, *, size: int | None = 5, **spec: Any) -> str:
-    body: dict[str, Any] = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name},
-                            "spec": dict(spec)}
+    body: dict[str, Any] = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": dict(spec)}
     if size is not None:
         body["spec"]["size"] = size
     return json.dumps(body)
@@ -42,5 +41,9 @@ def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: flo
 def client_for(server: Any, *, token: str | None = None) -> httpx.Client:
     """An httpx client trusting the server's CA; authenticated unless `token=""`."""
     token = server.token if token is None else token
-    return httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=server.ca), timeout=30,
-                        headers={"Authorization": f"Bearer {token}"} if token else {})
+    return httpx.Client(
+        base_url=server.url,
+        verify=ssl.create_default_context(cafile=server.ca),
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+    )

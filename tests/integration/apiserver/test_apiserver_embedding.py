@@ -20,11 +20,17 @@ def test_run_in_thread_installs_crds_and_serves_the_kubernetes_client(tmp_path):
     try:
         assert server.install_crds(handle, paths=[str(WIDGET_CRD)]) == ["widgets.example.com"]
         assert server.install_crds(handle.url, handle.token, [str(WIDGET_CRD)], ca_file=handle.ca_path) == [
-            "widgets.example.com"]                # a second install replaces in place
+            "widgets.example.com"
+        ]  # a second install replaces in place
         api = config.new_client_from_config(config_file=handle.kubeconfig_path)
         objects = client.CustomObjectsApi(api)
-        objects.create_namespaced_custom_object("example.com", "v1", "default", "widgets", {
-            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "t"}, "spec": {"size": 1}})
+        objects.create_namespaced_custom_object(
+            "example.com",
+            "v1",
+            "default",
+            "widgets",
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "t"}, "spec": {"size": 1}},
+        )
         listed = objects.list_namespaced_custom_object("example.com", "v1", "default", "widgets")
         assert [item["metadata"]["name"] for item in listed["items"]] == ["t"]
         api.close()
@@ -66,8 +72,7 @@ def test_sigterm_ends_open_watches_and_the_process(fresh_apiserver):
 
 
 def test_log_follow_streams_until_the_container_terminates(apiserver, http, namespace):
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "f"},
-           "spec": {"containers": [{"name": "main", "image": "x"}]}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "f"}, "spec": {"containers": [{"name": "main", "image": "x"}]}}
     http.post(f"/api/v1/namespaces/{namespace}/pods", json=pod)
     directory = apiserver.state_dir / "logs" / namespace / "f" / "main"
     directory.mkdir(parents=True)
@@ -80,9 +85,18 @@ def test_log_follow_streams_until_the_container_terminates(apiserver, http, name
         with open(log, "a") as handle:
             handle.write("line 2\n")
         received.append(next(lines))
-        status = {"status": {"phase": "Succeeded", "containerStatuses": [
-            {"name": "main", "ready": False, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}]}}
-        http.patch(f"/api/v1/namespaces/{namespace}/pods/f/status", content=json.dumps(status),
-                   headers={"Content-Type": "application/merge-patch+json"})
-        received.extend(lines)          # ends once the container is terminated
+        status = {
+            "status": {
+                "phase": "Succeeded",
+                "containerStatuses": [
+                    {"name": "main", "ready": False, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}
+                ],
+            }
+        }
+        http.patch(
+            f"/api/v1/namespaces/{namespace}/pods/f/status",
+            content=json.dumps(status),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        received.extend(lines)  # ends once the container is terminated
     assert received == ["line 1", "line 2"]

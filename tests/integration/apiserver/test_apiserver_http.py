@@ -78,8 +78,15 @@ def test_streaming_list_ends_initial_events_with_a_bookmark_and_bookmarks_repeat
     server = fresh_apiserver(extra_args=("--bookmark-interval", "0.3"))
     with client_for(server) as http:
         http.post(CM.format(ns="default"), json={"metadata": {"name": "one"}})
-        events = _lines(http, CM.format(ns="default"), count=3, sendInitialEvents="true",
-                        resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true", timeoutSeconds="5")
+        events = _lines(
+            http,
+            CM.format(ns="default"),
+            count=3,
+            sendInitialEvents="true",
+            resourceVersionMatch="NotOlderThan",
+            allowWatchBookmarks="true",
+            timeoutSeconds="5",
+        )
         assert [e["type"] for e in events] == ["ADDED", "BOOKMARK", "BOOKMARK"]
         assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
         refused = http.get(CM.format(ns="default"), params={"sendInitialEvents": "true"})
@@ -91,12 +98,12 @@ def test_watch_timeout_ends_the_stream(http, namespace):
 
 
 def test_field_validation_strict_warn_and_ignore(http, widgets, namespace):
-    body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "fv"},
-            "spec": {"size": 2, "shape": "round"}}
+    body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "fv"}, "spec": {"size": 2, "shape": "round"}}
     strict = http.post(WD.format(ns=namespace), json=body, params={"fieldValidation": "Strict"})
     assert strict.status_code == 400
-    assert strict.json()["message"] == ('Widget in version "v1" cannot be handled as a Widget: strict decoding '
-                                        'error: unknown field "spec.shape"')
+    assert strict.json()["message"] == (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.shape"'
+    )
     warned = http.post(WD.format(ns=namespace), json=body)
     assert warned.status_code == 201 and warned.headers["Warning"] == '299 - "unknown field \\"spec.shape\\""'
     assert "shape" not in warned.json()["spec"]
@@ -112,8 +119,10 @@ def test_dry_run_persists_nothing(http, namespace):
 
 
 def test_names_generate_name_and_namespace_errors(http, namespace):
-    generated = {http.post(CM.format(ns=namespace), json={"metadata": {"generateName": "gen-"}}).json()[
-        "metadata"]["name"] for _ in range(2)}
+    generated = {
+        http.post(CM.format(ns=namespace), json={"metadata": {"generateName": "gen-"}}).json()["metadata"]["name"]
+        for _ in range(2)
+    }
     assert len(generated) == 2 and all(name.startswith("gen-") and len(name) == 9 for name in generated)
     bad = http.post(CM.format(ns=namespace), json={"metadata": {"name": "Bad_Name"}})
     assert bad.status_code == 422 and bad.json()["details"]["causes"][0]["field"] == "metadata.name"
@@ -142,34 +151,49 @@ def test_pagination_with_limit_and_continue(http, namespace):
 def test_services_get_unique_loopback_cluster_ips_that_survive_updates(http, namespace):
     ips = []
     for name in ("s1", "s2"):
-        created = http.post(f"/api/v1/namespaces/{namespace}/services",
-                            json={"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}).json()
+        created = http.post(
+            f"/api/v1/namespaces/{namespace}/services", json={"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}
+        ).json()
         ips.append(created["spec"]["clusterIP"])
-    headless = http.post(f"/api/v1/namespaces/{namespace}/services",
-                         json={"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}).json()
+    headless = http.post(
+        f"/api/v1/namespaces/{namespace}/services", json={"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}
+    ).json()
     assert len(set(ips)) == 2 and all(ip.startswith("127.1.") for ip in ips)
     assert headless["spec"]["clusterIP"] == "None"
-    updated = http.patch(f"/api/v1/namespaces/{namespace}/services/s1", json={"spec": {"clusterIP": "127.9.9.9"}},
-                         headers={"Content-Type": "application/merge-patch+json"}).json()
+    updated = http.patch(
+        f"/api/v1/namespaces/{namespace}/services/s1",
+        json={"spec": {"clusterIP": "127.9.9.9"}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
     assert updated["spec"]["clusterIP"] == ips[0]
 
 
 def test_owner_references_background_orphan_and_foreground(http, widgets, namespace):
     def widget(name: str) -> dict:
-        return http.post(WD.format(ns=namespace), json={"apiVersion": "example.com/v1", "kind": "Widget",
-                                                         "metadata": {"name": name}, "spec": {"size": 1}}).json()
+        return http.post(
+            WD.format(ns=namespace),
+            json={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": 1}},
+        ).json()
 
     def dependent(name: str, owner: dict, **extra) -> None:
-        ref = {"apiVersion": "example.com/v1", "kind": "Widget", "name": owner["metadata"]["name"],
-               "uid": owner["metadata"]["uid"], **extra}
+        ref = {
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            **extra,
+        }
         http.post(CM.format(ns=namespace), json={"metadata": {"name": name, "ownerReferences": [ref]}})
 
     background, orphan, foreground = widget("bg"), widget("or"), widget("fg")
     dependent("bg-dep", background)
     dependent("or-dep", orphan)
     dependent("fg-dep", foreground, blockOwnerDeletion=True)
-    http.patch(CM.format(ns=namespace) + "/fg-dep", json={"metadata": {"finalizers": ["example.com/hold"]}},
-               headers={"Content-Type": "application/merge-patch+json"})
+    http.patch(
+        CM.format(ns=namespace) + "/fg-dep",
+        json={"metadata": {"finalizers": ["example.com/hold"]}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     bogus = {"apiVersion": "v1", "kind": "ConfigMap", "name": "ghost", "uid": str(uuid.uuid4())}
     http.post(CM.format(ns=namespace), json={"metadata": {"name": "ghost-dep", "ownerReferences": [bogus]}})
 
@@ -184,39 +208,57 @@ def test_owner_references_background_orphan_and_foreground(http, widgets, namesp
     held = http.get(WD.format(ns=namespace) + "/fg").json()
     assert held["metadata"]["deletionTimestamp"] and "foregroundDeletion" in held["metadata"]["finalizers"]
     assert http.get(CM.format(ns=namespace) + "/fg-dep").json()["metadata"]["deletionTimestamp"]
-    http.patch(CM.format(ns=namespace) + "/fg-dep", json={"metadata": {"finalizers": None}},
-               headers={"Content-Type": "application/merge-patch+json"})
+    http.patch(
+        CM.format(ns=namespace) + "/fg-dep",
+        json={"metadata": {"finalizers": None}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     eventually(lambda: http.get(WD.format(ns=namespace) + "/fg").status_code == 404)
 
 
 def test_discovery_formats_and_openapi_hashes_follow_crd_changes(http):
     legacy = http.get("/apis").json()
     assert legacy["kind"] == "APIGroupList"
-    aggregated = http.get("/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;"
-                                                      "as=APIGroupDiscoveryList,application/json"})
+    aggregated = http.get(
+        "/apis", headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"}
+    )
     assert aggregated.headers["Content-Type"].startswith("application/json;g=apidiscovery.k8s.io;v=v2")
-    assert {item["metadata"]["name"] for item in aggregated.json()["items"]} == {
-        group["name"] for group in legacy["groups"]}
+    assert {item["metadata"]["name"] for item in aggregated.json()["items"]} == {group["name"] for group in legacy["groups"]}
     assert http.get("/openapi/v2").status_code == 404
     before = http.get("/openapi/v3").json()["paths"]
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": "gadgets.test.io"},
-           "spec": {"group": "test.io", "scope": "Cluster",
-                    "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-                    "versions": [{"name": "v2", "served": True, "storage": False,
-                                  "schema": {"openAPIV3Schema": {"type": "object",
-                                                                 "x-kubernetes-preserve-unknown-fields": True}}},
-                                 {"name": "v1", "served": True, "storage": True,
-                                  "schema": {"openAPIV3Schema": {"type": "object",
-                                                                 "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.test.io"},
+        "spec": {
+            "group": "test.io",
+            "scope": "Cluster",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [
+                {
+                    "name": "v2",
+                    "served": True,
+                    "storage": False,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                },
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                },
+            ],
+        },
+    }
     assert http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd).status_code == 201
     after = http.get("/openapi/v3").json()["paths"]
     assert "apis/test.io/v1" in after and "apis/test.io/v1" not in before
     assert after["apis/apiextensions.k8s.io/v1"] == before["apis/apiextensions.k8s.io/v1"]
     group = http.get("/apis/test.io").json()
     assert group["preferredVersion"]["version"] == "v2"
-    created = http.post("/apis/test.io/v1/gadgets", json={"apiVersion": "test.io/v1", "kind": "Gadget",
-                                                          "metadata": {"name": "g"}, "x": 1})
+    created = http.post(
+        "/apis/test.io/v1/gadgets", json={"apiVersion": "test.io/v1", "kind": "Gadget", "metadata": {"name": "g"}, "x": 1}
+    )
     assert created.status_code == 201
     assert http.get("/apis/test.io/v2/gadgets/g").json()["apiVersion"] == "test.io/v2"
     document = http.get(after["apis/test.io/v1"]["serverRelativeURL"]).json()
@@ -229,12 +271,24 @@ def test_discovery_formats_and_openapi_hashes_follow_crd_changes(http):
 
 
 def test_invalid_crds_are_refused(http):
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": "wrong.test.io"},
-           "spec": {"group": "test.io", "scope": "Namespaced", "names": {"plural": "things", "kind": "Thing"},
-                    "versions": [{"name": "v1", "served": True, "storage": True,
-                                  "schema": {"openAPIV3Schema": {"type": "object",
-                                                                 "properties": {"spec": {}}}}}]}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "wrong.test.io"},
+        "spec": {
+            "group": "test.io",
+            "scope": "Namespaced",
+            "names": {"plural": "things", "kind": "Thing"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {}}}},
+                }
+            ],
+        },
+    }
     refused = http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
     assert refused.status_code == 422
     fields = {cause["field"] for cause in refused.json()["details"]["causes"]}
@@ -242,8 +296,7 @@ def test_invalid_crds_are_refused(http):
     assert any(field.startswith("spec.versions[0].schema.openAPIV3Schema") for field in fields)
 
 
-@pytest.mark.parametrize("params", [{"limit": "x"}, {"resourceVersion": "abc"},
-                                    {"watch": "true", "timeoutSeconds": "soon"}])
+@pytest.mark.parametrize("params", [{"limit": "x"}, {"resourceVersion": "abc"}, {"watch": "true", "timeoutSeconds": "soon"}])
 def test_malformed_numeric_parameters_are_400(http, params):
     response = http.get(CM.format(ns="default"), params=params)
     assert response.status_code == 400 and response.json()["kind"] == "Status"
@@ -256,8 +309,11 @@ def test_concurrent_writes_reach_a_watcher_exactly_once_in_rv_order(apiserver, h
 
     def patch(index: int) -> None:
         with client_for(apiserver) as own:
-            own.patch(CM.format(ns=namespace) + "/hot", json={"data": {"i": str(index)}},
-                      headers={"Content-Type": "application/merge-patch+json"})
+            own.patch(
+                CM.format(ns=namespace) + "/hot",
+                json={"data": {"i": str(index)}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
 
     threads = [threading.Thread(target=patch, args=(index,)) for index in range(writes)]
     for thread in threads:
@@ -271,18 +327,34 @@ def test_concurrent_writes_reach_a_watcher_exactly_once_in_rv_order(apiserver, h
 
 
 def test_crd_selectable_fields_work_as_field_selectors(http, namespace):
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": "crates.sel.io"},
-           "spec": {"group": "sel.io", "scope": "Namespaced", "names": {"plural": "crates", "kind": "Crate"},
-                    "versions": [{"name": "v1", "served": True, "storage": True,
-                                  "selectableFields": [{"jsonPath": ".spec.color"}],
-                                  "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                                      "spec": {"type": "object", "properties": {"color": {"type": "string"}}}}}}}]}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "crates.sel.io"},
+        "spec": {
+            "group": "sel.io",
+            "scope": "Namespaced",
+            "names": {"plural": "crates", "kind": "Crate"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "selectableFields": [{"jsonPath": ".spec.color"}],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": {"color": {"type": "string"}}}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
     assert http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd).status_code == 201
     path = f"/apis/sel.io/v1/namespaces/{namespace}/crates"
     for name, color in (("a", "red"), ("b", "blue")):
-        http.post(path, json={"apiVersion": "sel.io/v1", "kind": "Crate", "metadata": {"name": name},
-                              "spec": {"color": color}})
+        http.post(path, json={"apiVersion": "sel.io/v1", "kind": "Crate", "metadata": {"name": name}, "spec": {"color": color}})
     selected = http.get(path, params={"fieldSelector": "spec.color=blue"}).json()["items"]
     assert [item["metadata"]["name"] for item in selected] == ["b"]
     assert http.get(path, params={"fieldSelector": "spec.size=1"}).status_code == 400

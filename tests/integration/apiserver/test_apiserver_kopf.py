@@ -14,7 +14,7 @@ import textwrap
 import pytest
 from apiserver_helpers import WIDGET_CRD, eventually, widget
 
-OPERATOR = textwrap.dedent('''
+OPERATOR = textwrap.dedent("""
     import kopf
 
     @kopf.on.startup()
@@ -33,7 +33,7 @@ OPERATOR = textwrap.dedent('''
     @kopf.on.delete("example.com", "v1", "widgets")
     def deleted(body, **_):
         kopf.warn(body, reason="Deleting", message="goodbye")
-''')
+""")
 
 
 @pytest.fixture
@@ -45,9 +45,12 @@ def kopf_operator(apiserver, widgets, namespace, tmp_path: pathlib.Path):
     script.write_text(OPERATOR)
     log = tmp_path / "kopf.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen([kopf, "run", "--standalone", "--verbose", "--namespace", namespace, str(script)],
-                                   stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "KUBECONFIG": apiserver.kubeconfig})
+        process = subprocess.Popen(
+            [kopf, "run", "--standalone", "--verbose", "--namespace", namespace, str(script)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "KUBECONFIG": apiserver.kubeconfig},
+        )
     eventually(lambda: "Initial authentication has finished" in log.read_text(), timeout=20)
     yield log
     process.send_signal(signal.SIGTERM)
@@ -58,8 +61,7 @@ def test_kopf_handles_create_update_delete_with_finalizers_status_and_events(kub
     kubectl("apply", "-n", namespace, "-f", "-", input=widget("w1", size=5))
 
     def status_phase() -> str:
-        return json.loads(kubectl("get", "wd", "w1", "-n", namespace, "-o", "json").stdout).get(
-            "status", {}).get("phase", "")
+        return json.loads(kubectl("get", "wd", "w1", "-n", namespace, "-o", "json").stdout).get("status", {}).get("phase", "")
 
     eventually(lambda: status_phase() == "Created", timeout=20)
     obj = json.loads(kubectl("get", "wd", "w1", "-n", namespace, "-o", "json").stdout)
@@ -89,14 +91,17 @@ def test_kopf_restarts_its_watch_on_410_and_keeps_handling(fresh_apiserver, kube
     script.write_text(OPERATOR.replace("server_timeout = 5", "server_timeout = 1"))
     log = tmp_path / "kopf.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen([kopf, "run", "--standalone", "--verbose", "-A", str(script)],
-                                   stdout=output, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "KUBECONFIG": server.kubeconfig})
+        process = subprocess.Popen(
+            [kopf, "run", "--standalone", "--verbose", "-A", str(script)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "KUBECONFIG": server.kubeconfig},
+        )
     try:
         eventually(lambda: "Initial authentication has finished" in log.read_text(), timeout=20)
         kubectl("apply", "-f", "-", input=widget("before", size=1))
         eventually(lambda: "Handler 'created' succeeded" in log.read_text(), timeout=20)
-        for index in range(6):          # unrelated writes push Kopf's last RV out of the 3-event history
+        for index in range(6):  # unrelated writes push Kopf's last RV out of the 3-event history
             kubectl("create", "configmap", f"filler-{index}")
         eventually(lambda: "Restarting the watch-stream" in log.read_text(), timeout=20)
         kubectl("apply", "-f", "-", input=widget("after", size=2))

@@ -31,14 +31,16 @@ def test_objects_survive_sigkill_and_old_watches_get_410(fresh_apiserver):
         for index in range(20):
             obj = http.post(CM, json={"metadata": {"name": f"c{index}"}, "data": {"i": str(index)}}).json()
             written[obj["metadata"]["name"]] = obj["metadata"]["resourceVersion"]
-        widget = http.post(WD, json={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-                                     "spec": {"size": 2}}).json()
-        last = http.patch(CM + "/c0", json={"data": {"i": "changed"}},
-                          headers={"Content-Type": "application/merge-patch+json"}).json()
+        widget = http.post(
+            WD, json={"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 2}}
+        ).json()
+        last = http.patch(
+            CM + "/c0", json={"data": {"i": "changed"}}, headers={"Content-Type": "application/merge-patch+json"}
+        ).json()
         written["c0"] = last["metadata"]["resourceVersion"]
         before_kill = http.get(CM).json()["metadata"]["resourceVersion"]
 
-    server.restart()            # SIGKILL, then start on the same directory and port
+    server.restart()  # SIGKILL, then start on the same directory and port
 
     assert server.token == token and server.port == port
     with client_for(server) as http:

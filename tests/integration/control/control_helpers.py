@@ -16,10 +16,18 @@ def events_of(kubectl, namespace: str, name: str) -> list[tuple[str, str]]:
 
 def project_manifest(namespace: str, name: str = "p", **spec) -> dict:
     """A minimal valid MLProject; ``spec`` adds or replaces top-level spec fields."""
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"goal": {"description": "d", "type": "Process"},
-                     "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
-                     "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"}, **spec}}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "MLProject",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "goal": {"description": "d", "type": "Process"},
+            "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
+            "data": {"uri": "file:///d.csv"},
+            "storage": {"uri": "file:///s"},
+            **spec,
+        },
+    }
 
 
 class Interrupted:

@@ -21,8 +21,14 @@ def test_a_conflicting_status_write_replans_and_posts_the_events_once(client, lo
         if len(passes) == 1:  # someone else writes between our read and our status write
             await client.patch(k8s.MLPROJECTS, "p", namespace, {"metadata": {"labels": {"touched": "yes"}}})
         status = kinds.MLPROJECT.parse_status(obj.get("status"))
-        status = conditions.with_ready(status.model_copy(update={"phase": "Ready"}), ready=True, reason="ProjectReady",
-                                       message="ok", generation=1, now="2026-12-05T10:00:00Z")
+        status = conditions.with_ready(
+            status.model_copy(update={"phase": "Ready"}),
+            ready=True,
+            reason="ProjectReady",
+            message="ok",
+            generation=1,
+            now="2026-12-05T10:00:00Z",
+        )
         return plans.Plan(status=status, events=(plans.info("ChampionChanged", f"pass {len(passes)}"),))
 
     loop.run_until_complete(execute.converge(client, k8s.MLPROJECTS, "p", namespace, step))

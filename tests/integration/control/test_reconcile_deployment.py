@@ -47,21 +47,51 @@ def kserve(crds, kubectl) -> None:
 @pytest.fixture
 def project(client, loop, namespace, kserve) -> str:
     """MLProject ``p`` with version 1 registered and champion."""
-    loop.run_until_complete(client.create({
-        "apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "p", "namespace": namespace},
-        "spec": {"goal": {"description": "d", "type": "Process"},
-                 "problem": {"task": "classification", "target": "y", "primaryMetric": "f1"},
-                 "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s/"}}}))
-    loop.run_until_complete(client.patch_status(k8s.MLPROJECTS, "p", namespace, {
-        "championVersion": 1, "versions": 1,
-        "models": [{"version": 1, "trainingJob": "run-1", "createdAt": "2026-01-01T00:00:00Z",
-                    "artifactUri": "file:///s/runs/run-1/", "digest": "sha256:1"}]}))
+    loop.run_until_complete(
+        client.create(
+            {
+                "apiVersion": "mlkube.io/v1alpha1",
+                "kind": "MLProject",
+                "metadata": {"name": "p", "namespace": namespace},
+                "spec": {
+                    "goal": {"description": "d", "type": "Process"},
+                    "problem": {"task": "classification", "target": "y", "primaryMetric": "f1"},
+                    "data": {"uri": "file:///d.csv"},
+                    "storage": {"uri": "file:///s/"},
+                },
+            }
+        )
+    )
+    loop.run_until_complete(
+        client.patch_status(
+            k8s.MLPROJECTS,
+            "p",
+            namespace,
+            {
+                "championVersion": 1,
+                "versions": 1,
+                "models": [
+                    {
+                        "version": 1,
+                        "trainingJob": "run-1",
+                        "createdAt": "2026-01-01T00:00:00Z",
+                        "artifactUri": "file:///s/runs/run-1/",
+                        "digest": "sha256:1",
+                    }
+                ],
+            },
+        )
+    )
     return "p"
 
 
 def _deployment(namespace: str, project: str) -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "d", "namespace": namespace},
-            "spec": {"projectRef": project, "model": {"track": "champion"}, "strategy": {"type": "Direct"}}}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "d", "namespace": namespace},
+        "spec": {"projectRef": project, "model": {"track": "champion"}, "strategy": {"type": "Direct"}},
+    }
 
 
 def _get(client, loop, resource, name, namespace):
@@ -74,15 +104,25 @@ def _pass(client, loop, namespace, name="d"):
 
 def _kserve_ready(client, loop, namespace):
     """What KServe would write once version 1 serves."""
-    loop.run_until_complete(client.patch_status(k8s.INFERENCESERVICES, "d-v1", namespace, {
-        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-        "address": {"url": "http://127.1.0.250"}}))
-    loop.run_until_complete(client.patch_status(k8s.DEPLOYMENTS, "d-router", namespace,
-                                                {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}))
+    loop.run_until_complete(
+        client.patch_status(
+            k8s.INFERENCESERVICES,
+            "d-v1",
+            namespace,
+            {
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                "address": {"url": "http://127.1.0.250"},
+            },
+        )
+    )
+    loop.run_until_complete(
+        client.patch_status(k8s.DEPLOYMENTS, "d-router", namespace, {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1})
+    )
 
 
-def test_deployed_once_announced_once_and_children_deleted_behind_its_back_come_back(apiserver, client, loop, kubectl,
-                                                                                     namespace, project):
+def test_deployed_once_announced_once_and_children_deleted_behind_its_back_come_back(
+    apiserver, client, loop, kubectl, namespace, project
+):
     loop.run_until_complete(client.create(_deployment(namespace, project)))
     touched = TouchedAfterFirstRead(k8s.Credentials.load(apiserver.kubeconfig))
     try:
@@ -102,8 +142,9 @@ def test_deployed_once_announced_once_and_children_deleted_behind_its_back_come_
     status = _get(client, loop, k8s.MODELDEPLOYMENTS, "d", namespace)["status"]
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (status["phase"], ready["status"], ready["reason"]) == ("Healthy", "True", "Serving")
-    table = routing.RoutingTable.parse(json.loads(
-        _get(client, loop, k8s.CONFIGMAPS, "d-router", namespace)["data"][serving.ROUTES_KEY]))
+    table = routing.RoutingTable.parse(
+        json.loads(_get(client, loop, k8s.CONFIGMAPS, "d-router", namespace)["data"][serving.ROUTES_KEY])
+    )
     assert table.backends[1].url == "http://127.1.0.250" and [t.version for t in table.split] == [1]
 
     for resource in (k8s.DEPLOYMENTS, k8s.SERVICES, k8s.CONFIGMAPS):  # behind the operator's back
@@ -111,7 +152,9 @@ def test_deployed_once_announced_once_and_children_deleted_behind_its_back_come_
     _pass(client, loop, namespace)
     for resource in (k8s.DEPLOYMENTS, k8s.SERVICES, k8s.CONFIGMAPS):
         assert _get(client, loop, resource, "d-router", namespace) is not None, resource.kind
-    assert _get(client, loop, k8s.DEPLOYMENTS, "d-router", namespace)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    assert (
+        _get(client, loop, k8s.DEPLOYMENTS, "d-router", namespace)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    )
 
     assert loop.run_until_complete(client.delete(k8s.INFERENCESERVICES, "d-v1", namespace))
     _pass(client, loop, namespace)

@@ -19,13 +19,28 @@ from mlkube.control.reconcile import execute, monitor
 from mlkube.local import scenario
 
 SUMMARY = "1 of 2 features drifted (dataset drift); most important: age."
-DRIFTING = driftcheck.DriftCheckResult.model_validate({
-    "phase": "Drifting", "samples": 500, "datasetDrift": True, "driftShare": 0.5, "summary": SUMMARY,
-    "features": [{"name": "age", "method": "psi", "score": 0.4, "threshold": 0.2, "drifted": True}],
-    "predictionDrift": {"method": "psi", "score": 0.05, "drifted": False}, "reportUri": "file:///s/r.html"})
-HEALTHY = driftcheck.DriftCheckResult.model_validate({
-    "phase": "Healthy", "samples": 500, "datasetDrift": False, "driftShare": 0.0, "summary": "No drift.",
-    "features": [{"name": "age", "method": "psi", "score": 0.01, "drifted": False}]})
+DRIFTING = driftcheck.DriftCheckResult.model_validate(
+    {
+        "phase": "Drifting",
+        "samples": 500,
+        "datasetDrift": True,
+        "driftShare": 0.5,
+        "summary": SUMMARY,
+        "features": [{"name": "age", "method": "psi", "score": 0.4, "threshold": 0.2, "drifted": True}],
+        "predictionDrift": {"method": "psi", "score": 0.05, "drifted": False},
+        "reportUri": "file:///s/r.html",
+    }
+)
+HEALTHY = driftcheck.DriftCheckResult.model_validate(
+    {
+        "phase": "Healthy",
+        "samples": 500,
+        "datasetDrift": False,
+        "driftShare": 0.0,
+        "summary": "No drift.",
+        "features": [{"name": "age", "method": "psi", "score": 0.01, "drifted": False}],
+    }
+)
 
 
 class Worker:
@@ -44,24 +59,60 @@ class Worker:
 
 def given(client, loop, namespace, *, webhook=None, deployment="churn-prod"):
     """A project with version 1 registered, a deployment serving it, and a monitor of the deployment."""
+
     async def create():
-        await client.create({"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "churn", "namespace": namespace},
-                             "spec": {"goal": {"description": "keep customers", "type": "Growth"},
-                                      "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
-                                      "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"},
-                                      "retraining": {"onDrift": True, "cooldown": "1h"}}})
-        await client.patch_status(k8s.MLPROJECTS, "churn", namespace, {"models": [
-            {"version": 1, "trainingJob": "first", "createdAt": "2026-11-20T00:00:00Z", "artifactUri": "file:///s/v1/",
-             "digest": "sha256:x"}], "championVersion": 1})
-        await client.create({"apiVersion": "mlkube.io/v1alpha1", "kind": "ModelDeployment",
-                             "metadata": {"name": "churn-prod", "namespace": namespace},
-                             "spec": {"projectRef": "churn", "model": {"track": "champion"}}})
+        await client.create(
+            {
+                "apiVersion": "mlkube.io/v1alpha1",
+                "kind": "MLProject",
+                "metadata": {"name": "churn", "namespace": namespace},
+                "spec": {
+                    "goal": {"description": "keep customers", "type": "Growth"},
+                    "problem": {"task": "regression", "target": "y", "primaryMetric": "rmse"},
+                    "data": {"uri": "file:///d.csv"},
+                    "storage": {"uri": "file:///s"},
+                    "retraining": {"onDrift": True, "cooldown": "1h"},
+                },
+            }
+        )
+        await client.patch_status(
+            k8s.MLPROJECTS,
+            "churn",
+            namespace,
+            {
+                "models": [
+                    {
+                        "version": 1,
+                        "trainingJob": "first",
+                        "createdAt": "2026-11-20T00:00:00Z",
+                        "artifactUri": "file:///s/v1/",
+                        "digest": "sha256:x",
+                    }
+                ],
+                "championVersion": 1,
+            },
+        )
+        await client.create(
+            {
+                "apiVersion": "mlkube.io/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": "churn-prod", "namespace": namespace},
+                "spec": {"projectRef": "churn", "model": {"track": "champion"}},
+            }
+        )
         await client.patch_status(k8s.MODELDEPLOYMENTS, "churn-prod", namespace, {"stableVersion": 1})
         spec = {"deploymentRef": deployment, "interval": "5m", "action": {"retrain": True}}
         if webhook:
             spec["alerting"] = {"webhook": webhook}
-        await client.create({"apiVersion": "mlkube.io/v1alpha1", "kind": "DriftMonitor", "metadata": {"name": "m", "namespace": namespace},
-                             "spec": spec})
+        await client.create(
+            {
+                "apiVersion": "mlkube.io/v1alpha1",
+                "kind": "DriftMonitor",
+                "metadata": {"name": "m", "namespace": namespace},
+                "spec": spec,
+            }
+        )
+
     loop.run_until_complete(create())
 
 
@@ -118,8 +169,9 @@ def test_a_delivered_alert_is_recorded_and_an_undelivered_one_is_not(client, loo
         assert alert["labels"]["monitor"] == "m" and alert["labels"]["version"] == "1"
         assert alert["startsAt"] == status["driftStartedAt"] and alert["annotations"]["reportUri"] == "file:///s/r.html"
 
-    loop.run_until_complete(client.patch(k8s.DRIFTMONITORS, "m", namespace,
-                                         {"spec": {"alerting": {"webhook": "http://127.0.0.1:9/api/v2/alerts"}}}))
+    loop.run_until_complete(
+        client.patch(k8s.DRIFTMONITORS, "m", namespace, {"spec": {"alerting": {"webhook": "http://127.0.0.1:9/api/v2/alerts"}}})
+    )
     loop.run_until_complete(client.patch_status(k8s.DRIFTMONITORS, "m", namespace, {"lastAlertTime": None}))
     loop.run_until_complete(monitor.reconcile(client, "m", namespace, force=True, analyser=Worker(DRIFTING)))
     assert "lastAlertTime" not in status_of(client, loop, namespace), "an alert that was not delivered is sent again next time"

@@ -17,18 +17,36 @@ from mlkube.control.reconcile import project as project_reconcile
 
 
 def _finished_run(client, loop, namespace: str, name: str, status: dict) -> None:
-    tj = {"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": name, "namespace": namespace},
-          "spec": {"projectRef": "p"}}
+    tj = {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"projectRef": "p"},
+    }
     loop.run_until_complete(client.create(tj))
     loop.run_until_complete(client.patch_status(k8s.TRAININGJOBS, name, namespace, status))
 
 
 def test_a_registration_retried_after_a_conflict_posts_its_events_once_and_prunes_the_history(client, loop, kubectl, namespace):
     loop.run_until_complete(client.create(project_manifest(namespace, training={"failedJobsHistoryLimit": 0})))
-    _finished_run(client, loop, namespace, "good", {
-        "phase": "Succeeded", "completionTime": "2026-11-24T09:30:00Z", "bestAlgorithm": "ridge", "metrics": {"test": {"rmse": 1.5}},
-        "successCriteriaMet": True, "artifactUri": "file:///s/runs/good/", "digest": "sha256:good"})
-    _finished_run(client, loop, namespace, "broken", {"phase": "Failed", "completionTime": "2026-11-24T09:31:00Z", "message": "x"})
+    _finished_run(
+        client,
+        loop,
+        namespace,
+        "good",
+        {
+            "phase": "Succeeded",
+            "completionTime": "2026-11-24T09:30:00Z",
+            "bestAlgorithm": "ridge",
+            "metrics": {"test": {"rmse": 1.5}},
+            "successCriteriaMet": True,
+            "artifactUri": "file:///s/runs/good/",
+            "digest": "sha256:good",
+        },
+    )
+    _finished_run(
+        client, loop, namespace, "broken", {"phase": "Failed", "completionTime": "2026-11-24T09:31:00Z", "message": "x"}
+    )
 
     interrupted = Interrupted(client)
     loop.run_until_complete(project_reconcile.reconcile(interrupted, "p", namespace))
@@ -37,8 +55,12 @@ def test_a_registration_retried_after_a_conflict_posts_its_events_once_and_prune
     status = loop.run_until_complete(client.get(k8s.MLPROJECTS, "p", namespace))["status"]
     assert status["championVersion"] == 1 and [m["trainingJob"] for m in status["models"]] == ["good"]
     # Both within one second: compared without their order, which Events record only to the second.
-    expected = sorted([("VersionRegistered", "Version 1 from TrainingJob good (eligible)"),
-                       ("ChampionChanged", "Version 1 is the champion (was None)")])
+    expected = sorted(
+        [
+            ("VersionRegistered", "Version 1 from TrainingJob good (eligible)"),
+            ("ChampionChanged", "Version 1 is the champion (was None)"),
+        ]
+    )
     assert sorted(events_of(kubectl, namespace, "p")) == expected
     assert loop.run_until_complete(client.get(k8s.TRAININGJOBS, "broken", namespace)) is None  # failedJobsHistoryLimit 0
     assert loop.run_until_complete(client.get(k8s.TRAININGJOBS, "good", namespace)) is not None
@@ -50,7 +72,9 @@ def test_a_registration_retried_after_a_conflict_posts_its_events_once_and_prune
 
 def test_a_schedule_tick_retried_after_a_conflict_starts_one_run(client, loop, kubectl, namespace):
     loop.run_until_complete(client.create(project_manifest(namespace, retraining={"schedule": "* * * * *"})))
-    created = timestamps.parse(loop.run_until_complete(client.get(k8s.MLPROJECTS, "p", namespace))["metadata"]["creationTimestamp"])
+    created = timestamps.parse(
+        loop.run_until_complete(client.get(k8s.MLPROJECTS, "p", namespace))["metadata"]["creationTimestamp"]
+    )
     later = created + datetime.timedelta(seconds=61)  # a tick has passed since the project was created
 
     def runs():

@@ -17,15 +17,21 @@ IMAGE = "img:1"
 
 
 def _run(namespace: str, **spec) -> dict:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "run", "namespace": namespace},
-            "spec": {"projectRef": "p", **spec}}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "run", "namespace": namespace},
+        "spec": {"projectRef": "p", **spec},
+    }
 
 
 def _status(client, loop, namespace) -> dict:
     return loop.run_until_complete(client.get(k8s.TRAININGJOBS, "run", namespace)).get("status") or {}
 
 
-def test_the_job_is_created_once_and_announced_once_and_the_service_account_comes_back(apiserver, client, loop, kubectl, namespace):
+def test_the_job_is_created_once_and_announced_once_and_the_service_account_comes_back(
+    apiserver, client, loop, kubectl, namespace
+):
     loop.run_until_complete(client.create(project_manifest(namespace)))
     loop.run_until_complete(client.create(_run(namespace)))
     interrupted = Interrupted(client)

@@ -24,23 +24,37 @@ PROJECT, DEPLOYMENT, MONITOR = "penguins", "penguins-prod", "penguins-drift"
 
 
 def project(data: pathlib.Path, storage: pathlib.Path) -> dict:
-    template = {"algorithms": [{"name": "random_forest", "params": {"n_estimators": [50], "max_depth": {"int": [4, 10]}}}],
-                "tuning": {"strategy": "random", "maxTrials": 2, "cvFolds": 2}}
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": PROJECT}, "spec": {
-        "goal": {"description": "Identify penguin species", "type": "Process"},
-        "problem": {"task": "classification", "target": "species", "primaryMetric": "f1", "features": {"exclude": ["year"]}},
-        "successCriteria": [{"metric": "f1", "op": ">=", "threshold": 0.8}],
-        "data": {"uri": f"file://{data}"}, "storage": {"uri": f"file://{storage}"},
-        "training": {"template": template},
-        "retraining": {"onDrift": True, "cooldown": "1h", "maxPerDay": 4, "includeFeedback": True, "feedbackWindow": "1d"},
-        "promotion": {"policy": "auto", "evaluateOn": "recent"},
-    }}
+    template = {
+        "algorithms": [{"name": "random_forest", "params": {"n_estimators": [50], "max_depth": {"int": [4, 10]}}}],
+        "tuning": {"strategy": "random", "maxTrials": 2, "cvFolds": 2},
+    }
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "MLProject",
+        "metadata": {"name": PROJECT},
+        "spec": {
+            "goal": {"description": "Identify penguin species", "type": "Process"},
+            "problem": {"task": "classification", "target": "species", "primaryMetric": "f1", "features": {"exclude": ["year"]}},
+            "successCriteria": [{"metric": "f1", "op": ">=", "threshold": 0.8}],
+            "data": {"uri": f"file://{data}"},
+            "storage": {"uri": f"file://{storage}"},
+            "training": {"template": template},
+            "retraining": {"onDrift": True, "cooldown": "1h", "maxPerDay": 4, "includeFeedback": True, "feedbackWindow": "1d"},
+            "promotion": {"policy": "auto", "evaluateOn": "recent"},
+        },
+    }
 
 
 def monitor(name: str, *, webhook: str | None = None) -> dict:
-    spec = {"deploymentRef": DEPLOYMENT, "interval": "5s", "window": {"size": 400, "duration": "1h"}, "minSamples": 100,
-            "dataDrift": {"method": "auto", "datasetShare": 0.3}, "conceptDrift": {"metric": "f1", "maxDrop": 0.05},
-            "action": {"retrain": True}}
+    spec = {
+        "deploymentRef": DEPLOYMENT,
+        "interval": "5s",
+        "window": {"size": 400, "duration": "1h"},
+        "minSamples": 100,
+        "dataDrift": {"method": "auto", "datasetShare": 0.3},
+        "conceptDrift": {"metric": "f1", "maxDrop": 0.05},
+        "action": {"retrain": True},
+    }
     if webhook:
         spec["alerting"] = {"webhook": webhook, "severity": "critical"}
     return {"apiVersion": "mlkube.io/v1alpha1", "kind": "DriftMonitor", "metadata": {"name": name}, "spec": spec}
@@ -51,14 +65,37 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
     table.to_csv(tmp_path / "penguins.csv", index=False)
     storage = tmp_path / "models"
     cluster.apply(project(tmp_path / "penguins.csv", storage), namespace)
-    cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "first"},
-                   "spec": {"projectRef": PROJECT}}, namespace)
+    cluster.apply(
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "TrainingJob",
+            "metadata": {"name": "first"},
+            "spec": {"projectRef": PROJECT},
+        },
+        namespace,
+    )
     wait_for(lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == 1, 240, "version 1 to be champion")
-    cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": DEPLOYMENT},
-                   "spec": {"projectRef": PROJECT, "model": {"track": "champion"}, "strategy": {"type": "Direct"},
-                            "logging": {"enabled": True, "sampleRate": 1.0}}}, namespace)
-    served = wait_for(lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get("stableVersion") == 1 else None)(
-        cluster.status("mdep", DEPLOYMENT, namespace)), 120, "the deployment to serve version 1")
+    cluster.apply(
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": DEPLOYMENT},
+            "spec": {
+                "projectRef": PROJECT,
+                "model": {"track": "champion"},
+                "strategy": {"type": "Direct"},
+                "logging": {"enabled": True, "sampleRate": 1.0},
+            },
+        },
+        namespace,
+    )
+    served = wait_for(
+        lambda: (lambda s: s if s.get("phase") == "Healthy" and s.get("stableVersion") == 1 else None)(
+            cluster.status("mdep", DEPLOYMENT, namespace)
+        ),
+        120,
+        "the deployment to serve version 1",
+    )
     url = served["url"]
 
     with scenario.AlertReceiver() as alerts:
@@ -68,8 +105,11 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
         answers = scenario.predict(url, DEPLOYMENT, scenario.stations(table, 200, seed=1))
         where = ["-d", DEPLOYMENT, "-n", namespace, "--kubeconfig", cluster.kubeconfig]
         pending = tmp_path / "pending.csv"
-        wait_for(lambda: mlkube("feedback", "export", "-o", str(pending), *where).returncode == 0
-                 and len(pd.read_csv(pending)) == 200, 30, "the 200 requests to be captured and pending")
+        wait_for(
+            lambda: mlkube("feedback", "export", "-o", str(pending), *where).returncode == 0 and len(pd.read_csv(pending)) == 200,
+            30,
+            "the 200 requests to be captured and pending",
+        )
         labeled = pd.read_csv(pending).assign(groundTruth=lambda t: t["requestId"].map({a.request_id: a.truth for a in answers}))
         labeled.to_csv(pending, index=False)
         imported = mlkube("feedback", "import", str(pending), *where)
@@ -80,7 +120,9 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
                 status = cluster.status("dmon", MONITOR, namespace)
                 performance = status.get("performance") or {}
                 return status if status.get("phase") == phase and performance.get("samples", 0) >= labeled_samples else None
+
             return check
+
         healthy = wait_for(analysed("Healthy", 200), 60, "a Healthy analysis with the imported labels")
         assert healthy["samples"] == 200 and not healthy["datasetDrift"] and not healthy["performance"]["drifted"]
         assert alerts.posts == 0 and not cluster.items("trainingjobs", namespace, "-l", "mlkube.io/trigger=drift")
@@ -102,26 +144,51 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
 
         # A second monitor of the same project sees the same drift: the cooldown refuses a second run.
         cluster.apply(monitor("second-opinion"), namespace)
-        second = wait_for(lambda: (lambda s: s if "cooling down" in (s.get("message") or "") else None)(
-            cluster.status("dmon", "second-opinion", namespace)), 60, "the second monitor to be refused by the cooldown")
+        second = wait_for(
+            lambda: (lambda s: s if "cooling down" in (s.get("message") or "") else None)(
+                cluster.status("dmon", "second-opinion", namespace)
+            ),
+            60,
+            "the second monitor to be refused by the cooldown",
+        )
         assert second["phase"] == "Drifting" and "spec.retraining.cooldown 1h" in second["message"]
         assert "RetrainingSkipped" in cluster.events("second-opinion", namespace)
         assert len(cluster.items("trainingjobs", namespace, "-l", "mlkube.io/trigger=drift")) == 1
         assert alerts.posts == 1, alerts.alerts  # the drift persists: no second alert inside the resend period
         alert = alerts.alerts[0]
-        assert alert["labels"].items() >= {"alertname": "MLModelDrift", "project": PROJECT, "deployment": DEPLOYMENT,
-                                           "version": "1", "severity": "critical"}.items()
+        assert (
+            alert["labels"].items()
+            >= {
+                "alertname": "MLModelDrift",
+                "project": PROJECT,
+                "deployment": DEPLOYMENT,
+                "version": "1",
+                "severity": "critical",
+            }.items()
+        )
         assert "bill_length_mm" in alert["annotations"]["topDriftedFeatures"] and "endsAt" not in alert
         assert alert["annotations"]["reportUri"].endswith(".html")
 
         # The retrained version beats the champion on the newest labeled traffic, becomes champion and is rolled out.
-        run = wait_for(lambda: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(
-            cluster.status("tj", drifting["retrainingJob"], namespace)), 240, "the retraining run to finish")
+        run = wait_for(
+            lambda: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(
+                cluster.status("tj", drifting["retrainingJob"], namespace)
+            ),
+            240,
+            "the retraining run to finish",
+        )
         assert run["phase"] == "Succeeded", run.get("message")
         assert run["comparison"]["holdout"] == "recent" and run["comparison"]["challengerBetter"], run["comparison"]
-        wait_for(lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == 2, 60, "version 2 to be champion")
-        wait_for(lambda: (lambda s: s.get("stableVersion") == 2 and s.get("phase") == "Healthy")(
-            cluster.status("mdep", DEPLOYMENT, namespace)), 120, "the deployment to roll out version 2")
+        wait_for(
+            lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == 2, 60, "version 2 to be champion"
+        )
+        wait_for(
+            lambda: (lambda s: s.get("stableVersion") == 2 and s.get("phase") == "Healthy")(
+                cluster.status("mdep", DEPLOYMENT, namespace)
+            ),
+            120,
+            "the deployment to roll out version 2",
+        )
 
         after = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 150, seed=3)))
         assert {a.version for a in after} == {2}
@@ -141,6 +208,7 @@ def test_a_monitor_of_a_missing_deployment_says_what_to_fix(cluster: LocalCluste
     def reported():
         status = cluster.status("dmon", "orphan", namespace)
         return next((c for c in status.get("conditions", []) if c["type"] == "Ready" and c["status"] == "False"), None)
+
     ready = wait_for(reported, 30, "a Ready=False condition")
     assert ready["reason"] == "DeploymentNotFound"
     assert "ModelDeployment 'nope' does not exist" in ready["message"] and "fix spec.deploymentRef" in ready["message"]

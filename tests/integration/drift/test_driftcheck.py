@@ -28,31 +28,49 @@ def version(tmp_path_factory) -> pathlib.Path:
     root = tmp_path_factory.mktemp("version")
     frame = shuffled().head(400)
     frame.to_csv(root / "cancer.csv", index=False)
-    spec = trainer_api.TrainerInput.model_validate({
-        "project": {"name": "c", "namespace": "ml", "goal": {"description": "x", "type": "Process"},
-                    "problem": {"task": "classification", "target": "target", "primaryMetric": "roc_auc"}},
-        "trainingJob": {"name": "c-1", "namespace": "ml", "uid": "u"},
-        "data": {"uri": f"file://{root}/cancer.csv"},
-        "algorithms": [{"name": "logistic_regression"}], "tuning": {"strategy": "random", "maxTrials": 1},
-        "output": {"uri": f"file://{root}/v1/"},
-    })
+    spec = trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "c",
+                "namespace": "ml",
+                "goal": {"description": "x", "type": "Process"},
+                "problem": {"task": "classification", "target": "target", "primaryMetric": "roc_auc"},
+            },
+            "trainingJob": {"name": "c-1", "namespace": "ml", "uid": "u"},
+            "data": {"uri": f"file://{root}/cancer.csv"},
+            "algorithms": [{"name": "logistic_regression"}],
+            "tuning": {"strategy": "random", "maxTrials": 1},
+            "output": {"uri": f"file://{root}/v1/"},
+        }
+    )
     experiment.run(spec)
     return root / "v1"
 
 
 def capture(store: pathlib.Path, version: pathlib.Path, *, rows: int, flip: bool) -> None:
     """Predictions of the served version as the router captures them, and ground truth (inverted with ``flip``)."""
-    served = shuffled().iloc[400:400 + rows]
+    served = shuffled().iloc[400 : 400 + rows]
     model = artifacts.load(version).pipeline
     features = [c for c in served.columns if c != "target"]
     probabilities = model.predict_proba(served[features])
     log, answers = [], []
     for i, ((_, row), p) in enumerate(zip(served.iterrows(), probabilities)):
         stamp = f"2026-11-24T11:{i // 60:02d}:{i % 60:02d}.000Z"
-        log.append({"requestId": f"r{i}", "timestamp": stamp, "namespace": "ml", "deployment": "prod", "version": 1,
-                    "role": "stable", "protocol": "v1", "verb": "predict", "status": 200,
-                    "request": {"instances": [row[features].to_dict()]},
-                    "response": {"predictions": [int(p.argmax())], "probabilities": [{"0": p[0], "1": p[1]}]}})
+        log.append(
+            {
+                "requestId": f"r{i}",
+                "timestamp": stamp,
+                "namespace": "ml",
+                "deployment": "prod",
+                "version": 1,
+                "role": "stable",
+                "protocol": "v1",
+                "verb": "predict",
+                "status": 200,
+                "request": {"instances": [row[features].to_dict()]},
+                "response": {"predictions": [int(p.argmax())], "probabilities": [{"0": p[0], "1": p[1]}]},
+            }
+        )
         truth = int(row["target"])
         answers.append({"requestId": f"r{i}", "groundTruth": 1 - truth if flip else truth, "timestamp": stamp})
     for kind, records in (("inference-log", log), ("feedback", answers)):
@@ -62,12 +80,23 @@ def capture(store: pathlib.Path, version: pathlib.Path, *, rows: int, flip: bool
 
 
 def request(store: pathlib.Path, version: pathlib.Path, *, min_samples: int = 100) -> dict:
-    return {"reference": {"uri": f"file://{version}/"},
-            "traffic": {"uri": f"file://{store}", "namespace": "ml", "deployment": "prod", "versions": [1], "size": 1000,
-                        "since": "2026-11-24T00:00:00Z"},
-            "minSamples": min_samples, "dataDrift": {"method": "auto", "datasetShare": 0.5},
-            "predictionDrift": {"method": "psi"}, "conceptDrift": {"metric": "roc_auc", "maxDrop": 0.05, "minLabeled": 50},
-            "explainability": {"enabled": True, "topK": 3}, "report": {"uri": f"file://{store}/reports/r.html"}}
+    return {
+        "reference": {"uri": f"file://{version}/"},
+        "traffic": {
+            "uri": f"file://{store}",
+            "namespace": "ml",
+            "deployment": "prod",
+            "versions": [1],
+            "size": 1000,
+            "since": "2026-11-24T00:00:00Z",
+        },
+        "minSamples": min_samples,
+        "dataDrift": {"method": "auto", "datasetShare": 0.5},
+        "predictionDrift": {"method": "psi"},
+        "conceptDrift": {"metric": "roc_auc", "maxDrop": 0.05, "minLabeled": 50},
+        "explainability": {"enabled": True, "topK": 3},
+        "report": {"uri": f"file://{store}/reports/r.html"},
+    }
 
 
 def test_inverted_ground_truth_is_concept_drift_on_roc_auc_from_captured_probabilities(version, tmp_path):
@@ -92,6 +121,9 @@ def test_true_ground_truth_keeps_the_baseline(version, tmp_path):
 def test_a_small_window_is_insufficient_data_and_writes_no_report(version, tmp_path):
     capture(tmp_path, version, rows=40, flip=True)
     result = driftcheck.analyse(request(tmp_path, version, min_samples=100))
-    assert result == {"phase": "InsufficientData", "samples": 40,
-                      "summary": "40 captured requests in the window; 100 are needed (spec.minSamples)"}
+    assert result == {
+        "phase": "InsufficientData",
+        "samples": 40,
+        "summary": "40 captured requests in the window; 100 are needed (spec.minSamples)",
+    }
     assert not (tmp_path / "reports").exists()

@@ -36,5 +36,3 @@ def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     path = tmp_path_factory.mktemp("data") / "penguins.csv"
     palmerpenguins.load_penguins().to_csv(path, index=False)
     return path
-
-

@@ -16,12 +16,21 @@ def project(name: str, data: pathlib.Path, storage: pathlib.Path, **spec: Any) -
         "successCriteria": [{"metric": "f1", "op": ">=", "threshold": 0.6}],
         "data": {"uri": f"file://{data}"},
         "storage": {"uri": f"file://{storage}"},
-        "training": {"template": {"algorithms": [{"name": "logistic_regression"}], "tuning": {"strategy": "random", "maxTrials": 2, "cvFolds": 2}}},
+        "training": {
+            "template": {
+                "algorithms": [{"name": "logistic_regression"}],
+                "tuning": {"strategy": "random", "maxTrials": 2, "cvFolds": 2},
+            }
+        },
     }
     body.update(spec)
     return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": name}, "spec": body}
 
 
 def trainingjob(name: str, project_name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": name},
-            "spec": {"projectRef": project_name, **spec}}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {"projectRef": project_name, **spec},
+    }

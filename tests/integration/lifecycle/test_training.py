@@ -17,6 +17,7 @@ def finished(cluster, name, namespace, timeout=240):
         tj = cluster.get("trainingjob", name, namespace)
         status = (tj or {}).get("status") or {}
         return status if status.get("phase") == "Failed" or status.get("modelVersion") is not None else None
+
     return wait_for(done, timeout, f"TrainingJob {name} to finish", interval=0.5)
 
 
@@ -29,8 +30,16 @@ def test_runs_register_versions_and_the_better_one_becomes_champion(cluster, nam
     cluster.apply(project("penguins", penguins_csv, tmp_path / "models"), namespace)
     # Random forests (about 0.5 s a trial here) so that the search lasts several of the operator's
     # 1 s progress reads even on a loaded machine; logistic regression finished between two reads.
-    cluster.apply(trainingjob("first", "penguins", preprocessing=ONE_FEATURE, algorithms=[{"name": "random_forest"}],
-                              tuning={"strategy": "random", "maxTrials": 8, "cvFolds": 3}), namespace)
+    cluster.apply(
+        trainingjob(
+            "first",
+            "penguins",
+            preprocessing=ONE_FEATURE,
+            algorithms=[{"name": "random_forest"}],
+            tuning={"strategy": "random", "maxTrials": 8, "cvFolds": 3},
+        ),
+        namespace,
+    )
     phases, progress_seen = [], False
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -83,6 +92,7 @@ def test_unknown_project_waits_with_a_reason_and_creates_no_job(cluster, namespa
         status = (cluster.get("trainingjob", "orphan", namespace) or {}).get("status") or {}
         ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
         return ready if ready and ready["reason"] == "ProjectNotFound" else None
+
     ready = wait_for(reported, 30, "a ProjectNotFound condition")
     assert "MLProject 'nope' does not exist" in ready["message"]
     assert cluster.items("jobs", namespace) == []
@@ -92,8 +102,11 @@ def test_operator_killed_mid_training_converges_to_one_job_and_one_version(clust
     slow = {"tuning": {"strategy": "random", "maxTrials": 6, "cvFolds": 3}, "algorithms": [{"name": "random_forest"}]}
     cluster.apply(project("restart", penguins_csv, tmp_path / "models"), namespace)
     cluster.apply(trainingjob("survivor", "restart", **slow), namespace)
-    wait_for(lambda: ((cluster.get("trainingjob", "survivor", namespace) or {}).get("status") or {}).get("phase") == "Running",
-             120, "the run to start")
+    wait_for(
+        lambda: ((cluster.get("trainingjob", "survivor", namespace) or {}).get("status") or {}).get("phase") == "Running",
+        120,
+        "the run to start",
+    )
     cluster.operator.kill()
     time.sleep(2)
     cluster.operator.start()
@@ -108,6 +121,7 @@ def test_schedule_every_minute_starts_one_run_per_tick(cluster, namespace, pengu
 
     def scheduled_runs():
         return [tj["metadata"]["name"] for tj in cluster.items("trainingjobs", namespace)]
+
     first = wait_for(scheduled_runs, 75, "the first scheduled run", interval=1)
     assert len(first) == 1 and first[0].startswith("cron-sched-")
     cluster.operator.kill()  # a restart must not start the same tick again
@@ -119,6 +133,10 @@ def test_schedule_every_minute_starts_one_run_per_tick(cluster, namespace, pengu
     # Both runs are recorded by their creation times, so the history limits cannot erase them from
     # the retraining budget.
     created = sorted(tj["metadata"]["creationTimestamp"] for tj in cluster.items("trainingjobs", namespace))
-    recorded = wait_for(lambda: (s := cluster.get("mlproject", "cron", namespace)["status"]).get("retrainTimes") == created and s,
-                        30, "status.retrainTimes to record both runs", interval=1)
+    recorded = wait_for(
+        lambda: (s := cluster.get("mlproject", "cron", namespace)["status"]).get("retrainTimes") == created and s,
+        30,
+        "status.retrainTimes to record both runs",
+        interval=1,
+    )
     assert recorded["lastRetrainTime"] == created[-1]

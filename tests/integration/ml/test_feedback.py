@@ -128,9 +128,7 @@ def test_evaluate_on_recent_compares_both_models_on_the_newest_labeled_traffic_h
     experiment.run(spec("v1"))
     champion = {"version": 1, "artifactUri": f"file://{tmp_path}/v1/"}
     feedback = {"uri": f"file://{tmp_path}/store", "deployments": ["prod"], "since": "2026-11-19T00:00:00Z"}
-    outcome, _ = experiment.run(
-        spec("v2", champion=champion, feedback=feedback, includeFeedback=True, evaluateOn="recent")
-    )
+    outcome, _ = experiment.run(spec("v2", champion=champion, feedback=feedback, includeFeedback=True, evaluateOn="recent"))
 
     newest = served.tail(30)  # split.test 0.2 of 100 rows is 20, below the minimum of 30
     assert outcome.rows["feedback"] == 70, "the recent holdout does not train the challenger"

@@ -65,9 +65,7 @@ def test_download_refuses_an_s3_prefix_without_manifest(s3, s3_endpoint, tmp_pat
     s3.create_bucket(Bucket="models")
     s3.put_object(Bucket="models", Key="runs/r2/model.joblib", Body=b"x")
     with pytest.raises(artifacts.IntegrityError, match=re.escape("no MANIFEST.json")):
-        artifacts.download(
-            "s3://models/runs/r2/", tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint)
-        )
+        artifacts.download("s3://models/runs/r2/", tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint))
 
 
 def test_http_source_is_read_only(tmp_path):

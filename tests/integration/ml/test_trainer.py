@@ -56,9 +56,7 @@ def spec(data_uri, output_uri, *, task="classification", target="target", metric
 def run_trainer(document, root):
     """Run `python -m mlkube.trainer` as the Job does; returns (exit code, result, stdout, stderr)."""
     environment = {**os.environ, "MLKUBE_TRAINING_SPEC": json.dumps(document), "MLKUBE_CONTAINER_ROOT": str(root)}
-    done = subprocess.run(
-        [sys.executable, "-m", "mlkube.trainer"], env=environment, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([sys.executable, "-m", "mlkube.trainer"], env=environment, capture_output=True, text=True, timeout=300)
     termination = root / "dev" / "termination-log"
     result = json.loads(termination.read_text()) if termination.exists() else None
     if result is not None:
@@ -97,13 +95,9 @@ def test_classification_on_files(tmp_path, cancer_parquet):
     assert result["ok"] and result["algorithm"] == "logistic_regression" and result["successCriteriaMet"] is True
     assert result["metrics"]["test"]["roc_auc"] > 0.95 and "recall" in result["metrics"]["validation"]
     assert set(result["diagnostics"]) == {"trialSeconds", "peakMemoryMiB", "overfitting", "warnings"}
-    progress = [
-        json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("MLKUBE_PROGRESS ")
-    ]
+    progress = [json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("MLKUBE_PROGRESS ")]
     assert progress[-1]["stage"] == "writing"
-    assert {"trialsCompleted": 3, "trialsTotal": 3}.items() <= [p for p in progress if "trialsCompleted" in p][
-        -1
-    ].items()
+    assert {"trialsCompleted": 3, "trialsTotal": 3}.items() <= [p for p in progress if "trialsCompleted" in p][-1].items()
 
     version = assert_version_predicts_like_its_reference(tmp_path / "models" / "run-1", result)
     card = version.card
@@ -173,9 +167,7 @@ def test_regression_on_s3(tmp_path, s3, s3_endpoint):
     assert code == 0, stderr
     assert result["artifactUri"] == "s3://models/diabetes/runs/demo-1/"
     assert 40 < result["metrics"]["test"]["rmse"] < 80 and result["metrics"]["test"]["r2"] > 0.2
-    local = artifacts.download(
-        result["artifactUri"], tmp_path / "copy", storage_options=storage.Options(endpoint=s3_endpoint)
-    )
+    local = artifacts.download(result["artifactUri"], tmp_path / "copy", storage_options=storage.Options(endpoint=s3_endpoint))
     version = assert_version_predicts_like_its_reference(local, result)
     assert "classes" not in version.card and version.card["params"] == result["params"]
 
@@ -187,9 +179,7 @@ def test_multiclass_through_env_spec_and_grid(tmp_path):
         f"file://{tmp_path}/wine.csv",
         f"file://{tmp_path}/out/",
         metric="f1",
-        algorithms=[
-            {"name": "random_forest", "params": {"n_estimators": 20, "max_depth": [2, 4], "min_samples_leaf": 1}}
-        ],
+        algorithms=[{"name": "random_forest", "params": {"n_estimators": 20, "max_depth": [2, 4], "min_samples_leaf": 1}}],
         tuning={"strategy": "grid", "maxTrials": 10, "parallelism": 2, "cvFolds": 3},
         preprocessing={"featureSelection": {"method": "kbest", "k": 6}},
     )
@@ -227,8 +217,7 @@ BAD_INPUTS = {
     "invalid hyper-parameter": (
         lambda d, t: d.update(algorithms=[{"name": "random_forest", "params": {"max_depth": -1}}]),
         "InvalidSpec",
-        "The 'max_depth' parameter of RandomForestClassifier must "
-        "be an int in the range [1, inf) or None. Got -1 instead.",
+        "The 'max_depth' parameter of RandomForestClassifier must be an int in the range [1, inf) or None. Got -1 instead.",
     ),
     "invalid spec": (
         lambda d, t: d["tuning"].update(strategy="exhaustive"),
@@ -270,10 +259,7 @@ def test_failure_exit_code_and_stderr_without_traceback(tmp_path):
 def test_missing_spec_is_invalid(tmp_path, monkeypatch):
     monkeypatch.delenv("MLKUBE_TRAINING_SPEC", raising=False)
     assert trainer.main(["--result", str(tmp_path / "result.json")]) == 2
-    assert (
-        "set the environment variable MLKUBE_TRAINING_SPEC"
-        in json.loads((tmp_path / "result.json").read_text())["message"]
-    )
+    assert "set the environment variable MLKUBE_TRAINING_SPEC" in json.loads((tmp_path / "result.json").read_text())["message"]
 
 
 def test_classification_on_s3_with_a_joined_table(tmp_path, s3, s3_endpoint):
@@ -297,9 +283,7 @@ def test_classification_on_s3_with_a_joined_table(tmp_path, s3, s3_endpoint):
     code, result, _, stderr = run_trainer(document, tmp_path / "pod")
 
     assert code == 0, stderr
-    local = artifacts.download(
-        result["artifactUri"], tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint)
-    )
+    local = artifacts.download(result["artifactUri"], tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint))
     version = assert_version_predicts_like_its_reference(local, result)
     assert len(version.card["featureSchema"]) == 30 and version.card["data"]["columns"] == 32
 

@@ -57,19 +57,45 @@ def project(cluster: RolloutCluster, penguins_csv: pathlib.Path, tmp_path_factor
     namespace = f"rollout-{uuid.uuid4().hex[:6]}"
     storage = tmp_path_factory.mktemp("models")
     cluster.kubectl("create", "namespace", namespace)
-    cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": PROJECT}, "spec": {
-        "goal": {"description": "Identify penguin species", "type": "Process"},
-        "problem": {"task": "classification", "target": "species", "primaryMetric": "f1", "features": {"exclude": ["year"]}},
-        "data": {"uri": penguins_csv.as_uri()},
-        "storage": {"uri": storage.as_uri()},
-        "promotion": {"policy": "manual"},
-        "training": {"template": {"algorithms": [{"name": "logistic_regression"}], "tuning": {"strategy": "random", "cvFolds": 2}}},
-    }}, namespace)
+    cluster.apply(
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "MLProject",
+            "metadata": {"name": PROJECT},
+            "spec": {
+                "goal": {"description": "Identify penguin species", "type": "Process"},
+                "problem": {
+                    "task": "classification",
+                    "target": "species",
+                    "primaryMetric": "f1",
+                    "features": {"exclude": ["year"]},
+                },
+                "data": {"uri": penguins_csv.as_uri()},
+                "storage": {"uri": storage.as_uri()},
+                "promotion": {"policy": "manual"},
+                "training": {
+                    "template": {"algorithms": [{"name": "logistic_regression"}], "tuning": {"strategy": "random", "cvFolds": 2}}
+                },
+            },
+        },
+        namespace,
+    )
     for name, tuning in TRAININGS.items():
-        cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": name},
-                       "spec": {"projectRef": PROJECT, "tuning": {"strategy": "random", "cvFolds": 2, **tuning}}}, namespace)
-    trained = wait_for(lambda: (found := registry(cluster, namespace, PROJECT)).keys() >= TRAININGS.keys() and found,
-                       300, "three trainings to register their versions", interval=1)
+        cluster.apply(
+            {
+                "apiVersion": "mlkube.io/v1alpha1",
+                "kind": "TrainingJob",
+                "metadata": {"name": name},
+                "spec": {"projectRef": PROJECT, "tuning": {"strategy": "random", "cvFolds": 2, **tuning}},
+            },
+            namespace,
+        )
+    trained = wait_for(
+        lambda: (found := registry(cluster, namespace, PROJECT)).keys() >= TRAININGS.keys() and found,
+        300,
+        "three trainings to register their versions",
+        interval=1,
+    )
     tamper(trained["tampered"]["artifactUri"])
     faulty = write_faulty_version(trained["good"]["artifactUri"], penguins_csv, storage / "hand-made" / "faulty")
     register(cluster, namespace, PROJECT, name="faulty", info=faulty)
@@ -88,9 +114,15 @@ def deploy(cluster: RolloutCluster, project: dict[str, Any]) -> Iterator[Callabl
         """``version`` None: track the project's champion."""
         name = f"pg-{uuid.uuid4().hex[:5]}"
         model = {"version": version} if version is not None else {"track": "champion"}
-        cluster.apply({"apiVersion": "mlkube.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": name},
-                       "spec": {"projectRef": PROJECT, "model": model, "strategy": strategy,
-                                "logging": {"enabled": False}}}, project["namespace"])
+        cluster.apply(
+            {
+                "apiVersion": "mlkube.io/v1alpha1",
+                "kind": "ModelDeployment",
+                "metadata": {"name": name},
+                "spec": {"projectRef": PROJECT, "model": model, "strategy": strategy, "logging": {"enabled": False}},
+            },
+            project["namespace"],
+        )
         created.append(name)
         return name
 

@@ -49,16 +49,20 @@ class RolloutCluster(localcluster.LocalCluster):
 
 def serving(cluster: localcluster.LocalCluster, name: str, namespace: str) -> str:
     """The router's URL once the ModelDeployment is Ready."""
+
     def ready() -> str | None:
         status = cluster.mdep_status(name, namespace)
         conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
         return status.get("url") if conditions.get("Ready") == "True" else None
+
     return wait_for(ready, 120, f"ModelDeployment {name} to serve")
 
 
 def roll_to(cluster: localcluster.LocalCluster, name: str, namespace: str, version: int) -> None:
     """Ask for another version (the user's spec change that starts a rollout)."""
-    cluster.kubectl("patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"model": {"version": version}}}))
+    cluster.kubectl(
+        "patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"model": {"version": version}}})
+    )
 
 
 def penguin_rows(csv: pathlib.Path) -> list[dict[str, Any]]:
@@ -90,6 +94,7 @@ class Client:
 
 # -- model versions --------------------------------------------------------------------------
 
+
 def registry(cluster: localcluster.LocalCluster, namespace: str, project: str) -> dict[str, dict[str, Any]]:
     """The project's registered versions by TrainingJob name."""
     return {m["trainingJob"]: m for m in cluster.status("mlproject", project, namespace).get("models", [])}
@@ -105,14 +110,25 @@ def write_faulty_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path) 
     features, classes and card as a good version; written with the trainer's artifact writer."""
     good = artifacts.load(local_dir(good_uri))
     frame = pd.read_csv(data).dropna(subset=["species"])
-    numeric = pipeline.Pipeline([("impute", impute.SimpleImputer()), ("log", preprocessing.FunctionTransformer(np.log)),
-                                 ("scale", preprocessing.StandardScaler())])
-    categorical = pipeline.Pipeline([("impute", impute.SimpleImputer(strategy="most_frequent")),
-                                     ("onehot", preprocessing.OneHotEncoder(handle_unknown="ignore"))])
-    model = pipeline.Pipeline([
-        ("prep", compose.ColumnTransformer([("num", numeric, NUMERIC), ("cat", categorical, ["island", "sex"])])),
-        ("clf", linear_model.LogisticRegression(max_iter=1000)),
-    ]).fit(frame[FEATURES], frame["species"])
+    numeric = pipeline.Pipeline(
+        [
+            ("impute", impute.SimpleImputer()),
+            ("log", preprocessing.FunctionTransformer(np.log)),
+            ("scale", preprocessing.StandardScaler()),
+        ]
+    )
+    categorical = pipeline.Pipeline(
+        [
+            ("impute", impute.SimpleImputer(strategy="most_frequent")),
+            ("onehot", preprocessing.OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    model = pipeline.Pipeline(
+        [
+            ("prep", compose.ColumnTransformer([("num", numeric, NUMERIC), ("cat", categorical, ["island", "sex"])])),
+            ("clf", linear_model.LogisticRegression(max_iter=1000)),
+        ]
+    ).fit(frame[FEATURES], frame["species"])
     card = {**good.card, "algorithm": "logistic_regression", "createdAt": datetime.datetime.now(datetime.UTC).isoformat()}
     reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
     return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
@@ -124,10 +140,12 @@ def write_constant_version(good_uri: str, data: pathlib.Path, dest: pathlib.Path
     good version, so it loads and answers like one."""
     good = artifacts.load(local_dir(good_uri))
     frame = pd.read_csv(data).dropna(subset=["species"])
-    model = pipeline.Pipeline([
-        ("prep", compose.ColumnTransformer([("num", impute.SimpleImputer(), NUMERIC)])),
-        ("clf", dummy.DummyClassifier(strategy="most_frequent")),
-    ]).fit(frame[FEATURES], frame["species"])
+    model = pipeline.Pipeline(
+        [
+            ("prep", compose.ColumnTransformer([("num", impute.SimpleImputer(), NUMERIC)])),
+            ("clf", dummy.DummyClassifier(strategy="most_frequent")),
+        ]
+    ).fit(frame[FEATURES], frame["species"])
     card = {**good.card, "algorithm": "most_frequent", "createdAt": datetime.datetime.now(datetime.UTC).isoformat()}
     reference = pd.read_parquet(local_dir(good_uri) / artifacts.REFERENCE)
     return artifacts.write(dest.as_uri() + "/", pipeline=model, card=card, metrics={"test": {}}, reference=reference)
@@ -140,13 +158,33 @@ def register(cluster: localcluster.LocalCluster, namespace: str, project: str, *
         mlp = cluster.get("mlproject", project, namespace)
         models = mlp["status"].get("models", [])
         version = max((m["version"] for m in models), default=0) + 1
-        entry = {"version": version, "trainingJob": name, "createdAt": datetime.datetime.now(datetime.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"), "algorithm": "logistic_regression", "metrics": {}, "eligible": False,
-            "artifactUri": info.uri, "digest": info.digest, "trigger": "manual"}
-        patch = {"metadata": {"resourceVersion": mlp["metadata"]["resourceVersion"]},
-                 "status": {"models": [*models, entry], "versions": len(models) + 1}}
-        result = cluster.kubectl("patch", "mlproject", project, "-n", namespace, "--subresource=status", "--type=merge",
-                                 "-p", json.dumps(patch), check=False)
+        entry = {
+            "version": version,
+            "trainingJob": name,
+            "createdAt": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "algorithm": "logistic_regression",
+            "metrics": {},
+            "eligible": False,
+            "artifactUri": info.uri,
+            "digest": info.digest,
+            "trigger": "manual",
+        }
+        patch = {
+            "metadata": {"resourceVersion": mlp["metadata"]["resourceVersion"]},
+            "status": {"models": [*models, entry], "versions": len(models) + 1},
+        }
+        result = cluster.kubectl(
+            "patch",
+            "mlproject",
+            project,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(patch),
+            check=False,
+        )
         if result.returncode == 0:
             return version
         time.sleep(0.5)

@@ -22,8 +22,14 @@ def shares(summary: str) -> dict[str, float]:
 def test_canary_shares_follow_the_steps_then_the_candidate_takes_all(cluster, project, deploy, penguins_csv):
     namespace, versions = project["namespace"], project["versions"]
     old, new = str(versions["good"]), str(versions["better"])
-    name = deploy(versions["good"], {"type": "Canary", "analysis": ANALYSIS,
-                                      "canary": {"steps": [{"weight": 25, "pause": "6s"}, {"weight": 50, "pause": "6s"}]}})
+    name = deploy(
+        versions["good"],
+        {
+            "type": "Canary",
+            "analysis": ANALYSIS,
+            "canary": {"steps": [{"weight": 25, "pause": "6s"}, {"weight": 50, "pause": "6s"}]},
+        },
+    )
     client = Client(serving(cluster, name, namespace), name)
     rows = penguin_rows(penguins_csv)
     roll_to(cluster, name, namespace, versions["better"])
@@ -31,7 +37,7 @@ def test_canary_shares_follow_the_steps_then_the_candidate_takes_all(cluster, pr
     summaries = []
     for batch in range(400):
         before = cluster.mdep_status(name, namespace)
-        answers = client.burst(rows[(batch * 16) % 300:][:16])
+        answers = client.burst(rows[(batch * 16) % 300 :][:16])
         after = cluster.mdep_status(name, namespace)
         assert all(code == 200 for _, code in answers), answers
         if before.get("trafficSummary") == after.get("trafficSummary"):  # the batch ran under one traffic table
@@ -60,8 +66,10 @@ def test_canary_shares_follow_the_steps_then_the_candidate_takes_all(cluster, pr
 def test_a_candidate_that_errors_is_rolled_back_and_the_stable_never_fails(cluster, project, deploy, penguins_csv):
     namespace, versions = project["namespace"], project["versions"]
     stable, faulty = str(versions["good"]), str(versions["faulty"])
-    name = deploy(versions["good"], {"type": "Canary", "analysis": {**ANALYSIS, "minAgreement": 0},
-                                      "canary": {"steps": [{"weight": 50, "pause": "1m"}]}})
+    name = deploy(
+        versions["good"],
+        {"type": "Canary", "analysis": {**ANALYSIS, "minAgreement": 0}, "canary": {"steps": [{"weight": 50, "pause": "1m"}]}},
+    )
     client = Client(serving(cluster, name, namespace), name)
     rows = penguin_rows(penguins_csv)[:60]
     # One row in three has a zero measurement: the stable version answers it, the faulty one fails.
@@ -78,7 +86,11 @@ def test_a_candidate_that_errors_is_rolled_back_and_the_stable_never_fails(clust
     assert {code for version, code in answers + after if version == stable} == {200}, by_version
     assert {version for version, _ in after} == {stable}, collections.Counter(after)
     status = cluster.mdep_status(name, namespace)
-    assert (status["phase"], status["stableVersion"], status["rolledBackVersion"]) == ("RolledBack", versions["good"], versions["faulty"])
+    assert (status["phase"], status["stableVersion"], status["rolledBackVersion"]) == (
+        "RolledBack",
+        versions["good"],
+        versions["faulty"],
+    )
     assert status["traffic"] == [{"version": versions["good"], "role": "stable", "percent": 100}]
     assert status["analysis"]["verdict"] == "Failing" and status["analysis"]["failedChecks"][0].startswith("errorRate")
     assert f"Version {faulty} rolled back" in status["message"] and "errorRate" in status["message"]

@@ -29,8 +29,10 @@ def test_a_request_missing_a_feature_is_answered_400_naming_it(cluster, project,
 def test_a_tampered_version_is_refused_at_load_and_the_stable_keeps_serving(cluster, project, deploy, penguins_csv):
     namespace, versions = project["namespace"], project["versions"]
     stable, tampered = str(versions["good"]), str(versions["tampered"])
-    name = deploy(versions["good"], {"type": "Canary", "analysis": ANALYSIS, "onFailure": "pause",
-                                      "canary": {"steps": [{"weight": 50, "pause": "1m"}]}})
+    name = deploy(
+        versions["good"],
+        {"type": "Canary", "analysis": ANALYSIS, "onFailure": "pause", "canary": {"steps": [{"weight": 50, "pause": "1m"}]}},
+    )
     client = Client(serving(cluster, name, namespace), name)
     rows = penguin_rows(penguins_csv)[:24]
     roll_to(cluster, name, namespace, versions["tampered"])
@@ -41,21 +43,29 @@ def test_a_tampered_version_is_refused_at_load_and_the_stable_keeps_serving(clus
         isvc = cluster.status("isvc", f"{name}-v{tampered}", namespace)
         readiness.update(c["status"] for c in isvc.get("conditions", []) if c["type"] == "Ready")
         return cluster.mdep_status(name, namespace).get("phase") == "Paused"
+
     wait_for(paused, 120, "the rollout to stop on the refused version", interval=0)
     isvc = cluster.status("isvc", f"{name}-v{tampered}", namespace)
     failure = isvc["modelStatus"]["lastFailureInfo"]["message"]
     assert "integrity" in failure and "model.joblib" in failure, failure
     assert readiness == {"False"} and {c["type"]: c["status"] for c in isvc["conditions"]}["Ready"] == "False"
     status = cluster.mdep_status(name, namespace)
-    assert status["message"].startswith(f"Version {tampered}: version {tampered} cannot load") and "model.joblib" in status["message"]
-    assert status["traffic"] == [{"version": versions["good"], "role": "stable", "percent": 100},
-                                 {"version": versions["tampered"], "role": "canary", "percent": 0}]
+    assert (
+        status["message"].startswith(f"Version {tampered}: version {tampered} cannot load")
+        and "model.joblib" in status["message"]
+    )
+    assert status["traffic"] == [
+        {"version": versions["good"], "role": "stable", "percent": 100},
+        {"version": versions["tampered"], "role": "canary", "percent": 0},
+    ]
     answers += client.burst(rows)
     assert collections.Counter(answers) == {(stable, 200): len(answers)}, collections.Counter(answers)
 
     cluster.kubectl("annotate", "mdep", name, "-n", namespace, "mlkube.io/action=abort")
     wait_for(lambda: cluster.mdep_status(name, namespace).get("phase") == "RolledBack", 30, "the abort")
-    wait_for(lambda: cluster.get("isvc", f"{name}-v{tampered}", namespace) is None, 30, "the refused version's InferenceService to go")
+    wait_for(
+        lambda: cluster.get("isvc", f"{name}-v{tampered}", namespace) is None, 30, "the refused version's InferenceService to go"
+    )
     assert "mlkube.io/action" not in (cluster.get("mdep", name, namespace)["metadata"].get("annotations") or {})
     assert {"RolloutPaused", "RolledBack"} <= set(cluster.events(name, namespace))
     assert {r for r in client.burst(rows)} == {(stable, 200)}
@@ -66,8 +76,12 @@ def test_deleting_a_model_deployment_removes_what_it_created(cluster, project, d
     namespace, versions = project["namespace"], project["versions"]
     name = deploy(versions["good"], {"type": "Direct", "analysis": ANALYSIS})
     serving(cluster, name, namespace)
-    children = [("isvc", f"{name}-v{versions['good']}"), ("deployment", f"{name}-router"), ("service", f"{name}-router"),
-                ("configmap", f"{name}-router")]
+    children = [
+        ("isvc", f"{name}-v{versions['good']}"),
+        ("deployment", f"{name}-router"),
+        ("service", f"{name}-router"),
+        ("configmap", f"{name}-router"),
+    ]
     assert all(cluster.get(kind, child, namespace) for kind, child in children)
     cluster.kubectl("delete", "mdep", name, "-n", namespace)
     wait_for(lambda: not any(cluster.get(kind, child, namespace) for kind, child in children), 60, "the children to go")

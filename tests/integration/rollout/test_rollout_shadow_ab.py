@@ -25,13 +25,17 @@ def test_shadow_mirrors_compares_and_never_touches_the_primary(cluster, project,
     client = Client(url, name)
     rows = penguin_rows(penguins_csv)
     roll_to(cluster, name, namespace, versions["better"])
-    wait_for(lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{primary}=100,v{shadow}=[100]", 120,
-             "the shadow version to receive mirrored traffic")
+    wait_for(
+        lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{primary}=100,v{shadow}=[100]",
+        120,
+        "the shadow version to receive mirrored traffic",
+    )
     answers = []
 
     def compared():
         answers.extend(client.burst(rows[:24]))
         return (cluster.mdep_status(name, namespace).get("analysis") or {}).get("compared", 0) >= 20
+
     wait_for(compared, 60, "20 compared predictions in status", interval=0)
     analysis = cluster.mdep_status(name, namespace)["analysis"]
     assert 0.8 <= analysis["agreement"] <= 1 and analysis["verdict"] == "Passing", analysis
@@ -41,7 +45,9 @@ def test_shadow_mirrors_compares_and_never_touches_the_primary(cluster, project,
     for row in rows[:5]:  # the client gets the primary's own answer
         through_router = client.predict(row)
         assert through_router.headers["x-mlkube-version"] == primary
-        assert through_router.json() == httpx.post(f"{direct}/v1/models/{name}-v{primary}:predict", json={"instances": [row]}).json()
+        assert (
+            through_router.json() == httpx.post(f"{direct}/v1/models/{name}-v{primary}:predict", json={"instances": [row]}).json()
+        )
 
     killed = cluster.processes_of(f"{name}-v{shadow}-predictor")
     assert killed, "no process found for the shadow's predictor"
@@ -50,20 +56,28 @@ def test_shadow_mirrors_compares_and_never_touches_the_primary(cluster, project,
     after_kill = [answer for _ in range(10) for answer in client.burst(rows[:24])]
     answers += after_kill
     assert collections.Counter(answers) == {(primary, 200): len(answers)}, collections.Counter(answers)
+
     def restarted():
         pods = cluster.items_with_prefix("pods", f"{name}-v{shadow}-predictor", namespace)
         return sum(c.get("restartCount", 0) for p in pods for c in p["status"].get("containerStatuses", [])) >= 1
+
     wait_for(restarted, 30, "the runtime to restart the killed shadow")  # it did die: the kill was real
     status = cluster.mdep_status(name, namespace)
-    assert (status["phase"], status["stableVersion"], status["candidateVersion"]) == ("Progressing", versions["good"], versions["better"])
+    assert (status["phase"], status["stableVersion"], status["candidateVersion"]) == (
+        "Progressing",
+        versions["good"],
+        versions["better"],
+    )
     client.close()
 
 
 def test_ab_test_with_a_sticky_header_pins_each_client_to_one_version(cluster, project, deploy, penguins_csv):
     namespace, versions = project["namespace"], project["versions"]
     a, b = str(versions["good"]), str(versions["better"])
-    name = deploy(versions["good"], {"type": "ABTest", "analysis": ANALYSIS,
-                                      "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "10m"}})
+    name = deploy(
+        versions["good"],
+        {"type": "ABTest", "analysis": ANALYSIS, "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "10m"}},
+    )
     client = Client(serving(cluster, name, namespace), name)
     rows = penguin_rows(penguins_csv)
     roll_to(cluster, name, namespace, versions["better"])
@@ -71,7 +85,7 @@ def test_ab_test_with_a_sticky_header_pins_each_client_to_one_version(cluster, p
     landed = collections.defaultdict(set)
     for round_ in range(4):
         for user in range(24):
-            answers = client.burst(rows[round_ * 6:][:6], headers={"x-user-id": f"user-{user}"})
+            answers = client.burst(rows[round_ * 6 :][:6], headers={"x-user-id": f"user-{user}"})
             assert {code for _, code in answers} == {200}
             landed[user] |= {version for version, _ in answers}
     assert all(len(seen) == 1 for seen in landed.values()), dict(landed)
@@ -79,25 +93,31 @@ def test_ab_test_with_a_sticky_header_pins_each_client_to_one_version(cluster, p
     unpinned = collections.Counter(version for version, _ in client.burst(rows[:60]))
     assert set(unpinned) == {a, b}, unpinned
     status = cluster.mdep_status(name, namespace)
-    assert status["traffic"] == [{"version": versions["good"], "role": "stable", "percent": 50},
-                                 {"version": versions["better"], "role": "b", "percent": 50}]
+    assert status["traffic"] == [
+        {"version": versions["good"], "role": "stable", "percent": 50},
+        {"version": versions["better"], "role": "b", "percent": 50},
+    ]
     client.close()
 
 
 def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(cluster, project, deploy, penguins_csv):
     namespace, versions = project["namespace"], project["versions"]
     a, b = versions["good"], versions["constant"]  # b always answers the most frequent species
-    name = deploy(a, {"type": "ABTest", "analysis": ANALYSIS,
-                      "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "20s"}})
+    name = deploy(
+        a, {"type": "ABTest", "analysis": ANALYSIS, "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "20s"}}
+    )
     url = serving(cluster, name, namespace)
     client = Client(url, name)
     frame = pd.read_csv(penguins_csv)[[*FEATURES, "species"]].dropna().iloc[::3]  # every species, not sorted runs
-    labeled_rows = [({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != "species"}, row["species"])
-                    for row in frame.to_dict("records")][:96]
+    labeled_rows = [
+        ({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if k != "species"}, row["species"])
+        for row in frame.to_dict("records")
+    ][:96]
     roll_to(cluster, name, namespace, b)
     wait_for(lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{a}=50,v{b}=50", 120, "the 50/50 split")
 
     right, labeled = collections.Counter(), collections.Counter()
+
     def answer(i):
         row, truth = labeled_rows[i]
         response = client.predict(row, headers={"x-user-id": f"user-{i % 24}"})
@@ -106,6 +126,7 @@ def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(
         fed = httpx.post(f"{url}/v1/feedback", json={"requestId": response.headers["x-request-id"], "groundTruth": truth})
         assert fed.status_code == 200, fed.text
         return version, response.json()["predictions"][0] == truth
+
     for version, correct in client.pool.map(answer, range(len(labeled_rows))):
         labeled[version] += 1
         right[version] += correct
@@ -114,10 +135,13 @@ def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(
     def rolled_back():
         status = cluster.mdep_status(name, namespace)
         return status if status.get("phase") == "RolledBack" else None
+
     status = wait_for(rolled_back, 60, "the A/B test to end and roll back the worse version")
     report = status["abTest"]
     assert [(v["version"], v["role"], v["labeled"], v["metric"]) for v in report["versions"]] == [
-        (a, "stable", labeled[a], "accuracy"), (b, "b", labeled[b], "accuracy")]
+        (a, "stable", labeled[a], "accuracy"),
+        (b, "b", labeled[b], "accuracy"),
+    ]
     assert [v["value"] for v in report["versions"]] == [round(right[a] / labeled[a], 4), round(right[b] / labeled[b], 4)]
     assert all(v["requests"] == labeled[v["version"]] and v["errorRate"] == 0 for v in report["versions"])
     assert report["winner"] == a and report["pValue"] < 0.05 and report["finishedAt"]

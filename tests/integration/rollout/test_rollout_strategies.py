@@ -36,8 +36,11 @@ def test_a_deployment_tracking_the_champion_rolls_out_each_new_champion(cluster,
 
     def choose(version):  # the project's manual promotion policy: a person names the champion
         cluster.kubectl("annotate", "mlproject", PROJECT, "-n", namespace, f"mlkube.io/champion={version}", "--overwrite")
+
     choose(versions["good"])
-    wait_for(lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == versions["good"], 30, "the champion")
+    wait_for(
+        lambda: cluster.status("mlproject", PROJECT, namespace).get("championVersion") == versions["good"], 30, "the champion"
+    )
     name = deploy(None, {"type": "Direct", "analysis": ANALYSIS})
     client = Client(serving(cluster, name, namespace), name)
     assert cluster.mdep_status(name, namespace)["stableVersion"] == versions["good"]

@@ -32,9 +32,19 @@ class RunningRuntime:
     process: subprocess.Popen | None = None
 
     def start(self) -> RunningRuntime:
-        command = [sys.executable, "-m", "mlkube.local.runtime", "--kubeconfig", self.kubeconfig,
-                   "--state-dir", str(self.state_dir), "--backoff-base", "0.5",
-                   "--job-retry-base", "0.2"]
+        command = [
+            sys.executable,
+            "-m",
+            "mlkube.local.runtime",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--state-dir",
+            str(self.state_dir),
+            "--backoff-base",
+            "0.5",
+            "--job-retry-base",
+            "0.2",
+        ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         return self
@@ -49,8 +59,9 @@ class RunningRuntime:
 
 @pytest.fixture(scope="module")
 def runtime(apiserver, tmp_path_factory) -> Iterator[RunningRuntime]:
-    running = RunningRuntime(apiserver.kubeconfig, apiserver.state_dir,
-                             tmp_path_factory.mktemp("runtime") / "runtime.log").start()
+    running = RunningRuntime(
+        apiserver.kubeconfig, apiserver.state_dir, tmp_path_factory.mktemp("runtime") / "runtime.log"
+    ).start()
     yield running
     running.stop()
 
@@ -64,6 +75,7 @@ def runtime_for(tmp_path) -> Iterator:
         log = tmp_path / f"runtime-{len(started)}.log"
         started.append(RunningRuntime(server.kubeconfig, server.state_dir, log).start())
         return started[-1]
+
     yield start
     for running in started:
         running.stop()
@@ -83,10 +95,24 @@ def foreign_service_addresses_reserved(kubectl, namespace) -> None:
     is already serving (the allocator starts at 127.1.0.1 in every state directory): hold each
     such address with a selector-less placeholder Service."""
     from runtime_helpers import bound_service_addresses
+
     for index, address in enumerate(sorted(bound_service_addresses())):
-        kubectl("create", "-n", namespace, "-f", "-", check=False, input=json.dumps({
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": f"reserved-{index}"},
-            "spec": {"clusterIP": address, "ports": [{"port": 1}]}}))
+        kubectl(
+            "create",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            check=False,
+            input=json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": f"reserved-{index}"},
+                    "spec": {"clusterIP": address, "ports": [{"port": 1}]},
+                }
+            ),
+        )
 
 
 @pytest.fixture(scope="module")

@@ -50,8 +50,12 @@ def process_alive(pid: int) -> bool:
 
 def container_pids(pods: list[dict]) -> list[int]:
     """The pids of the containers the runtime reported (``containerID: mlkube://<pid>``)."""
-    return [int(s["containerID"].removeprefix("mlkube://")) for p in pods
-            for s in (p.get("status") or {}).get("containerStatuses") or [] if s.get("containerID")]
+    return [
+        int(s["containerID"].removeprefix("mlkube://"))
+        for p in pods
+        for s in (p.get("status") or {}).get("containerStatuses") or []
+        if s.get("containerID")
+    ]
 
 
 def bound_service_addresses() -> set[str]:

@@ -69,7 +69,9 @@ class Process:
 def spawn(args: list[str], log: pathlib.Path, port: int, env: dict | None = None) -> Process:
     handle = open(log, "wb")  # noqa: SIM115 (the child's output, closed with it)
     popen = subprocess.Popen(
-        [sys.executable, *args], stdout=handle, stderr=subprocess.STDOUT,
+        [sys.executable, *args],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "MLKUBE_BIND_HOST": HOST, **(env or {})},
     )
     return Process(popen, f"http://{HOST}:{port}", log)
@@ -77,8 +79,19 @@ def spawn(args: list[str], log: pathlib.Path, port: int, env: dict | None = None
 
 def spawn_server(name: str, model_dir: pathlib.Path, log_dir: pathlib.Path, *extra: str) -> Process:
     port = free_port()
-    args = ["-m", "mlkube.serving.server", "--model_name", name, "--model_dir", str(model_dir),
-            "--http_port", str(port), "--enable_latency_logging", "false", *extra]
+    args = [
+        "-m",
+        "mlkube.serving.server",
+        "--model_name",
+        name,
+        "--model_dir",
+        str(model_dir),
+        "--http_port",
+        str(port),
+        "--enable_latency_logging",
+        "false",
+        *extra,
+    ]
     return spawn(args, log_dir / f"{name}-{port}.log", port)
 
 
@@ -159,11 +172,18 @@ def make_table(servers: dict[str, Process], store: pathlib.Path) -> Callable[...
 
     def make(**changes) -> dict:
         doc = {
-            "deployment": "churn-prod", "namespace": "ml", "project": "churn",
-            "backends": {"1": {"url": servers["v1"].url, "model": "churn-prod-v1"},
-                         "2": {"url": servers["v2"].url, "model": "churn-prod-v2"}},
+            "deployment": "churn-prod",
+            "namespace": "ml",
+            "project": "churn",
+            "backends": {
+                "1": {"url": servers["v1"].url, "model": "churn-prod-v1"},
+                "2": {"url": servers["v2"].url, "model": "churn-prod-v2"},
+            },
             "split": [{"version": 1, "weight": 100, "role": "stable"}],
-            "sticky": None, "shadow": None, "compare": None, "preview": None,
+            "sticky": None,
+            "shadow": None,
+            "compare": None,
+            "preview": None,
             "capture": {"enabled": True, "sampleRate": 1.0, "uri": store.as_uri(), "endpoint": None},
         }
         doc.update(changes)

@@ -39,7 +39,9 @@ def write_version(dest: pathlib.Path, *, C: float = 1.0, numeric_only: bool = Fa
     ).fit(frame, target)
     schema = [{"name": c, "type": "numeric", "dtype": "float64", "nullable": False} for c in numeric]
     if not numeric_only:
-        schema.append({"name": "size_band", "type": "categorical", "dtype": "object", "categories": ["large", "small"], "nullable": False})
+        schema.append(
+            {"name": "size_band", "type": "categorical", "dtype": "object", "categories": ["large", "small"], "nullable": False}
+        )
     reference = frame.iloc[:100].copy()
     reference["__prediction__"] = model.predict(frame.iloc[:100])
     reference["__target__"] = target.iloc[:100].to_numpy()

@@ -27,12 +27,15 @@ def copy(version_dir, tmp_path) -> pathlib.Path:
     return target
 
 
-@pytest.mark.parametrize("damage, named", [
-    (lambda d: (d / "model_card.json").write_text("{}"), "model_card.json: sha256"),
-    (lambda d: (d / "MANIFEST.json").unlink(), "no MANIFEST.json"),
-    (lambda d: (d / "extra.bin").write_bytes(b"x"), "extra.bin: not listed"),
-    (lambda d: (d / "reference.parquet").unlink(), "reference.parquet: listed in MANIFEST.json but missing"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (lambda d: (d / "model_card.json").write_text("{}"), "model_card.json: sha256"),
+        (lambda d: (d / "MANIFEST.json").unlink(), "no MANIFEST.json"),
+        (lambda d: (d / "extra.bin").write_bytes(b"x"), "extra.bin: not listed"),
+        (lambda d: (d / "reference.parquet").unlink(), "reference.parquet: listed in MANIFEST.json but missing"),
+    ],
+)
 def test_load_refuses_a_damaged_version_naming_the_file(copy, damage, named):
     damage(copy)
     model = server.VersionModel("m", copy)

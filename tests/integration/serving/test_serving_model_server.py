@@ -42,11 +42,18 @@ def test_every_response_carries_a_request_id_echoing_the_clients(servers):
 
 def test_v2_per_feature_inputs_and_one_matrix_input_agree(servers):
     rows = [modelfactory.instance(i) for i in (0, 19)]
-    per_feature = {"inputs": [
-        {"name": f, "shape": [2], "datatype": "BYTES" if f == "size_band" else "FP64", "data": [r[f] for r in rows]}
-        for f in FEATURES]}
-    matrix = {"id": "body-id", "inputs": [{"name": "x", "shape": [2, len(FEATURES)], "datatype": "BYTES",
-                                           "data": [[r[f] for f in FEATURES] for r in rows]}]}
+    per_feature = {
+        "inputs": [
+            {"name": f, "shape": [2], "datatype": "BYTES" if f == "size_band" else "FP64", "data": [r[f] for r in rows]}
+            for f in FEATURES
+        ]
+    }
+    matrix = {
+        "id": "body-id",
+        "inputs": [
+            {"name": "x", "shape": [2, len(FEATURES)], "datatype": "BYTES", "data": [[r[f] for f in FEATURES] for r in rows]}
+        ],
+    }
     url = f"{servers['v1'].url}/v2/models/churn-prod-v1/infer"
     first = CLIENT.post(url, json=per_feature, headers={"x-request-id": "abc"})
     second = CLIENT.post(url, json=matrix)
@@ -58,11 +65,14 @@ def test_v2_per_feature_inputs_and_one_matrix_input_agree(servers):
     assert outputs["probabilities"]["shape"] == [2, 2]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda row: row.pop("mean_texture"), "instances[0]: missing feature 'mean_texture'"),
-    (lambda row: row.update(mean_area="big"), "feature 'mean_area' expects a number, got 'big'"),
-    (lambda row: row.update(size_band=None), "feature 'size_band' is null"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda row: row.pop("mean_texture"), "instances[0]: missing feature 'mean_texture'"),
+        (lambda row: row.update(mean_area="big"), "feature 'mean_area' expects a number, got 'big'"),
+        (lambda row: row.update(size_band=None), "feature 'size_band' is null"),
+    ],
+)
 def test_invalid_requests_get_400_naming_the_field(servers, mutate, message):
     row = modelfactory.instance(0)
     mutate(row)

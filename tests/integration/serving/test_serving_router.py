@@ -30,8 +30,9 @@ def eventually(check, timeout: float = 10.0):
 
 
 def test_canary_split_is_measured_at_the_router(start_router, make_table):
-    router = start_router(make_table(split=[{"version": 1, "weight": 80, "role": "stable"},
-                                            {"version": 2, "weight": 20, "role": "canary"}]))
+    router = start_router(
+        make_table(split=[{"version": 1, "weight": 80, "role": "stable"}, {"version": 2, "weight": 20, "role": "canary"}])
+    )
     served = collections.Counter()
     for i in range(100):
         response = predict(router, i % 50)
@@ -46,9 +47,12 @@ def test_canary_split_is_measured_at_the_router(start_router, make_table):
 
 
 def test_sticky_header_keeps_each_user_on_one_version(start_router, make_table):
-    router = start_router(make_table(sticky={"header": "x-user-id"},
-                                     split=[{"version": 1, "weight": 50, "role": "stable"},
-                                            {"version": 2, "weight": 50, "role": "candidate"}]))
+    router = start_router(
+        make_table(
+            sticky={"header": "x-user-id"},
+            split=[{"version": 1, "weight": 50, "role": "stable"}, {"version": 2, "weight": 50, "role": "candidate"}],
+        )
+    )
     seen = collections.defaultdict(set)
     for user in range(16):
         for _ in range(3):
@@ -105,9 +109,12 @@ def test_mirrors_beyond_the_in_flight_limit_are_skipped_and_counted(start_router
 
 
 def test_canary_requests_are_compared_with_the_stable(start_router, make_table):
-    router = start_router(make_table(split=[{"version": 1, "weight": 50, "role": "stable"},
-                                            {"version": 2, "weight": 50, "role": "canary"}],
-                                     compare={"version": 2, "percent": 100}))
+    router = start_router(
+        make_table(
+            split=[{"version": 1, "weight": 50, "role": "stable"}, {"version": 2, "weight": 50, "role": "canary"}],
+            compare={"version": 2, "percent": 100},
+        )
+    )
     canary_served = sum(predict(router, i).headers["x-mlkube-version"] == "2" for i in range(40))
     assert canary_served > 0
     stats = eventually(lambda: (s := router.stats()["versions"])["2"]["agreement"]["compared"] == canary_served and s)
@@ -157,8 +164,13 @@ def test_capture_files_appear_under_the_documented_layout(start_router, make_tab
     files = eventually(lambda: sorted((store / "inference-log" / "ml" / "churn-prod").glob("date=*/*.jsonl")))
     assert files and re.fullmatch(r"date=\d{4}-\d{2}-\d{2}", files[0].parent.name)
     assert re.fullmatch(r"\d{10}-.+-\d{6}\.jsonl", files[0].name)
-    records = eventually(lambda: [json.loads(line) for f in sorted(store.rglob("inference-log/**/*.jsonl"))
-                                  for line in f.read_text().splitlines()] if router.stats()["capture"]["written"] == 5 else None)
+    records = eventually(
+        lambda: (
+            [json.loads(line) for f in sorted(store.rglob("inference-log/**/*.jsonl")) for line in f.read_text().splitlines()]
+            if router.stats()["capture"]["written"] == 5
+            else None
+        )
+    )
     assert [r["requestId"] for r in records] == ids
     first = records[0]
     assert (first["version"], first["role"], first["status"], first["protocol"]) == (1, "stable", 200, "v1")
@@ -191,8 +203,10 @@ def test_feedback_for_known_and_unknown_request_ids(start_router, make_table, st
     assert single.status_code == 200
     unknown = CLIENT.post(router.url + "/v1/feedback", json={"requestId": "never-served", "groundTruth": 1})
     assert unknown.status_code == 404 and "never-served" in unknown.json()["error"]
-    batch = CLIENT.post(router.url + "/v1/feedback", json={"items": [
-        {"requestId": request_id, "groundTruth": 1}, {"requestId": "never-served", "groundTruth": 1}]})
+    batch = CLIENT.post(
+        router.url + "/v1/feedback",
+        json={"items": [{"requestId": request_id, "groundTruth": 1}, {"requestId": "never-served", "groundTruth": 1}]},
+    )
     assert batch.status_code == 207
     assert [r["status"] for r in batch.json()["results"]] == [200, 404] and batch.json()["accepted"] == 1
     assert CLIENT.post(router.url + "/v1/feedback", content=b"{").status_code == 400

@@ -42,19 +42,44 @@ def test_model_from_s3_and_capture_and_feedback_to_s3(s3, tmp_path):
         storage.write_bytes(f"s3://models/churn/v1/{path.name}", path.read_bytes(), options=storage.Options(endpoint))
     env = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
     port = free_port()
-    model_server = spawn(["-m", "mlkube.serving.server", "--model_name", "churn-prod-v1", "--model_dir",
-                          "s3://models/churn/v1/", "--http_port", str(port), "--enable_latency_logging", "false"],
-                         tmp_path / "server.log", port, env=env).wait_ready()
+    model_server = spawn(
+        [
+            "-m",
+            "mlkube.serving.server",
+            "--model_name",
+            "churn-prod-v1",
+            "--model_dir",
+            "s3://models/churn/v1/",
+            "--http_port",
+            str(port),
+            "--enable_latency_logging",
+            "false",
+        ],
+        tmp_path / "server.log",
+        port,
+        env=env,
+    ).wait_ready()
     routes = tmp_path / "routes.json"
-    routes.write_text(json.dumps({
-        "deployment": "churn-prod", "namespace": "ml", "project": "churn", "generation": 1,
-        "backends": {"1": {"url": model_server.url, "model": "churn-prod-v1"}},
-        "split": [{"version": 1, "weight": 100, "role": "stable"}],
-        "capture": {"enabled": True, "sampleRate": 1.0, "uri": "s3://models/churn", "endpoint": endpoint},
-    }))
+    routes.write_text(
+        json.dumps(
+            {
+                "deployment": "churn-prod",
+                "namespace": "ml",
+                "project": "churn",
+                "generation": 1,
+                "backends": {"1": {"url": model_server.url, "model": "churn-prod-v1"}},
+                "split": [{"version": 1, "weight": 100, "role": "stable"}],
+                "capture": {"enabled": True, "sampleRate": 1.0, "uri": "s3://models/churn", "endpoint": endpoint},
+            }
+        )
+    )
     port = free_port()
-    router = spawn(["-m", "mlkube.serving.router", "--routes-file", str(routes), "--port", str(port)],
-                   tmp_path / "router.log", port, env=CREDENTIALS).wait_ready()
+    router = spawn(
+        ["-m", "mlkube.serving.router", "--routes-file", str(routes), "--port", str(port)],
+        tmp_path / "router.log",
+        port,
+        env=CREDENTIALS,
+    ).wait_ready()
     try:
         response = CLIENT.post(router.url + "/v1/models/churn-prod:predict", json={"instances": [modelfactory.instance(0)]})
         assert response.status_code == 200

@@ -18,8 +18,9 @@ async def serve(respond) -> tuple[asyncio.AbstractServer, str, list[int]]:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+                )
                 body = await reader.readexactly(length)
                 if not await respond(head, body, writer):
                     break
@@ -41,8 +42,10 @@ def test_content_length_responses_reuse_one_connection():
     async def scenario():
         server, url, connections = await serve(echo)
         pool = upstream.Pool()
-        answers = [await pool.request("POST", url + "/v1/models/m:predict", body=b'{"n": %d}' % i,
-                                      headers={"x-request-id": "r"}) for i in range(5)]
+        answers = [
+            await pool.request("POST", url + "/v1/models/m:predict", body=b'{"n": %d}' % i, headers={"x-request-id": "r"})
+            for i in range(5)
+        ]
         pool.close()
         server.close()
         return answers, connections
@@ -55,8 +58,10 @@ def test_content_length_responses_reuse_one_connection():
 
 def test_chunked_responses_are_reassembled():
     async def chunked(head, body, writer) -> bool:
-        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        )
         return True
 
     async def scenario():

@@ -24,8 +24,9 @@ FREE_FORM = {
 
 
 def test_committed_crds_match_the_models():
-    result = subprocess.run([sys.executable, "-m", "mlkube.cli", "crds", "--check", str(ROOT / "crds")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlkube.cli", "crds", "--check", str(ROOT / "crds")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -33,8 +34,9 @@ def test_check_fails_when_a_file_differs(tmp_path):
     crds.write(tmp_path)
     path = tmp_path / crds.file_name(kinds.TRAININGJOB)
     path.write_text(path.read_text().replace("maxTrials", "maxTrialz"))
-    result = subprocess.run([sys.executable, "-m", "mlkube.cli", "crds", "--check", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlkube.cli", "crds", "--check", str(tmp_path)], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert crds.file_name(kinds.TRAININGJOB) in result.stderr
 
@@ -64,8 +66,9 @@ def test_crd_is_structural(kind):
         if node.get("x-kubernetes-preserve-unknown-fields") and path != "metadata":
             assert path in FREE_FORM, f"{kind.kind} {path}: free-form but not by design"
         assert not ("additionalProperties" in node and "properties" in node), path
-        assert "description" in node or path in ("", "metadata") or path.endswith("{}") or path.endswith("[]"), \
+        assert "description" in node or path in ("", "metadata") or path.endswith("{}") or path.endswith("[]"), (
             f"{kind.kind} {path}: no description"
+        )
 
 
 def schema_node(kind, dotted):

@@ -103,8 +103,14 @@ def test_parse_duration():
 
 @pytest.mark.parametrize(
     ("metric", "new", "old", "min_improvement", "better"),
-    [("roc_auc", 0.9, 0.8, 0.0, True), ("roc_auc", 0.8, 0.8, 0.0, False), ("roc_auc", 0.82, 0.8, 0.05, False),
-     ("rmse", 1.0, 2.0, 0.5, True), ("rmse", 2.0, 1.0, 0.0, False), ("log_loss", 0.3, 0.31, 0.02, False)],
+    [
+        ("roc_auc", 0.9, 0.8, 0.0, True),
+        ("roc_auc", 0.8, 0.8, 0.0, False),
+        ("roc_auc", 0.82, 0.8, 0.05, False),
+        ("rmse", 1.0, 2.0, 0.5, True),
+        ("rmse", 2.0, 1.0, 0.0, False),
+        ("log_loss", 0.3, 0.31, 0.02, False),
+    ],
 )
 def test_is_improvement_respects_metric_direction(metric, new, old, min_improvement, better):
     assert base.is_improvement(metric, new, old, min_improvement=min_improvement) is better

@@ -8,20 +8,25 @@ DEPLOYMENT = fields.root_node("apps/v1", "Deployment", None)
 POD_SPEC_PATH = ("f:spec", "f:template", "f:spec")
 
 
-@pytest.mark.parametrize(("path", "text"), [
-    (("f:spec", "f:size"), ".spec.size"),
-    (("f:spec", "f:containers", 'k:{"name":"c"}', "f:image"), '.spec.containers[name="c"].image'),
-    (("f:ports", 'k:{"containerPort":80,"protocol":"TCP"}'), '.ports[containerPort=80,protocol="TCP"]'),
-    (("f:metadata", "f:finalizers", 'v:"a"'), '.metadata.finalizers[="a"]'),
-    (("f:args", "i:0"), ".args[0]"),
-])
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        (("f:spec", "f:size"), ".spec.size"),
+        (("f:spec", "f:containers", 'k:{"name":"c"}', "f:image"), '.spec.containers[name="c"].image'),
+        (("f:ports", 'k:{"containerPort":80,"protocol":"TCP"}'), '.ports[containerPort=80,protocol="TCP"]'),
+        (("f:metadata", "f:finalizers", 'v:"a"'), '.metadata.finalizers[="a"]'),
+        (("f:args", "i:0"), ".args[0]"),
+    ],
+)
 def test_path_strings_follow_upstream(path, text):
     assert fields.path_string(path) == text
 
 
 def test_fields_v1_round_trip_with_member_markers():
-    document = {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                "f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}}}
+    document = {
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}},
+    }
     paths = fields.decode_fields(document)
     assert ("f:metadata", "f:labels") in paths and ("f:metadata", "f:labels", "f:app") in paths
     assert ("f:spec",) not in paths
@@ -41,9 +46,14 @@ def test_decode_rejects_non_objects():
 def test_item_keys_use_defaults():
     ports = DEPLOYMENT.field("spec").field("template").field("spec").field("containers").item().field("ports")
     assert fields.item_element({"containerPort": 80}, ports) == 'k:{"containerPort":80,"protocol":"TCP"}'
-    schema_list = fields.SchemaNode({"type": "array", "x-kubernetes-list-type": "map",
-                                     "x-kubernetes-list-map-keys": ["name", "zone"],
-                                     "items": {"properties": {"zone": {"type": "string", "default": "a"}}}})
+    schema_list = fields.SchemaNode(
+        {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name", "zone"],
+            "items": {"properties": {"zone": {"type": "string", "default": "a"}}},
+        }
+    )
     assert fields.item_element({"name": "n"}, schema_list) == 'k:{"name":"n","zone":"a"}'
 
 
@@ -74,8 +84,9 @@ def test_compare_walks_map_lists_by_key_not_position():
 def test_atomic_structs_are_single_leaves():
     owned = fields.field_set({"spec": {"selector": {"matchLabels": {"app": "x"}}}}, DEPLOYMENT)
     assert owned == {("f:spec", "f:selector")}
-    merged = fields.merge({"spec": {"selector": {"matchLabels": {"a": "1"}}}},
-                          {"spec": {"selector": {"matchLabels": {"b": "2"}}}}, DEPLOYMENT)
+    merged = fields.merge(
+        {"spec": {"selector": {"matchLabels": {"a": "1"}}}}, {"spec": {"selector": {"matchLabels": {"b": "2"}}}}, DEPLOYMENT
+    )
     assert merged == {"spec": {"selector": {"matchLabels": {"b": "2"}}}}
 
 
@@ -83,7 +94,9 @@ def test_merge_unions_granular_maps_and_sets_and_drops_nulls():
     live = {"metadata": {"labels": {"a": "1"}, "finalizers": ["x"]}, "spec": {"replicas": 1}}
     config = {"metadata": {"labels": {"b": "2"}, "finalizers": ["y", "x"]}, "spec": {"replicas": None}}
     assert fields.merge(live, config, DEPLOYMENT) == {
-        "metadata": {"labels": {"a": "1", "b": "2"}, "finalizers": ["y", "x"]}, "spec": {}}
+        "metadata": {"labels": {"a": "1", "b": "2"}, "finalizers": ["y", "x"]},
+        "spec": {},
+    }
 
 
 def test_remove_paths_drops_emptied_parents_unless_owned():

@@ -19,15 +19,18 @@ def test_legacy_and_aggregated_discovery_agree():
                 for resource in version["resources"]:
                     aggregated[(item["metadata"]["name"], version["version"], resource["resource"])] = resource["verbs"]
                     for sub in resource.get("subresources", []):
-                        aggregated[(item["metadata"]["name"], version["version"],
-                                    f"{resource['resource']}/{sub['subresource']}")] = sub["verbs"]
+                        aggregated[
+                            (item["metadata"]["name"], version["version"], f"{resource['resource']}/{sub['subresource']}")
+                        ] = sub["verbs"]
     assert legacy == aggregated
     assert ("", "v1", "namespaces") in legacy and ("apiextensions.k8s.io", "v1", "customresourcedefinitions") in legacy
 
 
 def test_aggregated_media_type_is_chosen_by_accept():
-    assert discovery.wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-                                      "application/json") == discovery.AGGREGATED_MEDIA_TYPE
+    assert (
+        discovery.wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
+        == discovery.AGGREGATED_MEDIA_TYPE
+    )
     assert discovery.wants_aggregated("*/*") == ""
     assert discovery.wants_aggregated("application/json") == ""
 
@@ -37,9 +40,12 @@ def test_openapi_patch_operations_advertise_field_validation_for_every_kind():
     documents = openapi.Documents(types)
     for path in documents.index()["paths"]:
         document = json.loads(documents.document(path))
-        kinds = {op["patch"]["x-kubernetes-group-version-kind"]["kind"]
-                 for op in document["paths"].values() if "patch" in op
-                 if "fieldValidation" in {p["name"] for p in op["patch"]["parameters"]}}
+        kinds = {
+            op["patch"]["x-kubernetes-group-version-kind"]["kind"]
+            for op in document["paths"].values()
+            if "patch" in op
+            if "fieldValidation" in {p["name"] for p in op["patch"]["parameters"]}
+        }
         group_version = path.split("/", 1)[1]
         group, _, version = group_version.rpartition("/")
         assert kinds == {t.kind for t in types.resources(group, version)}
@@ -50,8 +56,13 @@ def test_index_hash_changes_only_for_the_changed_group_version():
     types = registry.Registry()
     documents = openapi.Documents(types)
     before = documents.index()["paths"]
-    types.set_crd("things.g.io", [registry.ResourceType(group="g.io", version="v1", plural="things", kind="Thing",
-                                                        namespaced=True, custom=True,
-                                                        schema={"type": "object"})])
+    types.set_crd(
+        "things.g.io",
+        [
+            registry.ResourceType(
+                group="g.io", version="v1", plural="things", kind="Thing", namespaced=True, custom=True, schema={"type": "object"}
+            )
+        ],
+    )
     after = documents.index()["paths"]
     assert "apis/g.io/v1" in after and after["api/v1"] == before["api/v1"]

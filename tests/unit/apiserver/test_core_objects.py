@@ -5,13 +5,33 @@ import pytest
 from mlkube.local.apiserver import errors, objects, registry, storage
 
 OPTS = objects.WriteOptions(field_manager="test")
-CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-       "metadata": {"name": "widgets.example.com"},
-       "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget"},
-                "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                              "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                                  "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
-                                  "status": {"type": "object", "properties": {"phase": {"type": "string"}}}}}}}]}}
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {
+        "group": "example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "kind": "Widget"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                            "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
 
 
 @pytest.fixture
@@ -39,10 +59,8 @@ def _widget(api, widgets, **spec):
 
 
 def test_crd_registers_its_types_with_established_status(api, widgets):
-    crd = api.get(api.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions"), "",
-                  "widgets.example.com")
-    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]} == {"NamesAccepted": "True",
-                                                                            "Established": "True"}
+    crd = api.get(api.registry.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions"), "", "widgets.example.com")
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]} == {"NamesAccepted": "True", "Established": "True"}
     assert widgets.has_status and widgets.singular == "widget"
 
 
@@ -57,8 +75,9 @@ def test_generation_counts_spec_changes_only(api, widgets):
     assert labelled["metadata"]["generation"] == 1
     resized = api.patch(widgets, "ns", "w", objects.MERGE, {"spec": {"size": 2}}, OPTS).obj
     assert resized["metadata"]["generation"] == 2
-    status = api.patch(widgets, "ns", "w", objects.MERGE, {"status": {"phase": "Ready"}, "spec": {"size": 9}}, OPTS,
-                       subresource="status").obj
+    status = api.patch(
+        widgets, "ns", "w", objects.MERGE, {"status": {"phase": "Ready"}, "spec": {"size": 9}}, OPTS, subresource="status"
+    ).obj
     assert status["metadata"]["generation"] == 2 and status["spec"]["size"] == 2 and status["status"]["phase"] == "Ready"
     main = api.patch(widgets, "ns", "w", objects.MERGE, {"status": {"phase": "Lost"}}, OPTS).obj
     assert main["status"]["phase"] == "Ready"
@@ -104,8 +123,9 @@ def test_strategic_merge_patch_on_a_custom_resource_is_415(api, widgets):
 
 
 def test_dry_run_create_writes_nothing(api, widgets):
-    result = api.create(widgets, "ns", {"metadata": {"name": "d"}, "spec": {}},
-                        objects.WriteOptions(dry_run=True, field_manager="t"))
+    result = api.create(
+        widgets, "ns", {"metadata": {"name": "d"}, "spec": {}}, objects.WriteOptions(dry_run=True, field_manager="t")
+    )
     assert result.created and api.events == [] and api.store.get(widgets.storage_key, "ns", "d") is None
 
 

@@ -6,8 +6,12 @@ from mlkube.local.apiserver import errors, storage
 
 
 def _obj(name, uid=None, **extra):
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "ns", "uid": uid or f"uid-{name}"}, **extra}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "ns", "uid": uid or f"uid-{name}"},
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ def test_reopen_keeps_objects_and_moves_past_every_earlier_rv(tmp_path):
     assert second.get("/configmaps", "ns", "a") == written
     assert second.rv > last_rv and second.floor == second.rv
     with pytest.raises(errors.APIError):
-        second.events_since("/configmaps", last_rv)          # watches of the previous run must re-list
+        second.events_since("/configmaps", last_rv)  # watches of the previous run must re-list
     assert second.events_since("/configmaps", second.rv) == []
     second.close()
 
@@ -74,5 +78,5 @@ def test_reopen_after_a_delete_still_moves_past_the_delete_rv(tmp_path):
     second.close()
     third = storage.Store(str(tmp_path / "s.db"))
     third.open()
-    assert third.rv > restarted_rv          # every start takes a new RV, even without writes in between
+    assert third.rv > restarted_rv  # every start takes a new RV, even without writes in between
     third.close()

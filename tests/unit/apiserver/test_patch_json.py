@@ -54,27 +54,33 @@ RFC6902_DOC = {"foo": "bar"}
 # RFC 6902 Appendix A examples that succeed: (document, operations, result).
 RFC6902_SUCCESSES = [
     ({"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux"}], {"baz": "qux", "foo": "bar"}),  # A.1
-    ({"foo": ["bar", "baz"]}, [{"op": "add", "path": "/foo/1", "value": "qux"}],
-     {"foo": ["bar", "qux", "baz"]}),  # A.2
+    ({"foo": ["bar", "baz"]}, [{"op": "add", "path": "/foo/1", "value": "qux"}], {"foo": ["bar", "qux", "baz"]}),  # A.2
     ({"baz": "qux", "foo": "bar"}, [{"op": "remove", "path": "/baz"}], {"foo": "bar"}),  # A.3
     ({"foo": ["bar", "qux", "baz"]}, [{"op": "remove", "path": "/foo/1"}], {"foo": ["bar", "baz"]}),  # A.4
-    ({"baz": "qux", "foo": "bar"}, [{"op": "replace", "path": "/baz", "value": "boo"}],
-     {"baz": "boo", "foo": "bar"}),  # A.5
-    ({"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
-     [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
-     {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}}),  # A.6
-    ({"foo": ["all", "grass", "cows", "eat"]}, [{"op": "move", "from": "/foo/1", "path": "/foo/3"}],
-     {"foo": ["all", "cows", "eat", "grass"]}),  # A.7
-    ({"baz": "qux", "foo": ["a", 2, "c"]},
-     [{"op": "test", "path": "/baz", "value": "qux"}, {"op": "test", "path": "/foo/1", "value": 2}],
-     {"baz": "qux", "foo": ["a", 2, "c"]}),  # A.8
-    ({"foo": "bar"}, [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
-     {"foo": "bar", "child": {"grandchild": {}}}),  # A.10
-    ({"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}],
-     {"foo": "bar", "baz": "qux"}),  # A.11
+    ({"baz": "qux", "foo": "bar"}, [{"op": "replace", "path": "/baz", "value": "boo"}], {"baz": "boo", "foo": "bar"}),  # A.5
+    (
+        {"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
+        [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
+        {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}},
+    ),  # A.6
+    (
+        {"foo": ["all", "grass", "cows", "eat"]},
+        [{"op": "move", "from": "/foo/1", "path": "/foo/3"}],
+        {"foo": ["all", "cows", "eat", "grass"]},
+    ),  # A.7
+    (
+        {"baz": "qux", "foo": ["a", 2, "c"]},
+        [{"op": "test", "path": "/baz", "value": "qux"}, {"op": "test", "path": "/foo/1", "value": 2}],
+        {"baz": "qux", "foo": ["a", 2, "c"]},
+    ),  # A.8
+    (
+        {"foo": "bar"},
+        [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
+        {"foo": "bar", "child": {"grandchild": {}}},
+    ),  # A.10
+    ({"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}], {"foo": "bar", "baz": "qux"}),  # A.11
     ({"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": 10}], {"/": 9, "~1": 10}),  # A.14
-    ({"foo": ["bar"]}, [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}],
-     {"foo": ["bar", ["abc", "def"]]}),  # A.16
+    ({"foo": ["bar"]}, [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}], {"foo": ["bar", ["abc", "def"]]}),  # A.16
     ({"a": {"b": 1}}, [{"op": "copy", "from": "/a", "path": "/c"}], {"a": {"b": 1}, "c": {"b": 1}}),
     ({"a": 1}, [{"op": "replace", "path": "", "value": {"b": 2}}], {"b": 2}),
     ({"n": 1}, [{"op": "test", "path": "/n", "value": 1.0}], {"n": 1}),
@@ -106,16 +112,19 @@ def test_json_patch_failures_are_patch_errors(document, operations, message):
         patch.json_patch(document, operations)
 
 
-@pytest.mark.parametrize("operations", [
-    {"op": "add"},
-    [["add", "/a"]],
-    [{"op": "frobnicate", "path": "/a"}],
-    [{"op": "add", "value": 1}],
-    [{"op": "add", "path": "a", "value": 1}],
-    [{"op": "add", "path": "/a~2", "value": 1}],
-    [{"op": "add", "path": "/a"}],
-    [{"op": "copy", "path": "/a"}],
-])
+@pytest.mark.parametrize(
+    "operations",
+    [
+        {"op": "add"},
+        [["add", "/a"]],
+        [{"op": "frobnicate", "path": "/a"}],
+        [{"op": "add", "value": 1}],
+        [{"op": "add", "path": "a", "value": 1}],
+        [{"op": "add", "path": "/a~2", "value": 1}],
+        [{"op": "add", "path": "/a"}],
+        [{"op": "copy", "path": "/a"}],
+    ],
+)
 def test_malformed_json_patches_are_bad_patches(operations):
     with pytest.raises(patch.BadPatch):
         patch.json_patch({"a": 1}, operations)
@@ -124,15 +133,22 @@ def test_malformed_json_patches_are_bad_patches(operations):
 def test_json_patch_is_atomic_and_leaves_the_input_alone():
     live = {"metadata": {"resourceVersion": "106", "finalizers": ["x"]}}
     with pytest.raises(patch.PatchError):
-        patch.json_patch(live, [{"op": "remove", "path": "/metadata/finalizers/0"},
-                                {"op": "test", "path": "/metadata/resourceVersion", "value": "105"}])
+        patch.json_patch(
+            live,
+            [
+                {"op": "remove", "path": "/metadata/finalizers/0"},
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "105"},
+            ],
+        )
     assert live == {"metadata": {"resourceVersion": "106", "finalizers": ["x"]}}
 
 
 def test_kopf_finalizer_patch_with_resource_version_guard():
     live = {"metadata": {"name": "w1", "resourceVersion": "105"}}
-    operations = [{"op": "test", "path": "/metadata/resourceVersion", "value": "105"},
-                  {"op": "add", "path": "/metadata/finalizers", "value": ["kopf.zalando.org/KopfFinalizerMarker"]}]
+    operations = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "105"},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["kopf.zalando.org/KopfFinalizerMarker"]},
+    ]
     added = patch.json_patch(live, operations)
     assert added["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
     removed = patch.json_patch(added, [{"op": "remove", "path": "/metadata/finalizers"}])

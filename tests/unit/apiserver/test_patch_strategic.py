@@ -12,8 +12,12 @@ def smp(live, body, api_version="v1", kind="ConfigMap"):
 
 
 def deployment(containers, **spec):
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-            "spec": {**spec, "template": {"spec": {"containers": containers}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {**spec, "template": {"spec": {"containers": containers}}},
+    }
 
 
 def containers_of(obj):
@@ -58,19 +62,31 @@ def test_kubectl_patch_page_adds_a_container_before_the_existing_one():
     live = deployment([{"name": "patch-demo-ctr", "image": "nginx"}])
     body = {"spec": {"template": {"spec": {"containers": [{"name": "patch-demo-ctr-2", "image": "redis"}]}}}}
     assert containers_of(smp(live, body, "apps/v1", "Deployment")) == [
-        {"name": "patch-demo-ctr-2", "image": "redis"}, {"name": "patch-demo-ctr", "image": "nginx"}]
+        {"name": "patch-demo-ctr-2", "image": "redis"},
+        {"name": "patch-demo-ctr", "image": "nginx"},
+    ]
 
 
 def test_client_side_apply_image_change_keeps_other_fields_and_order():
-    live = deployment([{"name": "web", "image": "n:1", "ports": [{"containerPort": 80, "protocol": "TCP"}]},
-                       {"name": "side", "image": "s:1"}])
-    body = {"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
-            "spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "web"}, {"name": "side"}],
-                                           "containers": [{"image": "n:2", "name": "web"}]}}}}
+    live = deployment(
+        [{"name": "web", "image": "n:1", "ports": [{"containerPort": 80, "protocol": "TCP"}]}, {"name": "side", "image": "s:1"}]
+    )
+    body = {
+        "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "web"}, {"name": "side"}],
+                    "containers": [{"image": "n:2", "name": "web"}],
+                }
+            }
+        },
+    }
     result = smp(live, body, "apps/v1", "Deployment")
     assert containers_of(result) == [
         {"name": "web", "image": "n:2", "ports": [{"containerPort": 80, "protocol": "TCP"}]},
-        {"name": "side", "image": "s:1"}]
+        {"name": "side", "image": "s:1"},
+    ]
     assert result["metadata"]["annotations"] == {"kubectl.kubernetes.io/last-applied-configuration": "{}"}
 
 
@@ -82,17 +98,37 @@ def test_set_element_order_reorders_live_items():
 
 def test_removing_an_env_var_from_a_container():
     live = deployment([{"name": "web", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}])
-    body = {"spec": {"template": {"spec": {
-        "$setElementOrder/containers": [{"name": "web"}],
-        "containers": [{"$setElementOrder/env": [{"name": "A"}], "env": [{"$patch": "delete", "name": "B"}],
-                        "name": "web"}]}}}}
+    body = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "web"}],
+                    "containers": [
+                        {"$setElementOrder/env": [{"name": "A"}], "env": [{"$patch": "delete", "name": "B"}], "name": "web"}
+                    ],
+                }
+            }
+        }
+    }
     assert containers_of(smp(live, body, "apps/v1", "Deployment")) == [{"name": "web", "env": [{"name": "A", "value": "1"}]}]
 
 
 def test_volume_mounts_merge_by_mount_path():
     live = deployment([{"name": "web", "volumeMounts": [{"mountPath": "/a", "name": "v1"}]}])
-    body = {"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "volumeMounts": [{"mountPath": "/a", "readOnly": True}, {"mountPath": "/b", "name": "v2"}]}]}}}}
+    body = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "volumeMounts": [{"mountPath": "/a", "readOnly": True}, {"mountPath": "/b", "name": "v2"}],
+                        }
+                    ]
+                }
+            }
+        }
+    }
     mounts = containers_of(smp(live, body, "apps/v1", "Deployment"))[0]["volumeMounts"]
     assert mounts == [{"mountPath": "/a", "name": "v1", "readOnly": True}, {"mountPath": "/b", "name": "v2"}]
 
@@ -111,8 +147,12 @@ def test_retain_keys_switches_a_volume_source():
 
 def test_retain_keys_must_cover_the_patched_keys():
     with pytest.raises(patch.BadPatch, match="retainKeys"):
-        smp({"spec": {"strategy": {}}}, {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}},
-            "apps/v1", "Deployment")
+        smp(
+            {"spec": {"strategy": {}}},
+            {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}},
+            "apps/v1",
+            "Deployment",
+        )
 
 
 def test_patch_replace_on_a_map_and_on_a_list():
@@ -131,8 +171,10 @@ def test_unknown_directives_are_bad_patches():
     with pytest.raises(patch.BadPatch, match="unknown patch type: frob"):
         smp({"data": {}}, {"data": {"$patch": "frob"}})
     with pytest.raises(patch.PatchError, match="merging lists cannot yet be specified"):
-        smp({"metadata": {"ownerReferences": [{"uid": "1"}]}},
-            {"metadata": {"ownerReferences": [{"uid": "1", "$patch": "merge"}]}})
+        smp(
+            {"metadata": {"ownerReferences": [{"uid": "1"}]}},
+            {"metadata": {"ownerReferences": [{"uid": "1", "$patch": "merge"}]}},
+        )
 
 
 def test_lists_without_merge_strategy_are_replaced():
@@ -145,7 +187,9 @@ def test_service_ports_merge_by_port():
     live = {"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}]}}
     body = {"spec": {"$setElementOrder/ports": [{"port": 80}, {"port": 443}], "ports": [{"port": 80, "targetPort": 8081}]}}
     assert smp(live, body, "v1", "Service")["spec"]["ports"] == [
-        {"port": 80, "targetPort": 8081}, {"port": 443, "targetPort": 8443}]
+        {"port": 80, "targetPort": 8081},
+        {"port": 443, "targetPort": 8443},
+    ]
 
 
 def test_status_conditions_merge_by_type():
@@ -155,8 +199,7 @@ def test_status_conditions_merge_by_type():
 
 
 def test_added_values_lose_nulls_and_directives():
-    result = smp({"metadata": {}}, {"metadata": {"labels": {"a": "1", "b": None}},
-                                   "data": {"$setElementOrder/x": [], "k": "v"}})
+    result = smp({"metadata": {}}, {"metadata": {"labels": {"a": "1", "b": None}}, "data": {"$setElementOrder/x": [], "k": "v"}})
     assert result == {"metadata": {"labels": {"a": "1"}}, "data": {"k": "v"}}
 
 
@@ -166,8 +209,12 @@ def test_a_null_for_an_absent_key_is_ignored():
 
 def test_merge_list_items_need_the_merge_key():
     with pytest.raises(patch.PatchError, match="does not contain declared merge key: name"):
-        smp(deployment([{"name": "a"}]), {"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}},
-            "apps/v1", "Deployment")
+        smp(
+            deployment([{"name": "a"}]),
+            {"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}},
+            "apps/v1",
+            "Deployment",
+        )
 
 
 def test_set_element_order_must_agree_with_the_patch_list():
@@ -185,23 +232,28 @@ def test_a_value_of_another_shape_replaces():
     assert smp({"data": {"a": "1"}}, {"data": "oops"}) == {"data": "oops"}
 
 
-
-
 def test_nested_crd_validation_rules_merge_by_rule():
     # A CRD schema's `properties` is a map of JSONSchemaProps, whose CEL rules merge by `rule`.
-    schema = {"properties": {"spec": {"x-kubernetes-validations": [{"rule": "self.a > 0"},
-                                                                   {"rule": "self.b > 0", "message": "b"}]}}}
+    schema = {
+        "properties": {"spec": {"x-kubernetes-validations": [{"rule": "self.a > 0"}, {"rule": "self.b > 0", "message": "b"}]}}
+    }
     body = {"properties": {"spec": {"x-kubernetes-validations": [{"rule": "self.b > 0", "message": "B"}]}}}
-    merged = patch_strategic.merge(patch.copy_json(schema), patch.copy_json(body),
-                                   "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps")
+    merged = patch_strategic.merge(
+        patch.copy_json(schema), patch.copy_json(body), "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps"
+    )
     assert merged["properties"]["spec"]["x-kubernetes-validations"] == [
-        {"rule": "self.a > 0"}, {"rule": "self.b > 0", "message": "B"}]
+        {"rule": "self.a > 0"},
+        {"rule": "self.b > 0", "message": "B"},
+    ]
 
 
 def test_crd_updates_from_kubectl_apply_are_strategic():
-    live = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": "ws.example.com", "finalizers": ["customresourcecleanup.apiextensions.k8s.io"]},
-            "spec": {"group": "example.com", "versions": [{"name": "v1", "served": True}]}}
+    live = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "ws.example.com", "finalizers": ["customresourcecleanup.apiextensions.k8s.io"]},
+        "spec": {"group": "example.com", "versions": [{"name": "v1", "served": True}]},
+    }
     body = {"metadata": {"annotations": {"a": "1"}}, "spec": {"versions": [{"name": "v1", "served": False}]}}
     result = smp(live, body, "apiextensions.k8s.io/v1", "CustomResourceDefinition")
     assert result["spec"]["versions"] == [{"name": "v1", "served": False}]  # versions is an atomic list

@@ -9,8 +9,7 @@ import pytest
 
 from mlkube.local.apiserver import patch_types
 
-DEFINITIONS = (pathlib.Path(kubernetes_validate.__file__).parent
-               / "kubernetes-json-schema" / "v1.32.0-local" / "_definitions.json")
+DEFINITIONS = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / "v1.32.0-local" / "_definitions.json"
 
 
 def _reference(schema: dict) -> str | None:
@@ -31,8 +30,7 @@ def _child(prop: dict) -> tuple[str | None, str | None]:
 
 def _own_entry(prop: dict) -> dict:
     entry = {}
-    for extension, key in (("x-kubernetes-patch-strategy", "patchStrategy"),
-                           ("x-kubernetes-patch-merge-key", "patchMergeKey")):
+    for extension, key in (("x-kubernetes-patch-strategy", "patchStrategy"), ("x-kubernetes-patch-merge-key", "patchMergeKey")):
         if extension in prop:
             entry[key] = prop[extension]
     if prop.get("x-kubernetes-list-type") in ("set", "map"):
@@ -52,14 +50,19 @@ def extract(definitions: dict, roots) -> dict:
         name = pending.pop()
         if name not in reachable:
             reachable.add(name)
-            pending += [child for prop in definitions[name].get("properties", {}).values()
-                        if (child := _child(prop)[0])]
-    interesting = {name for name in reachable
-                   if definitions[name].get("x-kubernetes-map-type") == "atomic"
-                   or any(_own_entry(prop) for prop in definitions[name].get("properties", {}).values())}
+            pending += [child for prop in definitions[name].get("properties", {}).values() if (child := _child(prop)[0])]
+    interesting = {
+        name
+        for name in reachable
+        if definitions[name].get("x-kubernetes-map-type") == "atomic"
+        or any(_own_entry(prop) for prop in definitions[name].get("properties", {}).values())
+    }
     while True:  # a type is kept when anything below it is, cycles included
-        grown = {name for name in reachable - interesting
-                 if any(_child(prop)[0] in interesting for prop in definitions[name].get("properties", {}).values())}
+        grown = {
+            name
+            for name in reachable - interesting
+            if any(_child(prop)[0] in interesting for prop in definitions[name].get("properties", {}).values())
+        }
         if not grown:
             break
         interesting |= grown
@@ -101,9 +104,22 @@ def test_lookups():
 
 
 def test_every_built_in_kind_the_server_serves_has_metadata():
-    served = [("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Namespace"), ("v1", "ServiceAccount"), ("v1", "Service"),
-              ("v1", "Endpoints"), ("v1", "Pod"), ("v1", "Event"), ("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"),
-              ("batch/v1", "Job"), ("coordination.k8s.io/v1", "Lease"), ("events.k8s.io/v1", "Event"),
-              ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
-              ("apiextensions.k8s.io/v1", "CustomResourceDefinition")]
+    served = [
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Service"),
+        ("v1", "Endpoints"),
+        ("v1", "Pod"),
+        ("v1", "Event"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "ReplicaSet"),
+        ("batch/v1", "Job"),
+        ("coordination.k8s.io/v1", "Lease"),
+        ("events.k8s.io/v1", "Event"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ]
     assert [kind for kind in served if patch_types.root_type(*kind) is None] == []

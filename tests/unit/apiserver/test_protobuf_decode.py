@@ -11,8 +11,15 @@ from mlkube.local.apiserver import protobuf
 
 # Contract §6.1: the body kubectl 1.32 POSTed for `kubectl create namespace probe-ns`.
 KUBECTL_CREATE_NAMESPACE = (
-    b"k8s\x00" + bytes.fromhex("0a0f0a0276311209") + b"Namespace" + bytes.fromhex("12200a180a08") + b"probe-ns"
-    + bytes.fromhex("12001a0022002a00320038004200") + bytes.fromhex("12001a020a00") + bytes.fromhex("1a002200"))
+    b"k8s\x00"
+    + bytes.fromhex("0a0f0a0276311209")
+    + b"Namespace"
+    + bytes.fromhex("12200a180a08")
+    + b"probe-ns"
+    + bytes.fromhex("12001a0022002a00320038004200")
+    + bytes.fromhex("12001a020a00")
+    + bytes.fromhex("1a002200")
+)
 
 F = descriptor_pb2.FieldDescriptorProto
 STRING, BYTES, BOOL, INT64, INT32, MESSAGE = F.TYPE_STRING, F.TYPE_BYTES, F.TYPE_BOOL, F.TYPE_INT64, F.TYPE_INT32, F.TYPE_MESSAGE
@@ -20,24 +27,42 @@ REPEATED, OPTIONAL = F.LABEL_REPEATED, F.LABEL_OPTIONAL
 
 MESSAGES = {
     "TypeMeta": [("apiVersion", 1, STRING), ("kind", 2, STRING)],
-    "Unknown": [("typeMeta", 1, ".k.TypeMeta"), ("raw", 2, BYTES), ("contentEncoding", 3, STRING),
-                ("contentType", 4, STRING)],
+    "Unknown": [("typeMeta", 1, ".k.TypeMeta"), ("raw", 2, BYTES), ("contentEncoding", 3, STRING), ("contentType", 4, STRING)],
     "Time": [("seconds", 1, INT64), ("nanos", 2, INT32)],
-    "OwnerReference": [("kind", 1, STRING), ("name", 3, STRING), ("uid", 4, STRING), ("apiVersion", 5, STRING),
-                       ("controller", 6, BOOL), ("blockOwnerDeletion", 7, BOOL)],
-    "ObjectMeta": [("name", 1, STRING), ("generateName", 2, STRING), ("namespace", 3, STRING),
-                   ("creationTimestamp", 8, ".k.Time"), ("deletionGracePeriodSeconds", 10, INT64),
-                   ("labels", 11, "map:string"), ("annotations", 12, "map:string"),
-                   ("ownerReferences", 13, "[.k.OwnerReference"), ("finalizers", 14, "[string")],
-    "ConfigMap": [("metadata", 1, ".k.ObjectMeta"), ("data", 2, "map:string"), ("binaryData", 3, "map:bytes"),
-                  ("immutable", 4, BOOL)],
-    "Secret": [("metadata", 1, ".k.ObjectMeta"), ("data", 2, "map:bytes"), ("type", 3, STRING),
-               ("stringData", 4, "map:string")],
+    "OwnerReference": [
+        ("kind", 1, STRING),
+        ("name", 3, STRING),
+        ("uid", 4, STRING),
+        ("apiVersion", 5, STRING),
+        ("controller", 6, BOOL),
+        ("blockOwnerDeletion", 7, BOOL),
+    ],
+    "ObjectMeta": [
+        ("name", 1, STRING),
+        ("generateName", 2, STRING),
+        ("namespace", 3, STRING),
+        ("creationTimestamp", 8, ".k.Time"),
+        ("deletionGracePeriodSeconds", 10, INT64),
+        ("labels", 11, "map:string"),
+        ("annotations", 12, "map:string"),
+        ("ownerReferences", 13, "[.k.OwnerReference"),
+        ("finalizers", 14, "[string"),
+    ],
+    "ConfigMap": [
+        ("metadata", 1, ".k.ObjectMeta"),
+        ("data", 2, "map:string"),
+        ("binaryData", 3, "map:bytes"),
+        ("immutable", 4, BOOL),
+    ],
+    "Secret": [("metadata", 1, ".k.ObjectMeta"), ("data", 2, "map:bytes"), ("type", 3, STRING), ("stringData", 4, "map:string")],
     "LocalObjectReference": [("name", 1, STRING)],
     "ObjectReference": [("kind", 1, STRING), ("namespace", 2, STRING), ("name", 3, STRING)],
-    "ServiceAccount": [("metadata", 1, ".k.ObjectMeta"), ("secrets", 2, "[.k.ObjectReference"),
-                       ("imagePullSecrets", 3, "[.k.LocalObjectReference"),
-                       ("automountServiceAccountToken", 4, BOOL)],
+    "ServiceAccount": [
+        ("metadata", 1, ".k.ObjectMeta"),
+        ("secrets", 2, "[.k.ObjectReference"),
+        ("imagePullSecrets", 3, "[.k.LocalObjectReference"),
+        ("automountServiceAccountToken", 4, BOOL),
+    ],
     "Deployment": [("metadata", 1, ".k.ObjectMeta")],
 }
 
@@ -78,7 +103,12 @@ def envelope(kind: str, message, api_version: str = "v1", encoding: str = "") ->
 
 def test_kubectl_create_namespace_bytes():
     assert protobuf.decode(KUBECTL_CREATE_NAMESPACE) == {
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "probe-ns"}, "spec": {}, "status": {}}
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "probe-ns"},
+        "spec": {},
+        "status": {},
+    }
 
 
 def test_configmap_with_labels_data_and_binary_data():
@@ -87,10 +117,13 @@ def test_configmap_with_labels_data_and_binary_data():
     message.metadata.labels["app"] = "demo"
     message.metadata.annotations["note"] = "x"
     assert protobuf.decode(envelope("ConfigMap", message)) == {
-        "apiVersion": "v1", "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
         "metadata": {"name": "cm1", "namespace": "default", "labels": {"app": "demo"}, "annotations": {"note": "x"}},
-        "data": {"a": "1", "b": "two"}, "binaryData": {"blob": base64.b64encode(b"\x00\xffhi").decode()},
-        "immutable": False}
+        "data": {"a": "1", "b": "two"},
+        "binaryData": {"blob": base64.b64encode(b"\x00\xffhi").decode()},
+        "immutable": False,
+    }
 
 
 def test_secret_bytes_become_base64():
@@ -98,9 +131,13 @@ def test_secret_bytes_become_base64():
     message.metadata.generateName = "creds-"
     message.metadata.finalizers.extend(["a", "b"])
     assert protobuf.decode(envelope("Secret", message)) == {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"generateName": "creds-", "finalizers": ["a", "b"]},
-        "type": "Opaque", "data": {"password": base64.b64encode(b"s3cr\xc3t").decode()},
-        "stringData": {"user": "me"}}
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"generateName": "creds-", "finalizers": ["a", "b"]},
+        "type": "Opaque",
+        "data": {"password": base64.b64encode(b"s3cr\xc3t").decode()},
+        "stringData": {"user": "me"},
+    }
 
 
 def test_service_account_with_references_owner_and_timestamp():
@@ -113,12 +150,20 @@ def test_service_account_with_references_owner_and_timestamp():
     message.secrets.add(name="tok", kind="Secret")
     message.imagePullSecrets.add(name="registry")
     assert protobuf.decode(envelope("ServiceAccount", message)) == {
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": "sa", "creationTimestamp": "2025-01-01T00:00:00Z", "deletionGracePeriodSeconds": 0,
-                     "ownerReferences": [{"kind": "Widget", "name": "w1", "uid": "u-1",
-                                          "apiVersion": "example.com/v1", "controller": True}]},
-        "secrets": [{"kind": "Secret", "name": "tok"}], "imagePullSecrets": [{"name": "registry"}],
-        "automountServiceAccountToken": False}
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": "sa",
+            "creationTimestamp": "2025-01-01T00:00:00Z",
+            "deletionGracePeriodSeconds": 0,
+            "ownerReferences": [
+                {"kind": "Widget", "name": "w1", "uid": "u-1", "apiVersion": "example.com/v1", "controller": True}
+            ],
+        },
+        "secrets": [{"kind": "Secret", "name": "tok"}],
+        "imagePullSecrets": [{"name": "registry"}],
+        "automountServiceAccountToken": False,
+    }
 
 
 def test_other_kinds_are_unsupported_and_named():
@@ -133,13 +178,16 @@ def test_content_encoding_is_unsupported():
         protobuf.decode(envelope("ConfigMap", CLASSES["ConfigMap"](), encoding="gzip"))
 
 
-@pytest.mark.parametrize("body", [
-    b'{"kind": "Namespace"}',
-    KUBECTL_CREATE_NAMESPACE[:-7],
-    protobuf.MAGIC + b"\x0a\x80",
-    protobuf.MAGIC + b"\x0b",
-    protobuf.MAGIC + b"\x0a\x04\x0a\x02\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"kind": "Namespace"}',
+        KUBECTL_CREATE_NAMESPACE[:-7],
+        protobuf.MAGIC + b"\x0a\x80",
+        protobuf.MAGIC + b"\x0b",
+        protobuf.MAGIC + b"\x0a\x04\x0a\x02\xff\xfe",
+    ],
+)
 def test_corrupt_bodies_are_bad_bodies(body):
     with pytest.raises(protobuf.BadBody):
         protobuf.decode(body)

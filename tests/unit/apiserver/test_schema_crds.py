@@ -56,9 +56,11 @@ def _accepts(obj: dict, kind: str, *, old: dict | None = None) -> dict:
 
 def test_the_crds_are_there():
     assert len(PROJECT_CRDS) == 4
-    assert [p.name for p in KSERVE_CRDS] == ["serving.kserve.io_clusterservingruntimes.yaml",
-                                             "serving.kserve.io_inferenceservices.yaml",
-                                             "serving.kserve.io_servingruntimes.yaml"]
+    assert [p.name for p in KSERVE_CRDS] == [
+        "serving.kserve.io_clusterservingruntimes.yaml",
+        "serving.kserve.io_inferenceservices.yaml",
+        "serving.kserve.io_servingruntimes.yaml",
+    ]
 
 
 @pytest.mark.parametrize("path", PROJECT_CRDS + KSERVE_CRDS, ids=lambda p: p.name)
@@ -88,7 +90,8 @@ def test_a_project_cel_rule_refuses_what_it_should():
     mdep = _model_deployment()
     both = {**mdep, "spec": {**mdep["spec"], "model": {"track": "champion", "version": 2}}}
     assert schema.validate(both, _schema("ModelDeployment")) == [
-        schema.Cause("FieldValueInvalid", 'Invalid value: "object": set exactly one of version or track', "spec.model")]
+        schema.Cause("FieldValueInvalid", 'Invalid value: "object": set exactly one of version or track', "spec.model")
+    ]
     assert schema.validate(both, _schema("ModelDeployment"), old=mdep) != []
 
 
@@ -102,23 +105,37 @@ def _model_deployment() -> dict:
 
 def test_the_inference_service_mlkube_builds_passes_the_kserve_crd():
     mdep = _model_deployment()
-    isvc = serving.inference_service(mdep, kinds.MODELDEPLOYMENT.parse_spec(mdep["spec"]), version=3,
-                                     storage_uri="file:///var/mlkube/models/v3")
+    isvc = serving.inference_service(
+        mdep, kinds.MODELDEPLOYMENT.parse_spec(mdep["spec"]), version=3, storage_uri="file:///var/mlkube/models/v3"
+    )
     assert _accepts(isvc, "InferenceService")["spec"]["predictor"]["model"]["modelFormat"]["name"] == serving.MODEL_FORMAT
 
 
 def test_the_status_the_local_kserve_runtime_writes_passes_the_kserve_crd():
-    isvc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-            "metadata": {"name": "iris-v1", "namespace": "default", "generation": 2},
-            "spec": {"predictor": {"minReplicas": 1, "model": {"modelFormat": {"name": "mlkube"}, "storageUri": "file:///m"}}}}
-    deployment = {"metadata": {"name": "iris-v1-predictor", "generation": 1, "annotations": {}},
-                  "spec": {"replicas": 1},
-                  "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
-                             "conditions": [{"type": "Available", "status": "True"}]}}
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "iris-v1", "namespace": "default", "generation": 2},
+        "spec": {"predictor": {"minReplicas": 1, "model": {"modelFormat": {"name": "mlkube"}, "storageUri": "file:///m"}}},
+    }
+    deployment = {
+        "metadata": {"name": "iris-v1-predictor", "generation": 1, "annotations": {}},
+        "spec": {"replicas": 1},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+            "conditions": [{"type": "Available", "status": "True"}],
+        },
+    }
     ready = inferenceservices.status_of(isvc, deployment, {"spec": {"clusterIP": "10.96.0.12"}}, [], listening=True)
-    crashed_pod = {"metadata": {"name": "iris-v1-predictor-abc"},
-                   "status": {"containerStatuses": [{"name": "kserve-container",
-                                                     "state": {"terminated": {"exitCode": 3, "message": "bad model"}}}]}}
+    crashed_pod = {
+        "metadata": {"name": "iris-v1-predictor-abc"},
+        "status": {
+            "containerStatuses": [{"name": "kserve-container", "state": {"terminated": {"exitCode": 3, "message": "bad model"}}}]
+        },
+    }
     failing = inferenceservices.status_of(isvc, {**deployment, "status": {}}, {"spec": {}}, [crashed_pod], listening=False)
     for status in (ready, failing):
         _accepts({**isvc, "status": status}, "InferenceService")
@@ -132,16 +149,32 @@ def test_the_cluster_serving_runtime_mlkube_installs_passes_the_kserve_crd():
     _accepts(namespaced, "ServingRuntime")
 
 
-@pytest.mark.parametrize(("kind", "obj", "field", "reason"), [
-    ("InferenceService", {"spec": {"predictor": {"minReplicas": -1}}}, "spec.predictor.minReplicas", "FieldValueInvalid"),
-    ("InferenceService", {"spec": {"predictor": {"model": {"storageUri": "s3://b/m"}}}}, "spec.predictor.model.modelFormat", "FieldValueRequired"),
-    ("InferenceService", {"spec": {}}, "spec.predictor", "FieldValueRequired"),
-    ("InferenceService", {"spec": {"predictor": {}}, "status": {"modelStatus": {"transitionStatus": "Done"}}},
-     "status.modelStatus.transitionStatus", "FieldValueNotSupported"),
-    ("ClusterServingRuntime", {"spec": {"containers": [{"name": "c"}], "supportedModelFormats": [{"name": "x", "priority": "high"}]}},
-     "spec.supportedModelFormats[0].priority", "FieldValueTypeInvalid"),
-    ("ServingRuntime", {"spec": {"supportedModelFormats": []}}, "spec.containers", "FieldValueRequired"),
-])
+@pytest.mark.parametrize(
+    ("kind", "obj", "field", "reason"),
+    [
+        ("InferenceService", {"spec": {"predictor": {"minReplicas": -1}}}, "spec.predictor.minReplicas", "FieldValueInvalid"),
+        (
+            "InferenceService",
+            {"spec": {"predictor": {"model": {"storageUri": "s3://b/m"}}}},
+            "spec.predictor.model.modelFormat",
+            "FieldValueRequired",
+        ),
+        ("InferenceService", {"spec": {}}, "spec.predictor", "FieldValueRequired"),
+        (
+            "InferenceService",
+            {"spec": {"predictor": {}}, "status": {"modelStatus": {"transitionStatus": "Done"}}},
+            "status.modelStatus.transitionStatus",
+            "FieldValueNotSupported",
+        ),
+        (
+            "ClusterServingRuntime",
+            {"spec": {"containers": [{"name": "c"}], "supportedModelFormats": [{"name": "x", "priority": "high"}]}},
+            "spec.supportedModelFormats[0].priority",
+            "FieldValueTypeInvalid",
+        ),
+        ("ServingRuntime", {"spec": {"supportedModelFormats": []}}, "spec.containers", "FieldValueRequired"),
+    ],
+)
 def test_the_kserve_crds_refuse_malformed_objects(kind, obj, field, reason):
     assert [(c.field, c.reason) for c in schema.validate(obj, _schema(kind))] == [(field, reason)]
 

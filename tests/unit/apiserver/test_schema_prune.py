@@ -13,13 +13,24 @@ WIDGET = {
                 "size": {"type": "integer", "default": 3},
                 "mode": {"type": "string", "nullable": True, "default": "fast"},
                 "note": {"type": "string"},
-                "ports": {"type": "array", "items": {"type": "object", "properties": {
-                    "name": {"type": "string"}, "protocol": {"type": "string", "default": "TCP"}}}},
+                "ports": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}, "protocol": {"type": "string", "default": "TCP"}},
+                    },
+                },
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "config": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                           "properties": {"known": {"type": "object", "properties": {"a": {"type": "integer"}}}}},
-                "template": {"type": "object", "x-kubernetes-embedded-resource": True,
-                             "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}},
+                "config": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "properties": {"known": {"type": "object", "properties": {"a": {"type": "integer"}}}},
+                },
+                "template": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}}},
+                },
                 "limits": {"type": "object", "properties": {"cpu": {"x-kubernetes-int-or-string": True}}},
                 "tuning": {"type": "object", "properties": {"trials": {"type": "integer", "default": 10}}},
             },
@@ -31,16 +42,24 @@ WIDGET = {
 
 def test_unknown_fields_are_dropped_and_reported_with_their_paths():
     obj = {
-        "apiVersion": "example.com/v1", "kind": "Widget",
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
         "metadata": {"name": "w", "labels": {"a": "b"}, "bogus": 1},
-        "spec": {"size": 2, "foo": 1, "ports": [{"name": "http", "extra": True}], "labels": {"any": "thing"},
-                 "limits": {"cpu": "500m", "gpu": 1}},
+        "spec": {
+            "size": 2,
+            "foo": 1,
+            "ports": [{"name": "http", "extra": True}],
+            "labels": {"any": "thing"},
+            "limits": {"cpu": "500m", "gpu": 1},
+        },
         "status": {"phase": "Ready", "kopf": {"progress": {}}},
         "extra": "x",
     }
     pruned, dropped = schema.prune(obj, WIDGET)
     assert pruned == {
-        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "b"}},
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "labels": {"a": "b"}},
         "spec": {"size": 2, "ports": [{"name": "http"}], "labels": {"any": "thing"}, "limits": {"cpu": "500m"}},
         "status": {"phase": "Ready"},
     }
@@ -63,11 +82,18 @@ def test_preserve_unknown_fields_keeps_unknowns_but_still_prunes_declared_childr
 
 
 def test_embedded_resources_keep_type_and_object_meta_but_prune_the_rest():
-    obj = {"spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "weird": 1},
-                                 "spec": {"replicas": 2, "unknown": 3}}}}
+    obj = {
+        "spec": {
+            "template": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "weird": 1},
+                "spec": {"replicas": 2, "unknown": 3},
+            }
+        }
+    }
     pruned, dropped = schema.prune(obj, WIDGET)
-    assert pruned["spec"]["template"] == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                                          "spec": {"replicas": 2}}
+    assert pruned["spec"]["template"] == {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"replicas": 2}}
     assert dropped == ["spec.template.metadata.weird", "spec.template.spec.unknown"]
 
 
@@ -93,8 +119,11 @@ def test_defaults_apply_only_where_the_parent_exists():
 def test_defaults_fill_list_items_and_non_nullable_nulls_but_keep_nullable_nulls():
     obj = {"spec": {"size": None, "mode": None, "ports": [{"name": "a"}, {"name": "b", "protocol": "UDP"}]}}
     defaulted = schema.default(obj, WIDGET)
-    assert defaulted["spec"] == {"size": 3, "mode": None,
-                                 "ports": [{"name": "a", "protocol": "TCP"}, {"name": "b", "protocol": "UDP"}]}
+    assert defaulted["spec"] == {
+        "size": 3,
+        "mode": None,
+        "ports": [{"name": "a", "protocol": "TCP"}, {"name": "b", "protocol": "UDP"}],
+    }
 
 
 def test_defaulting_copies_on_write_and_returns_the_object_itself_when_nothing_changes():
@@ -108,22 +137,39 @@ def test_defaulting_copies_on_write_and_returns_the_object_itself_when_nothing_c
 
 
 def test_default_values_are_copied_not_shared():
-    shared = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-        "tags": {"type": "array", "items": {"type": "string"}, "default": ["a"]}}}}}
+    shared = {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "default": ["a"]}}}
+        },
+    }
     first = schema.default({"spec": {}}, shared)
     first["spec"]["tags"].append("b")
     assert schema.default({"spec": {}}, shared)["spec"]["tags"] == ["a"]
 
 
 def test_defaults_inside_a_defaulted_object_are_applied_too():
-    nested = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-        "outer": {"type": "object", "default": {}, "properties": {"inner": {"type": "integer", "default": 7}}}}}}}
+    nested = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "outer": {"type": "object", "default": {}, "properties": {"inner": {"type": "integer", "default": 7}}}
+                },
+            }
+        },
+    }
     assert schema.default({"spec": {}}, nested) == {"spec": {"outer": {"inner": 7}}}
 
 
 def test_prune_default_validate_pipeline_accepts_a_typical_object():
-    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-           "spec": {"ports": [{"name": "http"}], "unknown": 1}}
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"ports": [{"name": "http"}], "unknown": 1},
+    }
     pruned, _ = schema.prune(obj, WIDGET)
     defaulted = schema.default(pruned, WIDGET)
     assert schema.validate(defaulted, WIDGET) == []
@@ -181,7 +227,9 @@ def test_pruning_and_defaulting_are_idempotent_on_random_objects_of_the_real_crd
 
 
 def test_a_null_default_is_no_default():
-    null_default = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-        "note": {"type": "string", "default": None}}}}}
+    null_default = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"note": {"type": "string", "default": None}}}},
+    }
     assert schema.default({"spec": {}}, null_default) == {"spec": {}}
     assert schema.prune({"spec": {"note": None}}, null_default) == ({"spec": {}}, [])

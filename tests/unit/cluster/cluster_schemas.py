@@ -89,9 +89,12 @@ def _as_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
                     del node[exclusive]
             if node.pop("nullable", False) and "type" in node:
                 node["type"] = [node["type"], "null"]
-            if (node.get("type") == "object" and "properties" in node
-                    and "additionalProperties" not in node
-                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+            if (
+                node.get("type") == "object"
+                and "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 visit(value)

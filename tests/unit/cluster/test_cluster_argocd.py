@@ -52,8 +52,10 @@ def test_a_stale_status_is_progressing_whatever_it_says(kind):
     ("status", "expected"),
     [
         ({"phase": "Ready", "championVersion": 3, "conditions": [ready("True")]}, ("Healthy", "Champion version 3")),
-        ({"phase": "Failed", "conditions": [ready("False", "spec.data.uri: bucket 'x' does not exist")]},
-         ("Degraded", "spec.data.uri: bucket 'x' does not exist")),
+        (
+            {"phase": "Failed", "conditions": [ready("False", "spec.data.uri: bucket 'x' does not exist")]},
+            ("Degraded", "spec.data.uri: bucket 'x' does not exist"),
+        ),
         ({"phase": "Pending", "conditions": [ready("False", "No eligible model yet")]}, ("Progressing", "No eligible model yet")),
     ],
 )
@@ -67,8 +69,10 @@ def test_mlproject(status, expected):
         ({"phase": "Succeeded", "modelVersion": 4}, ("Healthy", "Model version 4")),
         ({"phase": "Failed", "message": "column 'churned' not found"}, ("Degraded", "column 'churned' not found")),
         ({"phase": "Running", "progress": {"trialsCompleted": 7, "trialsTotal": 30}}, ("Progressing", "Running: trial 7/30")),
-        ({"phase": "Pending", "conditions": [ready("False", "Waiting for MLProject churn")]},
-         ("Progressing", "Waiting for MLProject churn")),
+        (
+            {"phase": "Pending", "conditions": [ready("False", "Waiting for MLProject churn")]},
+            ("Progressing", "Waiting for MLProject churn"),
+        ),
     ],
 )
 def test_trainingjob(status, expected):
@@ -77,11 +81,21 @@ def test_trainingjob(status, expected):
 
 @pytest.mark.parametrize(
     ("phase", "expected"),
-    [("Healthy", "Healthy"), ("Degraded", "Degraded"), ("RolledBack", "Degraded"), ("Paused", "Suspended"),
-     ("Progressing", "Progressing"), ("Pending", "Progressing")],
+    [
+        ("Healthy", "Healthy"),
+        ("Degraded", "Degraded"),
+        ("RolledBack", "Degraded"),
+        ("Paused", "Suspended"),
+        ("Progressing", "Progressing"),
+        ("Pending", "Progressing"),
+    ],
 )
 def test_modeldeployment(phase, expected):
-    status = {"observedGeneration": 2, "phase": phase, "conditions": [ready("True" if phase == "Healthy" else "False", f"{phase} now")]}
+    status = {
+        "observedGeneration": 2,
+        "phase": phase,
+        "conditions": [ready("True" if phase == "Healthy" else "False", f"{phase} now")],
+    }
     assert health("ModelDeployment", status) == (expected, f"{phase} now")
 
 

@@ -32,6 +32,7 @@ import yaml
 apiserver = pytest.importorskip("mlkube.local.apiserver.server", reason="the embedded API server has not landed yet")
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
 
+
 @pytest.fixture
 def server(tmp_path) -> Iterator[Any]:
     running = apiserver.run_in_thread(str(tmp_path / "state"))
@@ -42,8 +43,9 @@ def server(tmp_path) -> Iterator[Any]:
 
 
 def kubectl(server: Any, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["kubectl", "--kubeconfig", server.kubeconfig_path, *args],
-                          input=stdin, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", server.kubeconfig_path, *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
 
 
 def install_namespaces_and_crds(server: Any, objects: list[dict]) -> None:
@@ -121,8 +123,9 @@ def rbac_request(method: str, path: str, query: dict[str, str]) -> tuple[str, st
 
 
 def allowed(rules: list[dict], group: str, resource: str, verb: str) -> bool:
-    return any(group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", [])
-               for r in rules)
+    return any(
+        group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", []) for r in rules
+    )
 
 
 class RecordingProxy:
@@ -158,11 +161,17 @@ class RecordingProxy:
             self.requests.append((request.method, request.path, dict(request.query)))
             headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
             headers["Authorization"] = f"Bearer {self.upstream.token}"
-            async with session.request(request.method, self.upstream.url + request.path_qs, headers=headers,
-                                       data=await request.read(), ssl=context) as upstream:
-                response = web.StreamResponse(status=upstream.status, headers={
-                    k: v for k, v in upstream.headers.items()
-                    if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")})
+            async with session.request(
+                request.method, self.upstream.url + request.path_qs, headers=headers, data=await request.read(), ssl=context
+            ) as upstream:
+                response = web.StreamResponse(
+                    status=upstream.status,
+                    headers={
+                        k: v
+                        for k, v in upstream.headers.items()
+                        if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")
+                    },
+                )
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
@@ -200,8 +209,9 @@ def running_operator(kubeconfig: pathlib.Path) -> Iterator[None]:
     from mlkube.control import runner as operator
 
     stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=operator.run, kwargs={"kubeconfig": str(kubeconfig), "stop_flag": stop,
-                                                           "ready_flag": ready}, daemon=True)
+    thread = threading.Thread(
+        target=operator.run, kwargs={"kubeconfig": str(kubeconfig), "stop_flag": stop, "ready_flag": ready}, daemon=True
+    )
     thread.start()
     try:
         assert ready.wait(60), "the operator did not become ready"
@@ -220,12 +230,18 @@ def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tm
 
     with RecordingProxy(server) as proxy:
         kubeconfig = tmp_path / "operator-kubeconfig"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "proxy",
-            "clusters": [{"name": "proxy", "cluster": {"server": f"http://127.0.0.1:{proxy.port}"}}],
-            "users": [{"name": "operator", "user": {"token": "recorded-by-the-proxy"}}],
-            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "operator"}}],
-        }))
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "proxy",
+                    "clusters": [{"name": "proxy", "cluster": {"server": f"http://127.0.0.1:{proxy.port}"}}],
+                    "users": [{"name": "operator", "user": {"token": "recorded-by-the-proxy"}}],
+                    "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "operator"}}],
+                }
+            )
+        )
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # Kopf's own login reads it
         with running_operator(kubeconfig):
             samples = [o for o in cs.build("samples") if cs.group_of(o) == "mlkube.io"]
@@ -233,11 +249,17 @@ def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tm
             assert result.returncode == 0, result.stderr
             # The TrainingJob controller has created the Job and written status, and the other
             # controllers have reported on their objects.
-            _wait_for(lambda: kubectl(server, "-n", "ml", "get", "tj", "penguins-manual-1",
-                                      "-o", "jsonpath={.status.jobName}").stdout, 60, "the trainer Job")
+            _wait_for(
+                lambda: kubectl(server, "-n", "ml", "get", "tj", "penguins-manual-1", "-o", "jsonpath={.status.jobName}").stdout,
+                60,
+                "the trainer Job",
+            )
             for kind in ("mlp", "mdep", "dmon"):
-                _wait_for(lambda kind=kind: kubectl(server, "-n", "ml", "get", kind, "-o", "jsonpath={.items[*].status.phase}").stdout,
-                          60, f"status of the {kind}")
+                _wait_for(
+                    lambda kind=kind: kubectl(server, "-n", "ml", "get", kind, "-o", "jsonpath={.items[*].status.phase}").stdout,
+                    60,
+                    f"status of the {kind}",
+                )
 
     made = {rbac_request(m, p, q) for m, p, q in proxy.requests} - {None}
     assert ("batch", "jobs", "create") in made, "the recording missed the Job the operator created"

@@ -78,7 +78,9 @@ def test_runtime_runs_as_a_numeric_non_root_user():
             for pod in cs.pod_specs(obj):
                 for container in pod.get("containers", []):
                     if container["image"].split(":")[0].endswith("mlkube"):
-                        run_as = container.get("securityContext", {}).get("runAsUser") or pod.get("securityContext", {}).get("runAsUser")
+                        run_as = container.get("securityContext", {}).get("runAsUser") or pod.get("securityContext", {}).get(
+                            "runAsUser"
+                        )
                         assert run_as == int(uid), cs.ident(obj)
 
 
@@ -115,14 +117,26 @@ def _patterns() -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "operator/mlkube/__init__.py", "operator/mlkube/containerpath.py"])
+@pytest.mark.parametrize(
+    "path", ["pyproject.toml", "README.md", "operator/mlkube/__init__.py", "operator/mlkube/containerpath.py"]
+)
 def test_dockerignore_keeps_what_the_build_copies(path):
     assert not _ignored(path, _patterns())
 
 
-@pytest.mark.parametrize("path", [".venv/bin/python", ".git/HEAD", "tests/unit/test_layering.py", ".mlkube/state",
-                                  "operator/mlkube/__pycache__/cli.cpython-311.pyc", "operator/mlkube.egg-info/PKG-INFO",
-                                  "manifests/base/kustomization.yaml", ".env"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/unit/test_layering.py",
+        ".mlkube/state",
+        "operator/mlkube/__pycache__/cli.cpython-311.pyc",
+        "operator/mlkube.egg-info/PKG-INFO",
+        "manifests/base/kustomization.yaml",
+        ".env",
+    ],
+)
 def test_dockerignore_keeps_out_state_secrets_and_caches(path):
     assert _ignored(path, _patterns())
 
@@ -143,7 +157,9 @@ def wheel(tmp_path_factory) -> pathlib.Path:
                 shutil.copy2(cs.ROOT / relative, target)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(tmp_path / "wheels"), "."],
-        cwd=context, capture_output=True, text=True,
+        cwd=context,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (wheel,) = (tmp_path / "wheels").glob("mlkube-*.whl")

@@ -22,8 +22,7 @@ needs_make = pytest.mark.skipif(MAKE is None, reason="GNU make is not installed"
 def _make(target: str, env: dict[str, str], tmp_path: pathlib.Path) -> subprocess.CompletedProcess:
     # From another directory, as `make -f`/include from elsewhere would: paths must not
     # depend on the working directory.
-    return subprocess.run([MAKE, "-f", str(KIND_MK), target], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([MAKE, "-f", str(KIND_MK), target], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
 
 
 def _no_engine_env() -> dict[str, str]:
@@ -56,8 +55,9 @@ def test_targets_stop_at_once_without_docker(target, tmp_path):
 def test_top_level_make_e2e_kind_stops_at_once_without_docker(tmp_path):
     if "mk/kind.mk" not in (cs.ROOT / "Makefile").read_text():
         pytest.skip("the top-level Makefile does not include mk/kind.mk yet")
-    result = subprocess.run([MAKE, "-C", str(cs.ROOT), "e2e-kind"], env=_path_without(tmp_path, "docker"),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [MAKE, "-C", str(cs.ROOT), "e2e-kind"], env=_path_without(tmp_path, "docker"), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "'docker' not found" in result.stderr, result.stderr
     assert "pip install" not in result.stdout, "e2e-kind must check Docker before anything else"
 
@@ -107,8 +107,10 @@ def test_host_ports_reach_the_node_ports_of_router_and_minio():
     node_ports = {
         p["nodePort"]: (o["metadata"]["name"], p["port"])
         for path in ("overlays/dev", "samples")
-        for o in cs.build(path) if o["kind"] == "Service" and o["spec"].get("type") == "NodePort"
-        for p in o["spec"]["ports"] if "nodePort" in p
+        for o in cs.build(path)
+        if o["kind"] == "Service" and o["spec"].get("type") == "NodePort"
+        for p in o["spec"]["ports"]
+        if "nodePort" in p
     }
     assert mappings[30080] == 8080 and node_ports[30080] == ("penguins-prod-external", 8080)
     assert mappings[30900] == 9000 and node_ports[30900] == ("minio", 9000)

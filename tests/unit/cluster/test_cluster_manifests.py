@@ -89,7 +89,9 @@ def test_samples_reference_each_other():
     assert by_kind["ModelDeployment"]["spec"]["projectRef"] == project
     assert by_kind["DriftMonitor"]["spec"]["deploymentRef"] == by_kind["ModelDeployment"]["metadata"]["name"]
     # The secrets the samples name exist in their namespace on the dev overlay.
-    dev_secrets = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in _all_objects("overlays/dev") if o["kind"] == "Secret"}
+    dev_secrets = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in _all_objects("overlays/dev") if o["kind"] == "Secret"
+    }
     spec = by_kind["MLProject"]["spec"]
     for section in ("data", "storage"):
         assert ("ml", spec[section]["credentialsSecret"]) in dev_secrets
@@ -121,8 +123,12 @@ def test_serving_runtime_runs_our_model_server():
     (container,) = spec["containers"]
     assert container["name"] == "kserve-container"  # KServe merges the predictor into this name
     assert container["command"] + container["args"] == [
-        "python", "-m", "mlkube.serving.server",
-        "--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080",
+        "python",
+        "-m",
+        "mlkube.serving.server",
+        "--model_name={{.Name}}",
+        "--model_dir=/mnt/models",
+        "--http_port=8080",
     ]
 
 
@@ -150,7 +156,9 @@ def test_operator_runs_kopf_with_liveness_and_its_own_image_for_children(path):
     assert operator["spec"]["replicas"] == 1 and operator["spec"]["strategy"]["type"] == "Recreate"
 
 
-@pytest.mark.parametrize(("path", "image"), [("base", RELEASE_IMAGE), ("overlays/production", RELEASE_IMAGE), ("overlays/dev", DEV_IMAGE)])
+@pytest.mark.parametrize(
+    ("path", "image"), [("base", RELEASE_IMAGE), ("overlays/production", RELEASE_IMAGE), ("overlays/dev", DEV_IMAGE)]
+)
 def test_every_mlkube_container_uses_the_overlays_image(path, image):
     images = {c["image"] for o in _all_objects(path) for c in cs.containers(o) if "mlkube" in c["image"].split(":")[0]}
     assert images == {image}
@@ -213,7 +221,11 @@ def test_dev_overlay_secrets_exist_where_pods_and_accounts_use_them():
     for obj in objects:
         namespace = obj["metadata"].get("namespace")
         for container in cs.containers(obj):
-            used |= {(namespace, e["valueFrom"]["secretKeyRef"]["name"]) for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+            used |= {
+                (namespace, e["valueFrom"]["secretKeyRef"]["name"])
+                for e in container.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
             used |= {(namespace, e["secretRef"]["name"]) for e in container.get("envFrom", []) if "secretRef" in e}
         if obj["kind"] == "ServiceAccount":
             used |= {(namespace, s["name"]) for s in obj.get("secrets", [])}

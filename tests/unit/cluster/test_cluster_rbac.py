@@ -93,11 +93,13 @@ def test_operator_binding_names_the_account_the_deployment_runs_as():
     (binding,) = [o for o in objects if o["kind"] == "ClusterRoleBinding"]
     (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mlkube-operator"}
-    assert binding["subjects"] == [{
-        "kind": "ServiceAccount",
-        "name": deployment["spec"]["template"]["spec"]["serviceAccountName"],
-        "namespace": deployment["metadata"]["namespace"],
-    }]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": deployment["spec"]["template"]["spec"]["serviceAccountName"],
+            "namespace": deployment["metadata"]["namespace"],
+        }
+    ]
 
 
 def test_operator_can_grant_the_router_role_it_applies():
@@ -112,7 +114,7 @@ def test_operator_can_grant_the_router_role_it_applies():
 
 # --- coverage of what the operator's code does -------------------------------------------------
 
-_CALL = re.compile(r"client\.(get|list|delete|patch|patch_status|read_log)\((k8s\.[A-Z_]+)?")
+_CALL = re.compile(r"client\.(get|list|delete|patch|patch_status|read_log)\(\s*(k8s\.[A-Z_]+)?")
 _VERBS = {"get": "get", "list": "list", "delete": "delete", "patch": "patch", "patch_status": "patch"}
 
 
@@ -167,8 +169,12 @@ def test_every_kind_the_operator_builds_can_be_created_and_applied():
     by_kind = {r.kind: r for r in _built_resources()}
     managed = set(by_kind)
     assert {"Job", "InferenceService", "Deployment", "Service", "ConfigMap"} <= managed
-    missing = [(kind, verb) for kind in sorted(managed) for verb in ("create", "patch")
-               if not allows(role, by_kind[kind].group, by_kind[kind].plural, verb)]
+    missing = [
+        (kind, verb)
+        for kind in sorted(managed)
+        for verb in ("create", "patch")
+        if not allows(role, by_kind[kind].group, by_kind[kind].plural, verb)
+    ]
     assert missing == []
 
 

@@ -11,21 +11,27 @@ from mlkube.api import monitor
 from mlkube.ml import drift, errors
 
 
-def _table(n: int, seed: int, *, mean: float = 0.0, scale: float = 1.0,
-           colours: tuple[float, ...] = (0.5, 0.3, 0.2)) -> pd.DataFrame:
+def _table(
+    n: int, seed: int, *, mean: float = 0.0, scale: float = 1.0, colours: tuple[float, ...] = (0.5, 0.3, 0.2)
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "age": rng.normal(40 + 10 * mean, 10 * scale, n),
-        "income": rng.lognormal(10, 0.5, n),
-        "colour": rng.choice(["red", "green", "blue"], n, p=colours),
-        "plan": rng.choice(["basic", "pro"], n, p=[0.7, 0.3]),
-    })
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40 + 10 * mean, 10 * scale, n),
+            "income": rng.lognormal(10, 0.5, n),
+            "colour": rng.choice(["red", "green", "blue"], n, p=colours),
+            "plan": rng.choice(["basic", "pro"], n, p=[0.7, 0.3]),
+        }
+    )
 
 
-@pytest.mark.parametrize(("rows", "expected"), [
-    (1000, {"age": "ks", "income": "ks", "colour": "chi2", "plan": "chi2"}),
-    (1001, {"age": "wasserstein", "income": "wasserstein", "colour": "jensenshannon", "plan": "jensenshannon"}),
-])
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (1000, {"age": "ks", "income": "ks", "colour": "chi2", "plan": "chi2"}),
+        (1001, {"age": "wasserstein", "income": "wasserstein", "colour": "jensenshannon", "plan": "jensenshannon"}),
+    ],
+)
 def test_auto_picks_tests_for_small_references_and_effect_sizes_for_large(rows, expected):
     result = drift.DriftDetector().fit(_table(rows, 0)).score(_table(300, 1))
     assert {feature.name: feature.method for feature in result.features} == expected
@@ -33,19 +39,36 @@ def test_auto_picks_tests_for_small_references_and_effect_sizes_for_large(rows, 
 
 def test_column_types_follow_dtype_distinct_values_and_the_categorical_list():
     rng = np.random.default_rng(0)
-    table = pd.DataFrame({"amount": rng.normal(size=200), "flag": rng.integers(0, 2, 200),
-                          "stars": rng.integers(1, 6, 200), "code": rng.integers(0, 50, 200),
-                          "paid": rng.integers(0, 2, 200).astype(bool)})
+    table = pd.DataFrame(
+        {
+            "amount": rng.normal(size=200),
+            "flag": rng.integers(0, 2, 200),
+            "stars": rng.integers(1, 6, 200),
+            "code": rng.integers(0, 50, 200),
+            "paid": rng.integers(0, 2, 200).astype(bool),
+        }
+    )
     result = drift.DriftDetector(categorical=["code"]).fit(table).score(table)
     kinds = {feature.name: feature.kind for feature in result.features}
-    assert kinds == {"amount": "numeric", "flag": "categorical", "stars": "categorical",
-                     "code": "categorical", "paid": "categorical"}
+    assert kinds == {
+        "amount": "numeric",
+        "flag": "categorical",
+        "stars": "categorical",
+        "code": "categorical",
+        "paid": "categorical",
+    }
 
 
-@pytest.mark.parametrize(("requested", "numeric", "categorical"), [
-    ("ks", "ks", "chi2"), ("chi2", "ks", "chi2"), ("wasserstein", "wasserstein", "jensenshannon"),
-    ("psi", "psi", "psi"), ("jensenshannon", "jensenshannon", "jensenshannon"),
-])
+@pytest.mark.parametrize(
+    ("requested", "numeric", "categorical"),
+    [
+        ("ks", "ks", "chi2"),
+        ("chi2", "ks", "chi2"),
+        ("wasserstein", "wasserstein", "jensenshannon"),
+        ("psi", "psi", "psi"),
+        ("jensenshannon", "jensenshannon", "jensenshannon"),
+    ],
+)
 def test_a_method_that_does_not_fit_the_column_type_is_replaced_by_its_counterpart(requested, numeric, categorical):
     result = drift.DriftDetector(method=requested, columns=["age", "colour"]).fit(_table(500, 0)).score(_table(500, 1))
     assert [feature.method for feature in result.features] == [numeric, categorical]
@@ -64,8 +87,9 @@ def test_two_samples_of_one_distribution_rarely_drift(rows, method):
 
 
 @pytest.mark.parametrize("method", ["auto", "ks", "wasserstein", "psi", "jensenshannon"])
-@pytest.mark.parametrize(("rows", "shift"), [(600, {"mean": 0.5}), (5000, {"mean": 0.5}), (600, {"scale": 2.0}),
-                                              (5000, {"scale": 2.0})])
+@pytest.mark.parametrize(
+    ("rows", "shift"), [(600, {"mean": 0.5}), (5000, {"mean": 0.5}), (600, {"scale": 2.0}), (5000, {"scale": 2.0})]
+)
 def test_mean_shift_and_variance_change_are_detected(method, rows, shift):
     result = drift.DriftDetector(method=method).fit(_table(rows, 0)).score(_table(rows, 1, **shift))
     assert [feature.name for feature in result.features if feature.drifted] == ["age"]
@@ -157,7 +181,8 @@ def test_status_ranks_drifted_features_by_importance_and_fits_the_api():
     status_model = monitor.DriftMonitorStatus.model_validate(status)
     assert status_model.dataset_drift is True and status_model.features[1].method == "wasserstein"
     assert result.explanation().startswith(
-        "2 of 4 features drifted (dataset drift); most important: colour (importance 0.40, jensenshannon 0.1")
+        "2 of 4 features drifted (dataset drift); most important: colour (importance 0.40, jensenshannon 0.1"
+    )
 
 
 def test_status_carries_prediction_and_performance_drift():
@@ -168,8 +193,7 @@ def test_status_carries_prediction_and_performance_drift():
     assert prediction.method == "psi" and prediction.drifted
     result = drift.DriftDetector().fit(_table(2000, 0)).score(_table(2000, 1))
     status = result.to_status(prediction=prediction)
-    assert status["predictionDrift"] == {"method": "psi", "score": pytest.approx(prediction.score, rel=1e-3),
-                                         "drifted": True}
+    assert status["predictionDrift"] == {"method": "psi", "score": pytest.approx(prediction.score, rel=1e-3), "drifted": True}
     assert monitor.DriftMonitorStatus.model_validate(status).prediction_drift.drifted
 
 
@@ -188,10 +212,15 @@ def test_threads_give_the_same_result():
     assert threaded == drift.DriftDetector().fit(reference).score(current)
 
 
-@pytest.mark.parametrize(("parameters", "message"), [
-    ({"method": "kl"}, "dataDrift.method: 'kl'"), ({"threshold": 0}, "dataDrift.threshold"),
-    ({"method": "ks", "threshold": 1.5}, "p-value"), ({"dataset_share": 0}, "datasetShare"),
-])
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"method": "kl"}, "dataDrift.method: 'kl'"),
+        ({"threshold": 0}, "dataDrift.threshold"),
+        ({"method": "ks", "threshold": 1.5}, "p-value"),
+        ({"dataset_share": 0}, "datasetShare"),
+    ],
+)
 def test_bad_parameters_name_the_field(parameters, message):
     with pytest.raises(errors.InvalidSpec, match=message):
         drift.DriftDetector(**parameters).fit(_table(100, 0))
@@ -238,13 +267,21 @@ def test_numeric_psi_uses_the_reference_deciles_open_at_both_ends():
 
 def test_pandas_nullable_and_arrow_dtypes_are_read_like_numpy_ones():
     rng = np.random.default_rng(0)
-    reference = pd.DataFrame({"count": pd.array(rng.integers(0, 100, 2000), dtype="Int64"),
-                              "plan": pd.array(rng.choice(["basic", "pro"], 2000), dtype="string"),
-                              "paid": pd.array(rng.integers(0, 2, 2000).astype(bool), dtype="boolean")})
+    reference = pd.DataFrame(
+        {
+            "count": pd.array(rng.integers(0, 100, 2000), dtype="Int64"),
+            "plan": pd.array(rng.choice(["basic", "pro"], 2000), dtype="string"),
+            "paid": pd.array(rng.integers(0, 2, 2000).astype(bool), dtype="boolean"),
+        }
+    )
     current = reference.astype({"plan": "string[pyarrow]"})
     current.loc[:99, ["count", "plan", "paid"]] = pd.NA
     result = drift.DriftDetector().fit(reference).score(current)
-    assert [(f.kind, f.missing_current) for f in result.features] == [("numeric", 0.05), ("categorical", 0.05),
-                                                                      ("categorical", 0.05)]
+    assert [(f.kind, f.missing_current) for f in result.features] == [
+        ("numeric", 0.05),
+        ("categorical", 0.05),
+        ("categorical", 0.05),
+    ]
     assert result.features[0].score == pytest.approx(
-        stats.wasserstein_distance(reference["count"], current["count"].dropna()) / reference["count"].std(ddof=0))
+        stats.wasserstein_distance(reference["count"], current["count"].dropna()) / reference["count"].std(ddof=0)
+    )

@@ -100,10 +100,17 @@ def test_psi_matches_its_definition_and_fills_empty_buckets_with_epsilon():
     assert drift_methods.psi(reference, current) == pytest.approx(drift_methods.psi(current, reference), rel=1e-12)
 
 
-@pytest.mark.parametrize(("method", "threshold", "score", "drifted"), [
-    ("ks", 0.05, 0.049, True), ("ks", 0.05, 0.05, False), ("chi2", 0.01, 0.2, False),
-    ("wasserstein", 0.1, 0.1, True), ("psi", 0.2, 0.19, False), ("jensenshannon", 0.1, 0.5, True),
-])
+@pytest.mark.parametrize(
+    ("method", "threshold", "score", "drifted"),
+    [
+        ("ks", 0.05, 0.049, True),
+        ("ks", 0.05, 0.05, False),
+        ("chi2", 0.01, 0.2, False),
+        ("wasserstein", 0.1, 0.1, True),
+        ("psi", 0.2, 0.19, False),
+        ("jensenshannon", 0.1, 0.5, True),
+    ],
+)
 def test_p_values_drift_below_and_distances_at_or_above_the_threshold(method, threshold, score, drifted):
     assert drift_methods.is_drifted(method, score, threshold) is drifted
 

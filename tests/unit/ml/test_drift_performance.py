@@ -47,8 +47,7 @@ def test_roc_auc_needs_probabilities_and_uses_the_positive_column():
     truth = rng.integers(0, 2, 800)
     positive = np.clip(0.35 * truth + rng.uniform(0, 0.65, 800), 0, 1)
     probabilities = np.column_stack([1 - positive, positive])
-    result = drift_performance.performance("roc_auc", truth, probabilities, baseline=0.95, max_drop=0.02,
-                                           classes=[0, 1])
+    result = drift_performance.performance("roc_auc", truth, probabilities, baseline=0.95, max_drop=0.02, classes=[0, 1])
     assert result.current == pytest.approx(metrics.roc_auc_score(truth, positive)) and result.drifted
     labels = (positive > 0.5).astype(int)
     labels_only = drift_performance.performance("roc_auc", truth, labels, baseline=0.95, max_drop=0.02)
@@ -61,8 +60,12 @@ def test_status_fits_the_api():
     status = drift_performance.performance("f1", truth, predicted, baseline=0.9, max_drop=0.05).to_status()
     performance = monitor.Performance.model_validate(status)
     assert performance.samples == 300 and performance.current == pytest.approx(status["current"])
-    assert monitor.Performance.model_validate(
-        drift_performance.performance("f1", [], [], baseline=0.9, max_drop=0.05).to_status()).current is None
+    assert (
+        monitor.Performance.model_validate(
+            drift_performance.performance("f1", [], [], baseline=0.9, max_drop=0.05).to_status()
+        ).current
+        is None
+    )
 
 
 def test_bad_input_says_what_to_pass():
@@ -76,8 +79,7 @@ def test_bad_input_says_what_to_pass():
 
 def test_the_positive_class_is_matched_by_its_text_as_the_spec_gives_it():
     truth, predicted = np.array([1, 0, 1, 1, 0, 0]), np.array([1, 0, 0, 1, 1, 0])
-    result = drift_performance.performance("precision", truth, predicted, baseline=0.9, max_drop=0.1,
-                                           positive_class="1")
+    result = drift_performance.performance("precision", truth, predicted, baseline=0.9, max_drop=0.1, positive_class="1")
     assert result.current == pytest.approx(metrics.precision_score(truth, predicted, pos_label=1))
     with pytest.raises(ValueError, match="positiveClass: 'yes' is none of the classes"):
         drift_performance.performance("precision", truth, predicted, baseline=0.9, max_drop=0.1, positive_class="yes")

@@ -16,9 +16,7 @@ def test_binary_metrics_are_about_the_positive_class(cancer):
     for positive in ("malignant", "benign"):
         task = evaluation.task_of(problem(positiveClass=positive), y)
         found = evaluation.scores(model, X, y, task)
-        assert found["recall"] == pytest.approx(
-            ((model.predict(X) == positive) & (y == positive)).sum() / (y == positive).sum()
-        )
+        assert found["recall"] == pytest.approx(((model.predict(X) == positive) & (y == positive)).sum() / (y == positive).sum())
         assert set(found) == {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss"}
     assert evaluation.task_of(problem(), y).positive == "malignant", "default: second class in sorted order"
 
@@ -66,9 +64,7 @@ def test_regression_metrics():
     y = np.array([1.0, 2.0, 4.0])
     model = dummy.DummyRegressor(strategy="constant", constant=2.0).fit(y[:, None], y)
     found = evaluation.scores(model, y[:, None], y, evaluation.Task("regression"))
-    assert found == pytest.approx(
-        {"rmse": np.sqrt(5 / 3), "mae": 1.0, "r2": 1 - 5 / (3 * np.var(y)), "mape": (1 + 0 + 0.5) / 3}
-    )
+    assert found == pytest.approx({"rmse": np.sqrt(5 / 3), "mae": 1.0, "r2": 1 - 5 / (3 * np.var(y)), "mape": (1 + 0 + 0.5) / 3})
 
 
 @pytest.mark.parametrize(
@@ -88,9 +84,7 @@ def test_unmeasured_criterion_is_not_met():
 
 
 def test_compare_knows_which_way_is_better():
-    assert (
-        evaluation.compare({"rmse": 1.0}, {"rmse": 2.0}, metric="rmse", champion_version=3)["challengerBetter"] is True
-    )
+    assert evaluation.compare({"rmse": 1.0}, {"rmse": 2.0}, metric="rmse", champion_version=3)["challengerBetter"] is True
     assert evaluation.compare({"roc_auc": 0.8}, {"roc_auc": 0.9}, metric="roc_auc", champion_version=3) == {
         "championVersion": 3,
         "metric": "roc_auc",
@@ -102,9 +96,7 @@ def test_compare_knows_which_way_is_better():
 
 def test_undefined_metrics_are_left_out():
     model = dummy.DummyClassifier().fit(pd.DataFrame({"a": [0, 1]}), ["a", "b"])
-    found = evaluation.scores(
-        model, pd.DataFrame({"a": [0]}), ["a"], evaluation.Task("classification", ("a", "b"), "b")
-    )
+    found = evaluation.scores(model, pd.DataFrame({"a": [0]}), ["a"], evaluation.Task("classification", ("a", "b"), "b"))
     assert "roc_auc" not in found and found["accuracy"] in (0.0, 1.0)
 
 

@@ -57,9 +57,7 @@ def test_numeric_impute_strategies(strategy, expected):
 
 def test_impute_constant_and_categorical_fill():
     table = pd.DataFrame({"a": [1.0, np.nan], "c": ["x", None], "y": [0, 1]})
-    model, features = fit(
-        table, impute={"numeric": "constant", "categorical": "constant", "fillValue": -5}, scale="none"
-    )
+    model, features = fit(table, impute={"numeric": "constant", "categorical": "constant", "fillValue": -5}, scale="none")
     out = transformed(model, table, features)
     assert out[1, 0] == -5
     assert list(model.named_steps["features"].get_feature_names_out()) == ["a", "c_missing", "c_x"]

@@ -14,10 +14,20 @@ from mlkube.ml import drift, drift_performance, report
 
 def _tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(0)
-    reference = pd.DataFrame({"age": rng.normal(40, 10, 3000), "income": rng.lognormal(10, 0.5, 3000),
-                              "<plan & co>": rng.choice(["basic", "pro"], 3000, p=[0.7, 0.3])})
-    current = pd.DataFrame({"age": rng.normal(46, 10, 2000), "income": rng.lognormal(10, 0.5, 2000),
-                            "<plan & co>": rng.choice(["basic", "pro", "enterprise"], 2000, p=[0.5, 0.3, 0.2])})
+    reference = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, 3000),
+            "income": rng.lognormal(10, 0.5, 3000),
+            "<plan & co>": rng.choice(["basic", "pro"], 3000, p=[0.7, 0.3]),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "age": rng.normal(46, 10, 2000),
+            "income": rng.lognormal(10, 0.5, 2000),
+            "<plan & co>": rng.choice(["basic", "pro", "enterprise"], 2000, p=[0.5, 0.3, 0.2]),
+        }
+    )
     current.loc[:99, "income"] = np.nan
     return reference, current
 
@@ -46,8 +56,9 @@ def test_every_feature_has_its_row_score_and_plot():
     assert len(svgs) == len(result.features)
     for feature in result.features:
         assert f"{feature.method} {feature.score:.4g} / threshold {feature.threshold:.4g}" in page.replace("&lt;", "<")
-    bars = {feature.name: len(svg.findall("{http://www.w3.org/2000/svg}rect"))
-            for feature, svg in zip(result.ranked(), svgs)}  # plots follow the ranking
+    bars = {
+        feature.name: len(svg.findall("{http://www.w3.org/2000/svg}rect")) for feature, svg in zip(result.ranked(), svgs)
+    }  # plots follow the ranking
     assert bars == {"age": 2 * report.HISTOGRAM_BINS, "income": 2 * report.HISTOGRAM_BINS, "<plan & co>": 6}
     assert page.count("<tr class='drifted'>") == len(result.drifted) == 2
 

@@ -32,9 +32,7 @@ def test_validation_zero_leaves_an_empty_validation_partition(mixed):
 
 def test_time_column_tests_on_the_newest_rows(mixed):
     table = mixed.assign(ts=np.random.default_rng(0).permutation(200))
-    parts = split.partition(
-        table, target="y", task="classification", spec=spec(timeColumn="ts", test=0.1, validation=0.1)
-    )
+    parts = split.partition(table, target="y", task="classification", spec=spec(timeColumn="ts", test=0.1, validation=0.1))
     assert parts.train["ts"].max() < parts.validation["ts"].min() < parts.test["ts"].min()
     assert sorted(parts.test["ts"]) == list(range(180, 200))
 
@@ -58,7 +56,5 @@ def test_too_few_rows_say_what_to_fix(mixed):
 
 def test_a_single_class_training_partition_is_refused():
     y = pd.Series(["old"] * 10)
-    with pytest.raises(
-        errors.DataError, match="the training partition \\(the oldest rows by ts\\) holds a single class, 'old'"
-    ):
+    with pytest.raises(errors.DataError, match="the training partition \\(the oldest rows by ts\\) holds a single class, 'old'"):
         split.folds(y, task="classification", spec=spec(timeColumn="ts"), cv_folds=3)

@@ -60,9 +60,7 @@ def test_unknown_parameter_gets_scikit_learns_message():
 
 
 def test_algorithm_of_the_other_task_is_refused():
-    with pytest.raises(
-        errors.InvalidSpec, match="linear_regression is a regression algorithm and the problem is classification"
-    ):
+    with pytest.raises(errors.InvalidSpec, match="linear_regression is a regression algorithm and the problem is classification"):
         candidates({"name": "linear_regression"})
 
 
@@ -131,9 +129,7 @@ def test_seeded_search_is_reproducible(mixed, strategy):
 
 def test_hopeless_trials_are_pruned_only_with_early_stopping(cancer):
     spaces = candidates({"name": "knn", "params": {"n_neighbors": {"int": [1, 40]}, "weights": "uniform"}})
-    pruned = tuning.run(
-        search_problem(cancer, folds=4), spaces, settings(strategy="random", maxTrials=8), timeout_seconds=None
-    )
+    pruned = tuning.run(search_problem(cancer, folds=4), spaces, settings(strategy="random", maxTrials=8), timeout_seconds=None)
     assert any(t.state == "pruned" and len(t.fold_scores) < 4 for t in pruned.trials)
     full = tuning.run(
         search_problem(cancer, folds=4),

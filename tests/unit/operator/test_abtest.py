@@ -12,8 +12,17 @@ BUCKETS = ((1.0, 10), (5.0, 90), (10.0, 99), (math.inf, 100))
 
 
 def window(*, labeled=0, correct=0, abs_sum=0.0, sq_sum=0.0, requests=100, errors=0, buckets=BUCKETS):
-    return analysis.Window(requests=requests, errors=errors, buckets=buckets, compared=0, agreed=0, labeled=labeled,
-                           correct=correct, abs_error_sum=abs_sum, squared_error_sum=sq_sum)
+    return analysis.Window(
+        requests=requests,
+        errors=errors,
+        buckets=buckets,
+        compared=0,
+        agreed=0,
+        labeled=labeled,
+        correct=correct,
+        abs_error_sum=abs_sum,
+        squared_error_sum=sq_sum,
+    )
 
 
 def arms(a: analysis.Window, b: analysis.Window):
@@ -42,7 +51,7 @@ def test_welch_p_value_matches_scipy(seed):
     rng = np.random.default_rng(seed)
     a, b = np.abs(rng.normal(1.0, 0.8, 30 + seed * 17)), np.abs(rng.normal(1.3, 1.5, 12 + seed * 40))
     expected = stats.ttest_ind(b, a, equal_var=False).pvalue
-    got = abtest.welch_p_value((len(a), a.sum(), (a ** 2).sum()), (len(b), b.sum(), (b ** 2).sum()))
+    got = abtest.welch_p_value((len(a), a.sum(), (a**2).sum()), (len(b), b.sum(), (b**2).sum()))
     assert got == pytest.approx(expected, rel=1e-7)
 
 
@@ -58,8 +67,9 @@ def test_welch_edges():
 
 
 def test_a_significantly_better_candidate_wins_on_accuracy():
-    report = abtest.report(*arms(window(labeled=398, correct=334), window(labeled=412, correct=375)),
-                           task="classification", min_labeled=50)
+    report = abtest.report(
+        *arms(window(labeled=398, correct=334), window(labeled=412, correct=375)), task="classification", min_labeled=50
+    )
     stable, candidate = report.versions
     assert (stable.version, stable.role, stable.metric, stable.value) == (3, "stable", "accuracy", 0.8392)
     assert (candidate.requests, candidate.error_rate, candidate.latency_p50_ms, candidate.latency_p99_ms) == (100, 0.0, 5.0, 10.0)
@@ -69,19 +79,22 @@ def test_a_significantly_better_candidate_wins_on_accuracy():
 
 
 def test_a_significantly_worse_candidate_makes_the_stable_version_the_winner():
-    report = abtest.report(*arms(window(labeled=40, correct=39), window(labeled=40, correct=17)),
-                           task="classification", min_labeled=10)
+    report = abtest.report(
+        *arms(window(labeled=40, correct=39), window(labeled=40, correct=17)), task="classification", min_labeled=10
+    )
     assert report.winner == 3 and report.difference == pytest.approx(-0.55)
     assert report.conclusion.startswith("version 3 beats 4 on accuracy: 0.975 vs 0.425 (p=")
 
 
 def test_no_winner_without_enough_labels_or_without_significance():
-    few = abtest.report(*arms(window(labeled=12, correct=12), window(labeled=9, correct=1)), task="classification",
-                        min_labeled=50)
+    few = abtest.report(
+        *arms(window(labeled=12, correct=12), window(labeled=9, correct=1)), task="classification", min_labeled=50
+    )
     assert few.winner is None and few.p_value is not None
     assert few.conclusion == "not enough labeled feedback: 12 (version 3) and 9 (version 4) of 50 needed"
-    close = abtest.report(*arms(window(labeled=100, correct=84), window(labeled=100, correct=86)), task="classification",
-                          min_labeled=50)
+    close = abtest.report(
+        *arms(window(labeled=100, correct=84), window(labeled=100, correct=86)), task="classification", min_labeled=50
+    )
     assert close.winner is None and close.p_value > 0.05
     assert close.conclusion == "no significant difference on accuracy: version 4 0.86 vs 3 0.84 (p=0.69 >= 0.05, 100/100 labeled)"
     empty = abtest.report(*arms(window(requests=0, buckets=()), window()), task="classification", min_labeled=0)
@@ -101,9 +114,19 @@ def test_regression_compares_mean_absolute_errors():
 
 
 def test_the_report_is_valid_status():
-    report = abtest.report(*arms(window(labeled=40, correct=39), window(labeled=40, correct=17)),
-                           task="classification", min_labeled=10)
+    report = abtest.report(
+        *arms(window(labeled=40, correct=39), window(labeled=40, correct=17)), task="classification", min_labeled=10
+    )
     wire = report.wire()
     assert wire["winner"] == 3 and wire["metric"] == "accuracy" and "pValue" in wire and "finishedAt" not in wire
-    assert wire["versions"][1] == {"version": 4, "role": "b", "requests": 100, "errorRate": 0.0, "latencyP50Ms": 5.0,
-                                   "latencyP99Ms": 10.0, "labeled": 40, "metric": "accuracy", "value": 0.425}
+    assert wire["versions"][1] == {
+        "version": 4,
+        "role": "b",
+        "requests": 100,
+        "errorRate": 0.0,
+        "latencyP50Ms": 5.0,
+        "latencyP99Ms": 10.0,
+        "labeled": 40,
+        "metric": "accuracy",
+        "value": 0.425,
+    }

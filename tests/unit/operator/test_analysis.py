@@ -11,8 +11,17 @@ def stats(requests, errors, counts, *, compared=0, agreed=0, start=1.0):
     for bound, n in zip(BOUNDS, counts):
         total += n
         cumulative.append({"le": bound, "count": total})
-    return {"startTime": start, "versions": {"2": {"requests": requests, "errors": errors,
-            "latency": {"buckets": cumulative}, "agreement": {"compared": compared, "agreed": agreed}}}}
+    return {
+        "startTime": start,
+        "versions": {
+            "2": {
+                "requests": requests,
+                "errors": errors,
+                "latency": {"buckets": cumulative},
+                "agreement": {"compared": compared, "agreed": agreed},
+            }
+        },
+    }
 
 
 THRESHOLDS = deployment.Analysis(minRequests=50, maxErrorRate=0.01, maxLatencyP99="50ms", minAgreement=0.9)
@@ -64,18 +73,29 @@ def test_a_failing_verdict_names_each_broken_threshold():
     bad = analysis.window(stats(100, 5, [50, 0, 0, 50, 0], compared=100, agreed=70), 2, None)
     result = analysis.judge(bad, THRESHOLDS, needs_agreement=True)
     assert result.verdict == "Failing" and result.compared == 100
-    assert result.failed_checks == ["errorRate 0.05 > maxErrorRate 0.01 (5 of 100 requests)",
-                                    "latencyP99 100ms > maxLatencyP99 50ms",
-                                    "agreement 0.7 < minAgreement 0.9 (70 of 100 predictions)"]
-    assert analysis.judge(analysis.window(stats(100, 0, [100, 0, 0, 0, 0]), 2, None), THRESHOLDS,
-                          needs_agreement=False).failed_checks == []
+    assert result.failed_checks == [
+        "errorRate 0.05 > maxErrorRate 0.01 (5 of 100 requests)",
+        "latencyP99 100ms > maxLatencyP99 50ms",
+        "agreement 0.7 < minAgreement 0.9 (70 of 100 predictions)",
+    ]
+    assert (
+        analysis.judge(
+            analysis.window(stats(100, 0, [100, 0, 0, 0, 0]), 2, None), THRESHOLDS, needs_agreement=False
+        ).failed_checks
+        == []
+    )
 
 
 def test_quality_counters_are_windowed_like_the_traffic():
     def with_quality(doc, labeled, correct, abs_sum, sq_sum):
-        doc["versions"]["2"]["quality"] = {"labeled": labeled, "correct": correct, "absErrorSum": abs_sum,
-                                           "squaredErrorSum": sq_sum}
+        doc["versions"]["2"]["quality"] = {
+            "labeled": labeled,
+            "correct": correct,
+            "absErrorSum": abs_sum,
+            "squaredErrorSum": sq_sum,
+        }
         return doc
+
     before = analysis.snapshot(with_quality(stats(100, 0, [100, 0, 0, 0, 0]), 10, 8, 1.5, 2.5), 2)
     assert (before.labeled, before.correct, before.abs_error_sum, before.squared_error_sum) == (10, 8, 1.5, 2.5)
     w = analysis.window(with_quality(stats(150, 0, [150, 0, 0, 0, 0]), 30, 20, 4.0, 7.0), 2, before)

@@ -9,14 +9,18 @@ from mlkube.api import deployment
 from mlkube.control.plans import deployment as plan_deployment
 from mlkube.control.policy import analysis, kserve, rollout
 
-CANARY = [deployment.TrafficEntry(version=1, role="stable", percent=75),
-          deployment.TrafficEntry(version=2, role="canary", percent=25)]
+CANARY = [
+    deployment.TrafficEntry(version=1, role="stable", percent=75),
+    deployment.TrafficEntry(version=2, role="canary", percent=25),
+]
 
 
 def test_a_version_the_router_cannot_call_yet_gets_no_share():
     assert plan_deployment.routed(CANARY, {1: "http://a", 2: "http://b"}) == CANARY
     assert [t.wire() for t in plan_deployment.routed(CANARY, {1: "http://a"})] == [
-        {"version": 1, "role": "stable", "percent": 100}, {"version": 2, "role": "canary", "percent": 0}]
+        {"version": 1, "role": "stable", "percent": 100},
+        {"version": 2, "role": "canary", "percent": 0},
+    ]
 
 
 def test_load_failures_are_refusals_not_kills():
@@ -36,16 +40,29 @@ def test_a_service_address_needs_a_cluster_ip():
 
 def test_the_ab_report_compares_each_version_since_the_test_began():
     def counters(requests, labeled, correct):
-        return {"requests": requests, "serverErrors": 0, "latency": {"buckets": [{"le": 5, "count": requests},
-                {"le": "+Inf", "count": requests}]}, "quality": {"labeled": labeled, "correct": correct}}
+        return {
+            "requests": requests,
+            "serverErrors": 0,
+            "latency": {"buckets": [{"le": 5, "count": requests}, {"le": "+Inf", "count": requests}]},
+            "quality": {"labeled": labeled, "correct": correct},
+        }
+
     start = {"startTime": 1.0, "versions": {"1": counters(500, 100, 90), "2": counters(0, 0, 0)}}
     now = {"startTime": 1.0, "versions": {"1": counters(560, 140, 129), "2": counters(60, 40, 18)}}
     strategy = deployment.Strategy.model_validate({"type": "ABTest", "analysis": {"minRequests": 20}})
-    report = plan_deployment.ab_report(now, strategy, stable=1, candidate=2,
-                                       candidate_window=analysis.window(now, 2, analysis.snapshot(start, 2)),
-                                       stable_baseline=analysis.snapshot(start, 1), task="classification")
+    report = plan_deployment.ab_report(
+        now,
+        strategy,
+        stable=1,
+        candidate=2,
+        candidate_window=analysis.window(now, 2, analysis.snapshot(start, 2)),
+        stable_baseline=analysis.snapshot(start, 1),
+        task="classification",
+    )
     assert [(v.version, v.role, v.requests, v.labeled, v.value) for v in report.versions] == [
-        (1, "stable", 60, 40, 0.975), (2, "b", 60, 40, 0.45)]
+        (1, "stable", 60, 40, 0.975),
+        (2, "b", 60, 40, 0.45),
+    ]
     assert report.winner == 1
 
 
@@ -57,8 +74,8 @@ def test_the_ab_report_is_refreshed_while_the_test_runs_then_kept_until_the_next
 
     def ab(current, before, after, fresh, baseline=None):
         new = deployment.ModelDeploymentStatus(phase=after.phase)
-        return plan_deployment.with_ab_test(new, current, before=before, after=after, report=fresh, baseline=baseline,
-                                            now=later)
+        return plan_deployment.with_ab_test(new, current, before=before, after=after, report=fresh, baseline=baseline, now=later)
+
     empty = deployment.ModelDeploymentStatus()
     new = ab(empty, running, running, report, baseline=baseline)
     assert new.wire()["abTest"] == {"versions": [], "metric": "accuracy", "conclusion": "so far"}

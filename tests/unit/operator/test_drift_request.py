@@ -10,22 +10,37 @@ from mlkube.control.manifests import drift
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, 0, tzinfo=datetime.UTC)
 STORAGE = project.Storage.model_validate({"uri": "s3://models/churn/", "endpoint": "http://minio:9000"})
-ENTRY = project.ModelEntry.model_validate({"version": 3, "artifactUri": "s3://models/churn/runs/v3/", "trainingJob": "churn-3",
-                                           "createdAt": "2026-11-20T00:00:00Z", "digest": "sha256:x"})
+ENTRY = project.ModelEntry.model_validate(
+    {
+        "version": 3,
+        "artifactUri": "s3://models/churn/runs/v3/",
+        "trainingJob": "churn-3",
+        "createdAt": "2026-11-20T00:00:00Z",
+        "digest": "sha256:x",
+    }
+)
 
 
 def request(**spec):
     body = {"metadata": {"name": "churn-drift", "namespace": "ml"}, "spec": {"deploymentRef": "churn-prod", **spec}}
-    built = drift.drift_request(body, kinds.DRIFTMONITOR.parse_spec(body["spec"]), storage=STORAGE, entry=ENTRY,
-                                primary_metric="roc_auc", now=NOW)
+    built = drift.drift_request(
+        body, kinds.DRIFTMONITOR.parse_spec(body["spec"]), storage=STORAGE, entry=ENTRY, primary_metric="roc_auc", now=NOW
+    )
     return built.wire()
 
 
 def test_stable_scope_reads_the_served_versions_window_and_writes_a_timestamped_report():
     built = request(window={"size": 500, "duration": "2h"}, minSamples=100)
     assert built["reference"] == {"uri": "s3://models/churn/runs/v3/", "endpoint": "http://minio:9000"}
-    assert built["traffic"] == {"uri": "s3://models/churn", "endpoint": "http://minio:9000", "namespace": "ml",
-                                "deployment": "churn-prod", "versions": [3], "size": 500, "since": "2026-11-24T10:00:00Z"}
+    assert built["traffic"] == {
+        "uri": "s3://models/churn",
+        "endpoint": "http://minio:9000",
+        "namespace": "ml",
+        "deployment": "churn-prod",
+        "versions": [3],
+        "size": 500,
+        "since": "2026-11-24T10:00:00Z",
+    }
     assert built["minSamples"] == 100
     assert built["report"] == {"uri": "s3://models/churn/reports/ml/churn-drift/20261124T120000Z.html"}
 

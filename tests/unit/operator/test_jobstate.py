@@ -6,13 +6,22 @@ from mlkube.control.policy import jobstate
 
 
 def job(*conditions, active=0):
-    return {"status": {"startTime": "s", "completionTime": "c", "active": active,
-                       "conditions": [{"type": t, "status": "True", "reason": r, "lastTransitionTime": "e"} for t, r in conditions]}}
+    return {
+        "status": {
+            "startTime": "s",
+            "completionTime": "c",
+            "active": active,
+            "conditions": [{"type": t, "status": "True", "reason": r, "lastTransitionTime": "e"} for t, r in conditions],
+        }
+    }
 
 
 def pod(message=None, phase="Succeeded", created="1"):
     state = {"terminated": {"exitCode": 0, "message": message}} if message is not None else {"running": {}}
-    return {"metadata": {"creationTimestamp": created}, "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": state}]}}
+    return {
+        "metadata": {"creationTimestamp": created},
+        "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": state}]},
+    }
 
 
 def observe(j, pods):
@@ -28,8 +37,14 @@ def test_running():
 
 
 def test_success_reads_the_result_from_the_termination_message():
-    result = {"ok": True, "artifactUri": "file:///m/", "digest": "sha256:x", "algorithm": "ridge",
-              "metrics": {"validation": {"r2": 0.5}, "test": {"r2": 0.6}}, "successCriteriaMet": True}
+    result = {
+        "ok": True,
+        "artifactUri": "file:///m/",
+        "digest": "sha256:x",
+        "algorithm": "ridge",
+        "metrics": {"validation": {"r2": 0.5}, "test": {"r2": 0.6}},
+        "successCriteriaMet": True,
+    }
     state = observe(job(("Complete", "")), [pod(json.dumps(result))])
     assert state.phase == "Succeeded" and state.result.digest == "sha256:x" and state.result.metrics.test == {"r2": 0.6}
 
@@ -54,14 +69,28 @@ def test_deadline_says_what_to_change():
 
 def test_progress_takes_the_last_progress_line():
     log = 'x\nMLKUBE_PROGRESS {"trialsCompleted": 1, "trialsTotal": 8}\nnoise\nMLKUBE_PROGRESS {"trialsCompleted": 3, "trialsTotal": 8, "bestScore": 0.91234567, "stage": "tuning"}\n'
-    assert jobstate.progress(log).wire() == {"trialsCompleted": 3, "trialsTotal": 8, "summary": "3/8", "bestScore": 0.912346, "stage": "tuning"}
+    assert jobstate.progress(log).wire() == {
+        "trialsCompleted": 3,
+        "trialsTotal": 8,
+        "summary": "3/8",
+        "bestScore": 0.912346,
+        "stage": "tuning",
+    }
     assert jobstate.progress("nothing") is None
 
 
 def test_later_stages_keep_the_trial_counts():
-    log = ('MLKUBE_PROGRESS {"trialsCompleted": 8, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning"}\n'
-           'MLKUBE_PROGRESS {"trialsCompleted": 0, "trialsTotal": 0, "stage": "writing"}\n')
-    assert jobstate.progress(log).wire() == {"trialsCompleted": 8, "trialsTotal": 8, "summary": "8/8", "bestScore": 0.9, "stage": "writing"}
+    log = (
+        'MLKUBE_PROGRESS {"trialsCompleted": 8, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning"}\n'
+        'MLKUBE_PROGRESS {"trialsCompleted": 0, "trialsTotal": 0, "stage": "writing"}\n'
+    )
+    assert jobstate.progress(log).wire() == {
+        "trialsCompleted": 8,
+        "trialsTotal": 8,
+        "summary": "8/8",
+        "bestScore": 0.9,
+        "stage": "writing",
+    }
 
 
 def test_a_result_outside_the_contract_is_named():

@@ -27,21 +27,36 @@ def write_log(root: pathlib.Path, records: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def record(request_id: str, instance: dict, prediction: str, *, role: str = "stable", status: int = 200, version: int = 1) -> dict:
-    return {"requestId": request_id, "timestamp": f"2026-11-20T10:00:0{request_id[-1]}.000Z", "namespace": "ml",
-            "deployment": "prod", "version": version, "role": role, "protocol": "v1", "verb": "predict", "status": status,
-            "request": {"instances": [instance]}, "response": {"predictions": [prediction]}}
+def record(
+    request_id: str, instance: dict, prediction: str, *, role: str = "stable", status: int = 200, version: int = 1
+) -> dict:
+    return {
+        "requestId": request_id,
+        "timestamp": f"2026-11-20T10:00:0{request_id[-1]}.000Z",
+        "namespace": "ml",
+        "deployment": "prod",
+        "version": version,
+        "role": role,
+        "protocol": "v1",
+        "verb": "predict",
+        "status": status,
+        "request": {"instances": [instance]},
+        "response": {"predictions": [prediction]},
+    }
 
 
 @pytest.fixture
 def store(tmp_path: pathlib.Path) -> labeling.Traffic:
-    write_log(tmp_path, [
-        record("r1", {"bill": 39.1, "island": "Dream"}, "Adelie"),
-        record("r2", {"bill": 46.5, "island": "Biscoe"}, "Gentoo", role="canary", version=2),
-        record("r3", {"bill": 50.0, "island": "Dream"}, "Chinstrap"),
-        record("r4", {"bill": 41.0, "island": "Dream"}, "Adelie", role="shadow"),     # a mirror copy: not a client request
-        record("r5", {"bill": 41.0, "island": "Dream"}, "Adelie", status=400),        # refused: nothing to label
-    ])
+    write_log(
+        tmp_path,
+        [
+            record("r1", {"bill": 39.1, "island": "Dream"}, "Adelie"),
+            record("r2", {"bill": 46.5, "island": "Biscoe"}, "Gentoo", role="canary", version=2),
+            record("r3", {"bill": 50.0, "island": "Dream"}, "Chinstrap"),
+            record("r4", {"bill": 41.0, "island": "Dream"}, "Adelie", role="shadow"),  # a mirror copy: not a client request
+            record("r5", {"bill": 41.0, "island": "Dream"}, "Adelie", status=400),  # refused: nothing to label
+        ],
+    )
     return labeling.Traffic(storage=f"file://{tmp_path}", namespace="ml", deployment="prod")
 
 
@@ -80,11 +95,14 @@ def test_csv_ground_truth_keeps_its_json_type(tmp_path):
     assert labeling.read_labels(path) == ({"a": 1, "b": 2.5, "c": "yes"}, 1)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("id,label\na,1\n", "missing column(s) requestId, groundTruth"),
-    ("requestId,groundTruth\na,1\na,2\n", "row 3: request a has two ground truths"),
-    ("requestId,groundTruth\n,1\n", "row 2: requestId is empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id,label\na,1\n", "missing column(s) requestId, groundTruth"),
+        ("requestId,groundTruth\na,1\na,2\n", "row 3: request a has two ground truths"),
+        ("requestId,groundTruth\n,1\n", "row 2: requestId is empty"),
+    ],
+)
 def test_bad_label_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "labels.csv"
     path.write_text(content)

@@ -13,8 +13,14 @@ from mlkube.control.plans import deployment as plan_deployment
 from mlkube.control.plans import plan as plans
 from mlkube.serving import routing
 
-ROLLING = {"phase": "Progressing", "stableVersion": 1, "candidateVersion": 2, "currentStep": 0,
-           "stepStartedAt": STAMP, "candidateReadyAt": STAMP}
+ROLLING = {
+    "phase": "Progressing",
+    "stableVersion": 1,
+    "candidateVersion": 2,
+    "currentStep": 0,
+    "stepStartedAt": STAMP,
+    "candidateReadyAt": STAMP,
+}
 
 
 def rolling(**changes):
@@ -44,15 +50,25 @@ def test_a_steady_pass_applies_every_child_and_changes_nothing_else():
     for at in (0, 1):  # deploy, then settle
         obj = stored(obj, plan(obj, observed(), at=at))
     again = plan(obj, observed(), at=30)
-    assert children(again) == [("ServiceAccount", "mlkube-model"), ("InferenceService", "churn-prod-v1"),
-                               ("ServiceAccount", "mlkube-router"), ("Role", "mlkube-router"),
-                               ("RoleBinding", "mlkube-router"), ("ConfigMap", "churn-prod-router"),
-                               ("Deployment", "churn-prod-router"), ("Service", "churn-prod-router")]
+    assert children(again) == [
+        ("ServiceAccount", "mlkube-model"),
+        ("InferenceService", "churn-prod-v1"),
+        ("ServiceAccount", "mlkube-router"),
+        ("Role", "mlkube-router"),
+        ("RoleBinding", "mlkube-router"),
+        ("ConfigMap", "churn-prod-router"),
+        ("Deployment", "churn-prod-router"),
+        ("Service", "churn-prod-router"),
+    ]
     assert again.status.wire() == obj["status"]  # nothing changed: nothing to write
     assert (again.events, again.delete, again.clear_annotations, again.retry_after) == ((), (), (), None)
     status = obj["status"]
     assert (status["phase"], status["stableVersion"], status["trafficSummary"], status["url"]) == (
-        "Healthy", 1, "v1=100", ROUTER_URL)
+        "Healthy",
+        1,
+        "v1=100",
+        ROUTER_URL,
+    )
     assert status["message"] == "Version 1 serves all traffic"
     assert ready(status) == ("True", "Serving", f"Version 1 serves at {ROUTER_URL}")
     router = next(c for c in again.apply if c["kind"] == "Deployment")
@@ -76,12 +92,13 @@ def test_the_routing_table_is_the_contract_the_router_parses():
     result = plan(obj, rolling(), at=1)
     table = table_of(result)
     assert (table.deployment, table.namespace, table.project, table.generation) == ("churn-prod", "ml", "churn", 3)
-    assert table.backends == {1: routing.Backend(url="http://127.1.0.11", model="churn-prod-v1"),
-                              2: routing.Backend(url="http://127.1.0.12", model="churn-prod-v2")}
+    assert table.backends == {
+        1: routing.Backend(url="http://127.1.0.11", model="churn-prod-v1"),
+        2: routing.Backend(url="http://127.1.0.12", model="churn-prod-v2"),
+    }
     assert [(t.version, t.weight, t.role) for t in table.split] == [(1, 75, "stable"), (2, 25, "canary")]
     assert table.compare == routing.Mirror(version=2, percent=100) and table.shadow is None
-    assert table.capture == routing.Capture(enabled=True, sample_rate=1.0, uri="s3://models/churn",
-                                            endpoint="http://minio:9000")
+    assert table.capture == routing.Capture(enabled=True, sample_rate=1.0, uri="s3://models/churn", endpoint="http://minio:9000")
 
 
 def test_a_table_the_router_would_refuse_is_not_written():
@@ -103,12 +120,21 @@ def test_an_invalid_spec_is_degraded_and_nothing_is_applied():
     assert (result.apply, result.events, result.retry_after) == ((), (), None)
 
 
-@pytest.mark.parametrize(("seen", "reason", "message"), [
-    (plan_deployment.Observed(unresolved=plan_deployment.Unresolved("ProjectNotFound", "spec.projectRef: gone")),
-     "ProjectNotFound", "spec.projectRef: gone"),
-    (observed(registry=registry(1, champion=None)), "NoChampion",
-     "spec.model.track: project 'churn' has no champion yet; train a model first"),
-])
+@pytest.mark.parametrize(
+    ("seen", "reason", "message"),
+    [
+        (
+            plan_deployment.Observed(unresolved=plan_deployment.Unresolved("ProjectNotFound", "spec.projectRef: gone")),
+            "ProjectNotFound",
+            "spec.projectRef: gone",
+        ),
+        (
+            observed(registry=registry(1, champion=None)),
+            "NoChampion",
+            "spec.model.track: project 'churn' has no champion yet; train a model first",
+        ),
+    ],
+)
 def test_a_missing_reference_is_reported_and_retried(seen, reason, message):
     result = plan(mdep(), seen)
     status = result.status.wire()
@@ -208,8 +234,10 @@ def test_the_time_is_an_argument():
 
 def test_an_ab_test_reports_while_it_runs_and_its_end_is_announced_with_the_report():
     strategy = {"type": "ABTest", "abTest": {"duration": "10m", "stickyHeader": "X-User"}, "analysis": {"minRequests": 20}}
-    start = plan(mdep(status={"phase": "Healthy", "stableVersion": 1}, strategy=strategy),
-                 rolling(stats=stats(v1=counters(500, labeled=100, correct=90), v2=counters(0))))
+    start = plan(
+        mdep(status={"phase": "Healthy", "stableVersion": 1}, strategy=strategy),
+        rolling(stats=stats(v1=counters(500, labeled=100, correct=90), v2=counters(0))),
+    )
     assert start.status.ab_test_baseline.requests == 500 and start.status.ab_test is None
     obj = mdep(status={**start.status.wire(), "candidateReadyAt": STAMP, "stepStartedAt": STAMP}, strategy=strategy)
     now = stats(v1=counters(560, labeled=140, correct=129), v2=counters(60, labeled=40, correct=18))

@@ -20,23 +20,45 @@ RUN = "churn-drift-20261124120000"
 
 
 def dmon(status=None, **spec):
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "DriftMonitor",
-            "metadata": {"name": "churn-drift", "namespace": "ml", "uid": "d", "generation": 2},
-            "spec": {"deploymentRef": "churn-prod", "alerting": {"webhook": WEBHOOK, "severity": "critical"},
-                     "action": {"retrain": True}, **spec},
-            **({"status": status} if status is not None else {})}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "churn-drift", "namespace": "ml", "uid": "d", "generation": 2},
+        "spec": {
+            "deploymentRef": "churn-prod",
+            "alerting": {"webhook": WEBHOOK, "severity": "critical"},
+            "action": {"retrain": True},
+            **spec,
+        },
+        **({"status": status} if status is not None else {}),
+    }
 
 
 def project(**status):
-    entries = [{"version": v, "trainingJob": f"churn-{v}", "createdAt": "2026-11-20T00:00:00Z", "artifactUri": f"s3://m/v{v}/",
-                "digest": "sha256:x"} for v in (1, 2)]
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "churn", "namespace": "ml", "uid": "p"},
-            "spec": {"goal": {"description": "keep customers", "type": "Growth"},
-                     "problem": {"task": "classification", "target": "churned", "primaryMetric": "f1"},
-                     "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"},
-                     "training": {"template": {"tuning": {"maxTrials": 3}}},
-                     "retraining": {"onDrift": True, "cooldown": "1h"}},
-            "status": {"models": entries, **status}}
+    entries = [
+        {
+            "version": v,
+            "trainingJob": f"churn-{v}",
+            "createdAt": "2026-11-20T00:00:00Z",
+            "artifactUri": f"s3://m/v{v}/",
+            "digest": "sha256:x",
+        }
+        for v in (1, 2)
+    ]
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "MLProject",
+        "metadata": {"name": "churn", "namespace": "ml", "uid": "p"},
+        "spec": {
+            "goal": {"description": "keep customers", "type": "Growth"},
+            "problem": {"task": "classification", "target": "churned", "primaryMetric": "f1"},
+            "data": {"uri": "file:///d.csv"},
+            "storage": {"uri": "file:///s"},
+            "training": {"template": {"tuning": {"maxTrials": 3}}},
+            "retraining": {"onDrift": True, "cooldown": "1h"},
+        },
+        "status": {"models": entries, **status},
+    }
 
 
 def served(version=1, **project_status):
@@ -45,18 +67,34 @@ def served(version=1, **project_status):
     return monitor.Served(project=mlp, project_spec=kinds.MLPROJECT.parse_spec(mlp["spec"]), entry=entry)
 
 
-DRIFTING = driftcheck.DriftCheckResult.model_validate({
-    "phase": "Drifting", "samples": 500, "datasetDrift": True, "driftShare": 0.5, "reportUri": "file:///s/r1.html",
-    "summary": "1 of 2 features drifted (dataset drift); most important: age.",
-    "features": [{"name": "age", "method": "psi", "score": 0.4, "threshold": 0.2, "drifted": True},
-                 {"name": "income", "method": "psi", "score": 0.01, "threshold": 0.2, "drifted": False}],
-    "predictionDrift": {"method": "psi", "score": 0.05, "drifted": False},
-    "performance": {"metric": "f1", "baseline": 0.9, "current": 0.7, "samples": 300, "drifted": True}})
-HEALTHY = driftcheck.DriftCheckResult.model_validate({
-    "phase": "Healthy", "samples": 500, "datasetDrift": False, "driftShare": 0.0, "reportUri": "file:///s/r2.html",
-    "summary": "No drift: none of 2 features moved past its threshold.",
-    "features": [{"name": "age", "method": "psi", "score": 0.01, "drifted": False}],
-    "predictionDrift": {"method": "psi", "score": 0.01, "drifted": False}})
+DRIFTING = driftcheck.DriftCheckResult.model_validate(
+    {
+        "phase": "Drifting",
+        "samples": 500,
+        "datasetDrift": True,
+        "driftShare": 0.5,
+        "reportUri": "file:///s/r1.html",
+        "summary": "1 of 2 features drifted (dataset drift); most important: age.",
+        "features": [
+            {"name": "age", "method": "psi", "score": 0.4, "threshold": 0.2, "drifted": True},
+            {"name": "income", "method": "psi", "score": 0.01, "threshold": 0.2, "drifted": False},
+        ],
+        "predictionDrift": {"method": "psi", "score": 0.05, "drifted": False},
+        "performance": {"metric": "f1", "baseline": 0.9, "current": 0.7, "samples": 300, "drifted": True},
+    }
+)
+HEALTHY = driftcheck.DriftCheckResult.model_validate(
+    {
+        "phase": "Healthy",
+        "samples": 500,
+        "datasetDrift": False,
+        "driftShare": 0.0,
+        "reportUri": "file:///s/r2.html",
+        "summary": "No drift: none of 2 features moved past its threshold.",
+        "features": [{"name": "age", "method": "psi", "score": 0.01, "drifted": False}],
+        "predictionDrift": {"method": "psi", "score": 0.01, "drifted": False},
+    }
+)
 INSUFFICIENT = driftcheck.DriftCheckResult(phase="InsufficientData", samples=40, summary="40 captured requests in the window")
 
 
@@ -87,19 +125,37 @@ def test_drift_starts_an_episode_one_event_one_alert_and_one_run():
     assert status["performance"]["current"] == 0.7 and status["reportUri"] == "file:///s/r1.html"
     assert "lastAlertTime" not in status, "recorded by the reconciler once the alert is delivered"
     assert condition(status, "Drifting") | {"lastTransitionTime": None} == {
-        "type": "Drifting", "status": "True", "reason": "DriftDetected", "message": DRIFTING.summary,
-        "observedGeneration": 2, "lastTransitionTime": None}
+        "type": "Drifting",
+        "status": "True",
+        "reason": "DriftDetected",
+        "message": DRIFTING.summary,
+        "observedGeneration": 2,
+        "lastTransitionTime": None,
+    }
     assert condition(status, "Ready")["reason"] == "Analysed" and status["observedGeneration"] == 2
-    assert outcome.plan.events == (plans.warning("DriftDetected", DRIFTING.summary),
-                                   plans.info("RetrainingStarted", f"Started TrainingJob {RUN}"))
+    assert outcome.plan.events == (
+        plans.warning("DriftDetected", DRIFTING.summary),
+        plans.info("RetrainingStarted", f"Started TrainingJob {RUN}"),
+    )
     [run] = outcome.plan.create
-    assert run["metadata"]["name"] == RUN and run["spec"] == {"tuning": {"maxTrials": 3}, "projectRef": "churn", "trigger": "drift"}
+    assert run["metadata"]["name"] == RUN and run["spec"] == {
+        "tuning": {"maxTrials": 3},
+        "projectRef": "churn",
+        "trigger": "drift",
+    }
     assert run["metadata"]["labels"]["mlkube.io/source"] == "churn-drift"
     assert outcome.plan.apply == () and outcome.plan.delete == ()
     [alert] = outcome.alerts
     assert alert.url == WEBHOOK and alert.records
-    assert alert.body[0]["labels"] == {"alertname": "MLModelDrift", "namespace": "ml", "monitor": "churn-drift",
-                                       "project": "churn", "deployment": "churn-prod", "version": "1", "severity": "critical"}
+    assert alert.body[0]["labels"] == {
+        "alertname": "MLModelDrift",
+        "namespace": "ml",
+        "monitor": "churn-drift",
+        "project": "churn",
+        "deployment": "churn-prod",
+        "version": "1",
+        "severity": "critical",
+    }
     assert alert.body[0]["startsAt"] == STAMP and "endsAt" not in alert.body[0]
     assert alert.body[0]["annotations"]["topDriftedFeatures"] == "age"
 
@@ -107,19 +163,24 @@ def test_drift_starts_an_episode_one_event_one_alert_and_one_run():
 def test_a_pass_retried_after_its_status_write_conflicted_posts_the_events_and_starts_no_second_run():
     created = monitor.plan(dmon(), analysed(DRIFTING), now=NOW).plan.create[0]
     # The first attempt created the run; its status write conflicted: the stored status is unchanged.
-    retried = monitor.plan(dmon(), analysed(DRIFTING, runs=[{**created, "metadata": {**created["metadata"],
-                                                                                      "creationTimestamp": STAMP}}]), now=NOW)
+    retried = monitor.plan(
+        dmon(), analysed(DRIFTING, runs=[{**created, "metadata": {**created["metadata"], "creationTimestamp": STAMP}}]), now=NOW
+    )
     assert retried.plan.create == ()
     assert retried.plan.status.retraining_job == RUN
-    assert retried.plan.events == (plans.warning("DriftDetected", DRIFTING.summary),
-                                   plans.info("RetrainingStarted", f"Started TrainingJob {RUN}"))
+    assert retried.plan.events == (
+        plans.warning("DriftDetected", DRIFTING.summary),
+        plans.info("RetrainingStarted", f"Started TrainingJob {RUN}"),
+    )
 
 
 def test_a_lasting_episode_is_quiet_and_its_alert_is_resent_every_few_minutes():
     first = status_after(dmon(), analysed(DRIFTING))
     stored = {**first, "lastAlertTime": STAMP}
-    run = {"metadata": {"name": RUN, "creationTimestamp": STAMP, "labels": {"mlkube.io/source": "churn-drift"}},
-           "spec": {"projectRef": "churn", "trigger": "drift"}}
+    run = {
+        "metadata": {"name": RUN, "creationTimestamp": STAMP, "labels": {"mlkube.io/source": "churn-drift"}},
+        "spec": {"projectRef": "churn", "trigger": "drift"},
+    }
     later = NOW + datetime.timedelta(minutes=1)
     quiet = monitor.plan(dmon(stored), analysed(DRIFTING, runs=[run]), now=later)
     assert quiet.plan.events == () and quiet.plan.create == () and quiet.alerts == ()
@@ -135,7 +196,9 @@ def test_the_end_of_an_episode_resolves_its_alert_and_keeps_its_start():
     outcome = monitor.plan(dmon(stored), analysed(HEALTHY), now=later)
     status = outcome.plan.status.wire()
     assert status["phase"] == "Healthy" and status["driftStartedAt"] == STAMP and status["retrainingJob"] == RUN
-    assert "performance" not in status and status["features"] == [{"name": "age", "method": "psi", "score": 0.01, "drifted": False}]
+    assert "performance" not in status and status["features"] == [
+        {"name": "age", "method": "psi", "score": 0.01, "drifted": False}
+    ]
     assert condition(status, "Drifting")["status"] == "False" and condition(status, "Drifting")["reason"] == "NoDrift"
     assert outcome.plan.events == (plans.info("DriftResolved", "No drift in the latest window (500 samples)"),)
     [alert] = outcome.alerts
@@ -147,7 +210,8 @@ def test_a_new_stable_version_ends_the_old_versions_episode():
     later = NOW + datetime.timedelta(minutes=5)
     outcome = monitor.plan(dmon(stored), analysed(HEALTHY, version=2), now=later)
     assert outcome.plan.events == (
-        plans.info("DriftResolved", "Version 1 no longer serves; version 2 is judged on its own reference"),)
+        plans.info("DriftResolved", "Version 1 no longer serves; version 2 is judged on its own reference"),
+    )
     [alert] = outcome.alerts
     assert not alert.records and alert.body[0]["labels"]["version"] == "1"
     assert alert.body[0]["startsAt"] == STAMP and alert.body[0]["endsAt"] == timestamps.format(later)
@@ -183,24 +247,37 @@ def test_an_insufficient_window_is_ready_and_clears_the_last_analysis_but_keeps_
     assert (ready["status"], ready["reason"], ready["message"]) == ("True", "InsufficientData", INSUFFICIENT.summary)
 
 
-MISSING = monitor.Unavailable("DeploymentNotFound", "spec.deploymentRef: ModelDeployment 'churn-prod' does not exist "
-                                                    "in namespace 'ml'; create it or fix spec.deploymentRef")
+MISSING = monitor.Unavailable(
+    "DeploymentNotFound",
+    "spec.deploymentRef: ModelDeployment 'churn-prod' does not exist in namespace 'ml'; create it or fix spec.deploymentRef",
+)
 
 
-@pytest.mark.parametrize(("observed", "reason", "message", "checked"), [
-    (monitor.Observed(missing=MISSING), "DeploymentNotFound", MISSING.message, False),
-    (monitor.Observed(), "NothingServed", "ModelDeployment churn-prod serves no version yet", True),
-    (monitor.Observed(served=served(), failure="mlkube.driftcheck: boom"), "AnalysisFailed", "mlkube.driftcheck: boom", True),
-])
+@pytest.mark.parametrize(
+    ("observed", "reason", "message", "checked"),
+    [
+        (monitor.Observed(missing=MISSING), "DeploymentNotFound", MISSING.message, False),
+        (monitor.Observed(), "NothingServed", "ModelDeployment churn-prod serves no version yet", True),
+        (monitor.Observed(served=served(), failure="mlkube.driftcheck: boom"), "AnalysisFailed", "mlkube.driftcheck: boom", True),
+    ],
+)
 def test_what_stops_an_analysis_is_ready_false_with_what_to_fix(observed, reason, message, checked):
     outcome = monitor.plan(dmon(), observed, now=NOW)
     status = outcome.plan.status.wire()
     assert status["phase"] == "Pending" and status["message"] == message
-    assert condition(status, "Ready") == {"type": "Ready", "status": "False", "reason": reason, "message": message,
-                                          "observedGeneration": 2, "lastTransitionTime": STAMP}
+    assert condition(status, "Ready") == {
+        "type": "Ready",
+        "status": "False",
+        "reason": reason,
+        "message": message,
+        "observedGeneration": 2,
+        "lastTransitionTime": STAMP,
+    }
     assert ("lastCheckTime" in status) == checked, "a checked attempt waits for the next interval"
     assert outcome.plan.events == () and outcome.alerts == () and outcome.plan.create == ()
-    assert (outcome.plan.retry_after, outcome.plan.retry_reason) == ((monitor.RETRY_SECONDS, message) if not checked else (None, ""))
+    assert (outcome.plan.retry_after, outcome.plan.retry_reason) == (
+        (monitor.RETRY_SECONDS, message) if not checked else (None, "")
+    )
 
 
 def test_a_missing_storage_secret_is_retried_without_touching_the_status():

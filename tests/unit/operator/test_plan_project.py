@@ -17,30 +17,58 @@ def mlp(*, status=None, annotations=None, **spec):
     body = {
         "goal": {"description": "keep customers", "type": "Growth"},
         "problem": {"task": "classification", "target": "churned", "primaryMetric": "f1"},
-        "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"},
+        "data": {"uri": "file:///d.csv"},
+        "storage": {"uri": "file:///s"},
         "training": {"template": {"tuning": {"maxTrials": 3}}},
         **spec,
     }
-    obj = {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject",
-           "metadata": {"name": "churn", "namespace": "ml", "uid": "u-1", "generation": 2,
-                        "creationTimestamp": "2026-11-24T09:00:00Z", "annotations": annotations or {}},
-           "spec": body}
+    obj = {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "MLProject",
+        "metadata": {
+            "name": "churn",
+            "namespace": "ml",
+            "uid": "u-1",
+            "generation": 2,
+            "creationTimestamp": "2026-11-24T09:00:00Z",
+            "annotations": annotations or {},
+        },
+        "spec": body,
+    }
     if status is not None:
         obj["status"] = status
     return obj
 
 
-def run(name, *, f1=None, phase="Succeeded", completed="2026-11-24T09:30:00Z", trigger="manual", eligible=True,
-        created="2026-11-24T09:10:00Z", version=None):
+def run(
+    name,
+    *,
+    f1=None,
+    phase="Succeeded",
+    completed="2026-11-24T09:30:00Z",
+    trigger="manual",
+    eligible=True,
+    created="2026-11-24T09:10:00Z",
+    version=None,
+):
     status = {"phase": phase, "completionTime": completed}
     if phase == "Succeeded" and f1 is not None:
-        status.update(bestAlgorithm="random_forest", metrics={"test": {"f1": f1}}, successCriteriaMet=eligible,
-                      artifactUri=f"file:///s/runs/{name}/", digest=f"sha256:{name}")
+        status.update(
+            bestAlgorithm="random_forest",
+            metrics={"test": {"f1": f1}},
+            successCriteriaMet=eligible,
+            artifactUri=f"file:///s/runs/{name}/",
+            digest=f"sha256:{name}",
+        )
     if version is not None:
         status["modelVersion"] = version
-    return {"apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob",
-            "metadata": {"name": name, "namespace": "ml", "creationTimestamp": created},
-            "spec": {"projectRef": "churn", "trigger": trigger}, "status": status}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": "ml", "creationTimestamp": created},
+        "spec": {"projectRef": "churn", "trigger": trigger},
+        "status": status,
+    }
 
 
 def observed(*runs):
@@ -69,8 +97,14 @@ def test_a_new_project_is_ready_without_models():
     status = result.status.wire()
     assert status["phase"] == "Ready" and status["models"] == [] and status["versions"] == 0
     assert "championVersion" not in status and "message" not in status and status["observedGeneration"] == 2
-    assert ready(status) == {"type": "Ready", "status": "True", "reason": "ProjectReady", "message": "No model trained yet",
-                             "observedGeneration": 2, "lastTransitionTime": STAMP}
+    assert ready(status) == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "ProjectReady",
+        "message": "No model trained yet",
+        "observedGeneration": 2,
+        "lastTransitionTime": STAMP,
+    }
     assert result == plans.Plan(status=result.status)
 
 
@@ -93,9 +127,12 @@ def test_finished_runs_are_registered_in_completion_order_and_the_better_one_bec
     assert again == plans.Plan(status=result.status)
 
     # An ineligible run is registered but does not take over.
-    third = project_plan.plan(stored(obj, result), observed(*seen.runs, run("c", f1=0.99, eligible=False,
-                                                                            completed="2026-11-24T09:50:00Z")), now=NOW)
-    assert third.events == (plans.info("VersionRegistered", "Version 3 from TrainingJob c (not eligible: success criteria not met)"),)
+    third = project_plan.plan(
+        stored(obj, result), observed(*seen.runs, run("c", f1=0.99, eligible=False, completed="2026-11-24T09:50:00Z")), now=NOW
+    )
+    assert third.events == (
+        plans.info("VersionRegistered", "Version 3 from TrainingJob c (not eligible: success criteria not met)"),
+    )
     assert third.status.champion_version == 2
 
 
@@ -118,14 +155,32 @@ def test_the_manual_champion_follows_the_annotation_and_an_invalid_one_is_report
 def test_a_due_tick_creates_its_run_once_and_records_the_tick():
     obj = mlp(retraining={"schedule": "* * * * *"})
     result = project_plan.plan(obj, observed(), now=NOW)
-    assert result.create == ({
-        "apiVersion": "mlkube.io/v1alpha1", "kind": "TrainingJob",
-        "metadata": {"name": "churn-sched-202611241000", "namespace": "ml",
-                     "labels": {"app.kubernetes.io/managed-by": "mlkube", "mlkube.io/project": "churn", "mlkube.io/trigger": "schedule"},
-                     "ownerReferences": [{"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "name": "churn", "uid": "u-1",
-                                          "controller": False, "blockOwnerDeletion": True}]},
-        "spec": {"tuning": {"maxTrials": 3}, "projectRef": "churn", "trigger": "schedule"},
-    },)
+    assert result.create == (
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "TrainingJob",
+            "metadata": {
+                "name": "churn-sched-202611241000",
+                "namespace": "ml",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "mlkube",
+                    "mlkube.io/project": "churn",
+                    "mlkube.io/trigger": "schedule",
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": "mlkube.io/v1alpha1",
+                        "kind": "MLProject",
+                        "name": "churn",
+                        "uid": "u-1",
+                        "controller": False,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {"tuning": {"maxTrials": 3}, "projectRef": "churn", "trigger": "schedule"},
+        },
+    )
     assert result.events == (plans.info("RetrainingStarted", "Started TrainingJob churn-sched-202611241000 (schedule)"),)
     assert result.status.last_schedule_time == "2026-11-24T10:00:00Z"
     assert result.status.next_scheduled_retrain == "2026-11-24T10:01:00Z"
@@ -150,8 +205,12 @@ def test_no_tick_before_the_project_existed_and_none_without_a_schedule():
 
 def test_runs_beyond_the_history_limits_are_deleted_oldest_first_once_their_version_is_stored():
     limits = {"training": {"successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 1}}
-    runs = [run("f1", phase="Failed", completed="2026-11-24T09:01:00Z"), run("f2", phase="Failed", completed="2026-11-24T09:02:00Z"),
-            run("s1", f1=0.7, completed="2026-11-24T09:03:00Z"), run("s2", f1=0.8, completed="2026-11-24T09:04:00Z")]
+    runs = [
+        run("f1", phase="Failed", completed="2026-11-24T09:01:00Z"),
+        run("f2", phase="Failed", completed="2026-11-24T09:02:00Z"),
+        run("s1", f1=0.7, completed="2026-11-24T09:03:00Z"),
+        run("s2", f1=0.8, completed="2026-11-24T09:04:00Z"),
+    ]
     first = project_plan.plan(mlp(**limits), observed(*runs), now=NOW)
     # The failed runs go at once; s1 stays until its version is in the stored registry.
     assert first.delete == (plans.ObjectRef("mlkube.io/v1alpha1", "TrainingJob", "f1", "ml"),)
@@ -162,10 +221,19 @@ def test_runs_beyond_the_history_limits_are_deleted_oldest_first_once_their_vers
     assert third.delete == () and [m.training_job for m in third.status.models] == ["s1", "s2"]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"problem": None}, "MLProject 'churn' is invalid: spec.problem: Input should be a valid dictionary or instance of Problem"),
-    ({"retraining": {"cooldown": "0s"}}, "MLProject 'churn' is invalid: spec.retraining.cooldown: String should match pattern"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            {"problem": None},
+            "MLProject 'churn' is invalid: spec.problem: Input should be a valid dictionary or instance of Problem",
+        ),
+        (
+            {"retraining": {"cooldown": "0s"}},
+            "MLProject 'churn' is invalid: spec.retraining.cooldown: String should match pattern",
+        ),
+    ],
+)
 def test_an_invalid_spec_fails_with_what_to_fix(spec, message):
     result = project_plan.plan(mlp(**spec), observed(run("a", f1=0.7)), now=NOW)
     status = result.status.wire()

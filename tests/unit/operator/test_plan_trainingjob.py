@@ -20,8 +20,15 @@ NOW = datetime.datetime(2026, 12, 5, 10, 0, tzinfo=datetime.UTC)
 STAMP = "2026-12-05T10:00:00Z"
 EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
 JOB = "penguins-manual-1-train"
-RESULT = {"ok": True, "artifactUri": "file:///m/runs/x/", "digest": "sha256:abc", "algorithm": "random_forest",
-          "params": {"n_estimators": 50}, "metrics": {"validation": {"f1": 0.9}, "test": {"f1": 0.95}}, "successCriteriaMet": True}
+RESULT = {
+    "ok": True,
+    "artifactUri": "file:///m/runs/x/",
+    "digest": "sha256:abc",
+    "algorithm": "random_forest",
+    "params": {"n_estimators": 50},
+    "metrics": {"validation": {"f1": 0.9}, "test": {"f1": 0.95}},
+    "successCriteriaMet": True,
+}
 
 
 def load(name: str) -> dict:
@@ -55,15 +62,22 @@ def ready(status: dict) -> dict:
 def job(*, started=True, active=0, condition=None, generation="1") -> dict:
     status = {"startTime": "2026-12-05T09:00:00Z", "active": active} if started else {}
     if condition:
-        status["conditions"] = [{"type": condition[0], "status": "True", "reason": condition[1], "lastTransitionTime": "2026-12-05T09:30:00Z"}]
+        status["conditions"] = [
+            {"type": condition[0], "status": "True", "reason": condition[1], "lastTransitionTime": "2026-12-05T09:30:00Z"}
+        ]
         status["completionTime"] = "2026-12-05T09:30:00Z"
-    return {"metadata": {"name": JOB, "namespace": "ml", "annotations": {training.GENERATION_ANNOTATION: generation}}, "status": status}
+    return {
+        "metadata": {"name": JOB, "namespace": "ml", "annotations": {training.GENERATION_ANNOTATION: generation}},
+        "status": status,
+    }
 
 
 def pod(*, phase="Running", result=None) -> dict:
     state = {"terminated": {"exitCode": 0, "message": json.dumps(result)}} if result else {"running": {}}
-    return {"metadata": {"name": f"{JOB}-x", "creationTimestamp": "2026-12-05T09:00:01Z"},
-            "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": state}]}}
+    return {
+        "metadata": {"name": f"{JOB}-x", "creationTimestamp": "2026-12-05T09:00:01Z"},
+        "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": state}]},
+    }
 
 
 def started(tj, phase="Pending") -> dict:
@@ -82,8 +96,10 @@ def test_the_same_observations_give_the_same_plan(tj, mlp):
 
 
 def test_the_first_pass_creates_the_job_once_and_applies_the_service_account(tj, mlp):
-    deployments = ({"metadata": {"name": "prod"}, "spec": {"projectRef": "penguins"}},
-                   {"metadata": {"name": "other"}, "spec": {"projectRef": "elsewhere"}})
+    deployments = (
+        {"metadata": {"name": "prod"}, "spec": {"projectRef": "penguins"}},
+        {"metadata": {"name": "other"}, "spec": {"projectRef": "elsewhere"}},
+    )
     plan = trainingjob.plan(tj, observed(mlp, deployments=deployments), now=NOW)
 
     spec = training.effective_spec(tj["spec"], mlp["spec"]["training"]["template"])
@@ -94,8 +110,14 @@ def test_the_first_pass_creates_the_job_once_and_applies_the_service_account(tj,
     assert document.feedback.since == "2026-11-05T10:00:00Z" and document.feedback.deployments == ["prod"]
     status = status_of(plan)
     assert (status["phase"], status["jobName"], status["jobGeneration"]) == ("Pending", JOB, 1)
-    assert ready(status) == {"type": "Ready", "status": "False", "reason": "JobPending", "message": "Waiting for the trainer pod to start",
-                             "lastTransitionTime": STAMP, "observedGeneration": 1}
+    assert ready(status) == {
+        "type": "Ready",
+        "status": "False",
+        "reason": "JobPending",
+        "message": "Waiting for the trainer pod to start",
+        "lastTransitionTime": STAMP,
+        "observedGeneration": 1,
+    }
     assert plan.events == (plans.info("JobCreated", f"Created Job {JOB}"),)
     assert plan.retry_after is None
 
@@ -115,7 +137,13 @@ def test_progress_comes_from_the_log_while_running(tj):
     tj = started(tj, "Running")
     log = 'MLKUBE_PROGRESS {"trialsCompleted": 3, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning"}\n'
     plan = trainingjob.plan(tj, observed(load("project.yaml"), job=job(active=1), pods=(pod(),), log=log), now=NOW)
-    assert status_of(plan)["progress"] == {"trialsCompleted": 3, "trialsTotal": 8, "bestScore": 0.9, "stage": "tuning", "summary": "3/8"}
+    assert status_of(plan)["progress"] == {
+        "trialsCompleted": 3,
+        "trialsTotal": 8,
+        "bestScore": 0.9,
+        "stage": "tuning",
+        "summary": "3/8",
+    }
     unread = trainingjob.plan(tj, observed(load("project.yaml"), job=job(active=1), pods=(pod(),)), now=NOW)
     assert "progress" not in status_of(unread)
 
@@ -138,28 +166,48 @@ def test_success_reports_the_result_and_waits_for_the_registry(tj):
     plan = trainingjob.plan(tj, done, now=NOW)
     status = status_of(plan)
     assert status["phase"] == "Succeeded" and status["completionTime"] == "2026-12-05T09:30:00Z"
-    assert (status["bestAlgorithm"], status["bestParams"], status["digest"]) == ("random_forest", {"n_estimators": 50}, "sha256:abc")
+    assert (status["bestAlgorithm"], status["bestParams"], status["digest"]) == (
+        "random_forest",
+        {"n_estimators": 50},
+        "sha256:abc",
+    )
     assert status["metrics"] == {"validation": {"f1": 0.9}, "test": {"f1": 0.95}} and status["successCriteriaMet"] is True
     assert status["progress"]["summary"] == "8/8" and "modelVersion" not in status
     assert (ready(status)["reason"], ready(status)["status"]) == ("AwaitingRegistration", "False")
     assert plan.events == (plans.info("Succeeded", "Trained random_forest; test metrics {'f1': 0.95}"),)
 
     mlp = load("project.yaml")
-    mlp["status"] = {"models": [{"version": 3, "trainingJob": "penguins-manual-1", "createdAt": STAMP,
-                                 "artifactUri": "file:///m/runs/x/", "digest": "sha256:abc"}]}
+    mlp["status"] = {
+        "models": [
+            {
+                "version": 3,
+                "trainingJob": "penguins-manual-1",
+                "createdAt": STAMP,
+                "artifactUri": "file:///m/runs/x/",
+                "digest": "sha256:abc",
+            }
+        ]
+    }
     awaiting = {**tj, "status": status}
     assert trainingjob.awaits_registration(awaiting, mlp) and not trainingjob.awaits_registration(tj, mlp)
     registered = trainingjob.plan(awaiting, observed(mlp, job=done.job, pods=done.pods), now=NOW)
     assert status_of(registered)["modelVersion"] == 3
-    assert ready(status_of(registered))["status"] == "True" and ready(status_of(registered))["message"] == "Registered as version 3"
+    assert (
+        ready(status_of(registered))["status"] == "True" and ready(status_of(registered))["message"] == "Registered as version 3"
+    )
     assert registered.events == (plans.info("Registered", "Registered as version 3"),)
 
 
 def test_a_failed_trainer_fails_the_run_with_its_message(tj):
     tj = started(tj, "Running")
     failure = {"ok": False, "reason": "DataError", "message": "data.uri: column 'churned' (problem.target) is missing"}
-    plan = trainingjob.plan(tj, observed(load("project.yaml"), job=job(condition=("Failed", "PodFailurePolicy")),
-                                         pods=(pod(phase="Failed", result=failure),)), now=NOW)
+    plan = trainingjob.plan(
+        tj,
+        observed(
+            load("project.yaml"), job=job(condition=("Failed", "PodFailurePolicy")), pods=(pod(phase="Failed", result=failure),)
+        ),
+        now=NOW,
+    )
     assert status_of(plan)["phase"] == "Failed" and status_of(plan)["message"] == failure["message"]
     assert ready(status_of(plan))["reason"] == "DataError"
     assert plan.events == (plans.warning("Failed", failure["message"]),)
@@ -205,13 +253,25 @@ def test_the_credentials_secret_must_exist_before_the_job_is_created(tj, mlp):
     assert trainingjob.start_reads(tj, mlp, job=job()) == trainingjob.StartReads()
 
 
-@pytest.mark.parametrize("change, field", [
-    (lambda tj, mlp: (tj["spec"]["preprocessing"].update(split={"test": 0.5}),  # each valid alone, not merged
-                      mlp["spec"]["training"]["template"]["preprocessing"].update(split={"validation": 0.6})),
-     "spec.preprocessing.split: test + validation must be below 1"),
-    (lambda tj, mlp: (mlp["spec"]["storage"].update(credentialsSecret="a"), mlp["spec"]["data"].update(credentialsSecret="b")),
-     "data.credentialsSecret (b) and spec.storage.credentialsSecret (a) differ"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (
+            lambda tj, mlp: (
+                tj["spec"]["preprocessing"].update(split={"test": 0.5}),  # each valid alone, not merged
+                mlp["spec"]["training"]["template"]["preprocessing"].update(split={"validation": 0.6}),
+            ),
+            "spec.preprocessing.split: test + validation must be below 1",
+        ),
+        (
+            lambda tj, mlp: (
+                mlp["spec"]["storage"].update(credentialsSecret="a"),
+                mlp["spec"]["data"].update(credentialsSecret="b"),
+            ),
+            "data.credentialsSecret (b) and spec.storage.credentialsSecret (a) differ",
+        ),
+    ],
+)
 def test_an_invalid_spec_fails_the_run_naming_the_field(tj, mlp, change, field):
     change(tj, mlp)
     plan = trainingjob.plan(tj, observed(mlp, secrets=frozenset({"a", "b"})), now=NOW)

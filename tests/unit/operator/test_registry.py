@@ -6,9 +6,17 @@ from mlkube.control.policy import registry
 
 
 def finished(name, t, auc, *, eligible=True, digest=None, comparison=None):
-    return registry.Finished(name=name, completion_time=t, algorithm="random_forest", test_metrics={"roc_auc": auc},
-                             eligible=eligible, artifact_uri=f"file:///m/{name}/", digest=digest or f"sha256:{name}",
-                             trigger="manual", comparison=comparison)
+    return registry.Finished(
+        name=name,
+        completion_time=t,
+        algorithm="random_forest",
+        test_metrics={"roc_auc": auc},
+        eligible=eligible,
+        artifact_uri=f"file:///m/{name}/",
+        digest=digest or f"sha256:{name}",
+        trigger="manual",
+        comparison=comparison,
+    )
 
 
 def test_versions_follow_completion_order_without_gaps():
@@ -16,9 +24,17 @@ def test_versions_follow_completion_order_without_gaps():
     models, added = registry.register([], runs, now="t")
     assert [(m.version, m.training_job) for m in models] == [(1, "a"), (2, "b")]
     assert added == models
-    assert models[0].wire() == {"version": 1, "trainingJob": "a", "createdAt": "t", "algorithm": "random_forest",
-                                "metrics": {"roc_auc": 0.7}, "eligible": True, "artifactUri": "file:///m/a/",
-                                "digest": "sha256:a", "trigger": "manual"}
+    assert models[0].wire() == {
+        "version": 1,
+        "trainingJob": "a",
+        "createdAt": "t",
+        "algorithm": "random_forest",
+        "metrics": {"roc_auc": 0.7},
+        "eligible": True,
+        "artifactUri": "file:///m/a/",
+        "digest": "sha256:a",
+        "trigger": "manual",
+    }
 
 
 def test_registration_is_idempotent_across_passes():
@@ -37,8 +53,9 @@ def test_many_runs_finishing_at_once_get_distinct_consecutive_versions():
 
 
 def champion(current, added, models, **promotion):
-    return registry.champion_after(current, added, models, promotion=project.Promotion(**promotion),
-                                   primary_metric="roc_auc", comparisons={})
+    return registry.champion_after(
+        current, added, models, promotion=project.Promotion(**promotion), primary_metric="roc_auc", comparisons={}
+    )
 
 
 def test_first_eligible_version_becomes_champion_and_ineligible_never_does():
@@ -60,8 +77,12 @@ def test_comparison_on_the_same_holdout_decides_over_registered_metrics():
     models, _ = registry.register([], [finished("a", "1", 0.90)], now="t")
     comparison = training_api.Comparison(champion_version=1, metric="roc_auc", champion=0.60, challenger=0.85)
     models, added = registry.register(models, [finished("b", "2", 0.85, comparison=comparison)], now="t")
-    assert registry.champion_after(1, added, models, promotion=project.Promotion(), primary_metric="roc_auc",
-                                   comparisons={"b": comparison}) == 2
+    assert (
+        registry.champion_after(
+            1, added, models, promotion=project.Promotion(), primary_metric="roc_auc", comparisons={"b": comparison}
+        )
+        == 2
+    )
     assert champion(1, added, models) == 1  # on the registered test metrics 0.85 does not beat 0.90
 
 
@@ -73,10 +94,20 @@ def test_manual_champion_annotation():
 
 
 def test_a_finished_run_is_read_from_its_status_and_only_a_succeeded_one_with_artifacts_counts():
-    tj = {"metadata": {"name": "r"}, "spec": {"projectRef": "p", "trigger": "schedule"},
-          "status": {"phase": "Succeeded", "completionTime": "2026-01-01T00:00:00Z", "bestAlgorithm": "ridge",
-                     "metrics": {"test": {"rmse": 1.5}}, "successCriteriaMet": True, "artifactUri": "file:///m/r/",
-                     "digest": "sha256:r", "comparison": {"championVersion": 1, "metric": "rmse", "challenger": 1.5, "champion": 2.0}}}
+    tj = {
+        "metadata": {"name": "r"},
+        "spec": {"projectRef": "p", "trigger": "schedule"},
+        "status": {
+            "phase": "Succeeded",
+            "completionTime": "2026-01-01T00:00:00Z",
+            "bestAlgorithm": "ridge",
+            "metrics": {"test": {"rmse": 1.5}},
+            "successCriteriaMet": True,
+            "artifactUri": "file:///m/r/",
+            "digest": "sha256:r",
+            "comparison": {"championVersion": 1, "metric": "rmse", "challenger": 1.5, "champion": 2.0},
+        },
+    }
     run = registry.Finished.from_trainingjob(tj)
     assert (run.name, run.test_metrics, run.trigger, run.comparison.champion) == ("r", {"rmse": 1.5}, "schedule", 2.0)
     assert registry.Finished.from_trainingjob({**tj, "status": {**tj["status"], "phase": "Failed"}}) is None

@@ -8,10 +8,13 @@ from mlkube.control.policy import retraining
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.UTC)
 MLP = {"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "metadata": {"name": "churn", "namespace": "ml", "uid": "u"}}
-SPEC = {"goal": {"description": "keep customers", "type": "Growth"},
-        "problem": {"task": "classification", "target": "churned", "primaryMetric": "f1"},
-        "data": {"uri": "file:///d.csv"}, "storage": {"uri": "file:///s"},
-        "training": {"template": {"tuning": {"maxTrials": 3}}}}
+SPEC = {
+    "goal": {"description": "keep customers", "type": "Growth"},
+    "problem": {"task": "classification", "target": "churned", "primaryMetric": "f1"},
+    "data": {"uri": "file:///d.csv"},
+    "storage": {"uri": "file:///s"},
+    "training": {"template": {"tuning": {"maxTrials": 3}}},
+}
 
 
 def decide(runs=(), *, status=None, episode="e", **policy):
@@ -32,10 +35,22 @@ def test_first_drift_starts_a_run_named_after_the_episode():
     tj = retraining_manifests.training_job(MLP, spec, name=decision.name, trigger="drift", source="m")
     assert tj["spec"] == {"tuning": {"maxTrials": 3}, "projectRef": "churn", "trigger": "drift"}
     assert tj["metadata"]["name"] == "churn-drift-20261124115900" and tj["metadata"]["namespace"] == "ml"
-    assert tj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "mlkube", "mlkube.io/project": "churn",
-                                        "mlkube.io/trigger": "drift", "mlkube.io/source": "m"}
-    assert tj["metadata"]["ownerReferences"] == [{"apiVersion": "mlkube.io/v1alpha1", "kind": "MLProject", "name": "churn",
-                                                  "uid": "u", "controller": False, "blockOwnerDeletion": True}]
+    assert tj["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "mlkube",
+        "mlkube.io/project": "churn",
+        "mlkube.io/trigger": "drift",
+        "mlkube.io/source": "m",
+    }
+    assert tj["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "MLProject",
+            "name": "churn",
+            "uid": "u",
+            "controller": False,
+            "blockOwnerDeletion": True,
+        }
+    ]
 
 
 def test_never_two_runs_for_one_episode():
@@ -61,7 +76,10 @@ def ago(minutes):
 
 def test_runs_deleted_by_the_history_limit_still_count_from_the_project_status():
     cooling = decide(status={"retrainTimes": [ago(30)]})
-    assert not cooling.allowed and cooling.reason == "retraining cooling down until 2026-11-24T12:30:00Z (spec.retraining.cooldown 1h)"
+    assert (
+        not cooling.allowed
+        and cooling.reason == "retraining cooling down until 2026-11-24T12:30:00Z (spec.retraining.cooldown 1h)"
+    )
     # The same run listed and recorded counts once; a pruned one counts as well: 2 of maxPerDay 2.
     assert not decide([run("b", 120)], status={"retrainTimes": [ago(300), ago(120)]}, cooldown="1m").allowed
     assert decide([run("b", 120)], status={"retrainTimes": [ago(120)]}, cooldown="1m").allowed
@@ -79,4 +97,3 @@ def test_off_unless_the_project_allows_it():
     decision = decide(onDrift=False)
     assert not decision.allowed
     assert decision.reason == "project churn has spec.retraining.onDrift false; drift does not start retraining"
-

@@ -11,12 +11,15 @@ T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def strategy(**kw):
-    return deployment.Strategy.model_validate({"type": "Canary", "canary": {"steps": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]}, **kw})
+    return deployment.Strategy.model_validate(
+        {"type": "Canary", "canary": {"steps": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]}, **kw}
+    )
 
 
 def seen(desired, *, ready=(1, 2), verdict=None, action=None, at=0):
-    return rollout.Observation(desired=desired, ready={v: True for v in ready}, verdict=verdict, action=action,
-                               now=T0 + datetime.timedelta(seconds=at))
+    return rollout.Observation(
+        desired=desired, ready={v: True for v in ready}, verdict=verdict, action=action, now=T0 + datetime.timedelta(seconds=at)
+    )
 
 
 def test_first_version_is_deployed_directly():
@@ -76,9 +79,14 @@ def test_manual_promotion_when_auto_promote_is_off():
     assert rollout.decide(s, d.state, seen(2, action="promote", at=201)).state.stable == 2
 
 
-@pytest.mark.parametrize(("kind", "table"), [
-    ("BlueGreen", "v1=100,v2=0"), ("ABTest", "v1=50,v2=50"), ("Shadow", "v1=100,v2=[100]"),
-])
+@pytest.mark.parametrize(
+    ("kind", "table"),
+    [
+        ("BlueGreen", "v1=100,v2=0"),
+        ("ABTest", "v1=50,v2=50"),
+        ("Shadow", "v1=100,v2=[100]"),
+    ],
+)
 def test_other_strategies_traffic(kind, table):
     s = deployment.Strategy(type=kind)
     assert rollout.summary(rollout.traffic(s, rollout.State(stable=1, candidate=2, phase="Progressing", step=0))) == table
@@ -100,8 +108,14 @@ def test_spec_going_back_to_stable_cancels_the_candidate():
 
 def test_a_candidate_kserve_cannot_load_fails_at_once_with_the_reason():
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
-    refused = rollout.Observation(desired=2, ready={1: True, 2: False}, verdict=None, action=None, now=T0,
-                                  load_failures={2: "integrity check failed: model.joblib"})
+    refused = rollout.Observation(
+        desired=2,
+        ready={1: True, 2: False},
+        verdict=None,
+        action=None,
+        now=T0,
+        load_failures={2: "integrity check failed: model.joblib"},
+    )
     d = rollout.decide(strategy(), state, refused)
     assert (d.state.phase, d.state.rolled_back) == ("RolledBack", 2)
     assert "cannot load: integrity check failed: model.joblib" in d.events[0][2]
@@ -117,8 +131,14 @@ def test_a_stable_version_that_cannot_load_is_degraded():
 
 def test_a_failing_analysis_says_which_thresholds_broke():
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
-    seen_failing = rollout.Observation(desired=2, ready={1: True, 2: True}, verdict="Failing", action=None, now=T0,
-                                       failed_checks=("errorRate 0.3 > maxErrorRate 0.05 (6 of 20 requests)",))
+    seen_failing = rollout.Observation(
+        desired=2,
+        ready={1: True, 2: True},
+        verdict="Failing",
+        action=None,
+        now=T0,
+        failed_checks=("errorRate 0.3 > maxErrorRate 0.05 (6 of 20 requests)",),
+    )
     assert "analysis failed: errorRate 0.3" in rollout.decide(strategy(), state, seen_failing).events[0][2]
 
 
@@ -145,8 +165,15 @@ BETTER = "version 2 beats 1 on accuracy: 0.91 vs 0.84 (p=0.003, 412/398 labeled)
 
 
 def ab_seen(*, winner=None, summary="", verdict="Passing", at=601):
-    return rollout.Observation(desired=2, ready={1: True, 2: True}, verdict=verdict, action=None,
-                               now=T0 + datetime.timedelta(seconds=at), ab_winner=winner, ab_summary=summary)
+    return rollout.Observation(
+        desired=2,
+        ready={1: True, 2: True},
+        verdict=verdict,
+        action=None,
+        now=T0 + datetime.timedelta(seconds=at),
+        ab_winner=winner,
+        ab_summary=summary,
+    )
 
 
 def ab_strategy(**kw):

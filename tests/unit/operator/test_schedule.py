@@ -12,7 +12,9 @@ def test_due_tick_every_minute():
     tick = schedule.due_tick("* * * * *", last=None, since=created, now=T)
     assert tick == T.replace(second=0)
     assert schedule.due_tick("* * * * *", last=tick, since=created, now=T + datetime.timedelta(seconds=20)) is None
-    assert schedule.due_tick("* * * * *", last=tick, since=created, now=T + datetime.timedelta(seconds=40)) == tick + datetime.timedelta(minutes=1)
+    assert schedule.due_tick(
+        "* * * * *", last=tick, since=created, now=T + datetime.timedelta(seconds=40)
+    ) == tick + datetime.timedelta(minutes=1)
 
 
 def test_no_tick_before_the_project_existed():

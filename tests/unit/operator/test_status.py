@@ -7,7 +7,11 @@ from mlkube.control.reconcile import status
 def test_merge_patch_removes_what_is_gone_and_sets_what_changed():
     old = {"phase": "Running", "progress": {"trialsCompleted": 3, "stage": "tuning"}, "message": "x"}
     new = {"phase": "Succeeded", "progress": {"trialsCompleted": 8}}
-    assert status.merge_patch(old, new) == {"message": None, "phase": "Succeeded", "progress": {"trialsCompleted": 8, "stage": None}}
+    assert status.merge_patch(old, new) == {
+        "message": None,
+        "phase": "Succeeded",
+        "progress": {"trialsCompleted": 8, "stage": None},
+    }
     assert status.merge_patch(new, new) == {}
 
 

@@ -28,7 +28,11 @@ def build(tj, mlp, **kw):
     spec = training.effective_spec(tj["spec"], mlp["spec"]["training"]["template"])
     mlp_spec = kinds.MLPROJECT.parse_spec(mlp["spec"])
     document = training.trainer_input(tj, spec, mlp, mlp_spec, deployments=["penguins-prod"], now=NOW)
-    return spec, document, training.trainer_job(tj, spec, document, project_name="penguins", image="img:1", **{"secret": None, **kw})
+    return (
+        spec,
+        document,
+        training.trainer_job(tj, spec, document, project_name="penguins", image="img:1", **{"secret": None, **kw}),
+    )
 
 
 def test_job_carries_the_contract(objects):
@@ -107,9 +111,20 @@ def test_the_job_names_its_run_and_the_generation_it_runs(objects):
 
 def test_the_champion_joins_the_input_from_the_registry(objects):
     tj, mlp = objects
-    mlp["status"] = {"championVersion": 2, "models": [
-        {"version": v, "trainingJob": f"r{v}", "createdAt": "2026-11-01T00:00:00Z", "artifactUri": f"file:///m/v{v}/",
-         "digest": f"sha256:{v}", "metrics": {"f1": 0.5 + v / 10}} for v in (1, 2)]}
+    mlp["status"] = {
+        "championVersion": 2,
+        "models": [
+            {
+                "version": v,
+                "trainingJob": f"r{v}",
+                "createdAt": "2026-11-01T00:00:00Z",
+                "artifactUri": f"file:///m/v{v}/",
+                "digest": f"sha256:{v}",
+                "metrics": {"f1": 0.5 + v / 10},
+            }
+            for v in (1, 2)
+        ],
+    }
     _, document, _ = build(tj, mlp)
     assert document.champion == trainer.Champion(version=2, artifact_uri="file:///m/v2/", metrics={"f1": 0.7})
     assert document.training_job.parent_version == 2

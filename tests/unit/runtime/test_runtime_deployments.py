@@ -10,15 +10,23 @@ TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"na
 
 
 def deployment(replicas=2, template=TEMPLATE, strategy=None):
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "d", "uid": "d1", "generation": 3},
-            "spec": {"replicas": replicas, "template": template, **({"strategy": strategy} if strategy else {})}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "d", "uid": "d1", "generation": 3},
+        "spec": {"replicas": replicas, "template": template, **({"strategy": strategy} if strategy else {})},
+    }
 
 
 def pod(name, template=TEMPLATE, *, ready=True, created="2026-01-01T00:00:00Z"):
-    return {"metadata": {"name": name, "creationTimestamp": created,
-                         "labels": {"app": "web", "pod-template-hash": objects.template_hash(template)}},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]}}
+    return {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "labels": {"app": "web", "pod-template-hash": objects.template_hash(template)},
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
 
 
 def test_creates_the_replicas_from_the_template():
@@ -33,8 +41,13 @@ def test_status_when_every_replica_is_ready():
     plan = deployments.plan(deployment(), [pod("a"), pod("b")], now=NOW)
     assert not plan.create and not plan.delete
     status = plan.status
-    assert (status["replicas"], status["readyReplicas"], status["availableReplicas"],
-            status["updatedReplicas"], status["observedGeneration"]) == (2, 2, 2, 2, 3)
+    assert (
+        status["replicas"],
+        status["readyReplicas"],
+        status["availableReplicas"],
+        status["updatedReplicas"],
+        status["observedGeneration"],
+    ) == (2, 2, 2, 2, 3)
     reasons = {c["type"]: c["reason"] for c in status["conditions"]}
     assert reasons == {"Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
 
@@ -91,5 +104,4 @@ def test_a_rollout_that_stops_moving_exceeds_its_progress_deadline():
     assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
     stuck["status"] = timed_out.status
     recovered = deployments.plan(stuck, [pod("a")], now=NOW + datetime.timedelta(seconds=62))
-    assert {c["type"]: c["reason"] for c in recovered.status["conditions"]}["Progressing"] == \
-        "NewReplicaSetAvailable"
+    assert {c["type"]: c["reason"] for c in recovered.status["conditions"]}["Progressing"] == "NewReplicaSetAvailable"

@@ -2,18 +2,25 @@
 
 from mlkube.local.runtime import inferenceservices, kserve
 
-ISVC = {"metadata": {"name": "churn", "namespace": "ml", "generation": 2},
-        "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}}}
+ISVC = {
+    "metadata": {"name": "churn", "namespace": "ml", "generation": 2},
+    "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}}}},
+}
 SERVICE = {"spec": {"clusterIP": "127.1.0.7", "ports": [{"port": 80}]}}
 
 
 def deployment(*, available=True, ready=1, updated=1, replicas=1):
-    return {"metadata": {"name": "churn-predictor", "generation": 4,
-                         "annotations": {kserve.SPEC_HASH: "abc"}},
-            "spec": {"replicas": 1},
-            "status": {"observedGeneration": 4, "readyReplicas": ready, "updatedReplicas": updated,
-                       "replicas": replicas,
-                       "conditions": [{"type": "Available", "status": str(available)}]}}
+    return {
+        "metadata": {"name": "churn-predictor", "generation": 4, "annotations": {kserve.SPEC_HASH: "abc"}},
+        "spec": {"replicas": 1},
+        "status": {
+            "observedGeneration": 4,
+            "readyReplicas": ready,
+            "updatedReplicas": updated,
+            "replicas": replicas,
+            "conditions": [{"type": "Available", "status": str(available)}],
+        },
+    }
 
 
 def conditions(status):
@@ -31,8 +38,7 @@ def test_ready_with_urls_on_the_cluster_ip():
 
 
 def test_rollout_in_progress_stays_ready_but_the_new_revision_is_not_ready_yet():
-    status = inferenceservices.status_of(ISVC, deployment(updated=1, replicas=2), SERVICE, [],
-                                         listening=True)
+    status = inferenceservices.status_of(ISVC, deployment(updated=1, replicas=2), SERVICE, [], listening=True)
     assert conditions(status)["Ready"] == "True"
     assert "latestReadyRevision" not in status["components"]["predictor"]
 
@@ -44,12 +50,23 @@ def test_unserved_address_is_not_ingress_ready():
 
 
 def test_a_crashing_model_server_is_reported_as_a_failed_load():
-    pod = {"metadata": {"name": "churn-predictor-x"}, "status": {"containerStatuses": [
-        {"name": "kserve-container", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-         "lastState": {"terminated": {"exitCode": 1, "message": "digest mismatch"}}}]}}
-    status = inferenceservices.status_of(ISVC, deployment(available=False, ready=0), SERVICE, [pod],
-                                         listening=True)
+    pod = {
+        "metadata": {"name": "churn-predictor-x"},
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "kserve-container",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1, "message": "digest mismatch"}},
+                }
+            ]
+        },
+    }
+    status = inferenceservices.status_of(ISVC, deployment(available=False, ready=0), SERVICE, [pod], listening=True)
     assert status["modelStatus"]["transitionStatus"] == "BlockedByFailedLoad"
     assert status["modelStatus"]["lastFailureInfo"] == {
-        "reason": "ModelLoadFailed", "location": "churn-predictor-x", "message": "digest mismatch",
-        "exitCode": 1}
+        "reason": "ModelLoadFailed",
+        "location": "churn-predictor-x",
+        "message": "digest mismatch",
+        "exitCode": 1,
+    }

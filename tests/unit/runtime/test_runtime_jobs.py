@@ -8,19 +8,25 @@ NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 
 
 def job(**spec):
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": "train", "namespace": "ml", "uid": "j1"},
-            "spec": {"template": {"metadata": {"labels": {"app": "t"}},
-                                  "spec": {"restartPolicy": "Never", "containers": [{"name": "main"}]}},
-                     **spec},
-            "status": {}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "train", "namespace": "ml", "uid": "j1"},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "t"}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main"}]},
+            },
+            **spec,
+        },
+        "status": {},
+    }
 
 
 def pod(phase, *, exit_code=None, finished="2026-01-01T11:59:59Z", ready=False):
     status = {"phase": phase, "conditions": [{"type": "Ready", "status": str(ready)}]}
     if exit_code is not None:
-        status["containerStatuses"] = [{"name": "main", "state": {"terminated": {
-            "exitCode": exit_code, "finishedAt": finished}}}]
+        status["containerStatuses"] = [{"name": "main", "state": {"terminated": {"exitCode": exit_code, "finishedAt": finished}}}]
     return {"metadata": {"name": f"train-{phase.lower()}{exit_code}", "uid": "p"}, "status": status}
 
 
@@ -32,10 +38,13 @@ def test_first_pass_creates_a_labelled_owned_pod_and_defaults_the_selector():
     plan = jobs.plan(job(), [], now=NOW)
     created = plan.create_pod
     assert created["metadata"]["generateName"] == "train-"
-    assert created["metadata"]["labels"] == {"app": "t", "job-name": "train",
-                                             "batch.kubernetes.io/job-name": "train",
-                                             "controller-uid": "j1",
-                                             "batch.kubernetes.io/controller-uid": "j1"}
+    assert created["metadata"]["labels"] == {
+        "app": "t",
+        "job-name": "train",
+        "batch.kubernetes.io/job-name": "train",
+        "controller-uid": "j1",
+        "batch.kubernetes.io/controller-uid": "j1",
+    }
     assert created["metadata"]["ownerReferences"][0]["uid"] == "j1"
     assert plan.selector == {"matchLabels": {"batch.kubernetes.io/controller-uid": "j1"}}
     assert plan.status["startTime"] == "2026-01-01T12:00:00Z"
@@ -49,8 +58,7 @@ def test_running_pod_is_counted_and_not_duplicated():
 
 def test_success_completes_the_job():
     plan = jobs.plan(job(), [pod("Succeeded", exit_code=0)], now=NOW)
-    assert conditions(plan) == {"SuccessCriteriaMet": "CompletionsReached",
-                                "Complete": "CompletionsReached"}
+    assert conditions(plan) == {"SuccessCriteriaMet": "CompletionsReached", "Complete": "CompletionsReached"}
     assert plan.status["succeeded"] == 1 and plan.status["completionTime"]
 
 
@@ -76,8 +84,7 @@ def test_active_deadline_fails_and_kills_the_active_pod():
 
 def test_pod_failure_policy_fails_the_job_on_exit_code_2():
     policy = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2]}}]}
-    plan = jobs.plan(job(backoffLimit=5, podFailurePolicy=policy), [pod("Failed", exit_code=2)],
-                     now=NOW)
+    plan = jobs.plan(job(backoffLimit=5, podFailurePolicy=policy), [pod("Failed", exit_code=2)], now=NOW)
     failed = next(c for c in plan.status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == "PodFailurePolicy"
     assert "failed with exit code 2 matching FailJob rule at index 0" in failed["message"]
@@ -85,8 +92,7 @@ def test_pod_failure_policy_fails_the_job_on_exit_code_2():
 
 def test_pod_failure_policy_ignore_does_not_count():
     policy = {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [137]}}]}
-    plan = jobs.plan(job(backoffLimit=0, podFailurePolicy=policy), [pod("Failed", exit_code=137)],
-                     now=NOW, retry_base=0)
+    plan = jobs.plan(job(backoffLimit=0, podFailurePolicy=policy), [pod("Failed", exit_code=137)], now=NOW, retry_base=0)
     assert plan.status["failed"] == 0 and plan.create_pod is not None
 
 
@@ -99,8 +105,7 @@ def test_suspend_deletes_active_pods_and_reports_it():
 
 def test_ttl_after_finished_deletes_the_job():
     finished = job(ttlSecondsAfterFinished=30)
-    finished["status"] = {"conditions": [{"type": "Complete", "status": "True",
-                                          "lastTransitionTime": "2026-01-01T11:59:00Z"}]}
+    finished["status"] = {"conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T11:59:00Z"}]}
     assert jobs.plan(finished, [], now=NOW).delete_job
     finished["spec"]["ttlSecondsAfterFinished"] = 120
     assert not jobs.plan(finished, [], now=NOW).delete_job

@@ -6,19 +6,21 @@ from mlkube.local.runtime import objects
 def test_merge_patch_nulls_removed_keys_and_replaces_lists():
     old = {"phase": "Running", "reason": "x", "nested": {"a": 1, "b": 2}, "list": [1, 2]}
     new = {"phase": "Failed", "nested": {"a": 1}, "list": [1]}
-    assert objects.merge_patch(old, new) == {"phase": "Failed", "reason": None,
-                                             "nested": {"b": None}, "list": [1]}
+    assert objects.merge_patch(old, new) == {"phase": "Failed", "reason": None, "nested": {"b": None}, "list": [1]}
     assert objects.merge_patch(new, new) is None
 
 
 def test_selectors():
     labels = {"app": "a", "tier": "t"}
     assert objects.matches({"app": "a"}, labels)
-    assert objects.matches({"matchLabels": {"app": "a"},
-                            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["t"]},
-                                                 {"key": "x", "operator": "DoesNotExist"}]}, labels)
-    assert not objects.matches({"matchExpressions": [{"key": "tier", "operator": "NotIn",
-                                                      "values": ["t"]}]}, labels)
+    assert objects.matches(
+        {
+            "matchLabels": {"app": "a"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["t"]}, {"key": "x", "operator": "DoesNotExist"}],
+        },
+        labels,
+    )
+    assert not objects.matches({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["t"]}]}, labels)
     assert not objects.matches({}, labels) and not objects.matches(None, labels)
 
 

@@ -14,10 +14,13 @@ SECRET = {"kind": "Secret", "metadata": {"name": "sec"}, "data": {"token": base6
 
 
 def pod(containers_, volumes, *, restart="Always", status=None):
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "p", "namespace": "ns", "uid": "u-1"},
-            "spec": {"restartPolicy": restart, "volumes": volumes, "containers": containers_},
-            "status": status or {}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u-1"},
+        "spec": {"restartPolicy": restart, "volumes": volumes, "containers": containers_},
+        "status": status or {},
+    }
 
 
 KUBECONFIG = """
@@ -34,21 +37,35 @@ def worker(manifest, tmp_path):
     """A pod worker whose client is never called by the methods under test."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
-    return pods.PodWorker(manifest, client=kube.Client(str(kubeconfig)), layout=pods.Layout(tmp_path),
-                          pod_ip="127.2.3.4", backoff=containers.Backoff(), recorder=None)
+    return pods.PodWorker(
+        manifest,
+        client=kube.Client(str(kubeconfig)),
+        layout=pods.Layout(tmp_path),
+        pod_ip="127.2.3.4",
+        backoff=containers.Backoff(),
+        recorder=None,
+    )
 
 
 def test_volumes_are_mounted_under_the_container_root(tmp_path):
-    spec = {"name": "main", "image": "python", "command": ["python"],
-            "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"},
-                             {"name": "cfg", "mountPath": "/etc/one.yaml", "subPath": "a.yaml"},
-                             {"name": "sec", "mountPath": "/var/run/secrets/s"},
-                             {"name": "data", "mountPath": "/data"},
-                             {"name": "scratch", "mountPath": "/tmp/work"}]}
-    volumes = [{"name": "cfg", "configMap": {"name": "cfg"}},
-               {"name": "sec", "secret": {"secretName": "sec", "items": [{"key": "token", "path": "t/ok"}]}},
-               {"name": "data", "persistentVolumeClaim": {"claimName": "store"}},
-               {"name": "scratch", "emptyDir": {}}]
+    spec = {
+        "name": "main",
+        "image": "python",
+        "command": ["python"],
+        "volumeMounts": [
+            {"name": "cfg", "mountPath": "/etc/app"},
+            {"name": "cfg", "mountPath": "/etc/one.yaml", "subPath": "a.yaml"},
+            {"name": "sec", "mountPath": "/var/run/secrets/s"},
+            {"name": "data", "mountPath": "/data"},
+            {"name": "scratch", "mountPath": "/tmp/work"},
+        ],
+    }
+    volumes = [
+        {"name": "cfg", "configMap": {"name": "cfg"}},
+        {"name": "sec", "secret": {"secretName": "sec", "items": [{"key": "token", "path": "t/ok"}]}},
+        {"name": "data", "persistentVolumeClaim": {"claimName": "store"}},
+        {"name": "scratch", "emptyDir": {}},
+    ]
     w = worker(pod([spec], volumes), tmp_path)
     paths = w.materialise_volumes({"cfg": CONFIGMAP}, {"sec": SECRET})
     launch = w.launch(spec, paths, {"cfg": CONFIGMAP}, {"sec": SECRET})
@@ -56,6 +73,7 @@ def test_volumes_are_mounted_under_the_container_root(tmp_path):
 
     def seen(path):  # what the container reads through the contract
         return pathlib.Path(str(root) + path)
+
     assert seen("/etc/app/a.yaml").read_text() == "x: 1"
     assert seen("/etc/one.yaml").read_text() == "x: 1"
     assert seen("/var/run/secrets/s/t/ok").read_bytes() == b"t"
@@ -65,8 +83,12 @@ def test_volumes_are_mounted_under_the_container_root(tmp_path):
 
 
 def test_environment_carries_the_local_contracts(tmp_path, monkeypatch):
-    spec = {"name": "main", "image": "python", "command": ["python"],
-            "env": [{"name": "MLKUBE_BIND_HOST", "value": "0.0.0.0"}, {"name": "MODE", "value": "x"}]}
+    spec = {
+        "name": "main",
+        "image": "python",
+        "command": ["python"],
+        "env": [{"name": "MLKUBE_BIND_HOST", "value": "0.0.0.0"}, {"name": "MODE", "value": "x"}],
+    }
     w = worker(pod([spec], []), tmp_path)
     launch = w.launch(spec, {}, {}, {})
     assert launch.env["MLKUBE_BIND_HOST"] == "127.2.3.4"  # the contract wins over the pod
@@ -78,8 +100,7 @@ def test_environment_carries_the_local_contracts(tmp_path, monkeypatch):
 
 
 def test_missing_volume_source_is_a_config_error(tmp_path):
-    w = worker(pod([{"name": "main", "image": "python"}], [{"name": "cfg", "configMap": {"name": "nope"}}]),
-               tmp_path)
+    w = worker(pod([{"name": "main", "image": "python"}], [{"name": "cfg", "configMap": {"name": "nope"}}]), tmp_path)
     with pytest.raises(podspec.ConfigError, match='configmap "nope" not found'):
         w.materialise_volumes({}, {})
     w = worker(pod([{"name": "main", "image": "python"}], [{"name": "x", "csi": {"driver": "d"}}]), tmp_path)
@@ -88,8 +109,7 @@ def test_missing_volume_source_is_a_config_error(tmp_path):
 
 
 def test_phase_follows_the_containers(tmp_path):
-    w = worker(pod([{"name": "a", "image": "python"}, {"name": "b", "image": "python"}], [], restart="Never"),
-               tmp_path)
+    w = worker(pod([{"name": "a", "image": "python"}, {"name": "b", "image": "python"}], [], restart="Never"), tmp_path)
     assert w.phase() == "Pending"
     w.containers[0].state = {"running": {}}
     assert w.phase() == "Running"
@@ -104,8 +124,9 @@ def test_phase_follows_the_containers(tmp_path):
 
 
 def test_never_pod_running_when_the_runtime_stopped_fails_as_a_disruption(tmp_path):
-    previous = {"containerStatuses": [{"name": "main", "restartCount": 0,
-                                       "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
+    previous = {
+        "containerStatuses": [{"name": "main", "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]
+    }
     w = worker(pod([{"name": "main", "image": "python"}], [], restart="Never", status=previous), tmp_path)
     assert w.resume_after_restart()
     status = w.status()
@@ -115,8 +136,9 @@ def test_never_pod_running_when_the_runtime_stopped_fails_as_a_disruption(tmp_pa
 
 
 def test_always_pod_running_when_the_runtime_stopped_restarts_with_a_higher_count(tmp_path):
-    previous = {"containerStatuses": [{"name": "main", "restartCount": 2,
-                                       "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
+    previous = {
+        "containerStatuses": [{"name": "main", "restartCount": 2, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]
+    }
     w = worker(pod([{"name": "main", "image": "python"}], [], status=previous), tmp_path)
     assert not w.resume_after_restart()
     assert w.containers[0].restart_count == 3
@@ -124,11 +146,13 @@ def test_always_pod_running_when_the_runtime_stopped_restarts_with_a_higher_coun
 
 
 def test_a_mount_never_replaces_files_of_another_volume(tmp_path):
-    spec = {"name": "main", "image": "python", "command": ["python"],
-            "volumeMounts": [{"name": "data", "mountPath": "/data"},
-                             {"name": "scratch", "mountPath": "/data/cache"}]}
-    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "store"}},
-               {"name": "scratch", "emptyDir": {}}]
+    spec = {
+        "name": "main",
+        "image": "python",
+        "command": ["python"],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "scratch", "mountPath": "/data/cache"}],
+    }
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "store"}}, {"name": "scratch", "emptyDir": {}}]
     claim = tmp_path / "runtime" / "claims" / "ns" / "store" / "cache"
     claim.mkdir(parents=True)
     (claim / "precious.bin").write_bytes(b"keep me")
@@ -142,8 +166,7 @@ def test_a_mount_never_replaces_files_of_another_volume(tmp_path):
 
 
 def test_mounts_are_replaced_on_a_restart(tmp_path):
-    spec = {"name": "main", "image": "python", "command": ["python"],
-            "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]}
+    spec = {"name": "main", "image": "python", "command": ["python"], "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]}
     w = worker(pod([spec], [{"name": "cfg", "configMap": {"name": "cfg"}}]), tmp_path)
     for _ in range(2):
         launch = w.launch(spec, w.materialise_volumes({"cfg": CONFIGMAP}, {}), {"cfg": CONFIGMAP}, {})

@@ -6,16 +6,19 @@ import pytest
 
 from mlkube.local.runtime import podspec
 
-POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1", "labels": {"app": "a"}},
-       "spec": {"serviceAccountName": "sa"}}
+POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u1", "labels": {"app": "a"}}, "spec": {"serviceAccountName": "sa"}}
 CONFIGMAP = {"kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"MODE": "fast", "bad key": "x"}}
-SECRET = {"kind": "Secret", "metadata": {"name": "s"},
-          "data": {"TOKEN": base64.b64encode(b"t0k").decode()}}
+SECRET = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"TOKEN": base64.b64encode(b"t0k").decode()}}
 
 
 def env(container, **kw):
-    return podspec.environment(POD, container, configmaps=kw.get("configmaps", {"cm": CONFIGMAP}),
-                               secrets=kw.get("secrets", {"s": SECRET}), pod_ip="127.2.0.7")
+    return podspec.environment(
+        POD,
+        container,
+        configmaps=kw.get("configmaps", {"cm": CONFIGMAP}),
+        secrets=kw.get("secrets", {"s": SECRET}),
+        pod_ip="127.2.0.7",
+    )
 
 
 def test_env_sources_and_precedence():
@@ -31,9 +34,16 @@ def test_env_sources_and_precedence():
             {"name": "URL", "value": "http://$(IP):80/$(MISSING)/$$"},
         ],
     }
-    assert env(container) == {"MODE": "slow", "S_TOKEN": "t0k", "POD": "p", "NS": "ns",
-                              "IP": "127.2.0.7", "APP": "a", "KEY": "t0k",
-                              "URL": "http://127.2.0.7:80/$(MISSING)/$"}
+    assert env(container) == {
+        "MODE": "slow",
+        "S_TOKEN": "t0k",
+        "POD": "p",
+        "NS": "ns",
+        "IP": "127.2.0.7",
+        "APP": "a",
+        "KEY": "t0k",
+        "URL": "http://127.2.0.7:80/$(MISSING)/$",
+    }
 
 
 def test_missing_secret_names_it():
@@ -49,18 +59,21 @@ def test_missing_key_names_key_and_object():
 
 
 def test_optional_references_are_skipped():
-    container = {"env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k",
-                                                                       "optional": True}}}],
-                 "envFrom": [{"configMapRef": {"name": "gone", "optional": True}}]}
+    container = {
+        "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}}}],
+        "envFrom": [{"configMapRef": {"name": "gone", "optional": True}}],
+    }
     assert env(container) == {}
 
 
 def test_references_cover_env_envfrom_and_volumes():
-    pod = {"spec": {"initContainers": [{"envFrom": [{"secretRef": {"name": "a"}}]}],
-                    "containers": [{"env": [{"name": "x", "valueFrom": {
-                        "configMapKeyRef": {"name": "b", "key": "k"}}}]}],
-                    "volumes": [{"name": "v", "secret": {"secretName": "c"}},
-                                {"name": "w", "configMap": {"name": "d"}}]}}
+    pod = {
+        "spec": {
+            "initContainers": [{"envFrom": [{"secretRef": {"name": "a"}}]}],
+            "containers": [{"env": [{"name": "x", "valueFrom": {"configMapKeyRef": {"name": "b", "key": "k"}}}]}],
+            "volumes": [{"name": "v", "secret": {"secretName": "c"}}, {"name": "w", "configMap": {"name": "d"}}],
+        }
+    }
     refs = podspec.references(pod)
     assert refs.secrets == {"a", "c"} and refs.configmaps == {"b", "d"}
 
@@ -74,8 +87,9 @@ def test_volume_files_with_items_and_binary_data():
         podspec.volume_files({"name": "v", "secret": {"secretName": "s"}}, configmaps={}, secrets={})
 
 
-@pytest.mark.parametrize(("text", "value"), [("512Mi", 512 * 2**20), ("1G", 1e9), ("100m", 0.1),
-                                              ("128974848", 128974848), ("1e3", 1000)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("512Mi", 512 * 2**20), ("1G", 1e9), ("100m", 0.1), ("128974848", 128974848), ("1e3", 1000)]
+)
 def test_quantity(text, value):
     assert podspec.quantity(text) == value
 

@@ -10,9 +10,11 @@ import time
 from mlkube.local.runtime import processes
 
 # A parent that starts a sleeping child and waits: the child must not survive the group.
-PARENT = ("import subprocess, sys, time; "
-          "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-          "print(c.pid, flush=True); time.sleep(60)")
+PARENT = (
+    "import subprocess, sys, time; "
+    "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+    "print(c.pid, flush=True); time.sleep(60)"
+)
 
 
 def alive(pid):
@@ -38,13 +40,19 @@ def wait_for_line(path, deadline=10):
 
 def test_stop_terminates_the_whole_group_and_reports_the_signal(tmp_path):
     async def scenario():
-        process = await processes.spawn([sys.executable, "-c", PARENT], env=dict(os.environ),
-                                        cwd=tmp_path, log_path=tmp_path / "logs" / "0.log",
-                                        records=tmp_path / "records", owner="pod/c")
+        process = await processes.spawn(
+            [sys.executable, "-c", PARENT],
+            env=dict(os.environ),
+            cwd=tmp_path,
+            log_path=tmp_path / "logs" / "0.log",
+            records=tmp_path / "records",
+            owner="pod/c",
+        )
         child = int(await asyncio.to_thread(wait_for_line, tmp_path / "logs" / "0.log"))
         assert (tmp_path / "records" / f"{process.pid}.json").exists()
         code = await process.stop(grace_seconds=5)
         return code, child, process
+
     code, child, process = asyncio.run(scenario())
     assert code == 128 + signal.SIGTERM
     assert not alive(process.pid)
@@ -54,11 +62,16 @@ def test_stop_terminates_the_whole_group_and_reports_the_signal(tmp_path):
 
 def test_exit_code_and_output_are_captured(tmp_path):
     async def scenario():
-        process = await processes.spawn([sys.executable, "-c", "print('out'); import sys; "
-                                         "print('err', file=sys.stderr); sys.exit(3)"],
-                                        env=dict(os.environ), cwd=tmp_path,
-                                        log_path=tmp_path / "0.log", records=tmp_path / "r", owner="x")
+        process = await processes.spawn(
+            [sys.executable, "-c", "print('out'); import sys; print('err', file=sys.stderr); sys.exit(3)"],
+            env=dict(os.environ),
+            cwd=tmp_path,
+            log_path=tmp_path / "0.log",
+            records=tmp_path / "r",
+            owner="x",
+        )
         return await process.wait()
+
     assert asyncio.run(scenario()) == 3
     assert (tmp_path / "0.log").read_text().split() == ["out", "err"]
 
@@ -67,7 +80,11 @@ def test_orphans_recorded_by_a_crashed_runtime_are_killed(tmp_path):
     records = tmp_path / "records"
     log = tmp_path / "orphan.log"
     # A "runtime" that spawns a container and is SIGKILLed before it can stop it.
-    runtime = subprocess.Popen([sys.executable, "-c", f"""
+    runtime = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import asyncio, os, sys, pathlib
 from mlkube.local.runtime import processes
 async def main():
@@ -76,7 +93,9 @@ async def main():
                           records=pathlib.Path({str(records)!r}), owner="pod-uid/main")
     await asyncio.sleep(60)
 asyncio.run(main())
-"""])
+""",
+        ]
+    )
     child = int(wait_for_line(log))
     runtime.kill()
     runtime.wait()
@@ -89,11 +108,9 @@ asyncio.run(main())
 def test_stale_record_of_a_reused_pid_kills_nothing(tmp_path):
     records = tmp_path / "records"
     records.mkdir()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
-                               start_new_session=True)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
     try:
-        (records / f"{sleeper.pid}.json").write_text(
-            f'{{"pid": {sleeper.pid}, "started": 1, "owner": "old"}}')
+        (records / f"{sleeper.pid}.json").write_text(f'{{"pid": {sleeper.pid}, "started": 1, "owner": "old"}}')
         assert processes.kill_orphans(records) == []
         assert sleeper.poll() is None
     finally:

@@ -14,8 +14,11 @@ def pod(**spec):
 
 def test_the_token_ca_and_namespace_are_mounted_where_in_cluster_clients_look(tmp_path, monkeypatch):
     env = serviceaccount.mount(pod(), tmp_path, IDENTITY)
-    assert env == {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "41234",
-                   "KUBERNETES_SERVICE_PORT_HTTPS": "41234"}
+    assert env == {
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": "41234",
+        "KUBERNETES_SERVICE_PORT_HTTPS": "41234",
+    }
     monkeypatch.setenv(containerpath.ROOT_ENV, str(tmp_path))
     mounted = containerpath.resolve(serviceaccount.MOUNT_PATH)
     assert (mounted / "token").read_text() == "t0ken" and (mounted / "namespace").read_text() == "ml"

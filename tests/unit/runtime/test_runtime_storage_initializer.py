@@ -49,15 +49,15 @@ def test_s3_prefix_with_kserve_variables(tmp_path, monkeypatch, s3_endpoint):
     monkeypatch.setenv("S3_USE_HTTPS", "0")
     # moto keeps one in-memory backend per process: a bucket of its own keeps other tests' objects out.
     bucket = f"models-{uuid.uuid4().hex[:8]}"
-    s3 = boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", region_name="us-east-1",
-                      aws_access_key_id="k", aws_secret_access_key="s")
+    s3 = boto3.client(
+        "s3", endpoint_url=f"http://{s3_endpoint}", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="churn/v1/model.joblib", Body=b"v1")
     s3.put_object(Bucket=bucket, Key="churn/v1/card/info.json", Body=b"{}")
     s3.put_object(Bucket=bucket, Key="churn/v10/model.joblib", Body=b"v10")
     written = storage_initializer.fetch(f"s3://{bucket}/churn/v1", tmp_path / "d")
-    assert sorted(p.relative_to(tmp_path / "d").as_posix() for p in written) == [
-        "card/info.json", "model.joblib"]
+    assert sorted(p.relative_to(tmp_path / "d").as_posix() for p in written) == ["card/info.json", "model.joblib"]
     assert (tmp_path / "d" / "model.joblib").read_bytes() == b"v1"
     storage_initializer.fetch(f"s3://{bucket}/churn/v10/model.joblib", tmp_path / "one")
     assert (tmp_path / "one" / "model.joblib").read_bytes() == b"v10"

@@ -16,9 +16,21 @@ DAY2 = DAY1 + 86_400
 
 def record(i: int, ts: float = DAY1) -> dict:
     """A record as the router offers it: wire names, the time as `_ts`, raw bodies."""
-    return {"_ts": ts, "requestId": f"r{i}", "namespace": "ml", "deployment": "churn", "project": "churn", "version": 2,
-            "role": "stable", "protocol": "v1", "verb": "predict", "status": 200, "latencyMs": 1.5,
-            "request": b'{"instances": [[1]]}', "response": b"not json"}
+    return {
+        "_ts": ts,
+        "requestId": f"r{i}",
+        "namespace": "ml",
+        "deployment": "churn",
+        "project": "churn",
+        "version": 2,
+        "role": "stable",
+        "protocol": "v1",
+        "verb": "predict",
+        "status": 200,
+        "latencyMs": 1.5,
+        "request": b'{"instances": [[1]]}',
+        "response": b"not json",
+    }
 
 
 def label(request_id: str, ts: float) -> inference_log.FeedbackRecord:
@@ -30,8 +42,14 @@ def files(root: pathlib.Path) -> list[pathlib.Path]:
 
 
 def test_write_records_splits_by_utc_date_under_the_documented_layout(tmp_path):
-    uris = capture.write_records(tmp_path.as_uri(), inference_log.FEEDBACK, [label("a", DAY1), label("b", DAY2)],
-                                 namespace="ml", deployment="churn", host="h1")
+    uris = capture.write_records(
+        tmp_path.as_uri(),
+        inference_log.FEEDBACK,
+        [label("a", DAY1), label("b", DAY2)],
+        namespace="ml",
+        deployment="churn",
+        host="h1",
+    )
     assert len(uris) == 2
     paths = [p.relative_to(tmp_path).as_posix() for p in files(tmp_path)]
     assert re.fullmatch(r"feedback/ml/churn/date=2026-11-18/\d+-h1-\d{6}\.jsonl", paths[0])
@@ -41,8 +59,14 @@ def test_write_records_splits_by_utc_date_under_the_documented_layout(tmp_path):
 
 def test_a_record_is_filed_under_the_utc_date_of_its_own_time(tmp_path):
     just_before_midnight = DAY2 - DAY2 % 86_400 - 0.5
-    capture.write_lines(tmp_path.as_uri(), inference_log.INFERENCE_LOG, [capture.line_of(record(1, just_before_midnight))],
-                        namespace="ml", deployment="churn", host="h1")
+    capture.write_lines(
+        tmp_path.as_uri(),
+        inference_log.INFERENCE_LOG,
+        [capture.line_of(record(1, just_before_midnight))],
+        namespace="ml",
+        deployment="churn",
+        host="h1",
+    )
     [path] = files(tmp_path)
     assert "/date=2026-11-18/" in path.as_posix()
     assert json.loads(path.read_text())["timestamp"] == "2026-11-18T23:59:59.500Z"

@@ -20,13 +20,29 @@ def test_request_index_forgets_the_oldest_beyond_capacity():
 def test_judge_accepts_known_ids_and_reports_unknown_and_malformed_items():
     index = feedback.RequestIndex()
     index.remember("known", feedback.Served(4, "canary", 1_795_000_000.0))
-    items, is_batch = feedback.items_of({"items": [{"requestId": "known", "groundTruth": 1}, {"requestId": "gone", "groundTruth": 0},
-                                                   {"requestId": "known"}, {"groundTruth": 1}]})
+    items, is_batch = feedback.items_of(
+        {
+            "items": [
+                {"requestId": "known", "groundTruth": 1},
+                {"requestId": "gone", "groundTruth": 0},
+                {"requestId": "known"},
+                {"groundTruth": 1},
+            ]
+        }
+    )
     records, results = feedback.judge(items, index, now=1_795_000_100.0)
     assert is_batch and [r["status"] for r in results] == [200, 404, 400, 400]
     assert "unknown requestId 'gone'" in results[1]["error"] and "items[2].groundTruth: missing" in results[2]["error"]
-    assert [r.wire() for r in records] == [{"requestId": "known", "groundTruth": 1, "version": 4, "role": "canary",
-                                            "requestTimestamp": "2026-11-18T11:06:40.000Z", "timestamp": "2026-11-18T11:08:20.000Z"}]
+    assert [r.wire() for r in records] == [
+        {
+            "requestId": "known",
+            "groundTruth": 1,
+            "version": 4,
+            "role": "canary",
+            "requestTimestamp": "2026-11-18T11:06:40.000Z",
+            "timestamp": "2026-11-18T11:08:20.000Z",
+        }
+    ]
 
 
 @pytest.mark.parametrize("body", [[1], {"items": []}, {"items": "x"}])
@@ -73,17 +89,24 @@ def test_prometheus_exposition_renders_the_same_counters():
     assert 'mlkube_router_capture_dropped_total{deployment="churn"} 5.0' in body
 
 
-@pytest.mark.parametrize("first, second, expected", [
-    (b'{"predictions": [1, 0]}', b'{"predictions": [1, 0], "probabilities": []}', True),
-    (b'{"predictions": [1, 0]}', b'{"predictions": [1, 1]}', False),
-    (b'{"predictions": ["churn"]}', b'{"predictions": ["stay"]}', False),
-    (b'{"predictions": [100.0]}', b'{"predictions": [104.0]}', True),
-    (b'{"predictions": [100.0]}', b'{"predictions": [110.0]}', False),
-    (b'{"outputs": [{"name": "probabilities", "data": [0.1]}, {"name": "predict", "data": [1]}]}', b'{"predictions": [1]}', True),
-    (b'{"predictions": [1]}', b'{"error": "boom"}', None),
-    (b'{"predictions": [1]}', b'{"predictions": [1, 1]}', None),
-    (b'not json', b'{"predictions": [1]}', None),
-])
+@pytest.mark.parametrize(
+    "first, second, expected",
+    [
+        (b'{"predictions": [1, 0]}', b'{"predictions": [1, 0], "probabilities": []}', True),
+        (b'{"predictions": [1, 0]}', b'{"predictions": [1, 1]}', False),
+        (b'{"predictions": ["churn"]}', b'{"predictions": ["stay"]}', False),
+        (b'{"predictions": [100.0]}', b'{"predictions": [104.0]}', True),
+        (b'{"predictions": [100.0]}', b'{"predictions": [110.0]}', False),
+        (
+            b'{"outputs": [{"name": "probabilities", "data": [0.1]}, {"name": "predict", "data": [1]}]}',
+            b'{"predictions": [1]}',
+            True,
+        ),
+        (b'{"predictions": [1]}', b'{"error": "boom"}', None),
+        (b'{"predictions": [1]}', b'{"predictions": [1, 1]}', None),
+        (b"not json", b'{"predictions": [1]}', None),
+    ],
+)
 def test_agreement_compares_predictions_across_protocols(first, second, expected):
     assert agreement.agrees(first, second) is expected
 
@@ -134,17 +157,20 @@ def test_kept_bodies_stay_within_the_budget_and_are_freed_on_eviction():
         feedback.RequestIndex(capacity=0)
 
 
-@pytest.mark.parametrize("prediction, truth, expected", [
-    ("churn", "churn", (True, None)),
-    ("churn", "stay", (False, None)),
-    (1, 1, (True, 0.0)),
-    (1, 2, (False, -1.0)),
-    (1, "1", (True, None)),
-    (100.0, 104.0, (True, -4.0)),
-    (100.0, 110.0, (False, -10.0)),
-    (True, True, (True, None)),
-    ("Adelie", None, (False, None)),
-])
+@pytest.mark.parametrize(
+    "prediction, truth, expected",
+    [
+        ("churn", "churn", (True, None)),
+        ("churn", "stay", (False, None)),
+        (1, 1, (True, 0.0)),
+        (1, 2, (False, -1.0)),
+        (1, "1", (True, None)),
+        (100.0, 104.0, (True, -4.0)),
+        (100.0, 110.0, (False, -10.0)),
+        (True, True, (True, None)),
+        ("Adelie", None, (False, None)),
+    ],
+)
 def test_outcome_uses_the_agreement_rule_and_measures_numeric_errors(prediction, truth, expected):
     assert agreement.outcome(prediction, truth) == expected
 

@@ -83,10 +83,15 @@ def test_bodies_that_cannot_be_merged_go_alone():
     async def scenario():
         backend, counters = Backend(), stats.Stats()
         mirrors = mirror.Mirrors(backend, counters, max_wait_seconds=0.01)
-        v2 = mirror.Copy("v2", orjson.dumps({"inputs": [{"name": "x", "data": [7]}]}), {},
-                         orjson.dumps({"outputs": [{"name": "predict", "data": [14]}]}))
-        with_parameters = mirror.Copy("v1", orjson.dumps({"instances": [{"x": 1}], "parameters": {}}), {},
-                                      orjson.dumps({"predictions": [2]}))
+        v2 = mirror.Copy(
+            "v2",
+            orjson.dumps({"inputs": [{"name": "x", "data": [7]}]}),
+            {},
+            orjson.dumps({"outputs": [{"name": "predict", "data": [14]}]}),
+        )
+        with_parameters = mirror.Copy(
+            "v1", orjson.dumps({"instances": [{"x": 1}], "parameters": {}}), {}, orjson.dumps({"predictions": [2]})
+        )
         await offer_all(mirrors, [v2, with_parameters, v1(3)])
         return backend, counters.versions[2]
 

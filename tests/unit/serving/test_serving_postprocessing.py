@@ -18,19 +18,24 @@ def binary():
     frame = pd.DataFrame({"x": rng.normal(size=400), "noise": rng.normal(size=400)})
     target = (frame["x"] > 0).astype(int)
     model = pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression()).fit(frame, target)
-    card = {"problem": {"task": "classification", "positiveClass": 1},
-            "featureSchema": [{"name": "x", "type": "numeric"}, {"name": "noise", "type": "numeric"}]}
+    card = {
+        "problem": {"task": "classification", "positiveClass": 1},
+        "featureSchema": [{"name": "x", "type": "numeric"}, {"name": "noise", "type": "numeric"}],
+    }
     return model, card, frame
 
 
-@pytest.mark.parametrize("raw, message", [
-    ("{", "postprocessing: not valid JSON"),
-    ({"threshold": 1.5}, "postprocessing.threshold: expected a probability in \\[0, 1\\]"),
-    ({"threshold": True}, "postprocessing.threshold"),
-    ({"labels": {"1": 3}}, "postprocessing.labels"),
-    ({"treshold": 0.3}, "postprocessing.treshold: unknown field"),
-    ([1], "postprocessing: expected an object"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("{", "postprocessing: not valid JSON"),
+        ({"threshold": 1.5}, "postprocessing.threshold: expected a probability in \\[0, 1\\]"),
+        ({"threshold": True}, "postprocessing.threshold"),
+        ({"labels": {"1": 3}}, "postprocessing.labels"),
+        ({"treshold": 0.3}, "postprocessing.treshold: unknown field"),
+        ([1], "postprocessing: expected an object"),
+    ],
+)
 def test_parse_names_the_bad_field(raw, message):
     with pytest.raises(ValueError, match=message):
         postprocessing.Postprocessing.parse(raw)
@@ -69,7 +74,9 @@ def test_threshold_is_refused_for_regression_and_multiclass(binary):
 def test_regression_predictions_are_plain_values(binary):
     _, _, frame = binary
     regressor = linear_model.LinearRegression().fit(frame, 2 * frame["x"])
-    result = postprocessing.Decider(regressor, {"problem": {"task": "regression"}}, postprocessing.Postprocessing()).predict(frame.iloc[:2])
+    result = postprocessing.Decider(regressor, {"problem": {"task": "regression"}}, postprocessing.Postprocessing()).predict(
+        frame.iloc[:2]
+    )
     assert result.labels == pytest.approx((2 * frame["x"].iloc[:2]).tolist()) and result.probabilities is None
 
 
@@ -85,7 +92,9 @@ def test_occlusion_attributes_the_score_to_the_informative_feature(binary):
 
 
 def test_baselines_use_mean_for_numbers_and_mode_for_categories():
-    fs = schema.FeatureSchema.from_card({"featureSchema": [{"name": "a", "type": "numeric"}, {"name": "c", "type": "categorical"}]})
+    fs = schema.FeatureSchema.from_card(
+        {"featureSchema": [{"name": "a", "type": "numeric"}, {"name": "c", "type": "categorical"}]}
+    )
     reference = pd.DataFrame({"a": [1.0, 3.0, None], "c": ["x", "y", "y"]})
     assert explain.baselines(reference, fs) == {"a": 2.0, "c": "y"}
     with pytest.raises(ValueError, match=re.escape("reference.parquet: no column 'a'")):

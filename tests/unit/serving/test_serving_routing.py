@@ -11,11 +11,19 @@ import pytest
 from mlkube.serving import routing
 
 TABLE = {
-    "deployment": "churn-prod", "namespace": "ml", "project": "churn", "generation": 7,
-    "backends": {"3": {"url": "http://127.1.0.5:80", "model": "churn-prod-v3"},
-                 "4": {"url": "http://127.1.0.6:80/", "model": "churn-prod-v4"}},
+    "deployment": "churn-prod",
+    "namespace": "ml",
+    "project": "churn",
+    "generation": 7,
+    "backends": {
+        "3": {"url": "http://127.1.0.5:80", "model": "churn-prod-v3"},
+        "4": {"url": "http://127.1.0.6:80/", "model": "churn-prod-v4"},
+    },
     "split": [{"version": 3, "weight": 90, "role": "stable"}, {"version": 4, "weight": 10, "role": "canary"}],
-    "sticky": None, "shadow": None, "compare": None, "preview": None,
+    "sticky": None,
+    "shadow": None,
+    "compare": None,
+    "preview": None,
     "capture": {"enabled": True, "sampleRate": 0.5, "uri": "file:///tmp/store", "endpoint": None},
 }
 
@@ -27,8 +35,12 @@ def table(**changes) -> routing.RoutingTable:
 
 
 def test_parse_reads_every_field():
-    t = table(sticky={"header": "X-User-Id"}, shadow={"version": 4, "percent": 25}, preview={"version": 4},
-              compare={"version": 4, "percent": 100})
+    t = table(
+        sticky={"header": "X-User-Id"},
+        shadow={"version": 4, "percent": 25},
+        preview={"version": 4},
+        compare={"version": 4, "percent": 100},
+    )
     assert t.backends[4] == routing.Backend(url="http://127.1.0.6:80", model="churn-prod-v4")
     assert t.split == [routing.Target(version=3, weight=90, role="stable"), routing.Target(version=4, weight=10, role="canary")]
     assert t.sticky_header == "x-user-id"
@@ -37,23 +49,26 @@ def test_parse_reads_every_field():
     assert t.capture == routing.Capture(enabled=True, sample_rate=0.5, uri="file:///tmp/store")
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"deployment": ""}, "deployment"),
-    ({"backends": {}}, "backends"),
-    ({"backends": {"3": {"url": "ftp://x", "model": "m"}}}, "backends.3.url"),
-    ({"backends": {"3": {"url": "http://x"}}}, "backends.3.model"),
-    ({"split": [{"version": 5, "weight": 100, "role": "stable"}]}, "split[0].version"),
-    ({"split": [{"version": 3, "weight": -1, "role": "stable"}]}, "split[0].weight"),
-    ({"split": [{"version": 3, "weight": 0, "role": "stable"}]}, "split: the weights sum to 0"),
-    ({"split": [{"version": 3, "weight": 1, "role": "boss"}]}, "split[0].role"),
-    ({"shadow": {"version": 9, "percent": 100}}, "shadow.version"),
-    ({"shadow": {"version": 4, "percent": 150}}, "shadow.percent"),
-    ({"compare": {"version": 4}, "split": [{"version": 4, "weight": 1, "role": "canary"}]}, "compare: needs a split entry"),
-    ({"preview": {"version": 8}}, "preview.version"),
-    ({"capture": {"enabled": True}}, "capture.uri"),
-    ({"capture": {"enabled": True, "uri": "file:///x", "sampleRate": 2}}, "capture.sampleRate"),
-    ({"sticky": {"header": ""}}, "sticky"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"deployment": ""}, "deployment"),
+        ({"backends": {}}, "backends"),
+        ({"backends": {"3": {"url": "ftp://x", "model": "m"}}}, "backends.3.url"),
+        ({"backends": {"3": {"url": "http://x"}}}, "backends.3.model"),
+        ({"split": [{"version": 5, "weight": 100, "role": "stable"}]}, "split[0].version"),
+        ({"split": [{"version": 3, "weight": -1, "role": "stable"}]}, "split[0].weight"),
+        ({"split": [{"version": 3, "weight": 0, "role": "stable"}]}, "split: the weights sum to 0"),
+        ({"split": [{"version": 3, "weight": 1, "role": "boss"}]}, "split[0].role"),
+        ({"shadow": {"version": 9, "percent": 100}}, "shadow.version"),
+        ({"shadow": {"version": 4, "percent": 150}}, "shadow.percent"),
+        ({"compare": {"version": 4}, "split": [{"version": 4, "weight": 1, "role": "canary"}]}, "compare: needs a split entry"),
+        ({"preview": {"version": 8}}, "preview.version"),
+        ({"capture": {"enabled": True}}, "capture.uri"),
+        ({"capture": {"enabled": True, "uri": "file:///x", "sampleRate": 2}}, "capture.sampleRate"),
+        ({"sticky": {"header": ""}}, "sticky"),
+    ],
+)
 def test_parse_names_the_bad_field(changes, field):
     with pytest.raises(routing.RoutesError, match=field.replace("[", r"\[").replace("]", r"\]")):
         table(**changes)

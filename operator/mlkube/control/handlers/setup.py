@@ -39,9 +39,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
     """Kopf connects with the same credentials as our client: ``--kubeconfig``, else the usual places."""
     credentials = k8s.Credentials.load(memo.get("kubeconfig"))
-    return kopf.ConnectionInfo(server=credentials.server, token=credentials.token, ca_path=credentials.ca_path,
-                               certificate_path=credentials.cert_path, private_key_path=credentials.key_path,
-                               insecure=credentials.insecure)
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        token=credentials.token,
+        ca_path=credentials.ca_path,
+        certificate_path=credentials.cert_path,
+        private_key_path=credentials.key_path,
+        insecure=credentials.insecure,
+    )
 
 
 @kopf.on.cleanup()

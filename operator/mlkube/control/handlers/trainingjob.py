@@ -37,7 +37,11 @@ async def registry_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await retry.retried(trainingjob_reconcile.reconcile_awaiting(memo.k8s, dict(body), image=setup.image()))
 
 
-@kopf.timer(*RESOURCE, interval=PROGRESS_SECONDS, initial_delay=PROGRESS_SECONDS,
-            when=lambda status, **_: (status or {}).get("phase") == "Running")
+@kopf.timer(
+    *RESOURCE,
+    interval=PROGRESS_SECONDS,
+    initial_delay=PROGRESS_SECONDS,
+    when=lambda status, **_: (status or {}).get("phase") == "Running",
+)
 async def running(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     await retry.retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image(), read_progress=True))

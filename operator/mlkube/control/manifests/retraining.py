@@ -12,8 +12,14 @@ TRIGGER = "mlkube.io/trigger"
 SOURCE = "mlkube.io/source"
 
 
-def training_job(mlp: dict[str, Any], spec: project_api.MLProjectSpec, *, name: str,
-                 trigger: Literal["schedule", "drift"], source: str | None = None) -> dict[str, Any]:
+def training_job(
+    mlp: dict[str, Any],
+    spec: project_api.MLProjectSpec,
+    *,
+    name: str,
+    trigger: Literal["schedule", "drift"],
+    source: str | None = None,
+) -> dict[str, Any]:
     """A TrainingJob named ``name`` from the project's ``spec.training.template``, owned (not
     controlled) by the project ``mlp``. ``source`` names what started it (a DriftMonitor)."""
     template = spec.training.template.model_dump(by_alias=True, exclude_unset=True, mode="json")

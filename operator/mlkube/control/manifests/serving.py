@@ -31,8 +31,14 @@ def router_name(mdep_name: str) -> str:
     return meta.child_name(mdep_name, "router")
 
 
-def inference_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, version: int, storage_uri: str,
-                      storage_account: str | None = None) -> dict[str, Any]:
+def inference_service(
+    mdep: dict[str, Any],
+    spec: deployment.ModelDeploymentSpec,
+    *,
+    version: int,
+    storage_uri: str,
+    storage_account: str | None = None,
+) -> dict[str, Any]:
     """The InferenceService serving ``version`` with our ServingRuntime. ``storage_account``: the
     ServiceAccount whose Secret gives KServe's storage initializer the S3 credentials."""
     model: dict[str, Any] = {
@@ -56,22 +62,38 @@ def inference_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
             "annotations": {"serving.kserve.io/deploymentMode": spec.serving.deployment_mode},
             "ownerReferences": [meta.owner_reference(mdep)],
         },
-        "spec": {"predictor": {"minReplicas": spec.serving.replicas, "maxReplicas": max(spec.serving.replicas, 1), "model": model,
-                               **({"serviceAccountName": storage_account} if storage_account else {})}},
+        "spec": {
+            "predictor": {
+                "minReplicas": spec.serving.replicas,
+                "maxReplicas": max(spec.serving.replicas, 1),
+                "model": model,
+                **({"serviceAccountName": storage_account} if storage_account else {}),
+            }
+        },
     }
 
 
 def storage_account(namespace: str, secret: str) -> dict[str, Any]:
     """The ServiceAccount KServe's storage initializer reads S3 credentials through (KServe's
     convention: the Secret carries the serving.kserve.io/s3-* annotations, see docs/cluster.md)."""
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": STORAGE_SERVICE_ACCOUNT, "namespace": namespace, "labels": {meta.MANAGED_BY: "mlkube"}},
-            "secrets": [{"name": secret}]}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": STORAGE_SERVICE_ACCOUNT, "namespace": namespace, "labels": {meta.MANAGED_BY: "mlkube"}},
+        "secrets": [{"name": secret}],
+    }
 
 
-def routing_table(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, traffic: list[deployment.TrafficEntry],
-                  backends: dict[int, str], capture_uri: str, capture_endpoint: str | None,
-                  generation: int) -> routing.RoutingTable:
+def routing_table(
+    mdep: dict[str, Any],
+    spec: deployment.ModelDeploymentSpec,
+    *,
+    traffic: list[deployment.TrafficEntry],
+    backends: dict[int, str],
+    capture_uri: str,
+    capture_endpoint: str | None,
+    generation: int,
+) -> routing.RoutingTable:
     """The router's table for a traffic table and the versions' addresses (``backends``).
 
     ``traffic`` lists only versions in ``backends``. Raises ``pydantic.ValidationError`` when the
@@ -94,8 +116,9 @@ def routing_table(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *,
         shadow=routing.Mirror(version=shadow.version, percent=shadow.percent) if shadow else None,
         compare=routing.Mirror(version=canary.version, percent=100) if canary else None,
         preview=routing.Preview(version=preview.version) if preview else None,
-        capture=routing.Capture(enabled=spec.logging.enabled, sample_rate=spec.logging.sample_rate, uri=capture_uri,
-                                endpoint=capture_endpoint),
+        capture=routing.Capture(
+            enabled=spec.logging.enabled, sample_rate=spec.logging.sample_rate, uri=capture_uri, endpoint=capture_endpoint
+        ),
     )
 
 
@@ -109,13 +132,21 @@ def router_config_map(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
     }
 
 
-def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, image: str, secret: str | None) -> dict[str, Any]:
+def router_deployment(
+    mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, image: str, secret: str | None
+) -> dict[str, Any]:
     """The router Deployment: one replica watching its ConfigMap."""
     name = router_name(mdep["metadata"]["name"])
     namespace = mdep["metadata"]["namespace"]
     selector = {"mlkube.io/router": mdep["metadata"]["name"]}
-    env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-           for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")] if secret else []
+    env = (
+        [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+        if secret
+        else []
+    )
     container = {
         "name": "router",
         "image": image,
@@ -123,12 +154,20 @@ def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
         "ports": [{"name": "http", "containerPort": ROUTER_PORT}],
         # Ready once it holds a routing table (before, every prediction would be a 503).
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": ROUTER_PORT}, "periodSeconds": 1},
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": ROUTER_PORT}, "periodSeconds": 10,
-                          "failureThreshold": 3},
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": ROUTER_PORT},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }
     if env:
         container["env"] = env
@@ -142,8 +181,11 @@ def router_deployment(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": {**metadata["labels"], **selector}},
-                "spec": {"serviceAccountName": ROUTER_SERVICE_ACCOUNT, "containers": [container],
-                         "volumes": [{"name": "tmp", "emptyDir": {}}]},
+                "spec": {
+                    "serviceAccountName": ROUTER_SERVICE_ACCOUNT,
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
             },
         },
     }
@@ -155,9 +197,11 @@ def router_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec) -
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _metadata(mdep, spec, name),
-        "spec": {"selector": {"mlkube.io/router": mdep["metadata"]["name"]},
-                 # 8080, not 80: on one machine an unprivileged user cannot listen below 1024.
-                 "ports": [{"name": "http", "port": ROUTER_PORT, "targetPort": ROUTER_PORT}]},
+        "spec": {
+            "selector": {"mlkube.io/router": mdep["metadata"]["name"]},
+            # 8080, not 80: on one machine an unprivileged user cannot listen below 1024.
+            "ports": [{"name": "http", "port": ROUTER_PORT, "targetPort": ROUTER_PORT}],
+        },
     }
 
 
@@ -165,15 +209,24 @@ def router_access(namespace: str) -> list[dict[str, Any]]:
     """The routers' ServiceAccount, and a Role letting it read (and watch) ConfigMaps, bound to it."""
     labels = {meta.MANAGED_BY: "mlkube"}
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
-         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROUTER_SERVICE_ACCOUNT},
-         "subjects": [{"kind": "ServiceAccount", "name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace}]},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROUTER_SERVICE_ACCOUNT},
+            "subjects": [{"kind": "ServiceAccount", "name": ROUTER_SERVICE_ACCOUNT, "namespace": namespace}],
+        },
     ]
 
 

@@ -51,8 +51,15 @@ def output_uri(storage_uri: str, tj: dict[str, Any]) -> str:
     return f"{storage_uri.rstrip('/')}/runs/{meta_['name']}-{meta_['uid'][:8]}/"
 
 
-def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[str, Any],
-                  mlp_spec: project.MLProjectSpec, *, deployments: list[str], now: datetime.datetime) -> trainer.TrainerInput:
+def trainer_input(
+    tj: dict[str, Any],
+    spec: training.TrainingJobSpec,
+    mlp: dict[str, Any],
+    mlp_spec: project.MLProjectSpec,
+    *,
+    deployments: list[str],
+    now: datetime.datetime,
+) -> trainer.TrainerInput:
     """The document the trainer reads. ``deployments``: the project's ModelDeployments, whose
     captured and labeled traffic can join the training data or serve as the comparison holdout."""
     registry = kinds.MLPROJECT.parse_status(mlp.get("status"))
@@ -60,20 +67,27 @@ def trainer_input(tj: dict[str, Any], spec: training.TrainingJobSpec, mlp: dict[
     champion = next((e for e in registry.models if e.version == champion_version), None)
     return trainer.TrainerInput(
         project=trainer.ProjectInfo(
-            name=mlp["metadata"]["name"], namespace=mlp["metadata"]["namespace"], goal=mlp_spec.goal,
-            problem=mlp_spec.problem, success_criteria=mlp_spec.success_criteria,
+            name=mlp["metadata"]["name"],
+            namespace=mlp["metadata"]["namespace"],
+            goal=mlp_spec.goal,
+            problem=mlp_spec.problem,
+            success_criteria=mlp_spec.success_criteria,
         ),
         training_job=trainer.RunInfo(
-            name=tj["metadata"]["name"], namespace=tj["metadata"]["namespace"], uid=tj["metadata"]["uid"],
-            trigger=spec.trigger, parent_version=champion_version,
+            name=tj["metadata"]["name"],
+            namespace=tj["metadata"]["namespace"],
+            uid=tj["metadata"]["uid"],
+            trigger=spec.trigger,
+            parent_version=champion_version,
         ),
         data=spec.data or mlp_spec.data,
         preprocessing=spec.preprocessing,
         algorithms=spec.algorithms,
         tuning=spec.tuning,
         output=trainer.Output(uri=output_uri(mlp_spec.storage.uri, tj), endpoint=mlp_spec.storage.endpoint),
-        champion=trainer.Champion(version=champion.version, artifact_uri=champion.artifact_uri,
-                                  metrics=champion.metrics) if champion else None,
+        champion=trainer.Champion(version=champion.version, artifact_uri=champion.artifact_uri, metrics=champion.metrics)
+        if champion
+        else None,
         feedback=_feedback(mlp_spec, deployments, now),
         include_feedback=mlp_spec.retraining.include_feedback,
         evaluate_on=mlp_spec.promotion.evaluate_on,
@@ -85,8 +99,12 @@ def _feedback(mlp_spec: project.MLProjectSpec, deployments: list[str], now: date
     if not wanted or not deployments:
         return None
     since = now - base.parse_duration(mlp_spec.retraining.feedback_window)
-    return trainer.Feedback(uri=mlp_spec.storage.uri.rstrip("/"), endpoint=mlp_spec.storage.endpoint, deployments=sorted(deployments),
-                            since=timestamps.format(since))
+    return trainer.Feedback(
+        uri=mlp_spec.storage.uri.rstrip("/"),
+        endpoint=mlp_spec.storage.endpoint,
+        deployments=sorted(deployments),
+        since=timestamps.format(since),
+    )
 
 
 def credentials_secret(spec: training.TrainingJobSpec, mlp_spec: project.MLProjectSpec) -> str | None:
@@ -106,8 +124,15 @@ def job_name(tj_name: str) -> str:
     return meta.child_name(tj_name, "train")
 
 
-def trainer_job(tj: dict[str, Any], spec: training.TrainingJobSpec, document: trainer.TrainerInput, *,
-                project_name: str, image: str, secret: str | None) -> dict[str, Any]:
+def trainer_job(
+    tj: dict[str, Any],
+    spec: training.TrainingJobSpec,
+    document: trainer.TrainerInput,
+    *,
+    project_name: str,
+    image: str,
+    secret: str | None,
+) -> dict[str, Any]:
     """The batch/v1 Job running the trainer for one TrainingJob, annotated with the generation of
     the spec it runs."""
     labels = {**meta.labels(tj, project=project_name, component="trainer"), TRAININGJOB_LABEL: tj["metadata"]["name"]}
@@ -148,7 +173,10 @@ def trainer_job(tj: dict[str, Any], spec: training.TrainingJobSpec, document: tr
             "activeDeadlineSeconds": int(base.parse_duration(spec.timeout).total_seconds()) or 1,
             "podFailurePolicy": {
                 "rules": [
-                    {"action": "FailJob", "onExitCodes": {"containerName": TRAINER_CONTAINER, "operator": "In", "values": [EXIT_INVALID_INPUT]}},
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": TRAINER_CONTAINER, "operator": "In", "values": [EXIT_INVALID_INPUT]},
+                    },
                     {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
                 ]
             },

@@ -73,12 +73,21 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     try:
         spec = kinds.MODELDEPLOYMENT.parse_spec(obj["spec"])
     except pydantic.ValidationError as error:
-        return plans.Plan(status=not_ready(current, phase="Degraded", reason="InvalidSpec", message=errors.describe(error),
-                                           generation=generation, now=now))
+        return plans.Plan(
+            status=not_ready(
+                current, phase="Degraded", reason="InvalidSpec", message=errors.describe(error), generation=generation, now=now
+            )
+        )
     desired = observed.unresolved or served_version(spec, observed.registry)
     if isinstance(desired, Unresolved):
-        status = not_ready(current, phase=current.phase or "Pending", reason=desired.reason, message=desired.message,
-                           generation=generation, now=now)
+        status = not_ready(
+            current,
+            phase=current.phase or "Pending",
+            reason=desired.reason,
+            message=desired.message,
+            generation=generation,
+            now=now,
+        )
         return plans.Plan(status=status, retry_after=RETRY_SECONDS, retry_reason=desired.message)
 
     state = state_of(current)
@@ -86,11 +95,21 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     router_url = kserve.service_url(observed.router_service)
     result, report = _measure(spec, state, current, observed, seen, router_url=router_url)
     action = (obj["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
-    decision = rollout.decide(spec.strategy, state, rollout.Observation(
-        desired=desired, ready=seen.ready, verdict=result.verdict if result else None,
-        action=action if action in ("promote", "abort") else None, now=now, load_failures=seen.load_failures,
-        failed_checks=tuple(result.failed_checks) if result else (),
-        ab_winner=report.winner if report else None, ab_summary=report.conclusion if report else ""))
+    decision = rollout.decide(
+        spec.strategy,
+        state,
+        rollout.Observation(
+            desired=desired,
+            ready=seen.ready,
+            verdict=result.verdict if result else None,
+            action=action if action in ("promote", "abort") else None,
+            now=now,
+            load_failures=seen.load_failures,
+            failed_checks=tuple(result.failed_checks) if result else (),
+            ab_winner=report.winner if report else None,
+            ab_summary=report.conclusion if report else "",
+        ),
+    )
     after = decision.state
 
     served = sorted({after.stable, after.candidate} - {None})
@@ -105,42 +124,70 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
         baseline = analysis.snapshot(stats, after.candidate) if stats else None
         ab_baseline = analysis.snapshot(stats, after.stable) if stats and spec.strategy.type == "ABTest" else None
     router_ready = bool(router_url) and ((observed.router_deployment or {}).get("status") or {}).get("availableReplicas", 0) >= 1
-    status = current.model_copy(update={
-        "phase": after.phase, "traffic": traffic, "traffic_summary": rollout.summary(traffic),
-        "message": _message(current, decision, traffic, seen, result),
-        "stable_version": after.stable if after.stable is not None else current.stable_version,
-        "candidate_version": after.candidate, "current_step": after.step,
-        "step_started_at": timestamps.format(after.step_started) if after.step_started else None,
-        "candidate_ready_at": timestamps.format(after.candidate_ready_at) if after.candidate_ready_at else None,
-        "rolled_back_version": after.rolled_back, "url": router_url,
-        "preview_url": f"{router_url}/preview" if router_url and any(t.role == "preview" for t in traffic) else None,
-        "analysis_baseline": baseline if after.candidate is not None else None,
-        "retiring_versions": sorted(unserved - retiring),
-    })
+    status = current.model_copy(
+        update={
+            "phase": after.phase,
+            "traffic": traffic,
+            "traffic_summary": rollout.summary(traffic),
+            "message": _message(current, decision, traffic, seen, result),
+            "stable_version": after.stable if after.stable is not None else current.stable_version,
+            "candidate_version": after.candidate,
+            "current_step": after.step,
+            "step_started_at": timestamps.format(after.step_started) if after.step_started else None,
+            "candidate_ready_at": timestamps.format(after.candidate_ready_at) if after.candidate_ready_at else None,
+            "rolled_back_version": after.rolled_back,
+            "url": router_url,
+            "preview_url": f"{router_url}/preview" if router_url and any(t.role == "preview" for t in traffic) else None,
+            "analysis_baseline": baseline if after.candidate is not None else None,
+            "retiring_versions": sorted(unserved - retiring),
+        }
+    )
     if result is not None:
         status = status.model_copy(update={"analysis": result, "last_analysis_time": timestamps.format(now)})
     status = with_ab_test(status, current, before=state, after=after, report=report, baseline=ab_baseline, now=now)
     stable_ready = after.stable is not None and seen.ready.get(after.stable, False)
     serving_ok = stable_ready and router_ready
     status = conditions.with_ready(
-        status, ready=serving_ok, reason="Serving" if serving_ok else ("RouterNotReady" if stable_ready else "VersionNotReady"),
-        message=(f"Version {after.stable} serves at {router_url}" if serving_ok
-                 else f"Waiting for version {after.stable} and the router to become ready"),
-        generation=generation, now=timestamps.format(now))
+        status,
+        ready=serving_ok,
+        reason="Serving" if serving_ok else ("RouterNotReady" if stable_ready else "VersionNotReady"),
+        message=(
+            f"Version {after.stable} serves at {router_url}"
+            if serving_ok
+            else f"Waiting for version {after.stable} and the router to become ready"
+        ),
+        generation=generation,
+        now=timestamps.format(now),
+    )
 
     live = [t for t in traffic if t.version in backends]
     return plans.Plan(
         status=status,
         apply=children(obj, spec, observed, served=served, backends=backends, traffic=live, image=image),
-        delete=tuple(plans.ObjectRef("serving.kserve.io/v1beta1", "InferenceService", observed.isvcs[v]["metadata"]["name"],
-                                     obj["metadata"]["namespace"]) for v in sorted(unserved & retiring)),
+        delete=tuple(
+            plans.ObjectRef(
+                "serving.kserve.io/v1beta1",
+                "InferenceService",
+                observed.isvcs[v]["metadata"]["name"],
+                obj["metadata"]["namespace"],
+            )
+            for v in sorted(unserved & retiring)
+        ),
         events=tuple(plans.Event(reason, text, type_) for type_, reason, text in decision.events),
         clear_annotations=(ACTION_ANNOTATION,) if action else (),
     )
 
 
-def children(obj: dict[str, Any], spec: deployment_api.ModelDeploymentSpec, observed: Observed, *, served: list[int],
-             backends: dict[int, str], traffic: list[deployment_api.TrafficEntry], image: str) -> tuple[dict[str, Any], ...]:
+def children(
+    obj: dict[str, Any],
+    spec: deployment_api.ModelDeploymentSpec,
+    observed: Observed,
+    *,
+    served: list[int],
+    backends: dict[int, str],
+    traffic: list[deployment_api.TrafficEntry],
+    image: str,
+) -> tuple[dict[str, Any], ...]:
     """Everything the deployment owns, in full: the storage ServiceAccount, an InferenceService per
     served version, the router's access, its table (only once some version can answer: the router
     keeps its current table rather than adopt one that routes nowhere) and the router itself."""
@@ -149,13 +196,28 @@ def children(obj: dict[str, Any], spec: deployment_api.ModelDeploymentSpec, obse
     registry = {m.version: m for m in observed.registry.models}
     secret = storage.credentials_secret
     applied: list[dict[str, Any]] = [serving.storage_account(namespace, secret)] if secret else []
-    applied += [serving.inference_service(obj, spec, version=v, storage_uri=registry[v].artifact_uri,
-                                          storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None) for v in served]
+    applied += [
+        serving.inference_service(
+            obj,
+            spec,
+            version=v,
+            storage_uri=registry[v].artifact_uri,
+            storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None,
+        )
+        for v in served
+    ]
     applied += serving.router_access(namespace)
     if any(t.percent > 0 for t in traffic):
         try:
-            table = serving.routing_table(obj, spec, traffic=traffic, backends=backends, capture_uri=storage.uri.rstrip("/"),
-                                          capture_endpoint=storage.endpoint, generation=obj["metadata"].get("generation", 1))
+            table = serving.routing_table(
+                obj,
+                spec,
+                traffic=traffic,
+                backends=backends,
+                capture_uri=storage.uri.rstrip("/"),
+                capture_endpoint=storage.endpoint,
+                generation=obj["metadata"].get("generation", 1),
+            )
             applied.append(serving.router_config_map(obj, spec, table))
         except pydantic.ValidationError:
             pass  # a table the router would refuse: it keeps routing by the one it has
@@ -167,12 +229,17 @@ def served_version(spec: deployment_api.ModelDeploymentSpec, registry: project_a
     """The version the spec asks for, checked against the project's registry."""
     if spec.model.track == "champion":
         if registry.champion_version is None:
-            return Unresolved("NoChampion", f"spec.model.track: project {spec.project_ref!r} has no champion yet; train a model first")
+            return Unresolved(
+                "NoChampion", f"spec.model.track: project {spec.project_ref!r} has no champion yet; train a model first"
+            )
         return registry.champion_version
     versions = [entry.version for entry in registry.models]
     if spec.model.version not in versions:
-        return Unresolved("VersionNotFound", f"spec.model.version: project {spec.project_ref!r} has no version "
-                                             f"{spec.model.version}; registered versions: {versions or 'none'}")
+        return Unresolved(
+            "VersionNotFound",
+            f"spec.model.version: project {spec.project_ref!r} has no version "
+            f"{spec.model.version}; registered versions: {versions or 'none'}",
+        )
     return spec.model.version
 
 
@@ -181,23 +248,46 @@ def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, st
     stable version the rest, so status never claims a share nobody serves."""
     if all(t.version in backends for t in traffic):
         return traffic
-    return [t.model_copy(update={"percent": 0}) if t.version not in backends
-            else t.model_copy(update={"percent": 100}) if t.role == "stable" else t for t in traffic]
+    return [
+        t.model_copy(update={"percent": 0})
+        if t.version not in backends
+        else t.model_copy(update={"percent": 100})
+        if t.role == "stable"
+        else t
+        for t in traffic
+    ]
 
 
-def ab_report(stats: dict[str, Any], strategy: deployment_api.Strategy, *, stable: int, candidate: int,
-              candidate_window: analysis.Window, stable_baseline: deployment_api.AnalysisBaseline | None,
-              task: str) -> deployment_api.ABTestReport:
+def ab_report(
+    stats: dict[str, Any],
+    strategy: deployment_api.Strategy,
+    *,
+    stable: int,
+    candidate: int,
+    candidate_window: analysis.Window,
+    stable_baseline: deployment_api.AnalysisBaseline | None,
+    task: str,
+) -> deployment_api.ABTestReport:
     """The A/B test report from the router's counters: the stable version's window since the test
     began beside the candidate's."""
-    return abtest.report(abtest.Arm(stable, "stable", analysis.window(stats, stable, stable_baseline)),
-                         abtest.Arm(candidate, "b", candidate_window), task=task,
-                         min_labeled=strategy.analysis.min_requests)
+    return abtest.report(
+        abtest.Arm(stable, "stable", analysis.window(stats, stable, stable_baseline)),
+        abtest.Arm(candidate, "b", candidate_window),
+        task=task,
+        min_labeled=strategy.analysis.min_requests,
+    )
 
 
-def with_ab_test(new: deployment_api.ModelDeploymentStatus, current: deployment_api.ModelDeploymentStatus, *,
-                 before: rollout.State, after: rollout.State, report: deployment_api.ABTestReport | None,
-                 baseline: deployment_api.AnalysisBaseline | None, now: datetime.datetime) -> deployment_api.ModelDeploymentStatus:
+def with_ab_test(
+    new: deployment_api.ModelDeploymentStatus,
+    current: deployment_api.ModelDeploymentStatus,
+    *,
+    before: rollout.State,
+    after: rollout.State,
+    report: deployment_api.ABTestReport | None,
+    baseline: deployment_api.AnalysisBaseline | None,
+    now: datetime.datetime,
+) -> deployment_api.ModelDeploymentStatus:
     """``new`` with ``abTest`` and ``abTestBaseline``.
 
     A new rollout drops the previous report; a running test shows this pass's report (or keeps the
@@ -211,32 +301,46 @@ def with_ab_test(new: deployment_api.ModelDeploymentStatus, current: deployment_
         kept = report if report is not None else kept
         if kept is not None and (after.candidate is None or after.phase == "Paused"):
             kept = kept.model_copy(update={"finished_at": timestamps.format(now)})
-    return new.model_copy(update={"ab_test": kept,
-                                  "ab_test_baseline": baseline if after.candidate is not None else None})
+    return new.model_copy(update={"ab_test": kept, "ab_test_baseline": baseline if after.candidate is not None else None})
 
 
-def not_ready(current: deployment_api.ModelDeploymentStatus, *, phase: str, reason: str, message: str, generation: int,
-              now: datetime.datetime) -> deployment_api.ModelDeploymentStatus:
+def not_ready(
+    current: deployment_api.ModelDeploymentStatus,
+    *,
+    phase: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime.datetime,
+) -> deployment_api.ModelDeploymentStatus:
     """The stored status with ``phase``, ``message`` and Ready=False for ``reason``."""
     status = current.model_copy(update={"phase": phase, "message": message})
-    return conditions.with_ready(status, ready=False, reason=reason, message=message, generation=generation,
-                                 now=timestamps.format(now))
+    return conditions.with_ready(
+        status, ready=False, reason=reason, message=message, generation=generation, now=timestamps.format(now)
+    )
 
 
 def state_of(status: deployment_api.ModelDeploymentStatus) -> rollout.State:
     """The rollout state kept in status."""
     started, ready_at = status.step_started_at, status.candidate_ready_at
     return rollout.State(
-        stable=status.stable_version, candidate=status.candidate_version, phase=status.phase or "Pending",
-        step=status.current_step, step_started=timestamps.parse(started) if started else None,
-        rolled_back=status.rolled_back_version, candidate_ready_at=timestamps.parse(ready_at) if ready_at else None,
+        stable=status.stable_version,
+        candidate=status.candidate_version,
+        phase=status.phase or "Pending",
+        step=status.current_step,
+        step_started=timestamps.parse(started) if started else None,
+        rolled_back=status.rolled_back_version,
+        candidate_ready_at=timestamps.parse(ready_at) if ready_at else None,
     )
 
 
 def is_rolling_out(status: deployment_api.ModelDeploymentStatus) -> bool:
     """Whether the ModelDeployment needs a pass every tick (a rollout, or cleanup, under way)."""
-    return (status.candidate_version is not None or bool(status.retiring_versions)
-            or status.phase in (None, "Pending", "Progressing", "Degraded"))
+    return (
+        status.candidate_version is not None
+        or bool(status.retiring_versions)
+        or status.phase in (None, "Pending", "Progressing", "Degraded")
+    )
 
 
 def awaits_champion(obj: dict[str, Any], *, project: str, champion: int | None) -> bool:
@@ -247,9 +351,15 @@ def awaits_champion(obj: dict[str, Any], *, project: str, champion: int | None) 
     return tracking and champion is not None and champion not in (status.get("stableVersion"), status.get("candidateVersion"))
 
 
-def _measure(spec: deployment_api.ModelDeploymentSpec, state: rollout.State, current: deployment_api.ModelDeploymentStatus,
-             observed: Observed, seen: kserve.Seen, *,
-             router_url: str | None) -> tuple[deployment_api.AnalysisResult | None, deployment_api.ABTestReport | None]:
+def _measure(
+    spec: deployment_api.ModelDeploymentSpec,
+    state: rollout.State,
+    current: deployment_api.ModelDeploymentStatus,
+    observed: Observed,
+    seen: kserve.Seen,
+    *,
+    router_url: str | None,
+) -> tuple[deployment_api.AnalysisResult | None, deployment_api.ABTestReport | None]:
     """The candidate's analysis over its current window and, during an ABTest, the report so far;
     only while the candidate serves and the router answers."""
     candidate, stats = state.candidate, observed.stats
@@ -259,14 +369,25 @@ def _measure(spec: deployment_api.ModelDeploymentSpec, state: rollout.State, cur
     result = analysis.judge(window, spec.strategy.analysis, needs_agreement=spec.strategy.type in ("Canary", "Shadow"))
     report = None
     if spec.strategy.type == "ABTest" and state.stable is not None:
-        report = ab_report(stats, spec.strategy, stable=state.stable, candidate=candidate, candidate_window=window,
-                           stable_baseline=current.ab_test_baseline, task=observed.project.problem.task)
+        report = ab_report(
+            stats,
+            spec.strategy,
+            stable=state.stable,
+            candidate=candidate,
+            candidate_window=window,
+            stable_baseline=current.ab_test_baseline,
+            task=observed.project.problem.task,
+        )
     return result, report
 
 
-def _message(current: deployment_api.ModelDeploymentStatus, decision: rollout.Decision,
-             traffic: list[deployment_api.TrafficEntry], seen: kserve.Seen,
-             result: deployment_api.AnalysisResult | None) -> str:
+def _message(
+    current: deployment_api.ModelDeploymentStatus,
+    decision: rollout.Decision,
+    traffic: list[deployment_api.TrafficEntry],
+    seen: kserve.Seen,
+    result: deployment_api.AnalysisResult | None,
+) -> str:
     """One sentence on where the rollout stands. A transition's message stays until the next one
     when the phase waits on a person (RolledBack, Paused), so the reason remains readable."""
     state = decision.state

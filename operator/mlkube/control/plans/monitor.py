@@ -118,9 +118,16 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     return _analysed(obj, spec, current, served=observed.served, result=observed.analysis, runs=observed.runs, now=now)
 
 
-def _analysed(obj: dict[str, Any], spec: monitor_api.DriftMonitorSpec, current: monitor_api.DriftMonitorStatus, *,
-              served: Served, result: driftcheck.DriftCheckResult, runs: tuple[dict[str, Any], ...],
-              now: datetime.datetime) -> MonitorPlan:
+def _analysed(
+    obj: dict[str, Any],
+    spec: monitor_api.DriftMonitorSpec,
+    current: monitor_api.DriftMonitorStatus,
+    *,
+    served: Served,
+    result: driftcheck.DriftCheckResult,
+    runs: tuple[dict[str, Any], ...],
+    now: datetime.datetime,
+) -> MonitorPlan:
     """Status, Events, alerts and retraining of one analysis of the served version."""
     stamp, generation, version = timestamps.format(now), _generation(obj), served.entry.version
     drifting, was_drifting = result.phase == "Drifting", current.phase == "Drifting"
@@ -129,34 +136,52 @@ def _analysed(obj: dict[str, Any], spec: monitor_api.DriftMonitorSpec, current: 
     alerts: list[alerting.Alert] = []
 
     def alert_labels(of_version: int) -> dict[str, str]:
-        return alerting.labels(obj, project=project_name, deployment=spec.deployment_ref, version=of_version,
-                               severity=spec.alerting.severity)
+        return alerting.labels(
+            obj, project=project_name, deployment=spec.deployment_ref, version=of_version, severity=spec.alerting.severity
+        )
 
     previous = current.model_version
     if was_drifting and previous is not None and previous != version:
         # A new stable version is judged on its own reference: the old version's episode ends here.
         if spec.alerting.webhook:
-            body = alerting.payload(alert_labels(previous), current, starts_at=current.drift_started_at or stamp,
-                                    resolved_at=stamp)
+            body = alerting.payload(
+                alert_labels(previous), current, starts_at=current.drift_started_at or stamp, resolved_at=stamp
+            )
             alerts.append(alerting.Alert(spec.alerting.webhook, body, records=False))
-        events.append(plans.info("DriftResolved",
-                                 f"Version {previous} no longer serves; version {version} is judged on its own reference"))
+        events.append(
+            plans.info("DriftResolved", f"Version {previous} no longer serves; version {version} is judged on its own reference")
+        )
         was_drifting = False
-    new = current.model_copy(update={
-        "phase": result.phase, "samples": result.samples, "dataset_drift": result.dataset_drift,
-        "drift_share": result.drift_share, "features": result.features or [], "prediction_drift": result.prediction_drift,
-        "performance": result.performance, "report_uri": result.report_uri or current.report_uri, "message": None,
-        "model_version": version, "last_check_time": stamp,
-    })
+    new = current.model_copy(
+        update={
+            "phase": result.phase,
+            "samples": result.samples,
+            "dataset_drift": result.dataset_drift,
+            "drift_share": result.drift_share,
+            "features": result.features or [],
+            "prediction_drift": result.prediction_drift,
+            "performance": result.performance,
+            "report_uri": result.report_uri or current.report_uri,
+            "message": None,
+            "model_version": version,
+            "last_check_time": stamp,
+        }
+    )
     if drifting and not was_drifting:
         new = new.model_copy(update={"drift_started_at": stamp})
         events.append(plans.warning("DriftDetected", result.summary))
     elif was_drifting and not drifting:
         events.append(plans.info("DriftResolved", f"No drift in the latest window ({result.samples} samples)"))
-    if spec.alerting.webhook and alerting.should_send(drifting=drifting, was_drifting=was_drifting,
-                                                      last_alert=current.last_alert_time, now=now):
-        body = alerting.payload(alert_labels(version), result, summary=result.summary,
-                                starts_at=new.drift_started_at or stamp, resolved_at=None if drifting else stamp)
+    if spec.alerting.webhook and alerting.should_send(
+        drifting=drifting, was_drifting=was_drifting, last_alert=current.last_alert_time, now=now
+    ):
+        body = alerting.payload(
+            alert_labels(version),
+            result,
+            summary=result.summary,
+            starts_at=new.drift_started_at or stamp,
+            resolved_at=None if drifting else stamp,
+        )
         alerts.append(alerting.Alert(spec.alerting.webhook, body))
     create: tuple[dict[str, Any], ...] = ()
     if drifting and spec.action.retrain:
@@ -165,43 +190,78 @@ def _analysed(obj: dict[str, Any], spec: monitor_api.DriftMonitorSpec, current: 
             events.append(plans.info("RetrainingSkipped", skipped))
     if new.retraining_job and new.retraining_job != current.retraining_job:
         events.append(plans.info("RetrainingStarted", f"Started TrainingJob {new.retraining_job}"))
-    new = conditions.with_condition(new, "Drifting", drifting, "DriftDetected" if drifting else "NoDrift", result.summary,
-                                    generation=generation, now=stamp)
-    new = conditions.with_ready(new, ready=True, reason="InsufficientData" if result.phase == "InsufficientData" else "Analysed",
-                                message=result.summary, generation=generation, now=stamp)
+    new = conditions.with_condition(
+        new, "Drifting", drifting, "DriftDetected" if drifting else "NoDrift", result.summary, generation=generation, now=stamp
+    )
+    new = conditions.with_ready(
+        new,
+        ready=True,
+        reason="InsufficientData" if result.phase == "InsufficientData" else "Analysed",
+        message=result.summary,
+        generation=generation,
+        now=stamp,
+    )
     return MonitorPlan(plans.Plan(status=new, create=create, events=tuple(events)), alerts=tuple(alerts))
 
 
-def _retrain(obj: dict[str, Any], new: monitor_api.DriftMonitorStatus, served: Served, runs: tuple[dict[str, Any], ...], *,
-             episode: str, now: datetime.datetime) -> tuple[monitor_api.DriftMonitorStatus, tuple[dict[str, Any], ...], str | None]:
+def _retrain(
+    obj: dict[str, Any],
+    new: monitor_api.DriftMonitorStatus,
+    served: Served,
+    runs: tuple[dict[str, Any], ...],
+    *,
+    episode: str,
+    now: datetime.datetime,
+) -> tuple[monitor_api.DriftMonitorStatus, tuple[dict[str, Any], ...], str | None]:
     """The status, the TrainingJob to create and the reason retraining was refused, for the episode
     starting at ``episode``. The episode's run, once it exists, is this monitor's ``retrainingJob``."""
     project, monitor = served.project, obj["metadata"]["name"]
     recorded = kinds.MLPROJECT.parse_status(project.get("status"))
-    decision = retraining.decide(served.project_spec.retraining, project=project["metadata"]["name"], recorded=recorded,
-                                 runs=runs, episode=episode, now=now)
+    decision = retraining.decide(
+        served.project_spec.retraining,
+        project=project["metadata"]["name"],
+        recorded=recorded,
+        runs=runs,
+        episode=episode,
+        now=now,
+    )
     if decision.allowed:
-        run = retraining_manifests.training_job(project, served.project_spec, name=decision.name, trigger="drift",
-                                                source=monitor)
+        run = retraining_manifests.training_job(project, served.project_spec, name=decision.name, trigger="drift", source=monitor)
         return new.model_copy(update={"retraining_job": decision.name}), (run,), None
     if decision.reason is None:
         # The episode's run exists: started by this monitor in an earlier pass (perhaps one whose
         # status write conflicted), or by another monitor of the project in the same second.
-        mine = any(r["metadata"]["name"] == decision.name
-                   and (r["metadata"].get("labels") or {}).get(retraining_manifests.SOURCE) == monitor for r in runs)
+        mine = any(
+            r["metadata"]["name"] == decision.name
+            and (r["metadata"].get("labels") or {}).get(retraining_manifests.SOURCE) == monitor
+            for r in runs
+        )
         return (new.model_copy(update={"retraining_job": decision.name}) if mine else new), (), None
     return new.model_copy(update={"message": decision.reason}), (), decision.reason
 
 
-def _not_ready(obj: dict[str, Any], current: monitor_api.DriftMonitorStatus, reason: str, message: str, *,
-               now: datetime.datetime, checked: bool = False) -> MonitorPlan:
+def _not_ready(
+    obj: dict[str, Any],
+    current: monitor_api.DriftMonitorStatus,
+    reason: str,
+    message: str,
+    *,
+    now: datetime.datetime,
+    checked: bool = False,
+) -> MonitorPlan:
     """Ready=False with what to fix; ``checked`` counts the attempt as this interval's check (no
     retry every tick)."""
     update: dict[str, Any] = {"phase": current.phase or "Pending", "message": message}
     if checked:
         update["last_check_time"] = timestamps.format(now)
-    new = conditions.with_ready(current.model_copy(update=update), ready=False, reason=reason, message=message,
-                                generation=_generation(obj), now=timestamps.format(now))
+    new = conditions.with_ready(
+        current.model_copy(update=update),
+        ready=False,
+        reason=reason,
+        message=message,
+        generation=_generation(obj),
+        now=timestamps.format(now),
+    )
     return MonitorPlan(plans.Plan(status=new))
 
 

@@ -44,8 +44,11 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     except pydantic.ValidationError as error:
         message = f"MLProject {mlp['metadata']['name']!r} is invalid: {errors.describe(error)}"
         failed = current.model_copy(update={"phase": "Failed", "message": message})
-        return plans.Plan(status=conditions.with_ready(failed, ready=False, reason="InvalidSpec", message=message,
-                                                       generation=generation, now=stamp))
+        return plans.Plan(
+            status=conditions.with_ready(
+                failed, ready=False, reason="InvalidSpec", message=message, generation=generation, now=stamp
+            )
+        )
     finished = [f for f in map(registry.Finished.from_trainingjob, observed.runs) if f is not None]
     models, added = registry.register(current.models, finished, now=stamp)
     champion, problem = _champion_of(mlp, spec, current=current.champion_version, models=models, added=added, finished=finished)
@@ -54,13 +57,27 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     # (retraining.decide) count them from here too.
     starts = retraining.automatic_starts(observed.runs, recorded=current.retrain_times, now=now)
     last_retrain = starts[-1] if starts and starts[-1] > (current.last_retrain_time or "") else current.last_retrain_time
-    new = current.model_copy(update={
-        "phase": "Ready", "models": models, "versions": len(models), "champion_version": champion, "message": problem,
-        "retrain_times": starts, "last_retrain_time": last_retrain, **tick_update,
-    })
+    new = current.model_copy(
+        update={
+            "phase": "Ready",
+            "models": models,
+            "versions": len(models),
+            "champion_version": champion,
+            "message": problem,
+            "retrain_times": starts,
+            "last_retrain_time": last_retrain,
+            **tick_update,
+        }
+    )
     ready_message = problem or (f"{len(models)} version(s); champion {champion}" if models else "No model trained yet")
-    new = conditions.with_ready(new, ready=problem is None, reason="ChampionAnnotationInvalid" if problem else "ProjectReady",
-                                message=ready_message, generation=generation, now=stamp)
+    new = conditions.with_ready(
+        new,
+        ready=problem is None,
+        reason="ChampionAnnotationInvalid" if problem else "ProjectReady",
+        message=ready_message,
+        generation=generation,
+        now=stamp,
+    )
     return plans.Plan(
         status=new,
         create=(run,) if run else (),
@@ -69,9 +86,15 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     )
 
 
-def _champion_of(mlp: dict[str, Any], spec: project_api.MLProjectSpec, *, current: int | None,
-                models: Sequence[project_api.ModelEntry], added: Sequence[project_api.ModelEntry],
-                finished: Sequence[registry.Finished]) -> tuple[int | None, str | None]:
+def _champion_of(
+    mlp: dict[str, Any],
+    spec: project_api.MLProjectSpec,
+    *,
+    current: int | None,
+    models: Sequence[project_api.ModelEntry],
+    added: Sequence[project_api.ModelEntry],
+    finished: Sequence[registry.Finished],
+) -> tuple[int | None, str | None]:
     """The champion after this pass's registrations, and what is wrong with a manual choice.
 
     Under the manual policy the ``mlkube.io/champion`` annotation chooses (an invalid one keeps the
@@ -81,12 +104,14 @@ def _champion_of(mlp: dict[str, Any], spec: project_api.MLProjectSpec, *, curren
         chosen, problem = registry.manual_champion(annotation, models)
         return (chosen if chosen is not None else current), problem
     comparisons = {f.name: f.comparison for f in finished if f.comparison}
-    return registry.champion_after(current, added, models, promotion=spec.promotion,
-                                   primary_metric=spec.problem.primary_metric, comparisons=comparisons), None
+    return registry.champion_after(
+        current, added, models, promotion=spec.promotion, primary_metric=spec.problem.primary_metric, comparisons=comparisons
+    ), None
 
 
-def _scheduled(mlp: dict[str, Any], spec: project_api.MLProjectSpec, current: project_api.MLProjectStatus, *,
-              now: datetime.datetime) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def _scheduled(
+    mlp: dict[str, Any], spec: project_api.MLProjectSpec, current: project_api.MLProjectStatus, *, now: datetime.datetime
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The TrainingJob of a due schedule tick (or None) and the status fields of the schedule.
 
     The tick is recorded in ``lastScheduleTime``; the run itself joins ``retrainTimes`` once it is
@@ -105,8 +130,13 @@ def _scheduled(mlp: dict[str, Any], spec: project_api.MLProjectSpec, current: pr
     return run, {**update, "last_schedule_time": timestamps.format(tick)}
 
 
-def _pruned(spec: project_api.MLProjectSpec, runs: Sequence[dict[str, Any]], *, stored: Sequence[project_api.ModelEntry],
-           models: Sequence[project_api.ModelEntry]) -> tuple[plans.ObjectRef, ...]:
+def _pruned(
+    spec: project_api.MLProjectSpec,
+    runs: Sequence[dict[str, Any]],
+    *,
+    stored: Sequence[project_api.ModelEntry],
+    models: Sequence[project_api.ModelEntry],
+) -> tuple[plans.ObjectRef, ...]:
     """The oldest finished runs beyond the history limits; registered versions stay in the registry.
 
     Succeeded runs count once registered (``models``), but only a run whose version is already in
@@ -117,24 +147,49 @@ def _pruned(spec: project_api.MLProjectSpec, runs: Sequence[dict[str, Any]], *, 
     succeeded = [r for r in runs if _phase(r) == "Succeeded" and r["metadata"]["name"] in in_models]
     failed = [r for r in runs if _phase(r) == "Failed"]
     refs = []
-    for group, limit in ((succeeded, spec.training.successful_jobs_history_limit), (failed, spec.training.failed_jobs_history_limit)):
-        group.sort(key=lambda r: ((r.get("status") or {}).get("completionTime") or r["metadata"]["creationTimestamp"], r["metadata"]["name"]))
+    for group, limit in (
+        (succeeded, spec.training.successful_jobs_history_limit),
+        (failed, spec.training.failed_jobs_history_limit),
+    ):
+        group.sort(
+            key=lambda r: (
+                (r.get("status") or {}).get("completionTime") or r["metadata"]["creationTimestamp"],
+                r["metadata"]["name"],
+            )
+        )
         for run in group[: max(0, len(group) - limit)]:
             if _phase(run) == "Failed" or run["metadata"]["name"] in in_stored:
-                refs.append(plans.ObjectRef(base.API_VERSION, "TrainingJob", run["metadata"]["name"], run["metadata"]["namespace"]))
+                refs.append(
+                    plans.ObjectRef(base.API_VERSION, "TrainingJob", run["metadata"]["name"], run["metadata"]["namespace"])
+                )
     return tuple(refs)
 
 
-def _events(old: project_api.MLProjectStatus, new: project_api.MLProjectStatus, *,
-           added: Sequence[project_api.ModelEntry], started: dict[str, Any] | None) -> tuple[plans.Event, ...]:
+def _events(
+    old: project_api.MLProjectStatus,
+    new: project_api.MLProjectStatus,
+    *,
+    added: Sequence[project_api.ModelEntry],
+    started: dict[str, Any] | None,
+) -> tuple[plans.Event, ...]:
     """The Events of the transition from ``old`` to ``new``: each version registered (``added``),
     a new champion, and the scheduled run ``started``."""
-    found = [plans.info("VersionRegistered", f"Version {entry.version} from TrainingJob {entry.training_job} "
-                        f"({'eligible' if entry.eligible else 'not eligible: success criteria not met'})") for entry in added]
+    found = [
+        plans.info(
+            "VersionRegistered",
+            f"Version {entry.version} from TrainingJob {entry.training_job} "
+            f"({'eligible' if entry.eligible else 'not eligible: success criteria not met'})",
+        )
+        for entry in added
+    ]
     if new.champion_version != old.champion_version and new.champion_version is not None:
-        found.append(plans.info("ChampionChanged", f"Version {new.champion_version} is the champion (was {old.champion_version})"))
+        found.append(
+            plans.info("ChampionChanged", f"Version {new.champion_version} is the champion (was {old.champion_version})")
+        )
     if started is not None:
-        found.append(plans.info("RetrainingStarted", f"Started TrainingJob {started['metadata']['name']} ({started['spec']['trigger']})"))
+        found.append(
+            plans.info("RetrainingStarted", f"Started TrainingJob {started['metadata']['name']} ({started['spec']['trigger']})")
+        )
     return tuple(found)
 
 

@@ -86,14 +86,19 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
         if _must_create(old, job):
             secret = manifests.credentials_secret(spec, mlp_spec)
             if secret and secret not in observed.secrets:
-                missing = Missing("SecretNotFound", f"Secret {secret!r} (credentialsSecret) does not exist in namespace "
-                                  f"{obj['metadata']['namespace']!r}; create it with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+                missing = Missing(
+                    "SecretNotFound",
+                    f"Secret {secret!r} (credentialsSecret) does not exist in namespace "
+                    f"{obj['metadata']['namespace']!r}; create it with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                )
                 return _waiting(old, missing, generation=generation, now=stamp, apply=(account,))
-            deployments = [d["metadata"]["name"] for d in observed.deployments
-                           if d["spec"].get("projectRef") == mlp["metadata"]["name"]]
+            deployments = [
+                d["metadata"]["name"] for d in observed.deployments if d["spec"].get("projectRef") == mlp["metadata"]["name"]
+            ]
             document = manifests.trainer_input(obj, spec, mlp, mlp_spec, deployments=deployments, now=now)
-            job = manifests.trainer_job(obj, spec, document, project_name=mlp["metadata"]["name"],
-                                        image=observed.image, secret=secret)
+            job = manifests.trainer_job(
+                obj, spec, document, project_name=mlp["metadata"]["name"], image=observed.image, secret=secret
+            )
             create = (job,)
     except (pydantic.ValidationError, manifests.ResolutionError) as error:
         return _invalid(old, error, generation=generation, now=stamp)
@@ -136,7 +141,11 @@ def awaits_registration(obj: dict[str, Any], mlp: dict[str, Any]) -> bool:
     """Whether TrainingJob ``obj`` succeeded without a version and project ``mlp``'s registry now
     lists it: a pass gives it its version."""
     status = kinds.TRAININGJOB.parse_status(obj.get("status"))
-    if status.phase != "Succeeded" or status.model_version is not None or obj["spec"].get("projectRef") != mlp["metadata"]["name"]:
+    if (
+        status.phase != "Succeeded"
+        or status.model_version is not None
+        or obj["spec"].get("projectRef") != mlp["metadata"]["name"]
+    ):
         return False
     registry = kinds.MLPROJECT.parse_status(mlp.get("status"))
     return any(entry.training_job == obj["metadata"]["name"] for entry in registry.models)
@@ -165,8 +174,15 @@ def _registered_version(mlp: dict[str, Any], name: str, state: jobstate.JobState
     return None
 
 
-def _status_of(current: training.TrainingJobStatus, state: jobstate.JobState, *, progress: training.Progress | None,
-               version: int | None, generation: int, now: str) -> training.TrainingJobStatus:
+def _status_of(
+    current: training.TrainingJobStatus,
+    state: jobstate.JobState,
+    *,
+    progress: training.Progress | None,
+    version: int | None,
+    generation: int,
+    now: str,
+) -> training.TrainingJobStatus:
     """The status from the Job's state, on top of what the stored status already says."""
     update: dict[str, Any] = {"phase": state.phase, "message": state.message if state.phase == "Failed" else None}
     if state.start_time:
@@ -178,9 +194,14 @@ def _status_of(current: training.TrainingJobStatus, state: jobstate.JobState, *,
     result = state.result
     if state.phase == "Succeeded" and result is not None:
         outcome = {
-            "best_algorithm": result.algorithm, "best_params": result.params, "metrics": result.metrics,
-            "success_criteria_met": result.success_criteria_met, "artifact_uri": result.artifact_uri,
-            "digest": result.digest, "diagnostics": result.diagnostics, "comparison": result.comparison,
+            "best_algorithm": result.algorithm,
+            "best_params": result.params,
+            "metrics": result.metrics,
+            "success_criteria_met": result.success_criteria_met,
+            "artifact_uri": result.artifact_uri,
+            "digest": result.digest,
+            "diagnostics": result.diagnostics,
+            "comparison": result.comparison,
         }
         update.update({key: value for key, value in outcome.items() if value is not None})
         done = update.get("progress", current.progress)
@@ -207,9 +228,12 @@ def _with_up_to_date(status: training.TrainingJobStatus, generation: int, *, now
         return status
     same = ran == generation
     cond = conditions.condition(
-        "UpToDate", same, "SpecRan" if same else "SpecChangedAfterStart",
-        "The Job runs the current spec" if same else
-        f"The spec changed after the Job started; the Job runs generation {ran}, not {generation}. "
+        "UpToDate",
+        same,
+        "SpecRan" if same else "SpecChangedAfterStart",
+        "The Job runs the current spec"
+        if same
+        else f"The spec changed after the Job started; the Job runs generation {ran}, not {generation}. "
         "Create a new TrainingJob to run the new spec.",
     )
     # Without observedGeneration, as this condition has always been written: it names both generations.
@@ -217,8 +241,9 @@ def _with_up_to_date(status: training.TrainingJobStatus, generation: int, *, now
     return status.model_copy(update={"conditions": [base.Condition.model_validate(c) for c in merged]})
 
 
-def _waiting(old: training.TrainingJobStatus, missing: Missing, *, generation: int, now: str,
-             apply: tuple[dict[str, Any], ...]) -> plans.Plan:
+def _waiting(
+    old: training.TrainingJobStatus, missing: Missing, *, generation: int, now: str, apply: tuple[dict[str, Any], ...]
+) -> plans.Plan:
     """A run that cannot go on until a reference exists: not ready, retried later."""
     new = old.model_copy(update={"phase": old.phase or "Pending", "message": missing.message})
     new = conditions.with_ready(new, ready=False, reason=missing.reason, message=missing.message, generation=generation, now=now)

@@ -49,28 +49,39 @@ def report(stable: Arm, candidate: Arm, *, task: str, min_labeled: int) -> deplo
     if metric == "accuracy":
         p_value = two_proportion_p_value(a.correct, a.labeled, b.correct, b.labeled)
     else:
-        p_value = welch_p_value((a.labeled, a.abs_error_sum, a.squared_error_sum),
-                                (b.labeled, b.abs_error_sum, b.squared_error_sum))
+        p_value = welch_p_value(
+            (a.labeled, a.abs_error_sum, a.squared_error_sum), (b.labeled, b.abs_error_sum, b.squared_error_sum)
+        )
     difference = None if va is None or vb is None else round(vb - va, 4)
     needed = max(min_labeled, 2)
     winner, conclusion = None, ""
     if a.labeled < needed or b.labeled < needed:
-        conclusion = (f"not enough labeled feedback: {a.labeled} (version {stable.version}) and {b.labeled} "
-                      f"(version {candidate.version}) of {needed} needed")
+        conclusion = (
+            f"not enough labeled feedback: {a.labeled} (version {stable.version}) and {b.labeled} "
+            f"(version {candidate.version}) of {needed} needed"
+        )
     elif p_value is not None and p_value < SIGNIFICANCE and _value(b, metric) != _value(a, metric):
         candidate_better = (_value(b, metric) > _value(a, metric)) == (metric == "accuracy")
         best, other = (candidate, stable) if candidate_better else (stable, candidate)
         winner = best.version
         best_row, other_row = (rows[1], rows[0]) if candidate_better else (rows[0], rows[1])
-        conclusion = (f"version {best.version} beats {other.version} on {metric}: {best_row.value:.3g} vs "
-                      f"{other_row.value:.3g} (p={p_value:.2g}, {best.window.labeled}/{other.window.labeled} labeled)")
+        conclusion = (
+            f"version {best.version} beats {other.version} on {metric}: {best_row.value:.3g} vs "
+            f"{other_row.value:.3g} (p={p_value:.2g}, {best.window.labeled}/{other.window.labeled} labeled)"
+        )
     else:
         shown = "n/a" if p_value is None else f"{p_value:.2g}"
-        conclusion = (f"no significant difference on {metric}: version {candidate.version} {_shown(vb)} vs "
-                      f"{stable.version} {_shown(va)} (p={shown} >= {SIGNIFICANCE:g}, {b.labeled}/{a.labeled} labeled)")
+        conclusion = (
+            f"no significant difference on {metric}: version {candidate.version} {_shown(vb)} vs "
+            f"{stable.version} {_shown(va)} (p={shown} >= {SIGNIFICANCE:g}, {b.labeled}/{a.labeled} labeled)"
+        )
     return deployment.ABTestReport(
-        versions=rows, metric=metric, difference=difference,
-        p_value=None if p_value is None else float(f"{p_value:.4g}"), winner=winner, conclusion=conclusion,
+        versions=rows,
+        metric=metric,
+        difference=difference,
+        p_value=None if p_value is None else float(f"{p_value:.4g}"),
+        winner=winner,
+        conclusion=conclusion,
     )
 
 
@@ -129,8 +140,10 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     h = d
     for m in range(1, 1000):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -153,10 +166,16 @@ def _version(arm: Arm, metric: str) -> deployment.ABTestVersion:
     value = _value(w, metric)
     rmse = round(math.sqrt(w.squared_error_sum / w.labeled), 4) if w.labeled and metric == "mae" else None
     return deployment.ABTestVersion(
-        version=arm.version, role=arm.role, requests=w.requests,
+        version=arm.version,
+        role=arm.role,
+        requests=w.requests,
         error_rate=round(w.errors / w.requests, 4) if w.requests else None,
-        latency_p50_ms=None if p50 in (None, math.inf) else p50, latency_p99_ms=None if p99 in (None, math.inf) else p99,
-        labeled=w.labeled, metric=metric, value=None if value is None else round(value, 4), rmse=rmse,
+        latency_p50_ms=None if p50 in (None, math.inf) else p50,
+        latency_p99_ms=None if p99 in (None, math.inf) else p99,
+        labeled=w.labeled,
+        metric=metric,
+        value=None if value is None else round(value, 4),
+        rmse=rmse,
     )
 
 

@@ -54,8 +54,14 @@ def should_send(*, drifting: bool, was_drifting: bool, last_alert: str | None, n
     return was_drifting
 
 
-def payload(alert_labels: dict[str, str], findings: driftcheck.DriftCheckResult | monitor.DriftMonitorStatus, *,
-            summary: str = DEFAULT_SUMMARY, starts_at: str, resolved_at: str | None) -> list[dict[str, Any]]:
+def payload(
+    alert_labels: dict[str, str],
+    findings: driftcheck.DriftCheckResult | monitor.DriftMonitorStatus,
+    *,
+    summary: str = DEFAULT_SUMMARY,
+    starts_at: str,
+    resolved_at: str | None,
+) -> list[dict[str, Any]]:
     """The POST /api/v2/alerts body describing ``findings`` (an analysis, or the last status of an
     episode that ends), resolved when ``resolved_at`` is given."""
     drifted = [f.name for f in findings.features or () if f.drifted]
@@ -76,5 +82,7 @@ def performance_text(performance: monitor.Performance | None) -> str:
     if performance is None or performance.baseline is None or performance.current is None:
         return "n/a (not enough labeled requests in the window)"
     baseline, current = performance.baseline, performance.current
-    return (f"{performance.metric} {baseline:.3f} -> {current:.3f} (drop {baseline - current:.3f}, "
-            f"{performance.samples} labeled requests)")
+    return (
+        f"{performance.metric} {baseline:.3f} -> {current:.3f} (drop {baseline - current:.3f}, "
+        f"{performance.samples} labeled requests)"
+    )

@@ -32,8 +32,12 @@ class Window:
 
 
 _QUALITY = ("labeled", "correct", "abs_error_sum", "squared_error_sum")
-_QUALITY_WIRE = {"labeled": "labeled", "correct": "correct", "abs_error_sum": "absErrorSum",
-                 "squared_error_sum": "squaredErrorSum"}
+_QUALITY_WIRE = {
+    "labeled": "labeled",
+    "correct": "correct",
+    "abs_error_sum": "absErrorSum",
+    "squared_error_sum": "squaredErrorSum",
+}
 
 
 def snapshot(stats: dict[str, Any], version: int) -> deployment.AnalysisBaseline:
@@ -87,20 +91,31 @@ def judge(traffic: Window, thresholds: deployment.Analysis, *, needs_agreement: 
     p99 = quantile_ms(traffic.buckets, 0.99)
     agreement = traffic.agreed / traffic.compared if traffic.compared else None
     max_latency_ms = base.parse_duration(thresholds.max_latency_p99).total_seconds() * 1000
-    enough = traffic.requests >= thresholds.min_requests and (
-        not needs_agreement or traffic.compared >= thresholds.min_requests)
+    enough = traffic.requests >= thresholds.min_requests and (not needs_agreement or traffic.compared >= thresholds.min_requests)
     failed = []
-    if error_rate is not None and error_rate > thresholds.max_error_rate and (
-            enough or traffic.errors > thresholds.max_error_rate * max(thresholds.min_requests, 1)):
-        failed.append(f"errorRate {error_rate:.3g} > maxErrorRate {thresholds.max_error_rate:g} "
-                      f"({traffic.errors} of {traffic.requests} requests)")
+    if (
+        error_rate is not None
+        and error_rate > thresholds.max_error_rate
+        and (enough or traffic.errors > thresholds.max_error_rate * max(thresholds.min_requests, 1))
+    ):
+        failed.append(
+            f"errorRate {error_rate:.3g} > maxErrorRate {thresholds.max_error_rate:g} "
+            f"({traffic.errors} of {traffic.requests} requests)"
+        )
     if enough and p99 is not None and p99 > max_latency_ms:
         shown = "over 10s" if p99 == float("inf") else f"{p99:g}ms"
         failed.append(f"latencyP99 {shown} > maxLatencyP99 {thresholds.max_latency_p99}")
-    if (enough and needs_agreement and agreement is not None and traffic.compared >= thresholds.min_requests
-            and agreement < thresholds.min_agreement):
-        failed.append(f"agreement {agreement:.3g} < minAgreement {thresholds.min_agreement:g} "
-                      f"({traffic.agreed} of {traffic.compared} predictions)")
+    if (
+        enough
+        and needs_agreement
+        and agreement is not None
+        and traffic.compared >= thresholds.min_requests
+        and agreement < thresholds.min_agreement
+    ):
+        failed.append(
+            f"agreement {agreement:.3g} < minAgreement {thresholds.min_agreement:g} "
+            f"({traffic.agreed} of {traffic.compared} predictions)"
+        )
     verdict = "Failing" if failed else ("Passing" if enough else "Inconclusive")
     return deployment.AnalysisResult(
         requests=traffic.requests,

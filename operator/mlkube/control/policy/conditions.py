@@ -54,8 +54,9 @@ def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:
     return found is not None and found.get("status") == "True"
 
 
-def with_condition(status: StatusT, type_: str, value: bool, reason: str, message: str = "", *, generation: int | None,
-                   now: str) -> StatusT:
+def with_condition(
+    status: StatusT, type_: str, value: bool, reason: str, message: str = "", *, generation: int | None, now: str
+) -> StatusT:
     """A copy of the typed ``status`` with condition ``type_`` set; its transition time moves only
     when its status changes. ``generation`` None leaves the condition's observedGeneration out."""
     new = condition(type_, value, reason, message, generation=generation)

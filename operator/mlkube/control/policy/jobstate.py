@@ -87,19 +87,35 @@ def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, conta
     terminated = _trainer_termination(pods, container)
     result = _result(terminated)
     if isinstance(result, str):
-        return JobState("Failed", "InvalidResult", f"The trainer's result does not follow the trainer contract (see the "
-                        f"README): {result}", start, status.get("completionTime"))
+        return JobState(
+            "Failed",
+            "InvalidResult",
+            f"The trainer's result does not follow the trainer contract (see the README): {result}",
+            start,
+            status.get("completionTime"),
+        )
     if _condition(job, "Complete"):
         if result is None or not result.ok:
-            return JobState("Failed", "NoResult", "The trainer exited 0 but wrote no result to its termination message; "
-                            "it must follow the trainer contract (see the README)", start, status.get("completionTime"))
+            return JobState(
+                "Failed",
+                "NoResult",
+                "The trainer exited 0 but wrote no result to its termination message; "
+                "it must follow the trainer contract (see the README)",
+                start,
+                status.get("completionTime"),
+            )
         return JobState("Succeeded", "Trained", "The trainer wrote a model version", start, status.get("completionTime"), result)
     failed = _condition(job, "Failed")
     if failed:
         ended = failed.get("lastTransitionTime")
         if failed.get("reason") == "DeadlineExceeded":
-            return JobState("Failed", "DeadlineExceeded", f"The trainer ran longer than spec.timeout ({timeout}); "
-                            "raise spec.timeout or lower spec.tuning.maxTrials", start, ended)
+            return JobState(
+                "Failed",
+                "DeadlineExceeded",
+                f"The trainer ran longer than spec.timeout ({timeout}); raise spec.timeout or lower spec.tuning.maxTrials",
+                start,
+                ended,
+            )
         if result is not None and result.message:
             return JobState("Failed", result.reason or "TrainingFailed", result.message, start, ended, result)
         detail = _last_line((terminated or {}).get("message", "")) or failed.get("message", "")
@@ -125,7 +141,7 @@ def progress(log_text: str) -> training.Progress | None:
     for line in log_text.splitlines():
         if line.startswith(PROGRESS_PREFIX):
             try:
-                lines.append(json.loads(line[len(PROGRESS_PREFIX):]))
+                lines.append(json.loads(line[len(PROGRESS_PREFIX) :]))
             except ValueError:
                 continue
     if not lines:
@@ -134,6 +150,9 @@ def progress(log_text: str) -> training.Progress | None:
     done, total = trials.get("trialsCompleted", 0), trials.get("trialsTotal", 0)
     best = trials.get("bestScore")
     return training.Progress(
-        trials_completed=done, trials_total=total, summary=f"{done}/{total}",
-        best_score=round(float(best), 6) if best is not None else None, stage=lines[-1].get("stage") or None,
+        trials_completed=done,
+        trials_total=total,
+        summary=f"{done}/{total}",
+        best_score=round(float(best), 6) if best is not None else None,
+        stage=lines[-1].get("stage") or None,
     )

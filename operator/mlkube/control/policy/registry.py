@@ -57,8 +57,9 @@ def is_pending(tj: dict[str, Any]) -> bool:
     return status.get("phase") in ("Succeeded", "Failed") and status.get("modelVersion") is None
 
 
-def register(models: Sequence[project.ModelEntry], finished: Sequence[Finished], *,
-             now: str) -> tuple[list[project.ModelEntry], list[project.ModelEntry]]:
+def register(
+    models: Sequence[project.ModelEntry], finished: Sequence[Finished], *, now: str
+) -> tuple[list[project.ModelEntry], list[project.ModelEntry]]:
     """The registry with every unregistered finished run appended; also returns the new entries.
 
     Versions continue from the highest registered one without gaps, in completion order.
@@ -68,8 +69,14 @@ def register(models: Sequence[project.ModelEntry], finished: Sequence[Finished],
     next_version = max((m.version for m in models), default=0) + 1
     added = [
         project.ModelEntry(
-            version=next_version + offset, training_job=run.name, created_at=now, algorithm=run.algorithm,
-            metrics=run.test_metrics, eligible=run.eligible, artifact_uri=run.artifact_uri, digest=run.digest,
+            version=next_version + offset,
+            training_job=run.name,
+            created_at=now,
+            algorithm=run.algorithm,
+            metrics=run.test_metrics,
+            eligible=run.eligible,
+            artifact_uri=run.artifact_uri,
+            digest=run.digest,
             trigger=run.trigger,
         )
         for offset, run in enumerate(pending)
@@ -77,9 +84,15 @@ def register(models: Sequence[project.ModelEntry], finished: Sequence[Finished],
     return [*models, *added], added
 
 
-def champion_after(current: int | None, new_entries: Sequence[project.ModelEntry], models: Sequence[project.ModelEntry], *,
-                   promotion: project.Promotion, primary_metric: str,
-                   comparisons: Mapping[str, training_api.Comparison]) -> int | None:
+def champion_after(
+    current: int | None,
+    new_entries: Sequence[project.ModelEntry],
+    models: Sequence[project.ModelEntry],
+    *,
+    promotion: project.Promotion,
+    primary_metric: str,
+    comparisons: Mapping[str, training_api.Comparison],
+) -> int | None:
     """The champion once ``new_entries`` are registered, under the auto policy.
 
     A new version takes over when it is eligible and beats the champion on the primary metric by
@@ -96,13 +109,16 @@ def champion_after(current: int | None, new_entries: Sequence[project.ModelEntry
             current = entry.version
             continue
         new_score, old_score = _scores(entry, by_version[current], primary_metric, comparisons.get(entry.training_job))
-        if old_score is None or base.is_improvement(primary_metric, new_score, old_score, min_improvement=promotion.min_improvement):
+        if old_score is None or base.is_improvement(
+            primary_metric, new_score, old_score, min_improvement=promotion.min_improvement
+        ):
             current = entry.version
     return current
 
 
-def _scores(entry: project.ModelEntry, champion: project.ModelEntry, metric: str,
-            comparison: training_api.Comparison | None) -> tuple[float, float | None]:
+def _scores(
+    entry: project.ModelEntry, champion: project.ModelEntry, metric: str, comparison: training_api.Comparison | None
+) -> tuple[float, float | None]:
     same_holdout = comparison and comparison.champion_version == champion.version and comparison.metric == metric
     if same_holdout and comparison.challenger is not None and comparison.champion is not None:
         return comparison.challenger, comparison.champion

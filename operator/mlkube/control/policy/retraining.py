@@ -36,8 +36,15 @@ def run_name(project: str, episode: str) -> str:
     return meta.child_name(project, f"drift-{stamp}")
 
 
-def decide(policy: project_api.Retraining, *, project: str, recorded: project_api.MLProjectStatus,
-           runs: Sequence[dict[str, Any]], episode: str, now: datetime.datetime) -> Decision:
+def decide(
+    policy: project_api.Retraining,
+    *,
+    project: str,
+    recorded: project_api.MLProjectStatus,
+    runs: Sequence[dict[str, Any]],
+    episode: str,
+    now: datetime.datetime,
+) -> Decision:
     """Whether the episode starting at ``episode`` may start its run now, under the retraining
     ``policy`` of ``project`` (its ``spec.retraining``); ``recorded`` is the project's status and
     ``runs`` the namespace's TrainingJobs."""
@@ -51,8 +58,11 @@ def decide(policy: project_api.Retraining, *, project: str, recorded: project_ap
     created = sorted({timestamps.parse(t) for t in automatic_starts(mine, recorded=recorded.retrain_times, now=now)} | last)
     day = [t for t in created if t > now - datetime.timedelta(days=1)]
     if len(day) >= policy.max_per_day:
-        return Decision(False, name, f"retraining budget spent: {len(day)} automatic runs in 24 h "
-                                     f"(spec.retraining.maxPerDay {policy.max_per_day})")
+        return Decision(
+            False,
+            name,
+            f"retraining budget spent: {len(day)} automatic runs in 24 h (spec.retraining.maxPerDay {policy.max_per_day})",
+        )
     cooldown = base.parse_duration(policy.cooldown)
     if created and created[-1] + cooldown > now:
         until = timestamps.format(created[-1] + cooldown)

@@ -60,8 +60,11 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         return Decision(dataclasses.replace(state, phase=state.phase if state.stable else "Pending"))
     if state.stable is None:
         ready = seen.ready.get(seen.desired, False)
-        return Decision(State(stable=seen.desired, phase="Healthy" if ready else "Progressing"),
-                        (("Normal", "Deploying", f"Serving version {seen.desired}"),), window_reset=True)
+        return Decision(
+            State(stable=seen.desired, phase="Healthy" if ready else "Progressing"),
+            (("Normal", "Deploying", f"Serving version {seen.desired}"),),
+            window_reset=True,
+        )
     if state.candidate is None:
         if seen.desired in (state.stable, state.rolled_back):
             return Decision(dataclasses.replace(state, phase=_steady_phase(state, seen)))
@@ -74,8 +77,11 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         if seen.desired == state.stable:
             return _rollback(state, f"the spec asks for version {state.stable} again", mark=False)
         restarted = State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now)
-        return Decision(restarted, (("Normal", "RolloutRestarted", f"Version {seen.desired} replaces candidate {state.candidate}"),),
-                        window_reset=True)
+        return Decision(
+            restarted,
+            (("Normal", "RolloutRestarted", f"Version {seen.desired} replaces candidate {state.candidate}"),),
+            window_reset=True,
+        )
     if seen.action == "abort":
         return _rollback(state, "aborted by annotation")
     candidate_ready = seen.ready.get(state.candidate, False)
@@ -113,9 +119,17 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
             return Decision(dataclasses.replace(state, phase="Progressing"))
         if state.step + 1 < len(steps):
             nxt = state.step + 1
-            return Decision(dataclasses.replace(state, step=nxt, step_started=seen.now, phase="Progressing"),
-                            (("Normal", "StepCompleted", f"Canary step {state.step} passed; {steps[nxt].weight}% to version {state.candidate}"),),
-                            window_reset=True)
+            return Decision(
+                dataclasses.replace(state, step=nxt, step_started=seen.now, phase="Progressing"),
+                (
+                    (
+                        "Normal",
+                        "StepCompleted",
+                        f"Canary step {state.step} passed; {steps[nxt].weight}% to version {state.candidate}",
+                    ),
+                ),
+                window_reset=True,
+            )
         return _finish(strategy, state, "all canary steps passed")
     duration = {
         "BlueGreen": strategy.blue_green.preview_duration,
@@ -128,9 +142,16 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
         return _end_ab_test(strategy, state, seen)
     if strategy.type == "BlueGreen" or seen.verdict == "Passing":
         return _finish(strategy, state, f"{strategy.type} ran for {duration} without failing")
-    return Decision(dataclasses.replace(state, phase="Paused"),
-                    (("Normal", "AwaitingDecision", f"{strategy.type} finished with an inconclusive analysis; "
-                      "annotate mlkube.io/action=promote or abort"),))
+    return Decision(
+        dataclasses.replace(state, phase="Paused"),
+        (
+            (
+                "Normal",
+                "AwaitingDecision",
+                f"{strategy.type} finished with an inconclusive analysis; annotate mlkube.io/action=promote or abort",
+            ),
+        ),
+    )
 
 
 def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
@@ -144,9 +165,19 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
     elif seen.verdict == "Passing":
         decision = _finish(strategy, state, f"ABTest ran for {duration} without failing")
     else:
-        decision = Decision(dataclasses.replace(state, phase="Paused"),
-                            (("Normal", "AwaitingDecision", ("ABTest finished without a winner and with an inconclusive "
-                                                             "analysis; annotate mlkube.io/action=promote or abort")),))
+        decision = Decision(
+            dataclasses.replace(state, phase="Paused"),
+            (
+                (
+                    "Normal",
+                    "AwaitingDecision",
+                    (
+                        "ABTest finished without a winner and with an inconclusive "
+                        "analysis; annotate mlkube.io/action=promote or abort"
+                    ),
+                ),
+            ),
+        )
     if not seen.ab_summary:
         return decision
     return dataclasses.replace(decision, events=(("Normal", "ABTestReport", seen.ab_summary), *decision.events))
@@ -155,26 +186,45 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
 def _finish(strategy: deployment.Strategy, state: State, why: str) -> Decision:
     if strategy.auto_promote:
         return _promote(state, why)
-    return Decision(dataclasses.replace(state, phase="Paused"),
-                    (("Normal", "AwaitingPromotion", f"{why}; annotate mlkube.io/action=promote to switch"),))
+    return Decision(
+        dataclasses.replace(state, phase="Paused"),
+        (("Normal", "AwaitingPromotion", f"{why}; annotate mlkube.io/action=promote to switch"),),
+    )
 
 
 def _promote(state: State, why: str) -> Decision:
-    return Decision(State(stable=state.candidate, phase="Healthy"),
-                    (("Normal", "Promoted", f"Version {state.candidate} is stable ({why})"),), window_reset=True)
+    return Decision(
+        State(stable=state.candidate, phase="Healthy"),
+        (("Normal", "Promoted", f"Version {state.candidate} is stable ({why})"),),
+        window_reset=True,
+    )
 
 
 def _fail(strategy: deployment.Strategy, state: State, why: str) -> Decision:
     if strategy.on_failure == "pause":
-        return Decision(dataclasses.replace(state, phase="Paused"),
-                        (("Warning", "RolloutPaused", f"Version {state.candidate}: {why}; stable version {state.stable} keeps its traffic share"),))
+        return Decision(
+            dataclasses.replace(state, phase="Paused"),
+            (
+                (
+                    "Warning",
+                    "RolloutPaused",
+                    f"Version {state.candidate}: {why}; stable version {state.stable} keeps its traffic share",
+                ),
+            ),
+        )
     return _rollback(state, why)
 
 
 def _rollback(state: State, why: str, *, mark: bool = True) -> Decision:
     return Decision(
         State(stable=state.stable, phase="RolledBack" if mark else "Healthy", rolled_back=state.candidate if mark else None),
-        (("Warning" if mark else "Normal", "RolledBack", f"Version {state.candidate} rolled back ({why}); version {state.stable} serves all traffic"),),
+        (
+            (
+                "Warning" if mark else "Normal",
+                "RolledBack",
+                f"Version {state.candidate} rolled back ({why}); version {state.stable} serves all traffic",
+            ),
+        ),
         window_reset=True,
     )
 
@@ -196,12 +246,16 @@ def traffic(strategy: deployment.Strategy, state: State) -> list[deployment.Traf
         return [stable]
     if strategy.type == "Canary":
         weight = strategy.canary.steps[state.step or 0].weight
-        return [stable.model_copy(update={"percent": 100 - weight}),
-                deployment.TrafficEntry(version=state.candidate, role="canary", percent=weight)]
+        return [
+            stable.model_copy(update={"percent": 100 - weight}),
+            deployment.TrafficEntry(version=state.candidate, role="canary", percent=weight),
+        ]
     if strategy.type == "ABTest":
         weight = strategy.ab_test.weight
-        return [stable.model_copy(update={"percent": 100 - weight}),
-                deployment.TrafficEntry(version=state.candidate, role="b", percent=weight)]
+        return [
+            stable.model_copy(update={"percent": 100 - weight}),
+            deployment.TrafficEntry(version=state.candidate, role="b", percent=weight),
+        ]
     if strategy.type == "Shadow":
         return [stable, deployment.TrafficEntry(version=state.candidate, role="shadow", percent=strategy.shadow.percent)]
     role = "preview" if strategy.type == "BlueGreen" else "canary"

@@ -12,7 +12,9 @@ def is_valid(expression: str) -> bool:
     return len(expression.split()) == 5 and croniter.croniter.is_valid(expression)
 
 
-def due_tick(expression: str, *, last: datetime.datetime | None, since: datetime.datetime, now: datetime.datetime) -> datetime.datetime | None:
+def due_tick(
+    expression: str, *, last: datetime.datetime | None, since: datetime.datetime, now: datetime.datetime
+) -> datetime.datetime | None:
     """The latest tick in ``(max(last, since), now]``, or None. Missed ticks collapse into the latest."""
     start = max(last, since) if last else since
     previous = croniter.croniter(expression, now).get_prev(datetime.datetime)

@@ -82,8 +82,9 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
     except refs.MissingReference as missing:
         return plan_deployment.Observed(unresolved=plan_deployment.Unresolved(missing.reason, missing.message))
     try:
-        owned = await client.list(k8s.INFERENCESERVICES, namespace,
-                                  labels={meta.OWNER_KIND: "modeldeployment", meta.OWNER_NAME: name})
+        owned = await client.list(
+            k8s.INFERENCESERVICES, namespace, labels={meta.OWNER_KIND: "modeldeployment", meta.OWNER_NAME: name}
+        )
     except k8s.NotFound:
         owned = []  # KServe is not installed (yet): no InferenceService exists; applying one will say so
     service = await client.get(k8s.SERVICES, serving.router_name(name), namespace)

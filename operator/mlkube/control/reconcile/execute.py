@@ -52,8 +52,9 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
         await client.post_event(obj, type_=event.type, reason=event.reason, message=event.message)
     if plan.clear_annotations:
         meta = obj["metadata"]
-        await client.patch(resource, meta["name"], meta.get("namespace"),
-                           {"metadata": {"annotations": dict.fromkeys(plan.clear_annotations)}})
+        await client.patch(
+            resource, meta["name"], meta.get("namespace"), {"metadata": {"annotations": dict.fromkeys(plan.clear_annotations)}}
+        )
     if plan.retry_after is not None:
         raise RetryLater(plan.retry_reason, delay=plan.retry_after)
     return written
@@ -67,8 +68,13 @@ def _is_stored(new: base.StatusBase, stored: dict[str, Any] | None) -> bool:
         return False
 
 
-async def converge(client: k8s.Client, resource: k8s.Resource, name: str, namespace: str | None,
-                   step: Callable[[dict[str, Any]], Awaitable[plans.Plan | None]]) -> None:
+async def converge(
+    client: k8s.Client,
+    resource: k8s.Resource,
+    name: str,
+    namespace: str | None,
+    step: Callable[[dict[str, Any]], Awaitable[plans.Plan | None]],
+) -> None:
     """Read the object, let ``step`` observe and plan, execute; start over on a write conflict.
 
     ``step`` returns None when there is nothing to do this pass. An object that is gone or being

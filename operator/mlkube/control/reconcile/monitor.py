@@ -45,8 +45,15 @@ async def run_worker(request: driftcheck.DriftCheckRequest, env: dict[str, str])
     return await worker.run(WORKER, request.wire(), env=env)
 
 
-async def reconcile(client: k8s.Client, name: str, namespace: str, *, force: bool = False,
-                    seen: dict[str, Any] | None = None, analyser: Analyser = run_worker) -> None:
+async def reconcile(
+    client: k8s.Client,
+    name: str,
+    namespace: str,
+    *,
+    force: bool = False,
+    seen: dict[str, Any] | None = None,
+    analyser: Analyser = run_worker,
+) -> None:
     """One pass over the DriftMonitor ``namespace/name``: when an analysis is due (or ``force``:
     its spec changed), run it and act on its result; never two at once for one monitor.
 
@@ -84,8 +91,9 @@ async def _converge(client: k8s.Client, name: str, namespace: str, *, force: boo
         await _post_alerts(client, name, namespace, outcome.alerts, now=now)
 
 
-async def observe(client: k8s.Client, obj: dict[str, Any], *, now: datetime.datetime,
-                  analyser: Analyser = run_worker) -> monitor_plans.Observed:
+async def observe(
+    client: k8s.Client, obj: dict[str, Any], *, now: datetime.datetime, analyser: Analyser = run_worker
+) -> monitor_plans.Observed:
     """Everything the plan needs, read in order and as far as it gets: the references, the served
     version, the storage Secret, the analysis of the window ending ``now``, and the namespace's
     TrainingJobs when a drift may start one."""
@@ -96,8 +104,9 @@ async def observe(client: k8s.Client, obj: dict[str, Any], *, now: datetime.date
     namespace = obj["metadata"]["namespace"]
     try:
         mdep = await refs.deployment(client, spec.deployment_ref, namespace)
-        mlp = await refs.project(client, mdep["spec"]["projectRef"], namespace,
-                                 field=f"ModelDeployment {spec.deployment_ref} spec.projectRef")
+        mlp = await refs.project(
+            client, mdep["spec"]["projectRef"], namespace, field=f"ModelDeployment {spec.deployment_ref} spec.projectRef"
+        )
         project_spec = refs.parsed_project(mlp)
     except refs.MissingReference as missing:
         return monitor_plans.Observed(missing=monitor_plans.Unavailable(missing.reason, missing.message))
@@ -113,8 +122,9 @@ async def observe(client: k8s.Client, obj: dict[str, Any], *, now: datetime.date
             awaiting = f"Secret {secret_name!r} (spec.storage.credentialsSecret) does not exist"
             return monitor_plans.Observed(served=served, awaiting=awaiting)
         env = worker.secret_env(secret, SECRET_KEYS)  # never logged or stored
-    request = drift.drift_request(obj, spec, storage=project_spec.storage, entry=entry,
-                                  primary_metric=project_spec.problem.primary_metric, now=now)
+    request = drift.drift_request(
+        obj, spec, storage=project_spec.storage, entry=entry, primary_metric=project_spec.problem.primary_metric, now=now
+    )
     try:
         analysis = driftcheck.DriftCheckResult.model_validate(await analyser(request, env))
     except worker.WorkerError as failure:
@@ -128,8 +138,9 @@ async def observe(client: k8s.Client, obj: dict[str, Any], *, now: datetime.date
     return monitor_plans.Observed(served=served, analysis=analysis, runs=runs)
 
 
-async def _post_alerts(client: k8s.Client, name: str, namespace: str, planned: tuple[alerting.Alert, ...], *,
-                       now: datetime.datetime) -> None:
+async def _post_alerts(
+    client: k8s.Client, name: str, namespace: str, planned: tuple[alerting.Alert, ...], *, now: datetime.datetime
+) -> None:
     """Post the planned alerts; a delivered alert of the current episode becomes ``lastAlertTime``."""
     for alert in planned:
         if await alerts.post(alert.url, alert.body) and alert.records:

@@ -24,8 +24,9 @@ from mlkube.control.reconcile import execute
 _locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
 
 
-async def reconcile(client: k8s.Client, name: str, namespace: str, *,
-                    clock: Callable[[], datetime.datetime] = timestamps.now) -> None:
+async def reconcile(
+    client: k8s.Client, name: str, namespace: str, *, clock: Callable[[], datetime.datetime] = timestamps.now
+) -> None:
     """Bring MLProject ``namespace/name``'s status up to date with its runs; start the run of a
     due schedule tick; prune the run history. ``clock`` gives each pass its ``now``.
 

@@ -24,7 +24,9 @@ async def project(client: k8s.Client, name: str, namespace: str, *, field: str =
     """The referenced MLProject, or MissingReference."""
     found = await client.get(k8s.MLPROJECTS, name, namespace)
     if found is None:
-        raise MissingReference("ProjectNotFound", f"{field}: MLProject {name!r} does not exist in namespace {namespace!r}; create it or fix {field}")
+        raise MissingReference(
+            "ProjectNotFound", f"{field}: MLProject {name!r} does not exist in namespace {namespace!r}; create it or fix {field}"
+        )
     return found
 
 
@@ -32,7 +34,10 @@ async def deployment(client: k8s.Client, name: str, namespace: str, *, field: st
     """The referenced ModelDeployment, or MissingReference."""
     found = await client.get(k8s.MODELDEPLOYMENTS, name, namespace)
     if found is None:
-        raise MissingReference("DeploymentNotFound", f"{field}: ModelDeployment {name!r} does not exist in namespace {namespace!r}; create it or fix {field}")
+        raise MissingReference(
+            "DeploymentNotFound",
+            f"{field}: ModelDeployment {name!r} does not exist in namespace {namespace!r}; create it or fix {field}",
+        )
     return found
 
 

@@ -36,8 +36,7 @@ async def write(client: k8s.Client, resource: k8s.Resource, body: dict[str, Any]
         return False
     patch = merge_patch(old, new)
     meta = body["metadata"]
-    await client.patch_status(resource, meta["name"], meta.get("namespace"), patch,
-                              resource_version=meta.get("resourceVersion"))
+    await client.patch_status(resource, meta["name"], meta.get("namespace"), patch, resource_version=meta.get("resourceVersion"))
     return True
 
 

@@ -69,5 +69,6 @@ async def observe(client: k8s.Client, obj: dict[str, Any], *, image: str, read_p
     if wanted.secret and await client.get(k8s.SECRETS, wanted.secret, namespace) is not None:
         secrets = frozenset({wanted.secret})
     deployments = await client.list(k8s.MODELDEPLOYMENTS, namespace) if wanted.deployments else []
-    return trainingjob_plan.Observed(image=image, project=mlp, job=job, pods=tuple(pods), log=log, secrets=secrets,
-                                     deployments=tuple(deployments))
+    return trainingjob_plan.Observed(
+        image=image, project=mlp, job=job, pods=tuple(pods), log=log, secrets=secrets, deployments=tuple(deployments)
+    )

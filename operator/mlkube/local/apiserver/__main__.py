@@ -11,19 +11,25 @@ from mlkube.local.apiserver import server, storage
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m mlkube.local.apiserver",
-                                     description="Run mlkube's embedded Kubernetes API server on 127.0.0.1.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mlkube.local.apiserver", description="Run mlkube's embedded Kubernetes API server on 127.0.0.1."
+    )
     parser.add_argument("--state-dir", required=True, help="directory for the database, token and kubeconfig")
     parser.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one; see DIR/kubeconfig)")
-    parser.add_argument("--history", type=int, default=storage.DEFAULT_HISTORY,
-                        help="watch events kept in memory for resuming watches (older ones get 410)")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=storage.DEFAULT_HISTORY,
+        help="watch events kept in memory for resuming watches (older ones get 410)",
+    )
     parser.add_argument("--bookmark-interval", type=float, default=15.0, help="seconds between watch bookmarks")
     return parser.parse_args()
 
 
 async def _serve(arguments: argparse.Namespace) -> None:
-    api = server.APIServer(arguments.state_dir, port=arguments.port, history=arguments.history,
-                           bookmark_interval=arguments.bookmark_interval)
+    api = server.APIServer(
+        arguments.state_dir, port=arguments.port, history=arguments.history, bookmark_interval=arguments.bookmark_interval
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

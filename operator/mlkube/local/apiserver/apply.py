@@ -23,10 +23,23 @@ ANCIENT_CHANGES = "ancient-changes"
 BEFORE_FIRST_APPLY = "before-first-apply"  # owns what an object had before its first apply
 
 # Paths kube-apiserver never records as owned (upstream fieldmanager `stripmeta.go`).
-_UNOWNED = frozenset({("f:apiVersion",), ("f:kind",), ("f:metadata",)} | {
-    ("f:metadata", "f:" + name) for name in (
-        "name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation",
-        "managedFields", "resourceVersion")})
+_UNOWNED = frozenset(
+    {("f:apiVersion",), ("f:kind",), ("f:metadata",)}
+    | {
+        ("f:metadata", "f:" + name)
+        for name in (
+            "name",
+            "namespace",
+            "creationTimestamp",
+            "selfLink",
+            "uid",
+            "clusterName",
+            "generation",
+            "managedFields",
+            "resourceVersion",
+        )
+    }
+)
 
 
 @dataclasses.dataclass
@@ -89,8 +102,14 @@ class _Entry:
             fields_v1 = json.loads(json.dumps(self.fields_v1))  # an unshared copy, at C speed
         else:
             fields_v1 = apply_fields.encode_fields(self.decoded)
-        entry = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version,
-                 "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": fields_v1}
+        entry = {
+            "manager": self.manager,
+            "operation": self.operation,
+            "apiVersion": self.api_version,
+            "time": self.time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_v1,
+        }
         if self.subresource:
             entry["subresource"] = self.subresource
         return entry
@@ -121,12 +140,24 @@ class Conflict(Exception):
 
     def causes(self, api_version: str = "") -> list[dict]:
         """Status.details.causes entries (reason FieldManagerConflict, field = the path)."""
-        return [{"reason": "FieldManagerConflict", "message": f"conflict with {entry.label(api_version)}",
-                 "field": path} for entry, path in self._found]
+        return [
+            {"reason": "FieldManagerConflict", "message": f"conflict with {entry.label(api_version)}", "field": path}
+            for entry, path in self._found
+        ]
 
 
-def apply(live: dict | None, config: dict, *, manager: str, api_version: str, force: bool, now: str,
-          schema: dict | None = None, subresource: str = "", reset_fields: tuple[str, ...] = ()) -> dict:
+def apply(
+    live: dict | None,
+    config: dict,
+    *,
+    manager: str,
+    api_version: str,
+    force: bool,
+    now: str,
+    schema: dict | None = None,
+    subresource: str = "",
+    reset_fields: tuple[str, ...] = (),
+) -> dict:
     """The object after `manager` applies `config` to `live` (None: create), managedFields included.
 
     `reset_fields` are the top-level fields this endpoint does not write (upstream strategies'
@@ -148,16 +179,15 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
     if live and not entries:
         # Upstream attributes an untracked object's fields to a placeholder Update manager, so
         # that a first apply conflicts instead of silently taking them over.
-        placeholder = _Entry(BEFORE_FIRST_APPLY, "Update", api_version, now, "",
-                             _owned(apply_fields.compare({}, live_plain, node)[0], reset))
+        placeholder = _Entry(
+            BEFORE_FIRST_APPLY, "Update", api_version, now, "", _owned(apply_fields.compare({}, live_plain, node)[0], reset)
+        )
         entries = {placeholder.identity: placeholder}
-    applier = _Entry(manager, "Apply", api_version, now, subresource,
-                     _owned(apply_fields.field_set(config, node), reset))
+    applier = _Entry(manager, "Apply", api_version, now, subresource, _owned(apply_fields.field_set(config, node), reset))
     previous = entries.pop(applier.identity, None)
     merged = apply_fields.merge(live_plain, config, node)
     if previous is not None:
-        dropped = {path for path in previous.fields - applier.fields
-                   if not any(entry.owns(path) for entry in entries.values())}
+        dropped = {path for path in previous.fields - applier.fields if not any(entry.owns(path) for entry in entries.values())}
         if dropped:
             owned = applier.fields.union(*(entry.fields for entry in entries.values()))
             merged = apply_fields.remove_paths(merged, apply_fields.tree(dropped), apply_fields.tree(owned), node)
@@ -179,9 +209,17 @@ def apply(live: dict | None, config: dict, *, manager: str, api_version: str, fo
     return merged
 
 
-def record_update(old: dict | None, new: dict, *, manager: str, api_version: str, now: str,
-                  subresource: str = "", schema: dict | None = None,
-                  reset_fields: tuple[str, ...] = ()) -> list[dict]:
+def record_update(
+    old: dict | None,
+    new: dict,
+    *,
+    manager: str,
+    api_version: str,
+    now: str,
+    subresource: str = "",
+    schema: dict | None = None,
+    reset_fields: tuple[str, ...] = (),
+) -> list[dict]:
     """managedFields after a non-apply write of `new` over `old` (None: create).
 
     `manager` takes every field whose value it added or changed; every manager (itself
@@ -221,8 +259,10 @@ def record_update(old: dict | None, new: dict, *, manager: str, api_version: str
 def _capped(entries: dict[tuple, _Entry]) -> dict[tuple, _Entry]:
     """Upstream `capManagersManager`: beyond MAX_UPDATE_MANAGERS Update entries, the oldest
     merge into one `ancient-changes` entry per apiVersion."""
-    updaters = sorted((entry for entry in entries.values() if entry.operation == "Update" and not entry.is_empty()),
-                      key=lambda entry: (entry.time, entry.identity))
+    updaters = sorted(
+        (entry for entry in entries.values() if entry.operation == "Update" and not entry.is_empty()),
+        key=lambda entry: (entry.time, entry.identity),
+    )
     excess = len(updaters) - MAX_UPDATE_MANAGERS
     first_of_version: dict[str, _Entry] = {}
     for entry in updaters:
@@ -249,9 +289,11 @@ def _reset(reset_fields: tuple[str, ...]) -> frozenset:
 
 def _owned(paths: set, reset: frozenset) -> set:
     """`paths` without those nobody owns: server-set metadata and the endpoint's reset fields."""
-    return {path for path in paths
-            if path not in _UNOWNED and path[:2] != ("f:metadata", "f:managedFields")
-            and not (path and path[0] in reset)}
+    return {
+        path
+        for path in paths
+        if path not in _UNOWNED and path[:2] != ("f:metadata", "f:managedFields") and not (path and path[0] in reset)
+    }
 
 
 def _without_managed_fields(obj: dict) -> dict:
@@ -269,8 +311,14 @@ def _decode_entries(obj: dict) -> dict[tuple, _Entry]:
         if not isinstance(raw, dict) or not raw.get("manager") or raw.get("operation") not in ("Apply", "Update"):
             continue
         fields_v1 = raw.get("fieldsV1")
-        entry = _Entry(raw["manager"], raw["operation"], raw.get("apiVersion", ""), raw.get("time", ""),
-                       raw.get("subresource", ""), fields_v1=fields_v1 if isinstance(fields_v1, dict) else {})
+        entry = _Entry(
+            raw["manager"],
+            raw["operation"],
+            raw.get("apiVersion", ""),
+            raw.get("time", ""),
+            raw.get("subresource", ""),
+            fields_v1=fields_v1 if isinstance(fields_v1, dict) else {},
+        )
         if entry.identity in entries:
             entry.fields |= entries[entry.identity].fields
         entries[entry.identity] = entry

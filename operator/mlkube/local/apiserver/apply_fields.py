@@ -23,7 +23,6 @@ ABSENT = object()  # a missing value, as opposed to JSON null
 MEMBER = "."  # in a tree of paths: the path ending here is itself in the set
 
 
-
 class InvalidObject(ValueError):
     """An object SSA cannot type: a list item without its key fields, duplicate keys, ..."""
 
@@ -69,8 +68,7 @@ class SchemaNode(Node):
         return SchemaNode(self.schema.get("items"))
 
     def list_type(self) -> tuple[str, tuple[str, ...]]:
-        return (self.schema.get("x-kubernetes-list-type", "atomic"),
-                tuple(self.schema.get("x-kubernetes-list-map-keys", ())))
+        return (self.schema.get("x-kubernetes-list-type", "atomic"), tuple(self.schema.get("x-kubernetes-list-map-keys", ())))
 
     def is_atomic_map(self) -> bool:
         return self.schema.get("x-kubernetes-map-type") == "atomic"
@@ -123,6 +121,7 @@ def root_node(api_version: str, kind: str, schema: dict | None) -> Node:
 
 # --- path elements ----------------------------------------------------------------------
 
+
 def _canonical(value) -> str:
     """Compact JSON with sorted keys; scalars (nearly every key and value) take a fast path."""
     if isinstance(value, str):
@@ -150,8 +149,9 @@ def item_element(item, node: Node) -> str:
         if value is ABSENT:
             value = node.key_default(name)
         if value is ABSENT:
-            raise InvalidObject(f'associative list with keys has an element that omits key field "{name}" '
-                                f"(and doesn't have default value)")
+            raise InvalidObject(
+                f'associative list with keys has an element that omits key field "{name}" (and doesn\'t have default value)'
+            )
         key[name] = value
     return "k:{" + ",".join(_encode_string(name) + ":" + _canonical(key[name]) for name in sorted(key)) + "}"
 
@@ -181,6 +181,7 @@ def path_sort_key(path: tuple[str, ...]):
 
 
 # --- walks ------------------------------------------------------------------------------
+
 
 def _granular_list(value, node: Node) -> bool:
     return isinstance(value, list) and node.list_type()[0] in ("set", "map")
@@ -244,8 +245,7 @@ def _compare(old, new, node: Node, path: tuple, result: tuple[set, set, set]) ->
         old_items = _indexed(old, node) if isinstance(old, list) else {}
         new_items = _indexed(new, node) if isinstance(new, list) else {}
         for element in old_items.keys() | new_items.keys():
-            _compare(old_items.get(element, ABSENT), new_items.get(element, ABSENT), node.item(),
-                     path + (element,), result)
+            _compare(old_items.get(element, ABSENT), new_items.get(element, ABSENT), node.item(), path + (element,), result)
     if old is ABSENT:
         added.add(path)
     elif new is ABSENT:
@@ -262,7 +262,7 @@ def _same(old, new) -> bool:
 
 
 def _container_shape(old, new, node: Node) -> str | None:
-    """"map" or "list" when the two values are compared member by member, None for a leaf
+    """ "map" or "list" when the two values are compared member by member, None for a leaf
     (scalars, atomic values, differing shapes, and empty-or-absent pairs)."""
     present = [value for value in (old, new) if value is not ABSENT]
     if all(isinstance(value, dict) for value in present) and not node.is_atomic_map():
@@ -385,6 +385,7 @@ def _remove_child(item, element: str, doomed: dict, kept: dict, node: Node):
 
 # --- sets as trees and FieldsV1 -----------------------------------------------------------
 
+
 def tree(paths) -> dict:
     """Nested dicts keyed by path element; `MEMBER` marks a path that is in the set."""
     root: dict = {}
@@ -402,8 +403,7 @@ def encode_fields(paths) -> dict:
 
 
 def _encode(node: dict) -> dict:
-    children = sorted((element for element in node if element != MEMBER),
-                      key=lambda element: path_sort_key((element,)))
+    children = sorted((element for element in node if element != MEMBER), key=lambda element: path_sort_key((element,)))
     encoded = {MEMBER: {}} if MEMBER in node and children else {}
     for element in children:
         encoded[element] = _encode(node[element])

@@ -34,15 +34,58 @@ REASONS = ("FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "Fi
 SELF, OLD_SELF = "self", "oldSelf"
 
 # cel-go keywords that a property name must be escaped from (`__namespace__`), per apiserver/pkg/cel.
-_RESERVED = {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
-             "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+_RESERVED = {
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+}
 _IDENT = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ESCAPABLE = re.compile(r"^[a-zA-Z_.\-/][a-zA-Z0-9_.\-/]*$")
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 _NATIVE_FUNCTIONS = {
-    "size", "int", "uint", "double", "string", "bytes", "bool", "dyn", "type", "timestamp", "duration",
-    "matches", "contains", "startsWith", "endsWith", "getDate", "getDayOfMonth", "getDayOfWeek",
-    "getDayOfYear", "getFullYear", "getHours", "getMilliseconds", "getMinutes", "getMonth", "getSeconds",
+    "size",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "dyn",
+    "type",
+    "timestamp",
+    "duration",
+    "matches",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getFullYear",
+    "getHours",
+    "getMilliseconds",
+    "getMinutes",
+    "getMonth",
+    "getSeconds",
 }
 
 
@@ -54,8 +97,7 @@ def escape(name: str) -> str | None:
         return None
     if name in _RESERVED:
         return f"__{name}__"
-    return (name.replace("__", "__underscores__").replace(".", "__dot__")
-            .replace("-", "__dash__").replace("/", "__slash__"))
+    return name.replace("__", "__underscores__").replace(".", "__dot__").replace("-", "__dash__").replace("/", "__slash__")
 
 
 FUNCTIONS = cel_library.functions()
@@ -66,6 +108,7 @@ _TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "li
 
 
 # --- compilation -----------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Compiled:
@@ -88,10 +131,14 @@ def compile_expression(text: str) -> Compiled:
     bound = set(_MACRO_VARIABLE.findall(text)) | {SELF, OLD_SELF} | _NAMESPACES | _TYPE_NAMES
     for name in program.variables():
         if name not in bound:
-            return Compiled(None, f"compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')", False)
+            return Compiled(
+                None, f"compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')", False
+            )
     for name in program.functions():
         if name[0].isalpha() and name not in KNOWN_FUNCTIONS:
-            return Compiled(None, f"compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')", False)
+            return Compiled(
+                None, f"compilation failed: ERROR: <input>: undeclared reference to '{name}' (in container '')", False
+            )
     return Compiled(program, "", OLD_SELF in program.variables())
 
 
@@ -158,8 +205,10 @@ def compile_rule(entry: dict, *, field_path: str = "") -> Rule:
 
 # --- evaluation ------------------------------------------------------------------------------------
 
-def check(rules: tuple[Rule, ...], value: object, old: object, *, has_old: bool, field: str,
-          type_name: str) -> list[schema_causes.Cause]:
+
+def check(
+    rules: tuple[Rule, ...], value: object, old: object, *, has_old: bool, field: str, type_name: str
+) -> list[schema_causes.Cause]:
     """Evaluate `rules` on one schema node's (CEL-converted) value; one cause per failed rule.
 
     Transition rules (those using oldSelf) run only when `has_old`. `type_name` is the node's schema
@@ -220,8 +269,10 @@ def _cause_for_reason(reason: str, field: str, type_name: str, detail: str) -> s
 
 def _evaluation_error(error: Exception, rule: Rule) -> str:
     if isinstance(error, TypeError):
-        return ("'no such overload': call arguments did not match a supported operator, function or "
-                f"macro signature for rule: {rule.error_string}")
+        return (
+            "'no such overload': call arguments did not match a supported operator, function or "
+            f"macro signature for rule: {rule.error_string}"
+        )
     if isinstance(error, KeyError):
         text = f"no such key: {error.args[0] if error.args else ''}"
     elif isinstance(error, ZeroDivisionError):
@@ -234,6 +285,7 @@ def _evaluation_error(error: Exception, rule: Rule) -> str:
 
 
 # --- values in their CEL form ----------------------------------------------------------------------
+
 
 def convert(value: object, node: object) -> object:
     """`value` as CEL sees it under schema `node` (a schema_nodes.Node; only called when it needs it).

@@ -60,8 +60,14 @@ def _url(text: str) -> dict:
     parts = _parse_url(text)
     if parts is None:
         raise ValueError(f"URL parse error during conversion from string: {text}")
-    return {"scheme": parts.scheme, "netloc": parts.netloc, "hostname": parts.hostname or "",
-            "port": str(parts.port or ""), "path": parts.path, "query": parts.query}
+    return {
+        "scheme": parts.scheme,
+        "netloc": parts.netloc,
+        "hostname": parts.hostname or "",
+        "port": str(parts.port or ""),
+        "path": parts.path,
+        "query": parts.query,
+    }
 
 
 def _url_host(url: dict) -> str:
@@ -74,8 +80,18 @@ def _url_query(url: dict) -> dict:
 
 _QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|([KMGTPE]i)|([numkMGTPE]))?$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": "1e-9", "u": "1e-6", "m": "1e-3", "": "1", "k": "1e3", "M": "1e6", "G": "1e9", "T": "1e12",
-            "P": "1e15", "E": "1e18"}
+_DECIMAL = {
+    "n": "1e-9",
+    "u": "1e-6",
+    "m": "1e-3",
+    "": "1",
+    "k": "1e3",
+    "M": "1e6",
+    "G": "1e9",
+    "T": "1e12",
+    "P": "1e15",
+    "E": "1e18",
+}
 _QUANTITY_KEY = "__quantity__"
 
 
@@ -130,17 +146,32 @@ def functions() -> dict:
     context = celrs.Context()
     stdlib.add_stdlib_to_context(context)
     functions = dict(context.functions)
-    functions.update({
-        "indexOf": _index_of, "lastIndexOf": _last_index_of, "isSorted": _is_sorted,
-        "find": _find, "findAll": _find_all,
-        "url": _url, "isURL": lambda text: _parse_url(text) is not None,
-        "getScheme": lambda url: url["scheme"], "getHost": _url_host, "getHostname": lambda url: url["hostname"],
-        "getPort": lambda url: url["port"], "getEscapedPath": lambda url: url["path"], "getQuery": _url_query,
-        "quantity": _quantity, "isQuantity": lambda text: _parse_quantity(text) is not None,
-        "sign": lambda q: _compare(q, _quantity_of(decimal.Decimal(0))),
-        "isInteger": lambda q: _value(q) == _value(q).to_integral_value() and abs(_value(q)) < 2**63,
-        "asInteger": _as_integer, "asApproximateFloat": lambda q: float(_value(q)),
-        "add": _add, "sub": _sub, "compareTo": _compare,
-        "isGreaterThan": lambda a, b: _compare(a, b) > 0, "isLessThan": lambda a, b: _compare(a, b) < 0,
-    })
+    functions.update(
+        {
+            "indexOf": _index_of,
+            "lastIndexOf": _last_index_of,
+            "isSorted": _is_sorted,
+            "find": _find,
+            "findAll": _find_all,
+            "url": _url,
+            "isURL": lambda text: _parse_url(text) is not None,
+            "getScheme": lambda url: url["scheme"],
+            "getHost": _url_host,
+            "getHostname": lambda url: url["hostname"],
+            "getPort": lambda url: url["port"],
+            "getEscapedPath": lambda url: url["path"],
+            "getQuery": _url_query,
+            "quantity": _quantity,
+            "isQuantity": lambda text: _parse_quantity(text) is not None,
+            "sign": lambda q: _compare(q, _quantity_of(decimal.Decimal(0))),
+            "isInteger": lambda q: _value(q) == _value(q).to_integral_value() and abs(_value(q)) < 2**63,
+            "asInteger": _as_integer,
+            "asApproximateFloat": lambda q: float(_value(q)),
+            "add": _add,
+            "sub": _sub,
+            "compareTo": _compare,
+            "isGreaterThan": lambda a, b: _compare(a, b) > 0,
+            "isLessThan": lambda a, b: _compare(a, b) < 0,
+        }
+    )
     return functions

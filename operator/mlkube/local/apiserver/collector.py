@@ -32,10 +32,10 @@ class Collector:
             self._wake.set()
 
     async def run(self) -> None:
-        self._wake.set()       # a first pass after startup: finish what a restart interrupted
+        self._wake.set()  # a first pass after startup: finish what a restart interrupted
         while True:
             await self._wake.wait()
-            await asyncio.sleep(0.02)      # coalesce a burst of deletions into one pass
+            await asyncio.sleep(0.02)  # coalesce a burst of deletions into one pass
             self._wake.clear()
             try:
                 self.collect()
@@ -90,16 +90,18 @@ class Collector:
             return False
         meta = obj["metadata"]
         try:
-            self._objects.delete(rtype, meta.get("namespace", ""), meta["name"], propagation=propagation,
-                                 preconditions={"uid": meta["uid"]})
+            self._objects.delete(
+                rtype, meta.get("namespace", ""), meta["name"], propagation=propagation, preconditions={"uid": meta["uid"]}
+            )
         except errors.APIError as exc:
             if exc.code not in (404, 409):
                 logger.warning("could not delete %s %s: %s", key, meta["name"], exc)
             return False
         return True
 
-    def _update(self, key: str, old: dict[str, Any], new: dict[str, Any], opts: objects.WriteOptions,
-                *, subresource: str = "") -> bool:
+    def _update(
+        self, key: str, old: dict[str, Any], new: dict[str, Any], opts: objects.WriteOptions, *, subresource: str = ""
+    ) -> bool:
         rtype = self._objects.registry.storage_type(key)
         if rtype is None:
             return False
@@ -145,9 +147,12 @@ class Collector:
 
     def _terminate_namespace(self, namespace: dict[str, Any], everything: list[tuple[str, dict[str, Any]]]) -> bool:
         name = namespace["metadata"]["name"]
-        remaining = [(key, obj) for key, obj in everything
-                     if obj["metadata"].get("namespace") == name and self._objects.store.get(
-                         key, name, obj["metadata"]["name"]) is not None]
+        remaining = [
+            (key, obj)
+            for key, obj in everything
+            if obj["metadata"].get("namespace") == name
+            and self._objects.store.get(key, name, obj["metadata"]["name"]) is not None
+        ]
         progress = False
         for key, obj in remaining:
             if not obj["metadata"].get("deletionTimestamp"):
@@ -171,5 +176,7 @@ class Collector:
                 progress |= self._delete(key, obj, "Background")
         if self._objects.store.list(key):
             return progress
-        return self._without_finalizer("apiextensions.k8s.io/customresourcedefinitions", crd,
-                                       crds.CLEANUP_FINALIZER, CRD_MANAGER) or progress
+        return (
+            self._without_finalizer("apiextensions.k8s.io/customresourcedefinitions", crd, crds.CLEANUP_FINALIZER, CRD_MANAGER)
+            or progress
+        )

@@ -29,12 +29,29 @@ def _render(value: Any) -> str:
 
 # JSONSchemaProps fields with a fixed Go type: a CRD whose schema gives them another JSON type cannot be
 # decoded by kube-apiserver (e.g. JSON Schema 2020's numeric `exclusiveMinimum`, which v1 types as bool).
-_BOOL_FIELDS = ("exclusiveMinimum", "exclusiveMaximum", "nullable", "uniqueItems", "x-kubernetes-preserve-unknown-fields",
-                "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string")
+_BOOL_FIELDS = (
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "nullable",
+    "uniqueItems",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-embedded-resource",
+    "x-kubernetes-int-or-string",
+)
 _NUMBER_FIELDS = ("minimum", "maximum", "multipleOf")
 _INT_FIELDS = ("maxLength", "minLength", "maxItems", "minItems", "maxProperties", "minProperties")
-_STRING_FIELDS = ("type", "format", "pattern", "description", "title", "x-kubernetes-list-type",
-                  "x-kubernetes-map-type", "$ref", "id", "$schema")
+_STRING_FIELDS = (
+    "type",
+    "format",
+    "pattern",
+    "description",
+    "title",
+    "x-kubernetes-list-type",
+    "x-kubernetes-map-type",
+    "$ref",
+    "id",
+    "$schema",
+)
 _GO_TYPES = {bool: "bool", float: "float64", int: "int64", str: "string"}
 
 
@@ -56,14 +73,21 @@ def _schema_decoding_error(node: dict[str, Any], where: str) -> str:
             if field not in node:
                 continue
             value = node[field]
-            ok = (isinstance(value, bool) if expected is bool else
-                  isinstance(value, (int, float)) and not isinstance(value, bool) if expected is float else
-                  isinstance(value, int) and not isinstance(value, bool) if expected is int else
-                  isinstance(value, str))
+            ok = (
+                isinstance(value, bool)
+                if expected is bool
+                else isinstance(value, (int, float)) and not isinstance(value, bool)
+                if expected is float
+                else isinstance(value, int) and not isinstance(value, bool)
+                if expected is int
+                else isinstance(value, str)
+            )
             if not ok:
                 found = {bool: "bool", str: "string", list: "array", dict: "object"}.get(type(value), "number")
-                return (f"json: cannot unmarshal {found} into Go struct field JSONSchemaProps.{where}.{field} of "
-                        f"type {_GO_TYPES[expected]}")
+                return (
+                    f"json: cannot unmarshal {found} into Go struct field JSONSchemaProps.{where}.{field} of "
+                    f"type {_GO_TYPES[expected]}"
+                )
     children: list[tuple[str, Any]] = [(f"{where}.properties.{k}", v) for k, v in (node.get("properties") or {}).items()]
     for key in ("items", "additionalProperties", "not"):
         if isinstance(node.get(key), dict):
@@ -102,12 +126,15 @@ def causes(crd: dict[str, Any]) -> list[errors.Cause]:
     if not kind:
         found.append(_required("spec.names.kind"))
     if plural and group and crd["metadata"].get("name") != f"{plural}.{group}":
-        found.append(_invalid("metadata.name", crd["metadata"].get("name", ""),
-                              'must be spec.names.plural+"."+spec.group'))
+        found.append(_invalid("metadata.name", crd["metadata"].get("name", ""), 'must be spec.names.plural+"."+spec.group'))
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        found.append(errors.Cause("FieldValueNotSupported",
-                                  f'Unsupported value: {_render(spec.get("scope"))}: supported values: '
-                                  '"Cluster", "Namespaced"', "spec.scope"))
+        found.append(
+            errors.Cause(
+                "FieldValueNotSupported",
+                f'Unsupported value: {_render(spec.get("scope"))}: supported values: "Cluster", "Namespaced"',
+                "spec.scope",
+            )
+        )
     versions = spec.get("versions") or []
     if not versions:
         found.append(_required("spec.versions", "must have exactly one version marked as storage version"))
@@ -140,9 +167,14 @@ def _version_causes(version: dict[str, Any], where: str) -> list[errors.Cause]:
             except ValueError as exc:
                 found.append(_invalid(f"{field}.jsonPath", column["jsonPath"], str(exc)))
         if column.get("type") not in ("integer", "number", "string", "boolean", "date"):
-            found.append(errors.Cause("FieldValueNotSupported",
-                                      f'Unsupported value: {_render(column.get("type"))}: supported values: '
-                                      '"integer", "number", "string", "boolean", "date"', f"{field}.type"))
+            found.append(
+                errors.Cause(
+                    "FieldValueNotSupported",
+                    f"Unsupported value: {_render(column.get('type'))}: supported values: "
+                    '"integer", "number", "string", "boolean", "date"',
+                    f"{field}.type",
+                )
+            )
     return found
 
 
@@ -183,16 +215,27 @@ def resource_types(crd: dict[str, Any]) -> list[registry.ResourceType]:
             continue
         # The scale subresource is not served (no controller reads it locally); status is.
         subresources = ("status",) if "status" in (version.get("subresources") or {}) else ()
-        selectable = tuple(("." .join(p for p in f["jsonPath"].split(".") if p), f["jsonPath"])
-                           for f in version.get("selectableFields") or [])
-        types.append(registry.ResourceType(
-            group=spec["group"], version=version["name"], plural=names["plural"], kind=names["kind"],
-            namespaced=spec.get("scope") == "Namespaced", singular=names["singular"],
-            short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
-            subresources=subresources, custom=True, uses_generation=True,
-            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
-            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
-            storage_version=storage, selectable_paths=selectable,
-            description=((version.get("schema") or {}).get("openAPIV3Schema") or {}).get("description", ""),
-        ))
+        selectable = tuple(
+            (".".join(p for p in f["jsonPath"].split(".") if p), f["jsonPath"]) for f in version.get("selectableFields") or []
+        )
+        types.append(
+            registry.ResourceType(
+                group=spec["group"],
+                version=version["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                namespaced=spec.get("scope") == "Namespaced",
+                singular=names["singular"],
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=subresources,
+                custom=True,
+                uses_generation=True,
+                schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+                printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+                storage_version=storage,
+                selectable_paths=selectable,
+                description=((version.get("schema") or {}).get("openAPIV3Schema") or {}).get("description", ""),
+            )
+        )
     return types

@@ -28,16 +28,19 @@ class Target:
     """What a resource URL addresses."""
 
     rtype: registry.ResourceType
-    namespace: str          # "" for cluster-scoped types and all-namespace collections
-    name: str = ""          # "" for a collection
+    namespace: str  # "" for cluster-scoped types and all-namespace collections
+    name: str = ""  # "" for a collection
     subresource: str = ""
 
 
 def resolve(types: registry.Registry, group: str, version: str, segments: list[str]) -> Target:
     """Map the path segments after `/api/v1` or `/apis/g/v` to a Target; 404 when nothing is there."""
     namespace = ""
-    if len(segments) >= 3 and segments[0] == "namespaces" and not (
-            group == "" and len(segments) == 3 and segments[2] in ("status", "finalize")):
+    if (
+        len(segments) >= 3
+        and segments[0] == "namespaces"
+        and not (group == "" and len(segments) == 3 and segments[2] in ("status", "finalize"))
+    ):
         namespace, segments = segments[1], segments[2:]
     if not segments or len(segments) > 3 or not all(segments):
         raise errors.path_not_found()
@@ -73,8 +76,9 @@ async def body(request: web.Request, *, patch: bool = False) -> tuple[str, Any]:
         try:
             return content_type, protobuf.decode(raw)
         except protobuf.Unsupported as exc:
-            raise errors.unsupported_media_type(content_type, ["application/json", "application/yaml"],
-                                                prefix=f"{exc}: ") from exc
+            raise errors.unsupported_media_type(
+                content_type, ["application/json", "application/yaml"], prefix=f"{exc}: "
+            ) from exc
         except protobuf.BadBody as exc:
             raise errors.bad_request(f"the protobuf body could not be decoded: {exc}") from exc
     raise errors.unsupported_media_type(content_type, BODY_TYPES)
@@ -117,11 +121,13 @@ def write_options(request: web.Request) -> objects.WriteOptions:
             raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
     validation = query.get("fieldValidation") or "Warn"
     if validation not in ("Strict", "Warn", "Ignore"):
-        raise errors.bad_request(f'fieldValidation: Unsupported value: "{validation}": supported values: '
-                                 '"Ignore", "Strict", "Warn"')
+        raise errors.bad_request(
+            f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'
+        )
     manager = query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0][:128]
-    return objects.WriteOptions(dry_run=bool(dry_run), field_manager=manager, field_validation=validation,
-                                force=flag(query.get("force")))
+    return objects.WriteOptions(
+        dry_run=bool(dry_run), field_manager=manager, field_validation=validation, force=flag(query.get("force"))
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,18 +145,20 @@ def delete_options(request: web.Request, payload: Any) -> DeleteOptions:
     if not propagation and orphan is not None:
         propagation = "Orphan" if orphan in (True, "true") else "Background"
     if propagation and propagation not in ("Background", "Foreground", "Orphan"):
-        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{propagation}": supported values: '
-                                 '"Foreground", "Background", "Orphan"')
+        raise errors.bad_request(
+            f'propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan"'
+        )
     dry_run = bool(payload.get("dryRun")) or bool(query.getall("dryRun", []))
     return DeleteOptions(propagation=propagation, preconditions=payload.get("preconditions"), dry_run=dry_run)
 
 
 def selector(request: web.Request, rtype: registry.ResourceType) -> selectors.Selector:
     paths = {field: (lambda obj, p=path: jsonpath.first(obj, p)) for field, path in rtype.selectable_paths}
-    return selectors.Selector(labels=selectors.parse_labels(request.query.get("labelSelector")),
-                              fields=selectors.parse_fields(request.query.get("fieldSelector"),
-                                                            rtype.field_selectors),
-                              jsonpaths=paths or None)
+    return selectors.Selector(
+        labels=selectors.parse_labels(request.query.get("labelSelector")),
+        fields=selectors.parse_fields(request.query.get("fieldSelector"), rtype.field_selectors),
+        jsonpaths=paths or None,
+    )
 
 
 def list_options_causes(request: web.Request, *, watch: bool) -> None:
@@ -160,17 +168,33 @@ def list_options_causes(request: web.Request, *, watch: bool) -> None:
     match = query.get("resourceVersionMatch", "")
     causes = []
     if send_initial is not None and not watch:
-        causes.append(errors.Cause("FieldValueForbidden", "Forbidden: sendInitialEvents is forbidden for list",
-                                   "sendInitialEvents"))
+        causes.append(
+            errors.Cause("FieldValueForbidden", "Forbidden: sendInitialEvents is forbidden for list", "sendInitialEvents")
+        )
     elif watch and flag(send_initial) and match != "NotOlderThan":
-        causes.append(errors.Cause("FieldValueForbidden", "Forbidden: sendInitialEvents requires setting "
-                                   "resourceVersionMatch to NotOlderThan", "resourceVersionMatch"))
+        causes.append(
+            errors.Cause(
+                "FieldValueForbidden",
+                "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                "resourceVersionMatch",
+            )
+        )
     elif watch and match and send_initial is None:
-        causes.append(errors.Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden for watch "
-                                   "unless sendInitialEvents is provided", "resourceVersionMatch"))
+        causes.append(
+            errors.Cause(
+                "FieldValueForbidden",
+                "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                "resourceVersionMatch",
+            )
+        )
     if match and match not in ("NotOlderThan", "Exact"):
-        causes.append(errors.Cause("FieldValueNotSupported", f'Unsupported value: "{match}": supported values: '
-                                   '"Exact", "NotOlderThan"', "resourceVersionMatch"))
+        causes.append(
+            errors.Cause(
+                "FieldValueNotSupported",
+                f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"',
+                "resourceVersionMatch",
+            )
+        )
     if causes:
         raise errors.invalid("ListOptions", "meta.k8s.io", "", causes)
 

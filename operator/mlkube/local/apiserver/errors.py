@@ -51,8 +51,9 @@ def qualified(resource: str, group: str) -> str:
 
 
 def not_found(resource: str, group: str, name: str) -> APIError:
-    return APIError(404, "NotFound", f'{qualified(resource, group)} "{name}" not found',
-                    {"name": name, "group": group, "kind": resource})
+    return APIError(
+        404, "NotFound", f'{qualified(resource, group)} "{name}" not found', {"name": name, "group": group, "kind": resource}
+    )
 
 
 def path_not_found() -> APIError:
@@ -60,14 +61,22 @@ def path_not_found() -> APIError:
 
 
 def already_exists(resource: str, group: str, name: str) -> APIError:
-    return APIError(409, "AlreadyExists", f'{qualified(resource, group)} "{name}" already exists',
-                    {"name": name, "group": group, "kind": resource})
+    return APIError(
+        409,
+        "AlreadyExists",
+        f'{qualified(resource, group)} "{name}" already exists',
+        {"name": name, "group": group, "kind": resource},
+    )
 
 
 def conflict(resource: str, group: str, name: str, why: str = "") -> APIError:
     why = why or "the object has been modified; please apply your changes to the latest version and try again"
-    return APIError(409, "Conflict", f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
-                    {"name": name, "group": group, "kind": resource})
+    return APIError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
+        {"name": name, "group": group, "kind": resource},
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,9 +93,17 @@ def invalid(kind: str, group: str, name: str, causes: list[Any]) -> APIError:
     rendered = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
     text = rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
     qualified_kind = f"{kind}.{group}" if group else kind
-    return APIError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {text}',
-                    {"name": name, "group": group, "kind": kind,
-                     "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes]})
+    return APIError(
+        422,
+        "Invalid",
+        f'{qualified_kind} "{name}" is invalid: {text}',
+        {
+            "name": name,
+            "group": group,
+            "kind": kind,
+            "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes],
+        },
+    )
 
 
 def bad_request(message: str) -> APIError:
@@ -94,8 +111,12 @@ def bad_request(message: str) -> APIError:
 
 
 def forbidden(resource: str, group: str, name: str, why: str) -> APIError:
-    return APIError(403, "Forbidden", f'{qualified(resource, group)} "{name}" is forbidden: {why}',
-                    {"name": name, "group": group, "kind": resource})
+    return APIError(
+        403,
+        "Forbidden",
+        f'{qualified(resource, group)} "{name}" is forbidden: {why}',
+        {"name": name, "group": group, "kind": resource},
+    )
 
 
 def unauthorized() -> APIError:
@@ -107,8 +128,7 @@ def method_not_allowed(message: str = "the server does not allow this method on 
 
 
 def unsupported_media_type(content_type: str, accepted: list[str], *, prefix: str = "") -> APIError:
-    message = (f"{prefix}the body of the request was in an unknown format - accepted media types include: "
-               + ", ".join(accepted))
+    message = f"{prefix}the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted)
     return APIError(415, "UnsupportedMediaType", message)
 
 

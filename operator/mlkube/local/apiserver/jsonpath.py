@@ -19,7 +19,9 @@ _TOKEN = re.compile(
       | \[\s*(?P<index>-?\d+)\s*\]
       | \[\s*(?P<star>\*)\s*\]
       | \[\s*\?\(\s*@(?P<fpath>(?:\.[A-Za-z0-9_$-]+)+)\s*(?P<op>==|!=)\s*(?P<fvalue>"[^"]*"|'[^']*'|[^)\s]+)\s*\)\s*\]
-    """, re.VERBOSE)
+    """,
+    re.VERBOSE,
+)
 
 
 @functools.lru_cache(maxsize=512)

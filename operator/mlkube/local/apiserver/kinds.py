@@ -20,8 +20,9 @@ CLUSTER_IP_FIRST = ipaddress.IPv4Address("127.1.0.1")
 CLUSTER_IP_LAST = ipaddress.IPv4Address("127.1.255.254")
 
 
-def prepare_create(rtype: registry.ResourceType, obj: dict[str, Any], *,
-                   services: Iterable[dict[str, Any]], network_seed: str = "") -> list[errors.Cause]:
+def prepare_create(
+    rtype: registry.ResourceType, obj: dict[str, Any], *, services: Iterable[dict[str, Any]], network_seed: str = ""
+) -> list[errors.Cause]:
     """Apply create-time defaults in place; `services` are the stored ones (for clusterIP allocation),
     `network_seed` names this cluster (its state directory) so that its Service addresses start in a
     /24 of their own: two local clusters on one machine rarely hand out the same address."""
@@ -49,8 +50,7 @@ def prepare_create(rtype: registry.ResourceType, obj: dict[str, Any], *,
         spec.setdefault("revisionHistoryLimit", 10)
         if key == ("apps", "deployments"):
             spec.setdefault("progressDeadlineSeconds", 600)
-            spec.setdefault("strategy", {"type": "RollingUpdate",
-                                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+            spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
     return prepare_write(rtype, obj)
 
 
@@ -114,8 +114,12 @@ def _default_job(job: dict[str, Any]) -> None:
     spec.setdefault("suspend", False)
     uid, name = job["metadata"]["uid"], job["metadata"]["name"]
     if not spec.get("manualSelector"):
-        labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
-                  "controller-uid": uid, "job-name": name}
+        labels = {
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid,
+            "job-name": name,
+        }
         spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
         template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
         template_meta.setdefault("labels", {}).update(labels)
@@ -136,8 +140,14 @@ def _prepare_service(service: dict[str, Any], services: Iterable[dict[str, Any]]
     requested = spec.get("clusterIP")
     if requested:
         if requested in used:
-            return [errors.Cause("FieldValueInvalid", f'Invalid value: []string{{"{requested}"}}: failed to allocate '
-                                 f"IP {requested}: provided IP is already allocated", "spec.clusterIPs")]
+            return [
+                errors.Cause(
+                    "FieldValueInvalid",
+                    f'Invalid value: []string{{"{requested}"}}: failed to allocate '
+                    f"IP {requested}: provided IP is already allocated",
+                    "spec.clusterIPs",
+                )
+            ]
         spec["clusterIPs"] = [requested]
         return []
     size = int(CLUSTER_IP_LAST) - int(CLUSTER_IP_FIRST) + 1
@@ -147,8 +157,9 @@ def _prepare_service(service: dict[str, Any], services: Iterable[dict[str, Any]]
         if str(address) not in used and not str(address).endswith((".0", ".255")):
             break
     else:
-        return [errors.Cause("FieldValueInvalid", "Invalid value: range is full: no clusterIP left to allocate",
-                             "spec.clusterIP")]
+        return [
+            errors.Cause("FieldValueInvalid", "Invalid value: range is full: no clusterIP left to allocate", "spec.clusterIP")
+        ]
     spec["clusterIP"] = str(address)
     spec["clusterIPs"] = [str(address)]
     return []

@@ -33,8 +33,7 @@ def _container(pod: dict[str, Any], requested: str) -> str:
         main = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
         if len(main) == 1:
             return main[0]
-        raise errors.bad_request(f"a container name must be specified for pod {pod_name}, choose one of: "
-                                 f"[{' '.join(main)}]")
+        raise errors.bad_request(f"a container name must be specified for pod {pod_name}, choose one of: [{' '.join(main)}]")
     if requested not in names:
         raise errors.bad_request(f"container {requested} is not valid for pod {pod_name}")
     return requested
@@ -95,8 +94,7 @@ async def serve(request: web.Request, pod: dict[str, Any], *, state_dir: str) ->
     elif files:
         path = files[-1]
     else:
-        raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: no log has been '
-                                 "written yet")
+        raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: no log has been written yet')
     # Local log files, read whole: a short read on the event loop, as the file is already on disk.
     with open(path, "rb") as handle:  # noqa: ASYNC230
         data = handle.read()
@@ -109,8 +107,9 @@ async def serve(request: web.Request, pod: dict[str, Any], *, state_dir: str) ->
     return await _follow(request, pod, path, data, offset=offset, container=container, limit=limit)
 
 
-async def _follow(request: web.Request, pod: dict[str, Any], path: str, first: bytes, *, offset: int,
-                  container: str, limit: int | None) -> web.StreamResponse:
+async def _follow(
+    request: web.Request, pod: dict[str, Any], path: str, first: bytes, *, offset: int, container: str, limit: int | None
+) -> web.StreamResponse:
     """Stream the file as it grows until the pod is deleted or the container ended and the file stopped growing."""
     store = request.app["objects"].store
     namespace, name, uid = pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod["metadata"]["uid"]
@@ -124,16 +123,18 @@ async def _follow(request: web.Request, pod: dict[str, Any], path: str, first: b
     await response.prepare(request)
     try:
         await response.write(first)
-        await _copy_growing_file(response, path, offset=offset,
-                                 budget=None if limit is None else limit - len(first), running=running)
+        await _copy_growing_file(
+            response, path, offset=offset, budget=None if limit is None else limit - len(first), running=running
+        )
     except ConnectionResetError:
-        return response         # the client went away
+        return response  # the client went away
     await response.write_eof()
     return response
 
 
-async def _copy_growing_file(response: web.StreamResponse, path: str, *, offset: int, budget: int | None,
-                             running: Callable[[], bool]) -> None:
+async def _copy_growing_file(
+    response: web.StreamResponse, path: str, *, offset: int, budget: int | None, running: Callable[[], bool]
+) -> None:
     """Copy what is appended to `path` after `offset` (at most `budget` bytes) while `running()` holds."""
     with open(path, "rb") as handle:  # noqa: ASYNC230 (a local file, read in what has been appended)
         handle.seek(offset)

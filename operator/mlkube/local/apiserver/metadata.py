@@ -20,16 +20,27 @@ _QUALIFIED_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
-SUBDOMAIN_MESSAGE = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                     "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                     f"validation is '{_DNS_SUBDOMAIN}')")
-LABEL_MESSAGE = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-                 "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
-                 f"validation is '{_DNS_LABEL}')")
+SUBDOMAIN_MESSAGE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    f"validation is '{_DNS_SUBDOMAIN}')"
+)
+LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+    f"validation is '{_DNS_LABEL}')"
+)
 
 # ObjectMeta fields a client may not set on create (the server owns them).
-SERVER_FIELDS = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
-                 "deletionGracePeriodSeconds", "selfLink")
+SERVER_FIELDS = (
+    "uid",
+    "creationTimestamp",
+    "resourceVersion",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
 
 
 def now() -> datetime.datetime:
@@ -78,14 +89,16 @@ def name_causes(name: str, *, label: bool) -> list[errors.Cause]:
     """Causes for an invalid metadata.name: DNS-1123 label (namespaces) or subdomain (everything else)."""
     if label:
         if len(name) > 63:
-            return [errors.Cause("FieldValueInvalid", f'Invalid value: "{name}": must be no more than 63 characters',
-                                 "metadata.name")]
+            return [
+                errors.Cause("FieldValueInvalid", f'Invalid value: "{name}": must be no more than 63 characters', "metadata.name")
+            ]
         if not re.fullmatch(_DNS_LABEL, name):
             return [errors.Cause("FieldValueInvalid", f'Invalid value: "{name}": {LABEL_MESSAGE}', "metadata.name")]
         return []
     if len(name) > 253:
-        return [errors.Cause("FieldValueInvalid", f'Invalid value: "{name}": must be no more than 253 characters',
-                             "metadata.name")]
+        return [
+            errors.Cause("FieldValueInvalid", f'Invalid value: "{name}": must be no more than 253 characters', "metadata.name")
+        ]
     if not re.fullmatch(_DNS_SUBDOMAIN, name):
         return [errors.Cause("FieldValueInvalid", f'Invalid value: "{name}": {SUBDOMAIN_MESSAGE}', "metadata.name")]
     return []
@@ -101,9 +114,11 @@ def _key_causes(key: str, field: str) -> list[errors.Cause]:
     elif len(name) > 63:
         problems.append("name part must be no more than 63 characters")
     elif not re.fullmatch(_QUALIFIED_NAME, name):
-        problems.append("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-                        "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-                        f"validation is '{_QUALIFIED_NAME}')")
+        problems.append(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+            "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+            f"validation is '{_QUALIFIED_NAME}')"
+        )
     return [errors.Cause("FieldValueInvalid", f'Invalid value: "{key}": {problem}', field) for problem in problems]
 
 
@@ -115,26 +130,31 @@ def meta_causes(meta: dict[str, Any]) -> list[errors.Cause]:
         if values is None:
             continue
         if not isinstance(values, dict):
-            causes.append(errors.Cause("FieldValueTypeInvalid", "Invalid value: must be a map of strings",
-                                       f"metadata.{section}"))
+            causes.append(errors.Cause("FieldValueTypeInvalid", "Invalid value: must be a map of strings", f"metadata.{section}"))
             continue
         for key, value in values.items():
             causes.extend(_key_causes(str(key), f"metadata.{section}"))
             if not isinstance(value, str):
-                causes.append(errors.Cause("FieldValueTypeInvalid", f"Invalid value: {value!r}: must be a string",
-                                           f"metadata.{section}.{key}"))
+                causes.append(
+                    errors.Cause(
+                        "FieldValueTypeInvalid", f"Invalid value: {value!r}: must be a string", f"metadata.{section}.{key}"
+                    )
+                )
             elif section == "labels" and (len(value) > 63 or not re.fullmatch(_LABEL_VALUE, value)):
-                causes.append(errors.Cause(
-                    "FieldValueInvalid",
-                    f'Invalid value: "{value}": a valid label must be an empty string or consist of alphanumeric '
-                    "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
-                    f"'MyValue',  or 'my_value',  or '12345', regex used for validation is '{_LABEL_VALUE}')",
-                    "metadata.labels"))
+                causes.append(
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        f'Invalid value: "{value}": a valid label must be an empty string or consist of alphanumeric '
+                        "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+                        f"'MyValue',  or 'my_value',  or '12345', regex used for validation is '{_LABEL_VALUE}')",
+                        "metadata.labels",
+                    )
+                )
     finalizers = meta.get("finalizers")
-    if finalizers is not None and (not isinstance(finalizers, list)
-                                   or not all(isinstance(f, str) and f for f in finalizers)):
-        causes.append(errors.Cause("FieldValueInvalid", "Invalid value: finalizers must be non-empty strings",
-                                   "metadata.finalizers"))
+    if finalizers is not None and (not isinstance(finalizers, list) or not all(isinstance(f, str) and f for f in finalizers)):
+        causes.append(
+            errors.Cause("FieldValueInvalid", "Invalid value: finalizers must be non-empty strings", "metadata.finalizers")
+        )
     return causes
 
 
@@ -145,6 +165,10 @@ def new_finalizer_causes(old: dict[str, Any], new: dict[str, Any]) -> list[error
     if not added:
         return []
     rendered = "[]string{" + ", ".join(f'"{f}"' for f in added) + "}"
-    return [errors.Cause("FieldValueForbidden",
-                         f"Forbidden: no new finalizers can be added if the object is being deleted, found new "
-                         f"finalizers {rendered}", "metadata.finalizers")]
+    return [
+        errors.Cause(
+            "FieldValueForbidden",
+            f"Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {rendered}",
+            "metadata.finalizers",
+        )
+    ]

@@ -19,8 +19,12 @@ from mlkube.local.apiserver import apply, builtin_fields, crds, errors, kinds, m
 NAMESPACES = ("", "namespaces")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"
-MERGE, JSON_PATCH, STRATEGIC, APPLY = ("application/merge-patch+json", "application/json-patch+json",
-                                       "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+MERGE, JSON_PATCH, STRATEGIC, APPLY = (
+    "application/merge-patch+json",
+    "application/json-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 CUSTOM_PATCH_TYPES = [JSON_PATCH, MERGE, APPLY]
 
 
@@ -28,7 +32,7 @@ CUSTOM_PATCH_TYPES = [JSON_PATCH, MERGE, APPLY]
 class WriteOptions:
     dry_run: bool = False
     field_manager: str = ""
-    field_validation: str = "Warn"      # Strict | Warn | Ignore
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
     force: bool = False
 
 
@@ -92,8 +96,9 @@ class Objects:
 
     # -- create ----------------------------------------------------------------------------
 
-    def create(self, rtype: registry.ResourceType, namespace: str, body: Any, opts: WriteOptions,
-               *, managed: bool = False) -> Result:
+    def create(
+        self, rtype: registry.ResourceType, namespace: str, body: Any, opts: WriteOptions, *, managed: bool = False
+    ) -> Result:
         obj = self._checked_body(rtype, namespace, body)
         meta = obj["metadata"]
         if rtype.namespaced:
@@ -103,8 +108,12 @@ class Objects:
             meta.pop("namespace", None)
         if not meta.get("name"):
             if not meta.get("generateName"):
-                raise errors.invalid(rtype.kind, rtype.group, "", [errors.Cause(
-                    "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
+                raise errors.invalid(
+                    rtype.kind,
+                    rtype.group,
+                    "",
+                    [errors.Cause("FieldValueRequired", "Required value: name or generateName is required", "metadata.name")],
+                )
             meta["name"] = self._unused_name(rtype, namespace, meta["generateName"])
         name = meta["name"]
         causes = metadata.name_causes(name, label=_key(rtype) == NAMESPACES)
@@ -134,8 +143,8 @@ class Objects:
             obj["metadata"]["generation"] = 1
         if not managed:
             obj["metadata"]["managedFields"] = apply.record_update(
-                None, obj, manager=opts.field_manager, api_version=rtype.api_version,
-                now=metadata.format_time(stamp))
+                None, obj, manager=opts.field_manager, api_version=rtype.api_version, now=metadata.format_time(stamp)
+            )
         _compact_metadata(obj)
         if opts.dry_run:
             return Result(obj, created=True, warnings=warnings)
@@ -148,18 +157,35 @@ class Objects:
 
     # -- update ----------------------------------------------------------------------------
 
-    def replace(self, rtype: registry.ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions,
-                *, subresource: str = "") -> Result:
+    def replace(
+        self, rtype: registry.ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, *, subresource: str = ""
+    ) -> Result:
         old = self._stored(rtype, namespace, name)
         new = self._checked_body(rtype, namespace, body, name=name)
         if rtype.custom and not new["metadata"].get("resourceVersion"):
-            raise errors.invalid(rtype.kind, rtype.group, name, [errors.Cause(
-                "FieldValueInvalid", "Invalid value: 0x0: must be specified for an update",
-                "metadata.resourceVersion")])
+            raise errors.invalid(
+                rtype.kind,
+                rtype.group,
+                name,
+                [
+                    errors.Cause(
+                        "FieldValueInvalid", "Invalid value: 0x0: must be specified for an update", "metadata.resourceVersion"
+                    )
+                ],
+            )
         return self.update(rtype, old, new, opts, subresource=subresource)
 
-    def patch(self, rtype: registry.ResourceType, namespace: str, name: str, content_type: str, body: Any,
-              opts: WriteOptions, *, subresource: str = "") -> Result:
+    def patch(
+        self,
+        rtype: registry.ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        subresource: str = "",
+    ) -> Result:
         old = self.store.get(rtype.storage_key, namespace if rtype.namespaced else "", name)
         if content_type == APPLY:
             return self._apply(rtype, namespace, name, old, body, opts, subresource=subresource)
@@ -168,8 +194,9 @@ class Objects:
         new = self._patched(rtype, self.view(rtype, old), content_type, body, allow_strategic=not rtype.custom)
         return self.update(rtype, old, new, opts, subresource=subresource)
 
-    def _patched(self, rtype: registry.ResourceType, live: dict[str, Any], content_type: str, body: Any, *,
-                 allow_strategic: bool) -> dict[str, Any]:
+    def _patched(
+        self, rtype: registry.ResourceType, live: dict[str, Any], content_type: str, body: Any, *, allow_strategic: bool
+    ) -> dict[str, Any]:
         try:
             if content_type == MERGE:
                 new = patch.merge_patch(live, body)
@@ -188,8 +215,9 @@ class Objects:
             raise errors.bad_request("the patch must leave an object with metadata")
         return new
 
-    def scale(self, rtype: registry.ResourceType, namespace: str, name: str, content_type: str, body: Any,
-              opts: WriteOptions) -> Result:
+    def scale(
+        self, rtype: registry.ResourceType, namespace: str, name: str, content_type: str, body: Any, opts: WriteOptions
+    ) -> Result:
         """PUT (content_type "application/json") or PATCH of the scale subresource: only spec.replicas changes."""
         old = self._stored(rtype, namespace, name)
         current = scale.view(old)
@@ -206,35 +234,76 @@ class Objects:
         new.setdefault("spec", {})["replicas"] = scale.replicas(requested, name=name)
         return Result(scale.view(self.update(rtype, old, new, opts, subresource="scale").obj))
 
-    def _apply(self, rtype: registry.ResourceType, namespace: str, name: str, old: dict[str, Any] | None,
-               config: Any, opts: WriteOptions, *, subresource: str) -> Result:
+    def _apply(
+        self,
+        rtype: registry.ResourceType,
+        namespace: str,
+        name: str,
+        old: dict[str, Any] | None,
+        config: Any,
+        opts: WriteOptions,
+        *,
+        subresource: str,
+    ) -> Result:
         if not opts.field_manager:
-            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.Cause(
-                "FieldValueRequired", "Required value: is required for apply patch", "fieldManager")])
+            raise errors.invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [errors.Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")],
+            )
         if not isinstance(config, dict):
             raise errors.bad_request("the apply configuration must be an object")
         config_meta = config.setdefault("metadata", {})
         if config_meta.get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({config_meta.get('name')}) does not match the name "
-                                     f"on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({config_meta.get('name')}) does not match the name on the URL ({name})"
+            )
         config_meta["name"] = name
         live = None if old is None else self.view(rtype, old)
         if old is None and subresource:
             raise errors.not_found(rtype.plural, rtype.group, name)
         try:
-            new = apply.apply(live, config, manager=opts.field_manager, api_version=rtype.api_version,
-                              force=opts.force, now=metadata.format_time(metadata.now()), schema=rtype.schema,
-                              subresource=subresource)
+            new = apply.apply(
+                live,
+                config,
+                manager=opts.field_manager,
+                api_version=rtype.api_version,
+                force=opts.force,
+                now=metadata.format_time(metadata.now()),
+                schema=rtype.schema,
+                subresource=subresource,
+            )
         except apply.Conflict as exc:
-            raise errors.APIError(409, "Conflict", exc.message(rtype.api_version), {"causes": [
-                {"reason": "FieldManagerConflict", "message": f'conflict with "{manager}" using {rtype.api_version}',
-                 "field": field} for manager, field in exc.conflicts]}) from exc
+            raise errors.APIError(
+                409,
+                "Conflict",
+                exc.message(rtype.api_version),
+                {
+                    "causes": [
+                        {
+                            "reason": "FieldManagerConflict",
+                            "message": f'conflict with "{manager}" using {rtype.api_version}',
+                            "field": field,
+                        }
+                        for manager, field in exc.conflicts
+                    ]
+                },
+            ) from exc
         if old is None:
             return self.create(rtype, namespace, new, opts, managed=True)
         return self.update(rtype, old, new, opts, subresource=subresource, managed=True)
 
-    def update(self, rtype: registry.ResourceType, old: dict[str, Any], new: dict[str, Any], opts: WriteOptions,
-               *, subresource: str = "", managed: bool = False) -> Result:
+    def update(
+        self,
+        rtype: registry.ResourceType,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        opts: WriteOptions,
+        *,
+        subresource: str = "",
+        managed: bool = False,
+    ) -> Result:
         """Commit `new` over the stored `old`: the shared tail of PUT, every PATCH and internal writes."""
         new = clone(new)
         self._decodable(rtype, new)
@@ -244,8 +313,7 @@ class Objects:
             raise errors.conflict(rtype.plural, rtype.group, name)
         new = self._split_status(rtype, old, new, subresource)
         meta, old_meta = new["metadata"], old["metadata"]
-        for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                      "namespace"):
+        for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"):
             if field in old_meta:
                 meta[field] = old_meta[field]
             else:
@@ -256,7 +324,7 @@ class Objects:
         causes = metadata.meta_causes(meta)
         if old_meta.get("deletionTimestamp"):
             causes += metadata.new_finalizer_causes(old, new)
-        causes += (kinds.prepare_update(rtype, new, old) if not subresource else kinds.prepare_write(rtype, new))
+        causes += kinds.prepare_update(rtype, new, old) if not subresource else kinds.prepare_write(rtype, new)
         new, warnings, schema_causes = self._schema_pass(rtype, new, self.view(rtype, old), opts)
         causes += schema_causes
         if _key(rtype) == CRDS:
@@ -271,11 +339,16 @@ class Objects:
             meta = new["metadata"]
             meta["generation"] = old_meta.get("generation", 0) + 1
         if _without_volatile(new) == _without_volatile(old):
-            return Result(self.view(rtype, old), warnings=warnings)     # a no-op: no new RV, no event
+            return Result(self.view(rtype, old), warnings=warnings)  # a no-op: no new RV, no event
         if not managed:
             new["metadata"]["managedFields"] = apply.record_update(
-                self.view(rtype, old), new, manager=opts.field_manager, api_version=rtype.api_version,
-                now=metadata.format_time(metadata.now()), subresource=subresource)
+                self.view(rtype, old),
+                new,
+                manager=opts.field_manager,
+                api_version=rtype.api_version,
+                now=metadata.format_time(metadata.now()),
+                subresource=subresource,
+            )
         if opts.dry_run:
             return Result(self.view(rtype, new), warnings=warnings)
         if self._finished(rtype, new):
@@ -285,8 +358,9 @@ class Objects:
         self.store.write(rtype.storage_key, new, event_type="MODIFIED", old=old)
         return Result(self.view(rtype, new), warnings=warnings)
 
-    def _split_status(self, rtype: registry.ResourceType, old: dict[str, Any], new: dict[str, Any],
-                      subresource: str) -> dict[str, Any]:
+    def _split_status(
+        self, rtype: registry.ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str
+    ) -> dict[str, Any]:
         """The status subresource rule: the main endpoint keeps status, /status changes only status."""
         if subresource in ("status", "finalize"):
             result = clone(old)
@@ -310,18 +384,35 @@ class Objects:
 
     # -- delete ----------------------------------------------------------------------------
 
-    def delete(self, rtype: registry.ResourceType, namespace: str, name: str, *, propagation: str = "",
-               preconditions: dict[str, Any] | None = None, dry_run: bool = False) -> Result:
+    def delete(
+        self,
+        rtype: registry.ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        propagation: str = "",
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> Result:
         old = self._stored(rtype, namespace, name)
         old_meta = old["metadata"]
         preconditions = preconditions or {}
         if preconditions.get("uid") and preconditions["uid"] != old_meta["uid"]:
-            raise errors.conflict(rtype.plural, rtype.group, name, f"Precondition failed: UID in precondition: "
-                                  f"{preconditions['uid']}, UID in object meta: {old_meta['uid']}")
+            raise errors.conflict(
+                rtype.plural,
+                rtype.group,
+                name,
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {old_meta['uid']}",
+            )
         if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old_meta["resourceVersion"]:
-            raise errors.conflict(rtype.plural, rtype.group, name, "Precondition failed: ResourceVersion in "
-                                  f"precondition: {preconditions['resourceVersion']}, ResourceVersion in object meta: "
-                                  f"{old_meta['resourceVersion']}")
+            raise errors.conflict(
+                rtype.plural,
+                rtype.group,
+                name,
+                "Precondition failed: ResourceVersion in "
+                f"precondition: {preconditions['resourceVersion']}, ResourceVersion in object meta: "
+                f"{old_meta['resourceVersion']}",
+            )
         if old_meta.get("deletionTimestamp"):
             return Result(self.view(rtype, old))
         new = clone(old)
@@ -345,14 +436,22 @@ class Objects:
         self.store.write(rtype.storage_key, new, event_type="MODIFIED", old=old)
         return Result(self.view(rtype, new))
 
-    def delete_collection(self, rtype: registry.ResourceType, namespace: str, matches: list[dict[str, Any]], *,
-                          propagation: str = "", dry_run: bool = False) -> list[dict[str, Any]]:
+    def delete_collection(
+        self,
+        rtype: registry.ResourceType,
+        namespace: str,
+        matches: list[dict[str, Any]],
+        *,
+        propagation: str = "",
+        dry_run: bool = False,
+    ) -> list[dict[str, Any]]:
         deleted = []
         for obj in matches:
             meta = obj["metadata"]
             try:
-                deleted.append(self.delete(rtype, meta.get("namespace", ""), meta["name"], propagation=propagation,
-                                           dry_run=dry_run).obj)
+                deleted.append(
+                    self.delete(rtype, meta.get("namespace", ""), meta["name"], propagation=propagation, dry_run=dry_run).obj
+                )
             except errors.APIError as exc:
                 if exc.code != 404:
                     raise
@@ -372,8 +471,11 @@ class Objects:
     def _finished(self, rtype: registry.ResourceType, obj: dict[str, Any]) -> bool:
         """Being deleted and nothing left holding the object."""
         meta = obj["metadata"]
-        return (bool(meta.get("deletionTimestamp")) and not meta.get("finalizers")
-                and not self._blocked_by_spec_finalizers(rtype, obj))
+        return (
+            bool(meta.get("deletionTimestamp"))
+            and not meta.get("finalizers")
+            and not self._blocked_by_spec_finalizers(rtype, obj)
+        )
 
     def _remove(self, rtype: registry.ResourceType, last: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         final = self.store.write(rtype.storage_key, last, event_type="DELETED", old=old)
@@ -392,8 +494,9 @@ class Objects:
         obj = clone(body)
         api_version, kind = obj.setdefault("apiVersion", rtype.api_version), obj.setdefault("kind", rtype.kind)
         if api_version != rtype.api_version:
-            raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected API "
-                                     f"version ({rtype.api_version})")
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version ({rtype.api_version})"
+            )
         if kind != rtype.kind:
             raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
         meta = obj.get("metadata")
@@ -402,11 +505,9 @@ class Objects:
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
         if rtype.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
-            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
-                                     "request")
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
         if name and meta.get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                     f"({name})")
+            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
         if name:
             meta["name"] = name
         self._decodable(rtype, obj)
@@ -415,16 +516,19 @@ class Objects:
     def _decodable(self, rtype: registry.ResourceType, obj: dict[str, Any]) -> None:
         """400 for bodies kube-apiserver could not even decode into its Go types (CRD schemas)."""
         if _key(rtype) == CRDS and (problem := crds.decoding_error(obj)):
-            raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
-                                     f"{rtype.kind}: {problem}")
+            raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: {problem}')
 
     def _check_namespace_open(self, rtype: registry.ResourceType, namespace: str, name: str) -> None:
         found = self.store.get("/namespaces", "", namespace)
         if found is None:
             raise errors.not_found("namespaces", "", namespace)
         if found["metadata"].get("deletionTimestamp"):
-            raise errors.forbidden(rtype.plural, rtype.group, name, f"unable to create new content in namespace "
-                                   f"{namespace} because it is being terminated")
+            raise errors.forbidden(
+                rtype.plural,
+                rtype.group,
+                name,
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
 
     def _unused_name(self, rtype: registry.ResourceType, namespace: str, prefix: str) -> str:
         for _ in range(8):
@@ -433,27 +537,27 @@ class Objects:
                 return candidate
         raise errors.already_exists(rtype.plural, rtype.group, prefix)
 
-    def _schema_pass(self, rtype: registry.ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
-                     opts: WriteOptions) -> tuple[dict[str, Any], list[str], list[errors.Cause]]:
+    def _schema_pass(
+        self, rtype: registry.ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions
+    ) -> tuple[dict[str, Any], list[str], list[errors.Cause]]:
         """Drop unknown fields (fieldValidation decides: 400, warnings or silence); for custom resources
         also default and validate against the CRD schema."""
         if rtype.custom and rtype.schema:
             pruned, dropped = schema.prune(obj, rtype.schema)
         elif not rtype.custom and _key(rtype) != CRDS:
-            pruned, dropped = builtin_fields.prune_unknown(obj, group=rtype.group, version=rtype.version,
-                                                           kind=rtype.kind)
+            pruned, dropped = builtin_fields.prune_unknown(obj, group=rtype.group, version=rtype.version, kind=rtype.kind)
         else:
             return obj, [], []
         warnings: list[str] = []
         if dropped and opts.field_validation == "Strict":
             unknown = ", ".join(f'unknown field "{path}"' for path in dropped)
-            raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
-                                     f"{rtype.kind}: strict decoding error: {unknown}")
+            raise errors.bad_request(
+                f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: strict decoding error: {unknown}'
+            )
         if dropped and opts.field_validation != "Ignore":
             warnings = [f'unknown field "{path}"' for path in dropped]
         if not rtype.custom:
             return pruned, warnings, []
         defaulted = schema.default(pruned, rtype.schema)
-        causes = [errors.Cause(c.reason, c.message, c.field)
-                  for c in schema.validate(defaulted, rtype.schema, old=old)]
+        causes = [errors.Cause(c.reason, c.message, c.field) for c in schema.validate(defaulted, rtype.schema, old=old)]
         return defaulted, warnings, causes

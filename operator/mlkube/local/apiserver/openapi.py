@@ -18,10 +18,15 @@ from mlkube.local.apiserver import registry
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _REF_PREFIX = "#/components/schemas/"
 
-_BUILTIN_PREFIX = {"": "io.k8s.api.core", "apps": "io.k8s.api.apps", "batch": "io.k8s.api.batch",
-                   "coordination.k8s.io": "io.k8s.api.coordination", "events.k8s.io": "io.k8s.api.events",
-                   "rbac.authorization.k8s.io": "io.k8s.api.rbac",
-                   "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions"}
+_BUILTIN_PREFIX = {
+    "": "io.k8s.api.core",
+    "apps": "io.k8s.api.apps",
+    "batch": "io.k8s.api.batch",
+    "coordination.k8s.io": "io.k8s.api.coordination",
+    "events.k8s.io": "io.k8s.api.events",
+    "rbac.authorization.k8s.io": "io.k8s.api.rbac",
+    "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",
+}
 
 
 def _string(description: str, **extra: Any) -> dict[str, Any]:
@@ -30,43 +35,73 @@ def _string(description: str, **extra: Any) -> dict[str, Any]:
 
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string", "default": ""}}
 OBJECT_META_SCHEMA: dict[str, Any] = {
-    "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects "
-                   "users must create.",
+    "description": "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
     "type": "object",
     "properties": {
         "name": _string("Name must be unique within a namespace."),
-        "generateName": _string("GenerateName is an optional prefix, used by the server, to generate a unique name "
-                                "ONLY IF the Name field has not been provided."),
+        "generateName": _string(
+            "GenerateName is an optional prefix, used by the server, to generate a unique name "
+            "ONLY IF the Name field has not been provided."
+        ),
         "namespace": _string("Namespace defines the space within which each name must be unique."),
         "uid": _string("UID is the unique in time and space value for this object."),
         "resourceVersion": _string("An opaque value that represents the internal version of this object."),
-        "generation": {"type": "integer", "format": "int64",
-                       "description": "A sequence number representing a specific generation of the desired state."},
-        "creationTimestamp": _string("CreationTimestamp is a timestamp representing the server time when this "
-                                     "object was created.", format="date-time"),
-        "deletionTimestamp": _string("DeletionTimestamp is RFC 3339 date and time at which this resource will be "
-                                     "deleted.", format="date-time"),
-        "deletionGracePeriodSeconds": {"type": "integer", "format": "int64",
-                                       "description": "Number of seconds allowed for this object to gracefully "
-                                                      "terminate before it will be removed from the system."},
-        "labels": {**_STRING_MAP, "description": "Map of string keys and values that can be used to organize and "
-                                                 "categorize (scope and select) objects."},
-        "annotations": {**_STRING_MAP, "description": "Annotations is an unstructured key value map stored with a "
-                                                      "resource that may be set by external tools."},
-        "finalizers": {"type": "array", "items": {"type": "string", "default": ""}, "x-kubernetes-list-type": "set",
-                       "description": "Must be empty before the object is deleted from the registry."},
-        "ownerReferences": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"],
-                            "description": "List of objects depended by this object.",
-                            "items": {"type": "object", "required": ["apiVersion", "kind", "name", "uid"],
-                                      "properties": {"apiVersion": _string("API version of the referent."),
-                                                     "kind": _string("Kind of the referent."),
-                                                     "name": _string("Name of the referent."),
-                                                     "uid": _string("UID of the referent."),
-                                                     "controller": {"type": "boolean"},
-                                                     "blockOwnerDeletion": {"type": "boolean"}}}},
-        "managedFields": {"type": "array", "description": "ManagedFields maps workflow-id and version to the set of "
-                                                          "fields that are managed by that workflow.",
-                          "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "generation": {
+            "type": "integer",
+            "format": "int64",
+            "description": "A sequence number representing a specific generation of the desired state.",
+        },
+        "creationTimestamp": _string(
+            "CreationTimestamp is a timestamp representing the server time when this object was created.", format="date-time"
+        ),
+        "deletionTimestamp": _string(
+            "DeletionTimestamp is RFC 3339 date and time at which this resource will be deleted.", format="date-time"
+        ),
+        "deletionGracePeriodSeconds": {
+            "type": "integer",
+            "format": "int64",
+            "description": "Number of seconds allowed for this object to gracefully "
+            "terminate before it will be removed from the system.",
+        },
+        "labels": {
+            **_STRING_MAP,
+            "description": "Map of string keys and values that can be used to organize and "
+            "categorize (scope and select) objects.",
+        },
+        "annotations": {
+            **_STRING_MAP,
+            "description": "Annotations is an unstructured key value map stored with a "
+            "resource that may be set by external tools.",
+        },
+        "finalizers": {
+            "type": "array",
+            "items": {"type": "string", "default": ""},
+            "x-kubernetes-list-type": "set",
+            "description": "Must be empty before the object is deleted from the registry.",
+        },
+        "ownerReferences": {
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["uid"],
+            "description": "List of objects depended by this object.",
+            "items": {
+                "type": "object",
+                "required": ["apiVersion", "kind", "name", "uid"],
+                "properties": {
+                    "apiVersion": _string("API version of the referent."),
+                    "kind": _string("Kind of the referent."),
+                    "name": _string("Name of the referent."),
+                    "uid": _string("UID of the referent."),
+                    "controller": {"type": "boolean"},
+                    "blockOwnerDeletion": {"type": "boolean"},
+                },
+            },
+        },
+        "managedFields": {
+            "type": "array",
+            "description": "ManagedFields maps workflow-id and version to the set of fields that are managed by that workflow.",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
     },
 }
 
@@ -74,16 +109,23 @@ _API_VERSION = _string("APIVersion defines the versioned schema of this represen
 _KIND = _string("Kind is a string value representing the REST resource this object represents.")
 _OPEN_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 _BUILTIN_FIELDS: dict[str, dict[str, Any]] = {
-    "ConfigMap": {"data": {**_STRING_MAP, "description": "Data contains the configuration data."},
-                  "binaryData": {**_STRING_MAP, "description": "BinaryData contains the binary data."},
-                  "immutable": {"type": "boolean", "description": "Immutable, if set to true, ensures that data "
-                                                                  "stored in the ConfigMap cannot be updated."}},
-    "Secret": {"data": {**_STRING_MAP, "description": "Data contains the secret data (base64)."},
-               "stringData": {**_STRING_MAP, "description": "stringData allows specifying non-binary secret data in "
-                                                            "string form."},
-               "type": _string("Used to facilitate programmatic handling of secret data."),
-               "immutable": {"type": "boolean", "description": "Immutable, if set to true, ensures that data stored "
-                                                               "in the Secret cannot be updated."}},
+    "ConfigMap": {
+        "data": {**_STRING_MAP, "description": "Data contains the configuration data."},
+        "binaryData": {**_STRING_MAP, "description": "BinaryData contains the binary data."},
+        "immutable": {
+            "type": "boolean",
+            "description": "Immutable, if set to true, ensures that data stored in the ConfigMap cannot be updated.",
+        },
+    },
+    "Secret": {
+        "data": {**_STRING_MAP, "description": "Data contains the secret data (base64)."},
+        "stringData": {**_STRING_MAP, "description": "stringData allows specifying non-binary secret data in string form."},
+        "type": _string("Used to facilitate programmatic handling of secret data."),
+        "immutable": {
+            "type": "boolean",
+            "description": "Immutable, if set to true, ensures that data stored in the Secret cannot be updated.",
+        },
+    },
 }
 
 
@@ -102,17 +144,22 @@ def _kind_schema(rtype: registry.ResourceType) -> dict[str, Any]:
     if rtype.custom and rtype.schema:
         body = copy.deepcopy(rtype.schema)
     else:
-        body = {"type": "object", "description": rtype.description or f"{rtype.kind} ({rtype.api_version}).",
-                "properties": copy.deepcopy(_BUILTIN_FIELDS.get(rtype.kind, {"spec": _OPEN_OBJECT,
-                                                                             "status": _OPEN_OBJECT}))}
+        body = {
+            "type": "object",
+            "description": rtype.description or f"{rtype.kind} ({rtype.api_version}).",
+            "properties": copy.deepcopy(_BUILTIN_FIELDS.get(rtype.kind, {"spec": _OPEN_OBJECT, "status": _OPEN_OBJECT})),
+        }
         if rtype.kind not in _BUILTIN_FIELDS:
             body["x-kubernetes-preserve-unknown-fields"] = True
     properties = body.setdefault("properties", {})
     properties["apiVersion"] = _API_VERSION
     properties["kind"] = _KIND
-    properties["metadata"] = {"allOf": [{"$ref": _REF_PREFIX + OBJECT_META}], "default": {},
-                              "description": "Standard object's metadata. More info: https://git.k8s.io/community/"
-                                             "contributors/devel/sig-architecture/api-conventions.md#metadata"}
+    properties["metadata"] = {
+        "allOf": [{"$ref": _REF_PREFIX + OBJECT_META}],
+        "default": {},
+        "description": "Standard object's metadata. More info: https://git.k8s.io/community/"
+        "contributors/devel/sig-architecture/api-conventions.md#metadata",
+    }
     body["x-kubernetes-group-version-kind"] = [_gvk(rtype)]
     return body
 
@@ -126,19 +173,24 @@ def _parameter(name: str, description: str, location: str = "query", kind: str =
 
 _WRITE_PARAMETERS = [
     _parameter("dryRun", "When present, indicates that modifications should not be persisted."),
-    _parameter("fieldManager", "fieldManager is a name associated with the actor or entity that is making these "
-                               "changes."),
-    _parameter("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request "
-                                  "containing unknown or duplicate fields: Ignore, Warn (default) or Strict."),
+    _parameter("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes."),
+    _parameter(
+        "fieldValidation",
+        "fieldValidation instructs the server on how to handle objects in the request "
+        "containing unknown or duplicate fields: Ignore, Warn (default) or Strict.",
+    ),
 ]
-_FORCE = _parameter("force", "Force is going to \"force\" Apply requests.", kind="boolean")
+_FORCE = _parameter("force", 'Force is going to "force" Apply requests.', kind="boolean")
 
 
-def _operation(rtype: registry.ResourceType, action: str, ref: str, *, body: list[str] | None = None,
-               parameters: list[dict] | None = None) -> dict[str, Any]:
+def _operation(
+    rtype: registry.ResourceType, action: str, ref: str, *, body: list[str] | None = None, parameters: list[dict] | None = None
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
-        "operationId": f"{action}{rtype.kind}", "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": _gvk(rtype), "parameters": parameters or [],
+        "operationId": f"{action}{rtype.kind}",
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": _gvk(rtype),
+        "parameters": parameters or [],
         "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}},
     }
     if body:
@@ -160,8 +212,10 @@ def _paths(rtype: registry.ResourceType) -> dict[str, Any]:
         "delete": _operation(rtype, "delete", ref, parameters=_WRITE_PARAMETERS[:1]),
         "parameters": [_parameter("name", f"name of the {rtype.kind}", "path")],
     }
-    collection = {"get": _operation(rtype, "list", ref),
-                  "post": _operation(rtype, "post", ref, body=["application/json"], parameters=_WRITE_PARAMETERS)}
+    collection = {
+        "get": _operation(rtype, "list", ref),
+        "post": _operation(rtype, "post", ref, body=["application/json"], parameters=_WRITE_PARAMETERS),
+    }
     if rtype.namespaced:
         namespace = _parameter("namespace", "object name and auth scope", "path")
         item["parameters"].append(namespace)
@@ -173,7 +227,8 @@ def _paths(rtype: registry.ResourceType) -> dict[str, Any]:
                 "get": _operation(rtype, "get", ref),
                 "put": _operation(rtype, "put", ref, body=["application/json"], parameters=_WRITE_PARAMETERS),
                 "patch": _operation(rtype, "patch", ref, body=patch_types, parameters=_WRITE_PARAMETERS + [_FORCE]),
-                "parameters": item["parameters"]}
+                "parameters": item["parameters"],
+            }
     if rtype.namespaced:
         paths[f"{base}/{rtype.plural}"] = {"get": _operation(rtype, "list", ref)}
     return paths
@@ -188,8 +243,12 @@ def group_version_document(types: registry.Registry, group: str, version: str) -
     for rtype in resources:
         paths.update(_paths(rtype))
         schemas[schema_name(rtype)] = _kind_schema(rtype)
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
-            "paths": paths, "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 class Documents:
@@ -217,8 +276,9 @@ class Documents:
 
     def index(self) -> dict[str, Any]:
         self._refresh()
-        return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
-                          for path, digest in self._hashes.items()}}
+        return {
+            "paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"} for path, digest in self._hashes.items()}
+        }
 
     def document(self, path: str) -> bytes | None:
         self._refresh()

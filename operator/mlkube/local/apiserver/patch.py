@@ -39,17 +39,20 @@ def json_equal(left, right) -> bool:
     if isinstance(left, bool) or isinstance(right, bool):
         return isinstance(left, bool) and isinstance(right, bool) and left == right
     if isinstance(left, dict):
-        return (isinstance(right, dict) and left.keys() == right.keys()
-                and all(json_equal(item, right[key]) for key, item in left.items()))
+        return (
+            isinstance(right, dict)
+            and left.keys() == right.keys()
+            and all(json_equal(item, right[key]) for key, item in left.items())
+        )
     if isinstance(left, list):
-        return (isinstance(right, list) and len(left) == len(right)
-                and all(json_equal(a, b) for a, b in zip(left, right)))
+        return isinstance(right, list) and len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right))
     if isinstance(left, (int, float)) and isinstance(right, (int, float)):
         return left == right
     return type(left) is type(right) and left == right
 
 
 # --- RFC 7386 ---------------------------------------------------------------------------
+
 
 def merge_patch(obj: dict, patch: dict) -> dict:
     """RFC 7386: objects merge recursively, `null` deletes a key, everything else replaces."""
@@ -73,13 +76,13 @@ def _merge(target, patch):
 
 # --- RFC 6902 ---------------------------------------------------------------------------
 
+
 def json_patch(obj: dict, ops: list) -> dict:
     """RFC 6902 with all six operations, applied in order and atomically (the input is untouched)."""
     if not isinstance(ops, list):
         raise BadPatch(f"a JSON patch must be a JSON array of operations, not {_json_type(ops)}")
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
-        raise BadPatch(f"the allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
-                       f"got {len(ops)}")
+        raise BadPatch(f"the allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}")
     doc = copy_json(obj)
     for index, op in enumerate(ops):
         doc = _apply_operation(doc, op, index)
@@ -93,8 +96,7 @@ def _apply_operation(doc, op, index: int):
         raise BadPatch(f"JSON patch operation {index} must be an object, not {_json_type(op)}")
     name = op.get("op")
     if name not in _OPERATIONS:
-        raise BadPatch(f'JSON patch operation {index}: unsupported "op" {name!r}; '
-                       'use add, remove, replace, move, copy or test')
+        raise BadPatch(f'JSON patch operation {index}: unsupported "op" {name!r}; use add, remove, replace, move, copy or test')
     path = _required_string(op, "path", index, name)
     tokens = _parse_pointer(path, index, name)
     where = f'JSON patch operation {index} ({name} "{path}")'
@@ -106,7 +108,7 @@ def _apply_operation(doc, op, index: int):
         where = f'JSON patch operation {index} ({name} from "{source}" to "{path}")'
         value = _get(doc, source_tokens, where)
         if name == "move":
-            if tokens[:len(source_tokens)] == source_tokens and len(tokens) > len(source_tokens):
+            if tokens[: len(source_tokens)] == source_tokens and len(tokens) > len(source_tokens):
                 raise PatchError(f"{where}: cannot move a value into one of its own children")
             doc = _remove(doc, source_tokens, where)
         return _add(doc, tokens, copy_json(value), where)
@@ -144,8 +146,9 @@ def _parse_pointer(pointer: str, index: int, name: str) -> list[str]:
     tokens = pointer[1:].split("/")
     for token in tokens:
         if "~" in token.replace("~0", "").replace("~1", ""):
-            raise BadPatch(f'JSON patch operation {index} ({name}): pointer "{pointer}" has an invalid '
-                           'escape; use ~0 for "~" and ~1 for "/"')
+            raise BadPatch(
+                f'JSON patch operation {index} ({name}): pointer "{pointer}" has an invalid escape; use ~0 for "~" and ~1 for "/"'
+            )
     return [token.replace("~1", "/").replace("~0", "~") for token in tokens]
 
 
@@ -165,13 +168,12 @@ def _get(doc, tokens: list[str], where: str):
     for depth, token in enumerate(tokens):
         if isinstance(current, dict):
             if token not in current:
-                raise PatchError(f'{where}: path "{_pointer(tokens[:depth + 1])}" does not exist')
+                raise PatchError(f'{where}: path "{_pointer(tokens[: depth + 1])}" does not exist')
             current = current[token]
         elif isinstance(current, list):
             current = current[_array_index(token, len(current), where, allow_end=False)]
         else:
-            raise PatchError(f'{where}: "{_pointer(tokens[:depth])}" is {_json_type(current)}, '
-                             "not an object or array")
+            raise PatchError(f'{where}: "{_pointer(tokens[:depth])}" is {_json_type(current)}, not an object or array')
     return current
 
 
@@ -185,8 +187,7 @@ def _add(doc, tokens: list[str], value, where: str):
     elif isinstance(parent, list):
         parent.insert(_array_index(last, len(parent), where, allow_end=True), value)
     else:
-        raise PatchError(f'{where}: parent "{_pointer(tokens[:-1])}" is {_json_type(parent)}, '
-                         "not an object or array")
+        raise PatchError(f'{where}: parent "{_pointer(tokens[:-1])}" is {_json_type(parent)}, not an object or array')
     return doc
 
 
@@ -202,8 +203,7 @@ def _remove(doc, tokens: list[str], where: str):
     elif isinstance(parent, list):
         del parent[_array_index(last, len(parent), where, allow_end=False)]
     else:
-        raise PatchError(f'{where}: parent "{_pointer(tokens[:-1])}" is {_json_type(parent)}, '
-                         "not an object or array")
+        raise PatchError(f'{where}: parent "{_pointer(tokens[:-1])}" is {_json_type(parent)}, not an object or array')
     return doc
 
 
@@ -212,6 +212,7 @@ def _pointer(tokens: list[str]) -> str:
 
 
 # --- strategic merge patch --------------------------------------------------------------
+
 
 def supports_strategic(api_version: str, kind: str) -> bool:
     """True for the built-in kinds whose patch strategies this server knows."""
@@ -234,6 +235,7 @@ def strategic_merge_patch(obj: dict, patch: dict, *, api_version: str, kind: str
 
 
 # --- messages ---------------------------------------------------------------------------
+
 
 def _json_type(value) -> str:
     if value is None:

@@ -140,16 +140,14 @@ def _validate_order(patched, order: list, merge_key: str) -> None:
             patch_index += 1
         order_index += 1
     if patch_index < len(items):
-        raise MalformedPatch(f"The order in patch list:\n{_show(patched)}\n doesn't match "
-                             f"$setElementOrder list:\n{_show(order)}")
+        raise MalformedPatch(f"The order in patch list:\n{_show(patched)}\n doesn't match $setElementOrder list:\n{_show(order)}")
 
 
 def _merge_list(live: list, patched: list, name: str, meta: dict, *, delete_list: bool) -> list:
     return _merge_list_and_live_order(live, patched, name, meta, delete_list=delete_list)[0]
 
 
-def _merge_list_and_live_order(live: list, patched: list, name: str, meta: dict, *,
-                               delete_list: bool) -> tuple[list, list]:
+def _merge_list_and_live_order(live: list, patched: list, name: str, meta: dict, *, delete_list: bool) -> tuple[list, list]:
     """The merged list, and the live order a `$setElementOrder` on it is then sorted by."""
     if _strategy(meta) != "merge" and not delete_list:
         return _clean(patched)[0], live
@@ -169,7 +167,7 @@ def _merge_list_and_live_order(live: list, patched: list, name: str, meta: dict,
             raise UnmergeablePatch(f"cannot merge lists without merge key for {name}")
         remaining, plain, doomed = _apply_list_directives(live, patched, merge_key)
         merged = _merge_by_key(list(remaining), plain, merge_key, meta.get("type"))
-        live_order = _aliased_live_order(live, doomed, merged[len(remaining):], merge_key)
+        live_order = _aliased_live_order(live, doomed, merged[len(remaining) :], merge_key)
         live, patched = remaining, plain
     in_patch, server_only = _partition(merged, patched, merge_key)
     return _normalize_order(in_patch, server_only, patched, live, merge_key), live_order
@@ -185,11 +183,11 @@ def _aliased_live_order(live: list, doomed: list, appended: list, merge_key: str
         index = 0
         while index < length:
             if _merge_identity(order[index], merge_key) == identity:
-                order[index:length - 1] = order[index + 1:length]
+                order[index : length - 1] = order[index + 1 : length]
                 length -= 1
             else:
                 index += 1
-    for item in appended[:len(order) - length]:
+    for item in appended[: len(order) - length]:
         order[length] = item
         length += 1
     return order
@@ -242,8 +240,7 @@ def _partition(merged: list, present_in: list, merge_key: str) -> tuple[list, li
     return in_patch, server_only
 
 
-def _normalize_order(in_patch: list, server_only: list, patch_order: list, live_order: list,
-                     merge_key: str) -> list:
+def _normalize_order(in_patch: list, server_only: list, patch_order: list, live_order: list, merge_key: str) -> list:
     """Upstream `normalizeElementOrder`: patch items in patch order, server-only items in live
     order, then interleave the two by their positions in the live list."""
     in_patch = _sorted_by(in_patch, patch_order, merge_key)
@@ -280,6 +277,7 @@ def _index_of(items: list, merge_key: str) -> dict:
 
 
 # --- values -----------------------------------------------------------------------------
+
 
 def _clean(value) -> tuple[object, bool]:
     """A value added by the patch, without nulls and directives; (value, keep)."""
@@ -363,7 +361,7 @@ def _is_delete(item) -> bool:
 
 
 def _directive_field(key: str, prefix: str, message: str) -> str:
-    name = key[len(prefix):]
+    name = key[len(prefix) :]
     if not name:
         raise MalformedPatch(message)
     return name

@@ -31,31 +31,71 @@ class BadBody(ValueError):
 # and "int" are omitted when empty/zero, like Go's `omitempty`; "bool?" and "int?" are
 # pointer fields and kept even when false/zero; "[...]" marks repeated fields.
 _TIME = "time"
-_OWNER_REFERENCE = {1: ("kind", "string"), 3: ("name", "string"), 4: ("uid", "string"),
-                    5: ("apiVersion", "string"), 6: ("controller", "bool?"), 7: ("blockOwnerDeletion", "bool?")}
+_OWNER_REFERENCE = {
+    1: ("kind", "string"),
+    3: ("name", "string"),
+    4: ("uid", "string"),
+    5: ("apiVersion", "string"),
+    6: ("controller", "bool?"),
+    7: ("blockOwnerDeletion", "bool?"),
+}
 _OBJECT_META = {
-    1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
-    4: ("selfLink", "string"), 5: ("uid", "string"), 6: ("resourceVersion", "string"),
-    7: ("generation", "int"), 8: ("creationTimestamp", _TIME), 9: ("deletionTimestamp", _TIME),
-    10: ("deletionGracePeriodSeconds", "int?"), 11: ("labels", "map:string"),
-    12: ("annotations", "map:string"), 13: ("ownerReferences", [_OWNER_REFERENCE]),
+    1: ("name", "string"),
+    2: ("generateName", "string"),
+    3: ("namespace", "string"),
+    4: ("selfLink", "string"),
+    5: ("uid", "string"),
+    6: ("resourceVersion", "string"),
+    7: ("generation", "int"),
+    8: ("creationTimestamp", _TIME),
+    9: ("deletionTimestamp", _TIME),
+    10: ("deletionGracePeriodSeconds", "int?"),
+    11: ("labels", "map:string"),
+    12: ("annotations", "map:string"),
+    13: ("ownerReferences", [_OWNER_REFERENCE]),
     14: ("finalizers", ["string"]),
 }
-_OBJECT_REFERENCE = {1: ("kind", "string"), 2: ("namespace", "string"), 3: ("name", "string"),
-                     4: ("uid", "string"), 5: ("apiVersion", "string"), 6: ("resourceVersion", "string"),
-                     7: ("fieldPath", "string")}
-_NAMESPACE_CONDITION = {1: ("type", "string"), 2: ("status", "string"), 4: ("lastTransitionTime", _TIME),
-                        5: ("reason", "string"), 6: ("message", "string")}
+_OBJECT_REFERENCE = {
+    1: ("kind", "string"),
+    2: ("namespace", "string"),
+    3: ("name", "string"),
+    4: ("uid", "string"),
+    5: ("apiVersion", "string"),
+    6: ("resourceVersion", "string"),
+    7: ("fieldPath", "string"),
+}
+_NAMESPACE_CONDITION = {
+    1: ("type", "string"),
+    2: ("status", "string"),
+    4: ("lastTransitionTime", _TIME),
+    5: ("reason", "string"),
+    6: ("message", "string"),
+}
 _KINDS = {
-    ("v1", "Namespace"): {1: ("metadata", _OBJECT_META), 2: ("spec", {1: ("finalizers", ["string"])}),
-                          3: ("status", {1: ("phase", "string"), 2: ("conditions", [_NAMESPACE_CONDITION])})},
-    ("v1", "ConfigMap"): {1: ("metadata", _OBJECT_META), 2: ("data", "map:string"),
-                          3: ("binaryData", "map:bytes"), 4: ("immutable", "bool?")},
-    ("v1", "Secret"): {1: ("metadata", _OBJECT_META), 2: ("data", "map:bytes"), 3: ("type", "string"),
-                       4: ("stringData", "map:string"), 5: ("immutable", "bool?")},
-    ("v1", "ServiceAccount"): {1: ("metadata", _OBJECT_META), 2: ("secrets", [_OBJECT_REFERENCE]),
-                               3: ("imagePullSecrets", [{1: ("name", "string")}]),
-                               4: ("automountServiceAccountToken", "bool?")},
+    ("v1", "Namespace"): {
+        1: ("metadata", _OBJECT_META),
+        2: ("spec", {1: ("finalizers", ["string"])}),
+        3: ("status", {1: ("phase", "string"), 2: ("conditions", [_NAMESPACE_CONDITION])}),
+    },
+    ("v1", "ConfigMap"): {
+        1: ("metadata", _OBJECT_META),
+        2: ("data", "map:string"),
+        3: ("binaryData", "map:bytes"),
+        4: ("immutable", "bool?"),
+    },
+    ("v1", "Secret"): {
+        1: ("metadata", _OBJECT_META),
+        2: ("data", "map:bytes"),
+        3: ("type", "string"),
+        4: ("stringData", "map:string"),
+        5: ("immutable", "bool?"),
+    },
+    ("v1", "ServiceAccount"): {
+        1: ("metadata", _OBJECT_META),
+        2: ("secrets", [_OBJECT_REFERENCE]),
+        3: ("imagePullSecrets", [{1: ("name", "string")}]),
+        4: ("automountServiceAccountToken", "bool?"),
+    },
 }
 
 
@@ -63,16 +103,18 @@ def decode(body: bytes) -> dict:
     """The JSON-shaped object (apiVersion, kind, metadata, ...) carried by a protobuf body."""
     if not body.startswith(MAGIC):
         raise BadBody("the protobuf body does not start with the k8s\\x00 envelope prefix")
-    envelope = _fields(memoryview(body)[len(MAGIC):], "runtime.Unknown")
+    envelope = _fields(memoryview(body)[len(MAGIC) :], "runtime.Unknown")
     type_meta = _fields(_last(envelope, 1, b""), "TypeMeta")
     api_version = _text(_last(type_meta, 1, b""))
     kind = _text(_last(type_meta, 2, b""))
     encoding = _text(_last(envelope, 3, b""))
     schema = _KINDS.get((api_version, kind))
     if schema is None:
-        raise Unsupported(f"protobuf request bodies are decoded for v1 Namespace, ConfigMap, Secret and "
-                          f"ServiceAccount only, not {api_version or '?'} {kind or '?'}; send the object "
-                          "as JSON (Content-Type: application/json)")
+        raise Unsupported(
+            f"protobuf request bodies are decoded for v1 Namespace, ConfigMap, Secret and "
+            f"ServiceAccount only, not {api_version or '?'} {kind or '?'}; send the object "
+            "as JSON (Content-Type: application/json)"
+        )
     if encoding:
         raise Unsupported(f"protobuf content encoding {encoding!r} is not supported")
     obj = {"apiVersion": api_version, "kind": kind}
@@ -140,6 +182,7 @@ def _time(data, where: str):
 
 # --- protobuf wire format ---------------------------------------------------------------
 
+
 def _fields(data, name: str) -> dict[int, list]:
     """Field number -> values in order: ints for varint/fixed fields, memoryviews for bytes."""
     data = memoryview(data)
@@ -156,12 +199,12 @@ def _fields(data, name: str) -> dict[int, list]:
             length, position = _varint(data, position, name)
             if position + length > len(data):
                 raise BadBody(f"{name}: field {number} runs past the end of the message")
-            value, position = data[position:position + length], position + length
+            value, position = data[position : position + length], position + length
         elif wire_type in (_FIXED64, _FIXED32):
             size = 8 if wire_type == _FIXED64 else 4
             if position + size > len(data):
                 raise BadBody(f"{name}: field {number} runs past the end of the message")
-            value, position = int.from_bytes(data[position:position + size], "little"), position + size
+            value, position = int.from_bytes(data[position : position + size], "little"), position + size
         else:
             raise BadBody(f"{name}: unsupported wire type {wire_type} for field {number}")
         fields.setdefault(number, []).append(value)

@@ -15,19 +15,50 @@ from typing import Any
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 # The kind a subresource answers with, when it is not the parent's: (group, version, kind).
 SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale")}
-SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "scale": ("get", "patch", "update"),
-                     "log": ("get",), "finalize": ("update",)}
+SUBRESOURCE_VERBS = {
+    "status": ("get", "patch", "update"),
+    "scale": ("get", "patch", "update"),
+    "log": ("get",),
+    "finalize": ("update",),
+}
 
 # Field selectors every resource supports; kinds add their own (upstream `GetAttrs` functions).
 COMMON_FIELDS = ("metadata.name", "metadata.namespace")
-EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-                "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-                "reason", "reportingComponent", "source", "type")
-EVENTS_V1_FIELDS = ("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
-                    "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
-                    "reason", "reportingController", "type")
-POD_FIELDS = ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-              "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName")
+EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+EVENTS_V1_FIELDS = (
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
+    "reason",
+    "reportingController",
+    "type",
+)
+POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +79,8 @@ class ResourceType:
     schema: dict[str, Any] | None = None
     printer_columns: tuple[dict[str, Any], ...] = ()
     storage_version: str = ""
-    extra_fields: tuple[str, ...] = ()     # field selectors beyond metadata.name/namespace
-    selectable_paths: tuple[tuple[str, str], ...] = ()   # CRD selectableFields: (field, jsonPath)
+    extra_fields: tuple[str, ...] = ()  # field selectors beyond metadata.name/namespace
+    selectable_paths: tuple[tuple[str, str], ...] = ()  # CRD selectableFields: (field, jsonPath)
     description: str = ""
 
     @property
@@ -81,37 +112,78 @@ class ResourceType:
 
 def _builtin(group: str, version: str, plural: str, kind: str, *, namespaced: bool = True, **kw: Any) -> ResourceType:
     kw.setdefault("singular", kind.lower())
-    return ResourceType(group=group, version=version, plural=plural, kind=kind, namespaced=namespaced,
-                        storage_version=version, **kw)
+    return ResourceType(
+        group=group, version=version, plural=plural, kind=kind, namespaced=namespaced, storage_version=version, **kw
+    )
 
 
 BUILTINS: tuple[ResourceType, ...] = (
-    _builtin("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
-             subresources=("status", "finalize"), extra_fields=("status.phase",),
-             verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    _builtin(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short_names=("ns",),
+        subresources=("status", "finalize"),
+        extra_fields=("status.phase",),
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    ),
     _builtin("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _builtin("", "v1", "secrets", "Secret", extra_fields=("type",)),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _builtin("", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENT_FIELDS),
-    _builtin("", "v1", "pods", "Pod", short_names=("po",), categories=("all",),
-             subresources=("status", "log"), extra_fields=POD_FIELDS),
-    _builtin("", "v1", "services", "Service", short_names=("svc",), categories=("all",),
-             subresources=("status",)),
+    _builtin(
+        "", "v1", "pods", "Pod", short_names=("po",), categories=("all",), subresources=("status", "log"), extra_fields=POD_FIELDS
+    ),
+    _builtin("", "v1", "services", "Service", short_names=("svc",), categories=("all",), subresources=("status",)),
     _builtin("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
-    _builtin("apps", "v1", "deployments", "Deployment", short_names=("deploy",), categories=("all",),
-             subresources=("status", "scale"), uses_generation=True),
-    _builtin("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), categories=("all",),
-             subresources=("status", "scale"), uses_generation=True),
-    _builtin("batch", "v1", "jobs", "Job", categories=("all",), subresources=("status",),
-             uses_generation=True, extra_fields=("status.successful",)),
+    _builtin(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        categories=("all",),
+        subresources=("status", "scale"),
+        uses_generation=True,
+    ),
+    _builtin(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        short_names=("rs",),
+        categories=("all",),
+        subresources=("status", "scale"),
+        uses_generation=True,
+    ),
+    _builtin(
+        "batch",
+        "v1",
+        "jobs",
+        "Job",
+        categories=("all",),
+        subresources=("status",),
+        uses_generation=True,
+        extra_fields=("status.successful",),
+    ),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENTS_V1_FIELDS),
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
-    _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
-             namespaced=False, short_names=("crd", "crds"), subresources=("status",), uses_generation=True),
+    _builtin(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        subresources=("status",),
+        uses_generation=True,
+    ),
 )
 
 _VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
@@ -133,7 +205,7 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._by_crd: dict[str, list[ResourceType]] = {}
-        self.revision = 0     # bumped on every change, so discovery/OpenAPI caches know when to rebuild
+        self.revision = 0  # bumped on every change, so discovery/OpenAPI caches know when to rebuild
         for rtype in BUILTINS:
             self._types[(rtype.group, rtype.version, rtype.plural)] = rtype
 
@@ -165,8 +237,7 @@ class Registry:
         return {group: sorted(groups[group], key=version_priority) for group in sorted(groups)}
 
     def resources(self, group: str, version: str) -> list[ResourceType]:
-        return sorted((t for (g, v, _), t in self._types.items() if g == group and v == version),
-                      key=lambda t: t.plural)
+        return sorted((t for (g, v, _), t in self._types.items() if g == group and v == version), key=lambda t: t.plural)
 
     def crd_types(self, crd_name: str) -> list[ResourceType]:
         return list(self._by_crd.get(crd_name, ()))

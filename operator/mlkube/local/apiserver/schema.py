@@ -22,10 +22,18 @@ from mlkube.local.apiserver.schema_causes import Cause
 
 __all__ = ["Cause", "default", "prune", "structural_errors", "validate"]
 
-_BLOCKING = frozenset({schema_causes.NOT_SUPPORTED, schema_causes.REQUIRED, schema_causes.TOO_LONG,
-                       schema_causes.TOO_MANY, schema_causes.TYPE_INVALID})
-_RULES_SKIPPED = ("some validation rules were not checked because the object was invalid; "
-                  "correct the existing errors to complete validation")
+_BLOCKING = frozenset(
+    {
+        schema_causes.NOT_SUPPORTED,
+        schema_causes.REQUIRED,
+        schema_causes.TOO_LONG,
+        schema_causes.TOO_MANY,
+        schema_causes.TYPE_INVALID,
+    }
+)
+_RULES_SKIPPED = (
+    "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"
+)
 
 
 def structural_errors(schema: dict, *, path: str = "spec.validation.openAPIV3Schema") -> list[Cause]:
@@ -86,6 +94,7 @@ def _child(path: str, key: str) -> str:
 
 # --- defaulting ------------------------------------------------------------------------------------
 
+
 def _default(value: object, node: schema_nodes.Node | None) -> object:
     if node is None or not node.has_defaults:
         return value
@@ -109,13 +118,18 @@ def _default(value: object, node: schema_nodes.Node | None) -> object:
         return result
     if isinstance(value, list) and node.items is not None:
         items = node.items
-        result = [schema_pruning.copy_json(items.default) if item is None and items.has_default and not items.nullable
-                  else _default(item, items) for item in value]
+        result = [
+            schema_pruning.copy_json(items.default)
+            if item is None and items.has_default and not items.nullable
+            else _default(item, items)
+            for item in value
+        ]
         return value if all(new is old for new, old in zip(result, value)) else result
     return value
 
 
 # --- whole-object checks ---------------------------------------------------------------------------
+
 
 def _walk(value: object, node: schema_nodes.Node, path: str, wanted):
     """(key or index, child value, child node, field path) of each child whose node is `wanted`.

@@ -109,15 +109,18 @@ class Node:
         self.one_of = tuple(Node(sub, nested=True) for sub in schema.get("oneOf") or () if isinstance(sub, dict))
         self.not_ = Node(schema["not"], nested=True) if isinstance(schema.get("not"), dict) else None
         entries = () if nested else [e for e in schema.get("x-kubernetes-validations") or () if isinstance(e, dict)]
-        self.rules = tuple(cel.compile_rule(entry, field_path=normalize_field_path(entry.get("fieldPath") or "", self) or "")
-                           for entry in entries)
+        self.rules = tuple(
+            cel.compile_rule(entry, field_path=normalize_field_path(entry.get("fieldPath") or "", self) or "")
+            for entry in entries
+        )
         children = self.children()
         self.has_rules = bool(self.rules) or any(child.has_rules for child in children)
         self.has_defaults = any(child.has_default or child.has_defaults for child in children)
         self.has_list_types = self.list_type in ("set", "map") or any(child.has_list_types for child in children)
         self.has_embedded = any(child.embedded or child.has_embedded for child in children)
         self.cel_convert = (
-            self.type == "number" or self.format.replace("-", "") in ("datetime", "duration", "byte")
+            self.type == "number"
+            or self.format.replace("-", "") in ("datetime", "duration", "byte")
             or any(cel.escape(name) != name for name in self.properties)
             or any(child.cel_convert for child in children)
         )

@@ -11,11 +11,25 @@ from __future__ import annotations
 from mlkube.local.apiserver import schema_nodes
 
 # ObjectMeta's fields: anything else under a resource's `metadata` is dropped like upstream's decoder does.
-OBJECT_META_FIELDS = frozenset({
-    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-    "ownerReferences", "finalizers", "managedFields",
-})
+OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
 TYPE_META = ("apiVersion", "kind")
 
 
@@ -47,8 +61,7 @@ def _drops_null(value: object, node: schema_nodes.Node | None) -> bool:
     return value is None and node is not None and not node.nullable and not node.has_default
 
 
-def _prune(value: object, node: schema_nodes.Node | None, path: str, dropped: list[str], *,
-           resource: bool = False) -> object:
+def _prune(value: object, node: schema_nodes.Node | None, path: str, dropped: list[str], *, resource: bool = False) -> object:
     if node is not None and node.preserve_unknown:
         return _keep_unknown(value, node, path, dropped, resource=resource)
     if isinstance(value, dict):
@@ -73,8 +86,7 @@ def _prune(value: object, node: schema_nodes.Node | None, path: str, dropped: li
     return value
 
 
-def _keep_unknown(value: object, node: schema_nodes.Node, path: str, dropped: list[str], *,
-                  resource: bool) -> object:
+def _keep_unknown(value: object, node: schema_nodes.Node, path: str, dropped: list[str], *, resource: bool) -> object:
     """x-kubernetes-preserve-unknown-fields: unknown fields stay, declared ones are still pruned."""
     if isinstance(value, dict):
         resource = resource or node.embedded

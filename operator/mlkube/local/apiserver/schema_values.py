@@ -129,7 +129,11 @@ def _check_string(value: str, node: schema_nodes.Node, path: str, out: list[sche
     elif node.pattern is not None and not node.pattern.search(value):
         out.append(schema_causes.invalid(path, value, f"{path} {_IN} should match '{node.pattern_text}'"))
     if node.format_check is not None and not node.format_check(value):
-        out.append(schema_causes.type_invalid(path, value, f"{path} {_IN} must be of type {node.format}: {schema_causes.go_quote(value)}"))
+        out.append(
+            schema_causes.type_invalid(
+                path, value, f"{path} {_IN} must be of type {node.format}: {schema_causes.go_quote(value)}"
+            )
+        )
 
 
 def _check_number(value: int | float, node: schema_nodes.Node, path: str, out: list[schema_causes.Cause]) -> None:

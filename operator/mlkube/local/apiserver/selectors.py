@@ -21,7 +21,7 @@ _EQUALITY = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|=|!=)\s*([A-Za-z0-9_.-]*)\
 @dataclasses.dataclass(frozen=True)
 class Requirement:
     key: str
-    operator: str              # "=", "!=", "in", "notin", "exists", "!"
+    operator: str  # "=", "!=", "in", "notin", "exists", "!"
     values: tuple[str, ...] = ()
 
     def matches(self, labels: dict[str, str]) -> bool:
@@ -133,8 +133,9 @@ def field_value(obj: dict[str, Any], field: str, jsonpaths: dict[str, Callable[[
     return str(value)
 
 
-def fields_match(requirements: tuple[FieldRequirement, ...], obj: dict[str, Any],
-                 jsonpaths: dict[str, Callable[[dict], Any]] | None = None) -> bool:
+def fields_match(
+    requirements: tuple[FieldRequirement, ...], obj: dict[str, Any], jsonpaths: dict[str, Callable[[dict], Any]] | None = None
+) -> bool:
     for requirement in requirements:
         equal = field_value(obj, requirement.field, jsonpaths) == requirement.value
         if equal == requirement.negated:

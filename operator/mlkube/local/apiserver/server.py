@@ -41,16 +41,25 @@ from mlkube.local.apiserver import (
 logger = logging.getLogger(__name__)
 OPEN_PATHS = ("/healthz", "/readyz", "/livez")
 SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-mlkube", "gitCommit": "mlkube-embedded",
-           "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23 (emulated by Python)",
-           "compiler": "gc", "platform": "linux/amd64"}
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-mlkube",
+    "gitCommit": "mlkube-embedded",
+    "gitTreeState": "clean",
+    "buildDate": "2025-01-01T00:00:00Z",
+    "goVersion": "go1.23 (emulated by Python)",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 
 
 class APIServer:
     """One embedded API server on 127.0.0.1, persisted under `state_dir`."""
 
-    def __init__(self, state_dir: str, *, port: int = 0, history: int = storage.DEFAULT_HISTORY,
-                 bookmark_interval: float = 15.0) -> None:
+    def __init__(
+        self, state_dir: str, *, port: int = 0, history: int = storage.DEFAULT_HISTORY, bookmark_interval: float = 15.0
+    ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         self._port = port
         self.store = storage.Store(os.path.join(self.state_dir, "state.db"), history=history)
@@ -99,8 +108,9 @@ class APIServer:
         namespace_type = self.registry.lookup("", "v1", "namespaces")
         for name in SEED_NAMESPACES:
             if self.store.get(namespace_type.storage_key, "", name) is None:
-                self.objects.create(namespace_type, "", {"metadata": {"name": name}},
-                                    objects.WriteOptions(field_manager="kube-apiserver"))
+                self.objects.create(
+                    namespace_type, "", {"metadata": {"name": name}}, objects.WriteOptions(field_manager="kube-apiserver")
+                )
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -149,15 +159,17 @@ class APIServer:
     async def _api(self, request: web.Request) -> web.Response:
         media_type = discovery.wants_aggregated(request.headers.get("Accept", ""))
         if media_type:
-            return endpoints.json_response(discovery.aggregated(self.registry, core=True, media_type=media_type),
-                                           content_type=media_type)
+            return endpoints.json_response(
+                discovery.aggregated(self.registry, core=True, media_type=media_type), content_type=media_type
+            )
         return endpoints.json_response(discovery.api_versions(request.host))
 
     async def _apis(self, request: web.Request) -> web.Response:
         media_type = discovery.wants_aggregated(request.headers.get("Accept", ""))
         if media_type:
-            return endpoints.json_response(discovery.aggregated(self.registry, core=False, media_type=media_type),
-                                           content_type=media_type)
+            return endpoints.json_response(
+                discovery.aggregated(self.registry, core=False, media_type=media_type), content_type=media_type
+            )
         return endpoints.json_response(discovery.api_group_list(self.registry))
 
     async def _group(self, request: web.Request) -> web.Response:
@@ -167,8 +179,7 @@ class APIServer:
         return endpoints.json_response(body)
 
     async def _resource_list(self, request: web.Request) -> web.Response:
-        body = discovery.api_resource_list(self.registry, request.match_info.get("group", ""),
-                                           request.match_info["version"])
+        body = discovery.api_resource_list(self.registry, request.match_info.get("group", ""), request.match_info["version"])
         if body is None:
             raise errors.path_not_found()
         return endpoints.json_response(body)
@@ -180,9 +191,11 @@ class APIServer:
         document = self.documents.document(request.match_info["path"])
         if document is None:
             raise errors.path_not_found()
-        return web.Response(body=document, content_type="application/json",
-                            headers={"Cache-Control": "public, immutable" if request.query.get("hash")
-                                     else "no-cache, private"})
+        return web.Response(
+            body=document,
+            content_type="application/json",
+            headers={"Cache-Control": "public, immutable" if request.query.get("hash") else "no-cache, private"},
+        )
 
 
 async def _ok(_: web.Request) -> web.Response:
@@ -250,8 +263,7 @@ def run_in_thread(state_dir: str, **kwargs: Any) -> ServerThread:
     return ServerThread(state_dir, **kwargs).start()
 
 
-def install_crds(server: Any, token: str | None = None, paths: Iterable[str] = (), *,
-                 ca_file: str | None = None) -> list[str]:
+def install_crds(server: Any, token: str | None = None, paths: Iterable[str] = (), *, ca_file: str | None = None) -> list[str]:
     """Create or replace the CRDs in the given YAML files; returns their names.
 
     `server` is a ServerThread/APIServer, or a base URL (then pass `token` and `ca_file`, the
@@ -286,8 +298,12 @@ def _create_or_replace(url: str, token: str, crd: dict[str, Any], path: str, con
 
 def _request(method: str, url: str, token: str, context: ssl.SSLContext, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return response.status, json.loads(response.read() or b"{}")

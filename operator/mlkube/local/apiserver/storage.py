@@ -34,11 +34,11 @@ class Event:
     """One committed write, as watches see it."""
 
     rv: int
-    type: str                       # ADDED | MODIFIED | DELETED
-    key: str                        # storage key, "group/plural"
-    obj: dict[str, Any]             # the new state (the last state for DELETED), carrying rv
-    old: dict[str, Any] | None      # the previous state, for selector transitions
-    rendered: dict[Any, bytes] = dataclasses.field(default_factory=dict)   # serialisations cached per view
+    type: str  # ADDED | MODIFIED | DELETED
+    key: str  # storage key, "group/plural"
+    obj: dict[str, Any]  # the new state (the last state for DELETED), carrying rv
+    old: dict[str, Any] | None  # the previous state, for selector transitions
+    rendered: dict[Any, bytes] = dataclasses.field(default_factory=dict)  # serialisations cached per view
 
 
 Subscriber = Callable[[Event], None]
@@ -53,15 +53,15 @@ class Store:
         self._history: collections.deque[Event] = collections.deque(maxlen=max(1, history))
         self._subscribers: list[Subscriber] = []
         self.rv = 0
-        self.floor = 0    # the oldest RV a watch may resume from; events after it are all in history
+        self.floor = 0  # the oldest RV a watch may resume from; events after it are all in history
 
     # -- lifecycle -------------------------------------------------------------------------
-
 
     @property
     def path(self) -> str:
         """The database file: also what names this cluster."""
         return os.path.abspath(self._path)
+
     def open(self) -> None:
         os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
         self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -141,8 +141,10 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
         else:
-            db.execute("INSERT OR REPLACE INTO objects (key, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)",
-                       (key, namespace, name, rv, json.dumps(obj, separators=(",", ":"))))
+            db.execute(
+                "INSERT OR REPLACE INTO objects (key, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)",
+                (key, namespace, name, rv, json.dumps(obj, separators=(",", ":"))),
+            )
         self.rv = rv
         if event_type == "DELETED":
             self._objects[key].pop((namespace, name), None)

@@ -13,13 +13,17 @@ from typing import Any
 
 from mlkube.local.apiserver import jsonpath, registry
 
-NAME_DESCRIPTION = ("Name must be unique within a namespace. Is required when creating resources, although some "
-                    "resources may allow a client to request the generation of an appropriate name automatically. "
-                    "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
-                    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
-AGE_DESCRIPTION = ("CreationTimestamp is a timestamp representing the server time when this object was created. "
-                   "It is not guaranteed to be set in happens-before order across separate operations. Clients may "
-                   "not set this value. It is represented in RFC3339 form and is in UTC.")
+NAME_DESCRIPTION = (
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name automatically. "
+    "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
+    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+AGE_DESCRIPTION = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created. "
+    "It is not guaranteed to be set in happens-before order across separate operations. Clients may "
+    "not set this value. It is represented in RFC3339 form and is in UTC."
+)
 
 
 def parse_time(value: Any) -> datetime.datetime | None:
@@ -114,8 +118,12 @@ def _event_last_seen(event: dict, now: datetime.datetime) -> str:
 
 def _service_ports(service: dict) -> str:
     ports = (service.get("spec") or {}).get("ports") or []
-    rendered = [f"{p.get('port')}/{p.get('protocol', 'TCP')}" if not p.get("nodePort")
-                else f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}" for p in ports]
+    rendered = [
+        f"{p.get('port')}/{p.get('protocol', 'TCP')}"
+        if not p.get("nodePort")
+        else f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}"
+        for p in ports
+    ]
     return ",".join(rendered) or "<none>"
 
 
@@ -151,51 +159,69 @@ def _get(*path: str, default: Any = "") -> Callable[[dict], Any]:
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         return default if value is None else value
+
     return read
 
 
 # plural -> [(column, cell(obj, now))] for built-in types; other built-ins print NAME AGE.
 BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[dict, Cell]]] = {
     ("", "namespaces"): [(_column("Status"), lambda o, n: _get("status", "phase")(o))],
-    ("", "configmaps"): [(_column("Data", "integer"),
-                          lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData") or {}))],
-    ("", "secrets"): [(_column("Type"), lambda o, n: o.get("type", "")),
-                      (_column("Data", "integer"), lambda o, n: len(o.get("data") or {}))],
+    ("", "configmaps"): [(_column("Data", "integer"), lambda o, n: len(o.get("data") or {}) + len(o.get("binaryData") or {}))],
+    ("", "secrets"): [
+        (_column("Type"), lambda o, n: o.get("type", "")),
+        (_column("Data", "integer"), lambda o, n: len(o.get("data") or {})),
+    ],
     ("", "serviceaccounts"): [(_column("Secrets", "integer"), lambda o, n: len(o.get("secrets") or []))],
-    ("", "pods"): [(_column("Ready"), lambda o, n: _pod_ready(o)),
-                   (_column("Status"), lambda o, n: _pod_status(o)),
-                   (_column("Restarts", "string"), lambda o, n: str(sum(
-                       s.get("restartCount", 0) for s in (o.get("status") or {}).get("containerStatuses") or []))),
-                   (AGE_COLUMN, _created),
-                   (_column("IP", priority=1), lambda o, n: _get("status", "podIP", default="<none>")(o)),
-                   (_column("Node", priority=1), lambda o, n: _get("spec", "nodeName", default="<none>")(o))],
-    ("", "events"): [(_column("Last Seen"), _event_last_seen),
-                     (_column("Type"), lambda o, n: o.get("type", "")),
-                     (_column("Reason"), lambda o, n: o.get("reason", "")),
-                     (_column("Object"), lambda o, n: _event_object(o)),
-                     (_column("Message"), lambda o, n: o.get("message", ""))],
-    ("", "services"): [(_column("Type"), lambda o, n: _get("spec", "type", default="ClusterIP")(o)),
-                       (_column("Cluster-IP"), lambda o, n: _get("spec", "clusterIP", default="<none>")(o)),
-                       (_column("External-IP"), lambda o, n: "<none>"),
-                       (_column("Port(s)"), lambda o, n: _service_ports(o))],
+    ("", "pods"): [
+        (_column("Ready"), lambda o, n: _pod_ready(o)),
+        (_column("Status"), lambda o, n: _pod_status(o)),
+        (
+            _column("Restarts", "string"),
+            lambda o, n: str(sum(s.get("restartCount", 0) for s in (o.get("status") or {}).get("containerStatuses") or [])),
+        ),
+        (AGE_COLUMN, _created),
+        (_column("IP", priority=1), lambda o, n: _get("status", "podIP", default="<none>")(o)),
+        (_column("Node", priority=1), lambda o, n: _get("spec", "nodeName", default="<none>")(o)),
+    ],
+    ("", "events"): [
+        (_column("Last Seen"), _event_last_seen),
+        (_column("Type"), lambda o, n: o.get("type", "")),
+        (_column("Reason"), lambda o, n: o.get("reason", "")),
+        (_column("Object"), lambda o, n: _event_object(o)),
+        (_column("Message"), lambda o, n: o.get("message", "")),
+    ],
+    ("", "services"): [
+        (_column("Type"), lambda o, n: _get("spec", "type", default="ClusterIP")(o)),
+        (_column("Cluster-IP"), lambda o, n: _get("spec", "clusterIP", default="<none>")(o)),
+        (_column("External-IP"), lambda o, n: "<none>"),
+        (_column("Port(s)"), lambda o, n: _service_ports(o)),
+    ],
     ("", "endpoints"): [(_column("Endpoints"), lambda o, n: _endpoints(o))],
     ("apps", "deployments"): [
-        (_column("Ready"), lambda o, n: f"{_get('status', 'readyReplicas', default=0)(o)}/"
-                                        f"{_get('spec', 'replicas', default=1)(o)}"),
+        (
+            _column("Ready"),
+            lambda o, n: f"{_get('status', 'readyReplicas', default=0)(o)}/{_get('spec', 'replicas', default=1)(o)}",
+        ),
         (_column("Up-to-date", "integer"), lambda o, n: _get("status", "updatedReplicas", default=0)(o)),
-        (_column("Available", "integer"), lambda o, n: _get("status", "availableReplicas", default=0)(o))],
+        (_column("Available", "integer"), lambda o, n: _get("status", "availableReplicas", default=0)(o)),
+    ],
     ("apps", "replicasets"): [
         (_column("Desired", "integer"), lambda o, n: _get("spec", "replicas", default=1)(o)),
         (_column("Current", "integer"), lambda o, n: _get("status", "replicas", default=0)(o)),
-        (_column("Ready", "integer"), lambda o, n: _get("status", "readyReplicas", default=0)(o))],
+        (_column("Ready", "integer"), lambda o, n: _get("status", "readyReplicas", default=0)(o)),
+    ],
     ("batch", "jobs"): [
         (_column("Status"), lambda o, n: _job_status(o)),
-        (_column("Completions"), lambda o, n: f"{_get('status', 'succeeded', default=0)(o)}/"
-                                              f"{_get('spec', 'completions', default=1)(o)}"),
-        (_column("Duration"), _job_duration)],
+        (
+            _column("Completions"),
+            lambda o, n: f"{_get('status', 'succeeded', default=0)(o)}/{_get('spec', 'completions', default=1)(o)}",
+        ),
+        (_column("Duration"), _job_duration),
+    ],
     ("coordination.k8s.io", "leases"): [(_column("Holder"), lambda o, n: _get("spec", "holderIdentity")(o))],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
-        (_column("Created At", "date"), lambda o, n: o["metadata"].get("creationTimestamp", ""))],
+        (_column("Created At", "date"), lambda o, n: o["metadata"].get("creationTimestamp", ""))
+    ],
 }
 _NO_AGE = {("", "events"), ("", "pods"), ("apiextensions.k8s.io", "customresourcedefinitions")}
 
@@ -216,8 +242,13 @@ def _json_cell(type_: str, value: Any, now: datetime.datetime) -> Any:
         return age(value, now) if parse_time(value) else None
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":")) if isinstance(value, (dict, list)) else str(value).lower() \
-        if isinstance(value, bool) else str(value)
+    return (
+        json.dumps(value, separators=(",", ":"))
+        if isinstance(value, (dict, list))
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
 
 
 def columns_of(rtype: registry.ResourceType) -> list[tuple[dict, Cell]]:
@@ -226,11 +257,17 @@ def columns_of(rtype: registry.ResourceType) -> list[tuple[dict, Cell]]:
             return [(AGE_COLUMN, _created)]
         columns = []
         for spec in rtype.printer_columns:
-            column = _column(spec["name"], spec.get("type", "string"), description=spec.get("description", ""),
-                             priority=spec.get("priority", 0), format_=spec.get("format", ""))
+            column = _column(
+                spec["name"],
+                spec.get("type", "string"),
+                description=spec.get("description", ""),
+                priority=spec.get("priority", 0),
+                format_=spec.get("format", ""),
+            )
 
             def cell(obj: dict, now: datetime.datetime, path: str = spec["jsonPath"], type_: str = column["type"]):
                 return _json_cell(type_, jsonpath.first(obj, path), now)
+
             columns.append((column, cell))
         return columns
     key = (rtype.group, rtype.plural)
@@ -244,8 +281,14 @@ def partial_metadata(obj: dict) -> dict:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
-def row(rtype: registry.ResourceType, obj: dict, now: datetime.datetime, *, include_object: str = "Metadata",
-        columns: list[tuple[dict, Cell]] | None = None) -> dict:
+def row(
+    rtype: registry.ResourceType,
+    obj: dict,
+    now: datetime.datetime,
+    *,
+    include_object: str = "Metadata",
+    columns: list[tuple[dict, Cell]] | None = None,
+) -> dict:
     columns = columns if columns is not None else columns_of(rtype)
     cells = [obj["metadata"]["name"]]
     for _, cell in columns:
@@ -261,12 +304,19 @@ def row(rtype: registry.ResourceType, obj: dict, now: datetime.datetime, *, incl
     return result
 
 
-def table(rtype: registry.ResourceType, objects: list[dict], *, now: datetime.datetime, resource_version: str = "",
-          continue_token: str = "", include_object: str = "Metadata", with_columns: bool = True) -> dict:
+def table(
+    rtype: registry.ResourceType,
+    objects: list[dict],
+    *,
+    now: datetime.datetime,
+    resource_version: str = "",
+    continue_token: str = "",
+    include_object: str = "Metadata",
+    with_columns: bool = True,
+) -> dict:
     """A Table of `objects`; watch events carry one-row tables without column definitions after the first."""
     columns = columns_of(rtype)
-    body: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                            "metadata": {"resourceVersion": resource_version}}
+    body: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version}}
     if continue_token:
         body["metadata"]["continue"] = continue_token
     body["columnDefinitions"] = [NAME_COLUMN] + [column for column, _ in columns] if with_columns else []

@@ -25,7 +25,7 @@ _STOP = object()
 @dataclasses.dataclass(frozen=True)
 class WatchRequest:
     rtype: registry.ResourceType
-    namespace: str                 # "" for every namespace (or a cluster-scoped type)
+    namespace: str  # "" for every namespace (or a cluster-scoped type)
     selector: selectors.Selector
     resource_version: str = ""
     send_initial_events: bool = False
@@ -33,7 +33,7 @@ class WatchRequest:
     timeout: float | None = None
     table: bool = False
     include_object: str = "Metadata"
-    columns_sent: list[bool] = dataclasses.field(default_factory=list)   # a Table watch sends columns once
+    columns_sent: list[bool] = dataclasses.field(default_factory=list)  # a Table watch sends columns once
 
     def matches(self, obj: dict[str, Any] | None) -> bool:
         if obj is None:
@@ -83,8 +83,7 @@ class Watches:
                 failure = exc
         self._store.subscribe(deliver)
         self._queues.add(queue)
-        response = web.StreamResponse(headers={"Content-Type": "application/json",
-                                               "Cache-Control": "no-cache, private"})
+        response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
         response.enable_chunked_encoding()
         try:
             await response.prepare(request)
@@ -99,7 +98,7 @@ class Watches:
                 await response.write(b"".join(chunks))
             await self._pump(watch, queue, response)
         except ConnectionResetError:
-            pass            # the client went away
+            pass  # the client went away
         finally:
             self._store.unsubscribe(deliver)
             self._queues.discard(queue)
@@ -132,7 +131,7 @@ class Watches:
             for event in items:
                 if event is _STOP:
                     await response.write(b"".join(chunks))
-                    await response.write_eof()      # before shutdown cancels the handler
+                    await response.write_eof()  # before shutdown cancels the handler
                     return
                 if line := self._event_line(watch, event):
                     chunks.append(line)
@@ -167,9 +166,14 @@ class Watches:
     def _render(self, watch: WatchRequest, kind: str, obj: dict[str, Any]) -> bytes:
         view = self._objects.view(watch.rtype, obj)
         if watch.table:
-            view = tables.table(watch.rtype, [view], now=datetime.datetime.now(datetime.UTC),
-                                resource_version=view["metadata"]["resourceVersion"],
-                                include_object=watch.include_object, with_columns=not watch.columns_sent)
+            view = tables.table(
+                watch.rtype,
+                [view],
+                now=datetime.datetime.now(datetime.UTC),
+                resource_version=view["metadata"]["resourceVersion"],
+                include_object=watch.include_object,
+                with_columns=not watch.columns_sent,
+            )
             watch.columns_sent.append(True)
         return _line({"type": kind, "object": view})
 
@@ -177,8 +181,9 @@ class Watches:
         meta: dict[str, Any] = {"resourceVersion": str(self._store.rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return _line({"type": "BOOKMARK",
-                      "object": {"kind": watch.rtype.kind, "apiVersion": watch.rtype.api_version, "metadata": meta}})
+        return _line(
+            {"type": "BOOKMARK", "object": {"kind": watch.rtype.kind, "apiVersion": watch.rtype.api_version, "metadata": meta}}
+        )
 
 
 def _line(event: dict[str, Any]) -> bytes:

@@ -67,8 +67,7 @@ class Outcome:
     finished_at: str
 
     def terminated(self) -> dict:
-        state = {"exitCode": self.exit_code, "reason": self.reason,
-                 "startedAt": self.started_at, "finishedAt": self.finished_at}
+        state = {"exitCode": self.exit_code, "reason": self.reason, "startedAt": self.started_at, "finishedAt": self.finished_at}
         if self.message:
             state["message"] = self.message
         return {"terminated": state}
@@ -77,9 +76,17 @@ class Outcome:
 class Container:
     """The runtime side of one ``spec.containers[]`` (or ``initContainers[]``) entry."""
 
-    def __init__(self, spec: dict, *, pod: dict, pod_ip: str, restart_count: int,
-                 on_change: Callable[[], None], on_event: EventSink | None = None,
-                 memory_poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        spec: dict,
+        *,
+        pod: dict,
+        pod_ip: str,
+        restart_count: int,
+        on_change: Callable[[], None],
+        on_event: EventSink | None = None,
+        memory_poll: float = 0.5,
+    ) -> None:
         self.spec = spec
         self.name: str = spec["name"]
         self._pod = pod
@@ -99,9 +106,13 @@ class Container:
     # -- status -----------------------------------------------------------------------
     def status(self) -> dict:
         status = {
-            "name": self.name, "image": self.spec.get("image", ""),
-            "imageID": "", "ready": self.ready, "restartCount": self.restart_count,
-            "started": "running" in self.state and self.started, "state": self.state,
+            "name": self.name,
+            "image": self.spec.get("image", ""),
+            "imageID": "",
+            "ready": self.ready,
+            "restartCount": self.restart_count,
+            "started": "running" in self.state and self.started,
+            "state": self.state,
             "lastState": self.last_state,
         }
         if self.process is not None:
@@ -120,8 +131,7 @@ class Container:
         self._on_change()
 
     # -- running ----------------------------------------------------------------------
-    async def run_until_done(self, launch: Callable[[], Launch], *, restart_policy: str,
-                             backoff: Backoff) -> Outcome:
+    async def run_until_done(self, launch: Callable[[], Launch], *, restart_policy: str, backoff: Backoff) -> Outcome:
         """Run, and restart per ``restart_policy`` until no restart is due; return the last
         outcome. ``launch`` gives what to start, and is asked again before each restart."""
         failures = 0
@@ -130,20 +140,20 @@ class Container:
             outcome = await self.run_once(launch())
             if self._stopping:
                 return outcome
-            if restart_policy == "Never" or (restart_policy == "OnFailure"
-                                             and outcome.exit_code == 0):
+            if restart_policy == "Never" or (restart_policy == "OnFailure" and outcome.exit_code == 0):
                 return outcome
             failures = 1 if time.monotonic() - began > backoff.reset else failures + 1
             delay = backoff.delay(failures)
             self.last_state = self.state
             if delay > 0:
                 pod = self._pod["metadata"]
-                self._on_event("BackOff", f"Back-off restarting failed container {self.name} "
-                                          f"in pod {pod['name']}", True)
-                self.wait_with("CrashLoopBackOff",
-                               f"back-off {delay:g}s restarting failed container={self.name} "
-                               f"pod={pod['name']}_{pod.get('namespace', 'default')}"
-                               f"({pod.get('uid', '')})")
+                self._on_event("BackOff", f"Back-off restarting failed container {self.name} in pod {pod['name']}", True)
+                self.wait_with(
+                    "CrashLoopBackOff",
+                    f"back-off {delay:g}s restarting failed container={self.name} "
+                    f"pod={pod['name']}_{pod.get('namespace', 'default')}"
+                    f"({pod.get('uid', '')})",
+                )
                 await asyncio.sleep(delay)
             if self._stopping:
                 return outcome
@@ -154,26 +164,26 @@ class Container:
         log_path = launch.log_dir / f"{self.restart_count}.log"
         try:
             self.process = await processes.spawn(
-                launch.argv, env=launch.env, cwd=launch.cwd, log_path=log_path,
-                records=launch.records, owner=launch.owner)
+                launch.argv, env=launch.env, cwd=launch.cwd, log_path=log_path, records=launch.records, owner=launch.owner
+            )
         except OSError as e:
-            outcome = Outcome(128, "StartError", f"failed to start {launch.argv[0]!r}: {e}",
-                              started_at, objects.now())
+            outcome = Outcome(128, "StartError", f"failed to start {launch.argv[0]!r}: {e}", started_at, objects.now())
             self._on_event("Failed", f"Error: {outcome.message}", True)
             self.state = outcome.terminated()
             self._on_change()
             return outcome
         self.state = {"running": {"startedAt": started_at}}
         self._on_event("Started", f"Started container {self.name}", False)
-        log.info("%s: started %s (pid %d)", self._where(), " ".join(launch.argv)[:200],
-                 self.process.pid)
+        log.info("%s: started %s (pid %d)", self._where(), " ".join(launch.argv)[:200], self.process.pid)
         self.started = "startupProbe" not in self.spec
         self.ready = self.started and "readinessProbe" not in self.spec
         self._oom = False
         self._on_change()
         target = probes.Target(pod=self._pod, host=self._pod_ip, env=launch.env, cwd=launch.cwd)
-        watchers = [asyncio.create_task(self._watch_memory(), name=f"memory {self.name}"),
-                    asyncio.create_task(self._probe(target), name=f"probes {self.name}")]
+        watchers = [
+            asyncio.create_task(self._watch_memory(), name=f"memory {self.name}"),
+            asyncio.create_task(self._probe(target), name=f"probes {self.name}"),
+        ]
         try:
             exit_code = await self.process.wait()
         except asyncio.CancelledError:
@@ -190,9 +200,7 @@ class Container:
                 except Exception:  # a failing watcher must not lose the container's outcome
                     log.exception("watcher of container %s failed", self.name)
         reason = "OOMKilled" if self._oom else ("Completed" if exit_code == 0 else "Error")
-        outcome = Outcome(exit_code, reason, self._termination_message(launch, log_path,
-                                                                       exit_code),
-                          started_at, objects.now())
+        outcome = Outcome(exit_code, reason, self._termination_message(launch, log_path, exit_code), started_at, objects.now())
         self.state = outcome.terminated()
         self.ready = False
         self._on_change()
@@ -210,19 +218,16 @@ class Container:
             self._on_event("Killing", f"Stopping container {self.name}", False)
             await self.process.stop(grace_seconds)
 
-    def _termination_message(self, launch: Launch, log_path: pathlib.Path,
-                             exit_code: int) -> str:
+    def _termination_message(self, launch: Launch, log_path: pathlib.Path, exit_code: int) -> str:
         path = self.spec.get("terminationMessagePath") or "/dev/termination-log"
         message_file = containerpath_under(launch.root, path)
         message = ""
         with contextlib.suppress(OSError):
             message = message_file.read_bytes()[:MESSAGE_LIMIT].decode(errors="replace")
-        if (not message and exit_code != 0 and self.spec.get("terminationMessagePolicy")
-                == "FallbackToLogsOnError"):
+        if not message and exit_code != 0 and self.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
             with contextlib.suppress(OSError):
                 tail = log_path.read_bytes()[-FALLBACK_LOG_BYTES:]
-                message = b"\n".join(tail.splitlines()[-FALLBACK_LOG_LINES:]).decode(
-                    errors="replace")
+                message = b"\n".join(tail.splitlines()[-FALLBACK_LOG_LINES:]).decode(errors="replace")
         return message
 
     async def _watch_memory(self) -> None:
@@ -267,8 +272,7 @@ class Container:
 
     async def _kill_unhealthy(self, probe: dict, kind: str) -> None:
         self._on_event("Unhealthy", f"{kind.capitalize()} probe failed", True)
-        self._on_event("Killing", f"Container {self.name} failed {kind} probe, will be "
-                                  "restarted", False)
+        self._on_event("Killing", f"Container {self.name} failed {kind} probe, will be restarted", False)
         if self.process is not None:
             grace = self._pod["spec"].get("terminationGracePeriodSeconds", 30)
             await self.process.stop(probe.get("terminationGracePeriodSeconds", grace))
@@ -303,8 +307,9 @@ class Container:
         await self._kill_unhealthy(probe, "liveness")
 
 
-def launch_for(container: dict, *, pod: dict, root: pathlib.Path, env: dict[str, str],
-               log_dir: pathlib.Path, records: pathlib.Path) -> Launch:
+def launch_for(
+    container: dict, *, pod: dict, root: pathlib.Path, env: dict[str, str], log_dir: pathlib.Path, records: pathlib.Path
+) -> Launch:
     """The launch of ``container`` with its variables expanded in command and args.
 
     Raises :class:`images.ImageNotFound` or ``ValueError`` (nothing to run).
@@ -317,8 +322,15 @@ def launch_for(container: dict, *, pod: dict, root: pathlib.Path, env: dict[str,
     working_dir = container.get("workingDir")
     cwd = containerpath_under(root, working_dir) if working_dir else root
     cwd.mkdir(parents=True, exist_ok=True)
-    return Launch(argv=argv, env=env, root=root, cwd=cwd, log_dir=log_dir, records=records,
-                  owner=f"{pod['metadata'].get('uid')}/{container['name']}")
+    return Launch(
+        argv=argv,
+        env=env,
+        root=root,
+        cwd=cwd,
+        log_dir=log_dir,
+        records=records,
+        owner=f"{pod['metadata'].get('uid')}/{container['name']}",
+    )
 
 
 def containerpath_under(root: pathlib.Path, path: str) -> pathlib.Path:

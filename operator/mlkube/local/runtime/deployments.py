@@ -43,10 +43,12 @@ def pod_for(deployment: dict, template_hash: str) -> dict:
     template_meta = template.get("metadata") or {}
     labels = {**(template_meta.get("labels") or {}), HASH_LABEL: template_hash}
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
             "generateName": f"{meta['name']}-{template_hash}-",
-            "namespace": meta.get("namespace") or "default", "labels": labels,
+            "namespace": meta.get("namespace") or "default",
+            "labels": labels,
             "annotations": dict(template_meta.get("annotations") or {}),
             "ownerReferences": [objects.owner_reference(deployment)],
         },
@@ -60,8 +62,7 @@ def _ready(pod: dict) -> bool:
 
 def _by_readiness(pods: list[dict]) -> list[dict]:
     """Unready pods first, then the newest: the order in which pods are given up."""
-    newest_first = sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""),
-                          reverse=True)
+    newest_first = sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
     return sorted(newest_first, key=_ready)
 
 
@@ -72,8 +73,7 @@ def plan(deployment: dict, pods: list[dict], *, now: datetime.datetime) -> Plan:
     replicas = spec.get("replicas", 1)
     current_hash = objects.template_hash(spec["template"])
     live = [p for p in pods if not objects.is_terminating(p)]
-    finished = [p for p in live if (p.get("status") or {}).get("phase") in ("Succeeded",
-                                                                             "Failed")]
+    finished = [p for p in live if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")]
     live = [p for p in live if p not in finished]
     new = [p for p in live if (p["metadata"].get("labels") or {}).get(HASH_LABEL) == current_hash]
     old = [p for p in live if p not in new]
@@ -83,24 +83,21 @@ def plan(deployment: dict, pods: list[dict], *, now: datetime.datetime) -> Plan:
     if strategy.get("type") == "Recreate":
         result.delete += old
         if not old and not any(objects.is_terminating(p) for p in pods):
-            result.create = [pod_for(deployment, current_hash)
-                             for _ in range(replicas - len(new))]
-        surplus = _by_readiness(new)[:max(len(new) - replicas, 0)]
+            result.create = [pod_for(deployment, current_hash) for _ in range(replicas - len(new))]
+        surplus = _by_readiness(new)[: max(len(new) - replicas, 0)]
         result.delete += surplus
         unavailable_allowed = replicas
     else:
         rolling = strategy.get("rollingUpdate") or {}
         surge = scaled(rolling.get("maxSurge"), replicas, default="25%", round_up=True)
-        unavailable_allowed = scaled(rolling.get("maxUnavailable"), replicas, default="25%",
-                                     round_up=False)
+        unavailable_allowed = scaled(rolling.get("maxUnavailable"), replicas, default="25%", round_up=False)
         if surge == 0 and unavailable_allowed == 0:
             unavailable_allowed = 1
         total = len(new) + len(old)
         room = replicas + surge - total
-        result.create = [pod_for(deployment, current_hash)
-                         for _ in range(max(0, min(replicas - len(new), room)))]
+        result.create = [pod_for(deployment, current_hash) for _ in range(max(0, min(replicas - len(new), room)))]
         if len(new) > replicas:
-            result.delete += _by_readiness(new)[:len(new) - replicas]
+            result.delete += _by_readiness(new)[: len(new) - replicas]
         new_unavailable = sum(not _ready(p) for p in new)
         budget = total - (replicas - unavailable_allowed) - new_unavailable
         for pod in _by_readiness(old):
@@ -111,27 +108,41 @@ def plan(deployment: dict, pods: list[dict], *, now: datetime.datetime) -> Plan:
 
     ready = sum(_ready(p) for p in live)
     available = ready
-    counts = {"observedGeneration": meta.get("generation", 1), "replicas": len(live),
-              "updatedReplicas": len(new), "readyReplicas": ready, "availableReplicas": available,
-              "unavailableReplicas": max(replicas - available, 0)}
+    counts = {
+        "observedGeneration": meta.get("generation", 1),
+        "replicas": len(live),
+        "updatedReplicas": len(new),
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "unavailableReplicas": max(replicas - available, 0),
+    }
     complete = len(new) == replicas and len(live) == replicas and sum(map(_ready, new)) == replicas
     has_minimum = available >= replicas - unavailable_allowed
     previous = deployment.get("status") or {}
-    result.status = {**counts, "conditions": [
-        objects.condition(
-            "Available", has_minimum,
-            "MinimumReplicasAvailable" if has_minimum else "MinimumReplicasUnavailable",
-            "Deployment has minimum availability." if has_minimum
-            else "Deployment does not have minimum availability.",
-            previous=previous.get("conditions"), at=stamp),
-        _progressing(deployment, f"{meta['name']}-{current_hash}", complete=complete,
-                     moved=any(previous.get(k, 0) != v for k, v in counts.items()), now=now),
-    ]}
+    result.status = {
+        **counts,
+        "conditions": [
+            objects.condition(
+                "Available",
+                has_minimum,
+                "MinimumReplicasAvailable" if has_minimum else "MinimumReplicasUnavailable",
+                "Deployment has minimum availability." if has_minimum else "Deployment does not have minimum availability.",
+                previous=previous.get("conditions"),
+                at=stamp,
+            ),
+            _progressing(
+                deployment,
+                f"{meta['name']}-{current_hash}",
+                complete=complete,
+                moved=any(previous.get(k, 0) != v for k, v in counts.items()),
+                now=now,
+            ),
+        ],
+    }
     return result
 
 
-def _progressing(deployment: dict, revision: str, *, complete: bool, moved: bool,
-                 now: datetime.datetime) -> dict:
+def _progressing(deployment: dict, revision: str, *, complete: bool, moved: bool, now: datetime.datetime) -> dict:
     """The ``Progressing`` condition: its ``lastUpdateTime`` moves with any change of the
     replica counts, and a rollout that has not moved for ``progressDeadlineSeconds``
     (600 by default) is reported as ``ProgressDeadlineExceeded``."""
@@ -147,8 +158,9 @@ def _progressing(deployment: dict, revision: str, *, complete: bool, moved: bool
     else:
         reason, state = "ReplicaSetUpdated", "is progressing"
     message = f'ReplicaSet "{revision}" {state}.'
-    condition = objects.condition("Progressing", not stalled, reason, message,
-                                  previous=deployment.get("status", {}).get("conditions"), at=stamp)
+    condition = objects.condition(
+        "Progressing", not stalled, reason, message, previous=deployment.get("status", {}).get("conditions"), at=stamp
+    )
     condition["lastUpdateTime"] = updated
     return condition
 
@@ -158,14 +170,11 @@ async def sync(cluster: store.Store, recorder: events.Recorder) -> None:
     for deployment in cluster.list(kube.DEPLOYMENTS):
         if objects.is_terminating(deployment):
             continue
-        decided = plan(deployment, cluster.owned(kube.PODS, deployment),
-                       now=datetime.datetime.now(datetime.UTC))
+        decided = plan(deployment, cluster.owned(kube.PODS, deployment), now=datetime.datetime.now(datetime.UTC))
         for pod in decided.delete:
             await cluster.delete(kube.PODS, pod)
-            recorder.record(deployment, "SuccessfulDelete",
-                            f"Deleted pod: {pod['metadata']['name']}")
+            recorder.record(deployment, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         for pod in decided.create:
             created = await cluster.create(kube.PODS, pod)
-            recorder.record(deployment, "SuccessfulCreate",
-                            f"Created pod: {created['metadata']['name']}")
+            recorder.record(deployment, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
         await cluster.write_status(kube.DEPLOYMENTS, deployment, decided.status)

@@ -17,22 +17,34 @@ log = logging.getLogger(__name__)
 HOST = "local"
 
 
-def event(involved: dict, *, reason: str, message: str, type_: str, component: str,
-          field_path: str | None = None) -> dict:
+def event(involved: dict, *, reason: str, message: str, type_: str, component: str, field_path: str | None = None) -> dict:
     """A core/v1 Event about ``involved`` (pure)."""
     meta = involved["metadata"]
     namespace = meta.get("namespace") or "default"
-    reference = {"apiVersion": involved.get("apiVersion", "v1"), "kind": involved.get("kind", ""),
-                 "name": meta["name"], "namespace": namespace, "uid": meta.get("uid", "")}
+    reference = {
+        "apiVersion": involved.get("apiVersion", "v1"),
+        "kind": involved.get("kind", ""),
+        "name": meta["name"],
+        "namespace": namespace,
+        "uid": meta.get("uid", ""),
+    }
     if field_path:
         reference["fieldPath"] = field_path
     now = objects.now()
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
-        "involvedObject": reference, "reason": reason, "message": message, "type": type_,
-        "source": {"component": component, "host": HOST}, "reportingComponent": component,
-        "reportingInstance": HOST, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "involvedObject": reference,
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": component, "host": HOST},
+        "reportingComponent": component,
+        "reportingInstance": HOST,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
     }
 
 
@@ -53,10 +65,15 @@ class Recorder:
         self._posted: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
         self._lock = asyncio.Lock()  # one post at a time: a repeat must find its first
 
-    def record(self, involved: dict, reason: str, message: str, *, warning: bool = False,
-               field_path: str | None = None) -> None:
-        body = event(involved, reason=reason, message=message, component=self._component,
-                     type_="Warning" if warning else "Normal", field_path=field_path)
+    def record(self, involved: dict, reason: str, message: str, *, warning: bool = False, field_path: str | None = None) -> None:
+        body = event(
+            involved,
+            reason=reason,
+            message=message,
+            component=self._component,
+            type_="Warning" if warning else "Normal",
+            field_path=field_path,
+        )
         task = asyncio.create_task(self._post(body))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -74,8 +91,9 @@ class Recorder:
             if first is not None:
                 first["count"] += 1
                 self._posted.move_to_end(key)
-                await self._client.patch(kube.EVENTS, namespace, first["name"], {
-                    "count": first["count"], "lastTimestamp": body["lastTimestamp"]})
+                await self._client.patch(
+                    kube.EVENTS, namespace, first["name"], {"count": first["count"], "lastTimestamp": body["lastTimestamp"]}
+                )
                 return
             created = await self._client.create(kube.EVENTS, namespace, body)
             self._posted[key] = {"name": created["metadata"]["name"], "count": 1}

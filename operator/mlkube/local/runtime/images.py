@@ -55,8 +55,7 @@ class ImageNotFound(Exception):
 
     def __init__(self, image: str) -> None:
         super().__init__(
-            f'image "{image}" has no local equivalent in the mlkube local runtime; '
-            f"runnable images: {', '.join(sorted(IMAGES))}"
+            f'image "{image}" has no local equivalent in the mlkube local runtime; runnable images: {", ".join(sorted(IMAGES))}'
         )
         self.image = image
 
@@ -101,8 +100,7 @@ def argv(container: dict) -> list[str]:
         words = [*image.entrypoint, *(image.cmd if args is None else args)]
     if not words:
         raise ValueError(
-            f"container {container.get('name')!r}: image {container.get('image')!r} has no "
-            "entrypoint locally; set `command`"
+            f"container {container.get('name')!r}: image {container.get('image')!r} has no entrypoint locally; set `command`"
         )
     return localised(words)
 

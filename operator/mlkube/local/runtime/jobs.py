@@ -39,22 +39,30 @@ def pod_for(job: dict) -> dict:
     """A new pod of ``job``: its template, named ``<job>-<5 chars>`` by the API server."""
     meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
     labels = dict((template.get("metadata") or {}).get("labels") or {})
-    labels.update({"job-name": meta["name"], "batch.kubernetes.io/job-name": meta["name"],
-                   "controller-uid": meta["uid"],
-                   "batch.kubernetes.io/controller-uid": meta["uid"]})
+    labels.update(
+        {
+            "job-name": meta["name"],
+            "batch.kubernetes.io/job-name": meta["name"],
+            "controller-uid": meta["uid"],
+            "batch.kubernetes.io/controller-uid": meta["uid"],
+        }
+    )
     pod_meta = {
-        "generateName": f"{meta['name']}-", "namespace": meta.get("namespace") or "default",
-        "labels": labels, "annotations": dict((template.get("metadata") or {}).get(
-            "annotations") or {}),
+        "generateName": f"{meta['name']}-",
+        "namespace": meta.get("namespace") or "default",
+        "labels": labels,
+        "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
         "ownerReferences": [objects.owner_reference(job)],
     }
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template["spec"]}
 
 
 def _failure_time(pod: dict) -> str:
-    times = [s["state"]["terminated"].get("finishedAt", "")
-             for s in (pod.get("status") or {}).get("containerStatuses") or []
-             if "terminated" in (s.get("state") or {})]
+    times = [
+        s["state"]["terminated"].get("finishedAt", "")
+        for s in (pod.get("status") or {}).get("containerStatuses") or []
+        if "terminated" in (s.get("state") or {})
+    ]
     return max(times, default="")
 
 
@@ -71,8 +79,7 @@ class RuleMatch:
     def message(self, namespace: str) -> str:
         name = self.pod["metadata"]["name"]
         if self.container is not None:
-            cause = (f"Container {self.container} for pod {namespace}/{name} failed with exit "
-                     f"code {self.exit_code}")
+            cause = f"Container {self.container} for pod {namespace}/{name} failed with exit code {self.exit_code}"
         else:
             cause = f"Pod {namespace}/{name} has a condition"
         return f"{cause} matching {self.action} rule at index {self.index}"
@@ -92,8 +99,7 @@ def matching_rule(job: dict, pod: dict) -> RuleMatch | None:
                 continue
             inside = terminated["exitCode"] in codes.get("values", [])
             if inside == (codes.get("operator", "In") == "In"):
-                return RuleMatch(index, rule["action"], pod, status["name"],
-                                 terminated["exitCode"])
+                return RuleMatch(index, rule["action"], pod, status["name"], terminated["exitCode"])
         for pattern in rule.get("onPodConditions") or []:
             cond = objects.find_condition(pod, pattern["type"])
             if cond and cond.get("status") == pattern.get("status", "True"):
@@ -112,32 +118,26 @@ def _failures(job: dict, failed: list[dict], active: list[dict]) -> tuple[int, R
         if action != "Ignore":
             counted += 1
     if job["spec"].get("template", {}).get("spec", {}).get("restartPolicy") == "OnFailure":
-        counted += sum(s.get("restartCount", 0) for p in active
-                       for s in (p.get("status") or {}).get("containerStatuses") or [])
+        counted += sum(s.get("restartCount", 0) for p in active for s in (p.get("status") or {}).get("containerStatuses") or [])
     return counted, fail_job
 
 
-def _failure(job: dict, status: dict, fail_job: RuleMatch | None,
-             now: datetime.datetime) -> tuple[str, str] | None:
+def _failure(job: dict, status: dict, fail_job: RuleMatch | None, now: datetime.datetime) -> tuple[str, str] | None:
     """The (reason, message) the Job fails with now, if it does."""
     spec = job["spec"]
-    if (spec.get("parallelism") or 1) > 1 or (spec.get("completions") or 1) > 1 \
-            or spec.get("completionMode") == "Indexed":
-        return ("Unsupported", "the local runtime runs Jobs with parallelism 1 and "
-                               "completions 1 only (NonIndexed)")
+    if (spec.get("parallelism") or 1) > 1 or (spec.get("completions") or 1) > 1 or spec.get("completionMode") == "Indexed":
+        return ("Unsupported", "the local runtime runs Jobs with parallelism 1 and completions 1 only (NonIndexed)")
     if fail_job is not None:
         return "PodFailurePolicy", fail_job.message(job["metadata"].get("namespace", "default"))
     if status["failed"] > spec.get("backoffLimit", 6):
         return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
     deadline = spec.get("activeDeadlineSeconds")
-    if deadline is not None and (now - objects.parse_time(status["startTime"])
-                                 ).total_seconds() >= deadline:
+    if deadline is not None and (now - objects.parse_time(status["startTime"])).total_seconds() >= deadline:
         return "DeadlineExceeded", "Job was active longer than specified deadline"
     return None
 
 
-def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
-         retry_base: float = 10.0, retry_limit: float = 360.0) -> Plan:
+def plan(job: dict, pods: list[dict], *, now: datetime.datetime, retry_base: float = 10.0, retry_limit: float = 360.0) -> Plan:
     """What ``job`` needs next, given its ``pods`` (those it controls) and the time."""
     spec = job.get("spec") or {}
     previous = job.get("status") or {}
@@ -146,12 +146,14 @@ def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
     status = dict(previous)
     result = Plan(status=status, selector=None if spec.get("selector") else selector_of(job))
 
-    active = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")
-              and not objects.is_terminating(p)]
+    active = [p for p in pods if _phase(p) not in ("Succeeded", "Failed") and not objects.is_terminating(p)]
     succeeded = [p for p in pods if _phase(p) == "Succeeded"]
     failed = [p for p in pods if _phase(p) == "Failed"]
-    status.update(active=len(active), ready=sum(objects.is_true(p, "Ready") for p in active),
-                  terminating=sum(objects.is_terminating(p) for p in pods))
+    status.update(
+        active=len(active),
+        ready=sum(objects.is_true(p, "Ready") for p in active),
+        terminating=sum(objects.is_terminating(p) for p in pods),
+    )
     status["succeeded"] = max(previous.get("succeeded", 0), len(succeeded))
 
     if any(objects.is_true(job, c) for c in FINISHED):
@@ -163,10 +165,16 @@ def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
     was_suspended = objects.is_true(job, "Suspended")
     if suspended or was_suspended:
         conditions = [c for c in conditions if c["type"] != "Suspended"]
-        conditions.append(objects.condition(
-            "Suspended", suspended, "JobSuspended" if suspended else "JobResumed",
-            "Job suspended" if suspended else "Job resumed", previous=previous.get(
-                "conditions"), at=stamp))
+        conditions.append(
+            objects.condition(
+                "Suspended",
+                suspended,
+                "JobSuspended" if suspended else "JobResumed",
+                "Job suspended" if suspended else "Job resumed",
+                previous=previous.get("conditions"),
+                at=stamp,
+            )
+        )
     status["conditions"] = conditions
     if suspended:
         result.delete_pods = active
@@ -181,15 +189,17 @@ def plan(job: dict, pods: list[dict], *, now: datetime.datetime,
     failure = _failure(job, status, fail_job, now)
     if succeeded and failure is None:
         message = "Reached expected number of succeeded pods"
-        conditions += [objects.condition("SuccessCriteriaMet", True, "CompletionsReached",
-                                         message, at=stamp),
-                       objects.condition("Complete", True, "CompletionsReached", message,
-                                         at=stamp)]
+        conditions += [
+            objects.condition("SuccessCriteriaMet", True, "CompletionsReached", message, at=stamp),
+            objects.condition("Complete", True, "CompletionsReached", message, at=stamp),
+        ]
         status["completionTime"] = stamp
         result.delete_pods = active
     elif failure is not None:
-        conditions += [objects.condition("FailureTarget", True, *failure, at=stamp),
-                       objects.condition("Failed", True, *failure, at=stamp)]
+        conditions += [
+            objects.condition("FailureTarget", True, *failure, at=stamp),
+            objects.condition("Failed", True, *failure, at=stamp),
+        ]
         result.delete_pods = active
     elif not active:
         last = max((_failure_time(p) for p in failed), default="")
@@ -207,8 +217,9 @@ def _ttl_expired(job: dict, now: datetime.datetime) -> bool:
     ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
     if ttl is None:
         return False
-    finished = [c.get("lastTransitionTime") for c in job["status"]["conditions"]
-                if c["type"] in FINISHED and c.get("status") == "True"]
+    finished = [
+        c.get("lastTransitionTime") for c in job["status"]["conditions"] if c["type"] in FINISHED and c.get("status") == "True"
+    ]
     return bool(finished[0]) and (now - objects.parse_time(finished[0])).total_seconds() >= ttl
 
 

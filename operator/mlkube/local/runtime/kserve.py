@@ -31,10 +31,11 @@ S3_ANNOTATIONS = {  # secret annotation -> variable of the storage initializer
     "serving.kserve.io/s3-cabundle": "AWS_CA_BUNDLE",
 }
 # The predictor shorthands KServe converts to `model` with that model format.
-FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "onnx", "triton",
-              "pmml", "paddle", "huggingface")
-_PLACEHOLDER = re.compile(r"\{\{\s*(?:\.(Name|Namespace)|\.(Labels|Annotations)\.([\w./-]+)|"
-                          r"index \.(Labels|Annotations) \"([^\"]+)\")\s*\}\}")
+FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "onnx", "triton", "pmml", "paddle", "huggingface")
+_PLACEHOLDER = re.compile(
+    r"\{\{\s*(?:\.(Name|Namespace)|\.(Labels|Annotations)\.([\w./-]+)|"
+    r"index \.(Labels|Annotations) \"([^\"]+)\")\s*\}\}"
+)
 
 
 class SpecError(Exception):
@@ -56,8 +57,7 @@ def model_spec(isvc: dict) -> dict | None:
             return {**predictor[framework], "modelFormat": {"name": framework}}
     if predictor.get("containers"):
         return None
-    raise SpecError("InvalidPredictorSpec",
-                    "spec.predictor: set model (with modelFormat and storageUri) or containers")
+    raise SpecError("InvalidPredictorSpec", "spec.predictor: set model (with modelFormat and storageUri) or containers")
 
 
 def _supports(runtime: dict, model: dict, *, require_auto_select: bool) -> int | None:
@@ -80,22 +80,22 @@ def _supports(runtime: dict, model: dict, *, require_auto_select: bool) -> int |
     return None
 
 
-def select_runtime(isvc: dict, model: dict, *, runtimes: list[dict],
-                   cluster_runtimes: list[dict]) -> dict:
+def select_runtime(isvc: dict, model: dict, *, runtimes: list[dict], cluster_runtimes: list[dict]) -> dict:
     """The (Cluster)ServingRuntime that serves ``model`` (see the module docstring)."""
     name = model.get("runtime")
     if name:
         for runtime in [*runtimes, *cluster_runtimes]:
             if runtime["metadata"]["name"] == name:
                 if _supports(runtime, model, require_auto_select=False) is None:
-                    raise SpecError("RuntimeNotRecognized",
-                                    f"runtime {name!r} does not support model format "
-                                    f"{(model.get('modelFormat') or {}).get('name')!r} with "
-                                    f"protocol {model.get('protocolVersion') or 'v1'}, or is "
-                                    "disabled")
+                    raise SpecError(
+                        "RuntimeNotRecognized",
+                        f"runtime {name!r} does not support model format "
+                        f"{(model.get('modelFormat') or {}).get('name')!r} with "
+                        f"protocol {model.get('protocolVersion') or 'v1'}, or is "
+                        "disabled",
+                    )
                 return runtime
-        raise SpecError("RuntimeNotRecognized",
-                        f"no ServingRuntime or ClusterServingRuntime named {name!r}")
+        raise SpecError("RuntimeNotRecognized", f"no ServingRuntime or ClusterServingRuntime named {name!r}")
     ranked = []
     for scope, candidates in ((0, runtimes), (1, cluster_runtimes)):
         for runtime in candidates:
@@ -103,9 +103,10 @@ def select_runtime(isvc: dict, model: dict, *, runtimes: list[dict],
             if priority is not None:
                 ranked.append((-priority, scope, runtime["metadata"]["name"], runtime))
     if not ranked:
-        raise SpecError("NoSupportingRuntime",
-                        "No runtime found to support specified framework/version: "
-                        f"{(model.get('modelFormat') or {}).get('name')!r}")
+        raise SpecError(
+            "NoSupportingRuntime",
+            f"No runtime found to support specified framework/version: {(model.get('modelFormat') or {}).get('name')!r}",
+        )
     return min(ranked, key=lambda r: r[:3])[3]
 
 
@@ -117,9 +118,9 @@ def fill_placeholders(value: object, isvc: dict) -> object:
     def replace(match: re.Match[str]) -> str:
         if match.group(1):
             return meta.get(match.group(1).lower()) or ""
-        field, key = (match.group(2), match.group(3)) if match.group(2) else \
-            (match.group(4), match.group(5))
+        field, key = (match.group(2), match.group(3)) if match.group(2) else (match.group(4), match.group(5))
         return (meta.get(field.lower()) or {}).get(key, "")
+
     text = _PLACEHOLDER.sub(replace, json.dumps(value))
     return json.loads(text)
 
@@ -134,8 +135,7 @@ def predictor_container(runtime: dict, model: dict, isvc: dict) -> dict:
     (args appended, env overridden by name, other fields replaced)."""
     containers = (runtime.get("spec") or {}).get("containers") or []
     if not containers:
-        raise SpecError("InvalidPredictorSpec", f"runtime {runtime['metadata']['name']!r} has no "
-                                          "containers")
+        raise SpecError("InvalidPredictorSpec", f"runtime {runtime['metadata']['name']!r} has no containers")
     container = copy.deepcopy(containers[0])
     container["name"] = "kserve-container"
     for field, value in model.items():
@@ -158,8 +158,7 @@ def with_readiness_probe(container: dict) -> dict:
     """
     if "readinessProbe" in container:
         return container
-    return {**container, "readinessProbe": {"tcpSocket": {"port": container_port(container)},
-                                            "periodSeconds": 1}}
+    return {**container, "readinessProbe": {"tcpSocket": {"port": container_port(container)}, "periodSeconds": 1}}
 
 
 def s3_environment(secret: dict) -> list[dict]:
@@ -167,26 +166,29 @@ def s3_environment(secret: dict) -> list[dict]:
     secret attached to the predictor's service account."""
     name = secret["metadata"]["name"]
     annotations = secret["metadata"].get("annotations") or {}
-    env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
-           for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-           if key in (secret.get("data") or {})]
+    env = [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        if key in (secret.get("data") or {})
+    ]
     endpoint = annotations.get("serving.kserve.io/s3-endpoint")
     if endpoint:
         use_https = annotations.get("serving.kserve.io/s3-usehttps")
         scheme = "http" if use_https == "0" else "https"
         if use_https is not None:
             env.append({"name": "S3_USE_HTTPS", "value": use_https})
-        env += [{"name": "S3_ENDPOINT", "value": endpoint},
-                {"name": "AWS_ENDPOINT_URL", "value": f"{scheme}://{endpoint}"}]
-    env += [{"name": variable, "value": annotations[annotation]}
-            for annotation, variable in S3_ANNOTATIONS.items() if annotation in annotations]
+        env += [{"name": "S3_ENDPOINT", "value": endpoint}, {"name": "AWS_ENDPOINT_URL", "value": f"{scheme}://{endpoint}"}]
+    env += [
+        {"name": variable, "value": annotations[annotation]}
+        for annotation, variable in S3_ANNOTATIONS.items()
+        if annotation in annotations
+    ]
     return env
 
 
 def is_s3_secret(secret: dict) -> bool:
     annotations = secret["metadata"].get("annotations") or {}
-    return "AWS_ACCESS_KEY_ID" in (secret.get("data") or {}) or any(
-        a.startswith("serving.kserve.io/s3-") for a in annotations)
+    return "AWS_ACCESS_KEY_ID" in (secret.get("data") or {}) or any(a.startswith("serving.kserve.io/s3-") for a in annotations)
 
 
 def predictor_name(isvc: dict) -> str:
@@ -194,50 +196,58 @@ def predictor_name(isvc: dict) -> str:
 
 
 def _labels(isvc: dict) -> dict[str, str]:
-    return {ISVC_LABEL: isvc["metadata"]["name"], "component": "predictor",
-            "app": f"isvc.{predictor_name(isvc)}"}
+    return {ISVC_LABEL: isvc["metadata"]["name"], "component": "predictor", "app": f"isvc.{predictor_name(isvc)}"}
 
 
-def predictor_deployment(isvc: dict, *, container: dict, storage_uri: str | None,
-                         storage_env: list[dict]) -> dict:
+def predictor_deployment(isvc: dict, *, container: dict, storage_uri: str | None, storage_env: list[dict]) -> dict:
     """The ``<isvc>-predictor`` Deployment running ``container`` (and, for a
     ``storage_uri``, KServe's storage initializer into /mnt/models first)."""
     predictor = isvc["spec"].get("predictor") or {}
     container = copy.deepcopy(container)
     pod_spec: dict = {"containers": [container]}
-    for field in ("serviceAccountName", "nodeSelector", "tolerations", "affinity",
-                  "terminationGracePeriodSeconds", "volumes", "imagePullSecrets"):
+    for field in (
+        "serviceAccountName",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "terminationGracePeriodSeconds",
+        "volumes",
+        "imagePullSecrets",
+    ):
         if field in predictor:
             pod_spec[field] = copy.deepcopy(predictor[field])
     if storage_uri:
         mount = {"name": PROVISION_VOLUME, "mountPath": MODEL_DIR}
-        pod_spec["initContainers"] = [{
-            "name": "storage-initializer", "image": STORAGE_INITIALIZER_IMAGE,
-            "args": [storage_uri, MODEL_DIR], "env": storage_env,
-            "terminationMessagePolicy": "FallbackToLogsOnError",
-            "volumeMounts": [mount],
-        }]
-        container["volumeMounts"] = [*(container.get("volumeMounts") or []),
-                                     {**mount, "readOnly": True}]
-        pod_spec["volumes"] = [*(pod_spec.get("volumes") or []),
-                               {"name": PROVISION_VOLUME, "emptyDir": {}}]
+        pod_spec["initContainers"] = [
+            {
+                "name": "storage-initializer",
+                "image": STORAGE_INITIALIZER_IMAGE,
+                "args": [storage_uri, MODEL_DIR],
+                "env": storage_env,
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "volumeMounts": [mount],
+            }
+        ]
+        container["volumeMounts"] = [*(container.get("volumeMounts") or []), {**mount, "readOnly": True}]
+        pod_spec["volumes"] = [*(pod_spec.get("volumes") or []), {"name": PROVISION_VOLUME, "emptyDir": {}}]
     labels = {**(predictor.get("labels") or {}), **_labels(isvc)}
     meta = isvc["metadata"]
     spec = {
-        "replicas": predictor.get("minReplicas", 1) if predictor.get("minReplicas") is not None
-        else 1,
+        "replicas": predictor.get("minReplicas", 1) if predictor.get("minReplicas") is not None else 1,
         "selector": {"matchLabels": {"app": labels["app"]}},
-        "strategy": {"type": "RollingUpdate",
-                     "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-        "template": {"metadata": {"labels": labels,
-                                  "annotations": dict(predictor.get("annotations") or {})},
-                     "spec": pod_spec},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {"metadata": {"labels": labels, "annotations": dict(predictor.get("annotations") or {})}, "spec": pod_spec},
     }
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": predictor_name(isvc), "namespace": meta.get("namespace"),
-                     "labels": labels, "annotations": {SPEC_HASH: objects.template_hash(spec)},
-                     "ownerReferences": [objects.owner_reference(isvc)]},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": predictor_name(isvc),
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "annotations": {SPEC_HASH: objects.template_hash(spec)},
+            "ownerReferences": [objects.owner_reference(isvc)],
+        },
         "spec": spec,
     }
 
@@ -267,14 +277,19 @@ def service_url(cluster_ip: str, port: int) -> str:
 
 
 def predictor_service(isvc: dict, *, target_port: int) -> dict:
-    spec = {"selector": {"app": f"isvc.{predictor_name(isvc)}"},
-            "ports": [{"name": "http", "port": service_port(), "targetPort": target_port,
-                       "protocol": "TCP"}]}
+    spec = {
+        "selector": {"app": f"isvc.{predictor_name(isvc)}"},
+        "ports": [{"name": "http", "port": service_port(), "targetPort": target_port, "protocol": "TCP"}],
+    }
     return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": predictor_name(isvc), "namespace": isvc["metadata"].get("namespace"),
-                     "labels": _labels(isvc),
-                     "annotations": {SPEC_HASH: objects.template_hash(spec)},
-                     "ownerReferences": [objects.owner_reference(isvc)]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": predictor_name(isvc),
+            "namespace": isvc["metadata"].get("namespace"),
+            "labels": _labels(isvc),
+            "annotations": {SPEC_HASH: objects.template_hash(spec)},
+            "ownerReferences": [objects.owner_reference(isvc)],
+        },
         "spec": spec,
     }

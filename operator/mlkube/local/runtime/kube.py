@@ -54,9 +54,7 @@ JOBS = Resource("batch", "v1", "jobs")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices")
 SERVINGRUNTIMES = Resource("serving.kserve.io", "v1alpha1", "servingruntimes")
-CLUSTERSERVINGRUNTIMES = Resource(
-    "serving.kserve.io", "v1alpha1", "clusterservingruntimes", namespaced=False
-)
+CLUSTERSERVINGRUNTIMES = Resource("serving.kserve.io", "v1alpha1", "clusterservingruntimes", namespaced=False)
 
 
 class APIError(Exception):
@@ -104,8 +102,12 @@ def credentials(kubeconfig_path: str) -> Credentials:
         user = users.get(context.get("user"), {})
     except (KeyError, TypeError, StopIteration) as e:
         raise ValueError(f"{kubeconfig_path}: no usable current context ({e!r})") from e
-    return Credentials(server=cluster["server"].rstrip("/"), token=user.get("token"),
-                       ssl_context=_ssl_context(cluster, user), ca_pem=_ca_pem(cluster))
+    return Credentials(
+        server=cluster["server"].rstrip("/"),
+        token=user.get("token"),
+        ssl_context=_ssl_context(cluster, user),
+        ca_pem=_ca_pem(cluster),
+    )
 
 
 def _ca_pem(cluster: dict) -> bytes | None:
@@ -126,8 +128,8 @@ def _ssl_context(cluster: dict, user: dict) -> ssl.SSLContext | bool | None:
     if not (authority or authority_file or user.get("client-certificate")):
         return None
     context = ssl.create_default_context(
-        cafile=authority_file,
-        cadata=base64.b64decode(authority).decode() if authority else None)
+        cafile=authority_file, cadata=base64.b64decode(authority).decode() if authority else None
+    )
     if user.get("client-certificate") and user.get("client-key"):
         context.load_cert_chain(user["client-certificate"], user["client-key"])
     return context
@@ -149,7 +151,8 @@ class Client:
         if self._credentials.token:
             headers["Authorization"] = f"Bearer {self._credentials.token}"
         self._session = aiohttp.ClientSession(
-            base_url=self._credentials.server, headers=headers,
+            base_url=self._credentials.server,
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         return self
@@ -158,17 +161,23 @@ class Client:
         if self._session is not None:
             await self._session.close()
 
-    async def _call(self, method: str, path: str, *, body: Any = None,
-                    content_type: str = "application/json", **params: Any) -> dict:
+    async def _call(
+        self, method: str, path: str, *, body: Any = None, content_type: str = "application/json", **params: Any
+    ) -> dict:
         assert self._session is not None, "use Client as an async context manager"
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else {}
         query = {k: str(v) for k, v in params.items() if v is not None}
         try:
             async with self._session.request(
-                    method, path, data=data, headers=headers, params=query,
-                    ssl=self._credentials.ssl_context,
-                    timeout=aiohttp.ClientTimeout(total=30)) as response:
+                method,
+                path,
+                data=data,
+                headers=headers,
+                params=query,
+                ssl=self._credentials.ssl_context,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
                 text = await response.text()
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise Unavailable(0, "Unavailable", f"{method} {path}: {e!r}") from e
@@ -186,16 +195,16 @@ class Client:
     async def create(self, resource: Resource, namespace: str | None, body: dict) -> dict:
         return await self._call("POST", resource.path(namespace), body=body)
 
-    async def patch(self, resource: Resource, namespace: str | None, name: str, body: dict,
-                    *, sub: str = "") -> dict:
+    async def patch(self, resource: Resource, namespace: str | None, name: str, body: dict, *, sub: str = "") -> dict:
         """JSON merge patch (RFC 7386) of the object or of its ``sub`` subresource."""
-        return await self._call("PATCH", resource.path(namespace, name, sub), body=body,
-                                content_type="application/merge-patch+json")
+        return await self._call(
+            "PATCH", resource.path(namespace, name, sub), body=body, content_type="application/merge-patch+json"
+        )
 
-    async def delete(self, resource: Resource, namespace: str | None, name: str, *,
-                     grace_seconds: int | None = None, uid: str | None = None) -> dict:
-        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
-                                   "propagationPolicy": "Background"}
+    async def delete(
+        self, resource: Resource, namespace: str | None, name: str, *, grace_seconds: int | None = None, uid: str | None = None
+    ) -> dict:
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if grace_seconds is not None:
             options["gracePeriodSeconds"] = grace_seconds
         if uid is not None:
@@ -208,12 +217,12 @@ class Client:
         Raises :class:`Gone` on a 410 ERROR event (the caller lists again).
         """
         assert self._session is not None, "use Client as an async context manager"
-        params = {"watch": "true", "allowWatchBookmarks": "true",
-                  "resourceVersion": resource_version, "timeoutSeconds": "300"}
+        params = {"watch": "true", "allowWatchBookmarks": "true", "resourceVersion": resource_version, "timeoutSeconds": "300"}
         # The server sends a bookmark at least every minute: a longer silence is a dead peer.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
-        async with self._session.get(resource.path(), params=params, timeout=timeout,
-                                     ssl=self._credentials.ssl_context) as response:
+        async with self._session.get(
+            resource.path(), params=params, timeout=timeout, ssl=self._credentials.ssl_context
+        ) as response:
             if response.status >= 400:
                 raise _error(response.status, await _json_or_empty(response), "watch")
             async for line in response.content:

@@ -25,8 +25,9 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 class Kubelet:
-    def __init__(self, client: kube.Client, layout: pods.Layout, *,
-                 backoff: containers.Backoff, memory_poll: float = 0.5) -> None:
+    def __init__(
+        self, client: kube.Client, layout: pods.Layout, *, backoff: containers.Backoff, memory_poll: float = 0.5
+    ) -> None:
         self._client = client
         self._layout = layout
         self._backoff = backoff
@@ -63,14 +64,13 @@ class Kubelet:
 
     def _stop_later(self, uid: str, current: list[dict], *, delete: bool) -> None:
         others = {objects.key(p) for p in current if p["metadata"]["uid"] != uid}
-        self._stopping[uid] = asyncio.create_task(
-            self._stop(uid, self._seen[uid], others, delete=delete), name=f"stop pod {uid}")
+        self._stopping[uid] = asyncio.create_task(self._stop(uid, self._seen[uid], others, delete=delete), name=f"stop pod {uid}")
 
     async def shutdown(self, *, grace_cap: float) -> None:
         """Stop every pod's processes (the runtime is stopping); keep the pods' files."""
-        await asyncio.gather(*(
-            worker.terminate(min(_grace(worker.pod), grace_cap))
-            for worker in self.workers.values()), return_exceptions=True)
+        await asyncio.gather(
+            *(worker.terminate(min(_grace(worker.pod), grace_cap)) for worker in self.workers.values()), return_exceptions=True
+        )
         for task in self._stopping.values():
             task.cancel()
         self.workers.clear()
@@ -78,9 +78,15 @@ class Kubelet:
     def _start(self, pod: dict) -> None:
         uid = pod["metadata"]["uid"]
         ip = self._allocate_ip(uid, (pod.get("status") or {}).get("podIP"))
-        worker = pods.PodWorker(pod, client=self._client, layout=self._layout, pod_ip=ip,
-                                backoff=self._backoff, recorder=self._recorder,
-                                memory_poll=self._memory_poll)
+        worker = pods.PodWorker(
+            pod,
+            client=self._client,
+            layout=self._layout,
+            pod_ip=ip,
+            backoff=self._backoff,
+            recorder=self._recorder,
+            memory_poll=self._memory_poll,
+        )
         self.workers[uid] = worker
         worker.start()
 
@@ -90,8 +96,7 @@ class Kubelet:
         taken = set(self._ips.values())
         for uid, pod in by_uid.items():
             ip = (pod.get("status") or {}).get("podIP")
-            if uid not in self._ips and ip and ip not in taken and \
-                    ipaddress.ip_address(ip) in POD_NETWORK:
+            if uid not in self._ips and ip and ip not in taken and ipaddress.ip_address(ip) in POD_NETWORK:
                 self._ips[uid] = ip
                 taken.add(ip)
 
@@ -111,8 +116,7 @@ class Kubelet:
                 return candidate
         raise RuntimeError(f"no free pod IP left in {POD_NETWORK}")
 
-    async def _stop(self, uid: str, pod: dict, other_names: set[tuple[str, str]], *,
-                    delete: bool) -> None:
+    async def _stop(self, uid: str, pod: dict, other_names: set[tuple[str, str]], *, delete: bool) -> None:
         try:
             worker = self.workers.get(uid)
             if worker is not None:
@@ -120,8 +124,7 @@ class Kubelet:
             if delete:
                 namespace, name = objects.key(pod)
                 with contextlib.suppress(kube.NotFound, kube.Conflict):
-                    await self._client.delete(kube.PODS, namespace, name, grace_seconds=0,
-                                              uid=uid)
+                    await self._client.delete(kube.PODS, namespace, name, grace_seconds=0, uid=uid)
             # A pod directory can hold a model copy: remove it off the event loop.
             await asyncio.to_thread(self._remove_files, uid, pod, other_names)
         except kube.APIError as e:
@@ -136,8 +139,7 @@ class Kubelet:
         shutil.rmtree(self._layout.pod_dir(uid), ignore_errors=True)
         if objects.key(pod) not in other_names:
             namespace, name = objects.key(pod)
-            shutil.rmtree(self._layout.log_dir(namespace or "default", name),
-                          ignore_errors=True)
+            shutil.rmtree(self._layout.log_dir(namespace or "default", name), ignore_errors=True)
 
 
 def _grace(pod: dict) -> float:

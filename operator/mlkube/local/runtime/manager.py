@@ -36,8 +36,16 @@ from mlkube.local.runtime import (
 
 log = logging.getLogger(__name__)
 
-WATCHED = (kube.PODS, kube.SERVICES, kube.ENDPOINTS, kube.JOBS, kube.DEPLOYMENTS,
-           kube.INFERENCESERVICES, kube.SERVINGRUNTIMES, kube.CLUSTERSERVINGRUNTIMES)
+WATCHED = (
+    kube.PODS,
+    kube.SERVICES,
+    kube.ENDPOINTS,
+    kube.JOBS,
+    kube.DEPLOYMENTS,
+    kube.INFERENCESERVICES,
+    kube.SERVINGRUNTIMES,
+    kube.CLUSTERSERVINGRUNTIMES,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +59,9 @@ class Settings:
     memory_poll: float = 0.5
 
 
-async def serve(kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path,
-                stop: asyncio.Event, settings: Settings = Settings()) -> None:
+async def serve(
+    kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path, stop: asyncio.Event, settings: Settings = Settings()
+) -> None:
     """Run the runtime against the API server of ``kubeconfig`` until ``stop`` is set."""
     layout = pods.Layout(pathlib.Path(state_dir))
     with _exclusive(layout):
@@ -70,8 +79,9 @@ def _exclusive(layout: pods.Layout) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            raise RuntimeError(f"another process runtime (pid {lock.read().strip() or '?'}) "
-                               f"is using {layout.state_dir}; stop it first") from None
+            raise RuntimeError(
+                f"another process runtime (pid {lock.read().strip() or '?'}) is using {layout.state_dir}; stop it first"
+            ) from None
         lock.seek(0)
         lock.truncate()
         lock.write(str(os.getpid()))
@@ -79,23 +89,24 @@ def _exclusive(layout: pods.Layout) -> Iterator[None]:
         yield
 
 
-async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyncio.Event,
-                 settings: Settings) -> None:
+async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyncio.Event, settings: Settings) -> None:
     for owner in processes.kill_orphans(layout.records):
         log.info("killed container %s left running by a previous runtime", owner)
     dirty = asyncio.Event()
     async with kube.Client(str(kubeconfig)) as client:
         cluster = store.Store(client, dirty.set)
-        watches = [asyncio.create_task(cluster.watch(r).run(), name=f"watch {r.plural}")
-                   for r in WATCHED]
-        node = kubelet.Kubelet(client, layout, backoff=settings.backoff,
-                               memory_poll=settings.memory_poll)
+        watches = [asyncio.create_task(cluster.watch(r).run(), name=f"watch {r.plural}") for r in WATCHED]
+        node = kubelet.Kubelet(client, layout, backoff=settings.backoff, memory_poll=settings.memory_poll)
         proxy = services.Proxy()
         controllers = Controllers(
-            cluster, node, proxy, settings,
+            cluster,
+            node,
+            proxy,
+            settings,
             job_events=events.Recorder(client, "job-controller"),
             deployment_events=events.Recorder(client, "deployment-controller"),
-            service_events=events.Recorder(client, "kube-proxy"))
+            service_events=events.Recorder(client, "kube-proxy"),
+        )
         try:
             await _until_synced(cluster, stop)
             while not stop.is_set():
@@ -111,9 +122,11 @@ async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyn
             await asyncio.gather(*watches, return_exceptions=True)
 
 
-def run(kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path,
-        stop_event: threading.Event, settings: Settings = Settings()) -> None:
+def run(
+    kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path, stop_event: threading.Event, settings: Settings = Settings()
+) -> None:
     """Blocking entry point: run the runtime in this thread until ``stop_event`` is set."""
+
     async def main() -> None:
         stop = asyncio.Event()
         waiter = asyncio.create_task(_watch_thread_event(stop_event, stop))
@@ -121,6 +134,7 @@ def run(kubeconfig: str | pathlib.Path, state_dir: str | pathlib.Path,
             await serve(kubeconfig, state_dir, stop, settings)
         finally:
             waiter.cancel()
+
     asyncio.run(main())
 
 
@@ -159,8 +173,7 @@ class Controllers:
     async def reconcile(self) -> None:
         cluster = self.cluster
         steps = [
-            ("jobs", lambda: jobs.sync(cluster, self.job_events,
-                                       retry_base=self.settings.job_retry_base)),
+            ("jobs", lambda: jobs.sync(cluster, self.job_events, retry_base=self.settings.job_retry_base)),
             ("deployments", lambda: deployments.sync(cluster, self.deployment_events)),
             ("inferenceservices", lambda: inferenceservices.sync(cluster, self.proxy)),
             ("kubelet", self._kubelet),

@@ -33,9 +33,14 @@ def key(obj: dict) -> tuple[str, str]:
 
 
 def owner_reference(owner: dict, *, controller: bool = True) -> dict:
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-            "controller": controller, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": controller,
+        "blockOwnerDeletion": True,
+    }
 
 
 def controller_uid(obj: dict) -> str | None:
@@ -76,8 +81,9 @@ def matches(selector: dict | None, labels: dict[str, str] | None) -> bool:
     return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
 
 
-def condition(type_: str, status: bool, reason: str, message: str = "", *,
-              previous: list[dict] | None = None, at: str | None = None) -> dict:
+def condition(
+    type_: str, status: bool, reason: str, message: str = "", *, previous: list[dict] | None = None, at: str | None = None
+) -> dict:
     """A status condition; ``lastTransitionTime`` is kept from ``previous`` when the
     status did not change."""
     value = "True" if status else "False"
@@ -85,8 +91,7 @@ def condition(type_: str, status: bool, reason: str, message: str = "", *,
     for old in previous or []:
         if old.get("type") == type_ and old.get("status") == value:
             at = old.get("lastTransitionTime") or at
-    return {"type": type_, "status": value, "reason": reason, "message": message,
-            "lastTransitionTime": at}
+    return {"type": type_, "status": value, "reason": reason, "message": message, "lastTransitionTime": at}
 
 
 def find_condition(obj: dict, type_: str) -> dict | None:
@@ -106,7 +111,7 @@ def template_hash(template: dict) -> str:
     canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     alphabet = "bcdfghjklmnpqrstvwxz2456789"
-    return "".join(alphabet[int(digest[i:i + 2], 16) % len(alphabet)] for i in range(0, 20, 2))
+    return "".join(alphabet[int(digest[i : i + 2], 16) % len(alphabet)] for i in range(0, 20, 2))
 
 
 def merge_patch(old: Any, new: Any) -> Any:
@@ -123,6 +128,5 @@ def merge_patch(old: Any, new: Any) -> Any:
         if k not in old:
             patch[k] = value
         elif old[k] != value:
-            patch[k] = merge_patch(old[k], value) if isinstance(value, dict) and isinstance(
-                old[k], dict) else value
+            patch[k] = merge_patch(old[k], value) if isinstance(value, dict) and isinstance(old[k], dict) else value
     return patch or None

@@ -48,9 +48,17 @@ class Layout:
 class PodWorker:
     """Runs one pod until it finishes or is terminated."""
 
-    def __init__(self, pod: dict, *, client: kube.Client, layout: Layout, pod_ip: str,
-                 backoff: containers.Backoff, recorder: events.Recorder,
-                 memory_poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        pod: dict,
+        *,
+        client: kube.Client,
+        layout: Layout,
+        pod_ip: str,
+        backoff: containers.Backoff,
+        recorder: events.Recorder,
+        memory_poll: float = 0.5,
+    ) -> None:
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
         self.ip = pod_ip
@@ -62,16 +70,22 @@ class PodWorker:
         spec = pod.get("spec") or {}
         self.restart_policy: str = spec.get("restartPolicy") or "Always"
         previous = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
-        previous.update({s["name"]: s for s in (pod.get("status") or {}).get(
-            "initContainerStatuses") or []})
+        previous.update({s["name"]: s for s in (pod.get("status") or {}).get("initContainerStatuses") or []})
         self._previous = previous
 
         def container(c: dict) -> containers.Container:
             return containers.Container(
-                c, pod=pod, pod_ip=pod_ip, on_change=self._changed, memory_poll=memory_poll,
+                c,
+                pod=pod,
+                pod_ip=pod_ip,
+                on_change=self._changed,
+                memory_poll=memory_poll,
                 on_event=lambda reason, message, warning, name=c["name"]: self._event(
-                    reason, message, warning=warning, container=name),
-                restart_count=previous.get(c["name"], {}).get("restartCount", 0))
+                    reason, message, warning=warning, container=name
+                ),
+                restart_count=previous.get(c["name"], {}).get("restartCount", 0),
+            )
+
         self.init_containers = [container(c) for c in spec.get("initContainers") or []]
         self.containers = [container(c) for c in spec.get("containers") or []]
         self.initialized = not self.init_containers
@@ -87,8 +101,10 @@ class PodWorker:
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
         name = self.pod["metadata"]["name"]
-        self._tasks = [asyncio.create_task(self._run(), name=f"pod {name}"),
-                       asyncio.create_task(self._publish_forever(), name=f"status {name}")]
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"pod {name}"),
+            asyncio.create_task(self._publish_forever(), name=f"status {name}"),
+        ]
         deadline = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")
         if deadline is not None:
             self._tasks.append(asyncio.create_task(self._enforce_deadline(deadline)))
@@ -101,8 +117,7 @@ class PodWorker:
             return
         self._deadline_exceeded = True
         grace = (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-        await asyncio.gather(*(c.stop(grace) for c in [*self.init_containers,
-                                                        *self.containers]))
+        await asyncio.gather(*(c.stop(grace) for c in [*self.init_containers, *self.containers]))
         self._tasks[0].cancel()
         self._changed()
 
@@ -137,18 +152,20 @@ class PodWorker:
         if not self.initialized:
             for c in self.init_containers:
                 policy = "Never" if self.restart_policy == "Never" else "OnFailure"
-                outcome = await c.run_until_done(lambda c=c: launches[c.name],
-                                                 restart_policy=policy, backoff=self._backoff)
+                outcome = await c.run_until_done(lambda c=c: launches[c.name], restart_policy=policy, backoff=self._backoff)
                 if outcome.exit_code != 0:
                     self._failed = True
                     for main in self.containers:
                         main.wait_with("PodInitializing")
                     return
             self.initialized = True
-        await asyncio.gather(*(
-            c.run_until_done(lambda c=c: launches[c.name], restart_policy=self.restart_policy,
-                             backoff=self._backoff)
-            for c in self.containers if not self._finished_before(c)))
+        await asyncio.gather(
+            *(
+                c.run_until_done(lambda c=c: launches[c.name], restart_policy=self.restart_policy, backoff=self._backoff)
+                for c in self.containers
+                if not self._finished_before(c)
+            )
+        )
 
     async def _images_available(self) -> bool:
         """Leave the pod Pending with ErrImagePull/ImagePullBackOff for an unknown image."""
@@ -160,15 +177,13 @@ class PodWorker:
                 missing.append((c, str(e)))
         for c, message in missing:
             c.wait_with("ErrImagePull", message)
-            self._event("Failed", f"Failed to pull image: {message}", warning=True,
-                        container=c.name)
+            self._event("Failed", f"Failed to pull image: {message}", warning=True, container=c.name)
         if not missing:
             return True
         await asyncio.sleep(self._backoff.base)
         for c, message in missing:
             c.wait_with("ImagePullBackOff", f"Back-off pulling image: {message}")
-            self._event("BackOff", f"Back-off pulling image {c.spec.get('image')!r}",
-                        warning=True, container=c.name)
+            self._event("BackOff", f"Back-off pulling image {c.spec.get('image')!r}", warning=True, container=c.name)
         return False
 
     def resume_after_restart(self) -> bool:
@@ -180,8 +195,9 @@ class PodWorker:
         can ``Ignore`` to retry it); otherwise its containers start again with their restart
         counts increased.
         """
-        was_running = [c for c in [*self.init_containers, *self.containers]
-                       if "running" in self._previous.get(c.name, {}).get("state", {})]
+        was_running = [
+            c for c in [*self.init_containers, *self.containers] if "running" in self._previous.get(c.name, {}).get("state", {})
+        ]
         if objects.is_true(self.pod, "Initialized") and self.init_containers:
             self.initialized = True
             for c in self.init_containers:
@@ -196,8 +212,7 @@ class PodWorker:
                 if "terminated" in state:
                     c.state = state
                 else:
-                    c.end_with(containers.Outcome(137, "Error", RESUMED_MESSAGE, started,
-                                                  objects.now()))
+                    c.end_with(containers.Outcome(137, "Error", RESUMED_MESSAGE, started, objects.now()))
             self._failed = not self.initialized
             return True
         for c in was_running:
@@ -208,8 +223,8 @@ class PodWorker:
     def _finished_before(self, c: containers.Container) -> bool:
         state = self._previous.get(c.name, {}).get("state", {})
         done = "terminated" in state and (
-            self.restart_policy == "Never"
-            or (self.restart_policy == "OnFailure" and state["terminated"]["exitCode"] == 0))
+            self.restart_policy == "Never" or (self.restart_policy == "OnFailure" and state["terminated"]["exitCode"] == 0)
+        )
         if done:
             c.state = state
         return done
@@ -222,8 +237,9 @@ class PodWorker:
             try:
                 configmaps, secrets = await self._fetch_references()
                 volumes = self.materialise_volumes(configmaps, secrets)
-                return {c.name: self.launch(c.spec, volumes, configmaps, secrets)
-                        for c in [*self.init_containers, *self.containers]}
+                return {
+                    c.name: self.launch(c.spec, volumes, configmaps, secrets) for c in [*self.init_containers, *self.containers]
+                }
             except podspec.ConfigError as e:
                 for c in [*self.init_containers, *self.containers]:
                     c.wait_with("CreateContainerConfigError", str(e))
@@ -238,15 +254,13 @@ class PodWorker:
         namespace = self.pod["metadata"].get("namespace") or "default"
         needed = podspec.references(self.pod)
         found: list[dict[str, dict]] = [{}, {}]
-        for index, (resource, names) in enumerate(((kube.CONFIGMAPS, needed.configmaps),
-                                                   (kube.SECRETS, needed.secrets))):
+        for index, (resource, names) in enumerate(((kube.CONFIGMAPS, needed.configmaps), (kube.SECRETS, needed.secrets))):
             for name in names:
                 with contextlib.suppress(kube.NotFound):
                     found[index][name] = await self._client.get(resource, namespace, name)
         return found[0], found[1]
 
-    def materialise_volumes(self, configmaps: dict[str, dict],
-                             secrets: dict[str, dict]) -> dict[str, pathlib.Path]:
+    def materialise_volumes(self, configmaps: dict[str, dict], secrets: dict[str, dict]) -> dict[str, pathlib.Path]:
         namespace = self.pod["metadata"].get("namespace") or "default"
         paths: dict[str, pathlib.Path] = {}
         for volume in (self.pod.get("spec") or {}).get("volumes") or []:
@@ -263,9 +277,11 @@ class PodWorker:
             files = podspec.volume_files(volume, configmaps=configmaps, secrets=secrets)
             if files is None and not ({"emptyDir", "persistentVolumeClaim"} & volume.keys()):
                 kinds = sorted(set(volume) - {"name"})
-                raise podspec.ConfigError(f"volume {name!r}: type {kinds} is not supported "
-                                          "by the local runtime (use emptyDir, configMap, "
-                                          "secret, hostPath or persistentVolumeClaim)")
+                raise podspec.ConfigError(
+                    f"volume {name!r}: type {kinds} is not supported "
+                    "by the local runtime (use emptyDir, configMap, "
+                    "secret, hostPath or persistentVolumeClaim)"
+                )
             for relative, content in (files or {}).items():
                 target = path / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -273,28 +289,27 @@ class PodWorker:
             paths[name] = path
         return paths
 
-    def launch(self, spec: dict, volumes: dict[str, pathlib.Path],
-                configmaps: dict[str, dict], secrets: dict[str, dict]) -> containers.Launch:
+    def launch(
+        self, spec: dict, volumes: dict[str, pathlib.Path], configmaps: dict[str, dict], secrets: dict[str, dict]
+    ) -> containers.Launch:
         root = self._layout.pod_dir(self.uid) / "roots" / spec["name"]
         for mount in spec.get("volumeMounts") or []:
             if mount["name"] not in volumes:
-                raise podspec.ConfigError(f"container {spec['name']!r}: volumeMount "
-                                          f"{mount['name']!r} names no volume of the pod")
+                raise podspec.ConfigError(f"container {spec['name']!r}: volumeMount {mount['name']!r} names no volume of the pod")
             source = volumes[mount["name"]] / (mount.get("subPath") or "")
-            _link(containers.containerpath_under(root, mount["mountPath"]), source,
-                  mount_path=mount["mountPath"])
+            _link(containers.containerpath_under(root, mount["mountPath"]), source, mount_path=mount["mountPath"])
         message_path = spec.get("terminationMessagePath") or "/dev/termination-log"
-        containers.containerpath_under(root, message_path).parent.mkdir(parents=True,
-                                                                        exist_ok=True)
+        containers.containerpath_under(root, message_path).parent.mkdir(parents=True, exist_ok=True)
         home = containers.containerpath_under(root, "/root")
         home.mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": images.search_path(os.environ.get("PATH", "/usr/bin:/bin")),
-            "HOME": str(home), "HOSTNAME": self.pod["metadata"]["name"],
-            "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+            "HOME": str(home),
+            "HOSTNAME": self.pod["metadata"]["name"],
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
         }
-        env.update(podspec.environment(self.pod, spec, configmaps=configmaps, secrets=secrets,
-                                       pod_ip=self.ip))
+        env.update(podspec.environment(self.pod, spec, configmaps=configmaps, secrets=secrets, pod_ip=self.ip))
         # The two local-mode contracts always hold, whatever the pod sets.
         env["MLKUBE_CONTAINER_ROOT"] = str(root)
         env["MLKUBE_BIND_HOST"] = self.ip
@@ -302,19 +317,21 @@ class PodWorker:
         env.update(serviceaccount.mount(self.pod, root, identity))
         namespace = self.pod["metadata"].get("namespace") or "default"
         return containers.launch_for(
-            spec, pod=self.pod, root=root, env=env, records=self._layout.records,
-            log_dir=self._layout.log_dir(namespace, self.pod["metadata"]["name"], spec["name"]))
+            spec,
+            pod=self.pod,
+            root=root,
+            env=env,
+            records=self._layout.records,
+            log_dir=self._layout.log_dir(namespace, self.pod["metadata"]["name"], spec["name"]),
+        )
 
     # -- events -----------------------------------------------------------------------
-    def _event(self, reason: str, message: str, *, warning: bool = False,
-               container: str | None = None) -> None:
+    def _event(self, reason: str, message: str, *, warning: bool = False, container: str | None = None) -> None:
         field = None
         if container is not None:
-            kind = "initContainers" if any(c.name == container for c in self.init_containers) \
-                else "containers"
+            kind = "initContainers" if any(c.name == container for c in self.init_containers) else "containers"
             field = f"spec.{kind}{{{container}}}"
-        self._recorder.record({"apiVersion": "v1", "kind": "Pod", **self.pod}, reason, message,
-                              warning=warning, field_path=field)
+        self._recorder.record({"apiVersion": "v1", "kind": "Pod", **self.pod}, reason, message, warning=warning, field_path=field)
 
     def _problem(self, message: str) -> None:
         """Record a failure to start once per distinct message (the start is retried)."""
@@ -332,8 +349,7 @@ class PodWorker:
         if states and all("terminated" in s for s in states):
             codes = [s["terminated"]["exitCode"] for s in states]
             return "Succeeded" if all(code == 0 for code in codes) else "Failed"
-        if any("running" in s or "terminated" in s for s in states) or any(
-                c.restart_count for c in self.containers):
+        if any("running" in s or "terminated" in s for s in states) or any(c.restart_count for c in self.containers):
             return "Running"
         return "Pending"
 
@@ -346,18 +362,20 @@ class PodWorker:
         message = "" if ready else f"containers with unready status: [{' '.join(not_ready)}]"
         conditions = [
             objects.condition("PodScheduled", True, "", previous=previous),
-            objects.condition("Initialized", self.initialized,
-                              "" if self.initialized else "ContainersNotInitialized",
-                              previous=previous),
-            objects.condition("ContainersReady", ready, "" if ready else reason, message,
-                              previous=previous),
-            objects.condition("Ready", ready, "" if ready else reason, message,
-                              previous=previous),
+            objects.condition(
+                "Initialized", self.initialized, "" if self.initialized else "ContainersNotInitialized", previous=previous
+            ),
+            objects.condition("ContainersReady", ready, "" if ready else reason, message, previous=previous),
+            objects.condition("Ready", ready, "" if ready else reason, message, previous=previous),
         ]
         status = {
-            "phase": phase, "conditions": conditions,
-            "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": self.ip, "podIPs": [{"ip": self.ip}], "startTime": self._start_time,
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": self.ip,
+            "podIPs": [{"ip": self.ip}],
+            "startTime": self._start_time,
             "qosClass": "BestEffort",
             "containerStatuses": [c.status() for c in self.containers],
         }
@@ -369,8 +387,9 @@ class PodWorker:
         if self._disrupted:
             status["reason"] = "Terminated"
             status["message"] = RESUMED_MESSAGE
-            conditions.append(objects.condition("DisruptionTarget", True, "TerminationByKubelet",
-                                                RESUMED_MESSAGE, previous=previous))
+            conditions.append(
+                objects.condition("DisruptionTarget", True, "TerminationByKubelet", RESUMED_MESSAGE, previous=previous)
+            )
         return status
 
     def _changed(self) -> None:
@@ -388,8 +407,7 @@ class PodWorker:
             if patch is None:
                 continue
             try:
-                await self._client.patch(kube.PODS, namespace, name, {"status": patch},
-                                         sub="status")
+                await self._client.patch(kube.PODS, namespace, name, {"status": patch}, sub="status")
                 self._published = status
             except kube.NotFound:
                 return
@@ -403,14 +421,14 @@ def _link(target: pathlib.Path, source: pathlib.Path, *, mount_path: str) -> Non
     """Present ``source`` at ``target`` (a volume mount), replacing an earlier mount or an
     empty directory, never files: nested mounts can land inside another volume."""
     if pathlib.PurePosixPath(mount_path) == pathlib.PurePosixPath("/"):
-        raise podspec.ConfigError("volumeMount at '/': the local runtime cannot mount over "
-                                  "the container root")
+        raise podspec.ConfigError("volumeMount at '/': the local runtime cannot mount over the container root")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink():
         target.unlink()
     elif target.is_dir() and not any(target.iterdir()):
         target.rmdir()
     elif target.exists():
-        raise podspec.ConfigError(f"volumeMount {mount_path}: {target} already holds files; "
-                                  "the local runtime cannot mount over them")
+        raise podspec.ConfigError(
+            f"volumeMount {mount_path}: {target} already holds files; the local runtime cannot mount over them"
+        )
     target.symlink_to(source, target_is_directory=source.is_dir())

@@ -13,8 +13,22 @@ import dataclasses
 import re
 
 _QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
-_FACTORS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-            "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_FACTORS = {
+    None: 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _EXPANSION = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 
@@ -80,8 +94,9 @@ def string_data(obj: dict) -> dict[str, bytes]:
     return content
 
 
-def environment(pod: dict, container: dict, *, configmaps: dict[str, dict],
-                secrets: dict[str, dict], pod_ip: str) -> dict[str, str]:
+def environment(
+    pod: dict, container: dict, *, configmaps: dict[str, dict], secrets: dict[str, dict], pod_ip: str
+) -> dict[str, str]:
     """The variables ``env`` and ``envFrom`` give the container, in Kubernetes' precedence
     (``env`` over ``envFrom``, later entries over earlier, ``$(VAR)`` expanded).
 
@@ -105,8 +120,7 @@ def environment(pod: dict, container: dict, *, configmaps: dict[str, dict],
     for var in container.get("env") or []:
         name = var["name"]
         if "valueFrom" in var:
-            value = _value_from(pod, var["valueFrom"], configmaps=configmaps, secrets=secrets,
-                                pod_ip=pod_ip, name=name)
+            value = _value_from(pod, var["valueFrom"], configmaps=configmaps, secrets=secrets, pod_ip=pod_ip, name=name)
             if value is None:
                 continue
         else:
@@ -118,15 +132,18 @@ def environment(pod: dict, container: dict, *, configmaps: dict[str, dict],
 def expand(text: str, variables: dict[str, str]) -> str:
     """Kubernetes' ``$(VAR)`` expansion: known variables are replaced, ``$$`` is ``$``,
     unknown references are left as written."""
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         return variables.get(match.group(1), match.group(0))
+
     return _EXPANSION.sub(replace, text)
 
 
-def _value_from(pod: dict, source: dict, *, configmaps: dict[str, dict],
-                secrets: dict[str, dict], pod_ip: str, name: str) -> str | None:
+def _value_from(
+    pod: dict, source: dict, *, configmaps: dict[str, dict], secrets: dict[str, dict], pod_ip: str, name: str
+) -> str | None:
     if "fieldRef" in source:
         path = source["fieldRef"]["fieldPath"]
         fields = {
@@ -134,8 +151,7 @@ def _value_from(pod: dict, source: dict, *, configmaps: dict[str, dict],
             "metadata.namespace": pod["metadata"].get("namespace", "default"),
             "metadata.uid": pod["metadata"].get("uid", ""),
             "spec.nodeName": (pod.get("spec") or {}).get("nodeName") or "local",
-            "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName")
-            or "default",
+            "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName") or "default",
             "status.podIP": pod_ip,
             "status.hostIP": "127.0.0.1",
         }
@@ -155,8 +171,10 @@ def _value_from(pod: dict, source: dict, *, configmaps: dict[str, dict],
                     return None
                 if content is None:
                     raise ConfigError(f'{_kind(field)} "{ref["name"]}" not found')
-                raise ConfigError(f"couldn't find key {ref['key']} in {_kind(field)} "
-                                  f"{pod['metadata'].get('namespace', 'default')}/{ref['name']}")
+                raise ConfigError(
+                    f"couldn't find key {ref['key']} in {_kind(field)} "
+                    f"{pod['metadata'].get('namespace', 'default')}/{ref['name']}"
+                )
             return content[ref["key"]].decode(errors="replace")
     if "resourceFieldRef" in source:
         raise ConfigError(f"env {name}: resourceFieldRef is not supported by the local runtime")
@@ -167,8 +185,7 @@ def _kind(field: str) -> str:
     return "configmap" if field.startswith("configMap") else "secret"
 
 
-def volume_files(volume: dict, *, configmaps: dict[str, dict],
-                 secrets: dict[str, dict]) -> dict[str, bytes] | None:
+def volume_files(volume: dict, *, configmaps: dict[str, dict], secrets: dict[str, dict]) -> dict[str, bytes] | None:
     """Relative path -> content of a ``configMap`` or ``secret`` volume (None for other
     volume types, which start empty). Raises :class:`ConfigError` when the source is
     missing and not optional."""

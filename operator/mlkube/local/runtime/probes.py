@@ -63,21 +63,27 @@ async def _run(probe: dict, target: Target) -> bool:
         scheme = (action.get("scheme") or "HTTP").lower()
         headers = {h["name"]: h["value"] for h in action.get("httpHeaders") or []}
         url = f"{scheme}://{host}:{port}{action.get('path') or '/'}"
-        async with aiohttp.ClientSession() as session, session.get(url, headers=headers, ssl=False,
-                               allow_redirects=False) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers, ssl=False, allow_redirects=False) as response,
+        ):
             return 200 <= response.status < 400
     if "tcpSocket" in probe:
         port = podspec.container_port(target.pod, probe["tcpSocket"]["port"])
-        _, writer = await asyncio.open_connection(
-            probe["tcpSocket"].get("host") or target.host, port)
+        _, writer = await asyncio.open_connection(probe["tcpSocket"].get("host") or target.host, port)
         writer.close()
         return True
     if "exec" in probe:
         argv = images.localised(list(probe["exec"]["command"]))
         process = await asyncio.create_subprocess_exec(
-            *argv, env=target.env, cwd=target.cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True)
+            *argv,
+            env=target.env,
+            cwd=target.cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             return await process.wait() == 0
         finally:  # a probe that timed out leaves nothing running

@@ -50,8 +50,9 @@ class Process:
             return await self.wait()
 
 
-async def spawn(argv: list[str], *, env: dict[str, str], cwd: pathlib.Path,
-                log_path: pathlib.Path, records: pathlib.Path, owner: str) -> Process:
+async def spawn(
+    argv: list[str], *, env: dict[str, str], cwd: pathlib.Path, log_path: pathlib.Path, records: pathlib.Path, owner: str
+) -> Process:
     """Start ``argv`` in a new session with output appended to ``log_path``.
 
     ``owner`` (e.g. ``<pod uid>/<container>``) is stored in the process record.
@@ -61,12 +62,16 @@ async def spawn(argv: list[str], *, env: dict[str, str], cwd: pathlib.Path,
     records.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (local directories, instant)
     with open(log_path, "ab") as log:  # noqa: ASYNC230 (opened for the child, not read here)
         handle = await asyncio.create_subprocess_exec(
-            *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-            stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            *argv,
+            env=env,
+            cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
         )
     record = records / f"{handle.pid}.json"
-    record.write_text(json.dumps({"pid": handle.pid, "started": start_ticks(handle.pid),
-                                  "owner": owner, "argv": argv}))
+    record.write_text(json.dumps({"pid": handle.pid, "started": start_ticks(handle.pid), "owner": owner, "argv": argv}))
     return Process(pid=handle.pid, record=record, _handle=handle)
 
 
@@ -133,8 +138,7 @@ def kill_orphans(records: pathlib.Path) -> list[str]:
             continue
         pid = int(record["pid"])
         leader_started = start_ticks(pid)
-        ours = (leader_started == record.get("started")) if leader_started is not None \
-            else bool(members.get(pid))
+        ours = (leader_started == record.get("started")) if leader_started is not None else bool(members.get(pid))
         if ours:
             signal_group(pid, signal.SIGKILL)
             killed.append(str(record.get("owner")))

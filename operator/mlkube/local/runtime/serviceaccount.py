@@ -57,11 +57,13 @@ def mount(pod: dict, root: pathlib.Path, identity: Identity | None) -> dict[str,
     directory = root / pathlib.PurePosixPath(MOUNT_PATH).relative_to("/")
     directory.mkdir(parents=True, exist_ok=True)
     namespace = pod["metadata"].get("namespace") or "default"
-    for name, content in (("token", identity.token.encode()), ("ca.crt", identity.ca_pem),
-                          ("namespace", namespace.encode())):
+    for name, content in (("token", identity.token.encode()), ("ca.crt", identity.ca_pem), ("namespace", namespace.encode())):
         _private_write(directory / name, content)
-    return {"KUBERNETES_SERVICE_HOST": address.hostname, "KUBERNETES_SERVICE_PORT": str(address.port),
-            "KUBERNETES_SERVICE_PORT_HTTPS": str(address.port)}
+    return {
+        "KUBERNETES_SERVICE_HOST": address.hostname,
+        "KUBERNETES_SERVICE_PORT": str(address.port),
+        "KUBERNETES_SERVICE_PORT_HTTPS": str(address.port),
+    }
 
 
 def _private_write(path: pathlib.Path, content: bytes) -> None:

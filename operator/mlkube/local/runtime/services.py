@@ -38,8 +38,7 @@ def endpoints_for(service: dict, pods: list[dict]) -> dict:
     subsets: dict[tuple, dict] = {}
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         ip = (pod.get("status") or {}).get("podIP")
-        if not ip or objects.is_terminating(pod) or not objects.matches(
-                spec.get("selector"), pod["metadata"].get("labels")):
+        if not ip or objects.is_terminating(pod) or not objects.matches(spec.get("selector"), pod["metadata"].get("labels")):
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
@@ -47,20 +46,35 @@ def endpoints_for(service: dict, pods: list[dict]) -> dict:
         for port in spec.get("ports") or []:
             number = podspec.container_port(pod, port.get("targetPort", port["port"]))
             if number is not None:
-                ports.append({**({"name": port["name"]} if port.get("name") else {}),
-                              "port": number, "protocol": port.get("protocol", "TCP")})
+                ports.append(
+                    {
+                        **({"name": port["name"]} if port.get("name") else {}),
+                        "port": number,
+                        "protocol": port.get("protocol", "TCP"),
+                    }
+                )
         if not ports:
             continue
         subset = subsets.setdefault(tuple(p["port"] for p in ports), {"ports": ports})
-        address = {"ip": ip, "targetRef": {"kind": "Pod", "namespace": meta.get("namespace"),
-                                           "name": pod["metadata"]["name"],
-                                           "uid": pod["metadata"]["uid"]}}
+        address = {
+            "ip": ip,
+            "targetRef": {
+                "kind": "Pod",
+                "namespace": meta.get("namespace"),
+                "name": pod["metadata"]["name"],
+                "uid": pod["metadata"]["uid"],
+            },
+        }
         field = "addresses" if objects.is_true(pod, "Ready") else "notReadyAddresses"
         subset.setdefault(field, []).append(address)
     return {
-        "apiVersion": "v1", "kind": "Endpoints",
-        "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or "default",
-                     "labels": {**(meta.get("labels") or {}), **MANAGED_BY}},
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta.get("namespace") or "default",
+            "labels": {**(meta.get("labels") or {}), **MANAGED_BY},
+        },
         "subsets": list(subsets.values()),
     }
 
@@ -79,8 +93,7 @@ def backends(endpoints: dict, port: dict) -> list[tuple[str, int]]:
 def is_proxied(service: dict) -> bool:
     spec = service.get("spec") or {}
     ip = spec.get("clusterIP")
-    return bool(spec.get("selector")) and bool(ip) and ip != "None" and \
-        spec.get("type") != "ExternalName"
+    return bool(spec.get("selector")) and bool(ip) and ip != "None" and spec.get("type") != "ExternalName"
 
 
 class Proxy:
@@ -101,12 +114,21 @@ class Proxy:
             try:
                 self._servers[listener] = await asyncio.start_server(
                     lambda r, w, at=listener: self._forward(at, r, w),
-                    host=listener.address, port=listener.port, reuse_address=True)
+                    host=listener.address,
+                    port=listener.port,
+                    reuse_address=True,
+                )
                 self.failures.pop(listener, None)
             except OSError as e:
                 if listener not in self.failures:
-                    log.warning("service %s/%s: cannot listen on %s:%d: %s", listener.namespace,
-                                listener.service, listener.address, listener.port, e)
+                    log.warning(
+                        "service %s/%s: cannot listen on %s:%d: %s",
+                        listener.namespace,
+                        listener.service,
+                        listener.address,
+                        listener.port,
+                        e,
+                    )
                 self.failures[listener] = e.strerror or str(e)
         for listener in list(self.failures):
             if listener not in wanted:
@@ -120,8 +142,7 @@ class Proxy:
             server.close()
         self._servers.clear()
 
-    async def _forward(self, listener: Listener, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:
+    async def _forward(self, listener: Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         choices = self._backends.get(listener) or []
         turn = next(self._turns.setdefault(listener, itertools.count()))
         # Round robin; a backend that refuses (a pod stopping) passes the turn on.
@@ -132,8 +153,7 @@ class Proxy:
             except OSError:
                 continue
             try:
-                await asyncio.gather(_pipe(reader, upstream_writer),
-                                     _pipe(upstream_reader, writer))
+                await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
             finally:
                 upstream_writer.close()
                 writer.close()
@@ -160,8 +180,7 @@ async def sync(cluster: store.Store, proxy: Proxy, recorder: events.Recorder) ->
     """Point the listeners at the ready pods, then write every Service's Endpoints."""
     wanted: dict[Listener, list[tuple[str, int]]] = {}
     services = {objects.key(s): s for s in cluster.list(kube.SERVICES) if is_proxied(s)}
-    desired = {key: endpoints_for(service, cluster.list(kube.PODS, key[0]))
-               for key, service in services.items()}
+    desired = {key: endpoints_for(service, cluster.list(kube.PODS, key[0])) for key, service in services.items()}
     for key, service in services.items():
         for port in service["spec"].get("ports") or []:
             if port.get("protocol", "TCP") == "TCP":
@@ -173,19 +192,25 @@ async def sync(cluster: store.Store, proxy: Proxy, recorder: events.Recorder) ->
     for listener, reason in proxy.failures.items():
         service = services.get((listener.namespace, listener.service))
         if service is not None and failed_before.get(listener) != reason:
-            recorder.record(service, "FailedToListen",
-                            f"cannot listen on {listener.address}:{listener.port}: {reason} "
-                            "(another local cluster or process holds it?)", warning=True)
+            recorder.record(
+                service,
+                "FailedToListen",
+                f"cannot listen on {listener.address}:{listener.port}: {reason} (another local cluster or process holds it?)",
+                warning=True,
+            )
     for key, endpoints in desired.items():
         current = cluster.get(kube.ENDPOINTS, *key)
         if current is None:
             with contextlib.suppress(kube.Conflict):
                 await cluster.create(kube.ENDPOINTS, endpoints)
         elif (current.get("subsets") or []) != endpoints["subsets"] or not objects.matches(
-                {"matchLabels": MANAGED_BY}, current["metadata"].get("labels")):
-            await cluster.patch(kube.ENDPOINTS, current, {
-                "metadata": {"labels": endpoints["metadata"]["labels"]},
-                "subsets": endpoints["subsets"]})
+            {"matchLabels": MANAGED_BY}, current["metadata"].get("labels")
+        ):
+            await cluster.patch(
+                kube.ENDPOINTS,
+                current,
+                {"metadata": {"labels": endpoints["metadata"]["labels"]}, "subsets": endpoints["subsets"]},
+            )
     for endpoints in cluster.list(kube.ENDPOINTS):
         managed = objects.matches({"matchLabels": MANAGED_BY}, endpoints["metadata"].get("labels"))
         if managed and objects.key(endpoints) not in services:

@@ -26,8 +26,7 @@ def fetch(uri: str, dest: pathlib.Path) -> list[pathlib.Path]:
     dest.mkdir(parents=True, exist_ok=True)
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme in ("", "file"):
-        return _copy_local(pathlib.Path(urllib.parse.unquote(parsed.path) if parsed.scheme
-                                        else uri), dest)
+        return _copy_local(pathlib.Path(urllib.parse.unquote(parsed.path) if parsed.scheme else uri), dest)
     if parsed.scheme == "s3":
         return _copy_s3(parsed.netloc, parsed.path.lstrip("/"), dest)
     if parsed.scheme in ("http", "https"):
@@ -35,8 +34,7 @@ def fetch(uri: str, dest: pathlib.Path) -> list[pathlib.Path]:
         with urllib.request.urlopen(uri, timeout=60) as response, open(target, "wb") as out:
             shutil.copyfileobj(response, out)
         return [target]
-    raise ValueError(f"storageUri {uri!r}: scheme {parsed.scheme!r} is not supported locally "
-                     "(use file://, s3:// or http(s)://)")
+    raise ValueError(f"storageUri {uri!r}: scheme {parsed.scheme!r} is not supported locally (use file://, s3:// or http(s)://)")
 
 
 def _copy_local(source: pathlib.Path, dest: pathlib.Path) -> list[pathlib.Path]:
@@ -62,10 +60,15 @@ def _s3_client():
     config = None
     if os.environ.get("awsAnonymousCredential", "").lower() == "true":  # noqa: SIM112 (KServe's own name)
         from botocore import UNSIGNED
+
         config = Config(signature_version=UNSIGNED)
-    return boto3.client("s3", endpoint_url=endpoint, verify=verify, config=config,
-                        region_name=os.environ.get("AWS_REGION")
-                        or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        verify=verify,
+        config=config,
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
 
 
 def _copy_s3(bucket: str, key: str, dest: pathlib.Path) -> list[pathlib.Path]:
@@ -78,7 +81,7 @@ def _copy_s3(bucket: str, key: str, dest: pathlib.Path) -> list[pathlib.Path]:
             if name == key:  # the URI names one object
                 relative = pathlib.PurePosixPath(name).name
             elif name.startswith(key.rstrip("/") + "/") or not key:
-                relative = name[len(key.rstrip("/")):].lstrip("/")
+                relative = name[len(key.rstrip("/")) :].lstrip("/")
             else:  # a sibling sharing the prefix text (model-1 vs model-10)
                 continue
             if not relative or name.endswith("/"):
@@ -94,8 +97,7 @@ def _copy_s3(bucket: str, key: str, dest: pathlib.Path) -> list[pathlib.Path]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m mlkube.local.runtime.storage_initializer <storageUri> <dest>",
-              file=sys.stderr)
+        print("usage: python -m mlkube.local.runtime.storage_initializer <storageUri> <dest>", file=sys.stderr)
         return 2
     uri, dest = argv
     try:

@@ -32,8 +32,9 @@ def _newer_or_same(candidate: dict, current: dict | None) -> bool:
 class Informer:
     """A cache of every object of one resource, kept by list and watch."""
 
-    def __init__(self, client: kube.Client, resource: kube.Resource,
-                 on_change: Callable[[], None], *, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self, client: kube.Client, resource: kube.Resource, on_change: Callable[[], None], *, retry_delay: float = 1.0
+    ) -> None:
         self.resource = resource
         self.objects: dict[tuple[str, str], dict] = {}
         self.synced = asyncio.Event()
@@ -63,8 +64,7 @@ class Informer:
                 if version is None:
                     version = await self._list()
                 async for event in self._client.watch(self.resource, version):
-                    version = (event.get("object") or {}).get("metadata", {}).get(
-                        "resourceVersion") or version
+                    version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion") or version
                     self._apply(event)
             except kube.Gone:
                 version = None
@@ -116,8 +116,7 @@ class Store:
 
     def list(self, resource: kube.Resource, namespace: str | None = None) -> list[dict]:
         items = self.informers[resource].objects.values()
-        return [o for o in items if namespace is None
-                or (o["metadata"].get("namespace") or "") == namespace]
+        return [o for o in items if namespace is None or (o["metadata"].get("namespace") or "") == namespace]
 
     def get(self, resource: kube.Resource, namespace: str, name: str) -> dict | None:
         return self.informers[resource].objects.get((namespace, name))
@@ -138,8 +137,7 @@ class Store:
 
     async def patch(self, resource: kube.Resource, obj: dict, body: dict) -> dict:
         namespace, name = objects.key(obj)
-        return self._remember(resource, await self.client.patch(resource, namespace or None,
-                                                                name, body))
+        return self._remember(resource, await self.client.patch(resource, namespace or None, name, body))
 
     async def write_status(self, resource: kube.Resource, obj: dict, status: dict) -> None:
         """Merge-patch ``status`` over the object's status when it differs."""
@@ -147,16 +145,14 @@ class Store:
         if patch is None:
             return
         namespace, name = objects.key(obj)
-        self._remember(resource, await self.client.patch(
-            resource, namespace or None, name, {"status": patch}, sub="status"))
+        self._remember(resource, await self.client.patch(resource, namespace or None, name, {"status": patch}, sub="status"))
 
-    async def delete(self, resource: kube.Resource, obj: dict, *,
-                     grace_seconds: int | None = None) -> None:
+    async def delete(self, resource: kube.Resource, obj: dict, *, grace_seconds: int | None = None) -> None:
         namespace, name = objects.key(obj)
         try:
-            answer = await self.client.delete(resource, namespace or None, name,
-                                              grace_seconds=grace_seconds,
-                                              uid=obj["metadata"].get("uid"))
+            answer = await self.client.delete(
+                resource, namespace or None, name, grace_seconds=grace_seconds, uid=obj["metadata"].get("uid")
+            )
         except (kube.NotFound, kube.Conflict):
             answer = {}
         informer = self.informers.get(resource)

@@ -2,12 +2,11 @@
 
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 
+from mlkube import cli
 from mlkube.api import crds, kinds
 
 ROOT = pathlib.Path(__file__).parents[3]
@@ -23,22 +22,16 @@ FREE_FORM = {
 }
 
 
-def test_committed_crds_match_the_models():
-    result = subprocess.run(
-        [sys.executable, "-m", "mlkube.cli", "crds", "--check", str(ROOT / "crds")], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
+def test_committed_crds_match_the_models(capsys):
+    assert cli.main(["crds", "--check", str(ROOT / "crds")]) == 0, capsys.readouterr().err
 
 
-def test_check_fails_when_a_file_differs(tmp_path):
+def test_check_fails_when_a_file_differs(tmp_path, capsys):
     crds.write(tmp_path)
     path = tmp_path / crds.file_name(kinds.TRAININGJOB)
     path.write_text(path.read_text().replace("maxTrials", "maxTrialz"))
-    result = subprocess.run(
-        [sys.executable, "-m", "mlkube.cli", "crds", "--check", str(tmp_path)], capture_output=True, text=True
-    )
-    assert result.returncode == 1
-    assert crds.file_name(kinds.TRAININGJOB) in result.stderr
+    assert cli.main(["crds", "--check", str(tmp_path)]) == 1
+    assert crds.file_name(kinds.TRAININGJOB) in capsys.readouterr().err
 
 
 def walk(node, path):

@@ -124,7 +124,7 @@ def test_an_invalid_spec_is_degraded_and_nothing_is_applied():
     ("seen", "reason", "message"),
     [
         (
-            plan_deployment.Observed(unresolved=plan_deployment.Unresolved("ProjectNotFound", "spec.projectRef: gone")),
+            plan_deployment.Observed(unresolved=plans.Unresolved("ProjectNotFound", "spec.projectRef: gone")),
             "ProjectNotFound",
             "spec.projectRef: gone",
         ),

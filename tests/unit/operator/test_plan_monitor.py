@@ -247,7 +247,7 @@ def test_an_insufficient_window_is_ready_and_clears_the_last_analysis_but_keeps_
     assert (ready["status"], ready["reason"], ready["message"]) == ("True", "InsufficientData", INSUFFICIENT.summary)
 
 
-MISSING = monitor.Unavailable(
+MISSING = plans.Unresolved(
     "DeploymentNotFound",
     "spec.deploymentRef: ModelDeployment 'churn-prod' does not exist in namespace 'ml'; create it or fix spec.deploymentRef",
 )

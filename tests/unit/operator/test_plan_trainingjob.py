@@ -224,7 +224,7 @@ def test_a_job_deleted_mid_run_fails_the_run_and_is_not_recreated(tj):
 def test_a_finished_run_only_keeps_its_up_to_date_condition(tj):
     tj = started(tj, "Failed")
     tj["metadata"]["generation"] = 2
-    plan = trainingjob.plan(tj, observed(trainingjob.Missing("ProjectNotFound", "gone")), now=NOW)
+    plan = trainingjob.plan(tj, observed(plans.Unresolved("ProjectNotFound", "gone")), now=NOW)
     assert (plan.apply, plan.create, plan.events, plan.retry_after) == ((), (), (), None)
     up_to_date = next(c for c in status_of(plan)["conditions"] if c["type"] == "UpToDate")
     assert up_to_date["message"].startswith("The spec changed after the Job started; the Job runs generation 1, not 2.")
@@ -232,7 +232,7 @@ def test_a_finished_run_only_keeps_its_up_to_date_condition(tj):
 
 
 def test_a_missing_project_waits_with_its_reason_and_creates_nothing(tj):
-    missing = trainingjob.Missing("ProjectNotFound", "spec.projectRef: MLProject 'penguins' does not exist")
+    missing = plans.Unresolved("ProjectNotFound", "spec.projectRef: MLProject 'penguins' does not exist")
     plan = trainingjob.plan(tj, observed(missing), now=NOW)
     assert plan.create == () and plan.events == ()
     assert (plan.retry_after, plan.retry_reason) == (trainingjob.RETRY_SECONDS, missing.message)

@@ -1,18 +1,18 @@
 """Status bookkeeping: merge patches that make the stored status exactly the computed one."""
 
 from mlkube.control.policy import conditions
-from mlkube.control.reconcile import status
+from mlkube.control.reconcile import execute
 
 
 def test_merge_patch_removes_what_is_gone_and_sets_what_changed():
     old = {"phase": "Running", "progress": {"trialsCompleted": 3, "stage": "tuning"}, "message": "x"}
     new = {"phase": "Succeeded", "progress": {"trialsCompleted": 8}}
-    assert status.merge_patch(old, new) == {
+    assert execute.merge_patch(old, new) == {
         "message": None,
         "phase": "Succeeded",
         "progress": {"trialsCompleted": 8, "stage": None},
     }
-    assert status.merge_patch(new, new) == {}
+    assert execute.merge_patch(new, new) == {}
 
 
 def test_transition_time_moves_only_when_status_changes():

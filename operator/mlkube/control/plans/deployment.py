@@ -40,15 +40,6 @@ RETRY_SECONDS = 15
 
 
 @dataclasses.dataclass(frozen=True)
-class Unresolved:
-    """A reference the pass cannot follow (a missing project, no champion yet): the Ready
-    condition's reason and a message saying what to fix. The pass is retried later."""
-
-    reason: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Observed:
     """Everything one pass read besides the ModelDeployment itself."""
 
@@ -56,7 +47,7 @@ class Observed:
     """The referenced MLProject's spec; set unless ``unresolved`` (or the spec is invalid)."""
     registry: project_api.MLProjectStatus = dataclasses.field(default_factory=project_api.MLProjectStatus)
     """The MLProject's status: the registered versions and the champion."""
-    unresolved: Unresolved | None = None
+    unresolved: plans.Unresolved | None = None
     """Why the project cannot be used (ProjectNotFound, ProjectInvalid)."""
     isvcs: Mapping[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """This deployment's InferenceServices, by version."""
@@ -79,7 +70,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             )
         )
     desired = observed.unresolved or served_version(spec, observed.registry)
-    if isinstance(desired, Unresolved):
+    if isinstance(desired, plans.Unresolved):
         status = not_ready(
             current,
             phase=current.phase or "Pending",
@@ -225,17 +216,17 @@ def children(
     return tuple(applied)
 
 
-def served_version(spec: deployment_api.ModelDeploymentSpec, registry: project_api.MLProjectStatus) -> int | Unresolved:
+def served_version(spec: deployment_api.ModelDeploymentSpec, registry: project_api.MLProjectStatus) -> int | plans.Unresolved:
     """The version the spec asks for, checked against the project's registry."""
     if spec.model.track == "champion":
         if registry.champion_version is None:
-            return Unresolved(
+            return plans.Unresolved(
                 "NoChampion", f"spec.model.track: project {spec.project_ref!r} has no champion yet; train a model first"
             )
         return registry.champion_version
     versions = [entry.version for entry in registry.models]
     if spec.model.version not in versions:
-        return Unresolved(
+        return plans.Unresolved(
             "VersionNotFound",
             f"spec.model.version: project {spec.project_ref!r} has no version "
             f"{spec.model.version}; registered versions: {versions or 'none'}",

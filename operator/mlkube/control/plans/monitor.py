@@ -33,14 +33,6 @@ RETRY_SECONDS = 15
 
 
 @dataclasses.dataclass(frozen=True)
-class Unavailable:
-    """A reference that does not exist or is invalid: a CamelCase reason and what to fix."""
-
-    reason: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Served:
     """The monitored deployment's project (as read, and its parsed spec) and the registry entry of
     the version the deployment serves as stable."""
@@ -59,7 +51,7 @@ class Observed:
     namespace's TrainingJobs in ``runs`` when it may retrain.
     """
 
-    missing: Unavailable | None = None
+    missing: plans.Unresolved | None = None
     served: Served | None = None
     awaiting: str | None = None
     failure: str | None = None

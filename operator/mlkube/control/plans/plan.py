@@ -35,6 +35,15 @@ class ObjectRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class Unresolved:
+    """A reference the pass could not follow (a missing or invalid project, deployment or Secret,
+    no champion yet): the Ready condition's CamelCase reason and a message saying what to fix."""
+
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
     """One pass's intent. ``status`` is the whole new status (None: leave the stored one)."""
 

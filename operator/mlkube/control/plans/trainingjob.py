@@ -30,20 +30,12 @@ RETRY_SECONDS = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
-class Missing:
-    """A reference the run cannot use yet: ``reason`` (CamelCase) and ``message`` (what to fix)."""
-
-    reason: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Observed:
     """Everything one pass read about a TrainingJob's world; the plan reads nothing else."""
 
     image: str
     """The image of trainer Jobs whose spec brings none (the operator's own)."""
-    project: dict[str, Any] | Missing
+    project: dict[str, Any] | plans.Unresolved
     """The MLProject named by spec.projectRef, with a valid spec; or why it cannot be used."""
     job: dict[str, Any] | None = None
     """The run's trainer Job (``manifests.training.job_name``), None when it does not exist."""
@@ -76,7 +68,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     if is_finished(old):
         return plans.Plan(status=_with_up_to_date(old, generation, now=stamp))
     account = manifests.trainer_service_account(obj["metadata"]["namespace"])
-    if isinstance(observed.project, Missing):
+    if isinstance(observed.project, plans.Unresolved):
         return _waiting(old, observed.project, generation=generation, now=stamp, apply=(account,))
     mlp = observed.project
     mlp_spec = kinds.MLPROJECT.parse_spec(mlp["spec"])
@@ -86,7 +78,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
         if _must_create(old, job):
             secret = manifests.credentials_secret(spec, mlp_spec)
             if secret and secret not in observed.secrets:
-                missing = Missing(
+                missing = plans.Unresolved(
                     "SecretNotFound",
                     f"Secret {secret!r} (credentialsSecret) does not exist in namespace "
                     f"{obj['metadata']['namespace']!r}; create it with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
@@ -242,7 +234,7 @@ def _with_up_to_date(status: training.TrainingJobStatus, generation: int, *, now
 
 
 def _waiting(
-    old: training.TrainingJobStatus, missing: Missing, *, generation: int, now: str, apply: tuple[dict[str, Any], ...]
+    old: training.TrainingJobStatus, missing: plans.Unresolved, *, generation: int, now: str, apply: tuple[dict[str, Any], ...]
 ) -> plans.Plan:
     """A run that cannot go on until a reference exists: not ready, retried later."""
     new = old.model_copy(update={"phase": old.phase or "Pending", "message": missing.message})

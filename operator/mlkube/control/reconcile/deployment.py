@@ -80,7 +80,7 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
         mlp = await refs.project(client, project_ref, namespace)
         project = refs.parsed_project(mlp)
     except refs.MissingReference as missing:
-        return plan_deployment.Observed(unresolved=plan_deployment.Unresolved(missing.reason, missing.message))
+        return plan_deployment.Observed(unresolved=plans.Unresolved(missing.reason, missing.message))
     try:
         owned = await client.list(
             k8s.INFERENCESERVICES, namespace, labels={meta.OWNER_KIND: "modeldeployment", meta.OWNER_NAME: name}

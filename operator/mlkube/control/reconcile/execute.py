@@ -18,7 +18,6 @@ import pydantic
 from mlkube.api import base
 from mlkube.clients import k8s
 from mlkube.control.plans import plan as plans
-from mlkube.control.reconcile import status
 
 ATTEMPTS = 5
 
@@ -47,7 +46,7 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
         await client.delete(k8s.resource_of({"apiVersion": ref.api_version, "kind": ref.kind}), ref.name, ref.namespace)
     written = False
     if plan.status is not None and not _is_stored(plan.status, obj.get("status")):
-        written = await status.write(client, resource, obj, plan.status.wire())
+        written = await write_status(client, resource, obj, plan.status.wire())
     for event in plan.events:
         await client.post_event(obj, type_=event.type, reason=event.reason, message=event.message)
     if plan.clear_annotations:
@@ -58,6 +57,36 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
     if plan.retry_after is not None:
         raise RetryLater(plan.retry_reason, delay=plan.retry_after)
     return written
+
+
+async def write_status(client: k8s.Client, resource: k8s.Resource, body: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Patch the status subresource if ``new`` differs from the stored status; True if written.
+
+    The patch removes fields that ``new`` no longer has, so the stored status is exactly the
+    computed one. It carries the resourceVersion ``body`` was read at: if the object changed since,
+    the write fails with ``k8s.Conflict`` and the pass starts over (``converge``).
+    """
+    old = body.get("status") or {}
+    if old == new:
+        return False
+    patch = merge_patch(old, new)
+    meta = body["metadata"]
+    await client.patch_status(resource, meta["name"], meta.get("namespace"), patch, resource_version=meta.get("resourceVersion"))
+    return True
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before or key not in old:
+            patch[key] = value
+    return patch
 
 
 def _is_stored(new: base.StatusBase, stored: dict[str, Any] | None) -> bool:

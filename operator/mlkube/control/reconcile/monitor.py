@@ -109,7 +109,7 @@ async def observe(
         )
         project_spec = refs.parsed_project(mlp)
     except refs.MissingReference as missing:
-        return monitor_plans.Observed(missing=monitor_plans.Unavailable(missing.reason, missing.message))
+        return monitor_plans.Observed(missing=plans.Unresolved(missing.reason, missing.message))
     entry = monitor_plans.served_entry(mdep, mlp)
     if entry is None:
         return monitor_plans.Observed()

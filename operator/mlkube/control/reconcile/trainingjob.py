@@ -56,7 +56,7 @@ async def observe(client: k8s.Client, obj: dict[str, Any], *, image: str, read_p
         mlp = await refs.project(client, obj["spec"]["projectRef"], namespace)
         refs.parsed_project(mlp)
     except refs.MissingReference as missing:
-        return trainingjob_plan.Observed(image=image, project=trainingjob_plan.Missing(missing.reason, missing.message))
+        return trainingjob_plan.Observed(image=image, project=plans.Unresolved(missing.reason, missing.message))
     job = await client.get(k8s.JOBS, training.job_name(name), namespace)
     pods: list[dict[str, Any]] = []
     if jobstate.has_started(job):

@@ -28,7 +28,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = "mlkube.io/finalizer"
     settings.posting.level = 20  # Normal events and up
     settings.watching.server_timeout = 600
-    settings.batching.worker_limit = 64
+    settings.queueing.worker_limit = 64
     memo.k8s = k8s.Client(k8s.Credentials.load(memo.get("kubeconfig")))
     port = os.environ.get("MLKUBE_METRICS_PORT")
     if port:

@@ -6,13 +6,21 @@ restarted router starts empty), turning a `POST /v1/feedback` body (`{"requestId
 "groundTruth"}` or `{"items": [...]}`) into the `inference_log.FeedbackRecord`s written under
 `feedback/` (see `mlkube.api.inference_log`; the router writes them with `capture.write_records`)
 plus one result per item: 200 when recorded, 404 when the id is unknown, 400 when the item is
-malformed, and scoring accepted feedback against the prediction the version gave.
+malformed, 413 when its ground truth is over `max_truth_bytes` serialised, 409 when the id
+already has its label, and scoring accepted feedback against the prediction the version gave.
+
+One label per request id, the first: `judge` answers 409 for an id whose entry is labeled (or
+that an earlier item of the same body names), and the router claims the accepted ids
+(`RequestIndex.claim`) before it awaits the write, releasing them if the write fails, so two
+concurrent bodies cannot both label an id and a failed write can be retried. A null ground
+truth is a label too (recorded, not scored). An entry is never replaced (`remember`), so a
+request reusing an id cannot reset its label, and a restarted router knows no ids, so it cannot
+take a second label for an old id either.
 
 Scoring (the A/B test's quality counters): the index entry of a successful predict keeps a
 reference to the raw response body the client got; nothing is parsed on the request path. When
 feedback for the id arrives, the body is parsed (`agreement.predictions`) and the entry's body
-dropped; the entry stays, marked scored, so repeated feedback for the id counts once (the first ground truth is the one scored; the
-records keep every answer, the latest winning for retraining). Only a
+dropped; the entry stays, marked scored, so feedback for the id counts once. Only a
 response holding exactly one prediction is scored: a batch response of several rows cannot say
 which row the ground truth is for, so its feedback is recorded but not scored (`unscored`), as
 is feedback for an id whose body was not kept.
@@ -31,12 +39,15 @@ import collections
 import dataclasses
 from typing import Any
 
+import orjson
+
 from mlkube.api import inference_log
 from mlkube.serving import agreement
 
 DEFAULT_CAPACITY = 100_000
 DEFAULT_RESPONSE_BUDGET = 32 * 1024 * 1024
 MAX_KEPT_RESPONSE = 16 * 1024  # a single row's answer is far smaller; larger bodies are batches
+DEFAULT_MAX_TRUTH_BYTES = 16 * 1024  # a label, a number, a small object: far below this
 
 
 class FeedbackError(ValueError):
@@ -50,6 +61,7 @@ class Served:
     timestamp: float
     response: bytes | None = None  # the successful predict's body, until its feedback is scored
     scored: bool = False
+    labeled: bool = False  # its (one) ground truth was accepted, or is being written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +85,14 @@ class RequestIndex:
         self.kept_bytes = 0
         self._entries: collections.OrderedDict[str, Served] = collections.OrderedDict()
 
-    def remember(self, request_id: str, served: Served) -> None:
+    def remember(self, request_id: str, served: Served) -> bool:
+        """Remember a served request; False (and nothing changes) when the id is already known.
+
+        An entry is never replaced: a request that reuses an id (a client's choice) can neither
+        take over another request's feedback nor reset a label. The router gives a request whose
+        id it knows a fresh one, so this only refuses two concurrent requests with one new id."""
+        if request_id in self._entries:
+            return False
         body = served.response
         if body is not None:
             size = len(body)
@@ -81,14 +100,15 @@ class RequestIndex:
                 served = dataclasses.replace(served, response=None)
             else:
                 self.kept_bytes += size
-        previous = self._entries.pop(request_id, None)
         self._entries[request_id] = served
-        if previous is not None and previous.response is not None:
-            self.kept_bytes -= len(previous.response)
         if len(self._entries) > self.capacity:
             _, evicted = self._entries.popitem(last=False)
             if evicted.response is not None:
                 self.kept_bytes -= len(evicted.response)
+        return True
+
+    def __contains__(self, request_id: str) -> bool:
+        return request_id in self._entries
 
     def lookup(self, request_id: str) -> Served | None:
         return self._entries.get(request_id)
@@ -103,6 +123,20 @@ class RequestIndex:
             self.kept_bytes -= len(served.response)
         self._entries[request_id] = dataclasses.replace(served, response=None, scored=True)
         return served
+
+    def claim(self, request_ids: list[str]) -> None:
+        """Mark the ids labeled: `judge` answers 409 to later feedback for them."""
+        self._set_labeled(request_ids, True)
+
+    def release(self, request_ids: list[str]) -> None:
+        """Undo `claim` (the labels could not be stored): the ids take feedback again."""
+        self._set_labeled(request_ids, False)
+
+    def _set_labeled(self, request_ids: list[str], labeled: bool) -> None:
+        for request_id in request_ids:
+            served = self._entries.get(request_id)
+            if served is not None:
+                self._entries[request_id] = dataclasses.replace(served, labeled=labeled)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -119,9 +153,11 @@ def items_of(body: Any) -> tuple[list[Any], bool]:
     return [body], False
 
 
-def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[inference_log.FeedbackRecord], list[dict]]:
-    """The records to write and one result per item, in order."""
-    records, results = [], []
+def judge(
+    items: list[Any], index: RequestIndex, *, now: float, max_truth_bytes: int = DEFAULT_MAX_TRUTH_BYTES
+) -> tuple[list[inference_log.FeedbackRecord], list[dict]]:
+    """The records to write and one result per item, in order. Reads the index, never changes it."""
+    records, results, named = [], [], set()
     for i, item in enumerate(items):
         where = f"items[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("requestId"), str) or not item["requestId"]:
@@ -141,6 +177,27 @@ def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[in
                 }
             )
             continue
+        if served.labeled or request_id in named:
+            results.append(
+                {
+                    "requestId": request_id,
+                    "status": 409,
+                    "error": f"requestId {request_id!r} already has its ground truth: the first one sent is kept",
+                }
+            )
+            continue
+        size = _size(item["groundTruth"])
+        if size is None or size > max_truth_bytes:
+            what = "cannot be serialised as JSON" if size is None else f"is {size} bytes as JSON"
+            results.append(
+                {
+                    "requestId": request_id,
+                    "status": 413,
+                    "error": f"{where}.groundTruth: {what}, over the limit of {max_truth_bytes} bytes; send the label itself",
+                }
+            )
+            continue
+        named.add(request_id)
         records.append(
             inference_log.FeedbackRecord(
                 request_id=request_id,
@@ -153,6 +210,13 @@ def judge(items: list[Any], index: RequestIndex, *, now: float) -> tuple[list[in
         )
         results.append({"requestId": request_id, "status": 200})
     return records, results
+
+
+def _size(value: Any) -> int | None:
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        return None
 
 
 def score(records: list[inference_log.FeedbackRecord], index: RequestIndex) -> tuple[list[Scored], int]:

@@ -14,14 +14,22 @@ calls are in flight, beyond that they are skipped and counted. An unreachable ba
 Also: `POST /v1/feedback`, `GET /v1/models/{deployment}`, `/v2/health/live|ready`,
 `/metrics` (Prometheus) and `/mlkube/stats` (JSON counters, see `stats.py`).
 
+Abuse: an inference body over `--max-request-bytes` is a 413 naming the limit. A request id
+the router has already served (ids are the client's choice) is replaced by a fresh one, so a
+request can never take over another's feedback. `/v1/feedback` passes `gate.Gate` first (the
+bearer token when one is configured: 401; the client's rate: 429 with Retry-After; the body
+size: 413), then each item gets its own status (see `feedback.py`: one label per id, 409 for
+the next).
+
 Entry point: `python -m mlkube.serving.router (--config-map NS/NAME | --routes-file PATH)
-[--port 8080]`, bound to `$MLKUBE_BIND_HOST` (default 0.0.0.0).
+[--port 8080] [limits, feedback access and capture buffer flags: see options.py]`, bound to
+`$MLKUBE_BIND_HOST` (default 0.0.0.0).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import collections
 import dataclasses
 import json
 import logging
@@ -31,12 +39,13 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from mlkube.api import inference_log
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
-from mlkube.serving import agreement, capture, feedback, mirror, routing, stats, tablesource, upstream
+from mlkube.serving import agreement, capture, feedback, gate, mirror, options, routing, stats, tablesource, upstream
 
 log = logging.getLogger("mlkube.serving.router")
 
@@ -67,6 +76,8 @@ class Router:
         timeout_seconds: float = 30.0,
         mirror_timeout_seconds: float = 10.0,
         recorder_options: dict | None = None,
+        feedback_gate: gate.Gate | None = None,
+        max_request_bytes: int = options.DEFAULT_MAX_REQUEST_BYTES,
         rng: random.Random | None = None,
     ):
         self.table: routing.RoutingTable | None = None
@@ -74,6 +85,8 @@ class Router:
         self.stats = stats.Stats()
         self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
         self.index = feedback.RequestIndex(index_capacity, response_budget=response_budget)
+        self.gate = feedback_gate or gate.Gate()
+        self.max_request_bytes = max_request_bytes
         self.timeout = timeout_seconds
         self.pool = upstream.Pool()
         self.mirrors = mirror.Mirrors(self._call_mirror, self.stats, limit=mirror_limit, timeout_seconds=mirror_timeout_seconds)
@@ -106,7 +119,9 @@ class Router:
         name = request.match_info["name"]
         if name != table.deployment:
             return _error(404, f"model '{name}' not found; this router serves '{table.deployment}'")
-        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        request_id = request.headers.get(REQUEST_ID)
+        if not request_id or request_id in self.index:  # an id served before keeps its own feedback
+            request_id = uuid.uuid4().hex
         if request.path.startswith("/preview/"):
             if table.preview_version is None:
                 return _error(404, "no preview version is deployed")
@@ -117,7 +132,14 @@ class Router:
             choice = routing.choose(table, draw=draw)
         headers = {k: v for k in _FORWARDED if (v := request.headers.get(k))}
         headers[REQUEST_ID] = request_id
-        forward = Forward(protocol=protocol, verb=verb, body=await request.read(), headers=headers)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = self.max_request_bytes
+            size = f"{request.content_length} bytes" if request.content_length else f"more than {limit} bytes"
+            message = f"request body is {size}, over this router's limit of {limit} bytes (--max-request-bytes): send fewer rows"
+            return _error(413, message)
+        forward = Forward(protocol=protocol, verb=verb, body=body, headers=headers)
         started, clock = time.time(), time.perf_counter()
         status, payload, content_type = await self._call(table, choice.version, forward, self.timeout)
         latency_ms = (time.perf_counter() - clock) * 1000.0
@@ -187,16 +209,27 @@ class Router:
     # -- feedback ---------------------------------------------------------------------------
 
     async def feedback(self, request: web.Request) -> web.Response:
+        refused = self.gate.refusal(request, now=time.monotonic())
+        if refused is not None:
+            counter, answer = refused
+            self.stats.feedback[counter] += 1
+            return answer
         table = self.table
         if table is None or not table.capture.uri:
             return _error(503, "feedback needs capture.uri in the routing table; none is configured")
         try:
-            items, is_batch = feedback.items_of(await request.json())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "feedback: body is not JSON")
+            doc = orjson.loads(await self.gate.body(request))
+            items, is_batch = feedback.items_of(doc)
+        except gate.TooLarge as e:
+            self.stats.feedback["tooLarge"] += 1
+            return self.gate.too_large(e)
+        except orjson.JSONDecodeError as e:
+            return _error(400, f"feedback: body is not JSON: {e}")
         except feedback.FeedbackError as e:
             return _error(400, str(e))
-        records, results = feedback.judge(items, self.index, now=time.time())
+        records, results = feedback.judge(items, self.index, now=time.time(), max_truth_bytes=self.gate.max_truth_bytes)
+        claimed = [r.request_id for r in records]
+        self.index.claim(claimed)  # before the await: a concurrent body naming these ids gets 409
         if records:
             try:
                 await asyncio.to_thread(
@@ -209,9 +242,13 @@ class Router:
                     options=storage.Options(endpoint=table.capture.endpoint),
                 )
             except (ml_errors.MLError, OSError) as e:
+                self.index.release(claimed)
                 return _error(503, f"feedback could not be stored, retry later: {e}")
+        counts = collections.Counter(r["status"] for r in results)
         self.stats.feedback["accepted"] += len(records)
-        self.stats.feedback["unknown"] += sum(1 for r in results if r["status"] == 404)
+        self.stats.feedback["unknown"] += counts[404]
+        self.stats.feedback["conflicts"] += counts[409]
+        self.stats.feedback["tooLarge"] += counts[413]
         scored, unscored = feedback.score(records, self.index)  # after storing: a 503 is retried, not lost
         for labeled in scored:
             correct, error = agreement.outcome(labeled.prediction, labeled.truth)
@@ -246,6 +283,14 @@ class Router:
             "keptBytes": self.index.kept_bytes,
             "responseBudget": self.index.response_budget,
         }
+        recorder = self.recorder
+        doc["captureBuffer"] = {
+            "records": recorder.held,
+            "bytes": recorder.held_bytes,
+            "maxRecords": recorder.max_buffered,
+            "maxBytes": recorder.max_buffered_bytes,
+            "maxBodyBytes": recorder.max_body_bytes,
+        }
         return web.json_response(doc)
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -271,7 +316,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def application(router: Router) -> web.Application:
     """The aiohttp app serving `router`'s endpoints."""
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=router.max_request_bytes)
     name = "{name:[^/:]+}"
     for prefix in ("", "/preview"):
         app.router.add_post(f"{prefix}/v1/models/{name}:predict", _infer_handler(router, "v1", "predict"))
@@ -298,29 +343,12 @@ def _infer_handler(router: Router, protocol: str, verb: str):
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(description="mlkube traffic router")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config-map", help="NAMESPACE/NAME of the ConfigMap holding routes.json (watched)")
-    source.add_argument("--routes-file", help="a routes.json file (polled every 0.5 s)")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--mirror-limit", type=int, default=64, help="mirror calls in flight before mirrors are skipped")
-    parser.add_argument("--index-capacity", type=int, default=feedback.DEFAULT_CAPACITY, help="request ids kept for feedback")
-    parser.add_argument(
-        "--response-budget",
-        type=int,
-        default=feedback.DEFAULT_RESPONSE_BUDGET,
-        help="bytes of response bodies kept for scoring feedback (0: score none)",
-    )
-    parser.add_argument("--seed", type=int, default=None, help="seed the routing draws (reproducible tests)")
+    parser = options.parser()
     args = parser.parse_args(argv)
-    if args.index_capacity < 1 or args.response_budget < 0:
-        parser.error("--index-capacity must be >= 1 and --response-budget >= 0")
-    router = Router(
-        mirror_limit=args.mirror_limit,
-        index_capacity=args.index_capacity,
-        response_budget=args.response_budget,
-        rng=random.Random(args.seed),
-    )
+    try:
+        router = Router(**options.router_options(args), rng=random.Random(args.seed))
+    except (ValueError, OSError) as e:  # a limit out of range, an unreadable token file
+        parser.error(str(e))
     app = application(router)
     if args.config_map:
         namespace, _, name = args.config_map.partition("/")

@@ -10,8 +10,14 @@ the protocol asked (KServe V1 `:predict`, V2/Open Inference Protocol `/infer`). 
 answers `:explain` with occlusion attributions (see `explain.py`). Every response carries
 `x-request-id` (the client's, or a new one); V2 responses also carry it as `id`.
 
+The server serves its one version for its whole life: KServe's model repository routes
+(`/v2/repository/models/<m>/load|unload`) are off (404), and readiness (`/v2/health/ready`,
+`/v2/models/<m>/ready`, V1 `/v1/models/<m>`) is true only while the version is loaded. A
+request body over `--max_request_bytes` (default 8 MiB) is refused with 413 before it is read.
+
 Entry point: `python -m mlkube.serving.server --model_name NAME --model_dir /mnt/models
-[--http_port 8080] [--postprocessing JSON] [--unknown_categories accept|reject]`. The model dir
+[--http_port 8080] [--postprocessing JSON] [--unknown_categories accept|reject]
+[--max_request_bytes N]`. The model dir
 is a container path (resolved with `mlkube.common.containerpath`) or a `file://`/`s3://` URI that is
 downloaded first. The HTTP server binds to `$MLKUBE_BIND_HOST` (default 0.0.0.0); KServe's gRPC
 server is off unless `--enable_grpc true` (it always binds every address, so two local pods
@@ -34,20 +40,22 @@ from typing import Any
 import kserve
 import orjson
 import pandas as pd
+from fastapi import responses as fastapi_responses
 from kserve import errors as kserve_errors
 from kserve import model_server as kserve_model_server
+from kserve.protocol import dataplane as kserve_dataplane
 from kserve.protocol import infer_type
 from kserve.protocol.rest import server as kserve_rest_server
 
 from mlkube.common import containerpath
 from mlkube.ml import artifacts
 from mlkube.ml import errors as ml_errors
-from mlkube.serving import explain, postprocessing, schema
+from mlkube.serving import asgi, explain, postprocessing, schema
 
 log = logging.getLogger("mlkube.serving.server")
 
-REQUEST_ID = "x-request-id"
-_REQUEST_ID_BYTES = REQUEST_ID.encode()
+REQUEST_ID = asgi.REQUEST_ID
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -67,6 +75,7 @@ class VersionModel(kserve.Model):
         self.postprocessing_block = postprocessing_block or postprocessing.Postprocessing()
         self.reject_unknown_categories = reject_unknown_categories
         self.digest: str | None = None
+        self.decider: postprocessing.Decider | None = None
 
     def load(self) -> bool:
         """Verify, then load; raises `artifacts.IntegrityError` (naming the file) or ValueError."""
@@ -84,6 +93,11 @@ class VersionModel(kserve.Model):
         self.ready = True
         log.info("loaded model version %s (%s) from %s", self.name, self.digest, self.model_dir)
         return self.ready
+
+    async def healthy(self) -> bool:
+        """Ready only while the version is loaded: `load` done, and not stopped (KServe's `stop()`,
+        called on SIGTERM, clears `ready`, so the server reports not ready while it drains)."""
+        return self.ready and self.decider is not None
 
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         # The same headers dict reaches predict/explain and postprocess: fix the id here once.
@@ -171,45 +185,65 @@ def _output(name: str, data: list, shape: list[int], datatype: str | None = None
     return infer_type.InferOutput(name=name, shape=shape, datatype=datatype, data=data)
 
 
-class RequestIdMiddleware:
-    """ASGI middleware: a response that carries no `x-request-id` (errors, health) gets the client's or a new one.
+class SingleModelDataPlane(kserve_dataplane.DataPlane):
+    """KServe's data plane for a server that serves its one model for its whole life.
 
-    Successful predictions set the header themselves (`VersionModel.postprocess`); this covers the
-    responses KServe's exception handlers build, so a 400 can be correlated with its request too.
-    """
+    Server readiness (`/v2/health/ready`) is the model's: ready only while every registered
+    model is loaded (KServe's own answer is always ready). The metadata lists no protocol
+    extension: the model repository extension is off (see `SingleModelRESTServer`)."""
 
-    def __init__(self, app: Any):
-        self.app = app
+    async def ready(self) -> bool:
+        models = list(self.model_registry.get_models().values())
+        return bool(models) and all([await model.healthy() for model in models])
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def metadata(self) -> dict:
+        return {**super().metadata(), "extensions": []}
 
-        async def send_with_id(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                if not any(name.lower() == _REQUEST_ID_BYTES for name, _ in headers):
-                    sent = next((v for k, v in scope["headers"] if k == _REQUEST_ID_BYTES), None)
-                    message = {**message, "headers": [*headers, (_REQUEST_ID_BYTES, sent or uuid.uuid4().hex.encode())]}
-            await send(message)
 
-        await self.app(scope, receive, send_with_id)
+REPOSITORY_PREFIX = "/v2/repository"
+REPOSITORY_DISABLED = (
+    "the model repository API (load/unload) is disabled: this server serves one verified model version "
+    "for its whole life; to serve another version, change the InferenceService"
+)
+
+
+async def _repository_disabled(path: str) -> fastapi_responses.JSONResponse:
+    return fastapi_responses.JSONResponse({"error": REPOSITORY_DISABLED}, status_code=404)
+
+
+class SingleModelRESTServer(kserve_rest_server.RESTServer):
+    """KServe's REST server without the model repository routes (`/v2/repository/...` load/unload).
+
+    With them anyone who reaches the server could unload its model (predictions then 404 while
+    the server stayed ready) and not load it back. Every path under the prefix answers 404 with
+    `REPOSITORY_DISABLED`."""
+
+    def _register_endpoints(self, app: Any) -> None:
+        super()._register_endpoints(app)
+        # KServe registers load/unload inside its V2 router, which FastAPI includes as a whole (and,
+        # in recent versions, lazily): rather than reach into it, a route placed first answers every
+        # path under the prefix, so the repository routes are never matched.
+        methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+        app.add_api_route(REPOSITORY_PREFIX + "/{path:path}", _repository_disabled, methods=methods, include_in_schema=False)
+        app.router.routes.insert(0, app.router.routes.pop())
 
 
 class BoundModelServer(kserve.ModelServer):
-    """KServe's ModelServer with the REST server bound to one host, and request ids on every response."""
+    """KServe's ModelServer bound to one host, serving one model: readiness is the model's, no
+    repository routes, request bodies bounded, request ids on every response."""
 
-    def __init__(self, *, bind_host: str, **kwargs: Any):
+    def __init__(self, *, bind_host: str, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, **kwargs: Any):
         super().__init__(**kwargs)
         self.bind_host = bind_host
+        self.max_request_bytes = max_request_bytes
+        self.dataplane = SingleModelDataPlane(model_registry=self.registered_models)
 
     def start(self, models: list[kserve.Model]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
-        self._rest_server = kserve_rest_server.RESTServer(
+        self._rest_server = SingleModelRESTServer(
             kserve_model_server.FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
-            self.model_repository_extension,
+            None,  # no model repository extension: nothing may load or unload models
             self.http_port,
             access_log_format=self.access_log_format,
             grace_period=self.grace_period,
@@ -217,7 +251,9 @@ class BoundModelServer(kserve.ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
         )
         self._rest_server.config.host = self.bind_host
-        kserve_model_server.app.add_middleware(RequestIdMiddleware)
+        # add_middleware wraps the outside: the body limit runs first, and its 413 gets a request id.
+        kserve_model_server.app.add_middleware(asgi.BodyLimitMiddleware, max_bytes=self.max_request_bytes)
+        kserve_model_server.app.add_middleware(asgi.RequestIdMiddleware)
         self.servers.append(self._rest_server.start())
         self.setup_event_loop()
         self.register_signal_handler()
@@ -246,6 +282,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("MLKUBE_UNKNOWN_CATEGORIES", "accept"),
         help="accept (the pipeline's encoder handles unseen categories) or reject with 400",
     )
+    parser.add_argument(
+        "--max_request_bytes",
+        type=int,
+        default=int(os.environ.get("MLKUBE_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)),
+        help="largest request body accepted; larger ones get 413 (default: $MLKUBE_MAX_REQUEST_BYTES or 8 MiB)",
+    )
     return parser
 
 
@@ -263,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     args, _ = _parser().parse_known_args(argv)
     if args.workers != 1:
         _fail("--workers: the model server runs one worker per process; scale with replicas instead")
+    if args.max_request_bytes < 1:
+        _fail(f"--max_request_bytes: expected a positive number of bytes, got {args.max_request_bytes}")
     try:
         block = postprocessing.Postprocessing.parse(args.postprocessing)
         model = VersionModel(
@@ -281,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         http_port=args.http_port,
         enable_grpc=False,
         enable_latency_logging=args.enable_latency_logging,
+        max_request_bytes=args.max_request_bytes,
     )
     server.start([model])
 

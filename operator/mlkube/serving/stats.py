@@ -76,9 +76,30 @@ class Stats:
         self.started = time.time()
         self.generation: int | None = None
         self.versions: dict[int, VersionStats] = {}
-        self.capture = {"captured": 0, "written": 0, "dropped": 0, "writeErrors": 0}
+        # Capture: see `capture.Recorder` for what each counter counts.
+        self.capture = {
+            "captured": 0,
+            "written": 0,
+            "dropped": 0,
+            "writeErrors": 0,
+            "truncated": 0,
+            "unserializable": 0,
+            "errors": 0,
+            "restarts": 0,
+        }
         self.mirrors_dropped = 0
-        self.feedback = {"accepted": 0, "unknown": 0, "unscored": 0}
+        # Feedback items accepted, for unknown ids, not scored, refused as a second label for an
+        # id (conflicts) or over the size limit; requests refused for a missing or wrong token
+        # (unauthorized) or over the client's rate (rateLimited).
+        self.feedback = {
+            "accepted": 0,
+            "unknown": 0,
+            "unscored": 0,
+            "conflicts": 0,
+            "tooLarge": 0,
+            "unauthorized": 0,
+            "rateLimited": 0,
+        }
         self.table_errors = 0
 
     def version(self, version: int) -> VersionStats:
@@ -173,7 +194,7 @@ class _Collector(registry.Collector):
             squared_error.add_metric(values, v.squared_error_sum)
         yield from (requests, errors, latency, compared, agreed, labeled, correct, abs_error, squared_error)
         for key, count in s.capture.items():
-            name = "mlkube_router_capture_" + "".join("_" + c.lower() if c.isupper() else c for c in key)
+            name = "mlkube_router_capture_" + _snake(key)
             family = prom_core.CounterMetricFamily(name, f"Capture records {key}", labels=["deployment"])
             family.add_metric([s.deployment], count)
             yield family
@@ -184,10 +205,14 @@ class _Collector(registry.Collector):
         yield dropped
         for key, count in s.feedback.items():
             family = prom_core.CounterMetricFamily(
-                f"mlkube_router_feedback_{key}", f"Feedback items {key}", labels=["deployment"]
+                f"mlkube_router_feedback_{_snake(key)}", f"Feedback {key}", labels=["deployment"]
             )
             family.add_metric([s.deployment], count)
             yield family
+
+
+def _snake(key: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in key)
 
 
 def _le(bound: float) -> str:

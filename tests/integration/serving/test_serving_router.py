@@ -208,12 +208,13 @@ def test_feedback_for_known_and_unknown_request_ids(start_router, make_table, st
         json={"items": [{"requestId": request_id, "groundTruth": 1}, {"requestId": "never-served", "groundTruth": 1}]},
     )
     assert batch.status_code == 207
-    assert [r["status"] for r in batch.json()["results"]] == [200, 404] and batch.json()["accepted"] == 1
+    assert [r["status"] for r in batch.json()["results"]] == [409, 404] and batch.json()["accepted"] == 0
     assert CLIENT.post(router.url + "/v1/feedback", content=b"{").status_code == 400
     files = sorted((store / "feedback" / "ml" / "churn-prod").glob("date=*/*.jsonl"))
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
-    assert [(r["requestId"], r["groundTruth"], r["version"]) for r in records] == [(request_id, 0, 1), (request_id, 1, 1)]
-    assert router.stats()["feedback"] == {"accepted": 2, "unknown": 2, "unscored": 1}  # the id's second answer
+    assert [(r["requestId"], r["groundTruth"], r["version"]) for r in records] == [(request_id, 0, 1)]  # the first label
+    feedback = router.stats()["feedback"]
+    assert (feedback["accepted"], feedback["unknown"], feedback["conflicts"], feedback["unscored"]) == (1, 2, 1, 0)
     quality = router.stats()["versions"]["1"]["quality"]  # scored once, against the first ground truth
     assert (quality["labeled"], quality["correct"]) == (1, int(prediction == 0))
 

@@ -1,4 +1,5 @@
-"""Capture: object layout, batching by count and time, bounded memory, retry after a failed write."""
+"""Capture: object layout, batching by count and time, bounded memory (records and bytes), retry after a
+failed write, and records that cannot be serialised, bodies that are too long and a dying task."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 import json
 import pathlib
 import re
+
+import pytest
 
 from mlkube.api import inference_log
 from mlkube.serving import capture, stats
@@ -117,7 +120,16 @@ def test_recorder_flushes_a_partial_batch_on_its_timer(tmp_path):
 def test_recorder_drops_and_counts_beyond_its_bound():
     recorder = capture.Recorder(stats.Stats(), max_buffered=2)
     assert [recorder.offer(record(i)) for i in range(4)] == [True, True, False, False]
-    assert recorder.stats.capture == {"captured": 2, "written": 0, "dropped": 2, "writeErrors": 0}
+    assert recorder.stats.capture == {
+        "captured": 2,
+        "written": 0,
+        "dropped": 2,
+        "writeErrors": 0,
+        "truncated": 0,
+        "unserializable": 0,
+        "errors": 0,
+        "restarts": 0,
+    }
 
 
 def test_failed_write_is_retried_and_then_lands(tmp_path):
@@ -151,3 +163,125 @@ def test_records_queued_before_capture_is_switched_off_are_counted_as_dropped(tm
 
     recorder = asyncio.run(scenario())
     assert recorder.stats.capture["dropped"] == 1 and not files(tmp_path)
+
+
+def lines_in(root: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for path in files(root) for line in path.read_text().splitlines()]
+
+
+def nested(depth: int) -> bytes:
+    return b'{"instances": ' + b"[" * depth + b"1" + b"]" * depth + b"}"
+
+
+def test_a_body_nested_too_deep_for_orjson_is_written_as_text_and_the_batch_with_it(tmp_path):
+    # The attack of issue 14: orjson parses 300 levels but writes at most 254; the recorder used to
+    # die on the first such body (captured 29, written 3) and never write again.
+    async def scenario():
+        recorder = capture.Recorder(stats.Stats(), flush_seconds=60)
+        recorder.set_target(tmp_path.as_uri(), namespace="ml", deployment="churn", endpoint=None)
+        for i in range(29):
+            recorder.offer({**record(i), "request": nested(300) if i == 3 else b'{"instances": [[1]]}'})
+        await recorder.flush()
+        recorder.offer(record(99))
+        await recorder.flush()
+        return recorder
+
+    recorder = asyncio.run(scenario())
+    lines = lines_in(tmp_path)
+    assert sorted(line["requestId"] for line in lines) == sorted([f"r{i}" for i in range(29)] + ["r99"])
+    [deep] = [line for line in lines if line["requestId"] == "r3"]
+    assert deep["bodiesAsText"] is True and deep["request"] == nested(300).decode() and deep["response"] == "not json"
+    assert all("bodiesAsText" not in line for line in lines if line["requestId"] != "r3")
+    assert recorder.stats.capture["written"] == 30 and recorder.stats.capture["unserializable"] == 1
+    assert recorder.stats.capture["dropped"] == 0 and recorder.held == 0 and recorder.held_bytes == 0
+
+
+def test_a_record_that_cannot_be_written_at_all_is_dropped_counted_and_the_rest_written(tmp_path):
+    async def scenario():
+        recorder = capture.Recorder(stats.Stats(), flush_seconds=60)
+        recorder.set_target(tmp_path.as_uri(), namespace="ml", deployment="churn", endpoint=None)
+        recorder.offer(record(1))
+        recorder.offer({**record(2), "_ts": "not a time"})
+        recorder.offer(record(3))
+        await recorder.flush()
+        return recorder
+
+    recorder = asyncio.run(scenario())
+    assert [line["requestId"] for line in lines_in(tmp_path)] == ["r1", "r3"]
+    assert {k: recorder.stats.capture[k] for k in ("written", "errors", "dropped")} == {"written": 2, "errors": 1, "dropped": 1}
+
+
+def test_a_long_body_is_held_and_written_truncated_with_a_flag(tmp_path):
+    big = b'{"instances": [' + b"[1.5, 2.5]," * 400_000 + b"[0]]}"  # 4.4 MB
+
+    async def scenario():
+        recorder = capture.Recorder(stats.Stats(), flush_seconds=60, max_body_bytes=1000)
+        recorder.set_target(tmp_path.as_uri(), namespace="ml", deployment="churn", endpoint=None)
+        recorder.offer({**record(1), "request": big})
+        recorder.offer(record(2))
+        held = recorder.held_bytes
+        await recorder.flush()
+        return recorder, held
+
+    recorder, held = asyncio.run(scenario())
+    assert held < 4000, "the buffer holds the first max_body_bytes of a body, not the body"
+    first, second = lines_in(tmp_path)
+    assert first["truncated"] is True and first["request"] == big[:1000].decode() and first["response"] == "not json"
+    assert "truncated" not in second and second["request"] == {"instances": [[1]]}
+    assert recorder.stats.capture["truncated"] == 1 and recorder.stats.capture["written"] == 2
+
+
+def test_the_buffer_is_bounded_by_bytes_and_frees_them_once_written(tmp_path):
+    async def scenario():
+        recorder = capture.Recorder(stats.Stats(), flush_seconds=60, max_body_bytes=10_000, max_buffered_bytes=25_000)
+        recorder.set_target(tmp_path.as_uri(), namespace="ml", deployment="churn", endpoint=None)
+        offered = [recorder.offer({**record(i), "request": b"x" * 9_000}) for i in range(4)]
+        await recorder.flush()
+        after = recorder.offer({**record(9), "request": b"x" * 9_000})
+        return recorder, offered, after
+
+    recorder, offered, after = asyncio.run(scenario())
+    assert offered == [True, True, False, False] and after is True
+    assert recorder.stats.capture["dropped"] == 2 and recorder.stats.capture["written"] == 2
+
+
+def test_a_recorder_task_that_dies_is_restarted_counted_and_keeps_writing(tmp_path):
+    async def scenario():
+        recorder = capture.Recorder(stats.Stats(), flush_seconds=0.02)
+        recorder.set_target(tmp_path.as_uri(), namespace="ml", deployment="churn", endpoint=None)
+        real_flush, failures = recorder.flush, [RuntimeError("injected fault")]
+
+        async def failing_once():
+            if failures:
+                raise failures.pop()
+            await real_flush()
+
+        recorder.flush = failing_once
+        recorder.start()
+        recorder.offer(record(1))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if recorder.stats.capture["written"]:
+                break
+        recorder.flush = real_flush
+        await recorder.close()
+        return recorder
+
+    recorder = asyncio.run(scenario())
+    assert recorder.stats.capture["restarts"] == 1 and recorder.stats.capture["errors"] == 1
+    assert [line["requestId"] for line in lines_in(tmp_path)] == ["r1"]
+
+
+def test_capture_counters_reach_prometheus():
+    s = stats.Stats("churn")
+    s.capture["unserializable"] = 2
+    s.capture["restarts"] = 1
+    body = stats.prometheus_text(s)[0].decode()
+    assert 'mlkube_router_capture_unserializable_total{deployment="churn"} 2.0' in body
+    assert 'mlkube_router_capture_restarts_total{deployment="churn"} 1.0' in body
+    assert 'mlkube_router_capture_errors_total{deployment="churn"} 0.0' in body
+
+
+def test_recorder_options_out_of_range_are_refused_naming_them():
+    with pytest.raises(ValueError, match="max_buffered_bytes"):
+        capture.Recorder(stats.Stats(), max_buffered_bytes=0)

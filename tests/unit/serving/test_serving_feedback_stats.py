@@ -1,4 +1,4 @@
-"""Feedback judging and the request index bound; stats JSON/Prometheus; prediction agreement."""
+"""Feedback judging (one label per id, size limits) and the request index bound; stats JSON/Prometheus; prediction agreement."""
 
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ def test_kept_bodies_stay_within_the_budget_and_are_freed_on_eviction():
     assert index.lookup("b").response is None and index.kept_bytes == 8
     index.remember("c", feedback.Served(1, "stable", 0.0, b"12"))  # evicts a
     assert index.lookup("a") is None and index.kept_bytes == 2
-    index.remember("c", feedback.Served(1, "stable", 0.0, b"123"))  # the same id again replaces its body
-    assert index.kept_bytes == 3 and len(index) == 2
+    assert not index.remember("c", feedback.Served(1, "stable", 0.0, b"123"))  # a known id keeps its entry
+    assert index.kept_bytes == 2 and len(index) == 2 and index.lookup("c").response == b"12"
     big = feedback.RequestIndex(response_budget=10**9)
     big.remember("x", feedback.Served(1, "stable", 0.0, b"x" * (feedback.MAX_KEPT_RESPONSE + 1)))
     assert big.lookup("x").response is None and big.kept_bytes == 0
@@ -184,9 +184,56 @@ def test_quality_counters_in_json_and_prometheus():
     doc = s.as_json()
     assert doc["versions"]["3"]["quality"] == {"labeled": 2, "correct": 1, "absErrorSum": 0.0, "squaredErrorSum": 0.0}
     assert doc["versions"]["4"]["quality"] == {"labeled": 2, "correct": 1, "absErrorSum": 2.5, "squaredErrorSum": 4.25}
-    assert doc["feedback"] == {"accepted": 0, "unknown": 0, "unscored": 0}
+    assert doc["feedback"] == {
+        "accepted": 0,
+        "unknown": 0,
+        "unscored": 0,
+        "conflicts": 0,
+        "tooLarge": 0,
+        "unauthorized": 0,
+        "rateLimited": 0,
+    }
     body = stats.prometheus_text(s)[0].decode()
     assert 'mlkube_router_quality_labeled_total{deployment="churn",version="3"} 2.0' in body
     assert 'mlkube_router_quality_correct_total{deployment="churn",version="4"} 1.0' in body
     assert 'mlkube_router_quality_abs_error_total{deployment="churn",version="4"} 2.5' in body
     assert 'mlkube_router_quality_squared_error_total{deployment="churn",version="4"} 4.25' in body
+
+
+def test_one_label_per_request_id_the_first_wins_and_later_ones_are_conflicts():
+    index = feedback.RequestIndex()
+    index.remember("r1", feedback.Served(3, "stable", 1_795_000_000.0))
+    index.remember("r2", feedback.Served(3, "stable", 1_795_000_000.0))
+    items = [{"requestId": "r1", "groundTruth": 0}, {"requestId": "r1", "groundTruth": 1}]
+    records, results = feedback.judge(items, index, now=1_795_000_100.0)
+    assert [r.ground_truth for r in records] == [0] and [r["status"] for r in results] == [200, 409]
+    assert "already has its ground truth: the first one sent is kept" in results[1]["error"]
+    index.claim([r.request_id for r in records])  # as the router does before it writes
+    records, results = feedback.judge(
+        [{"requestId": "r1", "groundTruth": 1}, {"requestId": "r2", "groundTruth": 1}], index, now=0
+    )
+    assert [r["status"] for r in results] == [409, 200] and [r.request_id for r in records] == ["r2"]
+
+
+def test_a_label_whose_write_failed_is_released_and_can_be_sent_again():
+    index = feedback.RequestIndex()
+    index.remember("r1", feedback.Served(3, "stable", 0.0))
+    index.claim(["r1"])
+    index.release(["r1"])
+    records, results = feedback.judge([{"requestId": "r1", "groundTruth": 1}], index, now=0)
+    assert results == [{"requestId": "r1", "status": 200}] and len(records) == 1
+
+
+def test_a_ground_truth_over_the_size_limit_is_refused_naming_the_field_and_limit():
+    index = feedback.RequestIndex()
+    index.remember("r1", feedback.Served(3, "stable", 0.0))
+    index.remember("r2", feedback.Served(3, "stable", 0.0))
+    deep: list = [1]
+    for _ in range(300):
+        deep = [deep]
+    items = [{"requestId": "r1", "groundTruth": "x" * 100}, {"requestId": "r2", "groundTruth": deep}]
+    records, results = feedback.judge(items, index, now=0, max_truth_bytes=64)
+    assert records == [] and [r["status"] for r in results] == [413, 413]
+    assert results[0]["error"] == "items[0].groundTruth: is 102 bytes as JSON, over the limit of 64 bytes; send the label itself"
+    assert "items[1].groundTruth: cannot be serialised as JSON" in results[1]["error"]
+    assert not index.lookup("r1").labeled, "a refused label does not use up the id"

@@ -99,6 +99,12 @@ class CaptureRecord(Record):
     """The request body: its JSON document, or its text when it is not JSON."""
     response: Any = None
     """The response body, likewise."""
+    truncated: bool | None = None
+    """True when a body was over the router's capture limit and is stored cut, as text; written
+    only when true. Readers treat such a request as unreadable for drift analysis."""
+    bodies_as_text: bool | None = None
+    """True when the bodies could not be written as JSON (too deeply nested) and are stored as
+    text; written only when true."""
 
 
 class FeedbackRecord(Record):

@@ -106,6 +106,14 @@ class CaptureRecord(Record):
     """True when the bodies could not be written as JSON (too deeply nested) and are stored as
     text; written only when true."""
 
+    def wire(self) -> dict[str, Any]:
+        """The line as written: every field, nulls included, except the flags that are not set."""
+        line = super().wire()
+        for flag in ("truncated", "bodiesAsText"):
+            if line[flag] is None:
+                del line[flag]
+        return line
+
 
 class FeedbackRecord(Record):
     """One ground truth for a request id (``feedback/``); for a request id the latest one wins."""

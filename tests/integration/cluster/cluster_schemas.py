@@ -35,17 +35,22 @@ def load_all(path: pathlib.Path) -> list[dict[str, Any]]:
 
 
 @functools.cache
-def _build_text(directory: str) -> str:
+def _built(directory: str) -> tuple[dict[str, Any], ...]:
     result = subprocess.run(["kubectl", "kustomize", directory], capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(f"kubectl kustomize {directory} failed:\n{result.stderr}")
-    return result.stdout
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(doc for doc in yaml.load_all(result.stdout, Loader=loader) if doc)
 
 
 def build(relative: str) -> list[dict[str, Any]]:
     """The objects ``kubectl kustomize manifests/<relative>`` renders (fresh copies)."""
-    text = _build_text(str(ROOT / "manifests" / relative))
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return build_directory(ROOT / "manifests" / relative)
+
+
+def build_directory(directory: pathlib.Path) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize <directory>`` renders (fresh copies)."""
+    return copy.deepcopy(list(_built(str(directory))))
 
 
 def group_of(obj: dict[str, Any]) -> str:

@@ -5,7 +5,9 @@
   of a kind it serves. KServe's kinds and PersistentVolumeClaims are not served by the embedded
   server; they are validated offline in test_cluster_manifests.py.
 - RBAC coverage: the real operator runs against the server through a recording proxy while it
-  reconciles the samples; every request it makes must be allowed by its ClusterRole.
+  reconciles the samples; every request it makes must be allowed by what its install grants:
+  cluster-wide (overlays/dev), and namespaced (overlays/production: started with --namespace=ml,
+  its rules bound in `ml` only).
 
 Skipped, with the reason, until the embedded API server (mlkube.local.apiserver.server) lands
 or when kubectl is not on PATH.
@@ -25,6 +27,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import cluster_access as ca
 import cluster_schemas as cs
 import pytest
 import yaml
@@ -103,8 +106,9 @@ _RESOURCE_PATH = re.compile(
 )
 
 
-def rbac_request(method: str, path: str, query: dict[str, str]) -> tuple[str, str, str] | None:
-    """(group, resource[/subresource], verb) of a request, as RBAC sees it; None for discovery."""
+def rbac_request(method: str, path: str, query: dict[str, str]) -> tuple[str | None, str, str, str] | None:
+    """(namespace, group, resource[/subresource], verb) of a request, as RBAC sees it; None for
+    discovery. The namespace is None for cluster-scoped resources and requests across namespaces."""
     match = _RESOURCE_PATH.match(path)
     if not match or not match["resource"]:
         return None  # /api, /apis/<group>/<version>, /openapi, /version: allowed to everyone
@@ -119,13 +123,13 @@ def rbac_request(method: str, path: str, query: dict[str, str]) -> tuple[str, st
         verb = "watch" if query.get("watch") in ("true", "1") else ("get" if name else "list")
     if method == "DELETE" and not name:
         verb = "deletecollection"
-    return group, f"{resource}/{sub}" if sub else resource, verb
+    return match["namespace"], group, f"{resource}/{sub}" if sub else resource, verb
 
 
-def allowed(rules: list[dict], group: str, resource: str, verb: str) -> bool:
-    return any(
-        group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", []) for r in rules
-    )
+def allowed(objects: list[dict], namespace: str | None, group: str, resource: str, verb: str) -> bool:
+    """Whether the install of ``objects`` lets the operator's ServiceAccount make this request."""
+    rules = ca.namespace_rules(objects, namespace) if namespace else ca.cluster_rules(objects)
+    return ca.allows(rules, group, resource, verb)
 
 
 class RecordingProxy:
@@ -205,12 +209,14 @@ def _wait_for(condition, timeout: float, what: str) -> Any:
 
 
 @contextlib.contextmanager
-def running_operator(kubeconfig: pathlib.Path) -> Iterator[None]:
+def running_operator(kubeconfig: pathlib.Path, namespaces: list[str]) -> Iterator[None]:
     from mlkube.control import runner as operator
 
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(
-        target=operator.run, kwargs={"kubeconfig": str(kubeconfig), "stop_flag": stop, "ready_flag": ready}, daemon=True
+        target=operator.run,
+        kwargs={"namespaces": namespaces, "kubeconfig": str(kubeconfig), "stop_flag": stop, "ready_flag": ready},
+        daemon=True,
     )
     thread.start()
     try:
@@ -221,12 +227,16 @@ def running_operator(kubeconfig: pathlib.Path) -> Iterator[None]:
         thread.join(timeout=30)
 
 
-def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tmp_path, monkeypatch):
+@pytest.mark.parametrize("install", ["overlays/dev", "overlays/production"])
+def test_every_request_of_the_operator_is_allowed_by_its_install(install, server, tmp_path, monkeypatch):
     dev = cs.build("overlays/dev")
     install_namespaces_and_crds(server, dev)
     secrets = [o for o in dev if o["kind"] == "Secret"]
     assert kubectl(server, "apply", "-f", "-", stdin=yaml.safe_dump_all(secrets)).returncode == 0
-    (role,) = [o for o in dev if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "mlkube-operator"]
+    granting = cs.build(install)
+    watched = ca.watched_namespaces(granting)
+    # The operator is started as the install's Deployment starts it.
+    namespaces = [] if watched is ca.ALL_NAMESPACES else sorted(watched)
 
     with RecordingProxy(server) as proxy:
         kubeconfig = tmp_path / "operator-kubeconfig"
@@ -243,7 +253,7 @@ def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tm
             )
         )
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # Kopf's own login reads it
-        with running_operator(kubeconfig):
+        with running_operator(kubeconfig, namespaces):
             samples = [o for o in cs.build("samples") if cs.group_of(o) == "mlkube.io"]
             result = kubectl(server, "apply", "-f", "-", stdin=yaml.safe_dump_all(samples))
             assert result.returncode == 0, result.stderr
@@ -262,5 +272,10 @@ def test_every_request_of_the_operator_is_allowed_by_its_cluster_role(server, tm
                 )
 
     made = {rbac_request(m, p, q) for m, p, q in proxy.requests} - {None}
-    assert ("batch", "jobs", "create") in made, "the recording missed the Job the operator created"
-    assert [r for r in sorted(made) if not allowed(role["rules"], *r)] == []
+    assert ("ml", "batch", "jobs", "create") in made, "the recording missed the Job the operator created"
+    assert [r for r in sorted(made, key=str) if not allowed(granting, *r)] == []
+    if namespaces:
+        # Namespaced: no request reads or writes anything across namespaces but the discovery.
+        across = {(g, r, v) for ns, g, r, v in made if ns is None}
+        assert {(g, r) for g, r, _ in across} <= {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
+        assert {ns for ns, *_ in made} - {None} == set(namespaces)

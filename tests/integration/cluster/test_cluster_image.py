@@ -59,12 +59,24 @@ def test_build_is_multi_stage_and_ships_no_build_tools():
     assert "--no-index" in runtime_text, "the runtime must install only the builder's wheels"
 
 
-def test_dependencies_come_from_pyproject():
+def test_dependencies_come_from_pyproject_at_the_locked_versions():
     builder = _stages()[0]
-    copies = [args.split()[0] for instruction, args in builder if instruction == "COPY"]
-    assert copies[0] == "pyproject.toml", "dependencies must be resolved before the source is copied"
+    copies = [args.split()[:-1] for instruction, args in builder if instruction == "COPY"]
+    assert copies[0] == ["pyproject.toml", "constraints.txt"], "dependencies must be resolved before the source is copied"
     (resolve,) = [args for instruction, args in builder if instruction == "RUN" and "tomllib" in args]
     assert "['project']['dependencies']" in resolve and "pip wheel" in resolve
+    assert "--constraint constraints.txt" in resolve, "the image must install the versions of the lock file"
+
+
+def test_dockerignore_keeps_every_file_the_dockerfile_copies():
+    sources = [
+        source
+        for instruction, args in _instructions()
+        if instruction == "COPY" and "--from" not in args
+        for source in args.split()[:-1]
+    ]
+    assert "constraints.txt" in sources
+    assert [s for s in sources if _ignored(s.rstrip("/"), _patterns())] == []
 
 
 def test_runtime_runs_as_a_numeric_non_root_user():
@@ -118,7 +130,7 @@ def _patterns() -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path", ["pyproject.toml", "README.md", "operator/mlkube/__init__.py", "operator/mlkube/containerpath.py"]
+    "path", ["pyproject.toml", "constraints.txt", "README.md", "operator/mlkube/__init__.py", "operator/mlkube/containerpath.py"]
 )
 def test_dockerignore_keeps_what_the_build_copies(path):
     assert not _ignored(path, _patterns())

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 
 import cluster_schemas as cs
 import pytest
 
 from mlkube.control.manifests import servingruntime
 
-KUSTOMIZATIONS = ["base", "tenant", "overlays/dev", "overlays/production", "samples", "monitoring"]
-INSTALLABLE = ["overlays/dev", "overlays/production"]
+KUSTOMIZATIONS = ["base", "tenant", "overlays/dev", "overlays/production", "overlays/cluster-wide", "samples", "monitoring"]
+INSTALLABLE = ["overlays/dev", "overlays/production", "overlays/cluster-wide"]
+PRODUCTION = ["overlays/production", "overlays/cluster-wide"]
 RELEASE_IMAGE = "ghcr.io/mlkube/mlkube:0.1.0"
 DEV_IMAGE = "mlkube:dev"
+# The production overlay's digest until a release fills it in (docs/cluster.md, "Pin the image").
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+PINNED = f"{RELEASE_IMAGE}@{PLACEHOLDER_DIGEST}"
 
 
 def _all_objects(path: str) -> list[dict]:
@@ -138,12 +145,21 @@ def test_serving_runtime_manifest_equals_the_builder_local_up_installs():
     assert runtime == servingruntime.cluster_serving_runtime()
 
 
-@pytest.mark.parametrize("path", ["base", "overlays/dev", "overlays/production"])
-def test_operator_runs_kopf_with_liveness_and_its_own_image_for_children(path):
+@pytest.mark.parametrize(
+    ("path", "scope"),
+    [
+        ("base", []),  # the overlays choose
+        ("overlays/dev", ["--all-namespaces"]),
+        ("overlays/cluster-wide", ["--all-namespaces"]),
+        ("overlays/production", ["--namespace=ml"]),
+    ],
+)
+def test_operator_runs_kopf_with_liveness_and_its_own_image_for_children(path, scope):
     operator = _operator(_all_objects(path))
     pod = operator["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"][:2] == ["operator", "--all-namespaces"]
+    assert container["args"][0] == "operator"
+    assert [a for a in container["args"] if a.startswith(("--namespace", "--all-namespaces", "-n", "-A"))] == scope
     liveness = [a for a in container["args"] if a.startswith("--liveness=")]
     assert liveness == ["--liveness=http://0.0.0.0:8080/healthz"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -157,11 +173,32 @@ def test_operator_runs_kopf_with_liveness_and_its_own_image_for_children(path):
 
 
 @pytest.mark.parametrize(
-    ("path", "image"), [("base", RELEASE_IMAGE), ("overlays/production", RELEASE_IMAGE), ("overlays/dev", DEV_IMAGE)]
+    ("path", "image"),
+    [("base", RELEASE_IMAGE), ("overlays/production", PINNED), ("overlays/cluster-wide", PINNED), ("overlays/dev", DEV_IMAGE)],
 )
 def test_every_mlkube_container_uses_the_overlays_image(path, image):
     images = {c["image"] for o in _all_objects(path) for c in cs.containers(o) if "mlkube" in c["image"].split(":")[0]}
     assert images == {image}
+
+
+@pytest.mark.parametrize("path", PRODUCTION)
+def test_production_pins_every_image_by_digest(path):
+    """Every image a production install runs, and the one the operator gives the pods it creates,
+    is `name[:tag]@sha256:<64 hex>`: what runs cannot change without a reviewed commit."""
+    objects = _all_objects(path)
+    references = {(cs.ident(o), c["image"]) for o in objects for c in cs.containers(o)}
+    (container,) = _operator(objects)["spec"]["template"]["spec"]["containers"]
+    references |= {("MLKUBE_IMAGE", e["value"]) for e in container["env"] if e["name"] == "MLKUBE_IMAGE"}
+    assert len(references) >= 3
+    assert [r for r in references if not re.fullmatch(r"[a-z0-9./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}", r[1])] == []
+
+
+def test_digest_placeholder_is_named_and_documented():
+    """Until a release replaces it, the digest is one obvious value that docs/cluster.md explains."""
+    kustomization = (cs.ROOT / "manifests" / "overlays" / "production" / "kustomization.yaml").read_text()
+    assert re.search(rf"digest: {PLACEHOLDER_DIGEST}\s+# MLKUBE_IMAGE_DIGEST$", kustomization, re.MULTILINE)
+    docs = (cs.ROOT / "docs" / "cluster.md").read_text()
+    assert "MLKUBE_IMAGE_DIGEST" in docs and "crane digest" in docs and "imagetools inspect" in docs
 
 
 @pytest.mark.parametrize("path", INSTALLABLE + ["base"])
@@ -279,3 +316,20 @@ def test_monitors_scrape_named_ports_of_our_pods():
     assert pod_monitor["namespaceSelector"] == {"any": True}
     assert pod_monitor["selector"]["matchLabels"]["app.kubernetes.io/component"] == "router"
     assert [(e["port"], e["path"]) for e in pod_monitor["podMetricsEndpoints"]] == [("http", "/metrics")]
+
+
+def test_documented_command_fills_in_the_published_digest(tmp_path):
+    """The `sed` line of docs/cluster.md ("Pin the image"), run on a copy of the manifests."""
+    if shutil.which("sed") is None or shutil.which("bash") is None:
+        pytest.skip("sed and bash run the documented command")
+    docs = (cs.ROOT / "docs" / "cluster.md").read_text()
+    (command,) = [line for line in docs.splitlines() if line.startswith("sed -i.bak ") and "MLKUBE_IMAGE_DIGEST" in line]
+    for tree in ("manifests", "crds"):
+        shutil.copytree(cs.ROOT / tree, tmp_path / tree)
+    published = "sha256:" + "5e" * 32
+    result = subprocess.run(["bash", "-ec", command], cwd=tmp_path, env={"PATH": os.environ["PATH"], "DIGEST": published})
+    assert result.returncode == 0
+    images = {
+        c["image"] for o in cs.build_directory(tmp_path / "manifests" / "overlays" / "production") for c in cs.containers(o)
+    }
+    assert images == {f"{RELEASE_IMAGE}@{published}"}

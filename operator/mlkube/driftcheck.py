@@ -1,18 +1,27 @@
-"""The drift worker: ``python -m mlkube.driftcheck`` (request JSON on stdin, result JSON on stdout).
+"""The drift check: ``python -m mlkube.driftcheck [--result PATH]``, one analysis of a DriftMonitor.
 
-The DriftMonitor controller runs this in a separate process so the operator never loads the ML
-stack. It verifies and loads the served version's reference, reads the latest window of captured
-traffic with its feedback, scores data, prediction and concept drift, writes the HTML report to
-the project's storage and prints what it found. The request and the result are
-``mlkube.api.driftcheck.DriftCheckRequest`` and ``DriftCheckResult``, the models the operator
-uses too. Errors are printed as ``{"error": "..."}`` with exit code 1.
+The DriftMonitor controller runs it as a batch/v1 Job in the monitor's namespace, under the
+token-less trainers' ServiceAccount, with the project's storage credentials (and nothing of the
+operator's). It reads the request (``mlkube.api.driftcheck.DriftCheckRequest``) from
+``$MLKUBE_DRIFTCHECK_REQUEST`` (stdin when unset, for a check run by hand), reads the served
+version's model card and reference profile, verified against the registry's digest and the
+manifest, reads the latest window of captured traffic with its feedback, scores data, prediction
+and concept drift, writes the HTML report to the project's storage and answers with a
+``DriftCheckResult``: in the termination message (``--result``, default ``/dev/termination-log``,
+at most 4096 bytes: the least important features are left out first) and on the last stdout line.
+A check that cannot analyse answers ``{"error": "..."}`` (``DriftCheckError``) and exits 1.
+
+Must not: unpickle anything. The model itself (``model.joblib``) is never read: the card holds
+what the analysis needs of it, and the reference predictions are in ``reference.parquet``.
 """
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import os
 import sys
-import tempfile
 from typing import Any
 
 import numpy as np
@@ -21,11 +30,13 @@ import pydantic
 
 from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
-from mlkube.common import timestamps
+from mlkube.common import containerpath, timestamps
 from mlkube.ml import artifacts, drift, drift_performance, errors, report, storage, traffic
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
+TERMINATION_LOG = "/dev/termination-log"
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def analyse(request: dict[str, Any]) -> dict[str, Any]:
@@ -37,15 +48,15 @@ def analyse(request: dict[str, Any]) -> dict[str, Any]:
 def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftCheckResult:
     """One analysis of ``request.traffic`` against ``request.reference``."""
     reference_spec, window_spec = request.reference, request.traffic
-    with tempfile.TemporaryDirectory(prefix="mlkube-drift-") as local:
-        options = storage.Options(endpoint=reference_spec.endpoint)
-        directory = artifacts.download(reference_spec.uri, local, storage_options=options)
-        version = artifacts.load(directory)
-        reference = pd.read_parquet(f"{directory}/{artifacts.REFERENCE}")
-    card = version.card
+    options = storage.Options(endpoint=reference_spec.endpoint, default_credentials=request.default_credentials)
+    files = artifacts.read_verified(
+        reference_spec.uri, (artifacts.CARD, artifacts.REFERENCE), expected_digest=reference_spec.digest, storage_options=options
+    )
+    card = json.loads(files[artifacts.CARD])
+    reference = pd.read_parquet(io.BytesIO(files[artifacts.REFERENCE]))
     schema = card["featureSchema"]
     features = [f["name"] for f in schema]
-    window_options = storage.Options(endpoint=window_spec.endpoint)
+    window_options = storage.Options(endpoint=window_spec.endpoint, default_credentials=request.default_credentials)
     current = traffic.window(
         window_spec.uri,
         namespace=window_spec.namespace,
@@ -141,17 +152,59 @@ def _performance(
     )
 
 
-def main() -> int:
+def answer(request_text: str) -> tuple[dict[str, Any], int]:
+    """The answer (a result's or an error's wire form) and exit code of the check of ``request_text``."""
+    if not request_text.strip():
+        message = f"no request: set {driftcheck_api.REQUEST_ENV} to the request JSON (or pass it on stdin)"
+        return driftcheck_api.DriftCheckError(error=message).wire(), EXIT_FAILED
     try:
-        result = analyse(json.load(sys.stdin))
+        return analyse(json.loads(request_text)), EXIT_OK
     except pydantic.ValidationError as invalid:
-        print(json.dumps({"error": f"invalid request: {api_errors.describe(invalid, root='request')}"}))
-        return 1
-    except (errors.MLError, KeyError, ValueError) as error:
-        print(json.dumps({"error": f"{type(error).__name__}: {error}"}))
-        return 1
-    print(json.dumps(result))
-    return 0
+        error = f"invalid request: {api_errors.describe(invalid, root='request')}"
+    except json.JSONDecodeError as invalid:
+        error = f"invalid request: not JSON: {invalid}"
+    except (errors.MLError, KeyError, ValueError) as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    return driftcheck_api.DriftCheckError(error=error).wire(), EXIT_FAILED
+
+
+def compact(answer: dict[str, Any]) -> bytes:
+    """``answer`` as JSON within the termination message's limit: the least important features go
+    first (they are listed most important first), then the text is shortened."""
+    answer = json.loads(json.dumps(answer))
+    limit = driftcheck_api.RESULT_LIMIT_BYTES
+    encoded = _encode(answer)
+    while len(encoded) > limit and answer.get("features"):
+        answer["features"].pop()
+        encoded = _encode(answer)
+    for key in ("summary", "error"):
+        if len(encoded) > limit and isinstance(answer.get(key), str):
+            answer[key] = answer[key][: max(0, len(answer[key]) - (len(encoded) - limit) - 3)] + "..."
+            encoded = _encode(answer)
+    return encoded
+
+
+def _encode(answer: dict[str, Any]) -> bytes:
+    return json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlkube.driftcheck", description=__doc__.split("\n")[0])
+    parser.add_argument("--result", default=TERMINATION_LOG, help="container path of the answer file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    text = os.environ.get(driftcheck_api.REQUEST_ENV)
+    result, code = answer(sys.stdin.read() if text is None else text)
+    encoded = compact(result)
+    if code != EXIT_OK:
+        print(result["error"], file=sys.stderr, flush=True)
+    path = containerpath.resolve(args.result)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encoded)
+    except OSError as e:
+        print(f"cannot write the answer to {path}: {e.strerror or e}", file=sys.stderr, flush=True)
+    print(encoded.decode(), flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ Input
     `{"project": {name, namespace, goal, problem, successCriteria}, "trainingJob": {name,
     namespace, uid, trigger, parentVersion}, "data": {uri, endpoint, join}, "preprocessing",
     "algorithms", "tuning", "output": {uri, endpoint}, "champion": {version, artifactUri,
-    metrics} | null}`. S3 credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+    digest, metrics} | null}`. S3 credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+    The champion's `digest` is the registry's: a champion whose `MANIFEST.json` does not hash to
+    it is refused before anything else of it is read (the comparison reports the refusal).
 
 Progress
     Lines on stdout, which the operator tails from the pod log:

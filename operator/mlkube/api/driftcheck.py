@@ -1,12 +1,14 @@
 """The drift-check contract: what the DriftMonitor reconciler hands ``python -m mlkube.driftcheck``
-and what the worker answers.
+and what the check answers.
 
-The request goes as JSON on the worker's stdin, the result comes back as one JSON line on its
-stdout (or ``{"error": "..."}`` with exit code 1). Both sides use these models: the operator
-builds a :class:`DriftCheckRequest` (``control/manifests/drift.py``) and parses the answer as a
-:class:`DriftCheckResult`; the worker parses the request with the same model and prints a result
-built from it. The analysis options are the DriftMonitor's own spec models, so their defaults are
-declared once, in ``api/monitor.py``.
+The check runs as a batch/v1 Job in the monitor's namespace (``control/manifests/drift.py``). The
+request is JSON in the environment variable :data:`REQUEST_ENV` (stdin when it is unset, for a
+check run by hand); the answer is one JSON document in the container's termination message
+(:data:`RESULT_LIMIT_BYTES` at most) and on the last stdout line: a :class:`DriftCheckResult`, or a
+:class:`DriftCheckError` with exit code 1. Both sides use these models: the operator builds the
+request and parses the answer (``control/policy/checkjob.py``); the check parses the request with
+the same model and writes a result built from it. The analysis options are the DriftMonitor's
+own spec models, so their defaults are declared once, in ``api/monitor.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import pydantic
 
 from mlkube.api import base, monitor
 
+REQUEST_ENV = "MLKUBE_DRIFTCHECK_REQUEST"
+RESULT_LIMIT_BYTES = 4096  # what the kubelet keeps of a termination message
+
 
 class Reference(base.ApiModel):
     """The served version whose reference profile the window is compared with."""
@@ -25,6 +30,9 @@ class Reference(base.ApiModel):
     """The version's artifact directory (s3:// or file://)."""
     endpoint: str | None = None
     """Endpoint of an S3-compatible store such as MinIO."""
+    digest: str
+    """The registry's digest of the version (``MLProject.status.models[].digest``): a manifest that
+    does not hash to it is refused before anything else is read."""
 
 
 class Traffic(base.ApiModel):
@@ -79,6 +87,10 @@ class DriftCheckRequest(base.ApiModel):
     """Feature importance."""
     report: Report
     """Where the report goes."""
+    default_credentials: bool = False
+    """Whether S3 may be read with the default AWS credential chain of the check's pod (web
+    identity, instance profile) when no keys are given; the project's
+    ``spec.storage.useDefaultCredentials``. Off: the project's Secret's keys, else anonymous requests."""
 
 
 class DriftCheckResult(base.ApiModel):
@@ -105,3 +117,10 @@ class DriftCheckResult(base.ApiModel):
     """Concept drift, when enough requests were labeled."""
     report_uri: str | None = None
     """The HTML report written."""
+
+
+class DriftCheckError(base.ApiModel):
+    """What a check that could not analyse answers (exit code 1)."""
+
+    error: str
+    """What went wrong and what to fix."""

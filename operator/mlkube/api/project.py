@@ -121,6 +121,10 @@ class Storage(base.ApiModel):
     """Secret in the same namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
     endpoint: str | None = None
     """Endpoint of an S3-compatible store such as MinIO."""
+    use_default_credentials: bool = False
+    """Without credentialsSecret, let drift analysis read S3 with the default AWS credentials of its
+    pod (web identity, instance profile). Off by default: the project's storage is read with the
+    project's own Secret only, and without one with anonymous requests."""
 
 
 class Training(base.ApiModel):

@@ -60,6 +60,9 @@ class Champion(base.ApiModel):
     """Its version."""
     artifact_uri: str
     """Where its artifacts are."""
+    digest: str | None = None
+    """Its digest in the registry (``MLProject.status.models[].digest``): the trainer refuses a
+    champion whose ``MANIFEST.json`` does not hash to it before reading anything else."""
     metrics: dict[str, float] = {}
     """Its registered test metrics."""
 

@@ -10,6 +10,14 @@ write, not a version; a missing, extra or altered file makes the version invalid
 Writes are atomic: for `file://` the files are staged in a hidden sibling directory that is
 renamed into place; for `s3://` any old manifest is removed first and the new one is put
 last. This module does not build cards or metrics; it stores what it is given.
+
+The manifest vouches for the files, and the registry vouches for the manifest: a loader given
+the version's digest from the registry (`expected_digest`, see `mlkube.api.artifact`) compares
+it with the manifest's before it reads anything else, so rewriting files and manifest together
+is refused. Only `load` unpickles, and only the trainer (the champion) and the model server call
+it; readers that need the card or the reference use `read_verified`, which never touches
+`model.joblib`. joblib and pandas are imported where they are used, so that verifying (the
+storage initializer, drift analysis) stays light.
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ import os
 import pathlib
 import shutil
 import tempfile
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-import joblib
-import pandas as pd
-
+from mlkube.api import artifact as artifact_api
 from mlkube.ml import errors, storage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MANIFEST = "MANIFEST.json"
 MODEL = "model.joblib"
@@ -69,6 +79,36 @@ def digest_of(manifest_bytes: bytes) -> str:
     return "sha256:" + sha256_hex(manifest_bytes)
 
 
+def pinned_digest() -> str | None:
+    """The digest this process was told to expect (`$MLKUBE_MODEL_DIGEST`, set by the operator on
+    the InferenceService), or None when it was given none."""
+    return os.environ.get(artifact_api.DIGEST_ENV) or None
+
+
+def check_digest(manifest_bytes: bytes, expected_digest: str | None, *, where: str) -> str:
+    """The digest of `manifest_bytes`; raises IntegrityError naming both digests when it is not
+    `expected_digest` (None: nothing is pinned, the manifest is taken on its own word)."""
+    actual = digest_of(manifest_bytes)
+    if expected_digest is not None and actual != expected_digest:
+        raise IntegrityError(
+            f"{where}: {MANIFEST} has digest {actual}, but the registry expects {expected_digest}; "
+            "the version was rewritten after it was registered: refusing to read it"
+        )
+    return actual
+
+
+def parse_manifest(manifest_bytes: bytes, *, where: str) -> dict[str, Any]:
+    """The manifest document; raises IntegrityError when it is not `{"algorithm": "sha256", "files": {...}}`."""
+    try:
+        manifest = json.loads(manifest_bytes)
+        listed = manifest["files"]
+        if manifest.get("algorithm") != "sha256" or not isinstance(listed, dict):
+            raise ValueError("expected {'algorithm': 'sha256', 'files': {...}}")
+    except (ValueError, KeyError, TypeError) as e:
+        raise IntegrityError(f"{where}: unreadable manifest: {e}") from e
+    return manifest
+
+
 def to_json_bytes(document: Any) -> bytes:
     """Canonical JSON as stored in a version (sorted keys, UTF-8, trailing newline)."""
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
@@ -76,6 +116,8 @@ def to_json_bytes(document: Any) -> bytes:
 
 def serialise(*, pipeline: Any, card: dict, metrics: dict, reference: pd.DataFrame) -> dict[str, bytes]:
     """The files of a version, except its manifest, as bytes."""
+    import joblib
+
     if len(reference) > REFERENCE_MAX_ROWS:
         raise ValueError(f"reference has {len(reference)} rows; at most {REFERENCE_MAX_ROWS} are stored")
     model = io.BytesIO()
@@ -141,19 +183,16 @@ def _write_local(dest: pathlib.Path, files: dict[str, bytes], manifest: bytes) -
         raise errors.StorageError(f"file://{dest}: cannot write the model version: {e.strerror or e}") from e
 
 
-def verify(local_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of the version in `local_dir`, after checking every file against it."""
+def verify(local_dir: str | os.PathLike[str], *, expected_digest: str | None = None) -> dict[str, Any]:
+    """The manifest of the version in `local_dir`, after checking its digest against
+    `expected_digest` (first, before any other file is read) and every file against it."""
     root = pathlib.Path(local_dir)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise IntegrityError(f"{root}: no {MANIFEST}; this is not a complete model version (an interrupted write?)")
-    try:
-        manifest = json.loads(manifest_path.read_bytes())
-        listed = manifest["files"]
-        if manifest.get("algorithm") != "sha256" or not isinstance(listed, dict):
-            raise ValueError("expected {'algorithm': 'sha256', 'files': {...}}")
-    except (ValueError, KeyError, TypeError) as e:
-        raise IntegrityError(f"{manifest_path}: unreadable manifest: {e}") from e
+    raw = manifest_path.read_bytes()
+    check_digest(raw, expected_digest, where=str(root))
+    listed = parse_manifest(raw, where=str(manifest_path))["files"]
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
     missing, extra = sorted(set(listed) - present), sorted(present - set(listed))
     if missing:
@@ -164,27 +203,70 @@ def verify(local_dir: str | os.PathLike[str]) -> dict[str, Any]:
         actual = sha256_hex((root / name).read_bytes())
         if actual != expected:
             raise IntegrityError(f"{root / name}: sha256 {actual} does not match {expected} in {MANIFEST}")
-    return manifest
+    return json.loads(raw)
 
 
-def load(local_dir: str | os.PathLike[str]) -> ModelVersion:
-    """Verify, then load the version in `local_dir`."""
+def load(local_dir: str | os.PathLike[str], *, expected_digest: str | None = None) -> ModelVersion:
+    """Verify (against `expected_digest`, the registry's, when given), then load the version in
+    `local_dir`. The one place a model is unpickled: call it only in the trainer and the model server."""
+    import joblib
+
     root = pathlib.Path(local_dir)
-    manifest = verify(root)
+    manifest = verify(root, expected_digest=expected_digest)
     card = json.loads((root / CARD).read_bytes())
     pipeline = joblib.load(root / MODEL)
     return ModelVersion(pipeline=pipeline, card=card, manifest=manifest, digest=digest_of((root / MANIFEST).read_bytes()))
 
 
-def download(uri: str, local_dir: str | os.PathLike[str], *, storage_options: storage.Options | None = None) -> pathlib.Path:
-    """Copy the version at `uri` (every object under it) into `local_dir`; call `verify` or `load` next."""
+def read_verified(
+    uri: str, names: Iterable[str], *, expected_digest: str, storage_options: storage.Options | None = None
+) -> dict[str, bytes]:
+    """The bytes of the files `names` of the version at `uri`, straight from the store: the manifest
+    is read first and checked against `expected_digest`, then each file against the manifest.
+    Nothing else is read (in particular not `model.joblib`) and nothing is written locally."""
+    try:
+        raw = storage.read_bytes(storage.join(uri, MANIFEST), options=storage_options)
+    except errors.ObjectNotFound as e:
+        raise IntegrityError(f"{uri}: no {MANIFEST}; this is not a complete model version (an interrupted write?)") from e
+    check_digest(raw, expected_digest, where=uri)
+    listed = parse_manifest(raw, where=storage.join(uri, MANIFEST))["files"]
+    files = {}
+    for name in names:
+        if name not in listed:
+            raise IntegrityError(f"{storage.join(uri, name)}: not listed in {MANIFEST}; this is not a complete model version")
+        data = storage.read_bytes(storage.join(uri, name), options=storage_options)
+        if sha256_hex(data) != listed[name]:
+            raise IntegrityError(
+                f"{storage.join(uri, name)}: sha256 {sha256_hex(data)} does not match {listed[name]} in {MANIFEST}"
+            )
+        files[name] = data
+    return files
+
+
+def download(
+    uri: str,
+    local_dir: str | os.PathLike[str],
+    *,
+    storage_options: storage.Options | None = None,
+    expected_digest: str | None = None,
+) -> pathlib.Path:
+    """Copy the version at `uri` (every object under it) into `local_dir`; call `verify` or `load` next.
+
+    The manifest comes first and, with `expected_digest`, is checked before anything else is
+    fetched. An object whose name would land outside `local_dir` (`../x`, `/etc/x`) is refused
+    with `storage.UnsafeName` before anything is written."""
     root = pathlib.Path(local_dir)
     names = storage.list_prefix(uri, options=storage_options)
     if MANIFEST not in names:
         raise IntegrityError(f"{uri}: no {MANIFEST}; this is not a complete model version (an interrupted write?)")
+    files = [n for n in names if n and not n.endswith("/")]  # "dir/" objects are folder markers, not files
+    targets = {name: storage.within(root, name, source=storage.join(uri, name)) for name in files}
     root.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        target = root / name
+    manifest = storage.read_bytes(storage.join(uri, MANIFEST), options=storage_options)
+    check_digest(manifest, expected_digest, where=uri)
+    for name in sorted(set(files) - {MANIFEST}):
+        target = targets[name]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(storage.read_bytes(storage.join(uri, name), options=storage_options))
+    targets[MANIFEST].write_bytes(manifest)
     return root

@@ -270,7 +270,10 @@ def _compare_with_champion(
     try:
         with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
             options = storage.Options(endpoint=spec.output.endpoint)
-            version = artifacts.load(artifacts.download(spec.champion.artifact_uri, local, storage_options=options))
+            # The registry's digest is checked before the champion's files are fetched, and again before it is unpickled.
+            pinned = spec.champion.digest
+            directory = artifacts.download(spec.champion.artifact_uri, local, storage_options=options, expected_digest=pinned)
+            version = artifacts.load(directory, expected_digest=pinned)
             columns = [f["name"] for f in version.card.get("featureSchema", [])] or list(X_test.columns)
             missing = [c for c in columns if c not in X_test.columns]
             if missing:

@@ -7,8 +7,13 @@ Callers pass URIs and get bytes; they never see paths, boto3 clients or HTTP res
   to a temporary sibling that is renamed over the destination.
 - `s3://bucket/key` through boto3. The endpoint comes from `Options.endpoint`, else from
   `AWS_ENDPOINT_URL` or `S3_ENDPOINT`; credentials come from the standard AWS environment
-  variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from a spec.
+  variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from a spec. With
+  `Options(default_credentials=False)` nothing else is consulted (no config files, web identity
+  or instance profile): without those two variables requests go unsigned (anonymous).
 - `http://`, `https://`: read and exists only.
+
+Object names listed under a prefix are the store's to choose: `within` is the one check that a
+name, joined to a local directory, stays inside it (no `..`, no absolute name).
 
 Failures raise `errors.ObjectNotFound`, `errors.AccessDenied` or `errors.StorageError`, with
 the URI in the message. This module knows nothing of data formats or model versions.
@@ -32,9 +37,26 @@ HTTP_TIMEOUT_SECONDS = 60
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """How to reach a store: the S3 endpoint (None: environment, then AWS's default)."""
+    """How to reach a store: the S3 endpoint (None: environment, then AWS's default), and whether
+    boto3's default credential chain may be used when the environment holds no keys."""
 
     endpoint: str | None = None
+    default_credentials: bool = True
+
+
+class UnsafeName(errors.StorageError):
+    """An object name that would land outside the local directory it is copied into."""
+
+
+def within(root: str | os.PathLike[str], name: str, *, source: str = "") -> pathlib.Path:
+    """The local path of object ``name`` under ``root``; raises UnsafeName (naming ``source``, the
+    object's URI, and the root) when the name is absolute or climbs out of ``root``."""
+    base = pathlib.Path(root).resolve()
+    parts = pathlib.PurePosixPath(name).parts
+    target = base.joinpath(*parts).resolve() if parts else base
+    if pathlib.PurePosixPath(name).is_absolute() or ".." in parts or target == base or not target.is_relative_to(base):
+        raise UnsafeName(f"{source or name}: object name {name!r} escapes the local directory {base}; refused")
+    return target
 
 
 def scheme_of(uri: str) -> str:
@@ -178,32 +200,53 @@ def _endpoint(options: Options | None) -> str | None:
 _CLIENT_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 
-def _s3_client(endpoint: str | None):
-    return _cached_client(endpoint, tuple(os.environ.get(name) for name in _CLIENT_ENV))
+def _s3_client(options: Options | None):
+    default_chain = options is None or options.default_credentials
+    return _cached_client(_endpoint(options), tuple(os.environ.get(name) for name in _CLIENT_ENV), default_chain)
+
+
+def _anonymous(options: Options | None) -> bool:
+    """Whether requests go unsigned: the default chain is refused and the environment has no keys."""
+    keys = os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return options is not None and not options.default_credentials and not keys
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_client(endpoint: str | None, environment: tuple):
+def _cached_client(endpoint: str | None, environment: tuple, default_chain: bool):
     import boto3  # imported lazily: file-only users (and the model server on files) skip its start-up cost
+    import botocore
     from botocore import config
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    retries = config.Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=120)
-    # A session of its own: boto3's default session would keep the credentials it resolved first.
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=retries)
+    settings = {"retries": {"max_attempts": 5, "mode": "standard"}, "connect_timeout": 10, "read_timeout": 120}
+    keys = dict(zip(("aws_access_key_id", "aws_secret_access_key", "aws_session_token"), environment[:3]))
+    if default_chain:
+        session = boto3.session.Session()  # its own: the default session would keep the credentials it resolved first
+    elif keys["aws_access_key_id"] and keys["aws_secret_access_key"]:
+        session = boto3.session.Session(**keys)  # explicit keys: the chain is never consulted
+    else:
+        session = boto3.session.Session()
+        settings["signature_version"] = botocore.UNSIGNED  # no keys and no chain: anonymous requests
+    return session.client("s3", endpoint_url=endpoint, region_name=region, config=config.Config(**settings))
 
 
 def _s3_call(uri: str, call, options: Options | None):
     from botocore import exceptions
 
     try:
-        return call(_s3_client(_endpoint(options)))
+        return call(_s3_client(options))
     except exceptions.ClientError as e:
         code = str(e.response.get("Error", {}).get("Code", ""))
         status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound") or status == 404:
             what = "bucket does not exist" if code == "NoSuchBucket" else "no such object"
             raise errors.ObjectNotFound(f"{uri}: {what}") from e
+        if (code in ("AccessDenied", "403") or status in (401, 403)) and _anonymous(options):
+            raise errors.AccessDenied(
+                f"{uri}: access denied ({code}) to an anonymous request: no S3 credentials were given and the default "
+                "credential chain is not used; set the project's spec.storage.credentialsSecret (or "
+                "spec.storage.useDefaultCredentials: true to use the pod's own AWS identity)"
+            ) from e
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403") or status in (401, 403):
             raise errors.AccessDenied(
                 f"{uri}: access denied ({code}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy"

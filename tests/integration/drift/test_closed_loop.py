@@ -129,6 +129,22 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
 
         # Recalibrated traffic with online feedback: Drifting, one Event, one alert, a report, one retraining run.
         before = scenario.predict(url, DEPLOYMENT, scenario.recalibrated(scenario.stations(table, 300, seed=2)), feedback=True)
+        wait_for(analysed("Drifting"), 60, "a Drifting analysis of the shifted window")
+
+        # A second monitor of the same project sees the same drift: the cooldown refuses a second run. It is made
+        # as soon as the first monitor's episode has started its run, so that it judges version 1 while that run
+        # trains (once the retrained version is rolled out, both judge it on its own reference).
+        cluster.apply(monitor("second-opinion"), namespace)
+        second = wait_for(
+            lambda: (lambda s: s if "cooling down" in (s.get("message") or "") else None)(
+                cluster.status("dmon", "second-opinion", namespace)
+            ),
+            60,
+            "the second monitor to be refused by the cooldown",
+        )
+        assert second["phase"] == "Drifting" and "spec.retraining.cooldown 1h" in second["message"]
+        assert "RetrainingSkipped" in cluster.events("second-opinion", namespace)
+
         drifting = wait_for(analysed("Drifting", 300), 60, "a Drifting analysis of the shifted, labeled window")
         assert drifting["datasetDrift"] and drifting["performance"]["drifted"]
         assert drifting["performance"]["current"] < drifting["performance"]["baseline"] - 0.05
@@ -141,19 +157,6 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
         assert cluster.events(MONITOR, namespace).count("DriftDetected") == 1
         runs = cluster.items("trainingjobs", namespace, "-l", "mlkube.io/trigger=drift")
         assert [r["metadata"]["name"] for r in runs] == [drifting["retrainingJob"]]
-
-        # A second monitor of the same project sees the same drift: the cooldown refuses a second run.
-        cluster.apply(monitor("second-opinion"), namespace)
-        second = wait_for(
-            lambda: (lambda s: s if "cooling down" in (s.get("message") or "") else None)(
-                cluster.status("dmon", "second-opinion", namespace)
-            ),
-            60,
-            "the second monitor to be refused by the cooldown",
-        )
-        assert second["phase"] == "Drifting" and "spec.retraining.cooldown 1h" in second["message"]
-        assert "RetrainingSkipped" in cluster.events("second-opinion", namespace)
-        assert len(cluster.items("trainingjobs", namespace, "-l", "mlkube.io/trigger=drift")) == 1
         assert alerts.posts == 1, alerts.alerts  # the drift persists: no second alert inside the resend period
         alert = alerts.alerts[0]
         assert (

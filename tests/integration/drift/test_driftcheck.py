@@ -1,13 +1,19 @@
-"""The drift worker (``mlkube.driftcheck``) on a real model version and a captured window written in the
+"""The drift check (``mlkube.driftcheck``) on a real model version and a captured window written in the
 router's layout (docs/serving.md): concept drift on roc_auc from the captured class probabilities,
-InsufficientData below minSamples, and the report in storage."""
+InsufficientData below minSamples, and the report in storage. The check never unpickles the model (a
+``model.joblib`` whose unpickling would run code leaves no trace), refuses a version whose manifest does
+not hash to the registry's digest, and answers as its Job does: in the termination message."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
+import joblib
 import pytest
 from sklearn import datasets
 
@@ -79,9 +85,14 @@ def capture(store: pathlib.Path, version: pathlib.Path, *, rows: int, flip: bool
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def request(store: pathlib.Path, version: pathlib.Path, *, min_samples: int = 100) -> dict:
+def digest(version: pathlib.Path) -> str:
+    """The digest the registry recorded for ``version`` (its manifest's, as the trainer reported it)."""
+    return artifacts.digest_of((version / artifacts.MANIFEST).read_bytes())
+
+
+def request(store: pathlib.Path, version: pathlib.Path, *, min_samples: int = 100, pinned: str | None = None) -> dict:
     return {
-        "reference": {"uri": f"file://{version}/"},
+        "reference": {"uri": f"file://{version}/", "digest": pinned or digest(version)},
         "traffic": {
             "uri": f"file://{store}",
             "namespace": "ml",
@@ -127,3 +138,66 @@ def test_a_small_window_is_insufficient_data_and_writes_no_report(version, tmp_p
         "summary": "40 captured requests in the window; 100 are needed (spec.minSamples)",
     }
     assert not (tmp_path / "reports").exists()
+
+
+class Payload:
+    """Unpickling this writes ``marker``: what a hostile ``model.joblib`` does to whoever loads it."""
+
+    def __init__(self, marker: pathlib.Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"import pathlib; pathlib.Path({str(self.marker)!r}).write_text('unpickled')",))
+
+
+def hostile_copy(version: pathlib.Path, root: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
+    """``version`` with its model replaced by a payload and its manifest recomputed (a consistent version
+    whose model runs code, as a hostile trainer image could register)."""
+    copy = root / "hostile"
+    copy.mkdir()
+    for name in (artifacts.CARD, artifacts.METRICS, artifacts.REFERENCE):
+        (copy / name).write_bytes((version / name).read_bytes())
+    joblib.dump(Payload(marker), copy / artifacts.MODEL)
+    files = {p.name: p.read_bytes() for p in copy.iterdir()}
+    (copy / artifacts.MANIFEST).write_bytes(artifacts.manifest_bytes(files))
+    return copy
+
+
+def test_drift_analysis_never_unpickles_the_model_and_still_analyses(version, tmp_path):
+    marker = tmp_path / "unpickled.txt"
+    hostile = hostile_copy(version, tmp_path, marker)
+    capture(tmp_path, version, rows=160, flip=True)
+    result = driftcheck.analyse(request(tmp_path, hostile))
+    assert result["phase"] == "Drifting" and result["samples"] == 160 and result["performance"]["drifted"]
+    assert not marker.exists(), "drift analysis unpickled model.joblib"
+    # The payload is live: the one loader that unpickles (the model server's, the trainer's) would run it.
+    joblib.load(hostile / artifacts.MODEL)
+    assert marker.read_text() == "unpickled"
+
+
+def test_a_version_rewritten_with_its_manifest_is_refused_before_anything_is_read(version, tmp_path):
+    registered = digest(version)
+    forged = hostile_copy(version, tmp_path, tmp_path / "unpickled.txt")
+    capture(tmp_path, version, rows=160, flip=True)
+    body, code = driftcheck.answer(json.dumps(request(tmp_path, forged, pinned=registered)))
+    assert code == 1
+    assert body["error"] == (
+        f"IntegrityError: file://{forged}/: MANIFEST.json has digest {digest(forged)}, but the registry expects "
+        f"{registered}; the version was rewritten after it was registered: refusing to read it"
+    )
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_check_answers_in_its_termination_message_as_its_job_does(version, tmp_path):
+    capture(tmp_path, version, rows=160, flip=False)
+    root = tmp_path / "container"
+    env = {**os.environ, "MLKUBE_CONTAINER_ROOT": str(root), "MLKUBE_DRIFTCHECK_REQUEST": json.dumps(request(tmp_path, version))}
+    done = subprocess.run([sys.executable, "-m", "mlkube.driftcheck"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads((root / "dev" / "termination-log").read_text())
+    assert answer["phase"] == "Healthy" and answer["samples"] == 160 and json.loads(done.stdout.splitlines()[-1]) == answer
+    env["MLKUBE_DRIFTCHECK_REQUEST"] = json.dumps(request(tmp_path, version, pinned="sha256:" + "0" * 64))
+    refused = subprocess.run([sys.executable, "-m", "mlkube.driftcheck"], env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    error = json.loads((root / "dev" / "termination-log").read_text())["error"]
+    assert error.startswith("IntegrityError: ") and "but the registry expects sha256:" + "0" * 64 in error

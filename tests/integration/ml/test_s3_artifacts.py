@@ -97,3 +97,44 @@ def test_changed_credentials_are_used(s3, s3_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     with pytest.raises(errors.AccessDenied, match="no S3 credentials"):
         storage.read_bytes("s3://data/x", options=options)
+
+
+def _version_with_keys(s3, s3_endpoint, *extra_keys: str) -> str:
+    """A complete version at s3://models/churn/runs/r1/, plus objects under ``extra_keys`` (whole keys)."""
+    s3.create_bucket(Bucket="models")
+    X = pd.DataFrame({"a": np.arange(10.0)})
+    model = tree.DecisionTreeClassifier(random_state=0).fit(X, X["a"] % 2)
+    reference = X.assign(__prediction__=model.predict(X), __target__=X["a"] % 2)
+    uri = "s3://models/churn/runs/r1/"
+    artifacts.write(
+        uri, pipeline=model, card={}, metrics={}, reference=reference, storage_options=storage.Options(endpoint=s3_endpoint)
+    )
+    for key in extra_keys:
+        s3.put_object(Bucket="models", Key=key, Body=b"written by whoever can write the bucket\n")
+    return uri
+
+
+@pytest.mark.parametrize(
+    ("key", "name"), [("churn/runs/r1/../../../escaped.txt", "../../../escaped.txt"), ("churn/runs/r1//abs.txt", "/abs.txt")]
+)
+def test_a_key_escaping_the_download_directory_is_refused_and_nothing_is_written(s3, s3_endpoint, tmp_path, key, name):
+    uri = _version_with_keys(s3, s3_endpoint, key)
+    local = tmp_path / "a" / "b" / "v"
+    with pytest.raises(storage.UnsafeName) as refused:
+        artifacts.download(uri, local, storage_options=storage.Options(endpoint=s3_endpoint))
+    assert str(refused.value).startswith(f"{uri}{name}: object name {name!r} escapes the local directory {local}; refused")
+    assert not (tmp_path / "escaped.txt").exists() and not local.exists(), "refused before anything was written"
+
+
+def test_the_local_storage_initializer_refuses_a_key_escaping_the_model_directory(s3, s3_endpoint, tmp_path, monkeypatch):
+    from mlkube.local.runtime import storage_initializer
+
+    uri = _version_with_keys(s3, s3_endpoint, "churn/runs/r1/../../../escaped.txt")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    root = tmp_path / "pod"
+    (root / "dev").mkdir(parents=True)
+    monkeypatch.setenv("MLKUBE_CONTAINER_ROOT", str(root))
+    assert storage_initializer.main([uri.rstrip("/"), "/mnt/models"]) == 1
+    message = (root / "dev" / "termination-log").read_text()
+    assert "s3://models/churn/runs/r1/../../../escaped.txt: object name '../../../escaped.txt' escapes" in message
+    assert not list(tmp_path.rglob("escaped.txt")) and not list((root / "mnt" / "models").iterdir())

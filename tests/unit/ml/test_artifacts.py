@@ -80,3 +80,44 @@ def test_download_refuses_a_prefix_without_manifest(tmp_path):
     (tmp_path / "partial" / "model.joblib").write_bytes(b"x")
     with pytest.raises(artifacts.IntegrityError, match="not a complete model version"):
         artifacts.download(f"file://{tmp_path}/partial", tmp_path / "copy")
+
+
+def rewrite(version, name: str, data: bytes) -> str:
+    """Replace one file of ``version`` and recompute its manifest, as someone with write access to
+    the store can; the new digest."""
+    (version / name).write_bytes(data)
+    files = {p.name: p.read_bytes() for p in version.iterdir() if p.name != artifacts.MANIFEST}
+    manifest = artifacts.manifest_bytes(files)
+    (version / artifacts.MANIFEST).write_bytes(manifest)
+    return artifacts.digest_of(manifest)
+
+
+def test_a_version_rewritten_with_its_manifest_is_refused_against_the_registered_digest(tmp_path, fitted):
+    registered = write(tmp_path / "v1", fitted).digest
+    forged = rewrite(tmp_path / "v1", "metrics.json", b'{"test": {"f1": 0.1}}\n')
+    assert artifacts.verify(tmp_path / "v1"), "the manifest alone vouches for the rewritten files"
+    for loader in (artifacts.verify, artifacts.load):
+        with pytest.raises(artifacts.IntegrityError) as refused:
+            loader(tmp_path / "v1", expected_digest=registered)
+        assert f"MANIFEST.json has digest {forged}, but the registry expects {registered}" in str(refused.value)
+    with pytest.raises(artifacts.IntegrityError, match=f"but the registry expects {registered}"):
+        artifacts.download(f"file://{tmp_path}/v1", tmp_path / "copy", expected_digest=registered)
+    assert not (tmp_path / "copy" / "model.joblib").exists(), "refused before any file was fetched"
+    assert artifacts.load(tmp_path / "v1", expected_digest=forged).digest == forged
+
+
+def test_read_verified_reads_the_manifest_and_the_named_files_only(tmp_path, fitted, monkeypatch):
+    digest = write(tmp_path / "v1", fitted).digest
+    read = []
+    original = artifacts.storage.read_bytes
+    monkeypatch.setattr(artifacts.storage, "read_bytes", lambda uri, **kw: read.append(uri) or original(uri, **kw))
+    files = artifacts.read_verified(f"file://{tmp_path}/v1/", (artifacts.CARD, artifacts.REFERENCE), expected_digest=digest)
+    assert json.loads(files[artifacts.CARD]) == {"schemaVersion": 1}
+    assert [uri.rsplit("/", 1)[1] for uri in read] == ["MANIFEST.json", "model_card.json", "reference.parquet"]
+    rewrite(tmp_path / "v1", artifacts.CARD, b"{}")
+    with pytest.raises(artifacts.IntegrityError, match=f"but the registry expects {digest}"):
+        artifacts.read_verified(f"file://{tmp_path}/v1/", (artifacts.CARD,), expected_digest=digest)
+    (tmp_path / "v1" / artifacts.CARD).write_bytes(b"[]")  # the file alone changed: the manifest catches it
+    current = artifacts.digest_of((tmp_path / "v1" / artifacts.MANIFEST).read_bytes())
+    with pytest.raises(artifacts.IntegrityError, match=r"model_card\.json: sha256 .* does not match"):
+        artifacts.read_verified(f"file://{tmp_path}/v1/", (artifacts.CARD,), expected_digest=current)

@@ -45,3 +45,14 @@ def test_http_is_read_only():
 def test_s3_uri_needs_bucket_and_key():
     with pytest.raises(errors.StorageError, match="needs a bucket and a key"):
         storage.read_bytes("s3://bucket-only")
+
+
+@pytest.mark.parametrize("name", ["model.joblib", "card/info.json", "a/./b"])
+def test_a_name_under_the_root_is_joined_to_it(tmp_path, name):
+    assert storage.within(tmp_path, name).is_relative_to(tmp_path.resolve())
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/../../outside", "/etc/cron.d/x", "a/../b", "", "."])
+def test_a_name_that_climbs_out_of_the_root_is_refused_naming_it(tmp_path, name):
+    with pytest.raises(storage.UnsafeName, match=re.escape(f"s3://b/v1/{name}: object name {name!r} escapes")):
+        storage.within(tmp_path, name, source=f"s3://b/v1/{name}")

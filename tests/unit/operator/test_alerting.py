@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from mlkube.api import driftcheck, kinds
 from mlkube.control.policy import alerting
 
@@ -72,3 +74,37 @@ def test_labels_identify_the_monitor_and_the_judged_version():
         "version": "3",
         "severity": "critical",
     }
+
+
+ALLOW = alerting.allowlist("alertmanager.monitoring:9093, https://alerts.example.com/api/v2/")
+
+
+def test_an_unset_allowlist_allows_any_webhook_and_an_empty_one_none():
+    assert alerting.allowlist(None) is None and alerting.is_allowed("http://anywhere/api/v2/alerts", None)
+    assert alerting.allowlist(" , ") == () and not alerting.is_allowed("http://anywhere/api/v2/alerts", ())
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://alertmanager.monitoring:9093/api/v2/alerts", True),
+        ("https://alertmanager.monitoring:9093/api/v2/alerts", True),
+        ("http://alertmanager.monitoring/api/v2/alerts", False),  # the entry names port 9093
+        ("https://alerts.example.com/api/v2/alerts", True),
+        ("https://alerts.example.com:443/api/v2/alerts", True),
+        ("http://alerts.example.com/api/v2/alerts", False),  # another scheme
+        ("https://alerts.example.com/api/v2x/alerts", False),  # not under the path
+        ("https://alerts.example.com.evil.net/api/v2/alerts", False),
+        ("https://alerts.example.com@evil.net/api/v2/alerts", False),  # userinfo, then the real host
+        ("http://169.254.169.254/latest/meta-data/", False),
+        ("file:///etc/passwd", False),
+    ],
+)
+def test_the_allowlist_matches_hosts_and_url_prefixes_as_parsed(url, allowed):
+    assert alerting.is_allowed(url, ALLOW) is allowed
+
+
+def test_a_refused_webhook_is_explained_with_the_setting_and_what_to_do():
+    message = alerting.refusal("http://evil/", ALLOW)
+    assert message.startswith("spec.alerting.webhook http://evil/ is not allowed by the operator's MLKUBE_ALERT_WEBHOOK_ALLOW")
+    assert "alertmanager.monitoring:9093, https://alerts.example.com/api/v2/" in message and "not posted" in message

@@ -1,5 +1,7 @@
-"""The drift worker's request: built from the DriftMonitor, its project's storage and the served version, no I/O;
-the worker reads it back with the same model (``api.driftcheck``)."""
+"""The drift check's request and Job: built from the DriftMonitor, its project's storage and the served version
+(pinned to its registered digest), no I/O; the check reads the request back with the same model (``api.driftcheck``).
+The Job runs in the monitor's namespace under the token-less trainers' ServiceAccount, with the project's
+credentials by reference only."""
 
 from __future__ import annotations
 
@@ -16,22 +18,32 @@ ENTRY = project.ModelEntry.model_validate(
         "artifactUri": "s3://models/churn/runs/v3/",
         "trainingJob": "churn-3",
         "createdAt": "2026-11-20T00:00:00Z",
-        "digest": "sha256:x",
+        "digest": "sha256:" + "ab" * 32,
     }
 )
 
 
-def request(**spec):
-    body = {"metadata": {"name": "churn-drift", "namespace": "ml"}, "spec": {"deploymentRef": "churn-prod", **spec}}
+def monitor(status=None, generation=1, **spec):
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "DriftMonitor",
+        "metadata": {"name": "churn-drift", "namespace": "ml", "uid": "d", "generation": generation},
+        "spec": {"deploymentRef": "churn-prod", **spec},
+        **({"status": status} if status else {}),
+    }
+
+
+def request(storage=STORAGE, **spec):
+    body = monitor(**spec)
     built = drift.drift_request(
-        body, kinds.DRIFTMONITOR.parse_spec(body["spec"]), storage=STORAGE, entry=ENTRY, primary_metric="roc_auc", now=NOW
+        body, kinds.DRIFTMONITOR.parse_spec(body["spec"]), storage=storage, entry=ENTRY, primary_metric="roc_auc", now=NOW
     )
     return built.wire()
 
 
 def test_stable_scope_reads_the_served_versions_window_and_writes_a_timestamped_report():
     built = request(window={"size": 500, "duration": "2h"}, minSamples=100)
-    assert built["reference"] == {"uri": "s3://models/churn/runs/v3/", "endpoint": "http://minio:9000"}
+    assert built["reference"] == {"uri": "s3://models/churn/runs/v3/", "endpoint": "http://minio:9000", "digest": ENTRY.digest}
     assert built["traffic"] == {
         "uri": "s3://models/churn",
         "endpoint": "http://minio:9000",
@@ -70,3 +82,56 @@ def test_the_worker_reads_the_wire_form_back_into_the_same_request():
 def test_the_result_of_an_insufficient_window_carries_only_its_phase_samples_and_summary():
     wire = {"phase": "InsufficientData", "samples": 40, "summary": "40 captured requests in the window; 100 are needed"}
     assert driftcheck.DriftCheckResult.model_validate(wire).wire() == wire
+
+
+def test_the_default_credential_chain_is_used_only_when_the_project_opts_in_without_a_secret():
+    assert request()["defaultCredentials"] is False
+    opted = STORAGE.model_copy(update={"use_default_credentials": True})
+    assert request(storage=opted)["defaultCredentials"] is True
+    with_secret = opted.model_copy(update={"credentials_secret": "s3"})
+    assert request(storage=with_secret)["defaultCredentials"] is False, "a Secret's keys are the project's credentials"
+
+
+def test_the_check_job_runs_token_less_in_the_monitors_namespace_with_credentials_by_reference():
+    body = monitor()
+    parsed = driftcheck.DriftCheckRequest.model_validate(request())
+    job = drift.check_job(
+        body,
+        parsed,
+        name="churn-drift-check-1",
+        checked_at="2026-11-24T12:00:00Z",
+        project_name="churn",
+        image="img:1",
+        secret="s3",
+    )
+    assert (job["metadata"]["name"], job["metadata"]["namespace"]) == ("churn-drift-check-1", "ml")
+    assert job["metadata"]["ownerReferences"][0]["name"] == "churn-drift"
+    assert job["metadata"]["annotations"] == {"mlkube.io/check-time": "2026-11-24T12:00:00Z"}
+    assert job["metadata"]["labels"].items() >= drift.check_labels(body).items()
+    assert job["spec"]["backoffLimit"] == 0 and job["spec"]["ttlSecondsAfterFinished"] == drift.TTL_SECONDS
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "mlkube-trainer" and pod["automountServiceAccountToken"] is False
+    [container] = pod["containers"]
+    assert container["command"] == ["python", "-m", "mlkube.driftcheck"] and container["image"] == "img:1"
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    env = {e["name"]: e for e in container["env"]}
+    assert driftcheck.DriftCheckRequest.model_validate_json(env[driftcheck.REQUEST_ENV]["value"]) == parsed
+    assert env["AWS_ACCESS_KEY_ID"] == {
+        "name": "AWS_ACCESS_KEY_ID",
+        "valueFrom": {"secretKeyRef": {"name": "s3", "key": "AWS_ACCESS_KEY_ID"}},
+    }
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"], "the operator never copies the Secret's values"
+    bare = drift.check_job(body, parsed, name="n", checked_at="t", project_name="churn", image="img:1", secret=None)
+    assert [e["name"] for e in bare["spec"]["template"]["spec"]["containers"][0]["env"]] == [driftcheck.REQUEST_ENV]
+
+
+def test_one_check_job_name_per_generation_served_version_and_last_check():
+    first = drift.check_job_name(monitor(), version=3)
+    assert first == drift.check_job_name(monitor(), version=3), "a retried pass finds the Job an earlier one created"
+    assert first.startswith("churn-drift-check-") and len(first) <= 63
+    others = {
+        drift.check_job_name(monitor(generation=2), version=3),
+        drift.check_job_name(monitor(), version=4),
+        drift.check_job_name(monitor({"lastCheckTime": "2026-11-24T12:00:00Z"}), version=3),
+    }
+    assert first not in others and len(others) == 3

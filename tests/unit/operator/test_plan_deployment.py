@@ -249,3 +249,11 @@ def test_an_ab_test_reports_while_it_runs_and_its_end_is_announced_with_the_repo
     assert [e.reason for e in ended.events] == ["ABTestReport", "RolledBack"]
     assert ended.events[0].message == ended.status.ab_test.conclusion
     assert ended.status.ab_test.finished_at == "2026-01-01T00:10:01Z" and ended.status.ab_test_baseline is None
+
+
+def test_each_inference_service_pins_its_versions_registered_digest_for_its_loaders():
+    result = plan(mdep(), observed(isvcs={}))
+    [isvc_] = [c for c in result.apply if c["kind"] == "InferenceService"]
+    assert isvc_["metadata"]["annotations"]["mlkube.io/model-digest"] == "sha256:1"  # the storage initializer's
+    model = isvc_["spec"]["predictor"]["model"]
+    assert {"name": "MLKUBE_MODEL_DIGEST", "value": "sha256:1"} in model["env"]  # the model server's

@@ -1,9 +1,13 @@
 """The DriftMonitor's plan, pure: one analysis (or why there was none) in, the status, Events, the
 retraining TrainingJob and the alerts out. Drift episodes: one Event, one alert (re-sent while it
-lasts, resolved when it ends) and one run per episode, also when a pass is retried."""
+lasts, resolved when it ends) and one run per episode, also when a pass is retried. The analysis is
+a check Job in the monitor's namespace: created once per check under a deterministic name, followed
+while it runs, its answer turned into the status, earlier checks' Jobs deleted. Alerts go only to
+webhooks the operator's allowlist allows."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -12,6 +16,7 @@ from mlkube.api import driftcheck, kinds
 from mlkube.common import timestamps
 from mlkube.control.plans import monitor
 from mlkube.control.plans import plan as plans
+from mlkube.control.policy import checkjob
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.UTC)
 STAMP = "2026-11-24T12:00:00Z"
@@ -41,7 +46,7 @@ def project(**status):
             "trainingJob": f"churn-{v}",
             "createdAt": "2026-11-20T00:00:00Z",
             "artifactUri": f"s3://m/v{v}/",
-            "digest": "sha256:x",
+            "digest": f"sha256:{v:064x}",
         }
         for v in (1, 2)
     ]
@@ -98,8 +103,10 @@ HEALTHY = driftcheck.DriftCheckResult.model_validate(
 INSUFFICIENT = driftcheck.DriftCheckResult(phase="InsufficientData", samples=40, summary="40 captured requests in the window")
 
 
-def analysed(result, *, version=1, runs=(), **project_status):
-    return monitor.Observed(served=served(version, **project_status), analysis=result, runs=tuple(runs))
+def analysed(result, *, version=1, runs=(), checked_at=None, **project_status):
+    """A due pass that finds the current check Job finished with ``result`` (checked at ``now`` unless ``checked_at``)."""
+    check = checkjob.CheckState("Succeeded", result=result, checked_at=checked_at)
+    return monitor.Observed(served=served(version, **project_status), check=check, runs=tuple(runs))
 
 
 def status_after(obj, observed, now=NOW):
@@ -258,7 +265,12 @@ MISSING = plans.Unresolved(
     [
         (monitor.Observed(missing=MISSING), "DeploymentNotFound", MISSING.message, False),
         (monitor.Observed(), "NothingServed", "ModelDeployment churn-prod serves no version yet", True),
-        (monitor.Observed(served=served(), failure="mlkube.driftcheck: boom"), "AnalysisFailed", "mlkube.driftcheck: boom", True),
+        (
+            monitor.Observed(served=served(), check=checkjob.CheckState("Failed", message="mlkube.driftcheck: boom")),
+            "AnalysisFailed",
+            "mlkube.driftcheck: boom",
+            True,
+        ),
     ],
 )
 def test_what_stops_an_analysis_is_ready_false_with_what_to_fix(observed, reason, message, checked):
@@ -306,3 +318,76 @@ def test_the_served_entry_is_the_deployments_stable_version_in_the_registry():
     assert monitor.served_entry(mdep, project()).artifact_uri == "s3://m/v2/"
     assert monitor.served_entry({"status": {}}, project()) is None
     assert monitor.served_entry({"status": {"stableVersion": 3}}, project()) is None
+
+
+def check_name(obj, version=1):
+    from mlkube.control.manifests import drift
+
+    return drift.check_job_name(obj, version=version)
+
+
+def test_a_due_analysis_creates_its_check_job_once_and_changes_no_status():
+    obj = dmon()
+    outcome = monitor.plan(obj, monitor.Observed(served=served(), image="img:2"), now=NOW)
+    [job] = outcome.plan.create
+    assert job["kind"] == "Job" and job["metadata"]["name"] == check_name(obj) and job["metadata"]["namespace"] == "ml"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "img:2"
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    request = driftcheck.DriftCheckRequest.model_validate_json(env[0]["value"])
+    assert request.reference.digest == "sha256:" + "0" * 63 + "1" and request.reference.uri == "s3://m/v1/"
+    [account] = outcome.plan.apply
+    assert account["metadata"]["name"] == "mlkube-trainer" and account["automountServiceAccountToken"] is False
+    assert outcome.plan.status is None and outcome.plan.events == () and outcome.alerts == () and outcome.checking
+    assert job["metadata"]["annotations"] == {"mlkube.io/check-time": STAMP}
+    later = monitor.plan(obj, monitor.Observed(served=served(), image="img:2"), now=NOW + datetime.timedelta(seconds=3))
+    assert later.plan.create[0]["metadata"]["name"] == job["metadata"]["name"], "a retried pass names the same Job"
+
+
+def test_a_running_check_is_followed_without_a_status_change_and_earlier_checks_are_deleted():
+    obj = dmon({"lastCheckTime": "2026-11-24T11:00:00Z"})
+    current = check_name(obj)
+    observed = monitor.Observed(served=served(), check=checkjob.CheckState("Running"), checks=("churn-drift-check-old", current))
+    outcome = monitor.plan(obj, observed, now=NOW)
+    assert outcome.checking and outcome.plan.status is None and outcome.plan.create == ()
+    assert outcome.plan.delete == (plans.ObjectRef("batch/v1", "Job", "churn-drift-check-old", "ml"),)
+
+
+def test_a_finished_check_is_the_status_and_its_time_is_the_last_check_time():
+    observed = analysed(HEALTHY, checked_at="2026-11-24T11:59:57Z")
+    observed = monitor.Observed(
+        served=observed.served, check=observed.check, checks=(check_name(dmon()), "churn-drift-check-old")
+    )
+    outcome = monitor.plan(dmon(), observed, now=NOW)
+    status = outcome.plan.status.wire()
+    assert status["phase"] == "Healthy" and status["lastCheckTime"] == "2026-11-24T11:59:57Z" and not outcome.checking
+    assert outcome.plan.delete == (plans.ObjectRef("batch/v1", "Job", "churn-drift-check-old", "ml"),)
+    assert check_name(dmon(status)) != check_name(dmon()), "the consumed result names the next check's Job"
+
+
+def test_a_webhook_outside_the_operators_allowlist_is_not_contacted_and_the_status_says_why():
+    allow = ("alertmanager.monitoring:9093",)
+    observed = monitor.Observed(served=served(), check=analysed(DRIFTING).check, webhook_allow=allow)
+    outcome = monitor.plan(dmon(), observed, now=NOW)
+    assert outcome.alerts == ()
+    status = outcome.plan.status.wire()
+    blocked = condition(status, "AlertsBlocked")
+    assert (blocked["status"], blocked["reason"]) == ("True", "WebhookNotAllowed")
+    assert blocked["message"].startswith(
+        f"spec.alerting.webhook {WEBHOOK} is not allowed by the operator's MLKUBE_ALERT_WEBHOOK_ALLOW"
+    )
+    assert plans.warning("WebhookNotAllowed", blocked["message"]) in outcome.plan.events
+    again = monitor.plan(dmon(status), observed, now=NOW + datetime.timedelta(minutes=5))
+    assert not any(e.reason == "WebhookNotAllowed" for e in again.plan.events), "said once"
+    allowed = dataclasses.replace(observed, webhook_allow=("alertmanager:9093",))
+    fixed = monitor.plan(dmon(status), allowed, now=NOW + datetime.timedelta(minutes=10))
+    assert fixed.alerts and not any(c["type"] == "AlertsBlocked" for c in fixed.plan.status.wire()["conditions"])
+
+
+def test_each_check_has_a_time_and_a_job_of_its_own_even_within_one_second():
+    from mlkube.control.manifests import drift
+
+    assert drift.check_time(dmon(), now=NOW) == STAMP
+    assert drift.check_time(dmon({"lastCheckTime": "2026-11-24T11:00:00Z"}), now=NOW) == STAMP
+    within = dmon({"lastCheckTime": STAMP})  # the last check was at this very second (a forced pass)
+    assert drift.check_time(within, now=NOW) == "2026-11-24T12:00:01Z"
+    assert check_name(dmon({"lastCheckTime": "2026-11-24T12:00:01Z"})) != check_name(within)

@@ -109,7 +109,7 @@ def test_the_job_names_its_run_and_the_generation_it_runs(objects):
     assert training.trainingjob_of({"metadata": {}}) is None and training.generation_of({"metadata": {}}) is None
 
 
-def test_the_champion_joins_the_input_from_the_registry(objects):
+def test_the_champion_joins_the_input_from_the_registry_with_its_pinned_digest(objects):
     tj, mlp = objects
     mlp["status"] = {
         "championVersion": 2,
@@ -126,5 +126,5 @@ def test_the_champion_joins_the_input_from_the_registry(objects):
         ],
     }
     _, document, _ = build(tj, mlp)
-    assert document.champion == trainer.Champion(version=2, artifact_uri="file:///m/v2/", metrics={"f1": 0.7})
+    assert document.champion == trainer.Champion(version=2, artifact_uri="file:///m/v2/", digest="sha256:2", metrics={"f1": 0.7})
     assert document.training_job.parent_version == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlkube.api import deployment, routing
+from mlkube.api import artifact, deployment, routing
 from mlkube.control.manifests import meta
 
 SERVING_RUNTIME = "mlkube-sklearn"
@@ -37,18 +37,25 @@ def inference_service(
     *,
     version: int,
     storage_uri: str,
+    digest: str | None = None,
     storage_account: str | None = None,
 ) -> dict[str, Any]:
-    """The InferenceService serving ``version`` with our ServingRuntime. ``storage_account``: the
-    ServiceAccount whose Secret gives KServe's storage initializer the S3 credentials."""
+    """The InferenceService serving ``version`` with our ServingRuntime. ``digest``: the registry's
+    digest of the version, pinned for its loaders (``api.artifact``: an annotation for the storage
+    initializer, ``MLKUBE_MODEL_DIGEST`` for the model server). ``storage_account``: the
+    ServiceAccount whose Secret gives KServe's storage initializer the S3 credentials. The operator
+    always passes ``digest``; without one the loaders check the version against its own manifest only."""
     model: dict[str, Any] = {
         "modelFormat": {"name": MODEL_FORMAT, "version": "1"},
         "runtime": SERVING_RUNTIME,
         "storageUri": storage_uri,
     }
+    env = [{"name": artifact.DIGEST_ENV, "value": digest}] if digest else []
     post = spec.postprocessing.wire()
     if post:
-        model["env"] = [{"name": "MLKUBE_POSTPROCESSING", "value": json.dumps(post, sort_keys=True)}]
+        env.append({"name": "MLKUBE_POSTPROCESSING", "value": json.dumps(post, sort_keys=True)})
+    if env:
+        model["env"] = env
     if spec.serving.resources:
         model["resources"] = spec.serving.resources.wire()
     labels = {**meta.labels(mdep, project=spec.project_ref, component="predictor"), VERSION_LABEL: str(version)}
@@ -59,7 +66,10 @@ def inference_service(
             "name": isvc_name(mdep["metadata"]["name"], version),
             "namespace": mdep["metadata"]["namespace"],
             "labels": labels,
-            "annotations": {"serving.kserve.io/deploymentMode": spec.serving.deployment_mode},
+            "annotations": {
+                "serving.kserve.io/deploymentMode": spec.serving.deployment_mode,
+                **({artifact.DIGEST_ANNOTATION: digest} if digest else {}),
+            },
             "ownerReferences": [meta.owner_reference(mdep)],
         },
         "spec": {

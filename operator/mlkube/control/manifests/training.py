@@ -85,7 +85,9 @@ def trainer_input(
         algorithms=spec.algorithms,
         tuning=spec.tuning,
         output=trainer.Output(uri=output_uri(mlp_spec.storage.uri, tj), endpoint=mlp_spec.storage.endpoint),
-        champion=trainer.Champion(version=champion.version, artifact_uri=champion.artifact_uri, metrics=champion.metrics)
+        champion=trainer.Champion(
+            version=champion.version, artifact_uri=champion.artifact_uri, digest=champion.digest, metrics=champion.metrics
+        )
         if champion
         else None,
         feedback=_feedback(mlp_spec, deployments, now),

@@ -193,6 +193,7 @@ def children(
             spec,
             version=v,
             storage_uri=registry[v].artifact_uri,
+            digest=registry[v].digest,
             storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None,
         )
         for v in served

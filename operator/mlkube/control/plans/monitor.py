@@ -1,6 +1,13 @@
-"""The DriftMonitor's plan: from one analysis (or why there was none) to status, Events, the
-retraining run and the alerts. Pure: the reconciler reads and runs the worker, ``now`` is an
-argument.
+"""The DriftMonitor's plan: the drift-check Job of a due analysis, and from its outcome (or why
+there was none) to status, Events, the retraining run and the alerts. Pure: the reconciler reads,
+``now`` is an argument.
+
+A due analysis is a batch/v1 Job in the monitor's namespace (``manifests.drift``), created once
+under a name fixed by the spec generation, the served version and the last check, so a retried
+pass finds it instead of starting another. Later passes see it running, then turn its answer
+into the status; the check's time (when it was started, recorded on its Job) becomes
+``lastCheckTime``, which names the next check's Job. Check Jobs of earlier checks are deleted (a
+TTL on the Job is the backstop).
 
 An episode is a run of Drifting analyses of one stable version; a new stable version ends it,
 since it is judged on its own reference. An episode raises one Event, one Alertmanager alert
@@ -10,7 +17,8 @@ the stored status with the new one, so a pass retried after a status-write confl
 again (the first attempt posted nothing) and never twice.
 
 Must not: read the clock or the cluster, or plan writes to anything but the DriftMonitor's
-status, its Events and the TrainingJob it starts.
+status, its Events, its check Jobs (and the token-less ServiceAccount they run under) and the
+TrainingJob it starts.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ from mlkube.api import base, driftcheck, errors, kinds
 from mlkube.api import monitor as monitor_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
+from mlkube.control.manifests import drift, meta, training
 from mlkube.control.manifests import retraining as retraining_manifests
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import alerting, conditions, retraining
+from mlkube.control.policy import alerting, checkjob, conditions, retraining
 
 RETRY_SECONDS = 15
+BLOCKED = "AlertsBlocked"  # condition: the webhook is outside the operator's allowlist
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,27 +56,38 @@ class Served:
 class Observed:
     """What a pass read about a DriftMonitor whose analysis was due, as far as it got.
 
-    Nothing (an invalid spec); ``missing`` (a reference); no ``served`` version; ``awaiting``
-    (the storage Secret); ``failure`` (the worker's explanation); or the ``analysis``, with the
-    namespace's TrainingJobs in ``runs`` when it may retrain.
+    Nothing (an invalid spec); ``missing`` (a reference); no ``served`` version; or the ``check``
+    Job of the next analysis (None: not created yet; then ``awaiting`` names a missing storage
+    Secret), with the names of the monitor's check Jobs in ``checks`` and, when a finished check
+    may retrain, the namespace's TrainingJobs in ``runs``. ``image`` runs the check;
+    ``webhook_allow`` is the operator's alert allowlist (None: unrestricted).
     """
 
     missing: plans.Unresolved | None = None
     served: Served | None = None
     awaiting: str | None = None
-    failure: str | None = None
-    analysis: driftcheck.DriftCheckResult | None = None
+    check: checkjob.CheckState | None = None
+    checks: tuple[str, ...] = ()
     runs: tuple[dict[str, Any], ...] = ()
+    image: str = meta.IMAGE
+    webhook_allow: tuple[str, ...] | None = None
+
+    @property
+    def analysis(self) -> driftcheck.DriftCheckResult | None:
+        """The finished check's result, if it succeeded."""
+        return self.check.result if self.check is not None and self.check.phase == "Succeeded" else None
 
 
 @dataclasses.dataclass(frozen=True)
 class MonitorPlan:
-    """The pass's Plan, and the alerts to post once it is executed (their success is recorded
-    as ``status.lastAlertTime`` by the reconciler, not planned: a failed post is retried at the
-    next analysis)."""
+    """The pass's Plan, the alerts to post once it is executed (their success is recorded as
+    ``status.lastAlertTime`` by the reconciler, not planned: a failed post is retried at the next
+    analysis), and whether a check Job is under way (the reconciler looks again before the next
+    interval)."""
 
     plan: plans.Plan
     alerts: tuple[alerting.Alert, ...] = ()
+    checking: bool = False
 
 
 def is_due(obj: dict[str, Any], *, now: datetime.datetime) -> bool:
@@ -103,11 +124,40 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     if observed.served is None:
         message = f"ModelDeployment {spec.deployment_ref} serves no version yet"
         return _not_ready(obj, current, "NothingServed", message, now=now, checked=True)
-    if observed.awaiting is not None:
-        return MonitorPlan(plans.Plan(retry_after=RETRY_SECONDS, retry_reason=observed.awaiting))
-    if observed.analysis is None:
-        return _not_ready(obj, current, "AnalysisFailed", observed.failure or "no analysis", now=now, checked=True)
-    return _analysed(obj, spec, current, served=observed.served, result=observed.analysis, runs=observed.runs, now=now)
+    served, namespace = observed.served, obj["metadata"]["namespace"]
+    name = drift.check_job_name(obj, version=served.entry.version)
+    stale = tuple(plans.ObjectRef("batch/v1", "Job", n, namespace) for n in observed.checks if n != name)
+    check = observed.check
+    if check is None and observed.awaiting is not None:
+        return MonitorPlan(plans.Plan(delete=stale, retry_after=RETRY_SECONDS, retry_reason=observed.awaiting))
+    if check is None:
+        request = drift.drift_request(
+            obj,
+            spec,
+            storage=served.project_spec.storage,
+            entry=served.entry,
+            primary_metric=served.project_spec.problem.primary_metric,
+            now=now,
+        )
+        job = drift.check_job(
+            obj,
+            request,
+            name=name,
+            checked_at=drift.check_time(obj, now=now),
+            project_name=served.project["metadata"]["name"],
+            image=observed.image,
+            secret=served.project_spec.storage.credentials_secret,
+        )
+        account = training.trainer_service_account(namespace)
+        return MonitorPlan(plans.Plan(apply=(account,), create=(job,), delete=stale), checking=True)
+    if check.phase == "Running":
+        return MonitorPlan(plans.Plan(delete=stale), checking=True)
+    checked = check.checked_at or timestamps.format(now)
+    if check.result is None:
+        failed = _not_ready(obj, current, "AnalysisFailed", check.message or "no analysis", now=now, checked=checked)
+        return MonitorPlan(dataclasses.replace(failed.plan, delete=stale))
+    outcome = _analysed(obj, spec, current, served=served, result=check.result, observed=observed, checked=checked, now=now)
+    return dataclasses.replace(outcome, plan=dataclasses.replace(outcome.plan, delete=stale))
 
 
 def _analysed(
@@ -117,13 +167,17 @@ def _analysed(
     *,
     served: Served,
     result: driftcheck.DriftCheckResult,
-    runs: tuple[dict[str, Any], ...],
+    observed: Observed,
+    checked: str,
     now: datetime.datetime,
 ) -> MonitorPlan:
-    """Status, Events, alerts and retraining of one analysis of the served version."""
+    """Status, Events, alerts and retraining of one analysis of the served version, which ended at
+    ``checked`` (the new ``lastCheckTime``, and the time an episode starts or ends)."""
     stamp, generation, version = timestamps.format(now), _generation(obj), served.entry.version
     drifting, was_drifting = result.phase == "Drifting", current.phase == "Drifting"
     project_name = served.project["metadata"]["name"]
+    webhook = spec.alerting.webhook
+    allowed = webhook is None or alerting.is_allowed(webhook, observed.webhook_allow)
     events: list[plans.Event] = []
     alerts: list[alerting.Alert] = []
 
@@ -135,11 +189,11 @@ def _analysed(
     previous = current.model_version
     if was_drifting and previous is not None and previous != version:
         # A new stable version is judged on its own reference: the old version's episode ends here.
-        if spec.alerting.webhook:
+        if webhook and allowed:
             body = alerting.payload(
-                alert_labels(previous), current, starts_at=current.drift_started_at or stamp, resolved_at=stamp
+                alert_labels(previous), current, starts_at=current.drift_started_at or checked, resolved_at=checked
             )
-            alerts.append(alerting.Alert(spec.alerting.webhook, body, records=False))
+            alerts.append(alerting.Alert(webhook, body, records=False))
         events.append(
             plans.info("DriftResolved", f"Version {previous} no longer serves; version {version} is judged on its own reference")
         )
@@ -156,28 +210,30 @@ def _analysed(
             "report_uri": result.report_uri or current.report_uri,
             "message": None,
             "model_version": version,
-            "last_check_time": stamp,
+            "last_check_time": checked,
         }
     )
     if drifting and not was_drifting:
-        new = new.model_copy(update={"drift_started_at": stamp})
+        new = new.model_copy(update={"drift_started_at": checked})
         events.append(plans.warning("DriftDetected", result.summary))
     elif was_drifting and not drifting:
         events.append(plans.info("DriftResolved", f"No drift in the latest window ({result.samples} samples)"))
-    if spec.alerting.webhook and alerting.should_send(
-        drifting=drifting, was_drifting=was_drifting, last_alert=current.last_alert_time, now=now
+    if (
+        webhook
+        and allowed
+        and alerting.should_send(drifting=drifting, was_drifting=was_drifting, last_alert=current.last_alert_time, now=now)
     ):
         body = alerting.payload(
             alert_labels(version),
             result,
             summary=result.summary,
-            starts_at=new.drift_started_at or stamp,
-            resolved_at=None if drifting else stamp,
+            starts_at=new.drift_started_at or checked,
+            resolved_at=None if drifting else checked,
         )
-        alerts.append(alerting.Alert(spec.alerting.webhook, body))
+        alerts.append(alerting.Alert(webhook, body))
     create: tuple[dict[str, Any], ...] = ()
     if drifting and spec.action.retrain:
-        new, create, skipped = _retrain(obj, new, served, runs, episode=new.drift_started_at or stamp, now=now)
+        new, create, skipped = _retrain(obj, new, served, observed.runs, episode=new.drift_started_at or checked, now=now)
         if skipped and skipped != current.message:
             events.append(plans.info("RetrainingSkipped", skipped))
     if new.retraining_job and new.retraining_job != current.retraining_job:
@@ -185,6 +241,11 @@ def _analysed(
     new = conditions.with_condition(
         new, "Drifting", drifting, "DriftDetected" if drifting else "NoDrift", result.summary, generation=generation, now=stamp
     )
+    new, blocked = _webhook_condition(
+        new, webhook if not allowed else None, observed.webhook_allow, generation=generation, now=stamp
+    )
+    if blocked is not None and not conditions.is_true([c.wire() for c in current.conditions], BLOCKED):
+        events.append(plans.warning("WebhookNotAllowed", blocked))
     new = conditions.with_ready(
         new,
         ready=True,
@@ -194,6 +255,22 @@ def _analysed(
         now=stamp,
     )
     return MonitorPlan(plans.Plan(status=new, create=create, events=tuple(events)), alerts=tuple(alerts))
+
+
+def _webhook_condition(
+    status: monitor_api.DriftMonitorStatus,
+    refused: str | None,
+    allowed: tuple[str, ...] | None,
+    *,
+    generation: int,
+    now: str,
+) -> tuple[monitor_api.DriftMonitorStatus, str | None]:
+    """``status`` with the AlertsBlocked condition when the webhook ``refused`` is outside the
+    allowlist (and the message saying so), without it otherwise."""
+    if refused is None:
+        return status.model_copy(update={"conditions": [c for c in status.conditions if c.type != BLOCKED]}), None
+    message = alerting.refusal(refused, allowed or ())
+    return conditions.with_condition(status, BLOCKED, True, "WebhookNotAllowed", message, generation=generation, now=now), message
 
 
 def _retrain(
@@ -239,13 +316,13 @@ def _not_ready(
     message: str,
     *,
     now: datetime.datetime,
-    checked: bool = False,
+    checked: bool | str = False,
 ) -> MonitorPlan:
     """Ready=False with what to fix; ``checked`` counts the attempt as this interval's check (no
-    retry every tick)."""
+    retry every tick), made at ``now`` or at the time it names."""
     update: dict[str, Any] = {"phase": current.phase or "Pending", "message": message}
     if checked:
-        update["last_check_time"] = timestamps.format(now)
+        update["last_check_time"] = checked if isinstance(checked, str) else timestamps.format(now)
     new = conditions.with_ready(
         current.model_copy(update=update),
         ready=False,

@@ -4,18 +4,26 @@ Alertmanager de-duplicates by label set and resolves an alert it has not heard o
 ``resolve_timeout`` (5 minutes by default), so a persisting drift is re-sent every ``RESEND``
 with the same labels and start time, and its end is sent with ``endsAt``.
 
-Pure: decides when to send and what; ``clients.alerts`` posts.
+Where alerts may go is the operator's setting: ``MLKUBE_ALERT_WEBHOOK_ALLOW``, a comma-separated
+list of allowed hosts (``alertmanager.monitoring``, ``alertmanager:9093``) and URL prefixes
+(``https://alerts.example.com/api/v2/``). Unset, any http(s) webhook is allowed; set, a monitor's
+webhook must match an entry, or its alerts are not posted and its status says why.
+
+Pure: decides when to send, what and whether the target is allowed; ``clients.alerts`` posts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 from mlkube.api import driftcheck, monitor
 from mlkube.common import timestamps
 
+ALLOW_ENV = "MLKUBE_ALERT_WEBHOOK_ALLOW"
 ALERT_NAME = "MLModelDrift"
 RESEND = datetime.timedelta(minutes=4)
 DEFAULT_SUMMARY = "model input drift"
@@ -85,4 +93,56 @@ def performance_text(performance: monitor.Performance | None) -> str:
     return (
         f"{performance.metric} {baseline:.3f} -> {current:.3f} (drop {baseline - current:.3f}, "
         f"{performance.samples} labeled requests)"
+    )
+
+
+def allowlist(setting: str | None) -> tuple[str, ...] | None:
+    """The entries of an ``MLKUBE_ALERT_WEBHOOK_ALLOW`` value; None (no restriction) when unset.
+    An empty value allows no webhook."""
+    if setting is None:
+        return None
+    return tuple(entry.strip() for entry in setting.split(",") if entry.strip())
+
+
+def is_allowed(url: str, allowed: Sequence[str] | None) -> bool:
+    """Whether alerts may be posted to ``url`` under the allowlist ``allowed`` (None: anywhere).
+
+    A host entry matches the URL's host (and its port, when the entry names one); a URL entry
+    matches the same scheme, host and port and a path under the entry's path. Hosts are compared
+    as parsed, so ``http://allowed@evil/`` is evil's."""
+    if allowed is None:
+        return True
+    target = urllib.parse.urlsplit(url)
+    if target.scheme not in ("http", "https") or not target.hostname:
+        return False
+    return any(_matches(target, entry) for entry in allowed)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _matches(target: urllib.parse.SplitResult, entry: str) -> bool:
+    try:
+        if "://" not in entry:
+            host = urllib.parse.urlsplit(f"//{entry}")
+            return host.hostname == target.hostname and (host.port is None or host.port == _port(target))
+        prefix = urllib.parse.urlsplit(entry)
+        if (prefix.scheme, prefix.hostname, _port(prefix)) != (target.scheme, target.hostname, _port(target)):
+            return False
+    except ValueError:
+        return False  # an unparseable port
+    path = prefix.path.rstrip("/")
+    return not path or target.path == path or target.path.startswith(path + "/")
+
+
+def _port(url: urllib.parse.SplitResult) -> int | None:
+    return url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def refusal(url: str, allowed: Sequence[str]) -> str:
+    """The status message of a webhook the allowlist refuses: what was refused and what to do."""
+    listed = ", ".join(allowed) or "nothing"
+    return (
+        f"spec.alerting.webhook {url} is not allowed by the operator's {ALLOW_ENV} ({listed}); its alerts are not "
+        "posted: use an allowed Alertmanager, or ask the operator's administrator to allow this one"
     )

@@ -29,6 +29,11 @@ class JobState:
     result: trainer.TrainerResult | None = None
 
 
+def condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    """The Job's condition ``type_`` (Complete, Failed) when it is True."""
+    return _condition(job, type_)
+
+
 def _condition(job: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for cond in (job.get("status") or {}).get("conditions", []):
         if cond.get("type") == type_ and cond.get("status") == "True":
@@ -52,8 +57,8 @@ def _created(pod: dict[str, Any]) -> str:
     return pod["metadata"].get("creationTimestamp", "")
 
 
-def _trainer_termination(pods: Sequence[dict[str, Any]], container: str) -> dict[str, Any] | None:
-    """The terminated state of the trainer container in the newest pod that has one."""
+def termination(pods: Sequence[dict[str, Any]], container: str) -> dict[str, Any] | None:
+    """The terminated state of ``container`` in the newest pod that has one (a trainer's, a drift check's)."""
     for pod in sorted(pods, key=_created, reverse=True):
         for status in (pod.get("status") or {}).get("containerStatuses", []):
             terminated = (status.get("state") or {}).get("terminated")
@@ -73,6 +78,11 @@ def _result(terminated: dict[str, Any] | None) -> trainer.TrainerResult | str | 
         return f"{'.'.join(map(str, first['loc'])) or 'result'}: {first['msg']}"
 
 
+def last_line(text: str) -> str:
+    """The last non-blank line of ``text`` (a log tail's most telling line)."""
+    return _last_line(text)
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -84,7 +94,7 @@ def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, conta
         return JobState("Pending", "JobNotCreated", "The trainer Job does not exist yet")
     status = job.get("status") or {}
     start = status.get("startTime")
-    terminated = _trainer_termination(pods, container)
+    terminated = termination(pods, container)
     result = _result(terminated)
     if isinstance(result, str):
         return JobState(

@@ -8,6 +8,10 @@ container merged with the model's own fields and its ``{{.Name}}``-style placeho
 in, the ``storage-initializer`` init container that fetches ``storageUri`` into
 ``/mnt/models`` with the S3 variables KServe derives from the service account's secrets, and
 the ``<isvc>-predictor`` Deployment and Service. No I/O.
+
+One addition to KServe's rules: an InferenceService annotated with mlkube's pinned model digest
+(``api.artifact.DIGEST_ANNOTATION``) hands it to the storage initializer as
+``MLKUBE_MODEL_DIGEST``, which then refuses a model whose manifest does not hash to it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import os
 import re
 
+from mlkube.api import artifact
 from mlkube.local.runtime import objects
 
 MODEL_DIR = "/mnt/models"
@@ -218,12 +223,14 @@ def predictor_deployment(isvc: dict, *, container: dict, storage_uri: str | None
             pod_spec[field] = copy.deepcopy(predictor[field])
     if storage_uri:
         mount = {"name": PROVISION_VOLUME, "mountPath": MODEL_DIR}
+        digest = (isvc["metadata"].get("annotations") or {}).get(artifact.DIGEST_ANNOTATION)
+        pinned = [{"name": artifact.DIGEST_ENV, "value": digest}] if digest else []
         pod_spec["initContainers"] = [
             {
                 "name": "storage-initializer",
                 "image": STORAGE_INITIALIZER_IMAGE,
                 "args": [storage_uri, MODEL_DIR],
-                "env": storage_env,
+                "env": [*storage_env, *pinned],
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "volumeMounts": [mount],
             }

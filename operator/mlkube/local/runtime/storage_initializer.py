@@ -6,7 +6,14 @@ at ``storageUri`` into the container path ``dest`` (``/mnt/models``, resolved th
 variables (``AWS_ENDPOINT_URL`` or ``S3_ENDPOINT`` + ``S3_USE_HTTPS``, ``S3_VERIFY_SSL``,
 ``AWS_REGION``, the AWS keys) and ``http(s)://`` for a single file. A URI naming one object
 or file is copied into ``dest`` under its base name; a prefix or directory is copied whole.
-Errors go to the termination log and exit 1, as KServe's initializer does.
+Every file lands under ``dest``: an object whose key would climb out of it (``../x``) is refused
+with an error naming the key. Errors go to the termination log and exit 1, as KServe's
+initializer does.
+
+Beyond KServe: with ``MLKUBE_MODEL_DIGEST`` set (the local KServe controller passes the
+InferenceService's pinned digest, see ``api.artifact``), the copy must be an mlkube model version
+whose ``MANIFEST.json`` hashes to that digest and whose files match the manifest; otherwise the
+copy is removed and the initializer fails, so the model server never starts on it.
 """
 
 from __future__ import annotations
@@ -19,10 +26,28 @@ import urllib.parse
 import urllib.request
 
 from mlkube.common import containerpath
+from mlkube.ml import artifacts, storage
 
 
-def fetch(uri: str, dest: pathlib.Path) -> list[pathlib.Path]:
-    """Copy the model at ``uri`` into ``dest``; return the files written."""
+def fetch(uri: str, dest: pathlib.Path, *, expected_digest: str | None = None) -> list[pathlib.Path]:
+    """Copy the model at ``uri`` into ``dest``; return the files written. With ``expected_digest``
+    the copy is verified as a model version pinned to it (``artifacts.verify``) and removed when it
+    is not one; raises ``artifacts.IntegrityError`` then."""
+    files = _copy(uri, dest)
+    if expected_digest is not None:
+        try:
+            artifacts.verify(dest, expected_digest=expected_digest)
+        except artifacts.IntegrityError:
+            for child in dest.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+            raise
+    return files
+
+
+def _copy(uri: str, dest: pathlib.Path) -> list[pathlib.Path]:
     dest.mkdir(parents=True, exist_ok=True)
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme in ("", "file"):
@@ -30,7 +55,7 @@ def fetch(uri: str, dest: pathlib.Path) -> list[pathlib.Path]:
     if parsed.scheme == "s3":
         return _copy_s3(parsed.netloc, parsed.path.lstrip("/"), dest)
     if parsed.scheme in ("http", "https"):
-        target = dest / (pathlib.PurePosixPath(parsed.path).name or "model")
+        target = storage.within(dest, pathlib.PurePosixPath(parsed.path).name or "model", source=uri)
         with urllib.request.urlopen(uri, timeout=60) as response, open(target, "wb") as out:
             shutil.copyfileobj(response, out)
         return [target]
@@ -73,7 +98,7 @@ def _s3_client():
 
 def _copy_s3(bucket: str, key: str, dest: pathlib.Path) -> list[pathlib.Path]:
     client = _s3_client()
-    written = []
+    planned: list[tuple[str, pathlib.Path]] = []  # every key is checked before the first one is written
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=key):
         for item in page.get("Contents") or []:
@@ -86,13 +111,13 @@ def _copy_s3(bucket: str, key: str, dest: pathlib.Path) -> list[pathlib.Path]:
                 continue
             if not relative or name.endswith("/"):
                 continue
-            target = dest / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, name, str(target))
-            written.append(target)
-    if not written:
+            planned.append((name, storage.within(dest, relative, source=f"s3://{bucket}/{name}")))
+    if not planned:
         raise FileNotFoundError(f"storageUri: no object at s3://{bucket}/{key}")
-    return written
+    for name, target in planned:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, name, str(target))
+    return [target for _, target in planned]
 
 
 def main(argv: list[str]) -> int:
@@ -101,9 +126,15 @@ def main(argv: list[str]) -> int:
         return 2
     uri, dest = argv
     try:
-        files = fetch(uri, containerpath.resolve(dest))
+        files = fetch(uri, containerpath.resolve(dest), expected_digest=artifacts.pinned_digest())
     except Exception as e:
-        message = f"failed to fetch {uri}: {e}"
+        # The model server's wording for the same refusal, so that either one reads the same in the status.
+        failed = (
+            "refusing to serve {}: integrity check failed: {}"
+            if isinstance(e, artifacts.IntegrityError)
+            else "failed to fetch {}: {}"
+        )
+        message = failed.format(uri, e)
         print(message, file=sys.stderr)
         termination_log = containerpath.resolve("/dev/termination-log")
         if termination_log.parent.is_dir():

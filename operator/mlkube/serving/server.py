@@ -79,7 +79,9 @@ class VersionModel(kserve.Model):
 
     def load(self) -> bool:
         """Verify, then load; raises `artifacts.IntegrityError` (naming the file) or ValueError."""
-        version = artifacts.load(self.model_dir)  # verifies every file against the manifest first
+        # Verifies the manifest's digest against the registry's (pinned by the operator on the
+        # InferenceService), then every file against the manifest, before unpickling anything.
+        version = artifacts.load(self.model_dir, expected_digest=artifacts.pinned_digest())
         self.digest = version.digest
         self.schema = schema.FeatureSchema.from_card(version.card, reject_unknown_categories=self.reject_unknown_categories)
         self.decider = postprocessing.Decider(version.pipeline, version.card, self.postprocessing_block)
@@ -264,7 +266,7 @@ def model_directory(model_dir: str) -> pathlib.Path:
     """Where the version's files are locally: a resolved container path, or a fresh download of a URI."""
     if "://" in model_dir:
         local = pathlib.Path(tempfile.mkdtemp(prefix="mlkube-model-"))
-        return artifacts.download(model_dir, local)
+        return artifacts.download(model_dir, local, expected_digest=artifacts.pinned_digest())
     return containerpath.resolve(model_dir)
 
 

@@ -30,21 +30,14 @@ import pydantic
 from mlkube.api import kinds
 from mlkube.clients import alerts, k8s, metrics
 from mlkube.common import timestamps
-from mlkube.control.manifests import drift, meta
+from mlkube.control.manifests import drift
 from mlkube.control.plans import monitor as monitor_plans
 from mlkube.control.plans import plan as plans
 from mlkube.control.policy import alerting, checkjob, jobstate
 from mlkube.control.reconcile import execute, refs
 
-IMAGE_ENV = "MLKUBE_IMAGE"
-
 _running: set[str] = set()
 _checking: set[str] = set()  # monitors whose check Job is under way: passed again before the interval
-
-
-def default_image() -> str:
-    """The image the check Jobs run: the operator's own (``$MLKUBE_IMAGE``), as for trainers."""
-    return os.environ.get(IMAGE_ENV, meta.IMAGE)
 
 
 def webhook_allow() -> tuple[str, ...] | None:
@@ -59,15 +52,15 @@ async def reconcile(
     *,
     force: bool = False,
     seen: dict[str, Any] | None = None,
-    image: str | None = None,
+    image: str,
 ) -> None:
     """One pass over the DriftMonitor ``namespace/name``: when an analysis is due (or ``force``:
     its spec changed) start its check Job, follow it while it runs, act on its answer; never two
     passes at once for one monitor.
 
     ``seen`` is the caller's possibly stale copy of the object: when it shows the analysis is not
-    due and no check is under way, the pass ends without a read. ``image`` runs the check (default:
-    :func:`default_image`). Raises ``execute.RetryLater`` when a reference is missing or the object kept
+    due and no check is under way, the pass ends without a read. ``image`` runs the check (the
+    operator's own, as for trainers). Raises ``execute.RetryLater`` when a reference is missing or the object kept
     changing.
     """
     key = f"{namespace}/{name}"
@@ -77,7 +70,7 @@ async def reconcile(
         return
     _running.add(key)
     try:
-        await _converge(client, name, namespace, force=force, image=image or default_image())
+        await _converge(client, name, namespace, force=force, image=image)
     finally:
         _running.discard(key)
 

@@ -198,12 +198,6 @@ def test_a_killed_trainer_with_no_retry_left_fails_and_registers_nothing(killed_
     assert [v for v in killed_runs["versions"] if v[0] == "exhausted"] == [] and exhausted["manifests"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jobstate.observe reports a failed Job by the last line of the trainer's log tail "
-    "(FallbackToLogsOnError), which for a killed trainer is its last MLKUBE_PROGRESS line; the exit "
-    "code 137 (SIGKILL) and the used-up retries are not mentioned",
-)
 def test_a_killed_trainer_fails_with_a_message_that_says_so(killed_runs):
     """The Failed status of a run whose trainer was killed says so (not its last progress line)."""
     status = killed_runs["exhausted"]["status"]

@@ -142,6 +142,24 @@ class Logging(base.ApiModel):
     """Share of requests captured."""
 
 
+class SecretKeyRef(base.ApiModel):
+    """One key of a Secret in the ModelDeployment's namespace."""
+
+    name: base.ObjectName
+    """The Secret's name."""
+    key: str = pydantic.Field("token", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    """The key that holds the value."""
+
+
+class Feedback(base.ApiModel):
+    """Who may post ground truth to ``{status.url}/v1/feedback``."""
+
+    token_secret_ref: SecretKeyRef | None = None
+    """A Secret key holding a bearer token: feedback without ``Authorization: Bearer <token>`` is
+    refused with 401. The router re-reads it when the Secret changes (rotation). Unset: feedback is
+    accepted from anyone who can reach the router (restrict that with a NetworkPolicy)."""
+
+
 class ModelDeploymentSpec(base.ApiModel):
     """Desired state of a ModelDeployment."""
 
@@ -156,6 +174,8 @@ class ModelDeploymentSpec(base.ApiModel):
     postprocessing: Postprocessing = pydantic.Field(default_factory=Postprocessing)
     """Decision threshold and label names."""
     logging: Logging = pydantic.Field(default_factory=Logging)
+    feedback: Feedback = pydantic.Field(default_factory=Feedback)
+    """Authentication of the ground-truth endpoint."""
     """Traffic capture."""
 
 

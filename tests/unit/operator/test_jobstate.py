@@ -62,6 +62,33 @@ def test_failure_carries_the_trainers_message_not_a_traceback():
     assert crashed.message == "The trainer failed: MemoryError: boom"
 
 
+def killed(exit_code, reason="Error"):
+    tail = 'MLKUBE_PROGRESS {"stage": "tuning", "trialsCompleted": 0, "trialsTotal": 4}'
+    terminated = {"exitCode": exit_code, "reason": reason, "message": tail}
+    return {
+        "metadata": {"creationTimestamp": "1"},
+        "status": {"phase": "Failed", "containerStatuses": [{"name": "trainer", "state": {"terminated": terminated}}]},
+    }
+
+
+def test_a_killed_trainer_says_it_was_killed_and_that_the_retries_are_used_up():
+    failed = {**job(("Failed", "BackoffLimitExceeded")), "spec": {"backoffLimit": 0}}
+    failed["status"]["conditions"][0]["message"] = "Job has reached the specified backoff limit"
+    state = observe(failed, [killed(137)])
+    assert state.message == (
+        "The trainer was killed by signal 9 (SIGKILL, exit code 137) and spec.retries (0) is used up: "
+        "Job has reached the specified backoff limit"
+    )
+    oom = observe(failed, [killed(137, reason="OOMKilled")]).message
+    assert oom.startswith("The trainer ran out of memory (OOMKilled, exit code 137) and spec.retries (0) is used up")
+    assert "spec.resources.limits.memory" in oom
+
+
+def test_progress_lines_are_never_the_failure_message():
+    state = observe(job(("Failed", "BackoffLimitExceeded")), [killed(1)])
+    assert "MLKUBE_PROGRESS" not in state.message
+
+
 def test_deadline_says_what_to_change():
     state = observe(job(("Failed", "DeadlineExceeded")), [])
     assert state.reason == "DeadlineExceeded" and "spec.timeout (1h)" in state.message

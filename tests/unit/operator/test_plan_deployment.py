@@ -257,3 +257,23 @@ def test_each_inference_service_pins_its_versions_registered_digest_for_its_load
     assert isvc_["metadata"]["annotations"]["mlkube.io/model-digest"] == "sha256:1"  # the storage initializer's
     model = isvc_["spec"]["predictor"]["model"]
     assert {"name": "MLKUBE_MODEL_DIGEST", "value": "sha256:1"} in model["env"]  # the model server's
+
+
+def test_a_feedback_token_secret_is_mounted_into_the_router_and_named_on_its_command_line():
+    def router(obj):
+        applied = plan(obj, observed()).apply
+        return next(o for o in applied if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+
+    open_router = router(mdep())
+    assert "--feedback-token-file" not in open_router["containers"][0]["command"]
+    guarded = router(mdep(feedback={"tokenSecretRef": {"name": "churn-feedback", "key": "bearer"}}))
+    container = guarded["containers"][0]
+    assert container["command"][-2:] == ["--feedback-token-file", "/var/run/secrets/mlkube/feedback/bearer"]
+    assert {"name": "feedback-token", "mountPath": "/var/run/secrets/mlkube/feedback", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert {
+        "name": "feedback-token",
+        "secret": {"secretName": "churn-feedback", "items": [{"key": "bearer", "path": "bearer"}]},
+    } in guarded["volumes"]
+    assert not any("bearer" in str(env) for env in container.get("env", []))  # never copied into the spec

@@ -142,6 +142,9 @@ def router_config_map(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec
     }
 
 
+FEEDBACK_TOKEN_DIR = "/var/run/secrets/mlkube/feedback"
+
+
 def router_deployment(
     mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, image: str, secret: str | None
 ) -> dict[str, Any]:
@@ -181,6 +184,15 @@ def router_deployment(
     }
     if env:
         container["env"] = env
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    token = spec.feedback.token_secret_ref
+    if token is not None:
+        # A mounted Secret (not an env var) so that a rotated token reaches the running router.
+        container["command"] += ["--feedback-token-file", f"{FEEDBACK_TOKEN_DIR}/{token.key}"]
+        container["volumeMounts"].append({"name": "feedback-token", "mountPath": FEEDBACK_TOKEN_DIR, "readOnly": True})
+        volumes.append(
+            {"name": "feedback-token", "secret": {"secretName": token.name, "items": [{"key": token.key, "path": token.key}]}}
+        )
     metadata = _metadata(mdep, spec, name)
     return {
         "apiVersion": "apps/v1",
@@ -194,7 +206,7 @@ def router_deployment(
                 "spec": {
                     "serviceAccountName": ROUTER_SERVICE_ACCOUNT,
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": volumes,
                 },
             },
         },

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,8 +85,35 @@ def last_line(text: str) -> str:
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    """The last line of a log tail that is not a progress line (what the trainer last said)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip() and not line.startswith(PROGRESS_PREFIX)]
     return lines[-1] if lines else ""
+
+
+def failure_message(terminated: dict[str, Any] | None, failed: dict[str, Any], *, retries: int | None) -> str:
+    """Why a trainer Job failed without a result, in words a user can act on.
+
+    A trainer killed by a signal (exit code 128 + n: the OOM killer, an eviction, a person) says
+    so and how many retries were used; otherwise the last thing the trainer printed (never its
+    progress lines), else the Job controller's message.
+    """
+    code = (terminated or {}).get("exitCode") or 0
+    used_up = f" and spec.retries ({retries}) is used up" if retries is not None else ""
+    if (terminated or {}).get("reason") == "OOMKilled":
+        return (
+            f"The trainer ran out of memory (OOMKilled, exit code {code}){used_up}: "
+            "raise spec.resources.limits.memory or lower the data size or spec.tuning.parallelism"
+        )
+    if code >= 128:
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"The trainer was killed by signal {code - 128} ({name}, exit code {code}){used_up}: {failed.get('message', '')}".rstrip(
+            ": "
+        )
+    detail = _last_line((terminated or {}).get("message", "")) or failed.get("message", "")
+    return f"The trainer failed: {detail}"
 
 
 def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, container: str, timeout: str) -> JobState:
@@ -128,8 +156,8 @@ def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, conta
             )
         if result is not None and result.message:
             return JobState("Failed", result.reason or "TrainingFailed", result.message, start, ended, result)
-        detail = _last_line((terminated or {}).get("message", "")) or failed.get("message", "")
-        return JobState("Failed", failed.get("reason") or "JobFailed", f"The trainer failed: {detail}", start, ended)
+        message = failure_message(terminated, failed, retries=(job.get("spec") or {}).get("backoffLimit"))
+        return JobState("Failed", failed.get("reason") or "JobFailed", message, start, ended)
     if status.get("active") or any((p.get("status") or {}).get("phase") == "Running" for p in pods):
         return JobState("Running", "Training", "The trainer is running", start)
     return JobState("Pending", "JobPending", _pending_message(pods), start)

@@ -66,6 +66,12 @@ class BlueGreen(base.ApiModel):
 
     preview_duration: base.Duration = "5m"
     """How long the preview runs before the switch."""
+    promote_without_traffic: bool = False
+    """false: the switch waits until the preview has answered at least analysis.minRequests
+    requests (send them to status.previewUrl); a preview nobody tried is never promoted, and after
+    analysis.inconclusiveLimit more intervals without them the rollout pauses for a person. true:
+    switch when previewDuration is over whatever the preview received (still never on a Failing
+    analysis)."""
 
 
 class ABTest(base.ApiModel):
@@ -94,13 +100,26 @@ class Analysis(base.ApiModel):
     interval: base.Duration = "30s"
     """How often to analyse."""
     min_requests: int = pydantic.Field(50, ge=0)
-    """Fewer requests in an interval make it inconclusive."""
+    """Fewer candidate requests in a step's window keep its analysis Inconclusive (never Passing)."""
     max_error_rate: float = pydantic.Field(0.01, ge=0, le=1)
-    """Highest acceptable share of failed requests."""
+    """Highest acceptable share of failed requests (5xx, unreachable), judged on its confidence
+    interval: Failing only when the whole interval lies above, Passing only when it lies at or below."""
     max_latency_p99: base.Duration = "250ms"
-    """Highest acceptable 99th percentile latency."""
-    min_agreement: float = pydantic.Field(0.9, ge=0, le=1)
-    """Lowest acceptable share of candidate predictions equal to the stable version's."""
+    """Highest acceptable 99th percentile latency, judged on a distribution-free interval of the p99
+    from the router's latency histogram (choose a bucket bound: 10ms, 25ms, 50ms, 100ms, 250ms,
+    500ms, 1s, 2500ms, 5s or 10s)."""
+    min_agreement: float | None = pydantic.Field(None, ge=0, le=1)
+    """Lowest acceptable share of candidate predictions equal to the stable version's, judged on its
+    confidence interval where the router compares them (Canary, Shadow). Unset: no agreement gate
+    (a new version exists to predict differently), except for Shadow, where agreement is the only
+    signal: 0.9."""
+    confidence: float = pydantic.Field(0.95, ge=0.5, lt=1)
+    """Confidence level of the intervals every gate is judged on (two-sided)."""
+    inconclusive_limit: int = pydantic.Field(3, ge=0, le=1000)
+    """Analysis intervals a rollout keeps collecting once a step's pause (or a preview, A/B test or
+    shadow duration) is over while its analysis is still Inconclusive; still Inconclusive after
+    them, the rollout pauses (phase Paused) for mlkube.io/action=promote or abort. 0: pause at
+    once."""
 
 
 class Strategy(base.ApiModel):
@@ -203,10 +222,21 @@ class AnalysisResult(base.ApiModel):
     """Share of candidate predictions equal to the stable version's."""
     compared: int = 0
     """Candidate predictions compared with the stable version's (the sample behind agreement)."""
+    error_rate_interval: list[float] | None = pydantic.Field(None, min_length=2, max_length=2)
+    """[lower, upper] Wilson interval of the error rate at analysis.confidence."""
+    latency_p99_interval_ms: list[float | None] | None = pydantic.Field(None, min_length=2, max_length=2)
+    """[lower, upper] distribution-free interval of the 99th percentile latency in milliseconds
+    (bucket bounds: the p99 lies above lower and at or below upper); upper is null while too few
+    requests bound it (368 at confidence 0.95) or when it lies beyond the last bucket (10s)."""
+    agreement_interval: list[float] | None = pydantic.Field(None, min_length=2, max_length=2)
+    """[lower, upper] Wilson interval of the agreement at analysis.confidence (agreement gate only)."""
     verdict: Literal["Passing", "Failing", "Inconclusive"] | None = None
     """The analysis verdict."""
     failed_checks: list[str] = []
-    """The thresholds the window broke, e.g. "errorRate 0.3 > maxErrorRate 0.05"."""
+    """The thresholds the window broke, e.g. "errorRate 0.3 > maxErrorRate 0.05 (...)"."""
+    inconclusive_checks: list[str] = []
+    """What keeps an Inconclusive verdict from a decision, e.g. "12 of 50 requests" or an interval
+    that contains its threshold."""
 
 
 class AnalysisBaseline(base.ApiModel):
@@ -303,6 +333,9 @@ class ModelDeploymentStatus(base.StatusBase):
     """When the candidate first became ready; its first step, preview or test counts from here."""
     analysis: AnalysisResult | None = None
     """The latest analysis."""
+    inconclusive_since: str | None = None
+    """When the current step's pause (or preview, test or shadow duration) ended with its analysis
+    still Inconclusive; the rollout pauses analysis.inconclusiveLimit intervals later."""
     last_analysis_time: str | None = None
     """When the latest analysis ran."""
     analysis_baseline: AnalysisBaseline | None = None

@@ -34,11 +34,14 @@ def test_shadow_mirrors_compares_and_never_touches_the_primary(cluster, project,
 
     def compared():
         answers.extend(client.burst(rows[:24]))
-        return (cluster.mdep_status(name, namespace).get("analysis") or {}).get("compared", 0) >= 20
+        analysis = cluster.mdep_status(name, namespace).get("analysis") or {}
+        return analysis.get("compared", 0) >= 20 and analysis.get("verdict") == "Passing"
 
-    wait_for(compared, 60, "20 compared predictions in status", interval=0)
+    # Verdicts are decided on confidence intervals (issue 22): 20 error-free requests cannot show an
+    # error rate under 0.05 at 95 % (73 can), so the test waits for the verdict, not for a count.
+    wait_for(compared, 60, "a Passing verdict on 20 or more compared predictions in status", interval=0)
     analysis = cluster.mdep_status(name, namespace)["analysis"]
-    assert 0.8 <= analysis["agreement"] <= 1 and analysis["verdict"] == "Passing", analysis
+    assert 0.8 <= analysis["agreement"] <= 1 and analysis["agreementInterval"][0] >= 0.9, analysis  # Shadow's default gate
     mirrored = httpx.get(f"{url}/mlkube/stats").json()["versions"][shadow]
     assert mirrored["byRole"] == {"shadow": mirrored["requests"]} and mirrored["requests"] >= 20
     direct = cluster.status("isvc", f"{name}-v{primary}", namespace)["url"]

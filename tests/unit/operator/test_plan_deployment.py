@@ -176,7 +176,7 @@ def test_the_analysis_judges_the_window_and_a_failing_candidate_is_rolled_back()
     seen = rolling(stats=stats(v1=counters(100), v2=counters(40, errors=20)))
     result = plan(obj, seen, at=5)
     assert result.events[0].reason == "RolledBack" and result.events[0].type == "Warning"
-    assert "errorRate 0.667 > maxErrorRate 0.01 (20 of 30 requests)" in result.events[0].message
+    assert "errorRate 0.667 > maxErrorRate 0.01 (20 of 30 requests; 95% interval 0.488-0.808)" in result.events[0].message
     status = result.status
     assert (status.phase, status.rolled_back_version, status.candidate_version) == ("RolledBack", 2, None)
     assert status.analysis.verdict == "Failing" and status.last_analysis_time == "2026-01-01T00:00:05Z"
@@ -185,8 +185,12 @@ def test_the_analysis_judges_the_window_and_a_failing_candidate_is_rolled_back()
 
 def test_the_message_says_how_the_rollout_stands():
     obj = mdep(status=ROLLING)
-    seen = rolling(stats=stats(v1=counters(100), v2=counters(30)))
-    assert plan(obj, seen, at=5).status.message == "Rolling out version 2: v1=75,v2=25; analysis Passing on 30 requests"
+    seen = rolling(stats=stats(v1=counters(2000), v2=counters(500)))
+    assert plan(obj, seen, at=5).status.message == "Rolling out version 2: v1=75,v2=25; analysis Passing on 500 requests"
+    few = rolling(stats=stats(v1=counters(100), v2=counters(12)))
+    assert plan(obj, few, at=5).status.message == (
+        "Rolling out version 2: v1=75,v2=25; analysis Inconclusive on 12 requests: 12 of 20 requests"
+    )
     loading = rolling(isvcs={1: isvc(1), 2: isvc(2, ready=False)})
     assert plan(obj, loading, at=5).status.message == "Waiting for version 2 to become ready"
     rolled_back = {"phase": "RolledBack", "stableVersion": 1, "rolledBackVersion": 2, "message": "Version 2 rolled back (why)"}
@@ -277,3 +281,53 @@ def test_a_feedback_token_secret_is_mounted_into_the_router_and_named_on_its_com
         "secret": {"secretName": "churn-feedback", "items": [{"key": "bearer", "path": "bearer"}]},
     } in guarded["volumes"]
     assert not any("bearer" in str(env) for env in container.get("env", []))  # never copied into the spec
+
+
+def test_the_status_shows_the_intervals_the_verdict_was_decided_on():
+    obj = mdep(status=ROLLING)
+    analysis = plan(obj, rolling(stats=stats(v1=counters(4000), v2=counters(1000, errors=2))), at=5).status.analysis
+    assert (analysis.verdict, analysis.error_rate_interval, analysis.latency_p99_interval_ms) == (
+        "Passing",
+        [0.0005, 0.0073],
+        [0, 5],
+    )
+    assert analysis.agreement_interval is None  # a Canary without minAgreement has no agreement gate
+    wire = plan(obj, rolling(stats=stats(v1=counters(100), v2=counters(30))), at=5).status.wire()["analysis"]
+    assert wire["errorRateInterval"] == [0.0, 0.1135] and wire["latencyP99IntervalMs"] == [0, None]
+    assert wire["inconclusiveChecks"] == [
+        "errorRate 0 undecided against maxErrorRate 0.01 (0 of 30 requests; 95% interval 0-0.114)"
+    ]
+
+
+def test_an_undecided_step_is_announced_once_across_passes_then_pauses_until_a_person_decides():
+    obj = mdep(status=ROLLING)  # step 0: 25 % for 1m; minRequests 20; analysis every 30s, inconclusiveLimit 3
+    quiet = rolling(stats=stats(v1=counters(40), v2=counters(5)))
+    first = plan(obj, quiet, at=61)
+    assert [e.reason for e in first.events] == ["AnalysisInconclusive"] and first.events[0].type == "Warning"
+    assert "(5 of 20 requests)" in first.events[0].message
+    assert first.status.inconclusive_since == "2026-01-01T00:01:01Z" and first.status.phase == "Progressing"
+    assert plan_deployment.is_rolling_out(first.status)
+    obj = stored(obj, first)
+    later = plan(obj, quiet, at=100)
+    assert later.events == () and later.status.inconclusive_since == "2026-01-01T00:01:01Z"
+    paused = plan(stored(obj, later), quiet, at=151)
+    assert [e.reason for e in paused.events] == ["AwaitingDecision"]
+    assert paused.status.phase == "Paused" and paused.status.message == paused.events[0].message
+    assert "(5 of 20 requests); annotate mlkube.io/action=promote or abort" in paused.status.message
+    assert paused.status.traffic_summary == "v1=75,v2=25"
+    obj = stored(obj, paused)
+    assert plan(obj, quiet, at=300).events == ()  # paused: nothing more is said
+    promoted = plan({**obj, "metadata": {**obj["metadata"], "annotations": {"mlkube.io/action": "promote"}}}, quiet, at=301)
+    assert [e.reason for e in promoted.events] == ["Promoted"] and promoted.status.inconclusive_since is None
+
+
+def test_a_blue_green_preview_nobody_tried_is_not_promoted():
+    strategy = {"type": "BlueGreen", "blueGreen": {"previewDuration": "1m"}, "analysis": {"minRequests": 20}}
+    obj = mdep(status=ROLLING, strategy=strategy)
+    untried = plan(obj, rolling(stats=stats(v1=counters(500), v2=counters(0))), at=61)
+    assert untried.status.stable_version == 1 and [e.reason for e in untried.events] == ["AnalysisInconclusive"]
+    assert "the preview answered 0 of 20 requests; send requests to status.previewUrl" in untried.events[0].message
+    tried = plan(obj, rolling(stats=stats(v1=counters(500), v2=counters(25))), at=61)
+    assert tried.status.stable_version == 2 and [e.reason for e in tried.events] == ["Promoted"]
+    allowed = mdep(status=ROLLING, strategy={**strategy, "blueGreen": {"previewDuration": "1m", "promoteWithoutTraffic": True}})
+    assert plan(allowed, rolling(stats=stats(v1=counters(500), v2=counters(0))), at=61).status.stable_version == 2

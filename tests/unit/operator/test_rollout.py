@@ -1,5 +1,7 @@
-"""The rollout state machine: each strategy's path, promotion, rollback, manual actions."""
+"""The rollout state machine: each strategy's path, promotion, rollback, manual actions, and what an
+undecided analysis does (keep collecting, say so once, then pause)."""
 
+import dataclasses
 import datetime
 
 import pytest
@@ -16,9 +18,15 @@ def strategy(**kw):
     )
 
 
-def seen(desired, *, ready=(1, 2), verdict=None, action=None, at=0):
+def seen(desired, *, ready=(1, 2), verdict=None, action=None, at=0, requests=100, why=()):
     return rollout.Observation(
-        desired=desired, ready={v: True for v in ready}, verdict=verdict, action=action, now=T0 + datetime.timedelta(seconds=at)
+        desired=desired,
+        ready={v: True for v in ready},
+        verdict=verdict,
+        action=action,
+        now=T0 + datetime.timedelta(seconds=at),
+        requests=requests,
+        inconclusive_checks=why,
     )
 
 
@@ -97,7 +105,89 @@ def test_shadow_promotes_on_passing_agreement_after_its_duration():
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=60)).state.candidate == 2
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=301)).state.stable == 2
-    assert rollout.decide(s, state, seen(2, verdict="Inconclusive", at=301)).state.phase == "Paused"
+    undecided = rollout.decide(s, state, seen(2, verdict="Inconclusive", at=301))
+    assert undecided.state.phase == "Progressing" and [e[1] for e in undecided.events] == ["AnalysisInconclusive"]
+    at_once = deployment.Strategy(type="Shadow", shadow={"duration": "5m"}, analysis={"inconclusiveLimit": 0})
+    assert rollout.decide(at_once, state, seen(2, verdict="Inconclusive", at=301)).state.phase == "Paused"
+
+
+CANARY_HELD = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
+FEW = ("12 of 50 requests",)
+
+
+def test_an_inconclusive_step_keeps_collecting_says_so_once_then_pauses():
+    s = strategy(analysis={"interval": "10s", "inconclusiveLimit": 3})  # step 0: 25 % for 1m
+    assert rollout.decide(s, CANARY_HELD, seen(2, verdict="Inconclusive", at=30, why=FEW)) == rollout.Decision(CANARY_HELD)
+    first = rollout.decide(s, CANARY_HELD, seen(2, verdict="Inconclusive", at=61, why=FEW))
+    assert first.state == dataclasses.replace(CANARY_HELD, inconclusive_since=T0 + datetime.timedelta(seconds=61))
+    assert first.events == (
+        (
+            "Warning",
+            "AnalysisInconclusive",
+            "Canary step 0 of version 2 ended with an inconclusive analysis (12 of 50 requests); "
+            "collecting for up to 3 more analysis intervals (30s), then the rollout pauses",
+        ),
+    )
+    again = rollout.decide(s, first.state, seen(2, verdict="Inconclusive", at=75, why=FEW))
+    assert again == rollout.Decision(first.state)  # one Event a step, not one a pass
+    paused = rollout.decide(s, first.state, seen(2, verdict="Inconclusive", at=91, why=FEW))
+    assert paused.state.phase == "Paused" and paused.state.candidate == 2
+    assert paused.events == (
+        (
+            "Normal",
+            "AwaitingDecision",
+            "Canary step 0 of version 2 ended and 3 more analysis intervals (30s) with an inconclusive analysis "
+            "(12 of 50 requests); annotate mlkube.io/action=promote or abort",
+        ),
+    )
+    assert rollout.traffic(s, paused.state) == rollout.traffic(s, CANARY_HELD)  # the split holds while a person decides
+    assert rollout.decide(s, paused.state, seen(2, verdict="Inconclusive", at=200)) == rollout.Decision(paused.state)
+    assert rollout.decide(s, paused.state, seen(2, action="promote", at=201)).state.stable == 2
+    assert rollout.decide(s, paused.state, seen(2, action="abort", at=201)).state.phase == "RolledBack"
+    # Paused undecided, the candidate keeps its share and is still judged: a failure ends it.
+    failing = rollout.decide(s, paused.state, seen(2, verdict="Failing", at=300))
+    assert (failing.state.phase, failing.state.rolled_back) == ("RolledBack", 2)
+    held = rollout.decide(strategy(onFailure="pause"), paused.state, seen(2, verdict="Failing", at=300))
+    assert held.state.phase == "Paused" and held.state.inconclusive_since is None and held.events[0][1] == "RolloutPaused"
+    assert rollout.decide(strategy(onFailure="pause"), held.state, seen(2, verdict="Failing", at=301)).events == ()
+
+
+def test_a_decision_while_collecting_ends_the_wait_and_the_next_step_starts_afresh():
+    s = strategy(analysis={"interval": "10s"})
+    waiting = dataclasses.replace(CANARY_HELD, inconclusive_since=T0 + datetime.timedelta(seconds=61))
+    passed = rollout.decide(s, waiting, seen(2, verdict="Passing", at=80))
+    assert (passed.state.step, passed.state.inconclusive_since, passed.window_reset) == (1, None, True)
+    assert rollout.decide(s, waiting, seen(2, verdict="Failing", at=80)).state.phase == "RolledBack"
+    lost = rollout.decide(s, CANARY_HELD, seen(2, verdict=None, at=61))  # the router did not answer
+    assert "the router's counters are unavailable" in lost.events[0][2]
+
+
+@pytest.mark.parametrize(
+    ("requests", "without_traffic", "phase"),
+    [(0, False, "Progressing"), (9, False, "Progressing"), (10, False, "Healthy"), (0, True, "Healthy")],
+)
+def test_blue_green_never_promotes_a_preview_nobody_tried(requests, without_traffic, phase):
+    s = deployment.Strategy.model_validate(
+        {
+            "type": "BlueGreen",
+            "blueGreen": {"previewDuration": "1m", "promoteWithoutTraffic": without_traffic},
+            "analysis": {"minRequests": 10, "interval": "10s"},
+        }
+    )
+    d = rollout.decide(s, CANARY_HELD, seen(2, verdict="Inconclusive", at=61, requests=requests))
+    assert d.state.phase == phase
+    if phase == "Progressing":
+        assert (
+            d.events[0][1] == "AnalysisInconclusive"
+            and (
+                f"the preview answered {requests} of 10 requests; send requests to status.previewUrl "
+                "or set blueGreen.promoteWithoutTraffic"
+            )
+            in d.events[0][2]
+        )
+        paused = rollout.decide(s, d.state, seen(2, verdict="Inconclusive", at=91, requests=requests))
+        assert paused.state.phase == "Paused" and paused.state.stable == 1
+    assert rollout.decide(s, CANARY_HELD, seen(2, verdict="Failing", at=61, requests=requests)).state.phase == "RolledBack"
 
 
 def test_spec_going_back_to_stable_cancels_the_candidate():
@@ -208,7 +298,12 @@ def test_ab_test_without_a_winner_keeps_the_operational_verdict():
     assert d.state.stable == 2 and [e[1] for e in d.events] == ["ABTestReport", "Promoted"]
     assert "ABTest ran for 10m without failing" in d.events[1][2]
     d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(summary=undecided, verdict="Inconclusive"))
+    assert d.state.phase == "Progressing" and [e[1] for e in d.events] == ["AnalysisInconclusive"]  # the test goes on
+    d = rollout.decide(ab_strategy(), d.state, ab_seen(summary=undecided, verdict="Inconclusive", at=691))
     assert d.state.phase == "Paused" and [e[1] for e in d.events] == ["ABTestReport", "AwaitingDecision"]
-    no_report = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(verdict="Inconclusive"))
+    at_once = ab_strategy(analysis={"inconclusiveLimit": 0})
+    no_report = rollout.decide(at_once, AB_RUNNING, ab_seen(verdict="Inconclusive"))
     assert [e[1] for e in no_report.events] == ["AwaitingDecision"]  # the router did not answer: nothing to report
+    late_winner = rollout.decide(ab_strategy(), d.state, ab_seen(winner=2, summary=BETTER, at=650))
+    assert late_winner == rollout.Decision(d.state)  # paused: a person decides from here
     assert rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(summary=undecided, verdict="Failing")).state.phase == "RolledBack"

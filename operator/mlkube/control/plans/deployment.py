@@ -13,7 +13,10 @@ Versions that leave the table are deleted one pass later (``status.retiringVersi
 the router has had a watch event's time to switch, so no request is sent to a version being
 deleted. An ABTest's report is refreshed in ``status.abTest`` on every pass while the test
 runs; when the test ends (promoted, rolled back, paused, aborted or replaced) it is stamped
-``finishedAt`` and kept until the next rollout starts.
+``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``, with
+the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis`` with
+its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
+``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it.
 
 Must not: do I/O or read the clock (``now`` is an argument).
 """
@@ -99,6 +102,8 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             failed_checks=tuple(result.failed_checks) if result else (),
             ab_winner=report.winner if report else None,
             ab_summary=report.conclusion if report else "",
+            inconclusive_checks=tuple(result.inconclusive_checks) if result else (),
+            requests=result.requests if result else 0,
         ),
     )
     after = decision.state
@@ -126,6 +131,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             "current_step": after.step,
             "step_started_at": timestamps.format(after.step_started) if after.step_started else None,
             "candidate_ready_at": timestamps.format(after.candidate_ready_at) if after.candidate_ready_at else None,
+            "inconclusive_since": timestamps.format(after.inconclusive_since) if after.inconclusive_since else None,
             "rolled_back_version": after.rolled_back,
             "url": router_url,
             "preview_url": f"{router_url}/preview" if router_url and any(t.role == "preview" for t in traffic) else None,
@@ -314,7 +320,7 @@ def not_ready(
 
 def state_of(status: deployment_api.ModelDeploymentStatus) -> rollout.State:
     """The rollout state kept in status."""
-    started, ready_at = status.step_started_at, status.candidate_ready_at
+    started, ready_at, undecided = status.step_started_at, status.candidate_ready_at, status.inconclusive_since
     return rollout.State(
         stable=status.stable_version,
         candidate=status.candidate_version,
@@ -323,6 +329,7 @@ def state_of(status: deployment_api.ModelDeploymentStatus) -> rollout.State:
         step_started=timestamps.parse(started) if started else None,
         rolled_back=status.rolled_back_version,
         candidate_ready_at=timestamps.parse(ready_at) if ready_at else None,
+        inconclusive_since=timestamps.parse(undecided) if undecided else None,
     )
 
 
@@ -358,7 +365,7 @@ def _measure(
     if candidate is None or not seen.ready.get(candidate) or not router_url or stats is None:
         return None, None
     window = analysis.window(stats, candidate, current.analysis_baseline)
-    result = analysis.judge(window, spec.strategy.analysis, needs_agreement=spec.strategy.type in ("Canary", "Shadow"))
+    result = analysis.judge(window, spec.strategy.analysis, min_agreement=analysis.min_agreement(spec.strategy))
     report = None
     if spec.strategy.type == "ABTest" and state.stable is not None:
         report = ab_report(
@@ -394,4 +401,6 @@ def _message(
     if state.candidate is None:
         return f"Version {state.stable} serves all traffic"
     verdict = f"analysis {result.verdict} on {result.requests} requests" if result else "analysis not started"
+    if result and result.inconclusive_checks:
+        verdict += ": " + "; ".join(result.inconclusive_checks)
     return f"Rolling out version {state.candidate}: {rollout.summary(traffic)}; {verdict}"

@@ -9,7 +9,7 @@ classification project, mean absolute error and RMSE for regression), then the d
 - accuracy: the two-proportion z-test with the pooled proportion, p = erfc(|z| / sqrt 2);
 - mae: Welch's t-test on the absolute errors (their variance from the sum of squared errors,
   since |e|^2 = e^2), p from Student's t distribution with the Welch-Satterthwaite degrees of
-  freedom via the regularized incomplete beta function.
+  freedom via the regularized incomplete beta function (``intervals.regularized_beta``).
 
 A version wins when p < ``SIGNIFICANCE`` and each arm has at least ``min_labeled`` labeled
 predictions (at least 2); otherwise there is no winner and the conclusion says why.
@@ -24,7 +24,7 @@ import dataclasses
 import math
 
 from mlkube.api import deployment
-from mlkube.control.policy import analysis
+from mlkube.control.policy import analysis, intervals
 
 SIGNIFICANCE = 0.05
 
@@ -119,39 +119,7 @@ def student_t_two_sided(t: float, df: float) -> float:
     """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom: I_{df/(df+t^2)}(df/2, 1/2)."""
     if df <= 0:
         raise ValueError(f"degrees of freedom must be positive, got {df}")
-    return min(1.0, max(0.0, regularized_beta(df / 2, 0.5, df / (df + t * t))))
-
-
-def regularized_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), by the continued fraction of Numerical Recipes (6.4), modified Lentz."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _beta_fraction(a, b, x) / a
-    return 1.0 - front * _beta_fraction(b, a, 1 - x) / b
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
+    return min(1.0, max(0.0, intervals.regularized_beta(df / 2, 0.5, df / (df + t * t))))
 
 
 def _value(w: analysis.Window, metric: str) -> float | None:

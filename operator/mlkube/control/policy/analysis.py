@@ -5,15 +5,43 @@ a snapshot from the start of the current step and judges the difference. A candi
 are its own failures (``serverErrors``: 5xx and unreachable), not clients' bad requests (4xx),
 which every version answers alike. The quality counters (ground truth scored against the
 version's predictions: ``labeled``, ``correct``, error sums) are windowed the same way; they count
-feedback that arrived within the window. Pure: no I/O, no clock.
+feedback that arrived within the window.
+
+``judge`` decides each gate on a confidence interval at ``analysis.confidence`` (``intervals``):
+
+- error rate (``maxErrorRate``) and agreement (``minAgreement``): Wilson score intervals. A gate
+  fails only when its whole interval is past the threshold, passes only when its whole interval
+  is within, and otherwise keeps the window Inconclusive: more requests narrow the interval.
+- latency p99 (``maxLatencyP99``): the order-statistic interval of the p99 from the router's
+  latency histogram, exact and distribution-free. It fails when the p99 lies above the threshold
+  at that confidence and passes when it lies at or below. Fewer requests than
+  ``intervals.min_samples`` cannot show that a p99 is low at all (368 at 0.95: with fewer, even
+  a sample with no slow request does not rule out 1 % of slow ones), so below that count the
+  latency gate only fails, on proof, and does not hold the verdict: requiring an upper bound
+  would turn every rollout of a low-traffic model into a pause, and one slow request among fifty
+  (a cold cache) is not evidence of a slow version.
+
+Passing also needs ``minRequests`` requests (and compared predictions, with an agreement gate).
+Below that the window is Inconclusive, except that the error gate fails early when the verdict at
+``minRequests`` is already certain: the errors so far would fail it even if every other request
+succeeded. That adds no false failure to the look at ``minRequests``; failing on the interval of
+a handful of requests would (one error among the first three is "certain" at 95 %).
+
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from mlkube.api import base, deployment
+from mlkube.control.policy import intervals
+
+SHADOW_MIN_AGREEMENT = 0.9
+COMPARING = ("Canary", "Shadow")  # the strategies whose router compares the candidate's predictions with the stable's
+LATENCY_QUANTILE = 0.99
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,48 +109,119 @@ def quantile_ms(buckets: tuple[tuple[float, int], ...], q: float) -> float | Non
     return buckets[-1][0]
 
 
-def judge(traffic: Window, thresholds: deployment.Analysis, *, needs_agreement: bool) -> deployment.AnalysisResult:
-    """The verdict on a candidate's window: Inconclusive below minRequests, Failing past any threshold.
+def min_agreement(strategy: deployment.Strategy) -> float | None:
+    """The agreement gate of ``strategy``: ``analysis.minAgreement`` where the router compares the
+    candidate's predictions with the stable version's (Canary, Shadow), 0.9 for a Shadow that
+    leaves it unset; None: no agreement gate."""
+    if strategy.type not in COMPARING:
+        return None
+    if strategy.analysis.min_agreement is not None:
+        return strategy.analysis.min_agreement
+    return SHADOW_MIN_AGREEMENT if strategy.type == "Shadow" else None
 
-    Errors fail a candidate even before the sample is large enough to pass it, as soon as they
-    exceed what ``maxErrorRate`` allows in ``minRequests`` requests.
-    """
+
+def judge(traffic: Window, thresholds: deployment.Analysis, *, min_agreement: float | None) -> deployment.AnalysisResult:
+    """The verdict on a candidate's window: Failing when an interval is past its threshold,
+    Passing when every gate's interval is within and the window holds ``minRequests`` requests,
+    Inconclusive otherwise (``inconclusiveChecks`` says why). ``min_agreement`` None: no agreement
+    gate (see ``min_agreement``)."""
+    need = max(thresholds.min_requests, 1)
+    failed: list[str] = []
+    pending: list[str] = [] if traffic.requests >= need else [f"{traffic.requests} of {need} requests"]
+    error_interval = _error_gate(traffic, thresholds, need=need, failed=failed, pending=pending)
+    p99_interval = _latency_gate(traffic, thresholds, need=need, failed=failed, pending=pending)
+    agreement_interval = None
+    if min_agreement is not None:
+        agreement_interval = _agreement_gate(
+            traffic, min_agreement, need=need, confidence=thresholds.confidence, failed=failed, pending=pending
+        )
     error_rate = traffic.errors / traffic.requests if traffic.requests else None
-    p99 = quantile_ms(traffic.buckets, 0.99)
     agreement = traffic.agreed / traffic.compared if traffic.compared else None
-    max_latency_ms = base.parse_duration(thresholds.max_latency_p99).total_seconds() * 1000
-    enough = traffic.requests >= thresholds.min_requests and (not needs_agreement or traffic.compared >= thresholds.min_requests)
-    failed = []
-    if (
-        error_rate is not None
-        and error_rate > thresholds.max_error_rate
-        and (enough or traffic.errors > thresholds.max_error_rate * max(thresholds.min_requests, 1))
-    ):
-        failed.append(
-            f"errorRate {error_rate:.3g} > maxErrorRate {thresholds.max_error_rate:g} "
-            f"({traffic.errors} of {traffic.requests} requests)"
-        )
-    if enough and p99 is not None and p99 > max_latency_ms:
-        shown = "over 10s" if p99 == float("inf") else f"{p99:g}ms"
-        failed.append(f"latencyP99 {shown} > maxLatencyP99 {thresholds.max_latency_p99}")
-    if (
-        enough
-        and needs_agreement
-        and agreement is not None
-        and traffic.compared >= thresholds.min_requests
-        and agreement < thresholds.min_agreement
-    ):
-        failed.append(
-            f"agreement {agreement:.3g} < minAgreement {thresholds.min_agreement:g} "
-            f"({traffic.agreed} of {traffic.compared} predictions)"
-        )
-    verdict = "Failing" if failed else ("Passing" if enough else "Inconclusive")
+    p99 = quantile_ms(traffic.buckets, LATENCY_QUANTILE)
     return deployment.AnalysisResult(
         requests=traffic.requests,
         error_rate=None if error_rate is None else round(error_rate, 4),
-        latency_p99_ms=None if p99 in (None, float("inf")) else p99,
+        error_rate_interval=_rounded(error_interval),
+        latency_p99_ms=None if p99 in (None, math.inf) else p99,
+        latency_p99_interval_ms=None
+        if p99_interval is None
+        else [p99_interval[0], None if p99_interval[1] in (None, math.inf) else p99_interval[1]],
         agreement=None if agreement is None else round(agreement, 4),
+        agreement_interval=_rounded(agreement_interval),
         compared=traffic.compared,
-        verdict=verdict,
+        verdict="Failing" if failed else ("Inconclusive" if pending else "Passing"),
         failed_checks=failed,
+        inconclusive_checks=[] if failed else pending,
     )
+
+
+def _error_gate(
+    traffic: Window, thresholds: deployment.Analysis, *, need: int, failed: list[str], pending: list[str]
+) -> tuple[float, float] | None:
+    k, n, limit, confidence = traffic.errors, traffic.requests, thresholds.max_error_rate, thresholds.confidence
+    interval = intervals.wilson(k, n, confidence=confidence)
+    if interval is None:
+        return None
+    upper = interval[1]
+    figures = f"({k} of {n} requests; {_level(confidence)} interval {_span(interval)})"
+    # Below minRequests: the interval of these errors among minRequests requests, every other one
+    # succeeding, is the best the window can still do.
+    certain = intervals.wilson(k, max(n, need), confidence=confidence)[0]
+    if certain > limit:
+        failed.append(f"errorRate {k / n:.3g} > maxErrorRate {limit:g} {figures}")
+    elif n >= need and not (upper <= limit or (k == 0 and limit == 0)):
+        pending.append(f"errorRate {k / n:.3g} undecided against maxErrorRate {limit:g} {figures}")
+    return interval
+
+
+def _latency_gate(
+    traffic: Window, thresholds: deployment.Analysis, *, need: int, failed: list[str], pending: list[str]
+) -> tuple[float, float | None] | None:
+    interval = intervals.quantile_interval(traffic.buckets, LATENCY_QUANTILE, confidence=thresholds.confidence)
+    if interval is None or traffic.requests < need:
+        return interval
+    lower, upper = interval
+    limit_ms = base.parse_duration(thresholds.max_latency_p99).total_seconds() * 1000
+    p99 = quantile_ms(traffic.buckets, LATENCY_QUANTILE)
+    figures = f"({_level(thresholds.confidence)} interval {_ms(lower)}-{_ms(upper)}; {traffic.requests} requests)"
+    point = "over 10s" if p99 == math.inf else f"{p99:g}ms"
+    if lower >= limit_ms:
+        failed.append(f"latencyP99 {point} > maxLatencyP99 {thresholds.max_latency_p99} {figures}")
+    elif upper is not None and upper > limit_ms:
+        pending.append(f"latencyP99 {point} undecided against maxLatencyP99 {thresholds.max_latency_p99} {figures}")
+    return interval
+
+
+def _agreement_gate(
+    traffic: Window, limit: float, *, need: int, confidence: float, failed: list[str], pending: list[str]
+) -> tuple[float, float] | None:
+    k, n = traffic.agreed, traffic.compared
+    interval = intervals.wilson(k, n, confidence=confidence)
+    if n < need:
+        pending.append(f"{n} of {need} compared predictions")
+        return interval
+    lower, upper = interval
+    figures = f"({k} of {n} predictions; {_level(confidence)} interval {_span(interval)})"
+    if upper < limit:
+        failed.append(f"agreement {k / n:.3g} < minAgreement {limit:g} {figures}")
+    elif not (lower >= limit or (k == n and limit == 1)):
+        pending.append(f"agreement {k / n:.3g} undecided against minAgreement {limit:g} {figures}")
+    return interval
+
+
+def _rounded(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
+
+
+def _span(interval: tuple[float, float]) -> str:
+    return f"{interval[0]:.3g}-{interval[1]:.3g}"
+
+
+def _ms(bound: float | None) -> str:
+    if bound is None:
+        return "unbounded"
+    return "over 10s" if bound == math.inf else f"{bound:g}ms"
+
+
+def _level(confidence: float) -> str:
+    return f"{confidence * 100:g}%"

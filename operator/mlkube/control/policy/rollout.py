@@ -6,6 +6,17 @@ time, and at the end of an A/B test its report's winner) and returns the next st
 events to post. ``traffic`` turns a state into the
 traffic table the router applies. The stable version serves throughout: every path that does
 not promote ends with the candidate at 0%.
+
+Each step holds (a canary step's pause, or the preview, A/B test or shadow duration) while the
+analysis collects; a Failing verdict ends the rollout at any time. When the hold is over the step
+advances on a Passing verdict (a blue/green preview on having answered ``minRequests`` requests,
+unless ``promoteWithoutTraffic``; an A/B test on its winner first). Otherwise the analysis is
+undecided and the step keeps collecting, with one ``AnalysisInconclusive`` Event, for
+``analysis.inconclusiveLimit`` more analysis intervals (as Argo Rollouts tolerates that many
+inconclusive measurements); still undecided then, the rollout pauses (``AwaitingDecision``) until
+``mlkube.io/action=promote`` or ``abort``, with the candidate still judged: a Failing verdict
+still ends it. ``State.inconclusive_since`` remembers when the hold ended undecided, so the
+Event is posted once per step and the limit counts from there.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ class State:
     step_started: datetime.datetime | None = None
     rolled_back: int | None = None
     candidate_ready_at: datetime.datetime | None = None  # when the candidate first served: pauses count from there
+    inconclusive_since: datetime.datetime | None = None  # when this step's hold ended without a decision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +57,8 @@ class Observation:
     failed_checks: tuple[str, ...] = ()  # what a Failing verdict broke
     ab_winner: int | None = None  # ABTest: the version the report finds significantly better, if any
     ab_summary: str = ""  # ABTest: the report's conclusion, quoted in the events
+    inconclusive_checks: tuple[str, ...] = ()  # what keeps an Inconclusive verdict undecided
+    requests: int = 0  # the candidate's requests in the analysis window
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +104,10 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
             return _promote(state, "promoted by annotation")
         return Decision(state, (("Warning", "PromotionRefused", f"Version {state.candidate} is not ready to take traffic"),))
     if state.phase == "Paused":  # a person decides from here: promote or abort
+        if state.inconclusive_since is not None and seen.verdict == "Failing" and candidate_ready:
+            # Paused undecided, the candidate keeps its share and the analysis keeps running: a
+            # failure found meanwhile still ends it.
+            return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
         return Decision(state)
     if not candidate_ready:
         if state.candidate in seen.load_failures:
@@ -108,19 +126,18 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
 
 
 def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
-    held = seen.now - (state.step_started or seen.now)
-    interval = base.parse_duration(strategy.analysis.interval)
     if strategy.type == "Direct":
         return _promote(state, "direct rollout")
+    if seen.now - (state.step_started or seen.now) < _hold(strategy, state):
+        return Decision(dataclasses.replace(state, phase="Progressing"))
     if strategy.type == "Canary":
+        if seen.verdict != "Passing":
+            return _undecided(strategy, state, seen)
         steps = strategy.canary.steps
-        pause = base.parse_duration(steps[state.step].pause) if steps[state.step].pause else interval
-        if held < pause or seen.verdict != "Passing":
-            return Decision(dataclasses.replace(state, phase="Progressing"))
         if state.step + 1 < len(steps):
             nxt = state.step + 1
             return Decision(
-                dataclasses.replace(state, step=nxt, step_started=seen.now, phase="Progressing"),
+                dataclasses.replace(state, step=nxt, step_started=seen.now, phase="Progressing", inconclusive_since=None),
                 (
                     (
                         "Normal",
@@ -131,32 +148,104 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
                 window_reset=True,
             )
         return _finish(strategy, state, "all canary steps passed")
-    duration = {
+    if strategy.type == "ABTest":
+        return _end_ab_test(strategy, state, seen)
+    duration = _duration(strategy)
+    if strategy.type == "BlueGreen" and (_has_traffic(strategy, seen) or strategy.blue_green.promote_without_traffic):
+        return _finish(strategy, state, f"BlueGreen ran for {duration} without failing")
+    if strategy.type == "Shadow" and seen.verdict == "Passing":
+        return _finish(strategy, state, f"Shadow ran for {duration} without failing")
+    return _undecided(strategy, state, seen)
+
+
+def _hold(strategy: deployment.Strategy, state: State) -> datetime.timedelta:
+    """How long the current step holds before its analysis decides: a canary step's pause (one
+    analysis interval by default), or the preview, A/B test or shadow duration."""
+    if strategy.type == "Canary":
+        pause = strategy.canary.steps[state.step].pause
+        return base.parse_duration(pause or strategy.analysis.interval)
+    return base.parse_duration(_duration(strategy))
+
+
+def _duration(strategy: deployment.Strategy) -> str:
+    return {
         "BlueGreen": strategy.blue_green.preview_duration,
         "ABTest": strategy.ab_test.duration,
         "Shadow": strategy.shadow.duration,
     }[strategy.type]
-    if held < base.parse_duration(duration):
-        return Decision(dataclasses.replace(state, phase="Progressing"))
-    if strategy.type == "ABTest":
-        return _end_ab_test(strategy, state, seen)
-    if strategy.type == "BlueGreen" or seen.verdict == "Passing":
-        return _finish(strategy, state, f"{strategy.type} ran for {duration} without failing")
+
+
+def _has_traffic(strategy: deployment.Strategy, seen: Observation) -> bool:
+    return seen.requests >= max(strategy.analysis.min_requests, 1)
+
+
+def _undecided(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """The step's hold is over and nothing decided: keep collecting for ``inconclusiveLimit``
+    analysis intervals, saying so once (an AnalysisInconclusive Event when the hold ends), then
+    pause for a person (AwaitingDecision)."""
+    limit = strategy.analysis.inconclusive_limit
+    extra = base.parse_duration(strategy.analysis.interval) * limit
+    since = state.inconclusive_since or seen.now
+    what = _step_name(strategy, state)
+    why = _why_undecided(strategy, seen)
+    if seen.now - since >= extra:
+        waited = f" and {limit} more analysis intervals ({_shown(extra)})" if limit else ""
+        return Decision(
+            dataclasses.replace(state, phase="Paused", inconclusive_since=since),
+            (
+                (
+                    "Normal",
+                    "AwaitingDecision",
+                    f"{what} ended{waited} with an inconclusive analysis ({why}); annotate mlkube.io/action=promote or abort",
+                ),
+            ),
+        )
+    progressing = dataclasses.replace(state, phase="Progressing", inconclusive_since=since)
+    if state.inconclusive_since is not None:
+        return Decision(progressing)
     return Decision(
-        dataclasses.replace(state, phase="Paused"),
+        progressing,
         (
             (
-                "Normal",
-                "AwaitingDecision",
-                f"{strategy.type} finished with an inconclusive analysis; annotate mlkube.io/action=promote or abort",
+                "Warning",
+                "AnalysisInconclusive",
+                f"{what} ended with an inconclusive analysis ({why}); collecting for up to {limit} more "
+                f"analysis intervals ({_shown(extra)}), then the rollout pauses",
             ),
         ),
     )
 
 
+def _step_name(strategy: deployment.Strategy, state: State) -> str:
+    if strategy.type == "Canary":
+        return f"Canary step {state.step} of version {state.candidate}"
+    return {"BlueGreen": "The preview", "ABTest": "The A/B test", "Shadow": "The shadow"}[strategy.type] + (
+        f" of version {state.candidate}"
+    )
+
+
+def _why_undecided(strategy: deployment.Strategy, seen: Observation) -> str:
+    if strategy.type == "BlueGreen" and not _has_traffic(strategy, seen):
+        needed = max(strategy.analysis.min_requests, 1)
+        return (
+            f"the preview answered {seen.requests} of {needed} requests; send requests to status.previewUrl "
+            "or set blueGreen.promoteWithoutTraffic"
+        )
+    if seen.verdict is None:
+        return "the router's counters are unavailable"
+    return "; ".join(seen.inconclusive_checks) or f"verdict {seen.verdict}"
+
+
+def _shown(delta: datetime.timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
+
+
 def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
     """The A/B test's duration is over: a significantly worse candidate fails, a significantly
-    better one finishes; without a winner the operational verdict decides, as for Shadow."""
+    better one finishes; without a winner the operational verdict decides, as for Shadow, and an
+    undecided one keeps the test running up to ``inconclusiveLimit`` intervals, then pauses. The
+    report's conclusion is posted with the decision that ends the test."""
     duration = strategy.ab_test.duration
     if seen.ab_winner == state.stable:
         decision = _fail(strategy, state, f"A/B test: {seen.ab_summary}")
@@ -165,20 +254,8 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
     elif seen.verdict == "Passing":
         decision = _finish(strategy, state, f"ABTest ran for {duration} without failing")
     else:
-        decision = Decision(
-            dataclasses.replace(state, phase="Paused"),
-            (
-                (
-                    "Normal",
-                    "AwaitingDecision",
-                    (
-                        "ABTest finished without a winner and with an inconclusive "
-                        "analysis; annotate mlkube.io/action=promote or abort"
-                    ),
-                ),
-            ),
-        )
-    if not seen.ab_summary:
+        decision = _undecided(strategy, state, seen)
+    if not seen.ab_summary or decision.state.phase == "Progressing":
         return decision
     return dataclasses.replace(decision, events=(("Normal", "ABTestReport", seen.ab_summary), *decision.events))
 
@@ -203,7 +280,7 @@ def _promote(state: State, why: str) -> Decision:
 def _fail(strategy: deployment.Strategy, state: State, why: str) -> Decision:
     if strategy.on_failure == "pause":
         return Decision(
-            dataclasses.replace(state, phase="Paused"),
+            dataclasses.replace(state, phase="Paused", inconclusive_since=None),
             (
                 (
                     "Warning",

@@ -99,7 +99,8 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
         result,
         reference=reference[features],
         current=current[features],
-        title=f"Drift of {window_spec.deployment} version {card.get('lineage', {}).get('trainingJob', '')}",
+        title=_title(request, card),
+        subtitle=_reference_note(card),
         performance=performance,
         prediction=prediction,
     )
@@ -120,6 +121,22 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
             "reportUri": request.report.uri,
         }
     )
+
+
+def _title(request: driftcheck_api.DriftCheckRequest, card: dict[str, Any]) -> str:
+    """``Drift of <deployment> version <n>``: the version is the one the window was restricted to
+    (``scope: stable``); a window of every version names the TrainingJob that made the reference's version."""
+    deployment, versions = request.traffic.deployment, request.traffic.versions
+    if versions is not None and len(versions) == 1:
+        return f"Drift of {deployment} version {versions[0]}"
+    made_by = card.get("lineage", {}).get("trainingJob")
+    return f"Drift of {deployment}, every version" + (f", against the version trained by {made_by}" if made_by else "")
+
+
+def _reference_note(card: dict[str, Any]) -> str | None:
+    """What the reference rows are (the model card's ``reference``), for the report."""
+    reference = card.get("reference") or {}
+    return f"Reference: {reference['description']}." if reference.get("description") else None
 
 
 def _performance(

@@ -2,9 +2,10 @@
 
 Shape (the artifact contract): goal, problem, data (uri, digest, rows, columns, profile),
 processing (the spec as applied), algorithm, params, metrics, successCriteria, eligible,
-featureSchema, classes (classifiers, predict_proba order), featureImportance, lineage,
-createdAt, plus tuning, confusionMatrix and diagnostics for people debugging a run. JSON-ready
-values only; building it reads the clock for createdAt and nothing else.
+featureSchema, classes (classifiers, predict_proba order), featureImportance, reference (which
+rows `reference.parquet` holds and why, see `mlkube.ml.reference`), lineage, createdAt, plus
+tuning, confusionMatrix and diagnostics for people debugging a run. JSON-ready values only;
+building it reads the clock for createdAt and nothing else.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagno
         "eligible": outcome.criteria_met,
         "featureSchema": outcome.schema,
         "featureImportance": outcome.importance,
+        "reference": outcome.reference.card(),
         "tuning": {
             "strategy": spec.tuning.strategy,
             "trialsPlanned": outcome.search.planned,

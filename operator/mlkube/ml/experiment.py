@@ -2,9 +2,10 @@
 
 load → check → prepare → split → tune → fit the best pipeline on the training partition →
 evaluate on validation and test → success criteria → champion comparison → feature importance
-→ model card → artifacts. Each stage is a call into the module that owns it; this module only
-sequences them and reports progress through a callback. It never prints, exits or reads the
-environment (the trainer entrypoint does).
+→ reference sample (what drift analysis compares traffic with, see `reference`) → model card →
+artifacts. Each stage is a call into the module that owns it; this module only sequences them
+and reports progress through a callback. It never prints, exits or reads the environment (the
+trainer entrypoint does).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from mlkube.ml import (
     explain,
     processing,
     profile,
+    reference,
     split,
     storage,
     traffic,
@@ -66,7 +68,7 @@ class Outcome:
     overfitting: dict[str, Any]
     importance: dict[str, float]
     comparison: dict[str, Any] | None
-    reference: pd.DataFrame
+    reference: reference.Reference
     notes: list[str]
     seconds: dict[str, float]
 
@@ -165,7 +167,15 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
             test=(X_test, y_test, metrics["test"]),
             recent=None if recent is None else (recent[features], recent[problem.target]),
         ),
-        reference=_reference(model, parts.test, features, problem.target, seed=pre.split.seed),
+        reference=reference.of(
+            model,
+            parts.train,
+            features=features,
+            target=problem.target,
+            categorical=columns.categorical,
+            seed=pre.split.seed,
+            traffic=_servable(labeled, processing.non_nullable(pre, columns)) if spec.include_feedback else None,
+        ),
         notes=notes,
         seconds=seconds,
     )
@@ -176,7 +186,7 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         pipeline=model,
         card=card.build(spec, outcome, diagnostics=diagnostics(outcome)),
         metrics=outcome.metrics,
-        reference=outcome.reference,
+        reference=outcome.reference.table,
         storage_options=storage.Options(endpoint=spec.output.endpoint),
     )
     return outcome, info
@@ -295,18 +305,9 @@ def _compare_with_champion(
     }
 
 
-def _reference(model, test: pd.DataFrame, features: list[str], target: str, *, seed: int) -> pd.DataFrame:
-    if len(test) > artifacts.REFERENCE_MAX_ROWS:
-        test = test.sample(artifacts.REFERENCE_MAX_ROWS, random_state=seed)
-    reference = test[features].reset_index(drop=True)
-    for column in reference.columns:
-        values = reference[column]
-        if values.dtype == object and values.dropna().map(type).nunique() > 1:
-            # Parquet needs one type per column; mixed categories are compared as text anyway.
-            reference[column] = values.astype(str).where(values.notna(), None)
-    reference["__prediction__"] = model.predict(test[features])
-    reference["__target__"] = test[target].to_numpy()
-    return reference
+def _servable(labeled: pd.DataFrame, non_nullable: set[str]) -> pd.DataFrame:
+    """The labeled traffic the version can predict: rows missing a value its pipeline refuses are left out."""
+    return labeled.dropna(subset=sorted(non_nullable)) if non_nullable else labeled
 
 
 def _smote_neighbours(y_train: pd.Series, folds, task: str) -> int:

@@ -43,11 +43,13 @@ def render(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     title: str,
+    subtitle: str | None = None,
     performance_history: Sequence[tuple[str, float]] | None = None,
     performance: drift_performance.PerformanceDrift | None = None,
     prediction: drift.FeatureDrift | None = None,
 ) -> str:
-    """The report page. ``performance_history``: (time label, metric value) pairs, oldest first.
+    """The report page. ``subtitle``: a line under the title (what the reference rows are).
+    ``performance_history``: (time label, metric value) pairs, oldest first.
 
     ``prediction`` (from ``drift.prediction_drift``) adds its verdict, and its distribution when
     the tables hold the prediction column; ``performance`` adds the concept-drift verdict.
@@ -56,6 +58,7 @@ def render(
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{_e(title)}</h1>",
+        f"<p>{_e(subtitle)}</p>" if subtitle else "",
         f"<p class='muted'>{result.n_reference:,} reference rows, {result.n_current:,} current rows, "
         f"{len(result.features)} features</p>",
         _verdict(result, prediction, performance),

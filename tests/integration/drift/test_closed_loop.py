@@ -5,11 +5,13 @@ run as local processes; traffic and feedback go to the router at the ModelDeploy
 ``status.url``; labels are also imported in bulk with ``mlkube feedback``; alerts go to an
 Alertmanager-compatible receiver on loopback. The shift is a bill caliper recalibrated to
 centimetres (``mlkube.local.scenario``), which the first model cannot handle and a model retrained
-on the labeled shifted traffic can.
+on the labeled shifted traffic can. Each version is judged against its own reference: the first its training
+partition, the retrained one the newest labeled traffic it was retrained for, on which the loop ends Healthy.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 import pandas as pd
@@ -201,6 +203,20 @@ def test_drift_alerts_retrains_once_and_the_new_champion_recovers_on_shifted_tra
         # Version 1 no longer serves: its episode ends and its alert is resolved.
         resolved = wait_for(lambda: [a for a in alerts.alerts if a.get("endsAt")], 60, "the alert of version 1 to be resolved")
         assert resolved[0]["labels"]["version"] == "1" and resolved[0]["startsAt"] == alert["startsAt"]
+
+        # Version 2 is judged against the traffic it was retrained for (its reference is the newest, recalibrated,
+        # labeled traffic), so the loop ends Healthy instead of sitting in Drifting behind the retraining cooldown.
+        judged = wait_for(
+            lambda: (lambda s: s if s.get("modelVersion") == 2 and s.get("phase") in ("Healthy", "Drifting") else None)(
+                cluster.status("dmon", MONITOR, namespace)
+            ),
+            60,
+            "an analysis of version 2",
+        )
+        assert judged["phase"] == "Healthy" and not judged["datasetDrift"], judged
+        assert not judged["predictionDrift"]["drifted"] and "cooling down" not in (judged.get("message") or ""), judged
+        card = json.loads(next(storage.glob(f"runs/{drifting['retrainingJob']}-*/model_card.json")).read_text())
+        assert card["reference"]["source"] == "recentTraffic", card["reference"]
 
 
 def test_a_monitor_of_a_missing_deployment_says_what_to_fix(cluster: LocalCluster, namespace):

@@ -129,6 +129,20 @@ def test_true_ground_truth_keeps_the_baseline(version, tmp_path):
     assert result["performance"]["current"] > 0.9
 
 
+def test_the_report_names_the_version_and_what_its_reference_is(version, tmp_path):
+    capture(tmp_path, version, rows=160, flip=False)
+    driftcheck.analyse(request(tmp_path, version))
+    page = (tmp_path / "reports/r.html").read_text()
+    assert "<title>Drift of prod version 1</title>" in page and "<h1>Drift of prod version 1</h1>" in page
+    assert "<p>Reference: the training partition (240 rows).</p>" in page and "240 reference rows, 160 current rows" in page
+
+    every = request(tmp_path, version)
+    every["traffic"]["versions"] = None  # scope: all; the request names no single version
+    driftcheck.analyse(every)
+    page = (tmp_path / "reports/r.html").read_text()
+    assert "<title>Drift of prod, every version, against the version trained by c-1</title>" in page
+
+
 def test_a_small_window_is_insufficient_data_and_writes_no_report(version, tmp_path):
     capture(tmp_path, version, rows=40, flip=True)
     result = driftcheck.analyse(request(tmp_path, version, min_samples=100))

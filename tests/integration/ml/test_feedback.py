@@ -145,3 +145,100 @@ def test_evaluate_on_recent_compares_both_models_on_the_newest_labeled_traffic_h
     few = {**feedback, "since": "2026-11-22T00:00:00Z"}  # no labeled traffic in the window: the test split decides
     outcome, _ = experiment.run(spec("v3", champion=champion, feedback=few, includeFeedback=True, evaluateOn="recent"))
     assert outcome.comparison["holdout"] == "test" and outcome.rows["feedback"] == 0
+
+
+def test_a_version_retrained_on_shifted_traffic_keeps_that_traffic_as_its_reference(tmp_path):
+    frame = datasets.load_breast_cancer(as_frame=True).frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame.head(300).to_csv(tmp_path / "cancer.csv", index=False)
+    features = [c for c in frame.columns if c != "target"]
+    served = frame.iloc[300:450].copy()
+    recalibrated = [c for c in features if c.startswith("mean ")]
+    served.iloc[60:, [served.columns.get_loc(c) for c in recalibrated]] *= 10  # a sensor recalibrated after 60 requests
+    log = [
+        {
+            "requestId": f"r{i:03d}",
+            "timestamp": f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z",
+            "namespace": "ml",
+            "deployment": "prod",
+            "version": 1,
+            "role": "stable",
+            "protocol": "v1",
+            "verb": "predict",
+            "status": 200,
+            "request": {"instances": [row[features].to_dict()]},
+            "response": {"predictions": [1]},
+        }
+        for i, (_, row) in enumerate(served.iterrows())
+    ]
+    answers = [
+        {"requestId": f"r{i:03d}", "groundTruth": int(t), "timestamp": "2026-11-21T09:00:00.000Z"}
+        for i, t in enumerate(served["target"])
+    ]
+    write_jsonl(tmp_path / "store/inference-log/ml/prod/date=2026-11-20/1-router-0.jsonl", log)
+    write_jsonl(tmp_path / "store/feedback/ml/prod/date=2026-11-21/2-router-0.jsonl", answers)
+    spec = trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "c",
+                "namespace": "ml",
+                "goal": {"description": "x", "type": "Process"},
+                "problem": {"task": "classification", "target": "target", "primaryMetric": "f1"},
+            },
+            "trainingJob": {"name": "c-drift-1", "namespace": "ml", "uid": "u", "trigger": "drift", "parentVersion": 1},
+            "data": {"uri": f"file://{tmp_path}/cancer.csv"},
+            "algorithms": [{"name": "logistic_regression"}],
+            "tuning": {"strategy": "random", "maxTrials": 1},
+            "output": {"uri": f"file://{tmp_path}/v2/"},
+            "feedback": {"uri": f"file://{tmp_path}/store", "deployments": ["prod"], "since": "2026-11-19T00:00:00Z"},
+            "includeFeedback": True,
+        }
+    )
+    outcome, _ = experiment.run(spec)
+
+    version = artifacts.load(tmp_path / "v2")
+    assert version.card["reference"] == {
+        "source": "recentTraffic",
+        "rows": 90,
+        "description": "the newest 90 of the 150 labelled requests the version was retrained for: one distribution, "
+        f"which differs from its training partition ({outcome.rows['train']} rows)",
+    }
+    stored = pd.read_parquet(tmp_path / "v2" / artifacts.REFERENCE)
+    newest = served.iloc[60:].reset_index(drop=True)
+    assert stored[features].equals(newest[features]), "the requests after the recalibration, as they were sent"
+    assert stored["__prediction__"].tolist() == version.pipeline.predict(newest[features]).tolist()
+    assert stored["__target__"].tolist() == newest["target"].tolist()
+
+
+def test_a_version_trained_without_traffic_keeps_its_training_partition_as_its_reference(tmp_path):
+    frame = datasets.load_breast_cancer(as_frame=True).frame
+    frame.to_csv(tmp_path / "cancer.csv", index=False)
+    spec = trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "c",
+                "namespace": "ml",
+                "goal": {"description": "x", "type": "Process"},
+                "problem": {"task": "classification", "target": "target", "primaryMetric": "f1"},
+            },
+            "trainingJob": {"name": "c-1", "namespace": "ml", "uid": "u"},
+            "data": {"uri": f"file://{tmp_path}/cancer.csv"},
+            "algorithms": [{"name": "logistic_regression"}],
+            "tuning": {"strategy": "random", "maxTrials": 1},
+            "output": {"uri": f"file://{tmp_path}/v1/"},
+        }
+    )
+    outcome, _ = experiment.run(spec)
+
+    version = artifacts.load(tmp_path / "v1")
+    stored = pd.read_parquet(tmp_path / "v1" / artifacts.REFERENCE)
+    assert len(stored) == outcome.rows["train"] == 341 and outcome.rows["test"] == 114, (
+        "the training partition, not the test split"
+    )
+    assert version.card["reference"] == {
+        "source": "trainingPartition",
+        "rows": 341,
+        "description": "the training partition (341 rows)",
+    }
+    features = [c for c in frame.columns if c != "target"]
+    assert stored["__prediction__"].tolist() == version.pipeline.predict(stored[features]).tolist()
+    assert stored[features].merge(frame, on=features).shape[0] == 341, "every reference row is a row of the data"

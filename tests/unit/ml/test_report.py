@@ -84,6 +84,15 @@ def test_names_are_escaped():
     assert "<title>churn &lt;drift&gt;</title>" in page
 
 
+def test_the_subtitle_says_what_the_reference_is_under_the_title():
+    page, _ = _render(subtitle="Reference: the newest 300 of the 500 labelled requests <recalibrated>.")
+    assert (
+        "<h1>churn &lt;drift&gt;</h1>\n<p>Reference: the newest 300 of the 500 labelled requests &lt;recalibrated&gt;.</p>"
+        in page
+    )
+    assert "<p>Reference" not in _render()[0]
+
+
 def test_performance_history_is_drawn_with_baseline_and_limit():
     performance = drift_performance.PerformanceDrift("roc_auc", 0.86, 0.78, 0.08, 0.05, 400, True)
     history = [("day 1", 0.86), ("day 2", 0.83), ("day 3", 0.78)]

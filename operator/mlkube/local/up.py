@@ -16,13 +16,14 @@ import os
 import pathlib
 import signal
 import ssl
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
 
 from mlkube.api import crds, kinds
 from mlkube.control.manifests import servingruntime
-from mlkube.local.apiserver import server
+from mlkube.local.apiserver import server, statedir, storage
 from mlkube.local.runtime import manager
 
 LOCAL_CRDS = pathlib.Path(__file__).parent / "crds"
@@ -71,9 +72,14 @@ def running(state_dir: pathlib.Path, *, port: int = 0) -> Iterator[ControlPlane]
 
 
 def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> int:
-    """The foreground command."""
+    """The foreground command; 1 with a one-line reason when the state directory is in use or unreadable."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with running(state_dir, port=port) as plane:
+    try:
+        plane = start(state_dir, port=port)
+    except (statedir.Locked, storage.Unreadable) as exc:
+        print(f"mlkube local up: {exc}", file=sys.stderr)
+        return 1
+    try:
         print(f"mlkube control plane at {plane.api.url}\n  export KUBECONFIG={os.path.abspath(plane.kubeconfig)}", flush=True)
         if with_operator:
             from mlkube.control import runner as operator
@@ -86,6 +92,8 @@ def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> in
                 plane.stop_flag.wait()
             except KeyboardInterrupt:
                 pass
+    finally:
+        plane.stop()
     return 0
 
 

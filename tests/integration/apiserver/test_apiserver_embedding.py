@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import threading
 
 import httpx
@@ -100,3 +101,36 @@ def test_log_follow_streams_until_the_container_terminates(apiserver, http, name
         )
         received.extend(lines)  # ends once the container is terminated
     assert received == ["line 1", "line 2"]
+
+
+def test_a_second_in_process_server_on_the_same_state_directory_is_refused_until_the_first_stops(tmp_path):
+    """`mlkube local up` runs the server in a thread: the lock holds there too, and stopping releases it."""
+    from mlkube.local.apiserver import server, statedir
+
+    state = str(tmp_path / "state")
+    first = server.run_in_thread(state)
+    try:
+        try:
+            server.run_in_thread(state).stop()
+            raise AssertionError("a second server started on a locked state directory")
+        except statedir.Locked as refused:
+            assert state in str(refused) and "another mlkube API server" in str(refused)
+        with _client(first) as http:
+            assert http.post(CM, json={"metadata": {"name": "kept"}}).status_code == 201
+    finally:
+        first.stop()
+    second = server.run_in_thread(state)
+    try:
+        with _client(second) as http:
+            assert http.get(CM + "/kept").status_code == 200
+    finally:
+        second.stop()
+
+
+def _client(handle) -> httpx.Client:
+    return httpx.Client(
+        base_url=handle.url,
+        verify=ssl.create_default_context(cafile=handle.ca_path),
+        timeout=30,
+        headers={"Authorization": f"Bearer {handle.token}"},
+    )

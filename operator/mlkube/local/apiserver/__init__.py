@@ -15,6 +15,9 @@ Module map (requests flow top to bottom):
   patch/apply merge, JSON, strategic patches; server-side apply     (patch engineer)
   watch       watch streams, bookmarks, 410 ERROR events
   collector   ownerReference GC, foreground/orphan, namespace and CRD termination
-  storage     SQLite (WAL) persistence, global resourceVersion, event history
+  storage     SQLite (WAL) persistence, global resourceVersion, event history (count and bytes), quarantine
+  durability  group commit: fdatasync of the WAL before any response reflects a write
+  statedir    the state directory's exclusive lock and private file modes (Secrets are stored unencrypted)
+  limits      3 MiB bodies, 1.5 MiB objects, nesting depth, YAML alias budget
   registry, discovery, openapi, tables, selectors, jsonpath, logs, metadata, errors, kubeconfig, tls
 """

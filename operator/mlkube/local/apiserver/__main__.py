@@ -1,4 +1,8 @@
-"""`python -m mlkube.local.apiserver --state-dir DIR [--port N] [--history N]`: run until SIGINT/SIGTERM."""
+"""`python -m mlkube.local.apiserver --state-dir DIR [--port N] [--history N]`: run until SIGINT/SIGTERM.
+
+Exits 1 with one line on stderr (no traceback) when the state directory is held by another server
+or its database cannot be read.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
-from mlkube.local.apiserver import server, storage
+from mlkube.local.apiserver import server, statedir, storage
 
 
 def _arguments() -> argparse.Namespace:
@@ -22,13 +27,23 @@ def _arguments() -> argparse.Namespace:
         default=storage.DEFAULT_HISTORY,
         help="watch events kept in memory for resuming watches (older ones get 410)",
     )
+    parser.add_argument(
+        "--history-bytes",
+        type=int,
+        default=storage.DEFAULT_HISTORY_BYTES,
+        help="bytes of stored JSON the watch history may keep (the oldest events go first)",
+    )
     parser.add_argument("--bookmark-interval", type=float, default=15.0, help="seconds between watch bookmarks")
     return parser.parse_args()
 
 
 async def _serve(arguments: argparse.Namespace) -> None:
     api = server.APIServer(
-        arguments.state_dir, port=arguments.port, history=arguments.history, bookmark_interval=arguments.bookmark_interval
+        arguments.state_dir,
+        port=arguments.port,
+        history=arguments.history,
+        history_bytes=arguments.history_bytes,
+        bookmark_interval=arguments.bookmark_interval,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -44,7 +59,10 @@ async def _serve(arguments: argparse.Namespace) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(_arguments()))
+    try:
+        asyncio.run(_serve(_arguments()))
+    except (statedir.Locked, storage.Unreadable) as exc:
+        sys.exit(f"mlkube API server: {exc}")
 
 
 if __name__ == "__main__":

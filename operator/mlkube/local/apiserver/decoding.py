@@ -1,26 +1,31 @@
 """Decoding what clients send: resource paths, bodies by Content-Type, and query options.
 
 Owns the URL grammar of resource endpoints, body decoding (JSON, YAML, patch types, the
-protobuf envelope through protobuf.py) and the parsing of write, delete, list and watch
-options into plain values, with upstream's error wording. Must not touch storage.
+protobuf envelope through protobuf.py) under the limits of limits.py (413 over 3 MiB, 400 for
+bodies nested too deep or YAML aliases over budget, large YAML parsed off the event loop) and
+the parsing of write, delete, list and watch options into plain values, with upstream's error
+wording. Must not touch storage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import math
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from mlkube.local.apiserver import errors, jsonpath, objects, protobuf, registry, selectors
+from mlkube.local.apiserver import errors, jsonpath, limits, objects, protobuf, registry, selectors
 
 JSON_TYPES = ("application/json", "")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (objects.MERGE, objects.JSON_PATCH, objects.STRATEGIC, objects.APPLY)
 BODY_TYPES = ["application/json", "application/yaml", PROTOBUF]
+YAML_ON_LOOP_BYTES = 64 * 1024  # larger YAML bodies are parsed in a worker thread (pure Python construction)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,32 +65,55 @@ def media_type(request: web.Request) -> str:
     return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
+async def read(request: web.Request) -> bytes:
+    """The raw body; 413 (Status naming the limit) over limits.MAX_REQUEST_BYTES, before reading when the length is declared.
+
+    The application's client_max_size enforces the same limit on bodies without a Content-Length.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limits.MAX_REQUEST_BYTES:
+        raise errors.request_too_large(limits.MAX_REQUEST_BYTES, declared)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise errors.request_too_large(limits.MAX_REQUEST_BYTES) from exc
+
+
 async def body(request: web.Request, *, patch: bool = False) -> tuple[str, Any]:
-    """(media type, decoded body) of a write; 415 for formats the server does not read."""
+    """(media type, decoded body) of a write; 415 for formats the server does not read, 400 over the depth/alias limits."""
     content_type = media_type(request)
-    raw = await request.read()
+    raw = await read(request)
     if patch:
         if content_type not in PATCH_TYPES:
             raise errors.unsupported_media_type(content_type, list(PATCH_TYPES))
-        return content_type, _decode_patch(content_type, raw)
+        if content_type == objects.APPLY:
+            return content_type, _patch_shape(content_type, await _yaml_off_loop(raw))
+        return content_type, _patch_shape(content_type, _json(raw))
     if content_type in JSON_TYPES:
         return "application/json", _json(raw)
     if content_type in YAML_TYPES:
-        return content_type, _yaml(raw)
+        return content_type, await _yaml_off_loop(raw)
     if content_type == PROTOBUF:
         try:
-            return content_type, protobuf.decode(raw)
+            decoded = protobuf.decode(raw)
         except protobuf.Unsupported as exc:
             raise errors.unsupported_media_type(
                 content_type, ["application/json", "application/yaml"], prefix=f"{exc}: "
             ) from exc
-        except protobuf.BadBody as exc:
+        except (protobuf.BadBody, RecursionError) as exc:
             raise errors.bad_request(f"the protobuf body could not be decoded: {exc}") from exc
+        return content_type, _within_depth(decoded)
     raise errors.unsupported_media_type(content_type, BODY_TYPES)
 
 
-def _decode_patch(content_type: str, raw: bytes) -> Any:
-    decoded = _yaml(raw) if content_type == objects.APPLY else _json(raw)
+async def _yaml_off_loop(raw: bytes) -> Any:
+    """YAML construction is pure Python: a large body would hold the event loop for a second or more."""
+    if len(raw) <= YAML_ON_LOOP_BYTES:
+        return _yaml(raw)
+    return await asyncio.to_thread(_yaml, raw)
+
+
+def _patch_shape(content_type: str, decoded: Any) -> Any:
     if content_type == objects.JSON_PATCH and not isinstance(decoded, list):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     if content_type in (objects.MERGE, objects.STRATEGIC) and not isinstance(decoded, dict):
@@ -97,16 +125,38 @@ def _json(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        decoded = json.loads(raw)
+    except RecursionError as exc:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {_too_deep()}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
+    return _within_depth(decoded)
 
 
 def _yaml(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
     try:
-        return yaml.safe_load(raw) if raw.strip() else None
+        decoded = limits.load_yaml(raw)
+    except limits.Exceeded as exc:
+        raise errors.bad_request(f"error converting YAML to JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise errors.bad_request(f"error converting YAML to JSON: {_too_deep()}") from exc
     except yaml.YAMLError as exc:
         raise errors.bad_request(f"error converting YAML to JSON: {exc}") from exc
+    return _within_depth(decoded)
+
+
+def _within_depth(decoded: Any) -> Any:
+    try:
+        limits.check_depth(decoded)
+    except limits.Exceeded as exc:
+        raise errors.bad_request(f"the request body could not be decoded: {exc}") from exc
+    return decoded
+
+
+def _too_deep() -> str:
+    return f"the body nests objects and arrays more than {limits.MAX_DEPTH} levels deep, the limit of this server"
 
 
 def flag(value: str | None) -> bool:
@@ -208,8 +258,9 @@ def number(request: web.Request, name: str, *, kind: type = int) -> Any:
         parsed = kind(value)
     except ValueError as exc:
         raise errors.bad_request(f'{name}: Invalid value: "{value}": must be a non-negative number') from exc
-    if parsed < 0:
-        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be a non-negative number')
+    # float() accepts "nan" and "inf": a watch with timeoutSeconds=nan would never end.
+    if not math.isfinite(parsed) or parsed < 0:
+        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be a finite non-negative number')
     return parsed
 
 

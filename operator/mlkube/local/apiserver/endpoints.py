@@ -217,7 +217,7 @@ class Endpoints:
         return json_response(result.obj, status=201 if result.created else 200, warnings=result.warnings)
 
     async def _delete(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
-        _, payload = await decoding.body(request) if await request.read() else ("", None)
+        _, payload = await decoding.body(request) if await decoding.read(request) else ("", None)
         options = decoding.delete_options(request, payload)
         result = self._objects.delete(
             target.rtype,
@@ -230,7 +230,7 @@ class Endpoints:
         return json_response(result.obj)
 
     async def _delete_collection(self, request: web.Request, target: decoding.Target) -> web.StreamResponse:
-        _, payload = await decoding.body(request) if await request.read() else ("", None)
+        _, payload = await decoding.body(request) if await decoding.read(request) else ("", None)
         options = decoding.delete_options(request, payload)
         selector = decoding.selector(request, target.rtype)
         matches = [obj for obj in self._store.list(target.rtype.storage_key, target.namespace or None) if selector.matches(obj)]

@@ -138,3 +138,24 @@ def expired(requested: int, oldest: int) -> APIError:
 
 def internal(message: str) -> APIError:
     return APIError(500, "InternalError", f"Internal error occurred: {message}")
+
+
+def request_too_large(limit: int, size: int | None = None) -> APIError:
+    """413 for a request body over kube-apiserver's limit (upstream wording, then the size seen)."""
+    seen = f"; this body has {size} bytes" if size else ""
+    return APIError(
+        413,
+        "RequestEntityTooLarge",
+        f"Request entity too large: limit is {limit}{seen} (3 MiB, as kube-apiserver): send smaller objects",
+    )
+
+
+def object_too_large(resource: str, group: str, name: str, *, size: int, limit: int) -> APIError:
+    """413 for an object whose stored form is over etcd's request limit."""
+    return APIError(
+        413,
+        "RequestEntityTooLarge",
+        f'{qualified(resource, group)} "{name}" is too large to store: {size} bytes, the limit is {limit} bytes '
+        "(1.5 MiB, etcd's default --max-request-bytes): keep large data outside the object",
+        {"name": name, "group": group, "kind": resource},
+    )

@@ -152,7 +152,12 @@ class Objects:
         if _key(rtype) == CRDS:
             # Served before the CRD's ADDED event: Kopf rescans discovery when it sees the event.
             self.registry.set_crd(name, crds.resource_types(stored))
-        self.store.write(rtype.storage_key, stored, event_type="ADDED", old=None)
+        try:
+            self.store.write(rtype.storage_key, stored, event_type="ADDED", old=None)
+        except errors.APIError:
+            if _key(rtype) == CRDS:  # refused by the store (too large, disk full): serve nothing new
+                self.registry.remove_crd(name)
+            raise
         return Result(self.view(rtype, stored), created=True, warnings=warnings)
 
     # -- update ----------------------------------------------------------------------------
@@ -355,7 +360,12 @@ class Objects:
             return Result(self.view(rtype, self._remove(rtype, new, old)), warnings=warnings)
         if _key(rtype) == CRDS:
             self.registry.set_crd(name, crds.resource_types(new))
-        self.store.write(rtype.storage_key, new, event_type="MODIFIED", old=old)
+        try:
+            self.store.write(rtype.storage_key, new, event_type="MODIFIED", old=old)
+        except errors.APIError:
+            if _key(rtype) == CRDS:  # refused by the store: keep serving what is stored
+                self.registry.set_crd(name, crds.resource_types(old))
+            raise
         return Result(self.view(rtype, new), warnings=warnings)
 
     def _split_status(

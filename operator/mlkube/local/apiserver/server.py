@@ -1,9 +1,13 @@
 """The embedded API server: the aiohttp application, routing, auth, startup and shutdown.
 
-Owns the process-level lifecycle (state directory, store, registry reload of CRDs, seeded
-namespaces, garbage collector, kubeconfig written after listening), the bearer-token check,
-errors rendered as Status, the discovery/OpenAPI/version routes, and the helpers other code
-uses to run it (`APIServer`, `run_in_thread`, `install_crds`). Must not hold resource semantics.
+Owns the process-level lifecycle (the state directory's exclusive lock, store, registry reload
+of CRDs, seeded namespaces, the report of quarantined rows, garbage collector, kubeconfig written
+after listening), the bearer-token check, the request size limit, errors rendered as Status, the
+durability barrier (no response leaves before the writes it reflects are on disk), the
+discovery/OpenAPI/version routes, and the helpers other code uses to run it (`APIServer`,
+`run_in_thread`, `install_crds`). Must not hold resource semantics.
+
+Local mode stores Secrets unencrypted in the state directory (state.db, 0600 in a 0700 directory).
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from mlkube.local.apiserver import (
     endpoints,
     errors,
     kubeconfig,
+    limits,
     objects,
     openapi,
     registry,
+    statedir,
     storage,
     tls,
     watch,
@@ -58,11 +64,17 @@ class APIServer:
     """One embedded API server on 127.0.0.1, persisted under `state_dir`."""
 
     def __init__(
-        self, state_dir: str, *, port: int = 0, history: int = storage.DEFAULT_HISTORY, bookmark_interval: float = 15.0
+        self,
+        state_dir: str,
+        *,
+        port: int = 0,
+        history: int = storage.DEFAULT_HISTORY,
+        history_bytes: int = storage.DEFAULT_HISTORY_BYTES,
+        bookmark_interval: float = 15.0,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         self._port = port
-        self.store = storage.Store(os.path.join(self.state_dir, "state.db"), history=history)
+        self.store = storage.Store(os.path.join(self.state_dir, "state.db"), history=history, history_bytes=history_bytes)
         self.registry = registry.Registry()
         self.objects = objects.Objects(self.store, self.registry)
         self.watches = watch.Watches(self.store, self.objects, bookmark_interval=bookmark_interval)
@@ -74,15 +86,33 @@ class APIServer:
         self.ca_path = tls.ca_path(self.state_dir)
         self._runner: web.AppRunner | None = None
         self._collector_task: asyncio.Task | None = None
+        self._lock: statedir.Lock | None = None
 
     async def start(self) -> None:
+        """Lock the state directory (statedir.Locked if another server has it), load it, listen, write the kubeconfig.
+
+        storage.Unreadable when state.db is not a database; unreadable rows are quarantined and reported.
+        """
         kubeconfig.ensure_state_dir(self.state_dir)
+        self._lock = statedir.lock(self.state_dir)
+        try:
+            await self._start_locked()
+        except BaseException:
+            await self.stop()  # a failed start leaves nothing held: the lock, the database, the port
+            raise
+
+    async def _start_locked(self) -> None:
         self.token = kubeconfig.load_or_create_token(self.state_dir)
         tls.ensure(self.state_dir)
         self.store.open()
         for crd in self.store.list("apiextensions.k8s.io/customresourcedefinitions"):
-            self.registry.set_crd(crd["metadata"]["name"], crds.resource_types(crd))
+            try:
+                self.registry.set_crd(crd["metadata"]["name"], crds.resource_types(crd))
+            except Exception:
+                logger.exception("stored CRD %s cannot be served; fix or delete it", crd["metadata"]["name"])
         self._seed_namespaces()
+        self._report_quarantine()
+        await self.store.sync()
         self.store.subscribe(self.collector.notify)
         self._collector_task = asyncio.get_running_loop().create_task(self.collector.run())
         self._runner = web.AppRunner(self._application(), access_log=None, shutdown_timeout=1.0)
@@ -103,6 +133,9 @@ class APIServer:
             await self._runner.cleanup()
             self._runner = None
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _seed_namespaces(self) -> None:
         namespace_type = self.registry.lookup("", "v1", "namespaces")
@@ -112,10 +145,33 @@ class APIServer:
                     namespace_type, "", {"metadata": {"name": name}}, objects.WriteOptions(field_manager="kube-apiserver")
                 )
 
+    def _report_quarantine(self) -> None:
+        """Log the rows the store quarantined and record a Warning Event in `default` that kubectl shows."""
+        if not self.store.quarantined:
+            return
+        listed = "; ".join(f"{q.key} {q.namespace}/{q.name}: {q.error}" for q in self.store.quarantined)
+        message = (
+            f"{len(self.store.quarantined)} stored object(s) could not be read and were moved to "
+            f"{self.store.quarantine_path}: {listed}"
+        )
+        logger.warning("%s", message)
+        event = {
+            "metadata": {"generateName": "mlkube-storage-quarantine-"},
+            "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": "default"},
+            "reason": "StorageQuarantined",
+            "message": message[:4000],
+            "type": "Warning",
+            "source": {"component": "kube-apiserver"},
+        }
+        self.objects.create(
+            self.registry.lookup("", "v1", "events"), "default", event, objects.WriteOptions(field_manager="kube-apiserver")
+        )
+
     # -- HTTP ------------------------------------------------------------------------------
 
     def _application(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._auth], client_max_size=64 * 1024 * 1024)
+        # aiohttp refuses a body of client_max_size bytes or more; kube-apiserver refuses more than its limit.
+        app = web.Application(middlewares=[self._durable, self._errors, self._auth], client_max_size=limits.MAX_REQUEST_BYTES + 1)
         app["objects"] = self.objects
         resources = endpoints.Endpoints(self.store, self.registry, self.objects, self.watches, self.state_dir)
         for path in OPEN_PATHS:
@@ -131,6 +187,20 @@ class APIServer:
         app.router.add_route("*", "/api/{version}/{tail:.+}", resources.core)
         app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", resources.grouped)
         return app
+
+    @web.middleware
+    async def _durable(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Hold every response until the writes it may reflect are on disk (group commit: see durability.py).
+
+        Streams (watch, logs) are already sent; watch.py waits before each chunk itself.
+        """
+        response = await handler(request)
+        if not response.prepared and self.store.durable_rv < self.store.rv:
+            try:
+                await self.store.sync()
+            except errors.APIError as exc:
+                return endpoints.json_response(exc.status(), status=exc.code)
+        return response
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -151,6 +221,8 @@ class APIServer:
                 return endpoints.json_response(errors.path_not_found().status(), status=404)
             if exc.status == 405:
                 return endpoints.json_response(errors.method_not_allowed().status(), status=405)
+            if exc.status == 413:
+                return endpoints.json_response(errors.request_too_large(limits.MAX_REQUEST_BYTES).status(), status=413)
             raise
         except Exception as exc:
             logger.exception("%s %s failed", request.method, request.path_qs)

@@ -2,13 +2,15 @@
 
 Owns the watch start points (current state, resume from an RV, streaming lists with the
 initial-events-end bookmark), selector transitions (an object that stops matching is DELETED for
-that watcher), periodic bookmarks, timeouts, the 410 ERROR event inside a 200 stream, and ending
-every stream at once on shutdown. Must not change objects.
+that watcher), periodic bookmarks, timeouts (finite: decoding refuses nan/inf), the 410 ERROR event
+inside a 200 stream, and ending every stream at once on shutdown. Like every response, a chunk is
+sent only once the writes it reflects are on disk (`Store.sync`). Must not change objects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -94,11 +96,15 @@ class Watches:
             chunks += [line for event in replay if (line := self._event_line(watch, event))]
             if watch.send_initial_events:
                 chunks.append(self._bookmark(watch, initial_end=True))
+            await self._store.sync()  # after rendering: covers every RV the chunks name
             if chunks:
                 await response.write(b"".join(chunks))
             await self._pump(watch, queue, response)
         except ConnectionResetError:
             pass  # the client went away
+        except errors.APIError as exc:  # the store failed to sync: end the stream with the reason
+            with contextlib.suppress(ConnectionResetError):
+                await response.write(_line({"type": "ERROR", "object": exc.status()}))
         finally:
             self._store.unsubscribe(deliver)
             self._queues.discard(queue)
@@ -121,12 +127,15 @@ class Watches:
                     item = await queue.get()
             except TimeoutError:
                 if watch.bookmarks and loop.time() >= next_bookmark:
-                    await response.write(self._bookmark(watch))
+                    bookmark = self._bookmark(watch)
+                    await self._store.sync()
+                    await response.write(bookmark)
                     next_bookmark = loop.time() + self.bookmark_interval
                 continue
             items = [item]
             while not queue.empty():
                 items.append(queue.get_nowait())
+            await self._store.sync()  # covers every queued event: they were committed before now
             chunks = []
             for event in items:
                 if event is _STOP:

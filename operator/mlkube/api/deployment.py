@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import pydantic
@@ -94,6 +95,63 @@ class Shadow(base.ApiModel):
     """How long to mirror."""
 
 
+# successCondition: comparisons of `result` with a number, joined by `and` / `or` (`and` binds
+# tighter), e.g. "result < 0.3" or "result >= 0 and result <= 1". control.policy.metricchecks
+# evaluates exactly this language; the pattern lets the API server refuse anything else.
+_NUMBER = r"-?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?"
+_COMPARISON = rf"result *(<=|>=|==|!=|<|>) *{_NUMBER}"
+SUCCESS_CONDITION_PATTERN = rf"^ *{_COMPARISON}( +(and|or) +{_COMPARISON})* *$"
+SUCCESS_CONDITION_HELP = (
+    "successCondition must compare result with numbers (<, <=, >, >=, ==, !=), joined by and/or, "
+    'e.g. "result < 0.3" or "result >= 0.9 and result <= 1"'
+)
+
+
+class PrometheusQuery(base.ApiModel):
+    """An instant query against a Prometheus server's HTTP API (``GET /api/v1/query``)."""
+
+    address: str = pydantic.Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    """The server's base URL, e.g. http://prometheus.monitoring:9090 (http or https, no query string)."""
+    query: str = pydantic.Field(min_length=1, max_length=4096)
+    """The PromQL expression; its value is ``result``: a scalar, or the first sample of a vector."""
+
+
+class MetricProvider(base.ApiModel):
+    """Where a metric check reads its value."""
+
+    prometheus: PrometheusQuery
+    """A Prometheus instant query."""
+
+
+class MetricCheck(base.ApiModel):
+    """A metric the candidate must keep within bounds while it is analysed (Argo Rollouts'
+    AnalysisTemplate idea): queried on every analysis pass; a Failing check fails the analysis,
+    an Inconclusive one (no sample, NaN, the server unreachable) keeps it Inconclusive."""
+
+    name: str = pydantic.Field(min_length=1, max_length=63, pattern=r"^[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$")
+    """Names the check in status.analysis.failedChecks and Events."""
+    provider: MetricProvider
+    """Where the value comes from."""
+    success_condition: str = pydantic.Field(min_length=1, max_length=512)
+    """When the value is acceptable: comparisons of ``result`` with a number (<, <=, >, >=, ==, !=)
+    joined by ``and`` / ``or``, e.g. "result < 0.3"."""
+
+    @pydantic.field_validator("success_condition")
+    @classmethod
+    def _condition(cls, value: str) -> str:
+        if not re.fullmatch(SUCCESS_CONDITION_PATTERN, value):
+            raise ValueError(SUCCESS_CONDITION_HELP)
+        return value
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.successCondition.matches('{SUCCESS_CONDITION_PATTERN}')", "message": SUCCESS_CONDITION_HELP}
+            ]
+        }
+    )
+
+
 class Analysis(base.ApiModel):
     """Automatic analysis on the router's measurements."""
 
@@ -121,6 +179,9 @@ class Analysis(base.ApiModel):
     them, the rollout pauses (phase Paused) for mlkube.io/action=promote or abort. 0: pause at
     once."""
 
+    metrics: list[MetricCheck] = pydantic.Field(default_factory=list, max_length=20)
+    """Metric checks against Prometheus, judged beside the router's gates."""
+
 
 class Strategy(base.ApiModel):
     """How a new version replaces the stable one."""
@@ -141,6 +202,11 @@ class Strategy(base.ApiModel):
     """false: wait for kubectl annotate mdep NAME mlkube.io/action=promote."""
     on_failure: Literal["rollback", "pause"] = "rollback"
     """What a failed analysis does."""
+    scale_down_delay: base.Duration | None = None
+    """How long the previous stable version's InferenceService stays warm after a promotion while
+    the analysis keeps judging the new stable version; a Failing verdict (or mlkube.io/action=abort)
+    in that time switches 100% of traffic back to it at once. Unset: the previous version is
+    retired right after the promotion."""
 
 
 class Postprocessing(base.ApiModel):
@@ -348,3 +414,7 @@ class ModelDeploymentStatus(base.StatusBase):
     """Versions out of the traffic table whose InferenceServices go on the next pass, once the router has switched."""
     rolled_back_version: int | None = None
     """The last candidate that was rolled back; it is not retried until the spec asks for another version."""
+    previous_version: int | None = None
+    """The stable version before the last promotion, kept warm (0% of traffic) until scaleDownAt."""
+    scale_down_at: str | None = None
+    """When previousVersion is retired (the promotion plus strategy.scaleDownDelay)."""

@@ -36,7 +36,7 @@ from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import abtest, analysis, conditions, kserve, rollout
+from mlkube.control.policy import abtest, analysis, conditions, kserve, metricchecks, rollout
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -58,6 +58,8 @@ class Observed:
     router_deployment: dict[str, Any] | None = None
     stats: dict[str, Any] | None = None
     """The router's cumulative counters (``GET /mlkube/stats``); None when it did not answer."""
+    metric_readings: Mapping[str, tuple[float | None, str | None]] = dataclasses.field(default_factory=dict)
+    """``strategy.analysis.metrics`` by name: (value, error) of this pass's query (``metricchecks``)."""
 
 
 def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, image: str) -> plans.Plan:
@@ -108,16 +110,16 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     )
     after = decision.state
 
-    served = sorted({after.stable, after.candidate} - {None})
+    served = sorted({after.stable, after.candidate, after.previous} - {None})  # previous: warm until scaleDownAt
     backends = {v: url for v in served if (url := seen.urls.get(v)) and (seen.ready.get(v) or v == after.stable)}
     traffic = routed(rollout.traffic(spec.strategy, after), backends)
     unserved = {v for v in observed.isvcs if v not in served}
     retiring = set(current.retiring_versions)
 
     baseline, ab_baseline = current.analysis_baseline, current.ab_test_baseline
-    if decision.window_reset and router_url and after.candidate is not None:
+    if decision.window_reset and router_url and watched(after) is not None:
         stats = observed.stats
-        baseline = analysis.snapshot(stats, after.candidate) if stats else None
+        baseline = analysis.snapshot(stats, watched(after)) if stats else None
         ab_baseline = analysis.snapshot(stats, after.stable) if stats and spec.strategy.type == "ABTest" else None
     router_ready = bool(router_url) and ((observed.router_deployment or {}).get("status") or {}).get("availableReplicas", 0) >= 1
     status = current.model_copy(
@@ -135,7 +137,9 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             "rolled_back_version": after.rolled_back,
             "url": router_url,
             "preview_url": f"{router_url}/preview" if router_url and any(t.role == "preview" for t in traffic) else None,
-            "analysis_baseline": baseline if after.candidate is not None else None,
+            "analysis_baseline": baseline if watched(after) is not None else None,
+            "previous_version": after.previous,
+            "scale_down_at": timestamps.format(after.scale_down_at) if after.scale_down_at else None,
             "retiring_versions": sorted(unserved - retiring),
         }
     )
@@ -330,7 +334,17 @@ def state_of(status: deployment_api.ModelDeploymentStatus) -> rollout.State:
         rolled_back=status.rolled_back_version,
         candidate_ready_at=timestamps.parse(ready_at) if ready_at else None,
         inconclusive_since=timestamps.parse(undecided) if undecided else None,
+        previous=status.previous_version,
+        scale_down_at=timestamps.parse(status.scale_down_at) if status.scale_down_at else None,
     )
+
+
+def watched(state: rollout.State) -> int | None:
+    """The version the analysis judges: the candidate, or inside a scaleDownDelay window the
+    newly promoted stable version; None: no analysis runs."""
+    if state.candidate is not None:
+        return state.candidate
+    return state.stable if state.previous is not None else None
 
 
 def is_rolling_out(status: deployment_api.ModelDeploymentStatus) -> bool:
@@ -338,6 +352,7 @@ def is_rolling_out(status: deployment_api.ModelDeploymentStatus) -> bool:
     return (
         status.candidate_version is not None
         or bool(status.retiring_versions)
+        or status.previous_version is not None
         or status.phase in (None, "Pending", "Progressing", "Degraded")
     )
 
@@ -359,15 +374,19 @@ def _measure(
     *,
     router_url: str | None,
 ) -> tuple[deployment_api.AnalysisResult | None, deployment_api.ABTestReport | None]:
-    """The candidate's analysis over its current window and, during an ABTest, the report so far;
-    only while the candidate serves and the router answers."""
-    candidate, stats = state.candidate, observed.stats
+    """The candidate's analysis (inside a scaleDownDelay window, the new stable version's: see
+    ``watched``) over its current window and, during an ABTest, the report so far; only while that
+    version serves and the router answers."""
+    candidate, stats = watched(state), observed.stats
     if candidate is None or not seen.ready.get(candidate) or not router_url or stats is None:
         return None, None
     window = analysis.window(stats, candidate, current.analysis_baseline)
-    result = analysis.judge(window, spec.strategy.analysis, min_agreement=analysis.min_agreement(spec.strategy))
+    # after a promotion nothing is compared with the new stable version: no agreement gate then
+    agreement = analysis.min_agreement(spec.strategy) if state.candidate is not None else None
+    result = analysis.judge(window, spec.strategy.analysis, min_agreement=agreement)
+    result = metricchecks.fold(result, _metric_outcomes(spec.strategy.analysis, observed))
     report = None
-    if spec.strategy.type == "ABTest" and state.stable is not None:
+    if spec.strategy.type == "ABTest" and state.stable is not None and state.candidate is not None:
         report = ab_report(
             stats,
             spec.strategy,
@@ -378,6 +397,15 @@ def _measure(
             task=observed.project.problem.task,
         )
     return result, report
+
+
+def _metric_outcomes(thresholds: deployment_api.Analysis, observed: Observed) -> list[metricchecks.Outcome]:
+    """Each metric check's verdict on this pass's reading (Inconclusive when it was not queried)."""
+    outcomes = []
+    for check in thresholds.metrics:
+        value, error = observed.metric_readings.get(check.name, (None, "not queried yet"))
+        outcomes.append(metricchecks.evaluate(check, value, error=error))
+    return outcomes
 
 
 def _message(

@@ -17,6 +17,13 @@ inconclusive measurements); still undecided then, the rollout pauses (``Awaiting
 ``mlkube.io/action=promote`` or ``abort``, with the candidate still judged: a Failing verdict
 still ends it. ``State.inconclusive_since`` remembers when the hold ended undecided, so the
 Event is posted once per step and the limit counts from there.
+
+With ``strategy.scaleDownDelay`` a promotion keeps the previous stable version as
+``State.previous`` (warm, at 0%) until ``State.scale_down_at``; the analysis keeps judging the new
+stable version meanwhile (its verdict arrives in ``Observation.verdict``), and a Failing verdict,
+a version that cannot load or ``mlkube.io/action=abort`` in that window switches all traffic back
+to the previous version at once (phase RolledBack). When the window ends the previous version
+leaves the state, so the plan retires it as it retires any version leaving the table.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import datetime
 from collections.abc import Mapping
 
 from mlkube.api import base, deployment
+from mlkube.common import timestamps
 
 CANDIDATE_READY_DEADLINE = datetime.timedelta(minutes=10)
 
@@ -42,6 +50,8 @@ class State:
     rolled_back: int | None = None
     candidate_ready_at: datetime.datetime | None = None  # when the candidate first served: pauses count from there
     inconclusive_since: datetime.datetime | None = None  # when this step's hold ended without a decision
+    previous: int | None = None  # the stable version before the last promotion, kept warm until scale_down_at
+    scale_down_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +89,11 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
             (("Normal", "Deploying", f"Serving version {seen.desired}"),),
             window_reset=True,
         )
+    if state.candidate is None and state.previous is not None:
+        after = _after_promotion(state, seen)
+        if after is not None:
+            return after
+        state = dataclasses.replace(state, previous=None, scale_down_at=None)  # a new rollout: the window ends
     if state.candidate is None:
         if seen.desired in (state.stable, state.rolled_back):
             return Decision(dataclasses.replace(state, phase=_steady_phase(state, seen)))
@@ -101,7 +116,7 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
     candidate_ready = seen.ready.get(state.candidate, False)
     if seen.action == "promote":
         if candidate_ready:
-            return _promote(state, "promoted by annotation")
+            return _promote(strategy, state, "promoted by annotation", now=seen.now)
         return Decision(state, (("Warning", "PromotionRefused", f"Version {state.candidate} is not ready to take traffic"),))
     if state.phase == "Paused":  # a person decides from here: promote or abort
         if state.inconclusive_since is not None and seen.verdict == "Failing" and candidate_ready:
@@ -127,7 +142,7 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
 
 def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
     if strategy.type == "Direct":
-        return _promote(state, "direct rollout")
+        return _promote(strategy, state, "direct rollout", now=seen.now)
     if seen.now - (state.step_started or seen.now) < _hold(strategy, state):
         return Decision(dataclasses.replace(state, phase="Progressing"))
     if strategy.type == "Canary":
@@ -147,14 +162,14 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
                 ),
                 window_reset=True,
             )
-        return _finish(strategy, state, "all canary steps passed")
+        return _finish(strategy, state, "all canary steps passed", now=seen.now)
     if strategy.type == "ABTest":
         return _end_ab_test(strategy, state, seen)
     duration = _duration(strategy)
     if strategy.type == "BlueGreen" and (_has_traffic(strategy, seen) or strategy.blue_green.promote_without_traffic):
-        return _finish(strategy, state, f"BlueGreen ran for {duration} without failing")
+        return _finish(strategy, state, f"BlueGreen ran for {duration} without failing", now=seen.now)
     if strategy.type == "Shadow" and seen.verdict == "Passing":
-        return _finish(strategy, state, f"Shadow ran for {duration} without failing")
+        return _finish(strategy, state, f"Shadow ran for {duration} without failing", now=seen.now)
     return _undecided(strategy, state, seen)
 
 
@@ -250,9 +265,9 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
     if seen.ab_winner == state.stable:
         decision = _fail(strategy, state, f"A/B test: {seen.ab_summary}")
     elif seen.ab_winner == state.candidate:
-        decision = _finish(strategy, state, f"A/B test: {seen.ab_summary}")
+        decision = _finish(strategy, state, f"A/B test: {seen.ab_summary}", now=seen.now)
     elif seen.verdict == "Passing":
-        decision = _finish(strategy, state, f"ABTest ran for {duration} without failing")
+        decision = _finish(strategy, state, f"ABTest ran for {duration} without failing", now=seen.now)
     else:
         decision = _undecided(strategy, state, seen)
     if not seen.ab_summary or decision.state.phase == "Progressing":
@@ -260,19 +275,76 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
     return dataclasses.replace(decision, events=(("Normal", "ABTestReport", seen.ab_summary), *decision.events))
 
 
-def _finish(strategy: deployment.Strategy, state: State, why: str) -> Decision:
+def _finish(strategy: deployment.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:
     if strategy.auto_promote:
-        return _promote(state, why)
+        return _promote(strategy, state, why, now=now)
     return Decision(
         dataclasses.replace(state, phase="Paused"),
         (("Normal", "AwaitingPromotion", f"{why}; annotate mlkube.io/action=promote to switch"),),
     )
 
 
-def _promote(state: State, why: str) -> Decision:
+def _promote(strategy: deployment.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:
+    """The candidate becomes stable; with ``scaleDownDelay`` the old stable version stays warm
+    until the delay is over (see ``_after_promotion``)."""
+    if strategy.scale_down_delay is None or state.stable is None:
+        return Decision(
+            State(stable=state.candidate, phase="Healthy"),
+            (("Normal", "Promoted", f"Version {state.candidate} is stable ({why})"),),
+            window_reset=True,
+        )
+    until = now + base.parse_duration(strategy.scale_down_delay)
     return Decision(
-        State(stable=state.candidate, phase="Healthy"),
-        (("Normal", "Promoted", f"Version {state.candidate} is stable ({why})"),),
+        State(stable=state.candidate, phase="Healthy", previous=state.stable, scale_down_at=until),
+        (
+            (
+                "Normal",
+                "Promoted",
+                f"Version {state.candidate} is stable ({why}); version {state.stable} stays warm for "
+                f"{strategy.scale_down_delay} (until {timestamps.format(until)}) to switch back at once on a failure",
+            ),
+        ),
+        window_reset=True,
+    )
+
+
+def _after_promotion(state: State, seen: Observation) -> Decision | None:
+    """Inside the ``scaleDownDelay`` window (``state.previous`` set, no candidate): switch back to
+    the warm previous version on a failure, retire it when the window is over, else hold. None: the
+    spec asks for another version, so a new rollout starts over the current stable version."""
+    stable, previous = state.stable, state.previous
+    if seen.desired == previous:
+        return _switch_back(state, f"the spec asks for version {previous} again", mark=False)
+    if seen.desired != stable:
+        return None
+    if seen.ready.get(previous, False):
+        if seen.action == "abort":
+            return _switch_back(state, "aborted by annotation")
+        if seen.verdict == "Failing":
+            return _switch_back(state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
+        if stable in seen.load_failures:
+            return _switch_back(state, f"version {stable} cannot load: {seen.load_failures[stable]}")
+    if seen.now >= (state.scale_down_at or seen.now):
+        return Decision(
+            dataclasses.replace(state, previous=None, scale_down_at=None, phase=_steady_phase(state, seen)),
+            (("Normal", "ScaledDown", f"Version {stable} passed its scaleDownDelay window; version {previous} is retired"),),
+        )
+    return Decision(dataclasses.replace(state, phase=_steady_phase(state, seen)))
+
+
+def _switch_back(state: State, why: str, *, mark: bool = True) -> Decision:
+    """All traffic back to the warm previous version at once; the failed version is marked rolled
+    back (not retried until the spec asks for another version)."""
+    return Decision(
+        State(stable=state.previous, phase="RolledBack" if mark else "Healthy", rolled_back=state.stable if mark else None),
+        (
+            (
+                "Warning" if mark else "Normal",
+                "RolledBack",
+                f"Version {state.stable} rolled back within its scaleDownDelay window ({why}); "
+                f"switched 100% of traffic back to warm version {state.previous}",
+            ),
+        ),
         window_reset=True,
     )
 

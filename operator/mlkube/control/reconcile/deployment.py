@@ -22,7 +22,7 @@ from typing import Any
 import pydantic
 
 from mlkube.api import kinds
-from mlkube.clients import k8s, routerstats
+from mlkube.clients import k8s, prometheus, routerstats
 from mlkube.common import timestamps
 from mlkube.control.manifests import meta, serving
 from mlkube.control.plans import deployment as plan_deployment
@@ -96,7 +96,25 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
         router_service=service,
         router_deployment=await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace),
         stats=await routerstats.fetch(router_url) if router_url else None,
+        metric_readings=await _metric_readings(obj) if router_url else {},
     )
+
+
+async def _metric_readings(obj: dict[str, Any]) -> dict[str, tuple[float | None, str | None]]:
+    """This pass's value of each ``strategy.analysis.metrics`` query, only while a version is
+    analysed (a candidate, or the version just promoted while the previous one stays warm); the
+    queries run concurrently, each bounded by ``prometheus.TIMEOUT``."""
+    status = obj.get("status") or {}
+    if status.get("candidateVersion") is None and status.get("previousVersion") is None:
+        return {}
+    try:
+        checks = kinds.MODELDEPLOYMENT.parse_spec(obj["spec"]).strategy.analysis.metrics
+    except pydantic.ValidationError:
+        return {}  # the plan reports the invalid spec
+    readings = await asyncio.gather(
+        *(prometheus.query(c.provider.prometheus.address, c.provider.prometheus.query) for c in checks)
+    )
+    return {c.name: (r.value, r.error) for c, r in zip(checks, readings)}
 
 
 def _by_version(isvcs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:

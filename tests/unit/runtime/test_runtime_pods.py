@@ -2,6 +2,7 @@
 
 import base64
 import pathlib
+import stat
 import sys
 
 import pytest
@@ -77,6 +78,10 @@ def test_volumes_are_mounted_under_the_container_root(tmp_path):
     assert seen("/etc/app/a.yaml").read_text() == "x: 1"
     assert seen("/etc/one.yaml").read_text() == "x: 1"
     assert seen("/var/run/secrets/s/t/ok").read_bytes() == b"t"
+    # Secret values sit unencrypted on this machine: readable by this user only.
+    assert stat.S_IMODE(seen("/var/run/secrets/s/t/ok").stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths["sec"].stat().st_mode) == 0o700
+    assert stat.S_IMODE((paths["cfg"] / "a.yaml").stat().st_mode) != 0o600  # a ConfigMap is not secret
     seen("/data/model.bin").write_bytes(b"kept")
     assert (tmp_path / "runtime" / "claims" / "ns" / "store" / "model.bin").read_bytes() == b"kept"
     assert seen("/tmp/work").is_dir() and seen("/dev").is_dir()

@@ -282,10 +282,21 @@ class PodWorker:
                     "by the local runtime (use emptyDir, configMap, "
                     "secret, hostPath or persistentVolumeClaim)"
                 )
+            # Secret values are stored unencrypted on this machine: only this user may read them
+            # (a cluster's kubelet keeps them on tmpfs inside the pod's own mount namespace).
+            private = "secret" in volume
+            if private:
+                path.chmod(0o700)
             for relative, content in (files or {}).items():
                 target = path / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+                if private:
+                    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(descriptor, "wb") as out:
+                        out.write(content)
+                    target.chmod(0o600)
+                else:
+                    target.write_bytes(content)
             paths[name] = path
         return paths
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlkube.local.apiserver import errors, objects, registry, storage
+from mlkube.local.apiserver import errors, objects, patch_requests, registry, storage
 
 OPTS = objects.WriteOptions(field_manager="test")
 CRD = {
@@ -71,15 +71,15 @@ def test_create_drops_status_and_sets_generation_one(api, widgets):
 
 def test_generation_counts_spec_changes_only(api, widgets):
     created = _widget(api, widgets, size=1)
-    labelled = api.patch(widgets, "ns", "w", objects.MERGE, {"metadata": {"labels": {"a": "b"}}}, OPTS).obj
+    labelled = api.patch(widgets, "ns", "w", patch_requests.MERGE, {"metadata": {"labels": {"a": "b"}}}, OPTS).obj
     assert labelled["metadata"]["generation"] == 1
-    resized = api.patch(widgets, "ns", "w", objects.MERGE, {"spec": {"size": 2}}, OPTS).obj
+    resized = api.patch(widgets, "ns", "w", patch_requests.MERGE, {"spec": {"size": 2}}, OPTS).obj
     assert resized["metadata"]["generation"] == 2
     status = api.patch(
-        widgets, "ns", "w", objects.MERGE, {"status": {"phase": "Ready"}, "spec": {"size": 9}}, OPTS, subresource="status"
+        widgets, "ns", "w", patch_requests.MERGE, {"status": {"phase": "Ready"}, "spec": {"size": 9}}, OPTS, subresource="status"
     ).obj
     assert status["metadata"]["generation"] == 2 and status["spec"]["size"] == 2 and status["status"]["phase"] == "Ready"
-    main = api.patch(widgets, "ns", "w", objects.MERGE, {"status": {"phase": "Lost"}}, OPTS).obj
+    main = api.patch(widgets, "ns", "w", patch_requests.MERGE, {"status": {"phase": "Lost"}}, OPTS).obj
     assert main["status"]["phase"] == "Ready"
     assert int(created["metadata"]["resourceVersion"]) < int(status["metadata"]["resourceVersion"])
 
@@ -87,13 +87,13 @@ def test_generation_counts_spec_changes_only(api, widgets):
 def test_no_op_patch_keeps_rv_and_emits_nothing(api, widgets):
     created = _widget(api, widgets, size=1)
     api.events.clear()
-    same = api.patch(widgets, "ns", "w", objects.MERGE, {"metadata": {"annotations": {"x": None}}}, OPTS).obj
+    same = api.patch(widgets, "ns", "w", patch_requests.MERGE, {"metadata": {"annotations": {"x": None}}}, OPTS).obj
     assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"] and api.events == []
 
 
 def test_stale_resource_version_conflicts(api, widgets):
     created = _widget(api, widgets, size=1)
-    api.patch(widgets, "ns", "w", objects.MERGE, {"spec": {"size": 2}}, OPTS)
+    api.patch(widgets, "ns", "w", patch_requests.MERGE, {"spec": {"size": 2}}, OPTS)
     stale = {**created, "spec": {"size": 3}}
     with pytest.raises(errors.APIError) as conflict:
         api.replace(widgets, "ns", "w", stale, OPTS)
@@ -102,23 +102,23 @@ def test_stale_resource_version_conflicts(api, widgets):
 
 def test_finalizers_hold_deletion_until_removed(api, widgets):
     _widget(api, widgets, size=1)
-    api.patch(widgets, "ns", "w", objects.MERGE, {"metadata": {"finalizers": ["hold"]}}, OPTS)
+    api.patch(widgets, "ns", "w", patch_requests.MERGE, {"metadata": {"finalizers": ["hold"]}}, OPTS)
     deleting = api.delete(widgets, "ns", "w").obj
     assert deleting["metadata"]["deletionTimestamp"] and deleting["metadata"]["generation"] == 2
     again = api.delete(widgets, "ns", "w").obj
     assert again["metadata"]["resourceVersion"] == deleting["metadata"]["resourceVersion"]
     with pytest.raises(errors.APIError) as forbidden:
-        api.patch(widgets, "ns", "w", objects.MERGE, {"metadata": {"finalizers": ["hold", "more"]}}, OPTS)
+        api.patch(widgets, "ns", "w", patch_requests.MERGE, {"metadata": {"finalizers": ["hold", "more"]}}, OPTS)
     assert forbidden.value.details["causes"][0]["reason"] == "FieldValueForbidden"
     api.events.clear()
-    api.patch(widgets, "ns", "w", objects.JSON_PATCH, [{"op": "remove", "path": "/metadata/finalizers"}], OPTS)
+    api.patch(widgets, "ns", "w", patch_requests.JSON_PATCH, [{"op": "remove", "path": "/metadata/finalizers"}], OPTS)
     assert api.events == ["DELETED"] and api.store.get(widgets.storage_key, "ns", "w") is None
 
 
 def test_strategic_merge_patch_on_a_custom_resource_is_415(api, widgets):
     _widget(api, widgets, size=1)
     with pytest.raises(errors.APIError) as unsupported:
-        api.patch(widgets, "ns", "w", objects.STRATEGIC, {"spec": {"size": 2}}, OPTS)
+        api.patch(widgets, "ns", "w", patch_requests.STRATEGIC, {"spec": {"size": 2}}, OPTS)
     assert unsupported.value.code == 415
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from mlkube.local.apiserver import crds, errors, kinds, objects, storage
+from mlkube.local.apiserver import bodies, crds, errors, kinds, objects, storage
 
 logger = logging.getLogger(__name__)
 GC_MANAGER = objects.WriteOptions(field_manager="generic-garbage-collector")
@@ -113,7 +113,7 @@ class Collector:
         return True
 
     def _without_finalizer(self, key: str, obj: dict[str, Any], finalizer: str, opts: objects.WriteOptions) -> bool:
-        new = objects.clone(obj)
+        new = bodies.clone(obj)
         new["metadata"]["finalizers"] = [f for f in new["metadata"].get("finalizers") or [] if f != finalizer]
         return self._update(key, obj, new, opts)
 
@@ -123,7 +123,7 @@ class Collector:
             current = self._objects.store.by_uid(dependent["metadata"]["uid"])
             if current is None:
                 continue
-            new = objects.clone(current[1])
+            new = bodies.clone(current[1])
             new["metadata"]["ownerReferences"] = [r for r in new["metadata"]["ownerReferences"] if r.get("uid") != uid]
             if not new["metadata"]["ownerReferences"]:
                 del new["metadata"]["ownerReferences"]
@@ -162,7 +162,7 @@ class Collector:
         spec_finalizers = (namespace.get("spec") or {}).get("finalizers") or []
         if kinds.NAMESPACE_FINALIZER not in spec_finalizers:
             return progress
-        new = objects.clone(namespace)
+        new = bodies.clone(namespace)
         new["spec"]["finalizers"] = [f for f in spec_finalizers if f != kinds.NAMESPACE_FINALIZER]
         return self._update("/namespaces", namespace, new, NAMESPACE_MANAGER, subresource="finalize") or progress
 

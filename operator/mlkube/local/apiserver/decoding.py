@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from mlkube.local.apiserver import errors, jsonpath, limits, objects, protobuf, registry, selectors
+from mlkube.local.apiserver import errors, jsonpath, limits, objects, patch_requests, protobuf, registry, selectors
 
 JSON_TYPES = ("application/json", "")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-PATCH_TYPES = (objects.MERGE, objects.JSON_PATCH, objects.STRATEGIC, objects.APPLY)
+PATCH_TYPES = (patch_requests.MERGE, patch_requests.JSON_PATCH, patch_requests.STRATEGIC, patch_requests.APPLY)
 BODY_TYPES = ["application/json", "application/yaml", PROTOBUF]
 YAML_ON_LOOP_BYTES = 64 * 1024  # larger YAML bodies are parsed in a worker thread (pure Python construction)
 
@@ -86,7 +86,7 @@ async def body(request: web.Request, *, patch: bool = False) -> tuple[str, Any]:
     if patch:
         if content_type not in PATCH_TYPES:
             raise errors.unsupported_media_type(content_type, list(PATCH_TYPES))
-        if content_type == objects.APPLY:
+        if content_type == patch_requests.APPLY:
             return content_type, _patch_shape(content_type, await _yaml_off_loop(raw))
         return content_type, _patch_shape(content_type, _json(raw))
     if content_type in JSON_TYPES:
@@ -114,9 +114,9 @@ async def _yaml_off_loop(raw: bytes) -> Any:
 
 
 def _patch_shape(content_type: str, decoded: Any) -> Any:
-    if content_type == objects.JSON_PATCH and not isinstance(decoded, list):
+    if content_type == patch_requests.JSON_PATCH and not isinstance(decoded, list):
         raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    if content_type in (objects.MERGE, objects.STRATEGIC) and not isinstance(decoded, dict):
+    if content_type in (patch_requests.MERGE, patch_requests.STRATEGIC) and not isinstance(decoded, dict):
         raise errors.bad_request("json: cannot unmarshal the patch: it must be a JSON object")
     return decoded
 

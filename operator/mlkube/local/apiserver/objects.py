@@ -1,31 +1,24 @@
 """Create, update, patch and delete semantics of every object, as kube-apiserver's generic registry applies them.
 
 Owns metadata rules on write (name/generateName, uid, timestamps, namespace checks), optimistic
-concurrency, no-op detection, generation, the status subresource split, finalizers and
-deletionTimestamp, CRD schema processing (through schema.py), managedFields (through apply.py),
-and the patch content types (through patch.py). Every method is synchronous, so each write is
-atomic with respect to the event loop. Must not parse HTTP requests or render responses.
+concurrency, no-op detection, generation, finalizers and deletionTimestamp, the order of a write's
+steps and committing it to the store (and the CRD registry). Delegates the store-free body checks,
+unknown fields, CRD schema processing and the status subresource split to `bodies`, patch content
+types and apply preconditions to `patch_requests`, and managedFields to `apply`. Every method is
+synchronous, so each write is atomic with respect to the event loop. Must not parse HTTP requests
+or render responses.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from typing import Any
 
-from mlkube.local.apiserver import apply, builtin_fields, crds, errors, kinds, metadata, patch, registry, scale, schema, storage
+from mlkube.local.apiserver import apply, bodies, crds, errors, kinds, metadata, patch_requests, registry, scale, schema, storage
 
 NAMESPACES = ("", "namespaces")
-CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 FOREGROUND, ORPHAN = "foregroundDeletion", "orphan"
-MERGE, JSON_PATCH, STRATEGIC, APPLY = (
-    "application/merge-patch+json",
-    "application/json-patch+json",
-    "application/strategic-merge-patch+json",
-    "application/apply-patch+yaml",
-)
-CUSTOM_PATCH_TYPES = [JSON_PATCH, MERGE, APPLY]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,32 +36,8 @@ class Result:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-def clone(obj: Any) -> Any:
-    """A deep copy of JSON data (faster than copy.deepcopy for these shapes)."""
-    return json.loads(json.dumps(obj))
-
-
 def _key(rtype: registry.ResourceType) -> tuple[str, str]:
     return rtype.group, rtype.plural
-
-
-def _generation_fields(rtype: registry.ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """What a generation counts: everything outside metadata, except status when it is a subresource."""
-    ignored = ("metadata", "apiVersion", "kind", "status") if rtype.has_status else ("metadata", "apiVersion", "kind")
-    return {k: v for k, v in obj.items() if k not in ignored}
-
-
-def _compact_metadata(obj: dict[str, Any]) -> None:
-    """ObjectMeta's `omitempty`: empty maps and lists are not stored (so `{"x": null}` on no annotations is a no-op)."""
-    meta = obj["metadata"]
-    for field in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
-        if field in meta and not meta[field]:
-            del meta[field]
-
-
-def _without_volatile(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
-    return {**obj, "metadata": meta}
 
 
 class Objects:
@@ -99,7 +68,7 @@ class Objects:
     def create(
         self, rtype: registry.ResourceType, namespace: str, body: Any, opts: WriteOptions, *, managed: bool = False
     ) -> Result:
-        obj = self._checked_body(rtype, namespace, body)
+        obj = bodies.checked_body(rtype, namespace, body)
         meta = obj["metadata"]
         if rtype.namespaced:
             meta["namespace"] = namespace
@@ -128,13 +97,13 @@ class Objects:
             obj.pop("status", None)
         causes += metadata.meta_causes(meta)
         causes += kinds.prepare_create(rtype, obj, services=self.store.list("/services"), network_seed=self.store.path)
-        obj, warnings, schema_causes = self._schema_pass(rtype, obj, None, opts)
+        obj, warnings, schema_causes = bodies.schema_pass(rtype, obj, None, field_validation=opts.field_validation)
         causes += schema_causes
-        if _key(rtype) == CRDS:
+        if bodies.is_crd(rtype):
             causes += crds.causes(obj)
         if causes:
             raise errors.invalid(rtype.kind, rtype.group, name, causes)
-        if _key(rtype) == CRDS:
+        if bodies.is_crd(rtype):
             obj = crds.with_status(obj, None)
             obj["metadata"].setdefault("finalizers", [])
             if crds.CLEANUP_FINALIZER not in obj["metadata"]["finalizers"]:
@@ -145,17 +114,17 @@ class Objects:
             obj["metadata"]["managedFields"] = apply.record_update(
                 None, obj, manager=opts.field_manager, api_version=rtype.api_version, now=metadata.format_time(stamp)
             )
-        _compact_metadata(obj)
+        bodies.compact_metadata(obj)
         if opts.dry_run:
             return Result(obj, created=True, warnings=warnings)
-        stored = self._to_storage(rtype, obj)
-        if _key(rtype) == CRDS:
+        stored = bodies.to_storage(rtype, obj)
+        if bodies.is_crd(rtype):
             # Served before the CRD's ADDED event: Kopf rescans discovery when it sees the event.
             self.registry.set_crd(name, crds.resource_types(stored))
         try:
             self.store.write(rtype.storage_key, stored, event_type="ADDED", old=None)
         except errors.APIError:
-            if _key(rtype) == CRDS:  # refused by the store (too large, disk full): serve nothing new
+            if bodies.is_crd(rtype):  # refused by the store (too large, disk full): serve nothing new
                 self.registry.remove_crd(name)
             raise
         return Result(self.view(rtype, stored), created=True, warnings=warnings)
@@ -166,18 +135,8 @@ class Objects:
         self, rtype: registry.ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions, *, subresource: str = ""
     ) -> Result:
         old = self._stored(rtype, namespace, name)
-        new = self._checked_body(rtype, namespace, body, name=name)
-        if rtype.custom and not new["metadata"].get("resourceVersion"):
-            raise errors.invalid(
-                rtype.kind,
-                rtype.group,
-                name,
-                [
-                    errors.Cause(
-                        "FieldValueInvalid", "Invalid value: 0x0: must be specified for an update", "metadata.resourceVersion"
-                    )
-                ],
-            )
+        new = bodies.checked_body(rtype, namespace, body, name=name)
+        bodies.check_resource_version(rtype, new)
         return self.update(rtype, old, new, opts, subresource=subresource)
 
     def patch(
@@ -192,33 +151,12 @@ class Objects:
         subresource: str = "",
     ) -> Result:
         old = self.store.get(rtype.storage_key, namespace if rtype.namespaced else "", name)
-        if content_type == APPLY:
+        if content_type == patch_requests.APPLY:
             return self._apply(rtype, namespace, name, old, body, opts, subresource=subresource)
         if old is None:
             raise errors.not_found(rtype.plural, rtype.group, name)
-        new = self._patched(rtype, self.view(rtype, old), content_type, body, allow_strategic=not rtype.custom)
+        new = patch_requests.patched(self.view(rtype, old), content_type, body, allow_strategic=not rtype.custom)
         return self.update(rtype, old, new, opts, subresource=subresource)
-
-    def _patched(
-        self, rtype: registry.ResourceType, live: dict[str, Any], content_type: str, body: Any, *, allow_strategic: bool
-    ) -> dict[str, Any]:
-        try:
-            if content_type == MERGE:
-                new = patch.merge_patch(live, body)
-            elif content_type == JSON_PATCH:
-                new = patch.json_patch(live, body)
-            elif content_type == STRATEGIC and allow_strategic:
-                new = patch.strategic_merge_patch(live, body, api_version=live["apiVersion"], kind=live["kind"])
-            else:
-                # kubectl prefixes "<type> is not supported by <gvk>: " itself.
-                raise errors.unsupported_media_type(content_type, CUSTOM_PATCH_TYPES)
-        except patch.BadPatch as exc:
-            raise errors.bad_request(str(exc)) from exc
-        except patch.PatchError as exc:
-            raise errors.APIError(422, "Invalid", str(exc)) from exc
-        if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
-            raise errors.bad_request("the patch must leave an object with metadata")
-        return new
 
     def scale(
         self, rtype: registry.ResourceType, namespace: str, name: str, content_type: str, body: Any, opts: WriteOptions
@@ -233,9 +171,9 @@ class Objects:
                 raise errors.conflict(rtype.plural, rtype.group, name)
         else:
             # A Scale has no lists, so a strategic merge patch of it is a JSON merge patch.
-            content_type = MERGE if content_type == STRATEGIC else content_type
-            requested = self._patched(rtype, current, content_type, body, allow_strategic=False)
-        new = clone(old)
+            content_type = patch_requests.MERGE if content_type == patch_requests.STRATEGIC else content_type
+            requested = patch_requests.patched(current, content_type, body, allow_strategic=False)
+        new = bodies.clone(old)
         new.setdefault("spec", {})["replicas"] = scale.replicas(requested, name=name)
         return Result(scale.view(self.update(rtype, old, new, opts, subresource="scale").obj))
 
@@ -250,21 +188,7 @@ class Objects:
         *,
         subresource: str,
     ) -> Result:
-        if not opts.field_manager:
-            raise errors.invalid(
-                "PatchOptions",
-                "meta.k8s.io",
-                "",
-                [errors.Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")],
-            )
-        if not isinstance(config, dict):
-            raise errors.bad_request("the apply configuration must be an object")
-        config_meta = config.setdefault("metadata", {})
-        if config_meta.get("name", name) != name:
-            raise errors.bad_request(
-                f"the name of the object ({config_meta.get('name')}) does not match the name on the URL ({name})"
-            )
-        config_meta["name"] = name
+        config = patch_requests.apply_config(config, name=name, field_manager=opts.field_manager)
         live = None if old is None else self.view(rtype, old)
         if old is None and subresource:
             raise errors.not_found(rtype.plural, rtype.group, name)
@@ -280,21 +204,7 @@ class Objects:
                 subresource=subresource,
             )
         except apply.Conflict as exc:
-            raise errors.APIError(
-                409,
-                "Conflict",
-                exc.message(rtype.api_version),
-                {
-                    "causes": [
-                        {
-                            "reason": "FieldManagerConflict",
-                            "message": f'conflict with "{manager}" using {rtype.api_version}',
-                            "field": field,
-                        }
-                        for manager, field in exc.conflicts
-                    ]
-                },
-            ) from exc
+            raise patch_requests.conflict_error(exc, api_version=rtype.api_version) from exc
         if old is None:
             return self.create(rtype, namespace, new, opts, managed=True)
         return self.update(rtype, old, new, opts, subresource=subresource, managed=True)
@@ -310,13 +220,13 @@ class Objects:
         managed: bool = False,
     ) -> Result:
         """Commit `new` over the stored `old`: the shared tail of PUT, every PATCH and internal writes."""
-        new = clone(new)
-        self._decodable(rtype, new)
+        new = bodies.clone(new)
+        bodies.check_decodable(rtype, new)
         name = old["metadata"]["name"]
         given_rv = new["metadata"].get("resourceVersion")
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(rtype.plural, rtype.group, name)
-        new = self._split_status(rtype, old, new, subresource)
+        new = bodies.split_status(rtype, old, new, subresource)
         meta, old_meta = new["metadata"], old["metadata"]
         for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"):
             if field in old_meta:
@@ -330,20 +240,22 @@ class Objects:
         if old_meta.get("deletionTimestamp"):
             causes += metadata.new_finalizer_causes(old, new)
         causes += kinds.prepare_update(rtype, new, old) if not subresource else kinds.prepare_write(rtype, new)
-        new, warnings, schema_causes = self._schema_pass(rtype, new, self.view(rtype, old), opts)
+        new, warnings, schema_causes = bodies.schema_pass(
+            rtype, new, self.view(rtype, old), field_validation=opts.field_validation
+        )
         causes += schema_causes
-        if _key(rtype) == CRDS:
+        if bodies.is_crd(rtype):
             causes += crds.causes(new)
         if causes:
             raise errors.invalid(rtype.kind, rtype.group, name, causes)
-        if _key(rtype) == CRDS:
+        if bodies.is_crd(rtype):
             new = crds.with_status(new, old)
-        new = self._to_storage(rtype, new)
-        _compact_metadata(new)
-        if rtype.uses_generation and _generation_fields(rtype, new) != _generation_fields(rtype, old):
+        new = bodies.to_storage(rtype, new)
+        bodies.compact_metadata(new)
+        if rtype.uses_generation and bodies.generation_fields(rtype, new) != bodies.generation_fields(rtype, old):
             meta = new["metadata"]
             meta["generation"] = old_meta.get("generation", 0) + 1
-        if _without_volatile(new) == _without_volatile(old):
+        if bodies.without_volatile(new) == bodies.without_volatile(old):
             return Result(self.view(rtype, old), warnings=warnings)  # a no-op: no new RV, no event
         if not managed:
             new["metadata"]["managedFields"] = apply.record_update(
@@ -358,39 +270,15 @@ class Objects:
             return Result(self.view(rtype, new), warnings=warnings)
         if self._finished(rtype, new):
             return Result(self.view(rtype, self._remove(rtype, new, old)), warnings=warnings)
-        if _key(rtype) == CRDS:
+        if bodies.is_crd(rtype):
             self.registry.set_crd(name, crds.resource_types(new))
         try:
             self.store.write(rtype.storage_key, new, event_type="MODIFIED", old=old)
         except errors.APIError:
-            if _key(rtype) == CRDS:  # refused by the store: keep serving what is stored
+            if bodies.is_crd(rtype):  # refused by the store: keep serving what is stored
                 self.registry.set_crd(name, crds.resource_types(old))
             raise
         return Result(self.view(rtype, new), warnings=warnings)
-
-    def _split_status(
-        self, rtype: registry.ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str
-    ) -> dict[str, Any]:
-        """The status subresource rule: the main endpoint keeps status, /status changes only status."""
-        if subresource in ("status", "finalize"):
-            result = clone(old)
-            result["apiVersion"] = new.get("apiVersion", old["apiVersion"])
-            if new["metadata"].get("managedFields") is not None:
-                result["metadata"]["managedFields"] = new["metadata"]["managedFields"]
-            if subresource == "status":
-                if "status" in new:
-                    result["status"] = new["status"]
-                else:
-                    result.pop("status", None)
-            else:
-                result.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
-            return result
-        if rtype.has_status:
-            if "status" in old:
-                new["status"] = clone(old["status"])
-            else:
-                new.pop("status", None)
-        return new
 
     # -- delete ----------------------------------------------------------------------------
 
@@ -425,7 +313,7 @@ class Objects:
             )
         if old_meta.get("deletionTimestamp"):
             return Result(self.view(rtype, old))
-        new = clone(old)
+        new = bodies.clone(old)
         meta = new["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         wanted = {"Foreground": FOREGROUND, "Orphan": ORPHAN}.get(propagation)
@@ -489,44 +377,9 @@ class Objects:
 
     def _remove(self, rtype: registry.ResourceType, last: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         final = self.store.write(rtype.storage_key, last, event_type="DELETED", old=old)
-        if _key(rtype) == CRDS:
+        if bodies.is_crd(rtype):
             self.registry.remove_crd(final["metadata"]["name"])
         return final
-
-    def _to_storage(self, rtype: registry.ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        if rtype.custom and rtype.version != rtype.storage_version:
-            obj["apiVersion"] = rtype.storage_api_version
-        return obj
-
-    def _checked_body(self, rtype: registry.ResourceType, namespace: str, body: Any, *, name: str = "") -> dict:
-        if not isinstance(body, dict):
-            raise errors.bad_request(f"the body of the request must be a {rtype.kind} object")
-        obj = clone(body)
-        api_version, kind = obj.setdefault("apiVersion", rtype.api_version), obj.setdefault("kind", rtype.kind)
-        if api_version != rtype.api_version:
-            raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({rtype.api_version})"
-            )
-        if kind != rtype.kind:
-            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
-        meta = obj.get("metadata")
-        if meta is None:
-            meta = obj["metadata"] = {}
-        if not isinstance(meta, dict):
-            raise errors.bad_request("metadata must be an object")
-        if rtype.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
-            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
-        if name and meta.get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
-        if name:
-            meta["name"] = name
-        self._decodable(rtype, obj)
-        return obj
-
-    def _decodable(self, rtype: registry.ResourceType, obj: dict[str, Any]) -> None:
-        """400 for bodies kube-apiserver could not even decode into its Go types (CRD schemas)."""
-        if _key(rtype) == CRDS and (problem := crds.decoding_error(obj)):
-            raise errors.bad_request(f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: {problem}')
 
     def _check_namespace_open(self, rtype: registry.ResourceType, namespace: str, name: str) -> None:
         found = self.store.get("/namespaces", "", namespace)
@@ -546,28 +399,3 @@ class Objects:
             if self.store.get(rtype.storage_key, namespace if rtype.namespaced else "", candidate) is None:
                 return candidate
         raise errors.already_exists(rtype.plural, rtype.group, prefix)
-
-    def _schema_pass(
-        self, rtype: registry.ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions
-    ) -> tuple[dict[str, Any], list[str], list[errors.Cause]]:
-        """Drop unknown fields (fieldValidation decides: 400, warnings or silence); for custom resources
-        also default and validate against the CRD schema."""
-        if rtype.custom and rtype.schema:
-            pruned, dropped = schema.prune(obj, rtype.schema)
-        elif not rtype.custom and _key(rtype) != CRDS:
-            pruned, dropped = builtin_fields.prune_unknown(obj, group=rtype.group, version=rtype.version, kind=rtype.kind)
-        else:
-            return obj, [], []
-        warnings: list[str] = []
-        if dropped and opts.field_validation == "Strict":
-            unknown = ", ".join(f'unknown field "{path}"' for path in dropped)
-            raise errors.bad_request(
-                f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: strict decoding error: {unknown}'
-            )
-        if dropped and opts.field_validation != "Ignore":
-            warnings = [f'unknown field "{path}"' for path in dropped]
-        if not rtype.custom:
-            return pruned, warnings, []
-        defaulted = schema.default(pruned, rtype.schema)
-        causes = [errors.Cause(c.reason, c.message, c.field) for c in schema.validate(defaulted, rtype.schema, old=old)]
-        return defaulted, warnings, causes

@@ -23,7 +23,6 @@ CONTAINER = "driftcheck"
 COMMAND = ("python", "-m", "mlkube.driftcheck")
 DEADLINE_SECONDS = 600  # an analysis that takes longer is failed by the Job controller
 TTL_SECONDS = 3600  # a backstop: the monitor deletes its consumed check Jobs itself
-SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 CHECK_TIME = "mlkube.io/check-time"  # on a check Job: the time of its check, the monitor's lastCheckTime once answered
 
 
@@ -108,8 +107,7 @@ def check_job(
     """The batch/v1 Job ``name`` running the drift check of ``dmon`` at ``checked_at`` in its namespace."""
     labels = {**meta.labels(dmon, project=project_name, component=COMPONENT), **check_labels(dmon)}
     env = [{"name": driftcheck.REQUEST_ENV, "value": request.model_dump_json(by_alias=True, exclude_none=True)}]
-    if secret:
-        env += [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for key in SECRET_KEYS]
+    env += meta.storage_env(secret)
     container = {
         "name": CONTAINER,
         "image": image,
@@ -117,12 +115,7 @@ def check_job(
         "env": env,
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": meta.restricted(),
     }
     return {
         "apiVersion": "batch/v1",

@@ -45,3 +45,28 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+STORAGE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+"""The keys of a project's storage credentials Secret."""
+
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The container securityContext of the Pod Security Standards' restricted profile."""
+
+
+def storage_env(secret: str | None) -> list[dict[str, Any]]:
+    """Environment entries that take the storage keys from ``secret`` by reference (the values
+    never appear in a spec); none without a Secret."""
+    if not secret:
+        return []
+    return [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for key in STORAGE_KEYS]
+
+
+def restricted(**extra: Any) -> dict[str, Any]:
+    """The restricted securityContext, with ``extra`` settings (e.g. readOnlyRootFilesystem)."""
+    return {**RESTRICTED, **extra}

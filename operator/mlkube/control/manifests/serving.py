@@ -152,14 +152,7 @@ def router_deployment(
     name = router_name(mdep["metadata"]["name"])
     namespace = mdep["metadata"]["namespace"]
     selector = {"mlkube.io/router": mdep["metadata"]["name"]}
-    env = (
-        [
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        ]
-        if secret
-        else []
-    )
+    env = meta.storage_env(secret)
     container = {
         "name": "router",
         "image": image,
@@ -174,13 +167,7 @@ def router_deployment(
         },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": meta.restricted(readOnlyRootFilesystem=True),
     }
     if env:
         container["env"] = env

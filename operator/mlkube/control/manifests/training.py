@@ -139,11 +139,7 @@ def trainer_job(
     the spec it runs."""
     labels = {**meta.labels(tj, project=project_name, component="trainer"), TRAININGJOB_LABEL: tj["metadata"]["name"]}
     env = [{"name": SPEC_ENV, "value": document.model_dump_json(by_alias=True, exclude_none=True)}]
-    if secret:
-        env += [
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        ]
+    env += meta.storage_env(secret)
     container: dict[str, Any] = {
         "name": TRAINER_CONTAINER,
         "image": spec.image or image,
@@ -151,12 +147,7 @@ def trainer_job(
         "env": env,
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": meta.restricted(),
     }
     if spec.resources:
         container["resources"] = spec.resources.wire()

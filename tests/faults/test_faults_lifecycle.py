@@ -58,23 +58,13 @@ def s3() -> Iterator[S3Endpoint]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultCluster]:
-    local = FaultCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        local.start()
-        # Keep clear of the Services other local clusters on this machine are serving.
-        localcluster.reserve_service_addresses(local, localcluster.listening_service_addresses())
+    with localcluster.running(FaultCluster(tmp_path_factory.mktemp("cluster"))) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")
 def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    import palmerpenguins
-
-    path = tmp_path_factory.mktemp("data") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(path, index=False)
-    return path
+    return localcluster.penguins_csv(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

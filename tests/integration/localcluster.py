@@ -4,6 +4,7 @@ driven with kubectl as a user would. Shared by the lifecycle, rollout and drift 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -12,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
@@ -160,3 +161,24 @@ def reserve_service_addresses(cluster: LocalCluster, addresses: list[str]) -> No
         for i, address in enumerate(addresses)
     ]
     cluster.kubectl("create", "-n", "mlkube-reserved", "-f", "-", input=yaml.safe_dump_all(services))
+
+
+@contextlib.contextmanager
+def running(local: LocalCluster) -> Iterator[LocalCluster]:
+    """``local`` started, clear of the Service addresses other local clusters on this machine
+    serve, and stopped afterwards whatever happens."""
+    try:
+        local.start()
+        reserve_service_addresses(local, listening_service_addresses())
+        yield local
+    finally:
+        local.stop()
+
+
+def penguins_csv(directory: pathlib.Path) -> pathlib.Path:
+    """The Palmer penguins table (shipped in the palmerpenguins package) as a CSV in ``directory``."""
+    import palmerpenguins
+
+    path = directory / "penguins.csv"
+    palmerpenguins.load_penguins().to_csv(path, index=False)
+    return path

@@ -13,14 +13,8 @@ from localcluster import LocalCluster
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        local.start()
-        # Keep clear of the Services other local clusters on this machine are serving.
-        localcluster.reserve_service_addresses(local, localcluster.listening_service_addresses())
+    with localcluster.running(LocalCluster(tmp_path_factory.mktemp("cluster"))) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture

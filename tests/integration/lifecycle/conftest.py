@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import localcluster
 from localcluster import LocalCluster
 
 
@@ -31,8 +32,4 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    import palmerpenguins
-
-    path = tmp_path_factory.mktemp("data") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(path, index=False)
-    return path
+    return localcluster.penguins_csv(tmp_path_factory.mktemp("data"))

@@ -32,23 +32,13 @@ TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutCluster]:
-    local = RolloutCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        local.start()
-        # Keep clear of the Services other local clusters on this machine are serving.
-        localcluster.reserve_service_addresses(local, localcluster.listening_service_addresses())
+    with localcluster.running(RolloutCluster(tmp_path_factory.mktemp("cluster"))) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")
 def penguins_csv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    import palmerpenguins
-
-    path = tmp_path_factory.mktemp("data") / "penguins.csv"
-    palmerpenguins.load_penguins().to_csv(path, index=False)
-    return path
+    return localcluster.penguins_csv(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,33 @@ def write_jsonl(path, records):
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
+def write_served(store, served, features):
+    """``served`` as the router of deployment ml/prod would have captured it (one request a row,
+    a second apart, answered by version 1), with every row's ground truth as feedback a day later."""
+    log = [
+        {
+            "requestId": f"r{i:03d}",
+            "timestamp": f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z",
+            "namespace": "ml",
+            "deployment": "prod",
+            "version": 1,
+            "role": "stable",
+            "protocol": "v1",
+            "verb": "predict",
+            "status": 200,
+            "request": {"instances": [row[features].to_dict()]},
+            "response": {"predictions": [1]},
+        }
+        for i, (_, row) in enumerate(served.iterrows())
+    ]
+    answers = [
+        {"requestId": f"r{i:03d}", "groundTruth": int(t), "timestamp": "2026-11-21T09:00:00.000Z"}
+        for i, t in enumerate(served["target"])
+    ]
+    write_jsonl(store / "inference-log/ml/prod/date=2026-11-20/1-router-0.jsonl", log)
+    write_jsonl(store / "feedback/ml/prod/date=2026-11-21/2-router-0.jsonl", answers)
+
+
 def test_labeled_traffic_is_added_to_the_training_rows(tmp_path):
     frame = datasets.load_breast_cancer(as_frame=True).frame.head(300)
     frame.to_csv(tmp_path / "cancer.csv", index=False)
@@ -84,28 +111,7 @@ def test_evaluate_on_recent_compares_both_models_on_the_newest_labeled_traffic_h
     frame.head(300).to_csv(tmp_path / "cancer.csv", index=False)
     features = [c for c in frame.columns if c != "target"]
     served = frame.iloc[300:400]
-    log = [
-        {
-            "requestId": f"r{i:03d}",
-            "timestamp": f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z",
-            "namespace": "ml",
-            "deployment": "prod",
-            "version": 1,
-            "role": "stable",
-            "protocol": "v1",
-            "verb": "predict",
-            "status": 200,
-            "request": {"instances": [row[features].to_dict()]},
-            "response": {"predictions": [1]},
-        }
-        for i, (_, row) in enumerate(served.iterrows())
-    ]
-    answers = [
-        {"requestId": f"r{i:03d}", "groundTruth": int(t), "timestamp": "2026-11-21T09:00:00.000Z"}
-        for i, t in enumerate(served["target"])
-    ]
-    write_jsonl(tmp_path / "store/inference-log/ml/prod/date=2026-11-20/1-router-0.jsonl", log)
-    write_jsonl(tmp_path / "store/feedback/ml/prod/date=2026-11-21/2-router-0.jsonl", answers)
+    write_served(tmp_path / "store", served, features)
 
     def spec(name, **extra):
         return trainer_api.TrainerInput.model_validate(
@@ -154,28 +160,7 @@ def test_a_version_retrained_on_shifted_traffic_keeps_that_traffic_as_its_refere
     served = frame.iloc[300:450].copy()
     recalibrated = [c for c in features if c.startswith("mean ")]
     served.iloc[60:, [served.columns.get_loc(c) for c in recalibrated]] *= 10  # a sensor recalibrated after 60 requests
-    log = [
-        {
-            "requestId": f"r{i:03d}",
-            "timestamp": f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}.000Z",
-            "namespace": "ml",
-            "deployment": "prod",
-            "version": 1,
-            "role": "stable",
-            "protocol": "v1",
-            "verb": "predict",
-            "status": 200,
-            "request": {"instances": [row[features].to_dict()]},
-            "response": {"predictions": [1]},
-        }
-        for i, (_, row) in enumerate(served.iterrows())
-    ]
-    answers = [
-        {"requestId": f"r{i:03d}", "groundTruth": int(t), "timestamp": "2026-11-21T09:00:00.000Z"}
-        for i, t in enumerate(served["target"])
-    ]
-    write_jsonl(tmp_path / "store/inference-log/ml/prod/date=2026-11-20/1-router-0.jsonl", log)
-    write_jsonl(tmp_path / "store/feedback/ml/prod/date=2026-11-21/2-router-0.jsonl", answers)
+    write_served(tmp_path / "store", served, features)
     spec = trainer_api.TrainerInput.model_validate(
         {
             "project": {

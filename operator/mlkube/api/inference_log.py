@@ -8,12 +8,14 @@ and ``mlkube feedback import``; the readers are drift analysis and retraining
 Layout, relative to the storage root (``capture.uri`` of the routing table, normally the
 project's ``spec.storage.uri``), one JSON object per line::
 
-    inference-log/{namespace}/{deployment}/date=YYYY-MM-DD/{unix_ts}-{host}-{seq}.jsonl
-    feedback/{namespace}/{deployment}/date=YYYY-MM-DD/{unix_ts}-{host}-{seq}.jsonl
+    inference-log/{namespace}/{deployment}/date=YYYY-MM-DD/{unix_ts}-{host}-{writer}-{seq}.jsonl
+    feedback/{namespace}/{deployment}/date=YYYY-MM-DD/{unix_ts}-{host}-{writer}-{seq}.jsonl
 
 ``date`` is the UTC date of the records' own ``timestamp``; ``unix_ts`` the write time in
-whole seconds, ``host`` the writer's host name and ``seq`` a per-process counter, so names never
-collide across replicas and sort by time.
+whole seconds, ``host`` the writer's host name, ``writer`` a random token drawn once per
+process and ``seq`` a per-process counter, so names sort by time and never collide: not across
+replicas, and not when a restarted container (same pod, same host name, counter back at 0)
+writes its first batch in the same second as its predecessor.
 
 Records: :class:`CaptureRecord` (one routed request) and :class:`FeedbackRecord` (one ground
 truth), camelCase on the wire. Times are UTC RFC 3339 with ``Z`` (:func:`record_time`), so
@@ -185,9 +187,9 @@ def prefix(kind: LogKind, *, namespace: str, deployment: str) -> str:
     return f"{kind}/{namespace}/{deployment}/"
 
 
-def object_name(*, date: str, written: float, host: str, sequence: int) -> str:
-    """``date=2026-11-24/1795000000-router-0-000042.jsonl``: one batch's object, relative to :func:`prefix`."""
-    return f"date={date}/{int(written)}-{host}-{sequence:06d}{SUFFIX}"
+def object_name(*, date: str, written: float, host: str, writer: str, sequence: int) -> str:
+    """``date=2026-11-24/1795000000-router-0-3f9a1c2e-000042.jsonl``: one batch's object, relative to :func:`prefix`."""
+    return f"date={date}/{int(written)}-{host}-{writer}-{sequence:06d}{SUFFIX}"
 
 
 def is_since(name: str, *, since: datetime.date) -> bool:

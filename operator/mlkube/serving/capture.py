@@ -2,7 +2,8 @@
 
 Owns writing the inference log whose records and layout `mlkube.api.inference_log` defines:
 batches of JSON lines, one object per UTC date of the records' timestamps, named by
-`inference_log.object_name` with this process's host name and a per-process counter. Objects
+`inference_log.object_name` with this process's host name, a per-process random token and a
+per-process counter. Objects
 are written whole (atomically for files, one PUT for S3) through `mlkube.ml.storage`, so a
 reader never sees a partial batch.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import socket
 import time
 from collections.abc import Sequence
@@ -58,6 +60,7 @@ _RECORD_OVERHEAD = 512  # bytes a buffered record costs besides its bodies (the 
 
 # The router names the log kinds through this module.
 _sequence = itertools.count()
+_writer = secrets.token_hex(4)  # a restarted container keeps its host name; this keeps its names new
 
 
 def jsonl(lines: list[dict[str, Any]]) -> bytes:
@@ -140,7 +143,7 @@ def _write_encoded(
     uris, now = [], time.time()
     directory = storage.join(base_uri, inference_log.prefix(kind, namespace=namespace, deployment=deployment))
     for date, batch in sorted(by_date.items()):
-        name = inference_log.object_name(date=date, written=now, host=host, sequence=next(_sequence))
+        name = inference_log.object_name(date=date, written=now, host=host, writer=_writer, sequence=next(_sequence))
         uri = storage.join(directory, name)
         storage.write_bytes(uri, b"".join(data + b"\n" for data in batch), options=options)
         uris.append(uri)

@@ -131,8 +131,10 @@ def test_the_reader_names_the_object_and_line_of_a_record_it_cannot_use(tmp_path
 
 def test_layout_paths():
     prefix = inference_log.prefix(inference_log.FEEDBACK, namespace="ml", deployment="churn-prod")
-    name = inference_log.object_name(date="2026-11-24", written=1_795_000_000.9, host="router-7d9f", sequence=42)
-    assert prefix + name == "feedback/ml/churn-prod/date=2026-11-24/1795000000-router-7d9f-000042.jsonl"
+    name = inference_log.object_name(
+        date="2026-11-24", written=1_795_000_000.9, host="router-7d9f", writer="3f9a1c2e", sequence=42
+    )
+    assert prefix + name == "feedback/ml/churn-prod/date=2026-11-24/1795000000-router-7d9f-3f9a1c2e-000042.jsonl"
     assert inference_log.prefix(inference_log.INFERENCE_LOG, namespace="ml", deployment="d") == "inference-log/ml/d/"
 
 

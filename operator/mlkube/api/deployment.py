@@ -11,23 +11,29 @@ from mlkube.api import base
 
 
 class ModelSelector(base.ApiModel):
-    """Which version to serve: a fixed version, or the project's champion."""
+    """Which version to serve: a fixed version, the project's champion, or a release alias."""
 
     version: int | None = pydantic.Field(None, ge=1)
-    """A fixed version from the project's registry."""
+    """A fixed version from the project's registry (the GitOps way: the version is in Git)."""
     track: Literal["champion"] | None = None
     """Follow the project's champion: each new champion rolls out by the strategy."""
+    alias: str | None = pydantic.Field(None, min_length=1, max_length=63, pattern=base.DNS_LABEL)
+    """Follow a release alias (``ModelVersion.spec.aliases``, e.g. production): moving the alias to
+    another version rolls that version out by the strategy."""
 
     @pydantic.model_validator(mode="after")
     def _exactly_one(self) -> ModelSelector:
-        if (self.version is None) == (self.track is None):
-            raise ValueError("set exactly one of version or track")
+        if sum(x is not None for x in (self.version, self.track, self.alias)) != 1:
+            raise ValueError("set exactly one of version, track or alias")
         return self
 
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "has(self.version) != has(self.track)", "message": "set exactly one of version or track"}
+                {
+                    "rule": "(has(self.version) ? 1 : 0) + (has(self.track) ? 1 : 0) + (has(self.alias) ? 1 : 0) == 1",
+                    "message": "set exactly one of version, track or alias",
+                }
             ]
         }
     )

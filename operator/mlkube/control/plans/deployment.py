@@ -32,11 +32,12 @@ import pydantic
 
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
+from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import abtest, analysis, conditions, kserve, metricchecks, rollout
+from mlkube.control.policy import abtest, analysis, conditions, eligibility, kserve, metricchecks, registry, releases, rollout
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -49,7 +50,11 @@ class Observed:
     project: project_api.MLProjectSpec | None = None
     """The referenced MLProject's spec; set unless ``unresolved`` (or the spec is invalid)."""
     registry: project_api.MLProjectStatus = dataclasses.field(default_factory=project_api.MLProjectStatus)
-    """The MLProject's status: the registered versions and the champion."""
+    """The MLProject's status: the registry summary and the champion."""
+    versions: tuple[dict[str, Any], ...] = ()
+    """The project's ModelVersions, as listed: the registry's source of truth (digests, approvals, aliases)."""
+    project_name: str = ""
+    """The MLProject's name."""
     unresolved: plans.Unresolved | None = None
     """Why the project cannot be used (ProjectNotFound, ProjectInvalid)."""
     isvcs: Mapping[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -74,7 +79,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
                 current, phase="Degraded", reason="InvalidSpec", message=errors.describe(error), generation=generation, now=now
             )
         )
-    desired = observed.unresolved or served_version(spec, observed.registry)
+    desired = observed.unresolved or served_version(spec, observed)
     if isinstance(desired, plans.Unresolved):
         status = not_ready(
             current,
@@ -194,7 +199,7 @@ def children(
     keeps its current table rather than adopt one that routes nowhere) and the router itself."""
     namespace = obj["metadata"]["namespace"]
     storage = observed.project.storage
-    registry = {m.version: m for m in observed.registry.models}
+    registry = {m.version: m for m in _known(observed)}
     secret = storage.credentials_secret
     applied: list[dict[str, Any]] = [serving.storage_account(namespace, secret)] if secret else []
     applied += [
@@ -227,22 +232,62 @@ def children(
     return tuple(applied)
 
 
-def served_version(spec: deployment_api.ModelDeploymentSpec, registry: project_api.MLProjectStatus) -> int | plans.Unresolved:
-    """The version the spec asks for, checked against the project's registry."""
+def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed) -> int | plans.Unresolved:
+    """The version the spec asks for (a pinned version, the champion or an alias), checked against
+    the project's registry: it must exist, and a pinned or aliased version must be usable (eligible
+    or approved, not rejected; the champion already is)."""
+    known = _known(observed)
+    project = spec.project_ref
     if spec.model.track == "champion":
-        if registry.champion_version is None:
+        if observed.registry.champion_version is None:
             return plans.Unresolved(
-                "NoChampion", f"spec.model.track: project {spec.project_ref!r} has no champion yet; train a model first"
+                "NoChampion", f"spec.model.track: project {project!r} has no champion yet; train a model first"
             )
-        return registry.champion_version
-    versions = [entry.version for entry in registry.models]
+        return observed.registry.champion_version
+    decisions = registry.approvals(observed.versions)
+    if spec.model.alias is not None:
+        claims = []
+        for mv in observed.versions:
+            parsed = registry.parsed(mv)
+            if parsed is not None and parsed.aliases:
+                refusal = _refusal(parsed.version, known, observed, decisions)
+                accepted = tuple((mv.get("status") or {}).get("aliases") or ())
+                claims.append(releases.Claim(parsed.version, tuple(parsed.aliases), accepted, usable=refusal is None))
+        holder = releases.resolve(claims).holders.get(spec.model.alias)
+        if holder is None:
+            return plans.Unresolved(
+                "AliasNotFound",
+                f"spec.model.alias: no eligible or approved version of project {project!r} carries alias "
+                f"{spec.model.alias!r}; add it to one: kubectl patch mv {project}-vN --type merge "
+                f"""-p '{{"spec":{{"aliases":["{spec.model.alias}"]}}}}'""",
+            )
+        return holder
+    versions = [entry.version for entry in known]
     if spec.model.version not in versions:
         return plans.Unresolved(
             "VersionNotFound",
-            f"spec.model.version: project {spec.project_ref!r} has no version "
-            f"{spec.model.version}; registered versions: {versions or 'none'}",
+            f"spec.model.version: project {project!r} has no version {spec.model.version}; registered versions: {versions or 'none'}",
         )
+    refusal = _refusal(spec.model.version, known, observed, decisions)
+    if refusal is not None:
+        return plans.Unresolved(eligibility.REASON, f"spec.model.version: {refusal}")
     return spec.model.version
+
+
+def _known(observed: Observed) -> list[project_api.ModelEntry]:
+    criteria = observed.project.success_criteria if observed.project else []
+    return registry.known(observed.versions, observed.registry.models, criteria=criteria)
+
+
+def _refusal(version: int, known: list[project_api.ModelEntry], observed: Observed, decisions: Mapping[int, Any]) -> str | None:
+    entry = next((m for m in known if m.version == version), None)
+    return eligibility.refusal(
+        version,
+        project_name=observed.project_name,
+        metrics=entry.metrics if entry else {},
+        criteria=observed.project.success_criteria if observed.project else [],
+        approval=decisions.get(version, modelversion_api.Approval()),
+    )
 
 
 def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, str]) -> list[deployment_api.TrafficEntry]:

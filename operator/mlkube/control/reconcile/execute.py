@@ -44,6 +44,13 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
             pass  # created by an earlier pass: created once, never updated
     for ref in plan.delete:
         await client.delete(k8s.resource_of({"apiVersion": ref.api_version, "kind": ref.kind}), ref.name, ref.namespace)
+    for patch in plan.patch:
+        target = patch.target
+        resource_ = k8s.resource_of({"apiVersion": target.api_version, "kind": target.kind})
+        try:
+            await client.patch(resource_, target.name, target.namespace, patch.body)
+        except k8s.NotFound:
+            pass  # gone since it was observed: nothing left to correct
     written = False
     if plan.status is not None and not _is_stored(plan.status, obj.get("status")):
         written = await write_status(client, resource, obj, plan.status.wire())

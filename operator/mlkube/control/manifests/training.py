@@ -1,9 +1,10 @@
 """What a TrainingJob becomes: the trainer's input document and the batch/v1 Job that runs it.
 
 The trainer contract (see ``mlkube.trainer``): the resolved spec arrives as JSON in
-``MLKUBE_TRAINING_SPEC`` and the image the container runs in ``MLKUBE_TRAINER_IMAGE``; progress leaves as ``MLKUBE_PROGRESS {...}`` lines on stdout; the
-result is written to the termination message; artifacts go to ``output.uri``. A
-bring-your-own image (``spec.image`` / ``spec.command``) gets exactly the same.
+``MLKUBE_TRAINING_SPEC`` and the image the container runs in ``MLKUBE_TRAINER_IMAGE``; progress
+leaves as ``MLKUBE_PROGRESS {...}`` lines on stdout; the result is written to the termination
+message; artifacts go to ``output.uri``. A bring-your-own image (``spec.image`` /
+``spec.command``) gets exactly the same.
 """
 
 from __future__ import annotations

@@ -87,9 +87,7 @@ class ModelVersionSpec(base.ApiModel):
         None, json_schema_extra={**_IMMUTABLE, "x-kubernetes-preserve-unknown-fields": True}
     )
     """Fairness measurements, when the project has fairness criteria."""
-    lineage: dict[str, Any] | None = pydantic.Field(
-        None, json_schema_extra={**_IMMUTABLE, "x-kubernetes-preserve-unknown-fields": True}
-    )
+    lineage: training.Lineage | None = pydantic.Field(None, json_schema_extra=_IMMUTABLE)
     """Where the version came from: its data sources (URI, content digest, rows), image, mlkube version."""
     approval: Approval = pydantic.Field(default_factory=Approval)
     """The user's decision: ``kubectl patch mv NAME --type merge -p '{"spec":{"approval":{"state":"Approved","reason":"..."}}}'``."""

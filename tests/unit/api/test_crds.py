@@ -19,7 +19,6 @@ FREE_FORM = {
     "status.bestParams",
     "spec.params",  # ModelVersion: the best trial's hyper-parameters, as TrainingJob status.bestParams
     "spec.fairness",  # ModelVersion: fairness measurements (their shape is the fairness issue's)
-    "spec.lineage",
     "spec.preprocessing.impute.fillValue",
     "spec.training.template.preprocessing.impute.fillValue",
 }

@@ -6,6 +6,7 @@ from typing import Any
 
 from mlkube.api import base, modelversion
 from mlkube.api import project as project_api
+from mlkube.api import training as training_api
 from mlkube.control.manifests import meta
 
 
@@ -15,7 +16,7 @@ def model_version(
     *,
     validation_metrics: dict[str, float] | None = None,
     params: dict[str, Any] | None = None,
-    lineage: dict[str, Any] | None = None,
+    lineage: training_api.Lineage | None = None,
 ) -> dict[str, Any]:
     """ModelVersion ``<project>-v<N>`` for the registry ``entry``, owned by the project ``mlp`` (not as
     its controller: deleting a project deletes its versions, but the versions are objects of their own).

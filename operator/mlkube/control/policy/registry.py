@@ -45,7 +45,7 @@ class Finished:
     comparison: training_api.Comparison | None
     validation_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    lineage: dict[str, Any] | None = None
+    lineage: training_api.Lineage | None = None
 
     @classmethod
     def from_trainingjob(cls, tj: dict[str, Any]) -> Finished | None:
@@ -65,7 +65,7 @@ class Finished:
             comparison=status.comparison,
             validation_metrics=dict(status.metrics.validation) if status.metrics else {},
             params=dict(status.best_params or {}),
-            lineage=(tj.get("status") or {}).get("lineage"),
+            lineage=status.lineage,
         )
 
 

@@ -60,7 +60,7 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     finished = [f for f in map(registry.Finished.from_trainingjob, observed.runs) if f is not None]
     known = registry.known(observed.versions, current.models, criteria=spec.success_criteria)
     decisions = registry.approvals(observed.versions)
-    models, added = registry.register(known, finished, now=stamp)
+    models, added = registry.register(known, finished, now=stamp, criteria=spec.success_criteria)
     recorded = current.champion_version if current.champion_version is not None else _recorded_champion(observed.versions)
     champion, problem = _champion_of(
         mlp, spec, current=recorded, models=models, added=added, finished=finished, decisions=decisions
@@ -101,7 +101,16 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
         create=(*_model_versions(mlp, models, observed.versions, finished), *((run,) if run else ())),
         delete=_pruned(spec, observed.runs, stored=current.models, models=models),
         patch=_alias_removals(mlp, observed.versions, moves),
-        events=_events(current, new, added=added, started=run, spec=spec, decisions=decisions, moves=moves, mlp=mlp),
+        events=_events(
+            current.model_copy(update={"champion_version": recorded}),
+            new,
+            added=added,
+            started=run,
+            spec=spec,
+            decisions=decisions,
+            moves=moves,
+            mlp=mlp,
+        ),
     )
 
 

@@ -120,11 +120,17 @@ def is_pending(tj: dict[str, Any]) -> bool:
 
 
 def register(
-    models: Sequence[project.ModelEntry], finished: Sequence[Finished], *, now: str
+    models: Sequence[project.ModelEntry],
+    finished: Sequence[Finished],
+    *,
+    now: str,
+    criteria: Sequence[project.SuccessCriterion] = (),
 ) -> tuple[list[project.ModelEntry], list[project.ModelEntry]]:
     """The registry with every unregistered finished run appended; also returns the new entries.
 
-    Versions continue from the highest registered one without gaps, in completion order.
+    Versions continue from the highest registered one without gaps, in completion order. A new
+    version is eligible when its run met its success criteria and the project's current
+    ``criteria`` hold on its test metrics.
     """
     known = {(m.training_job, m.digest) for m in models}
     pending = sorted((f for f in finished if (f.name, f.digest) not in known), key=lambda f: (f.completion_time, f.name))
@@ -136,7 +142,7 @@ def register(
             created_at=now,
             algorithm=run.algorithm,
             metrics=run.test_metrics,
-            eligible=run.eligible,
+            eligible=run.eligible and not eligibility.failed_criteria(run.test_metrics, criteria),
             artifact_uri=run.artifact_uri,
             digest=run.digest,
             trigger=run.trigger,

@@ -77,9 +77,7 @@ def observed(*runs, versions=()):
 
 def registered(seen, result):
     """``seen`` once the plan's ModelVersions exist, as the API server lists them."""
-    created = [
-        {**mv, "metadata": {**mv["metadata"], "creationTimestamp": STAMP}} for mv in result.create if mv["kind"] == "ModelVersion"
-    ]
+    created = [{**mv, "metadata": {**mv["metadata"], "creationTimestamp": STAMP}} for mv in result.create_after_status]
     return project_plan.Observed(runs=seen.runs, versions=(*seen.versions, *created))
 
 
@@ -130,11 +128,11 @@ def test_finished_runs_are_registered_in_completion_order_and_the_better_one_bec
         plans.info("ChampionChanged", "Version 2 is the champion (was None)"),
     )
     # Each version is a ModelVersion owned by the project, its registered facts in the spec.
-    assert [(mv["metadata"]["name"], mv["spec"]["version"], mv["spec"]["trainingJob"]) for mv in result.create] == [
+    assert [(mv["metadata"]["name"], mv["spec"]["version"], mv["spec"]["trainingJob"]) for mv in result.create_after_status] == [
         ("churn-v1", 1, "a"),
         ("churn-v2", 2, "b"),
     ]
-    v2 = result.create[1]
+    v2 = result.create_after_status[1]
     assert v2["metadata"]["labels"]["mlkube.io/project"] == "churn"
     assert v2["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert v2["spec"]["digest"] == "sha256:b" and v2["spec"]["metrics"]["test"] == {"f1": 0.9}

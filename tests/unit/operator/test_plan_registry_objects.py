@@ -52,27 +52,27 @@ def test_after_a_status_wipe_the_next_version_is_above_every_modelversion_and_th
     seen = observed(run("r1", f1=0.7, version=1), run("r2", f1=0.9, version=2), versions=versions)
     wiped = project_plan.plan(mlp(), seen, now=NOW)  # no status at all
     assert wiped.status.champion_version == 2 and [m.version for m in wiped.status.models] == [1, 2]
-    assert wiped.create == () and wiped.events == ()  # nothing re-registered, no second ModelVersion
+    assert wiped.create_after_status == () and wiped.events == ()  # nothing re-registered, no second ModelVersion
 
     third = project_plan.plan(
         stored(mlp(), wiped),
         observed(*seen.runs, run("r3", f1=0.95, completed="2026-11-24T09:50:00Z"), versions=versions),
         now=NOW,
     )
-    assert [mv["metadata"]["name"] for mv in third.create] == ["churn-v3"]
+    assert [mv["metadata"]["name"] for mv in third.create_after_status] == ["churn-v3"]
     assert third.status.champion_version == 3 and third.status.latest_version == 3
 
 
 def test_versions_an_older_operator_kept_only_in_status_get_modelversions_with_their_numbers():
     old = status_registry(4, 7, champion=7).wire()
     result = project_plan.plan(mlp(status=old), observed(), now=NOW)
-    assert [(mv["metadata"]["name"], mv["spec"]["version"], mv["spec"]["digest"]) for mv in result.create] == [
+    assert [(mv["metadata"]["name"], mv["spec"]["version"], mv["spec"]["digest"]) for mv in result.create_after_status] == [
         ("churn-v4", 4, "sha256:4"),
         ("churn-v7", 7, "sha256:7"),
     ]
     assert result.status.champion_version == 7
     after = project_plan.plan(stored(mlp(status=old), result), registered(observed(), result), now=NOW)
-    assert after.create == ()
+    assert after.create_after_status == ()
 
 
 def test_the_champion_annotation_refuses_an_ineligible_version_until_it_is_approved_with_a_reason():

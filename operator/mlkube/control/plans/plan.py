@@ -1,8 +1,9 @@
 """The Plan: what one reconcile pass will do, as data.
 
 A kind's ``plan(obj, observed, *, now)`` returns one; ``reconcile.execute`` carries it out in a
-fixed order: apply the children, create the once-only objects, delete, patch others, write the status once
-(only when it changed), then post the Events and clear the consumed annotations. Because the
+fixed order: apply the children, create the once-only objects, delete, patch others, write the
+status once (only when it changed), create the records of what the status commits, then post the
+Events and clear the consumed annotations. Because the
 Events are posted only after the status write succeeded, a pass that is retried after a write
 conflict never repeats them.
 """
@@ -61,6 +62,11 @@ class Plan:
     create: tuple[dict[str, Any], ...] = ()
     """Objects created once and never updated (a run's Job, a retraining TrainingJob): an
     existing one is left as it is."""
+    create_after_status: tuple[dict[str, Any], ...] = ()
+    """Objects created once, after the status write: records of what the status commits (the
+    ModelVersion of a version the status registers). A pass whose status write conflicts creates
+    none of them; one interrupted after the write is completed by the next pass, which plans them
+    again from the stored status."""
     delete: tuple[ObjectRef, ...] = ()
     patch: tuple[Patch, ...] = ()
     """Merge patches of other objects (an alias the user moved, removed from its old holder);

@@ -98,7 +98,8 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     moves = releases.resolve(_claims(observed.versions, spec, decisions, project=mlp["metadata"]["name"]))
     return plans.Plan(
         status=new,
-        create=(*_model_versions(mlp, models, observed.versions, finished), *((run,) if run else ())),
+        create=(run,) if run else (),
+        create_after_status=_model_versions(mlp, models, observed.versions, finished),
         delete=_pruned(spec, observed.runs, stored=current.models, models=models),
         patch=_alias_removals(mlp, observed.versions, moves),
         events=_events(

@@ -12,10 +12,11 @@ status; the transition's Events; the consumed ``mlkube.io/action`` annotation to
 Versions that leave the table are deleted one pass later (``status.retiringVersions``): by then
 the router has had a watch event's time to switch, so no request is sent to a version being
 deleted. An ABTest's report is refreshed in ``status.abTest`` on every pass while the test
-runs; when the test ends (promoted, rolled back, paused, aborted or replaced) it is stamped
-``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``, with
-the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis`` with
-its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
+runs, continuing the sequential test of the one in status (its always-valid p-value is a
+running minimum); when the test ends (promoted, rolled back, paused, aborted or replaced) it is
+stamped ``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``,
+with the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis``
+with its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
 ``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it.
 
 Must not: do I/O or read the clock (``now`` is an argument).
@@ -109,6 +110,8 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             failed_checks=tuple(result.failed_checks) if result else (),
             ab_winner=report.winner if report else None,
             ab_summary=report.conclusion if report else "",
+            ab_sequential_winner=report.sequential.winner if report and report.sequential else None,
+            ab_sequential_summary=report.sequential.conclusion if report and report.sequential else "",
             inconclusive_checks=tuple(result.inconclusive_checks) if result else (),
             requests=result.requests if result else 0,
         ),
@@ -150,7 +153,16 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     )
     if result is not None:
         status = status.model_copy(update={"analysis": result, "last_analysis_time": timestamps.format(now)})
-    status = with_ab_test(status, current, before=state, after=after, report=report, baseline=ab_baseline, now=now)
+    status = with_ab_test(
+        status,
+        current,
+        before=state,
+        after=after,
+        report=report,
+        baseline=ab_baseline,
+        now=now,
+        stopped_early=decision.ab_stopped_early,
+    )
     stable_ready = after.stable is not None and seen.ready.get(after.stable, False)
     serving_ok = stable_ready and router_ready
     status = conditions.with_ready(
@@ -314,14 +326,16 @@ def ab_report(
     candidate_window: analysis.Window,
     stable_baseline: deployment_api.AnalysisBaseline | None,
     task: str,
+    previous: deployment_api.ABTestReport | None = None,
 ) -> deployment_api.ABTestReport:
     """The A/B test report from the router's counters: the stable version's window since the test
-    began beside the candidate's."""
+    began beside the candidate's; ``previous`` (status.abTest) carries the sequential test."""
     return abtest.report(
         abtest.Arm(stable, "stable", analysis.window(stats, stable, stable_baseline)),
         abtest.Arm(candidate, "b", candidate_window),
         task=task,
         min_labeled=strategy.analysis.min_requests,
+        previous=previous,
     )
 
 
@@ -334,12 +348,14 @@ def with_ab_test(
     report: deployment_api.ABTestReport | None,
     baseline: deployment_api.AnalysisBaseline | None,
     now: datetime.datetime,
+    stopped_early: bool = False,
 ) -> deployment_api.ModelDeploymentStatus:
     """``new`` with ``abTest`` and ``abTestBaseline``.
 
     A new rollout drops the previous report; a running test shows this pass's report (or keeps the
     last one while the router does not answer); the pass in which the test ends (the candidate
-    leaves, or the rollout pauses) stamps ``finishedAt``; a finished report never changes again.
+    leaves, or the rollout pauses) stamps ``finishedAt`` (and ``sequential.stoppedEarly`` when
+    the rollout ended it on its sequential test); a finished report never changes again.
     """
     kept = current.ab_test
     if after.candidate is not None and after.candidate != before.candidate:
@@ -348,6 +364,8 @@ def with_ab_test(
         kept = report if report is not None else kept
         if kept is not None and (after.candidate is None or after.phase == "Paused"):
             kept = kept.model_copy(update={"finished_at": timestamps.format(now)})
+            if stopped_early and kept.sequential is not None:
+                kept = kept.model_copy(update={"sequential": kept.sequential.model_copy(update={"stopped_early": True})})
     return new.model_copy(update={"ab_test": kept, "ab_test_baseline": baseline if after.candidate is not None else None})
 
 
@@ -440,6 +458,7 @@ def _measure(
             candidate_window=window,
             stable_baseline=current.ab_test_baseline,
             task=observed.project.problem.task,
+            previous=current.ab_test,
         )
     return result, report
 

@@ -243,9 +243,7 @@ def test_an_alias_resolution_picks_the_newest_claim_by_a_usable_version():
 
 def deployment_observed(*versions):
     project = type(PROJECT).model_validate({**PROJECT.wire(), **CRITERIA})
-    return plan_deployment.Observed(
-        project=project, project_name="churn", registry=status_registry(1, 2, champion=1), versions=tuple(versions)
-    )
+    return plan_deployment.Observed(project=project, registry=status_registry(1, 2, champion=1), versions=tuple(versions))
 
 
 def test_a_pinned_version_that_fails_its_criteria_is_refused_until_approved_and_a_rejected_one_always():

@@ -33,12 +33,11 @@ import pydantic
 
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
-from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import abtest, analysis, conditions, eligibility, kserve, metricchecks, registry, releases, rollout
+from mlkube.control.policy import abtest, analysis, conditions, kserve, metricchecks, registry, rollout, selection
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -54,8 +53,6 @@ class Observed:
     """The MLProject's status: the registry summary and the champion."""
     versions: tuple[dict[str, Any], ...] = ()
     """The project's ModelVersions, as listed: the registry's source of truth (digests, approvals, aliases)."""
-    project_name: str = ""
-    """The MLProject's name."""
     unresolved: plans.Unresolved | None = None
     """Why the project cannot be used (ProjectNotFound, ProjectInvalid)."""
     isvcs: Mapping[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -246,60 +243,21 @@ def children(
 
 def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed) -> int | plans.Unresolved:
     """The version the spec asks for (a pinned version, the champion or an alias), checked against
-    the project's registry: it must exist, and a pinned or aliased version must be usable (eligible
-    or approved, not rejected; the champion already is)."""
-    known = _known(observed)
-    project = spec.project_ref
-    if spec.model.track == "champion":
-        if observed.registry.champion_version is None:
-            return plans.Unresolved(
-                "NoChampion", f"spec.model.track: project {project!r} has no champion yet; train a model first"
-            )
-        return observed.registry.champion_version
-    decisions = registry.approvals(observed.versions)
-    if spec.model.alias is not None:
-        claims = []
-        for mv in observed.versions:
-            parsed = registry.parsed(mv)
-            if parsed is not None and parsed.aliases:
-                refusal = _refusal(parsed.version, known, observed, decisions)
-                accepted = tuple((mv.get("status") or {}).get("aliases") or ())
-                claims.append(releases.Claim(parsed.version, tuple(parsed.aliases), accepted, usable=refusal is None))
-        holder = releases.resolve(claims).holders.get(spec.model.alias)
-        if holder is None:
-            return plans.Unresolved(
-                "AliasNotFound",
-                f"spec.model.alias: no eligible or approved version of project {project!r} carries alias "
-                f"{spec.model.alias!r}; add it to one: kubectl patch mv {project}-vN --type merge "
-                f"""-p '{{"spec":{{"aliases":["{spec.model.alias}"]}}}}'""",
-            )
-        return holder
-    versions = [entry.version for entry in known]
-    if spec.model.version not in versions:
-        return plans.Unresolved(
-            "VersionNotFound",
-            f"spec.model.version: project {project!r} has no version {spec.model.version}; registered versions: {versions or 'none'}",
-        )
-    refusal = _refusal(spec.model.version, known, observed, decisions)
-    if refusal is not None:
-        return plans.Unresolved(eligibility.REASON, f"spec.model.version: {refusal}")
-    return spec.model.version
+    the project's registry (``selection.select``)."""
+    chosen = selection.select(
+        spec.model,
+        project_name=spec.project_ref,
+        champion=observed.registry.champion_version,
+        known=_known(observed),
+        objects=observed.versions,
+        criteria=observed.project.success_criteria if observed.project else [],
+    )
+    return plans.Unresolved(chosen.reason, chosen.message) if isinstance(chosen, selection.Refused) else chosen
 
 
 def _known(observed: Observed) -> list[project_api.ModelEntry]:
     criteria = observed.project.success_criteria if observed.project else []
     return registry.known(observed.versions, observed.registry.models, criteria=criteria)
-
-
-def _refusal(version: int, known: list[project_api.ModelEntry], observed: Observed, decisions: Mapping[int, Any]) -> str | None:
-    entry = next((m for m in known if m.version == version), None)
-    return eligibility.refusal(
-        version,
-        project_name=observed.project_name,
-        metrics=entry.metrics if entry else {},
-        criteria=observed.project.success_criteria if observed.project else [],
-        approval=decisions.get(version, modelversion_api.Approval()),
-    )
 
 
 def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, str]) -> list[deployment_api.TrafficEntry]:

@@ -24,7 +24,7 @@ from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import conditions, eligibility, registry, releases
+from mlkube.control.policy import conditions, eligibility, registry, releases, selection
 
 CARD_PAGE = "model_card.html"
 """The model card for people, beside ``model_card.json`` in the version's artifacts."""
@@ -65,22 +65,7 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
     project_status: project_api.MLProjectStatus = kinds.MLPROJECT.parse_status(observed.project.get("status"))
 
     failed = eligibility.failed_criteria(spec.metrics.test, project.success_criteria)
-    usable = {}
-    claims = []
-    for sibling in observed.siblings:
-        other = registry.parsed(sibling)
-        if other is None:
-            continue
-        refusal = eligibility.refusal(
-            other.version,
-            project_name=spec.project_ref,
-            metrics=other.metrics.test,
-            criteria=project.success_criteria,
-            approval=other.approval,
-        )
-        usable[other.version] = refusal is None
-        accepted = tuple((sibling.get("status") or {}).get("aliases") or ())
-        claims.append(releases.Claim(other.version, tuple(other.aliases), accepted, usable=refusal is None))
+    claims = selection.claims(observed.siblings, project_name=spec.project_ref, criteria=project.success_criteria)
     resolution = releases.resolve(claims)
     served = releases.serving(observed.deployments, spec.project_ref)
     champion = project_status.champion_version
@@ -92,7 +77,10 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
         champion=champion, served=served, approved=approved, aliased=resolution.holders.values()
     )
     retired = spec.version in releases.retired(
-        [*usable] or [spec.version], keep=project.registry.keep, protected=protected, already=already
+        [s.version for s in map(registry.parsed, observed.siblings) if s is not None] or [spec.version],
+        keep=project.registry.keep,
+        protected=protected,
+        already=already,
     )
 
     primary = project.problem.primary_metric

@@ -29,7 +29,7 @@ from mlkube.common import timestamps
 from mlkube.control.manifests import registry as registry_manifests
 from mlkube.control.manifests import retraining as retraining_manifests
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import conditions, eligibility, registry, releases, retraining, schedule
+from mlkube.control.policy import conditions, eligibility, registry, releases, retraining, schedule, selection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +95,9 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
         generation=generation,
         now=stamp,
     )
-    moves = releases.resolve(_claims(observed.versions, spec, decisions, project=mlp["metadata"]["name"]))
+    moves = releases.resolve(
+        selection.claims(observed.versions, project_name=mlp["metadata"]["name"], criteria=spec.success_criteria)
+    )
     return plans.Plan(
         status=new,
         create=(run,) if run else (),
@@ -154,30 +156,6 @@ def _model_versions(
             )
         )
     return tuple(created)
-
-
-def _claims(
-    versions: Sequence[dict[str, Any]],
-    spec: project_api.MLProjectSpec,
-    decisions: dict[int, modelversion_api.Approval],
-    *,
-    project: str,
-) -> list[releases.Claim]:
-    claims = []
-    for mv in versions:
-        parsed = registry.parsed(mv)
-        if parsed is None or not parsed.aliases:
-            continue
-        refusal = eligibility.refusal(
-            parsed.version,
-            project_name=project,
-            metrics=parsed.metrics.test,
-            criteria=spec.success_criteria,
-            approval=decisions.get(parsed.version, parsed.approval),
-        )
-        accepted = tuple((mv.get("status") or {}).get("aliases") or ())
-        claims.append(releases.Claim(parsed.version, tuple(parsed.aliases), accepted, usable=refusal is None))
-    return claims
 
 
 def _alias_removals(

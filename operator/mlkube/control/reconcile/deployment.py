@@ -100,7 +100,6 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
     versions = await client.list(k8s.MODELVERSIONS, namespace, labels={modelversion.PROJECT_LABEL: project_ref})
     return plan_deployment.Observed(
         project=project,
-        project_name=project_ref,
         registry=kinds.MLPROJECT.parse_status(mlp.get("status")),
         versions=tuple(v for v in versions if (v.get("spec") or {}).get("projectRef") == project_ref),
         isvcs=_by_version(owned),

@@ -1,0 +1,84 @@
+"""Which version a ModelDeployment serves: a pinned version, the champion or a release alias,
+checked against the registry; and the alias claims of a project's versions.
+
+Every selection honours eligibility (``eligibility.refusal``): a pinned or aliased version must be
+usable (eligible or approved, not rejected); the champion already is, by construction.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from mlkube.api import deployment, modelversion, project
+from mlkube.control.policy import eligibility, registry, releases
+
+
+@dataclasses.dataclass(frozen=True)
+class Refused:
+    """Why no version can be served: the Ready condition's reason and what to fix."""
+
+    reason: str
+    message: str
+
+
+def claims(
+    objects: Sequence[dict[str, Any]], *, project_name: str, criteria: Sequence[project.SuccessCriterion]
+) -> list[releases.Claim]:
+    """The alias claims of a project's ModelVersion ``objects`` (as listed), each marked usable or not."""
+    found = []
+    for mv in objects:
+        spec = registry.parsed(mv)
+        if spec is None or not spec.aliases:
+            continue
+        refusal = eligibility.refusal(
+            spec.version, project_name=project_name, metrics=spec.metrics.test, criteria=criteria, approval=spec.approval
+        )
+        accepted = tuple((mv.get("status") or {}).get("aliases") or ())
+        found.append(releases.Claim(spec.version, tuple(spec.aliases), accepted, usable=refusal is None))
+    return found
+
+
+def select(
+    selector: deployment.ModelSelector,
+    *,
+    project_name: str,
+    champion: int | None,
+    known: Sequence[project.ModelEntry],
+    objects: Sequence[dict[str, Any]],
+    criteria: Sequence[project.SuccessCriterion],
+) -> int | Refused:
+    """The version ``selector`` asks for among the ``known`` versions (``registry.known``) and the
+    project's ModelVersion ``objects``, or why none can be served."""
+    if selector.track == "champion":
+        if champion is None:
+            return Refused("NoChampion", f"spec.model.track: project {project_name!r} has no champion yet; train a model first")
+        return champion
+    if selector.alias is not None:
+        holder = releases.resolve(claims(objects, project_name=project_name, criteria=criteria)).holders.get(selector.alias)
+        if holder is None:
+            return Refused(
+                "AliasNotFound",
+                f"spec.model.alias: no eligible or approved version of project {project_name!r} carries alias "
+                f"{selector.alias!r}; add it to one: kubectl patch mv {project_name}-vN --type merge "
+                f"""-p '{{"spec":{{"aliases":["{selector.alias}"]}}}}'""",
+            )
+        return holder
+    entry = next((m for m in known if m.version == selector.version), None)
+    if entry is None:
+        versions = [m.version for m in known]
+        return Refused(
+            "VersionNotFound",
+            f"spec.model.version: project {project_name!r} has no version {selector.version}; "
+            f"registered versions: {versions or 'none'}",
+        )
+    approval = registry.approvals(objects).get(entry.version, modelversion.Approval())
+    refusal = eligibility.refusal(
+        entry.version, project_name=project_name, metrics=entry.metrics, criteria=criteria, approval=approval
+    )
+    if refusal is not None:
+        return Refused(eligibility.REASON, f"spec.model.version: {refusal}")
+    return entry.version

@@ -148,7 +148,11 @@ def residuals(actual: np.ndarray, predicted: np.ndarray, *, seed: int) -> dict[s
     error = actual - predicted
     counts, edges = np.histogram(error, bins=RESIDUAL_BINS)
     rng = np.random.default_rng(seed)
-    picked = np.sort(rng.choice(len(actual), RESIDUAL_POINTS, replace=False)) if len(actual) > RESIDUAL_POINTS else np.arange(len(actual))
+    picked = (
+        np.sort(rng.choice(len(actual), RESIDUAL_POINTS, replace=False))
+        if len(actual) > RESIDUAL_POINTS
+        else np.arange(len(actual))
+    )
     return {
         "rows": len(actual),
         "mean": _round(error.mean()),

@@ -9,7 +9,8 @@ Input
     `{"project": {name, namespace, goal, problem, successCriteria}, "trainingJob": {name,
     namespace, uid, trigger, parentVersion}, "data": {uri, endpoint, join}, "preprocessing",
     "algorithms", "tuning", "output": {uri, endpoint}, "champion": {version, artifactUri,
-    digest, metrics} | null}`. S3 credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+    digest, metrics} | null}`. S3 credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`;
+    the image the container runs from `MLKUBE_TRAINER_IMAGE` (recorded in the lineage).
     The champion's `digest` is the registry's: a champion whose `MANIFEST.json` does not hash to
     it is refused before anything else of it is read (the comparison reports the refusal).
 
@@ -30,7 +31,8 @@ Result
     success `{"ok": true, "artifactUri", "digest", "algorithm", "params", "metrics":
     {"validation": {...}, "test": {...}}, "successCriteriaMet", "diagnostics": {"trialSeconds":
     {"p50", "max"}, "peakMemoryMiB", "overfitting": {"trainScore", "validationScore", "flagged"},
-    "warnings": [...]}, "comparison": {...} | null}`, exit code 0;
+    "warnings": [...]}, "comparison": {...} | null, "lineage": {"data": [{"uri", "digest":
+    "sha256:<hex of the bytes read>", "rows"}], "image", "mlkubeVersion"}}`, exit code 0;
     failure `{"ok": false, "reason": "DataError" | "InvalidSpec" | "TrainingFailed", "message":
     "<what went wrong and what to fix>"}`, exit code 2 when the input is at fault (retrying
     cannot help) and 1 otherwise; the message is also printed to stderr, without a traceback
@@ -77,7 +79,7 @@ def outcome_of(spec_file: str | None) -> tuple[dict[str, Any], int]:
         spec = read_spec(spec_file)
         from mlkube.ml import experiment  # imported after the spec parses: a bad spec fails fast
 
-        outcome, info = experiment.run(spec, progress=report_progress)
+        outcome, info = experiment.run(spec, progress=report_progress, image=os.environ.get(trainer_api.IMAGE_ENV) or None)
         diagnostics = experiment.diagnostics(outcome)
         return success(outcome, info, diagnostics), EXIT_OK
     except (errors.DataError, errors.InvalidSpec) as e:
@@ -127,6 +129,7 @@ def success(outcome, info, diagnostics: dict[str, Any]) -> dict[str, Any]:
         "successCriteriaMet": outcome.criteria_met,
         "diagnostics": diagnostics,
         "comparison": outcome.comparison,
+        "lineage": outcome.lineage.wire(),
     }
 
 

@@ -11,23 +11,29 @@ from mlkube.api import base
 
 
 class ModelSelector(base.ApiModel):
-    """Which version to serve: a fixed version, or the project's champion."""
+    """Which version to serve: a fixed version, the project's champion, or a release alias."""
 
     version: int | None = pydantic.Field(None, ge=1)
-    """A fixed version from the project's registry."""
+    """A fixed version from the project's registry (the GitOps way: the version is in Git)."""
     track: Literal["champion"] | None = None
     """Follow the project's champion: each new champion rolls out by the strategy."""
+    alias: str | None = pydantic.Field(None, min_length=1, max_length=63, pattern=base.DNS_LABEL)
+    """Follow a release alias (``ModelVersion.spec.aliases``, e.g. production): moving the alias to
+    another version rolls that version out by the strategy."""
 
     @pydantic.model_validator(mode="after")
     def _exactly_one(self) -> ModelSelector:
-        if (self.version is None) == (self.track is None):
-            raise ValueError("set exactly one of version or track")
+        if sum(x is not None for x in (self.version, self.track, self.alias)) != 1:
+            raise ValueError("set exactly one of version, track or alias")
         return self
 
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "has(self.version) != has(self.track)", "message": "set exactly one of version or track"}
+                {
+                    "rule": "(has(self.version) ? 1 : 0) + (has(self.track) ? 1 : 0) + (has(self.alias) ? 1 : 0) == 1",
+                    "message": "set exactly one of version, track or alias",
+                }
             ]
         }
     )
@@ -83,7 +89,14 @@ class ABTest(base.ApiModel):
     sticky_header: str | None = None
     """Request header whose value pins a client to one version."""
     duration: base.Duration = "1d"
-    """How long the test runs."""
+    """How long the test runs (at most: see earlyStop)."""
+    early_stop: bool = True
+    """true: the test ends before its duration as soon as its sequential test
+    (status.abTest.sequential, an mSPRT whose always-valid p-value may be looked at on every pass
+    without raising the false-positive rate) finds a winner at 0.05 with analysis.minRequests
+    labeled predictions per version: a better candidate is promoted (or awaits promotion), a worse
+    one rolled back (or paused), as at the end of the duration. false: the test runs its whole
+    duration (e.g. to cover a weekly cycle), then the fixed-horizon test decides."""
 
 
 class Shadow(base.ApiModel):
@@ -355,6 +368,29 @@ class ABTestVersion(base.ApiModel):
     """Root mean squared error (regression only)."""
 
 
+class ABTestSequential(base.ApiModel):
+    """The A/B test's sequential test of the metric's difference, valid at every pass."""
+
+    method: Literal["mSPRT"] = "mSPRT"
+    """mSPRT: the mixture sequential probability ratio test with a normal mixture (Johari, Pekelis,
+    Walsh, "Always Valid Inference", arXiv:1512.04922)."""
+    tau: float
+    """Standard deviation of the normal mixture over the difference, in units of one prediction's
+    standard deviation of the metric: the effect sizes the test detects fastest."""
+    always_valid_p_value: float | None = None
+    """The running minimum over the test's passes of 1 / (mixture likelihood ratio), at most 1:
+    when both versions are equally good it falls below 0.05 at some pass with probability at most
+    0.05, however often it is looked at. Unset until each version has analysis.minRequests
+    labeled predictions (at least 2)."""
+    winner: int | None = None
+    """The better version, from the pass at which alwaysValidPValue first fell below 0.05; kept
+    from then on."""
+    stopped_early: bool = False
+    """Whether the rollout ended the test on this winner before abTest.duration (abTest.earlyStop)."""
+    conclusion: str = ""
+    """The sequential test's verdict in one sentence, with the figures behind it."""
+
+
 class ABTestReport(base.ApiModel):
     """The A/B test's report: both versions side by side and whether one is significantly better."""
 
@@ -365,11 +401,15 @@ class ABTestReport(base.ApiModel):
     difference: float | None = None
     """Candidate minus stable on the metric."""
     p_value: float | None = None
-    """Two-sided p-value of the difference; significant below 0.05."""
+    """Two-sided fixed-horizon p-value of the difference, valid when read once, at the end of the
+    duration; significant below 0.05."""
     winner: int | None = None
-    """The significantly better version, once each arm has at least analysis.minRequests labeled predictions; none otherwise."""
+    """The significantly better version by the fixed-horizon test, once each arm has at least
+    analysis.minRequests labeled predictions; none otherwise."""
     conclusion: str = ""
-    """The verdict in one sentence, with the figures behind it."""
+    """The fixed-horizon verdict in one sentence, with the figures behind it."""
+    sequential: ABTestSequential | None = None
+    """The sequential test, which abTest.earlyStop may end the test on before its duration."""
     finished_at: str | None = None
     """When the test ended; the report then stays until the next rollout starts."""
 

@@ -1,4 +1,4 @@
-"""The four kinds: their names, printer columns and spec/status models.
+"""The kinds: their names, printer columns and spec/status models.
 
 This table is what ``mlkube crds`` turns into CustomResourceDefinitions and what the
 controllers use to parse objects.
@@ -11,7 +11,7 @@ from typing import Any
 
 import pydantic
 
-from mlkube.api import base, deployment, monitor, project, training
+from mlkube.api import base, deployment, modelversion, monitor, project, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +99,25 @@ TRAININGJOB = Kind(
     description="One run of data processing, algorithm selection, tuning and evaluation that produces one model version.",
 )
 
+MODELVERSION = Kind(
+    kind="ModelVersion",
+    plural="modelversions",
+    short_names=("mv",),
+    spec=modelversion.ModelVersionSpec,
+    status=modelversion.ModelVersionStatus,
+    columns=(
+        PrinterColumn("Project", "string", ".spec.projectRef"),
+        PrinterColumn("Version", "integer", ".spec.version"),
+        PrinterColumn("Algorithm", "string", ".spec.algorithm"),
+        PrinterColumn("Metric", "string", ".status.primaryMetric", "The project's primary metric on the test partition"),
+        PrinterColumn("Eligible", "boolean", ".status.eligible"),
+        PrinterColumn("Approval", "string", ".spec.approval.state"),
+        PrinterColumn("Phase", "string", ".status.phase"),
+        AGE,
+    ),
+    description="One registered model version: its facts, eligibility, approval, aliases and lineage.",
+)
+
 MODELDEPLOYMENT = Kind(
     kind="ModelDeployment",
     plural="modeldeployments",
@@ -134,5 +153,5 @@ DRIFTMONITOR = Kind(
     description="Compares live traffic with the training reference, explains what changed, alerts and starts retraining.",
 )
 
-ALL = (MLPROJECT, TRAININGJOB, MODELDEPLOYMENT, DRIFTMONITOR)
+ALL = (MLPROJECT, TRAININGJOB, MODELVERSION, MODELDEPLOYMENT, DRIFTMONITOR)
 BY_KIND = {k.kind: k for k in ALL}

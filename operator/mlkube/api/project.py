@@ -167,6 +167,16 @@ class Promotion(base.ApiModel):
     newest labeled traffic when there is enough of it."""
 
 
+class Registry(base.ApiModel):
+    """Retention of the project's ModelVersions."""
+
+    keep: int = pydantic.Field(20, ge=1)
+    """How many of the newest versions stay registered; older ones are retired unless they are the
+    champion, served by a ModelDeployment or approved."""
+    grace_period: base.Duration = "7d"
+    """How long a retired version's artifacts are kept before they are deleted."""
+
+
 class MLProjectSpec(base.ApiModel):
     """Desired state of an MLProject."""
 
@@ -186,6 +196,8 @@ class MLProjectSpec(base.ApiModel):
     """Retraining policy."""
     promotion: Promotion = pydantic.Field(default_factory=Promotion)
     """Champion policy."""
+    registry: Registry = pydantic.Field(default_factory=Registry)
+    """Retention of the model versions."""
 
 
 class ModelEntry(base.ApiModel):
@@ -220,6 +232,8 @@ class MLProjectStatus(base.StatusBase):
     """The registry: one entry per trained version."""
     versions: int | None = None
     """Number of registered versions."""
+    latest_version: int | None = None
+    """The newest registered version."""
     champion_version: int | None = None
     """The version that deployments tracking the champion serve."""
     last_retrain_time: str | None = None

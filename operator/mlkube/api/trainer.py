@@ -1,8 +1,9 @@
 """The trainer contract's input: a TrainingJob resolved against its MLProject.
 
 The TrainingJob controller builds a :class:`TrainerInput` and hands it to the trainer
-container as JSON (environment variable ``MLKUBE_TRAINING_SPEC``). Our trainer and any
-bring-your-own training image read the same document.
+container as JSON (environment variable ``MLKUBE_TRAINING_SPEC``), with the image the container
+runs in ``MLKUBE_TRAINER_IMAGE``. Our trainer and any bring-your-own training image read the
+same document and write a :class:`TrainerResult`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from typing import Any, Literal
 import pydantic
 
 from mlkube.api import base, project, training
+
+IMAGE_ENV = "MLKUBE_TRAINER_IMAGE"
+"""Environment variable holding the image the trainer container runs (set by the operator on every
+trainer Job), which the trainer records in its lineage."""
 
 
 class ProjectInfo(base.ApiModel):
@@ -134,6 +139,8 @@ class TrainerResult(base.ApiModel):
     """Debugging and profiling (success)."""
     comparison: training.Comparison | None = None
     """Challenger and champion scored on the same holdout, when there is a champion."""
+    lineage: training.Lineage | None = None
+    """The data sources read (digest of their bytes, rows), the trainer image and mlkube version (success)."""
     reason: str | None = None
     """DataError, InvalidSpec or TrainingFailed (failure)."""
     message: str | None = None

@@ -326,6 +326,28 @@ class Comparison(base.ApiModel):
     """Which holdout: the challenger's test split, or recent labeled traffic."""
 
 
+class DataLineage(base.ApiModel):
+    """One data source as the trainer read it."""
+
+    uri: str
+    """The source's URI (data.uri or a data.join[] uri)."""
+    digest: str = pydantic.Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    """sha256:<hex> of the exact bytes read from the source."""
+    rows: int = pydantic.Field(ge=0)
+    """Rows read from the source, before joins and processing."""
+
+
+class Lineage(base.ApiModel):
+    """Where a model version came from: the data it read and the code that trained it."""
+
+    data: list[DataLineage] = []
+    """The data sources in the order they were read: data.uri, then each data.join[] source."""
+    image: str | None = None
+    """The trainer image the Job ran (unset when the trainer was not told)."""
+    mlkube_version: str
+    """Version of the mlkube package that trained the model."""
+
+
 class TrainingJobStatus(base.StatusBase):
     """Observed state of a TrainingJob."""
 
@@ -359,3 +381,5 @@ class TrainingJobStatus(base.StatusBase):
     """sha256 digest of the version's manifest."""
     comparison: Comparison | None = None
     """The run against the champion on the same holdout, when there was a champion."""
+    lineage: Lineage | None = None
+    """The data sources (with content digest and rows), trainer image and mlkube version of the run."""

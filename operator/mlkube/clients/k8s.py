@@ -56,6 +56,7 @@ def of_kind(kind: kinds.Kind) -> Resource:
 
 MLPROJECTS = of_kind(kinds.MLPROJECT)
 TRAININGJOBS = of_kind(kinds.TRAININGJOB)
+MODELVERSIONS = of_kind(kinds.MODELVERSION)
 MODELDEPLOYMENTS = of_kind(kinds.MODELDEPLOYMENT)
 DRIFTMONITORS = of_kind(kinds.DRIFTMONITOR)
 EVENTS = Resource("", "v1", "events", "Event")
@@ -76,6 +77,7 @@ _BY_KIND = {
     for r in (
         MLPROJECTS,
         TRAININGJOBS,
+        MODELVERSIONS,
         MODELDEPLOYMENTS,
         DRIFTMONITORS,
         EVENTS,

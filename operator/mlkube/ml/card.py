@@ -3,9 +3,11 @@
 Shape (the artifact contract): goal, problem, data (uri, digest, rows, columns, profile),
 processing (the spec as applied), algorithm, params, metrics, successCriteria, eligible,
 featureSchema, classes (classifiers, predict_proba order), featureImportance, reference (which
-rows `reference.parquet` holds and why, see `mlkube.ml.reference`), lineage, createdAt, plus
-tuning, confusionMatrix and diagnostics for people debugging a run, and the test-split data the
-HTML card (`mlkube.ml.cardpage`) plots: calibration (classifiers with probabilities) or residuals
+rows `reference.parquet` holds and why, see `mlkube.ml.reference`), lineage (the run: trainingJob,
+namespace, uid, project, trigger, parentVersion, params; and `api.training.Lineage` in its wire
+form: data [{uri, digest, rows}], image, mlkubeVersion), createdAt, plus tuning, confusionMatrix
+and diagnostics for people debugging a run, and the test-split data the HTML card
+(`mlkube.ml.cardpage`) plots: calibration (classifiers with probabilities) or residuals
 (regression), each a few hundred numbers at most. JSON-ready values only; building it reads the
 clock for createdAt and nothing else.
 """
@@ -85,6 +87,8 @@ def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagno
             "project": spec.project.name,
             "trigger": spec.training_job.trigger,
             "parentVersion": spec.training_job.parent_version,
+            **outcome.lineage.model_dump(by_alias=True, mode="json"),
+            "params": plain(outcome.search.best.params),
         },
         "createdAt": timestamps.format(timestamps.now()),
     }

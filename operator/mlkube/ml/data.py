@@ -1,8 +1,8 @@
 """Training data: read a table from a URI, aggregate joined sources, check it against the problem.
 
-Owns the formats (CSV, Parquet), the `data.join` semantics, the snapshot digest and the checks
-that turn a bad table into one clear `errors.DataError` naming the URI, column or field and
-what to fix. It does not split, transform or profile (see `profile`), and reaches storage only
+Owns the formats (CSV, Parquet), the `data.join` semantics, the snapshot digest, the lineage of
+each source read (sha256 of its bytes, its rows) and the checks that turn a bad table into one
+clear `errors.DataError` naming the URI, column or field and what to fix. It does not split, transform or profile (see `profile`), and reaches storage only
 through `storage`.
 """
 
@@ -23,11 +23,13 @@ PARQUET_MAGIC = b"PAR1"
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """The training table as loaded, before any processing."""
+    """The training table as loaded, before any processing, and the sources it was read from."""
 
     uri: str
     table: pd.DataFrame
     digest: str
+    sources: tuple[training.DataLineage, ...] = ()
+    """Each source read (data.uri, then data.join[] in order): its URI, the sha256 of its bytes and its rows."""
 
     @property
     def rows(self) -> int:
@@ -55,8 +57,10 @@ def parse_table(uri: str, data: bytes) -> pd.DataFrame:
         ) from e
 
 
-def read_table(uri: str, *, options: storage.Options | None = None) -> pd.DataFrame:
-    """The table at `uri`; every storage failure becomes a DataError that says what to fix."""
+def read_source(uri: str, *, options: storage.Options | None = None) -> tuple[pd.DataFrame, training.DataLineage]:
+    """The table at `uri` and its lineage: the sha256 of the bytes read (the object is read once and
+    both parsed and hashed from memory) and the rows parsed from them. Every storage failure becomes
+    a DataError that says what to fix."""
     try:
         data = storage.read_bytes(uri, options=options)
     except errors.ObjectNotFound as e:
@@ -66,19 +70,22 @@ def read_table(uri: str, *, options: storage.Options | None = None) -> pd.DataFr
     table = parse_table(uri, data)
     if table.empty:
         raise errors.DataError(f"{uri}: the table has no rows; training needs data")
-    return table
+    read = training.DataLineage(uri=uri, digest="sha256:" + hashlib.sha256(data).hexdigest(), rows=len(table))
+    return table, read
 
 
 def load(source: training.DataSource) -> Snapshot:
-    """Read `source` and its `join` sources into one table, with its digest."""
+    """Read `source` and its `join` sources into one table, with its digest and each source's lineage."""
     options = storage.Options(endpoint=source.endpoint)
-    table = read_table(source.uri, options=options)
+    table, read = read_source(source.uri, options=options)
+    sources = [read]
     for index, extra in enumerate(source.join):
-        other = read_table(extra.uri, options=options)
+        other, read = read_source(extra.uri, options=options)
+        sources.append(read)
         table = combine(table, other, extra, field=f"data.join[{index}]")
     if table.empty:
         raise errors.DataError(f"{source.uri}: no rows are left after data.join; check the join keys and how")
-    return Snapshot(uri=source.uri, table=table.reset_index(drop=True), digest=digest(table))
+    return Snapshot(uri=source.uri, table=table.reset_index(drop=True), digest=digest(table), sources=tuple(sources))
 
 
 def combine(left: pd.DataFrame, right: pd.DataFrame, join: training.JoinSource, *, field: str) -> pd.DataFrame:
@@ -102,7 +109,8 @@ def combine(left: pd.DataFrame, right: pd.DataFrame, join: training.JoinSource, 
 
 
 def with_feedback(snapshot: Snapshot, labeled: pd.DataFrame, *, target: str) -> Snapshot:
-    """`snapshot` plus captured traffic that received ground truth (feature columns and `target`).
+    """`snapshot` plus captured traffic that received ground truth (feature columns and `target`);
+    its `sources` stay those of the data read from storage.
 
     Ground truth arrives as JSON, so it is converted to the target column's type (numbers for a
     numeric target, else the class whose text matches); rows whose label cannot be converted are
@@ -112,7 +120,7 @@ def with_feedback(snapshot: Snapshot, labeled: pd.DataFrame, *, target: str) -> 
     if labeled.empty:
         return snapshot
     table = pd.concat([snapshot.table, labeled.reindex(columns=snapshot.table.columns)], ignore_index=True)
-    return Snapshot(uri=snapshot.uri, table=table, digest=digest(table))
+    return dataclasses.replace(snapshot, table=table, digest=digest(table))
 
 
 def typed_labels(labeled: pd.DataFrame, *, like: pd.Series, target: str) -> pd.DataFrame:

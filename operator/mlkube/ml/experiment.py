@@ -11,6 +11,7 @@ trainer entrypoint does).
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import resource
 import statistics
 import tempfile
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlkube.api import base
+from mlkube.api import base, training
 from mlkube.api import trainer as trainer_api
 from mlkube.common import timestamps
 from mlkube.ml import (
@@ -72,14 +73,18 @@ class Outcome:
     reference: reference.Reference
     notes: list[str]
     seconds: dict[str, float]
+    lineage: training.Lineage
 
     @property
     def criteria_met(self) -> bool:
         return all(c["met"] for c in self.criteria)
 
 
-def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None) -> tuple[Outcome, artifacts.ArtifactInfo]:
-    """Train, evaluate and write the model version that `spec` describes."""
+def run(
+    spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None, image: str | None = None
+) -> tuple[Outcome, artifacts.ArtifactInfo]:
+    """Train, evaluate and write the model version that `spec` describes; `image` is the trainer
+    image this runs in (None: not known), recorded in the lineage."""
     problem, pre = spec.project.problem, spec.preprocessing
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -180,6 +185,7 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         ),
         notes=notes,
         seconds=seconds,
+        lineage=training.Lineage(data=list(snapshot.sources), image=image, mlkube_version=mlkube_version()),
     )
 
     progress({"stage": "writing"})
@@ -192,6 +198,15 @@ def run(spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: N
         storage_options=storage.Options(endpoint=spec.output.endpoint),
     )
     return outcome, info
+
+
+def mlkube_version() -> str:
+    """The installed mlkube package's version; "unknown" when the code runs from a source tree that
+    was never installed (no package metadata)."""
+    try:
+        return importlib.metadata.version("mlkube")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def diagnostics(outcome: Outcome) -> dict[str, Any]:

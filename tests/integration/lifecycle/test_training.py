@@ -3,6 +3,8 @@ clear failures, an operator killed mid-training, and scheduled retraining. Real 
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import time
 
@@ -59,6 +61,18 @@ def test_runs_register_versions_and_the_better_one_becomes_champion(cluster, nam
     assert status["metrics"]["test"]["f1"] < 0.9 and status["successCriteriaMet"] is True
     assert status["modelVersion"] == 1 and status["artifactUri"].startswith("file://")
     assert registry(cluster, namespace)[0] == 1
+    job = cluster.get("job", status["jobName"], namespace)
+    assert status["lineage"] == {
+        "data": [
+            {
+                "uri": f"file://{penguins_csv}",
+                "digest": "sha256:" + hashlib.sha256(penguins_csv.read_bytes()).hexdigest(),
+                "rows": 344,
+            }
+        ],
+        "image": job["spec"]["template"]["spec"]["containers"][0]["image"],
+        "mlkubeVersion": importlib.metadata.version("mlkube"),
+    }
 
     cluster.apply(trainingjob("better", "penguins", preprocessing=ALL_FEATURES), namespace)
     better = finished(cluster, "better", namespace)

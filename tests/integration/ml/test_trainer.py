@@ -4,6 +4,8 @@ Real bundled datasets (scikit-learn's breast cancer, wine and diabetes), written
 read back through file:// and through s3:// on a real S3-compatible server.
 """
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -53,9 +55,17 @@ def spec(data_uri, output_uri, *, task="classification", target="target", metric
     return document
 
 
+IMAGE = "registry.example/mlkube:test"
+
+
 def run_trainer(document, root):
     """Run `python -m mlkube.trainer` as the Job does; returns (exit code, result, stdout, stderr)."""
-    environment = {**os.environ, "MLKUBE_TRAINING_SPEC": json.dumps(document), "MLKUBE_CONTAINER_ROOT": str(root)}
+    environment = {
+        **os.environ,
+        "MLKUBE_TRAINING_SPEC": json.dumps(document),
+        "MLKUBE_CONTAINER_ROOT": str(root),
+        trainer_api.IMAGE_ENV: IMAGE,
+    }
     done = subprocess.run([sys.executable, "-m", "mlkube.trainer"], env=environment, capture_output=True, text=True, timeout=300)
     termination = root / "dev" / "termination-log"
     result = json.loads(termination.read_text()) if termination.exists() else None
@@ -117,6 +127,13 @@ def test_classification_on_files(tmp_path, cancer_parquet):
         "nullable": True,
     } in card["featureSchema"]
     assert sum(card["featureImportance"].values()) == pytest.approx(1.0, abs=1e-4)
+    parquet = storage.local_path(cancer_parquet)
+    lineage = {
+        "data": [{"uri": cancer_parquet, "digest": "sha256:" + hashlib.sha256(parquet.read_bytes()).hexdigest(), "rows": 569}],
+        "image": IMAGE,
+        "mlkubeVersion": importlib.metadata.version("mlkube"),
+    }
+    assert result["lineage"] == lineage
     assert card["lineage"] == {
         "trainingJob": "demo-1",
         "namespace": "ml",
@@ -124,6 +141,8 @@ def test_classification_on_files(tmp_path, cancer_parquet):
         "project": "demo",
         "trigger": "manual",
         "parentVersion": None,
+        **lineage,
+        "params": result["params"],
     }
     assert json.loads((tmp_path / "models" / "run-1" / "metrics.json").read_text()) == card["metrics"]
 
@@ -267,15 +286,17 @@ def test_classification_on_s3_with_a_joined_table(tmp_path, s3, s3_endpoint):
     s3.create_bucket(Bucket="models")
     frame = datasets.load_breast_cancer(as_frame=True).frame.reset_index(names="patient")
     half = frame.columns[1:16].tolist()
-    s3.put_object(Bucket="datasets", Key="a.csv", Body=frame.drop(columns=half).to_csv(index=False).encode())
-    s3.put_object(Bucket="datasets", Key="b.parquet", Body=frame[["patient", *half]].to_parquet())
+    main = frame.drop(columns=half).to_csv(index=False).encode()
+    joined = frame[["patient", *half]].iloc[::2].to_parquet()
+    s3.put_object(Bucket="datasets", Key="a.csv", Body=main)
+    s3.put_object(Bucket="datasets", Key="b.parquet", Body=joined)
     document = spec(
         "s3://datasets/a.csv",
         "s3://models/cancer/runs/1/",
         data={
             "uri": "s3://datasets/a.csv",
             "endpoint": s3_endpoint,
-            "join": [{"uri": "s3://datasets/b.parquet", "on": "patient"}],
+            "join": [{"uri": "s3://datasets/b.parquet", "on": "patient", "how": "inner"}],
         },
         output={"uri": "s3://models/cancer/runs/1/", "endpoint": s3_endpoint},
     )
@@ -286,6 +307,12 @@ def test_classification_on_s3_with_a_joined_table(tmp_path, s3, s3_endpoint):
     local = artifacts.download(result["artifactUri"], tmp_path / "v", storage_options=storage.Options(endpoint=s3_endpoint))
     version = assert_version_predicts_like_its_reference(local, result)
     assert len(version.card["featureSchema"]) == 30 and version.card["data"]["columns"] == 32
+    assert version.card["data"]["rows"] == 285
+    assert result["lineage"]["data"] == [
+        {"uri": "s3://datasets/a.csv", "digest": "sha256:" + hashlib.sha256(main).hexdigest(), "rows": 569},
+        {"uri": "s3://datasets/b.parquet", "digest": "sha256:" + hashlib.sha256(joined).hexdigest(), "rows": 285},
+    ]
+    assert version.card["lineage"]["data"] == result["lineage"]["data"]
 
 
 def test_a_champion_that_cannot_be_loaded_does_not_fail_the_run(tmp_path, cancer_parquet):

@@ -1,6 +1,7 @@
 """Issue 7 acceptance, shadow and A/B: clients only see the primary while the shadow is compared
 (and killed); a sticky header pins each client to one version; an A/B test's report compares
-the versions on ground-truth feedback, and a significantly worse candidate is rolled back."""
+the versions on ground-truth feedback, and a significantly worse candidate is rolled back, at the
+end of the test's duration or, with abTest.earlyStop, as soon as its sequential test says so."""
 
 from __future__ import annotations
 
@@ -103,12 +104,12 @@ def test_ab_test_with_a_sticky_header_pins_each_client_to_one_version(cluster, p
     client.close()
 
 
-def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(cluster, project, deploy, penguins_csv):
+def labeled_ab_test(cluster, project, deploy, penguins_csv, ab_test: dict):
+    """An A/B test of a constant model against a good one, both 50/50 on sticky users, fed 96
+    labeled requests; the deployment, its versions and per version the labels and right answers."""
     namespace, versions = project["namespace"], project["versions"]
     a, b = versions["good"], versions["constant"]  # b always answers the most frequent species
-    name = deploy(
-        a, {"type": "ABTest", "analysis": ANALYSIS, "abTest": {"weight": 50, "stickyHeader": "x-user-id", "duration": "20s"}}
-    )
+    name = deploy(a, {"type": "ABTest", "analysis": ANALYSIS, "abTest": {"weight": 50, "stickyHeader": "x-user-id", **ab_test}})
     url = serving(cluster, name, namespace)
     client = Client(url, name)
     frame = pd.read_csv(penguins_csv)[[*FEATURES, "species"]].dropna().iloc[::3]  # every species, not sorted runs
@@ -133,6 +134,7 @@ def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(
     for version, correct in client.pool.map(answer, range(len(labeled_rows))):
         labeled[version] += 1
         right[version] += correct
+    client.close()
     assert labeled[a] >= 10 and labeled[b] >= 10, labeled  # both arms of the sticky split got users
 
     def rolled_back():
@@ -140,6 +142,14 @@ def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(
         return status if status.get("phase") == "RolledBack" else None
 
     status = wait_for(rolled_back, 60, "the A/B test to end and roll back the worse version")
+    events = {e["reason"]: e["message"] for e in cluster.items("events", namespace) if e["involvedObject"]["name"] == name}
+    return status, events, (a, b), labeled, right
+
+
+def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(cluster, project, deploy, penguins_csv):
+    status, events, (a, b), labeled, right = labeled_ab_test(
+        cluster, project, deploy, penguins_csv, {"duration": "20s", "earlyStop": False}
+    )
     report = status["abTest"]
     assert [(v["version"], v["role"], v["labeled"], v["metric"]) for v in report["versions"]] == [
         (a, "stable", labeled[a], "accuracy"),
@@ -151,6 +161,16 @@ def test_ab_test_reports_quality_from_feedback_and_rolls_back_the_worse_version(
     assert report["conclusion"].startswith(f"version {a} beats {b} on accuracy: ")
     assert (status["stableVersion"], status["rolledBackVersion"], "candidateVersion" in status) == (a, b, False)
     assert f"(A/B test: {report['conclusion']})" in status["message"]
-    events = {e["reason"]: e["message"] for e in cluster.items("events", namespace) if e["involvedObject"]["name"] == name}
     assert events["ABTestReport"] == report["conclusion"] and "RolledBack" in events
-    client.close()
+    assert report["sequential"]["stoppedEarly"] is False
+
+
+def test_ab_test_stops_early_on_its_sequential_test_long_before_its_duration(cluster, project, deploy, penguins_csv):
+    status, events, (a, b), _, _ = labeled_ab_test(cluster, project, deploy, penguins_csv, {"duration": "1h"})
+    sequential = status["abTest"]["sequential"]
+    assert (sequential["method"], sequential["winner"], sequential["stoppedEarly"]) == ("mSPRT", a, True)
+    assert sequential["alwaysValidPValue"] < 0.05 and status["abTest"]["finishedAt"]
+    assert sequential["conclusion"].startswith(f"version {a} beats {b} on accuracy: ")
+    assert (status["stableVersion"], status["rolledBackVersion"]) == (a, b)
+    assert "(A/B test stopped early after " in status["message"] and sequential["conclusion"] in status["message"]
+    assert events["ABTestReport"] == sequential["conclusion"]

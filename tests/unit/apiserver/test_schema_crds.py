@@ -55,7 +55,7 @@ def _accepts(obj: dict, kind: str, *, old: dict | None = None) -> dict:
 
 
 def test_the_crds_are_there():
-    assert len(PROJECT_CRDS) == 4
+    assert len(PROJECT_CRDS) == 5
     assert [p.name for p in KSERVE_CRDS] == [
         "serving.kserve.io_clusterservingruntimes.yaml",
         "serving.kserve.io_inferenceservices.yaml",
@@ -90,7 +90,7 @@ def test_a_project_cel_rule_refuses_what_it_should():
     mdep = _model_deployment()
     both = {**mdep, "spec": {**mdep["spec"], "model": {"track": "champion", "version": 2}}}
     assert schema.validate(both, _schema("ModelDeployment")) == [
-        schema.Cause("FieldValueInvalid", 'Invalid value: "object": set exactly one of version or track', "spec.model")
+        schema.Cause("FieldValueInvalid", 'Invalid value: "object": set exactly one of version, track or alias', "spec.model")
     ]
     assert schema.validate(both, _schema("ModelDeployment"), old=mdep) != []
 

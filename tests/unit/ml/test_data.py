@@ -1,10 +1,12 @@
 """data: formats, joins, digests, and the clear errors for unusable tables."""
 
+import hashlib
 import io
 
 import pandas as pd
 import pytest
 from mlspec import preprocessing, problem
+from pyarrow import parquet
 
 from mlkube.api import training
 from mlkube.ml import data, errors
@@ -48,6 +50,61 @@ def test_join_on_a_key_and_concat(tmp_path):
 
     appended = data.load(training.DataSource(uri=main, join=[{"uri": more, "how": "concat"}]))
     assert appended.table["id"].tolist() == [1, 2, 3, 4]
+
+
+def sha256_of(path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_csv_source_records_the_digest_of_its_bytes_and_its_rows(tmp_path, mixed):
+    path = tmp_path / "t.csv"
+    mixed.assign(x1=mixed["x1"].where(mixed.index % 7 != 0)).to_csv(path, index=False)  # rows with a missing value count
+    snapshot = data.load(training.DataSource(uri=f"file://{path}"))
+
+    lines = path.read_text().splitlines()
+    assert snapshot.sources == (training.DataLineage(uri=f"file://{path}", digest=sha256_of(path), rows=len(lines) - 1),)
+    assert len(lines) - 1 == 200
+
+
+def test_a_parquet_source_records_the_digest_of_its_bytes_and_its_rows(tmp_path, mixed):
+    path = tmp_path / "t.parquet"
+    mixed.to_parquet(path, row_group_size=64)
+    snapshot = data.load(training.DataSource(uri=f"file://{path}"))
+
+    written = parquet.read_metadata(path)
+    assert written.num_row_groups == 4
+    assert snapshot.sources == (training.DataLineage(uri=f"file://{path}", digest=sha256_of(path), rows=written.num_rows),)
+
+
+def test_each_joined_source_records_its_own_digest_and_rows_before_the_join(tmp_path):
+    main = tmp_path / "main.csv"
+    pd.DataFrame({"id": [1, 2, 3], "a": [1.0, 2.0, 3.0], "y": [0, 1, 0]}).to_csv(main, index=False)
+    usage = tmp_path / "usage.parquet"
+    pd.DataFrame({"id": [1, 3], "minutes": [10, 30]}).to_parquet(usage)
+    more = tmp_path / "more.csv"
+    pd.DataFrame({"id": [4], "a": [4.0], "y": [1], "minutes": [40]}).to_csv(more, index=False)
+
+    snapshot = data.load(
+        training.DataSource(
+            uri=f"file://{main}",
+            join=[{"uri": f"file://{usage}", "on": "id", "how": "inner"}, {"uri": f"file://{more}", "how": "concat"}],
+        )
+    )
+
+    assert snapshot.rows == 3  # two joined rows and one appended
+    assert [(s.uri, s.digest, s.rows) for s in snapshot.sources] == [
+        (f"file://{main}", sha256_of(main), 3),
+        (f"file://{usage}", sha256_of(usage), 2),
+        (f"file://{more}", sha256_of(more), 1),
+    ]
+
+
+def test_feedback_rows_keep_the_sources_read_from_storage(tmp_path, mixed):
+    path = tmp_path / "t.csv"
+    mixed.to_csv(path, index=False)
+    snapshot = data.load(training.DataSource(uri=f"file://{path}"))
+    grown = data.with_feedback(snapshot, mixed.head(5).assign(y="yes"), target="y")
+    assert grown.rows == 205 and grown.digest != snapshot.digest and grown.sources == snapshot.sources
 
 
 def test_join_key_missing_names_the_field(tmp_path):

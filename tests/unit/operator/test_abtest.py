@@ -109,6 +109,7 @@ def test_regression_compares_mean_absolute_errors():
     assert report.metric == "mae" and [v.value for v in report.versions] == [2.0, 1.2]
     assert [v.rmse for v in report.versions] == [pytest.approx(math.sqrt(5.0), abs=1e-4), pytest.approx(math.sqrt(1.8), abs=1e-4)]
     assert report.winner == 4 and report.difference == pytest.approx(-0.8)  # lower is better
+    assert report.sequential.winner == 4 and report.sequential.conclusion.startswith("version 4 beats 3 on mae: 1.2 vs 2 (")
     with pytest.raises(ValueError, match="task"):
         abtest.report(*arms(worse, better), task="ranking", min_labeled=50)
 

@@ -237,7 +237,11 @@ def test_the_time_is_an_argument():
 
 
 def test_an_ab_test_reports_while_it_runs_and_its_end_is_announced_with_the_report():
-    strategy = {"type": "ABTest", "abTest": {"duration": "10m", "stickyHeader": "X-User"}, "analysis": {"minRequests": 20}}
+    strategy = {
+        "type": "ABTest",
+        "abTest": {"duration": "10m", "stickyHeader": "X-User", "earlyStop": False},
+        "analysis": {"minRequests": 20},
+    }
     start = plan(
         mdep(status={"phase": "Healthy", "stableVersion": 1}, strategy=strategy),
         rolling(stats=stats(v1=counters(500, labeled=100, correct=90), v2=counters(0))),
@@ -253,6 +257,49 @@ def test_an_ab_test_reports_while_it_runs_and_its_end_is_announced_with_the_repo
     assert [e.reason for e in ended.events] == ["ABTestReport", "RolledBack"]
     assert ended.events[0].message == ended.status.ab_test.conclusion
     assert ended.status.ab_test.finished_at == "2026-01-01T00:10:01Z" and ended.status.ab_test_baseline is None
+
+
+def ab_test_under_way(strategy: dict) -> dict:
+    """Version 2 in an A/B test over version 1 since T0; version 1 had 100 labels before it."""
+    start = plan(
+        mdep(status={"phase": "Healthy", "stableVersion": 1}, strategy=strategy),
+        rolling(stats=stats(v1=counters(500, labeled=100, correct=90), v2=counters(0))),
+    )
+    return mdep(status={**start.status.wire(), "candidateReadyAt": STAMP, "stepStartedAt": STAMP}, strategy=strategy)
+
+
+def test_a_clearly_better_candidate_is_promoted_before_the_ab_tests_duration_unless_early_stop_is_off():
+    strategy = {"type": "ABTest", "abTest": {"duration": "1h"}, "analysis": {"minRequests": 50}}
+    obj = ab_test_under_way(strategy)
+    few = plan(
+        obj, rolling(stats=stats(v1=counters(530, labeled=130, correct=112), v2=counters(30, labeled=30, correct=29))), at=60
+    )
+    assert few.events == () and few.status.ab_test.sequential.always_valid_p_value is None  # 30 of 50 labels
+    better = stats(v1=counters(760, labeled=300, correct=240), v2=counters(200, labeled=200, correct=190))  # 0.75 vs 0.95
+    stopped = plan(stored(obj, few), rolling(stats=better), at=600)
+    report = stopped.status.ab_test
+    assert (stopped.status.phase, stopped.status.stable_version, stopped.status.candidate_version) == ("Healthy", 2, None)
+    assert [(e.reason, e.message) for e in stopped.events] == [
+        ("ABTestReport", report.sequential.conclusion),
+        ("Promoted", f"Version 2 is stable (A/B test stopped early after 10m of 1h: {report.sequential.conclusion})"),
+    ]
+    assert report.sequential.winner == 2 and report.sequential.stopped_early and report.finished_at == "2026-01-01T00:10:00Z"
+    assert report.sequential.conclusion.startswith("version 2 beats 1 on accuracy: 0.95 vs 0.75 (always-valid p=")
+
+    off = ab_test_under_way({**strategy, "abTest": {"duration": "1h", "earlyStop": False}})
+    kept = plan(off, rolling(stats=better), at=600)
+    assert kept.events == () and kept.status.candidate_version == 2 and kept.status.ab_test.finished_at is None
+    assert kept.status.ab_test.sequential.winner == 2 and not kept.status.ab_test.sequential.stopped_early
+    # the next pass continues the sequential test from status: its running minimum and winner stay
+    closer = stats(v1=counters(1060, labeled=600, correct=480), v2=counters(500, labeled=500, correct=410))
+    later = plan(stored(off, kept), rolling(stats=closer), at=1200)
+    assert later.status.ab_test.sequential == kept.status.ab_test.sequential.model_copy(
+        update={"conclusion": later.status.ab_test.sequential.conclusion}
+    )
+    ended = plan(stored(off, later), rolling(stats=closer), at=3601)
+    assert [e.reason for e in ended.events] == ["ABTestReport", "Promoted"] and ended.status.stable_version == 2
+    assert ended.events[0].message == ended.status.ab_test.conclusion  # the fixed-horizon test decides at the end
+    assert not ended.status.ab_test.sequential.stopped_early
 
 
 def test_each_inference_service_pins_its_versions_registered_digest_for_its_loaders():

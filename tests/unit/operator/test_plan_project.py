@@ -71,8 +71,14 @@ def run(
     }
 
 
-def observed(*runs):
-    return project_plan.Observed(runs=tuple(runs))
+def observed(*runs, versions=()):
+    return project_plan.Observed(runs=tuple(runs), versions=tuple(versions))
+
+
+def registered(seen, result):
+    """``seen`` once the plan's ModelVersions exist, as the API server lists them."""
+    created = [{**mv, "metadata": {**mv["metadata"], "creationTimestamp": STAMP}} for mv in result.create_after_status]
+    return project_plan.Observed(runs=seen.runs, versions=(*seen.versions, *created))
 
 
 def stored(obj, result):
@@ -121,14 +127,27 @@ def test_finished_runs_are_registered_in_completion_order_and_the_better_one_bec
         plans.info("VersionRegistered", "Version 2 from TrainingJob b (eligible)"),
         plans.info("ChampionChanged", "Version 2 is the champion (was None)"),
     )
+    # Each version is a ModelVersion owned by the project, its registered facts in the spec.
+    assert [(mv["metadata"]["name"], mv["spec"]["version"], mv["spec"]["trainingJob"]) for mv in result.create_after_status] == [
+        ("churn-v1", 1, "a"),
+        ("churn-v2", 2, "b"),
+    ]
+    v2 = result.create_after_status[1]
+    assert v2["metadata"]["labels"]["mlkube.io/project"] == "churn"
+    assert v2["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert v2["spec"]["digest"] == "sha256:b" and v2["spec"]["metrics"]["test"] == {"f1": 0.9}
+    assert v2["spec"]["approval"] == {"state": "Pending", "reason": ""}
 
     # The next pass sees what was written: the same status, nothing to do, nothing to say.
+    seen = registered(seen, result)
     again = project_plan.plan(stored(obj, result), seen, now=NOW + datetime.timedelta(minutes=1))
     assert again == plans.Plan(status=result.status)
 
     # An ineligible run is registered but does not take over.
     third = project_plan.plan(
-        stored(obj, result), observed(*seen.runs, run("c", f1=0.99, eligible=False, completed="2026-11-24T09:50:00Z")), now=NOW
+        stored(obj, result),
+        observed(*seen.runs, run("c", f1=0.99, eligible=False, completed="2026-11-24T09:50:00Z"), versions=seen.versions),
+        now=NOW,
     )
     assert third.events == (
         plans.info("VersionRegistered", "Version 3 from TrainingJob c (not eligible: success criteria not met)"),

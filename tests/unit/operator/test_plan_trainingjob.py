@@ -198,6 +198,30 @@ def test_success_reports_the_result_and_waits_for_the_registry(tj):
     assert registered.events == (plans.info("Registered", "Registered as version 3"),)
 
 
+def test_the_trainers_lineage_lands_in_the_status(tj):
+    lineage = {
+        "data": [
+            {"uri": "s3://data/penguins.csv", "digest": "sha256:" + "1" * 64, "rows": 344},
+            {"uri": "https://example.org/islands.parquet", "digest": "sha256:" + "2" * 64, "rows": 3},
+        ],
+        "image": "ghcr.io/mlkube/mlkube:0.1.0",
+        "mlkubeVersion": "0.1.0",
+    }
+    tj = started(tj, "Running")
+    result = {**RESULT, "lineage": lineage}
+    done = observed(load("project.yaml"), job=job(condition=("Complete", "")), pods=(pod(phase="Succeeded", result=result),))
+    status = status_of(trainingjob.plan(tj, done, now=NOW))
+    assert status["phase"] == "Succeeded" and status["lineage"] == lineage
+    assert kinds.TRAININGJOB.parse_status(status).lineage.data[1].rows == 3
+
+
+def test_a_result_without_lineage_leaves_it_unset(tj):
+    tj = started(tj, "Running")
+    done = observed(load("project.yaml"), job=job(condition=("Complete", "")), pods=(pod(phase="Succeeded", result=RESULT),))
+    status = status_of(trainingjob.plan(tj, done, now=NOW))
+    assert status["phase"] == "Succeeded" and "lineage" not in status
+
+
 def test_a_failed_trainer_fails_the_run_with_its_message(tj):
     tj = started(tj, "Running")
     failure = {"ok": False, "reason": "DataError", "message": "data.uri: column 'churned' (problem.target) is missing"}

@@ -292,6 +292,53 @@ def test_ab_test_finishes_with_a_significantly_better_candidate():
     assert manual.state.phase == "Paused" and [e[1] for e in manual.events] == ["ABTestReport", "AwaitingPromotion"]
 
 
+SEQUENTIAL_BETTER = "version 2 beats 1 on accuracy: 0.95 vs 0.75 (always-valid p=2.6e-06 < 0.05, mSPRT tau=0.2, 200/200 labeled)"
+SEQUENTIAL_WORSE = "version 1 beats 2 on accuracy: 0.95 vs 0.5 (always-valid p=4.1e-05 < 0.05, mSPRT tau=0.2, 60/60 labeled)"
+
+
+def ab_sequential(winner, summary, *, at=300, verdict="Inconclusive"):
+    """Half-way through the 10m test, the sequential test has a winner; the fixed-horizon one too."""
+    return dataclasses.replace(
+        ab_seen(winner=winner, summary="fixed-horizon conclusion", verdict=verdict, at=at),
+        ab_sequential_winner=winner,
+        ab_sequential_summary=summary,
+    )
+
+
+def test_ab_test_stops_early_on_its_sequential_winner_unless_early_stop_is_off():
+    better = ab_sequential(2, SEQUENTIAL_BETTER)
+    d = rollout.decide(ab_strategy(), AB_RUNNING, better)
+    assert d.state == rollout.State(stable=2, phase="Healthy") and d.ab_stopped_early and d.window_reset
+    assert d.events == (
+        ("Normal", "ABTestReport", SEQUENTIAL_BETTER),
+        ("Normal", "Promoted", f"Version 2 is stable (A/B test stopped early after 5m of 10m: {SEQUENTIAL_BETTER})"),
+    )
+    off = ab_strategy(abTest={"duration": "10m", "earlyStop": False})
+    assert rollout.decide(off, AB_RUNNING, better) == rollout.Decision(AB_RUNNING)  # runs its duration
+    at_the_end = rollout.decide(off, AB_RUNNING, dataclasses.replace(better, now=T0 + datetime.timedelta(seconds=601)))
+    assert at_the_end.state.stable == 2 and not at_the_end.ab_stopped_early  # then the fixed-horizon test decides
+    assert at_the_end.events[0] == ("Normal", "ABTestReport", "fixed-horizon conclusion")
+    undecided = dataclasses.replace(better, ab_sequential_winner=None, ab_sequential_summary="no winner yet")
+    assert rollout.decide(ab_strategy(), AB_RUNNING, undecided) == rollout.Decision(AB_RUNNING)
+
+
+def test_ab_test_stopped_early_on_a_worse_candidate_rolls_it_back_or_pauses():
+    worse = ab_sequential(1, SEQUENTIAL_WORSE, at=90, verdict="Passing")
+    d = rollout.decide(ab_strategy(), AB_RUNNING, worse)
+    assert d.state == rollout.State(stable=1, phase="RolledBack", rolled_back=2) and d.ab_stopped_early
+    assert [e[1] for e in d.events] == ["ABTestReport", "RolledBack"]
+    assert d.events[1][2] == (
+        f"Version 2 rolled back (A/B test stopped early after 90s of 10m: {SEQUENTIAL_WORSE}); version 1 serves all traffic"
+    )
+    paused = rollout.decide(ab_strategy(onFailure="pause"), AB_RUNNING, worse)
+    assert paused.state.phase == "Paused" and [e[1] for e in paused.events] == ["ABTestReport", "RolloutPaused"]
+    manual = rollout.decide(ab_strategy(autoPromote=False), AB_RUNNING, ab_sequential(2, SEQUENTIAL_BETTER))
+    assert manual.state.phase == "Paused" and [e[1] for e in manual.events] == ["ABTestReport", "AwaitingPromotion"]
+    week = deployment.Strategy.model_validate({"type": "ABTest", "abTest": {"duration": "7d"}})
+    late = rollout.decide(week, AB_RUNNING, ab_sequential(1, SEQUENTIAL_WORSE, at=2 * 86400))
+    assert "A/B test stopped early after 48h of 7d: " in late.events[1][2]
+
+
 def test_ab_test_without_a_winner_keeps_the_operational_verdict():
     undecided = "not enough labeled feedback: 12 (version 1) and 9 (version 2) of 50 needed"
     d = rollout.decide(ab_strategy(), AB_RUNNING, ab_seen(summary=undecided))

@@ -51,6 +51,19 @@ def test_job_carries_the_contract(objects):
     assert job["spec"]["template"]["metadata"]["labels"][meta.PROJECT] == "penguins"
 
 
+def test_the_trainer_is_told_the_image_it_runs(objects):
+    tj, mlp = objects
+    *_, job = build(tj, mlp)
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[trainer.IMAGE_ENV] == "img:1"
+
+    tj["spec"]["image"] = "registry.example/own-trainer:2"
+    *_, own = build(tj, mlp)
+    container = own["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/own-trainer:2"
+    assert {e["name"]: e.get("value") for e in container["env"]}[trainer.IMAGE_ENV] == "registry.example/own-trainer:2"
+
+
 def test_template_fills_what_the_run_leaves_out(objects):
     tj, mlp = objects
     del tj["spec"]["tuning"]

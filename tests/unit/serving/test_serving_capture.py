@@ -55,7 +55,7 @@ def test_write_records_splits_by_utc_date_under_the_documented_layout(tmp_path):
     )
     assert len(uris) == 2
     paths = [p.relative_to(tmp_path).as_posix() for p in files(tmp_path)]
-    assert re.fullmatch(r"feedback/ml/churn/date=2026-11-18/\d+-h1-\d{6}\.jsonl", paths[0])
+    assert re.fullmatch(r"feedback/ml/churn/date=2026-11-18/\d+-h1-[0-9a-f]{8}-\d{6}\.jsonl", paths[0])
     assert paths[1].startswith("feedback/ml/churn/date=2026-11-19/")
     assert json.loads(files(tmp_path)[1].read_text()) == label("b", DAY2).wire()
 

@@ -2,8 +2,9 @@
 
 A pass runs on the spec or the ``mlkube.io/action`` annotation changing, every tick while a
 rollout (or cleanup) is under way, on a slower resync at rest (a child changed or deleted
-behind our back comes back), when one of its InferenceServices changes, and when its project's
-champion changes to a version it does not serve yet.
+behind our back comes back), when one of its InferenceServices changes, when its project's
+champion changes to a version it does not serve yet, and when a ModelVersion's approval or
+aliases change (a pinned version approved, an alias moved).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ async def isvc_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("mlkube.io", "v1alpha1", "mlprojects")
 async def champion_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await _retrying(reconcile_deployment.champion_changed(memo.k8s, dict(body), image=setup.image()))
+
+
+@kopf.on.update("mlkube.io", "v1alpha1", "modelversions", field="spec")
+async def approval_or_alias_changed(spec: kopf.Spec, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await _retrying(reconcile_deployment.versions_changed(memo.k8s, spec.get("projectRef", ""), namespace, image=setup.image()))
 
 
 async def _retrying(passes: Awaitable[None]) -> None:

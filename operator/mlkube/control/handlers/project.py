@@ -2,7 +2,7 @@
 
 Triggers: the project's spec (and resume/create), its manual champion annotation, a TrainingJob
 that finished without a model version yet, and the schedule timer of a project with
-``spec.retraining.schedule``.
+``spec.retraining.schedule``. A pass over the project's ModelVersions follows the first two.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import kopf
 from mlkube.api import base, kinds
 from mlkube.control.handlers import retry
 from mlkube.control.policy import registry
+from mlkube.control.reconcile import modelversion as modelversion_reconcile
 from mlkube.control.reconcile import project as project_reconcile
 
 RESOURCE = (base.GROUP, base.VERSION, kinds.MLPROJECT.plural)
@@ -25,14 +26,20 @@ TICK_SECONDS = 5.0
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.update(*RESOURCE, field=("metadata", "annotations", registry.CHAMPION_ANNOTATION))
 async def spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await retry.retried(project_reconcile.reconcile(memo.k8s, name, namespace))
+    await _pass(memo, name, namespace)
 
 
 @kopf.on.event(base.GROUP, base.VERSION, kinds.TRAININGJOB.plural, when=lambda body, **_: registry.is_pending(body))
 async def run_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
-    await retry.retried(project_reconcile.reconcile(memo.k8s, body["spec"]["projectRef"], namespace))
+    await _pass(memo, body["spec"]["projectRef"], namespace)
 
 
 @kopf.timer(*RESOURCE, interval=TICK_SECONDS, when=lambda spec, **_: bool((spec.get("retraining") or {}).get("schedule")))
 async def scheduled(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     await retry.retried(project_reconcile.reconcile(memo.k8s, name, namespace))
+
+
+async def _pass(memo: kopf.Memo, name: str, namespace: str) -> None:
+    """The project's pass, then its versions' (champion and aliases show on them at once)."""
+    await retry.retried(project_reconcile.reconcile(memo.k8s, name, namespace))
+    await retry.retried(modelversion_reconcile.project_changed(memo.k8s, name, namespace))

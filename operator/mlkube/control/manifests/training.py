@@ -1,9 +1,10 @@
 """What a TrainingJob becomes: the trainer's input document and the batch/v1 Job that runs it.
 
 The trainer contract (see ``mlkube.trainer``): the resolved spec arrives as JSON in
-``MLKUBE_TRAINING_SPEC``; progress leaves as ``MLKUBE_PROGRESS {...}`` lines on stdout; the
-result is written to the termination message; artifacts go to ``output.uri``. A
-bring-your-own image (``spec.image`` / ``spec.command``) gets exactly the same.
+``MLKUBE_TRAINING_SPEC`` and the image the container runs in ``MLKUBE_TRAINER_IMAGE``; progress
+leaves as ``MLKUBE_PROGRESS {...}`` lines on stdout; the result is written to the termination
+message; artifacts go to ``output.uri``. A bring-your-own image (``spec.image`` /
+``spec.command``) gets exactly the same.
 """
 
 from __future__ import annotations
@@ -136,13 +137,17 @@ def trainer_job(
     secret: str | None,
 ) -> dict[str, Any]:
     """The batch/v1 Job running the trainer for one TrainingJob, annotated with the generation of
-    the spec it runs."""
+    the spec it runs; the container is told its own image (``api.trainer.IMAGE_ENV``) for the lineage."""
     labels = {**meta.labels(tj, project=project_name, component="trainer"), TRAININGJOB_LABEL: tj["metadata"]["name"]}
-    env = [{"name": SPEC_ENV, "value": document.model_dump_json(by_alias=True, exclude_none=True)}]
+    runs = spec.image or image
+    env = [
+        {"name": SPEC_ENV, "value": document.model_dump_json(by_alias=True, exclude_none=True)},
+        {"name": trainer.IMAGE_ENV, "value": runs},
+    ]
     env += meta.storage_env(secret)
     container: dict[str, Any] = {
         "name": TRAINER_CONTAINER,
-        "image": spec.image or image,
+        "image": runs,
         "command": list(spec.command or TRAINER_COMMAND),
         "env": env,
         "terminationMessagePath": "/dev/termination-log",

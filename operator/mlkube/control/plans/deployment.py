@@ -12,10 +12,11 @@ status; the transition's Events; the consumed ``mlkube.io/action`` annotation to
 Versions that leave the table are deleted one pass later (``status.retiringVersions``): by then
 the router has had a watch event's time to switch, so no request is sent to a version being
 deleted. An ABTest's report is refreshed in ``status.abTest`` on every pass while the test
-runs; when the test ends (promoted, rolled back, paused, aborted or replaced) it is stamped
-``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``, with
-the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis`` with
-its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
+runs, continuing the sequential test of the one in status (its always-valid p-value is a
+running minimum); when the test ends (promoted, rolled back, paused, aborted or replaced) it is
+stamped ``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``,
+with the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis``
+with its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
 ``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it.
 
 Must not: do I/O or read the clock (``now`` is an argument).
@@ -32,11 +33,12 @@ import pydantic
 
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
+from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import abtest, analysis, conditions, kserve, metricchecks, rollout
+from mlkube.control.policy import abtest, analysis, conditions, eligibility, kserve, metricchecks, registry, releases, rollout
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -49,7 +51,11 @@ class Observed:
     project: project_api.MLProjectSpec | None = None
     """The referenced MLProject's spec; set unless ``unresolved`` (or the spec is invalid)."""
     registry: project_api.MLProjectStatus = dataclasses.field(default_factory=project_api.MLProjectStatus)
-    """The MLProject's status: the registered versions and the champion."""
+    """The MLProject's status: the registry summary and the champion."""
+    versions: tuple[dict[str, Any], ...] = ()
+    """The project's ModelVersions, as listed: the registry's source of truth (digests, approvals, aliases)."""
+    project_name: str = ""
+    """The MLProject's name."""
     unresolved: plans.Unresolved | None = None
     """Why the project cannot be used (ProjectNotFound, ProjectInvalid)."""
     isvcs: Mapping[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -74,7 +80,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
                 current, phase="Degraded", reason="InvalidSpec", message=errors.describe(error), generation=generation, now=now
             )
         )
-    desired = observed.unresolved or served_version(spec, observed.registry)
+    desired = observed.unresolved or served_version(spec, observed)
     if isinstance(desired, plans.Unresolved):
         status = not_ready(
             current,
@@ -104,6 +110,8 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             failed_checks=tuple(result.failed_checks) if result else (),
             ab_winner=report.winner if report else None,
             ab_summary=report.conclusion if report else "",
+            ab_sequential_winner=report.sequential.winner if report and report.sequential else None,
+            ab_sequential_summary=report.sequential.conclusion if report and report.sequential else "",
             inconclusive_checks=tuple(result.inconclusive_checks) if result else (),
             requests=result.requests if result else 0,
         ),
@@ -145,7 +153,16 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     )
     if result is not None:
         status = status.model_copy(update={"analysis": result, "last_analysis_time": timestamps.format(now)})
-    status = with_ab_test(status, current, before=state, after=after, report=report, baseline=ab_baseline, now=now)
+    status = with_ab_test(
+        status,
+        current,
+        before=state,
+        after=after,
+        report=report,
+        baseline=ab_baseline,
+        now=now,
+        stopped_early=decision.ab_stopped_early,
+    )
     stable_ready = after.stable is not None and seen.ready.get(after.stable, False)
     serving_ok = stable_ready and router_ready
     status = conditions.with_ready(
@@ -194,7 +211,7 @@ def children(
     keeps its current table rather than adopt one that routes nowhere) and the router itself."""
     namespace = obj["metadata"]["namespace"]
     storage = observed.project.storage
-    registry = {m.version: m for m in observed.registry.models}
+    registry = {m.version: m for m in _known(observed)}
     secret = storage.credentials_secret
     applied: list[dict[str, Any]] = [serving.storage_account(namespace, secret)] if secret else []
     applied += [
@@ -227,22 +244,62 @@ def children(
     return tuple(applied)
 
 
-def served_version(spec: deployment_api.ModelDeploymentSpec, registry: project_api.MLProjectStatus) -> int | plans.Unresolved:
-    """The version the spec asks for, checked against the project's registry."""
+def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed) -> int | plans.Unresolved:
+    """The version the spec asks for (a pinned version, the champion or an alias), checked against
+    the project's registry: it must exist, and a pinned or aliased version must be usable (eligible
+    or approved, not rejected; the champion already is)."""
+    known = _known(observed)
+    project = spec.project_ref
     if spec.model.track == "champion":
-        if registry.champion_version is None:
+        if observed.registry.champion_version is None:
             return plans.Unresolved(
-                "NoChampion", f"spec.model.track: project {spec.project_ref!r} has no champion yet; train a model first"
+                "NoChampion", f"spec.model.track: project {project!r} has no champion yet; train a model first"
             )
-        return registry.champion_version
-    versions = [entry.version for entry in registry.models]
+        return observed.registry.champion_version
+    decisions = registry.approvals(observed.versions)
+    if spec.model.alias is not None:
+        claims = []
+        for mv in observed.versions:
+            parsed = registry.parsed(mv)
+            if parsed is not None and parsed.aliases:
+                refusal = _refusal(parsed.version, known, observed, decisions)
+                accepted = tuple((mv.get("status") or {}).get("aliases") or ())
+                claims.append(releases.Claim(parsed.version, tuple(parsed.aliases), accepted, usable=refusal is None))
+        holder = releases.resolve(claims).holders.get(spec.model.alias)
+        if holder is None:
+            return plans.Unresolved(
+                "AliasNotFound",
+                f"spec.model.alias: no eligible or approved version of project {project!r} carries alias "
+                f"{spec.model.alias!r}; add it to one: kubectl patch mv {project}-vN --type merge "
+                f"""-p '{{"spec":{{"aliases":["{spec.model.alias}"]}}}}'""",
+            )
+        return holder
+    versions = [entry.version for entry in known]
     if spec.model.version not in versions:
         return plans.Unresolved(
             "VersionNotFound",
-            f"spec.model.version: project {spec.project_ref!r} has no version "
-            f"{spec.model.version}; registered versions: {versions or 'none'}",
+            f"spec.model.version: project {project!r} has no version {spec.model.version}; registered versions: {versions or 'none'}",
         )
+    refusal = _refusal(spec.model.version, known, observed, decisions)
+    if refusal is not None:
+        return plans.Unresolved(eligibility.REASON, f"spec.model.version: {refusal}")
     return spec.model.version
+
+
+def _known(observed: Observed) -> list[project_api.ModelEntry]:
+    criteria = observed.project.success_criteria if observed.project else []
+    return registry.known(observed.versions, observed.registry.models, criteria=criteria)
+
+
+def _refusal(version: int, known: list[project_api.ModelEntry], observed: Observed, decisions: Mapping[int, Any]) -> str | None:
+    entry = next((m for m in known if m.version == version), None)
+    return eligibility.refusal(
+        version,
+        project_name=observed.project_name,
+        metrics=entry.metrics if entry else {},
+        criteria=observed.project.success_criteria if observed.project else [],
+        approval=decisions.get(version, modelversion_api.Approval()),
+    )
 
 
 def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, str]) -> list[deployment_api.TrafficEntry]:
@@ -269,14 +326,16 @@ def ab_report(
     candidate_window: analysis.Window,
     stable_baseline: deployment_api.AnalysisBaseline | None,
     task: str,
+    previous: deployment_api.ABTestReport | None = None,
 ) -> deployment_api.ABTestReport:
     """The A/B test report from the router's counters: the stable version's window since the test
-    began beside the candidate's."""
+    began beside the candidate's; ``previous`` (status.abTest) carries the sequential test."""
     return abtest.report(
         abtest.Arm(stable, "stable", analysis.window(stats, stable, stable_baseline)),
         abtest.Arm(candidate, "b", candidate_window),
         task=task,
         min_labeled=strategy.analysis.min_requests,
+        previous=previous,
     )
 
 
@@ -289,12 +348,14 @@ def with_ab_test(
     report: deployment_api.ABTestReport | None,
     baseline: deployment_api.AnalysisBaseline | None,
     now: datetime.datetime,
+    stopped_early: bool = False,
 ) -> deployment_api.ModelDeploymentStatus:
     """``new`` with ``abTest`` and ``abTestBaseline``.
 
     A new rollout drops the previous report; a running test shows this pass's report (or keeps the
     last one while the router does not answer); the pass in which the test ends (the candidate
-    leaves, or the rollout pauses) stamps ``finishedAt``; a finished report never changes again.
+    leaves, or the rollout pauses) stamps ``finishedAt`` (and ``sequential.stoppedEarly`` when
+    the rollout ended it on its sequential test); a finished report never changes again.
     """
     kept = current.ab_test
     if after.candidate is not None and after.candidate != before.candidate:
@@ -303,6 +364,8 @@ def with_ab_test(
         kept = report if report is not None else kept
         if kept is not None and (after.candidate is None or after.phase == "Paused"):
             kept = kept.model_copy(update={"finished_at": timestamps.format(now)})
+            if stopped_early and kept.sequential is not None:
+                kept = kept.model_copy(update={"sequential": kept.sequential.model_copy(update={"stopped_early": True})})
     return new.model_copy(update={"ab_test": kept, "ab_test_baseline": baseline if after.candidate is not None else None})
 
 
@@ -395,6 +458,7 @@ def _measure(
             candidate_window=window,
             stable_baseline=current.ab_test_baseline,
             task=observed.project.problem.task,
+            previous=current.ab_test,
         )
     return result, report
 

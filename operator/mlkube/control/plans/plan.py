@@ -1,8 +1,9 @@
 """The Plan: what one reconcile pass will do, as data.
 
 A kind's ``plan(obj, observed, *, now)`` returns one; ``reconcile.execute`` carries it out in a
-fixed order: apply the children, create the once-only objects, delete, write the status once
-(only when it changed), then post the Events and clear the consumed annotations. Because the
+fixed order: apply the children, create the once-only objects, delete, patch others, write the
+status once (only when it changed), create the records of what the status commits, then post the
+Events and clear the consumed annotations. Because the
 Events are posted only after the status write succeeded, a pass that is retried after a write
 conflict never repeats them.
 """
@@ -35,6 +36,14 @@ class ObjectRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class Patch:
+    """A JSON merge patch (RFC 7386) of another object's main resource."""
+
+    target: ObjectRef
+    body: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class Unresolved:
     """A reference the pass could not follow (a missing or invalid project, deployment or Secret,
     no champion yet): the Ready condition's CamelCase reason and a message saying what to fix."""
@@ -53,7 +62,15 @@ class Plan:
     create: tuple[dict[str, Any], ...] = ()
     """Objects created once and never updated (a run's Job, a retraining TrainingJob): an
     existing one is left as it is."""
+    create_after_status: tuple[dict[str, Any], ...] = ()
+    """Objects created once, after the status write: records of what the status commits (the
+    ModelVersion of a version the status registers). A pass whose status write conflicts creates
+    none of them; one interrupted after the write is completed by the next pass, which plans them
+    again from the stored status."""
     delete: tuple[ObjectRef, ...] = ()
+    patch: tuple[Patch, ...] = ()
+    """Merge patches of other objects (an alias the user moved, removed from its old holder);
+    an object that is gone is skipped."""
     events: tuple[Event, ...] = ()
     clear_annotations: tuple[str, ...] = ()
     """Annotations of the reconciled object consumed by this pass (a manual action)."""

@@ -1,7 +1,11 @@
 """One MLProject pass, as data: the registry, the champion, the scheduled run, the run history.
 
-``plan`` recomputes the project's status from its TrainingJobs, so a restarted operator converges
-without duplicate versions or runs. A due schedule tick becomes a TrainingJob to create, with a
+``plan`` recomputes the project's status from its ModelVersions and TrainingJobs, so a restarted
+operator, or a project whose status was lost, converges without duplicate or reused versions or
+runs. Each newly registered version becomes a ModelVersion to create (so does a version known
+only from an older operator's status: migration, numbers unchanged); the status keeps a summary
+(champion, count, latest, the versions not retired). An alias the user added to one version is
+removed from the version that had it (``releases.resolve``). A due schedule tick becomes a TrainingJob to create, with a
 name derived from the tick (one run per tick, whatever the number of passes); runs beyond the
 history limits become deletions. Events are data, derived from the old and new status, and are
 posted by the executor only once the status is written.
@@ -19,11 +23,13 @@ from typing import Any
 import pydantic
 
 from mlkube.api import base, errors, kinds
+from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
+from mlkube.control.manifests import registry as registry_manifests
 from mlkube.control.manifests import retraining as retraining_manifests
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import conditions, registry, retraining, schedule
+from mlkube.control.policy import conditions, eligibility, registry, releases, retraining, schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,8 @@ class Observed:
 
     runs: tuple[dict[str, Any], ...] = ()
     """The project's TrainingJobs (``spec.projectRef`` is the project), as listed."""
+    versions: tuple[dict[str, Any], ...] = ()
+    """The project's ModelVersions (label ``mlkube.io/project``), as listed."""
 
 
 def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> plans.Plan:
@@ -50,40 +58,147 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
             )
         )
     finished = [f for f in map(registry.Finished.from_trainingjob, observed.runs) if f is not None]
-    models, added = registry.register(current.models, finished, now=stamp)
-    champion, problem = _champion_of(mlp, spec, current=current.champion_version, models=models, added=added, finished=finished)
+    known = registry.known(observed.versions, current.models, criteria=spec.success_criteria)
+    decisions = registry.approvals(observed.versions)
+    models, added = registry.register(known, finished, now=stamp, criteria=spec.success_criteria)
+    recorded = current.champion_version if current.champion_version is not None else _recorded_champion(observed.versions)
+    champion, problem = _champion_of(
+        mlp, spec, current=recorded, models=models, added=added, finished=finished, decisions=decisions
+    )
     run, tick_update = _scheduled(mlp, spec, current, now=now)
     # Record automatic runs before the history limits may delete them: cooldown and daily budget
     # (retraining.decide) count them from here too.
     starts = retraining.automatic_starts(observed.runs, recorded=current.retrain_times, now=now)
     last_retrain = starts[-1] if starts and starts[-1] > (current.last_retrain_time or "") else current.last_retrain_time
+    retired = _retired(observed.versions)
     new = current.model_copy(
         update={
             "phase": "Ready",
-            "models": models,
+            "models": [m for m in models if m.version not in retired or m.version == champion],
             "versions": len(models),
+            "latest_version": models[-1].version if models else None,
             "champion_version": champion,
-            "message": problem,
+            "message": problem.message if problem else None,
             "retrain_times": starts,
             "last_retrain_time": last_retrain,
             **tick_update,
         }
     )
-    ready_message = problem or (f"{len(models)} version(s); champion {champion}" if models else "No model trained yet")
+    ready_message = (
+        problem.message if problem else (f"{len(models)} version(s); champion {champion}" if models else "No model trained yet")
+    )
     new = conditions.with_ready(
         new,
         ready=problem is None,
-        reason="ChampionAnnotationInvalid" if problem else "ProjectReady",
+        reason=problem.reason if problem else "ProjectReady",
         message=ready_message,
         generation=generation,
         now=stamp,
     )
+    moves = releases.resolve(_claims(observed.versions, spec, decisions, project=mlp["metadata"]["name"]))
     return plans.Plan(
         status=new,
         create=(run,) if run else (),
+        create_after_status=_model_versions(mlp, models, observed.versions, finished),
         delete=_pruned(spec, observed.runs, stored=current.models, models=models),
-        events=_events(current, new, added=added, started=run),
+        patch=_alias_removals(mlp, observed.versions, moves),
+        events=_events(
+            current.model_copy(update={"champion_version": recorded}),
+            new,
+            added=added,
+            started=run,
+            spec=spec,
+            decisions=decisions,
+            moves=moves,
+            mlp=mlp,
+        ),
     )
+
+
+def _recorded_champion(versions: Sequence[dict[str, Any]]) -> int | None:
+    """The champion as the ModelVersions record it (after the project's status was lost)."""
+    recorded = [(mv.get("spec") or {}).get("version") for mv in versions if (mv.get("status") or {}).get("champion") is True]
+    return max((v for v in recorded if isinstance(v, int)), default=None)
+
+
+def _retired(versions: Sequence[dict[str, Any]]) -> set[int]:
+    return {
+        mv["spec"]["version"]
+        for mv in versions
+        if (mv.get("status") or {}).get("retiredAt") and isinstance((mv.get("spec") or {}).get("version"), int)
+    }
+
+
+def _model_versions(
+    mlp: dict[str, Any],
+    models: Sequence[project_api.ModelEntry],
+    versions: Sequence[dict[str, Any]],
+    finished: Sequence[registry.Finished],
+) -> tuple[dict[str, Any], ...]:
+    """A ModelVersion for every registered version that has none: the ones registered by this
+    pass, and those an older operator kept only in status (migration, numbers unchanged)."""
+    have = {(mv.get("spec") or {}).get("version") for mv in versions}
+    runs = {f.name: f for f in finished}
+    created = []
+    for entry in models:
+        if entry.version in have:
+            continue
+        run = runs.get(entry.training_job)
+        created.append(
+            registry_manifests.model_version(
+                mlp,
+                entry,
+                validation_metrics=run.validation_metrics if run else None,
+                params=run.params if run else None,
+                lineage=run.lineage if run else None,
+            )
+        )
+    return tuple(created)
+
+
+def _claims(
+    versions: Sequence[dict[str, Any]],
+    spec: project_api.MLProjectSpec,
+    decisions: dict[int, modelversion_api.Approval],
+    *,
+    project: str,
+) -> list[releases.Claim]:
+    claims = []
+    for mv in versions:
+        parsed = registry.parsed(mv)
+        if parsed is None or not parsed.aliases:
+            continue
+        refusal = eligibility.refusal(
+            parsed.version,
+            project_name=project,
+            metrics=parsed.metrics.test,
+            criteria=spec.success_criteria,
+            approval=decisions.get(parsed.version, parsed.approval),
+        )
+        accepted = tuple((mv.get("status") or {}).get("aliases") or ())
+        claims.append(releases.Claim(parsed.version, tuple(parsed.aliases), accepted, usable=refusal is None))
+    return claims
+
+
+def _alias_removals(
+    mlp: dict[str, Any], versions: Sequence[dict[str, Any]], moves: releases.Resolution
+) -> tuple[plans.Patch, ...]:
+    """Merge patches taking each moved alias off the version that had it."""
+    patches = []
+    for mv in versions:
+        spec = mv.get("spec") or {}
+        gone = moves.moved_from.get(spec.get("version"))
+        if gone:
+            kept = [a for a in spec.get("aliases") or [] if a not in gone]
+            target = plans.ObjectRef(base.API_VERSION, "ModelVersion", mv["metadata"]["name"], mlp["metadata"]["namespace"])
+            patches.append(plans.Patch(target, {"spec": {"aliases": kept}}))
+    return tuple(patches)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    reason: str
+    message: str
 
 
 def _champion_of(
@@ -94,19 +209,42 @@ def _champion_of(
     models: Sequence[project_api.ModelEntry],
     added: Sequence[project_api.ModelEntry],
     finished: Sequence[registry.Finished],
-) -> tuple[int | None, str | None]:
-    """The champion after this pass's registrations, and what is wrong with a manual choice.
+    decisions: dict[int, modelversion_api.Approval],
+) -> tuple[int | None, _Problem | None]:
+    """The champion after this pass's registrations and approvals, and what is wrong with a manual choice.
 
-    Under the manual policy the ``mlkube.io/champion`` annotation chooses (an invalid one keeps the
-    current champion); under auto, ``registry.champion_after`` decides."""
-    if spec.promotion.policy == "manual":
-        annotation = (mlp["metadata"].get("annotations") or {}).get(registry.CHAMPION_ANNOTATION)
-        chosen, problem = registry.manual_champion(annotation, models)
-        return (chosen if chosen is not None else current), problem
+    Under the manual policy the ``mlkube.io/champion`` annotation chooses, if the version it names
+    is eligible or approved (otherwise the current champion stays, and the problem says why);
+    without the annotation, and under auto, ``registry.champion_after`` decides."""
     comparisons = {f.name: f.comparison for f in finished if f.comparison}
-    return registry.champion_after(
-        current, added, models, promotion=spec.promotion, primary_metric=spec.problem.primary_metric, comparisons=comparisons
-    ), None
+    decided = registry.champion_after(
+        current,
+        added,
+        models,
+        promotion=spec.promotion,
+        primary_metric=spec.problem.primary_metric,
+        comparisons=comparisons,
+        decisions=decisions,
+    )
+    if spec.promotion.policy != "manual":
+        return decided, None
+    annotation = (mlp["metadata"].get("annotations") or {}).get(registry.CHAMPION_ANNOTATION)
+    chosen, problem = registry.manual_champion(annotation, models)
+    if problem:
+        return decided, _Problem("ChampionAnnotationInvalid", problem)
+    if chosen is None:
+        return decided, None
+    entry = next(m for m in models if m.version == chosen)
+    refusal = eligibility.refusal(
+        chosen,
+        project_name=mlp["metadata"]["name"],
+        metrics=entry.metrics,
+        criteria=spec.success_criteria,
+        approval=decisions.get(chosen, modelversion_api.Approval()),
+    )
+    if refusal:
+        return decided, _Problem(eligibility.REASON, f"annotation {registry.CHAMPION_ANNOTATION}={chosen}: {refusal}")
+    return chosen, None
 
 
 def _scheduled(
@@ -171,9 +309,14 @@ def _events(
     *,
     added: Sequence[project_api.ModelEntry],
     started: dict[str, Any] | None,
+    spec: project_api.MLProjectSpec,
+    decisions: dict[int, modelversion_api.Approval],
+    moves: releases.Resolution,
+    mlp: dict[str, Any],
 ) -> tuple[plans.Event, ...]:
     """The Events of the transition from ``old`` to ``new``: each version registered (``added``),
-    a new champion, and the scheduled run ``started``."""
+    a new champion (a Warning when only an approval makes it usable, with the approval's reason),
+    an alias moved, and the scheduled run ``started``."""
     found = [
         plans.info(
             "VersionRegistered",
@@ -182,10 +325,30 @@ def _events(
         )
         for entry in added
     ]
-    if new.champion_version != old.champion_version and new.champion_version is not None:
-        found.append(
-            plans.info("ChampionChanged", f"Version {new.champion_version} is the champion (was {old.champion_version})")
-        )
+    champion = new.champion_version
+    if champion != old.champion_version and champion is not None:
+        entry = next((m for m in new.models if m.version == champion), None)
+        approval = decisions.get(champion, modelversion_api.Approval())
+        if entry is not None and eligibility.is_override(entry.metrics, spec.success_criteria, approval):
+            failed = "; ".join(eligibility.failed_criteria(entry.metrics, spec.success_criteria))
+            found.append(
+                plans.warning(
+                    "ChampionByApproval",
+                    f"Version {champion} is the champion (was {old.champion_version}) although it fails {failed}: "
+                    f"approved ({approval.reason})",
+                )
+            )
+        else:
+            found.append(plans.info("ChampionChanged", f"Version {champion} is the champion (was {old.champion_version})"))
+    for version, aliases in sorted(moves.moved_from.items()):
+        for alias in aliases:
+            found.append(
+                plans.info(
+                    "AliasMoved",
+                    f"Alias {alias} moved to version {moves.holders[alias]} "
+                    f"(removed from {modelversion_api.name_of(mlp['metadata']['name'], version)})",
+                )
+            )
     if started is not None:
         found.append(
             plans.info("RetrainingStarted", f"Started TrainingJob {started['metadata']['name']} ({started['spec']['trigger']})")

@@ -194,6 +194,7 @@ def _status_of(
             "digest": result.digest,
             "diagnostics": result.diagnostics,
             "comparison": result.comparison,
+            "lineage": result.lineage,
         }
         update.update({key: value for key, value in outcome.items() if value is not None})
         done = update.get("progress", current.progress)

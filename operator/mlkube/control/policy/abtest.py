@@ -12,7 +12,17 @@ classification project, mean absolute error and RMSE for regression), then the d
   freedom via the regularized incomplete beta function (``intervals.regularized_beta``).
 
 A version wins when p < ``SIGNIFICANCE`` and each arm has at least ``min_labeled`` labeled
-predictions (at least 2); otherwise there is no winner and the conclusion says why.
+predictions (at least 2); otherwise there is no winner and the conclusion says why. That
+p-value is valid when read once, at the end of the test's duration: read on every pass it would
+find a winner between two equal versions far more often than 5 % of the time.
+
+Beside it, ``report.sequential`` is the mSPRT (``sequential``) on the same statistic (z, or
+Welch's t), whose always-valid p-value may be read on every pass: the running minimum of its
+per-pass p-values, carried from the previous pass's report (``previous``, from status) while
+the test and its windows go on (same versions, labeled counts not lower: a router restart starts
+the counts, and so the sequential test, afresh). Its winner is the better version at the pass
+where that p-value first fell below ``SIGNIFICANCE`` with ``min_labeled`` labels per arm, and
+stays; ``strategy.abTest.earlyStop`` lets the rollout end the test on it.
 
 Pure: no I/O, no clock; plain ``math``, because the operator does not load the ML stack (no
 scipy: the unit tests check these p-values against it).
@@ -24,7 +34,7 @@ import dataclasses
 import math
 
 from mlkube.api import deployment
-from mlkube.control.policy import analysis, intervals
+from mlkube.control.policy import analysis, intervals, sequential
 
 SIGNIFICANCE = 0.05
 
@@ -38,8 +48,17 @@ class Arm:
     window: analysis.Window
 
 
-def report(stable: Arm, candidate: Arm, *, task: str, min_labeled: int) -> deployment.ABTestReport:
-    """The report on ``candidate`` against ``stable``; ``task`` is the project's problem.task."""
+def report(
+    stable: Arm,
+    candidate: Arm,
+    *,
+    task: str,
+    min_labeled: int,
+    previous: deployment.ABTestReport | None = None,
+) -> deployment.ABTestReport:
+    """The report on ``candidate`` against ``stable``; ``task`` is the project's problem.task,
+    ``previous`` the report of the previous pass (status.abTest), which carries the sequential
+    test's running minimum."""
     if task not in ("classification", "regression"):
         raise ValueError(f"task: expected classification or regression, got {task!r}")
     metric = "accuracy" if task == "classification" else "mae"
@@ -47,27 +66,24 @@ def report(stable: Arm, candidate: Arm, *, task: str, min_labeled: int) -> deplo
     rows = [_version(arm, metric) for arm in (stable, candidate)]
     va, vb = rows[0].value, rows[1].value
     if metric == "accuracy":
-        p_value = two_proportion_p_value(a.correct, a.labeled, b.correct, b.labeled)
+        z = two_proportion_z(a.correct, a.labeled, b.correct, b.labeled)
+        p_value = None if z is None else _normal_two_sided(z)
     else:
-        p_value = welch_p_value(
-            (a.labeled, a.abs_error_sum, a.squared_error_sum), (b.labeled, b.abs_error_sum, b.squared_error_sum)
-        )
+        welch = welch_t((a.labeled, a.abs_error_sum, a.squared_error_sum), (b.labeled, b.abs_error_sum, b.squared_error_sum))
+        z = None if welch is None else welch[0]
+        p_value = None if welch is None else _t_two_sided(*welch)
     difference = None if va is None or vb is None else round(vb - va, 4)
     needed = max(min_labeled, 2)
     winner, conclusion = None, ""
     if a.labeled < needed or b.labeled < needed:
-        conclusion = (
-            f"not enough labeled feedback: {a.labeled} (version {stable.version}) and {b.labeled} "
-            f"(version {candidate.version}) of {needed} needed"
-        )
+        conclusion = _too_few(stable, candidate, needed)
     elif p_value is not None and p_value < SIGNIFICANCE and _value(b, metric) != _value(a, metric):
-        candidate_better = (_value(b, metric) > _value(a, metric)) == (metric == "accuracy")
-        best, other = (candidate, stable) if candidate_better else (stable, candidate)
+        candidate_better = (_value(b, metric) > _value(a, metric)) == (metric == "accuracy")  # lower mae is better
+        best, other = _ranked(stable, candidate, candidate_better=candidate_better)
         winner = best.version
-        best_row, other_row = (rows[1], rows[0]) if candidate_better else (rows[0], rows[1])
         conclusion = (
-            f"version {best.version} beats {other.version} on {metric}: {best_row.value:.3g} vs "
-            f"{other_row.value:.3g} (p={p_value:.2g}, {best.window.labeled}/{other.window.labeled} labeled)"
+            f"version {best.version} beats {other.version} on {metric}: {_value(best.window, metric):.3g} vs "
+            f"{_value(other.window, metric):.3g} (p={p_value:.2g}, {best.window.labeled}/{other.window.labeled} labeled)"
         )
     else:
         shown = "n/a" if p_value is None else f"{p_value:.2g}"
@@ -82,11 +98,75 @@ def report(stable: Arm, candidate: Arm, *, task: str, min_labeled: int) -> deplo
         p_value=None if p_value is None else float(f"{p_value:.4g}"),
         winner=winner,
         conclusion=conclusion,
+        sequential=sequential_test(stable, candidate, z=z, metric=metric, needed=needed, previous=previous),
     )
+
+
+def sequential_test(
+    stable: Arm,
+    candidate: Arm,
+    *,
+    z: float | None,
+    metric: str,
+    needed: int,
+    previous: deployment.ABTestReport | None,
+) -> deployment.ABTestSequential:
+    """The mSPRT after this pass: ``z`` is the standardized difference (candidate minus stable) of
+    the fixed-horizon test, ``needed`` the labeled predictions each arm needs before it counts."""
+    a, b = stable.window, candidate.window
+    carried = _carried(previous, stable, candidate, metric)
+    p_value = carried.always_valid_p_value if carried else None
+    winner = carried.winner if carried else None
+    if a.labeled < needed or b.labeled < needed or z is None:
+        return deployment.ABTestSequential(
+            tau=sequential.TAU, always_valid_p_value=p_value, winner=winner, conclusion=_too_few(stable, candidate, needed)
+        )
+    p_value = sequential.always_valid(p_value, sequential.p_value(z, a.labeled, b.labeled))
+    if winner is None and p_value < SIGNIFICANCE:
+        winner = candidate.version if (z > 0) == (metric == "accuracy") else stable.version
+    label = f"mSPRT tau={sequential.TAU:g}"
+    if winner is None:
+        conclusion = (
+            f"no winner yet on {metric}: always-valid p={p_value:.2g} >= {SIGNIFICANCE:g} "
+            f"({label}, {b.labeled}/{a.labeled} labeled)"
+        )
+    else:
+        best, other = _ranked(stable, candidate, candidate_better=winner == candidate.version)
+        conclusion = (
+            f"version {best.version} beats {other.version} on {metric}: {_value(best.window, metric):.3g} vs "
+            f"{_value(other.window, metric):.3g} (always-valid p={p_value:.2g} < {SIGNIFICANCE:g}, {label}, "
+            f"{best.window.labeled}/{other.window.labeled} labeled)"
+        )
+    return deployment.ABTestSequential(
+        tau=sequential.TAU, always_valid_p_value=float(f"{p_value:.4g}"), winner=winner, conclusion=conclusion
+    )
+
+
+def _carried(
+    previous: deployment.ABTestReport | None, stable: Arm, candidate: Arm, metric: str
+) -> deployment.ABTestSequential | None:
+    """The previous pass's sequential test if this pass continues it: the same running test of
+    the same two versions, on the same metric and mixture, over windows that did not start anew."""
+    if previous is None or previous.sequential is None or previous.finished_at is not None or previous.metric != metric:
+        return None
+    if previous.sequential.method != sequential.METHOD or previous.sequential.tau != sequential.TAU:
+        return None
+    before = [(v.version, v.labeled) for v in previous.versions]
+    now = [(arm.version, arm.window.labeled) for arm in (stable, candidate)]
+    if [v for v, _ in before] != [v for v, _ in now] or any(n < m for (_, m), (_, n) in zip(before, now)):
+        return None
+    return previous.sequential
 
 
 def two_proportion_p_value(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float | None:
     """Two-sided p-value of the pooled two-proportion z-test; None without a row in each arm."""
+    z = two_proportion_z(successes_a, n_a, successes_b, n_b)
+    return None if z is None else _normal_two_sided(z)
+
+
+def two_proportion_z(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float | None:
+    """z of the pooled two-proportion test of b minus a; None without a row in each arm, 0 when
+    every row is right (or wrong) in both arms."""
     if n_a <= 0 or n_b <= 0:
         return None
     if not (0 <= successes_a <= n_a and 0 <= successes_b <= n_b):
@@ -94,25 +174,32 @@ def two_proportion_p_value(successes_a: int, n_a: int, successes_b: int, n_b: in
     pooled = (successes_a + successes_b) / (n_a + n_b)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
     if se == 0:  # every row right (or wrong) in both arms: no difference
-        return 1.0
-    z = (successes_b / n_b - successes_a / n_a) / se
-    return math.erfc(abs(z) / math.sqrt(2))
+        return 0.0
+    return (successes_b / n_b - successes_a / n_a) / se
 
 
 def welch_p_value(a: tuple[int, float, float], b: tuple[int, float, float]) -> float | None:
     """Two-sided p-value of Welch's t-test from each sample's (n, sum, sum of squares); None
     unless each has at least 2 values."""
+    welch = welch_t(a, b)
+    return None if welch is None else _t_two_sided(*welch)
+
+
+def welch_t(a: tuple[int, float, float], b: tuple[int, float, float]) -> tuple[float, float] | None:
+    """Welch's t of b minus a and its Welch-Satterthwaite degrees of freedom, from each sample's
+    (n, sum, sum of squares); None unless each has at least 2 values. Two constant samples: t is 0
+    when their means are equal and infinite otherwise (a certain difference), df infinite."""
     (na, sa, qa), (nb, sb, qb) = a, b
     if na < 2 or nb < 2:
         return None
     mean_a, mean_b = sa / na, sb / nb
     var_a, var_b = max(qa - sa * sa / na, 0.0) / (na - 1), max(qb - sb * sb / nb, 0.0) / (nb - 1)
     ea, eb = var_a / na, var_b / nb
-    if ea + eb == 0:  # constant samples: a difference in means is certain, none is none
-        return 1.0 if mean_a == mean_b else 0.0
+    if ea + eb == 0:
+        return (0.0 if mean_a == mean_b else math.copysign(math.inf, mean_b - mean_a)), math.inf
     t = (mean_b - mean_a) / math.sqrt(ea + eb)
     df = (ea + eb) ** 2 / (ea * ea / (na - 1) + eb * eb / (nb - 1))
-    return student_t_two_sided(t, df)
+    return t, df
 
 
 def student_t_two_sided(t: float, df: float) -> float:
@@ -120,6 +207,28 @@ def student_t_two_sided(t: float, df: float) -> float:
     if df <= 0:
         raise ValueError(f"degrees of freedom must be positive, got {df}")
     return min(1.0, max(0.0, intervals.regularized_beta(df / 2, 0.5, df / (df + t * t))))
+
+
+def _normal_two_sided(z: float) -> float:
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def _t_two_sided(t: float, df: float) -> float:
+    if math.isinf(df):  # two constant samples
+        return 1.0 if t == 0 else 0.0
+    return student_t_two_sided(t, df)
+
+
+def _too_few(stable: Arm, candidate: Arm, needed: int) -> str:
+    return (
+        f"not enough labeled feedback: {stable.window.labeled} (version {stable.version}) and "
+        f"{candidate.window.labeled} (version {candidate.version}) of {needed} needed"
+    )
+
+
+def _ranked(stable: Arm, candidate: Arm, *, candidate_better: bool) -> tuple[Arm, Arm]:
+    """(better, worse)."""
+    return (candidate, stable) if candidate_better else (stable, candidate)
 
 
 def _value(w: analysis.Window, metric: str) -> float | None:

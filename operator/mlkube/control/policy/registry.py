@@ -1,8 +1,19 @@
-"""The model registry and the champion: pure decisions over the project's typed status.
+"""The model registry and the champion: pure decisions over the registered versions.
 
-Versions are allocated by the MLProject controller alone, from the finished TrainingJobs,
-in completion order; a TrainingJob already in the registry keeps its version. That makes
-registration idempotent: an operator restarted at any point recomputes the same registry.
+The registry is the project's ModelVersion objects (the source of truth, carried by backups)
+together with the summary in ``MLProject.status.models`` (which may name versions registered
+before ModelVersions existed: they are migrated with their numbers). ``known`` joins the two.
+
+Versions are allocated by the MLProject controller alone, from the finished TrainingJobs, in
+completion order, above every number either source has ever held: a project whose status was
+wiped or restored from a backup continues after its ModelVersions instead of renumbering from 1.
+A TrainingJob already registered keeps its version, so registration is idempotent: an operator
+restarted at any point recomputes the same registry.
+
+The champion honours eligibility and approvals (``eligibility``): under the auto policy only an
+eligible version that is not rejected can take over; under the manual policy a new version
+waits until a person approves it (``spec.approval``), and the ``mlkube.io/champion`` annotation
+is refused for a version that is neither eligible nor approved.
 """
 
 from __future__ import annotations
@@ -12,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlkube.api import base, kinds, project
+from mlkube.api import modelversion as modelversion_api
 from mlkube.api import training as training_api
+from mlkube.control.policy import eligibility
 
 CHAMPION_ANNOTATION = "mlkube.io/champion"
 
@@ -30,6 +43,9 @@ class Finished:
     digest: str
     trigger: str
     comparison: training_api.Comparison | None
+    validation_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    lineage: training_api.Lineage | None = None
 
     @classmethod
     def from_trainingjob(cls, tj: dict[str, Any]) -> Finished | None:
@@ -47,7 +63,53 @@ class Finished:
             digest=status.digest,
             trigger=(tj.get("spec") or {}).get("trigger", "manual"),
             comparison=status.comparison,
+            validation_metrics=dict(status.metrics.validation) if status.metrics else {},
+            params=dict(status.best_params or {}),
+            lineage=status.lineage,
         )
+
+
+def entry_of(
+    mv: modelversion_api.ModelVersionSpec, *, created_at: str, criteria: Sequence[project.SuccessCriterion]
+) -> project.ModelEntry:
+    """The registry entry of a ModelVersion; its eligibility under the project's current ``criteria``."""
+    return project.ModelEntry(
+        version=mv.version,
+        training_job=mv.training_job,
+        created_at=created_at,
+        algorithm=mv.algorithm,
+        metrics=dict(mv.metrics.test),
+        eligible=not eligibility.failed_criteria(mv.metrics.test, criteria),
+        artifact_uri=mv.artifact_uri,
+        digest=mv.digest,
+        trigger=mv.trigger,
+    )
+
+
+def known(
+    objects: Sequence[dict[str, Any]], entries: Sequence[project.ModelEntry], *, criteria: Sequence[project.SuccessCriterion]
+) -> list[project.ModelEntry]:
+    """Every registered version, by number: the ModelVersion ``objects`` (as listed; the source of
+    truth) and the status ``entries`` that have no ModelVersion yet (to migrate)."""
+    by_version = {e.version: e for e in entries}
+    for mv in objects:
+        spec = parsed(mv)
+        if spec is not None:
+            by_version[spec.version] = entry_of(spec, created_at=mv["metadata"].get("creationTimestamp", ""), criteria=criteria)
+    return [by_version[v] for v in sorted(by_version)]
+
+
+def parsed(mv: dict[str, Any]) -> modelversion_api.ModelVersionSpec | None:
+    """A ModelVersion's spec, or None when it cannot be read (the API server's schema makes that rare)."""
+    try:
+        return kinds.MODELVERSION.parse_spec(mv.get("spec") or {})
+    except ValueError:
+        return None
+
+
+def approvals(objects: Sequence[dict[str, Any]]) -> dict[int, modelversion_api.Approval]:
+    """The people's decisions, by version number, from the ModelVersion ``objects``."""
+    return {spec.version: spec.approval for spec in map(parsed, objects) if spec is not None}
 
 
 def is_pending(tj: dict[str, Any]) -> bool:
@@ -58,11 +120,17 @@ def is_pending(tj: dict[str, Any]) -> bool:
 
 
 def register(
-    models: Sequence[project.ModelEntry], finished: Sequence[Finished], *, now: str
+    models: Sequence[project.ModelEntry],
+    finished: Sequence[Finished],
+    *,
+    now: str,
+    criteria: Sequence[project.SuccessCriterion] = (),
 ) -> tuple[list[project.ModelEntry], list[project.ModelEntry]]:
     """The registry with every unregistered finished run appended; also returns the new entries.
 
-    Versions continue from the highest registered one without gaps, in completion order.
+    Versions continue from the highest registered one without gaps, in completion order. A new
+    version is eligible when its run met its success criteria and the project's current
+    ``criteria`` hold on its test metrics.
     """
     known = {(m.training_job, m.digest) for m in models}
     pending = sorted((f for f in finished if (f.name, f.digest) not in known), key=lambda f: (f.completion_time, f.name))
@@ -74,7 +142,7 @@ def register(
             created_at=now,
             algorithm=run.algorithm,
             metrics=run.test_metrics,
-            eligible=run.eligible,
+            eligible=run.eligible and not eligibility.failed_criteria(run.test_metrics, criteria),
             artifact_uri=run.artifact_uri,
             digest=run.digest,
             trigger=run.trigger,
@@ -92,18 +160,28 @@ def champion_after(
     promotion: project.Promotion,
     primary_metric: str,
     comparisons: Mapping[str, training_api.Comparison],
+    decisions: Mapping[int, modelversion_api.Approval] | None = None,
 ) -> int | None:
-    """The champion once ``new_entries`` are registered, under the auto policy.
+    """The champion once ``new_entries`` are registered and the people's ``decisions`` (approvals
+    by version) are taken into account.
 
-    A new version takes over when it is eligible and beats the champion on the primary metric by
-    ``minImprovement``, measured on the same holdout when the run compared itself with the
-    champion (``comparisons`` by TrainingJob name), else on the registered test metrics.
+    Auto policy: a new version takes over when it is eligible, not rejected, and beats the
+    champion on the primary metric by ``minImprovement``, measured on the same holdout when the run
+    compared itself with the champion (``comparisons`` by TrainingJob name), else on the registered
+    test metrics. Manual policy: the newest approved version above the champion takes over (a new
+    version waits in Pending until then). Under either, a champion that was rejected hands over to
+    the best remaining usable version.
     """
-    if promotion.policy != "auto":
-        return current
+    decisions = decisions or {}
     by_version = {m.version: m for m in models}
+    if current is not None and _state(decisions, current) == "Rejected":
+        current = _best_usable(models, decisions, primary_metric)
+    if promotion.policy != "auto":
+        approved = [m.version for m in models if _state(decisions, m.version) == "Approved"]
+        newest = max(approved, default=None)
+        return newest if newest is not None and (current is None or newest > current) else current
     for entry in new_entries:
-        if not entry.eligible or primary_metric not in entry.metrics:
+        if not entry.eligible or primary_metric not in entry.metrics or _state(decisions, entry.version) == "Rejected":
             continue
         if current is None or current not in by_version:
             current = entry.version
@@ -116,6 +194,29 @@ def champion_after(
     return current
 
 
+def _state(decisions: Mapping[int, modelversion_api.Approval], version: int) -> str:
+    approval = decisions.get(version)
+    return approval.state if approval else "Pending"
+
+
+def _best_usable(
+    models: Sequence[project.ModelEntry], decisions: Mapping[int, modelversion_api.Approval], metric: str
+) -> int | None:
+    """The usable version (eligible or approved, not rejected) with the best test ``metric``."""
+    usable = [
+        m
+        for m in models
+        if _state(decisions, m.version) != "Rejected"
+        and (m.eligible or _state(decisions, m.version) == "Approved")
+        and metric in m.metrics
+    ]
+    best = None
+    for entry in usable:
+        if best is None or base.is_improvement(metric, entry.metrics[metric], best.metrics[metric]):
+            best = entry
+    return best.version if best else None
+
+
 def _scores(
     entry: project.ModelEntry, champion: project.ModelEntry, metric: str, comparison: training_api.Comparison | None
 ) -> tuple[float, float | None]:
@@ -126,7 +227,8 @@ def _scores(
 
 
 def manual_champion(annotation: str | None, models: Sequence[project.ModelEntry]) -> tuple[int | None, str | None]:
-    """The version chosen by the ``mlkube.io/champion`` annotation, or an error message."""
+    """The version chosen by the ``mlkube.io/champion`` annotation, or an error message. Whether
+    that version may be champion is ``eligibility.refusal``'s question."""
     if annotation is None:
         return None, None
     try:

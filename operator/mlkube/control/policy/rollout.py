@@ -2,7 +2,7 @@
 
 ``decide`` takes the strategy, the state kept in status and what was observed (the version the
 spec asks for, which versions are ready, the latest analysis verdict, a manual action, the
-time, and at the end of an A/B test its report's winner) and returns the next state plus the
+time, and during an A/B test its report's winners) and returns the next state plus the
 events to post. ``traffic`` turns a state into the
 traffic table the router applies. The stable version serves throughout: every path that does
 not promote ends with the candidate at 0%.
@@ -10,7 +10,10 @@ not promote ends with the candidate at 0%.
 Each step holds (a canary step's pause, or the preview, A/B test or shadow duration) while the
 analysis collects; a Failing verdict ends the rollout at any time. When the hold is over the step
 advances on a Passing verdict (a blue/green preview on having answered ``minRequests`` requests,
-unless ``promoteWithoutTraffic``; an A/B test on its winner first). Otherwise the analysis is
+unless ``promoteWithoutTraffic``; an A/B test on its winner first). An A/B test with
+``abTest.earlyStop`` ends before its duration once its sequential test (``abtest.sequential_test``,
+valid at every pass) has a winner, deciding on it as on the end-of-duration winner and saying so
+(``Decision.ab_stopped_early``). Otherwise the analysis is
 undecided and the step keeps collecting, with one ``AnalysisInconclusive`` Event, for
 ``analysis.inconclusiveLimit`` more analysis intervals (as Argo Rollouts tolerates that many
 inconclusive measurements); still undecided then, the rollout pauses (``AwaitingDecision``) until
@@ -67,6 +70,8 @@ class Observation:
     failed_checks: tuple[str, ...] = ()  # what a Failing verdict broke
     ab_winner: int | None = None  # ABTest: the version the report finds significantly better, if any
     ab_summary: str = ""  # ABTest: the report's conclusion, quoted in the events
+    ab_sequential_winner: int | None = None  # ABTest: the sequential test's winner, valid at any pass
+    ab_sequential_summary: str = ""  # ABTest: the sequential test's conclusion
     inconclusive_checks: tuple[str, ...] = ()  # what keeps an Inconclusive verdict undecided
     requests: int = 0  # the candidate's requests in the analysis window
 
@@ -76,6 +81,7 @@ class Decision:
     state: State
     events: tuple[tuple[str, str, str], ...] = ()  # (type Normal|Warning, reason, message)
     window_reset: bool = False  # a new step or candidate: analysis starts a new window
+    ab_stopped_early: bool = False  # the A/B test ended before its duration on its sequential test
 
 
 def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
@@ -144,6 +150,8 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
     if strategy.type == "Direct":
         return _promote(strategy, state, "direct rollout", now=seen.now)
     if seen.now - (state.step_started or seen.now) < _hold(strategy, state):
+        if strategy.type == "ABTest" and strategy.ab_test.early_stop and seen.ab_sequential_winner is not None:
+            return _stop_ab_test_early(strategy, state, seen)
         return Decision(dataclasses.replace(state, phase="Progressing"))
     if strategy.type == "Canary":
         if seen.verdict != "Passing":
@@ -273,6 +281,23 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
     if not seen.ab_summary or decision.state.phase == "Progressing":
         return decision
     return dataclasses.replace(decision, events=(("Normal", "ABTestReport", seen.ab_summary), *decision.events))
+
+
+def _stop_ab_test_early(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """The sequential test has a winner before the duration is over: decide on it as
+    ``_end_ab_test`` decides on the fixed-horizon winner, with its conclusion in the
+    ``ABTestReport`` Event and the reason."""
+    elapsed = (seen.now - (state.step_started or seen.now)).total_seconds()
+    ran = _shown(seen.now - (state.step_started or seen.now)) if elapsed < 7200 else f"{elapsed / 3600:.3g}h"
+    why = f"A/B test stopped early after {ran} of {strategy.ab_test.duration}: {seen.ab_sequential_summary}"
+    if seen.ab_sequential_winner == state.stable:
+        decision = _fail(strategy, state, why)
+    elif seen.ab_sequential_winner == state.candidate:
+        decision = _finish(strategy, state, why, now=seen.now)
+    else:  # a winner of another pair: not this test's (the plan compares exactly these two)
+        return Decision(dataclasses.replace(state, phase="Progressing"))
+    report = ("Normal", "ABTestReport", seen.ab_sequential_summary)
+    return dataclasses.replace(decision, events=(report, *decision.events), ab_stopped_early=True)
 
 
 def _finish(strategy: deployment.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:

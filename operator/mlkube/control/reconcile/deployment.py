@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic
 
-from mlkube.api import kinds
+from mlkube.api import kinds, modelversion
 from mlkube.clients import k8s, prometheus, routerstats
 from mlkube.common import timestamps
 from mlkube.control.manifests import meta, serving
@@ -47,6 +47,14 @@ async def champion_changed(client: k8s.Client, project: dict[str, Any], *, image
     for mdep in await client.list(k8s.MODELDEPLOYMENTS, meta_["namespace"]):
         if plan_deployment.awaits_champion(mdep, project=meta_["name"], champion=champion):
             await reconcile(client, mdep["metadata"]["name"], meta_["namespace"], image=image)
+
+
+async def versions_changed(client: k8s.Client, project: str, namespace: str, *, image: str) -> None:
+    """Reconcile the ModelDeployments of ``project`` that pin a version or follow an alias."""
+    for mdep in await client.list(k8s.MODELDEPLOYMENTS, namespace):
+        spec = mdep.get("spec") or {}
+        if spec.get("projectRef") == project and set(spec.get("model") or {}) & {"version", "alias"}:
+            await reconcile(client, mdep["metadata"]["name"], namespace, image=image)
 
 
 async def inference_service_changed(client: k8s.Client, isvc: dict[str, Any], *, image: str) -> None:
@@ -89,9 +97,12 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
         owned = []  # KServe is not installed (yet): no InferenceService exists; applying one will say so
     service = await client.get(k8s.SERVICES, serving.router_name(name), namespace)
     router_url = kserve.service_url(service)
+    versions = await client.list(k8s.MODELVERSIONS, namespace, labels={modelversion.PROJECT_LABEL: project_ref})
     return plan_deployment.Observed(
         project=project,
+        project_name=project_ref,
         registry=kinds.MLPROJECT.parse_status(mlp.get("status")),
+        versions=tuple(v for v in versions if (v.get("spec") or {}).get("projectRef") == project_ref),
         isvcs=_by_version(owned),
         router_service=service,
         router_deployment=await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace),

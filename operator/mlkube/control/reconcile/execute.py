@@ -37,16 +37,20 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
     was written. Raises ``k8s.Conflict`` when ``obj`` changed since it was read."""
     for child in plan.apply:
         await client.apply(child)
-    for child in plan.create:
-        try:
-            await client.create(child)
-        except k8s.Conflict:
-            pass  # created by an earlier pass: created once, never updated
+    await _create_once(client, plan.create)
     for ref in plan.delete:
         await client.delete(k8s.resource_of({"apiVersion": ref.api_version, "kind": ref.kind}), ref.name, ref.namespace)
+    for patch in plan.patch:
+        target = patch.target
+        resource_ = k8s.resource_of({"apiVersion": target.api_version, "kind": target.kind})
+        try:
+            await client.patch(resource_, target.name, target.namespace, patch.body)
+        except k8s.NotFound:
+            pass  # gone since it was observed: nothing left to correct
     written = False
     if plan.status is not None and not _is_stored(plan.status, obj.get("status")):
         written = await write_status(client, resource, obj, plan.status.wire())
+    await _create_once(client, plan.create_after_status)
     for event in plan.events:
         await client.post_event(obj, type_=event.type, reason=event.reason, message=event.message)
     if plan.clear_annotations:
@@ -57,6 +61,14 @@ async def execute(client: k8s.Client, resource: k8s.Resource, obj: dict[str, Any
     if plan.retry_after is not None:
         raise RetryLater(plan.retry_reason, delay=plan.retry_after)
     return written
+
+
+async def _create_once(client: k8s.Client, objects: tuple[dict[str, Any], ...]) -> None:
+    for child in objects:
+        try:
+            await client.create(child)
+        except k8s.Conflict:
+            pass  # created by an earlier pass: created once, never updated
 
 
 async def write_status(client: k8s.Client, resource: k8s.Resource, body: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""MLProject reconciler: list the project's TrainingJobs, plan the pass, execute it.
+"""MLProject reconciler: list the project's TrainingJobs and ModelVersions, plan the pass, execute it.
 
 The status carries the registry, so it is written here only, with the resourceVersion it was
 computed from: a concurrent writer makes the whole pass start again from a fresh read
@@ -15,6 +15,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+from mlkube.api import modelversion
 from mlkube.clients import k8s
 from mlkube.common import timestamps
 from mlkube.control.plans import plan as plans
@@ -40,7 +41,11 @@ async def reconcile(
 
 
 async def observe(client: k8s.Client, mlp: dict[str, Any]) -> project_plan.Observed:
-    """Everything a pass reads besides the project: its TrainingJobs."""
+    """Everything a pass reads besides the project: its TrainingJobs and its ModelVersions."""
     meta = mlp["metadata"]
     runs = await client.list(k8s.TRAININGJOBS, meta["namespace"])
-    return project_plan.Observed(runs=tuple(r for r in runs if r["spec"].get("projectRef") == meta["name"]))
+    versions = await client.list(k8s.MODELVERSIONS, meta["namespace"], labels={modelversion.PROJECT_LABEL: meta["name"]})
+    return project_plan.Observed(
+        runs=tuple(r for r in runs if r["spec"].get("projectRef") == meta["name"]),
+        versions=tuple(v for v in versions if (v.get("spec") or {}).get("projectRef") == meta["name"]),
+    )

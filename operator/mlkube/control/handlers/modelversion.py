@@ -1,0 +1,35 @@
+"""ModelVersion handlers: a pass over the version, and over its project when the user changed
+the version's approval or aliases (which may change the champion or move an alias)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from mlkube.api import base, kinds
+from mlkube.control.handlers import retry
+from mlkube.control.reconcile import modelversion as modelversion_reconcile
+from mlkube.control.reconcile import project as project_reconcile
+
+RESOURCE = (base.GROUP, base.VERSION, kinds.MODELVERSION.plural)
+REFRESH_SECONDS = 30.0
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+async def registered(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await retry.retried(modelversion_reconcile.reconcile(memo.k8s, name, namespace))
+
+
+@kopf.on.update(*RESOURCE, field="spec")
+async def decided(name: str, namespace: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
+    await retry.retried(modelversion_reconcile.reconcile(memo.k8s, name, namespace))
+    if spec.get("projectRef"):
+        await retry.retried(project_reconcile.reconcile(memo.k8s, spec["projectRef"], namespace))
+        await retry.retried(modelversion_reconcile.project_changed(memo.k8s, spec["projectRef"], namespace))
+
+
+@kopf.timer(*RESOURCE, interval=REFRESH_SECONDS, initial_delay=REFRESH_SECONDS)
+async def refresh(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await retry.retried(modelversion_reconcile.reconcile(memo.k8s, name, namespace))

@@ -125,3 +125,5 @@ def test_the_card_of_a_trained_version_renders_in_chromium(chromium, tmp_path, r
             assert f"{metric} " in text and f"{value:.4f}" in text, (split, metric, value)
     assert "Goal Catch <b>it</b> early" in text and "KPI share caught in stage I" in text
     assert "kubectl describe mv -n ml cardpage-v<N>" in text
+    [source] = card["lineage"]["data"]  # the lineage: the source read, with its digest and rows
+    assert f"{source['uri']} {source['digest']} {source['rows']}" in text

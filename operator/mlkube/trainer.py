@@ -21,7 +21,8 @@ Progress
 
 Output
     A model version at `output.uri` in the artifact layout of `mlkube.ml.artifacts`
-    (model.joblib, model_card.json, metrics.json, reference.parquet, MANIFEST.json written last).
+    (model.joblib, model_card.json, model_card.html, metrics.json, reference.parquet, MANIFEST.json
+    written last).
 
 Result
     One compact JSON document (at most 4096 bytes, scalar metrics only) written to the

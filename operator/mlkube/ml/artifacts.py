@@ -1,7 +1,8 @@
 """The model-version artifact layout: the only code that writes, verifies and loads it.
 
 A model version is a directory (`file://` path or `s3://bucket/prefix/`) holding
-`model.joblib` (the fitted scikit-learn Pipeline), `model_card.json`, `metrics.json`,
+`model.joblib` (the fitted scikit-learn Pipeline), `model_card.json` (for machines),
+`model_card.html` (the same card for people, `mlkube.ml.cardpage`), `metrics.json`,
 `reference.parquet` and, written LAST, `MANIFEST.json`:
 `{"algorithm": "sha256", "files": {"model.joblib": "<hex>", ...}}`. The version's digest is
 `"sha256:" + sha256(MANIFEST.json bytes)`. A directory without a manifest is an interrupted
@@ -9,7 +10,8 @@ write, not a version; a missing, extra or altered file makes the version invalid
 
 Writes are atomic: for `file://` the files are staged in a hidden sibling directory that is
 renamed into place; for `s3://` any old manifest is removed first and the new one is put
-last. This module does not build cards or metrics; it stores what it is given.
+last. This module does not build cards or metrics; it stores what it is given, and the page
+`cardpage` renders from the card, so that every version carries both and the manifest pins both.
 
 The manifest vouches for the files, and the registry vouches for the manifest: a loader given
 the version's digest from the registry (`expected_digest`, see `mlkube.api.artifact`) compares
@@ -34,7 +36,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlkube.api import artifact as artifact_api
-from mlkube.ml import errors, storage
+from mlkube.ml import cardpage, errors, storage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 MANIFEST = "MANIFEST.json"
 MODEL = "model.joblib"
 CARD = "model_card.json"
+CARD_PAGE = "model_card.html"
 METRICS = "metrics.json"
 REFERENCE = "reference.parquet"
 REFERENCE_MAX_ROWS = 10_000
@@ -115,7 +118,7 @@ def to_json_bytes(document: Any) -> bytes:
 
 
 def serialise(*, pipeline: Any, card: dict, metrics: dict, reference: pd.DataFrame) -> dict[str, bytes]:
-    """The files of a version, except its manifest, as bytes."""
+    """The files of a version, except its manifest, as bytes (the card's HTML page rendered from `card`)."""
     import joblib
 
     if len(reference) > REFERENCE_MAX_ROWS:
@@ -127,6 +130,7 @@ def serialise(*, pipeline: Any, card: dict, metrics: dict, reference: pd.DataFra
     return {
         MODEL: model.getvalue(),
         CARD: to_json_bytes(card),
+        CARD_PAGE: cardpage.render(card).encode(),
         METRICS: to_json_bytes(metrics),
         REFERENCE: ref.getvalue(),
     }

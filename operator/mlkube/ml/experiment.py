@@ -65,6 +65,7 @@ class Outcome:
     model: Any
     metrics: dict[str, dict[str, float]]
     confusion: dict[str, Any] | None
+    plots: dict[str, Any]
     criteria: list[dict[str, Any]]
     overfitting: dict[str, Any]
     importance: dict[str, float]
@@ -162,6 +163,7 @@ def run(
         model=model,
         metrics=metrics,
         confusion=evaluation.confusion(model, X_test, y_test, task) if task.kind == "classification" else None,
+        plots=card.plots(model, X_test, y_test, task, seed=pre.split.seed),
         criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
         overfitting=_overfitting(model, X_train, y_train, metrics, best, task, problem.primary_metric),
         importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),

@@ -58,7 +58,13 @@ def test_model_version_on_s3_round_trip(s3, s3_endpoint, tmp_path):
 
     assert version.digest == info.digest
     assert np.array_equal(version.pipeline.predict(X), model.predict(X))
-    assert s3.list_objects_v2(Bucket="models", Prefix="churn/runs/r1/")["KeyCount"] == 5
+    stored = [o["Key"] for o in s3.list_objects_v2(Bucket="models", Prefix="churn/runs/r1/")["Contents"]]
+    assert sorted(stored) == [
+        f"churn/runs/r1/{name}"
+        for name in sorted(
+            ("MANIFEST.json", "metrics.json", "model.joblib", "model_card.html", "model_card.json", "reference.parquet")
+        )
+    ]
 
 
 def test_download_refuses_an_s3_prefix_without_manifest(s3, s3_endpoint, tmp_path):

@@ -34,7 +34,7 @@ def test_write_then_load_predicts_identically(tmp_path, fitted):
     assert np.array_equal(version.pipeline.predict_proba(X), model.predict_proba(X))
     assert version.card == {"schemaVersion": 1}
     assert version.digest == info.digest
-    assert set(info.files) == {"model.joblib", "model_card.json", "metrics.json", "reference.parquet"}
+    assert set(info.files) == {"model.joblib", "model_card.json", "model_card.html", "metrics.json", "reference.parquet"}
     manifest = (tmp_path / "v1" / "MANIFEST.json").read_bytes()
     assert info.digest == "sha256:" + artifacts.sha256_hex(manifest)
     assert json.loads(manifest)["files"] == info.files
@@ -57,6 +57,7 @@ def test_failed_write_leaves_nothing_with_a_manifest(tmp_path, fitted):
     ("tamper", "message"),
     [
         (lambda d: (d / "metrics.json").write_text("{}"), "metrics.json: sha256 .* does not match"),
+        (lambda d: (d / "model_card.html").write_text("<p>approved</p>"), "model_card.html: sha256 .* does not match"),
         (lambda d: (d / "reference.parquet").unlink(), "reference.parquet: listed in MANIFEST.json but missing"),
         (lambda d: (d / "extra.txt").write_text("x"), "extra.txt: not listed in MANIFEST.json"),
         (lambda d: (d / "MANIFEST.json").unlink(), "no MANIFEST.json"),

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 MANIFEST = "MANIFEST.json"
 MODEL = "model.joblib"
-CARD = "model_card.json"
-CARD_PAGE = "model_card.html"
+CARD = artifact_api.CARD
+CARD_PAGE = artifact_api.CARD_PAGE
 METRICS = "metrics.json"
 REFERENCE = "reference.parquet"
 REFERENCE_MAX_ROWS = 10_000

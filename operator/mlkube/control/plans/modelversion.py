@@ -19,15 +19,13 @@ from typing import Any
 
 import pydantic
 
-from mlkube.api import errors, kinds
+from mlkube.api import artifact, errors, kinds
 from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.plans import plan as plans
 from mlkube.control.policy import conditions, eligibility, registry, releases, selection
 
-CARD_PAGE = "model_card.html"
-"""The model card for people, beside ``model_card.json`` in the version's artifacts."""
 RETRY_SECONDS = 30
 
 
@@ -95,7 +93,7 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
             "aliases": sorted(a for a, v in resolution.holders.items() if v == spec.version),
             "approval": spec.approval.state,
             "retired_at": (current.retired_at or stamp) if retired else None,
-            "card_uri": spec.artifact_uri.rstrip("/") + "/" + CARD_PAGE,
+            "card_uri": spec.artifact_uri.rstrip("/") + "/" + artifact.CARD_PAGE,
             "phase": _phase(spec, eligible=not failed, champion=champion == spec.version, retired=retired),
             "message": None,
         }

@@ -162,7 +162,7 @@ def deployment_serving(stable, candidate=None, name="churn-prod"):
 
 def test_a_versions_status_says_what_it_is_and_where_it_is_served():
     versions = (model_version(1, f1=0.9), model_version(2, f1=0.7))
-    project = mlp(status={"championVersion": 1}, **CRITERIA)
+    project = mlp(status={"championVersion": 1, "observedGeneration": 2}, **CRITERIA)
     seen = modelversion_plan.Observed(project, versions, (deployment_serving(1, 2), deployment_serving(1, name="churn-b")))
     champion = modelversion_plan.plan(versions[0], seen, now=NOW).status
     assert champion.wire() | {"conditions": []} == {
@@ -183,8 +183,28 @@ def test_a_versions_status_says_what_it_is_and_where_it_is_served():
     assert (other.phase, other.eligible, other.failed_criteria) == ("Registered", False, ["f1 >= 0.8 (measured 0.7)"])
 
 
+def test_while_the_projects_status_is_lost_a_version_keeps_the_champion_it_recorded():
+    recorded = model_version(2, status={"champion": True, "phase": "Champion"})
+    versions = (model_version(1), recorded)
+    wiped = modelversion_plan.plan(recorded, modelversion_plan.Observed(mlp(), versions), now=NOW)
+    assert wiped.status.champion and wiped.status.phase == "Champion"
+    other = modelversion_plan.plan(versions[0], modelversion_plan.Observed(mlp(), versions), now=NOW)
+    assert not other.status.champion
+
+
+def test_the_project_summary_leaves_out_retired_versions_but_keeps_what_is_served():
+    versions = [model_version(v) for v in (1, 2, 3, 4)]
+    served = deployment_serving(1)
+    result = project_plan.plan(
+        mlp(status={"championVersion": 4, "observedGeneration": 2}, registry={"keep": 1}),
+        project_plan.Observed(versions=tuple(versions), deployments=(served,)),
+        now=NOW,
+    )
+    assert [m.version for m in result.status.models] == [1, 4] and result.status.versions == 4
+
+
 def test_an_approval_is_announced_once_with_its_reason():
-    project = mlp(status={"championVersion": 1}, **CRITERIA)
+    project = mlp(status={"championVersion": 1, "observedGeneration": 2}, **CRITERIA)
     approved = model_version(2, f1=0.7, approval={"state": "Approved", "reason": "risk accepted"})
     seen = modelversion_plan.Observed(project, (model_version(1), approved))
     first = modelversion_plan.plan(approved, seen, now=NOW)
@@ -211,7 +231,7 @@ def test_retention_retires_old_versions_but_never_the_champion_a_served_an_appro
         model_version(5),  # old, nothing keeps it
         model_version(6),  # the newest: kept by registry.keep
     )
-    project = mlp(status={"championVersion": 1}, registry={"keep": 1})
+    project = mlp(status={"championVersion": 1, "observedGeneration": 2}, registry={"keep": 1})
     seen = modelversion_plan.Observed(project, versions, (deployment_serving(2),))
     phases = {mv["spec"]["version"]: modelversion_plan.plan(mv, seen, now=NOW) for mv in versions}
     assert {v: p.status.phase for v, p in phases.items()} == {

@@ -1,5 +1,6 @@
 """ModelVersion handlers: a pass over the version, and over its project when the user changed
-the version's approval or aliases (which may change the champion or move an alias)."""
+the version's approval or aliases (which may change the champion or move an alias). The
+project's resync timer refreshes every version (``handlers.project``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from mlkube.control.reconcile import modelversion as modelversion_reconcile
 from mlkube.control.reconcile import project as project_reconcile
 
 RESOURCE = (base.GROUP, base.VERSION, kinds.MODELVERSION.plural)
-REFRESH_SECONDS = 30.0
 
 
 @kopf.on.resume(*RESOURCE)
@@ -28,8 +28,3 @@ async def decided(name: str, namespace: str, spec: kopf.Spec, memo: kopf.Memo, *
     if spec.get("projectRef"):
         await retry.retried(project_reconcile.reconcile(memo.k8s, spec["projectRef"], namespace))
         await retry.retried(modelversion_reconcile.project_changed(memo.k8s, spec["projectRef"], namespace))
-
-
-@kopf.timer(*RESOURCE, interval=REFRESH_SECONDS, initial_delay=REFRESH_SECONDS)
-async def refresh(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await retry.retried(modelversion_reconcile.reconcile(memo.k8s, name, namespace))

@@ -2,7 +2,9 @@
 
 Triggers: the project's spec (and resume/create), its manual champion annotation, a TrainingJob
 that finished without a model version yet, and the schedule timer of a project with
-``spec.retraining.schedule``. A pass over the project's ModelVersions follows the first two.
+``spec.retraining.schedule``; a status that was wiped or lost; and a resync timer (retention and
+what deployments serve change without the project changing). A pass over the project's
+ModelVersions follows each pass but the schedule's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from mlkube.control.reconcile import project as project_reconcile
 
 RESOURCE = (base.GROUP, base.VERSION, kinds.MLPROJECT.plural)
 TICK_SECONDS = 5.0
+RESYNC_SECONDS = 30.0  # retention, servedBy and the summary follow deployments that changed meanwhile
+
+
+def _status_lost(status: kopf.Status, **_: Any) -> bool:
+    return not status.get("observedGeneration")
 
 
 @kopf.on.resume(*RESOURCE)
@@ -32,6 +39,17 @@ async def spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> 
 @kopf.on.event(base.GROUP, base.VERSION, kinds.TRAININGJOB.plural, when=lambda body, **_: registry.is_pending(body))
 async def run_changed(body: kopf.Body, memo: kopf.Memo, namespace: str, **_: Any) -> None:
     await _pass(memo, body["spec"]["projectRef"], namespace)
+
+
+@kopf.on.event(*RESOURCE, when=_status_lost)
+async def status_lost(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """A status wiped or lost in a restore: recompute it (the champion from the ModelVersions)."""
+    await _pass(memo, name, namespace)
+
+
+@kopf.timer(*RESOURCE, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+async def resync(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    await _pass(memo, name, namespace)
 
 
 @kopf.timer(*RESOURCE, interval=TICK_SECONDS, when=lambda spec, **_: bool((spec.get("retraining") or {}).get("schedule")))

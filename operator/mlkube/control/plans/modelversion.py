@@ -24,7 +24,7 @@ from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import conditions, eligibility, registry, releases, selection
+from mlkube.control.policy import conditions, eligibility, releases, selection
 
 RETRY_SECONDS = 30
 
@@ -66,19 +66,17 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
     claims = selection.claims(observed.siblings, project_name=spec.project_ref, criteria=project.success_criteria)
     resolution = releases.resolve(claims)
     served = releases.serving(observed.deployments, spec.project_ref)
-    champion = project_status.champion_version
-    approved = [s.version for s in map(registry.parsed, observed.siblings) if s is not None and s.approval.state == "Approved"]
-    already = [
-        s["spec"]["version"] for s in observed.siblings if (s.get("status") or {}).get("retiredAt") and "version" in s["spec"]
-    ]
-    protected = releases.protected_versions(
-        champion=champion, served=served, approved=approved, aliased=resolution.holders.values()
-    )
-    retired = spec.version in releases.retired(
-        [s.version for s in map(registry.parsed, observed.siblings) if s is not None] or [spec.version],
+    # A project whose status was lost (restored from a backup) has no champion until its next pass
+    # recovers it from the ModelVersions: until then each version keeps what it recorded.
+    status_lost = project_status.observed_generation is None
+    champion = (spec.version if current.champion else None) if status_lost else project_status.champion_version
+    retired = spec.version in selection.retired(
+        observed.siblings,
+        project_name=spec.project_ref,
+        criteria=project.success_criteria,
         keep=project.registry.keep,
-        protected=protected,
-        already=already,
+        champion=champion,
+        served=served,
     )
 
     primary = project.problem.primary_metric

@@ -40,6 +40,8 @@ class Observed:
     """The project's TrainingJobs (``spec.projectRef`` is the project), as listed."""
     versions: tuple[dict[str, Any], ...] = ()
     """The project's ModelVersions (label ``mlkube.io/project``), as listed."""
+    deployments: tuple[dict[str, Any], ...] = ()
+    """The namespace's ModelDeployments, as listed (retention keeps what they serve)."""
 
 
 def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> plans.Plan:
@@ -70,7 +72,14 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     # (retraining.decide) count them from here too.
     starts = retraining.automatic_starts(observed.runs, recorded=current.retrain_times, now=now)
     last_retrain = starts[-1] if starts and starts[-1] > (current.last_retrain_time or "") else current.last_retrain_time
-    retired = _retired(observed.versions)
+    retired = selection.retired(
+        observed.versions,
+        project_name=mlp["metadata"]["name"],
+        criteria=spec.success_criteria,
+        keep=spec.registry.keep,
+        champion=champion,
+        served=releases.serving(observed.deployments, mlp["metadata"]["name"]),
+    )
     new = current.model_copy(
         update={
             "phase": "Ready",
@@ -121,14 +130,6 @@ def _recorded_champion(versions: Sequence[dict[str, Any]]) -> int | None:
     """The champion as the ModelVersions record it (after the project's status was lost)."""
     recorded = [(mv.get("spec") or {}).get("version") for mv in versions if (mv.get("status") or {}).get("champion") is True]
     return max((v for v in recorded if isinstance(v, int)), default=None)
-
-
-def _retired(versions: Sequence[dict[str, Any]]) -> set[int]:
-    return {
-        mv["spec"]["version"]
-        for mv in versions
-        if (mv.get("status") or {}).get("retiredAt") and isinstance((mv.get("spec") or {}).get("version"), int)
-    }
 
 
 def _model_versions(

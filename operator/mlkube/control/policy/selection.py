@@ -10,7 +10,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlkube.api import deployment, modelversion, project
@@ -40,6 +40,32 @@ def claims(
         accepted = tuple((mv.get("status") or {}).get("aliases") or ())
         found.append(releases.Claim(spec.version, tuple(spec.aliases), accepted, usable=refusal is None))
     return found
+
+
+def retired(
+    objects: Sequence[dict[str, Any]],
+    *,
+    project_name: str,
+    criteria: Sequence[project.SuccessCriterion],
+    keep: int,
+    champion: int | None,
+    served: Mapping[int, Sequence[str]],
+) -> set[int]:
+    """The versions retention has retired among a project's ModelVersion ``objects`` (as listed):
+    those already retired, and those beyond the ``keep`` newest that are not the champion, not
+    ``served`` (``releases.serving``), not approved and not the holder of an alias."""
+    specs = [s for s in map(registry.parsed, objects) if s is not None]
+    holders = releases.resolve(claims(objects, project_name=project_name, criteria=criteria)).holders
+    protected = releases.protected_versions(
+        champion=champion,
+        served=served,
+        approved=[s.version for s in specs if s.approval.state == "Approved"],
+        aliased=holders.values(),
+    )
+    already = [
+        mv["spec"]["version"] for mv in objects if (mv.get("status") or {}).get("retiredAt") and "version" in mv.get("spec", {})
+    ]
+    return releases.retired([s.version for s in specs], keep=keep, protected=protected, already=already)
 
 
 def select(

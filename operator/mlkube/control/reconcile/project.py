@@ -41,11 +41,13 @@ async def reconcile(
 
 
 async def observe(client: k8s.Client, mlp: dict[str, Any]) -> project_plan.Observed:
-    """Everything a pass reads besides the project: its TrainingJobs and its ModelVersions."""
+    """Everything a pass reads besides the project: its TrainingJobs, its ModelVersions and the
+    namespace's ModelDeployments."""
     meta = mlp["metadata"]
     runs = await client.list(k8s.TRAININGJOBS, meta["namespace"])
     versions = await client.list(k8s.MODELVERSIONS, meta["namespace"], labels={modelversion.PROJECT_LABEL: meta["name"]})
     return project_plan.Observed(
         runs=tuple(r for r in runs if r["spec"].get("projectRef") == meta["name"]),
         versions=tuple(v for v in versions if (v.get("spec") or {}).get("projectRef") == meta["name"]),
+        deployments=tuple(await client.list(k8s.MODELDEPLOYMENTS, meta["namespace"])),
     )

@@ -107,7 +107,9 @@ def run(tmp_path, *args):
 
 def test_the_purge_deletes_a_versions_artifacts_and_says_how_many(tmp_path):
     store = f"file://{tmp_path}/store"
-    write(store, "runs/train-1-0a1b2c3d/model.joblib", "runs/train-1-0a1b2c3d/MANIFEST.json", "runs/train-2-99999999/model.joblib")
+    write(
+        store, "runs/train-1-0a1b2c3d/model.joblib", "runs/train-1-0a1b2c3d/MANIFEST.json", "runs/train-2-99999999/model.joblib"
+    )
     uri = f"{store}/runs/train-1-0a1b2c3d/"
     assert run(tmp_path, uri, "--storage", store) == (0, f"deleted 2 objects under {uri}")
     assert storage.list_prefix(store) == ["runs/train-2-99999999/model.joblib"]

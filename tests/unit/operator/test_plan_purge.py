@@ -156,9 +156,7 @@ def test_a_failed_job_is_a_warning_with_the_pods_message_and_a_new_job_tries_aga
     failed = job("Failed", reason="BackoffLimitExceeded", message="Job has reached the specified backoff limit")
     observed = seen(mv, job=failed, pods=[pod(f"deleting...\n{failure}\n")])
     first = modelversion_plan.plan(mv, observed, now=NOW)
-    expected = (
-        f"Deleting the artifacts of version 1 at {URI} failed: mlkube.purge: {failure}; a new Job tries again 600 s after the failure"
-    )
+    expected = f"Deleting the artifacts of version 1 at {URI} failed: mlkube.purge: {failure}; a new Job tries again 600 s after the failure"
     assert first.events == (plans.warning("ArtifactDeletionFailed", expected),)
     condition = ready(first.status.wire())
     assert (condition["status"], condition["reason"], condition["message"]) == ("False", "ArtifactDeletionFailed", expected)

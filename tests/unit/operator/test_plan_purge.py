@@ -186,18 +186,19 @@ def pinned(version):
 def test_a_retired_version_that_is_protected_again_keeps_its_artifacts_and_stays_retired():
     approve = {"state": "Approved", "reason": "the audit needs it"}
     cases = {
-        "champion": (retired(), {"project_": project(champion=1)}),
-        "served": (retired(), {"deployments": [deployment_serving(1)]}),
-        "pinned": (retired(), {"deployments": [pinned(1)]}),
-        "approved": (retired(approval=approve), {}),
-        "aliased": (retired(aliases=["audit"], status={"aliases": ["audit"]}), {}),
+        "it is the champion": (retired(), {"project_": project(champion=1)}),
+        "it is served by churn-prod": (retired(), {"deployments": [deployment_serving(1)]}),
+        "a ModelDeployment pins it (spec.model.version)": (retired(), {"deployments": [pinned(1)]}),
+        "it is approved": (retired(approval=approve), {}),
+        "it carries alias audit": (retired(aliases=["audit"], status={"aliases": ["audit"]}), {}),
     }
-    for what, (mv, observed) in cases.items():
+    for why, (mv, observed) in cases.items():
         result = modelversion_plan.plan(mv, seen(mv, **observed), now=NOW + datetime.timedelta(days=30))
-        assert (result.create, result.status.artifacts_deleted, result.status.retired_at) == ((), False, RETIRED_AT), what
+        assert (result.create, result.status.artifacts_deleted, result.status.retired_at) == ((), False, RETIRED_AT), why
+        assert ready(result.status.wire())["message"].endswith(f"; its artifacts are kept: {why}")
         # A purge Job already under way when the version became protected is stopped.
         running = modelversion_plan.plan(mv, seen(mv, job=job(), **observed), now=NOW)
-        assert running.delete == (JOB,) and not running.status.artifacts_deleted, what
+        assert running.delete == (JOB,) and not running.status.artifacts_deleted, why
 
 
 def test_no_job_for_a_version_that_is_not_retired():

@@ -71,6 +71,8 @@ class _Purge:
     events: tuple[plans.Event, ...] = ()
     problem: plans.Unresolved | None = None
     """Why the artifacts are not deleted although they are due (the Ready condition says so)."""
+    kept: str | None = None
+    """Why the artifacts of a version retired longer than the grace period are kept (it is protected)."""
 
 
 def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> plans.Plan:
@@ -154,7 +156,7 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
         new,
         ready=not refused and problem is None,
         reason="AliasRefused" if refused else problem.reason if problem else new.phase,
-        message=new.message or _summary(new, spec),
+        message=new.message or _summary(new, spec, kept=purging.kept),
         generation=generation,
         now=stamp,
     )
@@ -203,9 +205,11 @@ def _purge(
             retry = (job_ref,) if purge_policy.is_retry_due(job, now=now) else ()
             return _Purge(delete=retry, problem=plans.Unresolved("ArtifactDeletionFailed", message))
         # Running. Protection wins even now: a version protected since its Job started keeps what is left.
-        return _Purge(delete=(job_ref,) if protected else ())
-    if protected or not purge_policy.is_due(new.retired_at, project.registry.grace_period, now=now):
+        return _Purge(delete=(job_ref,) if protected else (), kept=protected)
+    if not purge_policy.is_due(new.retired_at, project.registry.grace_period, now=now):
         return _Purge()
+    if protected:
+        return _Purge(kept=protected)
     runs = uris.join(project.storage.uri, "runs")
     if not uris.is_inside(uri, runs):
         message = (
@@ -237,10 +241,12 @@ def _phase(spec: modelversion_api.ModelVersionSpec, *, eligible: bool, champion:
     return "Registered"
 
 
-def _summary(status: modelversion_api.ModelVersionStatus, spec: modelversion_api.ModelVersionSpec) -> str:
+def _summary(
+    status: modelversion_api.ModelVersionStatus, spec: modelversion_api.ModelVersionSpec, *, kept: str | None = None
+) -> str:
     served = f"; served by {', '.join(status.served_by)}" if status.served_by else ""
     criteria = "" if status.eligible else f"; fails {'; '.join(status.failed_criteria)}"
-    deleted = "; its artifacts are deleted" if status.artifacts_deleted else ""
+    deleted = "; its artifacts are deleted" if status.artifacts_deleted else f"; its artifacts are kept: {kept}" if kept else ""
     return f"Version {spec.version} ({status.phase}, approval {spec.approval.state}{criteria}){served}{deleted}"
 
 

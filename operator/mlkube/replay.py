@@ -11,9 +11,9 @@ the operator's). It reads the request (``mlkube.api.replay.ReplayRequest``) from
    newest batches first (``api/inference_log.py`` layout); a request whose body was stored cut
    or as text is skipped and counted;
 2. sends each request body, as captured, to the candidate's InferenceService address directly
-   (V1 or V2 as it came; never through the router, so the router's counters never see it), at
-   most ``concurrency`` at once, each within ``timeout_seconds``, and no new one after
-   ``budget_seconds``;
+   (V1 or V2 as it came; never through the router, so the router's counters never see it) with
+   the router's own HTTP client (``serving.upstream``), at most ``concurrency`` at once, each
+   within ``timeout_seconds``, and no new one after ``budget_seconds``;
 3. counts: errors (any answer but 2xx, a timeout, a refused connection), agreement with the
    response recorded then (``serving.agreement``, the router's rule: labels equal, numbers within
    5 %; a request agrees when every row does), and, for requests with one prediction whose id
@@ -38,7 +38,6 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import orjson
 import pydantic
 
@@ -47,7 +46,7 @@ from mlkube.api import inference_log
 from mlkube.api import replay as replay_api
 from mlkube.common import containerpath, timestamps
 from mlkube.ml import errors, storage, traffic
-from mlkube.serving import agreement
+from mlkube.serving import agreement, upstream
 
 TERMINATION_LOG = "/dev/termination-log"
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -97,39 +96,44 @@ def endpoint(candidate: replay_api.Candidate, record: inference_log.CaptureRecor
 
 
 async def send_all(
-    records: list[inference_log.CaptureRecord],
-    request: replay_api.ReplayRequest,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    records: list[inference_log.CaptureRecord], request: replay_api.ReplayRequest, *, pool: upstream.Pool | None = None
 ) -> list[Answer | None]:
-    """Each record's answer, in order; None for a record not sent before the budget ran out."""
+    """Each record's answer, in order; None for a record not sent before the budget ran out.
+    ``pool`` (the router's own HTTP client, so the candidate is called as the router calls it,
+    with its one retry of a keep-alive connection the server closed) is replaced in tests."""
     answers: list[Answer | None] = [None] * len(records)
     pending = iter(range(len(records)))
     deadline = time.monotonic() + request.budget_seconds
-    limits = httpx.Limits(max_connections=request.concurrency, max_keepalive_connections=request.concurrency)
-    async with httpx.AsyncClient(timeout=request.timeout_seconds, limits=limits, transport=transport) as client:
+    client = pool or upstream.Pool()
 
-        async def worker() -> None:
-            for index in pending:  # the workers share one iterator: each record is sent once
-                if time.monotonic() >= deadline:
-                    return
-                answers[index] = await _send(client, records[index], request)
+    async def worker() -> None:
+        for index in pending:  # the workers share one iterator: each record is sent once
+            if time.monotonic() >= deadline:
+                return
+            answers[index] = await _send(client, records[index], request)
 
+    try:
         await asyncio.gather(*(worker() for _ in range(min(request.concurrency, len(records)) or 1)))
+    finally:
+        if pool is None:
+            client.close()
     return answers
 
 
-async def _send(client: httpx.AsyncClient, record: inference_log.CaptureRecord, request: replay_api.ReplayRequest) -> Answer:
+async def _send(pool: upstream.Pool, record: inference_log.CaptureRecord, request: replay_api.ReplayRequest) -> Answer:
     headers = {"content-type": "application/json", "x-request-id": f"replay-{record.request_id}"}
+    url = endpoint(request.candidate, record)
     try:
-        response = await client.post(endpoint(request.candidate, record), content=orjson.dumps(record.request), headers=headers)
-    except httpx.TimeoutException:
+        response = await pool.request(
+            "POST", url, body=orjson.dumps(record.request), headers=headers, timeout=request.timeout_seconds
+        )
+    except TimeoutError:
         return Answer(None, f"no answer within {request.timeout_seconds:g}s")
-    except httpx.TransportError as failure:
-        return Answer(None, f"unreachable: {str(failure) or type(failure).__name__}")
-    if 200 <= response.status_code < 300:
-        return Answer(response.content)
-    return Answer(None, f"HTTP {response.status_code}: {response.text.strip()[:ERROR_TEXT]}")
+    except upstream.UpstreamError as failure:
+        return Answer(None, f"unreachable: {failure}")
+    if 200 <= response.status < 300:
+        return Answer(response.body)
+    return Answer(None, f"HTTP {response.status}: {response.body.decode(errors='replace').strip()[:ERROR_TEXT]}")
 
 
 def tally(
@@ -177,8 +181,8 @@ def tally(
     )
 
 
-def replay(request: replay_api.ReplayRequest, *, transport: httpx.AsyncBaseTransport | None = None) -> replay_api.ReplayResult:
-    """One replay (see the module docstring); ``transport`` replaces the network in tests."""
+def replay(request: replay_api.ReplayRequest, *, pool: upstream.Pool | None = None) -> replay_api.ReplayResult:
+    """One replay (see the module docstring); ``pool`` replaces the network in tests."""
     capture = request.capture
     options = storage.Options(endpoint=capture.endpoint, default_credentials=request.default_credentials)
     records, skipped = newest(capture, options=options)
@@ -188,7 +192,7 @@ def replay(request: replay_api.ReplayRequest, *, transport: httpx.AsyncBaseTrans
         labels = traffic.feedback(
             capture.uri, namespace=capture.namespace, deployment=capture.deployment, since=oldest, options=options
         )
-    answers = asyncio.run(send_all(records, request, transport=transport))
+    answers = asyncio.run(send_all(records, request, pool=pool))
     return tally(records, answers, labels=labels, metric=request.metric, skipped=skipped)
 
 

@@ -120,7 +120,8 @@ class Candidate(base.ApiModel):
     version: int
     """Its model version."""
     url: str = pydantic.Field(pattern=r"^https?://")
-    """The InferenceService's address (status.address.url)."""
+    """The InferenceService's address (status.address.url), called over plain HTTP as the router
+    calls it."""
     model: str = pydantic.Field(min_length=1)
     """Its KServe model name (the path's {name})."""
 

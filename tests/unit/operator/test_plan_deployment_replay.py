@@ -148,3 +148,25 @@ def test_without_replay_nothing_of_it_appears():
     first, _, second = rolling_out(strategy)
     assert first.status.replay is None and first.status.replaying_since is None and second.create == ()
     assert second.status.traffic_summary == "v1=75,v2=25"
+
+
+def test_a_rollout_that_leaves_the_step_before_a_verdict_says_so_and_deletes_the_job():
+    _, obj, second = rolling_out()
+    name = second.create[0]["metadata"]["name"]
+    aborted = {**obj, "metadata": {**obj["metadata"], "annotations": {"mlkube.io/action": "abort"}}}
+    result = plan(aborted, both(run=replay_policy.Run("Running"), jobs=(name,)), at=20)
+    assert result.status.phase == "RolledBack" and result.status.replaying_since is None
+    replay = result.status.replay
+    assert (replay.verdict, replay.finished_at) == (None, "2026-01-01T00:00:20Z")
+    assert replay.message == "not judged: the rollout of version 2 left its replay step first"
+    later = plan(stored(aborted, result), both(jobs=(name,)), at=21)
+    assert plans.ObjectRef("batch/v1", "Job", name, "ml") in later.delete
+
+
+def test_removing_replay_from_the_spec_during_the_step_lets_the_rollout_go_on():
+    first, _, _ = rolling_out()
+    obj = mdep(status=first.status.wire(), strategy={k: v for k, v in STRATEGY.items() if k != "replay"})
+    result = plan(obj, both(), at=10)
+    assert result.status.traffic_summary == "v1=75,v2=25" and result.create == ()
+    assert result.status.replay.verdict == "Inconclusive"
+    assert "spec.strategy.replay was removed" in result.events[0].message

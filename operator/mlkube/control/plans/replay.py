@@ -82,10 +82,10 @@ def verdict(
         return None
     if stored.verdict is not None:
         return stored  # judged on an earlier pass
+    if strategy.replay is None:
+        return replay_policy.unanswered(state.candidate, "spec.strategy.replay was removed during the replay step")
     if stored.started_at is None:
         return None  # its Job is not created yet
-    if strategy.replay is None:
-        return replay_policy.unanswered(state.candidate, "spec.strategy.replay was removed while it ran")
     run = observed.run
     if run is None:
         return replay_policy.unanswered(state.candidate, "its Job is gone")
@@ -135,6 +135,11 @@ def planned(
         replay = replay_api.ReplayStatus(version=after.candidate, message=waiting) if after.replay_started else None
     elif judged is not None and replay is not None and replay.verdict is None:
         replay = judged.model_copy(update={"started_at": replay.started_at, "finished_at": stamp})
+    elif replay is not None and replay.verdict is None and before.replay_started and not after.replay_started:
+        # The rollout left the step before a verdict (aborted, promoted by hand, a candidate that
+        # cannot load, the spec back to the stable version): say so rather than "replaying".
+        ended = f"not judged: the rollout of version {replay.version} left its replay step first"
+        replay = replay.model_copy(update={"finished_at": stamp, "message": ended})
     if after.replay_started is None or after.candidate is None or replay is None:
         return Planned(status=replay, delete=delete)
     url = seen.urls.get(after.candidate)

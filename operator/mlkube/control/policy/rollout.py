@@ -21,6 +21,14 @@ inconclusive measurements); still undecided then, the rollout pauses (``Awaiting
 still ends it. ``State.inconclusive_since`` remembers when the hold ended undecided, so the
 Event is posted once per step and the limit counts from there.
 
+With ``strategy.replay`` every rollout begins with a replay step (``State.replay_started``): the
+candidate's InferenceService is applied but it is out of the traffic table (no split, mirror or
+preview share), and once it is Ready it scores the newest captured requests (a Job; its judged
+answer arrives in ``Observation.replay``). Failing rejects it as a failing analysis does
+(``onFailure``: rolled back, or paused with the candidate still out of traffic); Passing and
+Inconclusive go on to the strategy's first step on the same pass, with a ``ReplayPassed`` or
+``ReplayInconclusive`` Event.
+
 With ``strategy.scaleDownDelay`` a promotion keeps the previous stable version as
 ``State.previous`` (warm, at 0%) until ``State.scale_down_at``; the analysis keeps judging the new
 stable version meanwhile (its verdict arrives in ``Observation.verdict``), and a Failing verdict,
@@ -36,6 +44,7 @@ import datetime
 from collections.abc import Mapping
 
 from mlkube.api import base, deployment
+from mlkube.api import replay as replay_api
 from mlkube.common import timestamps
 
 CANDIDATE_READY_DEADLINE = datetime.timedelta(minutes=10)
@@ -55,6 +64,7 @@ class State:
     inconclusive_since: datetime.datetime | None = None  # when this step's hold ended without a decision
     previous: int | None = None  # the stable version before the last promotion, kept warm until scale_down_at
     scale_down_at: datetime.datetime | None = None
+    replay_started: datetime.datetime | None = None  # the replay step holds the candidate out of traffic since then
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +84,7 @@ class Observation:
     ab_sequential_summary: str = ""  # ABTest: the sequential test's conclusion
     inconclusive_checks: tuple[str, ...] = ()  # what keeps an Inconclusive verdict undecided
     requests: int = 0  # the candidate's requests in the analysis window
+    replay: replay_api.ReplayStatus | None = None  # the candidate's judged replay; None while it runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,16 +115,15 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         if seen.desired in (state.stable, state.rolled_back):
             return Decision(dataclasses.replace(state, phase=_steady_phase(state, seen)))
         return Decision(
-            State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now),
-            (("Normal", "RolloutStarted", f"Rolling out version {seen.desired} over {state.stable} ({strategy.type})"),),
+            _started(strategy, state.stable, seen),
+            (("Normal", "RolloutStarted", f"Rolling out version {seen.desired} over {state.stable} ({_how(strategy)})"),),
             window_reset=True,
         )
     if seen.desired != state.candidate:
         if seen.desired == state.stable:
             return _rollback(state, f"the spec asks for version {state.stable} again", mark=False)
-        restarted = State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now)
         return Decision(
-            restarted,
+            _started(strategy, state.stable, seen),
             (("Normal", "RolloutRestarted", f"Version {seen.desired} replaces candidate {state.candidate}"),),
             window_reset=True,
         )
@@ -136,6 +146,52 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         if seen.now - (state.step_started or seen.now) > CANDIDATE_READY_DEADLINE:
             return _fail(strategy, state, f"version {state.candidate} did not become ready within {CANDIDATE_READY_DEADLINE}")
         return Decision(dataclasses.replace(state, phase="Progressing"))
+    if state.replay_started is not None:
+        return _replaying(strategy, state, seen)
+    return _judged(strategy, state, seen)
+
+
+def _started(strategy: deployment.Strategy, stable: int, seen: Observation) -> State:
+    """A rollout of ``seen.desired`` over ``stable`` begins: with its replay step when the strategy has one."""
+    replay_started = seen.now if strategy.replay is not None else None
+    return State(
+        stable=stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now, replay_started=replay_started
+    )
+
+
+def _how(strategy: deployment.Strategy) -> str:
+    if strategy.replay is None:
+        return strategy.type
+    return f"{strategy.type}, after a replay of up to {strategy.replay.requests} captured requests"
+
+
+def _replaying(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """The replay step of a Ready candidate: hold until its verdict; Failing rejects the candidate
+    (``onFailure``), Passing and Inconclusive start the strategy's first step on this pass."""
+    replay = seen.replay
+    if replay is None or replay.verdict is None:
+        return Decision(dataclasses.replace(state, phase="Progressing"))
+    if replay.verdict == "Failing":
+        failed = _fail(strategy, state, f"replay failed: {replay.message}")
+        return dataclasses.replace(failed, events=(("Warning", "ReplayFailed", _sentence(replay.message)), *failed.events))
+    if replay.verdict == "Passing":
+        event = ("Normal", "ReplayPassed", _sentence(replay.message))
+    else:
+        event = (
+            "Warning",
+            "ReplayInconclusive",
+            f"Replay inconclusive ({replay.message}); the {strategy.type} analysis judges version {state.candidate} on live traffic",
+        )
+    after = _judged(strategy, dataclasses.replace(state, replay_started=None), seen)
+    return dataclasses.replace(after, events=(event, *after.events))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _judged(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """A Ready candidate past its replay: a Failing analysis ends the rollout, else its step advances."""
     if seen.verdict == "Failing":
         return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
     if state.candidate_ready_at is None:
@@ -416,8 +472,8 @@ def traffic(strategy: deployment.Strategy, state: State) -> list[deployment.Traf
     if state.stable is None:
         return []
     stable = deployment.TrafficEntry(version=state.stable, role="stable", percent=100)
-    if state.candidate is None or state.phase in ("RolledBack",):
-        return [stable]
+    if state.candidate is None or state.phase in ("RolledBack",) or state.replay_started is not None:
+        return [stable]  # a candidate in its replay step takes no request, not even a mirrored one
     if strategy.type == "Canary":
         weight = strategy.canary.steps[state.step or 0].weight
         return [

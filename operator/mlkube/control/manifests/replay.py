@@ -16,7 +16,7 @@ from typing import Any
 
 from mlkube.api import project
 from mlkube.api import replay as replay_api
-from mlkube.control.manifests import meta, serving, training
+from mlkube.control.manifests import meta, serving, tenantjob
 
 COMPONENT = "replay"
 CONTAINER = "replay"
@@ -94,36 +94,8 @@ def replay_job(
     labels = {**meta.labels(mdep, project=project_name, component=COMPONENT), **job_labels(mdep["metadata"]["name"])}
     env = [{"name": replay_api.REQUEST_ENV, "value": request.model_dump_json(by_alias=True, exclude_none=True)}]
     env += meta.storage_env(secret)
-    container = {
-        "name": CONTAINER,
-        "image": image,
-        "command": list(COMMAND),
-        "env": env,
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": meta.restricted(),
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": mdep["metadata"]["namespace"],
-            "labels": labels,
-            "ownerReferences": [meta.owner_reference(mdep)],
-        },
-        "spec": {
-            "backoffLimit": 0,  # a replay that cannot run is Inconclusive, not retried
-            "activeDeadlineSeconds": DEADLINE_SECONDS,
-            "ttlSecondsAfterFinished": TTL_SECONDS,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": training.TRAINER_SERVICE_ACCOUNT,
-                    "automountServiceAccountToken": False,
-                    "containers": [container],
-                },
-            },
-        },
-    }
+    container = {"name": CONTAINER, "image": image, "command": list(COMMAND), "env": env}
+    # A replay that cannot run is Inconclusive, not retried (the tenant Job has no retries).
+    return tenantjob.tenant_job(
+        mdep, name=name, labels=labels, container=container, deadline_seconds=DEADLINE_SECONDS, ttl_seconds=TTL_SECONDS
+    )

@@ -1,5 +1,5 @@
 """The one-shot Job the operator runs in a tenant's namespace on the tenant's behalf (a drift
-check, the purge of a retired version's artifacts): the only way it reads or writes tenant storage.
+check, a replay of captured requests, the purge of a retired version's artifacts): the only way it reads or writes tenant storage.
 
 Every such Job runs under the token-less trainer ServiceAccount (it cannot talk to the API
 server), with the restricted securityContext, no retries (a failure is reported and a later pass

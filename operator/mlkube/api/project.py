@@ -258,7 +258,9 @@ class ModelEntry(base.ApiModel):
     algorithm: str | None = None
     """Algorithm of the model."""
     metrics: dict[str, float] = {}
-    """Test metrics, with the summary fairness metrics when the project measures fairness."""
+    """Test metrics."""
+    fairness: dict[str, float] | None = None
+    """Summary fairness metrics on the test partition (the worst over the sensitive features), when measured."""
     eligible: bool = False
     """Whether the success criteria and the fairness criteria were met."""
     artifact_uri: str

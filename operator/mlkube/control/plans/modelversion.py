@@ -24,7 +24,7 @@ from mlkube.api import modelversion as modelversion_api
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import conditions, eligibility, releases, selection
+from mlkube.control.policy import conditions, eligibility, registry, releases, selection
 
 RETRY_SECONDS = 30
 
@@ -62,8 +62,8 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
         return plans.Plan(status=_not_ready(current, "ProjectInvalid", message, generation=generation, now=stamp))
     project_status: project_api.MLProjectStatus = kinds.MLPROJECT.parse_status(observed.project.get("status"))
 
-    failed = eligibility.failed_criteria(spec.metrics.test, project.success_criteria)
-    claims = selection.claims(observed.siblings, project_name=spec.project_ref, criteria=project.success_criteria)
+    failed = eligibility.failed_criteria(registry.measured(spec), eligibility.criteria_of(project))
+    claims = selection.claims(observed.siblings, project_name=spec.project_ref, criteria=eligibility.criteria_of(project))
     resolution = releases.resolve(claims)
     served = releases.serving(observed.deployments, spec.project_ref)
     # A project whose status was lost (restored from a backup) has no champion until its next pass
@@ -73,7 +73,7 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
     retired = spec.version in selection.retired(
         observed.siblings,
         project_name=spec.project_ref,
-        criteria=project.success_criteria,
+        criteria=eligibility.criteria_of(project),
         keep=project.registry.keep,
         champion=champion,
         served=served,
@@ -105,8 +105,8 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
                     eligibility.refusal(
                         spec.version,
                         project_name=spec.project_ref,
-                        metrics=spec.metrics.test,
-                        criteria=project.success_criteria,
+                        metrics=registry.measured(spec),
+                        criteria=eligibility.criteria_of(project),
                         approval=spec.approval,
                     )
                     or ""

@@ -145,7 +145,7 @@ def test_the_favorable_outcome_is_the_positive_class_unless_named():
     binary = evaluation.Task("classification", ("<=50K", FAVORABLE), FAVORABLE)
     assert fairness.favorable_of(spec(), binary) == FAVORABLE
     assert fairness.favorable_of(spec(favorableOutcome="<=50K"), binary) == "<=50K"
-    with pytest.raises(errors.InvalidSpec, match="fairness.favorableOutcome: 'yes' is not a class of the target"):
+    with pytest.raises(errors.InvalidSpec, match=r"fairness\.favorableOutcome: 'yes' is not a class of the target"):
         fairness.favorable_of(spec(favorableOutcome="yes"), binary)
     several = evaluation.Task("classification", ("a", "b", "c"), None)
     with pytest.raises(errors.InvalidSpec, match="the target has 3 classes; name the one"):

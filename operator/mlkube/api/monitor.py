@@ -61,8 +61,8 @@ class BiasDrift(base.ApiModel):
     """Drift when a group's selection rate (or, with feedback, its TPR) falls, its FPR rises, or a
     summary metric worsens (disparate impact falls, a difference rises) by more than this."""
     min_group_samples: int = pydantic.Field(30, ge=1)
-    """Requests a group needs in the window before its selection rate is judged (labeled requests,
-    for tpr and fpr)."""
+    """Requests a group needs in the window before its selection rate is judged (labeled favorable
+    requests for its tpr, labeled unfavorable ones for its fpr)."""
 
 
 class Explainability(base.ApiModel):

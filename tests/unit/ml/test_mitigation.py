@@ -116,7 +116,9 @@ def test_the_favorable_probability_is_fairlearns_randomized_prediction_rate(bias
 def test_refusals_name_the_mitigation_and_what_to_change():
     with pytest.raises(errors.InvalidSpec, match="exponentiated_gradient needs a binary target; this one has 3 classes"):
         mitigation.check("exponentiated_gradient", task_classes=3, steps=["features", "model"])
-    with pytest.raises(errors.InvalidSpec, match=r"reweighing weighs the training rows, which the row-changing step\(s\) balance"):
+    with pytest.raises(
+        errors.InvalidSpec, match=r"reweighing weighs the training rows, which the row-changing step\(s\) balance"
+    ):
         mitigation.check("reweighing", task_classes=2, steps=["features", "balance", "model"])
     mitigation.check("threshold_optimizer", task_classes=2, steps=["features", "balance", "model"])
     assert not mitigation.accepts_weights(neighbors.KNeighborsClassifier())

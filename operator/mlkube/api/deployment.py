@@ -175,10 +175,11 @@ class Analysis(base.ApiModel):
     max_error_rate: float = pydantic.Field(0.01, ge=0, le=1)
     """Highest acceptable share of failed requests (5xx, unreachable), judged on its confidence
     interval: Failing only when the whole interval lies above, Passing only when it lies at or below."""
-    max_latency_p99: base.Duration = "250ms"
+    max_latency_p99: base.Duration | None = None
     """Highest acceptable 99th percentile latency, judged on a distribution-free interval of the p99
     from the router's latency histogram (choose a bucket bound: 10ms, 25ms, 50ms, 100ms, 250ms,
-    500ms, 1s, 2500ms, 5s or 10s)."""
+    500ms, 1s, 2500ms, 5s or 10s). No latency gate unless set: what is fast enough depends on the
+    model and the nodes, and a default would roll back a good version on a busy node."""
     min_agreement: float | None = pydantic.Field(None, ge=0, le=1)
     """Lowest acceptable share of candidate predictions equal to the stable version's, judged on its
     confidence interval where the router compares them (Canary, Shadow). Unset: no agreement gate

@@ -13,7 +13,9 @@ Callers pass URIs and get bytes; they never see paths, boto3 clients or HTTP res
 - `http://`, `https://`: read and exists only.
 
 Object names listed under a prefix are the store's to choose: `within` is the one check that a
-name, joined to a local directory, stays inside it (no `..`, no absolute name).
+name, joined to a local directory, stays inside it (no `..`, no absolute name). `delete_prefix`
+removes everything under a prefix; `require_inside` is the check a caller makes first that the
+prefix lies strictly inside the one it may delete in.
 
 Failures raise `errors.ObjectNotFound`, `errors.AccessDenied` or `errors.StorageError`, with
 the URI in the message. This module knows nothing of data formats or model versions.
@@ -25,11 +27,13 @@ import dataclasses
 import functools
 import os
 import pathlib
+import shutil
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from mlkube.common import uris
 from mlkube.ml import errors
 
 HTTP_TIMEOUT_SECONDS = 60
@@ -57,6 +61,18 @@ def within(root: str | os.PathLike[str], name: str, *, source: str = "") -> path
     if pathlib.PurePosixPath(name).is_absolute() or ".." in parts or target == base or not target.is_relative_to(base):
         raise UnsafeName(f"{source or name}: object name {name!r} escapes the local directory {base}; refused")
     return target
+
+
+def require_inside(uri: str, prefix: str) -> None:
+    """Raise UnsafeName unless ``uri`` names something strictly inside ``prefix`` (``uris.is_inside``:
+    same scheme and bucket, no ``..``, ``.`` or empty segment) and, for files, still does once
+    symbolic links are resolved."""
+    if not uris.is_inside(uri, prefix):
+        raise UnsafeName(f"{uri}: not strictly inside {prefix.rstrip('/')}/; refused")
+    if scheme_of(uri) == "file":
+        target, base = local_path(uri).resolve(), local_path(prefix).resolve()
+        if target == base or not target.is_relative_to(base):
+            raise UnsafeName(f"{uri}: resolves to {target}, which is not inside {base}; refused")
 
 
 def scheme_of(uri: str) -> str:
@@ -138,6 +154,52 @@ def delete(uri: str, *, options: Options | None = None) -> None:
         _s3_call(uri, lambda s3: s3.delete_object(Bucket=bucket, Key=key), options)
     else:
         raise errors.StorageError(f"{uri}: http(s) URIs are read-only")
+
+
+def delete_prefix(uri: str, *, options: Options | None = None) -> int:
+    """Remove every object under the prefix ``uri`` (recursively, ``uri`` taken as a directory: the
+    prefix ``runs/a`` never touches ``runs/ab``); the number of objects removed. A missing or empty
+    prefix removes nothing and is not an error, so a deletion that was interrupted can be repeated.
+    A file path that is a symbolic link is refused, and links inside it are removed, not followed."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        root = local_path(uri)
+        if not root.exists() and not root.is_symlink():
+            return 0
+        if root.is_symlink() or not root.is_dir():
+            raise errors.StorageError(f"{uri}: is not a directory; refused")
+        count = sum(1 for p in root.rglob("*") if not p.is_dir() or p.is_symlink())
+        try:
+            shutil.rmtree(root)
+        except PermissionError as e:
+            raise errors.AccessDenied(f"{uri}: permission denied: {e.filename}") from e
+        except OSError as e:
+            raise errors.StorageError(f"{uri}: cannot delete: {e.strerror or e}") from e
+        return count
+    if scheme == "s3":
+        bucket, prefix = _bucket_key(uri)
+        prefix = prefix.rstrip("/") + "/"
+
+        def delete_all(s3) -> int:
+            count = 0
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if not keys:
+                    continue
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                failed = answer.get("Errors") or []
+                if failed:
+                    first = failed[0]
+                    kind = errors.AccessDenied if first.get("Code") == "AccessDenied" else errors.StorageError
+                    raise kind(
+                        f"{uri}: {len(failed)} of {len(keys)} objects not deleted; s3://{bucket}/{first.get('Key')}: "
+                        f"{first.get('Code')} {first.get('Message', '')}".rstrip()
+                    )
+                count += len(keys)
+            return count
+
+        return _s3_call(uri, delete_all, options)
+    raise errors.StorageError(f"{uri}: http(s) URIs are read-only")
 
 
 def exists(uri: str, *, options: Options | None = None) -> bool:

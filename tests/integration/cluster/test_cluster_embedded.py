@@ -7,7 +7,8 @@
 - RBAC coverage: the real operator runs against the server through a recording proxy while it
   reconciles the samples; every request it makes must be allowed by what its install grants:
   cluster-wide (overlays/dev), and namespaced (overlays/production: started with --namespace=ml,
-  its rules bound in `ml` only).
+  its rules bound in `ml` only). The ModelVersion passes that purge a retired version's
+  artifacts (which the samples never reach) are driven one by one through the same proxy.
 
 Skipped, with the reason, until the embedded API server (mlkube.local.apiserver.server) lands
 or when kubectl is not on PATH.
@@ -208,6 +209,23 @@ def _wait_for(condition, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def _proxy_kubeconfig(path: pathlib.Path, port: int) -> pathlib.Path:
+    """A kubeconfig for the operator that reaches the server through the recording proxy."""
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "proxy",
+                "clusters": [{"name": "proxy", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "operator", "user": {"token": "recorded-by-the-proxy"}}],
+                "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "operator"}}],
+            }
+        )
+    )
+    return path
+
+
 @contextlib.contextmanager
 def running_operator(kubeconfig: pathlib.Path, namespaces: list[str]) -> Iterator[None]:
     from mlkube.control import runner as operator
@@ -239,19 +257,7 @@ def test_every_request_of_the_operator_is_allowed_by_its_install(install, server
     namespaces = [] if watched is ca.ALL_NAMESPACES else sorted(watched)
 
     with RecordingProxy(server) as proxy:
-        kubeconfig = tmp_path / "operator-kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "proxy",
-                    "clusters": [{"name": "proxy", "cluster": {"server": f"http://127.0.0.1:{proxy.port}"}}],
-                    "users": [{"name": "operator", "user": {"token": "recorded-by-the-proxy"}}],
-                    "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "operator"}}],
-                }
-            )
-        )
+        kubeconfig = _proxy_kubeconfig(tmp_path / "operator-kubeconfig", proxy.port)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # Kopf's own login reads it
         with running_operator(kubeconfig, namespaces):
             samples = [o for o in cs.build("samples") if cs.group_of(o) == "mlkube.io"]
@@ -279,3 +285,79 @@ def test_every_request_of_the_operator_is_allowed_by_its_install(install, server
         across = {(g, r, v) for ns, g, r, v in made if ns is None}
         assert {(g, r) for g, r, _ in across} <= {("apiextensions.k8s.io", "customresourcedefinitions"), ("", "namespaces")}
         assert {ns for ns, *_ in made} - {None} == set(namespaces)
+
+
+@pytest.mark.parametrize("install", ["overlays/dev", "overlays/production"])
+def test_the_purge_of_a_retired_versions_artifacts_is_allowed_by_the_install(install, server, tmp_path):
+    """The ModelVersion passes that start a purge Job (its ServiceAccount, the credentials Secret's
+    existence), read its failure (its pods) and its success (the Job deleted, status, Event), with
+    the Job's outcome written by hand (this server runs no Job controller)."""
+    from mlkube.clients import k8s
+    from mlkube.control.reconcile import modelversion as modelversion_reconcile
+
+    dev = cs.build("overlays/dev")
+    install_namespaces_and_crds(server, dev)
+    secrets = [o for o in dev if o["kind"] == "Secret"]
+    (sample,) = [o for o in cs.build("samples") if o["kind"] == "MLProject"]
+    version = {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": "penguins-v1", "namespace": "ml", "labels": {"mlkube.io/project": "penguins"}},
+        "spec": {
+            "projectRef": "penguins",
+            "version": 1,
+            "artifactUri": sample["spec"]["storage"]["uri"] + "/runs/penguins-manual-1-0a1b2c3d/",
+            "digest": "sha256:" + "0" * 64,
+            "trainingJob": "penguins-manual-1",
+        },
+    }
+    result = kubectl(server, "apply", "-f", "-", stdin=yaml.safe_dump_all([*secrets, sample, version]))
+    assert result.returncode == 0, result.stderr
+    retired = {"status": {"phase": "Retired", "retiredAt": "2026-01-01T00:00:00Z"}}  # the grace period has passed
+    result = kubectl(
+        server, "-n", "ml", "patch", "mv", "penguins-v1", "--subresource=status", "--type=merge", "-p", json.dumps(retired)
+    )
+    assert result.returncode == 0, result.stderr
+
+    def job_ends(condition: str) -> None:
+        # Just now: a failed Job is kept (to be read) before a new one tries again.
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        status = {"status": {"conditions": [{"type": condition, "status": "True", "lastTransitionTime": now}]}}
+        result = kubectl(
+            server,
+            "-n",
+            "ml",
+            "patch",
+            "job",
+            "penguins-v1-purge",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(status),
+        )
+        assert result.returncode == 0, result.stderr
+
+    with RecordingProxy(server) as proxy:
+        kubeconfig = _proxy_kubeconfig(tmp_path / "operator-kubeconfig", proxy.port)
+
+        async def passes() -> None:
+            client = k8s.Client(k8s.Credentials.load(str(kubeconfig)))
+            try:
+                await modelversion_reconcile.reconcile(client, "penguins-v1", "ml", image="ghcr.io/mlkube/mlkube:test")
+                assert await client.get(k8s.JOBS, "penguins-v1-purge", "ml") is not None, "no purge Job"
+                job_ends("Failed")
+                await modelversion_reconcile.reconcile(client, "penguins-v1", "ml", image="ghcr.io/mlkube/mlkube:test")
+                job_ends("Complete")
+                await modelversion_reconcile.reconcile(client, "penguins-v1", "ml", image="ghcr.io/mlkube/mlkube:test")
+            finally:
+                await client.close()
+
+        asyncio.run(passes())
+
+    assert kubectl(server, "-n", "ml", "get", "mv", "penguins-v1", "-o", "jsonpath={.status.artifactsDeleted}").stdout == "true"
+    made = {rbac_request(m, p, q) for m, p, q in proxy.requests} - {None}
+    expected = [("ml", "", "secrets", "get"), ("ml", "batch", "jobs", "create"), ("ml", "", "pods", "list")]
+    for request in (*expected, ("ml", "batch", "jobs", "delete"), ("ml", "", "events", "create")):
+        assert request in made, f"the recording missed {request}"
+    granting = cs.build(install)
+    assert [r for r in sorted(made, key=str) if not allowed(granting, *r)] == []

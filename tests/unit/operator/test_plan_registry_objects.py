@@ -288,3 +288,10 @@ def test_a_deployment_following_an_alias_serves_the_version_it_resolves_to():
     assert plan_deployment.served_version(spec, deployment_observed(*moved)) == 2
     missing = plan_deployment.served_version(spec, deployment_observed(model_version(1)))
     assert missing.reason == "AliasNotFound" and "kubectl patch mv" in missing.message
+
+
+def test_a_pinned_version_whose_artifacts_were_deleted_is_refused():
+    spec = plan_deployment.kinds.MODELDEPLOYMENT.parse_spec(mdep(model={"version": 2})["spec"])
+    purged = model_version(2, status={"retiredAt": STAMP, "artifactsDeleted": True})
+    refused = plan_deployment.served_version(spec, deployment_observed(model_version(1), purged))
+    assert refused.reason == "VersionRetired" and "artifacts deleted" in refused.message

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from mlkube.api import base, kinds
-from mlkube.control.handlers import retry
+from mlkube.control.handlers import retry, setup
 from mlkube.control.policy import registry
 from mlkube.control.reconcile import modelversion as modelversion_reconcile
 from mlkube.control.reconcile import project as project_reconcile
@@ -60,4 +60,4 @@ async def scheduled(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> Non
 async def _pass(memo: kopf.Memo, name: str, namespace: str) -> None:
     """The project's pass, then its versions' (champion and aliases show on them at once)."""
     await retry.retried(project_reconcile.reconcile(memo.k8s, name, namespace))
-    await retry.retried(modelversion_reconcile.project_changed(memo.k8s, name, namespace))
+    await retry.retried(modelversion_reconcile.project_changed(memo.k8s, name, namespace, image=setup.image()))

@@ -12,7 +12,7 @@ feedback that arrived within the window.
 - error rate (``maxErrorRate``) and agreement (``minAgreement``): Wilson score intervals. A gate
   fails only when its whole interval is past the threshold, passes only when its whole interval
   is within, and otherwise keeps the window Inconclusive: more requests narrow the interval.
-- latency p99 (``maxLatencyP99``): the order-statistic interval of the p99 from the router's
+- latency p99 (``maxLatencyP99``, only when set): the order-statistic interval of the p99 from the router's
   latency histogram, exact and distribution-free. It fails when the p99 lies above the threshold
   at that confidence and passes when it lies at or below. Fewer requests than
   ``intervals.min_samples`` cannot show that a p99 is low at all (368 at 0.95: with fewer, even
@@ -178,7 +178,7 @@ def _latency_gate(
     traffic: Window, thresholds: deployment.Analysis, *, need: int, failed: list[str], pending: list[str]
 ) -> tuple[float, float | None] | None:
     interval = intervals.quantile_interval(traffic.buckets, LATENCY_QUANTILE, confidence=thresholds.confidence)
-    if interval is None or traffic.requests < need:
+    if interval is None or traffic.requests < need or thresholds.max_latency_p99 is None:
         return interval
     lower, upper = interval
     limit_ms = base.parse_duration(thresholds.max_latency_p99).total_seconds() * 1000

@@ -2,7 +2,8 @@
 checked against the registry; and the alias claims of a project's versions.
 
 Every selection honours eligibility (``eligibility.refusal``): a pinned or aliased version must be
-usable (eligible or approved, not rejected); the champion already is, by construction.
+usable (eligible or approved, not rejected); the champion already is, by construction. A version
+whose artifacts retention deleted cannot be served at all (``VersionRetired``).
 
 Pure: no I/O, no clock.
 """
@@ -68,6 +69,15 @@ def retired(
     return releases.retired([s.version for s in specs], keep=keep, protected=protected, already=already)
 
 
+def purged(objects: Sequence[dict[str, Any]]) -> set[int]:
+    """The versions whose artifacts retention deleted (``status.artifactsDeleted``)."""
+    return {
+        mv["spec"]["version"]
+        for mv in objects
+        if (mv.get("status") or {}).get("artifactsDeleted") and isinstance((mv.get("spec") or {}).get("version"), int)
+    }
+
+
 def select(
     selector: deployment.ModelSelector,
     *,
@@ -100,6 +110,12 @@ def select(
             "VersionNotFound",
             f"spec.model.version: project {project_name!r} has no version {selector.version}; "
             f"registered versions: {versions or 'none'}",
+        )
+    if entry.version in purged(objects):
+        return Refused(
+            "VersionRetired",
+            f"spec.model.version: version {entry.version} was retired and its artifacts deleted; "
+            f"serve another version (registered: {[m.version for m in known]})",
         )
     approval = registry.approvals(objects).get(entry.version, modelversion.Approval())
     refusal = eligibility.refusal(

@@ -18,6 +18,9 @@ from aiohttp import web
 
 from mlkube.local.apiserver import errors
 
+OBJECTS: web.AppKey[Any] = web.AppKey("objects", object)
+"""The application's key of the server's ``objects.Objects`` (the store a log stream watches)."""
+
 FOLLOW_POLL_SECONDS = 0.2
 
 
@@ -111,7 +114,7 @@ async def _follow(
     request: web.Request, pod: dict[str, Any], path: str, first: bytes, *, offset: int, container: str, limit: int | None
 ) -> web.StreamResponse:
     """Stream the file as it grows until the pod is deleted or the container ended and the file stopped growing."""
-    store = request.app["objects"].store
+    store = request.app[OBJECTS].store
     namespace, name, uid = pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod["metadata"]["uid"]
 
     def running() -> bool:

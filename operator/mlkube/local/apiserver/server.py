@@ -35,6 +35,7 @@ from mlkube.local.apiserver import (
     errors,
     kubeconfig,
     limits,
+    logs,
     objects,
     openapi,
     registry,
@@ -172,7 +173,7 @@ class APIServer:
     def _application(self) -> web.Application:
         # aiohttp refuses a body of client_max_size bytes or more; kube-apiserver refuses more than its limit.
         app = web.Application(middlewares=[self._durable, self._errors, self._auth], client_max_size=limits.MAX_REQUEST_BYTES + 1)
-        app["objects"] = self.objects
+        app[logs.OBJECTS] = self.objects
         resources = endpoints.Endpoints(self.store, self.registry, self.objects, self.watches, self.state_dir)
         for path in OPEN_PATHS:
             app.router.add_get(path, _ok)

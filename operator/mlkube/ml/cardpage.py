@@ -86,6 +86,7 @@ def _header(card: Mapping[str, Any], project: Any) -> str:
         badge = "<p><span class='badge ok'>eligible: meets its success criteria</span></p>"
     else:
         failed = [c.get("metric") for c in _dicts(card.get("successCriteria")) if not c.get("met")]
+        failed += [f"fairness {c}" for c in _dict(card.get("fairness")).get("failedCriteria") or [] if isinstance(c, str)]
         badge = f"<p><span class='badge bad'>not eligible: fails {_e(', '.join(map(str, failed)) or 'its criteria')}</span></p>"
     return f"<h1>Model card: {_e(project)}</h1><p class='muted'>{' · '.join(f for f in facts if f)}</p>{badge}"
 
@@ -340,26 +341,75 @@ def _fairness(card: Mapping[str, Any]) -> str:
     parts = []
     if "criteriaMet" in fairness:
         met = fairness["criteriaMet"]
+        failed = [str(c) for c in fairness.get("failedCriteria") or []]
+        detail = f": fails {'; '.join(failed)}" if failed else ""
         parts.append(
-            f"<p><span class='badge {'ok' if met else 'bad'}'>fairness criteria {'met' if met else 'not met'}</span></p>"
+            f"<p><span class='badge {'ok' if met else 'bad'}'>fairness criteria {'met' if met else 'not met'}"
+            f"{_e(detail)}</span></p>"
         )
-    if fairness.get("metrics"):
-        parts += ["<h3>Metrics</h3>", _value(fairness["metrics"])]
-    for feature, groups in _dict(fairness.get("groups")).items():
-        groups = {g: _dict(s) for g, s in _dict(groups).items()}
-        stats = list(dict.fromkeys(k for s in groups.values() for k in s))
+    required = [str(c) for c in fairness.get("requiredAtPrediction") or []]
+    if required:
+        parts.append(
+            f"<p><strong>Every prediction request must carry {_e(', '.join(required))}</strong>: the "
+            f"{_e(str(fairness.get('mitigation', '')).split('/')[0])} post-processing decides per group; "
+            "a request without it is refused (400).</p>"
+        )
+    facts = {k: fairness[k] for k in ("sensitiveFeatures", "favorableOutcome", "mitigation") if k in fairness}
+    if facts:
+        parts.append(_value(facts))
+    metrics, intervals = _dict(fairness.get("metrics")), _dict(fairness.get("intervals"))
+    if metrics:
         parts += [
-            f"<h3>Groups by {_e(feature)}</h3>",
+            "<h3>Metrics (test split, worst over the sensitive features)</h3>",
             _table(
-                ["group", *map(_e, stats)],
-                [[_e(g), *(_value(s.get(k)) for k in stats)] for g, s in groups.items()],
-                right=range(1, len(stats) + 1),
+                ["metric", "value", "95 % interval"],
+                [[_e(name), _value(value), _interval(intervals.get(name))] for name, value in metrics.items()],
+                right=(1, 2),
             ),
         ]
-    rest = {k: v for k, v in fairness.items() if k not in {"criteriaMet", "metrics", "groups"}}
+    tradeoff = {k: _dict(v) for k, v in _dict(fairness.get("tradeoff")).items()}
+    if tradeoff:
+        parts += [
+            "<h3>Without and with the mitigation</h3>",
+            _table(
+                ["metric", "unmitigated", "mitigated"],
+                [[_e(k), _value(v.get("unmitigated")), _value(v.get("mitigated"))] for k, v in tradeoff.items()],
+                right=(1, 2),
+            ),
+        ]
+    for feature, groups in _dict(fairness.get("groups")).items():
+        parts += [f"<h3>Groups by {_e(feature)} (test split)</h3>", _group_table(groups)]
+    data = _dict(fairness.get("data"))
+    imbalances, differences = _dict(data.get("class_imbalance")), _dict(data.get("label_rate_difference"))
+    for feature in dict.fromkeys([*_dict(data.get("groups")), *imbalances, *differences]):
+        groups = _dict(data.get("groups")).get(feature)
+        parts += [
+            f"<h3>Training data by {_e(feature)}</h3>",
+            f"<p class='muted'>class imbalance {_value(imbalances.get(feature))} · favorable-label rate difference "
+            f"{_value(differences.get(feature))}</p>",
+            _group_table(groups) if groups else "",
+        ]
+    shown = {"criteriaMet", "failedCriteria", "requiredAtPrediction", "metrics", "intervals", "tradeoff", "groups", "data"}
+    rest = {k: v for k, v in fairness.items() if k not in shown and k not in facts}
     if rest:
         parts.append(_value(rest))
     return "".join(parts)
+
+
+def _group_table(groups: Any) -> str:
+    groups = {g: _dict(s) for g, s in _dict(groups).items()}
+    stats = list(dict.fromkeys(k for s in groups.values() for k in s))
+    return _table(
+        ["group", *map(_e, stats)],
+        [[_e(g), *(_value(s.get(k)) for k in stats)] for g, s in groups.items()],
+        right=range(1, len(stats) + 1),
+    )
+
+
+def _interval(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 2:
+        return f"{_value(value[0])} to {_value(value[1])}"
+    return _value(None)
 
 
 def _lineage(card: Mapping[str, Any]) -> str:

@@ -3,7 +3,10 @@
 Owns: turning KServe V1 `instances` (objects keyed by feature name, or arrays in featureSchema
 order) and V2 inputs (one per feature, or one 2-D input) into a pandas DataFrame whose columns,
 order and dtypes are those the pipeline was fitted on. Every refusal is a `SchemaError` whose
-message names the instance or input and the feature, and says what was expected.
+message names the instance or input and the feature, and says what was expected. A sensitive
+feature the model needs at prediction time (a `threshold_optimizer` mitigation decides per group;
+the card marks it `sensitive` with its `groups`) is named as such when it is missing, and a group
+the model has no threshold for is refused.
 
 Validation is one pass of cheap type checks per value followed by one numpy conversion per
 column; when every feature is numeric the frame is built from a single float block, which is
@@ -38,6 +41,15 @@ class Feature:
     nullable: bool = False
     categories: frozenset | None = None
     categories_are_text: bool = True
+    sensitive: bool = False
+    groups: frozenset | None = None
+
+    @property
+    def why_required(self) -> str:
+        """What a refusal adds about a feature that is required because it is sensitive."""
+        if not self.sensitive:
+            return ""
+        return " (a sensitive feature: this model's fairness post-processing decides per group, so every request must carry it)"
 
 
 class FeatureSchema:
@@ -48,6 +60,7 @@ class FeatureSchema:
             raise ValueError("featureSchema is empty; the model card must list the model's features")
         self.features = tuple(features)
         self.names = [f.name for f in self.features]
+        self._by_name = {f.name: f for f in self.features}
         self.reject_unknown_categories = reject_unknown_categories
         self._all_numeric = all(f.kind == "numeric" for f in self.features)
 
@@ -73,6 +86,8 @@ class FeatureSchema:
                     nullable=bool(entry.get("nullable", False)),
                     categories=frozenset(categories) if categories is not None else None,
                     categories_are_text=all(isinstance(c, str) for c in categories or ()),
+                    sensitive=bool(entry.get("sensitive", False)),
+                    groups=frozenset(map(str, entry["groups"])) if isinstance(entry.get("groups"), list) else None,
                 )
             )
         return cls(features, reject_unknown_categories=reject_unknown_categories)
@@ -99,7 +114,8 @@ class FeatureSchema:
                 columns[name] = [instance[name] for instance in instances]
             except KeyError:
                 index = next(i for i, instance in enumerate(instances) if name not in instance)
-                raise SchemaError(f"instances[{index}]: missing feature '{name}'") from None
+                why = self._by_name[name].why_required
+                raise SchemaError(f"instances[{index}]: missing feature '{name}'{why}") from None
         return columns
 
     def _columns_from_rows(self, rows: list, where: str) -> dict[str, list]:
@@ -127,8 +143,9 @@ class FeatureSchema:
         for name in self.names:
             inp = by_name.get(name)
             if inp is None:
+                why = self._by_name[name].why_required
                 raise SchemaError(
-                    f"inputs: missing input '{name}' (send one input per feature, "
+                    f"inputs: missing input '{name}'{why} (send one input per feature, "
                     f"or one input of shape [n, {len(self.names)}] in featureSchema order)"
                 )
             values = list(_flatten(inp.data))
@@ -164,11 +181,19 @@ class FeatureSchema:
         has_null = False
         for i, value in enumerate(values):
             if value is None:
-                if not feature.nullable:
-                    raise SchemaError(f"{where}[{i}]: feature '{feature.name}' is null but the model does not accept nulls")
+                if not feature.nullable or feature.sensitive:
+                    raise SchemaError(
+                        f"{where}[{i}]: feature '{feature.name}' is null but the model does not accept nulls{feature.why_required}"
+                    )
                 has_null = True
             elif not _is_valid(feature, value):
                 raise SchemaError(f"{where}[{i}]: feature '{feature.name}' {_expectation(feature)}, got {value!r}")
+            elif feature.groups is not None and str(value) not in feature.groups:
+                known = ", ".join(repr(g) for g in sorted(feature.groups)[:10])
+                raise SchemaError(
+                    f"{where}[{i}]: sensitive feature '{feature.name}' has group {value!r}, which the model has no "
+                    f"threshold for (known: {known})"
+                )
             elif (
                 feature.kind == "categorical"
                 and self.reject_unknown_categories

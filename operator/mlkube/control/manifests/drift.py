@@ -61,6 +61,7 @@ def drift_request(
             min_labeled=spec.concept_drift.min_labeled,
         ),
         explainability=spec.explainability,
+        fairness=spec.fairness,
         report=driftcheck.Report(uri=f"{root}/reports/{namespace}/{name}/{stamp}.html"),
         default_credentials=storage.use_default_credentials and not storage.credentials_secret,
     )

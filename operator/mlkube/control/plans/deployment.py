@@ -39,7 +39,7 @@ from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
 from mlkube.control.plans import replay as replay_plans
-from mlkube.control.policy import abtest, analysis, conditions, kserve, metricchecks, registry, rollout, selection
+from mlkube.control.policy import abtest, analysis, conditions, eligibility, kserve, metricchecks, registry, rollout, selection
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -275,13 +275,13 @@ def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed)
         champion=observed.registry.champion_version,
         known=_known(observed),
         objects=observed.versions,
-        criteria=observed.project.success_criteria if observed.project else [],
+        criteria=eligibility.criteria_of(observed.project) if observed.project else [],
     )
     return plans.Unresolved(chosen.reason, chosen.message) if isinstance(chosen, selection.Refused) else chosen
 
 
 def _known(observed: Observed) -> list[project_api.ModelEntry]:
-    criteria = observed.project.success_criteria if observed.project else []
+    criteria = eligibility.criteria_of(observed.project) if observed.project else []
     return registry.known(observed.versions, observed.registry.models, criteria=criteria)
 
 

@@ -207,6 +207,7 @@ def _analysed(
             "features": result.features or [],
             "prediction_drift": result.prediction_drift,
             "performance": result.performance,
+            "fairness": result.fairness,
             "report_uri": result.report_uri or current.report_uri,
             "message": None,
             "model_version": version,

@@ -2,7 +2,7 @@
 running router or the operator actually exports: checked against a real scrape of each.
 
 The router is a real process in front of a backend that does not answer (so its per-version
-series have samples); the operator is `mlkube operator` on the session's API server with
+series have samples); the operator is `mlkube operator` on an API server of its own with
 ``MLKUBE_METRICS_PORT`` set, as its Deployment runs it. Series Prometheus makes itself (``up``) are
 the only names allowed besides those.
 """
@@ -132,11 +132,12 @@ def operator_scrape(apiserver, tmp_path) -> str:
             operator.wait()
 
 
-def test_rules_and_dashboard_read_only_metrics_the_router_and_operator_export(start_router, apiserver, tmp_path):
+def test_rules_and_dashboard_read_only_metrics_the_router_and_operator_export(start_router, fresh_apiserver, tmp_path):
     wanted = referenced()
     assert len(wanted) >= 20, sorted(wanted)  # the extraction found the queries' names, not nothing
     router = router_scrape(start_router)
     assert 'mlkube_router_errors_total{deployment="churn-prod",version="1"} 1.0' in router
-    available = exported(router) | exported(operator_scrape(apiserver, tmp_path)) | PROMETHEUS_SERIES
+    operator = operator_scrape(fresh_apiserver(), tmp_path)  # its own API server: it reconciles nobody else's objects
+    available = exported(router) | exported(operator) | PROMETHEUS_SERIES
     missing = {name: sorted(where) for name, where in wanted.items() if name not in available}
     assert missing == {}, f"read but exported by neither the router nor the operator: {missing}"

@@ -57,7 +57,10 @@ def parser() -> argparse.ArgumentParser:
     get.add_argument("--interval", type=float, default=WATCH_INTERVAL, help="seconds between reads with --watch (default 2)")
     get.set_defaults(run=_get)
 
-    for verb, what in (("promote", "promote the rollout's candidate to stable now"), ("abort", "roll back to the stable version")):
+    for verb, what in (
+        ("promote", "promote the rollout's candidate to stable now"),
+        ("abort", "roll back to the stable version"),
+    ):
         action = commands.add_parser(verb, help=f"{what}: annotate the ModelDeployment mlkube.io/action={verb}")
         action.add_argument("kind", choices=_names(kinds.MODELDEPLOYMENT), metavar="mdep")
         action.add_argument("name", help="the ModelDeployment")

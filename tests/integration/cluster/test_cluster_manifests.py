@@ -308,7 +308,7 @@ def test_production_overlay_ships_no_credentials_and_no_minio():
 
 
 def test_monitors_scrape_named_ports_of_our_pods():
-    monitors = {o["kind"]: o for o in _all_objects("monitoring")}
+    monitors = {o["kind"]: o for o in _all_objects("monitoring") if o["kind"] in ("ServiceMonitor", "PodMonitor")}
     assert set(monitors) == {"ServiceMonitor", "PodMonitor"}
     for monitor in monitors.values():
         assert monitor["apiVersion"] == "monitoring.coreos.com/v1"

@@ -7,7 +7,8 @@ counters (one ``GET /mlkube/stats``, only once the router has an address), and i
 out by ``execute``: children applied, retired versions deleted, status written once, then the
 Events posted and a consumed manual action cleared; a conflicting status write starts the pass
 over. Passes over one ModelDeployment are serialised in-process, so events from the spec, the
-timers and the InferenceServices never decide twice from the same state.
+timers and the InferenceServices never decide twice from the same state. After the pass, its
+promotions, rollbacks, phase, verdict and traffic table are recorded (``clients.metrics``).
 
 Must not: decide. What a pass does is the plan's.
 """
@@ -16,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 import pydantic
 
+from mlkube.api import deployment as deployment_api
 from mlkube.api import kinds, modelversion
-from mlkube.clients import k8s, prometheus, routerstats
+from mlkube.clients import k8s, metrics, prometheus, routerstats
 from mlkube.common import timestamps
 from mlkube.control.manifests import meta, serving
 from mlkube.control.manifests import replay as replay_manifests
@@ -40,8 +41,39 @@ _locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asy
 async def reconcile(client: k8s.Client, name: str, namespace: str, *, image: str) -> None:
     """Converge ModelDeployment ``namespace/name`` (a no-op once it is gone or going); ``image``
     runs its router. Raises ``execute.RetryLater`` while a reference is missing."""
+    executed: list[plans.Plan] = []
+
+    async def step(obj: dict[str, Any]) -> plans.Plan:
+        executed.clear()  # only the last attempt's plan is the one carried out
+        planned = await _step(client, obj, image=image)
+        executed.append(planned)
+        return planned
+
     async with _locks[f"{namespace}/{name}"]:
-        await execute.converge(client, k8s.MODELDEPLOYMENTS, name, namespace, functools.partial(_step, client, image=image))
+        await execute.converge(client, k8s.MODELDEPLOYMENTS, name, namespace, step)
+    for planned in executed:
+        record_metrics(namespace, name, planned)
+
+
+def deleted(name: str, namespace: str) -> None:
+    """ModelDeployment ``namespace/name`` is gone: its state leaves the metrics."""
+    metrics.forget_deployment(namespace, name)
+
+
+def record_metrics(namespace: str, name: str, planned: plans.Plan) -> None:
+    """What the executed pass did, as metrics: its promotions and rollbacks (the Events it
+    posted) and the phase, verdict and traffic table it wrote."""
+    for event in planned.events:
+        metrics.record_rollout_event(namespace, name, event.reason)
+    status = planned.status
+    if isinstance(status, deployment_api.ModelDeploymentStatus):
+        metrics.record_rollout_state(
+            namespace,
+            name,
+            phase=status.phase,
+            verdict=status.analysis.verdict if status.analysis else None,
+            traffic=[(entry.version, entry.role, entry.percent) for entry in status.traffic],
+        )
 
 
 async def champion_changed(client: k8s.Client, project: dict[str, Any], *, image: str) -> None:

@@ -47,7 +47,7 @@ def test_a_prefix_without_a_format_is_refused_by_both():
     spec = {**SPEC, "input": {"uri": "s3://data/score/"}}
     assert refused(spec) == "spec.input: format: set csv, csv.gz or parquet (the uri does not end in .csv, .csv.gz or .parquet)"
     assert crd_causes(spec) == [
-        "spec.input: Invalid value: \"object\": format: set csv, csv.gz or parquet (the uri does not end in .csv, .csv.gz or .parquet)"
+        'spec.input: Invalid value: "object": format: set csv, csv.gz or parquet (the uri does not end in .csv, .csv.gz or .parquet)'
     ]
     assert kinds.BATCHPREDICTION.parse_spec({**spec, "input": {"uri": "file:///data/day.csv.gz"}}).input.format is None
     assert batch.format_of("file:///data/day.csv.gz") == "csv.gz"

@@ -121,6 +121,9 @@ class ScoringRequest(base.ApiModel):
     """Decision threshold and label names."""
     capture: Capture | None = None
     """Where a sample of the scored rows goes for drift analysis, if anywhere."""
+    default_credentials: bool = False
+    """Whether S3 may be reached with the pod's default AWS credential chain when no keys are given
+    (the project's ``spec.storage.useDefaultCredentials``); off: the Secret's keys, else anonymous."""
 
 
 class Reason(base.ApiModel):

@@ -23,6 +23,8 @@ Both sides use these models.
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterable
 from typing import Literal
 
 import pydantic
@@ -33,6 +35,7 @@ REQUEST_ENV = "MLKUBE_SCORING_REQUEST"
 INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by the Job controller in every pod of an Indexed Job
 RESULT_LIMIT_BYTES = 4096  # what the kubelet keeps of a termination message
 EXIT_INVALID_INPUT = 2  # retrying cannot help: the Job's pod failure policy fails the run
+TOP_REASONS = 5  # failure reasons reported, most frequent first
 PROGRESS_PREFIX = "MLKUBE_PROGRESS "
 MANIFEST = "_manifest.json"
 SHARDS_DIR = "_shards/"
@@ -165,7 +168,10 @@ class ShardResult(base.ApiModel):
     """The part written (relative to output.uri)."""
     totals: Totals | None = None
     """Set by a shard that found every shard's record and committed the run."""
-    reason: Literal["InvalidInput", "OutputExists", "ScoringFailed"] | None = None
+    seconds: dict[str, float] = {}
+    """Where the shard's time went: ``load`` (verify and load the version), ``score`` (list, read,
+    validate, predict and write the input, upload the part), ``commit`` (record and manifest)."""
+    reason: Literal["InvalidInput", "OutputExists", "IntegrityError", "ScoringFailed"] | None = None
     """Why the shard could not run (``ok: false``)."""
     message: str | None = None
     """What went wrong and what to fix (``ok: false``)."""
@@ -205,3 +211,21 @@ class Manifest(base.ApiModel):
     """The parts, by shard."""
     failures: list[str] = []
     """The failures files that hold rows."""
+
+
+def merged(groups: Iterable[Iterable[Reason]]) -> list[Reason]:
+    """Reasons of several shards added up: the most frequent first (ties by text), at most
+    :data:`TOP_REASONS`. Shards and the operator sum them the same way."""
+    counter: collections.Counter[str] = collections.Counter()
+    for group in groups:
+        for reason in group:
+            counter[reason.reason] += reason.rows
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:TOP_REASONS]
+    return [Reason(reason=text, rows=rows) for text, rows in ranked]
+
+
+def too_many_failed(scored: int, failed: int, max_failed_rows: float) -> bool:
+    """Whether ``failed`` rows of ``scored + failed`` are a larger share than ``max_failed_rows``:
+    the run fails and its manifest is not written."""
+    rows = scored + failed
+    return rows > 0 and failed / rows > max_failed_rows

@@ -335,7 +335,7 @@ def test_a_job_deleted_mid_run_fails_it_and_a_finished_run_stays_as_it_is():
 
 def test_completed_indexes_and_merged_reasons():
     assert shards.completed("0-2,4,7-8") == {0, 1, 2, 4, 7, 8} and shards.completed("") == set()
-    merged = shards.merged(
+    merged = scoring.merged(
         [[scoring.Reason(reason="b", rows=2)], [scoring.Reason(reason="a", rows=2), scoring.Reason(reason="b", rows=1)]]
     )
     assert [(r.reason, r.rows) for r in merged] == [("b", 3), ("a", 2)]

@@ -11,10 +11,9 @@ Pure functions over the objects the API returns; no I/O, no clock.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -22,8 +21,6 @@ import pydantic
 from mlkube.api import scoring
 from mlkube.control.manifests import batch
 from mlkube.control.policy import jobstate
-
-TOP_REASONS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +104,7 @@ def observe(
     if jobstate.condition(job, "Complete"):
         ended = status.get("completionTime")
         scored, rows_failed = counts["rows_scored"], counts["rows_failed"]
-        if too_many_failed(scored, rows_failed, max_failed_rows):
+        if scoring.too_many_failed(scored, rows_failed, max_failed_rows):
             message = failed_rows_message(scored, rows_failed, max_failed_rows, counts["reasons"])
             return RunState("Failed", "TooManyFailedRows", message, completion_time=ended, **base)
         message = f"Scored {scored} rows in {total} shards" + (f"; {rows_failed} failed validation" if rows_failed else "")
@@ -115,12 +112,6 @@ def observe(
     if status.get("active") or any((p.get("status") or {}).get("phase") == "Running" for p in pods):
         return RunState("Running", "Scoring", f"{len(done)} of {total} shards done", **base)
     return RunState("Pending", "JobPending", _pending_message(pods), **base)
-
-
-def too_many_failed(scored: int, failed: int, max_failed_rows: float) -> bool:
-    """Whether ``failed`` rows of ``scored + failed`` are a larger share than ``max_failed_rows``."""
-    rows = scored + failed
-    return rows > 0 and failed / rows > max_failed_rows
 
 
 def failed_rows_message(scored: int, failed: int, max_failed_rows: float, reasons: Sequence[scoring.Reason]) -> str:
@@ -143,18 +134,8 @@ def _counts(answers: Mapping[int, scoring.ShardResult], done: set[int], running:
     return {
         "rows_scored": sum(r.rows_scored for r in finished) + sum(s for s, _ in running.values()),
         "rows_failed": sum(r.rows_failed for r in finished) + sum(f for _, f in running.values()),
-        "reasons": tuple(merged(r.reasons for r in finished)),
+        "reasons": tuple(scoring.merged(r.reasons for r in finished)),
     }
-
-
-def merged(groups: Iterable[Iterable[scoring.Reason]]) -> list[scoring.Reason]:
-    """Reasons of several shards added up, most frequent first (ties by text), the top few."""
-    counter: collections.Counter[str] = collections.Counter()
-    for group in groups:
-        for reason in group:
-            counter[reason.reason] += reason.rows
-    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:TOP_REASONS]
-    return [scoring.Reason(reason=text, rows=rows) for text, rows in ranked]
 
 
 def _result(terminated: dict[str, Any] | None) -> scoring.ShardResult | None:

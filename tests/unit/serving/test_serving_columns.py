@@ -136,12 +136,12 @@ def test_a_scored_row_is_the_online_prediction_of_that_row(version, threshold):
     assert out["penguin_id"].tolist() == frame["penguin_id"].tolist() and set(out["model_version"]) == {4}
     decider = postprocessing.Decider(version.pipeline, version.card, block)
     for row in range(0, len(frame), 7):
-        online = decider.predict(FEATURES_OF(version).frame_from_instances([batchmodel.instance(frame.iloc[row])]))
+        online = decider.predict(features_of(version).frame_from_instances([batchmodel.instance(frame.iloc[row])]))
         assert out["prediction"][row] == online.labels[0]
         for name, probability in online.probabilities[0].items():
             assert out[f"probability_{name}"][row] == pytest.approx(probability, abs=1e-12)
     assert scored.failures == [] and np.array_equal(scored.labels, out["prediction"].to_numpy(dtype=object))
 
 
-def FEATURES_OF(version) -> schema.FeatureSchema:  # noqa: N802 (reads as a constant of the version)
+def features_of(version) -> schema.FeatureSchema:
     return schema.FeatureSchema.from_card(version.card)

@@ -156,7 +156,7 @@ def _score(
     sample = batchlog.Sample(batchlog.shard_size(request.capture, request.shards), seed=index) if request.capture else None
     counts: dict[str, int] = {}
     wanted = [*model.features, *(c for c in request.output.passthrough if c not in model.features)]
-    reported = time.monotonic()
+    reported = -PROGRESS_SECONDS  # the first chunk is reported at once, then at most once a second
     for unit in mine:
         present = set(shards.header(unit, fmt, options=options))
         absent = [c for c in wanted if c not in present]

@@ -31,13 +31,18 @@ error, say), which the Job retries.
 from __future__ import annotations
 
 import argparse
+import collections
+import concurrent.futures
 import json
 import os
 import pathlib
+import resource
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from typing import TypeVar
 
 import pydantic
 
@@ -48,10 +53,13 @@ from mlkube.serving import postprocessing, schema, scorer
 
 TERMINATION_LOG = "/dev/termination-log"
 RESULT_PREFIX = "MLKUBE_RESULT "
-CHUNK_ROWS = 65_536
+CHUNK_ROWS = 131_072
 PROGRESS_SECONDS = 1.0
 REASON_CHARS = 200  # a reason in the result is cut to this, so that the result fits its 4096 bytes
 EXIT_OK, EXIT_RETRYABLE = 0, 1
+DEPTH = 2  # chunks read ahead of, and written behind, the one being scored
+_END = object()
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -134,7 +142,21 @@ def run(
     parts.write_record(request.output.uri, result, token, options=outputs)
     totals = parts.commit(request, token, digest=digest, options=outputs)
     seconds = {"load": loaded - started, "score": scored - loaded, "commit": time.monotonic() - scored}
-    return result.model_copy(update={"totals": totals, "seconds": {k: round(v, 3) for k, v in seconds.items()}})
+    return result.model_copy(
+        update={"totals": totals, "seconds": {k: round(v, 3) for k, v in seconds.items()}, "peak_memory_mib": peak_memory_mib()}
+    )
+
+
+def peak_memory_mib() -> float:
+    """This process's peak resident memory in MiB: the kernel's high-water mark of its address space
+    (since it was exec'd, so not its parent's), else getrusage's."""
+    try:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _score(
@@ -156,7 +178,6 @@ def _score(
     sample = batchlog.Sample(batchlog.shard_size(request.capture, request.shards), seed=index) if request.capture else None
     counts: dict[str, int] = {}
     wanted = [*model.features, *(c for c in request.output.passthrough if c not in model.features)]
-    reported = -PROGRESS_SECONDS  # the first chunk is reported at once, then at most once a second
     for unit in mine:
         present = set(shards.header(unit, fmt, options=options))
         absent = [c for c in wanted if c not in present]
@@ -166,25 +187,54 @@ def _score(
                 "InvalidInput",
                 f"{unit.uri}: no column '{absent[0]}' (a {kind} of the run); the file's columns are {sorted(present)}",
             )
-        for first, chunk in shards.read(unit, fmt, wanted, chunk_rows=chunk_rows, options=options):
+    chunks = (
+        (unit, first, chunk)
+        for unit in mine
+        for first, chunk in shards.read(unit, fmt, wanted, chunk_rows=chunk_rows, options=options)
+    )
+    scored_rows = failed_rows = 0
+    reported = -PROGRESS_SECONDS  # the first chunk is reported at once, then at most once a second
+    # Reading the next chunks and writing the last ones run in their own threads (Arrow's readers
+    # and writers release the GIL) while this one scores; each keeps at most DEPTH chunks in hand.
+    with concurrent.futures.ThreadPoolExecutor(1) as reader, concurrent.futures.ThreadPoolExecutor(1) as writer:
+        writes: collections.deque[concurrent.futures.Future] = collections.deque()
+        for unit, first, chunk in _ahead(chunks, reader):
             try:
                 scored = model.score(chunk)
             except schema.SchemaError as e:
                 raise Refused("InvalidInput", f"{unit.uri}: {e}") from e
-            part.write(scored.table)
+            writes.append(writer.submit(part.write, scored.table))
+            while len(writes) > DEPTH or (writes and writes[0].done()):
+                writes.popleft().result()
             for failure in scored.failures:
                 failures.write(unit.name, first + failure.row, failure.column, failure.reason)
                 counts[failure.kind] = counts.get(failure.kind, 0) + 1
+            scored_rows, failed_rows = scored_rows + scored.table.num_rows, failed_rows + len(scored.failures)
             if sample is not None:
                 sample.offer(scored.frame, scored.labels, scored.probabilities, model.classes)
             if time.monotonic() - reported >= PROGRESS_SECONDS:
-                _progress(part.rows, failures.rows)
+                _progress(scored_rows, failed_rows)
                 reported = time.monotonic()
-    _progress(part.rows, failures.rows)
+        for pending in writes:
+            pending.result()
+    _progress(scored_rows, failed_rows)
     if sample is not None:
         log_options = storage.Options(endpoint=request.capture.endpoint, default_credentials=request.default_credentials)
         batchlog.write(sample, request, index=index, token=token, options=log_options)
     return part, failures, counts
+
+
+def _ahead(items: Iterator[T], reader: concurrent.futures.Executor) -> Iterator[T]:
+    """``items``, produced on ``reader`` (one thread, so in order) at most ``DEPTH`` ahead."""
+    pending: collections.deque[concurrent.futures.Future] = collections.deque(
+        reader.submit(next, items, _END) for _ in range(DEPTH)
+    )
+    while True:
+        item = pending.popleft().result()
+        if item is _END:
+            return
+        pending.append(reader.submit(next, items, _END))
+        yield item
 
 
 def _scorer(request: scoring.ScoringRequest, *, digest: str, scratch: pathlib.Path) -> scorer.Scorer:

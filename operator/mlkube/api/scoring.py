@@ -168,6 +168,8 @@ class ShardResult(base.ApiModel):
     """The part written (relative to output.uri)."""
     totals: Totals | None = None
     """Set by a shard that found every shard's record and committed the run."""
+    peak_memory_mib: float | None = pydantic.Field(None, alias="peakMemoryMiB")
+    """The shard process's peak resident memory, in MiB."""
     seconds: dict[str, float] = {}
     """Where the shard's time went: ``load`` (verify and load the version), ``score`` (list, read,
     validate, predict and write the input, upload the part), ``commit`` (record and manifest)."""

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from mlkube.ml import errors, storage
 
 SUFFIXES = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet"}
-CSV_BLOCK_BYTES = 4 * 1024 * 1024  # Arrow's CSV reader parses this much at a time
+CSV_BLOCK_BYTES = 4 * 1024 * 1024  # what Arrow's CSV reader parses at a time (it reads a few ahead): about 100,000 rows
 
 
 class InputError(errors.DataError):

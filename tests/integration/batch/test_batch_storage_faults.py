@@ -135,6 +135,17 @@ def test_a_shard_killed_mid_way_is_replaced_and_every_row_is_written_once(cluste
     for process in processes:
         process.kill()
 
+    def progress_while_shard_zero_waits() -> dict | None:
+        status = cluster.status("batchprediction", "killed", namespace)
+        shards = status.get("shards") or {}
+        return (
+            status
+            if status.get("phase") == "Running" and shards.get("done") == 1 and status.get("rowsScored", 0) >= 10_000
+            else None
+        )
+
+    running = wait_for(progress_while_shard_zero_waits, 60, "the status to show shard 1 done while shard 0 is retried")
+    assert running["shards"]["total"] == 2 and running["modelVersion"] == 1
     status = finished(cluster, "killed", namespace, timeout=240)
     assert status["phase"] == "Succeeded", status
     assert (status["rowsScored"], status["rowsFailed"]) == (210_000, 0)

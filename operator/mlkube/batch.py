@@ -123,9 +123,12 @@ def run(
             )[index]
         except shards.InputError as e:
             raise Refused("InvalidInput", str(e)) from e
-        part, failures, counts = _score(
-            request, model, mine, fmt=fmt, index=index, token=token, work=work, chunk_rows=chunk_rows, options=inputs
-        )
+        try:
+            part, failures, counts = _score(
+                request, model, mine, fmt=fmt, index=index, token=token, work=work, chunk_rows=chunk_rows, options=inputs
+            )
+        except errors.DataError as e:  # an unreadable file, passthrough columns typed differently in two files
+            raise Refused("InvalidInput", str(e)) from e
         uploaded = part.finish(
             storage.join(request.output.uri, scoring.part_name(index, token, request.output.format)), options=outputs
         )

@@ -103,8 +103,11 @@ def header(unit: Unit, fmt: str, *, options: storage.Options | None = None) -> l
     if fmt == "parquet":
         with _parquet(unit.uri, options) as handle:
             return list(handle.schema_arrow.names)
-    with _text_stream(unit.uri, fmt, options) as stream:
-        line = stream.readline().decode("utf-8-sig")
+    try:
+        with _text_stream(unit.uri, fmt, options) as stream:
+            line = stream.readline().decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as e:  # not gzip, truncated, not text
+        raise InputError(f"{unit.uri}: not readable as {fmt} ({e})") from e
     if not line.strip():
         raise InputError(f"{unit.uri}: empty file; a CSV input needs a header row")
     return next(csv.reader([line]))

@@ -117,6 +117,14 @@ def test_refusals_say_what_to_fix(version, inputs, tmp_path):
     wrong = wrong.model_copy(update={"output": batch.Output(uri=f"{(tmp_path / 'o3').as_uri()}/", passthrough=["customer_id"])})
     with pytest.raises(entry.Refused, match=r"no column 'customer_id' \(a passthrough column of the run\)"):
         entry.run(wrong, index=0, digest=version[1])
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "gz" / "day.csv.gz").write_bytes(b"island,bill_length_mm\n")  # not gzip
+    corrupt = request(version, inputs, tmp_path / "o4").model_copy(
+        update={"input": batch.Input(uri=(tmp_path / "gz" / "day.csv.gz").as_uri())}
+    )
+    with pytest.raises(entry.Refused, match=r"day\.csv\.gz: not readable as csv\.gz") as refused:
+        entry.run(corrupt, index=0, digest=version[1])
+    assert refused.value.reason == "InvalidInput"
 
 
 def test_a_drift_sample_of_the_scored_rows_is_a_window_the_drift_check_reads(version, inputs, tmp_path):

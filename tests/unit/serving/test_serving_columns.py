@@ -145,3 +145,30 @@ def test_a_scored_row_is_the_online_prediction_of_that_row(version, threshold):
 
 def features_of(version) -> schema.FeatureSchema:
     return schema.FeatureSchema.from_card(version.card)
+
+
+def test_a_regression_scores_values_and_has_no_probabilities(tmp_path):
+    from sklearn import compose, linear_model, pipeline, preprocessing
+
+    frame = batchmodel.penguins().dropna(subset=["body_mass_g", "flipper_length_mm", "island"])
+    X, y = frame[["island", "flipper_length_mm"]], frame["body_mass_g"]
+    prep = compose.ColumnTransformer([("cat", preprocessing.OneHotEncoder(), ["island"])], remainder="passthrough")
+    model = pipeline.make_pipeline(prep, linear_model.LinearRegression()).fit(X, y)
+    card = {
+        "problem": {"task": "regression", "target": "body_mass_g"},
+        "featureSchema": [
+            {"name": "island", "type": "categorical", "categories": sorted(X["island"].unique()), "nullable": False},
+            {"name": "flipper_length_mm", "type": "numeric", "nullable": False},
+        ],
+    }
+    output = batch.Output(uri="file:///out/", include=["prediction", "probabilities"])
+    block = postprocessing.Postprocessing()
+    scored = scorer.Scorer(model, card, block=block, output=output, version=2).score(
+        pa.Table.from_pandas(X, preserve_index=False)
+    )
+    assert scored.table.column_names == ["prediction"] and scored.table.schema.field("prediction").type == pa.float64()
+    online = postprocessing.Decider(model, card, block).predict(
+        schema.FeatureSchema.from_card(card).frame_from_instances([{"island": "Dream", "flipper_length_mm": 190.0}])
+    )
+    row = X.reset_index(drop=True).index[(X["island"].to_numpy() == "Dream") & (X["flipper_length_mm"].to_numpy() == 190.0)][0]
+    assert scored.table.column("prediction")[int(row)].as_py() == pytest.approx(online.labels[0], rel=1e-12)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Exact versions of every dependency of ".[test]": what .venv and the image install (`make lock`).
 LOCK := constraints.txt
 
-.PHONY: test demo unit integration static crds lint format clean lock bench
+.PHONY: test demo unit integration static crds lint format clean lock
 
 # Create or reuse the virtual environment; reinstall when the project's dependencies or their
 # locked versions change.
@@ -27,12 +27,6 @@ unit: $(STAMP)  ## pure tests only: no processes, no sockets (tests/unit/conftes
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
-
-# Each script runs our code and its competitor in one process run and ends with a RESULT line.
-# Some need the `benchmark` extra (pip install -e ".[benchmark]"). One: make bench BENCHMARKS=benchmarks/batch.py
-BENCHMARKS ?= $(wildcard benchmarks/*.py)
-bench: $(STAMP)  ## the benchmarks of benchmarks/, one after the other
-	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 crds: $(STAMP)  ## regenerate crds/ from operator/mlkube/api
 	$(BIN)/mlkube crds crds/

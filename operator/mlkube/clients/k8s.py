@@ -61,6 +61,7 @@ TRAININGJOBS = of_kind(kinds.TRAININGJOB)
 MODELVERSIONS = of_kind(kinds.MODELVERSION)
 MODELDEPLOYMENTS = of_kind(kinds.MODELDEPLOYMENT)
 DRIFTMONITORS = of_kind(kinds.DRIFTMONITOR)
+BATCHPREDICTIONS = of_kind(kinds.BATCHPREDICTION)
 EVENTS = Resource("", "v1", "events", "Event")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 PODS = Resource("", "v1", "pods", "Pod")
@@ -82,6 +83,7 @@ _BY_KIND = {
         MODELVERSIONS,
         MODELDEPLOYMENTS,
         DRIFTMONITORS,
+        BATCHPREDICTIONS,
         EVENTS,
         NAMESPACES,
         PODS,

@@ -6,7 +6,8 @@ order and dtypes are those the pipeline was fitted on. Every refusal is a `Schem
 message names the instance or input and the feature, and says what was expected. A sensitive
 feature the model needs at prediction time (a `threshold_optimizer` mitigation decides per group;
 the card marks it `sensitive` with its `groups`) is named as such when it is missing, and a group
-the model has no threshold for is refused.
+the model has no threshold for is refused. Batch scoring applies the same rules to whole columns
+(`columns.validate`), with the same messages.
 
 Validation is one pass of cheap type checks per value followed by one numpy conversion per
 column; when every feature is numeric the frame is built from a single float block, which is
@@ -182,12 +183,10 @@ class FeatureSchema:
         for i, value in enumerate(values):
             if value is None:
                 if not feature.nullable or feature.sensitive:
-                    raise SchemaError(
-                        f"{where}[{i}]: feature '{feature.name}' is null but the model does not accept nulls{feature.why_required}"
-                    )
+                    raise SchemaError(f"{where}[{i}]: {null_refusal(feature)}")
                 has_null = True
             elif not _is_valid(feature, value):
-                raise SchemaError(f"{where}[{i}]: feature '{feature.name}' {_expectation(feature)}, got {value!r}")
+                raise SchemaError(f"{where}[{i}]: {type_refusal(feature)}, got {value!r}")
             elif feature.groups is not None and str(value) not in feature.groups:
                 known = ", ".join(repr(g) for g in sorted(feature.groups)[:10])
                 raise SchemaError(
@@ -200,8 +199,7 @@ class FeatureSchema:
                 and feature.categories is not None
                 and value not in feature.categories
             ):
-                known = ", ".join(repr(c) for c in sorted(feature.categories, key=str)[:10])
-                raise SchemaError(f"{where}[{i}]: feature '{feature.name}' has unknown category {value!r} (known: {known})")
+                raise SchemaError(f"{where}[{i}]: {unknown_refusal(feature)} {value!r} (known: {known_categories(feature)})")
         if feature.kind == "numeric":
             return np.array(values, dtype=np.float64)  # None becomes NaN, which the imputer handles
         if feature.kind == "boolean" and not has_null:
@@ -218,6 +216,26 @@ def _is_valid(feature: Feature, value: Any) -> bool:
     if feature.categories_are_text:
         return kind is str
     return kind in _NUMBER_TYPES or kind is bool
+
+
+def null_refusal(feature: Feature) -> str:
+    """Why a null is refused: ``feature 'x' is null but the model does not accept nulls``."""
+    return f"feature '{feature.name}' is null but the model does not accept nulls{feature.why_required}"
+
+
+def type_refusal(feature: Feature) -> str:
+    """Why a value of the wrong type is refused, without the value: ``feature 'x' expects a number``."""
+    return f"feature '{feature.name}' {_expectation(feature)}"
+
+
+def unknown_refusal(feature: Feature) -> str:
+    """Why an unknown category is refused (reject mode), without the value."""
+    return f"feature '{feature.name}' has unknown category"
+
+
+def known_categories(feature: Feature) -> str:
+    """The first known categories, as a refusal lists them."""
+    return ", ".join(repr(c) for c in sorted(feature.categories or (), key=str)[:10])
 
 
 def _expectation(feature: Feature) -> str:

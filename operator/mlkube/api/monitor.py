@@ -93,8 +93,11 @@ class Action(base.ApiModel):
 class DriftMonitorSpec(base.ApiModel):
     """Desired state of a DriftMonitor."""
 
-    deployment_ref: base.ObjectName
-    """Name of the ModelDeployment in the same namespace."""
+    deployment_ref: base.ObjectName | None = None
+    """Name of the ModelDeployment in the same namespace whose captured traffic is analysed."""
+    batch_prediction_ref: base.ObjectName | None = None
+    """Or, for a model that is only scored in batch: name of the BatchPrediction in the same
+    namespace whose scored rows are analysed (its ``spec.monitor.driftMonitorRef`` names this monitor)."""
     scope: Literal["stable", "all"] = "stable"
     """Analyse traffic answered by the stable version only, or by every version."""
     interval: base.Duration = "5m"
@@ -117,6 +120,35 @@ class DriftMonitorSpec(base.ApiModel):
     """Alert routing."""
     action: Action = pydantic.Field(default_factory=Action)
     """What drift does."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.deploymentRef) != has(self.batchPredictionRef)",
+                    "message": "set exactly one of deploymentRef or batchPredictionRef",
+                }
+            ]
+        }
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _one_source(self) -> DriftMonitorSpec:
+        if (self.deployment_ref is None) == (self.batch_prediction_ref is None):
+            raise ValueError("set exactly one of deploymentRef or batchPredictionRef")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The name whose inference log is analysed: the ModelDeployment's or the BatchPrediction's."""
+        return self.deployment_ref or self.batch_prediction_ref or ""
+
+    @property
+    def source_description(self) -> str:
+        """``ModelDeployment churn-prod`` or ``BatchPrediction churn-nightly``, for messages."""
+        if self.deployment_ref is not None:
+            return f"ModelDeployment {self.deployment_ref}"
+        return f"BatchPrediction {self.batch_prediction_ref}"
 
 
 class FeatureDrift(base.ApiModel):

@@ -59,13 +59,14 @@ def credentials_secret(spec: batch.BatchPredictionSpec, storage: project.Storage
 def capture(
     dmon: dict[str, Any], dmon_spec: monitor.DriftMonitorSpec, *, project_name: str, storage: project.Storage
 ) -> scoring.Capture:
-    """Where the scored rows join the inference log read by DriftMonitor ``dmon``: its
-    ModelDeployment's log in the project's storage, at most its window's size of rows."""
+    """Where the scored rows join the inference log read by DriftMonitor ``dmon``: the log of its
+    ModelDeployment, or its own BatchPrediction's, in the project's storage; at most its window's
+    size of rows."""
     return scoring.Capture(
         uri=storage.uri.rstrip("/"),
         endpoint=storage.endpoint,
         namespace=dmon["metadata"]["namespace"],
-        deployment=dmon_spec.deployment_ref,
+        deployment=dmon_spec.source,
         project=project_name,
         rows=dmon_spec.window.size,
     )

@@ -35,7 +35,7 @@ def drift_request(
     primary_metric: str,
     now: datetime.datetime,
 ) -> driftcheck.DriftCheckRequest:
-    """The analysis of the window ending at ``now`` of ``spec.deploymentRef``'s traffic, against the
+    """The analysis of the window ending at ``now`` of ``spec.deploymentRef``'s traffic (or ``spec.batchPredictionRef``'s scored rows), against the
     reference of the served version ``entry`` pinned to its registered digest; the report is named
     after ``now``."""
     root = storage.uri.rstrip("/")
@@ -47,7 +47,7 @@ def drift_request(
             uri=root,
             endpoint=storage.endpoint,
             namespace=namespace,
-            deployment=spec.deployment_ref,
+            deployment=spec.source,
             versions=[entry.version] if spec.scope == "stable" else None,
             size=spec.window.size,
             since=timestamps.format(now - base.parse_duration(spec.window.duration)),

@@ -158,7 +158,7 @@ def _start(
         )
     capture_to = None
     if spec.monitor.drift_monitor_ref:
-        found = _monitored(spec, observed.monitor)
+        found = _monitored(spec, observed.monitor, bp_name=obj["metadata"]["name"])
         if not isinstance(found, tuple):
             return found
         dmon, dmon_spec = found
@@ -170,10 +170,13 @@ def _start(
 
 
 def _monitored(
-    spec: batch.BatchPredictionSpec, monitor: tuple[dict[str, Any], dict[str, Any] | None] | plans.Unresolved | None
+    spec: batch.BatchPredictionSpec,
+    monitor: tuple[dict[str, Any], dict[str, Any] | None] | plans.Unresolved | None,
+    *,
+    bp_name: str,
 ) -> tuple[dict[str, Any], Any] | plans.Unresolved | str:
     """spec.monitor.driftMonitorRef's DriftMonitor and its parsed spec, once it watches a
-    deployment of the same project."""
+    deployment of the same project, or this BatchPrediction (``bp_name``) itself."""
     ref = spec.monitor.drift_monitor_ref
     if monitor is None:
         return plans.Unresolved("DriftMonitorNotRead", f"Waiting to read DriftMonitor {ref!r}")
@@ -186,6 +189,13 @@ def _monitored(
         return plans.Unresolved(
             "DriftMonitorInvalid", f"spec.monitor.driftMonitorRef: DriftMonitor {ref!r} is invalid: {errors.describe(error)}"
         )
+    if dmon_spec.batch_prediction_ref is not None:
+        if dmon_spec.batch_prediction_ref != bp_name:
+            return (
+                f"spec.monitor.driftMonitorRef: DriftMonitor {ref!r} watches BatchPrediction "
+                f"{dmon_spec.batch_prediction_ref!r}, not this one; name a DriftMonitor whose batchPredictionRef is {bp_name!r}"
+            )
+        return dmon, dmon_spec
     if mdep is None:
         return plans.Unresolved(
             "DeploymentNotFound",

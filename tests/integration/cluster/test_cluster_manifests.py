@@ -10,6 +10,7 @@ import subprocess
 import cluster_schemas as cs
 import pytest
 
+from mlkube.api import kinds
 from mlkube.control.manifests import servingruntime
 
 KUSTOMIZATIONS = ["base", "tenant", "overlays/dev", "overlays/production", "overlays/cluster-wide", "samples", "monitoring"]
@@ -56,13 +57,7 @@ def test_generated_crds_validate_against_kubernetes_schemas():
 
 def test_base_installs_the_crd_of_every_kind():
     names = {o["metadata"]["name"] for o in _all_objects("base") if o["kind"] == "CustomResourceDefinition"}
-    assert names == {
-        "mlprojects.mlkube.io",
-        "trainingjobs.mlkube.io",
-        "modelversions.mlkube.io",
-        "modeldeployments.mlkube.io",
-        "driftmonitors.mlkube.io",
-    }
+    assert names == {kind.crd_name for kind in kinds.ALL}
 
 
 def test_samples_validate_against_our_crds():

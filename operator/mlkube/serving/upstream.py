@@ -19,6 +19,7 @@ import dataclasses
 import urllib.parse
 
 MAX_IDLE_PER_HOST = 256
+MAX_REMEMBERED_URLS = 1024
 _HEADER_LIMIT = 64 * 1024
 
 
@@ -43,21 +44,20 @@ class Pool:
     def __init__(self, *, max_idle_per_host: int = MAX_IDLE_PER_HOST):
         self.max_idle_per_host = max_idle_per_host
         self._idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._starts: dict[tuple[str, str], tuple[tuple[str, int], bytes]] = {}
 
     async def request(
         self, method: str, url: str, *, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 30.0
     ) -> Response:
         """Send one request and read the whole response; raises UpstreamError or asyncio.TimeoutError."""
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise UpstreamError(f"{url}: only http:// URLs are supported")
-        key = (parts.hostname, parts.port or 80)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        head = [f"{method} {target} HTTP/1.1", f"host: {parts.netloc}", f"content-length: {len(body)}"]
-        head.extend(f"{name}: {value}" for name, value in (headers or {}).items())
-        message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        start = self._starts.get((method, url))
+        if start is None:
+            start = self._start(method, url)
+        key, request_line = start
+        head = request_line + b"content-length: %d\r\n" % len(body)
+        if headers:
+            head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
+        message = head + b"\r\n" + body
         async with asyncio.timeout(timeout):
             idle = self._idle.get(key)
             if idle:
@@ -74,6 +74,20 @@ class Pool:
                 return await self._exchange(key, connection, message, reused=False)
             except _Stale as e:
                 raise UpstreamError(f"{key[0]}:{key[1]} closed the connection without answering") from e
+
+    def _start(self, method: str, url: str) -> tuple[tuple[str, int], bytes]:
+        """(host, port) and the request line and host header of `method url`, parsed once per URL."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise UpstreamError(f"{url}: only http:// URLs are supported")
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        start = ((parts.hostname, parts.port or 80), f"{method} {target} HTTP/1.1\r\nhost: {parts.netloc}\r\n".encode("latin-1"))
+        if len(self._starts) >= MAX_REMEMBERED_URLS:
+            self._starts.clear()  # the URLs of tables long gone
+        self._starts[(method, url)] = start
+        return start
 
     async def _exchange(self, key, connection, message: bytes, *, reused: bool) -> Response:
         reader, writer = connection

@@ -17,6 +17,11 @@ this path, more than the routing itself (see `benchmarks/serving.py`).
 Requests on one connection are answered in order, one at a time (pipelined requests wait in
 the buffer). `Connection: close` is honoured. A head over 64 KiB is aiohttp's to refuse.
 
+`serve()` runs it all: the listening socket, lean connections, aiohttp's application for the
+rest, idle lean connections closed after aiohttp's keep-alive timeout, and on SIGTERM or SIGINT
+a shutdown as `aiohttp.web.run_app` does it (the application's cleanup runs: the router's
+flushes its capture buffer).
+
 Must not: route, forward or capture (the router does); interpret bodies.
 """
 
@@ -27,15 +32,22 @@ import dataclasses
 import email.utils
 import http
 import logging
+import re
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
+
 log = logging.getLogger("mlkube.serving.front")
 
 HEAD_LIMIT = 64 * 1024
+KEEPALIVE_SECONDS = 75.0  # aiohttp's keep-alive timeout
 _HEAD_END = b"\r\n\r\n"
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*").fullmatch  # name: value
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,12 +169,7 @@ class Connection(asyncio.Protocol):
             self._next()
 
     def _response(self, answer: Answer, keep_alive: bool) -> bytes:
-        status = answer.status
-        try:
-            reason = http.HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
-        lines = [f"HTTP/1.1 {status} {reason}"]
+        lines = [f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}"]
         lines.extend(f"{name}: {value}" for name, value in answer.headers)
         lines.append(f"Content-Length: {len(answer.body)}")
         lines.append(f"Date: {_http_date()}")
@@ -193,8 +200,8 @@ class Connection(asyncio.Protocol):
 
 def _parse_head(head: bytes) -> tuple[str, dict[str, str]] | None:
     """(path, headers) of a plain HTTP/1.1 POST head, or None for anything aiohttp should judge."""
-    if not head.isascii():
-        return None
+    if not head.isascii() or head.count(b"\r") != head.count(b"\n"):
+        return None  # a byte that is not ASCII, or a CR or LF that does not end a line
     lines = head.split(b"\r\n")
     request_line = lines[0].split(b" ")
     if len(request_line) != 3 or request_line[0] != b"POST" or request_line[2] != b"HTTP/1.1":
@@ -204,15 +211,15 @@ def _parse_head(head: bytes) -> tuple[str, dict[str, str]] | None:
         return None
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or not _TOKEN_CHARS.issuperset(name) or b"\r" in line or b"\n" in line:
-            return None  # no colon, whitespace before it, obsolete folding, a stray CR or LF
-        key = name.lower().decode()
+        field = _FIELD(line)
+        if field is None:
+            return None  # no colon, whitespace before it, obsolete line folding
+        key = field[1].lower().decode()
         if key in headers:
             if key in ("content-length", "transfer-encoding", "host", "connection"):
                 return None
             continue  # the first one counts, as aiohttp's request.headers.get answers
-        headers[key] = value.strip(b" \t").decode()
+        headers[key] = field[2].decode()
     return target.decode(), headers
 
 
@@ -224,3 +231,54 @@ def _http_date() -> str:
     if _date_cache[0] != now:
         _date_cache[0], _date_cache[1] = now, email.utils.formatdate(now, usegmt=True)
     return _date_cache[1]
+
+
+async def serve(
+    app: web.Application,
+    *,
+    answer: Callable[[Request], Awaitable[Answer]],
+    is_lean: Callable[[str], bool],
+    max_body_bytes: int,
+    host: str,
+    port: int,
+) -> None:
+    """Serve until SIGTERM or SIGINT: lean requests by `answer`, the rest by `app`; then clean up."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    connections: set[Connection] = set()
+
+    def connection() -> Connection:
+        return Connection(
+            handle=answer,
+            is_hot=is_lean,
+            fallback=runner.server,
+            max_body_bytes=max_body_bytes,
+            server_software=SERVER_SOFTWARE,
+            connections=connections,
+        )
+
+    server = await loop.create_server(connection, host, port)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    sweeper = loop.create_task(_close_idle(connections))
+    try:
+        await stop.wait()
+    finally:
+        sweeper.cancel()
+        server.close()
+        deadline = loop.time() + 10
+        while any(not c.close_if_idle() for c in list(connections)) and loop.time() < deadline:
+            await asyncio.sleep(0.05)  # let the answers in progress be written
+        await runner.cleanup()
+
+
+async def _close_idle(connections: set[Connection]) -> None:
+    """Close lean connections idle for KEEPALIVE_SECONDS, as aiohttp closes its own."""
+    while True:
+        await asyncio.sleep(KEEPALIVE_SECONDS / 5)
+        now = time.monotonic()
+        for c in list(connections):
+            if now - c.last_active > KEEPALIVE_SECONDS:
+                c.close_if_idle()

@@ -4,10 +4,15 @@ Owns the request path: `POST /v1/models/{deployment}:predict|:explain` and
 `/v2/models/{deployment}/infer` (and the same under `/preview/` for the blue/green preview)
 pick a version with `routing`, forward to that version's InferenceService with the model name
 rewritten over pooled keep-alive connections (`upstream.py`), and answer with the backend's
-body plus `x-request-id` and `x-mlkube-version`. After the answer is ready the router, without
-waiting: mirrors a share of requests to the shadow (and a canary's requests to the stable) and
-measures agreement (in micro-batches, see `mirror.py`), offers a capture record, and remembers the request id (with a reference
-to the response body, for scoring the feedback: see `feedback.py`) for feedback. A
+body plus `x-request-id` and `x-mlkube-version`. Plain inference requests are read and answered
+by the lean front door (`front.py`, `answer`), every other request by the aiohttp application
+(`application`, `infer`); both take the same path through `_forward`. What each request needs
+from the routing table (the split's weights, backend URLs, the lean paths) is computed once per
+table (`Compiled`). After the answer is ready the router, without waiting: mirrors a share
+of requests to the shadow (and a canary's requests to the stable) and measures agreement (in
+micro-batches, see `mirror.py`), offers a capture record (serialised later, off the request
+path: see `capture.py`), and remembers the request id (with a reference to the response body,
+for scoring the feedback: see `feedback.py`) for feedback. A
 mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
 calls are in flight, beyond that they are skipped and counted. An unreachable backend is a 502.
 
@@ -35,14 +40,11 @@ import json
 import logging
 import os
 import random
-import signal
 import time
-import uuid
 from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.http import SERVER_SOFTWARE
 
 from mlkube.api import inference_log
 from mlkube.ml import errors as ml_errors
@@ -54,7 +56,6 @@ log = logging.getLogger("mlkube.serving.router")
 REQUEST_ID = "x-request-id"
 VERSION_HEADER = "x-mlkube-version"
 _FORWARDED = ("content-type", "inference-header-content-length")
-KEEPALIVE_SECONDS = 75.0  # aiohttp's keep-alive timeout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +193,7 @@ class Router:
 
     def _request_id(self, sent: str | None) -> str:
         if not sent or sent in self.index:  # an id served before keeps its own feedback
-            return uuid.uuid4().hex
+            return os.urandom(16).hex()  # 128 random bits, like uuid4().hex without the object
         return sent
 
     def _choose(self, compiled: Compiled, headers: Any, *, preview: bool) -> routing.Choice | None:
@@ -442,51 +443,12 @@ def main(argv: list[str] | None = None) -> None:
         uvloop = None
     if uvloop is not None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(serve(app, router, host=os.environ.get("MLKUBE_BIND_HOST", "0.0.0.0"), port=args.port))
-
-
-async def serve(app: web.Application, router: Router, *, host: str, port: int) -> None:
-    """Serve `app` behind the lean front (`front.py`) until SIGTERM or SIGINT, then clean up as
-    `aiohttp.web.run_app` does: the app's cleanup flushes the capture buffer."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    loop = asyncio.get_running_loop()
-    connections: set[front.Connection] = set()
-
-    def connection() -> front.Connection:
-        return front.Connection(
-            handle=router.answer,
-            is_hot=router.is_lean,
-            fallback=runner.server,
-            max_body_bytes=router.max_request_bytes,
-            server_software=SERVER_SOFTWARE,
-            connections=connections,
+    host = os.environ.get("MLKUBE_BIND_HOST", "0.0.0.0")
+    asyncio.run(
+        front.serve(
+            app, answer=router.answer, is_lean=router.is_lean, max_body_bytes=router.max_request_bytes, host=host, port=args.port
         )
-
-    server = await loop.create_server(connection, host, port)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    sweeper = loop.create_task(_close_idle(connections))
-    try:
-        await stop.wait()
-    finally:
-        sweeper.cancel()
-        server.close()
-        deadline = loop.time() + 10
-        while any(not c.close_if_idle() for c in list(connections)) and loop.time() < deadline:
-            await asyncio.sleep(0.05)  # let the answers in progress be written
-        await runner.cleanup()
-
-
-async def _close_idle(connections: set[front.Connection]) -> None:
-    """Close lean connections idle for KEEPALIVE_SECONDS, as aiohttp closes its own."""
-    while True:
-        await asyncio.sleep(KEEPALIVE_SECONDS / 5)
-        now = time.monotonic()
-        for c in list(connections):
-            if now - c.last_active > KEEPALIVE_SECONDS:
-                c.close_if_idle()
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ def model_env(obj: dict) -> dict[str, str]:
 
 
 def test_the_defaults_are_the_model_servers_own_and_are_not_written():
-    assert "MLKUBE_BATCHING" not in model_env(mdep())
-    assert "MLKUBE_BATCHING" not in model_env(mdep(serving={"batching": {"enabled": True}}))
+    assert server.BATCHING_ENV not in model_env(mdep())
+    assert server.BATCHING_ENV not in model_env(mdep(serving={"batching": {"enabled": True}}))
     assert server.batching_of(None) == deployment.Batching(enabled=True, max_batch_size=64, max_latency="2ms")
 
 
@@ -26,7 +26,7 @@ def test_the_defaults_are_the_model_servers_own_and_are_not_written():
     [{"enabled": False}, {"maxBatchSize": 256, "maxLatency": "10ms"}, {"maxLatency": "1s"}],
 )
 def test_a_batching_block_reaches_the_model_server_as_the_user_wrote_it(batching):
-    value = model_env(mdep(serving={"batching": batching}))["MLKUBE_BATCHING"]
+    value = model_env(mdep(serving={"batching": batching}))[server.BATCHING_ENV]
     assert server.batching_of(value) == deployment.Batching.model_validate(batching)
     assert json.loads(value) == {"enabled": True, "maxBatchSize": 64, "maxLatency": "2ms", **batching}
 

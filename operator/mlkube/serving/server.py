@@ -11,10 +11,11 @@ answers `:explain` with occlusion attributions (see `explain.py`). Every respons
 `x-request-id` (the client's, or a new one); V2 responses also carry it as `id`.
 
 Predictions take the lean path of `endpoints.py` (KServe's app answers everything else, and the
-unusual bodies). With batching on (the default; `--batching`, from the ModelDeployment's
-`spec.serving.batching`), concurrent requests are validated one by one, scored in one pipeline
-call (`batcher.py`) and answered one by one; when that call fails, each request of the batch is
-scored alone, so a request the pipeline cannot score fails alone.
+unusual bodies, through `predict`). With batching on (the default; `--batching`, from the
+ModelDeployment's `spec.serving.batching`), the lean path's concurrent requests are validated
+one by one, scored in one pipeline call (`batcher.py`) and answered one by one; when that call
+fails, each request of the batch is scored alone, so a request the pipeline cannot score fails
+alone.
 
 The server serves its one version for its whole life: KServe's model repository routes
 (`/v2/repository/models/<m>/load|unload`) are off (404), and readiness (`/v2/health/ready`,
@@ -136,9 +137,10 @@ class VersionModel(kserve.Model):
             headers[REQUEST_ID] = body_id or uuid.uuid4().hex
         return payload
 
-    async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict | None = None) -> Any:
-        """KServe's path (bodies the lean path hands over): the same validation, scoring and bodies."""
-        prediction = await self.score(self._rows(payload))
+    def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict | None = None) -> Any:
+        """KServe's path (the unusual bodies the lean path hands over): the same validation and
+        bodies; scored at once, alone (a synchronous call, as KServe's Model contract has it)."""
+        prediction = self.decider.predict(self.schema.frame([self._rows(payload)]))
         if isinstance(payload, infer_type.InferRequest):
             return self._v2_response(prediction, _request_id(headers, payload))
         return endpoints.v1_body(prediction)

@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.benchmark-stamp
+BENCHMARKS := $(sort $(wildcard benchmarks/*.py))
 # Exact versions of every dependency of ".[test]": what .venv and the image install (`make lock`).
 LOCK := constraints.txt
 
-.PHONY: test demo unit integration static crds lint format clean lock
+.PHONY: test demo unit integration static crds lint format clean lock bench
 
 # Create or reuse the virtual environment; reinstall when the project's dependencies or their
 # locked versions change.
@@ -41,6 +43,30 @@ lint: $(STAMP)  ## ruff, the formatter and the layering contracts (all also run 
 
 format: $(STAMP)  ## apply ruff format
 	$(BIN)/ruff format operator tests benchmarks
+
+# The benchmark extra on top of the test install: the competitors the scripts run beside our
+# code (kmock, Evidently) and psutil. The lock keeps every package they share with mlkube at its
+# tested version; what only they need resolves within the extra's bounds.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[test,benchmark]"
+	@touch $(BENCH_STAMP)
+
+# Every script in benchmarks/, one after the other (each runs its comparison in one process run
+# and ends with a RESULT line), then the RESULT lines together. Fails if a script fails or
+# prints no RESULT line. Nothing is downloaded while they run; DO_NOT_TRACK turns off Evidently's
+# usage telemetry.
+bench: SHELL := /bin/bash
+bench: $(BENCH_STAMP)  ## every benchmark, then their RESULT lines (README, "Performance")
+	@set -uo pipefail; status=0; results=(); \
+	for script in $(BENCHMARKS); do \
+	  echo "==> $(BIN)/python $$script"; \
+	  output=$$(mktemp); \
+	  DO_NOT_TRACK=1 $(BIN)/python $$script 2>&1 | tee "$$output" || status=1; \
+	  line=$$(grep '^RESULT ' "$$output" | tail -n 1); rm -f "$$output"; \
+	  if [ -z "$$line" ]; then status=1; line="no RESULT line: the script failed (its output is above)"; fi; \
+	  results+=("$$script: $$line"); \
+	done; \
+	echo; echo "== RESULT lines"; printf '%s\n' "$${results[@]}"; exit $$status
 
 # Resolve ".[test]" afresh (the newest versions pyproject.toml allows) in a scratch virtual
 # environment and pin every package it installed. Review the diff, then `make test`.

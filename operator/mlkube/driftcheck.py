@@ -5,10 +5,11 @@ token-less trainers' ServiceAccount, with the project's storage credentials (and
 operator's). It reads the request (``mlkube.api.driftcheck.DriftCheckRequest``) from
 ``$MLKUBE_DRIFTCHECK_REQUEST`` (stdin when unset, for a check run by hand), reads the served
 version's model card and reference profile, verified against the registry's digest and the
-manifest, reads the latest window of captured traffic with its feedback, scores data, prediction
-and concept drift, writes the HTML report to the project's storage and answers with a
+manifest, reads the latest window of captured traffic with its feedback, scores data, prediction,
+concept drift and (when asked) bias drift across the sensitive features, writes the HTML report to the project's storage and answers with a
 ``DriftCheckResult``: in the termination message (``--result``, default ``/dev/termination-log``,
-at most 4096 bytes: the least important features are left out first) and on the last stdout line.
+at most 4096 bytes: the least important features, then the least moved group metrics, are left out
+first) and on the last stdout line.
 A check that cannot analyse answers ``{"error": "..."}`` (``DriftCheckError``) and exits 1.
 
 Must not: unpickle anything. The model itself (``model.joblib``) is never read: the card holds
@@ -31,7 +32,7 @@ import pydantic
 from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
 from mlkube.common import containerpath, timestamps
-from mlkube.ml import artifacts, drift, drift_performance, errors, report, storage, traffic
+from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
@@ -56,12 +57,14 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     reference = pd.read_parquet(io.BytesIO(files[artifacts.REFERENCE]))
     schema = card["featureSchema"]
     features = [f["name"] for f in schema]
+    # Sensitive features the model does not take are read from the requests too (clients send them for bias drift).
+    sensitive = [c for c in (card.get("fairness") or {}).get("sensitiveFeatures", []) if c not in features]
     window_options = storage.Options(endpoint=window_spec.endpoint, default_credentials=request.default_credentials)
     current = traffic.window(
         window_spec.uri,
         namespace=window_spec.namespace,
         deployment=window_spec.deployment,
-        features=features,
+        features=[*features, *sensitive] if request.fairness is not None else features,
         since=timestamps.parse(window_spec.since),
         size=window_spec.size,
         versions=window_spec.versions,
@@ -94,6 +97,7 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
         categorical=is_classifier,
     )
     performance = _performance(request.concept_drift, card, current)
+    bias = None if request.fairness is None else drift_fairness.check(request.fairness, card, current)
     status = result.to_status(explain.top_k, prediction=prediction, performance=performance)
     page = report.render(
         result,
@@ -103,15 +107,20 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
         subtitle=_reference_note(card),
         performance=performance,
         prediction=prediction,
+        bias=bias,
     )
     storage.write_bytes(request.report.uri, page.encode(), options=window_options)
-    drifting = result.dataset_drift or prediction.drifted or bool(performance and performance.drifted)
+    drifting = (
+        result.dataset_drift or prediction.drifted or bool(performance and performance.drifted) or bool(bias and bias.drifted)
+    )
     summary = result.explanation(explain.top_k)
     if performance is not None and performance.drifted:
         summary += (
             f" {performance.metric} fell from {performance.baseline:.3f} to {performance.current:.3f}"
             f" on {performance.samples} labeled requests."
         )
+    if bias is not None and bias.drifted:
+        summary += " " + drift_fairness.summary_sentence(bias)
     return driftcheck_api.DriftCheckResult.model_validate(
         {
             **status,
@@ -119,6 +128,7 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
             "samples": samples,
             "summary": summary,
             "reportUri": request.report.uri,
+            **({"fairness": bias.wire()} if bias is not None else {}),
         }
     )
 
@@ -193,6 +203,10 @@ def compact(answer: dict[str, Any]) -> bytes:
     encoded = _encode(answer)
     while len(encoded) > limit and answer.get("features"):
         answer["features"].pop()
+        encoded = _encode(answer)
+    shifts = (answer.get("fairness") or {}).get("shifts")
+    while len(encoded) > limit and shifts:
+        shifts.pop()
         encoded = _encode(answer)
     for key in ("summary", "error"):
         if len(encoded) > limit and isinstance(answer.get(key), str):

@@ -32,7 +32,8 @@ Result
     {"validation": {...}, "test": {...}}, "successCriteriaMet", "diagnostics": {"trialSeconds":
     {"p50", "max"}, "peakMemoryMiB", "overfitting": {"trainScore", "validationScore", "flagged"},
     "warnings": [...]}, "comparison": {...} | null, "lineage": {"data": [{"uri", "digest":
-    "sha256:<hex of the bytes read>", "rows"}], "image", "mlkubeVersion"}}`, exit code 0;
+    "sha256:<hex of the bytes read>", "rows"}], "image", "mlkubeVersion"}, "fairness": {...} | absent}`
+    (`api.training.Fairness`, when the project measures fairness), exit code 0;
     failure `{"ok": false, "reason": "DataError" | "InvalidSpec" | "TrainingFailed", "message":
     "<what went wrong and what to fix>"}`, exit code 2 when the input is at fault (retrying
     cannot help) and 1 otherwise; the message is also printed to stderr, without a traceback
@@ -130,6 +131,7 @@ def success(outcome, info, diagnostics: dict[str, Any]) -> dict[str, Any]:
         "diagnostics": diagnostics,
         "comparison": outcome.comparison,
         "lineage": outcome.lineage.wire(),
+        **({"fairness": outcome.fairness} if outcome.fairness is not None else {}),
     }
 
 
@@ -138,7 +140,8 @@ def failure(reason: str, message: str) -> dict[str, Any]:
 
 
 def compact(result: dict[str, Any]) -> bytes:
-    """The result as JSON within RESULT_LIMIT_BYTES: warnings, then long strings, are cut first."""
+    """The result as JSON within RESULT_LIMIT_BYTES: warnings, then long strings, are cut first, then
+    the fairness detail the model card keeps in full (data groups, then test groups, then intervals)."""
     result = json.loads(json.dumps(result, default=str))
     encoded = _encode(result)
     warnings = result.get("diagnostics", {}).get("warnings")
@@ -155,6 +158,15 @@ def compact(result: dict[str, Any]) -> bytes:
         if isinstance(result.get("comparison"), dict):
             result["comparison"].pop("error", None)
         encoded = _encode(result)
+    fairness = result.get("fairness")
+    for path in (("data", "groups"), ("groups",), ("intervals",), ("data",)):
+        if len(encoded) <= RESULT_LIMIT_BYTES or not isinstance(fairness, dict):
+            break
+        holder = fairness
+        for key in path[:-1]:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and holder.pop(path[-1], None) is not None:
+            encoded = _encode(result)
     return encoded
 
 

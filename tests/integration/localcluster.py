@@ -1,6 +1,6 @@
 """A whole local cluster for end-to-end tests: `mlkube local up --no-operator` (API server and
-process runtime) plus `mlkube operator` as its own process (so tests can kill and restart it),
-driven with kubectl as a user would. Shared by the lifecycle, rollout and drift suites."""
+process runtime) plus `mlkube operator` as its own process (so tests can kill and restart it, and
+scrape its metrics), driven with kubectl as a user would. Shared by the lifecycle, rollout and drift suites."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,13 +37,14 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 class Process:
     """A child process in its own session, with its output in a log file."""
 
-    def __init__(self, argv: list[str], log: pathlib.Path) -> None:
-        self.argv, self.log_path = argv, log
+    def __init__(self, argv: list[str], log: pathlib.Path, env: dict[str, str] | None = None) -> None:
+        self.argv, self.log_path, self.env = argv, log, env
         self.child: subprocess.Popen | None = None
 
     def start(self) -> Process:
+        env = {**os.environ, **self.env} if self.env else None
         with open(self.log_path, "a") as log:
-            self.child = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.child = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         return self
 
     def kill(self) -> None:
@@ -60,6 +63,12 @@ class Process:
                 self.kill()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class LocalCluster:
     """The embedded control plane and the operator, driven with kubectl."""
 
@@ -71,8 +80,11 @@ class LocalCluster:
             [sys.executable, "-m", "mlkube.cli", "local", "up", "--no-operator", "--state-dir", str(self.state), "--port", "0"],
             workdir / "control-plane.log",
         )
+        self.metrics_port = free_port()
         self.operator = Process(
-            [sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", self.kubeconfig], workdir / "operator.log"
+            [sys.executable, "-m", "mlkube.cli", "operator", "--kubeconfig", self.kubeconfig],
+            workdir / "operator.log",
+            env={"MLKUBE_METRICS_PORT": str(self.metrics_port)},
         )
         self._kubectl = shutil.which("kubectl")
 
@@ -87,6 +99,11 @@ class LocalCluster:
     def stop(self) -> None:
         self.operator.stop()
         self.plane.stop()
+
+    def operator_metrics(self) -> str:
+        """The operator's Prometheus exposition (``MLKUBE_METRICS_PORT``), as a scrape reads it."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+            return response.read().decode()
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         if self._kubectl is None:

@@ -67,6 +67,30 @@ LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "rmse", "mae", "r2", "mape"]
 
 
+# Summary fairness metrics (computed by the ML core on the test split, judged by fairness criteria).
+FAIRNESS_METRICS = (
+    "disparate_impact",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "equal_opportunity_difference",
+)
+FairnessMetric = Literal[
+    "disparate_impact", "demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference"
+]
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+}
+
+
+def compare(value: float, op: str, threshold: float) -> bool:
+    """Whether ``value op threshold`` holds (op is one of >=, >, <=, <, ==)."""
+    return _OPS[op](value, threshold)
+
+
 def is_improvement(metric: str, new: float, old: float, *, min_improvement: float = 0.0) -> bool:
     """Whether ``new`` beats ``old`` on ``metric`` by at least ``min_improvement``."""
     gain = old - new if metric in LOWER_IS_BETTER else new - old

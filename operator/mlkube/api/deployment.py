@@ -8,6 +8,7 @@ from typing import Literal
 import pydantic
 
 from mlkube.api import base
+from mlkube.api import replay as replay_api
 
 
 class ModelSelector(base.ApiModel):
@@ -242,6 +243,10 @@ class Strategy(base.ApiModel):
     the analysis keeps judging the new stable version; a Failing verdict (or mlkube.io/action=abort)
     in that time switches 100% of traffic back to it at once. Unset: the previous version is
     retired right after the promotion."""
+    replay: replay_api.Replay | None = None
+    """Replay before promote, for every strategy: once the candidate is Ready and before any live
+    request reaches it, it scores the newest captured requests the stable version answered (see
+    status.replay). Unset: no replay."""
 
 
 class Postprocessing(base.ApiModel):
@@ -480,3 +485,8 @@ class ModelDeploymentStatus(base.StatusBase):
     """The stable version before the last promotion, kept warm (0% of traffic) until scaleDownAt."""
     scale_down_at: str | None = None
     """When previousVersion is retired (the promotion plus strategy.scaleDownDelay)."""
+    replaying_since: str | None = None
+    """When the candidate's replay step began; while set the candidate takes no traffic (its
+    replay runs, or a failed replay paused the rollout)."""
+    replay: replay_api.ReplayStatus | None = None
+    """The replay of the current candidate (kept after the rollout ends, until the next one starts)."""

@@ -85,6 +85,8 @@ class DriftCheckRequest(base.ApiModel):
     """Concept drift."""
     explainability: monitor.Explainability = pydantic.Field(default_factory=monitor.Explainability)
     """Feature importance."""
+    fairness: monitor.BiasDrift | None = None
+    """Bias drift options; None: not analysed."""
     report: Report
     """Where the report goes."""
     default_credentials: bool = False
@@ -100,7 +102,7 @@ class DriftCheckResult(base.ApiModel):
     """
 
     phase: Literal["Healthy", "Drifting", "InsufficientData"]
-    """Drifting when the dataset, the predictions or the performance drifted."""
+    """Drifting when the dataset, the predictions, the performance or the group metrics drifted."""
     samples: int = pydantic.Field(ge=0)
     """Requests in the analysed window."""
     summary: str
@@ -115,6 +117,8 @@ class DriftCheckResult(base.ApiModel):
     """Prediction drift."""
     performance: monitor.Performance | None = None
     """Concept drift, when enough requests were labeled."""
+    fairness: monitor.BiasDriftResult | None = None
+    """Bias drift, when the request asked for it."""
     report_uri: str | None = None
     """The HTML report written."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pydantic
 
-from mlkube.api import base, deployment, modelversion, monitor, project, training
+from mlkube.api import base, batch, deployment, modelversion, monitor, project, training
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,5 +153,22 @@ DRIFTMONITOR = Kind(
     description="Compares live traffic with the training reference, explains what changed, alerts and starts retraining.",
 )
 
-ALL = (MLPROJECT, TRAININGJOB, MODELVERSION, MODELDEPLOYMENT, DRIFTMONITOR)
+BATCHPREDICTION = Kind(
+    kind="BatchPrediction",
+    plural="batchpredictions",
+    short_names=("bp",),
+    spec=batch.BatchPredictionSpec,
+    status=batch.BatchPredictionStatus,
+    columns=(
+        PrinterColumn("Project", "string", ".spec.projectRef"),
+        PrinterColumn("Version", "integer", ".status.modelVersion"),
+        PrinterColumn("Phase", "string", ".status.phase"),
+        PrinterColumn("Rows", "integer", ".status.rowsScored", "Rows scored"),
+        PrinterColumn("Failed", "integer", ".status.rowsFailed", "Rows that failed validation"),
+        AGE,
+    ),
+    description="Offline scoring of a dataset with a registered model version, sharded in the pods of an Indexed Job.",
+)
+
+ALL = (MLPROJECT, TRAININGJOB, MODELVERSION, MODELDEPLOYMENT, DRIFTMONITOR, BATCHPREDICTION)
 BY_KIND = {k.kind: k for k in ALL}

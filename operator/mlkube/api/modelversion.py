@@ -86,7 +86,7 @@ class ModelVersionSpec(base.ApiModel):
     fairness: dict[str, Any] | None = pydantic.Field(
         None, json_schema_extra={**_IMMUTABLE, "x-kubernetes-preserve-unknown-fields": True}
     )
-    """Fairness measurements, when the project has fairness criteria."""
+    """Fairness measurements of its run (``TrainingJob.status.fairness``), when the project measures fairness."""
     lineage: training.Lineage | None = pydantic.Field(None, json_schema_extra=_IMMUTABLE)
     """Where the version came from: its data sources (URI, content digest, rows), image, mlkube version."""
     approval: Approval = pydantic.Field(default_factory=Approval)
@@ -117,9 +117,10 @@ class ModelVersionStatus(base.StatusBase):
     primary_metric: str | None = None
     """The project's primary metric on the test partition, e.g. ``roc_auc=0.912``."""
     eligible: bool | None = None
-    """Whether the project's success criteria hold on its test metrics."""
+    """Whether the project's success criteria hold on its test metrics and its fairness criteria on
+    its fairness metrics."""
     failed_criteria: list[str] = []
-    """The success criteria it fails, e.g. ``roc_auc >= 0.9 (measured 0.85)``."""
+    """The success and fairness criteria it fails, e.g. ``roc_auc >= 0.9 (measured 0.85)``."""
     champion: bool = False
     """Whether it is the project's champion."""
     served_by: list[str] = []

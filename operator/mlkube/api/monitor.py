@@ -51,6 +51,20 @@ class ConceptDrift(base.ApiModel):
     """Labeled requests needed before performance is judged."""
 
 
+class BiasDrift(base.ApiModel):
+    """Bias drift: the served version's group metrics on captured traffic against its test partition.
+
+    Groups come from the project's sensitive features (the model card's fairness section); clients
+    send those columns with each request when the model does not take them as features."""
+
+    max_drop: float = pydantic.Field(0.1, gt=0, le=1)
+    """Drift when a group's selection rate (or, with feedback, its TPR) falls, its FPR rises, or a
+    summary metric worsens (disparate impact falls, a difference rises) by more than this."""
+    min_group_samples: int = pydantic.Field(30, ge=1)
+    """Requests a group needs in the window before its selection rate is judged (labeled favorable
+    requests for its tpr, labeled unfavorable ones for its fpr)."""
+
+
 class Explainability(base.ApiModel):
     """Feature importance in drift results."""
 
@@ -79,8 +93,11 @@ class Action(base.ApiModel):
 class DriftMonitorSpec(base.ApiModel):
     """Desired state of a DriftMonitor."""
 
-    deployment_ref: base.ObjectName
-    """Name of the ModelDeployment in the same namespace."""
+    deployment_ref: base.ObjectName | None = None
+    """Name of the ModelDeployment in the same namespace whose captured traffic is analysed."""
+    batch_prediction_ref: base.ObjectName | None = None
+    """Or, for a model that is only scored in batch: name of the BatchPrediction in the same
+    namespace whose scored rows are analysed (its ``spec.monitor.driftMonitorRef`` names this monitor)."""
     scope: Literal["stable", "all"] = "stable"
     """Analyse traffic answered by the stable version only, or by every version."""
     interval: base.Duration = "5m"
@@ -97,10 +114,41 @@ class DriftMonitorSpec(base.ApiModel):
     """Concept drift."""
     explainability: Explainability = pydantic.Field(default_factory=Explainability)
     """Feature importance."""
+    fairness: BiasDrift | None = None
+    """Bias drift across the project's sensitive features; off unless set."""
     alerting: Alerting = pydantic.Field(default_factory=Alerting)
     """Alert routing."""
     action: Action = pydantic.Field(default_factory=Action)
     """What drift does."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.deploymentRef) != has(self.batchPredictionRef)",
+                    "message": "set exactly one of deploymentRef or batchPredictionRef",
+                }
+            ]
+        }
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _one_source(self) -> DriftMonitorSpec:
+        if (self.deployment_ref is None) == (self.batch_prediction_ref is None):
+            raise ValueError("set exactly one of deploymentRef or batchPredictionRef")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The name whose inference log is analysed: the ModelDeployment's or the BatchPrediction's."""
+        return self.deployment_ref or self.batch_prediction_ref or ""
+
+    @property
+    def source_description(self) -> str:
+        """``ModelDeployment churn-prod`` or ``BatchPrediction churn-nightly``, for messages."""
+        if self.deployment_ref is not None:
+            return f"ModelDeployment {self.deployment_ref}"
+        return f"BatchPrediction {self.batch_prediction_ref}"
 
 
 class FeatureDrift(base.ApiModel):
@@ -146,6 +194,40 @@ class Performance(base.ApiModel):
     """Whether the drop exceeds maxDrop."""
 
 
+class GroupShift(base.ApiModel):
+    """One group metric on traffic against its value on the test partition."""
+
+    feature: str
+    """The sensitive feature."""
+    group: str
+    """The group (a value of the feature); empty for a summary metric."""
+    metric: str
+    """selection_rate, tpr, fpr, or a summary metric such as disparate_impact."""
+    baseline: float
+    """Its value on the version's test partition."""
+    current: float
+    """Its value on the window's traffic."""
+    samples: int = 0
+    """Requests (labeled requests, for tpr and fpr) of the group in the window."""
+    drifted: bool = False
+    """Whether it worsened by more than maxDrop."""
+
+
+class BiasDriftResult(base.ApiModel):
+    """Bias drift of the analysed window."""
+
+    drifted: bool = False
+    """Whether a group metric or a summary metric moved past maxDrop."""
+    metrics: dict[str, float] = {}
+    """Summary metrics on the window (selection rates only, unless enough requests are labeled)."""
+    baseline: dict[str, float] = {}
+    """The same metrics on the version's test partition."""
+    shifts: list[GroupShift] = []
+    """The metrics that moved most, worst first (every drifted one, then the largest other moves)."""
+    note: str | None = None
+    """Why bias drift could not be judged in full (a sensitive feature missing from the traffic, too few requests)."""
+
+
 class DriftMonitorStatus(base.StatusBase):
     """Observed state of a DriftMonitor."""
 
@@ -167,6 +249,8 @@ class DriftMonitorStatus(base.StatusBase):
     """Prediction drift."""
     performance: Performance | None = None
     """Concept drift."""
+    fairness: BiasDriftResult | None = None
+    """Bias drift across the sensitive features, when spec.fairness is set."""
     report_uri: str | None = None
     """HTML report of the last analysis."""
     last_alert_time: str | None = None

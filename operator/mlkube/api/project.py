@@ -103,13 +103,39 @@ class SuccessCriterion(base.ApiModel):
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` meets this criterion."""
-        return {
-            ">=": value >= self.threshold,
-            ">": value > self.threshold,
-            "<=": value <= self.threshold,
-            "<": value < self.threshold,
-            "==": value == self.threshold,
-        }[self.op]
+        return base.compare(value, self.op, self.threshold)
+
+
+class FairnessCriterion(base.ApiModel):
+    """A fairness condition a model must meet to be eligible, judged like a success criterion."""
+
+    metric: base.FairnessMetric
+    """Summary fairness metric on the test partition, the worst over the sensitive features."""
+    op: Literal[">=", ">", "<=", "<", "=="]
+    """Comparison."""
+    threshold: float
+    """Value compared with."""
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` meets this criterion."""
+        return base.compare(value, self.op, self.threshold)
+
+
+Criterion = SuccessCriterion | FairnessCriterion
+"""Either kind of criterion; eligibility judges both the same way."""
+
+
+class Fairness(base.ApiModel):
+    """Bias detection and the fairness criteria of the project's models (classification)."""
+
+    sensitive_features: list[str] = pydantic.Field(min_length=1, max_length=10)
+    """Columns that define groups of people. They may be kept out of the model's features
+    (problem.features.exclude) and are still used to measure and mitigate."""
+    favorable_outcome: str | None = None
+    """The label value that benefits a person; default problem.positiveClass (or, for two classes,
+    the second in sorted order)."""
+    criteria: list[FairnessCriterion] = []
+    """Like successCriteria: a version failing them is registered but not eligible."""
 
 
 class Storage(base.ApiModel):
@@ -186,6 +212,8 @@ class MLProjectSpec(base.ApiModel):
     """The ML problem framing."""
     success_criteria: list[SuccessCriterion] = []
     """A version is eligible only if all hold on its test partition."""
+    fairness: Fairness | None = None
+    """Sensitive features, the favorable outcome and the fairness criteria (classification only)."""
     data: training_api.DataSource
     """Where the training data lives."""
     storage: Storage
@@ -198,6 +226,24 @@ class MLProjectSpec(base.ApiModel):
     """Champion policy."""
     registry: Registry = pydantic.Field(default_factory=Registry)
     """Retention of the model versions."""
+
+    @pydantic.model_validator(mode="after")
+    def _fairness_needs_classification(self) -> MLProjectSpec:
+        if self.fairness is not None and self.problem.task != "classification":
+            raise ValueError("fairness: needs problem.task classification (group selection rates are about a label)")
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.fairness) || self.problem.task == 'classification'",
+                    "message": "fairness needs problem.task classification",
+                    "fieldPath": ".fairness",
+                }
+            ]
+        }
+    )
 
 
 class ModelEntry(base.ApiModel):
@@ -213,8 +259,10 @@ class ModelEntry(base.ApiModel):
     """Algorithm of the model."""
     metrics: dict[str, float] = {}
     """Test metrics."""
+    fairness: dict[str, float] | None = None
+    """Summary fairness metrics on the test partition (the worst over the sensitive features), when measured."""
     eligible: bool = False
-    """Whether the success criteria were met."""
+    """Whether the success criteria and the fairness criteria were met."""
     artifact_uri: str
     """Where its artifacts are."""
     digest: str

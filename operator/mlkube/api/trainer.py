@@ -32,6 +32,8 @@ class ProjectInfo(base.ApiModel):
     """Task, target, features and primary metric."""
     success_criteria: list[project.SuccessCriterion] = []
     """Criteria evaluated on the test partition."""
+    fairness: project.Fairness | None = None
+    """Sensitive features, favorable outcome and fairness criteria, when the project measures fairness."""
 
 
 class RunInfo(base.ApiModel):
@@ -141,6 +143,8 @@ class TrainerResult(base.ApiModel):
     """Challenger and champion scored on the same holdout, when there is a champion."""
     lineage: training.Lineage | None = None
     """The data sources read (digest of their bytes, rows), the trainer image and mlkube version (success)."""
+    fairness: training.Fairness | None = None
+    """Data bias and model fairness across the sensitive features, when the project measures fairness (success)."""
     reason: str | None = None
     """DataError, InvalidSpec or TrainingFailed (failure)."""
     message: str | None = None

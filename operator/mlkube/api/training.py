@@ -162,6 +162,41 @@ class Split(base.ApiModel):
     )
 
 
+class Mitigation(base.ApiModel):
+    """Bias mitigation across the project's sensitive features (``MLProject.spec.fairness``).
+
+    The search tunes the estimator without it; the chosen configuration is then fitted with it."""
+
+    method: Literal["none", "reweighing", "exponentiated_gradient", "threshold_optimizer"] = "none"
+    """reweighing: Kamiran-Calders sample weights that make label and group independent;
+    exponentiated_gradient: fairlearn's reductions around the estimator (it must accept sample
+    weights); threshold_optimizer: per-group decision thresholds on the fitted model, which then
+    needs the sensitive features in every prediction request."""
+    constraint: Literal["demographic_parity", "equalized_odds", "equal_opportunity"] | None = None
+    """What exponentiated_gradient and threshold_optimizer equalise across groups (default
+    demographic_parity); reweighing always targets demographic parity."""
+
+    @pydantic.model_validator(mode="after")
+    def _constraint_needs_a_reduction(self) -> Mitigation:
+        if self.constraint is not None and self.method in ("none", "reweighing"):
+            raise ValueError(
+                f"constraint: applies to exponentiated_gradient and threshold_optimizer, not {self.method}; remove it"
+            )
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.constraint) || (has(self.method) && self.method in "
+                    "['exponentiated_gradient', 'threshold_optimizer'])",
+                    "message": "constraint applies to exponentiated_gradient and threshold_optimizer only",
+                }
+            ]
+        }
+    )
+
+
 class Preprocessing(base.ApiModel):
     """Data processing. Everything that runs at prediction time is part of the fitted model."""
 
@@ -187,6 +222,8 @@ class Preprocessing(base.ApiModel):
     """Feature selection."""
     split: Split = pydantic.Field(default_factory=Split)
     """Train/validation/test partition."""
+    mitigation: Mitigation = pydantic.Field(default_factory=Mitigation)
+    """Bias mitigation across the project's fairness.sensitiveFeatures."""
 
 
 class Algorithm(base.ApiModel):
@@ -348,6 +385,44 @@ class Lineage(base.ApiModel):
     """Version of the mlkube package that trained the model."""
 
 
+class FairnessData(base.ApiModel):
+    """Bias in the training data, before training: one entry per sensitive feature."""
+
+    class_imbalance: dict[str, float] = pydantic.Field({}, alias="class_imbalance")
+    """(largest group - smallest group) / (largest + smallest), in rows; 0 when groups are equal in size."""
+    label_rate_difference: dict[str, float] = pydantic.Field({}, alias="label_rate_difference")
+    """Highest minus lowest share of the favorable label among the groups."""
+    groups: dict[str, dict[str, dict[str, float]]] = {}
+    """Per feature and group: count and favorable_rate."""
+
+
+class Fairness(base.ApiModel):
+    """Fairness of the run: the data before training and the model on the test partition."""
+
+    sensitive_features: list[str] = []
+    """The sensitive features measured."""
+    favorable_outcome: str | None = None
+    """The label value counted as favorable."""
+    mitigation: str = "none"
+    """The mitigation applied (with its constraint, e.g. exponentiated_gradient/demographic_parity)."""
+    data: FairnessData | None = None
+    """Bias in the training data, before training."""
+    groups: dict[str, dict[str, dict[str, float]]] = {}
+    """Per feature and group, on the test partition: count, selection_rate, tpr, fpr, accuracy."""
+    metrics: dict[str, float] = {}
+    """Summary metrics (disparate_impact, demographic_parity_difference, equalized_odds_difference,
+    equal_opportunity_difference): the worst over the sensitive features."""
+    intervals: dict[str, list[float]] = {}
+    """Bootstrap confidence interval [low, high] of each summary metric (95 %)."""
+    tradeoff: dict[str, dict[str, float]] = {}
+    """With a mitigation: each summary metric and the primary metric (and accuracy) without and
+    with it, side by side ({metric: {unmitigated, mitigated}})."""
+    criteria_met: bool | None = None
+    """Whether the project's fairness criteria hold."""
+    failed_criteria: list[str] = []
+    """The fairness criteria that do not hold, e.g. ``disparate_impact >= 0.8 (measured 0.62)``."""
+
+
 class TrainingJobStatus(base.StatusBase):
     """Observed state of a TrainingJob."""
 
@@ -383,3 +458,5 @@ class TrainingJobStatus(base.StatusBase):
     """The run against the champion on the same holdout, when there was a champion."""
     lineage: Lineage | None = None
     """The data sources (with content digest and rows), trainer image and mlkube version of the run."""
+    fairness: Fairness | None = None
+    """Bias in the data and fairness of the model across the project's sensitive features."""

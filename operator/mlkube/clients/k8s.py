@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import pathlib
 import ssl
 from typing import Any
 
@@ -21,6 +22,7 @@ from mlkube.api import base, kinds
 from mlkube.common import timestamps
 
 FIELD_MANAGER = "mlkube"
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,7 @@ TRAININGJOBS = of_kind(kinds.TRAININGJOB)
 MODELVERSIONS = of_kind(kinds.MODELVERSION)
 MODELDEPLOYMENTS = of_kind(kinds.MODELDEPLOYMENT)
 DRIFTMONITORS = of_kind(kinds.DRIFTMONITOR)
+BATCHPREDICTIONS = of_kind(kinds.BATCHPREDICTION)
 EVENTS = Resource("", "v1", "events", "Event")
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 PODS = Resource("", "v1", "pods", "Pod")
@@ -80,6 +83,7 @@ _BY_KIND = {
         MODELVERSIONS,
         MODELDEPLOYMENTS,
         DRIFTMONITORS,
+        BATCHPREDICTIONS,
         EVENTS,
         NAMESPACES,
         PODS,
@@ -141,15 +145,16 @@ class Credentials:
     insecure: bool = False
 
     @classmethod
-    def load(cls, kubeconfig: str | None = None) -> Credentials:
-        """From a kubeconfig file, ``KUBECONFIG``, ``~/.kube/config``, or the in-cluster service account."""
+    def load(cls, kubeconfig: str | None = None, *, context: str | None = None) -> Credentials:
+        """From a kubeconfig file, ``KUBECONFIG``, ``~/.kube/config``, or the in-cluster service
+        account; ``context`` picks a kubeconfig context other than the current one."""
         from kubernetes import client, config  # loaded once at start-up; the loaders handle every auth form
 
         configuration = client.Configuration()
         try:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         except config.ConfigException:
-            if kubeconfig:
+            if kubeconfig or context:
                 raise
             config.load_incluster_config(client_configuration=configuration)
         token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
@@ -179,6 +184,25 @@ class Credentials:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+
+def default_namespace(kubeconfig: str | None = None, *, context: str | None = None) -> str:
+    """The namespace kubectl would use: the kubeconfig context's, inside a pod its own, else ``default``."""
+    from kubernetes import config
+
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
+    except config.ConfigException:
+        if kubeconfig or context:
+            raise
+        try:
+            return pathlib.Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or "default"
+        except OSError:
+            return "default"
+    chosen = next((c for c in contexts if c["name"] == context), None) if context else current
+    if chosen is None:
+        raise config.ConfigException(f"context {context!r} is not in the kubeconfig")
+    return (chosen.get("context") or {}).get("namespace") or "default"
 
 
 class Client:
@@ -281,13 +305,16 @@ class Client:
             content_type="application/merge-patch+json",
         )
 
-    async def patch(self, resource: Resource, name: str, namespace: str | None, patch: dict[str, Any]) -> dict[str, Any]:
-        """Merge-patch the main resource (metadata such as labels and annotations)."""
+    async def patch(
+        self, resource: Resource, name: str, namespace: str | None, patch: dict[str, Any], *, field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Merge-patch the main resource (metadata such as labels and annotations); ``field_manager``
+        names the writer in managedFields (a person's tool writes under its own name)."""
         return await self._request(
             "PATCH",
             resource.path(namespace, name),
             body=patch,
-            params={"fieldManager": FIELD_MANAGER},
+            params={"fieldManager": field_manager},
             content_type="application/merge-patch+json",
         )
 

@@ -16,8 +16,8 @@ last. This module does not build cards or metrics; it stores what it is given, a
 The manifest vouches for the files, and the registry vouches for the manifest: a loader given
 the version's digest from the registry (`expected_digest`, see `mlkube.api.artifact`) compares
 it with the manifest's before it reads anything else, so rewriting files and manifest together
-is refused. Only `load` unpickles, and only the trainer (the champion) and the model server call
-it; readers that need the card or the reference use `read_verified`, which never touches
+is refused. Only `load` unpickles, and only the trainer (the champion), the model server and the
+batch-scoring pods (`mlkube.batch`) call it; readers that need the card or the reference use `read_verified`, which never touches
 `model.joblib`. joblib and pandas are imported where they are used, so that verifying (the
 storage initializer, drift analysis) stays light.
 """
@@ -212,7 +212,8 @@ def verify(local_dir: str | os.PathLike[str], *, expected_digest: str | None = N
 
 def load(local_dir: str | os.PathLike[str], *, expected_digest: str | None = None) -> ModelVersion:
     """Verify (against `expected_digest`, the registry's, when given), then load the version in
-    `local_dir`. The one place a model is unpickled: call it only in the trainer and the model server."""
+    `local_dir`. The one place a model is unpickled: call it only in the trainer, the model server
+    and batch scoring, each with the registry's digest."""
     import joblib
 
     root = pathlib.Path(local_dir)

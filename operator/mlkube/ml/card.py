@@ -2,7 +2,10 @@
 
 Shape (the artifact contract): goal, problem, data (uri, digest, rows, columns, profile),
 processing (the spec as applied), algorithm, params, metrics, successCriteria, eligible,
-featureSchema, classes (classifiers, predict_proba order), featureImportance, reference (which
+featureSchema (an entry a mitigation needs at prediction time is marked `sensitive`, with its
+`groups`), classes (classifiers, predict_proba order), featureImportance, fairness (when the
+project measures it: `api.training.Fairness`'s wire form, plus `requiredAtPrediction`, the
+sensitive features every request must carry), reference (which
 rows `reference.parquet` holds and why, see `mlkube.ml.reference`), lineage (the run: trainingJob,
 namespace, uid, project, trigger, parentVersion, params; and `api.training.Lineage` in its wire
 form: data [{uri, digest, rows}], image, mlkubeVersion), createdAt, plus tuning, confusionMatrix
@@ -67,7 +70,7 @@ def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagno
         "params": plain(outcome.search.best.params),
         "metrics": outcome.metrics,
         "successCriteria": outcome.criteria,
-        "eligible": outcome.criteria_met,
+        "eligible": outcome.eligible,
         "featureSchema": outcome.schema,
         "featureImportance": outcome.importance,
         "reference": outcome.reference.card(),
@@ -97,6 +100,9 @@ def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagno
         document["confusionMatrix"] = outcome.confusion
     if outcome.comparison is not None:
         document["comparison"] = outcome.comparison
+    if outcome.fairness is not None:
+        required = [f["name"] for f in outcome.schema if f.get("sensitive")]
+        document["fairness"] = {**outcome.fairness, **({"requiredAtPrediction": required} if required else {})}
     document.update(outcome.plots)
     return document
 

@@ -16,11 +16,10 @@ only: computes no metric, reads and writes no file.
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from mlkube.ml import charts
+from mlkube.ml import cardpage_fairness, charts, html_parts
 
 MAX_CATEGORIES_LISTED = 8
 FEATURES_OPEN = 12
@@ -49,7 +48,7 @@ def render(card: Mapping[str, Any]) -> str:
         ("metrics", "Metrics", _metrics(card)),
         ("performance", "Performance plots", _performance(card)),
         ("importance", "Feature importance", _importance(card)),
-        ("fairness", "Fairness", _fairness(card)),
+        ("fairness", "Fairness", cardpage_fairness.section(card)),
         ("data", "Data", _data(card)),
         ("preprocessing", "Preprocessing", _preprocessing(card)),
         ("algorithm", "Algorithm and parameters", _algorithm(card)),
@@ -57,10 +56,10 @@ def render(card: Mapping[str, Any]) -> str:
         ("approvals", "Approvals", _approvals(card)),
     ]
     shown = [(anchor, title, body) for anchor, title, body in sections if body]
-    project = _get(card, "lineage", "project") or "model"
+    project = html_parts.field(card, "lineage", "project") or "model"
     return "\n".join(
         [
-            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Model card: {_e(project)}</title>",
+            f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Model card: {html_parts.escape(project)}</title>",
             f"<style>{_STYLE}</style></head><body>",
             _header(card, project),
             "<nav>" + "".join(f"<a href='#{anchor}'>{title}</a>" for anchor, title, _ in shown) + "</nav>",
@@ -71,13 +70,17 @@ def render(card: Mapping[str, Any]) -> str:
 
 
 def _header(card: Mapping[str, Any], project: Any) -> str:
-    lineage = _dict(card.get("lineage"))
+    lineage = html_parts.mapping(card.get("lineage"))
     facts = [
-        _e(card.get("algorithm", "")),
-        _e(" of ".join(str(v) for v in (_get(card, "problem", "task"), _get(card, "problem", "target")) if v)),
-        f"TrainingJob {_e(lineage['trainingJob'])}" if lineage.get("trainingJob") else "",
-        f"trigger {_e(lineage['trigger'])}" if lineage.get("trigger") else "",
-        f"created {_e(card['createdAt'])}" if card.get("createdAt") else "",
+        html_parts.escape(card.get("algorithm", "")),
+        html_parts.escape(
+            " of ".join(
+                str(v) for v in (html_parts.field(card, "problem", "task"), html_parts.field(card, "problem", "target")) if v
+            )
+        ),
+        f"TrainingJob {html_parts.escape(lineage['trainingJob'])}" if lineage.get("trainingJob") else "",
+        f"trigger {html_parts.escape(lineage['trigger'])}" if lineage.get("trigger") else "",
+        f"created {html_parts.escape(card['createdAt'])}" if card.get("createdAt") else "",
     ]
     eligible = card.get("eligible")
     if eligible is None:
@@ -85,71 +88,85 @@ def _header(card: Mapping[str, Any], project: Any) -> str:
     elif eligible:
         badge = "<p><span class='badge ok'>eligible: meets its success criteria</span></p>"
     else:
-        failed = [c.get("metric") for c in _dicts(card.get("successCriteria")) if not c.get("met")]
-        badge = f"<p><span class='badge bad'>not eligible: fails {_e(', '.join(map(str, failed)) or 'its criteria')}</span></p>"
-    return f"<h1>Model card: {_e(project)}</h1><p class='muted'>{' · '.join(f for f in facts if f)}</p>{badge}"
+        failed = [c.get("metric") for c in html_parts.mappings(card.get("successCriteria")) if not c.get("met")]
+        failed += [
+            f"fairness {c}" for c in html_parts.mapping(card.get("fairness")).get("failedCriteria") or [] if isinstance(c, str)
+        ]
+        badge = f"<p><span class='badge bad'>not eligible: fails {html_parts.escape(', '.join(map(str, failed)) or 'its criteria')}</span></p>"
+    return f"<h1>Model card: {html_parts.escape(project)}</h1><p class='muted'>{' · '.join(f for f in facts if f)}</p>{badge}"
 
 
 def _goal(card: Mapping[str, Any]) -> str:
-    goal = _dict(card.get("goal"))
+    goal = html_parts.mapping(card.get("goal"))
     if not goal:
         return ""
-    rows = [("Goal", _e(goal.get("description", ""))), ("Type", _e(goal.get("type", "")))]
-    rows.append(("KPI", _e(goal["kpi"]) if goal.get("kpi") else "<span class='muted'>none set</span>"))
+    rows = [("Goal", html_parts.escape(goal.get("description", ""))), ("Type", html_parts.escape(goal.get("type", "")))]
+    rows.append(("KPI", html_parts.escape(goal["kpi"]) if goal.get("kpi") else "<span class='muted'>none set</span>"))
     if goal.get("deadline"):
-        rows.append(("Deadline", _e(goal["deadline"])))
-    rows += [(_e(k), _value(v)) for k, v in goal.items() if k not in {"description", "type", "kpi", "deadline"}]
-    return _pairs(rows)
+        rows.append(("Deadline", html_parts.escape(goal["deadline"])))
+    rows += [
+        (html_parts.escape(k), html_parts.shown(v))
+        for k, v in goal.items()
+        if k not in {"description", "type", "kpi", "deadline"}
+    ]
+    return html_parts.pairs(rows)
 
 
 def _problem(card: Mapping[str, Any]) -> str:
-    problem = _dict(card.get("problem"))
+    problem = html_parts.mapping(card.get("problem"))
     if not problem:
         return ""
     labels = {"task": "Task", "target": "Target column", "positiveClass": "Positive class", "primaryMetric": "Primary metric"}
-    rows = [(labels.get(k, _e(k)), _value(v)) for k, v in problem.items() if v is not None]
+    rows = [(labels.get(k, html_parts.escape(k)), html_parts.shown(v)) for k, v in problem.items() if v is not None]
     if "classes" in card:
-        rows.append(("Classes", _value(card["classes"])))
-    return _pairs(rows)
+        rows.append(("Classes", html_parts.shown(card["classes"])))
+    return html_parts.pairs(rows)
 
 
 def _data(card: Mapping[str, Any]) -> str:
-    data = _dict(card.get("data"))
+    data = html_parts.mapping(card.get("data"))
     if not data:
         return ""
     parts = [
-        _pairs(
+        html_parts.pairs(
             [
-                ("Source", f"<code>{_e(data.get('uri', ''))}</code>"),
-                ("Snapshot digest", f"<code>{_e(data.get('digest', ''))}</code>"),
-                ("Rows", _value(data.get("rows"))),
-                ("Columns", _value(data.get("columns"))),
-                *([("Joined with", _inline(data["join"]))] if data.get("join") else []),
+                ("Source", f"<code>{html_parts.escape(data.get('uri', ''))}</code>"),
+                ("Snapshot digest", f"<code>{html_parts.escape(data.get('digest', ''))}</code>"),
+                ("Rows", html_parts.shown(data.get("rows"))),
+                ("Columns", html_parts.shown(data.get("columns"))),
+                *([("Joined with", html_parts.inline(data["join"]))] if data.get("join") else []),
                 *(
-                    [("Drift reference", _value(_get(card, "reference", "description")))]
-                    if _get(card, "reference", "description")
+                    [("Drift reference", html_parts.shown(html_parts.field(card, "reference", "description")))]
+                    if html_parts.field(card, "reference", "description")
                     else []
                 ),
             ]
         )
     ]
-    profile = _dict(data.get("profile"))
+    profile = html_parts.mapping(data.get("profile"))
     if profile:
         missing = sorted(
-            ((k, v) for k, v in _dict(profile.get("missingShare")).items() if _is_number(v) and v > 0), key=lambda kv: -kv[1]
+            ((k, v) for k, v in html_parts.mapping(profile.get("missingShare")).items() if html_parts.is_number(v) and v > 0),
+            key=lambda kv: -kv[1],
         )
         parts += [
             "<h3>Profile</h3>",
-            _pairs(
+            html_parts.pairs(
                 [
-                    ("Duplicate rows", _value(profile.get("duplicateRows"))),
-                    ("Constant columns", _value(profile.get("constantColumns")) if profile.get("constantColumns") else "none"),
-                    ("Type mismatches", _value(profile.get("typeMismatches")) if profile.get("typeMismatches") else "none"),
-                    ("Missing values", ", ".join(f"{_e(k)} {v:.1%}" for k, v in missing) if missing else "none"),
+                    ("Duplicate rows", html_parts.shown(profile.get("duplicateRows"))),
+                    (
+                        "Constant columns",
+                        html_parts.shown(profile.get("constantColumns")) if profile.get("constantColumns") else "none",
+                    ),
+                    (
+                        "Type mismatches",
+                        html_parts.shown(profile.get("typeMismatches")) if profile.get("typeMismatches") else "none",
+                    ),
+                    ("Missing values", ", ".join(f"{html_parts.escape(k)} {v:.1%}" for k, v in missing) if missing else "none"),
                 ]
             ),
         ]
-    schema = _dicts(card.get("featureSchema"))
+    schema = html_parts.mappings(card.get("featureSchema"))
     if schema:
         rows = []
         for f in schema:
@@ -158,9 +175,15 @@ def _data(card: Mapping[str, Any]) -> str:
                 f", … ({len(categories)})" if len(categories) > MAX_CATEGORIES_LISTED else ""
             )
             rows.append(
-                [_e(f.get("name", "")), _e(f.get("type", "")), _e(f.get("dtype", "")), _value(f.get("nullable")), _e(listed)]
+                [
+                    html_parts.escape(f.get("name", "")),
+                    html_parts.escape(f.get("type", "")),
+                    html_parts.escape(f.get("dtype", "")),
+                    html_parts.shown(f.get("nullable")),
+                    html_parts.escape(listed),
+                ]
             )
-        table = _table(["feature", "type", "dtype", "nullable", "categories"], rows)
+        table = html_parts.table(["feature", "type", "dtype", "nullable", "categories"], rows)
         if len(rows) > FEATURES_OPEN:  # a long list stays one click away, below the rest
             table = f"<details><summary>{len(rows)} features</summary>{table}</details>"
         parts += ["<h3>Features</h3>", table]
@@ -168,103 +191,120 @@ def _data(card: Mapping[str, Any]) -> str:
 
 
 def _preprocessing(card: Mapping[str, Any]) -> str:
-    processing = _dict(card.get("processing"))
+    processing = html_parts.mapping(card.get("processing"))
     if not processing:
         return ""
     parts = []
-    columns = _dict(processing.get("columns"))
+    columns = html_parts.mapping(processing.get("columns"))
     if columns:
         parts.append(
-            _pairs([(_e(k), f"{len(v)}: {_value(v)}" if isinstance(v, list) and v else "none") for k, v in columns.items()])
+            html_parts.pairs(
+                [
+                    (html_parts.escape(k), f"{len(v)}: {html_parts.shown(v)}" if isinstance(v, list) and v else "none")
+                    for k, v in columns.items()
+                ]
+            )
         )
-    rows = _ordered(_dict(processing.get("rows")), ROW_ORDER)
+    rows = html_parts.ordered(html_parts.mapping(processing.get("rows")), ROW_ORDER)
     if rows:
-        parts += ["<h3>Rows</h3>", _table([_e(k) for k in rows], [[_value(v) for v in rows.values()]], right=range(len(rows)))]
+        parts += [
+            "<h3>Rows</h3>",
+            html_parts.table(
+                [html_parts.escape(k) for k in rows], [[html_parts.shown(v) for v in rows.values()]], right=range(len(rows))
+            ),
+        ]
     if processing.get("steps"):
-        parts.append(f"<p>Pipeline steps: {_e(' → '.join(map(str, processing['steps'])))}</p>")
-    spec = _dict(processing.get("spec"))
+        parts.append(f"<p>Pipeline steps: {html_parts.escape(' → '.join(map(str, processing['steps'])))}</p>")
+    spec = html_parts.mapping(processing.get("spec"))
     if spec:
-        parts += ["<h3>Settings</h3>", _pairs((_e(k), _inline(v)) for k, v in spec.items())]
+        parts += ["<h3>Settings</h3>", html_parts.pairs((html_parts.escape(k), html_parts.inline(v)) for k, v in spec.items())]
     return "".join(parts)
 
 
 def _algorithm(card: Mapping[str, Any]) -> str:
     if "algorithm" not in card:
         return ""
-    parts = [f"<p>Algorithm: <strong>{_e(card['algorithm'])}</strong></p>"]
-    params = _dict(card.get("params"))
-    parts.append(_value(params) if params else "<p class='muted'>default parameters</p>")
+    parts = [f"<p>Algorithm: <strong>{html_parts.escape(card['algorithm'])}</strong></p>"]
+    params = html_parts.mapping(card.get("params"))
+    parts.append(html_parts.shown(params) if params else "<p class='muted'>default parameters</p>")
     if card.get("tuning"):
-        parts += ["<h3>Tuning</h3>", _pairs((_e(k), _inline(v)) for k, v in _dict(card["tuning"]).items())]
-    diagnostics = _dict(card.get("diagnostics"))
-    overfitting = _dict(diagnostics.get("overfitting"))
+        parts += [
+            "<h3>Tuning</h3>",
+            html_parts.pairs((html_parts.escape(k), html_parts.inline(v)) for k, v in html_parts.mapping(card["tuning"]).items()),
+        ]
+    diagnostics = html_parts.mapping(card.get("diagnostics"))
+    overfitting = html_parts.mapping(diagnostics.get("overfitting"))
     if overfitting:
         verdict = "flagged as overfitting" if overfitting.get("flagged") else "no overfitting flagged"
         parts.append(
-            f"<p>Training score {_value(overfitting.get('trainScore'))}, validation score "
-            f"{_value(overfitting.get('validationScore'))}: {verdict}.</p>"
+            f"<p>Training score {html_parts.shown(overfitting.get('trainScore'))}, validation score "
+            f"{html_parts.shown(overfitting.get('validationScore'))}: {verdict}.</p>"
         )
     if diagnostics.get("warnings"):
-        parts.append("<p>Warnings:</p><ul>" + "".join(f"<li>{_e(w)}</li>" for w in diagnostics["warnings"]) + "</ul>")
+        parts.append(
+            "<p>Warnings:</p><ul>" + "".join(f"<li>{html_parts.escape(w)}</li>" for w in diagnostics["warnings"]) + "</ul>"
+        )
     return "".join(parts)
 
 
 def _metrics(card: Mapping[str, Any]) -> str:
-    metrics = {split: _dict(values) for split, values in _dict(card.get("metrics")).items()}
+    metrics = {split: html_parts.mapping(values) for split, values in html_parts.mapping(card.get("metrics")).items()}
     if not any(metrics.values()):
         return ""
-    primary = _get(card, "problem", "primaryMetric")
+    primary = html_parts.field(card, "problem", "primaryMetric")
     names = sorted({name for values in metrics.values() for name in values}, key=lambda n: (n != primary, n))
     splits = [s for s in ("validation", "test") if s in metrics] + [s for s in metrics if s not in ("validation", "test")]
     rows = [
         (
             "primary" if name == primary else "",
-            [_e(name), *(_metric(metrics[s].get(name)) for s in splits)],
+            [html_parts.escape(name), *(html_parts.metric(metrics[s].get(name)) for s in splits)],
         )
         for name in names
     ]
-    body = "".join(f"<tr class='{cls}'>" + "".join(_cell(c, i > 0) for i, c in enumerate(cells)) + "</tr>" for cls, cells in rows)
+    body = "".join(
+        f"<tr class='{cls}'>" + "".join(html_parts.cell(c, i > 0) for i, c in enumerate(cells)) + "</tr>" for cls, cells in rows
+    )
     parts = [
-        f"<table><tr><th>metric</th>{''.join(f'<th>{_e(s)}</th>' for s in splits)}</tr>{body}</table>",
+        f"<table><tr><th>metric</th>{''.join(f'<th>{html_parts.escape(s)}</th>' for s in splits)}</tr>{body}</table>",
         "<p class='muted'>The test metrics are the baseline a DriftMonitor's performance check compares "
         "labelled traffic with.</p>",
     ]
-    criteria = _dicts(card.get("successCriteria"))
+    criteria = html_parts.mappings(card.get("successCriteria"))
     if criteria:
         parts += [
             "<h3>Success criteria (on the test split)</h3>",
-            _table(
+            html_parts.table(
                 ["metric", "required", "measured", "met"],
                 [
                     [
-                        _e(c.get("metric")),
-                        f"{_e(c.get('op'))} {_value(c.get('threshold'))}",
-                        _metric(c.get("value")),
-                        _value(c.get("met")),
+                        html_parts.escape(c.get("metric")),
+                        f"{html_parts.escape(c.get('op'))} {html_parts.shown(c.get('threshold'))}",
+                        html_parts.metric(c.get("value")),
+                        html_parts.shown(c.get("met")),
                     ]
                     for c in criteria
                 ],
                 right=(2,),
             ),
         ]
-    comparison = _dict(card.get("comparison"))
+    comparison = html_parts.mapping(card.get("comparison"))
     if comparison:
         parts.append(_comparison(comparison))
     return "".join(parts)
 
 
 def _comparison(comparison: Mapping[str, Any]) -> str:
-    metric, champion = _e(comparison.get("metric")), comparison.get("championVersion")
+    metric, champion = html_parts.escape(comparison.get("metric")), comparison.get("championVersion")
     holdout = "the newest labelled traffic" if comparison.get("holdout") == "recent" else "the same test rows"
     if comparison.get("error"):
-        outcome = f"the champion could not be scored: {_e(comparison['error'])}"
+        outcome = f"the champion could not be scored: {html_parts.escape(comparison['error'])}"
     else:
         outcome = "this version is better" if comparison.get("challengerBetter") else "the champion stays better"
     return (
-        f"<h3>Against the champion (v{_e(champion)})</h3>"
-        + _table(
-            ["metric", "this version", f"champion v{_e(champion)}"],
-            [[metric, _metric(comparison.get("challenger")), _metric(comparison.get("champion"))]],
+        f"<h3>Against the champion (v{html_parts.escape(champion)})</h3>"
+        + html_parts.table(
+            ["metric", "this version", f"champion v{html_parts.escape(champion)}"],
+            [[metric, html_parts.metric(comparison.get("challenger")), html_parts.metric(comparison.get("champion"))]],
             right=(1, 2),
         )
         + f"<p>Both scored on {holdout}: {outcome}.</p>"
@@ -273,7 +313,7 @@ def _comparison(comparison: Mapping[str, Any]) -> str:
 
 def _performance(card: Mapping[str, Any]) -> str:
     plots = []
-    confusion = _dict(card.get("confusionMatrix"))
+    confusion = html_parts.mapping(card.get("confusionMatrix"))
     if confusion.get("matrix"):
         plots.append(
             (
@@ -281,22 +321,25 @@ def _performance(card: Mapping[str, Any]) -> str:
                 charts.confusion(confusion.get("labels") or list(range(len(confusion["matrix"]))), confusion["matrix"]),
             )
         )
-    calibration = _dict(card.get("calibration"))
+    calibration = html_parts.mapping(card.get("calibration"))
     if calibration.get("bins"):
         of = (
-            f"probability of {_e(calibration['positiveClass'])}"
+            f"probability of {html_parts.escape(calibration['positiveClass'])}"
             if calibration.get("of") == "positiveClass" and "positiveClass" in calibration
             else "confidence of the predicted class"
         )
         plots.append(
-            (f"Calibration ({of}, {_value(calibration.get('rows'))} test rows)", charts.calibration(calibration["bins"]))
+            (
+                f"Calibration ({of}, {html_parts.shown(calibration.get('rows'))} test rows)",
+                charts.calibration(calibration["bins"]),
+            )
         )
-    residuals = _dict(card.get("residuals"))
+    residuals = html_parts.mapping(card.get("residuals"))
     if residuals.get("points"):
         plots.append(
             (f"Predicted against actual ({len(residuals['points'])} test rows)", charts.predicted_vs_actual(residuals["points"]))
         )
-    histogram = _dict(residuals.get("histogram"))
+    histogram = html_parts.mapping(residuals.get("histogram"))
     if histogram.get("counts"):
         plots.append(("Residuals (actual - predicted), test split", charts.histogram(histogram["edges"], histogram["counts"])))
     parts = (
@@ -305,12 +348,12 @@ def _performance(card: Mapping[str, Any]) -> str:
         else []
     )
     if residuals.get("quantiles"):
-        quantiles = _ordered(_dict(residuals["quantiles"]), [f"p{q}" for q in range(101)])
+        quantiles = html_parts.ordered(html_parts.mapping(residuals["quantiles"]), [f"p{q}" for q in range(101)])
         parts.append(
             "<p>Residual distribution (actual - predicted) on the test split:</p>"
-            + _table(
-                ["mean", *map(_e, quantiles)],
-                [[_value(residuals.get("mean")), *(_value(v) for v in quantiles.values())]],
+            + html_parts.table(
+                ["mean", *map(html_parts.escape, quantiles)],
+                [[html_parts.shown(residuals.get("mean")), *(html_parts.shown(v) for v in quantiles.values())]],
                 right=range(len(quantiles) + 1),
             )
         )
@@ -318,7 +361,9 @@ def _performance(card: Mapping[str, Any]) -> str:
 
 
 def _importance(card: Mapping[str, Any]) -> str:
-    importance = {str(k): float(v) for k, v in _dict(card.get("featureImportance")).items() if _is_number(v)}
+    importance = {
+        str(k): float(v) for k, v in html_parts.mapping(card.get("featureImportance")).items() if html_parts.is_number(v)
+    }
     if not importance:
         return ""
     ranked = sorted(importance.items(), key=lambda kv: -kv[1])
@@ -333,48 +378,23 @@ def _importance(card: Mapping[str, Any]) -> str:
     )
 
 
-def _fairness(card: Mapping[str, Any]) -> str:
-    fairness = card.get("fairness")
-    if not isinstance(fairness, Mapping) or not fairness:
-        return ""
-    parts = []
-    if "criteriaMet" in fairness:
-        met = fairness["criteriaMet"]
-        parts.append(
-            f"<p><span class='badge {'ok' if met else 'bad'}'>fairness criteria {'met' if met else 'not met'}</span></p>"
-        )
-    if fairness.get("metrics"):
-        parts += ["<h3>Metrics</h3>", _value(fairness["metrics"])]
-    for feature, groups in _dict(fairness.get("groups")).items():
-        groups = {g: _dict(s) for g, s in _dict(groups).items()}
-        stats = list(dict.fromkeys(k for s in groups.values() for k in s))
-        parts += [
-            f"<h3>Groups by {_e(feature)}</h3>",
-            _table(
-                ["group", *map(_e, stats)],
-                [[_e(g), *(_value(s.get(k)) for k in stats)] for g, s in groups.items()],
-                right=range(1, len(stats) + 1),
-            ),
-        ]
-    rest = {k: v for k, v in fairness.items() if k not in {"criteriaMet", "metrics", "groups"}}
-    if rest:
-        parts.append(_value(rest))
-    return "".join(parts)
-
-
 def _lineage(card: Mapping[str, Any]) -> str:
-    lineage = _dict(card.get("lineage"))
+    lineage = html_parts.mapping(card.get("lineage"))
     if not lineage:
         return ""
     parts = []
-    sources = _dicts(lineage.get("data"))
+    sources = html_parts.mappings(lineage.get("data"))
     if sources:
         parts += [
             "<h3>Data sources</h3>",
-            _table(
+            html_parts.table(
                 ["uri", "digest", "rows"],
                 [
-                    [f"<code>{_e(s.get('uri', ''))}</code>", f"<code>{_e(s.get('digest', ''))}</code>", _value(s.get("rows"))]
+                    [
+                        f"<code>{html_parts.escape(s.get('uri', ''))}</code>",
+                        f"<code>{html_parts.escape(s.get('digest', ''))}</code>",
+                        html_parts.shown(s.get("rows")),
+                    ]
                     for s in sources
                 ],
                 right=(2,),
@@ -382,14 +402,14 @@ def _lineage(card: Mapping[str, Any]) -> str:
         ]
     rest = {k: v for k, v in lineage.items() if not (k == "data" and sources)}
     if rest:
-        parts.append(_value(rest))
+        parts.append(html_parts.shown(rest))
     return "".join(parts)
 
 
 def _approvals(card: Mapping[str, Any]) -> str:
-    project = _e(_get(card, "lineage", "project") or "<project>")
-    namespace = _get(card, "lineage", "namespace")
-    flag = f"-n {_e(namespace)} " if namespace else ""
+    project = html_parts.escape(html_parts.field(card, "lineage", "project") or "<project>")
+    namespace = html_parts.field(card, "lineage", "namespace")
+    flag = f"-n {html_parts.escape(namespace)} " if namespace else ""
     return (
         "<p>Approvals and their history are not in this file (it is pinned by the version's digest and never "
         "changes). They live on the ModelVersion object the registry created for this run: "
@@ -398,82 +418,3 @@ def _approvals(card: Mapping[str, Any]) -> str:
         f"<code>kubectl get mv {flag}-l mlkube.io/project={project} "
         "-o custom-columns=NAME:.metadata.name,JOB:.spec.trainingJob</code> finds N by training job.</p>"
     )
-
-
-# ---- formatting -------------------------------------------------------------------------------
-
-
-def _value(value: Any) -> str:
-    """Any JSON value as escaped HTML: mappings as nested key/value tables, lists comma-separated."""
-    if value is None:
-        return "<span class='muted'>—</span>"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, Mapping):
-        return _pairs([(_e(k), _value(v)) for k, v in value.items()]) if value else "<span class='muted'>none</span>"
-    if isinstance(value, list):
-        return ", ".join(_value(v) for v in value) if value else "<span class='muted'>none</span>"
-    return _e(value)
-
-
-def _inline(value: Any) -> str:
-    """A JSON value on one line: a mapping as `key value · key value` (nested ones in parentheses)."""
-    if isinstance(value, Mapping) and value:
-        return " · ".join(
-            f"{_e(k)} {_inline(v) if not isinstance(v, Mapping) else '(' + _inline(v) + ')'}" for k, v in value.items()
-        )
-    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-        return "; ".join(_inline(v) for v in value)
-    return _value(value)
-
-
-def _metric(value: Any) -> str:
-    """A metric value as the card holds it, to 4 decimals (the full value in a tooltip)."""
-    if not _is_number(value):
-        return _value(value)
-    return f"<span title='{value!r}'>{value:.4f}</span>"
-
-
-def _pairs(rows: Iterable[tuple[str, str]]) -> str:
-    """A two-column table of already-escaped label and value HTML."""
-    return "<table>" + "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows) + "</table>"
-
-
-def _table(headers: list[str], rows: list[list[str]], *, right: Iterable[int] = ()) -> str:
-    """A table of already-escaped header and cell HTML; the columns `right` (numbers) right-aligned."""
-    right = set(right)
-    head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(_cell(c, i in right) for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _cell(content: str, numeric: bool) -> str:
-    return f"<td class='n'>{content}</td>" if numeric else f"<td>{content}</td>"
-
-
-def _ordered(values: Mapping[str, Any], order: Iterable[str]) -> dict[str, Any]:
-    """`values` with the keys of `order` first, in that order, then the others as they come."""
-    first = [k for k in order if k in values]
-    return {**{k: values[k] for k in first}, **values}
-
-
-def _get(card: Mapping[str, Any], section: str, key: str) -> Any:
-    return _dict(card.get(section)).get(key)
-
-
-def _dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _dicts(value: Any) -> list[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)

@@ -3,7 +3,10 @@
 load → check → prepare → split → tune → fit the best pipeline on the training partition →
 evaluate on validation and test → success criteria → champion comparison → feature importance
 → reference sample (what drift analysis compares traffic with, see `reference`) → model card →
-artifacts. Each stage is a call into the module that owns it; this module only sequences them
+artifacts. With `project.fairness`, the data's bias is measured before the split and the model's
+fairness on the test split (`fairness`); `preprocessing.mitigation` fits the chosen configuration
+with a mitigation (`mitigation`), and the unmitigated configuration is fitted too so that the cost
+of the mitigation is reported beside its effect. Each stage is a call into the module that owns it; this module only sequences them
 and reports progress through a callback. It never prints, exits or reads the environment (the
 trainer entrypoint does).
 """
@@ -33,6 +36,8 @@ from mlkube.ml import (
     errors,
     evaluation,
     explain,
+    fairness,
+    mitigation,
     processing,
     profile,
     reference,
@@ -74,10 +79,20 @@ class Outcome:
     notes: list[str]
     seconds: dict[str, float]
     lineage: training.Lineage
+    inputs: list[str] = dataclasses.field(default_factory=list)
+    """The columns the served model reads: the features, and the sensitive features when its
+    mitigation needs them at prediction time (threshold_optimizer)."""
+    fairness: dict[str, Any] | None = None
+    """`api.training.Fairness` in its wire form, when the project measures fairness."""
 
     @property
     def criteria_met(self) -> bool:
         return all(c["met"] for c in self.criteria)
+
+    @property
+    def eligible(self) -> bool:
+        """Whether the success criteria and the fairness criteria hold."""
+        return self.criteria_met and (self.fairness is None or self.fairness.get("criteriaMet") is not False)
 
 
 def run(
@@ -95,9 +110,20 @@ def run(
     progress({"stage": "processing"})
     data.check(snapshot.table, problem, pre, uri=snapshot.uri)
     processing.check(pre, problem)
+    fair, method = spec.project.fairness, pre.mitigation.method
+    if fair is not None:
+        fairness.check(snapshot.table, fair, problem, uri=snapshot.uri)
+    elif method != "none":
+        raise errors.InvalidSpec(
+            f"preprocessing.mitigation: {method} needs groups to mitigate across; set the project's "
+            "fairness.sensitiveFeatures (or use method: none)"
+        )
+    sensitive = list(fair.sensitive_features) if fair is not None else []
     features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
-    labeled = _labeled_traffic(spec, features) if spec.feedback is not None else pd.DataFrame(columns=[*features, problem.target])
+    # Clients send the sensitive features with each request when the model needs them (or to watch bias drift).
+    captured = [*features, *(c for c in sensitive if c not in features)]
+    labeled = _labeled_traffic(spec, captured) if spec.feedback is not None else pd.DataFrame(columns=[*captured, problem.target])
     labeled = data.typed_labels(labeled, like=snapshot.table[problem.target], target=problem.target)
     recent = _recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
     if spec.include_feedback:
@@ -111,6 +137,8 @@ def run(
     parts = split.partition(table, target=problem.target, task=problem.task, spec=pre.split)
     X_train, y_train = parts.train[features], parts.train[problem.target]
     task = evaluation.task_of(problem, table[problem.target])
+    favorable = fairness.favorable_of(fair, task) if fair is not None else None
+    candidates, weightless = _weighted(candidates, method, task=problem.task, listed=bool(spec.algorithms))
     folds = split.folds(y_train, task=problem.task, spec=pre.split, cv_folds=spec.tuning.cv_folds)
     recipe = processing.Recipe(
         pre, columns, problem.task, pre.split.seed, smote_neighbours=_smote_neighbours(y_train, folds, problem.task)
@@ -120,7 +148,10 @@ def run(
         f"balance: class_weight is not supported by {c.name}; it trained without class weights"
         for c in candidates
         if balanced and not algorithms.supports_class_weight(c.name, problem.task)
+    ] + [
+        f"mitigation: {method} needs sample weights, which {name} does not accept; it was not a candidate" for name in weightless
     ]
+    mitigation.check(method, task_classes=len(task.classes), steps=[n for n, _ in recipe.pipeline("passthrough").steps])
 
     progress({"stage": "tuning", "trialsCompleted": 0, "trialsTotal": tuning.planned_trials(spec.tuning, candidates)})
     searched = time.perf_counter()
@@ -137,19 +168,53 @@ def run(
     best = search.best
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the trials already reported this configuration's warnings
-        model = recipe.pipeline(
+        unmitigated = recipe.pipeline(
             algorithms.build(best.algorithm, problem.task, best.params, seed=pre.split.seed, balanced=balanced)
         )
-        model.fit(X_train, y_train)
+        unmitigated.fit(X_train, y_train)
+        if method == "none":
+            model, inputs = unmitigated, features
+        else:
+            model = mitigation.Mitigated(
+                recipe.pipeline(
+                    algorithms.build(best.algorithm, problem.task, best.params, seed=pre.split.seed, balanced=balanced)
+                ),
+                method=method,
+                constraint=pre.mitigation.constraint,
+                features=features,
+                sensitive=sensitive,
+                favorable=favorable,
+            ).fit(parts.train[captured], y_train)
+            inputs = model.input_columns
     held_out = {name: part for name, part in (("validation", parts.validation), ("test", parts.test)) if len(part)}
-    metrics = {name: evaluation.scores(model, part[features], part[problem.target], task) for name, part in held_out.items()}
+    metrics = {name: evaluation.scores(model, part[inputs], part[problem.target], task) for name, part in held_out.items()}
     metrics.setdefault("validation", {})
-    X_test, y_test = parts.test[features], parts.test[problem.target]
+    X_test, y_test = parts.test[inputs], parts.test[problem.target]
+    assessed = time.perf_counter()
+    fairness_report = (
+        None
+        if fair is None
+        else _fairness(
+            fair,
+            pre.mitigation,
+            table=table,
+            test=parts.test,
+            target=problem.target,
+            favorable=favorable,
+            model=(model, inputs),
+            unmitigated=None if method == "none" else (unmitigated, features),
+            task=task,
+            primary=problem.primary_metric,
+            test_metrics=metrics["test"],
+            seed=pre.split.seed,
+        )
+    )
+    seconds["fairness"] = time.perf_counter() - assessed
     outcome = Outcome(
         snapshot=snapshot,
         profile=profile.of(snapshot.table),
         columns=columns,
-        schema=profile.feature_schema(X_train, features, non_nullable=processing.non_nullable(pre, columns)),
+        schema=_schema(parts.train, inputs, non_nullable=processing.non_nullable(pre, columns), model=model),
         rows={
             "loaded": loaded_rows,
             "feedback": snapshot.rows - loaded_rows,
@@ -165,19 +230,19 @@ def run(
         confusion=evaluation.confusion(model, X_test, y_test, task) if task.kind == "classification" else None,
         plots=card.plots(model, X_test, y_test, task, seed=pre.split.seed),
         criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
-        overfitting=_overfitting(model, X_train, y_train, metrics, best, task, problem.primary_metric),
+        overfitting=_overfitting(model, parts.train[inputs], y_train, metrics, best, task, problem.primary_metric),
         importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),
         comparison=_compare_with_champion(
             spec,
             model,
             task,
-            test=(X_test, y_test, metrics["test"]),
-            recent=None if recent is None else (recent[features], recent[problem.target]),
+            test=(parts.test.drop(columns=[problem.target]), y_test, metrics["test"]),
+            recent=None if recent is None else (recent[inputs], recent[problem.target]),
         ),
         reference=reference.of(
             model,
             parts.train,
-            features=features,
+            features=inputs,
             target=problem.target,
             categorical=columns.categorical,
             seed=pre.split.seed,
@@ -186,6 +251,8 @@ def run(
         notes=notes,
         seconds=seconds,
         lineage=training.Lineage(data=list(snapshot.sources), image=image, mlkube_version=mlkube_version()),
+        inputs=inputs,
+        fairness=fairness_report,
     )
 
     progress({"stage": "writing"})
@@ -245,6 +312,85 @@ def _tuning_progress(trials: list[tuning.Trial], planned: int, metric: str) -> d
         "trialsTotal": planned,
         "bestScore": None if best is None else round(best, 6),
     }
+
+
+def _weighted(candidates: list, method: str, *, task: str, listed: bool) -> tuple[list, list[str]]:
+    """The candidates a mitigation can fit, and the names of those it cannot (no sample weights).
+    An explicit list of algorithms none of which can is refused."""
+    if method not in mitigation.WEIGHTED:
+        return candidates, []
+    able = [c for c in candidates if mitigation.accepts_weights(algorithms.build(c.name, task, {}, seed=0))]
+    unable = [c.name for c in candidates if c not in able]
+    if not able:
+        where = "algorithms" if listed else "the registry's algorithms"
+        raise errors.InvalidSpec(
+            f"preprocessing.mitigation: {method} needs an estimator that accepts sample weights; none of {where} "
+            f"({', '.join(unable)}) does; add one such as logistic_regression or use threshold_optimizer"
+        )
+    return able, unable
+
+
+def _fairness(
+    spec,
+    mitigation_spec: training.Mitigation,
+    *,
+    table: pd.DataFrame,
+    test: pd.DataFrame,
+    target: str,
+    favorable: Any,
+    model: tuple[Any, list[str]],
+    unmitigated: tuple[Any, list[str]] | None,
+    task: evaluation.Task,
+    primary: str,
+    test_metrics: dict[str, float],
+    seed: int,
+) -> dict[str, Any]:
+    """`api.training.Fairness` in its wire form: data bias, the model's group metrics with intervals
+    on the test split, the criteria, and (with a mitigation) the metrics without and with it."""
+    sensitive = list(spec.sensitive_features)
+    fitted, inputs = model
+    assessment = fairness.assess(test[target], fitted.predict(test[inputs]), test[sensitive], favorable=favorable, seed=seed)
+    failed = fairness.failed(assessment.metrics, spec.criteria)
+    method = mitigation_spec.method
+    found: dict[str, Any] = {
+        "sensitiveFeatures": sensitive,
+        "favorableOutcome": str(favorable),
+        "mitigation": method
+        if method in ("none", "reweighing")
+        else f"{method}/{mitigation_spec.constraint or 'demographic_parity'}",
+        "data": fairness.data_bias(table, target=target, sensitive=sensitive, favorable=favorable),
+        "groups": assessment.groups,
+        "metrics": assessment.metrics,
+        "intervals": assessment.intervals,
+        "criteriaMet": not failed,
+        "failedCriteria": failed,
+    }
+    if unmitigated is not None:
+        baseline, features = unmitigated
+        predicted = baseline.predict(test[features])
+        before = fairness.assess(test[target], predicted, test[sensitive], favorable=favorable, seed=seed, samples=0).metrics
+        scores = evaluation.scores(baseline, test[features], test[target], task)
+        found["tradeoff"] = {
+            metric: {"unmitigated": round(before_value, 6), "mitigated": round(after_value, 6)}
+            for metric, before_value, after_value in [
+                *((m, scores.get(m), test_metrics.get(m)) for m in dict.fromkeys(["accuracy", primary])),
+                *((m, before.get(m), assessment.metrics.get(m)) for m in fairness.METRICS),
+            ]
+            if before_value is not None and after_value is not None
+        }
+    return found
+
+
+def _schema(train: pd.DataFrame, inputs: list[str], *, non_nullable: set[str], model: Any) -> list[dict[str, Any]]:
+    """The feature schema of the served model's inputs; a sensitive feature it needs at prediction
+    time is marked (`sensitive`), with every group it has a threshold for (`groups`)."""
+    schema = profile.feature_schema(train, inputs, non_nullable=non_nullable)
+    required = set(getattr(model, "requires_sensitive", []))
+    for entry in schema:
+        if entry["name"] in required:
+            entry["sensitive"] = True
+            entry["groups"] = sorted(set(fairness.group_labels(train[entry["name"]])))
+    return schema
 
 
 def _overfitting(model, X_train, y_train, metrics, best: tuning.Trial, task, metric: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mlkube.api import base
+from mlkube.api import base, monitor
 from mlkube.ml import drift, drift_performance
 
 HISTOGRAM_BINS = 30
@@ -47,12 +47,14 @@ def render(
     performance_history: Sequence[tuple[str, float]] | None = None,
     performance: drift_performance.PerformanceDrift | None = None,
     prediction: drift.FeatureDrift | None = None,
+    bias: monitor.BiasDriftResult | None = None,
 ) -> str:
     """The report page. ``subtitle``: a line under the title (what the reference rows are).
     ``performance_history``: (time label, metric value) pairs, oldest first.
 
     ``prediction`` (from ``drift.prediction_drift``) adds its verdict, and its distribution when
-    the tables hold the prediction column; ``performance`` adds the concept-drift verdict.
+    the tables hold the prediction column; ``performance`` adds the concept-drift verdict; ``bias``
+    (``drift_fairness.check``) adds the group metrics against their test-split values.
     """
     ranked = result.ranked()
     parts = [
@@ -61,7 +63,7 @@ def render(
         f"<p>{_e(subtitle)}</p>" if subtitle else "",
         f"<p class='muted'>{result.n_reference:,} reference rows, {result.n_current:,} current rows, "
         f"{len(result.features)} features</p>",
-        _verdict(result, prediction, performance),
+        _verdict(result, prediction, performance, bias),
         "<h2>Features</h2>",
         _feature_table(ranked),
         "<h2>Distributions</h2><p class='legend'>"
@@ -74,17 +76,23 @@ def render(
         parts += ["<h2>Predictions</h2>", _feature_plot(prediction, reference[prediction.name], current[prediction.name])]
     if performance_history:
         parts.append(_performance_section(performance_history, performance))
+    if bias is not None:
+        parts.append(_bias_section(bias))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def _verdict(
-    result: drift.DriftResult, prediction: drift.FeatureDrift | None, performance: drift_performance.PerformanceDrift | None
+    result: drift.DriftResult,
+    prediction: drift.FeatureDrift | None,
+    performance: drift_performance.PerformanceDrift | None,
+    bias: monitor.BiasDriftResult | None = None,
 ) -> str:
     drifting = (
         result.dataset_drift
         or (prediction is not None and prediction.drifted)
         or (performance is not None and performance.drifted)
+        or (bias is not None and bias.drifted)
     )
     lines = [
         f"<strong>{_e(result.explanation())}</strong>",
@@ -103,7 +111,32 @@ def _verdict(
             f"{'degraded' if performance.drifted else 'within bounds'}."
             + (f" {_e(performance.note)}" if performance.note else "")
         )
+    if bias is not None:
+        moved = [s for s in bias.shifts if s.drifted]
+        lines.append(
+            "Fairness: "
+            + (f"{len(moved)} group metric(s) moved past the allowed drop." if moved else "group metrics within bounds.")
+            + (f" {_e(bias.note)}." if bias.note else "")
+        )
     return f"<div class='verdict{' drift' if drifting else ''}'>{'<br>'.join(lines)}</div>"
+
+
+def _bias_section(bias: monitor.BiasDriftResult) -> str:
+    """The group and summary metrics that moved most, against the version's test split."""
+    rows = "".join(
+        f"<tr class='{'drifted' if s.drifted else ''}'><td>{_e(s.feature)}</td><td>{_e(s.group or 'all groups')}</td>"
+        f"<td>{_e(s.metric)}</td><td>{_number(s.baseline)}</td><td>{_number(s.current)}</td><td>{s.samples:,}</td>"
+        f"<td>{'yes' if s.drifted else 'no'}</td></tr>"
+        for s in bias.shifts
+    )
+    table = (
+        "<table><tr><th>feature</th><th>group</th><th>metric</th><th>test split</th><th>window</th><th>requests</th>"
+        f"<th>drifted</th></tr>{rows}</table>"
+        if rows
+        else "<p class='muted'>no group had enough requests to be judged</p>"
+    )
+    note = f"<p class='muted'>{_e(bias.note)}</p>" if bias.note else ""
+    return f"<h2>Fairness</h2>{table}{note}"
 
 
 def _feature_table(features: list[drift.FeatureDrift]) -> str:

@@ -12,6 +12,11 @@ Callers pass URIs and get bytes; they never see paths, boto3 clients or HTTP res
   or instance profile): without those two variables requests go unsigned (anonymous).
 - `http://`, `https://`: read and exists only.
 
+Large objects are streamed: `open_input` gives a seekable binary reader whose memory does not
+grow with the object (an S3 object is read with ranged GETs through a bounded buffer), and
+`upload` stores a local file whole, atomically (rename for files; one upload, multipart when
+large, which S3 makes visible only once complete).
+
 Object names listed under a prefix are the store's to choose: `within` is the one check that a
 name, joined to a local directory, stays inside it (no `..`, no absolute name). `delete_prefix`
 removes everything under a prefix; `require_inside` is the check a caller makes first that the
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import os
 import pathlib
 import shutil
@@ -140,6 +146,92 @@ def write_bytes(uri: str, data: bytes, *, options: Options | None = None) -> Non
     if scheme == "s3":
         bucket, key = _bucket_key(uri)
         _s3_call(uri, lambda s3: s3.put_object(Bucket=bucket, Key=key, Body=data), options)
+        return
+    raise errors.StorageError(f"{uri}: http(s) URIs are read-only; write to s3:// or file://")
+
+
+READ_BUFFER_BYTES = 8 * 1024 * 1024  # one ranged GET fills this much of an S3 reader's buffer
+
+
+def open_input(uri: str, *, options: Options | None = None) -> io.BufferedIOBase:
+    """A seekable binary reader of the object at `uri` (file:// or s3://); close it when done.
+    An S3 object is fetched in ranged GETs of at most `READ_BUFFER_BYTES`, so memory stays bounded."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        try:
+            return open(local_path(uri), "rb")
+        except FileNotFoundError as e:
+            raise errors.ObjectNotFound(f"{uri}: no such file") from e
+        except PermissionError as e:
+            raise errors.AccessDenied(f"{uri}: permission denied") from e
+    if scheme == "s3":
+        bucket, key = _bucket_key(uri)
+        size = _s3_call(uri, lambda s3: s3.head_object(Bucket=bucket, Key=key)["ContentLength"], options)
+        return io.BufferedReader(_S3Range(uri, bucket, key, size, options), buffer_size=READ_BUFFER_BYTES)
+    raise errors.StorageError(f"{uri}: streaming reads take s3:// or file:// URIs")
+
+
+class _S3Range(io.RawIOBase):
+    """The raw side of an S3 object reader: each read is one ranged GET."""
+
+    def __init__(self, uri: str, bucket: str, key: str, size: int, options: Options | None) -> None:
+        self.uri, self.bucket, self.key, self.size, self.options = uri, bucket, key, size, options
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        start = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, start + offset)
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        if self.position >= self.size or len(buffer) == 0:
+            return 0
+        end = min(self.position + len(buffer), self.size) - 1
+        ranged = f"bytes={self.position}-{end}"
+        data = _s3_call(
+            self.uri, lambda s3: s3.get_object(Bucket=self.bucket, Key=self.key, Range=ranged)["Body"].read(), self.options
+        )
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+def upload(uri: str, source: str | os.PathLike[str], *, options: Options | None = None) -> None:
+    """Store the local file `source` at `uri`, replacing what is there, atomically: a reader sees the
+    old object or the whole new one (file: a temporary sibling renamed over it; S3: one upload)."""
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        path = local_path(uri)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as target, open(source, "rb") as data:
+                shutil.copyfileobj(data, target, 1024 * 1024)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; outputs are read by other processes
+            os.replace(tmp, path)
+        except PermissionError as e:
+            raise errors.AccessDenied(f"{uri}: permission denied") from e
+        except OSError as e:
+            raise errors.StorageError(f"{uri}: cannot write: {e.strerror or e}") from e
+        return
+    if scheme == "s3":
+        import boto3
+
+        bucket, key = _bucket_key(uri)
+        try:
+            _s3_call(uri, lambda s3: s3.upload_file(str(source), bucket, key), options)
+        except boto3.exceptions.S3UploadFailedError as e:  # upload_file wraps the ClientError in text
+            denied = "AccessDenied" in str(e) or "InvalidAccessKeyId" in str(e) or "SignatureDoesNotMatch" in str(e)
+            raise (errors.AccessDenied if denied else errors.StorageError)(f"{uri}: upload failed: {e}") from e
         return
     raise errors.StorageError(f"{uri}: http(s) URIs are read-only; write to s3:// or file://")
 

@@ -109,24 +109,43 @@ class Decider:
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Predict every row of `frame` with one pass through the pipeline."""
+        decision = self.decide(frame)
+        labels, proba = decision.labels, decision.probabilities
+        if proba is None:
+            return Prediction(labels=labels.tolist(), probabilities=None, class_names=None, probability_matrix=None)
+        names = self.class_names
+        return Prediction(
+            labels=labels.tolist(),
+            probabilities=[dict(zip(names, row)) for row in proba.tolist()],
+            class_names=names,
+            probability_matrix=proba,
+        )
+
+    def decide(self, frame: pd.DataFrame) -> Decision:
+        """What `predict` answers for every row of `frame`, as arrays, without a Python object per
+        row (batch scoring builds its output columns from them)."""
         if not self.is_classifier:
-            values = self.pipeline.predict(frame)
-            return Prediction(labels=np.asarray(values).tolist(), probabilities=None, class_names=None, probability_matrix=None)
+            return Decision(np.asarray(self.pipeline.predict(frame)), None, None)
         proba = self.pipeline.predict_proba(frame)
         if self.positive_index is not None:
             positive = self.positive_index
             chosen = np.where(proba[:, positive] >= self.postprocessing.threshold, positive, 1 - positive)
         else:
             chosen = proba.argmax(axis=1)
-        named = self._named
-        rows = proba.tolist()
-        names = self.class_names
-        return Prediction(
-            labels=[named[i] for i in chosen.tolist()],
-            probabilities=[dict(zip(names, row)) for row in rows],
-            class_names=names,
-            probability_matrix=proba,
-        )
+        named = np.empty(len(self._named), dtype=object)
+        named[:] = self._named
+        return Decision(named[chosen], proba, chosen)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """A batch of rows decided: labels (after the threshold, with the label names), and for
+    classifiers the probability matrix (columns in `Decider.class_names` order) and each row's
+    class position in it."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    positions: np.ndarray | None
 
 
 def _native(value: Any) -> Any:

@@ -4,7 +4,11 @@ Owns: turning KServe V1 `instances` (objects keyed by feature name, or arrays in
 order) and V2 inputs (one per feature, or one 2-D input) into validated `Rows`, and any number
 of `Rows` (one request's, or a batch of requests') into one pandas DataFrame whose columns,
 order and dtypes are those the pipeline was fitted on. Every refusal is a `SchemaError` whose
-message names the instance or input and the feature, and says what was expected.
+message names the instance or input and the feature, and says what was expected. A sensitive
+feature the model needs at prediction time (a `threshold_optimizer` mitigation decides per group;
+the card marks it `sensitive` with its `groups`) is named as such when it is missing, and a group
+the model has no threshold for is refused. Batch scoring applies the same rules to whole columns
+(`columns.validate`), with the same messages.
 
 Decoding goes straight from the JSON document to columns, validating in the same pass: when
 every feature is numeric a request becomes one float block (a type check over all its values,
@@ -46,6 +50,15 @@ class Feature:
     nullable: bool = False
     categories: frozenset | None = None
     categories_are_text: bool = True
+    sensitive: bool = False
+    groups: frozenset | None = None
+
+    @property
+    def why_required(self) -> str:
+        """What a refusal adds about a feature that is required because it is sensitive."""
+        if not self.sensitive:
+            return ""
+        return " (a sensitive feature: this model's fairness post-processing decides per group, so every request must carry it)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +79,11 @@ class FeatureSchema:
             raise ValueError("featureSchema is empty; the model card must list the model's features")
         self.features = tuple(features)
         self.names = [f.name for f in self.features]
+        self._by_name = {f.name: f for f in self.features}
         self.reject_unknown_categories = reject_unknown_categories
         self._all_numeric = all(f.kind == "numeric" for f in self.features)
+        # The one-block fast check knows types only: a feature with more to check takes the column pass.
+        self._fast_numeric = self._all_numeric and all(f.groups is None for f in self.features)
         self._columns_index = pd.Index(self.names)
         getter = operator.itemgetter(*self.names)
         self._values_of = getter if len(self.names) > 1 else (lambda instance: (getter(instance),))
@@ -94,6 +110,8 @@ class FeatureSchema:
                     nullable=bool(entry.get("nullable", False)),
                     categories=frozenset(categories) if categories is not None else None,
                     categories_are_text=all(isinstance(c, str) for c in categories or ()),
+                    sensitive=bool(entry.get("sensitive", False)),
+                    groups=frozenset(map(str, entry["groups"])) if isinstance(entry.get("groups"), list) else None,
                 )
             )
         return cls(features, reject_unknown_categories=reject_unknown_categories)
@@ -127,7 +145,7 @@ class FeatureSchema:
         if not isinstance(instances, list) or not instances:
             raise SchemaError("instances: expected a non-empty list of objects or arrays")
         if isinstance(instances[0], dict):
-            if self._all_numeric:
+            if self._fast_numeric:
                 try:
                     block = _number_block(list(map(self._values_of, instances)))
                 except (KeyError, TypeError):  # a missing feature or an instance that is no object
@@ -136,7 +154,7 @@ class FeatureSchema:
                     return Rows(len(instances), block=block)
             return self._rows(self._columns_from_objects(instances), "instances")
         if isinstance(instances[0], list):
-            if self._all_numeric and self._is_rectangular(instances):
+            if self._fast_numeric and self._is_rectangular(instances):
                 block = _number_block(instances)
                 if block is not None:
                     return Rows(len(instances), block=block)
@@ -153,7 +171,8 @@ class FeatureSchema:
                 columns.append([instance[name] for instance in instances])
             except KeyError:
                 index = next(i for i, instance in enumerate(instances) if name not in instance)
-                raise SchemaError(f"instances[{index}]: missing feature '{name}'") from None
+                why = self._by_name[name].why_required
+                raise SchemaError(f"instances[{index}]: missing feature '{name}'{why}") from None
         return columns
 
     def _is_rectangular(self, rows: list) -> bool:
@@ -185,8 +204,9 @@ class FeatureSchema:
         for name in self.names:
             inp = by_name.get(name)
             if inp is None:
+                why = self._by_name[name].why_required
                 raise SchemaError(
-                    f"inputs: missing input '{name}' (send one input per feature, "
+                    f"inputs: missing input '{name}'{why} (send one input per feature, "
                     f"or one input of shape [n, {len(self.names)}] in featureSchema order)"
                 )
             values = list(_flatten(inp.data))
@@ -195,7 +215,7 @@ class FeatureSchema:
             elif len(values) != length:
                 raise SchemaError(f"inputs: input '{name}' has {len(values)} values, input '{first}' has {length}")
             columns.append(values)
-        if self._all_numeric:
+        if self._fast_numeric:
             block = _number_block(columns)
             if block is not None:
                 return Rows(length, block=block.T.copy())
@@ -211,7 +231,7 @@ class FeatureSchema:
         values = list(_flatten(inp.data))
         if len(values) != rows_count * width:
             raise SchemaError(f"inputs: input '{inp.name}' has {len(values)} values, its shape needs {rows_count * width}")
-        if self._all_numeric:
+        if self._fast_numeric:
             block = _number_block([values])
             if block is not None:
                 return Rows(rows_count, block=block.reshape(rows_count, width))
@@ -231,18 +251,23 @@ class FeatureSchema:
     def _check(self, feature: Feature, values: list, where: str) -> None:
         for i, value in enumerate(values):
             if value is None:
-                if not feature.nullable:
-                    raise SchemaError(f"{where}[{i}]: feature '{feature.name}' is null but the model does not accept nulls")
+                if not feature.nullable or feature.sensitive:
+                    raise SchemaError(f"{where}[{i}]: {null_refusal(feature)}")
             elif not _is_valid(feature, value):
-                raise SchemaError(f"{where}[{i}]: feature '{feature.name}' {_expectation(feature)}, got {value!r}")
+                raise SchemaError(f"{where}[{i}]: {type_refusal(feature)}, got {value!r}")
+            elif feature.groups is not None and str(value) not in feature.groups:
+                known = ", ".join(repr(g) for g in sorted(feature.groups)[:10])
+                raise SchemaError(
+                    f"{where}[{i}]: sensitive feature '{feature.name}' has group {value!r}, which the model has no "
+                    f"threshold for (known: {known})"
+                )
             elif (
                 feature.kind == "categorical"
                 and self.reject_unknown_categories
                 and feature.categories is not None
                 and value not in feature.categories
             ):
-                known = ", ".join(repr(c) for c in sorted(feature.categories, key=str)[:10])
-                raise SchemaError(f"{where}[{i}]: feature '{feature.name}' has unknown category {value!r} (known: {known})")
+                raise SchemaError(f"{where}[{i}]: {unknown_refusal(feature)} {value!r} (known: {known_categories(feature)})")
 
 
 def _number_block(rows: list) -> np.ndarray | None:
@@ -271,6 +296,26 @@ def _is_valid(feature: Feature, value: Any) -> bool:
     if feature.categories_are_text:
         return kind is str
     return kind in _NUMBER_TYPES or kind is bool
+
+
+def null_refusal(feature: Feature) -> str:
+    """Why a null is refused: ``feature 'x' is null but the model does not accept nulls``."""
+    return f"feature '{feature.name}' is null but the model does not accept nulls{feature.why_required}"
+
+
+def type_refusal(feature: Feature) -> str:
+    """Why a value of the wrong type is refused, without the value: ``feature 'x' expects a number``."""
+    return f"feature '{feature.name}' {_expectation(feature)}"
+
+
+def unknown_refusal(feature: Feature) -> str:
+    """Why an unknown category is refused (reject mode), without the value."""
+    return f"feature '{feature.name}' has unknown category"
+
+
+def known_categories(feature: Feature) -> str:
+    """The first known categories, as a refusal lists them."""
+    return ", ".join(repr(c) for c in sorted(feature.categories or (), key=str)[:10])
 
 
 def _expectation(feature: Feature) -> str:

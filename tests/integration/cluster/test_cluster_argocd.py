@@ -13,7 +13,7 @@ lupa = pytest.importorskip("lupa", reason="lupa (Lua for Python) runs the health
 lua51 = pytest.importorskip("lupa.lua51", reason="lupa was built without Lua 5.1")
 
 (HEALTH_CM,) = cs.load_all(cs.ROOT / "manifests" / "argocd" / "health-checks.yaml")
-KINDS = ["MLProject", "TrainingJob", "ModelDeployment", "DriftMonitor"]
+KINDS = ["MLProject", "TrainingJob", "ModelVersion", "ModelDeployment", "DriftMonitor", "BatchPrediction"]
 
 
 def health(kind: str, status: dict | None, *, generation: int = 2) -> tuple[str, str]:
@@ -31,7 +31,10 @@ def ready(value: str, message: str = "", reason: str = "Reconciled") -> dict:
     return {"type": "Ready", "status": value, "reason": reason, "message": message}
 
 
-def test_config_map_patches_argocd_cm_for_the_four_kinds():
+def test_config_map_patches_argocd_cm_for_every_kind():
+    from mlkube.api import kinds
+
+    assert sorted(KINDS) == sorted(k.kind for k in kinds.ALL)
     assert HEALTH_CM["kind"] == "ConfigMap" and HEALTH_CM["metadata"]["name"] == "argocd-cm"
     assert sorted(HEALTH_CM["data"]) == sorted(f"resource.customizations.health.mlkube.io_{k}" for k in KINDS)
     assert cs.kubernetes_errors(HEALTH_CM) == []
@@ -110,3 +113,33 @@ def test_modeldeployment(phase, expected):
 )
 def test_driftmonitor(status, expected):
     assert health("DriftMonitor", {"observedGeneration": 2, **status}) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (
+            {"phase": "Champion", "conditions": [ready("True", "Version 2 (Champion)")]},
+            ("Healthy", "Champion: Version 2 (Champion)"),
+        ),
+        ({"phase": "Rejected", "conditions": [ready("True", "rejected")]}, ("Healthy", "Rejected: rejected")),
+        (
+            {"phase": "Eligible", "conditions": [ready("False", "alias production refused: not eligible")]},
+            ("Degraded", "alias production refused: not eligible"),
+        ),
+    ],
+)
+def test_modelversion(status, expected):
+    assert health("ModelVersion", {"observedGeneration": 2, **status}) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"phase": "Succeeded", "rowsScored": 1000}, ("Healthy", "1000 rows scored")),
+        ({"phase": "Failed", "message": "12% of rows failed"}, ("Degraded", "12% of rows failed")),
+        ({"phase": "Running", "shards": {"done": 1, "total": 4}}, ("Progressing", "Running: 1/4 shards")),
+    ],
+)
+def test_batchprediction(status, expected):
+    assert health("BatchPrediction", {"observedGeneration": 2, **status}) == expected

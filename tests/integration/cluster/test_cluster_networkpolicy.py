@@ -21,12 +21,13 @@ import pytest
 import yaml
 
 from mlkube.api import kinds
-from mlkube.control.manifests import drift, serving, servingruntime, training
+from mlkube.api import replay as replay_api
+from mlkube.control.manifests import drift, replay, serving, servingruntime, training
 
 NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC)
 TENANT = "ml"
 INSTALLS = ["overlays/production", "overlays/cluster-wide", "overlays/dev"]
-TENANT_POLICIES = {"mlkube-predictors", "mlkube-routers", "mlkube-jobs"}
+TENANT_POLICIES = {"mlkube-predictors", "mlkube-routers", "mlkube-jobs", "mlkube-replay"}
 
 S3 = "52.216.8.22"  # a public S3 address
 S3_V6 = "2600:1fa0:80a9:6a19::1"
@@ -111,7 +112,19 @@ def tenant_pods(namespace: str = TENANT) -> dict[str, cn.Pod]:
     router = serving.router_deployment(mdep, mdep_spec, image="img:1", secret="s3-creds")
     isvc = serving.inference_service(mdep, mdep_spec, version=3, storage_uri="s3://models/penguins/v3/")
     check = _drift_check_job(namespace)
+    request = replay.replay_request(
+        mdep,
+        replay_api.Replay(),
+        storage=mlp_spec.storage,
+        stable=3,
+        candidate=4,
+        candidate_url="http://penguins-prod-v4-predictor.ml.svc",
+        task="classification",
+    )
+    name = replay.job_name(mdep["metadata"]["name"], candidate=4, since="2026-11-24T00:00:00Z")
+    replayer = replay.replay_job(mdep, request, name=name, project_name="penguins", image="img:1", secret="s3-creds")
     return {
+        "replay": cn.Pod("replay", namespace, _job_pod_labels(replayer), "10.244.0.16"),
         **({"drift": cn.Pod("drift", namespace, _job_pod_labels(check), "10.244.0.15")} if check else {}),
         "trainer": cn.Pod("trainer", namespace, _job_pod_labels(job), "10.244.0.11"),
         "router": cn.Pod("router", namespace, router["spec"]["template"]["metadata"]["labels"], "10.244.0.12"),
@@ -166,8 +179,13 @@ def test_each_policy_selects_exactly_its_pods(pods):
     tenant = {p["metadata"]["name"]: p for p in policies("tenant")}
     assert set(tenant) == TENANT_POLICIES
     selected = {name: {pod.name for pod in pods.values() if cn.selected_by(p, pod)} for name, p in tenant.items()}
-    batch = {"trainer", "drift"} & set(pods)
-    assert selected == {"mlkube-predictors": {"predictor"}, "mlkube-routers": {"router"}, "mlkube-jobs": batch}
+    batch = {"trainer", "drift", "replay"} & set(pods)
+    assert selected == {
+        "mlkube-predictors": {"predictor"},
+        "mlkube-routers": {"router"},
+        "mlkube-jobs": batch,
+        "mlkube-replay": {"replay"},
+    }
 
 
 def test_ports_are_the_ones_the_servers_listen_on():
@@ -180,12 +198,15 @@ def test_ports_are_the_ones_the_servers_listen_on():
 # --- model servers: High 3 of issue 14 --------------------------------------------------------
 
 
-def test_only_routers_reach_a_model_server(production, pods):
-    """`POST /v2/repository/models/<m>/unload` from anything but a router never arrives."""
+def test_only_routers_and_a_rollouts_replay_reach_a_model_server(production, pods):
+    """`POST /v2/repository/models/<m>/unload` from anything but a router or a replay Job never arrives."""
     rules = policies("overlays/production")
     predictor = pods["predictor"]
     assert cn.connects(rules, pods["router"], predictor, 8080)
-    for intruder in (pods["neighbour"], pods["trainer"], operator_pod(production), ELSEWHERE, S3, OTHER_NODE):
+    assert cn.connects(rules, pods["replay"], predictor, 8080)
+    assert not cn.connects(rules, pods["replay"], pods["router"], serving.ROUTER_PORT)
+    assert not cn.connects(rules, pods["replay"], predictor, 9000)
+    for intruder in (pods["neighbour"], pods["trainer"], pods["drift"], operator_pod(production), ELSEWHERE, S3, OTHER_NODE):
         assert not cn.connects(rules, intruder, predictor, 8080), intruder
 
 

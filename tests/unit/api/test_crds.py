@@ -94,4 +94,5 @@ def test_printer_columns_are_the_documented_ones():
         "ModelVersion": ["Project", "Version", "Algorithm", "Metric", "Eligible", "Approval", "Phase", "Age"],
         "ModelDeployment": ["Project", "Strategy", "Stable", "Candidate", "Traffic", "Phase", "Age"],
         "DriftMonitor": ["Deployment", "Phase", "Drift Share", "Samples", "Last Check", "Age"],
+        "BatchPrediction": ["Project", "Version", "Phase", "Rows", "Failed", "Age"],
     }

@@ -183,7 +183,8 @@ def test_fairness_and_the_new_lineage_are_shown_when_the_card_has_them():
 
     assert sections(page) == EVERY_SECTION | {"fairness"}
     assert "fairness criteria not met" in seen and "disparate_impact 0.62" in seen
-    assert "Groups by sex group count selection_rate Female 3210 0.11 Male 6500 0.19" in seen
+    assert "Groups by sex (test split) group count selection_rate Female 3210 0.11 Male 6500 0.19" in seen
+    assert "Training data by sex class imbalance 0.33" in seen
     assert "s3://datasets/churn.csv sha256:" + "cd" * 32 + " 4454" in seen
     assert "registry.example/mlkube:0.1.0" in seen and "mlkubeVersion 0.1.0" in seen
     assert "trainingJob churn-manual-1" in seen

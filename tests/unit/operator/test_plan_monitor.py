@@ -391,3 +391,22 @@ def test_each_check_has_a_time_and_a_job_of_its_own_even_within_one_second():
     within = dmon({"lastCheckTime": STAMP})  # the last check was at this very second (a forced pass)
     assert drift.check_time(within, now=NOW) == "2026-11-24T12:00:01Z"
     assert check_name(dmon({"lastCheckTime": "2026-11-24T12:00:01Z"})) != check_name(within)
+
+
+def batch_monitor(status=None):
+    obj = dmon(status)
+    del obj["spec"]["deploymentRef"]
+    obj["spec"]["batchPredictionRef"] = "churn-nightly"
+    return obj
+
+
+def test_a_monitor_of_a_batch_prediction_analyses_its_scored_rows_against_the_version_it_scored_with():
+    obj = batch_monitor()
+    [job] = monitor.plan(obj, monitor.Observed(served=served(2)), now=NOW).plan.create
+    request = driftcheck.DriftCheckRequest.model_validate_json(job["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"])
+    assert request.traffic.deployment == "churn-nightly"  # the BatchPrediction's drift sample (ml/batchlog.py)
+    assert request.reference.uri == "s3://m/v2/"
+    waiting = monitor.plan(obj, monitor.Observed(), now=NOW).plan.status.wire()
+    assert waiting["message"] == "BatchPrediction churn-nightly has scored with no version yet"
+    bp = {"status": {"modelVersion": 2}}
+    assert monitor.scored_entry(bp, project()).version == 2 and monitor.scored_entry({}, project()) is None

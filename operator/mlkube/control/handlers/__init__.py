@@ -3,4 +3,4 @@
 Importing this package registers every handler; ``mlkube operator`` runs them.
 """
 
-from mlkube.control.handlers import deployment, modelversion, monitor, project, setup, trainingjob  # noqa: F401  (registration)
+from mlkube.control.handlers import batchprediction, deployment, modelversion, monitor, project, setup, trainingjob  # noqa: F401  (registration)

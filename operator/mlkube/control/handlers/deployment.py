@@ -47,6 +47,11 @@ async def resync(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     await _retrying(reconcile_deployment.reconcile(memo.k8s, name, namespace, image=setup.image()))
 
 
+@kopf.on.delete(*RESOURCE, optional=True)  # optional: no finalizer, nothing to clean up but our metrics
+async def deleted(name: str, namespace: str, **_: Any) -> None:
+    reconcile_deployment.deleted(name, namespace)
+
+
 @kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices", labels={meta.MANAGED_BY: "mlkube"})
 async def isvc_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await _retrying(reconcile_deployment.inference_service_changed(memo.k8s, dict(body), image=setup.image()))

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlkube.api import base, driftcheck, monitor, project
 from mlkube.common import timestamps
-from mlkube.control.manifests import meta, training
+from mlkube.control.manifests import meta, tenantjob
 
 COMPONENT = "driftcheck"
 CONTAINER = "driftcheck"
@@ -35,7 +35,7 @@ def drift_request(
     primary_metric: str,
     now: datetime.datetime,
 ) -> driftcheck.DriftCheckRequest:
-    """The analysis of the window ending at ``now`` of ``spec.deploymentRef``'s traffic, against the
+    """The analysis of the window ending at ``now`` of ``spec.deploymentRef``'s traffic (or ``spec.batchPredictionRef``'s scored rows), against the
     reference of the served version ``entry`` pinned to its registered digest; the report is named
     after ``now``."""
     root = storage.uri.rstrip("/")
@@ -47,7 +47,7 @@ def drift_request(
             uri=root,
             endpoint=storage.endpoint,
             namespace=namespace,
-            deployment=spec.deployment_ref,
+            deployment=spec.source,
             versions=[entry.version] if spec.scope == "stable" else None,
             size=spec.window.size,
             since=timestamps.format(now - base.parse_duration(spec.window.duration)),
@@ -61,6 +61,7 @@ def drift_request(
             min_labeled=spec.concept_drift.min_labeled,
         ),
         explainability=spec.explainability,
+        fairness=spec.fairness,
         report=driftcheck.Report(uri=f"{root}/reports/{namespace}/{name}/{stamp}.html"),
         default_credentials=storage.use_default_credentials and not storage.credentials_secret,
     )
@@ -108,37 +109,13 @@ def check_job(
     labels = {**meta.labels(dmon, project=project_name, component=COMPONENT), **check_labels(dmon)}
     env = [{"name": driftcheck.REQUEST_ENV, "value": request.model_dump_json(by_alias=True, exclude_none=True)}]
     env += meta.storage_env(secret)
-    container = {
-        "name": CONTAINER,
-        "image": image,
-        "command": list(COMMAND),
-        "env": env,
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": meta.restricted(),
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": dmon["metadata"]["namespace"],
-            "labels": labels,
-            "annotations": {CHECK_TIME: checked_at},
-            "ownerReferences": [meta.owner_reference(dmon)],
-        },
-        "spec": {
-            "backoffLimit": 0,  # a failed analysis is reported and tried again at the next interval
-            "activeDeadlineSeconds": DEADLINE_SECONDS,
-            "ttlSecondsAfterFinished": TTL_SECONDS,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": training.TRAINER_SERVICE_ACCOUNT,
-                    "automountServiceAccountToken": False,
-                    "containers": [container],
-                },
-            },
-        },
-    }
+    container = {"name": CONTAINER, "image": image, "command": list(COMMAND), "env": env}
+    return tenantjob.tenant_job(
+        dmon,
+        name=name,
+        labels=labels,
+        container=container,
+        deadline_seconds=DEADLINE_SECONDS,
+        ttl_seconds=TTL_SECONDS,
+        annotations={CHECK_TIME: checked_at},
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlkube.api import project
-from mlkube.control.manifests import meta, training
+from mlkube.control.manifests import meta, tenantjob
 
 COMPONENT = "purge"
 CONTAINER = "purge"
@@ -52,31 +52,12 @@ def purge_job(
         "command": list(COMMAND),
         "args": arguments(artifact_uri, storage),
         "env": meta.storage_env(storage.credentials_secret),
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": meta.restricted(),
     }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(mv),
-            "namespace": mv["metadata"]["namespace"],
-            "labels": labels,
-            "ownerReferences": [meta.owner_reference(mv)],
-        },
-        "spec": {
-            "backoffLimit": 0,  # a failed deletion is reported, and a new Job tries again later
-            "activeDeadlineSeconds": DEADLINE_SECONDS,
-            "ttlSecondsAfterFinished": TTL_SECONDS,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "serviceAccountName": training.TRAINER_SERVICE_ACCOUNT,
-                    "automountServiceAccountToken": False,
-                    "containers": [container],
-                },
-            },
-        },
-    }
+    return tenantjob.tenant_job(
+        mv,
+        name=job_name(mv),
+        labels=labels,
+        container=container,
+        deadline_seconds=DEADLINE_SECONDS,
+        ttl_seconds=TTL_SECONDS,
+    )

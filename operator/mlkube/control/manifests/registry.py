@@ -17,12 +17,14 @@ def model_version(
     validation_metrics: dict[str, float] | None = None,
     params: dict[str, Any] | None = None,
     lineage: training_api.Lineage | None = None,
+    fairness: training_api.Fairness | None = None,
 ) -> dict[str, Any]:
     """ModelVersion ``<project>-v<N>`` for the registry ``entry``, owned by the project ``mlp`` (not as
     its controller: deleting a project deletes its versions, but the versions are objects of their own).
 
-    ``validation_metrics``, ``params`` and ``lineage`` come from the run; a version migrated from a
-    registry kept only in status has none of them."""
+    ``validation_metrics``, ``params``, ``lineage`` and ``fairness`` (its TrainingJob's
+    ``status.fairness``) come from the run; a version migrated from a registry kept only in status
+    has none of them."""
     project = mlp["metadata"]["name"]
     spec = modelversion.ModelVersionSpec(
         project_ref=project,
@@ -34,6 +36,7 @@ def model_version(
         algorithm=entry.algorithm,
         params=params or {},
         metrics={"test": entry.metrics, "validation": validation_metrics or {}},
+        fairness=fairness.wire() if fairness is not None else None,
         lineage=lineage,
     )
     return {

@@ -73,6 +73,7 @@ def trainer_input(
             goal=mlp_spec.goal,
             problem=mlp_spec.problem,
             success_criteria=mlp_spec.success_criteria,
+            fairness=mlp_spec.fairness,
         ),
         training_job=trainer.RunInfo(
             name=tj["metadata"]["name"],

@@ -17,7 +17,8 @@ running minimum); when the test ends (promoted, rolled back, paused, aborted or 
 stamped ``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``,
 with the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis``
 with its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
-``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it.
+``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it. A replay
+step (``strategy.replay``) adds its Job and ``status.replay`` (``plans.replay``).
 
 Must not: do I/O or read the clock (``now`` is an argument).
 """
@@ -37,7 +38,8 @@ from mlkube.api import project as project_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import abtest, analysis, conditions, kserve, metricchecks, registry, rollout, selection
+from mlkube.control.plans import replay as replay_plans
+from mlkube.control.policy import abtest, analysis, conditions, eligibility, kserve, metricchecks, registry, rollout, selection
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -63,6 +65,8 @@ class Observed:
     """The router's cumulative counters (``GET /mlkube/stats``); None when it did not answer."""
     metric_readings: Mapping[str, tuple[float | None, str | None]] = dataclasses.field(default_factory=dict)
     """``strategy.analysis.metrics`` by name: (value, error) of this pass's query (``metricchecks``)."""
+    replay: replay_plans.Observed = dataclasses.field(default_factory=replay_plans.Observed)
+    """The deployment's replay Jobs."""
 
 
 def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, image: str) -> plans.Plan:
@@ -94,6 +98,8 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     router_url = kserve.service_url(observed.router_service)
     result, report = _measure(spec, state, current, observed, seen, router_url=router_url)
     action = (obj["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
+    task = observed.project.problem.task
+    judged = replay_plans.verdict(spec.strategy, state, current, observed.replay, task=task, now=now)
     decision = rollout.decide(
         spec.strategy,
         state,
@@ -111,9 +117,24 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             ab_sequential_summary=report.sequential.conclusion if report and report.sequential else "",
             inconclusive_checks=tuple(result.inconclusive_checks) if result else (),
             requests=result.requests if result else 0,
+            replay=judged,
         ),
     )
     after = decision.state
+    replay = replay_plans.planned(
+        obj,
+        spec,
+        before=state,
+        after=after,
+        current=current,
+        judged=judged,
+        observed=observed.replay,
+        seen=seen,
+        project=observed.project,
+        project_name=spec.project_ref,
+        image=image,
+        now=now,
+    )
 
     served = sorted({after.stable, after.candidate, after.previous} - {None})  # previous: warm until scaleDownAt
     backends = {v: url for v in served if (url := seen.urls.get(v)) and (seen.ready.get(v) or v == after.stable)}
@@ -132,7 +153,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             "phase": after.phase,
             "traffic": traffic,
             "traffic_summary": rollout.summary(traffic),
-            "message": _message(current, decision, traffic, seen, result),
+            "message": (not decision.events and replay.message) or _message(current, decision, traffic, seen, result),
             "stable_version": after.stable if after.stable is not None else current.stable_version,
             "candidate_version": after.candidate,
             "current_step": after.step,
@@ -146,6 +167,8 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             "previous_version": after.previous,
             "scale_down_at": timestamps.format(after.scale_down_at) if after.scale_down_at else None,
             "retiring_versions": sorted(unserved - retiring),
+            "replaying_since": timestamps.format(after.replay_started) if after.replay_started else None,
+            "replay": replay.status,
         }
     )
     if result is not None:
@@ -178,8 +201,10 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     live = [t for t in traffic if t.version in backends]
     return plans.Plan(
         status=status,
-        apply=children(obj, spec, observed, served=served, backends=backends, traffic=live, image=image),
-        delete=tuple(
+        apply=children(obj, spec, observed, served=served, backends=backends, traffic=live, image=image) + replay.apply,
+        create=replay.create,
+        delete=replay.delete
+        + tuple(
             plans.ObjectRef(
                 "serving.kserve.io/v1beta1",
                 "InferenceService",
@@ -250,13 +275,13 @@ def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed)
         champion=observed.registry.champion_version,
         known=_known(observed),
         objects=observed.versions,
-        criteria=observed.project.success_criteria if observed.project else [],
+        criteria=eligibility.criteria_of(observed.project) if observed.project else [],
     )
     return plans.Unresolved(chosen.reason, chosen.message) if isinstance(chosen, selection.Refused) else chosen
 
 
 def _known(observed: Observed) -> list[project_api.ModelEntry]:
-    criteria = observed.project.success_criteria if observed.project else []
+    criteria = eligibility.criteria_of(observed.project) if observed.project else []
     return registry.known(observed.versions, observed.registry.models, criteria=criteria)
 
 
@@ -357,6 +382,7 @@ def state_of(status: deployment_api.ModelDeploymentStatus) -> rollout.State:
         inconclusive_since=timestamps.parse(undecided) if undecided else None,
         previous=status.previous_version,
         scale_down_at=timestamps.parse(status.scale_down_at) if status.scale_down_at else None,
+        replay_started=timestamps.parse(status.replaying_since) if status.replaying_since else None,
     )
 
 

@@ -33,7 +33,7 @@ from mlkube.common import timestamps, uris
 from mlkube.control.manifests import meta, training
 from mlkube.control.manifests import purge as purge_manifests
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import conditions, eligibility, releases, selection
+from mlkube.control.policy import conditions, eligibility, registry, releases, selection
 from mlkube.control.policy import purge as purge_policy
 
 RETRY_SECONDS = 30
@@ -96,8 +96,8 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
         return plans.Plan(status=_not_ready(current, "ProjectInvalid", message, generation=generation, now=stamp))
     project_status: project_api.MLProjectStatus = kinds.MLPROJECT.parse_status(observed.project.get("status"))
 
-    failed = eligibility.failed_criteria(spec.metrics.test, project.success_criteria)
-    claims = selection.claims(observed.siblings, project_name=spec.project_ref, criteria=project.success_criteria)
+    failed = eligibility.failed_criteria(registry.measured(spec), eligibility.criteria_of(project))
+    claims = selection.claims(observed.siblings, project_name=spec.project_ref, criteria=eligibility.criteria_of(project))
     resolution = releases.resolve(claims)
     served = releases.serving(observed.deployments, spec.project_ref)
     # A project whose status was lost (restored from a backup) has no champion until its next pass
@@ -107,7 +107,7 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
     retired = spec.version in selection.retired(
         observed.siblings,
         project_name=spec.project_ref,
-        criteria=project.success_criteria,
+        criteria=eligibility.criteria_of(project),
         keep=project.registry.keep,
         champion=champion,
         served=served,
@@ -141,8 +141,8 @@ def plan(mv: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> p
                     eligibility.refusal(
                         spec.version,
                         project_name=spec.project_ref,
-                        metrics=spec.metrics.test,
-                        criteria=project.success_criteria,
+                        metrics=registry.measured(spec),
+                        criteria=eligibility.criteria_of(project),
                         approval=spec.approval,
                     )
                     or ""

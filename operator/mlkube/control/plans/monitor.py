@@ -111,6 +111,13 @@ def served_entry(deployment: dict[str, Any], project: dict[str, Any]) -> project
     return next((m for m in models if m.version == version), None)
 
 
+def scored_entry(bp: dict[str, Any], project: dict[str, Any]) -> project_api.ModelEntry | None:
+    """The registry entry of the version BatchPrediction ``bp`` scored with, if it has started."""
+    version = (bp.get("status") or {}).get("modelVersion")
+    models = kinds.MLPROJECT.parse_status(project.get("status")).models
+    return next((m for m in models if m.version == version), None)
+
+
 def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> MonitorPlan:
     """The whole outcome of one due pass over the DriftMonitor ``obj``."""
     current = kinds.DRIFTMONITOR.parse_status(obj.get("status"))
@@ -122,7 +129,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
         blocked = _not_ready(obj, current, observed.missing.reason, observed.missing.message, now=now)
         return MonitorPlan(dataclasses.replace(blocked.plan, retry_after=RETRY_SECONDS, retry_reason=observed.missing.message))
     if observed.served is None:
-        message = f"ModelDeployment {spec.deployment_ref} serves no version yet"
+        message = f"{spec.source_description} {'serves' if spec.deployment_ref else 'has scored with'} no version yet"
         return _not_ready(obj, current, "NothingServed", message, now=now, checked=True)
     served, namespace = observed.served, obj["metadata"]["namespace"]
     name = drift.check_job_name(obj, version=served.entry.version)
@@ -183,7 +190,7 @@ def _analysed(
 
     def alert_labels(of_version: int) -> dict[str, str]:
         return alerting.labels(
-            obj, project=project_name, deployment=spec.deployment_ref, version=of_version, severity=spec.alerting.severity
+            obj, project=project_name, deployment=spec.source, version=of_version, severity=spec.alerting.severity
         )
 
     previous = current.model_version
@@ -207,6 +214,7 @@ def _analysed(
             "features": result.features or [],
             "prediction_drift": result.prediction_drift,
             "performance": result.performance,
+            "fairness": result.fairness,
             "report_uri": result.report_uri or current.report_uri,
             "message": None,
             "model_version": version,

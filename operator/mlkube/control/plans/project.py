@@ -60,9 +60,9 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
             )
         )
     finished = [f for f in map(registry.Finished.from_trainingjob, observed.runs) if f is not None]
-    known = registry.known(observed.versions, current.models, criteria=spec.success_criteria)
+    known = registry.known(observed.versions, current.models, criteria=eligibility.criteria_of(spec))
     decisions = registry.approvals(observed.versions)
-    models, added = registry.register(known, finished, now=stamp, criteria=spec.success_criteria)
+    models, added = registry.register(known, finished, now=stamp, criteria=eligibility.criteria_of(spec))
     recorded = current.champion_version if current.champion_version is not None else _recorded_champion(observed.versions)
     champion, problem = _champion_of(
         mlp, spec, current=recorded, models=models, added=added, finished=finished, decisions=decisions
@@ -75,7 +75,7 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
     retired = selection.retired(
         observed.versions,
         project_name=mlp["metadata"]["name"],
-        criteria=spec.success_criteria,
+        criteria=eligibility.criteria_of(spec),
         keep=spec.registry.keep,
         champion=champion,
         served=releases.serving(observed.deployments, mlp["metadata"]["name"]),
@@ -105,7 +105,7 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
         now=stamp,
     )
     moves = releases.resolve(
-        selection.claims(observed.versions, project_name=mlp["metadata"]["name"], criteria=spec.success_criteria)
+        selection.claims(observed.versions, project_name=mlp["metadata"]["name"], criteria=eligibility.criteria_of(spec))
     )
     return plans.Plan(
         status=new,
@@ -124,6 +124,14 @@ def plan(mlp: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
             mlp=mlp,
         ),
     )
+
+
+def _eligibility(entry: project_api.ModelEntry, criteria: Sequence[project_api.Criterion]) -> str:
+    """``eligible``, or ``not eligible: fails ...`` naming the criteria (success or fairness) it fails."""
+    if entry.eligible:
+        return "eligible"
+    failed = eligibility.failed_criteria(registry.measured(entry), criteria)
+    return f"not eligible: fails {'; '.join(failed)}" if failed else "not eligible: success criteria not met"
 
 
 def _recorded_champion(versions: Sequence[dict[str, Any]]) -> int | None:
@@ -154,6 +162,7 @@ def _model_versions(
                 validation_metrics=run.validation_metrics if run else None,
                 params=run.params if run else None,
                 lineage=run.lineage if run else None,
+                fairness=run.fairness if run else None,
             )
         )
     return tuple(created)
@@ -217,8 +226,8 @@ def _champion_of(
     refusal = eligibility.refusal(
         chosen,
         project_name=mlp["metadata"]["name"],
-        metrics=entry.metrics,
-        criteria=spec.success_criteria,
+        metrics=registry.measured(entry),
+        criteria=eligibility.criteria_of(spec),
         approval=decisions.get(chosen, modelversion_api.Approval()),
     )
     if refusal:
@@ -300,7 +309,7 @@ def _events(
         plans.info(
             "VersionRegistered",
             f"Version {entry.version} from TrainingJob {entry.training_job} "
-            f"({'eligible' if entry.eligible else 'not eligible: success criteria not met'})",
+            f"({_eligibility(entry, eligibility.criteria_of(spec))})",
         )
         for entry in added
     ]
@@ -308,8 +317,8 @@ def _events(
     if champion != old.champion_version and champion is not None:
         entry = next((m for m in new.models if m.version == champion), None)
         approval = decisions.get(champion, modelversion_api.Approval())
-        if entry is not None and eligibility.is_override(entry.metrics, spec.success_criteria, approval):
-            failed = "; ".join(eligibility.failed_criteria(entry.metrics, spec.success_criteria))
+        if entry is not None and eligibility.is_override(registry.measured(entry), eligibility.criteria_of(spec), approval):
+            failed = "; ".join(eligibility.failed_criteria(registry.measured(entry), eligibility.criteria_of(spec)))
             found.append(
                 plans.warning(
                     "ChampionByApproval",

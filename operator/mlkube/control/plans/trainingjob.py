@@ -195,6 +195,7 @@ def _status_of(
             "diagnostics": result.diagnostics,
             "comparison": result.comparison,
             "lineage": result.lineage,
+            "fairness": result.fairness,
         }
         update.update({key: value for key, value in outcome.items() if value is not None})
         done = update.get("progress", current.progress)

@@ -46,6 +46,7 @@ class Finished:
     validation_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     lineage: training_api.Lineage | None = None
+    fairness: training_api.Fairness | None = None
 
     @classmethod
     def from_trainingjob(cls, tj: dict[str, Any]) -> Finished | None:
@@ -66,11 +67,27 @@ class Finished:
             validation_metrics=dict(status.metrics.validation) if status.metrics else {},
             params=dict(status.best_params or {}),
             lineage=status.lineage,
+            fairness=status.fairness,
         )
+
+    @property
+    def fairness_metrics(self) -> dict[str, float]:
+        """The run's summary fairness metrics (empty when it measured none)."""
+        return dict(self.fairness.metrics) if self.fairness is not None else {}
+
+
+def measured(source: project.ModelEntry | modelversion_api.ModelVersionSpec) -> dict[str, float]:
+    """What a version's criteria are judged on: its test metrics and its summary fairness metrics
+    (a registry entry's, or a ModelVersion's ``spec.fairness.metrics``)."""
+    if isinstance(source, project.ModelEntry):
+        return {**source.metrics, **(source.fairness or {})}
+    recorded = (source.fairness or {}).get("metrics") or {}
+    fairness = {k: float(v) for k, v in recorded.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {**source.metrics.test, **fairness}
 
 
 def entry_of(
-    mv: modelversion_api.ModelVersionSpec, *, created_at: str, criteria: Sequence[project.SuccessCriterion]
+    mv: modelversion_api.ModelVersionSpec, *, created_at: str, criteria: Sequence[project.Criterion]
 ) -> project.ModelEntry:
     """The registry entry of a ModelVersion; its eligibility under the project's current ``criteria``."""
     return project.ModelEntry(
@@ -79,7 +96,8 @@ def entry_of(
         created_at=created_at,
         algorithm=mv.algorithm,
         metrics=dict(mv.metrics.test),
-        eligible=not eligibility.failed_criteria(mv.metrics.test, criteria),
+        fairness={k: v for k, v in measured(mv).items() if k not in mv.metrics.test} or None,
+        eligible=not eligibility.failed_criteria(measured(mv), criteria),
         artifact_uri=mv.artifact_uri,
         digest=mv.digest,
         trigger=mv.trigger,
@@ -87,7 +105,7 @@ def entry_of(
 
 
 def known(
-    objects: Sequence[dict[str, Any]], entries: Sequence[project.ModelEntry], *, criteria: Sequence[project.SuccessCriterion]
+    objects: Sequence[dict[str, Any]], entries: Sequence[project.ModelEntry], *, criteria: Sequence[project.Criterion]
 ) -> list[project.ModelEntry]:
     """Every registered version, by number: the ModelVersion ``objects`` (as listed; the source of
     truth) and the status ``entries`` that have no ModelVersion yet (to migrate)."""
@@ -124,13 +142,13 @@ def register(
     finished: Sequence[Finished],
     *,
     now: str,
-    criteria: Sequence[project.SuccessCriterion] = (),
+    criteria: Sequence[project.Criterion] = (),
 ) -> tuple[list[project.ModelEntry], list[project.ModelEntry]]:
     """The registry with every unregistered finished run appended; also returns the new entries.
 
     Versions continue from the highest registered one without gaps, in completion order. A new
     version is eligible when its run met its success criteria and the project's current
-    ``criteria`` hold on its test metrics.
+    ``criteria`` (success and fairness) hold on its test and fairness metrics.
     """
     known = {(m.training_job, m.digest) for m in models}
     pending = sorted((f for f in finished if (f.name, f.digest) not in known), key=lambda f: (f.completion_time, f.name))
@@ -142,7 +160,8 @@ def register(
             created_at=now,
             algorithm=run.algorithm,
             metrics=run.test_metrics,
-            eligible=run.eligible and not eligibility.failed_criteria(run.test_metrics, criteria),
+            fairness=run.fairness_metrics or None,
+            eligible=run.eligible and not eligibility.failed_criteria({**run.test_metrics, **run.fairness_metrics}, criteria),
             artifact_uri=run.artifact_uri,
             digest=run.digest,
             trigger=run.trigger,

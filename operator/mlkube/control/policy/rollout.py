@@ -21,6 +21,14 @@ inconclusive measurements); still undecided then, the rollout pauses (``Awaiting
 still ends it. ``State.inconclusive_since`` remembers when the hold ended undecided, so the
 Event is posted once per step and the limit counts from there.
 
+With ``strategy.replay`` every rollout begins with a replay step (``State.replay_started``): the
+candidate's InferenceService is applied but it is out of the traffic table (no split, mirror or
+preview share), and once it is Ready it scores the newest captured requests (a Job; its judged
+answer arrives in ``Observation.replay``). Failing rejects it as a failing analysis does
+(``onFailure``: rolled back, or paused with the candidate still out of traffic); Passing and
+Inconclusive go on to the strategy's first step on the same pass, with a ``ReplayPassed`` or
+``ReplayInconclusive`` Event.
+
 With ``strategy.scaleDownDelay`` a promotion keeps the previous stable version as
 ``State.previous`` (warm, at 0%) until ``State.scale_down_at``; the analysis keeps judging the new
 stable version meanwhile (its verdict arrives in ``Observation.verdict``), and a Failing verdict,
@@ -33,55 +41,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Mapping
 
 from mlkube.api import base, deployment
 from mlkube.common import timestamps
+from mlkube.control.policy import rolloutstate
 
 CANDIDATE_READY_DEADLINE = datetime.timedelta(minutes=10)
 
 
-@dataclasses.dataclass(frozen=True)
-class State:
-    """What status remembers between passes."""
-
-    stable: int | None = None
-    candidate: int | None = None
-    phase: str = "Pending"
-    step: int | None = None
-    step_started: datetime.datetime | None = None
-    rolled_back: int | None = None
-    candidate_ready_at: datetime.datetime | None = None  # when the candidate first served: pauses count from there
-    inconclusive_since: datetime.datetime | None = None  # when this step's hold ended without a decision
-    previous: int | None = None  # the stable version before the last promotion, kept warm until scale_down_at
-    scale_down_at: datetime.datetime | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Observation:
-    """What the controller saw in this pass."""
-
-    desired: int | None
-    ready: Mapping[int, bool]
-    verdict: str | None
-    action: str | None
-    now: datetime.datetime
-    load_failures: Mapping[int, str] = dataclasses.field(default_factory=dict)  # version -> why it cannot load
-    failed_checks: tuple[str, ...] = ()  # what a Failing verdict broke
-    ab_winner: int | None = None  # ABTest: the version the report finds significantly better, if any
-    ab_summary: str = ""  # ABTest: the report's conclusion, quoted in the events
-    ab_sequential_winner: int | None = None  # ABTest: the sequential test's winner, valid at any pass
-    ab_sequential_summary: str = ""  # ABTest: the sequential test's conclusion
-    inconclusive_checks: tuple[str, ...] = ()  # what keeps an Inconclusive verdict undecided
-    requests: int = 0  # the candidate's requests in the analysis window
-
-
-@dataclasses.dataclass(frozen=True)
-class Decision:
-    state: State
-    events: tuple[tuple[str, str, str], ...] = ()  # (type Normal|Warning, reason, message)
-    window_reset: bool = False  # a new step or candidate: analysis starts a new window
-    ab_stopped_early: bool = False  # the A/B test ended before its duration on its sequential test
+# The state, the observation and the decision live in ``rolloutstate``; named here too, since
+# they are this module's vocabulary.
+State = rolloutstate.State
+Observation = rolloutstate.Observation
+Decision = rolloutstate.Decision
+traffic = rolloutstate.traffic
+summary = rolloutstate.summary
 
 
 def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
@@ -104,16 +78,15 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         if seen.desired in (state.stable, state.rolled_back):
             return Decision(dataclasses.replace(state, phase=_steady_phase(state, seen)))
         return Decision(
-            State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now),
-            (("Normal", "RolloutStarted", f"Rolling out version {seen.desired} over {state.stable} ({strategy.type})"),),
+            _started(strategy, state.stable, seen),
+            (("Normal", "RolloutStarted", f"Rolling out version {seen.desired} over {state.stable} ({_how(strategy)})"),),
             window_reset=True,
         )
     if seen.desired != state.candidate:
         if seen.desired == state.stable:
             return _rollback(state, f"the spec asks for version {state.stable} again", mark=False)
-        restarted = State(stable=state.stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now)
         return Decision(
-            restarted,
+            _started(strategy, state.stable, seen),
             (("Normal", "RolloutRestarted", f"Version {seen.desired} replaces candidate {state.candidate}"),),
             window_reset=True,
         )
@@ -136,6 +109,52 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
         if seen.now - (state.step_started or seen.now) > CANDIDATE_READY_DEADLINE:
             return _fail(strategy, state, f"version {state.candidate} did not become ready within {CANDIDATE_READY_DEADLINE}")
         return Decision(dataclasses.replace(state, phase="Progressing"))
+    if state.replay_started is not None:
+        return _replaying(strategy, state, seen)
+    return _judged(strategy, state, seen)
+
+
+def _started(strategy: deployment.Strategy, stable: int, seen: Observation) -> State:
+    """A rollout of ``seen.desired`` over ``stable`` begins: with its replay step when the strategy has one."""
+    replay_started = seen.now if strategy.replay is not None else None
+    return State(
+        stable=stable, candidate=seen.desired, phase="Progressing", step=0, step_started=seen.now, replay_started=replay_started
+    )
+
+
+def _how(strategy: deployment.Strategy) -> str:
+    if strategy.replay is None:
+        return strategy.type
+    return f"{strategy.type}, after a replay of up to {strategy.replay.requests} captured requests"
+
+
+def _replaying(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """The replay step of a Ready candidate: hold until its verdict; Failing rejects the candidate
+    (``onFailure``), Passing and Inconclusive start the strategy's first step on this pass."""
+    replay = seen.replay
+    if replay is None or replay.verdict is None:
+        return Decision(dataclasses.replace(state, phase="Progressing"))
+    if replay.verdict == "Failing":
+        failed = _fail(strategy, state, f"replay failed: {replay.message}")
+        return dataclasses.replace(failed, events=(("Warning", "ReplayFailed", _sentence(replay.message)), *failed.events))
+    if replay.verdict == "Passing":
+        event = ("Normal", "ReplayPassed", _sentence(replay.message))
+    else:
+        event = (
+            "Warning",
+            "ReplayInconclusive",
+            f"Replay inconclusive ({replay.message}); the {strategy.type} analysis judges version {state.candidate} on live traffic",
+        )
+    after = _judged(strategy, dataclasses.replace(state, replay_started=None), seen)
+    return dataclasses.replace(after, events=(event, *after.events))
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _judged(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+    """A Ready candidate past its replay: a Failing analysis ends the rollout, else its step advances."""
     if seen.verdict == "Failing":
         return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
     if state.candidate_ready_at is None:
@@ -409,33 +428,3 @@ def _steady_phase(state: State, seen: Observation) -> str:
             return "Degraded"
         return "Progressing" if state.phase in ("Pending", "Progressing") else "Degraded"
     return "RolledBack" if state.rolled_back is not None and seen.desired == state.rolled_back else "Healthy"
-
-
-def traffic(strategy: deployment.Strategy, state: State) -> list[deployment.TrafficEntry]:
-    """The traffic table for a state: who answers clients, and who sees mirrored traffic."""
-    if state.stable is None:
-        return []
-    stable = deployment.TrafficEntry(version=state.stable, role="stable", percent=100)
-    if state.candidate is None or state.phase in ("RolledBack",):
-        return [stable]
-    if strategy.type == "Canary":
-        weight = strategy.canary.steps[state.step or 0].weight
-        return [
-            stable.model_copy(update={"percent": 100 - weight}),
-            deployment.TrafficEntry(version=state.candidate, role="canary", percent=weight),
-        ]
-    if strategy.type == "ABTest":
-        weight = strategy.ab_test.weight
-        return [
-            stable.model_copy(update={"percent": 100 - weight}),
-            deployment.TrafficEntry(version=state.candidate, role="b", percent=weight),
-        ]
-    if strategy.type == "Shadow":
-        return [stable, deployment.TrafficEntry(version=state.candidate, role="shadow", percent=strategy.shadow.percent)]
-    role = "preview" if strategy.type == "BlueGreen" else "canary"
-    return [stable, deployment.TrafficEntry(version=state.candidate, role=role, percent=0)]
-
-
-def summary(table: list[deployment.TrafficEntry]) -> str:
-    """``v3=90,v4=10`` for kubectl get (mirrored shares in brackets)."""
-    return ",".join(f"v{t.version}=" + (f"[{t.percent}]" if t.role == "shadow" else str(t.percent)) for t in table)

@@ -27,7 +27,7 @@ class Refused:
 
 
 def claims(
-    objects: Sequence[dict[str, Any]], *, project_name: str, criteria: Sequence[project.SuccessCriterion]
+    objects: Sequence[dict[str, Any]], *, project_name: str, criteria: Sequence[project.Criterion]
 ) -> list[releases.Claim]:
     """The alias claims of a project's ModelVersion ``objects`` (as listed), each marked usable or not."""
     found = []
@@ -36,7 +36,7 @@ def claims(
         if spec is None or not spec.aliases:
             continue
         refusal = eligibility.refusal(
-            spec.version, project_name=project_name, metrics=spec.metrics.test, criteria=criteria, approval=spec.approval
+            spec.version, project_name=project_name, metrics=registry.measured(spec), criteria=criteria, approval=spec.approval
         )
         accepted = tuple((mv.get("status") or {}).get("aliases") or ())
         found.append(releases.Claim(spec.version, tuple(spec.aliases), accepted, usable=refusal is None))
@@ -47,7 +47,7 @@ def retired(
     objects: Sequence[dict[str, Any]],
     *,
     project_name: str,
-    criteria: Sequence[project.SuccessCriterion],
+    criteria: Sequence[project.Criterion],
     keep: int,
     champion: int | None,
     served: Mapping[int, Sequence[str]],
@@ -85,7 +85,7 @@ def select(
     champion: int | None,
     known: Sequence[project.ModelEntry],
     objects: Sequence[dict[str, Any]],
-    criteria: Sequence[project.SuccessCriterion],
+    criteria: Sequence[project.Criterion],
 ) -> int | Refused:
     """The version ``selector`` asks for among the ``known`` versions (``registry.known``) and the
     project's ModelVersion ``objects``, or why none can be served."""
@@ -119,7 +119,7 @@ def select(
         )
     approval = registry.approvals(objects).get(entry.version, modelversion.Approval())
     refusal = eligibility.refusal(
-        entry.version, project_name=project_name, metrics=entry.metrics, criteria=criteria, approval=approval
+        entry.version, project_name=project_name, metrics=registry.measured(entry), criteria=criteria, approval=approval
     )
     if refusal is not None:
         return Refused(eligibility.REASON, f"spec.model.version: {refusal}")

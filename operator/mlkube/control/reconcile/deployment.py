@@ -2,11 +2,13 @@
 
 One pass reads the ModelDeployment afresh, then everything its plan may need: the MLProject it
 references, its InferenceServices, the router's Deployment and Service, and the router's
-counters (one ``GET /mlkube/stats``, only once the router has an address). The plan is carried
+counters (one ``GET /mlkube/stats``, only once the router has an address), and its replay Jobs
+(the pods of the current one once it has finished: its answer is their termination message). The plan is carried
 out by ``execute``: children applied, retired versions deleted, status written once, then the
 Events posted and a consumed manual action cleared; a conflicting status write starts the pass
 over. Passes over one ModelDeployment are serialised in-process, so events from the spec, the
-timers and the InferenceServices never decide twice from the same state.
+timers and the InferenceServices never decide twice from the same state. After the pass, its
+promotions, rollbacks, phase, verdict and traffic table are recorded (``clients.metrics``).
 
 Must not: decide. What a pass does is the plan's.
 """
@@ -15,19 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 import pydantic
 
+from mlkube.api import deployment as deployment_api
 from mlkube.api import kinds, modelversion
-from mlkube.clients import k8s, prometheus, routerstats
+from mlkube.clients import k8s, metrics, prometheus, routerstats
 from mlkube.common import timestamps
 from mlkube.control.manifests import meta, serving
+from mlkube.control.manifests import replay as replay_manifests
 from mlkube.control.plans import deployment as plan_deployment
 from mlkube.control.plans import plan as plans
-from mlkube.control.policy import kserve
+from mlkube.control.plans import replay as replay_plans
+from mlkube.control.policy import jobstate, kserve
+from mlkube.control.policy import replay as replay_policy
 from mlkube.control.reconcile import execute, refs
 
 _locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
@@ -36,8 +41,39 @@ _locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asy
 async def reconcile(client: k8s.Client, name: str, namespace: str, *, image: str) -> None:
     """Converge ModelDeployment ``namespace/name`` (a no-op once it is gone or going); ``image``
     runs its router. Raises ``execute.RetryLater`` while a reference is missing."""
+    executed: list[plans.Plan] = []
+
+    async def step(obj: dict[str, Any]) -> plans.Plan:
+        executed.clear()  # only the last attempt's plan is the one carried out
+        planned = await _step(client, obj, image=image)
+        executed.append(planned)
+        return planned
+
     async with _locks[f"{namespace}/{name}"]:
-        await execute.converge(client, k8s.MODELDEPLOYMENTS, name, namespace, functools.partial(_step, client, image=image))
+        await execute.converge(client, k8s.MODELDEPLOYMENTS, name, namespace, step)
+    for planned in executed:
+        record_metrics(namespace, name, planned)
+
+
+def deleted(name: str, namespace: str) -> None:
+    """ModelDeployment ``namespace/name`` is gone: its state leaves the metrics."""
+    metrics.forget_deployment(namespace, name)
+
+
+def record_metrics(namespace: str, name: str, planned: plans.Plan) -> None:
+    """What the executed pass did, as metrics: its promotions and rollbacks (the Events it
+    posted) and the phase, verdict and traffic table it wrote."""
+    for event in planned.events:
+        metrics.record_rollout_event(namespace, name, event.reason)
+    status = planned.status
+    if isinstance(status, deployment_api.ModelDeploymentStatus):
+        metrics.record_rollout_state(
+            namespace,
+            name,
+            phase=status.phase,
+            verdict=status.analysis.verdict if status.analysis else None,
+            traffic=[(entry.version, entry.role, entry.percent) for entry in status.traffic],
+        )
 
 
 async def champion_changed(client: k8s.Client, project: dict[str, Any], *, image: str) -> None:
@@ -107,7 +143,25 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
         router_deployment=await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace),
         stats=await routerstats.fetch(router_url) if router_url else None,
         metric_readings=await _metric_readings(obj) if router_url else {},
+        replay=await _replay(client, obj),
     )
+
+
+async def _replay(client: k8s.Client, obj: dict[str, Any]) -> replay_plans.Observed:
+    """The deployment's replay Jobs, and the state of the one its stored status names; nothing
+    for a deployment that never replayed (no ``strategy.replay``, no ``status.replay``)."""
+    if not ((obj.get("spec") or {}).get("strategy") or {}).get("replay") and not (obj.get("status") or {}).get("replay"):
+        return replay_plans.Observed()
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    jobs = await client.list(k8s.JOBS, namespace, labels=replay_manifests.job_labels(name))
+    current = replay_plans.current_job(obj)
+    job = next((j for j in jobs if j["metadata"]["name"] == current), None)
+    run = None
+    if job is not None:
+        finished = jobstate.condition(job, "Complete") or jobstate.condition(job, "Failed")
+        pods = await client.list(k8s.PODS, namespace, labels={"job-name": current}) if finished else []
+        run = replay_policy.run(job, pods)
+    return replay_plans.Observed(run=run, jobs=tuple(sorted(j["metadata"]["name"] for j in jobs)))
 
 
 async def _metric_readings(obj: dict[str, Any]) -> dict[str, tuple[float | None, str | None]]:

@@ -116,14 +116,20 @@ async def observe(
         return observed  # the plan reports the invalid spec
     namespace = obj["metadata"]["namespace"]
     try:
-        mdep = await refs.deployment(client, spec.deployment_ref, namespace)
+        if spec.deployment_ref is not None:
+            source = await refs.deployment(client, spec.deployment_ref, namespace)
+        else:
+            source = await refs.batch_prediction(client, spec.batch_prediction_ref or "", namespace)
         mlp = await refs.project(
-            client, mdep["spec"]["projectRef"], namespace, field=f"ModelDeployment {spec.deployment_ref} spec.projectRef"
+            client, source["spec"]["projectRef"], namespace, field=f"{spec.source_description} spec.projectRef"
         )
         project_spec = refs.parsed_project(mlp)
     except refs.MissingReference as missing:
         return dataclasses.replace(observed, missing=plans.Unresolved(missing.reason, missing.message))
-    entry = monitor_plans.served_entry(mdep, mlp)
+    if spec.deployment_ref is not None:
+        entry = monitor_plans.served_entry(source, mlp)
+    else:
+        entry = monitor_plans.scored_entry(source, mlp)
     if entry is None:
         return observed
     served = monitor_plans.Served(project=mlp, project_spec=project_spec, entry=entry)

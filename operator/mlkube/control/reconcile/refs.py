@@ -1,4 +1,4 @@
-"""Resolving references between the kinds (projectRef, deploymentRef)."""
+"""Resolving references between the kinds (projectRef, deploymentRef, batchPredictionRef)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,19 @@ async def deployment(client: k8s.Client, name: str, namespace: str, *, field: st
         raise MissingReference(
             "DeploymentNotFound",
             f"{field}: ModelDeployment {name!r} does not exist in namespace {namespace!r}; create it or fix {field}",
+        )
+    return found
+
+
+async def batch_prediction(
+    client: k8s.Client, name: str, namespace: str, *, field: str = "spec.batchPredictionRef"
+) -> dict[str, Any]:
+    """The referenced BatchPrediction, or MissingReference."""
+    found = await client.get(k8s.BATCHPREDICTIONS, name, namespace)
+    if found is None:
+        raise MissingReference(
+            "BatchPredictionNotFound",
+            f"{field}: BatchPrediction {name!r} does not exist in namespace {namespace!r}; create it or fix {field}",
         )
     return found
 

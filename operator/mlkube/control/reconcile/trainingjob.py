@@ -3,7 +3,8 @@
 A pass reads the run's project, its trainer Job and (once started) the Job's pods; on progress
 passes the tail of the newest pod's log; and only before the Job is created, the credentials
 Secret and the project's ModelDeployments (``plans.trainingjob.start_reads``). Everything else,
-the ServiceAccount, the Job, the status and the Events, is the plan's and the executor's.
+the ServiceAccount, the Job, the status and the Events, is the plan's and the executor's; after
+the pass, the phase it moved the run into is counted (``clients.metrics``).
 
 Must not: decide anything, or write anything but through ``execute``.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlkube.clients import k8s
+from mlkube.api import training as training_api
+from mlkube.clients import k8s, metrics
 from mlkube.common import timestamps
 from mlkube.control.manifests import training
 from mlkube.control.plans import plan as plans
@@ -27,11 +29,32 @@ async def reconcile(client: k8s.Client, name: str, namespace: str, *, image: str
     """One pass over TrainingJob ``namespace/name``; ``read_progress`` also reads the trainer's log.
     Raises ``execute.RetryLater`` while a reference is missing."""
 
+    executed: list[tuple[dict[str, Any], plans.Plan]] = []
+
     async def step(obj: dict[str, Any]) -> plans.Plan:
+        executed.clear()  # only the last attempt's plan is the one carried out
         observed = await observe(client, obj, image=image, read_progress=read_progress)
-        return trainingjob_plan.plan(obj, observed, now=timestamps.now())
+        planned = trainingjob_plan.plan(obj, observed, now=timestamps.now())
+        executed.append((obj, planned))
+        return planned
 
     await execute.converge(client, k8s.TRAININGJOBS, name, namespace, step)
+    for obj, planned in executed:
+        record_metrics(obj, planned)
+
+
+def record_metrics(obj: dict[str, Any], planned: plans.Plan) -> None:
+    """Count the phase the executed pass moved the run into (and a finished run's duration): the
+    transition from the status it read to the one it wrote, so a retried pass counts it once."""
+    before = (obj.get("status") or {}).get("phase")
+    after = planned.status
+    if not isinstance(after, training_api.TrainingJobStatus) or after.phase in (None, before):
+        return
+    seconds = None
+    if after.start_time and after.completion_time:
+        seconds = (timestamps.parse(after.completion_time) - timestamps.parse(after.start_time)).total_seconds()
+    project = (obj.get("spec") or {}).get("projectRef") or ""
+    metrics.record_training(obj["metadata"]["namespace"], project, after.phase, seconds=seconds)
 
 
 async def reconcile_owner(client: k8s.Client, job: dict[str, Any], *, image: str) -> None:

@@ -1,4 +1,4 @@
-"""The Job controller (batch/v1) for what mlkube uses: one pod at a time, retried.
+"""The Job controller (batch/v1) for what mlkube uses: one pod at a time, or an Indexed Job.
 
 Owns the decision of what a Job needs next (:func:`plan`, pure: the Job, its pods and the
 time in, a :class:`Plan` out) and its application through the API. Semantics follow the
@@ -6,8 +6,16 @@ upstream controller for ``parallelism: 1, completions: 1``: a new pod
 ``<job>-<5 chars>`` per attempt with exponential retry delay, ``backoffLimit``,
 ``activeDeadlineSeconds``, ``podFailurePolicy`` (``FailJob``/``Ignore``/``Count`` on exit
 codes and pod conditions), ``suspend``, ``ttlSecondsAfterFinished``, and the status fields and
-condition reasons kubectl and Kopf read. Indexed jobs and parallelism above one are refused
-with a clear condition message.
+condition reasons kubectl and Kopf read.
+
+``completionMode: Indexed`` (what a BatchPrediction runs) as upstream: one pod per index not yet
+succeeded, at most ``parallelism`` at once, lowest index first; each pod named
+``<job>-<index>-<5 chars>``, the index in the annotation and label
+``batch.kubernetes.io/job-completion-index`` and, in every container, ``JOB_COMPLETION_INDEX``
+(from that annotation); a failed index is recreated after the retry delay; ``backoffLimit``
+counts failures over all indexes; ``status.completedIndexes`` lists the succeeded indexes in
+upstream's compressed form (``0-2,4``) and the Job completes when every index has. A NonIndexed
+Job with ``parallelism`` or ``completions`` above one is refused with a clear condition message.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ import datetime
 from mlkube.local.runtime import events, kube, objects, store
 
 FINISHED = ("Complete", "Failed")
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"  # the index of an Indexed Job's pod
+INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
 @dataclasses.dataclass
 class Plan:
     status: dict
-    create_pod: dict | None = None
+    create_pods: list[dict] = dataclasses.field(default_factory=list)
     delete_pods: list[dict] = dataclasses.field(default_factory=list)
     delete_job: bool = False
     selector: dict | None = None  # the selector to default into spec when it has none
@@ -35,8 +45,9 @@ def selector_of(job: dict) -> dict:
     return {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
 
 
-def pod_for(job: dict) -> dict:
-    """A new pod of ``job``: its template, named ``<job>-<5 chars>`` by the API server."""
+def pod_for(job: dict, *, index: int | None = None) -> dict:
+    """A new pod of ``job``: its template, named ``<job>-<5 chars>`` by the API server; for an
+    Indexed Job, ``<job>-<index>-<5 chars>``, carrying its index."""
     meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     labels.update(
@@ -54,7 +65,33 @@ def pod_for(job: dict) -> dict:
         "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
         "ownerReferences": [objects.owner_reference(job)],
     }
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": template["spec"]}
+    spec = template["spec"]
+    if index is not None:
+        pod_meta["generateName"] = f"{meta['name']}-{index}-"
+        pod_meta["annotations"][INDEX_KEY] = str(index)
+        pod_meta["labels"][INDEX_KEY] = str(index)
+        from_annotation = {"fieldRef": {"fieldPath": f"metadata.annotations['{INDEX_KEY}']"}}
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
+            env = [e for e in container.get("env") or [] if e.get("name") != INDEX_ENV]
+            container["env"] = [{"name": INDEX_ENV, "valueFrom": from_annotation}, *env]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
+
+
+def index_of(pod: dict) -> int | None:
+    """The completion index of a pod of an Indexed Job."""
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_KEY, "")
+    return int(value) if value.isdigit() else None
+
+
+def compressed(indexes: set[int]) -> str:
+    """Upstream's form of a set of indexes: ``{0, 1, 2, 4}`` -> ``"0-2,4"``."""
+    ranges: list[list[int]] = []
+    for index in sorted(indexes):
+        if ranges and ranges[-1][1] == index - 1:
+            ranges[-1][1] = index
+        else:
+            ranges.append([index, index])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def _failure_time(pod: dict) -> str:
@@ -125,8 +162,11 @@ def _failures(job: dict, failed: list[dict], active: list[dict]) -> tuple[int, R
 def _failure(job: dict, status: dict, fail_job: RuleMatch | None, now: datetime.datetime) -> tuple[str, str] | None:
     """The (reason, message) the Job fails with now, if it does."""
     spec = job["spec"]
-    if (spec.get("parallelism") or 1) > 1 or (spec.get("completions") or 1) > 1 or spec.get("completionMode") == "Indexed":
-        return ("Unsupported", "the local runtime runs Jobs with parallelism 1 and completions 1 only (NonIndexed)")
+    indexed = spec.get("completionMode") == "Indexed"
+    if not indexed and ((spec.get("parallelism") or 1) > 1 or (spec.get("completions") or 1) > 1):
+        return ("Unsupported", "the local runtime runs NonIndexed Jobs with parallelism 1 and completions 1 only")
+    if indexed and not spec.get("completions"):
+        return ("Unsupported", "an Indexed Job needs spec.completions")
     if fail_job is not None:
         return "PodFailurePolicy", fail_job.message(job["metadata"].get("namespace", "default"))
     if status["failed"] > spec.get("backoffLimit", 6):
@@ -187,6 +227,17 @@ def plan(job: dict, pods: list[dict], *, now: datetime.datetime, retry_base: flo
     counted, fail_job = _failures(job, failed, active)
     status["failed"] = max(previous.get("failed", 0), counted)
     failure = _failure(job, status, fail_job, now)
+    if spec.get("completionMode") == "Indexed" and failure is None:
+        return _indexed(
+            job,
+            result,
+            active=active,
+            succeeded=succeeded,
+            failed=failed,
+            now=now,
+            retry_base=retry_base,
+            retry_limit=retry_limit,
+        )
     if succeeded and failure is None:
         message = "Reached expected number of succeeded pods"
         conditions += [
@@ -205,8 +256,62 @@ def plan(job: dict, pods: list[dict], *, now: datetime.datetime, retry_base: flo
         last = max((_failure_time(p) for p in failed), default="")
         delay = min(retry_base * 2 ** (max(status["failed"], 1) - 1), retry_limit)
         if not last or (now - objects.parse_time(last)).total_seconds() >= delay:
-            result.create_pod = pod_for(job)
+            result.create_pods = [pod_for(job)]
     return result
+
+
+def _indexed(
+    job: dict,
+    result: Plan,
+    *,
+    active: list[dict],
+    succeeded: list[dict],
+    failed: list[dict],
+    now: datetime.datetime,
+    retry_base: float,
+    retry_limit: float,
+) -> Plan:
+    """The rest of ``plan`` for an Indexed Job that has not failed: record the completed indexes,
+    complete once all are, else start the missing indexes up to ``parallelism``."""
+    spec, status = job["spec"], result.status
+    completions = spec["completions"]
+    done = {i for p in succeeded if (i := index_of(p)) is not None and i < completions}
+    done |= _completed(status.get("completedIndexes"))
+    status["completedIndexes"] = compressed(done)
+    status["succeeded"] = len(done)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if len(done) >= completions:
+        message = "Reached expected number of succeeded pods"
+        status["conditions"] = status["conditions"] + [
+            objects.condition("SuccessCriteriaMet", True, "CompletionsReached", message, at=stamp),
+            objects.condition("Complete", True, "CompletionsReached", message, at=stamp),
+        ]
+        status["completionTime"] = stamp
+        result.delete_pods = active
+        return result
+    running = {index_of(p) for p in active}
+    room = (spec.get("parallelism") or 1) - len(active)
+    delay = min(retry_base * 2 ** (max(status["failed"], 1) - 1), retry_limit)
+    for index in range(completions):
+        if room <= 0:
+            break
+        if index in done or index in running:
+            continue
+        last = max((_failure_time(p) for p in failed if index_of(p) == index), default="")
+        if last and (now - objects.parse_time(last)).total_seconds() < delay:
+            continue
+        result.create_pods.append(pod_for(job, index=index))
+        room -= 1
+    return result
+
+
+def _completed(text: str | None) -> set[int]:
+    found: set[int] = set()
+    for part in (text or "").split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit():
+            found.update(range(int(first), int(last or first) + 1))
+    return found
 
 
 def _phase(pod: dict) -> str:
@@ -239,8 +344,8 @@ async def sync(cluster: store.Store, recorder: events.Recorder, *, retry_base: f
         if decided.delete_job:
             await cluster.delete(kube.JOBS, job)
             continue
-        if decided.create_pod is not None:
-            pod = await cluster.create(kube.PODS, decided.create_pod)
+        for wanted in decided.create_pods:
+            pod = await cluster.create(kube.PODS, wanted)
             decided.status["active"] = decided.status.get("active", 0) + 1
             recorder.record(job, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
         await cluster.write_status(kube.JOBS, job, decided.status)

@@ -3,18 +3,22 @@
 Setups, each a real process on loopback, measured with the same bounded client:
   (a) stock `kserve.ModelServer` + a plain `kserve.Model` that loads the same joblib pipeline and
       predicts (`pandas.DataFrame(instances)` then `pipeline.predict`);
-  (b) `python -m mlkube.serving.server` on the same model version;
+  (b) `python -m mlkube.serving.server` on the same model version, adaptive batching on (the default);
+  (b') the same with batching off (`--batching '{"enabled": false}'`): one pipeline call per request;
   (c) `python -m mlkube.serving.router` in front of (b);
   (d) (c) with 100 % shadow mirroring to a second instance of (b);
   (d') as (d) with that shadow instance at nice 19 (printed for reference, not in RESULT).
 Each setup: warm-up, then rounds that interleave the setups, each with sequential requests
 (concurrency 1: p50/p99 latency) and a run at concurrency 16 (throughput, and the server and
 router processes' CPU time per request, which load elsewhere on the machine barely moves).
-Figures are medians over the rounds. Both model servers run with the same KServe flags.
+Figures are medians over the rounds. Both model servers run with the same KServe flags. Every
+request is one row: at concurrency 16, batching is what concurrent single-row clients get.
 
 Run: `.venv/bin/python benchmarks/serving.py [--requests 500] [--rounds 5]`. The last line is
-`RESULT server_vs_kserve=<(b)/(a) req/s at c16> router_added_p50_ms=<(c)-(b) p50 at c1>
-router_throughput_ratio=<(c)/(b) req/s at c16> shadow_p50_ratio=<(d)/(c) p50 at c1>`.
+`RESULT server_vs_kserve=<(b)/(a) req/s at c16> server_vs_kserve_unbatched=<(b')/(a) req/s at c16>
+server_p50_ms=<(b) p50 at c1> server_unbatched_p50_ms=<(b') p50 at c1> kserve_p50_ms=<(a) p50 at c1>
+router_added_p50_ms=<(c)-(b) p50 at c1> router_throughput_ratio=<(c)/(b) req/s at c16>
+shadow_p50_ratio=<(d)/(c) p50 at c1>`.
 """
 
 from __future__ import annotations
@@ -190,80 +194,48 @@ def routes(deployment: str, primary: str, shadow: str | None) -> dict:
     }
 
 
+def server(model_dir: str, port: int, *extra: str) -> list[str]:
+    return ["-m", "mlkube.serving.server", "--model_name", "bench", "--model_dir", model_dir, "--http_port", str(port), *extra]
+
+
+def router(routes: pathlib.Path, port: int) -> list[str]:
+    return ["-m", "mlkube.serving.router", "--routes-file", str(routes), "--port", str(port)]
+
+
 async def main_async(requests: int, rounds_count: int) -> None:
     work = pathlib.Path(tempfile.mkdtemp(prefix="mlkube-bench-"))
     instance = write_version(work / "v1")
     body = json.dumps({"instances": [instance]}).encode()
-    names = ("stock", "ours", "shadow", "router", "router_shadow", "shadow_niced", "router_shadow_niced")
+    names = ("stock", "ours", "unbatched", "shadow", "router", "router_shadow", "shadow_niced", "router_shadow_niced")
     ports = {name: free_port() for name in names}
     base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     (work / "routes.json").write_text(json.dumps(routes("dep", base["ours"], None)))
     (work / "routes-shadow.json").write_text(json.dumps(routes("dep", base["ours"], base["shadow"])))
     (work / "routes-shadow-niced.json").write_text(json.dumps(routes("dep", base["ours"], base["shadow_niced"])))
     model_dir = str(work / "v1")
-    processes = [
-        start([__file__, "--stock-server", model_dir, str(ports["stock"])]),
-        start(
-            ["-m", "mlkube.serving.server", "--model_name", "bench", "--model_dir", model_dir, "--http_port", str(ports["ours"])]
-        ),
-        start(
-            [
-                "-m",
-                "mlkube.serving.server",
-                "--model_name",
-                "bench",
-                "--model_dir",
-                model_dir,
-                "--http_port",
-                str(ports["shadow"]),
-            ]
-        ),
-        start(["-m", "mlkube.serving.router", "--routes-file", str(work / "routes.json"), "--port", str(ports["router"])]),
-        start(
-            [
-                "-m",
-                "mlkube.serving.router",
-                "--routes-file",
-                str(work / "routes-shadow.json"),
-                "--port",
-                str(ports["router_shadow"]),
-            ]
-        ),
-        start(
-            [
-                "-m",
-                "mlkube.serving.server",
-                "--model_name",
-                "bench",
-                "--model_dir",
-                model_dir,
-                "--http_port",
-                str(ports["shadow_niced"]),
-            ],
-            niceness=19,
-        ),
-        start(
-            [
-                "-m",
-                "mlkube.serving.router",
-                "--routes-file",
-                str(work / "routes-shadow-niced.json"),
-                "--port",
-                str(ports["router_shadow_niced"]),
-            ]
-        ),
-    ]
+    processes = {
+        "stock": start([__file__, "--stock-server", model_dir, str(ports["stock"])]),
+        "ours": start(server(model_dir, ports["ours"])),
+        "unbatched": start(server(model_dir, ports["unbatched"], "--batching", json.dumps({"enabled": False}))),
+        "shadow": start(server(model_dir, ports["shadow"])),
+        "router": start(router(work / "routes.json", ports["router"])),
+        "router_shadow": start(router(work / "routes-shadow.json", ports["router_shadow"])),
+        "shadow_niced": start(server(model_dir, ports["shadow_niced"]), niceness=19),
+        "router_shadow_niced": start(router(work / "routes-shadow-niced.json", ports["router_shadow_niced"])),
+    }
+    pid = {name: process.pid for name, process in processes.items()}
     try:
         for name in names:
-            await wait_ready(f"{base[name]}/v2/health/ready")
+            await wait_ready(f"{base[name]}/v2/health/ready", timeout=180)
         setups = {
-            "(a) stock kserve": (f"{base['stock']}/v1/models/stock:predict", [processes[0].pid]),
-            "(b) mlkube server": (f"{base['ours']}/v1/models/bench:predict", [processes[1].pid]),
-            "(c) router -> (b)": (f"{base['router']}/v1/models/dep:predict", [processes[3].pid, processes[1].pid]),
-            "(d) (c) + 100% shadow": (f"{base['router_shadow']}/v1/models/dep:predict", [processes[4].pid, processes[1].pid]),
+            "(a) stock kserve": (f"{base['stock']}/v1/models/stock:predict", [pid["stock"]]),
+            "(b) mlkube server": (f"{base['ours']}/v1/models/bench:predict", [pid["ours"]]),
+            "(b') batching off": (f"{base['unbatched']}/v1/models/bench:predict", [pid["unbatched"]]),
+            "(c) router -> (b)": (f"{base['router']}/v1/models/dep:predict", [pid["router"], pid["ours"]]),
+            "(d) (c) + 100% shadow": (f"{base['router_shadow']}/v1/models/dep:predict", [pid["router_shadow"], pid["ours"]]),
             "(d') shadow at nice 19": (
                 f"{base['router_shadow_niced']}/v1/models/dep:predict",
-                [processes[6].pid, processes[1].pid],
+                [pid["router_shadow_niced"], pid["ours"]],
             ),
         }
         for url, _ in setups.values():
@@ -276,9 +248,9 @@ async def main_async(requests: int, rounds_count: int) -> None:
                 rounds[name].append(await bench_round(url, body, requests, pids))
         results = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in rounds.items()}
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             process.wait(timeout=30)
     print(f"{'setup':<24}{'p50 ms':>9}{'p99 ms':>9}{'req/s c1':>10}{'req/s c16':>11}{'CPU us/req':>12}")
     for name, r in results.items():
@@ -286,10 +258,12 @@ async def main_async(requests: int, rounds_count: int) -> None:
     print("CPU us/req: model server (+ router) CPU per request at c16, shadow servers excluded.")
     print("(d') = (d) with the shadow server at nice 19: on a shared 2-core machine the shadow's model CPU competes")
     print("     with the primary's; (d') separates that contention from what the router itself adds.")
-    a, b, c, d, _ = results.values()
+    a, b, b_off, c, d, _ = results.values()
     print(
-        f"RESULT server_vs_kserve={b['rps16'] / a['rps16']:.2f} router_added_p50_ms={c['p50'] - b['p50']:.3f} "
-        f"router_throughput_ratio={c['rps16'] / b['rps16']:.2f} shadow_p50_ratio={d['p50'] / c['p50']:.2f}"
+        f"RESULT server_vs_kserve={b['rps16'] / a['rps16']:.2f} server_vs_kserve_unbatched={b_off['rps16'] / a['rps16']:.2f} "
+        f"server_p50_ms={b['p50']:.3f} server_unbatched_p50_ms={b_off['p50']:.3f} kserve_p50_ms={a['p50']:.3f} "
+        f"router_added_p50_ms={c['p50'] - b['p50']:.3f} router_throughput_ratio={c['rps16'] / b['rps16']:.2f} "
+        f"shadow_p50_ratio={d['p50'] / c['p50']:.2f}"
     )
 
 

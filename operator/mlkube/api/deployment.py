@@ -40,6 +40,25 @@ class ModelSelector(base.ApiModel):
     )
 
 
+class Batching(base.ApiModel):
+    """Adaptive batching in each model server: concurrent requests scored in one predict call."""
+
+    enabled: bool = True
+    """true: requests that arrive together are validated one by one, scored in one pipeline call,
+    and answered one by one (each keeps its request id, a bad request fails alone); false: one
+    pipeline call per request."""
+    max_batch_size: int = pydantic.Field(64, ge=1, le=10000)
+    """Rows scored in one call at most; a request with more rows is scored alone."""
+    # 1ms to 1s: waiting longer for neighbours would cost more latency than batching saves.
+    max_latency: str = pydantic.Field("2ms", pattern=r"^([1-9][0-9]{0,2}ms|1s)$")
+    """Longest a request waits for others to join its batch, 1ms to 1s (e.g. 2ms, 10ms). Only
+    under concurrent load: an idle server scores a lone request at once."""
+
+    def max_latency_seconds(self) -> float:
+        """`max_latency` in seconds."""
+        return base.parse_duration(self.max_latency).total_seconds()
+
+
 class Serving(base.ApiModel):
     """How each version is served by KServe."""
 
@@ -49,6 +68,8 @@ class Serving(base.ApiModel):
     """Replicas per version."""
     resources: base.ResourceRequirements | None = None
     """Resources of the model server container."""
+    batching: Batching = pydantic.Field(default_factory=Batching)
+    """Adaptive batching of concurrent requests in each model server."""
 
 
 class CanaryStep(base.ApiModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,22 @@ class Prediction:
     probabilities: list[dict[str, float]] | None  # classifiers: one {label name: p} per row
     class_names: list[str] | None
     probability_matrix: np.ndarray | None
+
+    def split(self, counts: Sequence[int]) -> list[Prediction]:
+        """The predictions of consecutive runs of `counts` rows (one per request of a batch)."""
+        parts, start = [], 0
+        for count in counts:
+            end = start + count
+            parts.append(
+                Prediction(
+                    labels=self.labels[start:end],
+                    probabilities=self.probabilities[start:end] if self.probabilities is not None else None,
+                    class_names=self.class_names,
+                    probability_matrix=self.probability_matrix[start:end] if self.probability_matrix is not None else None,
+                )
+            )
+            start = end
+        return parts
 
 
 class Decider:

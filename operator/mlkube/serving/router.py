@@ -4,10 +4,15 @@ Owns the request path: `POST /v1/models/{deployment}:predict|:explain` and
 `/v2/models/{deployment}/infer` (and the same under `/preview/` for the blue/green preview)
 pick a version with `routing`, forward to that version's InferenceService with the model name
 rewritten over pooled keep-alive connections (`upstream.py`), and answer with the backend's
-body plus `x-request-id` and `x-mlkube-version`. After the answer is ready the router, without
-waiting: mirrors a share of requests to the shadow (and a canary's requests to the stable) and
-measures agreement (in micro-batches, see `mirror.py`), offers a capture record, and remembers the request id (with a reference
-to the response body, for scoring the feedback: see `feedback.py`) for feedback. A
+body plus `x-request-id` and `x-mlkube-version`. Plain inference requests are read and answered
+by the lean front door (`front.py`, `answer`), every other request by the aiohttp application
+(`application`, `infer`); both take the same path through `_forward`. What each request needs
+from the routing table (the split's weights, backend URLs, the lean paths) is computed once per
+table (`Compiled`). After the answer is ready the router, without waiting: mirrors a share
+of requests to the shadow (and a canary's requests to the stable) and measures agreement (in
+micro-batches, see `mirror.py`), offers a capture record (serialised later, off the request
+path: see `capture.py`), and remembers the request id (with a reference to the response body,
+for scoring the feedback: see `feedback.py`) for feedback. A
 mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
 calls are in flight, beyond that they are skipped and counted. An unreachable backend is a 502.
 
@@ -36,7 +41,6 @@ import logging
 import os
 import random
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -45,7 +49,7 @@ from aiohttp import web
 from mlkube.api import inference_log
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
-from mlkube.serving import agreement, capture, feedback, gate, mirror, options, routing, stats, tablesource, upstream
+from mlkube.serving import agreement, capture, feedback, front, gate, mirror, options, routing, stats, tablesource, upstream
 
 log = logging.getLogger("mlkube.serving.router")
 
@@ -62,6 +66,34 @@ class Forward:
     verb: str  # "predict" | "explain"
     body: bytes
     headers: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+    """A routing table with what every request needs worked out once, when the table is applied."""
+
+    table: routing.RoutingTable
+    split: routing.Split
+    preview: routing.Choice | None
+    sticky_header: str | None
+    urls: dict[tuple[int, str, str], str]  # (version, protocol, verb) -> the backend's URL
+    lean: dict[str, tuple[str, str, bool]]  # path on the lean path -> (protocol, verb, preview)
+
+    @classmethod
+    def of(cls, table: routing.RoutingTable) -> Compiled:
+        urls = {}
+        for version, backend in table.backends.items():
+            urls[(version, "v1", "predict")] = f"{backend.url}/v1/models/{backend.model}:predict"
+            urls[(version, "v1", "explain")] = f"{backend.url}/v1/models/{backend.model}:explain"
+            urls[(version, "v2", "predict")] = f"{backend.url}/v2/models/{backend.model}/infer"
+        name = table.deployment
+        routes = {f"/v1/models/{name}:predict": ("v1", "predict"), f"/v1/models/{name}:explain": ("v1", "explain")}
+        routes[f"/v2/models/{name}/infer"] = ("v2", "predict")
+        lean = {path: (protocol, verb, False) for path, (protocol, verb) in routes.items()}
+        if table.preview_version is not None:
+            lean.update({f"/preview{path}": (protocol, verb, True) for path, (protocol, verb) in routes.items()})
+        preview = routing.Choice(table.preview_version, "preview") if table.preview_version is not None else None
+        return cls(table, routing.Split(table), preview, table.sticky_header, urls, lean)
 
 
 class Router:
@@ -81,6 +113,7 @@ class Router:
         rng: random.Random | None = None,
     ):
         self.table: routing.RoutingTable | None = None
+        self.compiled: Compiled | None = None
         self.rng = rng or random.Random()
         self.stats = stats.Stats()
         self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
@@ -101,7 +134,7 @@ class Router:
             self.stats.table_errors += 1
             log.error("ignoring invalid routing table (keeping generation %s): %s", self.stats.generation, e)
             return
-        self.table = table
+        self.table, self.compiled = table, Compiled.of(table)
         self.stats.deployment = table.deployment
         self.stats.generation = table.generation
         cap = table.capture
@@ -113,25 +146,17 @@ class Router:
     # -- inference --------------------------------------------------------------------------
 
     async def infer(self, request: web.Request, *, protocol: str, verb: str) -> web.Response:
-        table = self.table
-        if table is None:
+        """An inference request as aiohttp read it (the lean path hands over the unusual ones)."""
+        compiled = self.compiled
+        if compiled is None:
             return _error(503, "no routing table yet")
         name = request.match_info["name"]
-        if name != table.deployment:
-            return _error(404, f"model '{name}' not found; this router serves '{table.deployment}'")
-        request_id = request.headers.get(REQUEST_ID)
-        if not request_id or request_id in self.index:  # an id served before keeps its own feedback
-            request_id = uuid.uuid4().hex
-        if request.path.startswith("/preview/"):
-            if table.preview_version is None:
-                return _error(404, "no preview version is deployed")
-            choice = routing.Choice(table.preview_version, "preview")
-        else:
-            sticky = request.headers.get(table.sticky_header) if table.sticky_header else None
-            draw = routing.sticky_draw(table.deployment, sticky) if sticky else self.rng.random()
-            choice = routing.choose(table, draw=draw)
-        headers = {k: v for k in _FORWARDED if (v := request.headers.get(k))}
-        headers[REQUEST_ID] = request_id
+        if name != compiled.table.deployment:
+            return _error(404, f"model '{name}' not found; this router serves '{compiled.table.deployment}'")
+        request_id = self._request_id(request.headers.get(REQUEST_ID))
+        choice = self._choose(compiled, request.headers, preview=request.path.startswith("/preview/"))
+        if choice is None:
+            return _error(404, "no preview version is deployed")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -139,9 +164,57 @@ class Router:
             size = f"{request.content_length} bytes" if request.content_length else f"more than {limit} bytes"
             message = f"request body is {size}, over this router's limit of {limit} bytes (--max-request-bytes): send fewer rows"
             return _error(413, message)
+        status, payload, content_type = await self._forward(compiled, choice, request_id, protocol, verb, request.headers, body)
+        return web.Response(
+            body=payload,
+            status=status,
+            headers={"content-type": content_type, REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
+        )
+
+    def is_lean(self, path: str) -> bool:
+        """Whether `front` may answer a POST to `path` itself (an inference path of the current table)."""
+        compiled = self.compiled
+        return compiled is not None and path in compiled.lean
+
+    async def answer(self, request: front.Request) -> front.Answer:
+        """An inference request on the lean path: the same routing, forwarding and side channels as `infer`."""
+        compiled = self.compiled
+        route = compiled.lean.get(request.path) if compiled is not None else None
+        if route is None:  # the table changed since the request's head was read
+            return _lean_error(404, f"{request.path} is not an inference path of the routing table in force")
+        protocol, verb, preview = route
+        request_id = self._request_id(request.headers.get(REQUEST_ID))
+        choice = self._choose(compiled, request.headers, preview=preview)
+        status, payload, content_type = await self._forward(
+            compiled, choice, request_id, protocol, verb, request.headers, request.body
+        )
+        headers = (("content-type", content_type), (REQUEST_ID, request_id), (VERSION_HEADER, str(choice.version)))
+        return front.Answer(status, payload, headers)
+
+    def _request_id(self, sent: str | None) -> str:
+        if not sent or sent in self.index:  # an id served before keeps its own feedback
+            return os.urandom(16).hex()  # 128 random bits, like uuid4().hex without the object
+        return sent
+
+    def _choose(self, compiled: Compiled, headers: Any, *, preview: bool) -> routing.Choice | None:
+        """The version that serves a request (None: a preview request and no preview version)."""
+        if preview:
+            return compiled.preview
+        sticky = headers.get(compiled.sticky_header) if compiled.sticky_header else None
+        draw = routing.sticky_draw(compiled.table.deployment, sticky) if sticky else self.rng.random()
+        return compiled.split.choose(draw)
+
+    async def _forward(
+        self, compiled: Compiled, choice: routing.Choice, request_id: str, protocol: str, verb: str, sent: Any, body: bytes
+    ) -> tuple[int, bytes, str]:
+        """(status, body, content type) of the request forwarded to `choice`'s version; then, without
+        waiting, the stats, the feedback index, the capture and the mirrors."""
+        table = compiled.table
+        headers = {k: v for k in _FORWARDED if (v := sent.get(k))}
+        headers[REQUEST_ID] = request_id
         forward = Forward(protocol=protocol, verb=verb, body=body, headers=headers)
         started, clock = time.time(), time.perf_counter()
-        status, payload, content_type = await self._call(table, choice.version, forward, self.timeout)
+        status, payload, content_type = await self._call(compiled, choice.version, forward, self.timeout)
         latency_ms = (time.perf_counter() - clock) * 1000.0
         self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
         # A reference to the body, parsed only if feedback for this id arrives (feedback.score).
@@ -167,24 +240,17 @@ class Router:
             )
         if verb == "predict" and choice.role != "preview" and status == 200:
             self._mirror_if_sampled(table, choice, forward, payload)
-        return web.Response(
-            body=payload,
-            status=status or 502,
-            headers={"content-type": content_type, REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
-        )
+        return status or 502, payload, content_type
 
-    async def _call(self, table: routing.RoutingTable, version: int, forward: Forward, timeout: float) -> tuple[int, bytes, str]:
+    async def _call(self, compiled: Compiled, version: int, forward: Forward, timeout: float) -> tuple[int, bytes, str]:
         """(status, body, content type) of one backend call; status 0 when it could not be made."""
-        backend = table.backends[version]
-        if forward.protocol == "v2":
-            url = f"{backend.url}/v2/models/{backend.model}/infer"
-        else:
-            url = f"{backend.url}/v1/models/{backend.model}:{forward.verb}"
+        url = compiled.urls[(version, forward.protocol, forward.verb)]
         try:
             response = await self.pool.request("POST", url, body=forward.body, headers=forward.headers, timeout=timeout)
         except upstream.UpstreamError as e:
             return 0, _error_body(f"version {version} is unreachable: {e}"), "application/json"
         except TimeoutError:
+            backend = compiled.table.backends[version]
             return 0, _error_body(f"version {version} at {backend.url} did not answer within {timeout:g}s"), "application/json"
         return response.status, response.body, response.headers.get("content-type", "application/json")
 
@@ -200,10 +266,10 @@ class Router:
     async def _call_mirror(
         self, version: int, protocol: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> tuple[int, bytes]:
-        table = self.table
-        if table is None or version not in table.backends:
+        compiled = self.compiled
+        if compiled is None or version not in compiled.table.backends:
             return 0, b""  # the version left the table while its copies waited
-        status, payload, _ = await self._call(table, version, Forward(protocol, "predict", body, headers), timeout)
+        status, payload, _ = await self._call(compiled, version, Forward(protocol, "predict", body, headers), timeout)
         return status, payload
 
     # -- feedback ---------------------------------------------------------------------------
@@ -314,6 +380,11 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def _lean_error(status: int, message: str) -> front.Answer:
+    """`_error` as the lean path writes it (aiohttp's json_response: json.dumps, charset)."""
+    return front.Answer(status, json.dumps({"error": message}).encode(), (("Content-Type", "application/json; charset=utf-8"),))
+
+
 def application(router: Router) -> web.Application:
     """The aiohttp app serving `router`'s endpoints."""
     app = web.Application(client_max_size=router.max_request_bytes)
@@ -372,7 +443,12 @@ def main(argv: list[str] | None = None) -> None:
         uvloop = None
     if uvloop is not None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(app, host=os.environ.get("MLKUBE_BIND_HOST", "0.0.0.0"), port=args.port, access_log=None, print=None)
+    host = os.environ.get("MLKUBE_BIND_HOST", "0.0.0.0")
+    asyncio.run(
+        front.serve(
+            app, answer=router.answer, is_lean=router.is_lean, max_body_bytes=router.max_request_bytes, host=host, port=args.port
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,14 +41,25 @@ class Choice:
 
 def choose(table: RoutingTable, *, draw: float) -> Choice:
     """The split entry that `draw` (uniform in [0, 1)) falls into, in proportion to the weights."""
-    total = sum(t.weight for t in table.split)
-    point = draw * total
-    for target in table.split:
-        if point < target.weight:
-            return Choice(target.version, target.role)
-        point -= target.weight
-    last = next(t for t in reversed(table.split) if t.weight > 0)
-    return Choice(last.version, last.role)
+    return Split(table).choose(draw)
+
+
+class Split:
+    """`choose` over one table with its weights summed and its choices built once, for every request."""
+
+    def __init__(self, table: RoutingTable):
+        self.total = sum(t.weight for t in table.split)
+        self.entries = tuple((t.weight, Choice(t.version, t.role)) for t in table.split)
+        self.last = next(choice for weight, choice in reversed(self.entries) if weight > 0)
+
+    def choose(self, draw: float) -> Choice:
+        """The entry `draw` (uniform in [0, 1)) falls into, in proportion to the weights."""
+        point = draw * self.total
+        for weight, choice in self.entries:
+            if point < weight:
+                return choice
+            point -= weight
+        return self.last
 
 
 def sticky_draw(deployment: str, value: str) -> float:

@@ -26,14 +26,17 @@ def breast_cancer_frame() -> tuple[pd.DataFrame, pd.Series]:
     return frame, data.target
 
 
-def write_version(dest: pathlib.Path, *, C: float = 1.0, numeric_only: bool = False) -> artifacts.ArtifactInfo:
+def write_version(
+    dest: pathlib.Path, *, C: float = 1.0, numeric_only: bool = False, unknown_categories: str = "ignore"
+) -> artifacts.ArtifactInfo:
+    """`unknown_categories`: the encoder's handle_unknown ("error": the pipeline raises on a category it never saw)."""
     frame, target = breast_cancer_frame()
     if numeric_only:
         frame = frame.drop(columns="size_band")
     numeric = [c for c in frame.columns if c != "size_band"]
     steps = [("num", preprocessing.StandardScaler(), numeric)]
     if not numeric_only:
-        steps.append(("cat", preprocessing.OneHotEncoder(handle_unknown="ignore"), ["size_band"]))
+        steps.append(("cat", preprocessing.OneHotEncoder(handle_unknown=unknown_categories), ["size_band"]))
     model = pipeline.Pipeline(
         [("prep", compose.ColumnTransformer(steps)), ("clf", linear_model.LogisticRegression(C=C, max_iter=2000))]
     ).fit(frame, target)

@@ -20,6 +20,7 @@ STORAGE_SERVICE_ACCOUNT = "mlkube-model"
 ROUTER_PORT = 8080
 ROUTES_KEY = routing.ROUTES_KEY
 VERSION_LABEL = "mlkube.io/model-version"
+BATCHING_ENV = "MLKUBE_BATCHING"  # read by the model server: spec.serving.batching as JSON
 
 
 def isvc_name(mdep_name: str, version: int) -> str:
@@ -42,7 +43,8 @@ def inference_service(
 ) -> dict[str, Any]:
     """The InferenceService serving ``version`` with our ServingRuntime. ``digest``: the registry's
     digest of the version, pinned for its loaders (``api.artifact``: an annotation for the storage
-    initializer, ``MLKUBE_MODEL_DIGEST`` for the model server). ``storage_account``: the
+    initializer, ``MLKUBE_MODEL_DIGEST`` for the model server); ``spec.serving.batching``, when not
+    the defaults, travels as ``MLKUBE_BATCHING``. ``storage_account``: the
     ServiceAccount whose Secret gives KServe's storage initializer the S3 credentials. The operator
     always passes ``digest``; without one the loaders check the version against its own manifest only."""
     model: dict[str, Any] = {
@@ -54,6 +56,8 @@ def inference_service(
     post = spec.postprocessing.wire()
     if post:
         env.append({"name": "MLKUBE_POSTPROCESSING", "value": json.dumps(post, sort_keys=True)})
+    if spec.serving.batching != deployment.Batching():  # the defaults are the model server's own
+        env.append({"name": BATCHING_ENV, "value": json.dumps(spec.serving.batching.wire(), sort_keys=True)})
     if env:
         model["env"] = env
     if spec.serving.resources:

@@ -403,7 +403,9 @@ def batch_monitor(status=None):
 def test_a_monitor_of_a_batch_prediction_analyses_its_scored_rows_against_the_version_it_scored_with():
     obj = batch_monitor()
     [job] = monitor.plan(obj, monitor.Observed(served=served(2)), now=NOW).plan.create
-    request = driftcheck.DriftCheckRequest.model_validate_json(job["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"])
+    request = driftcheck.DriftCheckRequest.model_validate_json(
+        job["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+    )
     assert request.traffic.deployment == "churn-nightly"  # the BatchPrediction's drift sample (ml/batchlog.py)
     assert request.reference.uri == "s3://m/v2/"
     waiting = monitor.plan(obj, monitor.Observed(), now=NOW).plan.status.wire()

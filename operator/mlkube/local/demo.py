@@ -411,14 +411,19 @@ def lifecycle(cluster: Cluster, workdir: pathlib.Path, kubeconfig: str, summary:
 
 
 def print_registry(cluster: Cluster) -> None:
+    """The project's ModelVersions, as ``kubectl get mv`` would list them, with their metrics."""
     project_status = cluster.status("mlprojects", PROJECT)
-    print(f"\nRegistry of MLProject {PROJECT} (champion: version {project_status.get('championVersion')})")
-    print(f"{'VERSION':<8} {'ALGORITHM':<24} {'ELIGIBLE':<9} {'TRIGGER':<9} METRICS")
-    for entry in project_status.get("models", []):
-        shown = sorted((k, v) for k, v in entry.get("metrics", {}).items() if k in ("f1", "accuracy", "roc_auc"))
+    versions = sorted(cluster.list("modelversions", f"mlkube.io/project={PROJECT}"), key=lambda mv: mv["spec"]["version"])
+    print(f"\nModelVersions of MLProject {PROJECT} (champion: version {project_status.get('championVersion')})")
+    print(f"{'NAME':<14} {'ALGORITHM':<24} {'ELIGIBLE':<9} {'APPROVAL':<9} {'PHASE':<10} {'TRIGGER':<9} METRICS")
+    for mv in versions:
+        spec, status = mv["spec"], mv.get("status") or {}
+        shown = sorted((k, v) for k, v in spec.get("metrics", {}).get("test", {}).items() if k in ("f1", "accuracy", "roc_auc"))
         metrics = ", ".join(f"{k}={v:.3f}" for k, v in shown)
-        algorithm = entry.get("algorithm") or "-"
-        print(f"{entry['version']:<8} {algorithm:<24} {entry['eligible']!s:<9} {entry['trigger']:<9} {metrics}")
+        print(
+            f"{mv['metadata']['name']:<14} {spec.get('algorithm') or '-':<24} {status.get('eligible')!s:<9} "
+            f"{spec['approval']['state']:<9} {status.get('phase') or '-':<10} {spec.get('trigger', '-'):<9} {metrics}"
+        )
 
 
 def main(workdir: pathlib.Path) -> int:

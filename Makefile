@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[test]"
 	@touch $(STAMP)
 
-test: $(STAMP)  ## the whole suite
-	$(BIN)/pytest
+test: $(STAMP)  ## the whole suite, on two workers (each integration folder keeps to one: tests/conftest.py)
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 demo: $(STAMP)  ## the ML lifecycle on the embedded control plane, with real offline data
 	$(BIN)/mlkube demo

@@ -47,11 +47,11 @@ from typing import TypeVar
 import pydantic
 
 from mlkube.api import batch, scoring
-from mlkube.common import containerpath
+from mlkube.common import containerpath, termination
 from mlkube.ml import artifacts, batchlog, errors, parts, shards, storage
 from mlkube.serving import postprocessing, schema, scorer
 
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = termination.PATH
 RESULT_PREFIX = "MLKUBE_RESULT "
 CHUNK_ROWS = 131_072
 PROGRESS_SECONDS = 1.0
@@ -287,11 +287,7 @@ def emit(result: scoring.ShardResult, *, path: pathlib.Path) -> None:
     encoded = result.model_dump_json(by_alias=True, exclude_none=True).encode()
     if not result.ok:
         print(f"{result.reason}: {result.message}", file=sys.stderr, flush=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encoded)
-    except OSError as e:
-        print(f"cannot write the result to {path}: {e.strerror or e}", file=sys.stderr, flush=True)
+    termination.write(encoded, path)
     print(RESULT_PREFIX + encoded.decode(), flush=True)
 
 

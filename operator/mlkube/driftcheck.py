@@ -31,12 +31,12 @@ import pydantic
 
 from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
-from mlkube.common import containerpath, timestamps
+from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = termination.PATH
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -200,23 +200,19 @@ def compact(answer: dict[str, Any]) -> bytes:
     first (they are listed most important first), then the text is shortened."""
     answer = json.loads(json.dumps(answer))
     limit = driftcheck_api.RESULT_LIMIT_BYTES
-    encoded = _encode(answer)
+    encoded = termination.encode(answer)
     while len(encoded) > limit and answer.get("features"):
         answer["features"].pop()
-        encoded = _encode(answer)
+        encoded = termination.encode(answer)
     shifts = (answer.get("fairness") or {}).get("shifts")
     while len(encoded) > limit and shifts:
         shifts.pop()
-        encoded = _encode(answer)
+        encoded = termination.encode(answer)
     for key in ("summary", "error"):
         if len(encoded) > limit and isinstance(answer.get(key), str):
             answer[key] = answer[key][: max(0, len(answer[key]) - (len(encoded) - limit) - 3)] + "..."
-            encoded = _encode(answer)
+            encoded = termination.encode(answer)
     return encoded
-
-
-def _encode(answer: dict[str, Any]) -> bytes:
-    return json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,11 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != EXIT_OK:
         print(result["error"], file=sys.stderr, flush=True)
     path = containerpath.resolve(args.result)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encoded)
-    except OSError as e:
-        print(f"cannot write the answer to {path}: {e.strerror or e}", file=sys.stderr, flush=True)
+    termination.write(encoded, path)
     print(encoded.decode(), flush=True)
     return code
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlkube.common import containerpath, uris
+from mlkube.common import containerpath, termination, uris
 from mlkube.ml import errors, storage
 
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = termination.PATH
 RUNS = "runs"  # the directory of ROOT every run's artifacts are under (control/manifests/training.output_uri)
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -64,11 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     message, code = answer(args.uri, root=args.storage, options=options)
     print(message, file=sys.stdout if code == EXIT_OK else sys.stderr, flush=True)
     path = containerpath.resolve(args.result)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(message + "\n")
-    except OSError as e:
-        print(f"cannot write the answer to {path}: {e.strerror or e}", file=sys.stderr, flush=True)
+    termination.write((message + "\n").encode(), path)
     return code
 
 

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
-import json
 import os
 import sys
 import time
@@ -44,11 +43,11 @@ import pydantic
 from mlkube.api import errors as api_errors
 from mlkube.api import inference_log
 from mlkube.api import replay as replay_api
-from mlkube.common import containerpath, timestamps
+from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import errors, storage, traffic
 from mlkube.serving import agreement, upstream
 
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = termination.PATH
 EXIT_OK, EXIT_FAILED = 0, 1
 ERROR_TEXT = 300  # characters of a failed answer kept in firstError
 
@@ -213,17 +212,13 @@ def answer(request_text: str) -> tuple[dict[str, Any], int]:
 
 def compact(answer: dict[str, Any]) -> bytes:
     """``answer`` as JSON within the termination message's limit (its text shortened if need be)."""
-    encoded = _encode(answer)
+    encoded = termination.encode(answer)
     limit = replay_api.RESULT_LIMIT_BYTES
     for key in ("firstError", "error"):
         if len(encoded) > limit and isinstance(answer.get(key), str):
             answer = {**answer, key: answer[key][: max(0, len(answer[key]) - (len(encoded) - limit) - 3)] + "..."}
-            encoded = _encode(answer)
+            encoded = termination.encode(answer)
     return encoded
-
-
-def _encode(answer: dict[str, Any]) -> bytes:
-    return json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,11 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != EXIT_OK:
         print(result["error"], file=sys.stderr, flush=True)
     path = containerpath.resolve(args.result)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encoded)
-    except OSError as e:
-        print(f"cannot write the answer to {path}: {e.strerror or e}", file=sys.stderr, flush=True)
+    termination.write(encoded, path)
     print(encoded.decode(), flush=True)
     return code
 

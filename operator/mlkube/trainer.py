@@ -52,11 +52,11 @@ from typing import Any
 import pydantic
 
 from mlkube.api import trainer as trainer_api
-from mlkube.common import containerpath
+from mlkube.common import containerpath, termination
 from mlkube.ml import errors
 
 SPEC_ENV = "MLKUBE_TRAINING_SPEC"
-TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_LOG = termination.PATH
 RESULT_LIMIT_BYTES = 4096
 PROGRESS_PREFIX = "MLKUBE_PROGRESS "
 RESULT_PREFIX = "MLKUBE_RESULT "
@@ -143,21 +143,21 @@ def compact(result: dict[str, Any]) -> bytes:
     """The result as JSON within RESULT_LIMIT_BYTES: warnings, then long strings, are cut first, then
     the fairness detail the model card keeps in full (data groups, then test groups, then intervals)."""
     result = json.loads(json.dumps(result, default=str))
-    encoded = _encode(result)
+    encoded = termination.encode(result)
     warnings = result.get("diagnostics", {}).get("warnings")
     while len(encoded) > RESULT_LIMIT_BYTES and warnings:
         warnings.pop()
-        encoded = _encode(result)
+        encoded = termination.encode(result)
     for key in ("message",):
         if len(encoded) > RESULT_LIMIT_BYTES and isinstance(result.get(key), str):
             excess = len(encoded) - RESULT_LIMIT_BYTES + 3
             result[key] = result[key][: max(0, len(result[key]) - excess)] + "..."
-            encoded = _encode(result)
+            encoded = termination.encode(result)
     if len(encoded) > RESULT_LIMIT_BYTES and result.get("ok"):
         result["params"] = {k: (v if len(json.dumps(v)) < 64 else str(v)[:60]) for k, v in result.get("params", {}).items()}
         if isinstance(result.get("comparison"), dict):
             result["comparison"].pop("error", None)
-        encoded = _encode(result)
+        encoded = termination.encode(result)
     fairness = result.get("fairness")
     for path in (("data", "groups"), ("groups",), ("intervals",), ("data",)):
         if len(encoded) <= RESULT_LIMIT_BYTES or not isinstance(fairness, dict):
@@ -166,7 +166,7 @@ def compact(result: dict[str, Any]) -> bytes:
         for key in path[:-1]:
             holder = holder.get(key) if isinstance(holder, dict) else None
         if isinstance(holder, dict) and holder.pop(path[-1], None) is not None:
-            encoded = _encode(result)
+            encoded = termination.encode(result)
     return encoded
 
 
@@ -175,16 +175,8 @@ def emit(result: dict[str, Any], *, path) -> None:
     encoded = compact(result)
     if not result["ok"]:
         print(f"{result['reason']}: {result['message']}", file=sys.stderr, flush=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encoded)
-    except OSError as e:
-        print(f"cannot write the result to {path}: {e.strerror or e}", file=sys.stderr, flush=True)
+    termination.write(encoded, path)
     print(RESULT_PREFIX + encoded.decode(), flush=True)
-
-
-def _encode(result: dict[str, Any]) -> bytes:
-    return json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ import re
 import httpx
 import modelfactory
 import pytest
-
-from conftest import CLIENT, spawn_server
+from serving_processes import CLIENT, spawn_server
 
 FEATURES = list(modelfactory.instance(0))
 CONCURRENCY = 16

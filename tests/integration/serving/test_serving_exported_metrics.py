@@ -20,8 +20,7 @@ import time
 import httpx
 import yaml
 from prometheus_client import parser
-
-from conftest import CLIENT, free_port
+from serving_processes import CLIENT, free_port
 
 MONITORING = pathlib.Path(__file__).resolve().parents[3] / "manifests" / "monitoring"
 PROMETHEUS_SERIES = {"up"}  # written by Prometheus for each target, not by the target

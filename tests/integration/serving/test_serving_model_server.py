@@ -11,8 +11,7 @@ import joblib
 import modelfactory
 import pandas as pd
 import pytest
-
-from conftest import CLIENT, spawn_server
+from serving_processes import CLIENT, spawn_server
 
 FEATURES = [name for name in modelfactory.instance(0)]
 

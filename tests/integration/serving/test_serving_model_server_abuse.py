@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import modelfactory
-
-from conftest import CLIENT, spawn_server
+from serving_processes import CLIENT, spawn_server
 
 MODEL = "churn-prod-v1"
 

@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import modelfactory
+from serving_processes import CLIENT
 
-from conftest import CLIENT
 from mlkube.api import replay as replay_api
 
 DAY = "2026-11-24"

@@ -9,8 +9,7 @@ import time
 
 import httpx
 import modelfactory
-
-from conftest import CLIENT, free_port, spawn_server
+from serving_processes import CLIENT, free_port, spawn_server
 
 PREDICT = "/v1/models/churn-prod:predict"
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 import modelfactory
-
-from conftest import CLIENT
+from serving_processes import CLIENT
 
 PREDICT = "/v1/models/churn-prod:predict"
 

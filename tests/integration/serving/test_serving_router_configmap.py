@@ -8,8 +8,7 @@ import uuid
 
 import modelfactory
 from kubernetes import client as k8s
-
-from conftest import CLIENT, RouterProcess, free_port, spawn
+from serving_processes import CLIENT, RouterProcess, free_port, spawn
 
 CONFIG_MAP = "churn-prod-router"
 

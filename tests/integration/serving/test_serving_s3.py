@@ -10,8 +10,8 @@ import boto3
 import modelfactory
 import pytest
 from moto import server as moto_server
+from serving_processes import CLIENT, free_port, spawn
 
-from conftest import CLIENT, free_port, spawn
 from mlkube.ml import storage
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

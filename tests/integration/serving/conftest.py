@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import modelfactory
 import pytest
-from serving_processes import CLIENT, HOST, Process, RouterProcess, free_port, spawn, spawn_server  # noqa: F401
+from serving_processes import Process, RouterProcess, free_port, spawn, spawn_server
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,8 @@ Cron = Annotated[str, pydantic.Field(pattern=CRON_PATTERN)]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ObjectName = Annotated[str, pydantic.Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+# A Kueue LocalQueue's name: it travels as a label value, so a DNS label of at most 63 characters.
+QueueName = Annotated[str, pydantic.Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -226,6 +226,9 @@ class MLProjectSpec(base.ApiModel):
     """Champion policy."""
     registry: Registry = pydantic.Field(default_factory=Registry)
     """Retention of the model versions."""
+    queue_name: base.QueueName | None = None
+    """Kueue LocalQueue of the project's training, drift-check and batch-scoring Jobs, unless a
+    TrainingJob, DriftMonitor or BatchPrediction names its own spec.queueName."""
 
     @pydantic.model_validator(mode="after")
     def _fairness_needs_classification(self) -> MLProjectSpec:

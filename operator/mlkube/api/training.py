@@ -278,6 +278,9 @@ class TrainingSpec(base.ApiModel):
     """Deadline of the whole job (the Job's activeDeadlineSeconds)."""
     retries: int = pydantic.Field(1, ge=0, le=10)
     """Job-level retries on infrastructure failure (the Job's backoffLimit)."""
+    queue_name: base.QueueName | None = None
+    """Kueue LocalQueue the trainer Job waits in (label kueue.x-k8s.io/queue-name; the Job is
+    created suspended and Kueue admits it); defaults to the project's spec.queueName."""
 
 
 class TrainingJobSpec(TrainingSpec):

@@ -56,13 +56,32 @@ class DataSource(base.ApiModel):
     """Where the training data lives."""
 
     uri: str = pydantic.Field(pattern=r"^(s3|file|https?)://")
-    """s3://, file:// or http(s):// URI of a .csv or .parquet object."""
+    """s3://, file:// or http(s):// URI of a .csv, .csv.gz or .parquet object; or, ending in /, an
+    s3:// or file:// prefix whose .parquet/.csv/.csv.gz objects are the parts of one table."""
     credentials_secret: str | None = None
     """Secret in the same namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
     endpoint: str | None = None
     """Endpoint of an S3-compatible store such as MinIO."""
     join: list[JoinSource] = []
     """More sources aggregated into one table, in order."""
+
+    @pydantic.field_validator("uri")
+    @classmethod
+    def _prefix_needs_a_listable_store(cls, uri: str) -> str:
+        if uri.startswith(("http://", "https://")) and uri.split("?", 1)[0].endswith("/"):
+            raise ValueError("an http(s) URI names one object; a prefix of parts (ending in /) needs s3:// or file://")
+        return uri
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(self.uri.startsWith('http') && self.uri.endsWith('/'))",
+                    "message": "uri: a prefix of parts (ending in /) needs s3:// or file://",
+                }
+            ]
+        }
+    )
 
 
 class Impute(base.ApiModel):

@@ -272,7 +272,7 @@ def test_the_credentials_secret_must_exist_before_the_job_is_created(tj, mlp):
     assert "Secret 's3' (credentialsSecret) does not exist in namespace 'ml'" in status_of(waiting)["message"]
     plan = trainingjob.plan(tj, observed(mlp, secrets=frozenset({"s3"})), now=NOW)
     env = plan.create[0]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "valueFrom" in e} == {"s3"}
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})} == {"s3"}
     assert trainingjob.start_reads(started(tj), mlp, job=None) == trainingjob.StartReads()
     assert trainingjob.start_reads(tj, mlp, job=job()) == trainingjob.StartReads()
 

@@ -58,6 +58,9 @@ class DataSource(base.ApiModel):
     uri: str = pydantic.Field(pattern=r"^(s3|file|https?)://")
     """s3://, file:// or http(s):// URI of a .csv, .csv.gz or .parquet object; or, ending in /, an
     s3:// or file:// prefix whose .parquet/.csv/.csv.gz objects are the parts of one table."""
+    format: Literal["csv", "parquet"] | None = None
+    """How to read the data: csv (also gzip-compressed) or parquet. Unset: by each object's
+    extension, else its content. Set on a prefix: only parts of that format are read."""
     credentials_secret: str | None = None
     """Secret in the same namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
     endpoint: str | None = None

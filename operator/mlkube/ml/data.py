@@ -47,11 +47,14 @@ class Snapshot:
         return self.table.shape[1]
 
 
-def parse_table(uri: str, data: bytes, *, columns: Columns | None = None) -> pd.DataFrame:
-    """A DataFrame from the bytes of a `.csv`, `.csv.gz` or `.parquet` object (by extension, else by
-    content), keeping the ``columns`` the projection wants (all when None)."""
+def parse_table(uri: str, data: bytes, *, columns: Columns | None = None, fmt: str | None = None) -> pd.DataFrame:
+    """A DataFrame from the bytes of a `.csv`, `.csv.gz` or `.parquet` object (``fmt``, else by
+    extension, else by content), keeping the ``columns`` the projection wants (all when None)."""
     path = uri.split("?", 1)[0].lower()
-    is_parquet = path.endswith((".parquet", ".pq")) or (not path.endswith((".csv", ".gz")) and data[:4] == PARQUET_MAGIC)
+    if fmt is not None:
+        is_parquet = fmt == "parquet"
+    else:
+        is_parquet = path.endswith((".parquet", ".pq")) or (not path.endswith((".csv", ".gz")) and data[:4] == PARQUET_MAGIC)
     try:
         if is_parquet:
             kept = None
@@ -75,6 +78,7 @@ def read_source(
     options: storage.Options | None = None,
     columns: Columns | None = None,
     memory_limit: int | None = None,
+    fmt: str | None = None,
 ) -> tuple[pd.DataFrame, training.DataLineage]:
     """The table at `uri` (an object, or a prefix of parts) and its lineage, keeping the projected
     ``columns``: for an object the sha256 of the bytes read (read once, parsed and hashed from
@@ -82,11 +86,11 @@ def read_source(
     ``memory_limit`` (bytes, see `partitions.check_budget`) is refused before it is read. Every
     storage failure becomes a DataError that says what to fix."""
     if partitions.is_prefix(uri):
-        parts = partitions.parts_of(uri, options=options)
+        parts = partitions.parts_of(uri, fmt=fmt, options=options)
         partitions.check_budget(parts, memory_limit=memory_limit, uri=uri)
-        return _read_parts(uri, parts, columns=columns, options=options)
+        return _read_parts(uri, parts, columns=columns, fmt=fmt, options=options)
     if memory_limit is not None and storage.scheme_of(uri) in ("file", "s3"):
-        part = _measured(uri, options)
+        part = _measured(uri, fmt, options)
         partitions.check_budget([part], memory_limit=memory_limit, uri=uri)
     try:
         data = storage.read_bytes(uri, options=options)
@@ -94,16 +98,16 @@ def read_source(
         raise errors.DataError(f"{e}; check data.uri (and that the object was uploaded)") from e
     except errors.AccessDenied as e:
         raise errors.DataError(f"{e}; check data.credentialsSecret") from e
-    table = parse_table(uri, data, columns=columns)
+    table = parse_table(uri, data, columns=columns, fmt=fmt)
     if table.empty:
         raise errors.DataError(f"{uri}: the table has no rows; training needs data")
     read = training.DataLineage(uri=uri, digest="sha256:" + hashlib.sha256(data).hexdigest(), rows=len(table))
     return table, read
 
 
-def _measured(uri: str, options: storage.Options | None) -> partitions.Part:
+def _measured(uri: str, fmt: str | None, options: storage.Options | None) -> partitions.Part:
     try:
-        return partitions.measure(uri, uri.rsplit("/", 1)[-1], options=options)
+        return partitions.measure(uri, uri.rsplit("/", 1)[-1], fmt=fmt, options=options)
     except errors.ObjectNotFound as e:
         raise errors.DataError(f"{e}; check data.uri (and that the object was uploaded)") from e
     except errors.AccessDenied as e:
@@ -111,14 +115,19 @@ def _measured(uri: str, options: storage.Options | None) -> partitions.Part:
 
 
 def _read_parts(
-    prefix: str, parts: Sequence[partitions.Part], *, columns: Columns | None, options: storage.Options | None
+    prefix: str,
+    parts: Sequence[partitions.Part],
+    *,
+    columns: Columns | None,
+    fmt: str | None,
+    options: storage.Options | None,
 ) -> tuple[pd.DataFrame, training.DataLineage]:
     """The table of all ``parts`` of ``prefix``, read one at a time and appended in name order; they
     must share their columns. Its lineage: the prefix, a sha256 over each part's name and sha256,
     the rows of all parts."""
     tables, manifest = [], hashlib.sha256()
     for part in parts:
-        table, read = read_source(part.uri, options=options, columns=columns)
+        table, read = read_source(part.uri, options=options, columns=columns, fmt=fmt)
         if tables and set(table.columns) != set(tables[0].columns):
             differ = sorted(set(table.columns) ^ set(tables[0].columns))
             raise errors.DataError(
@@ -149,7 +158,7 @@ def load(source: training.DataSource, *, columns: Columns | None = None, memory_
     """Read `source` and its `join` sources into one table, with its digest and each source's
     lineage, keeping the projected ``columns``; each source is held to ``memory_limit`` (bytes)."""
     options = storage.Options(endpoint=source.endpoint)
-    table, read = read_source(source.uri, options=options, columns=columns, memory_limit=memory_limit)
+    table, read = read_source(source.uri, options=options, columns=columns, memory_limit=memory_limit, fmt=source.format)
     sources = [read]
     for index, extra in enumerate(source.join):
         other, read = read_source(extra.uri, options=options, columns=columns, memory_limit=memory_limit)

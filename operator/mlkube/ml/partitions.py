@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from mlkube.ml import errors, storage
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+FORMAT_SUFFIXES = {"parquet": (".parquet", ".pq"), "csv": (".csv", ".csv.gz")}
 BUDGET_SHARE = 0.5
 """The share of the memory limit the loaded table may take; the rest is the training's room."""
 CSV_EXPANSION = 2.0
@@ -50,27 +51,30 @@ def is_prefix(uri: str) -> bool:
     return uri.split("?", 1)[0].endswith("/")
 
 
-def parts_of(prefix: str, *, options: storage.Options | None = None) -> list[Part]:
-    """The parts under ``prefix`` with their sizes, sorted by name; a DataError when there are none."""
+def parts_of(prefix: str, *, fmt: str | None = None, options: storage.Options | None = None) -> list[Part]:
+    """The parts under ``prefix`` (of format ``fmt`` only, when given) with their sizes, sorted by
+    name; a DataError when there are none."""
+    suffixes = FORMAT_SUFFIXES[fmt] if fmt else SUFFIXES
     try:
-        names = [n for n in storage.list_prefix(prefix, options=options) if _is_part(n)]
+        names = [n for n in storage.list_prefix(prefix, options=options) if _is_part(n, suffixes)]
     except errors.AccessDenied as e:
         raise errors.DataError(f"{e}; check data.credentialsSecret") from e
     if not names:
         raise errors.DataError(
-            f"data.uri: {prefix} holds no {', '.join(SUFFIXES)} objects; check the prefix (it ends in /) "
+            f"data.uri: {prefix} holds no {', '.join(suffixes)} objects; check the prefix (it ends in /) "
             "or name one object without the trailing /"
         )
-    return [measure(storage.join(prefix, name), name, options=options) for name in names]
+    return [measure(storage.join(prefix, name), name, fmt=fmt, options=options) for name in names]
 
 
-def measure(uri: str, name: str, *, options: storage.Options | None = None) -> Part:
-    """The stored and estimated in-memory size of the object ``uri``, from its footer or trailer."""
+def measure(uri: str, name: str, *, fmt: str | None = None, options: storage.Options | None = None) -> Part:
+    """The stored and estimated in-memory size of the object ``uri`` (of format ``fmt``, else by
+    its name's extension), from its footer or trailer."""
     with storage.open_input(uri, options=options) as stream:
         stored = stream.seek(0, io.SEEK_END)
         stream.seek(0)
         lowered = name.lower()
-        if lowered.endswith((".parquet", ".pq")):
+        if fmt == "parquet" or (fmt is None and lowered.endswith((".parquet", ".pq"))):
             try:
                 metadata = pq.ParquetFile(stream).metadata
             except Exception as e:
@@ -120,10 +124,10 @@ def check_budget(parts: Sequence[Part], *, memory_limit: int | None, uri: str) -
     )
 
 
-def _is_part(name: str) -> bool:
+def _is_part(name: str, suffixes: tuple[str, ...]) -> bool:
     if any(piece.startswith(("_", ".")) for piece in name.split("/")):
         return False
-    return name.lower().endswith(SUFFIXES)
+    return name.lower().endswith(suffixes)
 
 
 def _size(n: int) -> str:

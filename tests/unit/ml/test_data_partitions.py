@@ -104,3 +104,12 @@ def test_a_parquet_file_is_sized_by_its_rows_and_types_not_its_compressed_bytes(
     part = partitions.measure(f"file://{tmp_path}/t.parquet", "t.parquet")
     assert part.stored < 20_000, "constant columns compress to almost nothing"
     assert part.in_memory >= 200_000 * (8 + partitions.TEXT_OVERHEAD)
+
+
+def test_format_picks_the_parts_of_one_format_and_reads_an_object_without_extension(tmp_path, mixed):
+    uri = write_parts(tmp_path / "table", mixed)
+    parquet_only = data.load(training.DataSource(uri=uri, format="parquet"))
+    assert parquet_only.rows == 80
+    assert data.load(training.DataSource(uri=uri, format="csv")).rows == 120
+    mixed.to_csv(tmp_path / "export", index=False)
+    assert data.load(training.DataSource(uri=f"file://{tmp_path}/export", format="csv")).rows == 200

@@ -74,6 +74,7 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 
 _BY_KIND = {
     (r.api_version, r.kind): r
@@ -96,6 +97,7 @@ _BY_KIND = {
         ROLES,
         ROLEBINDINGS,
         INFERENCESERVICES,
+        HORIZONTALPODAUTOSCALERS,
     )
 }
 

@@ -169,6 +169,17 @@ BUILTINS: tuple[ResourceType, ...] = (
         extra_fields=("status.successful",),
     ),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),
+    # Stored for the operator's router autoscalers; the local runtime runs no autoscaler.
+    _builtin(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        categories=("all",),
+        subresources=("status",),
+        uses_generation=True,
+    ),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENTS_V1_FIELDS),
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),

@@ -168,6 +168,7 @@ BUILTINS: tuple[ResourceType, ...] = (
         uses_generation=True,
         extra_fields=("status.successful",),
     ),
+    _builtin("batch", "v1", "cronjobs", "CronJob", short_names=("cj",), categories=("all",), subresources=("status",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENTS_V1_FIELDS),
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),

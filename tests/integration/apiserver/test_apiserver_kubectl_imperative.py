@@ -1,0 +1,79 @@
+"""Issue 24: the imperative kubectl 1.32 commands people type first (protobuf request bodies),
+`kubectl auth can-i|whoami`, `kubectl explain` of built-in kinds, and Status bodies of conflicts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.kubectl
+
+
+def _get_json(kubectl, *args: str) -> dict:
+    return json.loads(kubectl("get", *args, "-o", "json").stdout)
+
+
+def test_create_deployment_with_a_command(kubectl, namespace):
+    out = kubectl(
+        "create", "deployment", "web", "-n", namespace, "--image=x", "--replicas=2", "--", "python", "-m", "http.server"
+    )
+    assert out.stdout.strip() == "deployment.apps/web created"
+    deployment = _get_json(kubectl, "deployment", "web", "-n", namespace)
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2 and spec["selector"] == {"matchLabels": {"app": "web"}}
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["image"] == "x" and container["command"] == ["python", "-m", "http.server"]
+    assert deployment["metadata"]["labels"] == {"app": "web"}
+
+
+def test_create_job_and_cronjob(kubectl, namespace):
+    kubectl("create", "job", "j1", "-n", namespace, "--image=x", "--", "echo", "hi")
+    job = _get_json(kubectl, "job", "j1", "-n", namespace)
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["echo", "hi"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] == 6
+    kubectl("create", "cronjob", "nightly", "-n", namespace, "--image=x", "--schedule=0 3 * * *", "--", "echo", "hi")
+    cronjob = _get_json(kubectl, "cronjob", "nightly", "-n", namespace)
+    assert cronjob["spec"]["schedule"] == "0 3 * * *" and cronjob["spec"]["concurrencyPolicy"] == "Allow"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    rows = kubectl("get", "cronjobs", "-n", namespace).stdout.splitlines()
+    assert rows[0].split()[:3] == ["NAME", "SCHEDULE", "TIMEZONE"] and rows[1].split()[0] == "nightly"
+
+
+def test_create_service_and_run_a_pod(kubectl, namespace):
+    kubectl("create", "service", "clusterip", "api", "-n", namespace, "--tcp=80:8000")
+    service = _get_json(kubectl, "service", "api", "-n", namespace)
+    assert service["spec"]["ports"] == [{"name": "80-8000", "port": 80, "protocol": "TCP", "targetPort": 8000}]
+    assert service["spec"]["clusterIP"].startswith("127.1.")
+    kubectl("run", "p1", "-n", namespace, "--image=x", "--env=MODE=fast", "--port=8080", "--labels=tier=web", "--", "sleep", "1")
+    pod = _get_json(kubectl, "pod", "p1", "-n", namespace)
+    container = pod["spec"]["containers"][0]
+    assert container["args"] == ["sleep", "1"] and container["env"] == [{"name": "MODE", "value": "fast"}]
+    assert container["ports"] == [{"containerPort": 8080}] and pod["metadata"]["labels"] == {"tier": "web"}
+
+
+def test_create_rbac_and_service_account(kubectl, namespace):
+    kubectl("create", "serviceaccount", "bot", "-n", namespace)
+    kubectl("create", "role", "reader", "-n", namespace, "--verb=get,list", "--resource=pods,deployments.apps")
+    kubectl("create", "rolebinding", "bot-reads", "-n", namespace, "--role=reader", f"--serviceaccount={namespace}:bot")
+    role = _get_json(kubectl, "role", "reader", "-n", namespace)
+    assert {(tuple(rule["apiGroups"]), tuple(rule["resources"])) for rule in role["rules"]} == {
+        (("",), ("pods",)),
+        (("apps",), ("deployments",)),
+    }
+    binding = _get_json(kubectl, "rolebinding", "bot-reads", "-n", namespace)
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "bot", "namespace": namespace}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
+
+
+def test_conflicting_create_carries_code_409_like_kube_apiserver(http, namespace):
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "twice"}}
+    assert http.post(f"/api/v1/namespaces/{namespace}/configmaps", json=body).status_code == 201
+    again = http.post(f"/api/v1/namespaces/{namespace}/configmaps", json=body)
+    assert again.status_code == 409
+    assert again.text == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"configmaps \\"twice\\" already exists","reason":"AlreadyExists",'
+        '"details":{"name":"twice","kind":"configmaps"},"code":409}'
+    )

@@ -77,3 +77,22 @@ def test_conflicting_create_carries_code_409_like_kube_apiserver(http, namespace
         '"message":"configmaps \\"twice\\" already exists","reason":"AlreadyExists",'
         '"details":{"name":"twice","kind":"configmaps"},"code":409}'
     )
+
+
+def test_auth_can_i_and_whoami_for_the_admin_and_an_impersonated_service_account(kubectl, namespace):
+    assert kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "delete", "nodes").stdout.strip() == "yes"
+    whoami = kubectl("auth", "whoami").stdout
+    assert "mlkube-admin" in whoami and "system:masters" in whoami
+    kubectl("create", "serviceaccount", "bot", "-n", namespace)
+    kubectl("create", "role", "pod-reader", "-n", namespace, "--verb=get", "--resource=pods")
+    kubectl("create", "rolebinding", "bot-reads", "-n", namespace, "--role=pod-reader", f"--serviceaccount={namespace}:bot")
+    bot = f"--as=system:serviceaccount:{namespace}:bot"
+    assert kubectl("auth", "can-i", "get", "pods", "-n", namespace, bot).stdout.strip() == "yes"
+    denied = kubectl("auth", "can-i", "create", "pods", "-n", namespace, bot, check=False)
+    assert denied.returncode == 1 and denied.stdout.strip() == "no"
+    refused = kubectl("run", "p", "-n", namespace, "--image=x", bot, check=False)
+    assert f'cannot create resource "pods" in API group "" in the namespace "{namespace}"' in refused.stderr
+    assert f"system:serviceaccount:{namespace}:bot" in kubectl("auth", "whoami", bot).stdout
+    listed = kubectl("auth", "can-i", "--list", "-n", namespace, bot).stdout
+    assert any(line.split()[0] == "pods" and line.split()[-1] == "[get]" for line in listed.splitlines()[1:] if line.strip())

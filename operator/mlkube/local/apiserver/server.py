@@ -28,6 +28,7 @@ import yaml
 from aiohttp import web
 
 from mlkube.local.apiserver import (
+    authorization,
     collector,
     crds,
     discovery,
@@ -39,6 +40,7 @@ from mlkube.local.apiserver import (
     objects,
     openapi,
     registry,
+    reviews,
     statedir,
     storage,
     tls,
@@ -185,6 +187,7 @@ class APIServer:
         app.router.add_get("/apis/{group}/{version}", self._resource_list)
         app.router.add_get("/openapi/v3", self._openapi_index)
         app.router.add_get("/openapi/v3/{path:.+}", self._openapi_document)
+        reviews.add_routes(app, self.store)
         app.router.add_route("*", "/api/{version}/{tail:.+}", resources.core)
         app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", resources.grouped)
         return app
@@ -209,6 +212,7 @@ class APIServer:
             scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self.token.encode()):
                 raise errors.unauthorized()
+            authorization.authorize(request, self.store)  # 403 for an impersonated identity RBAC does not allow
         return await handler(request)
 
     @web.middleware

@@ -96,3 +96,30 @@ def test_auth_can_i_and_whoami_for_the_admin_and_an_impersonated_service_account
     assert f"system:serviceaccount:{namespace}:bot" in kubectl("auth", "whoami", bot).stdout
     listed = kubectl("auth", "can-i", "--list", "-n", namespace, bot).stdout
     assert any(line.split()[0] == "pods" and line.split()[-1] == "[get]" for line in listed.splitlines()[1:] if line.strip())
+
+
+def test_explain_builtin_kinds_from_the_upstream_schemas(kubectl):
+    out = kubectl("explain", "deployment.spec.strategy").stdout
+    assert "FIELD: strategy <DeploymentStrategy>" in out
+    assert "rollingUpdate\t<RollingUpdateDeployment>" in out and 'Can be "Recreate" or "RollingUpdate"' in out
+    ports = kubectl("explain", "pods.spec.containers.ports.containerPort").stdout
+    assert "<integer>" in ports and "Number of port to expose" in ports
+    assert "schedule\t<string> -required-" in kubectl("explain", "cronjob.spec").stdout
+
+
+def test_client_side_apply_update_of_a_deployment_validates_against_upstream_fields(kubectl, namespace):
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "applied"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "y"
+    assert "configured" in kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest)).stdout
+    manifest["spec"]["strategy"] = {"type": "Recreate", "rollingUpdat": {}}
+    refused = kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest), check=False)
+    assert 'unknown field "spec.strategy.rollingUpdat"' in refused.stderr

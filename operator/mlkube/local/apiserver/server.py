@@ -185,6 +185,7 @@ class APIServer:
         app.router.add_get("/api/{version}", self._resource_list)
         app.router.add_get("/apis/{group}", self._group)
         app.router.add_get("/apis/{group}/{version}", self._resource_list)
+        app.router.add_get("/openapi/v2", self._openapi_v2)
         app.router.add_get("/openapi/v3", self._openapi_index)
         app.router.add_get("/openapi/v3/{path:.+}", self._openapi_document)
         reviews.add_routes(app, self.store)
@@ -260,6 +261,12 @@ class APIServer:
         if body is None:
             raise errors.path_not_found()
         return endpoints.json_response(body)
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if accept and "json" not in accept and "*/*" not in accept:  # kubectl asks for protobuf first: it falls back
+            raise errors.APIError(406, "NotAcceptable", "only the following media types are accepted: application/json")
+        return web.Response(body=self.documents.v2(), content_type="application/json")
 
     async def _openapi_index(self, request: web.Request) -> web.Response:
         return endpoints.json_response(self.documents.index())

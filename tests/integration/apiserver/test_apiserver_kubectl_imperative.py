@@ -123,3 +123,11 @@ def test_client_side_apply_update_of_a_deployment_validates_against_upstream_fie
     manifest["spec"]["strategy"] = {"type": "Recreate", "rollingUpdat": {}}
     refused = kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest), check=False)
     assert 'unknown field "spec.strategy.rollingUpdat"' in refused.stderr
+
+
+def test_reviews_are_create_only_and_discoverable(http):
+    assert http.get("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews").status_code == 405
+    resources = {r["name"]: r["verbs"] for r in http.get("/apis/authorization.k8s.io/v1").json()["resources"]}
+    assert resources == {"selfsubjectaccessreviews": ["create"], "selfsubjectrulesreviews": ["create"]}
+    groups = {group["name"] for group in http.get("/apis").json()["groups"]}
+    assert {"authorization.k8s.io", "authentication.k8s.io"} <= groups

@@ -27,7 +27,9 @@ def test_group_version_documents_carry_upstream_schemas_and_resolve_every_refere
 
 
 def test_every_served_builtin_kind_has_its_upstream_schema():
-    missing = [t.kind for t in registry.Registry().all() if openapi.schema_name(t) not in openapi.upstream_definitions()]
+    # metrics.k8s.io is an aggregated API upstream: its schemas are not in the core OpenAPI (a lean one is served).
+    served = [t for t in registry.Registry().all() if t.group != "metrics.k8s.io"]
+    missing = [t.kind for t in served if openapi.schema_name(t) not in openapi.upstream_definitions()]
     assert missing == []
 
 

@@ -6,6 +6,7 @@ shared/apiserver-contract.md.
 
 Module map (requests flow top to bottom):
   server      app, routing, bearer-token auth (TLS on 127.0.0.1), discovery/OpenAPI routes, lifecycle
+  authorization  the admin identity, impersonation (`kubectl --as`) checked by RBAC; reviews: auth can-i/whoami
   endpoints   resource handlers: get/list/watch/create/update/patch/delete(collection)
   decoding    URL grammar, bodies by Content-Type (protobuf via protobuf.py), query options
   objects     write semantics: metadata, RV concurrency, no-ops, generation, status split, finalizers

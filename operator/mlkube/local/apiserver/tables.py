@@ -218,6 +218,13 @@ BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[dict, Cell]]] = {
         ),
         (_column("Duration"), _job_duration),
     ],
+    ("batch", "cronjobs"): [
+        (_column("Schedule"), lambda o, n: _get("spec", "schedule")(o)),
+        (_column("Timezone"), lambda o, n: _get("spec", "timeZone", default="<none>")(o)),
+        (_column("Suspend", "boolean"), lambda o, n: bool(_get("spec", "suspend", default=False)(o))),
+        (_column("Active", "integer"), lambda o, n: len(_get("status", "active", default=[])(o) or [])),
+        (_column("Last Schedule"), lambda o, n: age(t, n) if (t := _get("status", "lastScheduleTime")(o)) else "<none>"),
+    ],
     ("coordination.k8s.io", "leases"): [(_column("Holder"), lambda o, n: _get("spec", "holderIdentity")(o))],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
         (_column("Created At", "date"), lambda o, n: o["metadata"].get("creationTimestamp", ""))

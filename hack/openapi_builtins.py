@@ -27,6 +27,7 @@ GROUP_PREFIXES = (
     "io.k8s.api.apps.v1.",
     "io.k8s.api.batch.v1.",
     "io.k8s.api.autoscaling.v1.",
+    "io.k8s.api.autoscaling.v2.",
     "io.k8s.api.coordination.v1.",
     "io.k8s.api.events.v1.",
     "io.k8s.api.rbac.v1.",

@@ -166,7 +166,8 @@ def _deployments(data: store.Store, deployments: Sequence[dict[str, Any]]) -> st
             + f" · verdict {_phase(now.verdict) if now.verdict else '-'}"
             + (f" ({now.requests} requests)" if now.verdict else "")
         )
-        message = f"<p class='bad'>{_e(status['message'])}</p>" if status.get("message") and now.phase != "Healthy" else ""
+        tone = "bad" if now.phase in BAD or now.phase == "Paused" else "muted"
+        message = f"<p class='{tone}'>{_e(status['message'])}</p>" if status.get("message") and now.phase != "Healthy" else ""
         parts.append(
             f"<div id='deployment-{_e(name)}'><h3>{_e(name)}</h3><p>{line}</p>{message}"
             f"<p>traffic <b class='split'>{_e(split_text(now.split))}</b></p><div class='bar'>{bar}</div>"
@@ -225,11 +226,13 @@ def _monitors(data: store.Store, monitors: Sequence[dict[str, Any]]) -> str:
         drifted = [f["name"] for f in status.get("features") or () if f.get("drifted")]
         top = f"<p>drifted features: <b class='drifted'>{_e(', '.join(drifted))}</b></p>" if drifted else ""
         chart = ""
-        if history:
+        severities = store.features_over_time(history)
+        if severities:
             labels = [_clock(sample.at) for sample in history]
             chart = (
-                f"<figure>{charts.lines(labels, store.features_over_time(history), y_label='drift score')}"
-                "<figcaption class='muted'>drift score per feature over analyses</figcaption></figure>"
+                f"<figure>{charts.lines(labels, severities, y_label='severity', reference=1.0)}"
+                "<figcaption class='muted'>drift severity per feature over analyses (1 = its threshold; above: drifted)"
+                "</figcaption></figure>"
             )
         rows = "".join(
             f"<tr><td>{_e(sample.at)}</td><td>{_phase(sample.phase)}</td><td>{_e(_version(sample.model_version))}</td>"

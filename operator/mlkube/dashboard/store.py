@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -59,8 +60,8 @@ class DriftSample:
     model_version: int | None
     samples: int | None
     drift_share: float | None
-    scores: tuple[tuple[str, float, bool], ...]
-    """(feature, score, drifted) per feature."""
+    scores: tuple[tuple[str, float | None, bool], ...]
+    """(feature, severity, drifted) per feature: ``severity`` of its score, None without a threshold."""
     report_uri: str | None
 
 
@@ -142,9 +143,27 @@ def drift_sample(status: dict[str, Any]) -> DriftSample:
         model_version=status.get("modelVersion"),
         samples=status.get("samples"),
         drift_share=status.get("driftShare"),
-        scores=tuple((str(f["name"]), float(f["score"]), bool(f.get("drifted"))) for f in status.get("features") or ()),
+        scores=tuple(
+            (str(f["name"]), severity(str(f.get("method", "")), float(f["score"]), f.get("threshold")), bool(f.get("drifted")))
+            for f in status.get("features") or ()
+        ),
         report_uri=status.get("reportUri"),
     )
+
+
+P_VALUE_METHODS = frozenset({"ks", "chi2"})
+SMALLEST_P = 1e-300
+
+
+def severity(method: str, score: float, threshold: float | None) -> float | None:
+    """How far past its threshold a feature's score is, 1.0 at the threshold, on one scale for p-values
+    (``log p / log threshold``: lower p is worse) and distances (``score / threshold``): the scale
+    ``ml.drift_methods.severity`` ranks features on, here without the ML stack. None without a threshold."""
+    if not threshold or threshold <= 0 or (method in P_VALUE_METHODS and threshold >= 1):
+        return None
+    if method in P_VALUE_METHODS:
+        return math.log(max(score, SMALLEST_P)) / math.log(threshold)
+    return score / threshold
 
 
 def event_time(event: dict[str, Any]) -> str:
@@ -159,11 +178,12 @@ def _key(obj: dict[str, Any]) -> Key:
 
 
 def features_over_time(samples: Sequence[DriftSample]) -> list[tuple[str, list[float | None]]]:
-    """Per feature, its score at each sample (None where an analysis did not score it), features
-    ordered by their highest score so the ones that moved most come first."""
+    """Per feature, its severity at each sample (None where an analysis did not score it), features
+    ordered by their highest severity so the ones that moved most come first."""
     names: dict[str, float] = {}
     for sample in samples:
         for name, score, _ in sample.scores:
-            names[name] = max(names.get(name, score), score)
+            if score is not None:
+                names[name] = max(names.get(name, score), score)
     ordered = sorted(names, key=lambda name: (-names[name], name))
     return [(name, [dict((n, s) for n, s, _ in sample.scores).get(name) for sample in samples]) for name in ordered]

@@ -138,15 +138,22 @@ def bars(items: Sequence[tuple[object, float]]) -> str:
 PALETTE = (ACCENT, WARM, "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d")
 
 
-def lines(x_labels: Sequence[object], series: Sequence[tuple[object, Sequence[float | None]]], *, y_label: str = "") -> str:
+def lines(
+    x_labels: Sequence[object],
+    series: Sequence[tuple[object, Sequence[float | None]]],
+    *,
+    y_label: str = "",
+    reference: float | None = None,
+) -> str:
     """Values over a sequence of points (versions, checks): one polyline per series in
     ``PALETTE`` order, a point per value with its label and value as a tooltip, a legend below;
-    a None value leaves a gap. Every series has ``len(x_labels)`` values."""
-    width, margin, row = 520, 44, 16
+    a None value leaves a gap; ``reference`` draws a dashed level (a threshold). Every series has
+    ``len(x_labels)`` values."""
+    width, margin, row = 540, 64, 16
     named = [(name, values) for name, values in series][: len(PALETTE)]
     height = 240 + row * len(named)
     plot_w, bottom = width - 2 * margin, 240 - margin
-    present = [float(v) for _, values in named for v in values if v is not None]
+    present = [float(v) for _, values in named for v in values if v is not None] + ([reference] if reference is not None else [])
     lo, hi = (min(present), max(present)) if present else (0.0, 1.0)
     if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
@@ -158,6 +165,11 @@ def lines(x_labels: Sequence[object], series: Sequence[tuple[object, Sequence[fl
 
     ends = (str(x_labels[0]), "", str(x_labels[-1])) if x_labels else ("", "", "")
     shapes = _frame(margin, width, 240, ends, (_number(lo), _number((lo + hi) / 2), _number(hi)), "", y_label)
+    if reference is not None:
+        _, level = xy(0, reference)
+        shapes.append(
+            f"<line x1='{margin}' y1='{level:.1f}' x2='{width - margin}' y2='{level:.1f}' stroke='{MUTED}' stroke-dasharray='4 3'/>"
+        )
     for k, (name, values) in enumerate(named):
         colour = PALETTE[k]
         runs: list[list[tuple[float, float]]] = [[]]

@@ -79,8 +79,8 @@ def monitor(at: str, *, share: float, bill: float, drifted: bool) -> dict[str, A
             "samples": 300,
             "driftShare": share,
             "features": [
-                {"name": "bill_length_mm", "method": "ks", "score": bill, "drifted": drifted},
-                {"name": HOSTILE, "method": "psi", "score": 0.01, "drifted": False},
+                {"name": "bill_length_mm", "method": "ks", "score": bill, "threshold": 0.05, "drifted": drifted},
+                {"name": HOSTILE, "method": "psi", "score": 0.01, "threshold": 0.2, "drifted": False},
             ],
             "reportUri": f"file:///reports/{at}.html",
         },
@@ -118,7 +118,7 @@ def filled() -> store.Store:
     data.replace("mlprojects", [project()], now=NOW)
     data.replace("modelversions", [version(2, 0.9851), version(1, 0.9814)], now=NOW)
     data.replace("modeldeployments", [canary(25)], now=NOW)
-    data.replace("driftmonitors", [monitor("2026-12-05T11:50:00Z", share=0.0, bill=0.05, drifted=False)], now=NOW)
+    data.replace("driftmonitors", [monitor("2026-12-05T11:50:00Z", share=0.0, bill=0.5, drifted=False)], now=NOW)
     data.replace("trainingjobs", [training()], now=NOW)
     data.replace(
         "events",
@@ -131,5 +131,5 @@ def filled() -> store.Store:
     )
     later = NOW + datetime.timedelta(seconds=30)
     data.apply("modeldeployments", "MODIFIED", canary(50), now=later)
-    data.apply("driftmonitors", "MODIFIED", monitor("2026-12-05T11:59:00Z", share=0.5, bill=0.8, drifted=True), now=later)
+    data.apply("driftmonitors", "MODIFIED", monitor("2026-12-05T11:59:00Z", share=0.5, bill=1e-6, drifted=True), now=later)
     return data

@@ -108,4 +108,5 @@ def test_the_line_chart_draws_a_point_per_value_and_a_gap_for_none():
         ["v1", "v2", "v3"], [("f1 <test>", [0.9, None, 0.95]), ("f1 (validation)", [0.88, 0.9, 0.93])], y_label="f1"
     )
     assert svg.count("<circle") == 5 and svg.count("<polyline") == 1  # the test series is broken by its gap
+    assert "stroke-dasharray" not in svg and "stroke-dasharray" in charts.lines(["a"], [("s", [2.0])], reference=1.0)
     assert "f1 &lt;test&gt; at v3: 0.95" in svg and "<test>" not in svg

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import math
 
+import pytest
 from dashboard_cases import NOW, NS, canary, event, filled, monitor
 
 from mlkube.dashboard import store
+from mlkube.ml import drift_methods
 
 
 def test_a_list_replaces_the_collection_and_watch_events_change_it():
@@ -40,11 +43,24 @@ def test_drift_history_has_one_sample_per_analysis_and_scores_per_feature():
         ("2026-12-05T11:50:00Z", "Healthy", 0.0),
         ("2026-12-05T11:59:00Z", "Drifting", 0.5),
     ]
-    data.apply("driftmonitors", "MODIFIED", monitor("2026-12-05T11:59:00Z", share=0.5, bill=0.8, drifted=True), now=NOW)
+    data.apply("driftmonitors", "MODIFIED", monitor("2026-12-05T11:59:00Z", share=0.5, bill=1e-6, drifted=True), now=NOW)
     assert len(data.drift[NS, "penguins-drift"]) == 2  # same lastCheckTime: the same analysis
     over_time = store.features_over_time(samples)
-    assert over_time[0] == ("bill_length_mm", [0.05, 0.8])  # the feature that moved most comes first
-    assert over_time[1][1] == [0.01, 0.01]
+    assert over_time[0][0] == "bill_length_mm"  # the feature that moved most comes first
+    assert over_time[0][1] == pytest.approx([math.log(0.5) / math.log(0.05), math.log(1e-6) / math.log(0.05)])
+    assert over_time[1][1] == pytest.approx([0.05, 0.05])  # psi 0.01 against its threshold 0.2
+
+
+@pytest.mark.parametrize(
+    ("method", "score", "threshold"),
+    [("ks", 1e-6, 0.05), ("chi2", 0.3, 0.01), ("ks", 0.0, 0.05), ("psi", 0.3, 0.2), ("wasserstein", 0.01, 0.1)],
+)
+def test_severity_is_the_ml_cores_scale(method, score, threshold):
+    assert store.severity(method, score, threshold) == pytest.approx(drift_methods.severity(method, score, threshold))
+
+
+def test_a_score_without_a_usable_threshold_has_no_severity():
+    assert store.severity("psi", 0.3, None) is None and store.severity("ks", 0.3, 1.0) is None
 
 
 def test_history_and_events_are_bounded():

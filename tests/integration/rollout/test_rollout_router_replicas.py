@@ -30,14 +30,20 @@ def test_two_routers_share_the_canary_split_and_the_analysis_counts_both(cluster
     namespace, versions = project["namespace"], project["versions"]
     stable, candidate = versions["good"], versions["better"]
     name = deploy(stable, {"type": "Canary", "analysis": ANALYSIS, "canary": {"steps": [{"weight": 50, "pause": "1h"}]}})
-    cluster.kubectl("patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"router": {"replicas": 2}}}))
+    cluster.kubectl(
+        "patch", "mdep", name, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"router": {"replicas": 2}}})
+    )
     client = Client(serving(cluster, name, namespace), name)
     wait_for(lambda: len(router_pods(cluster, name, namespace)) == 2, 90, "two ready routers")
     roll_to(cluster, name, namespace, candidate)
     wait_for(lambda: cluster.mdep_status(name, namespace).get("trafficSummary") == f"v{stable}=50,v{candidate}=50", 90, "50/50")
     pods = router_pods(cluster, name, namespace)
     # Both routers hold the 50/50 table once each has answered the candidate.
-    wait_for(lambda: all(client.burst(penguin_rows(penguins_csv)[:8]) and candidate_requests(p, candidate) for p in pods), 60, "both routers")
+    wait_for(
+        lambda: all(client.burst(penguin_rows(penguins_csv)[:8]) and candidate_requests(p, candidate) for p in pods),
+        60,
+        "both routers",
+    )
 
     rows = penguin_rows(penguins_csv)
     answers = []

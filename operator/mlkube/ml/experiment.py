@@ -101,6 +101,10 @@ def run(
     """Train, evaluate and write the model version that `spec` describes; `image` is the trainer
     image this runs in (None: not known), recorded in the lineage."""
     problem, pre = spec.project.problem, spec.preprocessing
+    if problem.task in ("anomaly_detection", "clustering"):
+        from mlkube.ml.tasks import unsupervised  # imports this module for Outcome
+
+        return unsupervised.run(spec, progress=progress, image=image)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress({"stage": "loading"})

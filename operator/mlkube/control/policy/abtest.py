@@ -59,9 +59,10 @@ def report(
     """The report on ``candidate`` against ``stable``; ``task`` is the project's problem.task,
     ``previous`` the report of the previous pass (status.abTest), which carries the sequential
     test's running minimum."""
-    if task not in ("classification", "regression"):
-        raise ValueError(f"task: expected classification or regression, got {task!r}")
-    metric = "accuracy" if task == "classification" else "mae"
+    if task not in ("classification", "regression", "anomaly_detection"):
+        raise ValueError(f"task: expected classification, regression or anomaly_detection, got {task!r}")
+    # An anomaly flag is judged like a class: is it the label the feedback gave?
+    metric = "accuracy" if task in ("classification", "anomaly_detection") else "mae"
     a, b = stable.window, candidate.window
     rows = [_version(arm, metric) for arm in (stable, candidate)]
     va, vb = rows[0].value, rows[1].value

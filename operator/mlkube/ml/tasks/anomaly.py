@@ -122,3 +122,24 @@ def scores(score: np.ndarray, flagged: np.ndarray, y: Any = None, *, contaminati
         found["precision_at_k"] = float(y[top].sum() / k)
         found["recall_at_k"] = float(y[top].sum() / y.sum())
     return {name: value for name, value in found.items() if np.isfinite(value)}
+
+
+def performance(
+    metric: str, truth: Any, served: list[dict[str, Any]], *, baseline: float, max_drop: float, contamination: float | None
+):
+    """Concept drift of a detector: `metric` on labelled traffic (`truth`, 1 = anomaly; `served`, the
+    records it answered) against `baseline`, the test value in its model card. A metric undefined
+    on these rows (one class only) gives no verdict, with a note saying why."""
+    from mlkube.ml import drift_performance
+
+    y = np.asarray([int(float(t)) for t in truth])
+    score = np.asarray([float(r.get("score", np.nan)) if isinstance(r, dict) else np.nan for r in served])
+    flagged = np.asarray([int(r.get("anomaly", 0)) if isinstance(r, dict) else 0 for r in served])
+    known = np.isfinite(score)
+    current = scores(score[known], flagged[known], y[known], contamination=contamination).get(metric)
+    samples = int(known.sum())
+    if current is None:
+        note = f"{metric} is undefined on {samples} labelled requests (it needs both anomalies and normal rows)"
+        return drift_performance.PerformanceDrift(metric, baseline, None, None, max_drop, samples, False, note)
+    drop = baseline - current  # every anomaly metric but anomaly_rate is higher-is-better
+    return drift_performance.PerformanceDrift(metric, baseline, current, drop, max_drop, samples, drop > max_drop)

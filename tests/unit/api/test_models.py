@@ -12,7 +12,8 @@ EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
 
 
 def example(kind: str) -> dict:
-    for path in sorted(EXAMPLES.rglob("*.yaml")):  # examples/registry: what the operator creates
+    # The top-level examples first (examples/registry: what the operator creates; one folder per framing).
+    for path in sorted(EXAMPLES.rglob("*.yaml"), key=lambda p: (len(p.relative_to(EXAMPLES).parts), p)):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == kind:
                 return doc

@@ -14,7 +14,9 @@ label when an anomaly project has one) -> fit every candidate configuration on t
 partition and score it on validation by `problem.primaryMetric` (anomaly detection without labels
 has nothing to compare on: the first configuration is kept) -> evaluate on validation and test ->
 success criteria -> champion comparison on the test split -> reference sample -> model card (with
-the anomaly threshold or the cluster profiles) -> artifacts. It returns the same
+the anomaly threshold or the cluster profiles) -> artifacts. With `retraining.includeFeedback`
+an anomaly project with a label column trains on its data plus the captured requests that received
+ground truth (1 = anomaly); clustering has no ground truth to add. It returns the same
 `experiment.Outcome` the supervised run does, so the trainer reports both alike.
 """
 
@@ -31,6 +33,7 @@ from sklearn import pipeline
 
 from mlkube.api import trainer as trainer_api
 from mlkube.api import training
+from mlkube.common import timestamps
 from mlkube.ml import (
     artifacts,
     card,
@@ -44,6 +47,7 @@ from mlkube.ml import (
     space,
     split,
     storage,
+    traffic,
     tuning,
 )
 from mlkube.ml.tasks import anomaly, clustering
@@ -77,6 +81,9 @@ def run(spec: trainer_api.TrainerInput, *, progress, image: str | None) -> tuple
     check(snapshot.table, spec, uri=snapshot.uri)
     target = problem.target
     features = feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
+    loaded_rows = snapshot.rows
+    if spec.include_feedback and spec.feedback is not None and target:
+        snapshot = data.with_feedback(snapshot, _labeled_traffic(spec, features), target=target)
     columns = processing.columns_of(snapshot.table, features, pre)
     table = snapshot.table.dropna(subset=[target]) if target else snapshot.table
     table = table.drop_duplicates() if pre.drop_duplicates else table
@@ -134,8 +141,8 @@ def run(spec: trainer_api.TrainerInput, *, progress, image: str | None) -> tuple
         columns=columns,
         schema=profile.feature_schema(parts.train, features, non_nullable=dropped),
         rows={
-            "loaded": snapshot.rows,
-            "feedback": 0,
+            "loaded": loaded_rows,
+            "feedback": snapshot.rows - loaded_rows,
             "prepared": len(table),
             "train": len(parts.train),
             "validation": len(parts.validation),
@@ -170,6 +177,27 @@ def run(spec: trainer_api.TrainerInput, *, progress, image: str | None) -> tuple
         storage_options=storage.Options(endpoint=spec.output.endpoint),
     )
     return outcome, info
+
+
+def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.DataFrame:
+    """Captured requests of the project's deployments that received ground truth since `feedback.since`."""
+    source = spec.feedback
+    try:
+        since = timestamps.parse(source.since)
+    except ValueError as e:
+        raise errors.InvalidSpec(f"feedback.since: {source.since!r} is not an RFC 3339 time") from e
+    try:
+        return traffic.labeled(
+            source.uri,
+            namespace=spec.project.namespace,
+            deployments=source.deployments,
+            features=features,
+            target=spec.project.problem.target,
+            since=since,
+            options=storage.Options(endpoint=source.endpoint),
+        )
+    except errors.StorageError as e:
+        raise errors.DataError(f"feedback.uri: {e}") from e
 
 
 def feature_columns(table: pd.DataFrame, problem, *, time_column: str | None) -> list[str]:

@@ -194,6 +194,37 @@ def test_clustering_picks_k_in_range_and_serves_the_offline_assignment(cluster: 
     assert [p["distance"] for p in served] == pytest.approx(pipeline.records(customers[features])["distance"].tolist())
     assert {p["cluster"] for p in served} <= set(range(int(test["n_clusters"])))
 
+    # Then only loyal customers come: the share of each segment moves, which the monitor reports.
+    loyal = pd.read_csv(CDNOW, dtype={"customer_id": str}).query("frequency >= 6").head(80)
+    instances = [{f: float(v) for f, v in row.items()} for row in loyal[features].to_dict("records")]
+    with httpx.Client(timeout=30) as client:
+        client.post(f"{url}/v1/models/segments-prod:predict", json={"instances": instances}).raise_for_status()
+    cluster.apply(
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "DriftMonitor",
+            "metadata": {"name": "segments-drift"},
+            "spec": {
+                "deploymentRef": "segments-prod",
+                "interval": "5s",
+                "window": {"size": 500, "duration": "1h"},
+                "minSamples": 100,
+                "predictionDrift": {"method": "psi", "threshold": 0.2},
+            },
+        },
+        namespace,
+    )
+    status = wait_for(
+        lambda: (lambda s: s if s.get("phase") in ("Healthy", "Drifting") else None)(
+            cluster.status("dmon", "segments-drift", namespace)
+        ),
+        60,
+        "the monitor's first analysis",
+    )
+    assert status["samples"] == len(customers) + len(loyal)
+    assert status["phase"] == "Drifting" and status["predictionDrift"]["drifted"], status
+    assert "performance" not in status  # segments have no ground truth to score
+
 
 @pytest.mark.parametrize(
     ("change", "field"),

@@ -31,8 +31,10 @@ from scipy import special
 from sklearn import base, covariance, ensemble, neighbors, pipeline, preprocessing, svm
 from sklearn import metrics as skm
 
+from mlkube.api import predictions
+
 DEFAULT_CONTAMINATION = 0.05
-FIELDS = ("anomaly", "score")
+FIELDS = predictions.FIELDS["anomaly_detection"]
 
 # name: (estimator class, fixed defaults, default search space)
 REGISTRY: dict[str, tuple[type, dict[str, Any], dict[str, Any]]] = {

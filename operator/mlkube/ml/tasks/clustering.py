@@ -23,7 +23,9 @@ import pandas as pd
 from sklearn import base, cluster, mixture
 from sklearn import metrics as skm
 
-FIELDS = ("cluster", "distance")
+from mlkube.api import predictions
+
+FIELDS = predictions.FIELDS["clustering"]
 DEFAULT_RANGE = (2, 8)
 # silhouette is quadratic in the rows: it is computed on a seeded sample of at most this many.
 SILHOUETTE_SAMPLE = 2000

@@ -150,3 +150,17 @@ def test_a_served_cluster_is_the_offline_assignment():
     decider = postprocessing.Decider(model, {"problem": {"task": "clustering"}}, postprocessing.Postprocessing())
     served = [p["cluster"] for p in endpoints.v1_body(decider.predict(X))["predictions"]]
     assert served == model.predict(X).tolist() and sorted(set(served)) == [0, 1]
+
+
+def test_explanations_of_a_detector_attribute_its_anomaly_score(detector, shuttle):
+    from mlkube.serving import explain
+
+    reference = shuttle[FEATURES].iloc[:2000]
+    explainer = explain.Explainer(
+        detector, is_classifier=False, positive_index=None, baseline={f: float(reference[f].mean()) for f in FEATURES}
+    )
+    anomalies = shuttle[shuttle["anomaly"] == 1][FEATURES].head(3)
+    found = explainer.explain(anomalies)
+    assert [row["score"] for row in found] == pytest.approx(detector.records(anomalies)["score"].tolist())
+    assert all(set(row["attributions"]) == set(FEATURES) for row in found)
+    assert any(max(row["attributions"].values()) > 0 for row in found)  # some reading made it look less typical

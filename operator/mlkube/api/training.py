@@ -21,6 +21,15 @@ AlgorithmName = Literal[
     "hist_gradient_boosting",
     "knn",
     "svm",
+    # anomaly_detection (ml/tasks/anomaly.py)
+    "isolation_forest",
+    "local_outlier_factor",
+    "one_class_svm",
+    "robust_covariance",
+    # clustering (ml/tasks/clustering.py)
+    "kmeans",
+    "gaussian_mixture",
+    "agglomerative",
 ]
 
 

@@ -106,6 +106,10 @@ def run(
     image this runs in (None: not known), recorded in the lineage; data estimated too large for
     `memory_limit` (bytes) is refused before it is read."""
     problem, pre = spec.project.problem, spec.preprocessing
+    if problem.task in ("anomaly_detection", "clustering"):
+        from mlkube.ml.tasks import unsupervised  # imports this module for Outcome
+
+        return unsupervised.run(spec, progress=progress, image=image)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress({"stage": "loading"})

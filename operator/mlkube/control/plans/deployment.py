@@ -449,7 +449,8 @@ def _measure(
     result = analysis.judge(window, spec.strategy.analysis, min_agreement=agreement)
     result = metricchecks.fold(result, _metric_outcomes(spec.strategy.analysis, observed))
     report = None
-    if spec.strategy.type == "ABTest" and state.stable is not None and state.candidate is not None:
+    judged = observed.project.problem.task in abtest.JUDGED_TASKS
+    if spec.strategy.type == "ABTest" and state.stable is not None and state.candidate is not None and judged:
         report = ab_report(
             stats,
             spec.strategy,

@@ -148,7 +148,9 @@ def needed_columns(
     include list: every column is read (`problem.features.exclude` is checked against them)."""
     if problem.features.include is None:
         return None
-    wanted = {problem.target, *keep, *(j.on for j in source.join if j.on), *problem.features.include}
+    wanted = {*keep, *(j.on for j in source.join if j.on), *problem.features.include}
+    if problem.target:
+        wanted.add(problem.target)
     if preprocessing.split.time_column:
         wanted.add(preprocessing.split.time_column)
     return wanted.__contains__

@@ -109,7 +109,7 @@ def run(
     if problem.task in ("anomaly_detection", "clustering"):
         from mlkube.ml.tasks import unsupervised  # imports this module for Outcome
 
-        return unsupervised.run(spec, progress=progress, image=image)
+        return unsupervised.run(spec, progress=progress, image=image, memory_limit=memory_limit)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress({"stage": "loading"})

@@ -67,15 +67,19 @@ class RecordPipeline(pipeline.Pipeline):
         return self.steps[-1][1].records(self[:-1].transform(X))
 
 
-def run(spec: trainer_api.TrainerInput, *, progress, image: str | None) -> tuple[Any, artifacts.ArtifactInfo]:
-    """Train, evaluate and write the version `spec` describes; returns `(experiment.Outcome, ArtifactInfo)`."""
+def run(
+    spec: trainer_api.TrainerInput, *, progress, image: str | None, memory_limit: int | None = None
+) -> tuple[Any, artifacts.ArtifactInfo]:
+    """Train, evaluate and write the version `spec` describes; returns `(experiment.Outcome, ArtifactInfo)`.
+    Data estimated too large for `memory_limit` (bytes) is refused before it is read."""
     from mlkube.ml import experiment  # the supervised run owns Outcome and the shared reporting
 
     problem, pre = spec.project.problem, spec.preprocessing
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress({"stage": "loading"})
-    snapshot = data.load(spec.data)
+    projection = data.needed_columns(problem, pre, spec.data)
+    snapshot = data.load(spec.data, columns=projection, memory_limit=memory_limit)
     seconds["load"] = time.perf_counter() - started
     progress({"stage": "processing"})
     check(snapshot.table, spec, uri=snapshot.uri)

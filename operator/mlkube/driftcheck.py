@@ -33,6 +33,7 @@ from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
 from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
+from mlkube.ml.tasks import forecasting
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
@@ -78,15 +79,22 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
             summary=f"{samples} captured requests in the window; {request.min_samples} are needed (spec.minSamples)",
         )
     data_spec, explain = request.data_drift, request.explainability
+    if card["problem"]["task"] == "forecasting":  # a forecast answers {"prediction", "lower", "upper"}
+        current["__prediction__"] = forecasting.points(current["__prediction__"])
+    # A forecast's time is new by definition: it is no feature whose distribution can drift.
+    features = [f["name"] for f in schema if f.get("role") != "time"]
     categorical = [f["name"] for f in schema if f["type"] in ("categorical", "boolean")]
-    detector = drift.DriftDetector(
-        method=data_spec.method,
-        threshold=data_spec.threshold,
-        dataset_share=data_spec.dataset_share,
-        categorical=categorical,
-        importance=card.get("featureImportance") if explain.enabled else None,
-    ).fit(reference[features])
-    result = detector.score(current[features])
+    if features:
+        detector = drift.DriftDetector(
+            method=data_spec.method,
+            threshold=data_spec.threshold,
+            dataset_share=data_spec.dataset_share,
+            categorical=categorical,
+            importance=card.get("featureImportance") if explain.enabled else None,
+        ).fit(reference[features])
+        result = detector.score(current[features])
+    else:  # a single series without known-ahead features: prediction and concept drift only
+        result = drift.DriftResult((), 0.0, False, data_spec.dataset_share, len(reference), samples)
     prediction_spec = request.prediction_drift
     is_classifier = card["problem"]["task"] == "classification"
     prediction = drift.prediction_drift(

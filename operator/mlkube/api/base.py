@@ -63,8 +63,12 @@ def parse_duration(text: str) -> datetime.timedelta:
 # compares versions with them; the schema restricts success criteria to them.
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
-Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "rmse", "mae", "r2", "mape"]
+# Forecasting: errors of the forecast over the test horizon (mase: mae over the in-sample seasonal-naive mae).
+FORECASTING_METRICS = ("mape", "smape", "mase", "rmse", "mae")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape", "smape", "mase"})
+Metric = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "rmse", "mae", "r2", "mape", "smape", "mase"
+]
 
 
 # Summary fairness metrics (computed by the ML core on the test split, judged by fairness criteria).

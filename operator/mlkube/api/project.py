@@ -9,11 +9,36 @@ import pydantic
 from mlkube.api import base
 from mlkube.api import training as training_api
 
+# The metrics each task is judged by (primaryMetric must be one of its task's).
+TASK_METRICS = {
+    "classification": base.CLASSIFICATION_METRICS,
+    "regression": base.REGRESSION_METRICS,
+    "forecasting": base.FORECASTING_METRICS,
+}
 _METRIC_FITS_TASK = (
-    "self.task == 'classification' ? self.primaryMetric in "
-    + str(list(base.CLASSIFICATION_METRICS))
-    + " : self.primaryMetric in "
-    + str(list(base.REGRESSION_METRICS))
+    " : ".join(f"self.task == '{task}' ? self.primaryMetric in {list(metrics)}" for task, metrics in TASK_METRICS.items())
+    + " : true"
+)
+# Forecasting fields and their rules: (CEL rule, message, field path), checked alike by the API server and pydantic.
+_FORECASTING_RULES = (
+    (
+        "self.task != 'forecasting' || has(self.timeColumn)",
+        "forecasting needs timeColumn: the column holding each row's time",
+        ".timeColumn",
+    ),
+    (
+        "self.task != 'forecasting' || has(self.horizon)",
+        "forecasting needs horizon: how many steps ahead the model is judged on (e.g. 12 for monthly data)",
+        ".horizon",
+    ),
+    ("!has(self.horizon) || self.task == 'forecasting'", "horizon applies to task forecasting only", ".horizon"),
+    ("!has(self.seriesId) || self.task == 'forecasting'", "seriesId applies to task forecasting only", ".seriesId"),
+    ("!has(self.frequency) || self.task == 'forecasting'", "frequency applies to task forecasting only", ".frequency"),
+    (
+        "!has(self.timeColumn) || !(self.task in ['classification', 'regression'])",
+        "timeColumn is not a classification or regression field; use the TrainingJob's preprocessing.split.timeColumn",
+        ".timeColumn",
+    ),
 )
 
 
@@ -59,8 +84,8 @@ class FeatureColumns(base.ApiModel):
 class Problem(base.ApiModel):
     """The ML problem framing."""
 
-    task: Literal["classification", "regression"]
-    """classification or regression."""
+    task: Literal["classification", "regression", "forecasting"]
+    """classification, regression or forecasting."""
     target: str = pydantic.Field(min_length=1)
     """The column to predict."""
     positive_class: str | None = None
@@ -70,12 +95,25 @@ class Problem(base.ApiModel):
     """Feature columns."""
     primary_metric: base.Metric
     """The metric that decides which model is better."""
+    time_column: str | None = pydantic.Field(None, min_length=1)
+    """forecasting (required): the column holding each row's time (a date or timestamp)."""
+    series_id: str | None = pydantic.Field(None, min_length=1)
+    """forecasting, optional: the column naming the series when the table holds many."""
+    horizon: int | None = pydantic.Field(None, ge=1, le=1000)
+    """forecasting (required): steps ahead the model is judged on; the test split is the last horizon
+    steps of every series."""
+    frequency: str | None = pydantic.Field(None, pattern=r"^[0-9]*[A-Za-z]+(-[A-Za-z]{3})?$")
+    """forecasting, optional: the series' pandas offset alias (MS, D, W-SUN, h); inferred from the data when absent."""
 
     @pydantic.model_validator(mode="after")
     def _metric_fits_task(self) -> Problem:
-        allowed = base.CLASSIFICATION_METRICS if self.task == "classification" else base.REGRESSION_METRICS
-        if self.primary_metric not in allowed:
+        allowed = TASK_METRICS.get(self.task)
+        if allowed is not None and self.primary_metric not in allowed:
             raise ValueError(f"primaryMetric: {self.primary_metric} is not a {self.task} metric; use one of {', '.join(allowed)}")
+        wire = {"task": self.task, "timeColumn": self.time_column, "horizon": self.horizon}
+        wire.update(seriesId=self.series_id, frequency=self.frequency)
+        for field, message in _forecasting_problems(wire):
+            raise ValueError(f"{field}: {message}")
         return self
 
     model_config = pydantic.ConfigDict(
@@ -85,10 +123,25 @@ class Problem(base.ApiModel):
                     "rule": _METRIC_FITS_TASK,
                     "message": "primaryMetric must be a metric of the task",
                     "fieldPath": ".primaryMetric",
-                }
+                },
+                *({"rule": rule, "message": message, "fieldPath": path} for rule, message, path in _FORECASTING_RULES),
             ]
         }
     )
+
+
+def _forecasting_problems(problem: dict) -> list[tuple[str, str]]:
+    """(field, message) of each forecasting rule `problem` (its wire form) breaks, as the CEL rules judge it."""
+    task, has = problem["task"], {name: problem.get(name) is not None for name in problem}
+    broken = [
+        (task == "forecasting" and not has["timeColumn"], 0),
+        (task == "forecasting" and not has["horizon"], 1),
+        (has["horizon"] and task != "forecasting", 2),
+        (has["seriesId"] and task != "forecasting", 3),
+        (has["frequency"] and task != "forecasting", 4),
+        (has["timeColumn"] and task in ("classification", "regression"), 5),
+    ]
+    return [(_FORECASTING_RULES[i][2].lstrip("."), _FORECASTING_RULES[i][1]) for failed, i in broken if failed]
 
 
 class SuccessCriterion(base.ApiModel):

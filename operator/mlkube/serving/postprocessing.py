@@ -87,6 +87,7 @@ class Decider:
         task = problem.get("task") or ("classification" if hasattr(pipeline, "predict_proba") else "regression")
         self.pipeline = pipeline
         self.is_classifier = task == "classification"
+        self.is_forecaster = task == "forecasting"  # each prediction is {"prediction", "lower", "upper"}
         self.postprocessing = postprocessing
         self.positive_index: int | None = None
         if not self.is_classifier:
@@ -124,6 +125,10 @@ class Decider:
     def decide(self, frame: pd.DataFrame) -> Decision:
         """What `predict` answers for every row of `frame`, as arrays, without a Python object per
         row (batch scoring builds its output columns from them)."""
+        if self.is_forecaster:
+            labels = np.empty(len(frame), dtype=object)
+            labels[:] = self.pipeline.predict_interval(frame).to_dict("records")
+            return Decision(labels, None, None)
         if not self.is_classifier:
             return Decision(np.asarray(self.pipeline.predict(frame)), None, None)
         proba = self.pipeline.predict_proba(frame)

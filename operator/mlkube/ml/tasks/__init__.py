@@ -1,0 +1,1 @@
+"""Task-specific ML beyond tabular classification and regression (one module per framing)."""

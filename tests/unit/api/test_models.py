@@ -12,7 +12,9 @@ EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
 
 
 def example(kind: str) -> dict:
-    for path in sorted(EXAMPLES.rglob("*.yaml")):  # examples/registry: what the operator creates
+    # The top-level examples first (the classification project); then examples/registry (what the
+    # operator creates) and the examples of each framing.
+    for path in sorted(EXAMPLES.glob("*.yaml")) + sorted(EXAMPLES.glob("*/*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == kind:
                 return doc

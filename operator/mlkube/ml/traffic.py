@@ -82,7 +82,9 @@ def _rows(record: inference_log.CaptureRecord, features: list[str]) -> list[dict
         probabilities = response.get("probabilities") or [None] * len(predictions)
     elif "inputs" in request:
         rows = _v2_rows(request["inputs"], features)
-        predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") == "predict"), [])
+        # "prediction": a forecast's point value (its V2 outputs are prediction, lower, upper).
+        named = ("predict", "prediction")
+        predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") in named), [])
         probabilities = _v2_probabilities(response.get("outputs", []), len(predictions))
     else:
         return []

@@ -7,7 +7,8 @@ regressor's values) agree when within 5 % of each other (`math.isclose(rel_tol=0
 retrained regressor is not counted as disagreeing over rounding; integers (a classifier's
 classes) only when equal. A pair agrees when every row agrees. A prediction is correct under
 the same rule; a ground truth sent as a string matches a numeric prediction with the same text
-("1" and 1). Must not: do I/O or know about HTTP.
+("1" and 1). A forecast (`{"prediction", "lower", "upper"}`) is compared by its point value, so two
+versions agree when their forecasts do, whatever their intervals. Must not: do I/O or know about HTTP.
 """
 
 from __future__ import annotations
@@ -50,7 +51,13 @@ def same_predictions(a: list[Any] | None, b: list[Any] | None) -> bool | None:
     return all(_same(x, y) for x, y in zip(a, b))
 
 
+def _point(x: Any) -> Any:
+    """A forecast's point value; any other prediction as it is."""
+    return x["prediction"] if isinstance(x, dict) and "prediction" in x else x
+
+
 def _same(x: Any, y: Any) -> bool:
+    x, y = _point(x), _point(y)
     numbers = (int, float)
     if isinstance(x, numbers) and isinstance(y, numbers) and not isinstance(x, bool) and not isinstance(y, bool):
         if isinstance(x, int) and isinstance(y, int):
@@ -60,7 +67,8 @@ def _same(x: Any, y: Any) -> bool:
 
 
 def outcome(prediction: Any, truth: Any) -> tuple[bool, float | None]:
-    """(correct, prediction - truth): the error only when both are numbers (a regressor's)."""
+    """(correct, prediction - truth): the error only when both are numbers (a regressor's, a forecast's point)."""
+    prediction = _point(prediction)
     if _is_number(prediction) and _is_number(truth):
         return _same(prediction, truth), float(prediction) - float(truth)
     if (isinstance(truth, str) and _is_number(prediction)) or (isinstance(prediction, str) and _is_number(truth)):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import pydantic
 
@@ -19,25 +20,53 @@ _METRIC_FITS_TASK = (
     " : ".join(f"self.task == '{task}' ? self.primaryMetric in {list(metrics)}" for task, metrics in TASK_METRICS.items())
     + " : true"
 )
-# Forecasting fields and their rules: (CEL rule, message, field path), checked alike by the API server and pydantic.
+
+
+class _Rule(NamedTuple):
+    """A rule of the framing fields, in CEL (the API server) and in Python (pydantic), with its message."""
+
+    cel: str
+    holds: Callable[[Problem], bool]
+    message: str
+    field: str
+
+
 _FORECASTING_RULES = (
-    (
+    _Rule(
         "self.task != 'forecasting' || has(self.timeColumn)",
+        lambda p: p.task != "forecasting" or p.time_column is not None,
         "forecasting needs timeColumn: the column holding each row's time",
-        ".timeColumn",
+        "timeColumn",
     ),
-    (
+    _Rule(
         "self.task != 'forecasting' || has(self.horizon)",
+        lambda p: p.task != "forecasting" or p.horizon is not None,
         "forecasting needs horizon: how many steps ahead the model is judged on (e.g. 12 for monthly data)",
-        ".horizon",
+        "horizon",
     ),
-    ("!has(self.horizon) || self.task == 'forecasting'", "horizon applies to task forecasting only", ".horizon"),
-    ("!has(self.seriesId) || self.task == 'forecasting'", "seriesId applies to task forecasting only", ".seriesId"),
-    ("!has(self.frequency) || self.task == 'forecasting'", "frequency applies to task forecasting only", ".frequency"),
-    (
+    _Rule(
+        "!has(self.horizon) || self.task == 'forecasting'",
+        lambda p: p.horizon is None or p.task == "forecasting",
+        "horizon applies to task forecasting only",
+        "horizon",
+    ),
+    _Rule(
+        "!has(self.seriesId) || self.task == 'forecasting'",
+        lambda p: p.series_id is None or p.task == "forecasting",
+        "seriesId applies to task forecasting only",
+        "seriesId",
+    ),
+    _Rule(
+        "!has(self.frequency) || self.task == 'forecasting'",
+        lambda p: p.frequency is None or p.task == "forecasting",
+        "frequency applies to task forecasting only",
+        "frequency",
+    ),
+    _Rule(
         "!has(self.timeColumn) || !(self.task in ['classification', 'regression'])",
+        lambda p: p.time_column is None or p.task not in ("classification", "regression"),
         "timeColumn is not a classification or regression field; use the TrainingJob's preprocessing.split.timeColumn",
-        ".timeColumn",
+        "timeColumn",
     ),
 )
 
@@ -110,10 +139,9 @@ class Problem(base.ApiModel):
         allowed = TASK_METRICS.get(self.task)
         if allowed is not None and self.primary_metric not in allowed:
             raise ValueError(f"primaryMetric: {self.primary_metric} is not a {self.task} metric; use one of {', '.join(allowed)}")
-        wire = {"task": self.task, "timeColumn": self.time_column, "horizon": self.horizon}
-        wire.update(seriesId=self.series_id, frequency=self.frequency)
-        for field, message in _forecasting_problems(wire):
-            raise ValueError(f"{field}: {message}")
+        broken = next((rule for rule in _FORECASTING_RULES if not rule.holds(self)), None)
+        if broken is not None:
+            raise ValueError(f"{broken.field}: {broken.message}")
         return self
 
     model_config = pydantic.ConfigDict(
@@ -124,24 +152,10 @@ class Problem(base.ApiModel):
                     "message": "primaryMetric must be a metric of the task",
                     "fieldPath": ".primaryMetric",
                 },
-                *({"rule": rule, "message": message, "fieldPath": path} for rule, message, path in _FORECASTING_RULES),
+                *({"rule": r.cel, "message": r.message, "fieldPath": f".{r.field}"} for r in _FORECASTING_RULES),
             ]
         }
     )
-
-
-def _forecasting_problems(problem: dict) -> list[tuple[str, str]]:
-    """(field, message) of each forecasting rule `problem` (its wire form) breaks, as the CEL rules judge it."""
-    task, has = problem["task"], {name: problem.get(name) is not None for name in problem}
-    broken = [
-        (task == "forecasting" and not has["timeColumn"], 0),
-        (task == "forecasting" and not has["horizon"], 1),
-        (has["horizon"] and task != "forecasting", 2),
-        (has["seriesId"] and task != "forecasting", 3),
-        (has["frequency"] and task != "forecasting", 4),
-        (has["timeColumn"] and task in ("classification", "regression"), 5),
-    ]
-    return [(_FORECASTING_RULES[i][2].lstrip("."), _FORECASTING_RULES[i][1]) for failed, i in broken if failed]
 
 
 class SuccessCriterion(base.ApiModel):

@@ -1,5 +1,5 @@
-"""A forecasting version as the model server, batch scoring, capture and the router's agreement see it:
-trained by the forecasting run on AirPassengers, then asked for months after its history."""
+"""A forecasting version as the model server, batch scoring, capture, the router's agreement and the
+drift check see it: trained by the forecasting run on AirPassengers, then asked for months after its history."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from kserve import model_repository
 
+from mlkube import driftcheck
 from mlkube.api import batch, deployment, inference_log
 from mlkube.api import trainer as trainer_api
 from mlkube.ml import artifacts, experiment, traffic
@@ -131,3 +132,54 @@ def test_a_captured_v2_forecast_keeps_its_point_value(tmp_path):
     since = datetime.datetime(2025, 12, 31, tzinfo=datetime.UTC)
     window = traffic.window(tmp_path.as_uri(), namespace="ml", deployment="air-prod", features=["month"], since=since, size=10)
     assert window["month"].tolist() == ["1961-01-01"] and window["__prediction__"].tolist() == [450.0]
+
+
+def captured(store: pathlib.Path, version: pathlib.Path, *, shift: float) -> None:
+    """24 months asked one per request, as the router captures them, and actuals `shift` times the forecast."""
+    model = artifacts.load(version).pipeline
+    months = [f"{year}-{month:02d}-01" for year in (1961, 1962) for month in range(1, 13)]
+    forecasts = model.predict_interval(pd.DataFrame({"month": months})).to_dict("records")
+    log, answers = [], []
+    for i, (month, forecast) in enumerate(zip(months, forecasts)):
+        stamp = f"2026-11-24T11:00:{i:02d}.000Z"
+        request = {"instances": [{"month": month}]}
+        log.append(
+            {
+                "requestId": f"r{i}",
+                "timestamp": stamp,
+                "version": 1,
+                "role": "stable",
+                "status": 200,
+                "request": request,
+                "response": {"predictions": [forecast]},
+            }
+        )
+        answers.append({"requestId": f"r{i}", "groundTruth": round(forecast["prediction"] * shift, 1), "timestamp": stamp})
+    for kind, records in (("inference-log", log), ("feedback", answers)):
+        path = store / f"{kind}/ml/prod/date=2026-11-24/1795000000-router-000001.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(orjson.dumps(r).decode() + "\n" for r in records))
+
+
+def drift_request(store: pathlib.Path, version: pathlib.Path) -> dict:
+    digest = artifacts.digest_of((version / artifacts.MANIFEST).read_bytes())
+    return {
+        "reference": {"uri": f"{version.as_uri()}/", "digest": digest},
+        "traffic": {"uri": store.as_uri(), "namespace": "ml", "deployment": "prod", "size": 100, "since": "2026-11-24T00:00:00Z"},
+        "minSamples": 20,
+        "dataDrift": {"method": "auto"},
+        "predictionDrift": {"method": "psi"},
+        "conceptDrift": {"metric": "mape", "maxDrop": 0.1, "minLabeled": 20},
+        "report": {"uri": f"{store.as_uri()}/reports/r.html"},
+    }
+
+
+@pytest.mark.parametrize(("shift", "drifted"), [(1.0, False), (1.5, True)])
+def test_concept_drift_compares_the_live_errors_of_forecasts_with_the_test_errors(version, tmp_path, shift, drifted):
+    captured(tmp_path, version, shift=shift)
+    result = driftcheck.analyse(drift_request(tmp_path, version))
+    performance = result["performance"]
+    assert performance["metric"] == "mape" and performance["samples"] == 24 and performance["drifted"] is drifted
+    assert result["phase"] == ("Drifting" if drifted else "Healthy"), result["summary"]
+    assert result["features"] == [] and not result["datasetDrift"]  # the requested months are no drifting feature
+    assert (tmp_path / "reports/r.html").read_text().startswith("<!DOCTYPE html>")

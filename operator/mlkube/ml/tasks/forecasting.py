@@ -25,6 +25,7 @@ values). Must not: read files, know about Kubernetes or serving.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any
@@ -251,11 +252,18 @@ class Forecaster:
             self.estimator_ = self._estimator(frames[0].columns).fit(
                 pd.concat(frames, ignore_index=True), np.concatenate(targets)
             )
-        self.tails_ = {
-            key: History(h.times[-lags.span :], h.y[-lags.span :] / self.scales_[key], h.exog[-lags.span :])
-            for key, h in series.items()
-        }
+        self.tails_ = self._tails(series)
         return self
+
+    def with_history(self, series: dict[str, History]) -> Forecaster:
+        """The same fitted model, forecasting from the end of `series` instead (every series it knows)."""
+        other = copy.copy(self)
+        other.tails_ = self._tails(series)
+        return other
+
+    def _tails(self, series: dict[str, History]) -> dict[str, History]:
+        span = self.lags.span
+        return {key: History(h.times[-span:], h.y[-span:] / self.scales_[key], h.exog[-span:]) for key, h in series.items()}
 
     def design(
         self, key: str, scaled: np.ndarray, positions: np.ndarray, times: pd.DatetimeIndex, exog: np.ndarray

@@ -25,8 +25,10 @@ from mlkube.api import training
 from mlkube.ml import artifacts, card, data, errors, evaluation, experiment, processing, profile, reference, storage, tuning
 from mlkube.ml.tasks import forecasting
 
-# The reference of drift analysis: the newest steps of every series (a trending series' early
-# history is not what today's traffic looks like), at least this many.
+# The reference of drift analysis: the steps after the history, at least this many (and two horizons,
+# two seasons). Not the history: on a trending series every later forecast is above it, so its
+# predictions would drift however good the forecasts are; the version's own forecasts of the steps
+# clients are expected to ask for drift only when they ask for something else.
 REFERENCE_STEPS = 36
 
 
@@ -86,8 +88,8 @@ def run(
         )
         score = float(np.mean(found.scores))
         state = "complete" if np.isfinite(score) else "failed"
-        trials.append(tuning.Trial(number, algorithm, params, state, score if state == "complete" else None, found.scores))
-        trials[-1].seconds = time.perf_counter() - began
+        kept = score if state == "complete" else None
+        trials.append(tuning.Trial(number, algorithm, params, state, kept, found.scores, seconds=time.perf_counter() - began))
         validations.append(found)
         scores = [t.score for t in trials if t.score is not None]
         progress(
@@ -125,8 +127,7 @@ def run(
     # The served model: the chosen configuration on the whole history, with the validated interval width.
     model = forecasting.Forecaster(framing, best.algorithm, best.params, seed=seed).fit(series)
     model.quantile_ = fitted.quantile_
-    recent = _rows(series, framing, start=-max(REFERENCE_STEPS, 2 * framing.season, 2 * framing.horizon))
-    reference_table = _reference(model, series, recent, framing)
+    reference_table = _reference(model, series, framing, steps=max(REFERENCE_STEPS, 2 * framing.season, 2 * framing.horizon))
     outcome = experiment.Outcome(
         snapshot=snapshot,
         profile=profile.of(snapshot.table),
@@ -151,7 +152,10 @@ def run(
         importance={},
         comparison=_compare_with_champion(spec, test_rows, actual, naive_scale, challenger=test_metrics),
         reference=reference.Reference(
-            reference_table, reference.TRAINING, f"the newest {len(reference_table):,} steps of the series it was trained on"
+            reference_table,
+            reference.TRAINING,
+            f"its forecasts of the {len(reference_table) // len(series):,} steps after the history of each series, with the "
+            "known-ahead values of as many steps before",
         ),
         notes=[],
         seconds=seconds,
@@ -235,7 +239,7 @@ def _rows(series: dict[str, forecasting.History], framing: forecasting.Framing, 
     """The steps from `start` (negative: from the end) of every series as request-shaped rows, with the target."""
     frames = []
     for key, h in series.items():
-        columns = {framing.time: [str(t.date()) if t == t.normalize() else t.isoformat() for t in h.times[start:]]}
+        columns = {framing.time: _stamps(h.times[start:])}
         if framing.series:
             columns[framing.series] = key
         columns.update({name: h.exog[start:, i] for i, name in enumerate(framing.features)})
@@ -244,22 +248,27 @@ def _rows(series: dict[str, forecasting.History], framing: forecasting.Framing, 
     return pd.concat(frames, ignore_index=True)
 
 
-def _reference(model: forecasting.Forecaster, series, rows: pd.DataFrame, framing: forecasting.Framing) -> pd.DataFrame:
-    """The reference rows with the served model's one-step forecasts of them (`__prediction__`) and the actuals."""
-    predictions = []
+def _reference(model: forecasting.Forecaster, series, framing: forecasting.Framing, *, steps: int) -> pd.DataFrame:
+    """The drift reference: the `steps` times after each series' history, the series, the known-ahead values of
+    the `steps` before (the values requests are expected to carry), the version's forecasts, no actuals yet."""
+    frames = []
+    forecasts = model.forecast(steps)
     for key, h in series.items():
-        count = int((rows[framing.series] == key).sum()) if framing.series else len(rows)
-        positions = np.arange(len(h.y) - count, len(h.y))
-        positions = np.maximum(positions, model.lags.span)
-        scaled = h.y / model.scales_[key]
-        X = model.design(key, scaled, positions, h.times[positions], h.exog[positions])
-        naive = X[f"lag_{model.lags.lags[model.lags.seasonal]}"].to_numpy()
-        point = naive if model.estimator_ is None else naive + model.estimator_.predict(X)
-        predictions.append(point * model.scales_[key])
-    table = rows.drop(columns=[framing.target]).reset_index(drop=True)
-    table["__prediction__"] = np.concatenate(predictions)
-    table["__target__"] = rows[framing.target].to_numpy()
-    return table
+        times = pd.date_range(h.times[-1], periods=steps + 1, freq=framing.frequency)[1:]
+        columns = {framing.time: _stamps(times)}
+        if framing.series:
+            columns[framing.series] = key
+        recent = h.exog[-steps:]
+        columns.update({name: np.resize(recent[:, i], steps) for i, name in enumerate(framing.features)})
+        columns["__prediction__"] = forecasts[key]
+        columns["__target__"] = np.nan
+        frames.append(pd.DataFrame(columns))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _stamps(times: pd.DatetimeIndex) -> list[str]:
+    """Times as a request names them: the date alone when it is midnight."""
+    return [str(t.date()) if t == t.normalize() else t.isoformat() for t in times]
 
 
 def _schema(framing: forecasting.Framing, series: dict[str, forecasting.History]) -> list[dict[str, Any]]:
@@ -276,11 +285,16 @@ def _schema(framing: forecasting.Framing, series: dict[str, forecasting.History]
 
 
 def _overfitting(fitted, train, framing, *, metric: str, validation: float) -> dict[str, Any]:
-    """One-step in-sample error on the training part against the cross-validated multi-step error."""
-    rows = _rows(train, framing, start=-framing.horizon)
-    in_sample = _reference(fitted, train, rows, framing)
-    scale = np.concatenate([np.full(framing.horizon, forecasting.naive_mae(train[k], framing.season)) for k in train])
-    score = forecasting.metrics(in_sample["__target__"], in_sample["__prediction__"], naive_mae=scale).get(metric, float("nan"))
+    """The fitted model's recursive forecast of the last horizon of its own training data (seen in training)
+    against its cross-validated error on unseen horizons: the same kind of error, in and out of sample."""
+    horizon = framing.horizon
+    before = {key: h.head(len(h.y) - horizon) for key, h in train.items()}
+    exog = {key: h.exog[-horizon:] for key, h in train.items()}
+    predicted = fitted.with_history(before).forecast(horizon, exog=exog)
+    actual = np.concatenate([h.y[-horizon:] for h in train.values()])
+    scale = np.concatenate([np.full(horizon, forecasting.naive_mae(before[k], framing.season)) for k in train])
+    found = forecasting.metrics(actual, np.concatenate([predicted[k] for k in train]), naive_mae=scale)
+    score = found.get(metric, float("nan"))
     flagged = bool(validation - score > experiment.OVERFITTING_GAP * max(abs(score), 1e-12))
     return {"trainScore": round(float(score), 6), "validationScore": round(float(validation), 6), "flagged": flagged}
 

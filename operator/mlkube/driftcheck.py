@@ -6,7 +6,8 @@ operator's). It reads the request (``mlkube.api.driftcheck.DriftCheckRequest``) 
 ``$MLKUBE_DRIFTCHECK_REQUEST`` (stdin when unset, for a check run by hand), reads the served
 version's model card and reference profile, verified against the registry's digest and the
 manifest, reads the latest window of captured traffic with its feedback, scores data, prediction,
-concept drift and (when asked) bias drift across the sensitive features, writes the HTML report to the project's storage and answers with a
+concept drift and (when asked) bias drift across the sensitive features (a forecasting version: the
+features but its time column, and concept drift on its point forecasts; no prediction drift), writes the HTML report to the project's storage and answers with a
 ``DriftCheckResult``: in the termination message (``--result``, default ``/dev/termination-log``,
 at most 4096 bytes: the least important features, then the least moved group metrics, are left out
 first) and on the last stdout line.
@@ -93,16 +94,22 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
             importance=card.get("featureImportance") if explain.enabled else None,
         ).fit(reference[features])
         result = detector.score(current[features])
-    else:  # a single series without known-ahead features: prediction and concept drift only
+    else:  # a single series without known-ahead features: concept drift only
         result = drift.DriftResult((), 0.0, False, data_spec.dataset_share, len(reference), samples)
     prediction_spec = request.prediction_drift
     is_classifier = card["problem"]["task"] == "classification"
-    prediction = drift.prediction_drift(
-        reference["__prediction__"],
-        current["__prediction__"],
-        method=prediction_spec.method,
-        threshold=prediction_spec.threshold,
-        categorical=is_classifier,
+    # A forecast is a function of the time asked for: its distribution moves with the times clients ask
+    # about, not with the world, so a forecasting version is judged on its errors (concept drift) alone.
+    prediction = (
+        None
+        if card["problem"]["task"] == "forecasting"
+        else drift.prediction_drift(
+            reference["__prediction__"],
+            current["__prediction__"],
+            method=prediction_spec.method,
+            threshold=prediction_spec.threshold,
+            categorical=is_classifier,
+        )
     )
     performance = _performance(request.concept_drift, card, current)
     bias = None if request.fairness is None else drift_fairness.check(request.fairness, card, current)
@@ -119,7 +126,10 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     )
     storage.write_bytes(request.report.uri, page.encode(), options=window_options)
     drifting = (
-        result.dataset_drift or prediction.drifted or bool(performance and performance.drifted) or bool(bias and bias.drifted)
+        result.dataset_drift
+        or bool(prediction and prediction.drifted)
+        or bool(performance and performance.drifted)
+        or bool(bias and bias.drifted)
     )
     summary = result.explanation(explain.top_k)
     if performance is not None and performance.drifted:

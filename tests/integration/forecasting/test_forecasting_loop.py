@@ -146,7 +146,7 @@ def test_forecast_beats_the_baseline_serves_intervals_and_retrains_after_a_level
     httpx.post(f"{url}/v1/feedback", json={"items": items}, timeout=30).raise_for_status()
 
     drifting = wait_for(
-        lambda: (lambda s: s if s.get("phase") == "Drifting" and s.get("retrainingJob") else None)(
+        lambda: (lambda s: s if s.get("phase") == "Drifting" and s.get("performance") and s.get("retrainingJob") else None)(
             cluster.status("dmon", MONITOR, namespace)
         ),
         90,
@@ -154,6 +154,7 @@ def test_forecast_beats_the_baseline_serves_intervals_and_retrains_after_a_level
     )
     performance = drifting["performance"]
     assert performance["metric"] == "mape" and performance["drifted"] and performance["current"] > 0.3, performance
+    assert "predictionDrift" not in drifting and not drifting["datasetDrift"]  # the errors drifted, nothing else
     run = wait_for(
         lambda: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(
             cluster.status("tj", drifting["retrainingJob"], namespace)

@@ -182,4 +182,5 @@ def test_concept_drift_compares_the_live_errors_of_forecasts_with_the_test_error
     assert performance["metric"] == "mape" and performance["samples"] == 24 and performance["drifted"] is drifted
     assert result["phase"] == ("Drifting" if drifted else "Healthy"), result["summary"]
     assert result["features"] == [] and not result["datasetDrift"]  # the requested months are no drifting feature
+    assert "predictionDrift" not in result  # a forecast's distribution follows the months asked, not the world
     assert (tmp_path / "reports/r.html").read_text().startswith("<!DOCTYPE html>")

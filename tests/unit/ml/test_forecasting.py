@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlkube.ml import errors
+from mlkube.api import trainer as trainer_api
+from mlkube.ml import errors, experiment
 from mlkube.ml.tasks import forecasting
 
 
@@ -161,3 +162,27 @@ def test_known_ahead_values_of_the_request_reach_the_forecast():
 def test_served_predictions_are_reduced_to_their_point_forecast():
     served = pd.Series([{"prediction": 4.5, "lower": 4.0, "upper": 5.0}, 3.0])
     assert forecasting.points(served).tolist() == [4.5, 3.0]
+
+
+def test_a_run_refuses_what_forecasting_does_not_take_naming_the_field(tmp_path):
+    table = seasonal(60)
+    table.to_csv(tmp_path / "sales.csv", index=False)
+    spec = {
+        "project": {
+            "name": "shop",
+            "namespace": "ml",
+            "goal": {"description": "stock the shelves", "type": "Process"},
+            "problem": {"task": "forecasting", "target": "sales", "timeColumn": "month", "horizon": 6, "primaryMetric": "mape"},
+        },
+        "trainingJob": {"name": "shop-1", "namespace": "ml", "uid": "1", "trigger": "manual", "parentVersion": None},
+        "data": {"uri": (tmp_path / "sales.csv").as_uri()},
+        "output": {"uri": (tmp_path / "v1").as_uri()},
+    }
+    for change, message in (
+        ({"preprocessing": {"scale": "minmax"}}, r"preprocessing\.scale: does not apply to forecasting"),
+        ({"algorithms": [{"name": "random_forest"}]}, r"algorithms\[0\]\.name: random_forest is not a forecasting candidate"),
+        ({"algorithms": [{"name": "ridge", "params": {"alpha": {"loguniform": [0.1, 1]}}}]}, r"params\.alpha: .* a grid"),
+    ):
+        with pytest.raises(errors.InvalidSpec, match=message):
+            experiment.run(trainer_api.TrainerInput.model_validate({**spec, **change}))
+    assert not (tmp_path / "v1").exists()

@@ -43,6 +43,7 @@ def run(
     loaded_rows = snapshot.rows
     seconds["load"] = time.perf_counter() - started
     progress({"stage": "processing"})
+    _check_preprocessing(spec.preprocessing)
     known = _check(snapshot.table, problem, uri=snapshot.uri)
     inputs = [problem.time_column, *([problem.series_id] if problem.series_id else []), *known]
     if spec.feedback is not None and spec.include_feedback:
@@ -183,6 +184,23 @@ def run(
         storage_options=storage.Options(endpoint=spec.output.endpoint),
     )
     return outcome, info
+
+
+def _check_preprocessing(pre: training.Preprocessing) -> None:
+    """Refuse tabular preprocessing a forecasting run would ignore (only split.seed applies), naming the field."""
+    given, default = pre.model_dump(by_alias=True), training.Preprocessing().model_dump(by_alias=True)
+    given["split"].pop("seed"), default["split"].pop("seed")
+    for field in given:
+        if given[field] != default[field]:
+            inner = (
+                next((k for k in given[field] if given[field][k] != default[field][k]), None)
+                if isinstance(given[field], dict)
+                else None
+            )
+            raise errors.InvalidSpec(
+                f"preprocessing.{field}{'.' + inner if inner else ''}: does not apply to forecasting (features are lags, rolling "
+                "statistics and calendar fields; the test split is the last problem.horizon steps); remove it"
+            )
 
 
 def _check(table: pd.DataFrame, problem, *, uri: str) -> list[str]:

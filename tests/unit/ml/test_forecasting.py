@@ -122,7 +122,7 @@ def test_conformal_intervals_cover_about_their_level_of_unseen_futures():
     covered = []
     for origin in range(120, 234, 6):  # 19 later origins, each forecasting 6 steps from a model of the data before it
         model = forecasting.Forecaster(spec, "ridge", {"alpha": 1.0}).fit({"": series[""].head(origin)})
-        model.quantile_ = forecasting.conformal_quantile(validation.residuals)
+        model.calibrate(validation.residuals)
         rows = pd.DataFrame({"month": series[""].times[origin : origin + 6].strftime("%Y-%m-%d")})
         bands = model.predict_interval(rows)
         actual = series[""].y[origin : origin + 6]
@@ -134,7 +134,7 @@ def test_a_served_forecast_is_recursive_and_names_what_it_cannot_forecast():
     table = pd.concat([seasonal(72, series="a"), seasonal(72, seed=1, level=1000.0, series="b")], ignore_index=True)
     spec = framing(table, series="store")
     model = forecasting.Forecaster(spec, "linear_regression").fit(forecasting.histories(table, spec))
-    model.quantile_ = 0.05
+    model.calibrate(np.full(10, 0.05))
     steps = model.forecast(3)
     asked = pd.DataFrame({"month": ["2016-03-01", "2016-01-01"], "store": ["b", "a"]})
     answer = model.predict_interval(asked)

@@ -212,7 +212,7 @@ class Forecaster:
     """A fitted forecasting model with the history tail it forecasts from (see the module docstring).
 
     scikit-learn's contract: the constructor stores its parameters; `fit` learns ``scales_``,
-    ``codes_``, ``estimator_`` and ``tails_`` and returns self.
+    ``codes_``, ``estimator_`` and ``tails_`` and returns self; `calibrate` learns the interval's ``quantile_``.
     """
 
     def __init__(self, framing: Framing, algorithm: str = NAIVE, params: dict[str, Any] | None = None, *, seed: int = 0):
@@ -239,6 +239,7 @@ class Forecaster:
                 f"series {short[0] or self.framing.target!r} has {len(series[short[0]].y)} steps; forecasting with season "
                 f"{self.framing.season} needs more than {lags.span} (lags up to {lags.span} steps back)"
             )
+        self.quantile_ = 0.0
         self.codes_ = {key: float(i) for i, key in enumerate(sorted(series))}
         self.scales_ = {key: float(np.mean(np.abs(h.y))) or 1.0 for key, h in series.items()}
         self.estimator_ = None
@@ -253,6 +254,12 @@ class Forecaster:
                 pd.concat(frames, ignore_index=True), np.concatenate(targets)
             )
         self.tails_ = self._tails(series)
+        return self
+
+    def calibrate(self, residuals: np.ndarray, level: float = INTERVAL_LEVEL) -> Forecaster:
+        """Learn the interval half-width ``quantile_`` (scaled) from out-of-sample errors; returns self.
+        Until then intervals are empty (lower = upper = the forecast)."""
+        self.quantile_ = conformal_quantile(residuals, level)
         return self
 
     def with_history(self, series: dict[str, History]) -> Forecaster:
@@ -323,7 +330,7 @@ class Forecaster:
                 known[ahead[row] - 1 :] = frame.iloc[row][list(framing.features)].to_numpy(dtype=float)
             scaled = self._scaled_forecast({key: self.tails_[key]}, steps, {key: known})[key]
             point = scaled[ahead[rows] - 1] * self.scales_[key]
-            margin = self.quantile_ * self.scales_[key] if hasattr(self, "quantile_") else 0.0
+            margin = self.quantile_ * self.scales_[key]
             out.loc[rows, "prediction"] = point
             out.loc[rows, "lower"] = point - margin
             out.loc[rows, "upper"] = point + margin

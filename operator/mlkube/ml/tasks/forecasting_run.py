@@ -114,7 +114,7 @@ def run(
     naive_scale = np.concatenate([np.full(framing.horizon, forecasting.naive_mae(train[k], framing.season)) for k in series])
     actual = test_rows[problem.target].to_numpy(dtype=float)
     fitted = forecasting.Forecaster(framing, best.algorithm, best.params, seed=seed).fit(train)
-    fitted.quantile_ = forecasting.conformal_quantile(validations[best_index].residuals)
+    fitted.calibrate(validations[best_index].residuals)
     test = fitted.predict_interval(test_rows)
     baseline = forecasting.Forecaster(framing, forecasting.NAIVE).fit(train).predict(test_rows)
     test_metrics = forecasting.metrics(actual, test["prediction"].to_numpy(), naive_mae=naive_scale)
@@ -126,7 +126,7 @@ def run(
 
     # The served model: the chosen configuration on the whole history, with the validated interval width.
     model = forecasting.Forecaster(framing, best.algorithm, best.params, seed=seed).fit(series)
-    model.quantile_ = fitted.quantile_
+    model.calibrate(validations[best_index].residuals)
     reference_table = _reference(model, series, framing, steps=max(REFERENCE_STEPS, 2 * framing.season, 2 * framing.horizon))
     outcome = experiment.Outcome(
         snapshot=snapshot,

@@ -18,8 +18,15 @@ In one process run, on scikit-learn's bundled digits data (1,797 images, 64 pixe
    is in the data and out of the features in both), CPU time without load (the run is one
    process, so on an idle machine this is its wall time), best of the rounds (target: at most 1.10).
 
+4. forecast overhead: the trainer on a forecasting project (tests/data/seatbelts: two monthly
+   series, horizon 12, the seasonal-naive baseline and ridge over three alphas, 3 expanding-window
+   folds) against the same work done bare with pandas and scikit-learn: lag, rolling and calendar
+   features by `shift`/`rolling`, the same ridge pipeline, the same folds, recursive forecasts of
+   every fold and of the test horizon, the baseline, and the refit on the whole history. CPU time
+   without load, best of the rounds (target: at most 1.10).
+
 Prints the figures and ends with one line
-`RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=...`.
+`RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=... forecast_overhead=...`.
 Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8] [--rounds 2]`.
 """
 
@@ -34,7 +41,8 @@ import tempfile
 import time
 
 import numpy as np
-from sklearn import base, compose, datasets, ensemble, impute, metrics, pipeline, preprocessing
+import pandas as pd
+from sklearn import base, compose, datasets, ensemble, impute, linear_model, metrics, pipeline, preprocessing
 
 from mlkube.api import trainer as trainer_api
 from mlkube.ml import data, experiment, split
@@ -158,6 +166,118 @@ def bare_pool_seconds(snapshot: data.Snapshot, spec: trainer_api.TrainerInput, d
     return sequential, parallel
 
 
+SEATBELTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "seatbelts", "seatbelts.csv")
+ALPHAS, HORIZON, LAGS, WINDOWS = [0.1, 1.0, 10.0], 12, (1, 2, 3, 12, 13), (3, 12)
+
+
+def forecast_input(data_uri: str, output_uri: str) -> trainer_api.TrainerInput:
+    return trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "seatbelts",
+                "namespace": "bench",
+                "goal": {"description": "plan road safety campaigns", "type": "Process"},
+                "problem": {
+                    "task": "forecasting",
+                    "target": "casualties",
+                    "timeColumn": "month",
+                    "seriesId": "seat",
+                    "horizon": HORIZON,
+                    "frequency": "MS",
+                    "primaryMetric": "mape",
+                    "features": {"include": []},
+                },
+            },
+            "trainingJob": {"name": "bench", "namespace": "bench", "uid": "0", "trigger": "manual", "parentVersion": None},
+            "data": {"uri": data_uri},
+            "preprocessing": {},
+            "algorithms": [{"name": "ridge", "params": {"alpha": ALPHAS}}],
+            "tuning": {"maxTrials": 10, "cvFolds": 3},
+            "output": {"uri": output_uri},
+        }
+    )
+
+
+def _bare_features(y: pd.Series, code: float) -> pd.DataFrame:
+    """Lags, rolling means and deviations of the values before each step, calendar fields, the series code."""
+    features = pd.DataFrame({f"lag_{n}": y.shift(n) for n in LAGS})
+    for w in WINDOWS:
+        features[f"mean_{w}"] = y.shift(1).rolling(w).mean()
+    for w in WINDOWS:
+        features[f"std_{w}"] = y.shift(1).rolling(w).std(ddof=0)
+    features["month"], features["quarter"] = y.index.month, y.index.quarter
+    features["series"] = code
+    return features
+
+
+def _bare_fit(series: dict[str, pd.Series], alpha: float | None):
+    """(model or None for the seasonal-naive forecast, scales)."""
+    scales = {key: float(y.abs().mean()) for key, y in series.items()}
+    if alpha is None:
+        return None, scales
+    frames = []
+    for code, (key, y) in enumerate(sorted(series.items())):
+        features = _bare_features(y / scales[key], float(code)).iloc[max(LAGS) :]
+        frames.append(features.assign(__z__=(y / scales[key]).iloc[max(LAGS) :] - features["lag_12"]))
+    rows = pd.concat(frames)
+    encoded = ["month", "quarter", "series"]
+    model = pipeline.Pipeline(
+        [
+            (
+                "features",
+                compose.ColumnTransformer(
+                    [
+                        ("onehot", preprocessing.OneHotEncoder(handle_unknown="ignore"), encoded),
+                        ("scale", preprocessing.StandardScaler(), [c for c in rows.columns if c not in encoded + ["__z__"]]),
+                    ]
+                ),
+            ),
+            ("model", linear_model.Ridge(alpha=alpha)),
+        ]
+    )
+    return model.fit(rows.drop(columns="__z__"), rows["__z__"]), scales
+
+
+def _bare_forecast(series: dict[str, pd.Series], fitted, steps: int) -> dict[str, np.ndarray]:
+    """Recursive forecasts: each step's features from the values before it (numpy), its prediction appended."""
+    model, scales = fitted
+    found = {}
+    for code, (key, y) in enumerate(sorted(series.items())):
+        values = list(y.to_numpy() / scales[key])
+        times = pd.date_range(y.index[-1], periods=steps + 1, freq="MS")[1:]
+        for moment in times:
+            past = np.asarray(values)
+            row = {f"lag_{n}": past[-n] for n in LAGS}
+            row.update({f"mean_{w}": past[-w:].mean() for w in WINDOWS})
+            row.update({f"std_{w}": past[-w:].std() for w in WINDOWS})
+            row.update(month=moment.month, quarter=moment.quarter, series=float(code))
+            correction = 0.0 if model is None else float(model.predict(pd.DataFrame([row]))[0])
+            values.append(row["lag_12"] + correction)
+        found[key] = np.asarray(values[-steps:]) * scales[key]
+    return found
+
+
+def bare_forecasting(path: str) -> None:
+    """The forecasting trainer's fits and forecasts, bare: every configuration on 3 expanding-window folds,
+    the chosen one on the training part and the test horizon, the baseline, the refit on the whole history."""
+    table = pd.read_csv(path, parse_dates=["month"])
+    series = {key: rows.set_index("month")["casualties"].astype(float).asfreq("MS") for key, rows in table.groupby("seat")}
+    train = {key: y.iloc[:-HORIZON] for key, y in series.items()}
+    scores = {}
+    for alpha in [None, *ALPHAS]:
+        errors = []
+        for cut in (36, 24, 12):
+            part = {key: y.iloc[: len(y) - cut] for key, y in train.items()}
+            predicted = _bare_forecast(part, _bare_fit(part, alpha), HORIZON)
+            actual = {key: y.iloc[len(y) - cut : len(y) - cut + HORIZON].to_numpy() for key, y in train.items()}
+            errors.append(np.mean(np.concatenate([np.abs(actual[k] - predicted[k]) / actual[k] for k in actual])))
+        scores[alpha] = float(np.mean(errors))
+    best = min(scores, key=scores.get)
+    _bare_forecast(train, _bare_fit(train, best), HORIZON)
+    _bare_forecast(train, _bare_fit(train, None), HORIZON)
+    _bare_fit(series, best)
+
+
 def timed(function, *args):
     """(result, wall seconds, CPU seconds of this process)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -257,9 +377,24 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f}"
         )
         print(f"  machine ceiling: bare scikit-learn fits of the same trials, 2 processes vs 1: {ceiling:.2f}x")
+
+        forecast_spec = forecast_input(f"file://{os.path.abspath(SEATBELTS)}", f"file://{work}/forecast/")
+        trainer_run(forecast_spec)  # first calls
+        bare_forecast_cpu, forecast_cpu = [], []
+        for _ in range(args.rounds):
+            bare_forecast_cpu.append(timed(bare_forecasting, SEATBELTS)[2])
+            forecast_outcome, _, cpu = timed(trainer_run, forecast_spec)
+            forecast_cpu.append(cpu - forecast_outcome.seconds["load"])
+        forecast_overhead = min(forecast_cpu) / min(bare_forecast_cpu)
+        print(
+            f"forecasting: seatbelts 2 series, horizon {HORIZON}, baseline + ridge x {len(ALPHAS)}, 3 folds: bare "
+            f"{min(bare_forecast_cpu):.2f} CPU s, trainer without load {min(forecast_cpu):.2f} CPU s: overhead "
+            f"{forecast_overhead:.3f}x; test mape {forecast_outcome.metrics['test']['mape']:.4f} "
+            f"(seasonal naive {forecast_outcome.metrics['test']['baseline_mape']:.4f})"
+        )
     print(
         f"RESULT overhead_ratio={ratio:.3f} parallel_speedup={speedup:.2f} load_s={load_s:.3f} "
-        f"fairness_overhead={fairness_overhead:.3f}"
+        f"fairness_overhead={fairness_overhead:.3f} forecast_overhead={forecast_overhead:.3f}"
     )
 
 

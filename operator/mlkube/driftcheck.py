@@ -6,7 +6,8 @@ operator's). It reads the request (``mlkube.api.driftcheck.DriftCheckRequest``) 
 ``$MLKUBE_DRIFTCHECK_REQUEST`` (stdin when unset, for a check run by hand), reads the served
 version's model card and reference profile, verified against the registry's digest and the
 manifest, reads the latest window of captured traffic with its feedback, scores data, prediction,
-concept drift and (when asked) bias drift across the sensitive features, writes the HTML report to the project's storage and answers with a
+concept drift and (when asked) bias drift across the sensitive features (a forecasting version: the
+features but its time column, and concept drift on its point forecasts; no prediction drift), writes the HTML report to the project's storage and answers with a
 ``DriftCheckResult``: in the termination message (``--result``, default ``/dev/termination-log``,
 at most 4096 bytes: the least important features, then the least moved group metrics, are left out
 first) and on the last stdout line.
@@ -33,7 +34,7 @@ from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
 from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
-from mlkube.ml.tasks import anomaly
+from mlkube.ml.tasks import anomaly, forecasting
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
@@ -79,24 +80,37 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
             summary=f"{samples} captured requests in the window; {request.min_samples} are needed (spec.minSamples)",
         )
     data_spec, explain = request.data_drift, request.explainability
+    if card["problem"]["task"] == "forecasting":  # a forecast answers {"prediction", "lower", "upper"}
+        current["__prediction__"] = forecasting.points(current["__prediction__"])
+    # A forecast's time is new by definition: it is no feature whose distribution can drift.
+    features = [f["name"] for f in schema if f.get("role") != "time"]
     categorical = [f["name"] for f in schema if f["type"] in ("categorical", "boolean")]
-    detector = drift.DriftDetector(
-        method=data_spec.method,
-        threshold=data_spec.threshold,
-        dataset_share=data_spec.dataset_share,
-        categorical=categorical,
-        importance=card.get("featureImportance") if explain.enabled else None,
-    ).fit(reference[features])
-    result = detector.score(current[features])
+    if features:
+        detector = drift.DriftDetector(
+            method=data_spec.method,
+            threshold=data_spec.threshold,
+            dataset_share=data_spec.dataset_share,
+            categorical=categorical,
+            importance=card.get("featureImportance") if explain.enabled else None,
+        ).fit(reference[features])
+        result = detector.score(current[features])
+    else:  # a single series without known-ahead features: concept drift only
+        result = drift.DriftResult((), 0.0, False, data_spec.dataset_share, len(reference), samples)
     prediction_spec = request.prediction_drift
     # Classes, anomaly flags and cluster ids are categories: their shares are compared.
     is_classifier = card["problem"]["task"] in ("classification", "anomaly_detection", "clustering")
-    prediction = drift.prediction_drift(
-        reference["__prediction__"],
-        current["__prediction__"],
-        method=prediction_spec.method,
-        threshold=prediction_spec.threshold,
-        categorical=is_classifier,
+    # A forecast is a function of the time asked for: its distribution moves with the times clients ask
+    # about, not with the world, so a forecasting version is judged on its errors (concept drift) alone.
+    prediction = (
+        None
+        if card["problem"]["task"] == "forecasting"
+        else drift.prediction_drift(
+            reference["__prediction__"],
+            current["__prediction__"],
+            method=prediction_spec.method,
+            threshold=prediction_spec.threshold,
+            categorical=is_classifier,
+        )
     )
     performance = _performance(request.concept_drift, card, current)
     bias = None if request.fairness is None else drift_fairness.check(request.fairness, card, current)
@@ -113,7 +127,10 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     )
     storage.write_bytes(request.report.uri, page.encode(), options=window_options)
     drifting = (
-        result.dataset_drift or prediction.drifted or bool(performance and performance.drifted) or bool(bias and bias.drifted)
+        result.dataset_drift
+        or bool(prediction and prediction.drifted)
+        or bool(performance and performance.drifted)
+        or bool(bias and bias.drifted)
     )
     summary = result.explanation(explain.top_k)
     if performance is not None and performance.drifted:

@@ -71,7 +71,9 @@ ANOMALY_PRIMARY_METRICS = ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k",
 # clustering: n_clusters is reported, never compared.
 CLUSTERING_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz", "n_clusters")
 CLUSTERING_PRIMARY_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz")
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape", "davies_bouldin"})
+# Forecasting: errors of the forecast over the test horizon (mase: mae over the in-sample seasonal-naive mae).
+FORECASTING_METRICS = ("mape", "smape", "mase", "rmse", "mae")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape", "smape", "mase", "davies_bouldin"})
 Metric = Literal[
     "accuracy",
     "precision",
@@ -84,6 +86,8 @@ Metric = Literal[
     "mae",
     "r2",
     "mape",
+    "smape",
+    "mase",
     "precision_at_k",
     "recall_at_k",
     "anomaly_rate",

@@ -18,6 +18,7 @@ from typing import Any
 FIELDS: dict[str, tuple[str, ...]] = {
     "anomaly_detection": ("anomaly", "score"),
     "clustering": ("cluster", "distance"),
+    "forecasting": ("prediction", "lower", "upper"),
 }
 """The record fields of each task that answers records, the prediction first."""
 

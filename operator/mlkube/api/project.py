@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import pydantic
 
@@ -13,6 +14,7 @@ from mlkube.api import training as training_api
 PRIMARY_METRICS = {
     "classification": base.CLASSIFICATION_METRICS,
     "regression": base.REGRESSION_METRICS,
+    "forecasting": base.FORECASTING_METRICS,
     "anomaly_detection": base.ANOMALY_PRIMARY_METRICS,
     "clustering": base.CLUSTERING_PRIMARY_METRICS,
 }
@@ -21,6 +23,79 @@ _METRIC_FITS_TASK = (
     + "false"
 )
 UNSUPERVISED_TASKS = ("anomaly_detection", "clustering")
+
+
+class _Rule(NamedTuple):
+    """A rule of the framing fields, in CEL (the API server) and in Python (pydantic), with its message."""
+
+    cel: str
+    holds: Callable[[Problem], bool]
+    message: str
+    field: str
+
+
+_FRAMING_RULES = (
+    _Rule(
+        "has(self.target) || self.task in " + str(list(UNSUPERVISED_TASKS)),
+        lambda p: p.target is not None or p.task in UNSUPERVISED_TASKS,
+        "required for classification, regression and forecasting: the column to predict",
+        "target",
+    ),
+    _Rule(
+        "!has(self.target) || self.task != 'clustering'",
+        lambda p: p.target is None or p.task != "clustering",
+        "clustering uses no target; leave it out (and list the column in features.exclude)",
+        "target",
+    ),
+    _Rule(
+        "!has(self.contamination) || self.task == 'anomaly_detection'",
+        lambda p: p.contamination is None or p.task == "anomaly_detection",
+        "applies to task anomaly_detection only",
+        "contamination",
+    ),
+    _Rule(
+        "!has(self.clusters) || self.task == 'clustering'",
+        lambda p: p.clusters is None or p.task == "clustering",
+        "applies to task clustering only",
+        "clusters",
+    ),
+    _Rule(
+        "self.task != 'forecasting' || has(self.timeColumn)",
+        lambda p: p.task != "forecasting" or p.time_column is not None,
+        "required by forecasting: the column holding each row's time",
+        "timeColumn",
+    ),
+    _Rule(
+        "self.task != 'forecasting' || has(self.horizon)",
+        lambda p: p.task != "forecasting" or p.horizon is not None,
+        "required by forecasting: how many steps ahead the model is judged on (e.g. 12 for monthly data)",
+        "horizon",
+    ),
+    _Rule(
+        "!has(self.horizon) || self.task == 'forecasting'",
+        lambda p: p.horizon is None or p.task == "forecasting",
+        "applies to task forecasting only",
+        "horizon",
+    ),
+    _Rule(
+        "!has(self.seriesId) || self.task == 'forecasting'",
+        lambda p: p.series_id is None or p.task == "forecasting",
+        "applies to task forecasting only",
+        "seriesId",
+    ),
+    _Rule(
+        "!has(self.frequency) || self.task == 'forecasting'",
+        lambda p: p.frequency is None or p.task == "forecasting",
+        "applies to task forecasting only",
+        "frequency",
+    ),
+    _Rule(
+        "!has(self.timeColumn) || !(self.task in ['classification', 'regression'])",
+        lambda p: p.time_column is None or p.task not in ("classification", "regression"),
+        "not a classification or regression field; use the TrainingJob's preprocessing.split.timeColumn",
+        "timeColumn",
+    ),
+)
 
 
 class Clusters(base.ApiModel):
@@ -88,11 +163,12 @@ class FeatureColumns(base.ApiModel):
 class Problem(base.ApiModel):
     """The ML problem framing."""
 
-    task: Literal["classification", "regression", "anomaly_detection", "clustering"]
-    """classification, regression, anomaly_detection or clustering."""
+    task: Literal["classification", "regression", "forecasting", "anomaly_detection", "clustering"]
+    """classification, regression, forecasting, anomaly_detection or clustering."""
     target: str | None = pydantic.Field(None, min_length=1)
-    """The column to predict; required except for anomaly_detection (optional: a label column, 1 =
-    anomaly, used only to evaluate and pick the threshold) and clustering (none)."""
+    """The column to predict (forecasting: the series); required except for anomaly_detection
+    (optional: a label column, 1 = anomaly, used only to evaluate and pick the threshold) and
+    clustering (none)."""
     positive_class: str | None = None
     """The class precision, recall, f1, roc_auc and pr_auc are about (default for two classes: the
     second in sorted order; with more classes, unset means macro averages)."""
@@ -100,6 +176,15 @@ class Problem(base.ApiModel):
     """Feature columns."""
     primary_metric: base.Metric
     """The metric that decides which model is better."""
+    time_column: str | None = pydantic.Field(None, min_length=1)
+    """forecasting (required): the column holding each row's time (a date or timestamp)."""
+    series_id: str | None = pydantic.Field(None, min_length=1)
+    """forecasting, optional: the column naming the series when the table holds many."""
+    horizon: int | None = pydantic.Field(None, ge=1, le=1000)
+    """forecasting (required): steps ahead the model is judged on; the test split is the last horizon
+    steps of every series."""
+    frequency: str | None = pydantic.Field(None, pattern=r"^[0-9]*[A-Za-z]+(-[A-Za-z]{3})?$")
+    """forecasting, optional: the series' pandas offset alias (MS, D, W-SUN, h); inferred from the data when absent."""
     contamination: float | None = pydantic.Field(None, gt=0, le=0.5)
     """anomaly_detection: the expected share of anomalies, in (0, 0.5]; sets the threshold (default:
     chosen on the validation labels when target is set, else 0.05)."""
@@ -111,14 +196,9 @@ class Problem(base.ApiModel):
         allowed = PRIMARY_METRICS[self.task]
         if self.primary_metric not in allowed:
             raise ValueError(f"primaryMetric: {self.primary_metric} is not a {self.task} metric; use one of {', '.join(allowed)}")
-        if self.target is None and self.task not in UNSUPERVISED_TASKS:
-            raise ValueError(f"target: {self.task} needs the column to predict")
-        if self.target is not None and self.task == "clustering":
-            raise ValueError("target: clustering uses no target; leave it out (and list the column in features.exclude)")
-        if self.contamination is not None and self.task != "anomaly_detection":
-            raise ValueError(f"contamination: applies to task anomaly_detection, not {self.task}; remove it")
-        if self.clusters is not None and self.task != "clustering":
-            raise ValueError(f"clusters: applies to task clustering, not {self.task}; remove it")
+        broken = next((rule for rule in _FRAMING_RULES if not rule.holds(self)), None)
+        if broken is not None:
+            raise ValueError(f"{broken.field}: {broken.message}")
         return self
 
     model_config = pydantic.ConfigDict(
@@ -129,26 +209,7 @@ class Problem(base.ApiModel):
                     "message": "primaryMetric must be a metric of the task",
                     "fieldPath": ".primaryMetric",
                 },
-                {
-                    "rule": "has(self.target) || self.task in " + str(list(UNSUPERVISED_TASKS)),
-                    "message": "target is required for this task",
-                    "fieldPath": ".target",
-                },
-                {
-                    "rule": "!has(self.target) || self.task != 'clustering'",
-                    "message": "clustering uses no target",
-                    "fieldPath": ".target",
-                },
-                {
-                    "rule": "!has(self.contamination) || self.task == 'anomaly_detection'",
-                    "message": "contamination applies to task anomaly_detection only",
-                    "fieldPath": ".contamination",
-                },
-                {
-                    "rule": "!has(self.clusters) || self.task == 'clustering'",
-                    "message": "clusters applies to task clustering only",
-                    "fieldPath": ".clusters",
-                },
+                *({"rule": r.cel, "message": r.message, "fieldPath": f".{r.field}"} for r in _FRAMING_RULES),
             ]
         }
     )

@@ -144,13 +144,12 @@ def needed_columns(
     problem: project.Problem, preprocessing: training.Preprocessing, source: training.DataSource, *, keep: Sequence[str] = ()
 ) -> Columns | None:
     """The projection a training needs: with `problem.features.include`, those columns, the target,
-    the time column, the join keys and ``keep`` (e.g. sensitive features). None without an
+    the time columns (a forecast's timeColumn and seriesId, the split's timeColumn), the join keys and ``keep`` (e.g. sensitive features). None without an
     include list: every column is read (`problem.features.exclude` is checked against them)."""
     if problem.features.include is None:
         return None
     wanted = {*keep, *(j.on for j in source.join if j.on), *problem.features.include}
-    if problem.target:
-        wanted.add(problem.target)
+    wanted.update(c for c in (problem.target, problem.time_column, problem.series_id) if c)
     if preprocessing.split.time_column:
         wanted.add(preprocessing.split.time_column)
     return wanted.__contains__

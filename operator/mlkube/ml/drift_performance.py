@@ -74,7 +74,7 @@ def performance(
     predicted = np.asarray(y_pred_or_proba)
     if len(y_true) != len(predicted):
         raise ValueError(f"performance: {len(y_true)} targets but {len(predicted)} predictions; pass one per labelled request")
-    if metric not in base.CLASSIFICATION_METRICS + base.REGRESSION_METRICS:
+    if metric not in base.CLASSIFICATION_METRICS + base.REGRESSION_METRICS + base.FORECASTING_METRICS:
         raise ValueError(f"conceptDrift.metric: unknown metric {metric!r}")
     samples = len(y_true)
     current = _current_value(metric, y_true, predicted, classes, positive_class) if samples else None
@@ -90,6 +90,11 @@ def performance(
 def _current_value(
     metric: str, y_true: np.ndarray, predicted: np.ndarray, classes: list | None, positive_class: Any
 ) -> float | None:
+    if metric in ("smape", "mase"):  # forecasting's own; mase has no in-sample scale on traffic: undefined
+        from mlkube.ml.tasks import forecasting
+
+        naive = np.full(len(y_true), np.nan)
+        return forecasting.metrics(y_true.astype(float), predicted.astype(float), naive_mae=naive).get(metric)
     if metric in base.REGRESSION_METRICS:
         task = evaluation.Task("regression")
         model = _Recorded(predicted.astype(float), None)

@@ -106,10 +106,15 @@ def run(
     image this runs in (None: not known), recorded in the lineage; data estimated too large for
     `memory_limit` (bytes) is refused before it is read."""
     problem, pre = spec.project.problem, spec.preprocessing
+    # The other framings run their own sequence of the same stages (imported here: they import this module).
     if problem.task in ("anomaly_detection", "clustering"):
-        from mlkube.ml.tasks import unsupervised  # imports this module for Outcome
+        from mlkube.ml.tasks import unsupervised
 
         return unsupervised.run(spec, progress=progress, image=image, memory_limit=memory_limit)
+    if problem.task == "forecasting":
+        from mlkube.ml.tasks import forecasting_run
+
+        return forecasting_run.run(spec, progress=progress, image=image, memory_limit=memory_limit)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress({"stage": "loading"})
@@ -134,7 +139,7 @@ def run(
     loaded_rows = snapshot.rows
     # Clients send the sensitive features with each request when the model needs them (or to watch bias drift).
     captured = [*features, *(c for c in sensitive if c not in features)]
-    labeled = _labeled_traffic(spec, captured) if spec.feedback is not None else pd.DataFrame(columns=[*captured, problem.target])
+    labeled = labeled_traffic(spec, captured) if spec.feedback is not None else pd.DataFrame(columns=[*captured, problem.target])
     labeled = data.typed_labels(labeled, like=snapshot.table[problem.target], target=problem.target)
     recent = _recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
     if spec.include_feedback:
@@ -412,7 +417,7 @@ def _overfitting(model, X_train, y_train, metrics, best: tuning.Trial, task, met
     return {"trainScore": round(train_score, 6), "validationScore": round(validation_score, 6), "flagged": flagged}
 
 
-def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.DataFrame:
+def labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.DataFrame:
     """Captured requests of the project's deployments that received ground truth since `feedback.since`."""
     source = spec.feedback
     try:

@@ -96,7 +96,9 @@ def _rows(record: inference_log.CaptureRecord, features: list[str]) -> list[dict
         rows = _v2_rows(request["inputs"], features)
         predictions = _v2_records(response.get("outputs", []))
         if predictions is None:
-            predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") == "predict"), [])
+            # "prediction": a forecast's point value (its V2 outputs are prediction, lower, upper).
+            named = ("predict", "prediction")
+            predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") in named), [])
         probabilities = _v2_probabilities(response.get("outputs", []), len(predictions))
     else:
         return []

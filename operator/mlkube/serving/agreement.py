@@ -7,8 +7,10 @@ regressor's values) agree when within 5 % of each other (`math.isclose(rel_tol=0
 retrained regressor is not counted as disagreeing over rounding; integers (a classifier's
 classes) only when equal. A pair agrees when every row agrees. A prediction is correct under
 the same rule; a ground truth sent as a string matches a numeric prediction with the same text
-("1" and 1). A record prediction (`{"anomaly": 1, "score": 0.83}`, see `mlkube.api.predictions`)
-is compared by its first field, the prediction proper. Must not: do I/O or know about HTTP.
+("1" and 1). A record prediction (`{"anomaly": 1, "score": 0.83}`, a forecast's
+`{"prediction", "lower", "upper"}`; see `mlkube.api.predictions`) is compared by its first
+field, the prediction proper, so two forecasts agree when their point values do, whatever their
+intervals. Must not: do I/O or know about HTTP.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def same_predictions(a: list[Any] | None, b: list[Any] | None) -> bool | None:
 
 
 def _same(x: Any, y: Any) -> bool:
+    x, y = records.primary(x), records.primary(y)
     numbers = (int, float)
     if isinstance(x, numbers) and isinstance(y, numbers) and not isinstance(x, bool) and not isinstance(y, bool):
         if isinstance(x, int) and isinstance(y, int):
@@ -63,7 +66,7 @@ def _same(x: Any, y: Any) -> bool:
 
 
 def outcome(prediction: Any, truth: Any) -> tuple[bool, float | None]:
-    """(correct, prediction - truth): the error only when both are numbers (a regressor's)."""
+    """(correct, prediction - truth): the error only when both are numbers (a regressor's, a forecast's point)."""
     prediction = records.primary(prediction)
     if _is_number(prediction) and _is_number(truth):
         return _same(prediction, truth), float(prediction) - float(truth)

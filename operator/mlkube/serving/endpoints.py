@@ -36,6 +36,7 @@ import orjson
 from kserve import logging as kserve_logging
 from kserve import metrics as kserve_metrics
 
+from mlkube.ml.tasks import forecasting
 from mlkube.serving import postprocessing, schema
 
 REQUEST_ID = b"x-request-id"
@@ -75,6 +76,8 @@ def v2_outputs(prediction: postprocessing.Prediction) -> list[dict[str, Any]]:
         predict["parameters"] = {"field": first}
         return [predict, *(v2_output(name, data, [len(data)]) for name, data in others)]
     labels = prediction.labels
+    if labels and isinstance(labels[0], dict):  # several values per row (a forecast and its interval): one output each
+        return [v2_output(name, [row[name] for row in labels], [len(labels)]) for name in labels[0]]
     outputs = [v2_output("predict", labels, [len(labels)])]
     if prediction.probability_matrix is not None:
         matrix = prediction.probability_matrix
@@ -183,6 +186,9 @@ class LeanInference:
         validated = time.time()
         try:
             prediction = await model.score(rows)
+        except forecasting.RequestError as e:  # a time or series the model cannot forecast: the client's to fix
+            await _respond(send, 400, orjson.dumps({"error": str(e)}), request_id)
+            return
         except Exception as e:  # the pipeline failed on this request's rows: KServe's 500
             kserve_logging.logger.error("Exception:", exc_info=e)
             await _respond(send, 500, orjson.dumps({"error": f"{type(e).__name__} : {e}"}), request_id)

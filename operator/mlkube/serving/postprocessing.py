@@ -91,6 +91,7 @@ class Decider:
         task = problem.get("task") or ("classification" if hasattr(pipeline, "predict_proba") else "regression")
         self.pipeline = pipeline
         self.answers_records = hasattr(pipeline, "records")
+        self.is_forecaster = task == "forecasting"  # each prediction is {"prediction", "lower", "upper"}
         self.is_classifier = task == "classification" and not self.answers_records
         self.postprocessing = postprocessing
         self.positive_index: int | None = None
@@ -136,6 +137,10 @@ class Decider:
     def decide(self, frame: pd.DataFrame) -> Decision:
         """What `predict` answers for every row of `frame`, as arrays, without a Python object per
         row (batch scoring builds its output columns from them)."""
+        if self.is_forecaster:
+            labels = np.empty(len(frame), dtype=object)
+            labels[:] = self.pipeline.predict_interval(frame).to_dict("records")
+            return Decision(labels, None, None)
         if self.answers_records:
             found = self.pipeline.records(frame)
             first = next(iter(found.values()))

@@ -4,10 +4,11 @@ pipeline and postprocessing, answered as an Arrow table instead of an HTTP respo
 `Scorer.score` validates the chunk with the server's rules (`columns.validate`), predicts the
 accepted rows in one pass (`postprocessing.Decider.decide`, the same call the server's
 `predict` makes) and builds the output rows: the passthrough columns, then what ``include``
-asks for: ``prediction`` (the label after the threshold and label names, or the value),
-``probability_<class>`` per class (classifiers), ``model_version``; a model that answers
-records (anomaly detection, clustering) puts its first field in ``prediction`` and each other
-field in ``prediction_<field>`` (``prediction_score``, ``prediction_distance``). A label column has one Arrow
+asks for: ``prediction`` (the label after the threshold and label names, or the value; a forecast
+adds ``lower`` and ``upper``), ``probability_<class>`` per class (classifiers), ``model_version``;
+a model that answers records (anomaly detection, clustering) puts its first field in
+``prediction`` and each other field in ``prediction_<field>`` (``prediction_score``,
+``prediction_distance``). A label column has one Arrow
 type for the whole run, chosen from the classes: text, integers, booleans, or text when the
 label names mix types.
 
@@ -80,7 +81,10 @@ class Scorer:
         mask = pa.array(validated.accepted)
         out: dict[str, pa.Array] = {name: pc.filter(chunk.column(name), mask) for name in self.output.passthrough}
         include = set(self.output.include)
-        if "prediction" in include:
+        if "prediction" in include and self.decider.is_forecaster:  # a forecast: its point value and its interval
+            for name in ("prediction", "lower", "upper"):
+                out[name] = pa.array([row[name] for row in decision.labels], pa.float64())
+        elif "prediction" in include:
             out[batch.OUTPUT_COLUMNS["prediction"]] = self._labels(decision)
             for name, values in list((decision.records or {}).items())[1:]:
                 out[f"{batch.OUTPUT_COLUMNS['prediction']}_{name}"] = pa.array(values, pa.float64())

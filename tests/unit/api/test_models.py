@@ -66,7 +66,7 @@ INVALID = [
     ("MLProject", "problem.contamination", 0.1, "spec.problem: contamination: applies to task anomaly_detection"),
     ("MLProject", "problem.clusters", {"min": 2, "max": 5}, "spec.problem: clusters: applies to task clustering"),
     ("MLProject", "problem.primaryMetric", "silhouette", "spec.problem: primaryMetric: silhouette is not a classification"),
-    ("MLProject", "problem.target", _DELETE, "spec.problem: target: classification needs the column to predict"),
+    ("MLProject", "problem.target", _DELETE, "spec.problem: target: required for classification, regression and forecasting"),
     ("MLProject", "problem.primaryMetric", "rmse", "spec.problem"),
     ("MLProject", "goal.type", "Fun", "spec.goal.type"),
     ("MLProject", "storage", _DELETE, "spec.storage"),

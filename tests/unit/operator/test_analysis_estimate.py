@@ -96,7 +96,7 @@ def test_real_labels_override_the_estimate():
     # Confident probabilities, but the labels say 150 of 250 were right: an overconfident version.
     result = judged(stats([(0.97, None)] * 300, labeled=250, correct=150))
     assert result.verdict == "Failing" and result.failed_checks[0].startswith(
-        "accuracy 0.6 < 0.9 (test accuracy 0.95 - maxDrop 0.05) (150 of 250 labeled predictions"
+        "labeled accuracy 0.6 < 0.9 (test accuracy 0.95 - maxDrop 0.05) (150 of 250 labeled predictions"
     )
     assert (result.estimated_performance.realised, result.estimated_performance.labeled) == (0.6, 250)
 

@@ -305,7 +305,7 @@ def _estimate_gate(
         interval = intervals.wilson(traffic.correct, traffic.labeled, confidence=confidence)
         figures = figures.model_copy(update={"realised": round(realised, 4), "interval": _rounded(interval)})
         detail = f"({traffic.correct} of {traffic.labeled} labeled predictions; {level} interval {_span(interval)})"
-        _place(interval, threshold, f"accuracy {realised:.4g}", against, detail, failed=failed, pending=pending)
+        _place(interval, threshold, f"labeled accuracy {realised:.3g}", against, detail, failed=failed, pending=pending)
         return figures
     if traffic.scored < need:
         pending.append(f"{traffic.scored} of {need} scored predictions for estimatedPerformance")
@@ -330,7 +330,7 @@ def _estimate_gate(
             return figures
     figures = figures.model_copy(update={"estimate": round(value, 4), "interval": _rounded(interval)})
     detail = f"(CBPE on {rows} predictions; {level} interval {_span(interval)})"
-    _place(interval, threshold, f"estimated {metric} {value:.4g}", against, detail, failed=failed, pending=pending)
+    _place(interval, threshold, f"estimated {metric} {value:.3g}", against, detail, failed=failed, pending=pending)
     return figures
 
 

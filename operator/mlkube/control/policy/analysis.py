@@ -307,28 +307,29 @@ def _estimate_gate(
         detail = f"({traffic.correct} of {traffic.labeled} labeled predictions; {level} interval {_span(interval)})"
         _place(interval, threshold, f"labeled accuracy {realised:.3g}", against, detail, failed=failed, pending=pending)
         return figures
-    if traffic.scored < need:
-        pending.append(f"{traffic.scored} of {need} scored predictions for estimatedPerformance")
-        return figures
     if metric == "accuracy":
         value = cbpe.expected_accuracy(traffic.scored, traffic.confidence_sum)
         interval = cbpe.accuracy_interval(traffic.scored, traffic.confidence_sum, confidence=confidence)
         rows = traffic.scored
     else:
         rows = sum(traffic.score_counts)
-        if rows < need:
-            pending.append(
-                f"estimatedPerformance: roc_auc needs a binary classifier's probabilities; {rows} of the "
-                f"{traffic.scored} scored predictions had two classes (use metric: accuracy)"
-            )
-            return figures
         value = cbpe.expected_roc_auc(traffic.score_counts, traffic.score_sums)
         positives, negatives = cbpe.expected_counts(traffic.score_counts, traffic.score_sums)
         interval = None if value is None else cbpe.roc_auc_interval(value, positives, negatives, confidence=confidence)
-        if interval is None:
-            pending.append(f"estimatedPerformance: the scores of {rows} predictions imply a single class; no roc_auc")
-            return figures
-    figures = figures.model_copy(update={"estimate": round(value, 4), "interval": _rounded(interval)})
+    if value is not None:  # shown from the first scored prediction, judged from minSamples on
+        figures = figures.model_copy(update={"estimate": round(value, 4), "interval": _rounded(interval)})
+    if traffic.scored < need:
+        pending.append(f"{traffic.scored} of {need} scored predictions for estimatedPerformance")
+        return figures
+    if rows < need:  # roc_auc only: most rows had more than two classes
+        pending.append(
+            f"estimatedPerformance: roc_auc needs a binary classifier's probabilities; {rows} of the "
+            f"{traffic.scored} scored predictions had two classes (use metric: accuracy)"
+        )
+        return figures
+    if interval is None:
+        pending.append(f"estimatedPerformance: the scores of {rows} predictions imply a single class; no roc_auc")
+        return figures
     detail = f"(CBPE on {rows} predictions; {level} interval {_span(interval)})"
     _place(interval, threshold, f"estimated {metric} {value:.3g}", against, detail, failed=failed, pending=pending)
     return figures

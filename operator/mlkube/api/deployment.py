@@ -193,7 +193,7 @@ class EstimatedPerformance(base.ApiModel):
     The router accumulates the predicted probabilities the candidate serves (a bounded histogram
     per version); the analysis turns them into the accuracy or ROC AUC the candidate should reach
     on this traffic if its probabilities are calibrated, and compares it with the version's test
-    metric. Where ground truth arrives (``/v1/feedback``) the real accuracy is judged against the
+    metric. Where ground truth arrives (``/v1/feedback``) the real metric is judged against the
     same threshold, and it overrides the estimate."""
 
     metric: Literal["accuracy", "roc_auc"] | None = None
@@ -347,16 +347,17 @@ class PerformanceEstimate(base.ApiModel):
     estimate: float | None = None
     """CBPE estimate: the metric expected on this traffic if the probabilities are calibrated."""
     interval: list[float] | None = pydantic.Field(None, min_length=2, max_length=2)
-    """[lower, upper] interval of the estimate at analysis.confidence."""
+    """[lower, upper] interval at analysis.confidence of the figure judged: realised once it is
+    judged, else the estimate."""
     test_value: float | None = None
     """The version's metric on its test partition (the registry)."""
     threshold: float | None = None
     """testValue minus maxDrop: the gate fails below it."""
     labeled: int = 0
-    """Predictions in the window scored against ground truth."""
+    """Predictions in the window scored against ground truth (roc_auc: two-class ones with probabilities)."""
     realised: float | None = None
-    """The metric on those labeled predictions (accuracy only); judged instead of the estimate
-    once there are minSamples of them."""
+    """The metric on those labeled predictions; judged instead of the estimate once there are
+    minSamples of them."""
 
 
 class AnalysisResult(base.ApiModel):
@@ -422,6 +423,10 @@ class AnalysisBaseline(base.ApiModel):
     """Binary classifiers: the histogram of positive-class probabilities, counts per bin."""
     score_sums: list[float] = []
     """The sum of the probabilities in each bin."""
+    labeled_score_counts: list[int] = []
+    """Labeled two-class predictions per bin of the same histogram."""
+    labeled_score_positives: list[int] = []
+    """Of those, the ones whose ground truth was the positive class."""
 
 
 class ABTestVersion(base.ApiModel):

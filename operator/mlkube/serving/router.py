@@ -329,9 +329,12 @@ class Router:
         self.stats.feedback["conflicts"] += counts[409]
         self.stats.feedback["tooLarge"] += counts[413]
         scored, unscored = feedback.score(records, self.index)  # after storing: a 503 is retried, not lost
+        watched = self.compiled.scored if self.compiled is not None else frozenset()
         for labeled in scored:
             correct, error = agreement.outcome(labeled.prediction, labeled.truth)
             self.stats.record_label(labeled.version, correct=correct, error=error)
+            if labeled.version in watched and labeled.response is not None:
+                self.stats.record_scored_label(labeled.version, labeled.response, labeled.truth)
         self.stats.feedback["unscored"] += unscored
         if not is_batch:
             return web.json_response(results[0], status=results[0]["status"])

@@ -13,6 +13,11 @@ beside the ``probabilities`` output, shape [rows, classes], with the class names
   probabilities in each bin. ROC AUC does not depend on which class is called positive, so any
   fixed one will do. Rows with more classes add to ``scored`` and ``confidence_sum`` only.
 
+Labels (``/v1/feedback``) for a single-row two-class answer add to a second histogram over the same
+bins: ``labeled_counts`` rows and ``labeled_positives`` of them whose ground truth is the second
+class (``labeled``), so the analysis can measure the ROC AUC that was realised, up to ties within a
+bin.
+
 Cumulative, like every router counter: the analysis judges the difference over its window. Memory
 is fixed (two lists of ``BINS`` numbers per version) whatever the traffic.
 
@@ -43,15 +48,23 @@ class Scores:
     confidence_sum: float = 0.0
     counts: list[int] = dataclasses.field(default_factory=lambda: [0] * BINS)
     sums: list[float] = dataclasses.field(default_factory=lambda: [0.0] * BINS)
+    labeled_counts: list[int] = dataclasses.field(default_factory=lambda: [0] * BINS)
+    labeled_positives: list[int] = dataclasses.field(default_factory=lambda: [0] * BINS)
 
     def add(self, *, confidence: float, positive: float | None) -> None:
         """One row: the probability of its predicted class, and of the positive class (two classes only)."""
         self.scored += 1
         self.confidence_sum += confidence
         if positive is not None:
-            b = min(int(positive * BINS), BINS - 1)
+            b = _bin(positive)
             self.counts[b] += 1
             self.sums[b] += positive
+
+    def add_label(self, *, positive: float, is_positive: bool) -> None:
+        """One labeled two-class row: its positive-class probability and whether its truth is that class."""
+        b = _bin(positive)
+        self.labeled_counts[b] += 1
+        self.labeled_positives[b] += int(is_positive)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +72,8 @@ class Scores:
             "confidenceSum": self.confidence_sum,
             "bins": list(self.counts),
             "binSums": list(self.sums),
+            "labeledBins": list(self.labeled_counts),
+            "labeledPositives": list(self.labeled_positives),
         }
 
 
@@ -70,6 +85,53 @@ def observe(scores: Scores, body: bytes) -> int:
     for confidence, positive in rows:
         scores.add(confidence=confidence, positive=positive)
     return len(rows)
+
+
+def label(scores: Scores, body: bytes, truth: Any) -> bool:
+    """Add a ground truth for a single-row two-class answer ``body``; False when it is not one, or
+    ``truth`` names neither class."""
+    found = labeled_row(body, truth)
+    if found is not None:
+        scores.add_label(positive=found[0], is_positive=found[1])
+    return found is not None
+
+
+def labeled_row(body: bytes, truth: Any) -> tuple[float, bool] | None:
+    """(probability of the second class, whether ``truth`` is the second class) of an answer with
+    one two-class row; None otherwise or when ``truth`` is neither class."""
+    if truth is None or len(body) > MAX_BODY_BYTES:
+        return None
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    classes, row = _single_row(doc) if isinstance(doc, dict) else (None, None)
+    if classes is None or len(classes) != 2 or not all(_is_probability(v) for v in row):
+        return None
+    text = _label_text(truth)
+    if text not in classes:
+        return None
+    return float(row[1]), text == classes[1]
+
+
+def _single_row(doc: dict[str, Any]) -> tuple[list[str] | None, list[Any] | None]:
+    """(class names, probabilities) of a V1 or V2 answer holding exactly one row."""
+    probabilities = doc.get("probabilities")
+    if isinstance(probabilities, list):
+        if len(probabilities) == 1 and isinstance(probabilities[0], dict):
+            return list(probabilities[0].keys()), list(probabilities[0].values())
+        return None, None
+    outputs = doc.get("outputs") if isinstance(doc.get("outputs"), list) else []
+    matrix = next((o for o in outputs if isinstance(o, dict) and o.get("name") == "probabilities"), None)
+    if matrix is None or matrix.get("shape") != [1, 2] or not isinstance(matrix.get("data"), list):
+        return None, None
+    try:
+        classes = orjson.loads((matrix.get("parameters") or {}).get("classes") or "null")
+    except (orjson.JSONDecodeError, TypeError):
+        return None, None
+    if not isinstance(classes, list) or len(classes) != 2:
+        return None, None
+    return [str(c) for c in classes], matrix["data"]
 
 
 def rows_of(body: bytes) -> list[tuple[float, float | None]]:
@@ -142,6 +204,10 @@ def _row(values: list[Any], predicted: Any) -> tuple[float, float | None] | None
 
 def _is_probability(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
+def _bin(probability: float) -> int:
+    return min(int(probability * BINS), BINS - 1)
 
 
 def _label_text(label: Any) -> str | None:

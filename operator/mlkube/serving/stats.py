@@ -133,6 +133,13 @@ class Stats:
             stats.scores = scores_mod.Scores()
         scores_mod.observe(stats.scores, body)
 
+    def record_scored_label(self, version: int, body: bytes, truth: object) -> None:
+        """A ground truth for `version`'s answer `body`, for its realised ROC AUC (see `scores.label`)."""
+        stats = self.version(version)
+        if stats.scores is None:
+            stats.scores = scores_mod.Scores()
+        scores_mod.label(stats.scores, body, truth)
+
     def record_agreement(self, version: int, agreed: bool) -> None:
         stats = self.version(version)
         stats.compared += 1

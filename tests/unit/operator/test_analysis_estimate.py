@@ -147,3 +147,18 @@ def test_windows_without_scores_still_judge_the_other_gates():
     doc["versions"]["2"].update(requests=100, latency={"buckets": [{"le": 10, "count": 100}, {"le": "+Inf", "count": 100}]})
     result = analysis.judge(analysis.window(doc, 2, None), THRESHOLDS, min_agreement=None)
     assert result.verdict == "Passing" and result.estimated_performance is None
+
+
+def test_labeled_roc_auc_overrides_the_estimate():
+    gate = deployment.EstimatedPerformance(metric="roc_auc", maxDrop=0.05, minSamples=200)
+    doc = stats([(max(p, 1 - p), p) for p in [0.02, 0.98] * 150])  # confident: estimated 0.98
+    labeled = scores.Scores()
+    for i in range(240):  # but the labels say the ranking is a coin flip
+        labeled.add_label(positive=0.98 if i % 2 else 0.02, is_positive=i % 4 < 2)
+    doc["versions"]["2"]["scores"].update(labeledBins=labeled.labeled_counts, labeledPositives=labeled.labeled_positives)
+    result = judged(doc, target(gate))
+    assert result.verdict == "Failing" and result.failed_checks[0].startswith(
+        "labeled roc_auc 0.5 < 0.92 (test roc_auc 0.97 - maxDrop 0.05) (120 positives in 240 labeled predictions"
+    )
+    figures = result.estimated_performance
+    assert (figures.estimate, figures.realised, figures.labeled) == (0.98, 0.5, 240)

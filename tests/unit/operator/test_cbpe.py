@@ -102,3 +102,15 @@ def test_degenerate_histograms():
     assert cbpe.expected_accuracy(0, 0.0) is None and cbpe.accuracy_interval(0, 0.0, confidence=0.95) is None
     with pytest.raises(ValueError, match="one entry per bin"):
         cbpe.expected_roc_auc([1], [0.5, 0.5])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_realised_auc_of_binned_labels_is_sklearns_on_the_bin_centres(seed):
+    p, y = calibrated(seed, n=1000)
+    counted = scores.Scores()
+    for value, truth in zip(p, y):
+        counted.add_label(positive=float(value), is_positive=bool(truth))
+    centres = (np.minimum((p * scores.BINS).astype(int), scores.BINS - 1) + 0.5) / scores.BINS
+    expected = metrics.roc_auc_score(y, centres)  # rows within a bin tie, as the histogram sees them
+    assert cbpe.realised_roc_auc(counted.labeled_counts, counted.labeled_positives) == pytest.approx(expected, abs=1e-12)
+    assert cbpe.realised_roc_auc([2, 0], [2, 0]) is None  # no negative

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from mlkube.api import routing as routing_api
-from mlkube.serving import endpoints, postprocessing, router, scores, stats
+from mlkube.serving import endpoints, feedback, postprocessing, router, scores, stats
 
 
 def prediction(labels, matrix, classes) -> postprocessing.Prediction:
@@ -101,3 +101,28 @@ def test_the_router_counts_only_the_versions_its_table_names(scored, counted):
 def test_a_table_naming_an_unknown_version_is_refused():
     with pytest.raises(routing_api.RoutesError, match=r"scores.versions\[0\]: 7 has no entry in backends"):
         routing_api.RoutingTable.parse(json.loads(table([7])))
+
+
+ONE = prediction(["churn"], [[0.3, 0.7]], ["stay", "churn"])
+
+
+@pytest.mark.parametrize("encode", [v1, v2])
+def test_a_label_for_a_single_two_class_answer_goes_in_the_labeled_histogram(encode):
+    counted = scores.Scores()
+    assert scores.label(counted, encode(ONE), "churn") and scores.label(counted, encode(ONE), "stay")
+    assert (counted.labeled_counts[70], counted.labeled_positives[70], sum(counted.labeled_counts)) == (2, 1, 2)
+    assert not scores.label(counted, encode(ONE), "maybe")  # names neither class
+    assert not scores.label(counted, encode(BINARY), "churn")  # three rows: which one is it for?
+    assert not scores.label(counted, encode(THREE), "2")
+
+
+def test_feedback_scoring_hands_the_answer_to_the_stats():
+    index = feedback.RequestIndex()
+    index.remember("r1", feedback.Served(2, "canary", 0.0, v1(ONE)))
+    records, _ = feedback.judge([{"requestId": "r1", "groundTruth": "churn"}], index, now=1.0)
+    (labeled,), unscored = feedback.score(records, index)
+    assert unscored == 0 and labeled.response == v1(ONE)
+    s = stats.Stats("churn")
+    s.record_scored_label(labeled.version, labeled.response, labeled.truth)
+    found = s.as_json()["versions"]["2"]["scores"]
+    assert (found["labeledBins"][70], found["labeledPositives"][70], found["scored"]) == (1, 1, 0)

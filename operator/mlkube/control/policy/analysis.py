@@ -24,7 +24,7 @@ feedback that arrived within the window.
 - estimated performance (``estimatedPerformance``, only when set): the label-free CBPE estimate of
   the version's accuracy or ROC AUC from the probabilities it served (``cbpe``), judged on its
   interval against the version's test metric minus ``maxDrop``; with ``minSamples`` labeled
-  predictions in the window, their real accuracy is judged instead (``Estimation``).
+  predictions in the window, their real metric is judged instead (``Estimation``).
 
 Passing also needs ``minRequests`` requests (and compared predictions, with an agreement gate).
 Below that the window is Inconclusive, except that the error gate fails early when the verdict at
@@ -66,6 +66,8 @@ class Window:
     confidence_sum: float = 0.0
     score_counts: tuple[int, ...] = ()  # positive-class probability histogram (binary classifiers)
     score_sums: tuple[float, ...] = ()
+    labeled_score_counts: tuple[int, ...] = ()  # labeled rows per bin of the same histogram
+    labeled_score_positives: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +111,8 @@ def snapshot(stats: dict[str, Any], version: int) -> deployment.AnalysisBaseline
         confidence_sum=counters.get("scores", {}).get("confidenceSum", 0.0),
         score_counts=counters.get("scores", {}).get("bins", []),
         score_sums=counters.get("scores", {}).get("binSums", []),
+        labeled_score_counts=counters.get("scores", {}).get("labeledBins", []),
+        labeled_score_positives=counters.get("scores", {}).get("labeledPositives", []),
     )
 
 
@@ -127,8 +131,11 @@ def window(stats: dict[str, Any], version: int, baseline: deployment.AnalysisBas
         key: getattr(now, key) - getattr(baseline, key)
         for key in ("requests", "errors", "compared", "agreed", *_QUALITY, "scored", "confidence_sum")
     }
-    counts, sums = _difference(now.score_counts, baseline.score_counts), _difference(now.score_sums, baseline.score_sums)
-    return Window(buckets=buckets, score_counts=counts, score_sums=sums, **since)
+    histograms = {
+        key: _difference(getattr(now, key), getattr(baseline, key))
+        for key in ("score_counts", "score_sums", "labeled_score_counts", "labeled_score_positives")
+    }
+    return Window(buckets=buckets, **histograms, **since)
 
 
 def _difference(now: list, before: list) -> tuple:
@@ -286,26 +293,16 @@ def _agreement_gate(
 def _estimate_gate(
     traffic: Window, target: Estimation, *, confidence: float, failed: list[str], pending: list[str]
 ) -> deployment.PerformanceEstimate:
-    """The estimatedPerformance gate: the real accuracy once ``minSamples`` labeled predictions are
+    """The estimatedPerformance gate: the real metric once ``minSamples`` labeled predictions are
     in the window, else the CBPE estimate over ``minSamples`` scored ones, each judged on its
-    interval against the test value minus ``maxDrop``."""
+    interval against the test value minus ``maxDrop``. The estimate is shown from the first
+    scored prediction."""
     metric, need, threshold = target.metric, target.gate.min_samples, target.threshold
     figures = deployment.PerformanceEstimate(
         metric=metric, samples=traffic.scored, test_value=target.test_value, threshold=threshold, labeled=traffic.labeled
     )
     if target.unavailable is not None or threshold is None:
         pending.append(f"estimatedPerformance: {target.unavailable}")
-        return figures
-    level, against = (
-        _level(confidence),
-        f"{threshold:.4g} (test {metric} {target.test_value:.4g} - maxDrop {target.gate.max_drop:g})",
-    )
-    if metric == "accuracy" and traffic.labeled >= need:
-        realised = traffic.correct / traffic.labeled
-        interval = intervals.wilson(traffic.correct, traffic.labeled, confidence=confidence)
-        figures = figures.model_copy(update={"realised": round(realised, 4), "interval": _rounded(interval)})
-        detail = f"({traffic.correct} of {traffic.labeled} labeled predictions; {level} interval {_span(interval)})"
-        _place(interval, threshold, f"labeled accuracy {realised:.3g}", against, detail, failed=failed, pending=pending)
         return figures
     if metric == "accuracy":
         value = cbpe.expected_accuracy(traffic.scored, traffic.confidence_sum)
@@ -316,23 +313,58 @@ def _estimate_gate(
         value = cbpe.expected_roc_auc(traffic.score_counts, traffic.score_sums)
         positives, negatives = cbpe.expected_counts(traffic.score_counts, traffic.score_sums)
         interval = None if value is None else cbpe.roc_auc_interval(value, positives, negatives, confidence=confidence)
-    if value is not None:  # shown from the first scored prediction, judged from minSamples on
+    if value is not None:
         figures = figures.model_copy(update={"estimate": round(value, 4), "interval": _rounded(interval)})
+    level = _level(confidence)
+    against = f"{threshold:.4g} (test {metric} {target.test_value:.4g} - maxDrop {target.gate.max_drop:g})"
+    labeled = _labeled(traffic, metric, confidence=confidence)
+    if metric == "roc_auc":
+        figures = figures.model_copy(update={"labeled": sum(traffic.labeled_score_counts)})
+    if labeled is not None and figures.labeled >= need:
+        realised, labeled_interval, detail = labeled
+        figures = figures.model_copy(update={"realised": round(realised, 4), "interval": _rounded(labeled_interval)})
+        what = f"labeled {metric} {realised:.3g}"
+        _place(
+            labeled_interval,
+            threshold,
+            what,
+            against,
+            f"({detail}; {level} interval {_span(labeled_interval)})",
+            failed=failed,
+            pending=pending,
+        )
+        return figures
     if traffic.scored < need:
         pending.append(f"{traffic.scored} of {need} scored predictions for estimatedPerformance")
-        return figures
-    if rows < need:  # roc_auc only: most rows had more than two classes
+    elif rows < need:  # roc_auc only: most rows had more than two classes
         pending.append(
             f"estimatedPerformance: roc_auc needs a binary classifier's probabilities; {rows} of the "
             f"{traffic.scored} scored predictions had two classes (use metric: accuracy)"
         )
-        return figures
-    if interval is None:
+    elif interval is None:
         pending.append(f"estimatedPerformance: the scores of {rows} predictions imply a single class; no roc_auc")
-        return figures
-    detail = f"(CBPE on {rows} predictions; {level} interval {_span(interval)})"
-    _place(interval, threshold, f"estimated {metric} {value:.3g}", against, detail, failed=failed, pending=pending)
+    else:
+        detail = f"(CBPE on {rows} predictions; {level} interval {_span(interval)})"
+        _place(interval, threshold, f"estimated {metric} {value:.3g}", against, detail, failed=failed, pending=pending)
     return figures
+
+
+def _labeled(traffic: Window, metric: str, *, confidence: float) -> tuple[float, tuple[float, float], str] | None:
+    """(the real metric, its interval, the sample behind it) of the window's labeled predictions;
+    None without a figure (no label; roc_auc: one class only)."""
+    if metric == "accuracy":
+        if traffic.labeled <= 0:
+            return None
+        interval = intervals.wilson(traffic.correct, traffic.labeled, confidence=confidence)
+        return traffic.correct / traffic.labeled, interval, f"{traffic.correct} of {traffic.labeled} labeled predictions"
+    realised = cbpe.realised_roc_auc(traffic.labeled_score_counts, traffic.labeled_score_positives)
+    if realised is None:
+        return None
+    rows, positives = sum(traffic.labeled_score_counts), sum(traffic.labeled_score_positives)
+    interval = cbpe.roc_auc_interval(realised, positives, rows - positives, confidence=confidence)
+    if interval is None:
+        return None
+    return realised, interval, f"{positives} positives in {rows} labeled predictions"
 
 
 def _place(

@@ -61,6 +61,21 @@ def expected_roc_auc(counts: Sequence[int], sums: Sequence[float]) -> float | No
     when the expected positives or negatives are 0 (every row scored exactly 0 or exactly 1)."""
     if len(counts) != len(sums):
         raise ValueError(f"counts and sums must have one entry per bin, got {len(counts)} and {len(sums)}")
+    return _area(counts, sums)
+
+
+def realised_roc_auc(counts: Sequence[int], positives: Sequence[int]) -> float | None:
+    """The ROC AUC of labeled rows in the same bins (``positives[i]`` of the ``counts[i]`` rows in
+    bin i were positives): the same curve with the real counts, rows within a bin tied. None
+    without a positive or without a negative."""
+    if len(counts) != len(positives):
+        raise ValueError(f"counts and positives must have one entry per bin, got {len(counts)} and {len(positives)}")
+    return _area(counts, [float(p) for p in positives])
+
+
+def _area(counts: Sequence[int], sums: Sequence[float]) -> float | None:
+    """The area under the curve whose points are (FP/N, TP/P) at each bin's lower edge, from the
+    highest bin down; ``sums[i]`` is bin i's (expected or real) number of positives."""
     positives, negatives = expected_counts(counts, sums)
     if positives <= 0 or negatives <= 0:
         return None

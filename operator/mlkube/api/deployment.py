@@ -279,6 +279,25 @@ class MetricCheck(base.ApiModel):
     )
 
 
+class EstimatedPerformance(base.ApiModel):
+    """A label-free quality gate for classifiers: confidence-based performance estimation (CBPE).
+
+    The router accumulates the predicted probabilities the candidate serves (a bounded histogram
+    per version); the analysis turns them into the accuracy or ROC AUC the candidate should reach
+    on this traffic if its probabilities are calibrated, and compares it with the version's test
+    metric. Where ground truth arrives (``/v1/feedback``) the real metric is judged against the
+    same threshold, and it overrides the estimate."""
+
+    metric: Literal["accuracy", "roc_auc"] | None = None
+    """accuracy or roc_auc (binary classifiers only). Unset: the project's primaryMetric when it
+    is one of them, else accuracy."""
+    max_drop: float = pydantic.Field(0.05, ge=0, le=1)
+    """Largest acceptable drop below the version's test metric: the gate fails when the estimate's
+    whole confidence interval lies below test value minus maxDrop."""
+    min_samples: int = pydantic.Field(200, ge=1, le=1_000_000)
+    """Scored predictions (rows with probabilities) the window needs before the gate can pass or fail."""
+
+
 class Analysis(base.ApiModel):
     """Automatic analysis on the router's measurements."""
 
@@ -309,6 +328,9 @@ class Analysis(base.ApiModel):
 
     metrics: list[MetricCheck] = pydantic.Field(default_factory=list, max_length=20)
     """Metric checks against Prometheus, judged beside the router's gates."""
+    estimated_performance: EstimatedPerformance | None = None
+    """Label-free performance estimate (CBPE) of a classifier as a gate; unset: none. The router
+    then reads the probabilities in the watched version's answers."""
 
 
 class Strategy(base.ApiModel):
@@ -409,6 +431,29 @@ class TrafficEntry(base.ApiModel):
     """Percent of client traffic it answers (mirrored traffic for shadow)."""
 
 
+class PerformanceEstimate(base.ApiModel):
+    """The label-free estimate of the watched version's metric over the window, beside its test value."""
+
+    metric: Literal["accuracy", "roc_auc"]
+    """The metric estimated."""
+    samples: int = 0
+    """Predictions with probabilities in the window (the sample behind the estimate)."""
+    estimate: float | None = None
+    """CBPE estimate: the metric expected on this traffic if the probabilities are calibrated."""
+    interval: list[float] | None = pydantic.Field(None, min_length=2, max_length=2)
+    """[lower, upper] interval at analysis.confidence of the figure judged: realised once it is
+    judged, else the estimate."""
+    test_value: float | None = None
+    """The version's metric on its test partition (the registry)."""
+    threshold: float | None = None
+    """testValue minus maxDrop: the gate fails below it."""
+    labeled: int = 0
+    """Predictions in the window scored against ground truth (roc_auc: two-class ones with probabilities)."""
+    realised: float | None = None
+    """The metric on those labeled predictions; judged instead of the estimate once there are
+    minSamples of them."""
+
+
 class AnalysisResult(base.ApiModel):
     """The latest analysis."""
 
@@ -437,6 +482,8 @@ class AnalysisResult(base.ApiModel):
     inconclusive_checks: list[str] = []
     """What keeps an Inconclusive verdict from a decision, e.g. "12 of 50 requests" or an interval
     that contains its threshold."""
+    estimated_performance: PerformanceEstimate | None = None
+    """The estimatedPerformance gate's figures (only when it is set)."""
 
 
 class AnalysisBaseline(base.ApiModel):
@@ -462,6 +509,18 @@ class AnalysisBaseline(base.ApiModel):
     """Sum of absolute errors of numeric predictions."""
     squared_error_sum: float = 0
     """Sum of squared errors of numeric predictions."""
+    scored: int = 0
+    """Predictions whose probabilities the router read (estimatedPerformance only)."""
+    confidence_sum: float = 0
+    """Sum of the probabilities of the predicted classes."""
+    score_counts: list[int] = []
+    """Binary classifiers: the histogram of positive-class probabilities, counts per bin."""
+    score_sums: list[float] = []
+    """The sum of the probabilities in each bin."""
+    labeled_score_counts: list[int] = []
+    """Labeled two-class predictions per bin of the same histogram."""
+    labeled_score_positives: list[int] = []
+    """Of those, the ones whose ground truth was the positive class."""
 
 
 class ABTestVersion(base.ApiModel):

@@ -89,6 +89,14 @@ class Sticky(_Contract):
     """Request header name (case-insensitive)."""
 
 
+class Scores(_Contract):
+    """Which versions' served probabilities the router accumulates (for a label-free performance
+    estimate); absent: none, and the request path reads no response body."""
+
+    versions: list[int] = pydantic.Field(min_length=1)
+    """The versions whose answers' probabilities are counted."""
+
+
 class Capture(_Contract):
     """Request/response capture: whether, how often, and to which store."""
 
@@ -134,6 +142,8 @@ class RoutingTable(_Contract):
     """The blue/green preview version, or null."""
     capture: Capture = Capture()
     """Request/response capture (null: none)."""
+    scores: Scores | None = None
+    """Versions whose served probabilities are accumulated (``/mlkube/stats`` ``scores``), or null."""
 
     @pydantic.field_validator("capture", mode="before")
     @classmethod
@@ -150,6 +160,9 @@ class RoutingTable(_Contract):
         for field, entry in (("shadow", self.shadow), ("compare", self.compare), ("preview", self.preview)):
             if entry is not None and entry.version not in self.backends:
                 raise ValueError(f"{field}.version: {entry.version} has no entry in backends")
+        for i, version in enumerate(self.scores.versions if self.scores else []):
+            if version not in self.backends:
+                raise ValueError(f"scores.versions[{i}]: {version} has no entry in backends")
         if self.compare is not None:
             if self.stable_version is None:
                 raise ValueError("compare: needs a split entry with role 'stable' to compare against")

@@ -71,6 +71,7 @@ class Scored:
     version: int
     prediction: Any
     truth: Any
+    response: bytes | None = dataclasses.field(default=None, compare=False)  # the answer, for its probabilities
 
 
 class RequestIndex:
@@ -233,5 +234,5 @@ def score(records: list[inference_log.FeedbackRecord], index: RequestIndex) -> t
         if predictions is None or len(predictions) != 1:
             unscored += 1
             continue
-        scored.append(Scored(served.version, predictions[0], record.ground_truth))
+        scored.append(Scored(served.version, predictions[0], record.ground_truth, served.response))
     return scored, unscored

@@ -69,8 +69,10 @@ class Mirrors:
         timeout_seconds: float = 10.0,
         max_batch: int = MAX_BATCH,
         max_wait_seconds: float = MAX_WAIT_SECONDS,
+        score: Callable[[int, bytes], None] | None = None,
     ):
         self.call = call
+        self.score = score  # (version, answer body): a shadow's answers add to its scores
         self.stats = counters
         self.limit = limit
         self.timeout = timeout_seconds
@@ -120,6 +122,8 @@ class Mirrors:
         clock = time.perf_counter()
         status, payload = await self.call(target.version, copy.protocol, copy.body, copy.headers, self.timeout)
         self.stats.record(target.version, target.role, status=status, latency_ms=(time.perf_counter() - clock) * 1000.0)
+        if status == 200 and self.score is not None and target.role == "shadow":
+            self.score(target.version, payload)
         if status == 200:
             agreed = agreement.agrees(copy.primary, payload)
             if agreed is not None:
@@ -139,6 +143,8 @@ class Mirrors:
                 await self._send_one(target, copy)
             return
         found = agreement.predictions(payload) if status == 200 else None
+        if status == 200 and self.score is not None and target.role == "shadow":
+            self.score(target.version, payload)
         start = 0
         for copy, rows in batch:
             self.stats.record(target.version, target.role, status=status, latency_ms=latency_ms)

@@ -10,7 +10,8 @@ by the lean front door (`front.py`, `answer`), every other request by the aiohtt
 from the routing table (the split's weights, backend URLs, the lean paths) is computed once per
 table (`Compiled`). After the answer is ready the router, without waiting: mirrors a share
 of requests to the shadow (and a canary's requests to the stable) and measures agreement (in
-micro-batches, see `mirror.py`), offers a capture record (serialised later, off the request
+micro-batches, see `mirror.py`), adds the probabilities of the answer to the version's scores when
+the table asks for them (`scores.py`; a table without `scores` reads no body), offers a capture record (serialised later, off the request
 path: see `capture.py`), and remembers the request id (with a reference to the response body,
 for scoring the feedback: see `feedback.py`) for feedback. A
 mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
@@ -78,6 +79,7 @@ class Compiled:
     sticky_header: str | None
     urls: dict[tuple[int, str, str], str]  # (version, protocol, verb) -> the backend's URL
     lean: dict[str, tuple[str, str, bool]]  # path on the lean path -> (protocol, verb, preview)
+    scored: frozenset[int] = frozenset()  # versions whose answers' probabilities are accumulated
 
     @classmethod
     def of(cls, table: routing.RoutingTable) -> Compiled:
@@ -93,7 +95,8 @@ class Compiled:
         if table.preview_version is not None:
             lean.update({f"/preview{path}": (protocol, verb, True) for path, (protocol, verb) in routes.items()})
         preview = routing.Choice(table.preview_version, "preview") if table.preview_version is not None else None
-        return cls(table, routing.Split(table), preview, table.sticky_header, urls, lean)
+        scored = frozenset(table.scores.versions) if table.scores else frozenset()
+        return cls(table, routing.Split(table), preview, table.sticky_header, urls, lean, scored)
 
 
 class Router:
@@ -122,7 +125,9 @@ class Router:
         self.max_request_bytes = max_request_bytes
         self.timeout = timeout_seconds
         self.pool = upstream.Pool()
-        self.mirrors = mirror.Mirrors(self._call_mirror, self.stats, limit=mirror_limit, timeout_seconds=mirror_timeout_seconds)
+        self.mirrors = mirror.Mirrors(
+            self._call_mirror, self.stats, limit=mirror_limit, timeout_seconds=mirror_timeout_seconds, score=self._score_mirrored
+        )
 
     # -- table ------------------------------------------------------------------------------
 
@@ -217,6 +222,8 @@ class Router:
         status, payload, content_type = await self._call(compiled, choice.version, forward, self.timeout)
         latency_ms = (time.perf_counter() - clock) * 1000.0
         self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
+        if status == 200 and verb == "predict" and choice.version in compiled.scored:
+            self.stats.record_scores(choice.version, payload)
         # A reference to the body, parsed only if feedback for this id arrives (feedback.score).
         kept = payload if status == 200 and verb == "predict" else None
         self.index.remember(request_id, feedback.Served(choice.version, choice.role, started, kept))
@@ -262,6 +269,12 @@ class Router:
         if compare is not None and choice.version == compare.version and routing.is_mirrored(compare, draw=self.rng.random()):
             copy = mirror.Copy(forward.protocol, forward.body, forward.headers, primary)
             self.mirrors.offer(mirror.Target(table.stable_version, "compare", judged=compare.version), copy)
+
+    def _score_mirrored(self, version: int, body: bytes) -> None:
+        """A shadow's answer to a mirrored copy adds to its scores when the table asks for them."""
+        compiled = self.compiled
+        if compiled is not None and version in compiled.scored:
+            self.stats.record_scores(version, body)
 
     async def _call_mirror(
         self, version: int, protocol: str, body: bytes, headers: dict[str, str], timeout: float
@@ -316,9 +329,12 @@ class Router:
         self.stats.feedback["conflicts"] += counts[409]
         self.stats.feedback["tooLarge"] += counts[413]
         scored, unscored = feedback.score(records, self.index)  # after storing: a 503 is retried, not lost
+        watched = self.compiled.scored if self.compiled is not None else frozenset()
         for labeled in scored:
             correct, error = agreement.outcome(labeled.prediction, labeled.truth)
             self.stats.record_label(labeled.version, correct=correct, error=error)
+            if labeled.version in watched and labeled.response is not None:
+                self.stats.record_scored_label(labeled.version, labeled.response, labeled.truth)
         self.stats.feedback["unscored"] += unscored
         if not is_batch:
             return web.json_response(results[0], status=results[0]["status"])

@@ -12,7 +12,9 @@ every prediction in the two responses matches (see `agreement.py`). Quality coun
 predictions: one per ground-truth feedback scored against the single prediction that version
 returned for the request id (see `feedback.score`): `labeled`, `correct` and, for numeric
 predictions, the sums of absolute and squared errors (a regressor's MAE and RMSE, and the
-variance of its absolute errors, for the A/B test report).
+variance of its absolute errors, for the A/B test report). Scores: for the versions the routing
+table names, the probabilities they served (see `scores.py`), under `scores` in the JSON view
+(absent for a version with none).
 
 Must not: do I/O or know about HTTP.
 """
@@ -26,6 +28,8 @@ from collections.abc import Iterator
 
 from prometheus_client import core as prom_core
 from prometheus_client import exposition, registry
+
+from mlkube.serving import scores as scores_mod
 
 LATENCY_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
@@ -44,6 +48,7 @@ class VersionStats:
     squared_error_sum: float = 0.0
     by_role: dict[str, int] = dataclasses.field(default_factory=dict)
     by_code: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+    scores: scores_mod.Scores | None = None  # created by the first scored answer
 
     def as_json(self) -> dict:
         cumulative, running = [], 0
@@ -65,6 +70,7 @@ class VersionStats:
                 "absErrorSum": self.abs_error_sum,
                 "squaredErrorSum": self.squared_error_sum,
             },
+            **({"scores": self.scores.as_json()} if self.scores is not None else {}),
         }
 
 
@@ -119,6 +125,20 @@ class Stats:
         stats.by_role[role] = stats.by_role.get(role, 0) + 1
         key = (role, status)
         stats.by_code[key] = stats.by_code.get(key, 0) + 1
+
+    def record_scores(self, version: int, body: bytes) -> None:
+        """The probabilities in a successful predict answer of `version` (see `scores.observe`)."""
+        stats = self.version(version)
+        if stats.scores is None:
+            stats.scores = scores_mod.Scores()
+        scores_mod.observe(stats.scores, body)
+
+    def record_scored_label(self, version: int, body: bytes, truth: object) -> None:
+        """A ground truth for `version`'s answer `body`, for its realised ROC AUC (see `scores.label`)."""
+        stats = self.version(version)
+        if stats.scores is None:
+            stats.scores = scores_mod.Scores()
+        scores_mod.label(stats.scores, body, truth)
 
     def record_agreement(self, version: int, agreed: bool) -> None:
         stats = self.version(version)

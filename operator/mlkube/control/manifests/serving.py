@@ -126,8 +126,10 @@ def routing_table(
     capture_uri: str,
     capture_endpoint: str | None,
     generation: int,
+    scored: list[int] | None = None,
 ) -> routing.RoutingTable:
-    """The router's table for a traffic table and the versions' addresses (``backends``).
+    """The router's table for a traffic table and the versions' addresses (``backends``);
+    ``scored``: the versions whose served probabilities the router accumulates (none: no ``scores``).
 
     ``traffic`` lists only versions in ``backends``. Raises ``pydantic.ValidationError`` when the
     table would be one the router refuses (no weight above 0, a canary compared with no stable).
@@ -152,6 +154,7 @@ def routing_table(
         capture=routing.Capture(
             enabled=spec.logging.enabled, sample_rate=spec.logging.sample_rate, uri=capture_uri, endpoint=capture_endpoint
         ),
+        scores=routing.Scores(versions=scored) if scored else None,
     )
 
 

@@ -15,7 +15,8 @@ deleted. An ABTest's report is refreshed in ``status.abTest`` on every pass whil
 runs, continuing the sequential test of the one in status (its always-valid p-value is a
 running minimum); when the test ends (promoted, rolled back, paused, aborted or replaced) it is
 stamped ``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``,
-with the strategy's agreement gate: ``analysis.min_agreement``) is written to ``status.analysis``
+with the strategy's agreement gate: ``analysis.min_agreement``, and its estimatedPerformance
+gate against the version's test metric in the registry: ``analysis.estimation``) is written to ``status.analysis``
 with its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
 ``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it. A replay
 step (``strategy.replay``) adds its Job and ``status.replay`` (``plans.replay``).
@@ -204,7 +205,10 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     live = [t for t in traffic if t.version in backends]
     return plans.Plan(
         status=status,
-        apply=children(obj, spec, observed, served=served, backends=backends, traffic=live, image=image) + replay.apply,
+        apply=children(
+            obj, spec, observed, served=served, backends=backends, traffic=live, image=image, scored=_scored(spec, after)
+        )
+        + replay.apply,
         create=replay.create,
         delete=replay.delete
         + _unwanted_autoscaler(obj, spec, observed)
@@ -231,10 +235,12 @@ def children(
     backends: dict[int, str],
     traffic: list[deployment_api.TrafficEntry],
     image: str,
+    scored: tuple[int, ...] = (),
 ) -> tuple[dict[str, Any], ...]:
     """Everything the deployment owns, in full: the storage ServiceAccount, an InferenceService per
     served version, the router's access, its table (only once some version can answer: the router
-    keeps its current table rather than adopt one that routes nowhere) and the router itself."""
+    keeps its current table rather than adopt one that routes nowhere; ``scored``: the versions
+    whose served probabilities it accumulates) and the router itself."""
     namespace = obj["metadata"]["namespace"]
     storage = observed.project.storage
     registry = {m.version: m for m in _known(observed)}
@@ -262,6 +268,7 @@ def children(
                 capture_uri=storage.uri.rstrip("/"),
                 capture_endpoint=storage.endpoint,
                 generation=obj["metadata"].get("generation", 1),
+                scored=[v for v in scored if v in backends],
             )
             applied.append(serving.router_config_map(obj, spec, table))
         except pydantic.ValidationError:
@@ -280,6 +287,13 @@ def _unwanted_autoscaler(
         return ()
     name = observed.router_autoscaler["metadata"]["name"]
     return (plans.ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", name, obj["metadata"]["namespace"]),)
+
+
+def _scored(spec: deployment_api.ModelDeploymentSpec, state: rollout.State) -> tuple[int, ...]:
+    """The versions whose probabilities the router accumulates: the analysed one, with an
+    estimatedPerformance gate."""
+    version = watched(state)
+    return (version,) if version is not None and spec.strategy.analysis.estimated_performance is not None else ()
 
 
 def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed) -> int | plans.Unresolved:
@@ -446,7 +460,16 @@ def _measure(
     window = analysis.window(stats, candidate, current.analysis_baseline)
     # after a promotion nothing is compared with the new stable version: no agreement gate then
     agreement = analysis.min_agreement(spec.strategy) if state.candidate is not None else None
-    result = analysis.judge(window, spec.strategy.analysis, min_agreement=agreement)
+    entry = next((m for m in _known(observed) if m.version == candidate), None)
+    problem = observed.project.problem
+    estimated = analysis.estimation(
+        spec.strategy.analysis.estimated_performance,
+        version=candidate,
+        task=problem.task,
+        primary_metric=problem.primary_metric,
+        test_metrics=entry.metrics if entry else None,
+    )
+    result = analysis.judge(window, spec.strategy.analysis, min_agreement=agreement, estimated=estimated)
     result = metricchecks.fold(result, _metric_outcomes(spec.strategy.analysis, observed))
     report = None
     judged = observed.project.problem.task in abtest.JUDGED_TASKS

@@ -21,6 +21,11 @@ feedback that arrived within the window.
   would turn every rollout of a low-traffic model into a pause, and one slow request among fifty
   (a cold cache) is not evidence of a slow version.
 
+- estimated performance (``estimatedPerformance``, only when set): the label-free CBPE estimate of
+  the version's accuracy or ROC AUC from the probabilities it served (``cbpe``), judged on its
+  interval against the version's test metric minus ``maxDrop``; with ``minSamples`` labeled
+  predictions in the window, their real metric is judged instead (``Estimation``).
+
 Passing also needs ``minRequests`` requests (and compared predictions, with an agreement gate).
 Below that the window is Inconclusive, except that the error gate fails early when the verdict at
 ``minRequests`` is already certain: the errors so far would fail it even if every other request
@@ -37,7 +42,7 @@ import math
 from typing import Any
 
 from mlkube.api import base, deployment
-from mlkube.control.policy import intervals
+from mlkube.control.policy import cbpe, intervals
 
 SHADOW_MIN_AGREEMENT = 0.9
 COMPARING = ("Canary", "Shadow")  # the strategies whose router compares the candidate's predictions with the stable's
@@ -57,6 +62,29 @@ class Window:
     correct: int = 0
     abs_error_sum: float = 0.0
     squared_error_sum: float = 0.0
+    scored: int = 0
+    confidence_sum: float = 0.0
+    score_counts: tuple[int, ...] = ()  # positive-class probability histogram (binary classifiers)
+    score_sums: tuple[float, ...] = ()
+    labeled_score_counts: tuple[int, ...] = ()  # labeled rows per bin of the same histogram
+    labeled_score_positives: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimation:
+    """The estimatedPerformance gate as it applies to the watched version."""
+
+    gate: deployment.EstimatedPerformance
+    metric: str
+    """accuracy or roc_auc."""
+    test_value: float | None
+    """The version's test metric; None when unavailable."""
+    unavailable: str | None = None
+    """Why the gate cannot judge this version (then it keeps the analysis Inconclusive)."""
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self.test_value is None else round(self.test_value - self.gate.max_drop, 6)
 
 
 _QUALITY = ("labeled", "correct", "abs_error_sum", "squared_error_sum")
@@ -79,6 +107,12 @@ def snapshot(stats: dict[str, Any], version: int) -> deployment.AnalysisBaseline
         compared=counters.get("agreement", {}).get("compared", 0),
         agreed=counters.get("agreement", {}).get("agreed", 0),
         **{field: counters.get("quality", {}).get(key, 0) for field, key in _QUALITY_WIRE.items()},
+        scored=counters.get("scores", {}).get("scored", 0),
+        confidence_sum=counters.get("scores", {}).get("confidenceSum", 0.0),
+        score_counts=counters.get("scores", {}).get("bins", []),
+        score_sums=counters.get("scores", {}).get("binSums", []),
+        labeled_score_counts=counters.get("scores", {}).get("labeledBins", []),
+        labeled_score_positives=counters.get("scores", {}).get("labeledPositives", []),
     )
 
 
@@ -93,8 +127,22 @@ def window(stats: dict[str, Any], version: int, baseline: deployment.AnalysisBas
         (float("inf") if bound == "+Inf" else float(bound), count - previous)
         for bound, count, previous in zip(bounds, now.buckets, before)
     )
-    since = {key: getattr(now, key) - getattr(baseline, key) for key in ("requests", "errors", "compared", "agreed", *_QUALITY)}
-    return Window(buckets=buckets, **since)
+    since = {
+        key: getattr(now, key) - getattr(baseline, key)
+        for key in ("requests", "errors", "compared", "agreed", *_QUALITY, "scored", "confidence_sum")
+    }
+    histograms = {
+        key: _difference(getattr(now, key), getattr(baseline, key))
+        for key in ("score_counts", "score_sums", "labeled_score_counts", "labeled_score_positives")
+    }
+    return Window(buckets=buckets, **histograms, **since)
+
+
+def _difference(now: list, before: list) -> tuple:
+    """Per bin ``now - before`` (a baseline without the histogram counts zeros)."""
+    if len(before) != len(now):
+        before = [0] * len(now)
+    return tuple(a - b for a, b in zip(now, before))
 
 
 def quantile_ms(buckets: tuple[tuple[float, int], ...], q: float) -> float | None:
@@ -120,11 +168,40 @@ def min_agreement(strategy: deployment.Strategy) -> float | None:
     return SHADOW_MIN_AGREEMENT if strategy.type == "Shadow" else None
 
 
-def judge(traffic: Window, thresholds: deployment.Analysis, *, min_agreement: float | None) -> deployment.AnalysisResult:
+def estimation(
+    gate: deployment.EstimatedPerformance | None,
+    *,
+    version: int,
+    task: str,
+    primary_metric: str,
+    test_metrics: dict[str, float] | None,
+) -> Estimation | None:
+    """The estimatedPerformance gate for ``version`` of a project with ``task`` and
+    ``primary_metric``, whose registry entry holds ``test_metrics`` (None: not in the registry);
+    None when the gate is not set. The metric is the gate's, else the primary metric when it is
+    accuracy or roc_auc, else accuracy."""
+    if gate is None:
+        return None
+    metric = gate.metric or (primary_metric if primary_metric in ("accuracy", "roc_auc") else "accuracy")
+    if task != "classification":
+        return Estimation(gate, metric, None, f"needs a classifier's probabilities; the project's task is {task}")
+    value = (test_metrics or {}).get(metric)
+    if value is None:
+        return Estimation(gate, metric, None, f"version {version} has no test {metric} in the registry to compare with")
+    return Estimation(gate, metric, float(value))
+
+
+def judge(
+    traffic: Window,
+    thresholds: deployment.Analysis,
+    *,
+    min_agreement: float | None,
+    estimated: Estimation | None = None,
+) -> deployment.AnalysisResult:
     """The verdict on a candidate's window: Failing when an interval is past its threshold,
     Passing when every gate's interval is within and the window holds ``minRequests`` requests,
     Inconclusive otherwise (``inconclusiveChecks`` says why). ``min_agreement`` None: no agreement
-    gate (see ``min_agreement``)."""
+    gate (see ``min_agreement``); ``estimated`` None: no estimatedPerformance gate."""
     need = max(thresholds.min_requests, 1)
     failed: list[str] = []
     pending: list[str] = [] if traffic.requests >= need else [f"{traffic.requests} of {need} requests"]
@@ -135,6 +212,9 @@ def judge(traffic: Window, thresholds: deployment.Analysis, *, min_agreement: fl
         agreement_interval = _agreement_gate(
             traffic, min_agreement, need=need, confidence=thresholds.confidence, failed=failed, pending=pending
         )
+    estimate = None
+    if estimated is not None:
+        estimate = _estimate_gate(traffic, estimated, confidence=thresholds.confidence, failed=failed, pending=pending)
     error_rate = traffic.errors / traffic.requests if traffic.requests else None
     agreement = traffic.agreed / traffic.compared if traffic.compared else None
     p99 = quantile_ms(traffic.buckets, LATENCY_QUANTILE)
@@ -152,6 +232,7 @@ def judge(traffic: Window, thresholds: deployment.Analysis, *, min_agreement: fl
         verdict="Failing" if failed else ("Inconclusive" if pending else "Passing"),
         failed_checks=failed,
         inconclusive_checks=[] if failed else pending,
+        estimated_performance=estimate,
     )
 
 
@@ -207,6 +288,100 @@ def _agreement_gate(
     elif not (lower >= limit or (k == n and limit == 1)):
         pending.append(f"agreement {k / n:.3g} undecided against minAgreement {limit:g} {figures}")
     return interval
+
+
+def _estimate_gate(
+    traffic: Window, target: Estimation, *, confidence: float, failed: list[str], pending: list[str]
+) -> deployment.PerformanceEstimate:
+    """The estimatedPerformance gate: the real metric once ``minSamples`` labeled predictions are
+    in the window, else the CBPE estimate over ``minSamples`` scored ones, each judged on its
+    interval against the test value minus ``maxDrop``. The estimate is shown from the first
+    scored prediction."""
+    metric, need, threshold = target.metric, target.gate.min_samples, target.threshold
+    figures = deployment.PerformanceEstimate(
+        metric=metric, samples=traffic.scored, test_value=target.test_value, threshold=threshold, labeled=traffic.labeled
+    )
+    if target.unavailable is not None or threshold is None:
+        pending.append(f"estimatedPerformance: {target.unavailable}")
+        return figures
+    if metric == "accuracy":
+        value = cbpe.expected_accuracy(traffic.scored, traffic.confidence_sum)
+        interval = cbpe.accuracy_interval(traffic.scored, traffic.confidence_sum, confidence=confidence)
+        rows = traffic.scored
+    else:
+        rows = sum(traffic.score_counts)
+        value = cbpe.expected_roc_auc(traffic.score_counts, traffic.score_sums)
+        positives, negatives = cbpe.expected_counts(traffic.score_counts, traffic.score_sums)
+        interval = None if value is None else cbpe.roc_auc_interval(value, positives, negatives, confidence=confidence)
+    if value is not None:
+        figures = figures.model_copy(update={"estimate": round(value, 4), "interval": _rounded(interval)})
+    level = _level(confidence)
+    against = f"{threshold:.4g} (test {metric} {target.test_value:.4g} - maxDrop {target.gate.max_drop:g})"
+    labeled = _labeled(traffic, metric, confidence=confidence)
+    if metric == "roc_auc":
+        figures = figures.model_copy(update={"labeled": sum(traffic.labeled_score_counts)})
+    if labeled is not None and figures.labeled >= need:
+        realised, labeled_interval, detail = labeled
+        figures = figures.model_copy(update={"realised": round(realised, 4), "interval": _rounded(labeled_interval)})
+        what = f"labeled {metric} {realised:.3g}"
+        _place(
+            labeled_interval,
+            threshold,
+            what,
+            against,
+            f"({detail}; {level} interval {_span(labeled_interval)})",
+            failed=failed,
+            pending=pending,
+        )
+        return figures
+    if traffic.scored < need:
+        pending.append(f"{traffic.scored} of {need} scored predictions for estimatedPerformance")
+    elif rows < need:  # roc_auc only: most rows had more than two classes
+        pending.append(
+            f"estimatedPerformance: roc_auc needs a binary classifier's probabilities; {rows} of the "
+            f"{traffic.scored} scored predictions had two classes (use metric: accuracy)"
+        )
+    elif interval is None:
+        pending.append(f"estimatedPerformance: the scores of {rows} predictions imply a single class; no roc_auc")
+    else:
+        detail = f"(CBPE on {rows} predictions; {level} interval {_span(interval)})"
+        _place(interval, threshold, f"estimated {metric} {value:.3g}", against, detail, failed=failed, pending=pending)
+    return figures
+
+
+def _labeled(traffic: Window, metric: str, *, confidence: float) -> tuple[float, tuple[float, float], str] | None:
+    """(the real metric, its interval, the sample behind it) of the window's labeled predictions;
+    None without a figure (no label; roc_auc: one class only)."""
+    if metric == "accuracy":
+        if traffic.labeled <= 0:
+            return None
+        interval = intervals.wilson(traffic.correct, traffic.labeled, confidence=confidence)
+        return traffic.correct / traffic.labeled, interval, f"{traffic.correct} of {traffic.labeled} labeled predictions"
+    realised = cbpe.realised_roc_auc(traffic.labeled_score_counts, traffic.labeled_score_positives)
+    if realised is None:
+        return None
+    rows, positives = sum(traffic.labeled_score_counts), sum(traffic.labeled_score_positives)
+    interval = cbpe.roc_auc_interval(realised, positives, rows - positives, confidence=confidence)
+    if interval is None:
+        return None
+    return realised, interval, f"{positives} positives in {rows} labeled predictions"
+
+
+def _place(
+    interval: tuple[float, float],
+    threshold: float,
+    what: str,
+    against: str,
+    detail: str,
+    *,
+    failed: list[str],
+    pending: list[str],
+) -> None:
+    """Failing when the whole interval lies below ``threshold``, undecided when it holds it."""
+    if interval[1] < threshold:
+        failed.append(f"{what} < {against} {detail}")
+    elif interval[0] < threshold:
+        pending.append(f"{what} undecided against {against} {detail}")
 
 
 def _rounded(interval: tuple[float, float] | None) -> list[float] | None:

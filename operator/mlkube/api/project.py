@@ -70,12 +70,26 @@ class Problem(base.ApiModel):
     """Feature columns."""
     primary_metric: base.Metric
     """The metric that decides which model is better."""
+    text_columns: list[str] = pydantic.Field([], max_length=20)
+    """Free-text feature columns: each is turned into TF-IDF word and character n-grams (a bounded
+    vocabulary) inside the fitted pipeline, so the served model takes the raw text."""
 
     @pydantic.model_validator(mode="after")
     def _metric_fits_task(self) -> Problem:
         allowed = base.CLASSIFICATION_METRICS if self.task == "classification" else base.REGRESSION_METRICS
         if self.primary_metric not in allowed:
             raise ValueError(f"primaryMetric: {self.primary_metric} is not a {self.task} metric; use one of {', '.join(allowed)}")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _text_columns_are_features(self) -> Problem:
+        if self.target in self.text_columns:
+            raise ValueError(f"textColumns: {self.target!r} is the target; list only feature columns")
+        if len(set(self.text_columns)) < len(self.text_columns):
+            raise ValueError("textColumns: a column is listed twice; list each text column once")
+        excluded = [c for c in self.text_columns if c in self.features.exclude]
+        if excluded:
+            raise ValueError(f"textColumns: {', '.join(excluded)} is also in features.exclude; a text column must be a feature")
         return self
 
     model_config = pydantic.ConfigDict(
@@ -85,7 +99,12 @@ class Problem(base.ApiModel):
                     "rule": _METRIC_FITS_TASK,
                     "message": "primaryMetric must be a metric of the task",
                     "fieldPath": ".primaryMetric",
-                }
+                },
+                {
+                    "rule": "!has(self.textColumns) || !(self.target in self.textColumns)",
+                    "message": "textColumns must not name the target",
+                    "fieldPath": ".textColumns",
+                },
             ]
         }
     )

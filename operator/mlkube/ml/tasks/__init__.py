@@ -1,0 +1,1 @@
+"""Task- and feature-specific ML beyond tabular classification and regression (one module each)."""

@@ -21,6 +21,8 @@ AlgorithmName = Literal[
     "hist_gradient_boosting",
     "knn",
     "svm",
+    "lightgbm",  # LightGBM (CPU wheel), early stopping on a validation share of the training rows
+    "xgboost",  # XGBoost (xgboost-cpu wheel), likewise
 ]
 
 

@@ -33,6 +33,7 @@ from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
 from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
+from mlkube.ml.tasks import text
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
@@ -79,14 +80,24 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
         )
     data_spec, explain = request.data_drift, request.explainability
     categorical = [f["name"] for f in schema if f["type"] in ("categorical", "boolean")]
+    # Text columns are compared through their length, out-of-vocabulary share and words (text.drift_frames).
+    texts = [f["name"] for f in schema if f["type"] == "text"]
+    importance = card.get("featureImportance") if explain.enabled else None
+    compared, window = text.drift_frames(reference[features], current[features], text_columns=texts)
     detector = drift.DriftDetector(
         method=data_spec.method,
         threshold=data_spec.threshold,
         dataset_share=data_spec.dataset_share,
         categorical=categorical,
-        importance=card.get("featureImportance") if explain.enabled else None,
-    ).fit(reference[features])
-    result = detector.score(current[features])
+        importance=text.drift_importance(importance, texts),
+    ).fit(compared)
+    result = detector.score(window)
+    plotted, plotted_window = dict(compared.items()), dict(window.items())
+    for name in texts:
+        terms, plotted[text.terms_column(name)], plotted_window[text.terms_column(name)] = text.term_drift(
+            reference[name], current[name], importance=None if importance is None else importance.get(name, 0.0)
+        )
+        result = text.with_features(result, [terms])
     prediction_spec = request.prediction_drift
     is_classifier = card["problem"]["task"] == "classification"
     prediction = drift.prediction_drift(
@@ -101,8 +112,8 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     status = result.to_status(explain.top_k, prediction=prediction, performance=performance)
     page = report.render(
         result,
-        reference=reference[features],
-        current=current[features],
+        reference=plotted,
+        current=plotted_window,
         title=_title(request, card),
         subtitle=_reference_note(card),
         performance=performance,

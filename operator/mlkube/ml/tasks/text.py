@@ -42,6 +42,7 @@ MAX_WORD_TERMS = 20_000
 MAX_CHAR_TERMS = 20_000
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (3, 5)
+TRANSFORM_MEMO_TEXTS = 20_000
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 # Explanations: at most this many distinct words of a text are occluded, the most frequent first.
 MAX_EXPLAINED_TERMS = 60
@@ -85,7 +86,23 @@ class TextVectorizer(base.TransformerMixin, base.BaseEstimator):
     def transform(self, X):
         validation.check_is_fitted(self)
         texts = _texts(X)
-        return sparse.hstack([self.words_.transform(texts), self.chars_.transform(texts)], format="csr")
+        # Rows are memoised per distinct text: a run scores the same texts again and again (metrics,
+        # plots, the overfitting check, permutation importance's shuffled copies, the reference), and
+        # character n-grams are most of a text model's cost. The memo is not part of the fitted state:
+        # it is never pickled, and it is emptied when it would exceed TRANSFORM_MEMO_TEXTS.
+        memo = self.__dict__.setdefault("_memo", {})
+        unseen = [t for t in dict.fromkeys(texts) if t not in memo]
+        if unseen:
+            fresh = sparse.hstack([self.words_.transform(unseen), self.chars_.transform(unseen)], format="csr")
+            if len(memo) + len(unseen) > TRANSFORM_MEMO_TEXTS:
+                memo.clear()
+            memo.update(zip(unseen, fresh))
+        return sparse.vstack([memo[t] for t in texts], format="csr")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_memo", None)
+        return state
 
     def get_feature_names_out(self, input_features=None):
         words = [f"word:{t}" for t in self.words_.get_feature_names_out()]

@@ -147,6 +147,12 @@ def candidates(specs: list[training.Algorithm], task: str) -> list[Candidate]:
             cls().set_params(**{k: None for k in spec.params})  # scikit-learn's own message for unknown names
         except ValueError as e:
             raise errors.InvalidSpec(f"{field}.params: {e}") from e
+        unknown = sorted(set(spec.params) - set(cls().get_params()))
+        if unknown:  # LightGBM and XGBoost take any keyword and only warn when fitting
+            raise errors.InvalidSpec(
+                f"{field}.params: {', '.join(unknown)} is not a parameter of {spec.name}; "
+                f"valid parameters are: {', '.join(sorted(cls().get_params()))}"
+            )
         merged = {**REGISTRY[spec.name].default_space, **spec.params}
         found.append(Candidate(spec.name, space.parse(merged, field=f"{field}.params"), field))
     return found

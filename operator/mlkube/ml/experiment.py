@@ -251,6 +251,7 @@ def run(
             categorical=columns.categorical,
             seed=pre.split.seed,
             traffic=_servable(labeled, processing.non_nullable(pre, columns)) if spec.include_feedback else None,
+            text=columns.text,
         ),
         notes=notes,
         seconds=seconds,

@@ -96,7 +96,7 @@ def test_lightgbm_and_xgboost_versions_are_tuned_served_and_rolled_out(cluster, 
             return status.get("stableVersion") == second and status.get("phase") == "Healthy"
 
         try:
-            wait_for(promoted, 180, f"the canary of version {second} (xgboost) to be promoted", interval=1)
+            wait_for(promoted, 240, f"the canary of version {second} (xgboost) to be promoted", interval=1)
         except AssertionError as timeout:
             raise AssertionError(f"{timeout}: {cluster.status('mdep', 'credit', namespace)}") from None
     assert {str(first), str(second)} <= answered, answered  # both libraries answered live requests

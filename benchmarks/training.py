@@ -17,8 +17,13 @@ In one process run, on scikit-learn's bundled digits data (1,797 images, 64 pixe
    data bias, group metrics on the test split, 200 bootstrap resamples) versus without (the column
    is in the data and out of the features in both), CPU time without load (the run is one
    process, so on an idle machine this is its wall time), best of the rounds (target: at most 1.10).
+4. text overhead: sentiment on 2,000 real reviews (tests/data/reviews, a free-text column in
+   `problem.textColumns`): the trainer against bare scikit-learn doing the same fits with the same
+   TF-IDF (word and character n-grams, `mlkube.ml.tasks.text` settings) and logistic regression
+   points on the same partitions and folds, plus the final fit and the validation/test scoring;
+   CPU time without load, best of the rounds (target: at most 1.10).
 
-4. forecast overhead: the trainer on a forecasting project (tests/data/seatbelts: two monthly
+5. forecast overhead: the trainer on a forecasting project (tests/data/seatbelts: two monthly
    series, horizon 12, the seasonal-naive baseline and ridge over three alphas, 3 expanding-window
    folds) against the same work done bare with pandas and scikit-learn: lag, rolling and calendar
    features by `shift`/`rolling`, the same ridge pipeline, the same folds, recursive forecasts of
@@ -26,7 +31,7 @@ In one process run, on scikit-learn's bundled digits data (1,797 images, 64 pixe
    without load, best of the rounds (target: at most 1.10).
 
 Prints the figures and ends with one line
-`RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=... forecast_overhead=...`.
+`RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=... forecast_overhead=... text_overhead=...`.
 Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8] [--rounds 2]`.
 """
 
@@ -37,15 +42,19 @@ import concurrent.futures
 import itertools
 import multiprocessing
 import os
+import pathlib
 import tempfile
 import time
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn import base, compose, datasets, ensemble, impute, linear_model, metrics, pipeline, preprocessing
+from sklearn.feature_extraction import text as sklearn_text
 
 from mlkube.api import trainer as trainer_api
 from mlkube.ml import data, experiment, split
+from mlkube.ml.tasks import text
 
 # 12 grid points, 3 folds: 36 fits plus the final one, a search of the size the API's default (20 trials) suggests.
 DEPTHS = [6, 10, 14, None]
@@ -164,6 +173,78 @@ def bare_pool_seconds(snapshot: data.Snapshot, spec: trainer_api.TrainerInput, d
         list(pool.map(_cv_fit, depths))
         parallel = time.perf_counter() - started
     return sequential, parallel
+
+
+REVIEWS = pathlib.Path(__file__).parents[1] / "tests" / "data" / "reviews" / "fine_foods_2000.csv"
+TEXT_C = [0.5, 2.0, 8.0, 32.0]  # logistic regression points of the text comparison, 3-fold CV each
+
+
+def text_input(output_uri: str) -> trainer_api.TrainerInput:
+    return trainer_api.TrainerInput.model_validate(
+        {
+            "project": {
+                "name": "reviews",
+                "namespace": "bench",
+                "goal": {"description": "find unhappy customers", "type": "Growth"},
+                "problem": {
+                    "task": "classification",
+                    "target": "score",
+                    "positiveClass": "great",
+                    "primaryMetric": "roc_auc",
+                    "features": {"include": ["review"]},
+                    "textColumns": ["review"],
+                },
+            },
+            "trainingJob": {"name": "bench", "namespace": "bench", "uid": "bench"},
+            "data": {"uri": REVIEWS.as_uri()},
+            "preprocessing": {"dropDuplicates": False},
+            "algorithms": [{"name": "logistic_regression", "params": {"C": TEXT_C}}],
+            "tuning": {"strategy": "grid", "maxTrials": len(TEXT_C), "cvFolds": 3, "earlyStopping": False},
+            "output": {"uri": output_uri},
+        }
+    )
+
+
+class _Tfidf(base.TransformerMixin, base.BaseEstimator):
+    """Word and character TF-IDF of one text column, as a user would write it with scikit-learn."""
+
+    def fit(self, X, y=None):
+        texts = X["review"].fillna("").tolist()
+        self.words_ = sklearn_text.TfidfVectorizer(
+            ngram_range=text.WORD_NGRAMS, max_features=text.MAX_WORD_TERMS, sublinear_tf=True, dtype=np.float32
+        ).fit(texts)
+        self.chars_ = sklearn_text.TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=text.CHAR_NGRAMS,
+            max_features=text.MAX_CHAR_TERMS,
+            sublinear_tf=True,
+            dtype=np.float32,
+        ).fit(texts)
+        return self
+
+    def transform(self, X):
+        texts = X["review"].fillna("").tolist()
+        return sparse.hstack([self.words_.transform(texts), self.chars_.transform(texts)], format="csr")
+
+
+def bare_text(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> None:
+    """The text run's fits in plain scikit-learn: CV of every C, final fit, validation and test scoring."""
+    parts = split.partition(snapshot.table, target="score", task="classification", spec=spec.preprocessing.split)
+    X, y = parts.train[["review"]], parts.train["score"]
+    folds = split.folds(y, task="classification", spec=spec.preprocessing.split, cv_folds=spec.tuning.cv_folds)
+    model = pipeline.Pipeline([("features", _Tfidf()), ("model", linear_model.LogisticRegression(max_iter=1000))])
+    best, best_score = None, -np.inf
+    for c in TEXT_C:
+        scores = []
+        for train, held_out in folds:
+            fitted = base.clone(model).set_params(model__C=c).fit(X.iloc[train], y.iloc[train])
+            scores.append(metrics.roc_auc_score(y.iloc[held_out] == "great", fitted.predict_proba(X.iloc[held_out])[:, 0]))
+        if np.mean(scores) > best_score:
+            best, best_score = c, np.mean(scores)
+    final = base.clone(model).set_params(model__C=best).fit(X, y)
+    for part in (parts.validation, parts.test):
+        metrics.roc_auc_score(part["score"] == "great", final.predict_proba(part[["review"]])[:, 0])
+        metrics.accuracy_score(part["score"], final.predict(part[["review"]]))
 
 
 SEATBELTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "seatbelts", "seatbelts.csv")
@@ -377,7 +458,6 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f}"
         )
         print(f"  machine ceiling: bare scikit-learn fits of the same trials, 2 processes vs 1: {ceiling:.2f}x")
-
         forecast_spec = forecast_input(f"file://{os.path.abspath(SEATBELTS)}", f"file://{work}/forecast/")
         trainer_run(forecast_spec)  # first calls
         bare_forecast_cpu, forecast_cpu = [], []
@@ -392,9 +472,23 @@ def main() -> None:
             f"{forecast_overhead:.3f}x; test mape {forecast_outcome.metrics['test']['mape']:.4f} "
             f"(seasonal naive {forecast_outcome.metrics['test']['baseline_mape']:.4f})"
         )
+        text_spec = text_input(f"file://{work}/text/")
+        text_snapshot = data.load(text_spec.data)
+        bare_text_runs, text_runs = [], []
+        for _ in range(args.rounds):
+            bare_text_runs.append(timed(bare_text, text_spec, text_snapshot)[2])
+            text_outcome, _, cpu = timed(trainer_run, text_spec)
+            text_runs.append(cpu - text_outcome.seconds["load"])
+        text_overhead = min(text_runs) / min(bare_text_runs)
+        print(
+            f"text: {text_snapshot.rows} reviews, TF-IDF words {text.WORD_NGRAMS} + characters {text.CHAR_NGRAMS}, "
+            f"logistic regression C in {TEXT_C}, 3-fold CV; bare scikit-learn {min(bare_text_runs):.2f} CPU s, "
+            f"mlkube trainer without load {min(text_runs):.2f} CPU s: overhead {text_overhead:.3f}x, best of {args.rounds}; "
+            f"test roc_auc {text_outcome.metrics['test']['roc_auc']:.4f}"
+        )
     print(
         f"RESULT overhead_ratio={ratio:.3f} parallel_speedup={speedup:.2f} load_s={load_s:.3f} "
-        f"fairness_overhead={fairness_overhead:.3f} forecast_overhead={forecast_overhead:.3f}"
+        f"fairness_overhead={fairness_overhead:.3f} forecast_overhead={forecast_overhead:.3f} text_overhead={text_overhead:.3f}"
     )
 
 

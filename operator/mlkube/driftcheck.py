@@ -34,7 +34,7 @@ from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
 from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
-from mlkube.ml.tasks import anomaly, forecasting
+from mlkube.ml.tasks import anomaly, forecasting, text
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
@@ -85,15 +85,27 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     # A forecast's time is new by definition: it is no feature whose distribution can drift.
     features = [f["name"] for f in schema if f.get("role") != "time"]
     categorical = [f["name"] for f in schema if f["type"] in ("categorical", "boolean")]
+    # Text columns are compared through their length, out-of-vocabulary share and words (text.drift_frames).
+    texts = [f["name"] for f in schema if f["type"] == "text"]
+    importance = card.get("featureImportance") if explain.enabled else None
+    plotted: dict = {}
+    plotted_window: dict = {}
     if features:
+        compared, window = text.drift_frames(reference[features], current[features], text_columns=texts)
         detector = drift.DriftDetector(
             method=data_spec.method,
             threshold=data_spec.threshold,
             dataset_share=data_spec.dataset_share,
             categorical=categorical,
-            importance=card.get("featureImportance") if explain.enabled else None,
-        ).fit(reference[features])
-        result = detector.score(current[features])
+            importance=text.drift_importance(importance, texts),
+        ).fit(compared)
+        result = detector.score(window)
+        plotted, plotted_window = dict(compared.items()), dict(window.items())
+        for name in texts:
+            terms, plotted[text.terms_column(name)], plotted_window[text.terms_column(name)] = text.term_drift(
+                reference[name], current[name], importance=None if importance is None else importance.get(name, 0.0)
+            )
+            result = text.with_features(result, [terms])
     else:  # a single series without known-ahead features: concept drift only
         result = drift.DriftResult((), 0.0, False, data_spec.dataset_share, len(reference), samples)
     prediction_spec = request.prediction_drift
@@ -117,8 +129,8 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     status = result.to_status(explain.top_k, prediction=prediction, performance=performance)
     page = report.render(
         result,
-        reference=reference[features],
-        current=current[features],
+        reference=plotted,
+        current=plotted_window,
         title=_title(request, card),
         subtitle=_reference_note(card),
         performance=performance,

@@ -190,6 +190,9 @@ class Problem(base.ApiModel):
     chosen on the validation labels when target is set, else 0.05)."""
     clusters: Clusters | None = None
     """clustering: k is chosen within this range by primaryMetric (default 2..8)."""
+    text_columns: list[str] = pydantic.Field([], max_length=20)
+    """Free-text feature columns: each is turned into TF-IDF word and character n-grams (a bounded
+    vocabulary) inside the fitted pipeline, so the served model takes the raw text."""
 
     @pydantic.model_validator(mode="after")
     def _metric_fits_task(self) -> Problem:
@@ -201,6 +204,17 @@ class Problem(base.ApiModel):
             raise ValueError(f"{broken.field}: {broken.message}")
         return self
 
+    @pydantic.model_validator(mode="after")
+    def _text_columns_are_features(self) -> Problem:
+        if self.target in self.text_columns:
+            raise ValueError(f"textColumns: {self.target!r} is the target; list only feature columns")
+        if len(set(self.text_columns)) < len(self.text_columns):
+            raise ValueError("textColumns: a column is listed twice; list each text column once")
+        excluded = [c for c in self.text_columns if c in self.features.exclude]
+        if excluded:
+            raise ValueError(f"textColumns: {', '.join(excluded)} is also in features.exclude; a text column must be a feature")
+        return self
+
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -210,6 +224,11 @@ class Problem(base.ApiModel):
                     "fieldPath": ".primaryMetric",
                 },
                 *({"rule": r.cel, "message": r.message, "fieldPath": f".{r.field}"} for r in _FRAMING_RULES),
+                {
+                    "rule": "!has(self.textColumns) || !has(self.target) || !(self.target in self.textColumns)",
+                    "message": "textColumns must not name the target",
+                    "fieldPath": ".textColumns",
+                },
             ]
         }
     )

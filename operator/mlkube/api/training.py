@@ -30,6 +30,8 @@ AlgorithmName = Literal[
     "kmeans",
     "gaussian_mixture",
     "agglomerative",
+    "lightgbm",  # LightGBM (CPU wheel), early stopping on a validation share of the training rows
+    "xgboost",  # XGBoost (xgboost-cpu wheel), likewise
 ]
 
 

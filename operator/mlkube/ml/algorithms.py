@@ -15,7 +15,7 @@ from typing import Any
 from sklearn import calibration, ensemble, linear_model, neighbors, svm
 
 from mlkube.api import training
-from mlkube.ml import errors, space
+from mlkube.ml import boosting, errors, space
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Entry:
     defaults: dict[str, Any]
     default_space: dict[str, Any]
     calibrated: bool = False  # the classifier has no predict_proba of its own: wrap it in a calibrator
+    default: bool = True  # a candidate when the spec lists no algorithms
 
 
 REGISTRY: dict[str, Entry] = {
@@ -71,6 +72,35 @@ REGISTRY: dict[str, Entry] = {
     # replacement, CalibratedClassifierCV(SVC(), ensemble=False), gives the predict_proba that
     # roc_auc, log_loss and served probabilities need. It makes SVC the slowest candidate.
     "svm": Entry(svm.SVC, svm.SVR, {}, {"C": {"loguniform": [0.01, 100.0]}, "gamma": ["scale", "auto"]}, calibrated=True),
+    # The gradient boosting libraries users expect. n_estimators is a ceiling: each fit stops early
+    # on a validation share of its rows (see boosting). Tuned when named in `algorithms`; not
+    # default candidates, so that runs without a list search what they searched before.
+    "lightgbm": Entry(
+        boosting.LightGBMClassifier,
+        boosting.LightGBMRegressor,
+        {"n_estimators": 500, "n_jobs": 1, "verbose": -1},
+        {
+            "learning_rate": {"loguniform": [0.01, 0.3]},
+            "num_leaves": {"int": [8, 64]},
+            "min_child_samples": {"int": [5, 50]},
+            "colsample_bytree": {"uniform": [0.5, 1.0]},
+            "reg_lambda": {"loguniform": [0.001, 10.0]},
+        },
+        default=False,
+    ),
+    "xgboost": Entry(
+        boosting.XGBoostClassifier,
+        boosting.XGBoostRegressor,
+        {"n_estimators": 500, "n_jobs": 1, "tree_method": "hist", "verbosity": 0},
+        {
+            "learning_rate": {"loguniform": [0.01, 0.3]},
+            "max_depth": {"int": [2, 8]},
+            "min_child_weight": {"loguniform": [0.5, 10.0]},
+            "subsample": {"uniform": [0.5, 1.0]},
+            "colsample_bytree": {"uniform": [0.5, 1.0]},
+        },
+        default=False,
+    ),
 }
 
 
@@ -89,6 +119,11 @@ def names_for(task: str) -> list[str]:
     return [name for name, entry in REGISTRY.items() if getattr(entry, attribute) is not None]
 
 
+def default_names_for(task: str) -> list[str]:
+    """The candidates of a run whose spec lists no algorithms."""
+    return [name for name in names_for(task) if REGISTRY[name].default]
+
+
 def estimator_class(name: str, task: str) -> type:
     entry = REGISTRY[name]
     cls = entry.classifier if task == "classification" else entry.regressor
@@ -103,7 +138,7 @@ def estimator_class(name: str, task: str) -> type:
 def candidates(specs: list[training.Algorithm], task: str) -> list[Candidate]:
     """The run's candidates: the spec's algorithms (or every one for the task) with merged spaces."""
     if not specs:
-        specs = [training.Algorithm(name=name) for name in names_for(task)]
+        specs = [training.Algorithm(name=name) for name in default_names_for(task)]
     found = []
     for index, spec in enumerate(specs):
         field = f"algorithms[{index}]"
@@ -112,6 +147,12 @@ def candidates(specs: list[training.Algorithm], task: str) -> list[Candidate]:
             cls().set_params(**{k: None for k in spec.params})  # scikit-learn's own message for unknown names
         except ValueError as e:
             raise errors.InvalidSpec(f"{field}.params: {e}") from e
+        unknown = sorted(set(spec.params) - set(cls().get_params()))
+        if unknown:  # LightGBM and XGBoost take any keyword and only warn when fitting
+            raise errors.InvalidSpec(
+                f"{field}.params: {', '.join(unknown)} is not a parameter of {spec.name}; "
+                f"valid parameters are: {', '.join(sorted(cls().get_params()))}"
+            )
         merged = {**REGISTRY[spec.name].default_space, **spec.params}
         found.append(Candidate(spec.name, space.parse(merged, field=f"{field}.params"), field))
     return found

@@ -62,6 +62,7 @@ def build(spec: trainer_api.TrainerInput, outcome: experiment.Outcome, *, diagno
                 "numeric": outcome.columns.numeric,
                 "categorical": outcome.columns.categorical,
                 "binned": outcome.columns.binned,
+                **({"text": outcome.columns.text} if outcome.columns.text else {}),
             },
             "rows": outcome.rows,
             "steps": [name for name, _ in model.steps],

@@ -46,6 +46,7 @@ from mlkube.ml import (
     traffic,
     tuning,
 )
+from mlkube.ml.tasks import text
 
 # Validation worse than training by more than this share of the training score flags overfitting.
 OVERFITTING_GAP = 0.10
@@ -136,6 +137,7 @@ def run(
         )
     sensitive = list(fair.sensitive_features) if fair is not None else []
     features = data.feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
+    text.check(snapshot.table, problem, pre, features, uri=snapshot.uri)
     loaded_rows = snapshot.rows
     # Clients send the sensitive features with each request when the model needs them (or to watch bias drift).
     captured = [*features, *(c for c in sensitive if c not in features)]
@@ -147,8 +149,8 @@ def run(
         snapshot = data.with_feedback(
             snapshot, labeled.iloc[: len(labeled) - (0 if recent is None else len(recent))], target=problem.target
         )
-    columns = processing.columns_of(snapshot.table, features, pre)
-    candidates = algorithms.candidates(spec.algorithms, problem.task)
+    columns = processing.columns_of(snapshot.table, features, pre, text_columns=problem.text_columns)
+    candidates = algorithms.candidates(text.default_algorithms(spec.algorithms, problem), problem.task)
     table = processing.prepare(snapshot.table, problem, pre, columns)
     parts = split.partition(table, target=problem.target, task=problem.task, spec=pre.split)
     X_train, y_train = parts.train[features], parts.train[problem.target]
@@ -230,7 +232,9 @@ def run(
         snapshot=snapshot,
         profile=profile.of(snapshot.table),
         columns=columns,
-        schema=_schema(parts.train, inputs, non_nullable=processing.non_nullable(pre, columns), model=model),
+        schema=text.schema(
+            _schema(parts.train, inputs, non_nullable=processing.non_nullable(pre, columns), model=model), problem.text_columns
+        ),
         rows={
             "loaded": loaded_rows,
             "feedback": snapshot.rows - loaded_rows,
@@ -263,6 +267,7 @@ def run(
             categorical=columns.categorical,
             seed=pre.split.seed,
             traffic=_servable(labeled, processing.non_nullable(pre, columns)) if spec.include_feedback else None,
+            text=columns.text,
         ),
         notes=notes,
         seconds=seconds,

@@ -25,6 +25,7 @@ from sklearn import compose, feature_selection, impute, pipeline, preprocessing
 
 from mlkube.api import project, training
 from mlkube.ml import errors, profile, transformers
+from mlkube.ml.tasks import text
 
 DEFAULT_NUMERIC_FILL = 0.0
 DEFAULT_CATEGORICAL_FILL = "missing"
@@ -37,15 +38,18 @@ class Columns:
     numeric: list[str]
     categorical: list[str]  # categorical and boolean
     binned: list[str]
+    text: list[str] = dataclasses.field(default_factory=list)  # free text: TF-IDF (problem.textColumns)
 
 
-def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preprocessing) -> Columns:
+def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preprocessing, *, text_columns=()) -> Columns:
     binned = [b.column for b in spec.bins]
-    kinds = {c: profile.feature_type(table[c]) for c in features}
+    texts = [c for c in features if c in set(text_columns)]
+    kinds = {c: profile.feature_type(table[c]) for c in features if c not in texts}
     return Columns(
-        numeric=[c for c in features if kinds[c] == "numeric" and c not in binned],
-        categorical=[c for c in features if kinds[c] in ("categorical", "boolean")],
-        binned=[c for c in features if c in binned],
+        numeric=[c for c in kinds if kinds[c] == "numeric" and c not in binned],
+        categorical=[c for c in kinds if kinds[c] in ("categorical", "boolean")],
+        binned=[c for c in kinds if c in binned],
+        text=texts,
     )
 
 
@@ -169,7 +173,13 @@ def column_transformer(spec: training.Preprocessing, columns: Columns, *, task: 
             steps.append(impute.SimpleImputer(strategy=spec.impute.categorical, fill_value=fill))
         steps.append(_encoder(spec.encode, task=task))
         branches.append(("categorical", _steps(steps), columns.categorical))
-    return compose.ColumnTransformer(branches, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+    for column in columns.text:
+        branches.append((f"text_{column}", text.TextVectorizer(), [column]))
+    # TF-IDF features stay sparse (tens of thousands of columns, mostly zeros); the rest is dense.
+    sparse_threshold = 1.0 if columns.text else 0.0
+    return compose.ColumnTransformer(
+        branches, remainder="drop", sparse_threshold=sparse_threshold, verbose_feature_names_out=False
+    )
 
 
 _SCALERS = {

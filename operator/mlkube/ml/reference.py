@@ -72,6 +72,7 @@ def of(
     categorical: Iterable[str] = (),
     seed: int,
     traffic: pd.DataFrame | None = None,
+    text: Iterable[str] = (),
 ) -> Reference:
     """The reference of the version ``model`` trained on ``train`` (the training partition).
 
@@ -89,8 +90,13 @@ def of(
     if len(traffic) < MIN_TRAFFIC_ROWS:
         why = f"; only {len(traffic)} labelled requests joined it, too few to describe the traffic (at least {MIN_TRAFFIC_ROWS})"
         return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)
+    # Free text is left out of the regime tests: every text would be a category of its own.
+    tested = [f for f in features if f not in set(text)]
+    if not tested:
+        why = "; its features are free text, which the search for a newer regime of the traffic does not compare"
+        return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)
     try:
-        recent = regime(traffic, features=features, categorical=categorical, train=sample)
+        recent = regime(traffic, features=tested, categorical=categorical, train=sample)
     except errors.DataError as e:  # a reference is no reason to fail the run that trained the version
         why = f"; the labelled requests it was retrained on could not be compared with it ({e})"
         return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)

@@ -10,7 +10,7 @@ as SVG here. Owns presentation only: it recomputes no drift statistic and writes
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,8 @@ svg text{font:11px system-ui,sans-serif;fill:#52606d}
 def render(
     result: drift.DriftResult,
     *,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: Mapping[str, pd.Series],
+    current: Mapping[str, pd.Series],
     title: str,
     subtitle: str | None = None,
     performance_history: Sequence[tuple[str, float]] | None = None,
@@ -49,7 +49,9 @@ def render(
     prediction: drift.FeatureDrift | None = None,
     bias: monitor.BiasDriftResult | None = None,
 ) -> str:
-    """The report page. ``subtitle``: a line under the title (what the reference rows are).
+    """The report page. ``reference`` and ``current``: a column per compared feature (a DataFrame,
+    or a mapping when columns differ in length, as a text column's words do); ``subtitle``: a line
+    under the title (what the reference rows are).
     ``performance_history``: (time label, metric value) pairs, oldest first.
 
     ``prediction`` (from ``drift.prediction_drift``) adds its verdict, and its distribution when

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-KINDS = ("numeric", "categorical", "boolean")
+KINDS = ("numeric", "categorical", "boolean", "text")  # text: any string (problem.textColumns), TF-IDF in the pipeline
 _NUMBER_TYPES = (int, float)
 _NUMBER_KINDS = frozenset(_NUMBER_TYPES)
 

@@ -112,6 +112,7 @@ class VersionModel(kserve.Model):
             is_classifier=self.decider.is_classifier,
             positive_index=self.decider.positive_index,
             baseline=explain.baselines(reference, self.schema),
+            text_features=tuple(f.name for f in self.schema.features if f.kind == "text"),
         )
         if self.batching.enabled:
             self._batch_requests = BATCH_REQUESTS.labels(model_name=self.name)

@@ -123,3 +123,30 @@ def test_a_shift_within_the_newest_block_gives_a_reference_of_one_block():
 
 def test_the_regime_search_uses_at_most_twenty_blocks_of_at_least_thirty_rows():
     assert [reference.block_rows(n) for n in (30, 600, 601, 100_000)] == [30, 30, 31, 5000]
+
+
+class Constant:
+    """A model of text that always answers "yes"."""
+
+    def predict(self, table: pd.DataFrame) -> np.ndarray:
+        return np.full(len(table), "yes")
+
+
+def test_free_text_is_left_out_of_the_regime_search():
+    # A text column holds a new value in every row: compared as a category, any traffic would "differ".
+    data = rows(300, seed=0).assign(note=[f"note {i}" for i in range(300)])
+    traffic = rows(200, seed=1, start=1000).assign(note=[f"other words {i}" for i in range(200)])
+    train = pd.concat([data, traffic], ignore_index=True)
+    made = reference.of(
+        Model(train),
+        train,
+        features=[*FEATURES, "note"],
+        target="y",
+        categorical=["colour"],
+        seed=0,
+        traffic=traffic,
+        text=["note"],
+    )
+    assert made.source == reference.TRAINING and "distributed like it" in made.description
+    only_text = reference.of(Constant(), train, features=["note"], target="y", seed=0, traffic=traffic, text=["note"])
+    assert only_text.source == reference.TRAINING and "free text" in only_text.description

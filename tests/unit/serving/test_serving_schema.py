@@ -127,7 +127,7 @@ def test_numeric_category_codes_require_numbers():
     "card, message",
     [
         ({}, "featureSchema must be a list"),
-        ({"featureSchema": [{"name": "a", "type": "text"}]}, r"featureSchema\[0\] \(a\): type must be one of"),
+        ({"featureSchema": [{"name": "a", "type": "image"}]}, r"featureSchema\[0\] \(a\): type must be one of"),
         ({"featureSchema": [{"type": "numeric"}]}, r"featureSchema\[0\]: expected an object with a string 'name'"),
         ({"featureSchema": []}, "featureSchema is empty"),
     ],

@@ -1,1 +1,1 @@
-"""Problem framings beyond tabular classification and regression: one module per task."""
+"""Problem framings and feature types beyond tabular classification and regression: one module each."""

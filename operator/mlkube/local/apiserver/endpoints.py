@@ -15,7 +15,19 @@ from typing import Any
 
 from aiohttp import web
 
-from mlkube.local.apiserver import decoding, errors, logs, objects, registry, scale, storage, tables, watch
+from mlkube.local.apiserver import (
+    decoding,
+    errors,
+    execstream,
+    logs,
+    objects,
+    portforward,
+    registry,
+    scale,
+    storage,
+    tables,
+    watch,
+)
 
 logger = logging.getLogger(__name__)
 CONTINUE_EXPIRED = (
@@ -67,6 +79,11 @@ class Endpoints:
 
     async def _dispatch(self, request: web.Request, group: str, version: str, tail: str) -> web.StreamResponse:
         target = decoding.resolve(self._registry, group, version, tail.split("/"))
+        if target.subresource in ("exec", "portforward") and request.method in ("GET", "POST"):
+            pod = self._objects.get(target.rtype, target.namespace, target.name)
+            if target.subresource == "exec":
+                return await execstream.serve(request, pod, state_dir=self._state_dir)
+            return await portforward.serve(request, pod)
         verb = f"{request.method} {'item' if target.name else 'collection'}"
         handler = {
             "GET collection": self._list_or_watch,

@@ -20,6 +20,8 @@ SUBRESOURCE_VERBS = {
     "scale": ("get", "patch", "update"),
     "log": ("get",),
     "finalize": ("update",),
+    "exec": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 
 # Field selectors every resource supports; kinds add their own (upstream `GetAttrs` functions).
@@ -134,7 +136,14 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _builtin("", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENT_FIELDS),
     _builtin(
-        "", "v1", "pods", "Pod", short_names=("po",), categories=("all",), subresources=("status", "log"), extra_fields=POD_FIELDS
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        categories=("all",),
+        subresources=("status", "log", "exec", "portforward"),
+        extra_fields=POD_FIELDS,
     ),
     _builtin("", "v1", "services", "Service", short_names=("svc",), categories=("all",), subresources=("status",)),
     _builtin("", "v1", "endpoints", "Endpoints", short_names=("ep",)),

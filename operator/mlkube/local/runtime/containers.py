@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from mlkube.local.runtime import images, objects, podspec, probes, processes
+from mlkube.local.runtime import execenv, images, objects, podspec, probes, processes
 
 EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
 
@@ -56,6 +56,7 @@ class Launch:
     log_dir: pathlib.Path
     records: pathlib.Path
     owner: str
+    exec_record: pathlib.Path | None = None  # where `kubectl exec` finds env and cwd (execenv.py)
 
 
 @dataclasses.dataclass
@@ -172,6 +173,8 @@ class Container:
             self.state = outcome.terminated()
             self._on_change()
             return outcome
+        if launch.exec_record is not None:
+            execenv.write(launch.exec_record, env=launch.env, cwd=launch.cwd, pid=self.process.pid)
         self.state = {"running": {"startedAt": started_at}}
         self._on_event("Started", f"Started container {self.name}", False)
         log.info("%s: started %s (pid %d)", self._where(), " ".join(launch.argv)[:200], self.process.pid)

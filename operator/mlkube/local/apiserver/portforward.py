@@ -1,0 +1,181 @@
+"""`pods/portforward`: kubectl's port-forward tunnelled to the local process's TCP port.
+
+kubectl 1.32 upgrades to WebSocket with the subprotocol `SPDY/3.1+portforward.k8s.io` and runs
+a SPDY/3.1 session inside it (spdy.py). Each forwarded connection opens two streams carrying
+the headers `streamtype` (`error` or `data`), `port` and `requestid`; the server answers each
+with SYN_REPLY, connects the data stream to the pod's address (`status.podIP`, then
+127.0.0.1, since a process may bind either) on that port, copies bytes both ways, reports a
+failure as text on the error stream, and ends both streams with FIN. The plain SPDY upgrade
+(kubectl's fallback) is refused with a Status naming the WebSocket protocol. Must not write storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from mlkube.local.apiserver import errors, spdy
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+READ_CHUNK = 32 * 1024
+CONNECT_TIMEOUT = 5.0
+
+
+def pod_addresses(pod: dict[str, Any]) -> list[str]:
+    """Where the pod's processes listen: its loopback IP (MLKUBE_BIND_HOST), else 127.0.0.1."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running":
+        phase = status.get("phase") or "Pending"
+        raise errors.bad_request(f"unable to forward port because pod is not running. Current status={phase}")
+    addresses = [status["podIP"]] if status.get("podIP") else []
+    return addresses + ["127.0.0.1"]
+
+
+async def serve(request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
+    addresses = pod_addresses(pod)
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    if request.headers.get("Upgrade", "").lower() != "websocket" or PROTOCOL not in offered:
+        raise errors.bad_request(
+            f"the local API server forwards ports over WebSocket ({PROTOCOL}) only; "
+            "kubectl 1.31+ uses it unless KUBECTL_PORT_FORWARD_WEBSOCKETS=false"
+        )
+    ws = web.WebSocketResponse(protocols=(PROTOCOL,), autoping=True, max_msg_size=0)
+    await ws.prepare(request)
+    await _Tunnel(ws, addresses, pod["metadata"]["name"]).run()
+    return ws
+
+
+@dataclasses.dataclass
+class _Forward:
+    """One forwarded connection: its error and data streams and the TCP connection behind them."""
+
+    port: int
+    error_stream: int = 0
+    data_stream: int = 0
+    writer: asyncio.StreamWriter | None = None
+    connected: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+
+
+class _Tunnel:
+    def __init__(self, ws: web.WebSocketResponse, addresses: list[str], pod_name: str) -> None:
+        self._ws = ws
+        self._addresses = addresses
+        self._pod_name = pod_name
+        self._codec = spdy.Codec()
+        self._lock = asyncio.Lock()
+        self._forwards: dict[str, _Forward] = {}
+        self._by_stream: dict[int, _Forward] = {}
+
+    async def _send(self, frame: bytes | None = None, *, reply_to: int = 0) -> None:
+        """Send one frame; `reply_to` makes it a SYN_REPLY (encoded under the lock: header compression is stateful)."""
+        async with self._lock:
+            if reply_to:
+                frame = self._codec.syn_reply(reply_to)
+            if frame and not self._ws.closed:
+                with contextlib.suppress(ConnectionResetError):
+                    await self._ws.send_bytes(frame)
+
+    async def run(self) -> None:
+        try:
+            async for message in self._ws:
+                if message.type != WSMsgType.BINARY:
+                    continue
+                try:
+                    frames = self._codec.feed(message.data)
+                except spdy.ProtocolError as exc:
+                    logger.warning("port-forward to pod %s: %s", self._pod_name, exc)
+                    break
+                for frame in frames:
+                    if not await self._handle(frame):
+                        return
+        finally:
+            for forward in self._forwards.values():
+                if forward.task is not None:
+                    forward.task.cancel()
+                if forward.writer is not None:
+                    forward.writer.close()
+            await self._ws.close()
+
+    async def _handle(self, frame: spdy.Frame) -> bool:
+        """Act on one client frame; False ends the session (GOAWAY)."""
+        if frame.kind == spdy.SYN_STREAM:
+            await self._open(frame)
+        elif frame.kind == 0:
+            forward = self._by_stream.get(frame.stream_id)
+            if forward is not None and frame.stream_id == forward.data_stream:
+                await forward.connected.wait()
+                if forward.writer is not None and not forward.writer.is_closing():
+                    if frame.data:
+                        forward.writer.write(frame.data)
+                        with contextlib.suppress(ConnectionError):
+                            await forward.writer.drain()
+                    if frame.fin and forward.writer.can_write_eof():
+                        with contextlib.suppress(OSError):
+                            forward.writer.write_eof()
+        elif frame.kind == spdy.PING:
+            await self._send(spdy.ping(frame.value))
+        elif frame.kind == spdy.RST_STREAM:
+            forward = self._by_stream.get(frame.stream_id)
+            if forward is not None and forward.writer is not None:
+                forward.writer.close()
+        elif frame.kind == spdy.GOAWAY:
+            return False
+        return True
+
+    async def _open(self, frame: spdy.Frame) -> None:
+        headers = frame.headers
+        stream_type, request_id = headers.get("streamtype", ""), headers.get("requestid", "")
+        try:
+            port = int(headers.get("port", ""))
+        except ValueError:
+            port = 0
+        if stream_type not in ("error", "data") or not 0 < port < 65536:
+            await self._send(spdy.rst_stream(frame.stream_id, spdy.RST_PROTOCOL_ERROR))
+            return
+        forward = self._forwards.setdefault(request_id or str(frame.stream_id), _Forward(port))
+        self._by_stream[frame.stream_id] = forward
+        await self._send(reply_to=frame.stream_id)
+        if stream_type == "error":
+            forward.error_stream = frame.stream_id
+        else:
+            forward.data_stream = frame.stream_id
+            forward.task = asyncio.create_task(self._forward(forward), name=f"port-forward {self._pod_name}:{port}")
+
+    async def _connect(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        failure: OSError = OSError(f"no address for pod {self._pod_name}")
+        for address in self._addresses:
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                failure = exc if isinstance(exc, OSError) else OSError(f"connect to {address}:{port} timed out")
+        raise failure
+
+    async def _forward(self, forward: _Forward) -> None:
+        try:
+            reader, forward.writer = await self._connect(forward.port)
+        except OSError as exc:
+            forward.connected.set()
+            message = f"error forwarding port {forward.port} to pod {self._pod_name}: {exc}"
+            if forward.error_stream:
+                await self._send(spdy.data(forward.error_stream, message.encode(), fin=True))
+            await self._send(spdy.data(forward.data_stream, fin=True))
+            return
+        forward.connected.set()
+        try:
+            while chunk := await reader.read(READ_CHUNK):
+                await self._send(spdy.data(forward.data_stream, chunk))
+        except ConnectionError:
+            pass
+        finally:
+            await self._send(spdy.data(forward.data_stream, fin=True))
+            if forward.error_stream:
+                await self._send(spdy.data(forward.error_stream, fin=True))
+            forward.writer.close()

@@ -20,6 +20,7 @@ from mlkube.local.apiserver import (
     errors,
     execstream,
     logs,
+    metrics,
     objects,
     portforward,
     registry,
@@ -69,6 +70,7 @@ class Endpoints:
         self._objects = objects_
         self._watches = watches
         self._state_dir = state_dir
+        self._metrics = metrics.Metrics(store, state_dir)
 
     async def core(self, request: web.Request) -> web.StreamResponse:
         return await self._dispatch(request, "", request.match_info["version"], request.match_info["tail"])
@@ -79,6 +81,8 @@ class Endpoints:
 
     async def _dispatch(self, request: web.Request, group: str, version: str, tail: str) -> web.StreamResponse:
         target = decoding.resolve(self._registry, group, version, tail.split("/"))
+        if group == metrics.GROUP:
+            return json_response(await self._metrics.answer(request, target))
         if target.subresource in ("exec", "portforward") and request.method in ("GET", "POST"):
             pod = self._objects.get(target.rtype, target.namespace, target.name)
             if target.subresource == "exec":

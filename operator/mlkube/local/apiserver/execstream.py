@@ -64,6 +64,16 @@ def running_container(pod: dict[str, Any], container: str) -> None:
     raise errors.bad_request(f"container {container} is not running in pod {pod_name}: the process runtime has not started it")
 
 
+def channel_message(message: Any) -> bytes:
+    """A client message's bytes: binary, or text (the Python client sends str data as text frames,
+    the channel number its first character), as apimachinery's wsstream accepts both."""
+    if message.type == WSMsgType.BINARY:
+        return bytes(message.data)
+    if message.type == WSMsgType.TEXT:
+        return str(message.data).encode()
+    return b""
+
+
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
 
@@ -167,9 +177,10 @@ class _Session:
         """Client messages: stdin data, v5 close of stdin, resize (ignored: no terminal). A closed socket kills the command."""
         stdin = process.stdin
         async for message in self._ws:
-            if message.type != WSMsgType.BINARY or not message.data:
+            data = channel_message(message)
+            if not data:
                 continue
-            channel, payload = message.data[0], message.data[1:]
+            channel, payload = data[0], data[1:]
             if channel == STDIN and stdin is not None and payload:
                 with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                     stdin.write(payload)

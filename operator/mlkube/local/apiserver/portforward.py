@@ -19,11 +19,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mlkube.local.apiserver import errors, spdy
+from mlkube.local.apiserver import errors, execstream, spdy
 
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 READ_CHUNK = 32 * 1024
 CONNECT_TIMEOUT = 5.0
 
@@ -41,15 +42,115 @@ def pod_addresses(pod: dict[str, Any]) -> list[str]:
 async def serve(request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
     addresses = pod_addresses(pod)
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    if request.headers.get("Upgrade", "").lower() != "websocket" or PROTOCOL not in offered:
-        raise errors.bad_request(
-            f"the local API server forwards ports over WebSocket ({PROTOCOL}) only; "
-            "kubectl 1.31+ uses it unless KUBECTL_PORT_FORWARD_WEBSOCKETS=false"
-        )
-    ws = web.WebSocketResponse(protocols=(PROTOCOL,), autoping=True, max_msg_size=0)
-    await ws.prepare(request)
-    await _Tunnel(ws, addresses, pod["metadata"]["name"]).run()
-    return ws
+    websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+    if websocket and PROTOCOL in offered:
+        ws = web.WebSocketResponse(protocols=(PROTOCOL,), autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        await _Tunnel(ws, addresses, pod["metadata"]["name"]).run()
+        return ws
+    if websocket and CHANNEL_PROTOCOL in offered:
+        ports = _ports(request)
+        ws = web.WebSocketResponse(protocols=(CHANNEL_PROTOCOL,), autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        await _Channels(ws, addresses, pod["metadata"]["name"], ports).run()
+        return ws
+    raise errors.bad_request(
+        f"the local API server forwards ports over WebSocket ({PROTOCOL} or {CHANNEL_PROTOCOL}) only; "
+        "kubectl 1.31+ uses it unless KUBECTL_PORT_FORWARD_WEBSOCKETS=false"
+    )
+
+
+def _ports(request: web.Request) -> list[int]:
+    """The `ports` query (repeated or comma-separated), as kubelet reads it for the channel protocol."""
+    ports = []
+    for value in request.query.getall("ports", []):
+        for word in value.split(","):
+            try:
+                port = int(word)
+            except ValueError:
+                port = 0
+            if not 0 < port < 65536:
+                raise errors.bad_request(f"invalid port {word!r}: ports must be integers between 1 and 65535")
+            ports.append(port)
+    if not ports:
+        raise errors.bad_request('query parameter "ports" is required')
+    return ports
+
+
+async def _connect(addresses: list[str], port: int, pod_name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to `port` at the first of the pod's addresses that accepts it."""
+    failure: OSError = OSError(f"no address for pod {pod_name}")
+    for address in addresses:
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            failure = exc if isinstance(exc, OSError) else OSError(f"connect to {address}:{port} timed out")
+    raise failure
+
+
+class _Channels:
+    """The `v4.channel.k8s.io` port-forward (the kubernetes Python client's): per requested port `i`, data
+    channel 2i and error channel 2i+1, each opened by a frame holding the port (uint16, little-endian);
+    every port is connected at once, a failure is reported as text on its error channel, and the
+    socket closes when every forwarded connection has ended."""
+
+    def __init__(self, ws: web.WebSocketResponse, addresses: list[str], pod_name: str, ports: list[int]) -> None:
+        self._ws = ws
+        self._addresses = addresses
+        self._pod_name = pod_name
+        self._ports = ports
+        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._settled = [asyncio.Event() for _ in ports]  # connected, or failed: data sent before waits for it
+        self._lock = asyncio.Lock()
+
+    async def _send(self, channel: int, payload: bytes) -> None:
+        async with self._lock:
+            if not self._ws.closed:
+                with contextlib.suppress(ConnectionResetError):
+                    await self._ws.send_bytes(bytes([channel]) + payload)
+
+    async def run(self) -> None:
+        for index, port in enumerate(self._ports):
+            await self._send(2 * index, port.to_bytes(2, "little"))
+            await self._send(2 * index + 1, port.to_bytes(2, "little"))
+        forwards = asyncio.gather(*(self._forward(index, port) for index, port in enumerate(self._ports)))
+        reader = asyncio.create_task(self._read_client())
+        try:
+            await asyncio.wait([forwards, reader], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            forwards.cancel()
+            await asyncio.gather(reader, forwards, return_exceptions=True)
+            for writer in self._writers.values():
+                writer.close()
+            await self._ws.close()
+
+    async def _read_client(self) -> None:
+        async for message in self._ws:
+            data = execstream.channel_message(message)
+            if len(data) < 2:
+                continue
+            channel, payload = data[0], data[1:]
+            if channel % 2 or channel // 2 >= len(self._ports):
+                continue
+            await self._settled[channel // 2].wait()
+            writer = self._writers.get(channel // 2)
+            if writer is not None and not writer.is_closing():
+                writer.write(payload)
+                with contextlib.suppress(ConnectionError):
+                    await writer.drain()
+
+    async def _forward(self, index: int, port: int) -> None:
+        try:
+            reader, self._writers[index] = await _connect(self._addresses, port, self._pod_name)
+        except OSError as exc:
+            await self._send(2 * index + 1, f"error forwarding port {port} to pod {self._pod_name}: {exc}".encode())
+            return
+        finally:
+            self._settled[index].set()
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(READ_CHUNK):
+                await self._send(2 * index, chunk)
 
 
 @dataclasses.dataclass
@@ -149,18 +250,9 @@ class _Tunnel:
             forward.data_stream = frame.stream_id
             forward.task = asyncio.create_task(self._forward(forward), name=f"port-forward {self._pod_name}:{port}")
 
-    async def _connect(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        failure: OSError = OSError(f"no address for pod {self._pod_name}")
-        for address in self._addresses:
-            try:
-                return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT)
-            except (OSError, TimeoutError) as exc:
-                failure = exc if isinstance(exc, OSError) else OSError(f"connect to {address}:{port} timed out")
-        raise failure
-
     async def _forward(self, forward: _Forward) -> None:
         try:
-            reader, forward.writer = await self._connect(forward.port)
+            reader, forward.writer = await _connect(self._addresses, forward.port, self._pod_name)
         except OSError as exc:
             forward.connected.set()
             message = f"error forwarding port {forward.port} to pod {self._pod_name}: {exc}"

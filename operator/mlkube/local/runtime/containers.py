@@ -321,7 +321,7 @@ def launch_for(
     for field in ("command", "args"):
         if container.get(field) is not None:
             expanded[field] = [podspec.expand(word, env) for word in container[field]]
-    argv = images.argv(expanded)
+    argv = _in_volumes(images.argv(expanded), container, root)
     working_dir = container.get("workingDir")
     cwd = containerpath_under(root, working_dir) if working_dir else root
     cwd.mkdir(parents=True, exist_ok=True)
@@ -334,6 +334,17 @@ def launch_for(
         records=records,
         owner=f"{pod['metadata'].get('uid')}/{container['name']}",
     )
+
+
+def _in_volumes(argv: list[str], container: dict, root: pathlib.Path) -> list[str]:
+    """``argv`` with absolute paths inside the container's volume mounts (``python /opt/app.py``
+    with a ConfigMap at /opt) pointed at the mounted files under the container root."""
+    mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts") or [] if m.get("mountPath", "/") != "/"]
+    result = []
+    for word in argv:
+        inside = word.startswith("/") and any(word == m or word.startswith(m + "/") for m in mounts)
+        result.append(str(containerpath_under(root, word)) if inside else word)
+    return result
 
 
 def containerpath_under(root: pathlib.Path, path: str) -> pathlib.Path:

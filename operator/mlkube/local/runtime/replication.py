@@ -8,14 +8,20 @@ on the local node when its template's `nodeSelector` matches the node's labels, 
 that pod (old first: one node, `maxUnavailable` 1), with `OnDelete` only a deleted pod is
 replaced by the new template. Finished pods are replaced. Crashed containers are restarted by
 the kubelet, not here.
+
+Also plays the ServiceAccount controller's one visible duty: every active namespace gets a
+`default` ServiceAccount (clients wait for it before creating pods, as on a real cluster).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 
 from mlkube.local.runtime import events, kube, machine, objects, store
+
+log = logging.getLogger(__name__)
 
 REVISION_LABEL = "controller-revision-hash"
 
@@ -130,8 +136,25 @@ async def _apply(cluster: store.Store, owner: dict, decided: Plan, resource: kub
     await cluster.write_status(resource, owner, decided.status)
 
 
+def missing_default_accounts(namespaces: list[dict], accounts: list[dict]) -> list[dict]:
+    """The `default` ServiceAccounts that active namespaces lack (pure)."""
+    have = {(a["metadata"].get("namespace"), a["metadata"]["name"]) for a in accounts}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns["metadata"]["name"]}}
+        for ns in namespaces
+        if (ns.get("status") or {}).get("phase", "Active") == "Active"
+        and not objects.is_terminating(ns)
+        and (ns["metadata"]["name"], "default") not in have
+    ]
+
+
 async def sync(cluster: store.Store, replication_events: events.Recorder, daemonset_events: events.Recorder) -> None:
-    """Reconcile every ReplicationController and DaemonSet in the cluster."""
+    """Reconcile every ReplicationController and DaemonSet (and each namespace's default ServiceAccount)."""
+    for account in missing_default_accounts(cluster.list(kube.NAMESPACES), cluster.list(kube.SERVICEACCOUNTS)):
+        try:
+            await cluster.create(kube.SERVICEACCOUNTS, account)
+        except kube.APIError as e:  # created meanwhile, or the namespace is going away
+            log.debug("default ServiceAccount in %s: %s", account["metadata"]["namespace"], e)
     for controller in cluster.list(kube.REPLICATIONCONTROLLERS):
         if not objects.is_terminating(controller):
             decided = plan_replication(controller, cluster.owned(kube.PODS, controller))

@@ -15,9 +15,9 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 
+import k8sclient_e2e_plugin
 import pytest
 
-import k8sclient_e2e_plugin
 from localcluster import Process, wait_for
 
 HERE = pathlib.Path(__file__).parent

@@ -2,7 +2,8 @@
 
 Owns the mapping of HTTP verbs on resource URLs to objects.Objects operations, list pagination
 and resourceVersion semantics, Table responses, Warning headers and status codes. Must not hold
-semantics of its own: writes go through objects.py, streams through watch.py, logs through logs.py.
+semantics of its own: writes go through objects.py, streams through watch.py, logs through logs.py,
+exec and port-forward through execstream.py and portforward.py, metrics.k8s.io through metrics.py.
 """
 
 from __future__ import annotations

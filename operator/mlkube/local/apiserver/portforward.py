@@ -6,7 +6,9 @@ the headers `streamtype` (`error` or `data`), `port` and `requestid`; the server
 with SYN_REPLY, connects the data stream to the pod's address (`status.podIP`, then
 127.0.0.1, since a process may bind either) on that port, copies bytes both ways, reports a
 failure as text on the error stream, and ends both streams with FIN. The plain SPDY upgrade
-(kubectl's fallback) is refused with a Status naming the WebSocket protocol. Must not write storage.
+(kubectl's fallback) is refused with a Status naming the WebSocket protocols. The kubernetes Python
+client speaks `v4.channel.k8s.io` instead (`_Channels`: ports in the query, a data and an error
+channel per port). Must not write storage.
 """
 
 from __future__ import annotations

@@ -106,10 +106,9 @@ def plan_daemonset(daemonset: dict, pods: list[dict], *, node_name: str, node_la
         result.delete += live
     else:
         result.delete += current[1:]
-        kept_old = old if on_delete and not current else []
-        result.delete += [p for p in old if p not in kept_old]
-        terminating = any(objects.is_terminating(p) for p in pods)
-        if not current and not kept_old and not terminating:
+        if not on_delete:
+            result.delete += old
+        if not live and not any(objects.is_terminating(p) for p in pods):  # the old pod is gone first
             result.create = [pod_for(daemonset, labels={REVISION_LABEL: revision}, node_name=node_name)]
     scheduled = 1 if live else 0
     ready = 1 if any(map(_ready, live)) else 0

@@ -6,16 +6,32 @@ import pathlib
 from mlkube.local.runtime import containers, images
 
 
-def test_paths_inside_a_volume_mount_point_at_the_mounted_files(tmp_path):
+def test_a_script_inside_a_volume_mount_points_at_the_mounted_file(tmp_path):
     container = {
         "name": "c",
         "image": "python",
-        "command": ["python", "-u", "/opt/port-server.py", "/opt", "/optional/x", "/etc/hosts"],
+        "command": ["python", "-u", "/opt/port-server.py", "/opt/data", "1234"],
         "volumeMounts": [{"name": "v", "mountPath": "/opt/"}],
     }
     pod = {"metadata": {"uid": "u"}}
     launch = containers.launch_for(container, pod=pod, root=tmp_path, env={}, log_dir=tmp_path / "logs", records=tmp_path / "r")
-    assert launch.argv[2:] == [str(tmp_path / "opt" / "port-server.py"), str(tmp_path / "opt"), "/optional/x", "/etc/hosts"]
+    assert launch.argv[1:] == ["-u", str(tmp_path / "opt" / "port-server.py"), "/opt/data", "1234"]
+    program = {**container, "command": ["/opt/run.sh", "/opt/x"]}
+    launch = containers.launch_for(program, pod=pod, root=tmp_path, env={}, log_dir=tmp_path / "logs", records=tmp_path / "r")
+    assert launch.argv == [str(tmp_path / "opt" / "run.sh"), "/opt/x"]
+
+
+def test_container_path_arguments_of_the_projects_entrypoints_stay_container_paths(tmp_path):
+    container = {
+        "name": "storage-initializer",
+        "image": "kserve/storage-initializer",
+        "args": ["s3://bucket/model", "/mnt/models"],
+        "volumeMounts": [{"name": "models", "mountPath": "/mnt/models"}],
+    }
+    launch = containers.launch_for(
+        container, pod={"metadata": {"uid": "u"}}, root=tmp_path, env={}, log_dir=tmp_path / "l", records=tmp_path / "r"
+    )
+    assert launch.argv[-2:] == ["s3://bucket/model", "/mnt/models"]
 
 
 def test_busybox_runs_the_hosts_shell():

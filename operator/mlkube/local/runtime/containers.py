@@ -337,13 +337,26 @@ def launch_for(
 
 
 def _in_volumes(argv: list[str], container: dict, root: pathlib.Path) -> list[str]:
-    """``argv`` with absolute paths inside the container's volume mounts (``python /opt/app.py``
-    with a ConfigMap at /opt) pointed at the mounted files under the container root."""
+    """``argv`` with the program, or the script an interpreter runs (``python -u /opt/app.py``,
+    ``sh /scripts/run.sh``), pointed at the mounted file under the container root when it lies
+    inside one of the container's volume mounts. Other arguments stay container paths: the
+    project's entrypoints resolve those themselves (``mlkube.common.containerpath``)."""
     mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts") or [] if m.get("mountPath", "/") != "/"]
-    result = []
-    for word in argv:
-        inside = word.startswith("/") and any(word == m or word.startswith(m + "/") for m in mounts)
-        result.append(str(containerpath_under(root, word)) if inside else word)
+
+    def inside(word: str) -> bool:
+        return word.startswith("/") and any(word == m or word.startswith(m + "/") for m in mounts)
+
+    result = list(argv)
+    if result and inside(result[0]):
+        result[0] = str(containerpath_under(root, result[0]))
+        return result
+    for index, word in enumerate(result[1:], start=1):
+        if word in ("-c", "-m"):  # a command string or a module: no script file
+            break
+        if not word.startswith("-"):
+            if inside(word):
+                result[index] = str(containerpath_under(root, word))
+            break
     return result
 
 

@@ -22,10 +22,13 @@ DOCKER ?= docker
 KUBECTL ?= kubectl
 MLKUBE_DEV_IMAGE ?= mlkube:dev
 
-# Pinned dependency versions. KServe v0.16 supports Kubernetes >= 1.32 and needs
-# cert-manager >= 1.15; kind-config.yaml pins a Kubernetes v1.33.1 node.
-CERT_MANAGER_VERSION ?= v1.17.2
-KSERVE_VERSION ?= v0.16.0
+# Pinned dependency versions, one release line with the image: the model server is built on the
+# kserve 0.21 Python SDK (constraints.txt), and KServe cuts SDK and controller from one tag, so the
+# controller is v0.21.0. KServe needs cert-manager >= 1.15; cert-manager 1.21 supports Kubernetes
+# 1.33 to 1.36; kind-config.yaml pins a Kubernetes v1.35.8 node built for kind v0.33.0.
+# How each was checked (offline, from release notes and install docs): docs/cluster.md, "Pinned versions".
+CERT_MANAGER_VERSION ?= v1.21.2
+KSERVE_VERSION ?= v0.21.0
 CERT_MANAGER_URL := https://github.com/cert-manager/cert-manager/releases/download/$(CERT_MANAGER_VERSION)/cert-manager.yaml
 KSERVE_URL := https://github.com/kserve/kserve/releases/download/$(KSERVE_VERSION)
 WAIT_TIMEOUT ?= 300s
@@ -51,7 +54,7 @@ kind-check-docker:
 
 kind-check-kind:
 	@command -v $(KIND) >/dev/null 2>&1 || { \
-	  echo "error: '$(KIND)' not found. Install kind >= v0.29.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation" >&2; \
+	  echo "error: '$(KIND)' not found. Install kind v0.33.0 (kind-config.yaml's node image is built for it): https://kind.sigs.k8s.io/docs/user/quick-start/#installation" >&2; \
 	  exit 1; }
 
 kind-check-kubectl:
@@ -89,6 +92,9 @@ kind-cert-manager: kind-check-cluster
 	$(KCTL) -n cert-manager wait --for=condition=Available deployment --all --timeout=$(WAIT_TIMEOUT)
 
 kind-kserve: kind-check-cluster
+	@# Since v0.17 the release's kserve.yaml leaves out the kserve Namespace (KServe's
+	@# hack/release/generate-install.sh filters it): create it first, idempotently.
+	$(KCTL) create namespace kserve --dry-run=client -o yaml | $(KCTL) apply -f -
 	$(KCTL) apply --server-side --force-conflicts -f $(KSERVE_URL)/kserve.yaml
 	$(KCTL) -n kserve wait --for=condition=Available deployment/kserve-controller-manager --timeout=$(WAIT_TIMEOUT)
 	@# The cluster resources go through KServe's webhook, which takes a moment to serve

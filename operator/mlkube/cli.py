@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--workdir", type=pathlib.Path, default=pathlib.Path(".mlkube-demo"), help="scratch directory (recreated)")
     demo.set_defaults(run=_demo)
 
+    dashboard = commands.add_parser("dashboard", help="serve a read-only web dashboard of projects, rollouts and drift")
+    from mlkube.dashboard import options as dashboard_options
+
+    dashboard_options.add_arguments(dashboard)
+    dashboard.set_defaults(run=_dashboard)
+
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -98,6 +104,12 @@ def _feedback(args: argparse.Namespace) -> int:
     from mlkube import feedback as labeling
 
     return labeling.command(args)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from mlkube.dashboard import command
+
+    return command.run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from mlkube.api import driftcheck as driftcheck_api
 from mlkube.api import errors as api_errors
 from mlkube.common import containerpath, termination, timestamps
 from mlkube.ml import artifacts, drift, drift_fairness, drift_performance, errors, report, storage, traffic
+from mlkube.ml.tasks import anomaly
 
 # Metrics scored on class probabilities rather than on the predicted labels.
 PROBABILITY_METRICS = ("roc_auc", "pr_auc", "log_loss")
@@ -88,7 +89,8 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
     ).fit(reference[features])
     result = detector.score(current[features])
     prediction_spec = request.prediction_drift
-    is_classifier = card["problem"]["task"] == "classification"
+    # Classes, anomaly flags and cluster ids are categories: their shares are compared.
+    is_classifier = card["problem"]["task"] in ("classification", "anomaly_detection", "clustering")
     prediction = drift.prediction_drift(
         reference["__prediction__"],
         current["__prediction__"],
@@ -155,8 +157,17 @@ def _performance(
     labeled = current[current["__target__"].notna()]
     metric = spec.metric
     baseline = (card.get("metrics", {}).get("test") or {}).get(metric)
-    if len(labeled) < spec.min_labeled or baseline is None:
-        return None
+    if len(labeled) < spec.min_labeled or baseline is None or card["problem"]["task"] == "clustering":
+        return None  # clusters have no ground truth to score
+    if card["problem"]["task"] == "anomaly_detection":
+        return anomaly.performance(
+            metric,
+            labeled["__target__"].tolist(),
+            labeled["__record__"].tolist(),
+            baseline=baseline,
+            max_drop=spec.max_drop,
+            contamination=(card.get("anomaly") or {}).get("contamination"),
+        )
     truth, predicted, classes = labeled["__target__"].to_numpy(), labeled["__prediction__"].to_numpy(), card.get("classes")
     if card["problem"]["task"] == "classification":
         # Ground truth arrives as JSON and probability keys are JSON strings: classes are compared by their text.

@@ -80,7 +80,12 @@ def outcome_of(spec_file: str | None) -> tuple[dict[str, Any], int]:
         spec = read_spec(spec_file)
         from mlkube.ml import experiment  # imported after the spec parses: a bad spec fails fast
 
-        outcome, info = experiment.run(spec, progress=report_progress, image=os.environ.get(trainer_api.IMAGE_ENV) or None)
+        outcome, info = experiment.run(
+            spec,
+            progress=report_progress,
+            image=os.environ.get(trainer_api.IMAGE_ENV) or None,
+            memory_limit=memory_limit(),
+        )
         diagnostics = experiment.diagnostics(outcome)
         return success(outcome, info, diagnostics), EXIT_OK
     except (errors.DataError, errors.InvalidSpec) as e:
@@ -92,6 +97,12 @@ def outcome_of(spec_file: str | None) -> tuple[dict[str, Any], int]:
     except Exception as e:
         traceback.print_exc(file=sys.stderr)
         return failure("TrainingFailed", f"unexpected {type(e).__name__}: {e}"), EXIT_RETRYABLE
+
+
+def memory_limit() -> int | None:
+    """The container's memory limit in bytes, as the operator passes it (None when not given)."""
+    value = os.environ.get(trainer_api.MEMORY_LIMIT_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def read_spec(spec_file: str | None) -> trainer_api.TrainerInput:

@@ -46,6 +46,8 @@ Cron = Annotated[str, pydantic.Field(pattern=CRON_PATTERN)]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ObjectName = Annotated[str, pydantic.Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+# A Kueue LocalQueue's name: it travels as a label value, so a DNS label of at most 63 characters.
+QueueName = Annotated[str, pydantic.Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -63,8 +65,33 @@ def parse_duration(text: str) -> datetime.timedelta:
 # compares versions with them; the schema restricts success criteria to them.
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
-Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "rmse", "mae", "r2", "mape"]
+# anomaly_detection: the label metrics need problem.target (1 = anomaly); anomaly_rate is always reported.
+ANOMALY_METRICS = ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "f1", "anomaly_rate")
+ANOMALY_PRIMARY_METRICS = ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "f1")
+# clustering: n_clusters is reported, never compared.
+CLUSTERING_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz", "n_clusters")
+CLUSTERING_PRIMARY_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape", "davies_bouldin"})
+Metric = Literal[
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "rmse",
+    "mae",
+    "r2",
+    "mape",
+    "precision_at_k",
+    "recall_at_k",
+    "anomaly_rate",
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "n_clusters",
+]
 
 
 # Summary fairness metrics (computed by the ML core on the test split, judged by fairness criteria).

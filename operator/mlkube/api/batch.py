@@ -170,6 +170,8 @@ class BatchPredictionSpec(base.ApiModel):
     """Deadline of the whole run (the Job's activeDeadlineSeconds)."""
     retries: int = pydantic.Field(3, ge=0, le=100)
     """Shard pods that may fail (and be replaced) before the run fails (the Job's backoffLimit)."""
+    queue_name: base.QueueName | None = None
+    """Kueue LocalQueue of the scoring Job; defaults to the project's spec.queueName."""
 
 
 class Shards(base.ApiModel):

@@ -120,6 +120,8 @@ class DriftMonitorSpec(base.ApiModel):
     """Alert routing."""
     action: Action = pydantic.Field(default_factory=Action)
     """What drift does."""
+    queue_name: base.QueueName | None = None
+    """Kueue LocalQueue of the drift-check Jobs; defaults to the project's spec.queueName."""
 
     model_config = pydantic.ConfigDict(
         json_schema_extra={

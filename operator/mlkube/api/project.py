@@ -9,12 +9,41 @@ import pydantic
 from mlkube.api import base
 from mlkube.api import training as training_api
 
+# The metrics a project of each task may name as primaryMetric (what "better" means for it).
+PRIMARY_METRICS = {
+    "classification": base.CLASSIFICATION_METRICS,
+    "regression": base.REGRESSION_METRICS,
+    "anomaly_detection": base.ANOMALY_PRIMARY_METRICS,
+    "clustering": base.CLUSTERING_PRIMARY_METRICS,
+}
 _METRIC_FITS_TASK = (
-    "self.task == 'classification' ? self.primaryMetric in "
-    + str(list(base.CLASSIFICATION_METRICS))
-    + " : self.primaryMetric in "
-    + str(list(base.REGRESSION_METRICS))
+    "".join(f"self.task == '{task}' ? self.primaryMetric in {list(metrics)} : " for task, metrics in PRIMARY_METRICS.items())
+    + "false"
 )
+UNSUPERVISED_TASKS = ("anomaly_detection", "clustering")
+
+
+class Clusters(base.ApiModel):
+    """The range in which a clustering project's number of clusters is chosen."""
+
+    min: int = pydantic.Field(2, ge=2, le=50)
+    """Fewest clusters tried."""
+    max: int = pydantic.Field(8, ge=2, le=50)
+    """Most clusters tried."""
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> Clusters:
+        if self.min > self.max:
+            raise ValueError(f"max: {self.max} is below min {self.min}; set max >= min")
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.min <= self.max", "message": "max must be at least min", "fieldPath": ".max"}
+            ]
+        }
+    )
 
 
 class Goal(base.ApiModel):
@@ -59,10 +88,11 @@ class FeatureColumns(base.ApiModel):
 class Problem(base.ApiModel):
     """The ML problem framing."""
 
-    task: Literal["classification", "regression"]
-    """classification or regression."""
-    target: str = pydantic.Field(min_length=1)
-    """The column to predict."""
+    task: Literal["classification", "regression", "anomaly_detection", "clustering"]
+    """classification, regression, anomaly_detection or clustering."""
+    target: str | None = pydantic.Field(None, min_length=1)
+    """The column to predict; required except for anomaly_detection (optional: a label column, 1 =
+    anomaly, used only to evaluate and pick the threshold) and clustering (none)."""
     positive_class: str | None = None
     """The class precision, recall, f1, roc_auc and pr_auc are about (default for two classes: the
     second in sorted order; with more classes, unset means macro averages)."""
@@ -70,12 +100,25 @@ class Problem(base.ApiModel):
     """Feature columns."""
     primary_metric: base.Metric
     """The metric that decides which model is better."""
+    contamination: float | None = pydantic.Field(None, gt=0, le=0.5)
+    """anomaly_detection: the expected share of anomalies, in (0, 0.5]; sets the threshold (default:
+    chosen on the validation labels when target is set, else 0.05)."""
+    clusters: Clusters | None = None
+    """clustering: k is chosen within this range by primaryMetric (default 2..8)."""
 
     @pydantic.model_validator(mode="after")
     def _metric_fits_task(self) -> Problem:
-        allowed = base.CLASSIFICATION_METRICS if self.task == "classification" else base.REGRESSION_METRICS
+        allowed = PRIMARY_METRICS[self.task]
         if self.primary_metric not in allowed:
             raise ValueError(f"primaryMetric: {self.primary_metric} is not a {self.task} metric; use one of {', '.join(allowed)}")
+        if self.target is None and self.task not in UNSUPERVISED_TASKS:
+            raise ValueError(f"target: {self.task} needs the column to predict")
+        if self.target is not None and self.task == "clustering":
+            raise ValueError("target: clustering uses no target; leave it out (and list the column in features.exclude)")
+        if self.contamination is not None and self.task != "anomaly_detection":
+            raise ValueError(f"contamination: applies to task anomaly_detection, not {self.task}; remove it")
+        if self.clusters is not None and self.task != "clustering":
+            raise ValueError(f"clusters: applies to task clustering, not {self.task}; remove it")
         return self
 
     model_config = pydantic.ConfigDict(
@@ -85,7 +128,27 @@ class Problem(base.ApiModel):
                     "rule": _METRIC_FITS_TASK,
                     "message": "primaryMetric must be a metric of the task",
                     "fieldPath": ".primaryMetric",
-                }
+                },
+                {
+                    "rule": "has(self.target) || self.task in " + str(list(UNSUPERVISED_TASKS)),
+                    "message": "target is required for this task",
+                    "fieldPath": ".target",
+                },
+                {
+                    "rule": "!has(self.target) || self.task != 'clustering'",
+                    "message": "clustering uses no target",
+                    "fieldPath": ".target",
+                },
+                {
+                    "rule": "!has(self.contamination) || self.task == 'anomaly_detection'",
+                    "message": "contamination applies to task anomaly_detection only",
+                    "fieldPath": ".contamination",
+                },
+                {
+                    "rule": "!has(self.clusters) || self.task == 'clustering'",
+                    "message": "clusters applies to task clustering only",
+                    "fieldPath": ".clusters",
+                },
             ]
         }
     )
@@ -226,6 +289,9 @@ class MLProjectSpec(base.ApiModel):
     """Champion policy."""
     registry: Registry = pydantic.Field(default_factory=Registry)
     """Retention of the model versions."""
+    queue_name: base.QueueName | None = None
+    """Kueue LocalQueue of the project's training, drift-check and batch-scoring Jobs, unless a
+    TrainingJob, DriftMonitor or BatchPrediction names its own spec.queueName."""
 
     @pydantic.model_validator(mode="after")
     def _fairness_needs_classification(self) -> MLProjectSpec:

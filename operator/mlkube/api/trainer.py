@@ -17,6 +17,10 @@ from mlkube.api import base, project, training
 IMAGE_ENV = "MLKUBE_TRAINER_IMAGE"
 """Environment variable holding the image the trainer container runs (set by the operator on every
 trainer Job), which the trainer records in its lineage."""
+MEMORY_LIMIT_ENV = "MLKUBE_MEMORY_LIMIT"
+"""Environment variable holding the trainer container's memory limit in bytes (the downward API's
+limits.memory: the node's allocatable memory when no limit is set); data larger than the trainer
+can hold is refused before it is read."""
 
 
 class ProjectInfo(base.ApiModel):

@@ -21,6 +21,15 @@ AlgorithmName = Literal[
     "hist_gradient_boosting",
     "knn",
     "svm",
+    # anomaly_detection (ml/tasks/anomaly.py)
+    "isolation_forest",
+    "local_outlier_factor",
+    "one_class_svm",
+    "robust_covariance",
+    # clustering (ml/tasks/clustering.py)
+    "kmeans",
+    "gaussian_mixture",
+    "agglomerative",
 ]
 
 
@@ -56,13 +65,35 @@ class DataSource(base.ApiModel):
     """Where the training data lives."""
 
     uri: str = pydantic.Field(pattern=r"^(s3|file|https?)://")
-    """s3://, file:// or http(s):// URI of a .csv or .parquet object."""
+    """s3://, file:// or http(s):// URI of a .csv, .csv.gz or .parquet object; or, ending in /, an
+    s3:// or file:// prefix whose .parquet/.csv/.csv.gz objects are the parts of one table."""
+    format: Literal["csv", "parquet"] | None = None
+    """How to read the data: csv (also gzip-compressed) or parquet. Unset: by each object's
+    extension, else its content. Set on a prefix: only parts of that format are read."""
     credentials_secret: str | None = None
     """Secret in the same namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
     endpoint: str | None = None
     """Endpoint of an S3-compatible store such as MinIO."""
     join: list[JoinSource] = []
     """More sources aggregated into one table, in order."""
+
+    @pydantic.field_validator("uri")
+    @classmethod
+    def _prefix_needs_a_listable_store(cls, uri: str) -> str:
+        if uri.startswith(("http://", "https://")) and uri.split("?", 1)[0].endswith("/"):
+            raise ValueError("an http(s) URI names one object; a prefix of parts (ending in /) needs s3:// or file://")
+        return uri
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(self.uri.startsWith('http') && self.uri.endsWith('/'))",
+                    "message": "uri: a prefix of parts (ending in /) needs s3:// or file://",
+                }
+            ]
+        }
+    )
 
 
 class Impute(base.ApiModel):
@@ -278,6 +309,9 @@ class TrainingSpec(base.ApiModel):
     """Deadline of the whole job (the Job's activeDeadlineSeconds)."""
     retries: int = pydantic.Field(1, ge=0, le=10)
     """Job-level retries on infrastructure failure (the Job's backoffLimit)."""
+    queue_name: base.QueueName | None = None
+    """Kueue LocalQueue the trainer Job waits in (label kueue.x-k8s.io/queue-name; the Job is
+    created suspended and Kueue admits it); defaults to the project's spec.queueName."""
 
 
 class TrainingJobSpec(TrainingSpec):

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import pathlib
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -74,6 +75,7 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 INFERENCESERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 
 _BY_KIND = {
     (r.api_version, r.kind): r
@@ -96,6 +98,7 @@ _BY_KIND = {
         ROLES,
         ROLEBINDINGS,
         INFERENCESERVICES,
+        HORIZONTALPODAUTOSCALERS,
     )
 }
 
@@ -270,6 +273,36 @@ class Client:
         params = {"labelSelector": ",".join(f"{k}={v}" for k, v in labels.items())} if labels else None
         result = await self._request("GET", resource.path(namespace), params=params)
         return result.get("items", [])
+
+    async def snapshot(self, resource: Resource, namespace: str | None = None) -> tuple[list[dict[str, Any]], str]:
+        """Objects of a type and the list's resourceVersion, the point a ``watch`` resumes from."""
+        result = await self._request("GET", resource.path(namespace))
+        return result.get("items", []), (result.get("metadata") or {}).get("resourceVersion", "")
+
+    async def watch(
+        self, resource: Resource, namespace: str | None, *, resource_version: str, timeout: int = 300
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The changes after ``resource_version`` as (type, object): ADDED, MODIFIED, DELETED,
+        BOOKMARK (only its resourceVersion is meaningful) and ERROR (a Status; 410 Expired means
+        list again). Ends when the server closes the stream, after about ``timeout`` seconds."""
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout),
+        }
+        limits = aiohttp.ClientTimeout(total=None, sock_read=timeout + 30)
+        async with self._http().get(resource.path(namespace), params=params, timeout=limits) as response:
+            if response.status >= 300:
+                raise _error(response.status, await response.text())
+            pending = b""
+            async for chunk in response.content.iter_any():  # lines of any length (readline stops at 64 KiB)
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    if line.strip():
+                        event = json.loads(line)
+                        yield event.get("type", ""), event.get("object") or {}
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply of a whole desired object under mlkube's field manager."""

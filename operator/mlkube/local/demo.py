@@ -2,7 +2,8 @@
 
 Starts ``mlkube local up`` as a child process (the demo is a client like kubectl), writes the
 Palmer penguins data set (shipped by the ``palmerpenguins`` package) to a local data
-directory, applies the scenario in ``examples/`` and prints each stage as it happens:
+directory, applies the scenario in ``examples/`` and prints each stage as it happens (under a
+progress bar on a terminal, numbered ``[n/14]`` lines otherwise):
 project, training, canary deployment, traffic (labeled in bulk with ``mlkube feedback``),
 a bill caliper recalibrated to centimetres (``mlkube.local.scenario``), drift detection, the
 alert (to an Alertmanager-compatible receiver on loopback), retraining with the labeled
@@ -28,7 +29,7 @@ from typing import Any
 import yaml
 
 from mlkube import feedback as labeling
-from mlkube.local import scenario
+from mlkube.local import progress, scenario
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
 GROUP, VERSION = "mlkube.io", "v1alpha1"
@@ -36,10 +37,28 @@ NAMESPACE = "default"
 
 
 PROJECT, DEPLOYMENT, MONITOR = "penguins", "penguins-prod", "penguins-drift"
+STAGES = (
+    "data",
+    "cluster",
+    "project",
+    "training",
+    "deploy",
+    "monitor",
+    "traffic",
+    "labeling",
+    "drift",
+    "alert",
+    "retraining",
+    "champion",
+    "rollout",
+    "recovered",
+)
+"""The demo's stages in order: its progress bar (on a terminal) or the [n/14] of each line."""
+_progress = progress.Progress(STAGES)  # replaced by main() when the demo starts (its clock starts then)
 
 
 def say(stage: str, message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {stage:<11} {message}", flush=True)
+    _progress.line(stage, f"[{time.strftime('%H:%M:%S')}] {stage:<11} {message}")
 
 
 @contextlib.contextmanager
@@ -302,7 +321,7 @@ def _mlkube(*args: str) -> None:
     """Run the ``mlkube`` command as a user would, showing its output; fail on a non-zero exit."""
     done = subprocess.run([sys.executable, "-m", "mlkube.cli", *args], capture_output=True, text=True, timeout=120)
     for line in (done.stdout + done.stderr).splitlines():
-        print(f"{'':>22}{line}", flush=True)
+        _progress.note(f"{'':>22}{line}")
     if done.returncode != 0:
         raise RuntimeError(f"mlkube {' '.join(args)} exited with {done.returncode}")
 
@@ -427,6 +446,8 @@ def print_registry(cluster: Cluster) -> None:
 
 
 def main(workdir: pathlib.Path) -> int:
+    global _progress
+    _progress = progress.Progress(STAGES)
     workdir = workdir.resolve()
     if workdir.exists():
         subprocess.run(["rm", "-rf", str(workdir)], check=True)
@@ -438,9 +459,8 @@ def main(workdir: pathlib.Path) -> int:
         say("cluster", f"embedded control plane up; KUBECONFIG={kubeconfig}")
         cluster = Cluster(kubeconfig)
         report = lifecycle(cluster, workdir, kubeconfig, summary)
+        _progress.finish(f"the lifecycle took {time.monotonic() - summary.started:.0f} s")
         summary.print()
         print_registry(cluster)
-    print(f"\nDrift report: {report}")
-    elapsed = time.monotonic() - summary.started
-    say("done", f"the lifecycle took {elapsed:.0f} s; control-plane log: {workdir / 'control-plane.log'}")
+    print(f"\nDrift report: {report}\nControl-plane log: {workdir / 'control-plane.log'}")
     return 0

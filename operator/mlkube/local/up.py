@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from mlkube.api import crds, kinds
 from mlkube.control.manifests import servingruntime
+from mlkube.local import progress
 from mlkube.local.apiserver import server, statedir, storage
 from mlkube.local.runtime import manager
 
@@ -48,17 +49,29 @@ class ControlPlane:
         self.api.stop()
 
 
-def start(state_dir: pathlib.Path, *, port: int = 0) -> ControlPlane:
-    """Start the API server and the process runtime; returns once the CRDs are installed."""
+STAGES = ("state directory", "API server", "CRDs", "serving runtime", "process runtime", "operator")
+"""What ``mlkube local up`` reports as it starts (``progress``); ``operator`` only with the operator."""
+
+
+def start(state_dir: pathlib.Path, *, port: int = 0, shown: progress.Progress | None = None) -> ControlPlane:
+    """Start the API server and the process runtime; returns once the CRDs are installed. Each
+    stage is reported to ``shown`` when given."""
+    report = shown.line if shown is not None else lambda stage, text: None
+    report("state directory", f"state directory {state_dir}")
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     api = server.run_in_thread(str(state_dir), port=port)
-    server.install_crds(api, paths=[str(p) for p in _crd_files(state_dir)])
+    report("API server", f"API server listening at {api.url}")
+    files = _crd_files(state_dir)
+    server.install_crds(api, paths=[str(p) for p in files])
+    report("CRDs", f"{len(files)} CustomResourceDefinitions established")
     _apply(api, servingruntime.cluster_serving_runtime())
+    report("serving runtime", "ClusterServingRuntime for the model server applied")
     stop_flag = threading.Event()
     runtime = threading.Thread(
         target=manager.run, args=(api.kubeconfig_path, str(state_dir), stop_flag), name="mlkube-runtime", daemon=True
     )
     runtime.start()
+    report("process runtime", "process runtime started (kubelet, Job, Deployment, Service and KServe controllers)")
     return ControlPlane(api=api, runtime=runtime, stop_flag=stop_flag)
 
 
@@ -74,13 +87,16 @@ def running(state_dir: pathlib.Path, *, port: int = 0) -> Iterator[ControlPlane]
 def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> int:
     """The foreground command; 1 with a one-line reason when the state directory is in use or unreadable."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    shown = progress.Progress(STAGES if with_operator else STAGES[:-1])
     try:
-        plane = start(state_dir, port=port)
+        plane = start(state_dir, port=port, shown=shown)
     except (statedir.Locked, storage.Unreadable) as exc:
         print(f"mlkube local up: {exc}", file=sys.stderr)
         return 1
     try:
-        print(f"mlkube control plane at {plane.api.url}\n  export KUBECONFIG={os.path.abspath(plane.kubeconfig)}", flush=True)
+        if with_operator:
+            shown.line("operator", "starting the operator")
+        shown.finish(f"mlkube control plane at {plane.api.url}\n  export KUBECONFIG={os.path.abspath(plane.kubeconfig)}")
         if with_operator:
             from mlkube.control import runner as operator
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlkube.ml import cardpage_fairness, charts, html_parts
+from mlkube.ml import cardpage_fairness, cardpage_tasks, charts, html_parts
 
 MAX_CATEGORIES_LISTED = 8
 FEATURES_OPEN = 12
@@ -48,6 +48,8 @@ def render(card: Mapping[str, Any]) -> str:
         ("metrics", "Metrics", _metrics(card)),
         ("performance", "Performance plots", _performance(card)),
         ("importance", "Feature importance", _importance(card)),
+        ("clusters", "Clusters", cardpage_tasks.clusters(card)),
+        ("anomaly", "Anomaly threshold", cardpage_tasks.anomaly(card)),
         ("fairness", "Fairness", cardpage_fairness.section(card)),
         ("data", "Data", _data(card)),
         ("preprocessing", "Preprocessing", _preprocessing(card)),

@@ -135,6 +135,66 @@ def bars(items: Sequence[tuple[object, float]]) -> str:
     return _svg(width, height, shapes)
 
 
+PALETTE = (ACCENT, WARM, "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c", "#5c940d")
+
+
+def lines(
+    x_labels: Sequence[object],
+    series: Sequence[tuple[object, Sequence[float | None]]],
+    *,
+    y_label: str = "",
+    reference: float | None = None,
+) -> str:
+    """Values over a sequence of points (versions, checks): one polyline per series in
+    ``PALETTE`` order, a point per value with its label and value as a tooltip, a legend below;
+    a None value leaves a gap; ``reference`` draws a dashed level (a threshold). Every series has
+    ``len(x_labels)`` values."""
+    width, margin, row = 540, 64, 16
+    named = [(name, values) for name, values in series][: len(PALETTE)]
+    height = 240 + row * len(named)
+    plot_w, bottom = width - 2 * margin, 240 - margin
+    present = [float(v) for _, values in named for v in values if v is not None] + ([reference] if reference is not None else [])
+    lo, hi = (min(present), max(present)) if present else (0.0, 1.0)
+    if hi == lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    count = max(len(x_labels), 1)
+
+    def xy(i: int, value: float) -> tuple[float, float]:
+        x = margin + (plot_w * i / (count - 1) if count > 1 else plot_w / 2)
+        return x, bottom - (bottom - margin) * (value - lo) / (hi - lo)
+
+    ends = (str(x_labels[0]), "", str(x_labels[-1])) if x_labels else ("", "", "")
+    shapes = _frame(margin, width, 240, ends, (_number(lo), _number((lo + hi) / 2), _number(hi)), "", y_label)
+    if reference is not None:
+        _, level = xy(0, reference)
+        shapes.append(
+            f"<line x1='{margin}' y1='{level:.1f}' x2='{width - margin}' y2='{level:.1f}' stroke='{MUTED}' stroke-dasharray='4 3'/>"
+        )
+    for k, (name, values) in enumerate(named):
+        colour = PALETTE[k]
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, value in enumerate(values):
+            if value is None:
+                runs.append([])
+                continue
+            x, y = xy(i, float(value))
+            runs[-1].append((x, y))
+            shapes.append(
+                f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{colour}'>"
+                f"<title>{_e(name)} at {_e(x_labels[i])}: {_number(float(value))}</title></circle>"
+            )
+        for run in runs:
+            if len(run) > 1:
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                shapes.append(f"<polyline points='{points}' fill='none' stroke='{colour}' stroke-width='1.5'/>")
+        y = 240 + row * k + 4
+        shapes += [
+            f"<rect x='{margin}' y='{y}' width='10' height='10' fill='{colour}'/>",
+            f"<text x='{margin + 16}' y='{y + 9}'>{_short(name, 48)}</text>",
+        ]
+    return _svg(width, height, shapes)
+
+
 def _frame(margin: int, width: int, height: int, x_ticks, y_ticks, x_label: str, y_label: str) -> list[str]:
     """Axes with three ticks each (start, middle, end) and axis titles."""
     bottom, right = height - margin, width - margin

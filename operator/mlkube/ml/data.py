@@ -1,6 +1,7 @@
 """Training data: read a table from a URI, aggregate joined sources, check it against the problem.
 
-Owns the formats (CSV, Parquet), the `data.join` semantics, the snapshot digest, the lineage of
+Owns the formats (CSV, CSV.gz, Parquet; one object or a prefix of parts, see `partitions`), the
+column projection, the `data.join` semantics, the snapshot digest, the lineage of
 each source read (sha256 of its bytes, its rows) and the checks that turn a bad table into one
 clear `errors.DataError` naming the URI, column or field and what to fix. It does not split, transform or profile (see `profile`), and reaches storage only
 through `storage`.
@@ -11,14 +12,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from mlkube.api import project, training
-from mlkube.ml import errors, storage
+from mlkube.ml import errors, partitions, storage
 
 PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+
+Columns = Callable[[str], bool]
+"""Which columns of a source to keep (a projection); None keeps all."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,14 +47,22 @@ class Snapshot:
         return self.table.shape[1]
 
 
-def parse_table(uri: str, data: bytes) -> pd.DataFrame:
-    """A DataFrame from the bytes of a `.csv` or `.parquet` object (by extension, else by content)."""
+def parse_table(uri: str, data: bytes, *, columns: Columns | None = None, fmt: str | None = None) -> pd.DataFrame:
+    """A DataFrame from the bytes of a `.csv`, `.csv.gz` or `.parquet` object (``fmt``, else by
+    extension, else by content), keeping the ``columns`` the projection wants (all when None)."""
     path = uri.split("?", 1)[0].lower()
-    is_parquet = path.endswith((".parquet", ".pq")) or (not path.endswith(".csv") and data[:4] == PARQUET_MAGIC)
+    if fmt is not None:
+        is_parquet = fmt == "parquet"
+    else:
+        is_parquet = path.endswith((".parquet", ".pq")) or (not path.endswith((".csv", ".gz")) and data[:4] == PARQUET_MAGIC)
     try:
         if is_parquet:
-            return pd.read_parquet(io.BytesIO(data))
-        return pd.read_csv(io.BytesIO(data))
+            kept = None
+            if columns is not None:
+                kept = [c for c in pq.read_schema(io.BytesIO(data)).names if columns(c)]
+            return pd.read_parquet(io.BytesIO(data), columns=kept)
+        compression = "gzip" if data[:2] == GZIP_MAGIC else None
+        return pd.read_csv(io.BytesIO(data), usecols=columns, compression=compression)
     except pd.errors.EmptyDataError as e:
         raise errors.DataError(f"{uri}: the file is empty; it needs a header row and at least one data row") from e
     except Exception as e:
@@ -57,30 +72,98 @@ def parse_table(uri: str, data: bytes) -> pd.DataFrame:
         ) from e
 
 
-def read_source(uri: str, *, options: storage.Options | None = None) -> tuple[pd.DataFrame, training.DataLineage]:
-    """The table at `uri` and its lineage: the sha256 of the bytes read (the object is read once and
-    both parsed and hashed from memory) and the rows parsed from them. Every storage failure becomes
-    a DataError that says what to fix."""
+def read_source(
+    uri: str,
+    *,
+    options: storage.Options | None = None,
+    columns: Columns | None = None,
+    memory_limit: int | None = None,
+    fmt: str | None = None,
+) -> tuple[pd.DataFrame, training.DataLineage]:
+    """The table at `uri` (an object, or a prefix of parts) and its lineage, keeping the projected
+    ``columns``: for an object the sha256 of the bytes read (read once, parsed and hashed from
+    memory); for a prefix one entry over its parts. A source estimated too large for
+    ``memory_limit`` (bytes, see `partitions.check_budget`) is refused before it is read. Every
+    storage failure becomes a DataError that says what to fix."""
+    if partitions.is_prefix(uri):
+        parts = partitions.parts_of(uri, fmt=fmt, options=options)
+        partitions.check_budget(parts, memory_limit=memory_limit, uri=uri)
+        return _read_parts(uri, parts, columns=columns, fmt=fmt, options=options)
+    if memory_limit is not None and storage.scheme_of(uri) in ("file", "s3"):
+        part = _measured(uri, fmt, options)
+        partitions.check_budget([part], memory_limit=memory_limit, uri=uri)
     try:
         data = storage.read_bytes(uri, options=options)
     except errors.ObjectNotFound as e:
         raise errors.DataError(f"{e}; check data.uri (and that the object was uploaded)") from e
     except errors.AccessDenied as e:
         raise errors.DataError(f"{e}; check data.credentialsSecret") from e
-    table = parse_table(uri, data)
+    table = parse_table(uri, data, columns=columns, fmt=fmt)
     if table.empty:
         raise errors.DataError(f"{uri}: the table has no rows; training needs data")
     read = training.DataLineage(uri=uri, digest="sha256:" + hashlib.sha256(data).hexdigest(), rows=len(table))
     return table, read
 
 
-def load(source: training.DataSource) -> Snapshot:
-    """Read `source` and its `join` sources into one table, with its digest and each source's lineage."""
+def _measured(uri: str, fmt: str | None, options: storage.Options | None) -> partitions.Part:
+    try:
+        return partitions.measure(uri, uri.rsplit("/", 1)[-1], fmt=fmt, options=options)
+    except errors.ObjectNotFound as e:
+        raise errors.DataError(f"{e}; check data.uri (and that the object was uploaded)") from e
+    except errors.AccessDenied as e:
+        raise errors.DataError(f"{e}; check data.credentialsSecret") from e
+
+
+def _read_parts(
+    prefix: str,
+    parts: Sequence[partitions.Part],
+    *,
+    columns: Columns | None,
+    fmt: str | None,
+    options: storage.Options | None,
+) -> tuple[pd.DataFrame, training.DataLineage]:
+    """The table of all ``parts`` of ``prefix``, read one at a time and appended in name order; they
+    must share their columns. Its lineage: the prefix, a sha256 over each part's name and sha256,
+    the rows of all parts."""
+    tables, manifest = [], hashlib.sha256()
+    for part in parts:
+        table, read = read_source(part.uri, options=options, columns=columns, fmt=fmt)
+        if tables and set(table.columns) != set(tables[0].columns):
+            differ = sorted(set(table.columns) ^ set(tables[0].columns))
+            raise errors.DataError(
+                f"data.uri: the parts under {prefix} must share their columns; {part.name} differs from "
+                f"{parts[0].name} in {', '.join(map(str, differ[:10]))}"
+            )
+        tables.append(table[tables[0].columns] if tables else table)
+        manifest.update(f"{part.name}\x00{read.digest}\n".encode())
+    table = pd.concat(tables, ignore_index=True)
+    return table, training.DataLineage(uri=prefix, digest="sha256:" + manifest.hexdigest(), rows=len(table))
+
+
+def needed_columns(
+    problem: project.Problem, preprocessing: training.Preprocessing, source: training.DataSource, *, keep: Sequence[str] = ()
+) -> Columns | None:
+    """The projection a training needs: with `problem.features.include`, those columns, the target,
+    the time column, the join keys and ``keep`` (e.g. sensitive features). None without an
+    include list: every column is read (`problem.features.exclude` is checked against them)."""
+    if problem.features.include is None:
+        return None
+    wanted = {*keep, *(j.on for j in source.join if j.on), *problem.features.include}
+    if problem.target:
+        wanted.add(problem.target)
+    if preprocessing.split.time_column:
+        wanted.add(preprocessing.split.time_column)
+    return wanted.__contains__
+
+
+def load(source: training.DataSource, *, columns: Columns | None = None, memory_limit: int | None = None) -> Snapshot:
+    """Read `source` and its `join` sources into one table, with its digest and each source's
+    lineage, keeping the projected ``columns``; each source is held to ``memory_limit`` (bytes)."""
     options = storage.Options(endpoint=source.endpoint)
-    table, read = read_source(source.uri, options=options)
+    table, read = read_source(source.uri, options=options, columns=columns, memory_limit=memory_limit, fmt=source.format)
     sources = [read]
     for index, extra in enumerate(source.join):
-        other, read = read_source(extra.uri, options=options)
+        other, read = read_source(extra.uri, options=options, columns=columns, memory_limit=memory_limit)
         sources.append(read)
         table = combine(table, other, extra, field=f"data.join[{index}]")
     if table.empty:

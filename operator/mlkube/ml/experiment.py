@@ -96,15 +96,26 @@ class Outcome:
 
 
 def run(
-    spec: trainer_api.TrainerInput, *, progress: Progress = lambda update: None, image: str | None = None
+    spec: trainer_api.TrainerInput,
+    *,
+    progress: Progress = lambda update: None,
+    image: str | None = None,
+    memory_limit: int | None = None,
 ) -> tuple[Outcome, artifacts.ArtifactInfo]:
     """Train, evaluate and write the model version that `spec` describes; `image` is the trainer
-    image this runs in (None: not known), recorded in the lineage."""
+    image this runs in (None: not known), recorded in the lineage; data estimated too large for
+    `memory_limit` (bytes) is refused before it is read."""
     problem, pre = spec.project.problem, spec.preprocessing
+    if problem.task in ("anomaly_detection", "clustering"):
+        from mlkube.ml.tasks import unsupervised  # imports this module for Outcome
+
+        return unsupervised.run(spec, progress=progress, image=image, memory_limit=memory_limit)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     progress({"stage": "loading"})
-    snapshot = data.load(spec.data)
+    keep = list(spec.project.fairness.sensitive_features) if spec.project.fairness is not None else []
+    projection = data.needed_columns(problem, pre, spec.data, keep=keep)
+    snapshot = data.load(spec.data, columns=projection, memory_limit=memory_limit)
     seconds["load"] = time.perf_counter() - started
 
     progress({"stage": "processing"})

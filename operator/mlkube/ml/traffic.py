@@ -9,7 +9,9 @@ Every line is validated with the record model (the writers do not validate, see
 ``inference_log``); a line that is not a record is a ``DataError`` naming the object and line.
 One row per predicted instance: the feature columns (named by the model card's feature
 schema), ``__prediction__``, ``__probabilities__`` (classifiers: ``{class: probability}`` in the
-served order, else missing), ``__target__`` (missing until feedback arrives), ``__request_id__``,
+served order, else missing), ``__record__`` (a model that answers records, see
+``mlkube.api.predictions``: the row's whole record, whose first field is ``__prediction__``; else
+missing), ``__target__`` (missing until feedback arrives), ``__request_id__``,
 ``__version__``, ``__role__`` and ``__time__``. Only successful predictions count. Kubernetes-free.
 """
 
@@ -25,10 +27,20 @@ import pydantic
 
 from mlkube.api import errors as api_errors
 from mlkube.api import inference_log
+from mlkube.api import predictions as prediction_records
 from mlkube.common import timestamps
 from mlkube.ml import errors, storage
 
-META_COLUMNS = ("__prediction__", "__probabilities__", "__target__", "__request_id__", "__version__", "__role__", "__time__")
+META_COLUMNS = (
+    "__prediction__",
+    "__probabilities__",
+    "__record__",
+    "__target__",
+    "__request_id__",
+    "__version__",
+    "__role__",
+    "__time__",
+)
 
 
 Record = TypeVar("Record", inference_log.CaptureRecord, inference_log.FeedbackRecord)
@@ -82,7 +94,9 @@ def _rows(record: inference_log.CaptureRecord, features: list[str]) -> list[dict
         probabilities = response.get("probabilities") or [None] * len(predictions)
     elif "inputs" in request:
         rows = _v2_rows(request["inputs"], features)
-        predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") == "predict"), [])
+        predictions = _v2_records(response.get("outputs", []))
+        if predictions is None:
+            predictions = next((o.get("data", []) for o in response.get("outputs", []) if o.get("name") == "predict"), [])
         probabilities = _v2_probabilities(response.get("outputs", []), len(predictions))
     else:
         return []
@@ -91,8 +105,9 @@ def _rows(record: inference_log.CaptureRecord, features: list[str]) -> list[dict
     for row, prediction, probability in zip(rows, predictions, probabilities):
         row.update(
             {
-                "__prediction__": prediction,
+                "__prediction__": prediction_records.primary(prediction),
                 "__probabilities__": probability,
+                "__record__": prediction if prediction_records.is_record(prediction) else None,
                 "__request_id__": record.request_id,
                 "__version__": record.version,
                 "__role__": record.role,
@@ -110,6 +125,20 @@ def _v2_rows(inputs: list[dict[str, Any]], features: list[str]) -> list[dict[str
     columns = {i["name"]: i.get("data", []) for i in inputs}
     count = max((len(v) for v in columns.values()), default=0)
     return [{name: values[k] for name, values in columns.items() if k < len(values)} for k in range(count)]
+
+
+def _v2_records(outputs: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Per instance the record of a V2 response whose ``predict`` output names its field, else None."""
+    predict = next((o for o in outputs if o.get("name") == "predict"), None)
+    first = ((predict or {}).get("parameters") or {}).get("field")
+    if not isinstance(first, str):
+        return None
+    columns = {first: predict.get("data", [])}
+    columns.update({o["name"]: o.get("data", []) for o in outputs if o is not predict and isinstance(o.get("name"), str)})
+    count = len(columns[first])
+    if any(len(values) != count for values in columns.values()):
+        return None
+    return [{name: values[i] for name, values in columns.items()} for i in range(count)]
 
 
 def _v2_probabilities(outputs: list[dict[str, Any]], count: int) -> list[dict[str, float] | None]:

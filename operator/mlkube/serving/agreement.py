@@ -7,7 +7,8 @@ regressor's values) agree when within 5 % of each other (`math.isclose(rel_tol=0
 retrained regressor is not counted as disagreeing over rounding; integers (a classifier's
 classes) only when equal. A pair agrees when every row agrees. A prediction is correct under
 the same rule; a ground truth sent as a string matches a numeric prediction with the same text
-("1" and 1). Must not: do I/O or know about HTTP.
+("1" and 1). A record prediction (`{"anomaly": 1, "score": 0.83}`, see `mlkube.api.predictions`)
+is compared by its first field, the prediction proper. Must not: do I/O or know about HTTP.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 from typing import Any
 
 import orjson
+
+from mlkube.api import predictions as records
 
 RELATIVE_TOLERANCE = 0.05
 
@@ -29,7 +32,7 @@ def predictions(body: bytes) -> list[Any] | None:
     if not isinstance(doc, dict):
         return None
     if isinstance(doc.get("predictions"), list):
-        return doc["predictions"]
+        return [records.primary(p) for p in doc["predictions"]]
     outputs = doc.get("outputs")
     if isinstance(outputs, list) and outputs:
         chosen = next((o for o in outputs if isinstance(o, dict) and o.get("name") == "predict"), outputs[0])
@@ -61,6 +64,7 @@ def _same(x: Any, y: Any) -> bool:
 
 def outcome(prediction: Any, truth: Any) -> tuple[bool, float | None]:
     """(correct, prediction - truth): the error only when both are numbers (a regressor's)."""
+    prediction = records.primary(prediction)
     if _is_number(prediction) and _is_number(truth):
         return _same(prediction, truth), float(prediction) - float(truth)
     if (isinstance(truth, str) and _is_number(prediction)) or (isinstance(prediction, str) and _is_number(truth)):

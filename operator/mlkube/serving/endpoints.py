@@ -66,7 +66,14 @@ def v1_body(prediction: postprocessing.Prediction) -> dict[str, Any]:
 
 
 def v2_outputs(prediction: postprocessing.Prediction) -> list[dict[str, Any]]:
-    """The V2 outputs: `predict` (labels), and `probabilities` ([n, classes], FP64) for classifiers."""
+    """The V2 outputs: `predict` (labels), and `probabilities` ([n, classes], FP64) for classifiers;
+    for records, `predict` holds the first field (named in its parameters) and every other field is
+    an output of its own name."""
+    if prediction.records is not None:
+        (first, values), *others = prediction.records.items()
+        predict = v2_output("predict", values, [len(values)])
+        predict["parameters"] = {"field": first}
+        return [predict, *(v2_output(name, data, [len(data)]) for name, data in others)]
     labels = prediction.labels
     outputs = [v2_output("predict", labels, [len(labels)])]
     if prediction.probability_matrix is not None:

@@ -5,8 +5,10 @@ baseline (the mean of the version's `reference.parquet` column for numeric featu
 frequent value for categorical and boolean ones) and the model is scored again. A feature's
 attribution is `score(row) - score(row with that feature at its baseline)`: how much that
 feature's actual value moved the score away from a typical value. The score is P(positive
-class) for binary classifiers, P(the row's predicted class) for multiclass ones, and the
-predicted value for regressors. All perturbed rows go through the pipeline in one batch.
+class) for binary classifiers, P(the row's predicted class) for multiclass ones, the
+predicted value for regressors, and for a model that answers records its last field: an anomaly
+detector's score, a clustering's distance to the centre of the cluster the (perturbed) row falls
+in. All perturbed rows go through the pipeline in one batch.
 
 This is model-agnostic and exact for what it measures, but it ignores interactions (the
 attributions need not sum to `score - baseline score`). Must not: parse requests or know HTTP.
@@ -67,6 +69,8 @@ class Explainer:
         ]
 
     def _scores(self, batch: pd.DataFrame, n: int) -> np.ndarray:
+        if hasattr(self.pipeline, "records"):
+            return np.asarray(list(self.pipeline.records(batch).values())[-1], dtype=float)
         if not self.is_classifier:
             return np.asarray(self.pipeline.predict(batch), dtype=float)
         proba = self.pipeline.predict_proba(batch)

@@ -4,7 +4,9 @@ Owns: the ModelDeployment's `postprocessing` block (`{"threshold": 0.35, "labels
 "1": "churn"}}`): the decision threshold on the positive class's probability (binary classifiers
 only), and the label names that replace raw class values in predictions and probability keys.
 Classifiers call `predict_proba` once and derive the label from it, so a prediction costs one
-pass through the pipeline.
+pass through the pipeline. A model that answers records (a pipeline with `records(X)`, such as
+anomaly detection's and clustering's, see `mlkube.api.predictions`) is asked for them once: each
+row's prediction is its record, the labels are its first field, and the block must be empty.
 
 Must not: parse requests, know about HTTP, or load artifacts.
 """
@@ -57,10 +59,11 @@ class Postprocessing:
 class Prediction:
     """What the pipeline said about a batch of rows, ready for either protocol."""
 
-    labels: list[Any]
+    labels: list[Any]  # records: one {field: value} per row
     probabilities: list[dict[str, float]] | None  # classifiers: one {label name: p} per row
     class_names: list[str] | None
     probability_matrix: np.ndarray | None
+    records: dict[str, list] | None = None  # records: the values of each field, in field order
 
     def split(self, counts: Sequence[int]) -> list[Prediction]:
         """The predictions of consecutive runs of `counts` rows (one per request of a batch)."""
@@ -73,6 +76,7 @@ class Prediction:
                     probabilities=self.probabilities[start:end] if self.probabilities is not None else None,
                     class_names=self.class_names,
                     probability_matrix=self.probability_matrix[start:end] if self.probability_matrix is not None else None,
+                    records=None if self.records is None else {k: v[start:end] for k, v in self.records.items()},
                 )
             )
             start = end
@@ -86,9 +90,13 @@ class Decider:
         problem = card.get("problem") or {}
         task = problem.get("task") or ("classification" if hasattr(pipeline, "predict_proba") else "regression")
         self.pipeline = pipeline
-        self.is_classifier = task == "classification"
+        self.answers_records = hasattr(pipeline, "records")
+        self.is_classifier = task == "classification" and not self.answers_records
         self.postprocessing = postprocessing
         self.positive_index: int | None = None
+        if self.answers_records and (postprocessing.threshold is not None or postprocessing.labels):
+            field = "threshold" if postprocessing.threshold is not None else "labels"
+            raise ValueError(f"postprocessing.{field} applies to classifiers; this {task} model answers {_fields(pipeline)}")
         if not self.is_classifier:
             if postprocessing.threshold is not None:
                 raise ValueError("postprocessing.threshold applies to binary classifiers; this model is a regression")
@@ -111,6 +119,10 @@ class Decider:
         """Predict every row of `frame` with one pass through the pipeline."""
         decision = self.decide(frame)
         labels, proba = decision.labels, decision.probabilities
+        if decision.records is not None:
+            columns = {name: values.tolist() for name, values in decision.records.items()}
+            rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+            return Prediction(labels=rows, probabilities=None, class_names=None, probability_matrix=None, records=columns)
         if proba is None:
             return Prediction(labels=labels.tolist(), probabilities=None, class_names=None, probability_matrix=None)
         names = self.class_names
@@ -124,6 +136,10 @@ class Decider:
     def decide(self, frame: pd.DataFrame) -> Decision:
         """What `predict` answers for every row of `frame`, as arrays, without a Python object per
         row (batch scoring builds its output columns from them)."""
+        if self.answers_records:
+            found = self.pipeline.records(frame)
+            first = next(iter(found.values()))
+            return Decision(np.asarray(first), None, None, {name: np.asarray(values) for name, values in found.items()})
         if not self.is_classifier:
             return Decision(np.asarray(self.pipeline.predict(frame)), None, None)
         proba = self.pipeline.predict_proba(frame)
@@ -146,6 +162,11 @@ class Decision:
     labels: np.ndarray
     probabilities: np.ndarray | None
     positions: np.ndarray | None
+    records: dict[str, np.ndarray] | None = None  # models that answer records: every field; labels is the first
+
+
+def _fields(pipeline: Any) -> str:
+    return "{" + ", ".join(f'"{name}"' for name in getattr(pipeline, "record_fields", ())) + "} records"
 
 
 def _native(value: Any) -> Any:

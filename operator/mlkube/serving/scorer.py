@@ -5,7 +5,9 @@ pipeline and postprocessing, answered as an Arrow table instead of an HTTP respo
 accepted rows in one pass (`postprocessing.Decider.decide`, the same call the server's
 `predict` makes) and builds the output rows: the passthrough columns, then what ``include``
 asks for: ``prediction`` (the label after the threshold and label names, or the value),
-``probability_<class>`` per class (classifiers), ``model_version``. A label column has one Arrow
+``probability_<class>`` per class (classifiers), ``model_version``; a model that answers
+records (anomaly detection, clustering) puts its first field in ``prediction`` and each other
+field in ``prediction_<field>`` (``prediction_score``, ``prediction_distance``). A label column has one Arrow
 type for the whole run, chosen from the classes: text, integers, booleans, or text when the
 label names mix types.
 
@@ -69,6 +71,9 @@ class Scorer:
         validated = columns.validate(self.schema, {name: chunk.column(name) for name in self.features})
         if len(validated.frame):
             decision = self.decider.decide(validated.frame)
+        elif self.decider.answers_records:
+            fields = self.decider.pipeline.record_fields
+            decision = postprocessing.Decision(np.array([], dtype=np.int64), None, None, {f: np.array([]) for f in fields})
         else:
             empty = np.empty((0, len(self.classes))) if self.decider.is_classifier else None
             decision = postprocessing.Decision(np.array([], dtype=object), empty, np.array([], dtype=np.int64))
@@ -77,6 +82,8 @@ class Scorer:
         include = set(self.output.include)
         if "prediction" in include:
             out[batch.OUTPUT_COLUMNS["prediction"]] = self._labels(decision)
+            for name, values in list((decision.records or {}).items())[1:]:
+                out[f"{batch.OUTPUT_COLUMNS['prediction']}_{name}"] = pa.array(values, pa.float64())
         if "probabilities" in include and decision.probabilities is not None:
             for position, name in enumerate(self.classes):
                 out[batch.PROBABILITY_PREFIX + name] = pa.array(decision.probabilities[:, position], pa.float64())
@@ -98,6 +105,8 @@ class Scorer:
 
 def _label_type(decider: postprocessing.Decider) -> pa.DataType:
     """One Arrow type for the prediction column of a run."""
+    if decider.answers_records:
+        return pa.int64()  # the anomaly flag or the cluster id
     if not decider.is_classifier:
         return pa.float64()
     named = [decider.postprocessing.labels.get(str(c), c) for c in decider.classes]

@@ -224,7 +224,10 @@ def test_discovery_formats_and_openapi_hashes_follow_crd_changes(http):
     )
     assert aggregated.headers["Content-Type"].startswith("application/json;g=apidiscovery.k8s.io;v=v2")
     assert {item["metadata"]["name"] for item in aggregated.json()["items"]} == {group["name"] for group in legacy["groups"]}
-    assert http.get("/openapi/v2").status_code == 404
+    v2 = http.get("/openapi/v2").json()
+    assert v2["swagger"] == "2.0" and "replicas" in v2["definitions"]["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]
+    protobuf_only = http.get("/openapi/v2", headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert protobuf_only.status_code == 406  # kubectl then falls back to v3
     before = http.get("/openapi/v3").json()["paths"]
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",

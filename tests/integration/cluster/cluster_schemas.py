@@ -25,7 +25,7 @@ import kubernetes_validate
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-KUBERNETES_VERSION = "1.33.0"  # kind-config.yaml's node
+KUBERNETES_VERSION = "1.35.0"  # kind-config.yaml's node
 CUSTOM_GROUPS = ("mlkube.io", "serving.kserve.io", "monitoring.coreos.com")
 
 

@@ -97,7 +97,7 @@ def test_node_image_is_pinned_to_a_kubernetes_kserve_supports():
     (node,) = _kind_config()["nodes"]
     match = re.fullmatch(r"kindest/node:v1\.(\d+)\.\d+@sha256:[0-9a-f]{64}", node["image"])
     assert match, node["image"]
-    assert int(match.group(1)) >= 32, "KServe 0.16 needs Kubernetes >= 1.32"
+    assert 33 <= int(match.group(1)) <= 36, "cert-manager 1.21 supports Kubernetes 1.33 to 1.36 (KServe needs >= 1.30)"
     assert f"1.{match.group(1)}" == cs.KUBERNETES_VERSION.rsplit(".", 1)[0], "tests validate against the node's version"
 
 
@@ -126,6 +126,8 @@ def test_dependency_versions_are_exact():
     versions = dict(re.findall(r"^(CERT_MANAGER_VERSION|KSERVE_VERSION) \?= (\S+)$", text, re.MULTILINE))
     assert re.fullmatch(r"v1\.(1[5-9]|[2-9]\d)\.\d+", versions["CERT_MANAGER_VERSION"]), "KServe needs cert-manager >= 1.15"
     assert re.fullmatch(r"v0\.(1[5-9]|[2-9]\d)\.\d+", versions["KSERVE_VERSION"])
+    sdk = re.search(r"^kserve==(\d+\.\d+)\.", (cs.ROOT / "constraints.txt").read_text(), re.MULTILINE).group(1)
+    assert versions["KSERVE_VERSION"].startswith(f"v{sdk}."), "the controller and the image's kserve SDK are one release line"
 
 
 def test_kserve_patch_sets_standard_mode_without_ingress():

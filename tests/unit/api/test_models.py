@@ -12,7 +12,8 @@ EXAMPLES = pathlib.Path(__file__).parents[3] / "examples"
 
 
 def example(kind: str) -> dict:
-    for path in sorted(EXAMPLES.rglob("*.yaml")):  # examples/registry: what the operator creates
+    # The top-level examples first (examples/registry: what the operator creates; one folder per framing).
+    for path in sorted(EXAMPLES.rglob("*.yaml"), key=lambda p: (len(p.relative_to(EXAMPLES).parts), p)):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == kind:
                 return doc
@@ -59,7 +60,13 @@ def with_changes(kind_name: str, path: str, value):
 _DELETE = object()
 
 INVALID = [
-    ("MLProject", "problem.task", "clustering", "spec.problem.task"),
+    ("MLProject", "problem.task", "ranking", "spec.problem.task"),
+    ("MLProject", "problem.contamination", 0.7, "spec.problem.contamination"),
+    ("MLProject", "problem.contamination", 0, "spec.problem.contamination"),
+    ("MLProject", "problem.contamination", 0.1, "spec.problem: contamination: applies to task anomaly_detection"),
+    ("MLProject", "problem.clusters", {"min": 2, "max": 5}, "spec.problem: clusters: applies to task clustering"),
+    ("MLProject", "problem.primaryMetric", "silhouette", "spec.problem: primaryMetric: silhouette is not a classification"),
+    ("MLProject", "problem.target", _DELETE, "spec.problem: target: classification needs the column to predict"),
     ("MLProject", "problem.primaryMetric", "rmse", "spec.problem"),
     ("MLProject", "goal.type", "Fun", "spec.goal.type"),
     ("MLProject", "storage", _DELETE, "spec.storage"),

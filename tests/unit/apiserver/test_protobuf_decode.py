@@ -63,7 +63,25 @@ MESSAGES = {
         ("imagePullSecrets", 3, "[.k.LocalObjectReference"),
         ("automountServiceAccountToken", 4, BOOL),
     ],
-    "Deployment": [("metadata", 1, ".k.ObjectMeta")],
+    "Widget": [("metadata", 1, ".k.ObjectMeta")],
+    # apps/v1 Deployment and what `kubectl create deployment` fills in (field numbers from upstream).
+    "Deployment": [("metadata", 1, ".k.ObjectMeta"), ("spec", 2, ".k.DeploymentSpec")],
+    "DeploymentSpec": [
+        ("replicas", 1, INT32),
+        ("selector", 2, ".k.LabelSelector"),
+        ("template", 3, ".k.PodTemplateSpec"),
+        ("strategy", 4, ".k.DeploymentStrategy"),
+        ("minReadySeconds", 5, INT32),
+    ],
+    "LabelSelector": [("matchLabels", 1, "map:string")],
+    "DeploymentStrategy": [("type", 1, STRING), ("rollingUpdate", 2, ".k.RollingUpdateDeployment")],
+    "RollingUpdateDeployment": [("maxUnavailable", 1, ".k.IntOrString"), ("maxSurge", 2, ".k.IntOrString")],
+    "IntOrString": [("type", 1, INT64), ("intVal", 2, INT32), ("strVal", 3, STRING)],
+    "PodTemplateSpec": [("metadata", 1, ".k.ObjectMeta"), ("spec", 2, ".k.PodSpec")],
+    "PodSpec": [("containers", 2, "[.k.Container"), ("terminationGracePeriodSeconds", 4, INT64)],
+    "Container": [("name", 1, STRING), ("image", 2, STRING), ("command", 3, "[string"), ("resources", 8, ".k.Resources")],
+    "Resources": [("limits", 1, "map:.k.Quantity")],
+    "Quantity": [("string", 1, STRING)],
 }
 
 
@@ -79,7 +97,9 @@ def _build_classes():
                 entry = message.nested_type.add(name=field_name.capitalize() + "Entry")
                 entry.options.map_entry = True
                 entry.field.add(name="key", number=1, type=STRING, label=OPTIONAL)
-                entry.field.add(name="value", number=2, type=BYTES if kind == "map:bytes" else STRING, label=OPTIONAL)
+                value = entry.field.add(name="value", number=2, type=BYTES if kind == "map:bytes" else STRING, label=OPTIONAL)
+                if kind.startswith("map:."):
+                    value.type, value.type_name = MESSAGE, kind[4:]
                 field.label, field.type = REPEATED, MESSAGE
                 field.type_name = f".k.{name}.{entry.name}"
             elif kind == "[string":
@@ -166,11 +186,61 @@ def test_service_account_with_references_owner_and_timestamp():
     }
 
 
-def test_other_kinds_are_unsupported_and_named():
+def test_deployment_from_the_generic_table():
     message = CLASSES["Deployment"]()
+    message.metadata.name = "web"
+    message.metadata.labels["app"] = "web"
+    spec = message.spec
+    spec.replicas = 0  # a pointer in Go: an explicit zero is kept
+    spec.minReadySeconds = 0  # omitempty int32: dropped
+    spec.selector.matchLabels["app"] = "web"
+    spec.strategy.type = "RollingUpdate"
+    spec.strategy.rollingUpdate.maxUnavailable.type = 1
+    spec.strategy.rollingUpdate.maxUnavailable.strVal = "25%"
+    spec.strategy.rollingUpdate.maxSurge.intVal = 2
+    spec.template.metadata.labels["app"] = "web"
+    spec.template.spec.terminationGracePeriodSeconds = 0
+    container = spec.template.spec.containers.add(name="python", image="x", command=["python", "-m", "http.server"])
+    container.resources.limits["memory"].string = "64Mi"
+    assert protobuf.decode(envelope("Deployment", message, api_version="apps/v1")) == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 2}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [
+                        {
+                            "name": "python",
+                            "image": "x",
+                            "command": ["python", "-m", "http.server"],
+                            "resources": {"limits": {"memory": "64Mi"}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def test_table_covers_the_served_builtins():
+    for kind in ("v1/Pod", "v1/Service", "apps/v1/Deployment", "apps/v1/ReplicaSet", "batch/v1/Job", "batch/v1/CronJob"):
+        assert kind in protobuf.kinds()
+    for kind in ("v1/Event", "coordination.k8s.io/v1/Lease", "rbac.authorization.k8s.io/v1/ClusterRoleBinding"):
+        assert kind in protobuf.kinds()
+    assert "authorization.k8s.io/v1/SelfSubjectAccessReview" in protobuf.kinds()
+
+
+def test_other_kinds_are_unsupported_and_named():
+    message = CLASSES["Widget"]()
     message.metadata.name = "d"
-    with pytest.raises(protobuf.Unsupported, match="not apps/v1 Deployment"):
-        protobuf.decode(envelope("Deployment", message, api_version="apps/v1"))
+    with pytest.raises(protobuf.Unsupported, match=r"not example\.com/v1 Widget"):
+        protobuf.decode(envelope("Widget", message, api_version="example.com/v1"))
 
 
 def test_content_encoding_is_unsupported():

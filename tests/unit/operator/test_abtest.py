@@ -131,3 +131,13 @@ def test_the_report_is_valid_status():
         "metric": "accuracy",
         "value": 0.425,
     }
+
+
+def test_anomaly_flags_are_judged_on_accuracy_and_clustering_is_not_judged():
+    report = abtest.report(
+        *arms(window(labeled=40, correct=39), window(labeled=40, correct=17)), task="anomaly_detection", min_labeled=10
+    )
+    assert report.metric == "accuracy" and report.winner == 3
+    assert "clustering" not in abtest.JUDGED_TASKS
+    with pytest.raises(ValueError, match="task: expected one of classification, regression, anomaly_detection"):
+        abtest.report(*arms(window(), window()), task="clustering", min_labeled=10)

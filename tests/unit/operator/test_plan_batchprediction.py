@@ -392,3 +392,16 @@ def test_a_schedule_mirrors_its_latest_run_and_prunes_beyond_the_history_limits(
     assert [ref.name for ref in plan.delete] == ["nightly-sched-202612020200"]
     status = plan.status.wire()
     assert (status["lastRun"], status["phase"], status["rowsScored"]) == ("nightly-sched-202612040200", "Succeeded", 1000)
+
+
+def test_a_queued_run_waits_suspended_in_the_projects_queue_unless_it_names_its_own():
+    owned = observed(project={**project(), "spec": {**project()["spec"], "queueName": "batch-low"}})
+    [created] = batchprediction.plan(bp(), owned, now=NOW).create
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "batch-low" and created["spec"]["suspend"]
+    [created] = batchprediction.plan(bp(queueName="nightly"), owned, now=NOW).create
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "nightly"
+
+    waiting = {**job(), "metadata": created["metadata"], "spec": created["spec"], "status": {}}
+    plan = batchprediction.plan(started(bp(queueName="nightly")), observed(job=waiting), now=NOW)
+    assert plan.status.phase == "Pending" and ready(plan)["reason"] == "Queued"
+    assert "Waiting for Kueue to admit the Job in LocalQueue 'nightly'" in ready(plan)["message"]

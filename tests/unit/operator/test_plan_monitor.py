@@ -412,3 +412,10 @@ def test_a_monitor_of_a_batch_prediction_analyses_its_scored_rows_against_the_ve
     assert waiting["message"] == "BatchPrediction churn-nightly has scored with no version yet"
     bp = {"status": {"modelVersion": 2}}
     assert monitor.scored_entry(bp, project()).version == 2 and monitor.scored_entry({}, project()) is None
+
+
+def test_a_check_job_goes_to_the_monitors_queue_or_else_the_projects():
+    [job] = monitor.plan(dmon(queueName="drift"), monitor.Observed(served=served(), image="i"), now=NOW).plan.create
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "drift" and job["spec"]["suspend"] is True
+    [job] = monitor.plan(dmon(), monitor.Observed(served=served(), image="i"), now=NOW).plan.create
+    assert "suspend" not in job["spec"]

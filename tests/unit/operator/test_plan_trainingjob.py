@@ -272,7 +272,7 @@ def test_the_credentials_secret_must_exist_before_the_job_is_created(tj, mlp):
     assert "Secret 's3' (credentialsSecret) does not exist in namespace 'ml'" in status_of(waiting)["message"]
     plan = trainingjob.plan(tj, observed(mlp, secrets=frozenset({"s3"})), now=NOW)
     env = plan.create[0]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "valueFrom" in e} == {"s3"}
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})} == {"s3"}
     assert trainingjob.start_reads(started(tj), mlp, job=None) == trainingjob.StartReads()
     assert trainingjob.start_reads(tj, mlp, job=job()) == trainingjob.StartReads()
 
@@ -304,3 +304,37 @@ def test_an_invalid_spec_fails_the_run_naming_the_field(tj, mlp, change, field):
     assert ready(status)["reason"] == "InvalidSpec" and plan.create == () and plan.apply == ()
     assert plan.events == (plans.warning("InvalidSpec", status["message"]),)
     assert trainingjob.plan({**tj, "status": status}, observed(mlp), now=NOW).events == ()
+
+
+# -- Kueue ---------------------------------------------------------------------------------------
+
+
+def test_a_queued_run_is_created_suspended_in_its_queue_and_says_it_waits_for_admission(tj, mlp):
+    mlp["spec"]["queueName"] = "team-a"
+    tj["spec"]["queueName"] = "gpu-queue"
+    [created] = trainingjob.plan(tj, observed(mlp), now=NOW).create
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue", "the run's own queue wins"
+    assert created["spec"]["suspend"] is True
+
+    del tj["spec"]["queueName"]
+    [created] = trainingjob.plan(tj, observed(mlp), now=NOW).create
+    assert created["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a", "else the project's"
+
+    waiting = {**created, "status": {}}
+    status = status_of(trainingjob.plan(tj, observed(mlp, job=waiting), now=NOW))
+    assert status["phase"] == "Pending" and ready(status)["reason"] == "Queued"
+    assert "LocalQueue 'team-a'" in ready(status)["message"]
+
+    admitted = {**created, "spec": {**created["spec"], "suspend": False}, "status": {"startTime": STAMP, "active": 1}}
+    assert status_of(trainingjob.plan(tj, observed(mlp, job=admitted, pods=(pod(),)), now=NOW))["phase"] == "Running"
+
+
+def test_without_a_queue_the_job_is_neither_labelled_nor_suspended(tj, mlp):
+    [created] = trainingjob.plan(tj, observed(mlp), now=NOW).create
+    assert "kueue.x-k8s.io/queue-name" not in created["metadata"]["labels"] and "suspend" not in created["spec"]
+
+
+def test_a_queue_name_that_cannot_be_a_label_value_is_refused_naming_the_field(tj, mlp):
+    tj["spec"]["queueName"] = "Team_A"
+    status = status_of(trainingjob.plan(tj, observed(mlp), now=NOW))
+    assert status["phase"] == "Failed" and "queueName" in ready(status)["message"]

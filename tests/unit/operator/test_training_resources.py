@@ -80,8 +80,11 @@ def test_credentials_come_only_from_secret_references(objects):
     mlp["spec"]["storage"]["credentialsSecret"] = "s3-creds"
     _, _, job = build(tj, mlp, secret="s3-creds")
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
-    assert refs == {k: {"name": "s3-creds", "key": k} for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    refs = {e["name"]: e["valueFrom"] for e in env if "valueFrom" in e}
+    assert refs == {
+        **{k: {"secretKeyRef": {"name": "s3-creds", "key": k}} for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+        "MLKUBE_MEMORY_LIMIT": {"resourceFieldRef": {"containerName": "trainer", "resource": "limits.memory"}},
+    }
     assert "s3-creds" not in env[0]["value"].replace('"credentialsSecret":"s3-creds"', "")
 
 

@@ -104,3 +104,35 @@ def test_container_port_by_number_or_name():
     assert podspec.container_port(pod, "http") == 8080
     assert podspec.container_port(pod, 9000) == 9000
     assert podspec.container_port(pod, "grpc") is None
+
+
+def test_resource_field_refs_give_limits_and_requests_rounded_up_by_divisor():
+    container = {
+        "resources": {"limits": {"memory": "1536Mi", "cpu": "1500m"}, "requests": {"memory": "1Gi"}},
+        "env": [
+            {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
+            {"name": "MEM_MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+            {"name": "REQ_GI", "valueFrom": {"resourceFieldRef": {"resource": "requests.memory", "divisor": "1Gi"}}},
+            {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+            {"name": "CPU_REQ_M", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1m"}}},
+        ],
+    }
+    assert env(container) == {"MEM": str(1536 * 2**20), "MEM_MI": "1536", "REQ_GI": "1", "CPU": "2", "CPU_REQ_M": "1500"}
+
+
+def test_an_unset_limit_is_the_machines_capacity_and_an_unset_request_is_zero():
+    container = {
+        "env": [
+            {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
+            {"name": "REQ", "valueFrom": {"resourceFieldRef": {"resource": "requests.memory"}}},
+        ]
+    }
+    values = env(container)
+    assert int(values["MEM"]) == int(podspec.machine_allocatable("memory")) > 2**28
+    assert values["REQ"] == "0"
+
+
+def test_an_unsupported_resource_field_names_the_variable():
+    container = {"env": [{"name": "GPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.nvidia.com/gpu"}}}]}
+    with pytest.raises(podspec.ConfigError, match=r"env GPU: unsupported resourceFieldRef\.resource"):
+        env(container)

@@ -10,6 +10,7 @@ PROJECT = "mlkube.io/project"
 OWNER_KIND = "mlkube.io/owner-kind"
 OWNER_NAME = "mlkube.io/owner-name"
 COMPONENT = "app.kubernetes.io/component"
+QUEUE_NAME = "kueue.x-k8s.io/queue-name"  # Kueue's label naming the LocalQueue a Job waits in
 
 IMAGE = "ghcr.io/mlkube/mlkube:0.1.0"  # one image carries every component (images/Dockerfile)
 MAX_NAME = 63  # children's names become label values (job-name), which are at most 63 characters
@@ -70,3 +71,19 @@ def storage_env(secret: str | None) -> list[dict[str, Any]]:
 def restricted(**extra: Any) -> dict[str, Any]:
     """The restricted securityContext, with ``extra`` settings (e.g. readOnlyRootFilesystem)."""
     return {**RESTRICTED, **extra}
+
+
+def queued(job: dict[str, Any], queue_name: str | None) -> dict[str, Any]:
+    """``job`` handed to Kueue's LocalQueue ``queue_name``: labelled with it and created suspended,
+    as Kueue expects (it unsuspends the Job once admitted); ``job`` itself without a queue."""
+    if not queue_name:
+        return job
+    metadata = {**job["metadata"], "labels": {**job["metadata"].get("labels", {}), QUEUE_NAME: queue_name}}
+    return {**job, "metadata": metadata, "spec": {**job["spec"], "suspend": True}}
+
+
+def queue_of(job: dict[str, Any]) -> str | None:
+    """The Kueue LocalQueue a Job waits in while it is suspended (None once admitted, or unqueued)."""
+    if not (job.get("spec") or {}).get("suspend"):
+        return None
+    return ((job.get("metadata") or {}).get("labels") or {}).get(QUEUE_NAME)

@@ -43,8 +43,9 @@ def job_labels(mdep_name: str) -> dict[str, str]:
 
 def quality_metric(task: str) -> replay_api.QualityMetric | None:
     """The quality a replay scores against feedback for a project's ``problem.task``, as the A/B
-    test does: accuracy (classification), mae (regression), none (tasks without comparable labels)."""
-    return {"classification": "accuracy", "regression": "mae"}.get(task)
+    test does: accuracy (classification, and anomaly detection's flags), mae (regression), none
+    (tasks without comparable labels)."""
+    return {"classification": "accuracy", "anomaly_detection": "accuracy", "regression": "mae"}.get(task)
 
 
 def replay_request(

@@ -18,6 +18,7 @@ MODEL_FORMAT = "mlkube"
 ROUTER_SERVICE_ACCOUNT = "mlkube-router"
 STORAGE_SERVICE_ACCOUNT = "mlkube-model"
 ROUTER_PORT = 8080
+AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
 ROUTES_KEY = routing.ROUTES_KEY
 VERSION_LABEL = "mlkube.io/model-version"
 BATCHING_ENV = "MLKUBE_BATCHING"  # read by the model server: spec.serving.batching as JSON
@@ -63,6 +64,7 @@ def inference_service(
     if spec.serving.resources:
         model["resources"] = spec.serving.resources.wire()
     labels = {**meta.labels(mdep, project=spec.project_ref, component="predictor"), VERSION_LABEL: str(version)}
+    scaling, annotations = _predictor_scaling(spec.serving)
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -72,19 +74,36 @@ def inference_service(
             "labels": labels,
             "annotations": {
                 "serving.kserve.io/deploymentMode": spec.serving.deployment_mode,
+                **annotations,
                 **({artifact.DIGEST_ANNOTATION: digest} if digest else {}),
             },
             "ownerReferences": [meta.owner_reference(mdep)],
         },
         "spec": {
             "predictor": {
-                "minReplicas": spec.serving.replicas,
-                "maxReplicas": max(spec.serving.replicas, 1),
+                **scaling,
                 "model": model,
                 **({"serviceAccountName": storage_account} if storage_account else {}),
             }
         },
     }
+
+
+def _predictor_scaling(serving: deployment.Serving) -> tuple[dict[str, Any], dict[str, str]]:
+    """The predictor's replica fields and the InferenceService's autoscaler annotation, as KServe
+    reads them: a fixed count (min = max = ``replicas``), or ``autoscaling``'s range with
+    ``scaleMetric``/``scaleTarget`` (KServe's HPA in RawDeployment, Knative's autoscaler in
+    Serverless), or for KEDA the ``autoScaling.metrics`` block KServe turns into a ScaledObject."""
+    scaling = serving.autoscaling
+    if scaling is None:
+        return {"minReplicas": serving.replicas, "maxReplicas": max(serving.replicas, 1)}, {}
+    bounds = {"minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas}
+    if serving.deployment_mode == "RawDeployment" and scaling.autoscaler == "keda":
+        target = {"type": "Utilization", "averageUtilization": scaling.target}
+        metrics = [{"type": "Resource", "resource": {"name": scaling.metric, "target": target}}]
+        return {**bounds, "autoScaling": {"metrics": metrics}}, {AUTOSCALER_CLASS: "keda"}
+    annotations = {AUTOSCALER_CLASS: "hpa"} if serving.deployment_mode == "RawDeployment" else {}
+    return {**bounds, "scaleMetric": scaling.metric, "scaleTarget": scaling.target}, annotations
 
 
 def storage_account(namespace: str, secret: str) -> dict[str, Any]:
@@ -152,10 +171,11 @@ FEEDBACK_TOKEN_DIR = "/var/run/secrets/mlkube/feedback"
 def router_deployment(
     mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec, *, image: str, secret: str | None
 ) -> dict[str, Any]:
-    """The router Deployment: one replica watching its ConfigMap."""
+    """The router Deployment: ``spec.router.replicas`` replicas watching its ConfigMap (no replica
+    count when a HorizontalPodAutoscaler owns it, so applying the Deployment never undoes a scale)."""
     name = router_name(mdep["metadata"]["name"])
     namespace = mdep["metadata"]["namespace"]
-    selector = {"mlkube.io/router": mdep["metadata"]["name"]}
+    selector = router_selector(mdep["metadata"]["name"])
     env = meta.storage_env(secret)
     container = {
         "name": "router",
@@ -190,7 +210,7 @@ def router_deployment(
         "kind": "Deployment",
         "metadata": metadata,
         "spec": {
-            "replicas": 1,
+            **({} if spec.router.autoscaled else {"replicas": spec.router.replicas}),
             "selector": {"matchLabels": selector},
             "template": {
                 "metadata": {"labels": {**metadata["labels"], **selector}},
@@ -204,6 +224,29 @@ def router_deployment(
     }
 
 
+def router_autoscaler(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec) -> dict[str, Any]:
+    """The autoscaling/v2 HorizontalPodAutoscaler scaling the router Deployment between
+    ``router.replicas`` and ``router.maxReplicas`` on average CPU utilization."""
+    name = router_name(mdep["metadata"]["name"])
+    target = {"type": "Utilization", "averageUtilization": spec.router.target_cpu_utilization}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(mdep, spec, name),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": spec.router.replicas,
+            "maxReplicas": spec.router.max_replicas,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}],
+        },
+    }
+
+
+def router_selector(mdep_name: str) -> dict[str, str]:
+    """The labels of a deployment's router pods."""
+    return {"mlkube.io/router": mdep_name}
+
+
 def router_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec) -> dict[str, Any]:
     name = router_name(mdep["metadata"]["name"])
     return {
@@ -211,7 +254,7 @@ def router_service(mdep: dict[str, Any], spec: deployment.ModelDeploymentSpec) -
         "kind": "Service",
         "metadata": _metadata(mdep, spec, name),
         "spec": {
-            "selector": {"mlkube.io/router": mdep["metadata"]["name"]},
+            "selector": router_selector(mdep["metadata"]["name"]),
             # 8080, not 80: on one machine an unprivileged user cannot listen below 1024.
             "ports": [{"name": "http", "port": ROUTER_PORT, "targetPort": ROUTER_PORT}],
         },

@@ -144,6 +144,10 @@ def trainer_job(
     env = [
         {"name": SPEC_ENV, "value": document.model_dump_json(by_alias=True, exclude_none=True)},
         {"name": trainer.IMAGE_ENV, "value": runs},
+        {
+            "name": trainer.MEMORY_LIMIT_ENV,
+            "valueFrom": {"resourceFieldRef": {"containerName": TRAINER_CONTAINER, "resource": "limits.memory"}},
+        },
     ]
     env += meta.storage_env(secret)
     container: dict[str, Any] = {

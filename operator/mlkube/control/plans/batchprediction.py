@@ -32,7 +32,7 @@ import pydantic
 from mlkube.api import base, batch, errors, kinds
 from mlkube.common import timestamps
 from mlkube.control.manifests import batch as manifests
-from mlkube.control.manifests import training
+from mlkube.control.manifests import meta, training
 from mlkube.control.plans import plan as plans
 from mlkube.control.policy import conditions, registry, schedule, selection, shards
 
@@ -164,9 +164,10 @@ def _start(
         dmon, dmon_spec = found
         capture_to = manifests.capture(dmon, dmon_spec, project_name=spec.project_ref, storage=mlp_spec.storage)
     request = manifests.scoring_request(obj, spec, entry=entry, storage=mlp_spec.storage, capture_to=capture_to, now=now)
-    return manifests.scoring_job(
+    job = manifests.scoring_job(
         obj, spec, request, digest=entry.digest, project_name=spec.project_ref, image=observed.image, secret=secret
     )
+    return meta.queued(job, spec.queue_name or mlp_spec.queue_name)
 
 
 def _monitored(

@@ -61,8 +61,11 @@ class Observed:
     """This deployment's InferenceServices, by version."""
     router_service: dict[str, Any] | None = None
     router_deployment: dict[str, Any] | None = None
+    router_autoscaler: dict[str, Any] | None = None
+    """The router's HorizontalPodAutoscaler, when one exists."""
     stats: dict[str, Any] | None = None
-    """The router's cumulative counters (``GET /mlkube/stats``); None when it did not answer."""
+    """The routers' cumulative counters (``GET /mlkube/stats`` of every ready router pod, summed:
+    ``routerstats.merged``); None when none answered."""
     metric_readings: Mapping[str, tuple[float | None, str | None]] = dataclasses.field(default_factory=dict)
     """``strategy.analysis.metrics`` by name: (value, error) of this pass's query (``metricchecks``)."""
     replay: replay_plans.Observed = dataclasses.field(default_factory=replay_plans.Observed)
@@ -204,6 +207,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
         apply=children(obj, spec, observed, served=served, backends=backends, traffic=live, image=image) + replay.apply,
         create=replay.create,
         delete=replay.delete
+        + _unwanted_autoscaler(obj, spec, observed)
         + tuple(
             plans.ObjectRef(
                 "serving.kserve.io/v1beta1",
@@ -263,7 +267,19 @@ def children(
         except pydantic.ValidationError:
             pass  # a table the router would refuse: it keeps routing by the one it has
     applied += [serving.router_deployment(obj, spec, image=image, secret=secret), serving.router_service(obj, spec)]
+    if spec.router.autoscaled:
+        applied.append(serving.router_autoscaler(obj, spec))
     return tuple(applied)
+
+
+def _unwanted_autoscaler(
+    obj: dict[str, Any], spec: deployment_api.ModelDeploymentSpec, observed: Observed
+) -> tuple[plans.ObjectRef, ...]:
+    """The router's HorizontalPodAutoscaler once ``router.maxReplicas`` no longer asks for one."""
+    if observed.router_autoscaler is None or spec.router.autoscaled:
+        return ()
+    name = observed.router_autoscaler["metadata"]["name"]
+    return (plans.ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", name, obj["metadata"]["namespace"]),)
 
 
 def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed) -> int | plans.Unresolved:
@@ -433,7 +449,8 @@ def _measure(
     result = analysis.judge(window, spec.strategy.analysis, min_agreement=agreement)
     result = metricchecks.fold(result, _metric_outcomes(spec.strategy.analysis, observed))
     report = None
-    if spec.strategy.type == "ABTest" and state.stable is not None and state.candidate is not None:
+    judged = observed.project.problem.task in abtest.JUDGED_TASKS
+    if spec.strategy.type == "ABTest" and state.stable is not None and state.candidate is not None and judged:
         report = ab_report(
             stats,
             spec.strategy,

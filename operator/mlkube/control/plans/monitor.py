@@ -155,6 +155,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
             image=observed.image,
             secret=served.project_spec.storage.credentials_secret,
         )
+        job = meta.queued(job, spec.queue_name or served.project_spec.queue_name)
         account = training.trainer_service_account(namespace)
         return MonitorPlan(plans.Plan(apply=(account,), create=(job,), delete=stale), checking=True)
     if check.phase == "Running":

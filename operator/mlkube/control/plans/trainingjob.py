@@ -21,6 +21,7 @@ import pydantic
 
 from mlkube.api import base, errors, kinds, project, training
 from mlkube.common import timestamps
+from mlkube.control.manifests import meta
 from mlkube.control.manifests import training as manifests
 from mlkube.control.plans import plan as plans
 from mlkube.control.policy import conditions, jobstate
@@ -91,6 +92,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
             job = manifests.trainer_job(
                 obj, spec, document, project_name=mlp["metadata"]["name"], image=observed.image, secret=secret
             )
+            job = meta.queued(job, spec.queue_name or mlp_spec.queue_name)
             create = (job,)
     except (pydantic.ValidationError, manifests.ResolutionError) as error:
         return _invalid(old, error, generation=generation, now=stamp)

@@ -48,6 +48,11 @@ class Arm:
     window: analysis.Window
 
 
+# Tasks whose answers feedback can call right or wrong; clustering has no ground truth, so its A/B
+# test runs on the analysis gates and its duration alone, with no report.
+JUDGED_TASKS = ("classification", "regression", "anomaly_detection")
+
+
 def report(
     stable: Arm,
     candidate: Arm,
@@ -59,9 +64,10 @@ def report(
     """The report on ``candidate`` against ``stable``; ``task`` is the project's problem.task,
     ``previous`` the report of the previous pass (status.abTest), which carries the sequential
     test's running minimum."""
-    if task not in ("classification", "regression"):
-        raise ValueError(f"task: expected classification or regression, got {task!r}")
-    metric = "accuracy" if task == "classification" else "mae"
+    if task not in JUDGED_TASKS:
+        raise ValueError(f"task: expected one of {', '.join(JUDGED_TASKS)}, got {task!r}")
+    # An anomaly flag is judged like a class: is it the label the feedback gave?
+    metric = "accuracy" if task in ("classification", "anomaly_detection") else "mae"
     a, b = stable.window, candidate.window
     rows = [_version(arm, metric) for arm in (stable, candidate)]
     va, vb = rows[0].value, rows[1].value

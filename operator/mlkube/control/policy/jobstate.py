@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from mlkube.api import trainer, training
+from mlkube.control.manifests import meta
 
 PROGRESS_PREFIX = "MLKUBE_PROGRESS "
 
@@ -160,7 +161,17 @@ def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, conta
         return JobState("Failed", failed.get("reason") or "JobFailed", message, start, ended)
     if status.get("active") or any((p.get("status") or {}).get("phase") == "Running" for p in pods):
         return JobState("Running", "Training", "The trainer is running", start)
+    if queue := meta.queue_of(job):
+        return JobState("Pending", "Queued", queued_message(queue), start)
     return JobState("Pending", "JobPending", _pending_message(pods), start)
+
+
+def queued_message(queue: str) -> str:
+    """What a user reads while a Job waits for Kueue's admission."""
+    return (
+        f"Waiting for Kueue to admit the Job in LocalQueue {queue!r} (it stays suspended until then; "
+        f"kubectl get workloads shows its place)"
+    )
 
 
 def _pending_message(pods: Sequence[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import pydantic
 
 from mlkube.api import scoring
-from mlkube.control.manifests import batch
+from mlkube.control.manifests import batch, meta
 from mlkube.control.policy import jobstate
 
 
@@ -111,6 +111,8 @@ def observe(
         return RunState("Succeeded", "Scored", message, completion_time=ended, **base)
     if status.get("active") or any((p.get("status") or {}).get("phase") == "Running" for p in pods):
         return RunState("Running", "Scoring", f"{len(done)} of {total} shards done", **base)
+    if queue := meta.queue_of(job):
+        return RunState("Pending", "Queued", jobstate.queued_message(queue), **base)
     return RunState("Pending", "JobPending", _pending_message(pods), **base)
 
 

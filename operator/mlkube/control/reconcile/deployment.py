@@ -1,8 +1,9 @@
 """The ModelDeployment's passes: observe, plan (``plans.deployment``), execute.
 
 One pass reads the ModelDeployment afresh, then everything its plan may need: the MLProject it
-references, its InferenceServices, the router's Deployment and Service, and the router's
-counters (one ``GET /mlkube/stats``, only once the router has an address), and its replay Jobs
+references, its InferenceServices, the router's Deployment, Service and HorizontalPodAutoscaler,
+and the routers' counters (``GET /mlkube/stats`` of each ready router pod, summed; only once the
+router has an address), and its replay Jobs
 (the pods of the current one once it has finished: its answer is their termination message). The plan is carried
 out by ``execute``: children applied, retired versions deleted, status written once, then the
 Events posted and a consumed manual action cleared; a conflicting status write starts the pass
@@ -141,10 +142,28 @@ async def observe(client: k8s.Client, obj: dict[str, Any]) -> plan_deployment.Ob
         isvcs=_by_version(owned),
         router_service=service,
         router_deployment=await client.get(k8s.DEPLOYMENTS, serving.router_name(name), namespace),
-        stats=await routerstats.fetch(router_url) if router_url else None,
+        router_autoscaler=await client.get(k8s.HORIZONTALPODAUTOSCALERS, serving.router_name(name), namespace),
+        stats=await _router_stats(client, name, namespace) if router_url else None,
         metric_readings=await _metric_readings(obj) if router_url else {},
         replay=await _replay(client, obj),
     )
+
+
+async def _router_stats(client: k8s.Client, name: str, namespace: str) -> dict[str, Any] | None:
+    """The summed counters of every ready router pod of deployment ``name``, each read at its own
+    address (``routerstats.merged``)."""
+    pods = await client.list(k8s.PODS, namespace, labels=serving.router_selector(name))
+    urls = [f"http://{ip}:{serving.ROUTER_PORT}" for ip in sorted(filter(None, map(_ready_ip, pods)))]
+    return await routerstats.fetch_all(urls)
+
+
+def _ready_ip(pod: dict[str, Any]) -> str | None:
+    """The pod's IP while it is Ready and not being deleted."""
+    status = pod.get("status") or {}
+    if pod["metadata"].get("deletionTimestamp"):
+        return None
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+    return status.get("podIP") if ready else None
 
 
 async def _replay(client: k8s.Client, obj: dict[str, Any]) -> replay_plans.Observed:

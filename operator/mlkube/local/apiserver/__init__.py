@@ -6,6 +6,7 @@ shared/apiserver-contract.md.
 
 Module map (requests flow top to bottom):
   server      app, routing, bearer-token auth (TLS on 127.0.0.1), discovery/OpenAPI routes, lifecycle
+  authorization  the admin identity, impersonation (`kubectl --as`) checked by RBAC; reviews: auth can-i/whoami
   endpoints   resource handlers: get/list/watch/create/update/patch/delete(collection)
   execstream  pods/exec over WebSocket (v5/v4.channel.k8s.io) in the container's recorded environment
   portforward pods/portforward: SPDY/3.1 in WebSocket (kubectl, spdy.py) and v4.channel.k8s.io (python)

@@ -101,6 +101,8 @@ class Endpoints:
         }.get(verb)
         if handler is None or (target.subresource and request.method == "DELETE"):
             raise errors.method_not_allowed()
+        if not target.subresource and _VERBS[verb] not in target.rtype.verbs:
+            raise errors.method_not_allowed()  # e.g. listing SelfSubjectAccessReviews, which are create-only
         return await handler(request, target)
 
     # -- reads -----------------------------------------------------------------------------
@@ -267,6 +269,17 @@ class Endpoints:
                 "items": [self._objects.view(target.rtype, obj) for obj in deleted],
             }
         )
+
+
+_VERBS = {
+    "GET collection": "list",
+    "POST collection": "create",
+    "DELETE collection": "deletecollection",
+    "GET item": "get",
+    "PUT item": "update",
+    "PATCH item": "patch",
+    "DELETE item": "delete",
+}
 
 
 def _now() -> datetime.datetime:

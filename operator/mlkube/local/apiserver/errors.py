@@ -24,6 +24,8 @@ class APIError(Exception):
         return self.message
 
     def status(self) -> dict[str, Any]:
+        """The Status body with upstream's field order and `omitempty` (clients such as the kubernetes
+        package's `create_from_yaml` print it verbatim): ..., reason, details, code."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -31,17 +33,15 @@ class APIError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
-            body["details"] = self.details
+            body["details"] = {key: value for key, value in self.details.items() if value not in ("", None, [])}
+        body["code"] = self.code
         return body
 
 
 def success_status(*, name: str, group: str, kind: str, uid: str = "") -> dict[str, Any]:
-    details = {"name": name, "group": group, "kind": kind}
-    if uid:
-        details["uid"] = uid
+    details = {key: value for key, value in (("name", name), ("group", group), ("kind", kind), ("uid", uid)) if value}
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 

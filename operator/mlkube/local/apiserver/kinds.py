@@ -2,7 +2,7 @@
 
 Owns what upstream's per-kind registry strategies do on create and update for the built-ins
 served here (Namespace, Secret, Service clusterIP allocation, Event/Lease time formats, Pod,
-Job, Deployment defaults). Mutates the private copy it is given; must not write storage.
+Job, CronJob, Deployment defaults). Mutates the private copy it is given; must not write storage.
 """
 
 from __future__ import annotations
@@ -61,14 +61,28 @@ def prepare_create(
         spec.setdefault("revisionHistoryLimit", 10)
         if key == ("apps", "deployments"):
             spec.setdefault("progressDeadlineSeconds", 600)
-            spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+            strategy = spec.setdefault("strategy", {})  # protobuf bodies carry an empty strategy
+            if not strategy.get("type"):
+                strategy["type"] = "RollingUpdate"
+            if strategy["type"] == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                rolling.setdefault("maxUnavailable", "25%")
+                rolling.setdefault("maxSurge", "25%")
+    elif key == ("batch", "cronjobs"):
+        obj.pop("status", None)
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("concurrencyPolicy", "Allow")
+        spec.setdefault("suspend", False)
+        spec.setdefault("successfulJobsHistoryLimit", 3)
+        spec.setdefault("failedJobsHistoryLimit", 1)
     elif key == ("apps", "daemonsets"):
         obj.pop("status", None)
         spec = obj.setdefault("spec", {})
         spec.setdefault("revisionHistoryLimit", 10)
-        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
-        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy = spec.setdefault("updateStrategy", {})  # protobuf bodies carry an empty strategy
+        if not strategy.get("type"):
             strategy["type"] = "RollingUpdate"
+        if strategy["type"] == "RollingUpdate":
             strategy.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", 1)
             strategy["rollingUpdate"].setdefault("maxSurge", 0)
     elif key == ("", "replicationcontrollers"):

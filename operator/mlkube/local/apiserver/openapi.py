@@ -1,32 +1,43 @@
-"""OpenAPI v3: the index with content hashes and one document per group/version.
+"""OpenAPI v3 (the index with content hashes and one document per group/version) and v2.
 
 Owns what kubectl reads from `/openapi/v3`: PATCH operations carrying
 `x-kubernetes-group-version-kind` and the `fieldValidation`/`dryRun`/`fieldManager`/`force`
 parameters (so kubectl validates server-side), and the component schemas `kubectl explain`
-prints (CRD schemas as written; built-ins get a lean schema). Must not touch storage.
+prints: CRD schemas as written; built-ins the upstream v1.32 schemas of data/openapi_builtins.json.gz
+(made by hack/openapi_builtins.py) with every definition they reference, or a lean schema for a
+kind missing there. `/openapi/v2` is the same definitions as one Swagger 2.0 JSON document
+(definitions only, no paths). Must not touch storage.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import gzip
 import hashlib
 import json
+import pathlib
 from typing import Any
 
 from mlkube.local.apiserver import registry
+
+BUILTINS_PATH = pathlib.Path(__file__).with_name("data") / "openapi_builtins.json.gz"
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _REF_PREFIX = "#/components/schemas/"
 
 _BUILTIN_PREFIX = {
     "": "io.k8s.api.core",
-    "apps": "io.k8s.api.apps",
-    "batch": "io.k8s.api.batch",
-    "coordination.k8s.io": "io.k8s.api.coordination",
-    "events.k8s.io": "io.k8s.api.events",
-    "rbac.authorization.k8s.io": "io.k8s.api.rbac",
     "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",
+    "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration",
 }
+
+
+@functools.cache
+def upstream_definitions() -> dict[str, Any]:
+    """Upstream schemas by definition name (io.k8s.api.apps.v1.Deployment ...), refs into #/components/schemas/."""
+    with gzip.open(BUILTINS_PATH, "rt") as handle:
+        return json.load(handle)["definitions"]
 
 
 def _string(description: str, **extra: Any) -> dict[str, Any]:
@@ -133,7 +144,8 @@ def schema_name(rtype: registry.ResourceType) -> str:
     if rtype.custom:
         reversed_group = ".".join(reversed(rtype.group.split(".")))
         return f"{reversed_group}.{rtype.version}.{rtype.kind}"
-    return f"{_BUILTIN_PREFIX.get(rtype.group, 'io.k8s.api.' + rtype.group)}.{rtype.version}.{rtype.kind}"
+    prefix = _BUILTIN_PREFIX.get(rtype.group, "io.k8s.api." + rtype.group.split(".")[0])
+    return f"{prefix}.{rtype.version}.{rtype.kind}"
 
 
 def _gvk(rtype: registry.ResourceType) -> dict[str, str]:
@@ -141,6 +153,9 @@ def _gvk(rtype: registry.ResourceType) -> dict[str, str]:
 
 
 def _kind_schema(rtype: registry.ResourceType) -> dict[str, Any]:
+    upstream = None if rtype.custom else upstream_definitions().get(schema_name(rtype))
+    if upstream is not None:
+        return copy.deepcopy(upstream)
     if rtype.custom and rtype.schema:
         body = copy.deepcopy(rtype.schema)
     else:
@@ -239,16 +254,49 @@ def group_version_document(types: registry.Registry, group: str, version: str) -
     if not resources:
         return None
     paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {OBJECT_META: OBJECT_META_SCHEMA}
+    schemas: dict[str, Any] = {OBJECT_META: upstream_definitions().get(OBJECT_META, OBJECT_META_SCHEMA)}
     for rtype in resources:
         paths.update(_paths(rtype))
         schemas[schema_name(rtype)] = _kind_schema(rtype)
+    _add_referenced(schemas)
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0"},
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def _add_referenced(schemas: dict[str, Any]) -> None:
+    """Add every upstream definition the schemas reference, transitively."""
+    pending = [ref for schema in schemas.values() for ref in _references(schema)]
+    definitions = upstream_definitions()
+    while pending:
+        name = pending.pop()
+        if name not in schemas and name in definitions:
+            schemas[name] = definitions[name]
+            pending.extend(_references(definitions[name]))
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"][len(_REF_PREFIX) :]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _references(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in _references(item)]
+    return []
+
+
+def swagger_v2(types: registry.Registry) -> dict[str, Any]:
+    """One Swagger 2.0 document with the definitions of every served kind (refs into #/definitions/)."""
+    definitions: dict[str, Any] = {}
+    for group, versions in types.group_versions().items():
+        for version in versions:
+            document = group_version_document(types, group, version)
+            if document is not None:
+                definitions.update(document["components"]["schemas"])
+    text = json.dumps(definitions, sort_keys=True).replace('"' + _REF_PREFIX, '"#/definitions/')
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {}, "definitions": json.loads(text)}
 
 
 class Documents:
@@ -259,6 +307,8 @@ class Documents:
         self._revision = -1
         self._documents: dict[str, bytes] = {}
         self._hashes: dict[str, str] = {}
+        self._v2_revision = -1
+        self._v2 = b""
 
     def _refresh(self) -> None:
         if self._revision == self._types.revision:
@@ -283,3 +333,9 @@ class Documents:
     def document(self, path: str) -> bytes | None:
         self._refresh()
         return self._documents.get(path)
+
+    def v2(self) -> bytes:
+        if self._v2_revision != self._types.revision:
+            self._v2 = json.dumps(swagger_v2(self._types), separators=(",", ":")).encode()
+            self._v2_revision = self._types.revision
+        return self._v2

@@ -1,20 +1,28 @@
-"""Decoding of the protobuf request bodies kubectl 1.32 sends for `kubectl create
-namespace|configmap|secret|serviceaccount` (Content-Type application/vnd.kubernetes.protobuf).
+"""Decoding of the protobuf request bodies kubectl 1.32 sends for built-in kinds
+(`kubectl create deployment|job|cronjob|service|namespace|configmap|secret|...`, `kubectl run`,
+`kubectl auth can-i`; Content-Type application/vnd.kubernetes.protobuf).
 
-Owns: the `k8s\\x00` envelope (`runtime.Unknown`), a minimal protobuf wire reader, and the
-field numbers of the four messages (from `k8s.io/api/core/v1/generated.proto` and
-`k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto`), turned into the JSON shape the
-API server stores: `omitempty` scalars dropped, `bytes` as base64, `Time` as RFC 3339.
-Must not: encode protobuf responses (every client accepts JSON) or guess at other kinds:
-anything else raises `Unsupported` (the core answers 415) and a corrupt body `BadBody` (400).
+Owns: the `k8s\\x00` envelope (`runtime.Unknown`), a minimal protobuf wire reader, and a generic
+message decoder driven by data/protobuf_messages.json, a table generated once by
+hack/protobuf_table.py from upstream `generated.proto` field numbers and the Go struct tags of
+k8s.io/api and k8s.io/apimachinery. The result has the JSON shape the API server stores:
+zero scalars dropped where Go's `omitempty` drops them (kept for pointers), `bytes` as base64,
+`Time` as RFC 3339, `MicroTime` with microseconds, `Quantity`/`IntOrString` as their JSON scalars.
+Must not: encode protobuf responses (every client accepts JSON) or guess at kinds missing from
+the table: those raise `Unsupported` (the core answers 415) and a corrupt body `BadBody` (400).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import functools
+import json
+import pathlib
+import struct
 
 MAGIC = b"k8s\x00"
+TABLE_PATH = pathlib.Path(__file__).with_name("data") / "protobuf_messages.json"
 
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
@@ -27,76 +35,15 @@ class BadBody(ValueError):
     """A body that is not a well-formed Kubernetes protobuf envelope."""
 
 
-# Message schemas: field number -> (JSON name, how to decode). "string", "bytes", "bool"
-# and "int" are omitted when empty/zero, like Go's `omitempty`; "bool?" and "int?" are
-# pointer fields and kept even when false/zero; "[...]" marks repeated fields.
-_TIME = "time"
-_OWNER_REFERENCE = {
-    1: ("kind", "string"),
-    3: ("name", "string"),
-    4: ("uid", "string"),
-    5: ("apiVersion", "string"),
-    6: ("controller", "bool?"),
-    7: ("blockOwnerDeletion", "bool?"),
-}
-_OBJECT_META = {
-    1: ("name", "string"),
-    2: ("generateName", "string"),
-    3: ("namespace", "string"),
-    4: ("selfLink", "string"),
-    5: ("uid", "string"),
-    6: ("resourceVersion", "string"),
-    7: ("generation", "int"),
-    8: ("creationTimestamp", _TIME),
-    9: ("deletionTimestamp", _TIME),
-    10: ("deletionGracePeriodSeconds", "int?"),
-    11: ("labels", "map:string"),
-    12: ("annotations", "map:string"),
-    13: ("ownerReferences", [_OWNER_REFERENCE]),
-    14: ("finalizers", ["string"]),
-}
-_OBJECT_REFERENCE = {
-    1: ("kind", "string"),
-    2: ("namespace", "string"),
-    3: ("name", "string"),
-    4: ("uid", "string"),
-    5: ("apiVersion", "string"),
-    6: ("resourceVersion", "string"),
-    7: ("fieldPath", "string"),
-}
-_NAMESPACE_CONDITION = {
-    1: ("type", "string"),
-    2: ("status", "string"),
-    4: ("lastTransitionTime", _TIME),
-    5: ("reason", "string"),
-    6: ("message", "string"),
-}
-_KINDS = {
-    ("v1", "Namespace"): {
-        1: ("metadata", _OBJECT_META),
-        2: ("spec", {1: ("finalizers", ["string"])}),
-        3: ("status", {1: ("phase", "string"), 2: ("conditions", [_NAMESPACE_CONDITION])}),
-    },
-    ("v1", "ConfigMap"): {
-        1: ("metadata", _OBJECT_META),
-        2: ("data", "map:string"),
-        3: ("binaryData", "map:bytes"),
-        4: ("immutable", "bool?"),
-    },
-    ("v1", "Secret"): {
-        1: ("metadata", _OBJECT_META),
-        2: ("data", "map:bytes"),
-        3: ("type", "string"),
-        4: ("stringData", "map:string"),
-        5: ("immutable", "bool?"),
-    },
-    ("v1", "ServiceAccount"): {
-        1: ("metadata", _OBJECT_META),
-        2: ("secrets", [_OBJECT_REFERENCE]),
-        3: ("imagePullSecrets", [{1: ("name", "string")}]),
-        4: ("automountServiceAccountToken", "bool?"),
-    },
-}
+@functools.cache
+def _table() -> dict:
+    with TABLE_PATH.open() as handle:
+        return json.load(handle)
+
+
+def kinds() -> list[str]:
+    """The `apiVersion/kind` pairs (as "apps/v1/Deployment", "v1/Pod") whose bodies are decoded."""
+    return list(_table()["kinds"])
 
 
 def decode(body: bytes) -> dict:
@@ -108,35 +55,39 @@ def decode(body: bytes) -> dict:
     api_version = _text(_last(type_meta, 1, b""))
     kind = _text(_last(type_meta, 2, b""))
     encoding = _text(_last(envelope, 3, b""))
-    schema = _KINDS.get((api_version, kind))
-    if schema is None:
+    message = _table()["kinds"].get(f"{api_version}/{kind}")
+    if message is None:
         raise Unsupported(
-            f"protobuf request bodies are decoded for v1 Namespace, ConfigMap, Secret and "
-            f"ServiceAccount only, not {api_version or '?'} {kind or '?'}; send the object "
-            "as JSON (Content-Type: application/json)"
+            f"protobuf request bodies are decoded for the built-in kinds this server serves, "
+            f"not {api_version or '?'} {kind or '?'}; send the object as JSON (Content-Type: application/json)"
         )
     if encoding:
         raise Unsupported(f"protobuf content encoding {encoding!r} is not supported")
     obj = {"apiVersion": api_version, "kind": kind}
-    obj.update(_message(_last(envelope, 2, b""), schema, kind))
+    obj.update(_message(_last(envelope, 2, b""), message, kind))
     return obj
 
 
-def _message(data, schema: dict, name: str) -> dict:
-    fields = _fields(data, name)
+_NUMERIC = {"int32", "int64", "bool", "double", "float"}
+
+
+def _message(data, message: str, where: str) -> dict:
+    schema = _table()["messages"][message]
+    fields = _fields(data, where)
     result = {}
-    for number, (json_name, how) in schema.items():
-        if number not in fields:
-            continue
-        values = fields[number]
-        where = f"{name}.{json_name}"
-        if isinstance(how, list):
-            result[json_name] = [_scalar_or_message(value, how[0], where) for value in values]
-        elif isinstance(how, str) and how.startswith("map:"):
-            result[json_name] = dict(_map_entry(value, how[4:], where) for value in values)
+    for number, values in fields.items():
+        field = schema.get(str(number))
+        if field is None:
+            continue  # a newer client's field: upstream ignores unknown protobuf fields too
+        json_name, type_name, mode, keep_zero = field
+        path = f"{where}.{json_name}"
+        if mode == "r":
+            result[json_name] = [item for value in values for item in _repeated(value, type_name, path)]
+        elif mode == "m":
+            result[json_name] = dict(_map_entry(value, type_name, path) for value in values)
         else:
-            value = _scalar_or_message(values[-1], how, where)
-            if value is not _OMIT:
+            value = _value(values[-1], type_name, path)
+            if value is not _OMIT and (keep_zero or value not in ("", 0, False) or isinstance(value, (dict, list))):
                 result[json_name] = value
     return result
 
@@ -144,40 +95,124 @@ def _message(data, schema: dict, name: str) -> dict:
 _OMIT = object()
 
 
-def _scalar_or_message(value, how, where: str):
-    if isinstance(how, dict):
-        return _message(_expect_bytes(value, where), how, where)
-    if how == _TIME:
-        return _time(_expect_bytes(value, where), where)
-    if how in ("string", "bytes"):
+def _repeated(value, type_name: str, where: str) -> list:
+    if type_name in _NUMERIC and not isinstance(value, int):
+        return [_scalar(number, type_name, where) for number in _packed(value, type_name, where)]
+    decoded = _value(value, type_name, where)
+    return [] if decoded is _OMIT else [decoded]
+
+
+def _value(value, type_name: str, where: str):
+    if type_name in ("string", "bytes"):
         data = _expect_bytes(value, where)
-        decoded = _text(data, where) if how == "string" else base64.b64encode(data).decode("ascii")
-        return decoded if decoded else _OMIT
+        return _text(data, where) if type_name == "string" else base64.b64encode(data).decode("ascii")
+    if type_name in _NUMERIC:
+        return _scalar(value, type_name, where)
+    special = _table()["special"].get(type_name)
+    data = _expect_bytes(value, where)
+    if special is None:
+        if type_name not in _table()["messages"]:
+            raise BadBody(f"{where}: no decoding known for {type_name}")
+        return _message(data, type_name, where)
+    return _special(special, _fields(data, where), where)
+
+
+def _scalar(value, type_name: str, where: str):
     if not isinstance(value, int):
-        raise BadBody(f"{where}: expected a varint")
-    if how in ("bool", "bool?"):
-        return bool(value) if (value or how == "bool?") else _OMIT
-    number = value - (1 << 64) if value >= 1 << 63 else value  # int64 two's complement
-    return number if (number or how == "int?") else _OMIT
+        raise BadBody(f"{where}: expected a number")
+    if type_name == "bool":
+        return bool(value)
+    if type_name == "double":
+        return struct.unpack("<d", value.to_bytes(8, "little"))[0]
+    if type_name == "float":
+        return struct.unpack("<f", value.to_bytes(4, "little"))[0]
+    return _signed(value)
 
 
-def _map_entry(value, value_kind: str, where: str) -> tuple[str, str]:
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value  # int64/int32 two's complement varints
+
+
+def _special(how: str, fields: dict[int, list], where: str):
+    if how in ("time", "microtime"):
+        seconds, nanos = _signed(_int(fields, 1, where)), _signed(_int(fields, 2, where))
+        if seconds == 0 and nanos == 0:
+            return _OMIT  # Go's zero metav1.Time, rendered as null
+        moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+        if how == "time":
+            return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos // 1000:06d}Z"
+    if how == "duration":
+        return _go_duration(_signed(_int(fields, 1, where)))
+    if how == "quantity":
+        return _text(_last(fields, 1, b""), where)
+    if how == "intorstring":
+        if _int(fields, 1, where) == 1:
+            return _text(_last(fields, 3, b""), where)
+        return _signed(_int(fields, 2, where))
+    if how == "stringlist":
+        return [_text(item, where) for item in fields.get(1, [])]
+    if how == "raw":
+        raw = bytes(_expect_bytes(_last(fields, 1, b""), where))
+        if not raw:
+            return _OMIT
+        try:
+            return json.loads(raw)
+        except ValueError as error:
+            raise Unsupported(f"{where}: embedded raw objects are read as JSON only") from error
+    raise BadBody(f"{where}: no decoding known for {how}")
+
+
+def _int(fields: dict[int, list], number: int, where: str) -> int:
+    value = _last(fields, number, 0)
+    if not isinstance(value, int):
+        raise BadBody(f"{where}: expected field {number} as a varint")
+    return value
+
+
+def _go_duration(nanoseconds: int) -> str:
+    """Go's time.Duration.String(): 1h2m3.5s, 150ms, 0s."""
+    if nanoseconds == 0:
+        return "0s"
+    sign, nanoseconds = ("-" if nanoseconds < 0 else ""), abs(nanoseconds)
+    if nanoseconds < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanoseconds >= size:
+                return sign + _trim(nanoseconds / size) + unit
+    hours, rest = divmod(nanoseconds, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = _trim(rest / 1_000_000_000) + "s"
+    if hours:
+        text = f"{hours}h{minutes}m" + text
+    elif minutes:
+        text = f"{minutes}m" + text
+    return sign + text
+
+
+def _trim(number: float) -> str:
+    return f"{number:.9f}".rstrip("0").rstrip(".")
+
+
+def _map_entry(value, value_type: str, where: str) -> tuple[str, object]:
     entry = _fields(_expect_bytes(value, where), where)
     key = _text(_last(entry, 1, b""), where)
-    raw = _expect_bytes(_last(entry, 2, b""), where)
-    return key, (_text(raw, where) if value_kind == "string" else base64.b64encode(raw).decode("ascii"))
+    raw = _last(entry, 2, b"" if value_type not in _NUMERIC else 0)
+    decoded = _value(raw, value_type, f"{where}[{key}]")
+    return key, (None if decoded is _OMIT else decoded)
 
 
-def _time(data, where: str):
-    fields = _fields(data, where)
-    seconds = _last(fields, 1, 0)
-    if not isinstance(seconds, int):
-        raise BadBody(f"{where}: expected seconds as a varint")
-    if seconds == 0:
-        return _OMIT  # Go's zero metav1.Time, rendered as null
-    seconds = seconds - (1 << 64) if seconds >= 1 << 63 else seconds
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _packed(data, type_name: str, where: str) -> list[int]:
+    data = _expect_bytes(data, where)
+    numbers, position = [], 0
+    while position < len(data):
+        if type_name == "double" or type_name == "float":
+            size = 8 if type_name == "double" else 4
+            numbers.append(int.from_bytes(data[position : position + size], "little"))
+            position += size
+        else:
+            number, position = _varint(data, position, where)
+            numbers.append(number)
+    return numbers
 
 
 # --- protobuf wire format ---------------------------------------------------------------

@@ -177,7 +177,32 @@ BUILTINS: tuple[ResourceType, ...] = (
         uses_generation=True,
         extra_fields=("status.successful",),
     ),
+    _builtin("batch", "v1", "cronjobs", "CronJob", short_names=("cj",), categories=("all",), subresources=("status",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease"),
+    # Stored for the operator's router autoscalers; the local runtime runs no autoscaler.
+    _builtin(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        categories=("all",),
+        subresources=("status",),
+        uses_generation=True,
+    ),
+    # Not stored: reviews.py answers them for the request's identity.
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _builtin(
+        "authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", namespaced=False, verbs=("create",)
+    ),
+    _builtin("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False, verbs=("create",)),
     _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENTS_V1_FIELDS),
     _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),

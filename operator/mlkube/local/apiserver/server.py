@@ -28,6 +28,7 @@ import yaml
 from aiohttp import web
 
 from mlkube.local.apiserver import (
+    authorization,
     collector,
     crds,
     discovery,
@@ -39,6 +40,7 @@ from mlkube.local.apiserver import (
     objects,
     openapi,
     registry,
+    reviews,
     statedir,
     storage,
     tls,
@@ -183,8 +185,10 @@ class APIServer:
         app.router.add_get("/api/{version}", self._resource_list)
         app.router.add_get("/apis/{group}", self._group)
         app.router.add_get("/apis/{group}/{version}", self._resource_list)
+        app.router.add_get("/openapi/v2", self._openapi_v2)
         app.router.add_get("/openapi/v3", self._openapi_index)
         app.router.add_get("/openapi/v3/{path:.+}", self._openapi_document)
+        reviews.add_routes(app, self.store)
         app.router.add_route("*", "/api/{version}/{tail:.+}", resources.core)
         app.router.add_route("*", "/apis/{group}/{version}/{tail:.+}", resources.grouped)
         return app
@@ -209,6 +213,7 @@ class APIServer:
             scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self.token.encode()):
                 raise errors.unauthorized()
+            authorization.authorize(request, self.store)  # 403 for an impersonated identity RBAC does not allow
         return await handler(request)
 
     @web.middleware
@@ -256,6 +261,12 @@ class APIServer:
         if body is None:
             raise errors.path_not_found()
         return endpoints.json_response(body)
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if accept and "json" not in accept and "*/*" not in accept:  # kubectl asks for protobuf first: it falls back
+            raise errors.APIError(406, "NotAcceptable", "only the following media types are accepted: application/json")
+        return web.Response(body=self.documents.v2(), content_type="application/json")
 
     async def _openapi_index(self, request: web.Request) -> web.Response:
         return endpoints.json_response(self.documents.index())

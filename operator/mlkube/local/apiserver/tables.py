@@ -236,6 +236,13 @@ BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[dict, Cell]]] = {
         ),
         (_column("Duration"), _job_duration),
     ],
+    ("batch", "cronjobs"): [
+        (_column("Schedule"), lambda o, n: _get("spec", "schedule")(o)),
+        (_column("Timezone"), lambda o, n: _get("spec", "timeZone", default="<none>")(o)),
+        (_column("Suspend", "boolean"), lambda o, n: bool(_get("spec", "suspend", default=False)(o))),
+        (_column("Active", "integer"), lambda o, n: len(_get("status", "active", default=[])(o) or [])),
+        (_column("Last Schedule"), lambda o, n: age(t, n) if (t := _get("status", "lastScheduleTime")(o)) else "<none>"),
+    ],
     ("", "nodes"): [
         (_column("Status"), lambda o, n: _node_status(o)),
         (_column("Roles"), lambda o, n: _node_roles(o)),

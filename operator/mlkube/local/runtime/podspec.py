@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
+import os
 import re
 
 _QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
@@ -120,7 +122,9 @@ def environment(
     for var in container.get("env") or []:
         name = var["name"]
         if "valueFrom" in var:
-            value = _value_from(pod, var["valueFrom"], configmaps=configmaps, secrets=secrets, pod_ip=pod_ip, name=name)
+            value = _value_from(
+                pod, container, var["valueFrom"], configmaps=configmaps, secrets=secrets, pod_ip=pod_ip, name=name
+            )
             if value is None:
                 continue
         else:
@@ -142,7 +146,7 @@ def expand(text: str, variables: dict[str, str]) -> str:
 
 
 def _value_from(
-    pod: dict, source: dict, *, configmaps: dict[str, dict], secrets: dict[str, dict], pod_ip: str, name: str
+    pod: dict, container: dict, source: dict, *, configmaps: dict[str, dict], secrets: dict[str, dict], pod_ip: str, name: str
 ) -> str | None:
     if "fieldRef" in source:
         path = source["fieldRef"]["fieldPath"]
@@ -177,8 +181,49 @@ def _value_from(
                 )
             return content[ref["key"]].decode(errors="replace")
     if "resourceFieldRef" in source:
-        raise ConfigError(f"env {name}: resourceFieldRef is not supported by the local runtime")
-    raise ConfigError(f"env {name}: valueFrom needs fieldRef, configMapKeyRef or secretKeyRef")
+        return resource_field(pod, container, source["resourceFieldRef"], name=name)
+    raise ConfigError(f"env {name}: valueFrom needs fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef")
+
+
+_RESOURCE_FIELD = re.compile(r"^(limits|requests)\.(cpu|memory|ephemeral-storage)$")
+
+
+def resource_field(pod: dict, container: dict, ref: dict, *, name: str) -> str:
+    """The downward API's ``resourceFieldRef``: a container's limit or request divided by
+    ``divisor`` and rounded up, as the kubelet gives it. A limit that is not set is the node's
+    allocatable amount (here: the machine's); a request that is not set is its limit if one is
+    set, else 0."""
+    match = _RESOURCE_FIELD.match(ref.get("resource", ""))
+    if not match:
+        raise ConfigError(f"env {name}: unsupported resourceFieldRef.resource {ref.get('resource')!r}")
+    kind, resource = match.groups()
+    if ref.get("containerName"):
+        named = [c for c in (pod.get("spec") or {}).get("containers", []) if c.get("name") == ref["containerName"]]
+        if not named:
+            raise ConfigError(
+                f"env {name}: resourceFieldRef.containerName {ref['containerName']!r} is not a container of the pod"
+            )
+        container = named[0]
+    resources = container.get("resources") or {}
+    limit = (resources.get("limits") or {}).get(resource)
+    request = (resources.get("requests") or {}).get(resource)
+    if kind == "limits":
+        amount = quantity(limit) if limit is not None else machine_allocatable(resource)
+    else:
+        amount = quantity(request) if request is not None else (quantity(limit) if limit is not None else 0.0)
+    divisor = quantity(ref.get("divisor") or "1")
+    return str(math.ceil(amount / divisor - 1e-9))
+
+
+def machine_allocatable(resource: str) -> float:
+    """What the one local node offers of ``resource``: its CPUs, its physical memory, the free
+    space of the filesystem the state lives on."""
+    if resource == "cpu":
+        return float(os.cpu_count() or 1)
+    if resource == "memory":
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    stat = os.statvfs(os.getcwd())
+    return float(stat.f_bavail * stat.f_frsize)
 
 
 def _kind(field: str) -> str:

@@ -1,0 +1,1 @@
+"""Problem framings beyond tabular classification and regression: one module per task."""

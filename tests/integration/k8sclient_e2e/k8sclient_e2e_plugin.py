@@ -6,7 +6,7 @@ it). It makes `kubernetes.e2e_test` the vendored package (the installed client d
 tests), points `base.get_e2e_configuration` at the cluster's kubeconfig (MLKUBE_E2E_KUBECONFIG;
 it reads kube_config's default location), and marks the tests that cannot hold on one machine
 with the reason, as docs/local-mode.md lists them: xfail (strict) when they fail, skip when they
-would wait forever, a non-strict xfail when they hold once work on another branch lands.
+would wait forever.
 """
 
 from __future__ import annotations
@@ -22,23 +22,12 @@ UPSTREAM = pathlib.Path(__file__).parent / "upstream"
 
 NO_NGINX = "needs the nginx image, which has no local equivalent (the local runtime runs python, busybox and mlkube images)"
 
-STATUS_TEXT = (
-    "compares the exact text of the server's Status body, which kube-apiserver writes with `details` before "
-    "`code` and a trailing newline: the error-body part of issue 24, done on another branch"
-)
-
-# test id (file::class::name) -> (skip | xfail | pending, reason). docs/local-mode.md lists each one.
-# skip: would wait forever; xfail: fails on one machine (strict); pending: holds once other work lands (not strict).
+# test id (file::class::name) -> (skip | xfail, reason). docs/local-mode.md lists each one.
+# skip: would wait forever; xfail: fails on one machine (strict).
 KNOWN_LIMITS: dict[str, tuple[str, str]] = {
     "kubernetes/e2e_test/test_client.py::TestClient::test_portforward_http": (
         "skip",
         NO_NGINX + "; it would wait forever for the pod to leave Pending",
-    ),
-    "kubernetes/e2e_test/test_utils.py::TestUtils::test_create_apiservice_from_yaml_with_conflict": ("pending", STATUS_TEXT),
-    "kubernetes/e2e_test/test_utils.py::TestUtils::test_create_from_multi_resource_yaml_with_conflict": ("pending", STATUS_TEXT),
-    "kubernetes/e2e_test/test_utils.py::TestUtils::test_create_from_multi_resource_yaml_with_multi_conflicts": (
-        "pending",
-        STATUS_TEXT,
     ),
 }
 
@@ -73,4 +62,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if kind == "skip":
             item.add_marker(pytest.mark.skip(reason=reason))
         else:
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=kind == "xfail"))
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))

@@ -56,7 +56,11 @@ def _log_warnings(request: web.Request, warnings: list[str]) -> None:
 def json_response(
     body: Any, *, status: int = 200, warnings: list[str] | None = None, content_type: str = "application/json"
 ) -> web.Response:
-    response = web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type=content_type)
+    # kube-apiserver's encoder (Go's json.Encoder) ends every body with a newline; clients that compare
+    # error bodies as text (the Python client's utils.FailToCreateError) see it.
+    response = web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode() + b"\n", status=status, content_type=content_type
+    )
     for warning in warnings or []:
         response.headers.add("Warning", '299 - "' + warning.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return response

@@ -123,6 +123,44 @@ def test_exec_with_stdin_streams_it_to_the_command(plane, web):
     assert shown.stdout.strip() == "3"
 
 
+def test_exec_with_a_terminal_runs_the_command_on_a_pty(plane, web):
+    """`kubectl exec -it` needs a terminal on kubectl's side too, so the Python client (same protocol) asks for it."""
+    from kubernetes import config
+    from kubernetes.client import CoreV1Api
+    from kubernetes.stream import stream
+
+    namespace, pod = web
+    api_client = config.new_client_from_config(config_file=str(plane.kubeconfig))
+    try:
+        session = stream(
+            CoreV1Api(api_client).connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            command=["sh"],
+            stdin=True,
+            stdout=True,
+            stderr=False,
+            tty=True,
+            _preload_content=False,
+        )
+        session.write_channel(4, '{"Width":100,"Height":30}')  # the resize channel
+        session.write_stdin("tty; stty size; exit 4\n")
+        shown = ""
+
+        def exited() -> bool:
+            nonlocal shown
+            if session.is_open():
+                session.update(timeout=1)
+            shown += session.read_stdout(timeout=0) or ""
+            return not session.is_open()
+
+        wait_for(exited, 30, "the shell to exit")
+        assert "/dev/pts/" in shown and "30 100" in shown
+        assert session.returncode == 4
+    finally:
+        api_client.close()
+
+
 @pytest.mark.parametrize("target", ["pod", "deploy/web", "svc/web"])
 def test_port_forward_carries_an_http_request_to_the_pods_process(plane, web, target):
     namespace, pod = web

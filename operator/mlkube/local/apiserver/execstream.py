@@ -6,8 +6,8 @@ channel (0 stdin, 1 stdout, 2 stderr, 3 error: the final `Status` carrying the e
 4 terminal resize, 255 v5 "close stream", whose payload names the stream the client closed).
 The command starts with the container's environment and working directory as the runtime
 recorded them (runtime/execenv.py). It is a process of the local user beside the container's:
-no filesystem, PID or network namespace is entered, and `-t` gets no terminal (output is
-piped). SPDY (kubectl's fallback) is refused with a Status naming the WebSocket protocols.
+no filesystem, PID or network namespace is entered. With `tty` it runs on a pseudo-terminal
+(`_TerminalSession`). SPDY (kubectl's fallback) is refused with a Status naming the WebSocket protocols.
 Must not write storage.
 """
 
@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
+import struct
+import sys
+import termios
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -109,7 +113,8 @@ async def serve(request: web.Request, pod: dict[str, Any], *, state_dir: str) ->
         )
     ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True, max_msg_size=0)
     await ws.prepare(request)
-    session = _Session(ws, command, recorded, stdin=_flag(request, "stdin"))
+    kind = _TerminalSession if _flag(request, "tty") else _Session
+    session = kind(ws, command, recorded, stdin=_flag(request, "stdin"))
     await session.run(stdout=_flag(request, "stdout"), stderr=_flag(request, "stderr"))
     return ws
 
@@ -174,7 +179,7 @@ class _Session:
                 await self._send(channel, chunk)
 
     async def _read_client(self, process: asyncio.subprocess.Process) -> None:
-        """Client messages: stdin data, v5 close of stdin, resize (ignored: no terminal). A closed socket kills the command."""
+        """Client messages: stdin data, v5 close of stdin (resize needs `tty`). A closed socket kills the command."""
         stdin = process.stdin
         async for message in self._ws:
             data = channel_message(message)
@@ -190,3 +195,111 @@ class _Session:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+# Run by the runtime's interpreter as `python -c _WITH_TERMINAL COMMAND...` on a pty's slave: a new
+# session whose controlling terminal is that pty (job control, ^C), then the command itself.
+_WITH_TERMINAL = """
+import fcntl, os, sys, termios
+os.setsid()
+fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+try:
+    os.execvp(sys.argv[1], sys.argv[1:])
+except OSError as exc:
+    sys.stderr.write(f'exec: "{sys.argv[1]}": {exc.strerror}\\n')
+    sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
+"""
+DRAIN_SECONDS = 1.0  # output still buffered in the pty after the command exited
+
+
+class _TerminalSession(_Session):
+    """`-t`: the command on a pseudo-terminal. Its output (stdout and stderr merged, as on a terminal) goes
+    to the stdout channel, stdin is typed into the terminal (a v5 close sends ^D), resize messages
+    (`{"Width": w, "Height": h}`) set the window size."""
+
+    async def run(self, *, stdout: bool, stderr: bool) -> None:
+        master, slave = os.openpty()
+        env = {"TERM": "xterm", **self._recorded.env}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _WITH_TERMINAL,
+                *self._command,
+                env=env,
+                cwd=self._recorded.cwd if os.path.isdir(self._recorded.cwd) else None,  # noqa: ASYNC240 (a local stat)
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+            )
+        except OSError as exc:
+            os.close(master)
+            await self._send(STDOUT, f"exec: {exc.strerror}\r\n".encode())
+            await self._finish(exit_status(126, self._command))
+            return
+        finally:
+            os.close(slave)
+        output: asyncio.Queue[bytes] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, READ_CHUNK)
+            except OSError:  # EIO: every holder of the terminal has closed it
+                data = b""
+            if not data:
+                loop.remove_reader(master)
+            output.put_nowait(data)
+
+        loop.add_reader(master, readable)
+        pump = asyncio.create_task(self._pump_terminal(output, stdout))
+        reader = asyncio.create_task(self._read_terminal_client(process, master))
+        try:
+            code = await process.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pump), DRAIN_SECONDS)
+        finally:
+            for task in (pump, reader):
+                task.cancel()
+            await asyncio.gather(pump, reader, return_exceptions=True)
+            loop.remove_reader(master)
+            os.close(master)
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        await self._finish(exit_status(128 - code if code < 0 else code, self._command))
+
+    async def _pump_terminal(self, output: asyncio.Queue[bytes], stdout: bool) -> None:
+        while data := await output.get():
+            if stdout:
+                await self._send(STDOUT, data)
+
+    async def _read_terminal_client(self, process: asyncio.subprocess.Process, master: int) -> None:
+        async for message in self._ws:
+            data = channel_message(message)
+            if not data:
+                continue
+            channel, payload = data[0], data[1:]
+            with contextlib.suppress(OSError):
+                if channel == STDIN and self._stdin and payload:
+                    os.write(master, payload)
+                elif channel == CLOSE and payload[:1] == bytes([STDIN]):
+                    os.write(master, b"\x04")  # ^D: end of input on a terminal
+                elif channel == RESIZE:
+                    size = _window_size(payload)
+                    if size is not None:
+                        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _window_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) of a resize message, or None when it is not one."""
+    try:
+        size = json.loads(payload)
+        width, height = int(size["Width"]), int(size["Height"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (width, height) if 0 < width < 65536 and 0 < height < 65536 else None

@@ -8,6 +8,7 @@ ReplicationController controllers. One web Deployment is shared by the module. A
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import urllib.request
@@ -161,8 +162,14 @@ def test_exec_with_a_terminal_runs_the_command_on_a_pty(plane, web):
         api_client.close()
 
 
-@pytest.mark.parametrize("target", ["pod", "deploy/web", "svc/web"])
-def test_port_forward_carries_an_http_request_to_the_pods_process(plane, web, target):
+@pytest.mark.parametrize(
+    "target, websockets",
+    [("pod", "true"), ("deploy/web", "true"), ("svc/web", "true"), ("svc/web", "false")],
+    ids=["pod", "deployment", "service", "service-over-plain-spdy"],
+)
+def test_port_forward_carries_an_http_request_to_the_pods_process(plane, web, target, websockets):
+    """kubectl 1.32 tunnels SPDY in a WebSocket; with KUBECTL_PORT_FORWARD_WEBSOCKETS=false (and before
+    1.31) it upgrades the connection to SPDY/3.1 itself."""
     namespace, pod = web
     resource = f"pod/{pod}" if target == "pod" else target
     remote = "80" if target.startswith("svc/") else "8000"
@@ -171,6 +178,7 @@ def test_port_forward_carries_an_http_request_to_the_pods_process(plane, web, ta
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets},
     )
     try:
         assert forward.stdout is not None

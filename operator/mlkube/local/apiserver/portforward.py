@@ -5,8 +5,8 @@ a SPDY/3.1 session inside it (spdy.py). Each forwarded connection opens two stre
 the headers `streamtype` (`error` or `data`), `port` and `requestid`; the server answers each
 with SYN_REPLY, connects the data stream to the pod's address (`status.podIP`, then
 127.0.0.1, since a process may bind either) on that port, copies bytes both ways, reports a
-failure as text on the error stream, and ends both streams with FIN. The plain SPDY upgrade
-(kubectl's fallback) is refused with a Status naming the WebSocket protocols. The kubernetes Python
+failure as text on the error stream, and ends both streams with FIN. The same SPDY session over a
+connection upgraded to SPDY/3.1 itself (kubectl's fallback, older kubectl) goes through upgrade.py. The kubernetes Python
 client speaks `v4.channel.k8s.io` instead (`_Channels`: ports in the query, a data and an error
 channel per port). Must not write storage.
 """
@@ -17,15 +17,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mlkube.local.apiserver import errors, execstream, spdy
+from mlkube.local.apiserver import errors, execstream, spdy, upgrade
 
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+SPDY_STREAM_PROTOCOL = "portforward.k8s.io"
 CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 READ_CHUNK = 32 * 1024
 CONNECT_TIMEOUT = 5.0
@@ -48,8 +50,13 @@ async def serve(request: web.Request, pod: dict[str, Any]) -> web.StreamResponse
     if websocket and PROTOCOL in offered:
         ws = web.WebSocketResponse(protocols=(PROTOCOL,), autoping=True, max_msg_size=0)
         await ws.prepare(request)
-        await _Tunnel(ws, addresses, pod["metadata"]["name"]).run()
+        await _Tunnel(_WebSocket(ws), addresses, pod["metadata"]["name"]).run()
         return ws
+    if upgrade.wants(request, SPDY_STREAM_PROTOCOL):  # kubectl's fallback, and older kubectl
+        raw = upgrade.RawStream(request)
+        response = await raw.start(SPDY_STREAM_PROTOCOL)
+        await _Tunnel(_Raw(raw), addresses, pod["metadata"]["name"]).run()
+        return response
     if websocket and CHANNEL_PROTOCOL in offered:
         ports = _ports(request)
         ws = web.WebSocketResponse(protocols=(CHANNEL_PROTOCOL,), autoping=True, max_msg_size=0)
@@ -57,8 +64,7 @@ async def serve(request: web.Request, pod: dict[str, Any]) -> web.StreamResponse
         await _Channels(ws, addresses, pod["metadata"]["name"], ports).run()
         return ws
     raise errors.bad_request(
-        f"the local API server forwards ports over WebSocket ({PROTOCOL} or {CHANNEL_PROTOCOL}) only; "
-        "kubectl 1.31+ uses it unless KUBECTL_PORT_FORWARD_WEBSOCKETS=false"
+        f"port-forward needs an upgrade to WebSocket ({PROTOCOL} or {CHANNEL_PROTOCOL}) or to SPDY/3.1 ({SPDY_STREAM_PROTOCOL})"
     )
 
 
@@ -167,9 +173,53 @@ class _Forward:
     task: asyncio.Task | None = None
 
 
-class _Tunnel:
-    def __init__(self, ws: web.WebSocketResponse, addresses: list[str], pod_name: str) -> None:
+class _WebSocket:
+    """The SPDY byte stream carried in WebSocket binary messages (kubectl 1.31+)."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
         self._ws = ws
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.closed
+
+    async def send(self, data: bytes) -> None:
+        with contextlib.suppress(ConnectionResetError):
+            await self._ws.send_bytes(data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for message in self._ws:
+            if message.type == WSMsgType.BINARY:
+                yield bytes(message.data)
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+class _Raw:
+    """The SPDY byte stream of a connection upgraded to SPDY/3.1 (kubectl's fallback)."""
+
+    def __init__(self, raw: upgrade.RawStream) -> None:
+        self._raw = raw
+
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
+    async def send(self, data: bytes) -> None:
+        await self._raw.send(data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while data := await self._raw.receive():
+            yield data
+
+    async def close(self) -> None:
+        await self._raw.close()
+
+
+class _Tunnel:
+    def __init__(self, pipe: _WebSocket | _Raw, addresses: list[str], pod_name: str) -> None:
+        self._pipe = pipe
         self._addresses = addresses
         self._pod_name = pod_name
         self._codec = spdy.Codec()
@@ -182,17 +232,14 @@ class _Tunnel:
         async with self._lock:
             if reply_to:
                 frame = self._codec.syn_reply(reply_to)
-            if frame and not self._ws.closed:
-                with contextlib.suppress(ConnectionResetError):
-                    await self._ws.send_bytes(frame)
+            if frame and not self._pipe.closed:
+                await self._pipe.send(frame)
 
     async def run(self) -> None:
         try:
-            async for message in self._ws:
-                if message.type != WSMsgType.BINARY:
-                    continue
+            async for chunk in self._pipe.chunks():
                 try:
-                    frames = self._codec.feed(message.data)
+                    frames = self._codec.feed(chunk)
                 except spdy.ProtocolError as exc:
                     logger.warning("port-forward to pod %s: %s", self._pod_name, exc)
                     break
@@ -205,7 +252,7 @@ class _Tunnel:
                     forward.task.cancel()
                 if forward.writer is not None:
                     forward.writer.close()
-            await self._ws.close()
+            await self._pipe.close()
 
     async def _handle(self, frame: spdy.Frame) -> bool:
         """Act on one client frame; False ends the session (GOAWAY)."""

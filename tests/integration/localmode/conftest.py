@@ -3,6 +3,7 @@ local mode: exec, port-forward, top, nodes, DaemonSets and ReplicationController
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -44,9 +45,16 @@ class Plane:
         return [binary, "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.workdir / "kcache"), *args]
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess:
-        result = subprocess.run(self.kubectl_argv(*args), input=input, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            self.kubectl_argv(*args),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **env} if env else None,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

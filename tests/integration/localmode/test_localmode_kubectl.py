@@ -124,6 +124,17 @@ def test_exec_with_stdin_streams_it_to_the_command(plane, web):
     assert shown.stdout.strip() == "3"
 
 
+def test_exec_over_plain_spdy_when_kubectl_is_told_not_to_use_websockets(plane, web):
+    """KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false (and kubectl before 1.30) upgrade the connection to SPDY/3.1."""
+    namespace, pod = web
+    spdy = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    shown = plane.kubectl(
+        "exec", "-i", "-n", namespace, pod, "--", "sh", "-c", "wc -l; exit 5", input="a\nb\n", check=False, env=spdy
+    )
+    assert shown.stdout.strip() == "2" and shown.returncode == 5
+    assert "command terminated with exit code 5" in shown.stderr
+
+
 def test_exec_with_a_terminal_runs_the_command_on_a_pty(plane, web):
     """`kubectl exec -it` needs a terminal on kubectl's side too, so the Python client (same protocol) asks for it."""
     from kubernetes import config

@@ -3,11 +3,12 @@
 Speaks the remotecommand WebSocket protocols kubectl 1.32 negotiates first, `v5.channel.k8s.io`
 and `v4.channel.k8s.io` (apimachinery `wsstream`): binary messages whose first byte is the
 channel (0 stdin, 1 stdout, 2 stderr, 3 error: the final `Status` carrying the exit code,
-4 terminal resize, 255 v5 "close stream", whose payload names the stream the client closed).
+4 terminal resize, 255 v5 "close stream", whose payload names the stream the client closed);
+the same session over a connection upgraded to SPDY/3.1 (kubectl's fallback) goes through execspdy.py.
 The command starts with the container's environment and working directory as the runtime
 recorded them (runtime/execenv.py). It is a process of the local user beside the container's:
 no filesystem, PID or network namespace is entered. With `tty` it runs on a pseudo-terminal
-(`_TerminalSession`). SPDY (kubectl's fallback) is refused with a Status naming the WebSocket protocols.
+(`_TerminalSession`).
 Must not write storage.
 """
 
@@ -23,11 +24,12 @@ import signal
 import struct
 import sys
 import termios
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mlkube.local.apiserver import errors
+from mlkube.local.apiserver import errors, execspdy, upgrade
 from mlkube.local.runtime import execenv
 
 logger = logging.getLogger(__name__)
@@ -105,23 +107,62 @@ async def serve(request: web.Request, pod: dict[str, Any], *, state_dir: str) ->
     recorded = execenv.read(state_dir, pod["metadata"]["uid"], container)
     if recorded is None:
         raise errors.bad_request(f"container {container} of pod {pod['metadata']['name']} has no recorded environment yet")
+    tty, stdin = _flag(request, "tty"), _flag(request, "stdin")
+    kind = _TerminalSession if tty else _Session
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    if request.headers.get("Upgrade", "").lower() != "websocket" or not set(offered) & set(PROTOCOLS):
-        raise errors.bad_request(
-            f"the local API server streams exec over WebSocket ({', '.join(PROTOCOLS)}) only; "
-            "kubectl 1.30+ uses it unless KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"
+    if request.headers.get("Upgrade", "").lower() == "websocket" and set(offered) & set(PROTOCOLS):
+        ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        await kind(_WebSocketChannels(ws), command, recorded, stdin=stdin).run(
+            stdout=_flag(request, "stdout"), stderr=_flag(request, "stderr")
         )
-    ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True, max_msg_size=0)
-    await ws.prepare(request)
-    kind = _TerminalSession if _flag(request, "tty") else _Session
-    session = kind(ws, command, recorded, stdin=_flag(request, "stdin"))
-    await session.run(stdout=_flag(request, "stdout"), stderr=_flag(request, "stderr"))
-    return ws
+        return ws
+    if upgrade.wants(request, execspdy.STREAM_PROTOCOL):  # kubectl's fallback, and older kubectl
+        raw = upgrade.RawStream(request)
+        response = await raw.start(execspdy.STREAM_PROTOCOL)
+        wanted = {
+            "error": True,
+            "stdin": stdin,
+            "stdout": _flag(request, "stdout"),
+            "stderr": _flag(request, "stderr") and not tty,
+        }
+        wanted["resize"] = tty
+        channels = execspdy.SpdyChannels(raw, {execspdy.STREAM_TYPES[name] for name, on in wanted.items() if on})
+        if await channels.open():
+            await kind(channels, command, recorded, stdin=stdin).run(stdout=wanted["stdout"], stderr=wanted["stderr"])
+        await channels.close()
+        return response
+    raise errors.bad_request(
+        f"exec needs an upgrade to WebSocket ({', '.join(PROTOCOLS)}) or to SPDY/3.1 ({execspdy.STREAM_PROTOCOL})"
+    )
+
+
+class _WebSocketChannels:
+    """Channel-numbered binary messages on a WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`)."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self._ws = ws
+
+    async def send(self, channel: int, payload: bytes) -> None:
+        if not self._ws.closed:
+            with contextlib.suppress(ConnectionResetError):
+                await self._ws.send_bytes(bytes([channel]) + payload)
+
+    async def messages(self) -> AsyncIterator[bytes]:
+        async for message in self._ws:
+            data = channel_message(message)
+            if data:
+                yield data
+
+    async def close(self) -> None:
+        await self._ws.close()
 
 
 class _Session:
-    def __init__(self, ws: web.WebSocketResponse, command: list[str], recorded: execenv.ExecEnv, *, stdin: bool) -> None:
-        self._ws = ws
+    def __init__(
+        self, channels: _WebSocketChannels | execspdy.SpdyChannels, command: list[str], recorded: execenv.ExecEnv, *, stdin: bool
+    ) -> None:
+        self._channels = channels
         self._command = command
         self._recorded = recorded
         self._stdin = stdin
@@ -129,9 +170,7 @@ class _Session:
 
     async def _send(self, channel: int, payload: bytes) -> None:
         async with self._send_lock:
-            if not self._ws.closed:
-                with contextlib.suppress(ConnectionResetError):
-                    await self._ws.send_bytes(bytes([channel]) + payload)
+            await self._channels.send(channel, payload)
 
     async def run(self, *, stdout: bool, stderr: bool) -> None:
         try:
@@ -170,7 +209,7 @@ class _Session:
 
     async def _finish(self, status: dict[str, Any]) -> None:
         await self._send(ERROR, json.dumps(status).encode())
-        await self._ws.close()
+        await self._channels.close()
 
     async def _pump(self, stream: asyncio.StreamReader | None, channel: int | None) -> None:
         assert stream is not None
@@ -181,10 +220,7 @@ class _Session:
     async def _read_client(self, process: asyncio.subprocess.Process) -> None:
         """Client messages: stdin data, v5 close of stdin (resize needs `tty`). A closed socket kills the command."""
         stdin = process.stdin
-        async for message in self._ws:
-            data = channel_message(message)
-            if not data:
-                continue
+        async for data in self._channels.messages():
             channel, payload = data[0], data[1:]
             if channel == STDIN and stdin is not None and payload:
                 with contextlib.suppress(ConnectionResetError, BrokenPipeError):
@@ -276,10 +312,7 @@ class _TerminalSession(_Session):
                 await self._send(STDOUT, data)
 
     async def _read_terminal_client(self, process: asyncio.subprocess.Process, master: int) -> None:
-        async for message in self._ws:
-            data = channel_message(message)
-            if not data:
-                continue
+        async for data in self._channels.messages():
             channel, payload = data[0], data[1:]
             with contextlib.suppress(OSError):
                 if channel == STDIN and self._stdin and payload:

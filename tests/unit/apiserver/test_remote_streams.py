@@ -1,13 +1,15 @@
 """The wire formats of exec and port-forward: SPDY/3.1 frames as kubectl's port-forward sends them
-(headers zlib-compressed with the SPDY/3 dictionary), and the exec error channel's Status."""
+(headers zlib-compressed with the SPDY/3 dictionary), the exec error channel's Status, and exec's
+SPDY streams seen as channels."""
 
+import asyncio
 import hashlib
 import struct
 import zlib
 
 import pytest
 
-from mlkube.local.apiserver import execstream, spdy
+from mlkube.local.apiserver import execspdy, execstream, spdy
 
 
 class Client:
@@ -100,3 +102,47 @@ def test_exec_names_the_container_or_refuses_as_upstream():
     pod["status"]["phase"] = "Succeeded"
     with pytest.raises(execstream.errors.APIError, match="completed pod"):
         execstream.running_container(pod, "b")
+
+
+class FakeRaw:
+    """An upgraded connection: what the client sends, then the end; what the server writes is kept."""
+
+    def __init__(self, incoming: bytes) -> None:
+        self.incoming = [incoming[i : i + 5] for i in range(0, len(incoming), 5)]
+        self.written = b""
+        self.closed = False
+
+    async def receive(self) -> bytes:
+        return self.incoming.pop(0) if self.incoming else b""
+
+    async def send(self, data: bytes) -> None:
+        self.written += data
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def test_exec_over_spdy_maps_the_clients_streams_onto_channels():
+    client = Client()
+    wire = (
+        client.syn_stream(1, {"streamtype": "error"})
+        + client.syn_stream(3, {"streamtype": "stdin"})
+        + client.syn_stream(5, {"streamtype": "stdout"})
+        + spdy.data(3, b"hello\n", fin=True)
+    )
+    raw = FakeRaw(wire)
+    channels = execspdy.SpdyChannels(raw, {0, 1, 3})
+
+    async def scenario() -> list[bytes]:
+        assert await channels.open()
+        received = [message async for message in channels.messages()]
+        await channels.send(1, b"out")
+        await channels.close()
+        return received
+
+    assert asyncio.run(scenario()) == [b"\x00hello\n", b"\xff\x00"]  # stdin data, then stdin closed
+    frames = spdy.Codec().feed(raw.written)
+    assert [(f.kind, f.stream_id) for f in frames[:3]] == [(spdy.SYN_REPLY, 1), (spdy.SYN_REPLY, 3), (spdy.SYN_REPLY, 5)]
+    assert (frames[3].stream_id, frames[3].data) == (5, b"out")
+    assert [(f.stream_id, f.fin) for f in frames[4:]] == [(5, True), (1, True)]
+    assert raw.closed

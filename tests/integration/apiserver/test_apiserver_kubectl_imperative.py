@@ -75,7 +75,7 @@ def test_conflicting_create_carries_code_409_like_kube_apiserver(http, namespace
     assert again.text == (
         '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
         '"message":"configmaps \\"twice\\" already exists","reason":"AlreadyExists",'
-        '"details":{"name":"twice","kind":"configmaps"},"code":409}'
+        '"details":{"name":"twice","kind":"configmaps"},"code":409}\n'
     )
 
 

@@ -121,5 +121,9 @@ def test_every_built_in_kind_the_server_serves_has_metadata():
         ("rbac.authorization.k8s.io/v1", "Role"),
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+        ("v1", "Node"),
+        ("v1", "ReplicationController"),
+        ("apps/v1", "DaemonSet"),
+        ("apiregistration.k8s.io/v1", "APIService"),
     ]
     assert [kind for kind in served if patch_types.root_type(*kind) is None] == []

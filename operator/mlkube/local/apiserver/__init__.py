@@ -8,6 +8,9 @@ Module map (requests flow top to bottom):
   server      app, routing, bearer-token auth (TLS on 127.0.0.1), discovery/OpenAPI routes, lifecycle
   authorization  the admin identity, impersonation (`kubectl --as`) checked by RBAC; reviews: auth can-i/whoami
   endpoints   resource handlers: get/list/watch/create/update/patch/delete(collection)
+  execstream  pods/exec over WebSocket (v5/v4.channel.k8s.io) or SPDY (execspdy.py) in the container's environment
+  portforward pods/portforward: SPDY/3.1 in WebSocket (kubectl, spdy.py) or upgraded to (upgrade.py), v4.channel (python)
+  metrics     metrics.k8s.io PodMetrics/NodeMetrics from the local processes (kubectl top)
   decoding    URL grammar, bodies by Content-Type (protobuf via protobuf.py), query options
   objects     write semantics: metadata, RV concurrency, no-ops, generation, status split, finalizers
   kinds       built-in kinds' defaults (Namespace, Service cluster IPs, Secret, Event times, Job...)

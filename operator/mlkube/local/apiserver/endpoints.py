@@ -2,7 +2,8 @@
 
 Owns the mapping of HTTP verbs on resource URLs to objects.Objects operations, list pagination
 and resourceVersion semantics, Table responses, Warning headers and status codes. Must not hold
-semantics of its own: writes go through objects.py, streams through watch.py, logs through logs.py.
+semantics of its own: writes go through objects.py, streams through watch.py, logs through logs.py,
+exec and port-forward through execstream.py and portforward.py, metrics.k8s.io through metrics.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,20 @@ from typing import Any
 
 from aiohttp import web
 
-from mlkube.local.apiserver import decoding, errors, logs, objects, registry, scale, storage, tables, watch
+from mlkube.local.apiserver import (
+    decoding,
+    errors,
+    execstream,
+    logs,
+    metrics,
+    objects,
+    portforward,
+    registry,
+    scale,
+    storage,
+    tables,
+    watch,
+)
 
 logger = logging.getLogger(__name__)
 CONTINUE_EXPIRED = (
@@ -42,7 +56,11 @@ def _log_warnings(request: web.Request, warnings: list[str]) -> None:
 def json_response(
     body: Any, *, status: int = 200, warnings: list[str] | None = None, content_type: str = "application/json"
 ) -> web.Response:
-    response = web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type=content_type)
+    # kube-apiserver's encoder (Go's json.Encoder) ends every body with a newline; clients that compare
+    # error bodies as text (the Python client's utils.FailToCreateError) see it.
+    response = web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode() + b"\n", status=status, content_type=content_type
+    )
     for warning in warnings or []:
         response.headers.add("Warning", '299 - "' + warning.replace("\\", "\\\\").replace('"', '\\"') + '"')
     return response
@@ -57,6 +75,7 @@ class Endpoints:
         self._objects = objects_
         self._watches = watches
         self._state_dir = state_dir
+        self._metrics = metrics.Metrics(store, state_dir)
 
     async def core(self, request: web.Request) -> web.StreamResponse:
         return await self._dispatch(request, "", request.match_info["version"], request.match_info["tail"])
@@ -67,6 +86,13 @@ class Endpoints:
 
     async def _dispatch(self, request: web.Request, group: str, version: str, tail: str) -> web.StreamResponse:
         target = decoding.resolve(self._registry, group, version, tail.split("/"))
+        if group == metrics.GROUP:
+            return json_response(await self._metrics.answer(request, target))
+        if target.subresource in ("exec", "portforward") and request.method in ("GET", "POST"):
+            pod = self._objects.get(target.rtype, target.namespace, target.name)
+            if target.subresource == "exec":
+                return await execstream.serve(request, pod, state_dir=self._state_dir)
+            return await portforward.serve(request, pod)
         verb = f"{request.method} {'item' if target.name else 'collection'}"
         handler = {
             "GET collection": self._list_or_watch,

@@ -21,11 +21,18 @@ CLUSTER_IP_LAST = ipaddress.IPv4Address("127.1.255.254")
 
 
 def prepare_create(
-    rtype: registry.ResourceType, obj: dict[str, Any], *, services: Iterable[dict[str, Any]], network_seed: str = ""
+    rtype: registry.ResourceType,
+    obj: dict[str, Any],
+    *,
+    services: Iterable[dict[str, Any]],
+    network_seed: str = "",
+    nodes: Iterable[dict[str, Any]] = (),
 ) -> list[errors.Cause]:
     """Apply create-time defaults in place; `services` are the stored ones (for clusterIP allocation),
     `network_seed` names this cluster (its state directory) so that its Service addresses start in a
-    /24 of their own: two local clusters on one machine rarely hand out the same address."""
+    /24 of their own: two local clusters on one machine rarely hand out the same address. `nodes`
+    are the stored Nodes: a pod without `spec.nodeName` is bound to the first schedulable one
+    (the scheduler's job, done at once: there is one local node)."""
     key = (rtype.group, rtype.plural)
     if key == ("", "namespaces"):
         spec = obj.setdefault("spec", {})
@@ -38,6 +45,10 @@ def prepare_create(
         obj["status"] = {"phase": "Pending"}
         spec = obj.setdefault("spec", {})
         spec.setdefault("restartPolicy", "Always")
+        if not spec.get("nodeName"):
+            schedulable = sorted(n["metadata"]["name"] for n in nodes if not (n.get("spec") or {}).get("unschedulable"))
+            if schedulable:
+                spec["nodeName"] = schedulable[0]
         if not spec.get("containers"):
             return [errors.Cause("FieldValueRequired", "Required value", "spec.containers")]
     elif key == ("batch", "jobs"):
@@ -64,6 +75,25 @@ def prepare_create(
         spec.setdefault("suspend", False)
         spec.setdefault("successfulJobsHistoryLimit", 3)
         spec.setdefault("failedJobsHistoryLimit", 1)
+    elif key == ("apps", "daemonsets"):
+        obj.pop("status", None)
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {})  # protobuf bodies carry an empty strategy
+        if not strategy.get("type"):
+            strategy["type"] = "RollingUpdate"
+        if strategy["type"] == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", 1)
+            strategy["rollingUpdate"].setdefault("maxSurge", 0)
+    elif key == ("", "replicationcontrollers"):
+        obj.pop("status", None)
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not spec.get("selector") and template_labels:  # upstream defaults both from the template's labels
+            spec["selector"] = dict(template_labels)
+        if not obj["metadata"].get("labels") and template_labels:
+            obj["metadata"]["labels"] = dict(template_labels)
     return prepare_write(rtype, obj)
 
 
@@ -140,6 +170,7 @@ def _default_job(job: dict[str, Any]) -> None:
 
 
 def _prepare_service(service: dict[str, Any], services: Iterable[dict[str, Any]], network_seed: str) -> list[errors.Cause]:
+    service["status"] = {"loadBalancer": {}}  # as upstream answers a create (clients read `status` as present)
     spec = service.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")

@@ -96,7 +96,13 @@ class Objects:
         if rtype.custom and rtype.has_status:
             obj.pop("status", None)
         causes += metadata.meta_causes(meta)
-        causes += kinds.prepare_create(rtype, obj, services=self.store.list("/services"), network_seed=self.store.path)
+        causes += kinds.prepare_create(
+            rtype,
+            obj,
+            services=self.store.list("/services"),
+            network_seed=self.store.path,
+            nodes=self.store.list("/nodes") if rtype.storage_key == "/pods" else (),
+        )
         obj, warnings, schema_causes = bodies.schema_pass(rtype, obj, None, field_validation=opts.field_validation)
         causes += schema_causes
         if bodies.is_crd(rtype):

@@ -44,6 +44,10 @@ ROOT_TYPES: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "io.k8s.api.rbac.v1.ClusterRoleBinding",
     ("rbac.authorization.k8s.io/v1", "Role"): "io.k8s.api.rbac.v1.Role",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "io.k8s.api.rbac.v1.RoleBinding",
+    ("v1", "Node"): "io.k8s.api.core.v1.Node",
+    ("v1", "ReplicationController"): "io.k8s.api.core.v1.ReplicationController",
+    ("apps/v1", "DaemonSet"): "io.k8s.api.apps.v1.DaemonSet",
+    ("apiregistration.k8s.io/v1", "APIService"): "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
 }
 
 _GROUP_TYPES: dict[str, dict] = {  # every group but core/v1, which patch_types_core holds
@@ -183,7 +187,29 @@ _GROUP_TYPES: dict[str, dict] = {  # every group but core/v1, which patch_types_
     },
 }
 
-TYPES: dict[str, dict] = {**_GROUP_TYPES, **patch_types_core.CORE_V1}
+_LOCAL_NODE_GROUP_TYPES: dict[str, dict] = {  # DaemonSet and APIService (the local node's workloads, stored APIServices)
+    "io.k8s.api.apps.v1.DaemonSet": {
+        "metadata": {"type": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+        "spec": {"type": "io.k8s.api.apps.v1.DaemonSetSpec"},
+        "status": {"type": "io.k8s.api.apps.v1.DaemonSetStatus"},
+    },
+    "io.k8s.api.apps.v1.DaemonSetSpec": {
+        "selector": {"type": "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"},
+        "template": {"type": "io.k8s.api.core.v1.PodTemplateSpec"},
+    },
+    "io.k8s.api.apps.v1.DaemonSetStatus": {
+        "conditions": {"patchStrategy": "merge", "patchMergeKey": "type", "listType": "map", "listMapKeys": ["type"]},
+    },
+    "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService": {
+        "metadata": {"type": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+        "status": {"type": "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus"},
+    },
+    "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus": {
+        "conditions": {"patchStrategy": "merge", "patchMergeKey": "type", "listType": "map", "listMapKeys": ["type"]},
+    },
+}
+
+TYPES: dict[str, dict] = {**_GROUP_TYPES, **_LOCAL_NODE_GROUP_TYPES, **patch_types_core.CORE_V1}
 
 _NO_METADATA: dict = {}
 

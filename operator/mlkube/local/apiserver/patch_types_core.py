@@ -343,4 +343,27 @@ CORE_V1: dict[str, dict] = {
     "io.k8s.api.core.v1.WeightedPodAffinityTerm": {
         "podAffinityTerm": {"type": "io.k8s.api.core.v1.PodAffinityTerm"},
     },
+    # Node and ReplicationController (served for the local node and the runtime's controllers).
+    "io.k8s.api.core.v1.Node": {
+        "metadata": {"type": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+        "spec": {"type": "io.k8s.api.core.v1.NodeSpec"},
+        "status": {"type": "io.k8s.api.core.v1.NodeStatus"},
+    },
+    "io.k8s.api.core.v1.NodeSpec": {"podCIDRs": {"patchStrategy": "merge", "listType": "set"}},
+    "io.k8s.api.core.v1.NodeStatus": {
+        "addresses": {"patchStrategy": "merge", "patchMergeKey": "type", "listType": "map", "listMapKeys": ["type"]},
+        "conditions": {"patchStrategy": "merge", "patchMergeKey": "type", "listType": "map", "listMapKeys": ["type"]},
+    },
+    "io.k8s.api.core.v1.ReplicationController": {
+        "metadata": {"type": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+        "spec": {"type": "io.k8s.api.core.v1.ReplicationControllerSpec"},
+        "status": {"type": "io.k8s.api.core.v1.ReplicationControllerStatus"},
+    },
+    "io.k8s.api.core.v1.ReplicationControllerSpec": {
+        "selector": {"mapType": "atomic"},
+        "template": {"type": "io.k8s.api.core.v1.PodTemplateSpec"},
+    },
+    "io.k8s.api.core.v1.ReplicationControllerStatus": {
+        "conditions": {"patchStrategy": "merge", "patchMergeKey": "type", "listType": "map", "listMapKeys": ["type"]},
+    },
 }

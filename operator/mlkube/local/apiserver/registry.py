@@ -20,6 +20,8 @@ SUBRESOURCE_VERBS = {
     "scale": ("get", "patch", "update"),
     "log": ("get",),
     "finalize": ("update",),
+    "exec": ("create", "get"),
+    "portforward": ("create", "get"),
 }
 
 # Field selectors every resource supports; kinds add their own (upstream `GetAttrs` functions).
@@ -134,7 +136,14 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _builtin("", "v1", "events", "Event", short_names=("ev",), extra_fields=EVENT_FIELDS),
     _builtin(
-        "", "v1", "pods", "Pod", short_names=("po",), categories=("all",), subresources=("status", "log"), extra_fields=POD_FIELDS
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        categories=("all",),
+        subresources=("status", "log", "exec", "portforward"),
+        extra_fields=POD_FIELDS,
     ),
     _builtin("", "v1", "services", "Service", short_names=("svc",), categories=("all",), subresources=("status",)),
     _builtin("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
@@ -199,6 +208,31 @@ BUILTINS: tuple[ResourceType, ...] = (
     _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    # The one local Node, the runtime's other workload controllers, stored APIServices and the metrics API.
+    _builtin("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
+    _builtin(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        short_names=("rc",),
+        categories=("all",),
+        subresources=("status", "scale"),
+        uses_generation=True,
+    ),
+    _builtin(
+        "apps",
+        "v1",
+        "daemonsets",
+        "DaemonSet",
+        short_names=("ds",),
+        categories=("all",),
+        subresources=("status",),
+        uses_generation=True,
+    ),
+    _builtin("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False, subresources=("status",)),
+    _builtin("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", singular="", verbs=("get", "list")),
+    _builtin("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", namespaced=False, singular="", verbs=("get", "list")),
     _builtin(
         "apiextensions.k8s.io",
         "v1",

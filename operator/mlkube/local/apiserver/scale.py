@@ -1,4 +1,4 @@
-"""The `scale` subresource of Deployments and ReplicaSets: `autoscaling/v1` Scale views of them.
+"""The `scale` subresource of Deployments, ReplicaSets and ReplicationControllers: `autoscaling/v1` Scale views of them.
 
 Owns the Scale shape (spec.replicas, status.replicas, status.selector) and reading a requested
 replica count out of a Scale body. Must not write: objects.py applies the count to the object.
@@ -14,7 +14,9 @@ GROUP, VERSION, KIND = "autoscaling", "v1", "Scale"
 
 
 def _selector(obj: dict[str, Any]) -> str:
-    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    # A LabelSelector (Deployment, ReplicaSet), or a ReplicationController's plain label map.
+    labels = selector.get("matchLabels") or {} if {"matchLabels", "matchExpressions"} & set(selector) else selector
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 

@@ -153,6 +153,24 @@ def _endpoints(endpoints: dict) -> str:
     return ",".join(addresses) or "<none>"
 
 
+def _node_status(node: dict) -> str:
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    status = {"True": "Ready", "False": "NotReady"}.get((ready or {}).get("status", ""), "Unknown")
+    return status + (",SchedulingDisabled" if (node.get("spec") or {}).get("unschedulable") else "")
+
+
+def _node_roles(node: dict) -> str:
+    labels = node["metadata"].get("labels") or {}
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    roles += [v for k, v in labels.items() if k == "kubernetes.io/role" and v]
+    return ",".join(roles) or "<none>"
+
+
+def _node_address(node: dict, kind: str) -> str:
+    found = [a.get("address", "") for a in (node.get("status") or {}).get("addresses") or [] if a.get("type") == kind]
+    return found[0] if found else "<none>"
+
+
 def _get(*path: str, default: Any = "") -> Callable[[dict], Any]:
     def read(obj: dict) -> Any:
         value: Any = obj
@@ -225,12 +243,57 @@ BUILTIN_COLUMNS: dict[tuple[str, str], list[tuple[dict, Cell]]] = {
         (_column("Active", "integer"), lambda o, n: len(_get("status", "active", default=[])(o) or [])),
         (_column("Last Schedule"), lambda o, n: age(t, n) if (t := _get("status", "lastScheduleTime")(o)) else "<none>"),
     ],
+    ("", "nodes"): [
+        (_column("Status"), lambda o, n: _node_status(o)),
+        (_column("Roles"), lambda o, n: _node_roles(o)),
+        (AGE_COLUMN, _created),
+        (_column("Version"), lambda o, n: _get("status", "nodeInfo", "kubeletVersion")(o)),
+        (_column("Internal-IP", priority=1), lambda o, n: _node_address(o, "InternalIP")),
+        (_column("External-IP", priority=1), lambda o, n: _node_address(o, "ExternalIP")),
+        (_column("OS-Image", priority=1), lambda o, n: _get("status", "nodeInfo", "osImage")(o)),
+        (_column("Kernel-Version", priority=1), lambda o, n: _get("status", "nodeInfo", "kernelVersion")(o)),
+        (_column("Container-Runtime", priority=1), lambda o, n: _get("status", "nodeInfo", "containerRuntimeVersion")(o)),
+    ],
+    ("", "replicationcontrollers"): [
+        (_column("Desired", "integer"), lambda o, n: _get("spec", "replicas", default=1)(o)),
+        (_column("Current", "integer"), lambda o, n: _get("status", "replicas", default=0)(o)),
+        (_column("Ready", "integer"), lambda o, n: _get("status", "readyReplicas", default=0)(o)),
+    ],
+    ("apps", "daemonsets"): [
+        (_column("Desired", "integer"), lambda o, n: _get("status", "desiredNumberScheduled", default=0)(o)),
+        (_column("Current", "integer"), lambda o, n: _get("status", "currentNumberScheduled", default=0)(o)),
+        (_column("Ready", "integer"), lambda o, n: _get("status", "numberReady", default=0)(o)),
+        (_column("Up-to-date", "integer"), lambda o, n: _get("status", "updatedNumberScheduled", default=0)(o)),
+        (_column("Available", "integer"), lambda o, n: _get("status", "numberAvailable", default=0)(o)),
+        (
+            _column("Node Selector"),
+            lambda o, n: (
+                ",".join(f"{k}={v}" for k, v in sorted(_get("spec", "template", "spec", "nodeSelector", default={})(o).items()))
+                or "<none>"
+            ),
+        ),
+    ],
+    ("apiregistration.k8s.io", "apiservices"): [
+        (
+            _column("Service"),
+            lambda o, n: (lambda s: f"{s.get('namespace')}/{s.get('name')}" if s else "Local")(
+                _get("spec", "service", default={})(o)
+            ),
+        ),
+        (
+            _column("Available"),
+            lambda o, n: next(
+                (c.get("status", "") for c in _get("status", "conditions", default=[])(o) if c.get("type") == "Available"),
+                "Unknown",
+            ),
+        ),
+    ],
     ("coordination.k8s.io", "leases"): [(_column("Holder"), lambda o, n: _get("spec", "holderIdentity")(o))],
     ("apiextensions.k8s.io", "customresourcedefinitions"): [
         (_column("Created At", "date"), lambda o, n: o["metadata"].get("creationTimestamp", ""))
     ],
 }
-_NO_AGE = {("", "events"), ("", "pods"), ("apiextensions.k8s.io", "customresourcedefinitions")}
+_NO_AGE = {("", "events"), ("", "pods"), ("", "nodes"), ("apiextensions.k8s.io", "customresourcedefinitions")}
 
 
 def _json_cell(type_: str, value: Any, now: datetime.datetime) -> Any:

@@ -1,8 +1,11 @@
 """The process runtime of mlkube's embedded control plane.
 
-Plays kubelet, Job and Deployment controllers, kube-proxy (loopback Services) and KServe's
-InferenceService controller against the embedded API server, running every container as a
-local process. It talks to the API server only through the Kubernetes API.
+Plays kubelet (registering the machine as the one Node), the Job, Deployment, DaemonSet,
+ReplicationController and ServiceAccount (each namespace's ``default``) controllers, kube-proxy
+(loopback Services) and KServe's InferenceService controller against the embedded API server,
+running every container as a local process. It talks to the API server only through the
+Kubernetes API, and leaves each container's environment and working directory in
+``runtime/pods/{uid}/exec/`` for ``kubectl exec`` (execenv.py).
 
 Public surface:
 
@@ -21,7 +24,7 @@ What runs where (``state_dir`` is the API server's, so ``kubectl logs`` finds th
 - live process records (for killing orphans after a crash): ``runtime/processes``; one runtime
   per state directory (``runtime/lock``)
 
-Known limits: Jobs run one pod at a time (parallelism and completions 1); Deployments own
+Known limits: one node (DaemonSets run one pod; no taints, affinity or resource fitting); Jobs run one pod at a time (parallelism and completions 1); Deployments own
 their pods directly (no ReplicaSet objects) and ignore ``paused``; Services proxy TCP on their
 clusterIP only (no NodePort/LoadBalancer, no selector-less Services); a port below 1024
 needs the privilege to bind it; InferenceServices run the predictor only (no transformer or

@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from mlkube.local.runtime import images, objects, podspec, probes, processes
+from mlkube.local.runtime import execenv, images, objects, podspec, probes, processes
 
 EventSink = Callable[[str, str, bool], None]  # (reason, message, warning)
 
@@ -56,6 +56,7 @@ class Launch:
     log_dir: pathlib.Path
     records: pathlib.Path
     owner: str
+    exec_record: pathlib.Path | None = None  # where `kubectl exec` finds env and cwd (execenv.py)
 
 
 @dataclasses.dataclass
@@ -172,6 +173,8 @@ class Container:
             self.state = outcome.terminated()
             self._on_change()
             return outcome
+        if launch.exec_record is not None:
+            execenv.write(launch.exec_record, env=launch.env, cwd=launch.cwd, pid=self.process.pid)
         self.state = {"running": {"startedAt": started_at}}
         self._on_event("Started", f"Started container {self.name}", False)
         log.info("%s: started %s (pid %d)", self._where(), " ".join(launch.argv)[:200], self.process.pid)
@@ -318,7 +321,7 @@ def launch_for(
     for field in ("command", "args"):
         if container.get(field) is not None:
             expanded[field] = [podspec.expand(word, env) for word in container[field]]
-    argv = images.argv(expanded)
+    argv = _in_volumes(images.argv(expanded), container, root)
     working_dir = container.get("workingDir")
     cwd = containerpath_under(root, working_dir) if working_dir else root
     cwd.mkdir(parents=True, exist_ok=True)
@@ -331,6 +334,30 @@ def launch_for(
         records=records,
         owner=f"{pod['metadata'].get('uid')}/{container['name']}",
     )
+
+
+def _in_volumes(argv: list[str], container: dict, root: pathlib.Path) -> list[str]:
+    """``argv`` with the program, or the script an interpreter runs (``python -u /opt/app.py``,
+    ``sh /scripts/run.sh``), pointed at the mounted file under the container root when it lies
+    inside one of the container's volume mounts. Other arguments stay container paths: the
+    project's entrypoints resolve those themselves (``mlkube.common.containerpath``)."""
+    mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts") or [] if m.get("mountPath", "/") != "/"]
+
+    def inside(word: str) -> bool:
+        return word.startswith("/") and any(word == m or word.startswith(m + "/") for m in mounts)
+
+    result = list(argv)
+    if result and inside(result[0]):
+        result[0] = str(containerpath_under(root, result[0]))
+        return result
+    for index, word in enumerate(result[1:], start=1):
+        if word in ("-c", "-m"):  # a command string or a module: no script file
+            break
+        if not word.startswith("-"):
+            if inside(word):
+                result[index] = str(containerpath_under(root, word))
+            break
+    return result
 
 
 def containerpath_under(root: pathlib.Path, path: str) -> pathlib.Path:

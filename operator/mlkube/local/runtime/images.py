@@ -42,6 +42,8 @@ IMAGES: dict[str, Image] = {
     ),
     # Plain Python, for tests and small utility containers (`python -c ...`).
     "python": Image(cmd=("python3",), description="the official Python image"),
+    # BusyBox's shell and applets, played by the host's /bin/sh and utilities (`sh -c "date; sleep 5"`).
+    "busybox": Image(cmd=("sh",), description="BusyBox (the host's POSIX shell and utilities)"),
 }
 
 # A path component is a registry host when it has a dot or a port, or is localhost

@@ -28,8 +28,10 @@ from mlkube.local.runtime import (
     jobs,
     kube,
     kubelet,
+    node,
     pods,
     processes,
+    replication,
     services,
     store,
 )
@@ -42,6 +44,10 @@ WATCHED = (
     kube.ENDPOINTS,
     kube.JOBS,
     kube.DEPLOYMENTS,
+    kube.REPLICATIONCONTROLLERS,
+    kube.DAEMONSETS,
+    kube.NAMESPACES,
+    kube.SERVICEACCOUNTS,
     kube.INFERENCESERVICES,
     kube.SERVINGRUNTIMES,
     kube.CLUSTERSERVINGRUNTIMES,
@@ -96,16 +102,20 @@ async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyn
     async with kube.Client(str(kubeconfig)) as client:
         cluster = store.Store(client, dirty.set)
         watches = [asyncio.create_task(cluster.watch(r).run(), name=f"watch {r.plural}") for r in WATCHED]
-        node = kubelet.Kubelet(client, layout, backoff=settings.backoff, memory_poll=settings.memory_poll)
+        local_kubelet = kubelet.Kubelet(client, layout, backoff=settings.backoff, memory_poll=settings.memory_poll)
         proxy = services.Proxy()
+        registrar = node.Registrar(client, str(layout.state_dir))
         controllers = Controllers(
             cluster,
-            node,
+            local_kubelet,
             proxy,
             settings,
             job_events=events.Recorder(client, "job-controller"),
             deployment_events=events.Recorder(client, "deployment-controller"),
             service_events=events.Recorder(client, "kube-proxy"),
+            replication_events=events.Recorder(client, "replication-controller"),
+            daemonset_events=events.Recorder(client, "daemonset-controller"),
+            registrar=registrar,
         )
         try:
             await _until_synced(cluster, stop)
@@ -115,7 +125,8 @@ async def _serve(kubeconfig: str | pathlib.Path, layout: pods.Layout, stop: asyn
                 await _first_of(dirty, stop, timeout=settings.resync)
                 await asyncio.sleep(0.02)  # let a burst of events land in one pass
         finally:
-            await node.shutdown(grace_cap=settings.shutdown_grace_cap)
+            await local_kubelet.shutdown(grace_cap=settings.shutdown_grace_cap)
+            await registrar.stop()
             await proxy.close()
             for task in watches:
                 task.cancel()
@@ -163,16 +174,21 @@ class Controllers:
     """Everything one reconcile pass runs, in order."""
 
     cluster: store.Store
-    node: kubelet.Kubelet
+    local_kubelet: kubelet.Kubelet
     proxy: services.Proxy
     settings: Settings
     job_events: events.Recorder
     deployment_events: events.Recorder
     service_events: events.Recorder
+    replication_events: events.Recorder
+    daemonset_events: events.Recorder
+    registrar: node.Registrar
 
     async def reconcile(self) -> None:
         cluster = self.cluster
         steps = [
+            ("node", self.registrar.sync),
+            ("replication", lambda: replication.sync(cluster, self.replication_events, self.daemonset_events)),
             ("jobs", lambda: jobs.sync(cluster, self.job_events, retry_base=self.settings.job_retry_base)),
             ("deployments", lambda: deployments.sync(cluster, self.deployment_events)),
             ("inferenceservices", lambda: inferenceservices.sync(cluster, self.proxy)),
@@ -188,4 +204,4 @@ class Controllers:
                 log.exception("%s controller failed (retrying)", name)
 
     async def _kubelet(self) -> None:
-        self.node.sync(self.cluster.list(kube.PODS))
+        self.local_kubelet.sync(self.cluster.list(kube.PODS))

@@ -17,7 +17,7 @@ import logging
 import os
 import pathlib
 
-from mlkube.local.runtime import containers, events, images, kube, objects, podspec, serviceaccount
+from mlkube.local.runtime import containers, events, execenv, images, kube, objects, podspec, serviceaccount
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ class PodWorker:
         identity = serviceaccount.identity(self._client.credentials)
         env.update(serviceaccount.mount(self.pod, root, identity))
         namespace = self.pod["metadata"].get("namespace") or "default"
-        return containers.launch_for(
+        launch = containers.launch_for(
             spec,
             pod=self.pod,
             root=root,
@@ -335,6 +335,8 @@ class PodWorker:
             records=self._layout.records,
             log_dir=self._layout.log_dir(namespace, self.pod["metadata"]["name"], spec["name"]),
         )
+        launch.exec_record = execenv.path(self._layout.state_dir, self.uid, spec["name"])
+        return launch
 
     # -- events -----------------------------------------------------------------------
     def _event(self, reason: str, message: str, *, warning: bool = False, container: str | None = None) -> None:

@@ -78,7 +78,7 @@ def run(
         while True:
             _fail_stale(study)
             while len(running) < spec.parallelism and time.monotonic() < deadline:
-                handle = _claim(study, planned, grid=grid)
+                handle = claim(study, planned, grid=grid)
                 if handle is None:
                     break
                 beat.add(handle._trial_id)
@@ -86,7 +86,7 @@ def run(
                 algorithm = handle.suggest_categorical("algorithm", list(by_name))
                 params = space.suggest(handle, by_name[algorithm].dimensions, prefix=algorithm)
                 if pool is None:
-                    _record(study, handle, tuning.evaluate(problem, handle, algorithm, params, deadline=deadline))
+                    record_trial(study, handle, tuning.evaluate(problem, handle, algorithm, params, deadline=deadline))
                     beat.remove(handle._trial_id)
                     ran += 1
                     reported = _report(study, shared, by_name, planned, on_trial, reported)
@@ -101,7 +101,7 @@ def run(
             done, _ = concurrent.futures.wait(running, timeout=POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
                 handle = running.pop(future)
-                _record(study, handle, tuning.worker_result(future))
+                record_trial(study, handle, tuning.worker_result(future))
                 beat.remove(handle._trial_id)
                 ran += 1
             reported = _report(study, shared, by_name, planned, on_trial, reported)
@@ -180,7 +180,7 @@ def _join(storage, problem: tuning.Problem, spec: training.Tuning, candidates, s
     )
 
 
-def _claim(study: optuna.Study, planned: int, *, grid: bool) -> optuna.trial.Trial | None:
+def claim(study: optuna.Study, planned: int, *, grid: bool) -> optuna.trial.Trial | None:
     """The next trial this pod runs, or None when the budget is used and nothing is queued."""
     queued = study.get_trials(deepcopy=False, states=(_State.WAITING,))
     if not queued and (grid or _budgeted(study.get_trials(deepcopy=False)) >= planned):
@@ -199,7 +199,7 @@ def _claim(study: optuna.Study, planned: int, *, grid: bool) -> optuna.trial.Tri
     return handle
 
 
-def _record(study: optuna.Study, handle: optuna.trial.Trial, trial: tuning.Trial) -> None:
+def record_trial(study: optuna.Study, handle: optuna.trial.Trial, trial: tuning.Trial) -> None:
     """Store the trial's record and tell the study; a trial failed meanwhile as lost is dropped (its
     retry counts instead)."""
     if trial.state == "invalid":

@@ -189,7 +189,8 @@ def _trial_pod(spec: trainer_api.TrainerInput, shared: tuning.SharedStudy, resul
 
 def trial_pods_search_seconds(spec: trainer_api.TrainerInput, url: str, *, workers: int) -> float:
     """Search seconds of index 0 of `workers` trainer processes sharing one study at `url`."""
-    shared = [tuning.SharedStudy(url=url, name=f"bench/{uuid.uuid4()}", index=i, workers=workers) for i in range(workers)]
+    name = f"bench/{uuid.uuid4()}"
+    shared = [tuning.SharedStudy(url=url, name=name, index=i, workers=workers) for i in range(workers)]
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     pods = [context.Process(target=_trial_pod, args=(spec, s, results)) for s in shared]

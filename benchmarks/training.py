@@ -30,9 +30,17 @@ In one process run, on scikit-learn's bundled digits data (1,797 images, 64 pixe
    every fold and of the test horizon, the baseline, and the refit on the whole history. CPU time
    without load, best of the rounds (target: at most 1.10).
 
+6. trial pods: the parallel comparison's search with `tuning.workers: 2, parallelism: 1` (two
+   trainer processes sharing the study in `--study-storage`, default an SQLite file: what two trial
+   pods do) versus `workers: 1, parallelism: 1` (search time of index 0, which waits for every
+   trial; target 1.8x on 2 cores), and the study database's own cost per trial: ask, the algorithm
+   and two parameters, three fold reports with their pruning checks, the trial record, tell and a
+   heartbeat, with no fitting (`storage_ms`), against `--study-storage` (a PostgreSQL URL for
+   the README's arithmetic for 16 pods).
+
 Prints the figures and ends with one line
-`RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=... forecast_overhead=... text_overhead=...`.
-Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8] [--rounds 2]`.
+`RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=... forecast_overhead=... text_overhead=... workers_speedup=... storage_ms=...`.
+Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8] [--rounds 2] [--study-storage URL]`.
 """
 
 from __future__ import annotations
@@ -45,15 +53,17 @@ import os
 import pathlib
 import tempfile
 import time
+import uuid
 
 import numpy as np
+import optuna
 import pandas as pd
 from scipy import sparse
 from sklearn import base, compose, datasets, ensemble, impute, linear_model, metrics, pipeline, preprocessing
 from sklearn.feature_extraction import text as sklearn_text
 
 from mlkube.api import trainer as trainer_api
-from mlkube.ml import data, experiment, split
+from mlkube.ml import data, experiment, split, studies, trialpods, tuning
 from mlkube.ml.tasks import text
 
 # 12 grid points, 3 folds: 36 fits plus the final one, a search of the size the API's default (20 trials) suggests.
@@ -359,6 +369,50 @@ def bare_forecasting(path: str) -> None:
     _bare_fit(series, best)
 
 
+def _trial_pod(spec: trainer_api.TrainerInput, shared: tuning.SharedStudy, results) -> None:
+    try:
+        outcome, _ = experiment.run(spec, shared=shared)
+        results.put(outcome.seconds["tuning"])
+    except tuning.WorkerFinished:
+        pass
+
+
+def trial_pods_search_seconds(spec: trainer_api.TrainerInput, url: str, *, workers: int) -> float:
+    """Search seconds of index 0 of `workers` trainer processes sharing one study at `url`."""
+    name = f"bench/{uuid.uuid4()}"
+    shared = [tuning.SharedStudy(url=url, name=name, index=i, workers=workers) for i in range(workers)]
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    pods = [context.Process(target=_trial_pod, args=(spec, s, results)) for s in shared]
+    for pod in pods:
+        pod.start()
+    for pod in pods:
+        pod.join()
+    return results.get(timeout=10)
+
+
+def storage_ms_per_trial(url: str, trials: int = 40) -> float:
+    """Milliseconds the study database costs one trial, without fitting (see the module docstring)."""
+    storage = studies.open(url)
+    study = optuna.create_study(study_name=f"bench/{uuid.uuid4()}", storage=storage, direction="maximize")
+    beat = studies.Heartbeat(storage)
+    started = time.perf_counter()
+    for number in range(trials):
+        handle = trialpods.claim(study, trials, grid=False)
+        beat.add(handle._trial_id)
+        handle.suggest_categorical("algorithm", ["random_forest"])
+        handle.suggest_int("random_forest.max_depth", 2, 16)
+        handle.suggest_int("random_forest.min_samples_leaf", 1, 5)
+        for step in range(3):
+            handle.report(0.5 + number / 1000, step)
+            handle.should_prune()
+        trialpods.record_trial(study, handle, tuning.Trial(number, "random_forest", {}, "complete", score=0.5))
+        beat.remove(handle._trial_id)
+    seconds = time.perf_counter() - started
+    beat.close()
+    return seconds / trials * 1000
+
+
 def timed(function, *args):
     """(result, wall seconds, CPU seconds of this process)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -377,6 +431,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="trials of the parallel comparison (default: %(default)s)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="interleaved rounds of each comparison, best taken (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--study-storage", help="database URL of the trial pods' study (default: an SQLite file in a temporary directory)"
     )
     args = parser.parse_args()
 
@@ -435,6 +492,8 @@ def main() -> None:
         )
 
         depths = [4, 6, 8, 10, 12, 14, 16, None][: args.trials]
+        study_url = args.study_storage or f"sqlite:///{work}/studies.db"
+        pods: list[float] = []
         searches: dict[int, list[float]] = {1: [], 2: []}
         bare: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(args.rounds):  # interleaved, best of each: the machine's other load comes and goes
@@ -448,6 +507,8 @@ def main() -> None:
                     parallelism=parallelism,
                 )
                 searches[parallelism].append(trainer_run(spec).seconds["tuning"])
+            spec = trainer_input(uri, f"file://{work}/w2/", trees=args.trees, depths=depths, leaves=[1], parallelism=1)
+            pods.append(trial_pods_search_seconds(spec, study_url, workers=2))
             for processes, seconds in zip((1, 2), bare_pool_seconds(snapshot, spec, depths, trees=args.trees), strict=True):
                 bare[processes].append(seconds)
         speedup = min(searches[1]) / min(searches[2])
@@ -458,6 +519,13 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f}"
         )
         print(f"  machine ceiling: bare scikit-learn fits of the same trials, 2 processes vs 1: {ceiling:.2f}x")
+        workers_speedup = min(searches[1]) / min(pods)
+        storage_ms = storage_ms_per_trial(study_url)
+        print(
+            f"trial pods: workers 2, parallelism 1 {min(pods):.2f}s vs workers 1 {min(searches[1]):.2f}s: speed-up "
+            f"{workers_speedup:.2f}x; study database {studies.redacted(study_url).split('://')[0]}: {storage_ms:.1f} ms "
+            f"per trial without fitting; per-trial time {min(searches[1]) / len(depths):.2f}s"
+        )
         forecast_spec = forecast_input(f"file://{os.path.abspath(SEATBELTS)}", f"file://{work}/forecast/")
         trainer_run(forecast_spec)  # first calls
         bare_forecast_cpu, forecast_cpu = [], []
@@ -488,7 +556,8 @@ def main() -> None:
         )
     print(
         f"RESULT overhead_ratio={ratio:.3f} parallel_speedup={speedup:.2f} load_s={load_s:.3f} "
-        f"fairness_overhead={fairness_overhead:.3f} forecast_overhead={forecast_overhead:.3f} text_overhead={text_overhead:.3f}"
+        f"fairness_overhead={fairness_overhead:.3f} forecast_overhead={forecast_overhead:.3f} text_overhead={text_overhead:.3f} "
+        f"workers_speedup={workers_speedup:.2f} storage_ms={storage_ms:.1f}"
     )
 
 

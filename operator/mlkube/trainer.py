@@ -11,6 +11,10 @@ Input
     "algorithms", "tuning", "output": {uri, endpoint}, "champion": {version, artifactUri,
     digest, metrics} | null}`. S3 credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`;
     the image the container runs from `MLKUBE_TRAINER_IMAGE` (recorded in the lineage).
+    Trial pods (`tuning.workers` > 1) get the study database's URL in `MLKUBE_STUDY_STORAGE` and
+    their index in `JOB_COMPLETION_INDEX`: they share one Optuna study (`mlkube.ml.trialpods`);
+    only index 0 writes the version and the result below, the others end with the worker result
+    `{"ok": true, "worker": <index>, "trials": <trials it ran>}`.
     The champion's `digest` is the registry's: a champion whose `MANIFEST.json` does not hash to
     it is refused before anything else of it is read (the comparison reports the refusal).
 
@@ -78,14 +82,19 @@ def outcome_of(spec_file: str | None) -> tuple[dict[str, Any], int]:
     """The result document and exit code of one run."""
     try:
         spec = read_spec(spec_file)
-        from mlkube.ml import experiment  # imported after the spec parses: a bad spec fails fast
+        from mlkube.ml import experiment, tuning  # imported after the spec parses: a bad spec fails fast
 
-        outcome, info = experiment.run(
-            spec,
-            progress=report_progress,
-            image=os.environ.get(trainer_api.IMAGE_ENV) or None,
-            memory_limit=memory_limit(),
-        )
+        shared = shared_study(spec)
+        try:
+            outcome, info = experiment.run(
+                spec,
+                progress=report_progress,
+                image=os.environ.get(trainer_api.IMAGE_ENV) or None,
+                memory_limit=memory_limit(),
+                shared=shared,
+            )
+        except tuning.WorkerFinished as done:
+            return {"ok": True, "worker": shared.index if shared else 0, "trials": done.trials}, EXIT_OK
         diagnostics = experiment.diagnostics(outcome)
         return success(outcome, info, diagnostics), EXIT_OK
     except (errors.DataError, errors.InvalidSpec) as e:
@@ -97,6 +106,29 @@ def outcome_of(spec_file: str | None) -> tuple[dict[str, Any], int]:
     except Exception as e:
         traceback.print_exc(file=sys.stderr)
         return failure("TrainingFailed", f"unexpected {type(e).__name__}: {e}"), EXIT_RETRYABLE
+
+
+def shared_study(spec: trainer_api.TrainerInput):
+    """This pod's part in a study shared with other trial pods (None: a one-pod search)."""
+    from mlkube.ml import tuning
+
+    url = os.environ.get(trainer_api.STUDY_STORAGE_ENV, "").strip()
+    workers = spec.tuning.workers
+    if not url:
+        if workers > 1:
+            raise errors.InvalidSpec(
+                f"tuning.workers: {workers} trial pods share a study database, and none is configured: set "
+                f"tuning.storage.secretRef to a Secret holding its URL (or the operator's {trainer_api.STUDY_STORAGE_ENV})"
+            )
+        return None
+    index = os.environ.get(trainer_api.INDEX_ENV, "0")
+    run = spec.training_job
+    return tuning.SharedStudy(
+        url=url,
+        name=f"{run.namespace}/{run.name}/{run.uid}",
+        index=int(index) if index.isdigit() else 0,
+        workers=workers,
+    )
 
 
 def memory_limit() -> int | None:

@@ -22,6 +22,12 @@ MEMORY_LIMIT_ENV = "MLKUBE_MEMORY_LIMIT"
 limits.memory: the node's allocatable memory when no limit is set); data larger than the trainer
 can hold is refused before it is read."""
 
+STUDY_STORAGE_ENV = "MLKUBE_STUDY_STORAGE"
+"""Environment variable holding the database URL of the study the trial pods share (from the
+tuning.storage Secret, else the operator's default); set on trial pods only."""
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+"""The trial pod's index in its Indexed Job (Kubernetes sets it); index 0 writes the version."""
+
 
 class ProjectInfo(base.ApiModel):
     """What the trainer needs to know about the project."""

@@ -271,6 +271,23 @@ class Algorithm(base.ApiModel):
     {uniform: [lo, hi]}, {loguniform: [lo, hi]}. Omitted parameters use the registry's default space."""
 
 
+class StudySecretRef(base.ApiModel):
+    """One key of a Secret in the TrainingJob's namespace."""
+
+    name: base.ObjectName
+    """The Secret's name."""
+    key: str = pydantic.Field("url", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    """The key that holds the database URL."""
+
+
+class StudyStorage(base.ApiModel):
+    """Where the trial pods share their Optuna study."""
+
+    secret_ref: StudySecretRef
+    """A Secret key holding an SQLAlchemy database URL (``postgresql+psycopg://user:pass@host/db``);
+    it reaches the trainer pods as an environment variable, never in the spec."""
+
+
 class Tuning(base.ApiModel):
     """Hyper-parameter search."""
 
@@ -288,6 +305,12 @@ class Tuning(base.ApiModel):
     """Stop hopeless trials after their first folds."""
     seed: int = 42
     """Random seed of the search."""
+    workers: int = pydantic.Field(1, ge=1, le=64)
+    """Trial pods: an Indexed Job of this many pods sharing one Optuna study (each runs
+    ``parallelism`` trials at once); index 0 fits and writes the version."""
+    storage: StudyStorage | None = None
+    """The study database the workers share; default: the operator's configured storage
+    (``MLKUBE_STUDY_STORAGE``). Several workers need one of the two."""
 
 
 class TrainingSpec(base.ApiModel):
@@ -338,6 +361,10 @@ class Progress(base.ApiModel):
     """Current stage: loading, processing, tuning, evaluating, writing."""
     summary: str | None = None
     """Trials as done/total, for kubectl get."""
+    workers: int | None = None
+    """Trial pods sharing the study (tuning.workers)."""
+    eta_seconds: int | None = None
+    """Estimated seconds until the search ends, from the pace of the trials so far."""
 
 
 class TrialSeconds(base.ApiModel):

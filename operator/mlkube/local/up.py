@@ -101,6 +101,8 @@ def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> in
             from mlkube.control import runner as operator
 
             os.environ["KUBECONFIG"] = plane.kubeconfig
+            # Trial pods (tuning.workers > 1) share their study in an SQLite file here unless configured otherwise.
+            os.environ.setdefault("MLKUBE_STUDY_STORAGE", study_storage(state_dir))
             operator.run(kubeconfig=plane.kubeconfig, stop_flag=plane.stop_flag)
         else:
             signal.signal(signal.SIGTERM, lambda *_: plane.stop_flag.set())
@@ -111,6 +113,12 @@ def run(state_dir: pathlib.Path, *, port: int, with_operator: bool = True) -> in
     finally:
         plane.stop()
     return 0
+
+
+def study_storage(state_dir: pathlib.Path) -> str:
+    """The default study database of trial pods on the embedded control plane: an SQLite file in
+    the state directory (pods are processes of this machine)."""
+    return f"sqlite:///{(state_dir / 'studies.db').resolve()}"
 
 
 def _crd_files(state_dir: pathlib.Path) -> list[pathlib.Path]:

@@ -102,10 +102,13 @@ def run(
     progress: Progress = lambda update: None,
     image: str | None = None,
     memory_limit: int | None = None,
+    shared: tuning.SharedStudy | None = None,
 ) -> tuple[Outcome, artifacts.ArtifactInfo]:
     """Train, evaluate and write the model version that `spec` describes; `image` is the trainer
     image this runs in (None: not known), recorded in the lineage; data estimated too large for
-    `memory_limit` (bytes) is refused before it is read."""
+    `memory_limit` (bytes) is refused before it is read. With `shared`, this is one of the trial
+    pods of a shared study: only index 0 goes past the search (the others raise
+    tuning.WorkerFinished)."""
     problem, pre = spec.project.problem, spec.preprocessing
     # The other framings run their own sequence of the same stages (imported here: they import this module).
     if problem.task in ("anomaly_detection", "clustering"):
@@ -178,7 +181,11 @@ def run(
         candidates,
         spec.tuning,
         timeout_seconds=base.parse_duration(spec.tuning.timeout).total_seconds() if spec.tuning.timeout else None,
-        on_trial=lambda trials, planned: progress(_tuning_progress(trials, planned, problem.primary_metric)),
+        on_trial=lambda trials, planned: progress(
+            _tuning_progress(trials, planned, problem.primary_metric)
+            | tuning.pace(trials, planned, workers=spec.tuning.workers, seconds=time.perf_counter() - searched)
+        ),
+        shared=shared,
     )
     seconds["tuning"] = time.perf_counter() - searched
 

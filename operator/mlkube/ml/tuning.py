@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import concurrent.futures.process
 import dataclasses
+import functools
 import gc
 import json
 import math
@@ -85,6 +86,32 @@ class Search:
     planned: int
 
 
+@dataclasses.dataclass(frozen=True)
+class SharedStudy:
+    """One trial pod's part in a study shared through a database."""
+
+    url: str  # SQLAlchemy URL of the study database (ml.studies)
+    name: str  # the study: one per TrainingJob run
+    index: int  # this pod's completion index; 0 leads (creates the study, returns the Search)
+    workers: int
+
+
+class WorkerFinished(Exception):
+    """A trial pod other than the leader ran out of trials to run; it writes a worker result."""
+
+    def __init__(self, trials: int) -> None:
+        super().__init__(f"this worker ran {trials} trials; index 0 fits the version")
+        self.trials = trials
+
+
+def pace(trials: list[Trial], planned: int, *, workers: int, seconds: float) -> dict[str, Any]:
+    """The progress fields that describe the search's pace: its trial pods and the seconds left,
+    estimated from the trials finished in the `seconds` since the search began."""
+    done = len(trials)
+    eta = round(seconds / done * max(planned - done, 0)) if done else None
+    return {"workers": workers, "etaSeconds": eta}
+
+
 def planned_trials(tuning: training.Tuning, candidates: list[algorithms.Candidate]) -> int:
     if tuning.strategy == "grid":
         return min(tuning.max_trials, sum(len(space.grid(c.dimensions)) for c in candidates))
@@ -98,8 +125,15 @@ def run(
     *,
     timeout_seconds: float | None,
     on_trial: Callable[[list[Trial], int], None] = lambda trials, planned: None,
+    shared: SharedStudy | None = None,
 ) -> Search:
-    """Search `candidates` on `problem`; `on_trial(trials, planned)` is called after each trial."""
+    """Search `candidates` on `problem`; `on_trial(trials, planned)` is called after each trial.
+    With `shared`, this pod is one of the trial pods of a study in a database (`ml.trialpods`):
+    the leader returns the Search over every pod's trials, the others raise WorkerFinished."""
+    if shared is not None:
+        from mlkube.ml import trialpods  # trialpods builds on this module
+
+        return trialpods.run(problem, candidates, tuning, shared, timeout_seconds=timeout_seconds, on_trial=on_trial)
     planned = planned_trials(tuning, candidates)
     deadline = time.monotonic() + timeout_seconds if timeout_seconds else math.inf
     by_name = {c.name: c for c in candidates}
@@ -108,7 +142,11 @@ def run(
         study = _study(problem, tuning, candidates, journal=journal)
         trials: list[Trial] = []
         seen: dict[str, Trial] = {}
-        pool = _pool(problem, journal, study.pruner, tuning.parallelism)
+        pool = (
+            trial_pool(problem, functools.partial(_journal_storage, journal), "search", study.pruner, tuning.parallelism)
+            if journal
+            else None
+        )
         running: dict[concurrent.futures.Future, tuple[optuna.trial.Trial, str]] = {}
         try:
             asked = 0
@@ -122,7 +160,7 @@ def run(
                     elif pool is None:
                         trial = seen[key] = evaluate(problem, handle, algorithm, params, deadline=deadline)
                     else:
-                        running[pool.submit(_evaluate_in_worker, handle._trial_id, algorithm, params, deadline)] = (
+                        running[pool.submit(evaluate_in_worker, handle._trial_id, algorithm, params, deadline)] = (
                             handle,
                             key,
                         )
@@ -134,7 +172,7 @@ def run(
                 done, _ = concurrent.futures.wait(running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     handle, key = running.pop(future)
-                    trial = seen[key] = _worker_result(future)
+                    trial = seen[key] = worker_result(future)
                     _finish(study, handle, trial, trials, on_trial, planned)
         finally:
             if pool is not None:
@@ -142,7 +180,7 @@ def run(
                 gc.unfreeze()
     complete = [t for t in trials if t.state == "complete"]
     if not complete:
-        raise errors.TrainingFailed(_no_complete_trial(trials, tuning, timed_out=time.monotonic() >= deadline))
+        raise errors.TrainingFailed(no_complete_trial(trials, tuning, timed_out=time.monotonic() >= deadline))
     better = min if evaluation.direction(problem.metric) == "minimize" else max
     return Search(trials=trials, best=better(complete, key=lambda t: t.score), planned=planned)
 
@@ -192,7 +230,7 @@ def _propose(study: optuna.Study, by_name: dict[str, algorithms.Candidate]) -> t
     return handle, algorithm, space.suggest(handle, by_name[algorithm].dimensions, prefix=algorithm)
 
 
-def _worker_result(future: concurrent.futures.Future) -> Trial:
+def worker_result(future: concurrent.futures.Future) -> Trial:
     try:
         return future.result()
     except concurrent.futures.process.BrokenProcessPool as e:
@@ -219,21 +257,26 @@ def _study(problem: Problem, tuning: training.Tuning, candidates, *, journal: st
         study_name="search",
         storage=_journal_storage(journal) if journal else None,
         direction=evaluation.direction(problem.metric),
-        sampler=_sampler(tuning),
-        pruner=_pruner(tuning),
+        sampler=sampler(tuning),
+        pruner=pruner(tuning),
     )
     if tuning.strategy == "grid":
-        for algorithm, point in _interleaved_grid(candidates)[: tuning.max_trials]:
-            study.enqueue_trial(
-                {
-                    "algorithm": algorithm,
-                    **space.study_params(point, dict(_dims(candidates, algorithm)), prefix=algorithm),
-                }
-            )
+        enqueue_grid(study, tuning, candidates)
     return study
 
 
-def _sampler(tuning: training.Tuning) -> optuna.samplers.BaseSampler:
+def enqueue_grid(study: optuna.Study, tuning: training.Tuning, candidates) -> None:
+    """Queue the grid's points (round-robin over the algorithms, cut at maxTrials) in the study."""
+    for algorithm, point in _interleaved_grid(candidates)[: tuning.max_trials]:
+        study.enqueue_trial(
+            {
+                "algorithm": algorithm,
+                **space.study_params(point, dict(_dims(candidates, algorithm)), prefix=algorithm),
+            }
+        )
+
+
+def sampler(tuning: training.Tuning) -> optuna.samplers.BaseSampler:
     if tuning.strategy == "bayesian":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -242,10 +285,11 @@ def _sampler(tuning: training.Tuning) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=tuning.seed)
 
 
-def _pruner(tuning: training.Tuning) -> optuna.pruners.BasePruner:
+def pruner(tuning: training.Tuning) -> optuna.pruners.BasePruner:
     if not tuning.early_stopping:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=max(3, tuning.parallelism), n_warmup_steps=0)
+    # Every trial running at once across the trial pods reports before the first pruning decision.
+    return optuna.pruners.MedianPruner(n_startup_trials=max(3, tuning.parallelism * tuning.workers), n_warmup_steps=0)
 
 
 def _interleaved_grid(candidates) -> list[tuple[str, dict]]:
@@ -260,7 +304,7 @@ def _dims(candidates, name):
     return next(c.dimensions for c in candidates if c.name == name).items()
 
 
-def _no_complete_trial(trials: list[Trial], tuning: training.Tuning, *, timed_out: bool) -> str:
+def no_complete_trial(trials: list[Trial], tuning: training.Tuning, *, timed_out: bool) -> str:
     if timed_out and all(t.state in ("timeout", "pruned") for t in trials):
         return f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
     failures = [t for t in trials if t.error]
@@ -284,27 +328,28 @@ def _journal_storage(path: str):
     return journal.JournalStorage(journal.JournalFileBackend(path))
 
 
-def _pool(problem: Problem, journal: str | None, pruner, parallelism: int) -> concurrent.futures.ProcessPoolExecutor | None:
-    if journal is None:
-        return None
+def trial_pool(
+    problem: Problem, storage: Callable[[], Any], study_name: str, pruner, parallelism: int
+) -> concurrent.futures.ProcessPoolExecutor:
+    """`parallelism` forked trial processes, each opening the study `study_name` in `storage()`."""
     # fork: workers inherit the training data instead of unpickling a copy each. gc.freeze keeps
     # the children's garbage collector from writing to (and so copying) every inherited page.
     gc.freeze()
     context = multiprocessing.get_context("fork")
     return concurrent.futures.ProcessPoolExecutor(
-        max_workers=parallelism, mp_context=context, initializer=_init_worker, initargs=(problem, journal, pruner)
+        max_workers=parallelism, mp_context=context, initializer=_init_worker, initargs=(problem, storage, study_name, pruner)
     )
 
 
-def _init_worker(problem: Problem, journal: str, pruner) -> None:
+def _init_worker(problem: Problem, storage: Callable[[], Any], study_name: str, pruner) -> None:
     import threadpoolctl
 
     # One core per worker: parallelism comes from trials side by side, not from BLAS threads.
     _worker["limits"] = threadpoolctl.threadpool_limits(1)
     _worker["problem"] = problem
-    _worker["study"] = optuna.load_study(study_name="search", storage=_journal_storage(journal), pruner=pruner)
+    _worker["study"] = optuna.load_study(study_name=study_name, storage=storage(), pruner=pruner)
 
 
-def _evaluate_in_worker(trial_id: int, algorithm: str, params: dict, deadline: float) -> Trial:
+def evaluate_in_worker(trial_id: int, algorithm: str, params: dict, deadline: float) -> Trial:
     handle = optuna.trial.Trial(_worker["study"], trial_id)
     return evaluate(_worker["problem"], handle, algorithm, params, deadline=deadline)

@@ -242,7 +242,9 @@ def test_pods_meet_the_restricted_pod_security_standard(path):
 @pytest.mark.parametrize("path", INSTALLABLE)
 def test_services_select_pods_and_name_their_ports(path):
     objects = _all_objects(path)
-    templates = [(o["metadata"]["namespace"], o["spec"]["template"]) for o in objects if o["kind"] == "Deployment"]
+    templates = [
+        (o["metadata"]["namespace"], o["spec"]["template"]) for o in objects if o["kind"] in ("Deployment", "StatefulSet")
+    ]
     for service in (o for o in objects if o["kind"] == "Service"):
         namespace, selector = service["metadata"]["namespace"], service["spec"]["selector"]
         matches = [t for ns, t in templates if ns == namespace and selector.items() <= t["metadata"]["labels"].items()]
@@ -268,9 +270,19 @@ def test_dev_overlay_secrets_exist_where_pods_and_accounts_use_them():
         if obj["kind"] == "ServiceAccount":
             used |= {(namespace, s["name"]) for s in obj.get("secrets", [])}
     assert used and used <= secrets, used - secrets
-    for namespace, name in secrets:
+    study = {
+        o["metadata"]["name"]: o
+        for o in objects
+        if o["kind"] == "Secret" and o["metadata"]["name"] in ("postgres-creds", "study-db")
+    }
+    assert set(study["postgres-creds"]["data"]) == {"user", "password"} and set(study["study-db"]["data"]) == {"url"}
+    for namespace, name in secrets - {("mlkube-system", "postgres-creds"), ("ml", "study-db")}:
         assert name == "s3-creds"
-        (secret,) = [o for o in objects if o["kind"] == "Secret" and o["metadata"]["namespace"] == namespace]
+        (secret,) = [
+            o
+            for o in objects
+            if o["kind"] == "Secret" and o["metadata"] == {**o["metadata"], "namespace": namespace, "name": name}
+        ]
         assert set(secret["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"] == "minio.mlkube-system:9000"
 

@@ -133,3 +133,25 @@ def test_a_job_has_started_once_the_job_controller_reports_on_it():
 def test_the_newest_pod_is_the_one_created_last():
     pods = [pod(created="2"), pod(created="3"), pod(created="1")]
     assert jobstate.newest(pods)["metadata"]["creationTimestamp"] == "3" and jobstate.newest([]) is None
+
+
+def trial_pod(index, message, created="1"):
+    p = pod(message, created=created)
+    p["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+    return p
+
+
+def test_trial_pods_report_through_index_0():
+    result = {"ok": True, "artifactUri": "file:///m/", "digest": "sha256:x", "algorithm": "ridge", "successCriteriaMet": True}
+    worker = {"ok": True, "worker": 1, "trials": 4}
+    pods = [trial_pod(0, json.dumps(result), created="1"), trial_pod(1, json.dumps(worker), created="2")]
+    assert [p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in jobstate.leaders(pods)] == ["0"]
+    state = observe(job(("Complete", "")), pods)
+    assert state.phase == "Succeeded" and state.result.digest == "sha256:x"
+    assert jobstate.leaders([pod()]) != []  # a plain Job's pod leads
+
+
+def test_progress_carries_the_workers_and_the_eta():
+    log = 'MLKUBE_PROGRESS {"trialsCompleted": 37, "trialsTotal": 60, "bestScore": 0.87, "workers": 4, "etaSeconds": 120, "stage": "tuning"}\n'
+    wire = jobstate.progress(log).wire()
+    assert wire["workers"] == 4 and wire["etaSeconds"] == 120 and wire["summary"] == "37/60"

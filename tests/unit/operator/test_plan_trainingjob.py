@@ -338,3 +338,15 @@ def test_a_queue_name_that_cannot_be_a_label_value_is_refused_naming_the_field(t
     tj["spec"]["queueName"] = "Team_A"
     status = status_of(trainingjob.plan(tj, observed(mlp), now=NOW))
     assert status["phase"] == "Failed" and "queueName" in ready(status)["message"]
+
+
+def test_trial_pods_get_the_operators_study_database_or_are_refused_without_one(tj, mlp):
+    tj["spec"]["tuning"] = {"workers": 2}
+    plan = trainingjob.plan(tj, observed(mlp, study_storage="sqlite:////state/studies.db"), now=NOW)
+    (job,) = plan.create
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
+
+    plan = trainingjob.plan(tj, observed(mlp), now=NOW)
+    status = status_of(plan)
+    assert plan.create == () and status["phase"] == "Failed" and ready(status)["reason"] == "InvalidSpec"
+    assert "tuning.workers: 2" in status["message"] and "tuning.storage.secretRef" in status["message"]

@@ -144,3 +144,39 @@ def test_the_champion_joins_the_input_from_the_registry_with_its_pinned_digest(o
     _, document, _ = build(tj, mlp)
     assert document.champion == trainer.Champion(version=2, artifact_uri="file:///m/v2/", digest="sha256:2", metrics={"f1": 0.7})
     assert document.training_job.parent_version == 2
+
+
+def test_trial_pods_are_one_indexed_job_sharing_the_operators_study_database(objects):
+    tj, mlp = objects
+    tj["spec"]["tuning"] = {"workers": 3}
+    *_, job = build(tj, mlp, study_storage="sqlite:////state/studies.db")
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"], spec["backoffLimitPerIndex"]) == (
+        "Indexed",
+        3,
+        3,
+        1,
+    )
+    env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env[trainer.STUDY_STORAGE_ENV]["value"] == "sqlite:////state/studies.db"
+
+
+def test_a_tuning_storage_secret_reaches_the_pods_by_reference_only(objects):
+    tj, mlp = objects
+    tj["spec"]["tuning"] = {"workers": 2, "storage": {"secretRef": {"name": "studies"}}}
+    *_, job = build(tj, mlp, study_storage="sqlite:////state/studies.db")
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[trainer.STUDY_STORAGE_ENV] == {
+        "name": trainer.STUDY_STORAGE_ENV,
+        "valueFrom": {"secretKeyRef": {"name": "studies", "key": "url"}},
+    }
+
+
+def test_one_pod_needs_no_study_database_and_several_without_one_are_refused(objects):
+    tj, mlp = objects
+    *_, job = build(tj, mlp)
+    assert "completionMode" not in job["spec"]
+    assert trainer.STUDY_STORAGE_ENV not in {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    tj["spec"]["tuning"] = {"workers": 2}
+    with pytest.raises(training.ResolutionError, match=r"tuning.workers: 2 .* set tuning.storage.secretRef"):
+        build(tj, mlp)

@@ -21,6 +21,13 @@ def image() -> str:
     return os.environ.get("MLKUBE_IMAGE", meta.IMAGE)
 
 
+def study_storage() -> str | None:
+    """The operator's default study database for trial pods (``tuning.workers`` > 1) whose spec
+    names no ``tuning.storage``: the URL in MLKUBE_STUDY_STORAGE (``mlkube local up`` sets an
+    SQLite file in its state directory); None when not configured."""
+    return os.environ.get("MLKUBE_STUDY_STORAGE") or None
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)

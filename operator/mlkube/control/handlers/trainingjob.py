@@ -24,17 +24,23 @@ PROGRESS_SECONDS = 1.0
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 async def spec_changed(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await retry.retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image()))
+    await retry.retried(
+        trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image(), study_storage=setup.study_storage())
+    )
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={meta.MANAGED_BY: "mlkube", meta.COMPONENT: "trainer"})
 async def job_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await retry.retried(trainingjob_reconcile.reconcile_owner(memo.k8s, dict(body), image=setup.image()))
+    await retry.retried(
+        trainingjob_reconcile.reconcile_owner(memo.k8s, dict(body), image=setup.image(), study_storage=setup.study_storage())
+    )
 
 
 @kopf.on.event(base.GROUP, base.VERSION, kinds.MLPROJECT.plural)
 async def registry_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await retry.retried(trainingjob_reconcile.reconcile_awaiting(memo.k8s, dict(body), image=setup.image()))
+    await retry.retried(
+        trainingjob_reconcile.reconcile_awaiting(memo.k8s, dict(body), image=setup.image(), study_storage=setup.study_storage())
+    )
 
 
 @kopf.timer(
@@ -44,4 +50,8 @@ async def registry_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     when=lambda status, **_: (status or {}).get("phase") == "Running",
 )
 async def running(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
-    await retry.retried(trainingjob_reconcile.reconcile(memo.k8s, name, namespace, image=setup.image(), read_progress=True))
+    await retry.retried(
+        trainingjob_reconcile.reconcile(
+            memo.k8s, name, namespace, image=setup.image(), study_storage=setup.study_storage(), read_progress=True
+        )
+    )

@@ -136,9 +136,17 @@ def trainer_job(
     project_name: str,
     image: str,
     secret: str | None,
+    study_storage: str | None = None,
 ) -> dict[str, Any]:
     """The batch/v1 Job running the trainer for one TrainingJob, annotated with the generation of
-    the spec it runs; the container is told its own image (``api.trainer.IMAGE_ENV``) for the lineage."""
+    the spec it runs; the container is told its own image (``api.trainer.IMAGE_ENV``) for the lineage.
+
+    With ``tuning.workers`` > 1 the Job is Indexed, one trial pod per index all running at once
+    (``JOB_COMPLETION_INDEX``; index 0 writes the version), each index retried ``spec.retries``
+    times (``backoffLimitPerIndex``; the local runtime counts ``backoffLimit`` over all of them),
+    and every pod gets the study database's URL in ``api.trainer.STUDY_STORAGE_ENV``: from the
+    ``tuning.storage`` Secret by ``secretKeyRef`` (never in the spec), else ``study_storage``, the
+    operator's default; with neither, ResolutionError naming tuning.storage."""
     labels = {**meta.labels(tj, project=project_name, component="trainer"), TRAININGJOB_LABEL: tj["metadata"]["name"]}
     runs = spec.image or image
     env = [
@@ -150,6 +158,8 @@ def trainer_job(
         },
     ]
     env += meta.storage_env(secret)
+    env += _study_env(spec.tuning, study_storage)
+    workers = spec.tuning.workers
     container: dict[str, Any] = {
         "name": TRAINER_CONTAINER,
         "image": runs,
@@ -172,7 +182,8 @@ def trainer_job(
             "ownerReferences": [meta.owner_reference(tj)],
         },
         "spec": {
-            "backoffLimit": spec.retries,
+            **(_indexed(workers, spec.retries) if workers > 1 else {}),
+            "backoffLimit": spec.retries * workers,
             "activeDeadlineSeconds": int(base.parse_duration(spec.timeout).total_seconds()) or 1,
             "podFailurePolicy": {
                 "rules": [
@@ -194,6 +205,26 @@ def trainer_job(
             },
         },
     }
+
+
+def _indexed(workers: int, retries: int) -> dict[str, Any]:
+    return {"completionMode": "Indexed", "completions": workers, "parallelism": workers, "backoffLimitPerIndex": retries}
+
+
+def _study_env(tuning: training.Tuning, default: str | None) -> list[dict[str, Any]]:
+    """The study database of trial pods: the tuning.storage Secret's key, else the operator's default."""
+    if tuning.storage is not None:
+        ref = tuning.storage.secret_ref
+        return [{"name": trainer.STUDY_STORAGE_ENV, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
+    if tuning.workers == 1:
+        return []
+    if not default:
+        raise ResolutionError(
+            f"tuning.workers: {tuning.workers} trial pods share one Optuna study and this operator has no default study "
+            "database; set tuning.storage.secretRef to a Secret whose key holds a database URL "
+            "(postgresql://user:password@host:5432/db), or set tuning.workers: 1"
+        )
+    return [{"name": trainer.STUDY_STORAGE_ENV, "value": default}]
 
 
 def trainer_service_account(namespace: str) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class Observed:
     deployments: tuple[dict[str, Any], ...] = ()
     """The namespace's ModelDeployments; listed only before the Job is created, when the trainer
     input uses the project's captured traffic (``start_reads``)."""
+    study_storage: str | None = None
+    """The operator's default study database URL for trial pods (``tuning.workers`` > 1)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +92,13 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
             ]
             document = manifests.trainer_input(obj, spec, mlp, mlp_spec, deployments=deployments, now=now)
             job = manifests.trainer_job(
-                obj, spec, document, project_name=mlp["metadata"]["name"], image=observed.image, secret=secret
+                obj,
+                spec,
+                document,
+                project_name=mlp["metadata"]["name"],
+                image=observed.image,
+                secret=secret,
+                study_storage=observed.study_storage,
             )
             job = meta.queued(job, spec.queue_name or mlp_spec.queue_name)
             create = (job,)

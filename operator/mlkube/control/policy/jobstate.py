@@ -17,6 +17,7 @@ from mlkube.api import trainer, training
 from mlkube.control.manifests import meta
 
 PROGRESS_PREFIX = "MLKUBE_PROGRESS "
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,12 @@ def has_started(job: dict[str, Any] | None) -> bool:
     can it have pods worth reading."""
     status = (job or {}).get("status") or {}
     return bool(status.get("startTime") or status.get("conditions"))
+
+
+def leaders(pods: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods that write the run's result and progress: index 0 of an Indexed Job of trial pods
+    (the others only run trials), every pod of a plain Job."""
+    return [p for p in pods if ((p["metadata"].get("annotations") or {}).get(INDEX_ANNOTATION) or "0") == "0"]
 
 
 def newest(pods: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -118,12 +125,13 @@ def failure_message(terminated: dict[str, Any] | None, failed: dict[str, Any], *
 
 
 def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, container: str, timeout: str) -> JobState:
-    """The state of a trainer Job from the Job and its pods."""
+    """The state of a trainer Job from the Job and its pods (the result from index 0's pods when the
+    Job has trial pods; a failure message from any pod when index 0 left none)."""
     if job is None:
         return JobState("Pending", "JobNotCreated", "The trainer Job does not exist yet")
     status = job.get("status") or {}
     start = status.get("startTime")
-    terminated = termination(pods, container)
+    terminated = termination(leaders(pods), container)
     result = _result(terminated)
     if isinstance(result, str):
         return JobState(
@@ -157,7 +165,9 @@ def observe(job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], *, conta
             )
         if result is not None and result.message:
             return JobState("Failed", result.reason or "TrainingFailed", result.message, start, ended, result)
-        message = failure_message(terminated, failed, retries=(job.get("spec") or {}).get("backoffLimit"))
+        terminated = terminated or termination(pods, container)
+        spec = job.get("spec") or {}
+        message = failure_message(terminated, failed, retries=spec.get("backoffLimitPerIndex", spec.get("backoffLimit")))
         return JobState("Failed", failed.get("reason") or "JobFailed", message, start, ended)
     if status.get("active") or any((p.get("status") or {}).get("phase") == "Running" for p in pods):
         return JobState("Running", "Training", "The trainer is running", start)
@@ -198,7 +208,10 @@ def progress(log_text: str) -> training.Progress | None:
     trials = next((data for data in reversed(lines) if data.get("trialsTotal")), lines[-1])
     done, total = trials.get("trialsCompleted", 0), trials.get("trialsTotal", 0)
     best = trials.get("bestScore")
+    eta = trials.get("etaSeconds")
     return training.Progress(
+        workers=trials.get("workers"),
+        eta_seconds=int(eta) if isinstance(eta, (int, float)) else None,
         trials_completed=done,
         trials_total=total,
         summary=f"{done}/{total}",

@@ -25,15 +25,18 @@ from mlkube.control.reconcile import execute, refs
 LOG_LINES = 50  # the trainer prints a progress line per trial; the last ones tell the state
 
 
-async def reconcile(client: k8s.Client, name: str, namespace: str, *, image: str, read_progress: bool = False) -> None:
+async def reconcile(
+    client: k8s.Client, name: str, namespace: str, *, image: str, read_progress: bool = False, study_storage: str | None = None
+) -> None:
     """One pass over TrainingJob ``namespace/name``; ``read_progress`` also reads the trainer's log.
-    Raises ``execute.RetryLater`` while a reference is missing."""
+    ``study_storage``: the operator's default study database for trial pods. Raises
+    ``execute.RetryLater`` while a reference is missing."""
 
     executed: list[tuple[dict[str, Any], plans.Plan]] = []
 
     async def step(obj: dict[str, Any]) -> plans.Plan:
         executed.clear()  # only the last attempt's plan is the one carried out
-        observed = await observe(client, obj, image=image, read_progress=read_progress)
+        observed = await observe(client, obj, image=image, read_progress=read_progress, study_storage=study_storage)
         planned = trainingjob_plan.plan(obj, observed, now=timestamps.now())
         executed.append((obj, planned))
         return planned
@@ -57,34 +60,38 @@ def record_metrics(obj: dict[str, Any], planned: plans.Plan) -> None:
     metrics.record_training(obj["metadata"]["namespace"], project, after.phase, seconds=seconds)
 
 
-async def reconcile_owner(client: k8s.Client, job: dict[str, Any], *, image: str) -> None:
+async def reconcile_owner(client: k8s.Client, job: dict[str, Any], *, image: str, study_storage: str | None = None) -> None:
     """A pass over the TrainingJob a trainer Job runs, once the Job controller has reported on it
     (a Job nobody has started yet says nothing its TrainingJob does not already know)."""
     owner = training.trainingjob_of(job)
     if job.get("status") and owner:
-        await reconcile(client, owner, job["metadata"]["namespace"], image=image)
+        await reconcile(client, owner, job["metadata"]["namespace"], image=image, study_storage=study_storage)
 
 
-async def reconcile_awaiting(client: k8s.Client, mlp: dict[str, Any], *, image: str) -> None:
+async def reconcile_awaiting(client: k8s.Client, mlp: dict[str, Any], *, image: str, study_storage: str | None = None) -> None:
     """A pass over each run of project ``mlp`` that succeeded and that its registry now lists."""
     for tj in await client.list(k8s.TRAININGJOBS, mlp["metadata"]["namespace"]):
         if trainingjob_plan.awaits_registration(tj, mlp):
-            await reconcile(client, tj["metadata"]["name"], tj["metadata"]["namespace"], image=image)
+            await reconcile(client, tj["metadata"]["name"], tj["metadata"]["namespace"], image=image, study_storage=study_storage)
 
 
-async def observe(client: k8s.Client, obj: dict[str, Any], *, image: str, read_progress: bool) -> trainingjob_plan.Observed:
+async def observe(
+    client: k8s.Client, obj: dict[str, Any], *, image: str, read_progress: bool, study_storage: str | None = None
+) -> trainingjob_plan.Observed:
     """Every read the plan of ``obj`` may need."""
     name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
     try:
         mlp = await refs.project(client, obj["spec"]["projectRef"], namespace)
         refs.parsed_project(mlp)
     except refs.MissingReference as missing:
-        return trainingjob_plan.Observed(image=image, project=plans.Unresolved(missing.reason, missing.message))
+        return trainingjob_plan.Observed(
+            image=image, project=plans.Unresolved(missing.reason, missing.message), study_storage=study_storage
+        )
     job = await client.get(k8s.JOBS, training.job_name(name), namespace)
     pods: list[dict[str, Any]] = []
     if jobstate.has_started(job):
         pods = await client.list(k8s.PODS, namespace, labels={"job-name": training.job_name(name)})
-    newest, log = jobstate.newest(pods), None
+    newest, log = jobstate.newest(jobstate.leaders(pods)), None
     if read_progress and newest is not None:
         log = await client.read_log(newest["metadata"]["name"], namespace, tail_lines=LOG_LINES)
     wanted = trainingjob_plan.start_reads(obj, mlp, job=job)
@@ -93,5 +100,12 @@ async def observe(client: k8s.Client, obj: dict[str, Any], *, image: str, read_p
         secrets = frozenset({wanted.secret})
     deployments = await client.list(k8s.MODELDEPLOYMENTS, namespace) if wanted.deployments else []
     return trainingjob_plan.Observed(
-        image=image, project=mlp, job=job, pods=tuple(pods), log=log, secrets=secrets, deployments=tuple(deployments)
+        image=image,
+        project=mlp,
+        job=job,
+        pods=tuple(pods),
+        log=log,
+        secrets=secrets,
+        deployments=tuple(deployments),
+        study_storage=study_storage,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+import signal
 import sys
 
 import pytest
@@ -63,3 +64,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
         else:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+TEST_SECONDS = 90
+"""No upstream test takes more than a few seconds here; one that waits longer fails, naming itself,
+instead of holding the whole run until the outer timeout."""
+
+
+class TookTooLong(Exception):
+    """An upstream test ran past TEST_SECONDS."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    def expire(signum, frame):
+        raise TookTooLong(f"{item.nodeid} ran longer than {TEST_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TEST_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -117,7 +117,7 @@ def check(request: driftcheck_api.DriftCheckRequest) -> driftcheck_api.DriftChec
         None
         if card["problem"]["task"] == "forecasting"
         else drift.prediction_drift(
-            reference["__prediction__"],
+            _prediction_baseline(reference),
             current["__prediction__"],
             method=prediction_spec.method,
             threshold=prediction_spec.threshold,
@@ -178,6 +178,19 @@ def _reference_note(card: dict[str, Any]) -> str | None:
     """What the reference rows are (the model card's ``reference``), for the report."""
     reference = card.get("reference") or {}
     return f"Reference: {reference['description']}." if reference.get("description") else None
+
+
+MIN_HOLDOUT_PREDICTIONS = 30
+
+
+def _prediction_baseline(reference: pd.DataFrame) -> pd.Series:
+    """The version's predictions that live predictions are compared with: those on the rows it did
+    not learn (``__holdout__``, see ``ml.reference``) when there are enough of them, else all."""
+    if drift.HOLDOUT_COLUMN in reference.columns:
+        unseen = reference.loc[reference[drift.HOLDOUT_COLUMN].astype(bool), drift.PREDICTION_COLUMN]
+        if len(unseen) >= MIN_HOLDOUT_PREDICTIONS:
+            return unseen
+    return reference[drift.PREDICTION_COLUMN]
 
 
 def _performance(

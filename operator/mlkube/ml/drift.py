@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # drift_performance pulls in scikit-learn's metrics; scoring 
 
 # Columns of the reference and the captured traffic that are not features (the artifact contract).
 PREDICTION_COLUMN, TARGET_COLUMN = "__prediction__", "__target__"
+HOLDOUT_COLUMN = "__holdout__"  # in a reference: the row is one the version did not learn (validation, test)
 AUTO_TEST_MAX_ROWS = 1000
 DISCRETE_MAX_VALUES = 5
 _COUNTERPART = {"ks": "chi2", "chi2": "ks", "wasserstein": "jensenshannon"}
@@ -197,7 +198,7 @@ class DriftDetector:
         """Learn each column's type, method, threshold and reference distribution."""
         self._check_parameters()
         if self.columns is None:
-            columns = [name for name in reference.columns if name not in (PREDICTION_COLUMN, TARGET_COLUMN)]
+            columns = [name for name in reference.columns if name not in (PREDICTION_COLUMN, TARGET_COLUMN, HOLDOUT_COLUMN)]
         else:
             columns = list(self.columns)
         _require_columns(reference, columns, "reference")

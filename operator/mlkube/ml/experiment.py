@@ -275,6 +275,7 @@ def run(
             seed=pre.split.seed,
             traffic=_servable(labeled, processing.non_nullable(pre, columns)) if spec.include_feedback else None,
             text=columns.text,
+            holdout=pd.concat([parts.validation, parts.test], ignore_index=True),
         ),
         notes=notes,
         seconds=seconds,

@@ -9,7 +9,11 @@ Which rows, and why:
 
 - **The training partition**, a seeded sample of at most ``artifacts.REFERENCE_MAX_ROWS`` rows:
   the data the version learned. Not the test split, the smallest partition (69 rows for the
-  penguins), on which a two-sample test has little power.
+  penguins), on which a two-sample test has little power. The held-out rows (validation and
+  test) join it, marked ``__holdout__``: they are drawn from the same data, and prediction drift
+  compares live predictions with the version's predictions on *them* only, since on rows it
+  learned a model that fits them closely predicts their labels, and an over-fitted model's
+  in-sample predictions would make every live window look drifted.
 - **A version retrained on captured traffic** (``retraining.includeFeedback``) is judged against
   the distribution it was retrained for. When the newest labelled traffic differs from the
   training partition, the reference is the newest *regime* of that traffic: the newest block of
@@ -73,36 +77,49 @@ def of(
     seed: int,
     traffic: pd.DataFrame | None = None,
     text: Iterable[str] = (),
+    holdout: pd.DataFrame | None = None,
 ) -> Reference:
     """The reference of the version ``model`` trained on ``train`` (the training partition).
 
     ``traffic``: the labelled captured requests the run read when its training data included
     them (feature columns and ``target``, oldest first; None when it did not). ``categorical``:
-    the feature columns the pipeline encodes as categories (tested with chi-square).
+    the feature columns the pipeline encodes as categories (tested with chi-square). ``holdout``:
+    the rows the version did not learn (validation and test partitions), added to a
+    training-partition reference as ``__holdout__`` rows.
     """
     sample = train.sample(artifacts.REFERENCE_MAX_ROWS, random_state=seed) if len(train) > artifacts.REFERENCE_MAX_ROWS else train
     if len(sample) < len(train):
         trained = f"a seeded sample of {len(sample):,} of the {len(train):,} rows of the training partition"
     else:
         trained = f"the training partition ({len(train):,} rows)"
+    if holdout is not None and len(holdout):
+        trained += f", and the {len(holdout):,} held-out rows on which its predictions are the prediction-drift baseline"
+
+    def training_table() -> pd.DataFrame:
+        learned = table(model, sample, features=features, target=target).assign(**{drift.HOLDOUT_COLUMN: False})
+        if holdout is None or not len(holdout):
+            return learned
+        unseen = table(model, holdout, features=features, target=target).assign(**{drift.HOLDOUT_COLUMN: True})
+        return pd.concat([learned, unseen], ignore_index=True)
+
     if traffic is None or traffic.empty:
-        return Reference(table(model, sample, features=features, target=target), TRAINING, trained)
+        return Reference(training_table(), TRAINING, trained)
     if len(traffic) < MIN_TRAFFIC_ROWS:
         why = f"; only {len(traffic)} labelled requests joined it, too few to describe the traffic (at least {MIN_TRAFFIC_ROWS})"
-        return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)
+        return Reference(training_table(), TRAINING, trained + why)
     # Free text is left out of the regime tests: every text would be a category of its own.
     tested = [f for f in features if f not in set(text)]
     if not tested:
         why = "; its features are free text, which the search for a newer regime of the traffic does not compare"
-        return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)
+        return Reference(training_table(), TRAINING, trained + why)
     try:
         recent = regime(traffic, features=tested, categorical=categorical, train=sample)
     except errors.DataError as e:  # a reference is no reason to fail the run that trained the version
         why = f"; the labelled requests it was retrained on could not be compared with it ({e})"
-        return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)
+        return Reference(training_table(), TRAINING, trained + why)
     if recent is None:
         why = f"; the newest of the {len(traffic):,} labelled requests it was retrained on are distributed like it"
-        return Reference(table(model, sample, features=features, target=target), TRAINING, trained + why)
+        return Reference(training_table(), TRAINING, trained + why)
     recent = recent.tail(artifacts.REFERENCE_MAX_ROWS)
     description = (
         f"the newest {len(recent):,} of the {len(traffic):,} labelled requests the version was retrained for: "

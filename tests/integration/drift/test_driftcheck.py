@@ -134,7 +134,11 @@ def test_the_report_names_the_version_and_what_its_reference_is(version, tmp_pat
     driftcheck.analyse(request(tmp_path, version))
     page = (tmp_path / "reports/r.html").read_text()
     assert "<title>Drift of prod version 1</title>" in page and "<h1>Drift of prod version 1</h1>" in page
-    assert "<p>Reference: the training partition (240 rows).</p>" in page and "240 reference rows, 160 current rows" in page
+    assert (
+        "<p>Reference: the training partition (240 rows), and the 160 held-out rows on which its predictions are "
+        "the prediction-drift baseline.</p>" in page
+    )
+    assert "400 reference rows, 160 current rows" in page
 
     every = request(tmp_path, version)
     every["traffic"]["versions"] = None  # scope: all; the request names no single version

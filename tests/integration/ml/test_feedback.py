@@ -216,14 +216,18 @@ def test_a_version_trained_without_traffic_keeps_its_training_partition_as_its_r
 
     version = artifacts.load(tmp_path / "v1")
     stored = pd.read_parquet(tmp_path / "v1" / artifacts.REFERENCE)
-    assert len(stored) == outcome.rows["train"] == 341 and outcome.rows["test"] == 114, (
+    learned = stored[~stored["__holdout__"]]
+    assert len(learned) == outcome.rows["train"] == 341 and outcome.rows["test"] == 114, (
         "the training partition, not the test split"
     )
+    held_out = outcome.rows["validation"] + outcome.rows["test"]
+    assert stored["__holdout__"].sum() == held_out == 569 - 341, "and the rows it did not learn, for prediction drift"
     assert version.card["reference"] == {
         "source": "trainingPartition",
-        "rows": 341,
-        "description": "the training partition (341 rows)",
+        "rows": 569,
+        "description": f"the training partition (341 rows), and the {held_out} held-out rows on which its "
+        "predictions are the prediction-drift baseline",
     }
     features = [c for c in frame.columns if c != "target"]
     assert stored["__prediction__"].tolist() == version.pipeline.predict(stored[features]).tolist()
-    assert stored[features].merge(frame, on=features).shape[0] == 341, "every reference row is a row of the data"
+    assert stored[features].merge(frame, on=features).shape[0] == 569, "every reference row is a row of the data"

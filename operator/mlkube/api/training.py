@@ -63,6 +63,34 @@ class JoinSource(base.ApiModel):
     )
 
 
+class Sample(base.ApiModel):
+    """How much of the training partition the hyper-parameter search sees."""
+
+    rows: int | None = pydantic.Field(None, ge=10)
+    """At most this many rows."""
+    fraction: float | None = pydantic.Field(None, gt=0, le=1)
+    """This share of the rows, in (0, 1]."""
+
+    @pydantic.model_validator(mode="after")
+    def _one(self) -> Sample:
+        if (self.rows is None) == (self.fraction is None):
+            raise ValueError("set exactly one of rows or fraction")
+        return self
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "has(self.rows) != has(self.fraction)", "message": "set exactly one of rows or fraction"}
+            ]
+        }
+    )
+
+    def size(self, available: int) -> int:
+        """Rows the search sees out of ``available``."""
+        wanted = self.rows if self.rows is not None else round(available * (self.fraction or 1.0))
+        return max(1, min(available, wanted))
+
+
 class DataSource(base.ApiModel):
     """Where the training data lives."""
 
@@ -78,6 +106,10 @@ class DataSource(base.ApiModel):
     """Endpoint of an S3-compatible store such as MinIO."""
     join: list[JoinSource] = []
     """More sources aggregated into one table, in order."""
+    sample: Sample | None = None
+    """The hyper-parameter search runs on a seeded sample of the training partition (stratified for
+    classification), e.g. {rows: 50000} or {fraction: 0.1}; the chosen configuration is then fit on
+    the whole partition and evaluated as usual. Classification and regression only."""
 
     @pydantic.field_validator("uri")
     @classmethod

@@ -111,6 +111,10 @@ def run(
     tuning.WorkerFinished)."""
     problem, pre = spec.project.problem, spec.preprocessing
     # The other framings run their own sequence of the same stages (imported here: they import this module).
+    if problem.task not in ("classification", "regression") and spec.data.sample is not None:
+        raise errors.InvalidSpec(
+            f"data.sample: samples the search of classification and regression runs; a {problem.task} run uses all its rows"
+        )
     if problem.task in ("anomaly_detection", "clustering"):
         from mlkube.ml.tasks import unsupervised
 
@@ -157,12 +161,17 @@ def run(
     table = processing.prepare(snapshot.table, problem, pre, columns)
     parts = split.partition(table, target=problem.target, task=problem.task, spec=pre.split)
     X_train, y_train = parts.train[features], parts.train[problem.target]
+    # data.sample: the search sees a sample of the training rows; the final fit below sees them all.
+    searched_rows = X_train.index
+    if spec.data.sample is not None:
+        searched_rows = split.search_sample(y_train, size=spec.data.sample.size(len(y_train)), task=problem.task, spec=pre.split)
+    X_search, y_search = X_train.loc[searched_rows], y_train.loc[searched_rows]
     task = evaluation.task_of(problem, table[problem.target])
     favorable = fairness.favorable_of(fair, task) if fair is not None else None
     candidates, weightless = _weighted(candidates, method, task=problem.task, listed=bool(spec.algorithms))
-    folds = split.folds(y_train, task=problem.task, spec=pre.split, cv_folds=spec.tuning.cv_folds)
+    folds = split.folds(y_search, task=problem.task, spec=pre.split, cv_folds=spec.tuning.cv_folds)
     recipe = processing.Recipe(
-        pre, columns, problem.task, pre.split.seed, smote_neighbours=_smote_neighbours(y_train, folds, problem.task)
+        pre, columns, problem.task, pre.split.seed, smote_neighbours=_smote_neighbours(y_search, folds, problem.task)
     )
     balanced = pre.balance == "class_weight"
     notes = [
@@ -172,12 +181,17 @@ def run(
     ] + [
         f"mitigation: {method} needs sample weights, which {name} does not accept; it was not a candidate" for name in weightless
     ]
+    if len(searched_rows) < len(X_train):
+        notes.append(
+            f"data.sample: the search ran on a seeded sample of {len(searched_rows):,} of the {len(X_train):,} training rows; "
+            "the chosen configuration was then fit on all of them"
+        )
     mitigation.check(method, task_classes=len(task.classes), steps=[n for n, _ in recipe.pipeline("passthrough").steps])
 
     progress({"stage": "tuning", "trialsCompleted": 0, "trialsTotal": tuning.planned_trials(spec.tuning, candidates)})
     searched = time.perf_counter()
     search = tuning.run(
-        tuning.Problem(X_train, y_train, folds, task, problem.primary_metric, recipe, balanced),
+        tuning.Problem(X_search, y_search, folds, task, problem.primary_metric, recipe, balanced),
         candidates,
         spec.tuning,
         timeout_seconds=base.parse_duration(spec.tuning.timeout).total_seconds() if spec.tuning.timeout else None,
@@ -247,6 +261,7 @@ def run(
             "feedback": snapshot.rows - loaded_rows,
             "prepared": len(table),
             "train": len(parts.train),
+            "searched": len(searched_rows),
             "validation": len(parts.validation),
             "test": len(parts.test),
         },

@@ -81,6 +81,20 @@ def folds(y: pd.Series, *, task: str, spec: training.Split, cv_folds: int) -> li
     return list(splitter.split(np.zeros((n, 1)), y))
 
 
+def search_sample(y: pd.Series, *, size: int, task: str, spec: training.Split) -> pd.Index:
+    """The index labels of ``size`` rows of the training partition (target ``y``) that the search
+    sees: seeded, stratified by class for classification when ``spec.stratify`` (and every class has
+    two rows), the partition's own order kept. All of it when ``size`` covers it."""
+    if size >= len(y):
+        return y.index
+    stratify = y if task == "classification" and spec.stratify and y.value_counts().min() >= 2 else None
+    try:
+        chosen, _ = model_selection.train_test_split(y.index, train_size=size, random_state=spec.seed, stratify=stratify)
+    except ValueError:  # too few rows per class for a stratified sample of this size
+        chosen, _ = model_selection.train_test_split(y.index, train_size=size, random_state=spec.seed)
+    return y.index[y.index.isin(chosen)]
+
+
 def _holdout(table: pd.DataFrame, size: int, *, target: str, stratified: bool, seed: int, field: str):
     labels = table[target] if stratified else None
     if stratified:

@@ -13,6 +13,7 @@ trainer entrypoint does).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import resource
@@ -20,7 +21,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -472,6 +473,35 @@ def _recent_holdout(labeled: pd.DataFrame, *, test_share: float) -> pd.DataFrame
     return labeled.tail(size) if len(labeled) >= 2 * size else None
 
 
+@contextlib.contextmanager
+def champion_version(spec: trainer_api.TrainerInput) -> Iterator[artifacts.Version]:
+    """The project's champion, fetched into a temporary directory and loaded; the registry's pinned
+    digest is checked before its files are fetched and again before it is unpickled."""
+    assert spec.champion is not None
+    with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
+        options = storage.Options(endpoint=spec.output.endpoint)
+        pinned = spec.champion.digest
+        directory = artifacts.download(spec.champion.artifact_uri, local, storage_options=options, expected_digest=pinned)
+        yield artifacts.load(directory, expected_digest=pinned)
+
+
+def comparison_failed(
+    spec: trainer_api.TrainerInput, challenger: dict[str, float], *, holdout: str, error: Exception
+) -> dict[str, Any]:
+    """The model card's comparison when the champion could not be scored: the challenger alone and why."""
+    assert spec.champion is not None
+    metric = spec.project.problem.primary_metric
+    return {
+        "championVersion": spec.champion.version,
+        "metric": metric,
+        "challenger": challenger.get(metric),
+        "champion": None,
+        "challengerBetter": None,
+        "holdout": holdout,
+        "error": f"{type(error).__name__}: {error}",
+    }
+
+
 def _compare_with_champion(
     spec: trainer_api.TrainerInput, model, task, *, test: tuple, recent: tuple | None
 ) -> dict[str, Any] | None:
@@ -485,27 +515,14 @@ def _compare_with_champion(
         (X_test, y_test, challenger), holdout = test, "test"
     metric = spec.project.problem.primary_metric
     try:
-        with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
-            options = storage.Options(endpoint=spec.output.endpoint)
-            # The registry's digest is checked before the champion's files are fetched, and again before it is unpickled.
-            pinned = spec.champion.digest
-            directory = artifacts.download(spec.champion.artifact_uri, local, storage_options=options, expected_digest=pinned)
-            version = artifacts.load(directory, expected_digest=pinned)
+        with champion_version(spec) as version:
             columns = [f["name"] for f in version.card.get("featureSchema", [])] or list(X_test.columns)
             missing = [c for c in columns if c not in X_test.columns]
             if missing:
                 raise ValueError(f"the champion needs column(s) {', '.join(missing)} that this run's data lacks")
             champion = evaluation.scores(version.pipeline, X_test[columns], y_test, task)
     except Exception as e:
-        return {
-            "championVersion": spec.champion.version,
-            "metric": metric,
-            "challenger": challenger.get(metric),
-            "champion": None,
-            "challengerBetter": None,
-            "holdout": holdout,
-            "error": f"{type(e).__name__}: {e}",
-        }
+        return comparison_failed(spec, challenger, holdout=holdout, error=e)
     return {
         **evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version),
         "holdout": holdout,

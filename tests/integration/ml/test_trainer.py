@@ -91,7 +91,8 @@ def assert_version_predicts_like_its_reference(local_dir, result):
     assert version.digest == result["digest"]
     reference = pd.read_parquet(local_dir / "reference.parquet")
     features = [f["name"] for f in version.card["featureSchema"]]
-    assert list(reference.columns) == [*features, "__prediction__", "__target__"]
+    assert list(reference.columns) == [*features, "__prediction__", "__target__", "__holdout__"]
+    assert reference["__holdout__"].any() and not reference["__holdout__"].all(), "learned rows and held-out rows"
     assert np.array_equal(version.pipeline.predict(reference[features]), reference["__prediction__"].to_numpy())
     return version
 

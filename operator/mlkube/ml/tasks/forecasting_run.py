@@ -13,7 +13,6 @@ it the same way. Never prints or reads the environment.
 from __future__ import annotations
 
 import itertools
-import tempfile
 import time
 from typing import Any
 
@@ -330,21 +329,9 @@ def _compare_with_champion(
         return None
     metric = spec.project.problem.primary_metric
     try:
-        with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
-            pinned = spec.champion.digest
-            options = storage.Options(endpoint=spec.output.endpoint)
-            directory = artifacts.download(spec.champion.artifact_uri, local, storage_options=options, expected_digest=pinned)
-            version = artifacts.load(directory, expected_digest=pinned)
+        with experiment.champion_version(spec) as version:
             predicted = version.pipeline.predict(test_rows)
         champion = forecasting.metrics(actual, predicted, naive_mae=naive_scale)
     except Exception as e:
-        return {
-            "championVersion": spec.champion.version,
-            "metric": metric,
-            "challenger": challenger.get(metric),
-            "champion": None,
-            "challengerBetter": None,
-            "holdout": "test",
-            "error": f"{type(e).__name__}: {e}",
-        }
+        return experiment.comparison_failed(spec, challenger, holdout="test", error=e)
     return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": "test"}

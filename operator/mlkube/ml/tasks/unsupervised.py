@@ -22,7 +22,6 @@ ground truth (1 = anomaly); clustering has no ground truth to add. It returns th
 
 from __future__ import annotations
 
-import tempfile
 import time
 import warnings
 from typing import Any
@@ -33,7 +32,6 @@ from sklearn import pipeline
 
 from mlkube.api import trainer as trainer_api
 from mlkube.api import training
-from mlkube.common import timestamps
 from mlkube.ml import (
     artifacts,
     card,
@@ -41,13 +39,13 @@ from mlkube.ml import (
     drift,
     errors,
     evaluation,
+    experiment,
     processing,
     profile,
     reference,
     space,
     split,
     storage,
-    traffic,
     tuning,
 )
 from mlkube.ml.tasks import anomaly, clustering
@@ -72,8 +70,6 @@ def run(
 ) -> tuple[Any, artifacts.ArtifactInfo]:
     """Train, evaluate and write the version `spec` describes; returns `(experiment.Outcome, ArtifactInfo)`.
     Data estimated too large for `memory_limit` (bytes) is refused before it is read."""
-    from mlkube.ml import experiment  # the supervised run owns Outcome and the shared reporting
-
     problem, pre = spec.project.problem, spec.preprocessing
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -87,7 +83,7 @@ def run(
     features = feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
     if spec.include_feedback and spec.feedback is not None and target:
-        snapshot = data.with_feedback(snapshot, _labeled_traffic(spec, features), target=target)
+        snapshot = data.with_feedback(snapshot, experiment.labeled_traffic(spec, features), target=target)
     columns = processing.columns_of(snapshot.table, features, pre)
     table = snapshot.table.dropna(subset=[target]) if target else snapshot.table
     table = table.drop_duplicates() if pre.drop_duplicates else table
@@ -181,27 +177,6 @@ def run(
         storage_options=storage.Options(endpoint=spec.output.endpoint),
     )
     return outcome, info
-
-
-def _labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.DataFrame:
-    """Captured requests of the project's deployments that received ground truth since `feedback.since`."""
-    source = spec.feedback
-    try:
-        since = timestamps.parse(source.since)
-    except ValueError as e:
-        raise errors.InvalidSpec(f"feedback.since: {source.since!r} is not an RFC 3339 time") from e
-    try:
-        return traffic.labeled(
-            source.uri,
-            namespace=spec.project.namespace,
-            deployments=source.deployments,
-            features=features,
-            target=spec.project.problem.target,
-            since=since,
-            options=storage.Options(endpoint=source.endpoint),
-        )
-    except errors.StorageError as e:
-        raise errors.DataError(f"feedback.uri: {e}") from e
 
 
 def feature_columns(table: pd.DataFrame, problem, *, time_column: str | None) -> list[str]:
@@ -427,22 +402,10 @@ def _compare_with_champion(
         return None
     metric = spec.project.problem.primary_metric
     try:
-        with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
-            pinned = spec.champion.digest
-            options = storage.Options(endpoint=spec.output.endpoint)
-            directory = artifacts.download(spec.champion.artifact_uri, local, storage_options=options, expected_digest=pinned)
-            version = artifacts.load(directory, expected_digest=pinned)
+        with experiment.champion_version(spec) as version:
             if not hasattr(version.pipeline, "records"):
                 raise ValueError("the champion is not a model of this task")
             champion = framing.scores(version.pipeline, test, features)
     except Exception as e:
-        return {
-            "championVersion": spec.champion.version,
-            "metric": metric,
-            "challenger": challenger.get(metric),
-            "champion": None,
-            "challengerBetter": None,
-            "holdout": "test",
-            "error": f"{type(e).__name__}: {e}",
-        }
+        return experiment.comparison_failed(spec, challenger, holdout="test", error=e)
     return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": "test"}

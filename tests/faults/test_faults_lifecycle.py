@@ -101,8 +101,10 @@ def training_status(cluster: FaultCluster, name: str, namespace: str) -> dict[st
 
 def finished(cluster: FaultCluster, name: str, namespace: str, timeout: float = 180) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
+        # Succeeded is final once the registry has given the run its version (a separate pass).
         status = training_status(cluster, name, namespace)
-        return status if status.get("phase") in ("Succeeded", "Failed") else None
+        finished = status.get("phase") == "Failed" or (status.get("phase") == "Succeeded" and "modelVersion" in status)
+        return status if finished else None
 
     return wait_for(done, timeout, f"TrainingJob {name} to finish", interval=0.5)
 

@@ -339,12 +339,15 @@ def launch_for(
 def _in_volumes(argv: list[str], container: dict, root: pathlib.Path) -> list[str]:
     """``argv`` with the program, or the script an interpreter runs (``python -u /opt/app.py``,
     ``sh /scripts/run.sh``), pointed at the mounted file under the container root when it lies
-    inside one of the container's volume mounts. Other arguments stay container paths: the
+    inside one of the container's volume mounts and the volume holds it. Other arguments stay container paths: the
     project's entrypoints resolve those themselves (``mlkube.common.containerpath``)."""
     mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts") or [] if m.get("mountPath", "/") != "/"]
 
     def inside(word: str) -> bool:
-        return word.startswith("/") and any(word == m or word.startswith(m + "/") for m in mounts)
+        # Only a file the volume holds: a host path that merely lies under a mount path (the
+        # interpreter of a virtualenv in /tmp, with an emptyDir at /tmp) stays the host's.
+        in_mount = word.startswith("/") and any(word == m or word.startswith(m + "/") for m in mounts)
+        return in_mount and containerpath_under(root, word).exists()
 
     result = list(argv)
     if result and inside(result[0]):

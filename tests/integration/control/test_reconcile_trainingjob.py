@@ -75,3 +75,49 @@ def test_a_missing_project_is_waited_for(client, loop, namespace):
     ready = next(c for c in _status(client, loop, namespace)["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ProjectNotFound")
     assert loop.run_until_complete(client.list(k8s.JOBS, namespace)) == []
+
+
+class _Reads:
+    """The operator's client, recording every read it makes."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.reads: list[tuple[str, str, str | None]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    async def get(self, resource, name, namespace=None):
+        self.reads.append(("get", resource.plural, name))
+        return await self._client.get(resource, name, namespace)
+
+    async def list(self, resource, namespace=None, **kwargs):
+        self.reads.append(("list", resource.plural, None))
+        return await self._client.list(resource, namespace, **kwargs)
+
+
+def test_a_registry_change_passes_only_over_the_named_runs_it_lists_and_lists_no_runs(client, loop, namespace):
+    loop.run_until_complete(client.create(project_manifest(namespace)))
+    entry = {
+        "version": 1,
+        "trainingJob": "listed",
+        "createdAt": "2026-12-05T10:00:00Z",
+        "artifactUri": "file:///models/p/1",
+        "digest": "sha256:" + "0" * 64,
+    }
+    mlp = loop.run_until_complete(client.patch_status(k8s.MLPROJECTS, "p", namespace, {"models": [entry]}))
+    for name in ("listed", "unlisted"):
+        run = _run(namespace)
+        run["metadata"]["name"] = name
+        loop.run_until_complete(client.create(run))
+        succeeded = {"phase": "Succeeded", "jobName": f"{name}-train", "observedGeneration": 1}
+        loop.run_until_complete(client.patch_status(k8s.TRAININGJOBS, name, namespace, succeeded))
+
+    reads = _Reads(client)
+    loop.run_until_complete(trainingjob_reconcile.reconcile_awaiting(reads, mlp, ["listed", "unlisted", "deleted"], image=IMAGE))
+
+    assert not [r for r in reads.reads if r[0] == "list" and r[1] == "trainingjobs"]
+    assert {r[2] for r in reads.reads if r[1] == "trainingjobs"} == {"listed"}
+    assert {r[2] for r in reads.reads if r[1] == "jobs"} == {"listed-train"}  # the pass ran for that run alone
+    unlisted = loop.run_until_complete(client.get(k8s.TRAININGJOBS, "unlisted", namespace))
+    assert unlisted["status"]["phase"] == "Succeeded"

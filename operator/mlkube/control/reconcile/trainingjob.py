@@ -11,8 +11,10 @@ Must not: decide anything, or write anything but through ``execute``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from mlkube.api import kinds
 from mlkube.api import training as training_api
 from mlkube.clients import k8s, metrics
 from mlkube.common import timestamps
@@ -68,10 +70,18 @@ async def reconcile_owner(client: k8s.Client, job: dict[str, Any], *, image: str
         await reconcile(client, owner, job["metadata"]["namespace"], image=image, study_storage=study_storage)
 
 
-async def reconcile_awaiting(client: k8s.Client, mlp: dict[str, Any], *, image: str, study_storage: str | None = None) -> None:
-    """A pass over each run of project ``mlp`` that succeeded and that its registry now lists."""
-    for tj in await client.list(k8s.TRAININGJOBS, mlp["metadata"]["namespace"]):
-        if trainingjob_plan.awaits_registration(tj, mlp):
+async def reconcile_awaiting(
+    client: k8s.Client, mlp: dict[str, Any], runs: Iterable[str], *, image: str, study_storage: str | None = None
+) -> None:
+    """A pass over each of ``runs`` (TrainingJobs of project ``mlp``, by name) that succeeded and
+    that its registry now lists. The caller names the candidates (the handlers' index of finished
+    runs without a version), so a project event reads only those, never every run."""
+    listed = {entry.training_job for entry in kinds.MLPROJECT.parse_status(mlp.get("status")).models}
+    for name in runs:
+        if name not in listed:
+            continue
+        tj = await client.get(k8s.TRAININGJOBS, name, mlp["metadata"]["namespace"])
+        if tj is not None and trainingjob_plan.awaits_registration(tj, mlp):
             await reconcile(client, tj["metadata"]["name"], tj["metadata"]["namespace"], image=image, study_storage=study_storage)
 
 

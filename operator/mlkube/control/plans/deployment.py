@@ -36,6 +36,8 @@ import pydantic
 from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
 from mlkube.api import project as project_api
+from mlkube.api import rolloutstatus as rolloutstatus_api
+from mlkube.api import strategy as strategy_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import serving
 from mlkube.control.plans import plan as plans
@@ -233,7 +235,7 @@ def children(
     *,
     served: list[int],
     backends: dict[int, str],
-    traffic: list[deployment_api.TrafficEntry],
+    traffic: list[rolloutstatus_api.TrafficEntry],
     image: str,
     scored: tuple[int, ...] = (),
 ) -> tuple[dict[str, Any], ...]:
@@ -315,7 +317,7 @@ def _known(observed: Observed) -> list[project_api.ModelEntry]:
     return registry.known(observed.versions, observed.registry.models, criteria=criteria)
 
 
-def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, str]) -> list[deployment_api.TrafficEntry]:
+def routed(traffic: list[rolloutstatus_api.TrafficEntry], backends: Mapping[int, str]) -> list[rolloutstatus_api.TrafficEntry]:
     """The traffic table as the router applies it: a version it cannot call yet gets 0 % and the
     stable version the rest, so status never claims a share nobody serves."""
     if all(t.version in backends for t in traffic):
@@ -332,15 +334,15 @@ def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, st
 
 def ab_report(
     stats: dict[str, Any],
-    strategy: deployment_api.Strategy,
+    strategy: strategy_api.Strategy,
     *,
     stable: int,
     candidate: int,
     candidate_window: analysis.Window,
-    stable_baseline: deployment_api.AnalysisBaseline | None,
+    stable_baseline: rolloutstatus_api.AnalysisBaseline | None,
     task: str,
-    previous: deployment_api.ABTestReport | None = None,
-) -> deployment_api.ABTestReport:
+    previous: rolloutstatus_api.ABTestReport | None = None,
+) -> rolloutstatus_api.ABTestReport:
     """The A/B test report from the router's counters: the stable version's window since the test
     began beside the candidate's; ``previous`` (status.abTest) carries the sequential test."""
     return abtest.report(
@@ -358,8 +360,8 @@ def with_ab_test(
     *,
     before: rollout.State,
     after: rollout.State,
-    report: deployment_api.ABTestReport | None,
-    baseline: deployment_api.AnalysisBaseline | None,
+    report: rolloutstatus_api.ABTestReport | None,
+    baseline: rolloutstatus_api.AnalysisBaseline | None,
     now: datetime.datetime,
     stopped_early: bool = False,
 ) -> deployment_api.ModelDeploymentStatus:
@@ -450,7 +452,7 @@ def _measure(
     seen: kserve.Seen,
     *,
     router_url: str | None,
-) -> tuple[deployment_api.AnalysisResult | None, deployment_api.ABTestReport | None]:
+) -> tuple[rolloutstatus_api.AnalysisResult | None, rolloutstatus_api.ABTestReport | None]:
     """The candidate's analysis (inside a scaleDownDelay window, the new stable version's: see
     ``watched``) over its current window and, during an ABTest, the report so far; only while that
     version serves and the router answers."""
@@ -487,7 +489,7 @@ def _measure(
     return result, report
 
 
-def _metric_outcomes(thresholds: deployment_api.Analysis, observed: Observed) -> list[metricchecks.Outcome]:
+def _metric_outcomes(thresholds: strategy_api.Analysis, observed: Observed) -> list[metricchecks.Outcome]:
     """Each metric check's verdict on this pass's reading (Inconclusive when it was not queried)."""
     outcomes = []
     for check in thresholds.metrics:
@@ -499,9 +501,9 @@ def _metric_outcomes(thresholds: deployment_api.Analysis, observed: Observed) ->
 def _message(
     current: deployment_api.ModelDeploymentStatus,
     decision: rollout.Decision,
-    traffic: list[deployment_api.TrafficEntry],
+    traffic: list[rolloutstatus_api.TrafficEntry],
     seen: kserve.Seen,
-    result: deployment_api.AnalysisResult | None,
+    result: rolloutstatus_api.AnalysisResult | None,
 ) -> str:
     """One sentence on where the rollout stands. A transition's message stays until the next one
     when the phase waits on a person (RolledBack, Paused), so the reason remains readable."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlkube.api import base, training
+from mlkube.api import base, preprocessing, training
 from mlkube.api import trainer as trainer_api
 from mlkube.common import timestamps
 from mlkube.ml import (
@@ -377,7 +377,7 @@ def _weighted(candidates: list, method: str, *, task: str, listed: bool) -> tupl
 
 def _fairness(
     spec,
-    mitigation_spec: training.Mitigation,
+    mitigation_spec: preprocessing.Mitigation,
     *,
     table: pd.DataFrame,
     test: pd.DataFrame,

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlkube.api import preprocessing, training
 from mlkube.api import trainer as trainer_api
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import artifacts, card, data, errors, evaluation, experiment, processing, profile, reference, storage, tuning
 from mlkube.ml.tasks import forecasting
 
@@ -191,9 +192,9 @@ def run(
     return outcome, info
 
 
-def _check_preprocessing(pre: training.Preprocessing) -> None:
+def _check_preprocessing(pre: preprocessing.Preprocessing) -> None:
     """Refuse tabular preprocessing a forecasting run would ignore (only split.seed applies), naming the field."""
-    given, default = pre.model_dump(by_alias=True), training.Preprocessing().model_dump(by_alias=True)
+    given, default = pre.model_dump(by_alias=True), preprocessing.Preprocessing().model_dump(by_alias=True)
     given["split"].pop("seed"), default["split"].pop("seed")
     for field in given:
         if given[field] != default[field]:
@@ -236,7 +237,7 @@ def _check(table: pd.DataFrame, problem, *, uri: str) -> list[str]:
     return known
 
 
-def _configurations(algorithms: list[training.Algorithm], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
+def _configurations(algorithms: list[tuning_api.Algorithm], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
     """The seasonal-naive baseline, then every grid point of each candidate, at most `max_trials` in all."""
     listed = [(a.name, a.params) for a in algorithms] or [
         (name, {}) for name in forecasting.CANDIDATES if name != forecasting.NAIVE

@@ -32,6 +32,7 @@ from sklearn import pipeline
 
 from mlkube.api import trainer as trainer_api
 from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import (
     artifacts,
     card,
@@ -235,12 +236,12 @@ def check(table: pd.DataFrame, spec: trainer_api.TrainerInput, *, uri: str) -> N
         )
 
 
-def algorithms_of(spec: trainer_api.TrainerInput) -> list[training.Algorithm]:
+def algorithms_of(spec: trainer_api.TrainerInput) -> list[tuning_api.Algorithm]:
     """The spec's algorithms, or every one of the task; a name of another task is refused."""
     task = spec.project.problem.task
     registry = anomaly.REGISTRY if task == "anomaly_detection" else clustering.REGISTRY
     if not spec.algorithms:
-        return [training.Algorithm(name=name) for name in registry]
+        return [tuning_api.Algorithm(name=name) for name in registry]
     for index, algorithm in enumerate(spec.algorithms):
         if algorithm.name not in registry:
             raise errors.InvalidSpec(
@@ -257,7 +258,7 @@ class _Framing:
         self.problem, self.pre = spec.project.problem, spec.preprocessing
         self.seed = self.pre.split.seed
 
-    def points(self, candidates: list[training.Algorithm]) -> list[tuple[str, dict[str, Any]]]:
+    def points(self, candidates: list[tuning_api.Algorithm]) -> list[tuple[str, dict[str, Any]]]:
         """Every configuration to fit, at most tuning.maxTrials; for clustering, each k of the range
         for each algorithm, the smaller k first."""
         found: list[tuple[str, dict[str, Any]]] = []

@@ -7,7 +7,7 @@ from mdep_cases import T0, isvc
 
 from mlkube.api import deployment, rolloutstatus
 from mlkube.api import strategy as strategy_api
-from mlkube.control.plans import deployment as plan_deployment
+from mlkube.control.plans import deployment_rollout
 from mlkube.control.policy import analysis, kserve, rollout
 
 CANARY = [
@@ -17,8 +17,8 @@ CANARY = [
 
 
 def test_a_version_the_router_cannot_call_yet_gets_no_share():
-    assert plan_deployment.routed(CANARY, {1: "http://a", 2: "http://b"}) == CANARY
-    assert [t.wire() for t in plan_deployment.routed(CANARY, {1: "http://a"})] == [
+    assert deployment_rollout.routed(CANARY, {1: "http://a", 2: "http://b"}) == CANARY
+    assert [t.wire() for t in deployment_rollout.routed(CANARY, {1: "http://a"})] == [
         {"version": 1, "role": "stable", "percent": 100},
         {"version": 2, "role": "canary", "percent": 0},
     ]
@@ -51,7 +51,7 @@ def test_the_ab_report_compares_each_version_since_the_test_began():
     start = {"startTime": 1.0, "versions": {"1": counters(500, 100, 90), "2": counters(0, 0, 0)}}
     now = {"startTime": 1.0, "versions": {"1": counters(560, 140, 129), "2": counters(60, 40, 18)}}
     strategy = strategy_api.Strategy.model_validate({"type": "ABTest", "analysis": {"minRequests": 20}})
-    report = plan_deployment.ab_report(
+    report = deployment_rollout.ab_report(
         now,
         strategy,
         stable=1,
@@ -75,7 +75,9 @@ def test_the_ab_report_is_refreshed_while_the_test_runs_then_kept_until_the_next
 
     def ab(current, before, after, fresh, baseline=None):
         new = deployment.ModelDeploymentStatus(phase=after.phase)
-        return plan_deployment.with_ab_test(new, current, before=before, after=after, report=fresh, baseline=baseline, now=later)
+        return deployment_rollout.with_ab_test(
+            new, current, before=before, after=after, report=fresh, baseline=baseline, now=later
+        )
 
     empty = deployment.ModelDeploymentStatus()
     new = ab(empty, running, running, report, baseline=baseline)

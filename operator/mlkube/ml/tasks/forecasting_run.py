@@ -22,7 +22,20 @@ import pandas as pd
 from mlkube.api import preprocessing, training
 from mlkube.api import trainer as trainer_api
 from mlkube.api import tuning as tuning_api
-from mlkube.ml import artifacts, card, data, errors, evaluation, experiment, processing, profile, reference, storage, tuning
+from mlkube.ml import (
+    artifacts,
+    card,
+    champion,
+    data,
+    errors,
+    evaluation,
+    experiment,
+    processing,
+    profile,
+    reference,
+    storage,
+    tuning,
+)
 from mlkube.ml.tasks import forecasting
 
 # The reference of drift analysis: the steps after the history (what clients are expected to ask
@@ -54,7 +67,7 @@ def run(
     inputs = [problem.time_column, *([problem.series_id] if problem.series_id else []), *known]
     if spec.feedback is not None and spec.include_feedback:
         # Feedback is the actual of the time (and series) a request asked about: the series grows by it.
-        snapshot = data.with_feedback(snapshot, experiment.labeled_traffic(spec, inputs), target=problem.target)
+        snapshot = data.with_feedback(snapshot, champion.labeled_traffic(spec, inputs), target=problem.target)
     table = snapshot.table
     framing = forecasting.framing_of(
         table,
@@ -330,9 +343,12 @@ def _compare_with_champion(
         return None
     metric = spec.project.problem.primary_metric
     try:
-        with experiment.champion_version(spec) as version:
+        with champion.champion_version(spec) as version:
             predicted = version.pipeline.predict(test_rows)
-        champion = forecasting.metrics(actual, predicted, naive_mae=naive_scale)
+        champion_scores = forecasting.metrics(actual, predicted, naive_mae=naive_scale)
     except Exception as e:
-        return experiment.comparison_failed(spec, challenger, holdout="test", error=e)
-    return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": "test"}
+        return champion.comparison_failed(spec, challenger, holdout="test", error=e)
+    return {
+        **evaluation.compare(challenger, champion_scores, metric=metric, champion_version=spec.champion.version),
+        "holdout": "test",
+    }

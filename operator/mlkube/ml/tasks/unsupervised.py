@@ -36,6 +36,7 @@ from mlkube.api import tuning as tuning_api
 from mlkube.ml import (
     artifacts,
     card,
+    champion,
     data,
     drift,
     errors,
@@ -84,7 +85,7 @@ def run(
     features = feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
     if spec.include_feedback and spec.feedback is not None and target:
-        snapshot = data.with_feedback(snapshot, experiment.labeled_traffic(spec, features), target=target)
+        snapshot = data.with_feedback(snapshot, champion.labeled_traffic(spec, features), target=target)
     columns = processing.columns_of(snapshot.table, features, pre)
     table = snapshot.table.dropna(subset=[target]) if target else snapshot.table
     table = table.drop_duplicates() if pre.drop_duplicates else table
@@ -403,10 +404,13 @@ def _compare_with_champion(
         return None
     metric = spec.project.problem.primary_metric
     try:
-        with experiment.champion_version(spec) as version:
+        with champion.champion_version(spec) as version:
             if not hasattr(version.pipeline, "records"):
                 raise ValueError("the champion is not a model of this task")
-            champion = framing.scores(version.pipeline, test, features)
+            champion_scores = framing.scores(version.pipeline, test, features)
     except Exception as e:
-        return experiment.comparison_failed(spec, challenger, holdout="test", error=e)
-    return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": "test"}
+        return champion.comparison_failed(spec, challenger, holdout="test", error=e)
+    return {
+        **evaluation.compare(challenger, champion_scores, metric=metric, champion_version=spec.champion.version),
+        "holdout": "test",
+    }

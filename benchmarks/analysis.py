@@ -32,14 +32,14 @@ from collections.abc import Callable
 import numpy as np
 from scipy import stats as scipy_stats
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus, strategy
 from mlkube.control.policy import analysis
 from mlkube.serving import stats as router_stats
 
 REQUESTS = 100_000  # in the window
 BEFORE = 5_000  # counted before the window began (the step's snapshot)
 VERSION = 2
-THRESHOLDS = deployment.Analysis(minRequests=50, maxErrorRate=0.05, maxLatencyP99="250ms", minAgreement=0.9)
+THRESHOLDS = strategy.Analysis(minRequests=50, maxErrorRate=0.05, maxLatencyP99="250ms", minAgreement=0.9)
 
 
 def make_events(seed: int = 11) -> dict[str, np.ndarray]:
@@ -53,7 +53,7 @@ def make_events(seed: int = 11) -> dict[str, np.ndarray]:
     }
 
 
-def router_document(events: dict[str, np.ndarray]) -> tuple[str, deployment.AnalysisBaseline]:
+def router_document(events: dict[str, np.ndarray]) -> tuple[str, rolloutstatus.AnalysisBaseline]:
     """The router's stats document after counting ``events`` (as it does on the request path), and
     the snapshot taken when the window began (after ``BEFORE`` earlier requests)."""
     counters = router_stats.Stats("bench")
@@ -66,7 +66,7 @@ def router_document(events: dict[str, np.ndarray]) -> tuple[str, deployment.Anal
     return json.dumps(counters.as_json()), baseline
 
 
-def ours(document: str, baseline: deployment.AnalysisBaseline) -> deployment.AnalysisResult:
+def ours(document: str, baseline: rolloutstatus.AnalysisBaseline) -> rolloutstatus.AnalysisResult:
     window = analysis.window(json.loads(document), VERSION, baseline)
     return analysis.judge(window, THRESHOLDS, min_agreement=THRESHOLDS.min_agreement)
 

@@ -1,6 +1,9 @@
 """A whole local cluster for end-to-end tests: `mlkube local up --no-operator` (API server and
 process runtime) plus `mlkube operator` as its own process (so tests can kill and restart it, and
-scrape its metrics), driven with kubectl as a user would. Shared by the lifecycle, rollout and drift suites."""
+scrape its metrics), driven with kubectl as a user would. Shared by the suites that run a whole
+cluster (lifecycle, rollout, drift, trials, text, forecasting, unsupervised, batch, faults): their
+conftests keep their own fixtures (scope, markers) and call `running` or `started` and
+`namespace` for the bodies."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -181,15 +185,31 @@ def reserve_service_addresses(cluster: LocalCluster, addresses: list[str]) -> No
 
 
 @contextlib.contextmanager
-def running(local: LocalCluster) -> Iterator[LocalCluster]:
-    """``local`` started, clear of the Service addresses other local clusters on this machine
-    serve, and stopped afterwards whatever happens."""
+def started(local: LocalCluster) -> Iterator[LocalCluster]:
+    """``local`` started, and stopped afterwards whatever happens (also when it fails to start)."""
     try:
         local.start()
-        reserve_service_addresses(local, listening_service_addresses())
         yield local
     finally:
         local.stop()
+
+
+@contextlib.contextmanager
+def running(local: LocalCluster) -> Iterator[LocalCluster]:
+    """``local`` started, clear of the Service addresses other local clusters on this machine
+    serve, and stopped afterwards whatever happens."""
+    with started(local):
+        reserve_service_addresses(local, listening_service_addresses())
+        yield local
+
+
+@contextlib.contextmanager
+def namespace(cluster: LocalCluster) -> Iterator[str]:
+    """A fresh namespace ``t-<hex>`` in ``cluster``, deleted afterwards (without waiting)."""
+    name = f"t-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def penguins_csv(directory: pathlib.Path) -> pathlib.Path:

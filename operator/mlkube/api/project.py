@@ -8,6 +8,7 @@ from typing import Literal, NamedTuple
 import pydantic
 
 from mlkube.api import base
+from mlkube.api import datasource as datasource_api
 from mlkube.api import training as training_api
 
 # The metrics a project of each task may name as primaryMetric (what "better" means for it).
@@ -357,7 +358,7 @@ class MLProjectSpec(base.ApiModel):
     """A version is eligible only if all hold on its test partition."""
     fairness: Fairness | None = None
     """Sensitive features, the favorable outcome and the fairness criteria (classification only)."""
-    data: training_api.DataSource
+    data: datasource_api.DataSource
     """Where the training data lives."""
     storage: Storage
     """Where models, reports and inference logs live."""

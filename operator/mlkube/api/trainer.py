@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 import pydantic
 
-from mlkube.api import base, project, training
+from mlkube.api import base, datasource, project, training
+from mlkube.api import preprocessing as preprocessing_api
+from mlkube.api import tuning as tuning_api
 
 IMAGE_ENV = "MLKUBE_TRAINER_IMAGE"
 """Environment variable holding the image the trainer container runs (set by the operator on every
@@ -104,13 +106,13 @@ class TrainerInput(base.ApiModel):
     """The project."""
     training_job: RunInfo
     """The run."""
-    data: training.DataSource
+    data: datasource.DataSource
     """The data (the TrainingJob's override or the project's)."""
-    preprocessing: training.Preprocessing = pydantic.Field(default_factory=training.Preprocessing)
+    preprocessing: preprocessing_api.Preprocessing = pydantic.Field(default_factory=preprocessing_api.Preprocessing)
     """Data processing."""
-    algorithms: list[training.Algorithm] = []
+    algorithms: list[tuning_api.Algorithm] = []
     """Candidates; empty means the registry's defaults for the task."""
-    tuning: training.Tuning = pydantic.Field(default_factory=training.Tuning)
+    tuning: tuning_api.Tuning = pydantic.Field(default_factory=tuning_api.Tuning)
     """Search."""
     output: Output
     """Artifact destination."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from sklearn import calibration, ensemble, linear_model, neighbors, svm
 
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import boosting, errors, space
 
 
@@ -135,10 +135,10 @@ def estimator_class(name: str, task: str) -> type:
     return cls
 
 
-def candidates(specs: list[training.Algorithm], task: str) -> list[Candidate]:
+def candidates(specs: list[tuning_api.Algorithm], task: str) -> list[Candidate]:
     """The run's candidates: the spec's algorithms (or every one for the task) with merged spaces."""
     if not specs:
-        specs = [training.Algorithm(name=name) for name in default_names_for(task)]
+        specs = [tuning_api.Algorithm(name=name) for name in default_names_for(task)]
     found = []
     for index, spec in enumerate(specs):
         field = f"algorithms[{index}]"

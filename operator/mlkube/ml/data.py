@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mlkube.api import project, training
+from mlkube.api import datasource, project, training
+from mlkube.api import preprocessing as preprocessing_api
 from mlkube.ml import errors, partitions, storage
 
 PARQUET_MAGIC = b"PAR1"
@@ -141,7 +142,11 @@ def _read_parts(
 
 
 def needed_columns(
-    problem: project.Problem, preprocessing: training.Preprocessing, source: training.DataSource, *, keep: Sequence[str] = ()
+    problem: project.Problem,
+    preprocessing: preprocessing_api.Preprocessing,
+    source: datasource.DataSource,
+    *,
+    keep: Sequence[str] = (),
 ) -> Columns | None:
     """The projection a training needs: with `problem.features.include`, those columns, the target,
     the time columns (a forecast's timeColumn and seriesId, the split's timeColumn), the join keys and ``keep`` (e.g. sensitive features). None without an
@@ -155,7 +160,7 @@ def needed_columns(
     return wanted.__contains__
 
 
-def load(source: training.DataSource, *, columns: Columns | None = None, memory_limit: int | None = None) -> Snapshot:
+def load(source: datasource.DataSource, *, columns: Columns | None = None, memory_limit: int | None = None) -> Snapshot:
     """Read `source` and its `join` sources into one table, with its digest and each source's
     lineage, keeping the projected ``columns``; each source is held to ``memory_limit`` (bytes)."""
     options = storage.Options(endpoint=source.endpoint)
@@ -170,7 +175,7 @@ def load(source: training.DataSource, *, columns: Columns | None = None, memory_
     return Snapshot(uri=source.uri, table=table.reset_index(drop=True), digest=digest(table), sources=tuple(sources))
 
 
-def combine(left: pd.DataFrame, right: pd.DataFrame, join: training.JoinSource, *, field: str) -> pd.DataFrame:
+def combine(left: pd.DataFrame, right: pd.DataFrame, join: datasource.JoinSource, *, field: str) -> pd.DataFrame:
     """`left` with `right` appended (`how: concat`) or joined on `join.on`."""
     if join.how == "concat":
         missing = sorted(set(left.columns) ^ set(right.columns))
@@ -240,7 +245,7 @@ def feature_columns(table: pd.DataFrame, problem: project.Problem, *, time_colum
     return [c for c in table.columns if c not in dropped]
 
 
-def check(table: pd.DataFrame, problem: project.Problem, preprocessing: training.Preprocessing, *, uri: str) -> None:
+def check(table: pd.DataFrame, problem: project.Problem, preprocessing: preprocessing_api.Preprocessing, *, uri: str) -> None:
     """Refuse a table that cannot train the problem, naming the column or field and what to fix."""
     columns = set(table.columns)
     named = {"problem.target": [problem.target]}

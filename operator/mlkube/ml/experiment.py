@@ -1,8 +1,8 @@
 """One training run, from a resolved spec to a written model version.
 
 load → check → prepare → split → tune → fit the best pipeline on the training partition →
-evaluate on validation and test → success criteria → champion comparison → feature importance
-→ reference sample (what drift analysis compares traffic with, see `reference`) → model card →
+evaluate on validation and test → success criteria → champion comparison (`champion`) →
+feature importance → reference sample (what drift analysis compares traffic with, see `reference`) → model card →
 artifacts. With `project.fairness`, the data's bias is measured before the split and the model's
 fairness on the test split (`fairness`); `preprocessing.mitigation` fits the chosen configuration
 with a mitigation (`mitigation`), and the unmitigated configuration is fitted too so that the cost
@@ -13,26 +13,24 @@ trainer entrypoint does).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.metadata
 import resource
 import statistics
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from mlkube.api import base, training
+from mlkube.api import base, preprocessing, training
 from mlkube.api import trainer as trainer_api
-from mlkube.common import timestamps
 from mlkube.ml import (
     algorithms,
     artifacts,
     card,
+    champion,
     data,
     errors,
     evaluation,
@@ -44,16 +42,12 @@ from mlkube.ml import (
     reference,
     split,
     storage,
-    traffic,
     tuning,
 )
 from mlkube.ml.tasks import text
 
 # Validation worse than training by more than this share of the training score flags overfitting.
 OVERFITTING_GAP = 0.10
-# evaluateOn: recent holds out the newest `split.test` share of the labeled traffic, at least this many
-# rows, and only when as many labeled rows remain for training; fewer and the test split is used.
-RECENT_MIN_ROWS = 30
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -149,9 +143,13 @@ def run(
     loaded_rows = snapshot.rows
     # Clients send the sensitive features with each request when the model needs them (or to watch bias drift).
     captured = [*features, *(c for c in sensitive if c not in features)]
-    labeled = labeled_traffic(spec, captured) if spec.feedback is not None else pd.DataFrame(columns=[*captured, problem.target])
+    labeled = (
+        champion.labeled_traffic(spec, captured)
+        if spec.feedback is not None
+        else pd.DataFrame(columns=[*captured, problem.target])
+    )
     labeled = data.typed_labels(labeled, like=snapshot.table[problem.target], target=problem.target)
-    recent = _recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
+    recent = champion.recent_holdout(labeled, test_share=pre.split.test) if spec.evaluate_on == "recent" else None
     if spec.include_feedback:
         # The recent holdout never trains the challenger it judges.
         snapshot = data.with_feedback(
@@ -275,7 +273,7 @@ def run(
         criteria=evaluation.criteria(metrics["test"], spec.project.success_criteria),
         overfitting=_overfitting(model, parts.train[inputs], y_train, metrics, best, task, problem.primary_metric),
         importance=explain.importance(model, X_test, y_test, task=task, metric=problem.primary_metric, seed=pre.split.seed),
-        comparison=_compare_with_champion(
+        comparison=champion.compare(
             spec,
             model,
             task,
@@ -377,7 +375,7 @@ def _weighted(candidates: list, method: str, *, task: str, listed: bool) -> tupl
 
 def _fairness(
     spec,
-    mitigation_spec: training.Mitigation,
+    mitigation_spec: preprocessing.Mitigation,
     *,
     table: pd.DataFrame,
     test: pd.DataFrame,
@@ -444,89 +442,6 @@ def _overfitting(model, X_train, y_train, metrics, best: tuning.Trial, task, met
     gap = validation_score - train_score if metric in base.LOWER_IS_BETTER else train_score - validation_score
     flagged = bool(gap > OVERFITTING_GAP * max(abs(train_score), 1e-12))
     return {"trainScore": round(train_score, 6), "validationScore": round(validation_score, 6), "flagged": flagged}
-
-
-def labeled_traffic(spec: trainer_api.TrainerInput, features: list[str]) -> pd.DataFrame:
-    """Captured requests of the project's deployments that received ground truth since `feedback.since`."""
-    source = spec.feedback
-    try:
-        since = timestamps.parse(source.since)
-    except ValueError as e:
-        raise errors.InvalidSpec(f"feedback.since: {source.since!r} is not an RFC 3339 time") from e
-    try:
-        return traffic.labeled(
-            source.uri,
-            namespace=spec.project.namespace,
-            deployments=source.deployments,
-            features=features,
-            target=spec.project.problem.target,
-            since=since,
-            options=storage.Options(endpoint=source.endpoint),
-        )
-    except errors.StorageError as e:
-        raise errors.DataError(f"feedback.uri: {e}") from e
-
-
-def _recent_holdout(labeled: pd.DataFrame, *, test_share: float) -> pd.DataFrame | None:
-    """The newest labeled rows that judge challenger and champion, or None when there are too few."""
-    size = max(RECENT_MIN_ROWS, int(round(test_share * len(labeled))))
-    return labeled.tail(size) if len(labeled) >= 2 * size else None
-
-
-@contextlib.contextmanager
-def champion_version(spec: trainer_api.TrainerInput) -> Iterator[artifacts.Version]:
-    """The project's champion, fetched into a temporary directory and loaded; the registry's pinned
-    digest is checked before its files are fetched and again before it is unpickled."""
-    assert spec.champion is not None
-    with tempfile.TemporaryDirectory(prefix="mlkube-champion-") as local:
-        options = storage.Options(endpoint=spec.output.endpoint)
-        pinned = spec.champion.digest
-        directory = artifacts.download(spec.champion.artifact_uri, local, storage_options=options, expected_digest=pinned)
-        yield artifacts.load(directory, expected_digest=pinned)
-
-
-def comparison_failed(
-    spec: trainer_api.TrainerInput, challenger: dict[str, float], *, holdout: str, error: Exception
-) -> dict[str, Any]:
-    """The model card's comparison when the champion could not be scored: the challenger alone and why."""
-    assert spec.champion is not None
-    metric = spec.project.problem.primary_metric
-    return {
-        "championVersion": spec.champion.version,
-        "metric": metric,
-        "challenger": challenger.get(metric),
-        "champion": None,
-        "challengerBetter": None,
-        "holdout": holdout,
-        "error": f"{type(error).__name__}: {error}",
-    }
-
-
-def _compare_with_champion(
-    spec: trainer_api.TrainerInput, model, task, *, test: tuple, recent: tuple | None
-) -> dict[str, Any] | None:
-    """Challenger and champion on the same holdout: the newest labeled traffic when given, else the test split."""
-    if spec.champion is None:
-        return None
-    if recent is not None:
-        X_test, y_test = recent
-        challenger, holdout = evaluation.scores(model, X_test, y_test, task), "recent"
-    else:
-        (X_test, y_test, challenger), holdout = test, "test"
-    metric = spec.project.problem.primary_metric
-    try:
-        with champion_version(spec) as version:
-            columns = [f["name"] for f in version.card.get("featureSchema", [])] or list(X_test.columns)
-            missing = [c for c in columns if c not in X_test.columns]
-            if missing:
-                raise ValueError(f"the champion needs column(s) {', '.join(missing)} that this run's data lacks")
-            champion = evaluation.scores(version.pipeline, X_test[columns], y_test, task)
-    except Exception as e:
-        return comparison_failed(spec, challenger, holdout=holdout, error=e)
-    return {
-        **evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version),
-        "holdout": holdout,
-    }
 
 
 def _servable(labeled: pd.DataFrame, non_nullable: set[str]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ pipeline that is fitted on the training partition only and served as is:
 Without row samplers it is a plain `sklearn.pipeline.Pipeline`, otherwise an
 `imblearn.pipeline.Pipeline` (a subclass whose samplers only run in `fit`). Because every
 statistic is learned inside the pipeline, cross-validation refits it per fold and nothing leaks
-from held-out rows. No I/O, no spec parsing beyond the typed `training.Preprocessing`.
+from held-out rows. No I/O, no spec parsing beyond the typed `preprocessing_api.Preprocessing`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import dataclasses
 import pandas as pd
 from sklearn import compose, feature_selection, impute, pipeline, preprocessing
 
-from mlkube.api import project, training
+from mlkube.api import preprocessing as preprocessing_api
+from mlkube.api import project
 from mlkube.ml import errors, profile, transformers
 from mlkube.ml.tasks import text
 
@@ -41,7 +42,7 @@ class Columns:
     text: list[str] = dataclasses.field(default_factory=list)  # free text: TF-IDF (problem.textColumns)
 
 
-def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preprocessing, *, text_columns=()) -> Columns:
+def columns_of(table: pd.DataFrame, features: list[str], spec: preprocessing_api.Preprocessing, *, text_columns=()) -> Columns:
     binned = [b.column for b in spec.bins]
     texts = [c for c in features if c in set(text_columns)]
     kinds = {c: profile.feature_type(table[c]) for c in features if c not in texts}
@@ -53,7 +54,9 @@ def columns_of(table: pd.DataFrame, features: list[str], spec: training.Preproce
     )
 
 
-def prepare(table: pd.DataFrame, problem: project.Problem, spec: training.Preprocessing, columns: Columns) -> pd.DataFrame:
+def prepare(
+    table: pd.DataFrame, problem: project.Problem, spec: preprocessing_api.Preprocessing, columns: Columns
+) -> pd.DataFrame:
     """The table ready to split: duplicates, unlabeled rows and (for `drop` strategies) incomplete rows removed."""
     table = table.dropna(subset=[problem.target])
     if spec.drop_duplicates:
@@ -69,7 +72,7 @@ def prepare(table: pd.DataFrame, problem: project.Problem, spec: training.Prepro
     return table.reset_index(drop=True)
 
 
-def non_nullable(spec: training.Preprocessing, columns: Columns) -> set[str]:
+def non_nullable(spec: preprocessing_api.Preprocessing, columns: Columns) -> set[str]:
     """Columns whose missing values drop the row (impute `drop`): the served model refuses nulls there."""
     dropped = set()
     if spec.impute.numeric == "drop":
@@ -79,7 +82,7 @@ def non_nullable(spec: training.Preprocessing, columns: Columns) -> set[str]:
     return dropped
 
 
-def check(spec: training.Preprocessing, problem: project.Problem) -> None:
+def check(spec: preprocessing_api.Preprocessing, problem: project.Problem) -> None:
     """Refuse spec combinations no pipeline can honour (errors.InvalidSpec)."""
     if spec.outliers.method == "isolation_forest" and spec.outliers.action == "clip":
         raise errors.InvalidSpec(
@@ -90,7 +93,7 @@ def check(spec: training.Preprocessing, problem: project.Problem) -> None:
 
 
 def build(
-    spec: training.Preprocessing,
+    spec: preprocessing_api.Preprocessing,
     columns: Columns,
     estimator,
     *,
@@ -144,7 +147,7 @@ def build(
     return pipeline.Pipeline(steps)
 
 
-def column_transformer(spec: training.Preprocessing, columns: Columns, *, task: str) -> compose.ColumnTransformer:
+def column_transformer(spec: preprocessing_api.Preprocessing, columns: Columns, *, task: str) -> compose.ColumnTransformer:
     """Per-column-kind transformations, learned on the rows they are fitted on."""
     branches = []
     if columns.numeric:
@@ -189,7 +192,7 @@ _SCALERS = {
 }
 
 
-def _numeric_imputer(spec: training.Impute) -> list:
+def _numeric_imputer(spec: preprocessing_api.Impute) -> list:
     if spec.numeric == "drop":
         return []
     fill = spec.fill_value if isinstance(spec.fill_value, (int, float)) else DEFAULT_NUMERIC_FILL
@@ -205,7 +208,7 @@ def _encoder(method: str, *, task: str):
     return preprocessing.TargetEncoder(target_type="continuous" if task == "regression" else "auto")
 
 
-def _selector(spec: training.FeatureSelection, *, task: str, seed: int):
+def _selector(spec: preprocessing_api.FeatureSelection, *, task: str, seed: int):
     if spec.method == "variance":
         return feature_selection.VarianceThreshold(threshold=spec.threshold or 0.0)
     if spec.method == "kbest":
@@ -242,7 +245,7 @@ def _steps(steps: list):
 class Recipe:
     """Everything needed to build the run's pipeline around any estimator (picklable, for trial workers)."""
 
-    spec: training.Preprocessing
+    spec: preprocessing_api.Preprocessing
     columns: Columns
     task: str
     seed: int

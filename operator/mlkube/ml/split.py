@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
-from mlkube.api import training
+from mlkube.api import preprocessing
 from mlkube.ml import errors
 
 
@@ -25,7 +25,7 @@ class Partitions:
     test: pd.DataFrame
 
 
-def partition(table: pd.DataFrame, *, target: str, task: str, spec: training.Split) -> Partitions:
+def partition(table: pd.DataFrame, *, target: str, task: str, spec: preprocessing.Split) -> Partitions:
     """Split `table` into train, validation and test by `spec`."""
     n = len(table)
     n_test = max(1, int(round(n * spec.test)))
@@ -52,7 +52,7 @@ def partition(table: pd.DataFrame, *, target: str, task: str, spec: training.Spl
     return Partitions(train, validation, test)
 
 
-def folds(y: pd.Series, *, task: str, spec: training.Split, cv_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def folds(y: pd.Series, *, task: str, spec: preprocessing.Split, cv_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, held-out) row positions of each cross-validation fold of the training partition."""
     n = len(y)
     if n < cv_folds * 2:
@@ -81,7 +81,7 @@ def folds(y: pd.Series, *, task: str, spec: training.Split, cv_folds: int) -> li
     return list(splitter.split(np.zeros((n, 1)), y))
 
 
-def search_sample(y: pd.Series, *, size: int, task: str, spec: training.Split) -> pd.Index:
+def search_sample(y: pd.Series, *, size: int, task: str, spec: preprocessing.Split) -> pd.Index:
     """The index labels of ``size`` rows of the training partition (target ``y``) that the search
     sees: seeded, stratified by class for classification when ``spec.stratify`` (and every class has
     two rows), the partition's own order kept. All of it when ``size`` covers it."""

@@ -35,7 +35,7 @@ from typing import Any
 
 import optuna
 
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import errors, evaluation, space, studies, tuning
 
 LEADER = 0
@@ -53,7 +53,7 @@ _TOLD = {"complete": _State.COMPLETE, "pruned": _State.PRUNED}
 def run(
     problem: tuning.Problem,
     candidates: list,
-    spec: training.Tuning,
+    spec: tuning_api.Tuning,
     shared: tuning.SharedStudy,
     *,
     timeout_seconds: float | None,
@@ -147,7 +147,7 @@ def recorded(study: optuna.Study, by_name: dict[str, Any]) -> list[tuning.Trial]
     return trials
 
 
-def _join(storage, problem: tuning.Problem, spec: training.Tuning, candidates, shared: tuning.SharedStudy) -> optuna.Study:
+def _join(storage, problem: tuning.Problem, spec: tuning_api.Tuning, candidates, shared: tuning.SharedStudy) -> optuna.Study:
     """The shared study: created (and the grid queued) by the leader, awaited by the others."""
     sampler = tuning.sampler(spec.model_copy(update={"seed": spec.seed + shared.index}))
     pruner = tuning.pruner(spec)

@@ -41,7 +41,7 @@ import numpy as np
 import optuna
 from sklearn.utils import _param_validation
 
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import algorithms, errors, evaluation, processing, space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -112,7 +112,7 @@ def pace(trials: list[Trial], planned: int, *, workers: int, seconds: float) -> 
     return {"workers": workers, "etaSeconds": eta}
 
 
-def planned_trials(tuning: training.Tuning, candidates: list[algorithms.Candidate]) -> int:
+def planned_trials(tuning: tuning_api.Tuning, candidates: list[algorithms.Candidate]) -> int:
     if tuning.strategy == "grid":
         return min(tuning.max_trials, sum(len(space.grid(c.dimensions)) for c in candidates))
     return tuning.max_trials
@@ -121,7 +121,7 @@ def planned_trials(tuning: training.Tuning, candidates: list[algorithms.Candidat
 def run(
     problem: Problem,
     candidates: list[algorithms.Candidate],
-    tuning: training.Tuning,
+    tuning: tuning_api.Tuning,
     *,
     timeout_seconds: float | None,
     on_trial: Callable[[list[Trial], int], None] = lambda trials, planned: None,
@@ -252,7 +252,7 @@ def _finish(study, handle, trial: Trial, trials: list[Trial], on_trial, planned:
     on_trial(trials, planned)
 
 
-def _study(problem: Problem, tuning: training.Tuning, candidates, *, journal: str | None) -> optuna.Study:
+def _study(problem: Problem, tuning: tuning_api.Tuning, candidates, *, journal: str | None) -> optuna.Study:
     study = optuna.create_study(
         study_name="search",
         storage=_journal_storage(journal) if journal else None,
@@ -265,7 +265,7 @@ def _study(problem: Problem, tuning: training.Tuning, candidates, *, journal: st
     return study
 
 
-def enqueue_grid(study: optuna.Study, tuning: training.Tuning, candidates) -> None:
+def enqueue_grid(study: optuna.Study, tuning: tuning_api.Tuning, candidates) -> None:
     """Queue the grid's points (round-robin over the algorithms, cut at maxTrials) in the study."""
     for algorithm, point in _interleaved_grid(candidates)[: tuning.max_trials]:
         study.enqueue_trial(
@@ -276,7 +276,7 @@ def enqueue_grid(study: optuna.Study, tuning: training.Tuning, candidates) -> No
         )
 
 
-def sampler(tuning: training.Tuning) -> optuna.samplers.BaseSampler:
+def sampler(tuning: tuning_api.Tuning) -> optuna.samplers.BaseSampler:
     if tuning.strategy == "bayesian":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -285,7 +285,7 @@ def sampler(tuning: training.Tuning) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=tuning.seed)
 
 
-def pruner(tuning: training.Tuning) -> optuna.pruners.BasePruner:
+def pruner(tuning: tuning_api.Tuning) -> optuna.pruners.BasePruner:
     if not tuning.early_stopping:
         return optuna.pruners.NopPruner()
     # Every trial running at once across the trial pods reports before the first pruning decision.
@@ -304,7 +304,7 @@ def _dims(candidates, name):
     return next(c.dimensions for c in candidates if c.name == name).items()
 
 
-def no_complete_trial(trials: list[Trial], tuning: training.Tuning, *, timed_out: bool) -> str:
+def no_complete_trial(trials: list[Trial], tuning: tuning_api.Tuning, *, timed_out: bool) -> str:
     if timed_out and all(t.state in ("timeout", "pruned") for t in trials):
         return f"tuning.timeout {tuning.timeout} allowed no complete trial; raise tuning.timeout or lower tuning.cvFolds"
     failures = [t for t in trials if t.error]

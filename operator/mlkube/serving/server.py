@@ -56,7 +56,7 @@ from kserve.protocol import dataplane as kserve_dataplane
 from kserve.protocol import infer_type
 from kserve.protocol.rest import server as kserve_rest_server
 
-from mlkube.api import deployment
+from mlkube.api import scaling
 from mlkube.common import containerpath
 from mlkube.ml import artifacts
 from mlkube.ml import errors as ml_errors
@@ -87,13 +87,13 @@ class VersionModel(kserve.Model):
         *,
         postprocessing_block: postprocessing.Postprocessing | None = None,
         reject_unknown_categories: bool = False,
-        batching: deployment.Batching | None = None,
+        batching: scaling.Batching | None = None,
     ):
         super().__init__(name, return_response_headers=True)
         self.model_dir = model_dir
         self.postprocessing_block = postprocessing_block or postprocessing.Postprocessing()
         self.reject_unknown_categories = reject_unknown_categories
-        self.batching = batching or deployment.Batching()
+        self.batching = batching or scaling.Batching()
         self.digest: str | None = None
         self.decider: postprocessing.Decider | None = None
         self.batcher: batcher.Batcher | None = None
@@ -365,12 +365,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def batching_of(raw: str | None) -> deployment.Batching:
+def batching_of(raw: str | None) -> scaling.Batching:
     """The `--batching` block (the ModelDeployment's `spec.serving.batching`); ValueError naming the field."""
     if not raw:
-        return deployment.Batching()
+        return scaling.Batching()
     try:
-        return deployment.Batching.model_validate_json(raw)
+        return scaling.Batching.model_validate_json(raw)
     except pydantic.ValidationError as e:
         problems = "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'value'}: {error['msg']}" for error in e.errors())
         raise ValueError(

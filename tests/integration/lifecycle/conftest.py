@@ -4,7 +4,6 @@ runtime) plus the operator as its own process, so tests can kill and restart it.
 from __future__ import annotations
 
 import pathlib
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,19 +14,14 @@ from localcluster import LocalCluster
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield local.start()
-    finally:
-        local.stop()
+    with localcluster.started(LocalCluster(tmp_path_factory.mktemp("cluster"))) as local:
+        yield local
 
 
 @pytest.fixture
 def namespace(cluster: LocalCluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with localcluster.namespace(cluster) as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 from rollout_helpers import Client, penguin_rows, roll_to, serving, wait_for
 
 import promserver
-from mlkube.api import deployment as deployment_api
+from mlkube.api import strategy as strategy_api
 from mlkube.clients import prometheus
 from mlkube.control.policy import metricchecks
 
@@ -34,8 +34,8 @@ def prometheus_url(gauge: promserver.Gauge, tmp_path: pathlib.Path) -> Iterator[
     yield from promserver.run(gauge, tmp_path)
 
 
-def check(address: str, query: str = GAUGE) -> deployment_api.MetricCheck:
-    return deployment_api.MetricCheck.model_validate(
+def check(address: str, query: str = GAUGE) -> strategy_api.MetricCheck:
+    return strategy_api.MetricCheck.model_validate(
         {
             "name": "error-ratio",
             "provider": {"prometheus": {"address": address, "query": query}},

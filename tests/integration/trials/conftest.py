@@ -9,7 +9,6 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -23,18 +22,14 @@ from mlkube.local import up
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("cluster"))
     local.operator.env = {**(local.operator.env or {}), "MLKUBE_STUDY_STORAGE": up.study_storage(local.state)}
-    try:
-        yield local.start()
-    finally:
-        local.stop()
+    with localcluster.started(local):
+        yield local
 
 
 @pytest.fixture
 def namespace(cluster: LocalCluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with localcluster.namespace(cluster) as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

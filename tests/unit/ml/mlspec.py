@@ -1,6 +1,7 @@
 """Typed specs for the ML core's tests (imported as `mlspec`; the test directories are not packages)."""
 
-from mlkube.api import project, training
+from mlkube.api import preprocessing as preprocessing_api
+from mlkube.api import project
 
 
 def problem(task="classification", target="y", **fields) -> project.Problem:
@@ -8,5 +9,5 @@ def problem(task="classification", target="y", **fields) -> project.Problem:
     return project.Problem.model_validate({"task": task, "target": target, "primaryMetric": metric, **fields})
 
 
-def preprocessing(**fields) -> training.Preprocessing:
-    return training.Preprocessing.model_validate(fields)
+def preprocessing(**fields) -> preprocessing_api.Preprocessing:
+    return preprocessing_api.Preprocessing.model_validate(fields)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import datasets, metrics
 
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import algorithms, boosting, errors, space
 
 LIBRARIES = ["lightgbm", "xgboost"]
@@ -50,7 +50,7 @@ def test_sample_weights_reach_the_library(cancer, name):
 
 
 def test_the_libraries_are_named_candidates_with_search_spaces_but_not_defaults():
-    found = algorithms.candidates([training.Algorithm(name="lightgbm"), training.Algorithm(name="xgboost")], "regression")
+    found = algorithms.candidates([tuning_api.Algorithm(name="lightgbm"), tuning_api.Algorithm(name="xgboost")], "regression")
     assert [c.name for c in found] == LIBRARIES
     assert isinstance(found[0].dimensions["num_leaves"], space.Range)
     assert isinstance(found[1].dimensions["max_depth"], space.Range)
@@ -61,4 +61,4 @@ def test_the_libraries_are_named_candidates_with_search_spaces_but_not_defaults(
 
 def test_an_unknown_parameter_name_is_refused_before_training():
     with pytest.raises(errors.InvalidSpec, match=r"algorithms\[0\]\.params: num_leafs is not a parameter of lightgbm"):
-        algorithms.candidates([training.Algorithm(name="lightgbm", params={"num_leafs": 31})], "classification")
+        algorithms.candidates([tuning_api.Algorithm(name="lightgbm", params={"num_leafs": 31})], "classification")

@@ -8,7 +8,7 @@ import pytest
 from mlspec import preprocessing, problem
 from pyarrow import parquet
 
-from mlkube.api import training
+from mlkube.api import datasource, training
 from mlkube.ml import data, errors
 
 
@@ -20,8 +20,8 @@ def write_csv(path, frame):
 def test_csv_and_parquet_load_the_same_table(tmp_path, mixed):
     csv = write_csv(tmp_path / "t.csv", mixed)
     mixed.to_parquet(tmp_path / "t.parquet")
-    from_csv = data.load(training.DataSource(uri=csv))
-    from_parquet = data.load(training.DataSource(uri=f"file://{tmp_path}/t.parquet"))
+    from_csv = data.load(datasource.DataSource(uri=csv))
+    from_parquet = data.load(datasource.DataSource(uri=f"file://{tmp_path}/t.parquet"))
 
     assert (from_csv.rows, from_csv.columns) == (200, 5)
     pd.testing.assert_frame_equal(from_csv.table, from_parquet.table, check_dtype=False)
@@ -29,7 +29,7 @@ def test_csv_and_parquet_load_the_same_table(tmp_path, mixed):
 
 def test_parquet_is_recognised_by_content_without_extension(tmp_path, mixed):
     mixed.to_parquet(tmp_path / "table")
-    assert data.load(training.DataSource(uri=f"file://{tmp_path}/table")).rows == 200
+    assert data.load(datasource.DataSource(uri=f"file://{tmp_path}/table")).rows == 200
 
 
 def test_digest_is_stable_and_sensitive_to_values(mixed):
@@ -45,10 +45,10 @@ def test_join_on_a_key_and_concat(tmp_path):
     usage = write_csv(tmp_path / "usage.csv", pd.DataFrame({"id": [1, 3], "minutes": [10, 30]}))
     more = write_csv(tmp_path / "more.csv", pd.DataFrame({"id": [4], "a": [4.0], "y": [1]}))
 
-    joined = data.load(training.DataSource(uri=main, join=[{"uri": usage, "on": "id", "how": "left"}]))
+    joined = data.load(datasource.DataSource(uri=main, join=[{"uri": usage, "on": "id", "how": "left"}]))
     assert joined.table["minutes"].tolist()[0::2] == [10, 30] and pd.isna(joined.table["minutes"][1])
 
-    appended = data.load(training.DataSource(uri=main, join=[{"uri": more, "how": "concat"}]))
+    appended = data.load(datasource.DataSource(uri=main, join=[{"uri": more, "how": "concat"}]))
     assert appended.table["id"].tolist() == [1, 2, 3, 4]
 
 
@@ -59,7 +59,7 @@ def sha256_of(path) -> str:
 def test_a_csv_source_records_the_digest_of_its_bytes_and_its_rows(tmp_path, mixed):
     path = tmp_path / "t.csv"
     mixed.assign(x1=mixed["x1"].where(mixed.index % 7 != 0)).to_csv(path, index=False)  # rows with a missing value count
-    snapshot = data.load(training.DataSource(uri=f"file://{path}"))
+    snapshot = data.load(datasource.DataSource(uri=f"file://{path}"))
 
     lines = path.read_text().splitlines()
     assert snapshot.sources == (training.DataLineage(uri=f"file://{path}", digest=sha256_of(path), rows=len(lines) - 1),)
@@ -69,7 +69,7 @@ def test_a_csv_source_records_the_digest_of_its_bytes_and_its_rows(tmp_path, mix
 def test_a_parquet_source_records_the_digest_of_its_bytes_and_its_rows(tmp_path, mixed):
     path = tmp_path / "t.parquet"
     mixed.to_parquet(path, row_group_size=64)
-    snapshot = data.load(training.DataSource(uri=f"file://{path}"))
+    snapshot = data.load(datasource.DataSource(uri=f"file://{path}"))
 
     written = parquet.read_metadata(path)
     assert written.num_row_groups == 4
@@ -85,7 +85,7 @@ def test_each_joined_source_records_its_own_digest_and_rows_before_the_join(tmp_
     pd.DataFrame({"id": [4], "a": [4.0], "y": [1], "minutes": [40]}).to_csv(more, index=False)
 
     snapshot = data.load(
-        training.DataSource(
+        datasource.DataSource(
             uri=f"file://{main}",
             join=[{"uri": f"file://{usage}", "on": "id", "how": "inner"}, {"uri": f"file://{more}", "how": "concat"}],
         )
@@ -102,7 +102,7 @@ def test_each_joined_source_records_its_own_digest_and_rows_before_the_join(tmp_
 def test_feedback_rows_keep_the_sources_read_from_storage(tmp_path, mixed):
     path = tmp_path / "t.csv"
     mixed.to_csv(path, index=False)
-    snapshot = data.load(training.DataSource(uri=f"file://{path}"))
+    snapshot = data.load(datasource.DataSource(uri=f"file://{path}"))
     grown = data.with_feedback(snapshot, mixed.head(5).assign(y="yes"), target="y")
     assert grown.rows == 205 and grown.digest != snapshot.digest and grown.sources == snapshot.sources
 
@@ -111,12 +111,12 @@ def test_join_key_missing_names_the_field(tmp_path):
     main = write_csv(tmp_path / "main.csv", pd.DataFrame({"id": [1], "y": [0]}))
     other = write_csv(tmp_path / "o.csv", pd.DataFrame({"key": [1]}))
     with pytest.raises(errors.DataError, match=r"data.join\[0\].on: column 'id' does not exist in .*o.csv"):
-        data.load(training.DataSource(uri=main, join=[{"uri": other, "on": "id"}]))
+        data.load(datasource.DataSource(uri=main, join=[{"uri": other, "on": "id"}]))
 
 
 def test_missing_object_says_what_to_fix(tmp_path):
     with pytest.raises(errors.DataError, match=r"nope.csv: no such file; check data.uri"):
-        data.load(training.DataSource(uri=f"file://{tmp_path}/nope.csv"))
+        data.load(datasource.DataSource(uri=f"file://{tmp_path}/nope.csv"))
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_missing_object_says_what_to_fix(tmp_path):
 def test_unreadable_or_empty_tables(tmp_path, content, name, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(errors.DataError, match=f"{name}: {message}"):
-        data.load(training.DataSource(uri=f"file://{tmp_path}/{name}"))
+        data.load(datasource.DataSource(uri=f"file://{tmp_path}/{name}"))
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_parse_table_reads_bytes(mixed):
 def test_nested_and_date_features_are_refused_with_a_fix(tmp_path, mixed):
     table = mixed.assign(tags=[["a"]] * 200, seen=pd.Timestamp("2026-01-01"))
     table.to_parquet(tmp_path / "t.parquet")
-    snapshot = data.load(training.DataSource(uri=f"file://{tmp_path}/t.parquet"))
+    snapshot = data.load(datasource.DataSource(uri=f"file://{tmp_path}/t.parquet"))
     assert snapshot.digest.startswith("sha256:")
     with pytest.raises(errors.DataError, match="feature column\\(s\\) tags, seen hold dates or nested values"):
         data.check(snapshot.table, problem(), preprocessing(), uri="file:///t.parquet")

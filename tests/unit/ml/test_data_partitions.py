@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mlspec import preprocessing, problem
 
-from mlkube.api import training
+from mlkube.api import datasource
 from mlkube.ml import data, errors, partitions
 
 
@@ -26,7 +26,7 @@ def write_parts(root, mixed):
 
 def test_a_prefix_reads_every_part_in_name_order_into_one_table(tmp_path, mixed):
     uri = write_parts(tmp_path / "table", mixed)
-    snapshot = data.load(training.DataSource(uri=uri))
+    snapshot = data.load(datasource.DataSource(uri=uri))
 
     assert snapshot.rows == 200 and set(snapshot.table.columns) == set(mixed.columns)
     # name order: part-2.csv.gz sorts before year=2025/...
@@ -38,39 +38,39 @@ def test_a_prefix_reads_every_part_in_name_order_into_one_table(tmp_path, mixed)
 
 def test_the_prefix_lineage_changes_when_any_part_does(tmp_path, mixed):
     uri = write_parts(tmp_path / "table", mixed)
-    before = data.load(training.DataSource(uri=uri)).sources[0].digest
-    assert data.load(training.DataSource(uri=uri)).sources[0].digest == before
+    before = data.load(datasource.DataSource(uri=uri)).sources[0].digest
+    assert data.load(datasource.DataSource(uri=uri)).sources[0].digest == before
     changed = mixed.iloc[80:150].copy()
     changed.iloc[0, 0] += 1
     changed.to_csv(tmp_path / "table" / "year=2025" / "part-1.csv", index=False)
-    assert data.load(training.DataSource(uri=uri)).sources[0].digest != before
+    assert data.load(datasource.DataSource(uri=uri)).sources[0].digest != before
 
 
 def test_parts_with_different_columns_are_refused_naming_the_part_and_columns(tmp_path, mixed):
     uri = write_parts(tmp_path / "table", mixed)
     mixed.drop(columns=["x2"]).iloc[:5].to_csv(tmp_path / "table" / "zz.csv", index=False)
     with pytest.raises(errors.DataError, match=r"must share their columns; zz.csv differs .* in x2"):
-        data.load(training.DataSource(uri=uri))
+        data.load(datasource.DataSource(uri=uri))
 
 
 def test_an_empty_prefix_says_what_it_looked_for(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("x")
     with pytest.raises(errors.DataError, match=r"data.uri: .*/empty/ holds no .parquet, .pq, .csv, .csv.gz objects"):
-        data.load(training.DataSource(uri=f"file://{tmp_path}/empty/"))
+        data.load(datasource.DataSource(uri=f"file://{tmp_path}/empty/"))
 
 
 def test_with_features_include_only_the_needed_columns_are_read(tmp_path, mixed):
     uri = write_parts(tmp_path / "table", mixed)
     wanted = data.needed_columns(
-        problem(features={"include": ["x1"]}), preprocessing(), training.DataSource(uri=uri), keep=["flag"]
+        problem(features={"include": ["x1"]}), preprocessing(), datasource.DataSource(uri=uri), keep=["flag"]
     )
-    snapshot = data.load(training.DataSource(uri=uri), columns=wanted)
+    snapshot = data.load(datasource.DataSource(uri=uri), columns=wanted)
     assert sorted(snapshot.table.columns) == ["flag", "x1", "y"] and snapshot.rows == 200
 
 
 def test_the_projection_keeps_the_target_time_column_and_join_keys_and_needs_an_include_list():
-    source = training.DataSource(uri="file:///t.csv", join=[{"uri": "file:///u.csv", "on": "id"}])
+    source = datasource.DataSource(uri="file:///t.csv", join=[{"uri": "file:///u.csv", "on": "id"}])
     keep = data.needed_columns(problem(features={"include": ["x1"]}), preprocessing(split={"timeColumn": "when"}), source)
     assert [c for c in ["id", "x1", "x2", "when", "y"] if keep(c)] == ["id", "x1", "when", "y"]
     assert data.needed_columns(problem(features={"exclude": ["x2"]}), preprocessing(), source) is None
@@ -84,9 +84,9 @@ def test_data_estimated_past_half_the_memory_limit_is_refused_with_its_size(tmp_
     gz = parts[0]
     assert gz.in_memory >= 2 * len(mixed.iloc[150:].to_csv(index=False)), "a gzip part is sized by its text"
 
-    data.load(training.DataSource(uri=uri), memory_limit=2 * estimate + 2)  # fits: nothing refused
+    data.load(datasource.DataSource(uri=uri), memory_limit=2 * estimate + 2)  # fits: nothing refused
     with pytest.raises(errors.DataError) as refused:
-        data.load(training.DataSource(uri=uri), memory_limit=estimate)
+        data.load(datasource.DataSource(uri=uri), memory_limit=estimate)
     message = str(refused.value)
     assert message.startswith(f"data.uri: {uri} (3 files, ")
     assert "in memory) does not fit the trainer's memory" in message and "raise spec.resources.limits.memory" in message.lower()
@@ -95,7 +95,7 @@ def test_data_estimated_past_half_the_memory_limit_is_refused_with_its_size(tmp_
 def test_one_large_object_is_refused_before_it_is_read(tmp_path, mixed):
     mixed.to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(errors.DataError, match=r"data.uri: file://.*/t.csv \(\d+(\.\d)? KiB stored"):
-        data.load(training.DataSource(uri=f"file://{tmp_path}/t.csv"), memory_limit=1024)
+        data.load(datasource.DataSource(uri=f"file://{tmp_path}/t.csv"), memory_limit=1024)
 
 
 def test_a_parquet_file_is_sized_by_its_rows_and_types_not_its_compressed_bytes(tmp_path):
@@ -108,8 +108,8 @@ def test_a_parquet_file_is_sized_by_its_rows_and_types_not_its_compressed_bytes(
 
 def test_format_picks_the_parts_of_one_format_and_reads_an_object_without_extension(tmp_path, mixed):
     uri = write_parts(tmp_path / "table", mixed)
-    parquet_only = data.load(training.DataSource(uri=uri, format="parquet"))
+    parquet_only = data.load(datasource.DataSource(uri=uri, format="parquet"))
     assert parquet_only.rows == 80
-    assert data.load(training.DataSource(uri=uri, format="csv")).rows == 120
+    assert data.load(datasource.DataSource(uri=uri, format="csv")).rows == 120
     mixed.to_csv(tmp_path / "export", index=False)
-    assert data.load(training.DataSource(uri=f"file://{tmp_path}/export", format="csv")).rows == 200
+    assert data.load(datasource.DataSource(uri=f"file://{tmp_path}/export", format="csv")).rows == 200

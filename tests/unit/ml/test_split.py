@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from mlspec import preprocessing
 
-from mlkube.api import training
+from mlkube.api import datasource
+from mlkube.api import preprocessing as preprocessing_api
 from mlkube.ml import errors, split
 
 
@@ -63,10 +64,10 @@ def test_a_single_class_training_partition_is_refused():
 
 def test_the_search_sample_is_seeded_stratified_and_keeps_the_partitions_order():
     y = pd.Series(["a"] * 900 + ["b"] * 100, index=range(1000, 2000))
-    spec = training.Split(seed=7)
+    spec = preprocessing_api.Split(seed=7)
     chosen = split.search_sample(y, size=200, task="classification", spec=spec)
     assert len(chosen) == 200 and list(chosen) == sorted(chosen), "the partition's order is kept"
     assert (y.loc[chosen] == "b").sum() == 20, "class shares kept: 10 % of 200"
     assert list(split.search_sample(y, size=200, task="classification", spec=spec)) == list(chosen), "seeded"
     assert list(split.search_sample(y, size=5000, task="classification", spec=spec)) == list(y.index)
-    assert training.Sample(fraction=0.25).size(1000) == 250 and training.Sample(rows=50).size(20) == 20
+    assert datasource.Sample(fraction=0.25).size(1000) == 250 and datasource.Sample(rows=50).size(20) == 20

@@ -13,7 +13,7 @@ import pytest
 from mlspec import preprocessing, problem
 from sklearn import linear_model, metrics
 
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import drift, errors, processing
 from mlkube.ml.tasks import text
 
@@ -72,10 +72,10 @@ def test_text_columns_that_cannot_be_features_are_refused_naming_the_field(table
 
 def test_a_text_run_tunes_linear_models_unless_told_and_refuses_a_dense_only_one():
     assert [a.name for a in text.default_algorithms([], sentiment_problem())] == ["logistic_regression", "ridge"]
-    named = [training.Algorithm(name="lightgbm")]
+    named = [tuning_api.Algorithm(name="lightgbm")]
     assert text.default_algorithms(named, sentiment_problem()) == named
     with pytest.raises(errors.InvalidSpec, match=r"algorithms\[0\]: hist_gradient_boosting needs dense features"):
-        text.default_algorithms([training.Algorithm(name="hist_gradient_boosting")], sentiment_problem())
+        text.default_algorithms([tuning_api.Algorithm(name="hist_gradient_boosting")], sentiment_problem())
 
 
 def test_the_schema_types_a_text_column_as_any_string():

@@ -5,7 +5,7 @@ import re
 import pytest
 from mlspec import preprocessing, problem
 
-from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import algorithms, errors, evaluation, experiment, processing, split, tuning
 
 
@@ -25,11 +25,11 @@ def search_problem(table, *, task="classification", metric="roc_auc", folds=3, *
 
 
 def candidates(*specs, task="classification"):
-    return algorithms.candidates([training.Algorithm.model_validate(s) for s in specs], task)
+    return algorithms.candidates([tuning_api.Algorithm.model_validate(s) for s in specs], task)
 
 
 def settings(**fields):
-    return training.Tuning.model_validate(fields)
+    return tuning_api.Tuning.model_validate(fields)
 
 
 def test_default_candidates_fit_the_task():

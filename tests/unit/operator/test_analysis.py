@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus
+from mlkube.api import strategy as strategy_api
 from mlkube.control.policy import analysis, rollout
 
 BOUNDS = (1, 5, 10, 100, "+Inf")
@@ -32,7 +33,7 @@ def stats(requests, errors, counts, *, compared=0, agreed=0, start=1.0):
     }
 
 
-THRESHOLDS = deployment.Analysis(minRequests=50, maxErrorRate=0.01, maxLatencyP99="10ms", minAgreement=0.9)
+THRESHOLDS = strategy_api.Analysis(minRequests=50, maxErrorRate=0.01, maxLatencyP99="10ms", minAgreement=0.9)
 
 
 def judged(requests, errors, counts, *, compared=0, agreed=0, thresholds=THRESHOLDS, min_agreement=None):
@@ -75,7 +76,7 @@ def test_the_status_shows_each_interval():
 
 def test_a_better_model_that_changes_one_prediction_in_nine_is_not_judged_on_sameness():
     # The report: 16 of 18 predictions agreed, rolled back by a default nobody asked for.
-    strategy = deployment.Strategy.model_validate({"type": "Canary", "analysis": {"minRequests": 10, "maxErrorRate": 0.05}})
+    strategy = strategy_api.Strategy.model_validate({"type": "Canary", "analysis": {"minRequests": 10, "maxErrorRate": 0.05}})
     assert strategy.analysis.min_agreement is None and analysis.min_agreement(strategy) is None
     window = analysis.window(stats(18, 0, [18, 0, 0, 0, 0], compared=18, agreed=16), 2, None)
     result = analysis.judge(window, strategy.analysis, min_agreement=analysis.min_agreement(strategy))
@@ -103,7 +104,7 @@ def test_a_better_model_that_changes_one_prediction_in_nine_is_not_judged_on_sam
 )
 def test_only_shadow_has_an_agreement_gate_by_default(kind, written, gate):
     analysis_spec = {} if written is None else {"minAgreement": written}
-    strategy = deployment.Strategy.model_validate({"type": kind, "analysis": analysis_spec})
+    strategy = strategy_api.Strategy.model_validate({"type": kind, "analysis": analysis_spec})
     assert analysis.min_agreement(strategy) == gate
 
 
@@ -224,7 +225,7 @@ def test_quality_counters_are_windowed_like_the_traffic():
     w = analysis.window(with_quality(stats(150, 0, [150, 0, 0, 0, 0]), 30, 20, 4.0, 7.0), 2, before)
     assert (w.labeled, w.correct, w.abs_error_sum, w.squared_error_sum) == (20, 12, 2.5, 4.5)
     stored = {k: v for k, v in before.wire().items() if k not in ("labeled", "correct", "absErrorSum", "squaredErrorSum")}
-    old_baseline = deployment.AnalysisBaseline.model_validate(stored)  # written by a router without quality counters
+    old_baseline = rolloutstatus.AnalysisBaseline.model_validate(stored)  # written by a router without quality counters
     assert analysis.window(with_quality(stats(150, 0, [150, 0, 0, 0, 0]), 30, 20, 4.0, 7.0), 2, old_baseline).labeled == 30
     assert analysis.window(stats(150, 0, [150, 0, 0, 0, 0]), 2, None).labeled == 0  # a router without quality counters
 
@@ -242,7 +243,7 @@ SEEDS = 400
 
 
 def canary(**thresholds):
-    return deployment.Strategy.model_validate(
+    return strategy_api.Strategy.model_validate(
         {
             "type": "Canary",
             "canary": {"steps": [{"weight": 25, "pause": "30s"}, {"weight": 50, "pause": "30s"}]},

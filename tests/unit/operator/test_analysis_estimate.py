@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from mlkube.api import deployment
+from mlkube.api import strategy
 from mlkube.control.policy import analysis
 from mlkube.serving import scores
 
-GATE = deployment.EstimatedPerformance(metric="accuracy", maxDrop=0.05, minSamples=200)
-THRESHOLDS = deployment.Analysis(minRequests=50, maxErrorRate=0.05, estimatedPerformance=GATE)
+GATE = strategy.EstimatedPerformance(metric="accuracy", maxDrop=0.05, minSamples=200)
+THRESHOLDS = strategy.Analysis(minRequests=50, maxErrorRate=0.05, estimatedPerformance=GATE)
 
 
 def stats(rows: list[tuple[float, float | None]], *, labeled=0, correct=0, start=1.0) -> dict:
@@ -102,7 +102,7 @@ def test_real_labels_override_the_estimate():
 
 
 def test_roc_auc_from_the_binary_histogram():
-    gate = deployment.EstimatedPerformance(metric="roc_auc", maxDrop=0.05, minSamples=200)
+    gate = strategy.EstimatedPerformance(metric="roc_auc", maxDrop=0.05, minSamples=200)
     good = [(max(p, 1 - p), p) for p in [0.02, 0.98] * 150]
     coin = [(max(p, 1 - p), p) for p in [0.45, 0.55] * 150]
     assert judged(stats(good), target(gate)).verdict == "Passing"
@@ -119,9 +119,9 @@ def test_roc_auc_from_the_binary_histogram():
 @pytest.mark.parametrize(
     "gate, primary, expected",
     [
-        (deployment.EstimatedPerformance(), "roc_auc", "roc_auc"),
-        (deployment.EstimatedPerformance(), "f1", "accuracy"),
-        (deployment.EstimatedPerformance(metric="accuracy"), "roc_auc", "accuracy"),
+        (strategy.EstimatedPerformance(), "roc_auc", "roc_auc"),
+        (strategy.EstimatedPerformance(), "f1", "accuracy"),
+        (strategy.EstimatedPerformance(metric="accuracy"), "roc_auc", "accuracy"),
     ],
 )
 def test_the_metric_defaults_to_the_primary_metric_when_it_can_be_estimated(gate, primary, expected):
@@ -150,7 +150,7 @@ def test_windows_without_scores_still_judge_the_other_gates():
 
 
 def test_labeled_roc_auc_overrides_the_estimate():
-    gate = deployment.EstimatedPerformance(metric="roc_auc", maxDrop=0.05, minSamples=200)
+    gate = strategy.EstimatedPerformance(metric="roc_auc", maxDrop=0.05, minSamples=200)
     doc = stats([(max(p, 1 - p), p) for p in [0.02, 0.98] * 150])  # confident: estimated 0.98
     labeled = scores.Scores()
     for i in range(240):  # but the labels say the ranking is a coin flip

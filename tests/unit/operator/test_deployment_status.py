@@ -5,19 +5,20 @@ import datetime
 
 from mdep_cases import T0, isvc
 
-from mlkube.api import deployment
-from mlkube.control.plans import deployment as plan_deployment
+from mlkube.api import deployment, rolloutstatus
+from mlkube.api import strategy as strategy_api
+from mlkube.control.plans import deployment_rollout
 from mlkube.control.policy import analysis, kserve, rollout
 
 CANARY = [
-    deployment.TrafficEntry(version=1, role="stable", percent=75),
-    deployment.TrafficEntry(version=2, role="canary", percent=25),
+    rolloutstatus.TrafficEntry(version=1, role="stable", percent=75),
+    rolloutstatus.TrafficEntry(version=2, role="canary", percent=25),
 ]
 
 
 def test_a_version_the_router_cannot_call_yet_gets_no_share():
-    assert plan_deployment.routed(CANARY, {1: "http://a", 2: "http://b"}) == CANARY
-    assert [t.wire() for t in plan_deployment.routed(CANARY, {1: "http://a"})] == [
+    assert deployment_rollout.routed(CANARY, {1: "http://a", 2: "http://b"}) == CANARY
+    assert [t.wire() for t in deployment_rollout.routed(CANARY, {1: "http://a"})] == [
         {"version": 1, "role": "stable", "percent": 100},
         {"version": 2, "role": "canary", "percent": 0},
     ]
@@ -49,8 +50,8 @@ def test_the_ab_report_compares_each_version_since_the_test_began():
 
     start = {"startTime": 1.0, "versions": {"1": counters(500, 100, 90), "2": counters(0, 0, 0)}}
     now = {"startTime": 1.0, "versions": {"1": counters(560, 140, 129), "2": counters(60, 40, 18)}}
-    strategy = deployment.Strategy.model_validate({"type": "ABTest", "analysis": {"minRequests": 20}})
-    report = plan_deployment.ab_report(
+    strategy = strategy_api.Strategy.model_validate({"type": "ABTest", "analysis": {"minRequests": 20}})
+    report = deployment_rollout.ab_report(
         now,
         strategy,
         stable=1,
@@ -68,20 +69,22 @@ def test_the_ab_report_compares_each_version_since_the_test_began():
 
 def test_the_ab_report_is_refreshed_while_the_test_runs_then_kept_until_the_next_rollout():
     running = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0)
-    report = deployment.ABTestReport(metric="accuracy", winner=None, conclusion="so far")
+    report = rolloutstatus.ABTestReport(metric="accuracy", winner=None, conclusion="so far")
     later = T0 + datetime.timedelta(minutes=10)
-    baseline = deployment.AnalysisBaseline(requests=5)
+    baseline = rolloutstatus.AnalysisBaseline(requests=5)
 
     def ab(current, before, after, fresh, baseline=None):
         new = deployment.ModelDeploymentStatus(phase=after.phase)
-        return plan_deployment.with_ab_test(new, current, before=before, after=after, report=fresh, baseline=baseline, now=later)
+        return deployment_rollout.with_ab_test(
+            new, current, before=before, after=after, report=fresh, baseline=baseline, now=later
+        )
 
     empty = deployment.ModelDeploymentStatus()
     new = ab(empty, running, running, report, baseline=baseline)
     assert new.wire()["abTest"] == {"versions": [], "metric": "accuracy", "conclusion": "so far"}
     assert new.ab_test_baseline == baseline
     assert ab(new, running, running, None).ab_test == new.ab_test  # the router did not answer this pass
-    final = deployment.ABTestReport(metric="accuracy", winner=1, conclusion="version 1 beats 2")
+    final = rolloutstatus.ABTestReport(metric="accuracy", winner=1, conclusion="version 1 beats 2")
     rolled_back = rollout.State(stable=1, phase="RolledBack", rolled_back=2)
     ended = ab(new, running, rolled_back, final)
     assert ended.ab_test.winner == 1 and ended.ab_test.finished_at == "2026-01-01T00:10:00Z"

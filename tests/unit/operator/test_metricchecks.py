@@ -9,8 +9,8 @@ import pydantic
 import pytest
 from mdep_cases import STAMP, counters, isvc, mdep, observed, plan, registry, stats
 
-from mlkube.api import deployment as deployment_api
 from mlkube.api import kinds
+from mlkube.api import strategy as strategy_api
 from mlkube.control.policy import metricchecks
 
 ROLLING = {
@@ -29,8 +29,8 @@ CHECK = {
 }
 
 
-def check(condition: str = "result < 0.3") -> deployment_api.MetricCheck:
-    return deployment_api.MetricCheck.model_validate({**CHECK, "successCondition": condition})
+def check(condition: str = "result < 0.3") -> strategy_api.MetricCheck:
+    return strategy_api.MetricCheck.model_validate({**CHECK, "successCondition": condition})
 
 
 @pytest.mark.parametrize(
@@ -85,9 +85,9 @@ def test_anything_else_is_refused_by_the_evaluator_and_the_api_naming_the_field(
 
 
 def test_the_crd_carries_the_same_rule_for_the_api_server():
-    schema = deployment_api.MetricCheck.model_json_schema()
+    schema = strategy_api.MetricCheck.model_json_schema()
     rule = schema["x-kubernetes-validations"][0]
-    assert rule["rule"] == f"self.successCondition.matches('{deployment_api.SUCCESS_CONDITION_PATTERN}')"
+    assert rule["rule"] == f"self.successCondition.matches('{strategy_api.SUCCESS_CONDITION_PATTERN}')"
     assert rule["message"].startswith("successCondition must compare result with numbers")
 
 
@@ -95,7 +95,7 @@ def test_the_crd_carries_the_same_rule_for_the_api_server():
 def test_the_address_must_be_an_http_url(address):
     body = {**CHECK, "provider": {"prometheus": {"address": address, "query": "up"}}}
     with pytest.raises(pydantic.ValidationError, match=r"provider\.prometheus\.address"):
-        deployment_api.MetricCheck.model_validate(body)
+        strategy_api.MetricCheck.model_validate(body)
 
 
 def test_a_checks_verdict_on_a_value():

@@ -7,7 +7,7 @@ import uuid
 import prometheus_client
 import pytest
 
-from mlkube.api import deployment, driftcheck, training
+from mlkube.api import deployment, driftcheck, rolloutstatus, training
 from mlkube.clients import metrics
 from mlkube.control.plans import plan as plans
 from mlkube.control.reconcile import deployment as reconcile_deployment
@@ -56,10 +56,10 @@ def canary_status(**changes) -> deployment.ModelDeploymentStatus:
         stable_version=2,
         candidate_version=3,
         traffic=[
-            deployment.TrafficEntry(version=2, role="stable", percent=90),
-            deployment.TrafficEntry(version=3, role="canary", percent=10),
+            rolloutstatus.TrafficEntry(version=2, role="stable", percent=90),
+            rolloutstatus.TrafficEntry(version=3, role="canary", percent=10),
         ],
-        analysis=deployment.AnalysisResult(requests=40, verdict="Inconclusive"),
+        analysis=rolloutstatus.AnalysisResult(requests=40, verdict="Inconclusive"),
     )
     return base.model_copy(update=changes)
 
@@ -77,8 +77,8 @@ def test_a_rollout_records_its_split_verdict_phase_and_promotion(namespace):
         phase="Healthy",
         stable_version=3,
         candidate_version=None,
-        traffic=[deployment.TrafficEntry(version=3, role="stable", percent=100)],
-        analysis=deployment.AnalysisResult(requests=90, verdict="Passing"),
+        traffic=[rolloutstatus.TrafficEntry(version=3, role="stable", percent=100)],
+        analysis=rolloutstatus.AnalysisResult(requests=90, verdict="Passing"),
     )
     reconcile_deployment.record_metrics(
         namespace, "prod", plans.Plan(status=promoted, events=(plans.info("Promoted", "Version 3 is stable"),))

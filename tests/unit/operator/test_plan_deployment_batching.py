@@ -6,7 +6,7 @@ import pydantic
 import pytest
 from mdep_cases import mdep, observed, plan
 
-from mlkube.api import deployment
+from mlkube.api import scaling
 from mlkube.serving import server
 
 
@@ -18,7 +18,7 @@ def model_env(obj: dict) -> dict[str, str]:
 def test_the_defaults_are_the_model_servers_own_and_are_not_written():
     assert server.BATCHING_ENV not in model_env(mdep())
     assert server.BATCHING_ENV not in model_env(mdep(serving={"batching": {"enabled": True}}))
-    assert server.batching_of(None) == deployment.Batching(enabled=True, max_batch_size=64, max_latency="2ms")
+    assert server.batching_of(None) == scaling.Batching(enabled=True, max_batch_size=64, max_latency="2ms")
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_the_defaults_are_the_model_servers_own_and_are_not_written():
 )
 def test_a_batching_block_reaches_the_model_server_as_the_user_wrote_it(batching):
     value = model_env(mdep(serving={"batching": batching}))[server.BATCHING_ENV]
-    assert server.batching_of(value) == deployment.Batching.model_validate(batching)
+    assert server.batching_of(value) == scaling.Batching.model_validate(batching)
     assert json.loads(value) == {"enabled": True, "maxBatchSize": 64, "maxLatency": "2ms", **batching}
 
 
@@ -37,6 +37,6 @@ def test_a_batching_block_reaches_the_model_server_as_the_user_wrote_it(batching
 )
 def test_out_of_range_settings_are_refused_naming_the_field(batching, field):
     with pytest.raises(pydantic.ValidationError, match=field):
-        deployment.Serving.model_validate({"batching": batching})
+        scaling.Serving.model_validate({"batching": batching})
     with pytest.raises(ValueError, match=f"--batching: {field}: "):
         server.batching_of(json.dumps(batching))

@@ -5,7 +5,7 @@ import pydantic
 import pytest
 from mdep_cases import mdep, observed, plan
 
-from mlkube.api import deployment
+from mlkube.api import scaling as scaling_api
 from mlkube.clients import routerstats
 from mlkube.control.policy import analysis
 
@@ -68,7 +68,7 @@ def test_serverless_scales_on_knative_metrics_down_to_zero():
 )
 def test_inconsistent_scaling_is_refused_saying_what_to_change(serving, message):
     with pytest.raises(pydantic.ValidationError, match=message):
-        deployment.Serving.model_validate(serving)
+        scaling_api.Serving.model_validate(serving)
 
 
 def test_router_replicas_without_an_autoscaler():
@@ -94,7 +94,7 @@ def test_the_autoscaler_is_deleted_once_the_range_is_gone():
     kept = plan(mdep(router={"replicas": 2, "maxReplicas": 3}), observed(router_autoscaler=existing))
     assert not [r for r in kept.delete if r.kind == "HorizontalPodAutoscaler"]
     with pytest.raises(pydantic.ValidationError, match=r"maxReplicas \(1\) is below replicas \(2\)"):
-        deployment.Router.model_validate({"replicas": 2, "maxReplicas": 1})
+        scaling_api.Router.model_validate({"replicas": 2, "maxReplicas": 1})
 
 
 def router_answer(start: float, generation: int, requests: int, errors: int, fast: int) -> dict:

@@ -6,14 +6,15 @@ import datetime
 
 import pytest
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus
+from mlkube.api import strategy as strategy_api
 from mlkube.control.policy import rollout
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def strategy(**kw):
-    return deployment.Strategy.model_validate(
+    return strategy_api.Strategy.model_validate(
         {"type": "Canary", "canary": {"steps": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]}, **kw}
     )
 
@@ -35,7 +36,7 @@ def test_first_version_is_deployed_directly():
     assert (d.state.stable, d.state.phase) == (1, "Progressing")
     d = rollout.decide(strategy(), d.state, seen(1))
     assert d.state.phase == "Healthy"
-    assert rollout.traffic(strategy(), d.state) == [deployment.TrafficEntry(version=1, role="stable", percent=100)]
+    assert rollout.traffic(strategy(), d.state) == [rolloutstatus.TrafficEntry(version=1, role="stable", percent=100)]
 
 
 def test_canary_walks_its_steps_then_promotes():
@@ -58,7 +59,7 @@ def test_failing_analysis_rolls_back_and_the_version_is_not_retried():
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=1, step_started=T0, candidate_ready_at=T0)
     d = rollout.decide(s, state, seen(2, verdict="Failing", at=5))
     assert (d.state.stable, d.state.candidate, d.state.phase, d.state.rolled_back) == (1, None, "RolledBack", 2)
-    assert rollout.traffic(s, d.state) == [deployment.TrafficEntry(version=1, role="stable", percent=100)]
+    assert rollout.traffic(s, d.state) == [rolloutstatus.TrafficEntry(version=1, role="stable", percent=100)]
     assert rollout.decide(s, d.state, seen(2, at=60)).state.phase == "RolledBack"
     assert rollout.decide(s, d.state, seen(3, ready=(1, 3), at=60)).state.candidate == 3
 
@@ -96,18 +97,18 @@ def test_manual_promotion_when_auto_promote_is_off():
     ],
 )
 def test_other_strategies_traffic(kind, table):
-    s = deployment.Strategy(type=kind)
+    s = strategy_api.Strategy(type=kind)
     assert rollout.summary(rollout.traffic(s, rollout.State(stable=1, candidate=2, phase="Progressing", step=0))) == table
 
 
 def test_shadow_promotes_on_passing_agreement_after_its_duration():
-    s = deployment.Strategy(type="Shadow", shadow={"percent": 100, "duration": "5m"})
+    s = strategy_api.Strategy(type="Shadow", shadow={"percent": 100, "duration": "5m"})
     state = rollout.State(stable=1, candidate=2, phase="Progressing", step=0, step_started=T0, candidate_ready_at=T0)
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=60)).state.candidate == 2
     assert rollout.decide(s, state, seen(2, verdict="Passing", at=301)).state.stable == 2
     undecided = rollout.decide(s, state, seen(2, verdict="Inconclusive", at=301))
     assert undecided.state.phase == "Progressing" and [e[1] for e in undecided.events] == ["AnalysisInconclusive"]
-    at_once = deployment.Strategy(type="Shadow", shadow={"duration": "5m"}, analysis={"inconclusiveLimit": 0})
+    at_once = strategy_api.Strategy(type="Shadow", shadow={"duration": "5m"}, analysis={"inconclusiveLimit": 0})
     assert rollout.decide(at_once, state, seen(2, verdict="Inconclusive", at=301)).state.phase == "Paused"
 
 
@@ -167,7 +168,7 @@ def test_a_decision_while_collecting_ends_the_wait_and_the_next_step_starts_afre
     [(0, False, "Progressing"), (9, False, "Progressing"), (10, False, "Healthy"), (0, True, "Healthy")],
 )
 def test_blue_green_never_promotes_a_preview_nobody_tried(requests, without_traffic, phase):
-    s = deployment.Strategy.model_validate(
+    s = strategy_api.Strategy.model_validate(
         {
             "type": "BlueGreen",
             "blueGreen": {"previewDuration": "1m", "promoteWithoutTraffic": without_traffic},
@@ -267,7 +268,7 @@ def ab_seen(*, winner=None, summary="", verdict="Passing", at=601):
 
 
 def ab_strategy(**kw):
-    return deployment.Strategy.model_validate({"type": "ABTest", "abTest": {"duration": "10m"}, **kw})
+    return strategy_api.Strategy.model_validate({"type": "ABTest", "abTest": {"duration": "10m"}, **kw})
 
 
 def test_ab_test_runs_its_duration_whatever_the_report_says():
@@ -334,7 +335,7 @@ def test_ab_test_stopped_early_on_a_worse_candidate_rolls_it_back_or_pauses():
     assert paused.state.phase == "Paused" and [e[1] for e in paused.events] == ["ABTestReport", "RolloutPaused"]
     manual = rollout.decide(ab_strategy(autoPromote=False), AB_RUNNING, ab_sequential(2, SEQUENTIAL_BETTER))
     assert manual.state.phase == "Paused" and [e[1] for e in manual.events] == ["ABTestReport", "AwaitingPromotion"]
-    week = deployment.Strategy.model_validate({"type": "ABTest", "abTest": {"duration": "7d"}})
+    week = strategy_api.Strategy.model_validate({"type": "ABTest", "abTest": {"duration": "7d"}})
     late = rollout.decide(week, AB_RUNNING, ab_sequential(1, SEQUENTIAL_WORSE, at=2 * 86400))
     assert "A/B test stopped early after 48h of 7d: " in late.events[1][2]
 

@@ -8,12 +8,13 @@ import datetime
 
 import pytest
 
-from mlkube.api import deployment
 from mlkube.api import replay as replay_api
+from mlkube.api import rolloutstatus
+from mlkube.api import strategy as strategy_api
 from mlkube.control.policy import rollout
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-STABLE_ONLY = [deployment.TrafficEntry(version=1, role="stable", percent=100)]
+STABLE_ONLY = [rolloutstatus.TrafficEntry(version=1, role="stable", percent=100)]
 STRATEGIES = {
     "Canary": {"canary": {"steps": [{"weight": 25, "pause": "1m"}]}},
     "BlueGreen": {},
@@ -24,7 +25,7 @@ STRATEGIES = {
 
 
 def strategy(kind="Canary", **kw):
-    return deployment.Strategy.model_validate(
+    return strategy_api.Strategy.model_validate(
         {"type": kind, **STRATEGIES[kind], "replay": {"requests": 200, "maxErrorRate": 0.0}, **kw}
     )
 
@@ -65,7 +66,7 @@ def test_every_strategy_begins_with_the_replay_and_gives_the_candidate_nothing_m
 
 
 def test_without_replay_the_candidate_takes_its_share_at_once():
-    s = deployment.Strategy.model_validate({"type": "Canary", **STRATEGIES["Canary"]})
+    s = strategy_api.Strategy.model_validate({"type": "Canary", **STRATEGIES["Canary"]})
     d = started(s)
     assert d.state.replay_started is None and rollout.summary(rollout.traffic(s, d.state)) == "v1=75,v2=25"
 
@@ -91,7 +92,7 @@ def test_an_inconclusive_replay_goes_on_to_the_live_analysis_and_says_so():
     why = "no captured request answered by version 1 to replay; spec.logging must capture traffic"
     d = rollout.decide(s, started(s).state, seen(replay=judged("Inconclusive", why), at=20))
     assert d.state.replay_started is None and d.state.phase == "Progressing"
-    assert rollout.traffic(s, d.state)[1] == deployment.TrafficEntry(version=2, role="preview", percent=0)
+    assert rollout.traffic(s, d.state)[1] == rolloutstatus.TrafficEntry(version=2, role="preview", percent=0)
     assert d.events == (
         (
             "Warning",

@@ -4,14 +4,15 @@ end retires it, and without a delay a promotion retires it at once as before."""
 
 import datetime
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus
+from mlkube.api import strategy as strategy_api
 from mlkube.control.policy import rollout
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def strategy(**kw):
-    return deployment.Strategy.model_validate({"type": "Canary", "canary": {"steps": [{"weight": 50, "pause": "1m"}]}, **kw})
+    return strategy_api.Strategy.model_validate({"type": "Canary", "canary": {"steps": [{"weight": 50, "pause": "1m"}]}, **kw})
 
 
 def seen(desired=2, *, ready=(1, 2), verdict=None, action=None, at=0, failed=(), load_failures=None):
@@ -41,7 +42,7 @@ def test_a_promotion_with_a_delay_keeps_the_previous_version_warm_at_zero_percen
     assert d.window_reset  # the analysis starts a new window on the new stable version
     (event,) = d.events
     assert event[1] == "Promoted" and "version 1 stays warm for 10m (until 2026-01-01T00:11:01Z)" in event[2]
-    assert rollout.traffic(s, d.state) == [deployment.TrafficEntry(version=2, role="stable", percent=100)]
+    assert rollout.traffic(s, d.state) == [rolloutstatus.TrafficEntry(version=2, role="stable", percent=100)]
     held = rollout.decide(s, d.state, seen(verdict="Passing", at=300))
     assert (held.state.previous, held.state.phase, held.events) == (1, "Healthy", ())
 
@@ -58,7 +59,7 @@ def test_a_failure_inside_the_window_switches_back_at_once_and_says_so_once():
         "RolledBack",
         2,
     )
-    assert rollout.traffic(s, d.state) == [deployment.TrafficEntry(version=1, role="stable", percent=100)]
+    assert rollout.traffic(s, d.state) == [rolloutstatus.TrafficEntry(version=1, role="stable", percent=100)]
     (event,) = d.events
     assert event[0:2] == ("Warning", "RolledBack")
     assert "switched 100% of traffic back to warm version 1" in event[2] and why[0] in event[2]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus
 from mlkube.control.policy import abtest, analysis, sequential
 
 TAU = sequential.TAU
@@ -145,7 +145,7 @@ def test_the_sequential_test_is_in_the_reports_status():
         "conclusion": report.sequential.conclusion,
     }
     assert report.p_value < wire["alwaysValidPValue"] < 0.05  # the price of being valid at every look
-    assert deployment.ABTestReport.model_validate(report.wire()) == report  # it round-trips through status
+    assert rolloutstatus.ABTestReport.model_validate(report.wire()) == report  # it round-trips through status
 
 
 def simulate_null(task: str, *, tests: int, peeks: int, per_peek: int, min_labeled: int, seed: int):

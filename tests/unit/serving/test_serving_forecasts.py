@@ -16,7 +16,7 @@ import pytest
 from kserve import model_repository
 
 from mlkube import driftcheck
-from mlkube.api import batch, deployment, inference_log
+from mlkube.api import batch, inference_log, scaling
 from mlkube.api import trainer as trainer_api
 from mlkube.ml import artifacts, experiment, traffic
 from mlkube.serving import agreement, asgi, endpoints, postprocessing, scorer, server
@@ -56,7 +56,7 @@ def version(tmp_path_factory) -> pathlib.Path:
 
 
 def lean(version: pathlib.Path) -> endpoints.LeanInference:
-    model = server.VersionModel("air", version, batching=deployment.Batching(enabled=False))
+    model = server.VersionModel("air", version, batching=scaling.Batching(enabled=False))
     model.load()
     registry = model_repository.ModelRepository()
     registry.update(model)

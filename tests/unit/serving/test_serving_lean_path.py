@@ -15,7 +15,7 @@ import pytest
 from kserve import model_repository
 from sklearn import compose, linear_model, pipeline, preprocessing
 
-from mlkube.api import deployment
+from mlkube.api import scaling
 from mlkube.ml import artifacts
 from mlkube.serving import asgi, endpoints, server
 
@@ -58,7 +58,7 @@ def version(tmp_path_factory) -> pathlib.Path:
 
 
 def loaded(version: pathlib.Path, name: str, **batching) -> server.VersionModel:
-    model = server.VersionModel(name, version, batching=deployment.Batching(**batching))
+    model = server.VersionModel(name, version, batching=scaling.Batching(**batching))
     model.load()
     return model
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn import linear_model
 
-from mlkube.api import training
+from mlkube.api import preprocessing
 from mlkube.ml import processing
 from mlkube.ml.tasks import text
 from mlkube.serving import explain, schema
@@ -28,7 +28,7 @@ TRAIN = pd.DataFrame(
 
 
 def fitted(labels):
-    pre = training.Preprocessing()
+    pre = preprocessing.Preprocessing()
     columns = processing.columns_of(TRAIN, ["review", "stars"], pre, text_columns=["review"])
     model = processing.build(pre, columns, linear_model.LogisticRegression(C=100, max_iter=1000), task="classification", seed=0)
     return model.fit(TRAIN, labels)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlkube.api import artifact, deployment, routing
+from mlkube.api import artifact, deployment, rolloutstatus, routing
+from mlkube.api import scaling as scaling_api
 from mlkube.control.manifests import meta
 
 SERVING_RUNTIME = "mlkube-sklearn"
@@ -57,7 +58,7 @@ def inference_service(
     post = spec.postprocessing.wire()
     if post:
         env.append({"name": "MLKUBE_POSTPROCESSING", "value": json.dumps(post, sort_keys=True)})
-    if spec.serving.batching != deployment.Batching():  # the defaults are the model server's own
+    if spec.serving.batching != scaling_api.Batching():  # the defaults are the model server's own
         env.append({"name": BATCHING_ENV, "value": json.dumps(spec.serving.batching.wire(), sort_keys=True)})
     if env:
         model["env"] = env
@@ -89,7 +90,7 @@ def inference_service(
     }
 
 
-def _predictor_scaling(serving: deployment.Serving) -> tuple[dict[str, Any], dict[str, str]]:
+def _predictor_scaling(serving: scaling_api.Serving) -> tuple[dict[str, Any], dict[str, str]]:
     """The predictor's replica fields and the InferenceService's autoscaler annotation, as KServe
     reads them: a fixed count (min = max = ``replicas``), or ``autoscaling``'s range with
     ``scaleMetric``/``scaleTarget`` (KServe's HPA in RawDeployment, Knative's autoscaler in
@@ -121,7 +122,7 @@ def routing_table(
     mdep: dict[str, Any],
     spec: deployment.ModelDeploymentSpec,
     *,
-    traffic: list[deployment.TrafficEntry],
+    traffic: list[rolloutstatus.TrafficEntry],
     backends: dict[int, str],
     capture_uri: str,
     capture_endpoint: str | None,

@@ -14,6 +14,7 @@ import datetime
 from typing import Any
 
 from mlkube.api import base, kinds, project, trainer, training
+from mlkube.api import tuning as tuning_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import meta
 
@@ -211,7 +212,7 @@ def _indexed(workers: int, retries: int) -> dict[str, Any]:
     return {"completionMode": "Indexed", "completions": workers, "parallelism": workers, "backoffLimitPerIndex": retries}
 
 
-def _study_env(tuning: training.Tuning, default: str | None) -> list[dict[str, Any]]:
+def _study_env(tuning: tuning_api.Tuning, default: str | None) -> list[dict[str, Any]]:
     """The study database of trial pods: the tuning.storage Secret's key, else the operator's default."""
     if tuning.storage is not None:
         ref = tuning.storage.secret_ref

@@ -1,23 +1,18 @@
 """The ModelDeployment's pass as a pure function: what it saw in, what to do out.
 
 ``plan(obj, observed, *, now, image)`` parses the spec and the stored status, resolves the
-version the spec asks for against the project's registry, lets ``rollout.decide`` pick the
-next rollout state from what the InferenceServices and the router report (and, during an
-ABTest, the report comparing the two versions: ``abtest.report``), and returns the whole
-desired state: an InferenceService per served version, the router (ServiceAccount, Role,
-RoleBinding, Deployment, Service) and its table (ConfigMap), the storage ServiceAccount; the
-InferenceServices of versions that left the table on an earlier pass, to delete; the typed
-status; the transition's Events; the consumed ``mlkube.io/action`` annotation to clear.
+version the spec asks for against the project's registry, measures the version under analysis
+and lets ``rollout.decide`` pick the next rollout state from what the InferenceServices and the
+router report (``plans.deployment_rollout``: the analysis, the A/B report, the traffic as
+routed), and returns the whole desired state: every child the deployment owns
+(``plans.deployment_children``: an InferenceService per served version, the router and its
+table, the storage ServiceAccount); the InferenceServices of versions that left the table on an
+earlier pass, to delete; the typed status; the transition's Events; the consumed
+``mlkube.io/action`` annotation to clear.
 
 Versions that leave the table are deleted one pass later (``status.retiringVersions``): by then
 the router has had a watch event's time to switch, so no request is sent to a version being
-deleted. An ABTest's report is refreshed in ``status.abTest`` on every pass while the test
-runs, continuing the sequential test of the one in status (its always-valid p-value is a
-running minimum); when the test ends (promoted, rolled back, paused, aborted or replaced) it is
-stamped ``finishedAt`` and kept until the next rollout starts. The analysis (``analysis.judge``,
-with the strategy's agreement gate: ``analysis.min_agreement``, and its estimatedPerformance
-gate against the version's test metric in the registry: ``analysis.estimation``) is written to ``status.analysis``
-with its intervals; ``status.inconclusiveSince`` carries an undecided step across passes, so its
+deleted. ``status.inconclusiveSince`` carries an undecided step across passes, so its
 ``AnalysisInconclusive`` Event is posted once and ``inconclusiveLimit`` counts from it. A replay
 step (``strategy.replay``) adds its Job and ``status.replay`` (``plans.replay``).
 
@@ -37,10 +32,10 @@ from mlkube.api import deployment as deployment_api
 from mlkube.api import errors, kinds
 from mlkube.api import project as project_api
 from mlkube.common import timestamps
-from mlkube.control.manifests import serving
+from mlkube.control.plans import deployment_children, deployment_rollout
 from mlkube.control.plans import plan as plans
 from mlkube.control.plans import replay as replay_plans
-from mlkube.control.policy import abtest, analysis, conditions, eligibility, kserve, metricchecks, registry, rollout, selection
+from mlkube.control.policy import analysis, conditions, eligibility, kserve, registry, rollout, selection
 
 ACTION_ANNOTATION = "mlkube.io/action"
 RETRY_SECONDS = 15
@@ -97,10 +92,20 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
         )
         return plans.Plan(status=status, retry_after=RETRY_SECONDS, retry_reason=desired.message)
 
-    state = state_of(current)
+    state = deployment_rollout.state_of(current)
     seen = kserve.Seen.of(observed.isvcs)
     router_url = kserve.service_url(observed.router_service)
-    result, report = _measure(spec, state, current, observed, seen, router_url=router_url)
+    result, report = deployment_rollout.measure(
+        spec,
+        state,
+        current,
+        seen,
+        router_url=router_url,
+        stats=observed.stats,
+        readings=observed.metric_readings,
+        problem=observed.project.problem,
+        known=_known(observed),
+    )
     action = (obj["metadata"].get("annotations") or {}).get(ACTION_ANNOTATION)
     task = observed.project.problem.task
     judged = replay_plans.verdict(spec.strategy, state, current, observed.replay, task=task, now=now)
@@ -142,14 +147,14 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
 
     served = sorted({after.stable, after.candidate, after.previous} - {None})  # previous: warm until scaleDownAt
     backends = {v: url for v in served if (url := seen.urls.get(v)) and (seen.ready.get(v) or v == after.stable)}
-    traffic = routed(rollout.traffic(spec.strategy, after), backends)
+    traffic = deployment_rollout.routed(rollout.traffic(spec.strategy, after), backends)
     unserved = {v for v in observed.isvcs if v not in served}
     retiring = set(current.retiring_versions)
 
     baseline, ab_baseline = current.analysis_baseline, current.ab_test_baseline
-    if decision.window_reset and router_url and watched(after) is not None:
+    if decision.window_reset and router_url and deployment_rollout.watched(after) is not None:
         stats = observed.stats
-        baseline = analysis.snapshot(stats, watched(after)) if stats else None
+        baseline = analysis.snapshot(stats, deployment_rollout.watched(after)) if stats else None
         ab_baseline = analysis.snapshot(stats, after.stable) if stats and spec.strategy.type == "ABTest" else None
     router_ready = bool(router_url) and ((observed.router_deployment or {}).get("status") or {}).get("availableReplicas", 0) >= 1
     status = current.model_copy(
@@ -157,7 +162,8 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             "phase": after.phase,
             "traffic": traffic,
             "traffic_summary": rollout.summary(traffic),
-            "message": (not decision.events and replay.message) or _message(current, decision, traffic, seen, result),
+            "message": (not decision.events and replay.message)
+            or deployment_rollout.message(current, decision, traffic, seen, result),
             "stable_version": after.stable if after.stable is not None else current.stable_version,
             "candidate_version": after.candidate,
             "current_step": after.step,
@@ -167,7 +173,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
             "rolled_back_version": after.rolled_back,
             "url": router_url,
             "preview_url": f"{router_url}/preview" if router_url and any(t.role == "preview" for t in traffic) else None,
-            "analysis_baseline": baseline if watched(after) is not None else None,
+            "analysis_baseline": baseline if deployment_rollout.watched(after) is not None else None,
             "previous_version": after.previous,
             "scale_down_at": timestamps.format(after.scale_down_at) if after.scale_down_at else None,
             "retiring_versions": sorted(unserved - retiring),
@@ -177,7 +183,7 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     )
     if result is not None:
         status = status.model_copy(update={"analysis": result, "last_analysis_time": timestamps.format(now)})
-    status = with_ab_test(
+    status = deployment_rollout.with_ab_test(
         status,
         current,
         before=state,
@@ -205,13 +211,21 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
     live = [t for t in traffic if t.version in backends]
     return plans.Plan(
         status=status,
-        apply=children(
-            obj, spec, observed, served=served, backends=backends, traffic=live, image=image, scored=_scored(spec, after)
+        apply=deployment_children.children(
+            obj,
+            spec,
+            storage=observed.project.storage,
+            known=_known(observed),
+            served=served,
+            backends=backends,
+            traffic=live,
+            image=image,
+            scored=deployment_children.scored(spec, after),
         )
         + replay.apply,
         create=replay.create,
         delete=replay.delete
-        + _unwanted_autoscaler(obj, spec, observed)
+        + deployment_children.unwanted_autoscaler(obj, spec, observed.router_autoscaler)
         + tuple(
             plans.ObjectRef(
                 "serving.kserve.io/v1beta1",
@@ -224,76 +238,6 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime, ima
         events=tuple(plans.Event(reason, text, type_) for type_, reason, text in decision.events),
         clear_annotations=(ACTION_ANNOTATION,) if action else (),
     )
-
-
-def children(
-    obj: dict[str, Any],
-    spec: deployment_api.ModelDeploymentSpec,
-    observed: Observed,
-    *,
-    served: list[int],
-    backends: dict[int, str],
-    traffic: list[deployment_api.TrafficEntry],
-    image: str,
-    scored: tuple[int, ...] = (),
-) -> tuple[dict[str, Any], ...]:
-    """Everything the deployment owns, in full: the storage ServiceAccount, an InferenceService per
-    served version, the router's access, its table (only once some version can answer: the router
-    keeps its current table rather than adopt one that routes nowhere; ``scored``: the versions
-    whose served probabilities it accumulates) and the router itself."""
-    namespace = obj["metadata"]["namespace"]
-    storage = observed.project.storage
-    registry = {m.version: m for m in _known(observed)}
-    secret = storage.credentials_secret
-    applied: list[dict[str, Any]] = [serving.storage_account(namespace, secret)] if secret else []
-    applied += [
-        serving.inference_service(
-            obj,
-            spec,
-            version=v,
-            storage_uri=registry[v].artifact_uri,
-            digest=registry[v].digest,
-            storage_account=serving.STORAGE_SERVICE_ACCOUNT if secret else None,
-        )
-        for v in served
-    ]
-    applied += serving.router_access(namespace)
-    if any(t.percent > 0 for t in traffic):
-        try:
-            table = serving.routing_table(
-                obj,
-                spec,
-                traffic=traffic,
-                backends=backends,
-                capture_uri=storage.uri.rstrip("/"),
-                capture_endpoint=storage.endpoint,
-                generation=obj["metadata"].get("generation", 1),
-                scored=[v for v in scored if v in backends],
-            )
-            applied.append(serving.router_config_map(obj, spec, table))
-        except pydantic.ValidationError:
-            pass  # a table the router would refuse: it keeps routing by the one it has
-    applied += [serving.router_deployment(obj, spec, image=image, secret=secret), serving.router_service(obj, spec)]
-    if spec.router.autoscaled:
-        applied.append(serving.router_autoscaler(obj, spec))
-    return tuple(applied)
-
-
-def _unwanted_autoscaler(
-    obj: dict[str, Any], spec: deployment_api.ModelDeploymentSpec, observed: Observed
-) -> tuple[plans.ObjectRef, ...]:
-    """The router's HorizontalPodAutoscaler once ``router.maxReplicas`` no longer asks for one."""
-    if observed.router_autoscaler is None or spec.router.autoscaled:
-        return ()
-    name = observed.router_autoscaler["metadata"]["name"]
-    return (plans.ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", name, obj["metadata"]["namespace"]),)
-
-
-def _scored(spec: deployment_api.ModelDeploymentSpec, state: rollout.State) -> tuple[int, ...]:
-    """The versions whose probabilities the router accumulates: the analysed one, with an
-    estimatedPerformance gate."""
-    version = watched(state)
-    return (version,) if version is not None and spec.strategy.analysis.estimated_performance is not None else ()
 
 
 def served_version(spec: deployment_api.ModelDeploymentSpec, observed: Observed) -> int | plans.Unresolved:
@@ -315,73 +259,6 @@ def _known(observed: Observed) -> list[project_api.ModelEntry]:
     return registry.known(observed.versions, observed.registry.models, criteria=criteria)
 
 
-def routed(traffic: list[deployment_api.TrafficEntry], backends: Mapping[int, str]) -> list[deployment_api.TrafficEntry]:
-    """The traffic table as the router applies it: a version it cannot call yet gets 0 % and the
-    stable version the rest, so status never claims a share nobody serves."""
-    if all(t.version in backends for t in traffic):
-        return traffic
-    return [
-        t.model_copy(update={"percent": 0})
-        if t.version not in backends
-        else t.model_copy(update={"percent": 100})
-        if t.role == "stable"
-        else t
-        for t in traffic
-    ]
-
-
-def ab_report(
-    stats: dict[str, Any],
-    strategy: deployment_api.Strategy,
-    *,
-    stable: int,
-    candidate: int,
-    candidate_window: analysis.Window,
-    stable_baseline: deployment_api.AnalysisBaseline | None,
-    task: str,
-    previous: deployment_api.ABTestReport | None = None,
-) -> deployment_api.ABTestReport:
-    """The A/B test report from the router's counters: the stable version's window since the test
-    began beside the candidate's; ``previous`` (status.abTest) carries the sequential test."""
-    return abtest.report(
-        abtest.Arm(stable, "stable", analysis.window(stats, stable, stable_baseline)),
-        abtest.Arm(candidate, "b", candidate_window),
-        task=task,
-        min_labeled=strategy.analysis.min_requests,
-        previous=previous,
-    )
-
-
-def with_ab_test(
-    new: deployment_api.ModelDeploymentStatus,
-    current: deployment_api.ModelDeploymentStatus,
-    *,
-    before: rollout.State,
-    after: rollout.State,
-    report: deployment_api.ABTestReport | None,
-    baseline: deployment_api.AnalysisBaseline | None,
-    now: datetime.datetime,
-    stopped_early: bool = False,
-) -> deployment_api.ModelDeploymentStatus:
-    """``new`` with ``abTest`` and ``abTestBaseline``.
-
-    A new rollout drops the previous report; a running test shows this pass's report (or keeps the
-    last one while the router does not answer); the pass in which the test ends (the candidate
-    leaves, or the rollout pauses) stamps ``finishedAt`` (and ``sequential.stoppedEarly`` when
-    the rollout ended it on its sequential test); a finished report never changes again.
-    """
-    kept = current.ab_test
-    if after.candidate is not None and after.candidate != before.candidate:
-        kept = None  # a new rollout: the last test's report goes
-    elif (kept is None or kept.finished_at is None) and before.candidate is not None:
-        kept = report if report is not None else kept
-        if kept is not None and (after.candidate is None or after.phase == "Paused"):
-            kept = kept.model_copy(update={"finished_at": timestamps.format(now)})
-            if stopped_early and kept.sequential is not None:
-                kept = kept.model_copy(update={"sequential": kept.sequential.model_copy(update={"stopped_early": True})})
-    return new.model_copy(update={"ab_test": kept, "ab_test_baseline": baseline if after.candidate is not None else None})
-
-
 def not_ready(
     current: deployment_api.ModelDeploymentStatus,
     *,
@@ -396,32 +273,6 @@ def not_ready(
     return conditions.with_ready(
         status, ready=False, reason=reason, message=message, generation=generation, now=timestamps.format(now)
     )
-
-
-def state_of(status: deployment_api.ModelDeploymentStatus) -> rollout.State:
-    """The rollout state kept in status."""
-    started, ready_at, undecided = status.step_started_at, status.candidate_ready_at, status.inconclusive_since
-    return rollout.State(
-        stable=status.stable_version,
-        candidate=status.candidate_version,
-        phase=status.phase or "Pending",
-        step=status.current_step,
-        step_started=timestamps.parse(started) if started else None,
-        rolled_back=status.rolled_back_version,
-        candidate_ready_at=timestamps.parse(ready_at) if ready_at else None,
-        inconclusive_since=timestamps.parse(undecided) if undecided else None,
-        previous=status.previous_version,
-        scale_down_at=timestamps.parse(status.scale_down_at) if status.scale_down_at else None,
-        replay_started=timestamps.parse(status.replaying_since) if status.replaying_since else None,
-    )
-
-
-def watched(state: rollout.State) -> int | None:
-    """The version the analysis judges: the candidate, or inside a scaleDownDelay window the
-    newly promoted stable version; None: no analysis runs."""
-    if state.candidate is not None:
-        return state.candidate
-    return state.stable if state.previous is not None else None
 
 
 def is_rolling_out(status: deployment_api.ModelDeploymentStatus) -> bool:
@@ -440,83 +291,3 @@ def awaits_champion(obj: dict[str, Any], *, project: str, champion: int | None) 
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     tracking = spec.get("projectRef") == project and (spec.get("model") or {}).get("track") == "champion"
     return tracking and champion is not None and champion not in (status.get("stableVersion"), status.get("candidateVersion"))
-
-
-def _measure(
-    spec: deployment_api.ModelDeploymentSpec,
-    state: rollout.State,
-    current: deployment_api.ModelDeploymentStatus,
-    observed: Observed,
-    seen: kserve.Seen,
-    *,
-    router_url: str | None,
-) -> tuple[deployment_api.AnalysisResult | None, deployment_api.ABTestReport | None]:
-    """The candidate's analysis (inside a scaleDownDelay window, the new stable version's: see
-    ``watched``) over its current window and, during an ABTest, the report so far; only while that
-    version serves and the router answers."""
-    candidate, stats = watched(state), observed.stats
-    if candidate is None or not seen.ready.get(candidate) or not router_url or stats is None:
-        return None, None
-    window = analysis.window(stats, candidate, current.analysis_baseline)
-    # after a promotion nothing is compared with the new stable version: no agreement gate then
-    agreement = analysis.min_agreement(spec.strategy) if state.candidate is not None else None
-    entry = next((m for m in _known(observed) if m.version == candidate), None)
-    problem = observed.project.problem
-    estimated = analysis.estimation(
-        spec.strategy.analysis.estimated_performance,
-        version=candidate,
-        task=problem.task,
-        primary_metric=problem.primary_metric,
-        test_metrics=entry.metrics if entry else None,
-    )
-    result = analysis.judge(window, spec.strategy.analysis, min_agreement=agreement, estimated=estimated)
-    result = metricchecks.fold(result, _metric_outcomes(spec.strategy.analysis, observed))
-    report = None
-    judged = observed.project.problem.task in abtest.JUDGED_TASKS
-    if spec.strategy.type == "ABTest" and state.stable is not None and state.candidate is not None and judged:
-        report = ab_report(
-            stats,
-            spec.strategy,
-            stable=state.stable,
-            candidate=candidate,
-            candidate_window=window,
-            stable_baseline=current.ab_test_baseline,
-            task=observed.project.problem.task,
-            previous=current.ab_test,
-        )
-    return result, report
-
-
-def _metric_outcomes(thresholds: deployment_api.Analysis, observed: Observed) -> list[metricchecks.Outcome]:
-    """Each metric check's verdict on this pass's reading (Inconclusive when it was not queried)."""
-    outcomes = []
-    for check in thresholds.metrics:
-        value, error = observed.metric_readings.get(check.name, (None, "not queried yet"))
-        outcomes.append(metricchecks.evaluate(check, value, error=error))
-    return outcomes
-
-
-def _message(
-    current: deployment_api.ModelDeploymentStatus,
-    decision: rollout.Decision,
-    traffic: list[deployment_api.TrafficEntry],
-    seen: kserve.Seen,
-    result: deployment_api.AnalysisResult | None,
-) -> str:
-    """One sentence on where the rollout stands. A transition's message stays until the next one
-    when the phase waits on a person (RolledBack, Paused), so the reason remains readable."""
-    state = decision.state
-    if decision.events:
-        return decision.events[-1][2]
-    if state.phase in ("RolledBack", "Paused") and current.message:
-        return current.message
-    for version in (state.stable, state.candidate):
-        if version is not None and not seen.ready.get(version):
-            why = seen.load_failures.get(version) or seen.not_ready.get(version)
-            return f"Waiting for version {version} to become ready" + (f": {why}" if why else "")
-    if state.candidate is None:
-        return f"Version {state.stable} serves all traffic"
-    verdict = f"analysis {result.verdict} on {result.requests} requests" if result else "analysis not started"
-    if result and result.inconclusive_checks:
-        verdict += ": " + "; ".join(result.inconclusive_checks)
-    return f"Rolling out version {state.candidate}: {rollout.summary(traffic)}; {verdict}"

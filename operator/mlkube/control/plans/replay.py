@@ -25,6 +25,7 @@ from typing import Any
 from mlkube.api import deployment as deployment_api
 from mlkube.api import project as project_api
 from mlkube.api import replay as replay_api
+from mlkube.api import strategy as strategy_api
 from mlkube.common import timestamps
 from mlkube.control.manifests import replay as replay_manifests
 from mlkube.control.manifests import training
@@ -67,7 +68,7 @@ def current_job(obj: dict[str, Any]) -> str | None:
 
 
 def verdict(
-    strategy: deployment_api.Strategy,
+    strategy: strategy_api.Strategy,
     state: rollout.State,
     current: deployment_api.ModelDeploymentStatus,
     observed: Observed,

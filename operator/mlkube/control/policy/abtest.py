@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus
 from mlkube.control.policy import analysis, intervals, sequential
 
 SIGNIFICANCE = 0.05
@@ -59,8 +59,8 @@ def report(
     *,
     task: str,
     min_labeled: int,
-    previous: deployment.ABTestReport | None = None,
-) -> deployment.ABTestReport:
+    previous: rolloutstatus.ABTestReport | None = None,
+) -> rolloutstatus.ABTestReport:
     """The report on ``candidate`` against ``stable``; ``task`` is the project's problem.task,
     ``previous`` the report of the previous pass (status.abTest), which carries the sequential
     test's running minimum."""
@@ -97,7 +97,7 @@ def report(
             f"no significant difference on {metric}: version {candidate.version} {_shown(vb)} vs "
             f"{stable.version} {_shown(va)} (p={shown} >= {SIGNIFICANCE:g}, {b.labeled}/{a.labeled} labeled)"
         )
-    return deployment.ABTestReport(
+    return rolloutstatus.ABTestReport(
         versions=rows,
         metric=metric,
         difference=difference,
@@ -115,8 +115,8 @@ def sequential_test(
     z: float | None,
     metric: str,
     needed: int,
-    previous: deployment.ABTestReport | None,
-) -> deployment.ABTestSequential:
+    previous: rolloutstatus.ABTestReport | None,
+) -> rolloutstatus.ABTestSequential:
     """The mSPRT after this pass: ``z`` is the standardized difference (candidate minus stable) of
     the fixed-horizon test, ``needed`` the labeled predictions each arm needs before it counts."""
     a, b = stable.window, candidate.window
@@ -124,7 +124,7 @@ def sequential_test(
     p_value = carried.always_valid_p_value if carried else None
     winner = carried.winner if carried else None
     if a.labeled < needed or b.labeled < needed or z is None:
-        return deployment.ABTestSequential(
+        return rolloutstatus.ABTestSequential(
             tau=sequential.TAU, always_valid_p_value=p_value, winner=winner, conclusion=_too_few(stable, candidate, needed)
         )
     p_value = sequential.always_valid(p_value, sequential.p_value(z, a.labeled, b.labeled))
@@ -143,14 +143,14 @@ def sequential_test(
             f"{_value(other.window, metric):.3g} (always-valid p={p_value:.2g} < {SIGNIFICANCE:g}, {label}, "
             f"{best.window.labeled}/{other.window.labeled} labeled)"
         )
-    return deployment.ABTestSequential(
+    return rolloutstatus.ABTestSequential(
         tau=sequential.TAU, always_valid_p_value=float(f"{p_value:.4g}"), winner=winner, conclusion=conclusion
     )
 
 
 def _carried(
-    previous: deployment.ABTestReport | None, stable: Arm, candidate: Arm, metric: str
-) -> deployment.ABTestSequential | None:
+    previous: rolloutstatus.ABTestReport | None, stable: Arm, candidate: Arm, metric: str
+) -> rolloutstatus.ABTestSequential | None:
     """The previous pass's sequential test if this pass continues it: the same running test of
     the same two versions, on the same metric and mixture, over windows that did not start anew."""
     if previous is None or previous.sequential is None or previous.finished_at is not None or previous.metric != metric:
@@ -243,12 +243,12 @@ def _value(w: analysis.Window, metric: str) -> float | None:
     return w.correct / w.labeled if metric == "accuracy" else w.abs_error_sum / w.labeled
 
 
-def _version(arm: Arm, metric: str) -> deployment.ABTestVersion:
+def _version(arm: Arm, metric: str) -> rolloutstatus.ABTestVersion:
     w = arm.window
     p50, p99 = analysis.quantile_ms(w.buckets, 0.5), analysis.quantile_ms(w.buckets, 0.99)
     value = _value(w, metric)
     rmse = round(math.sqrt(w.squared_error_sum / w.labeled), 4) if w.labeled and metric == "mae" else None
-    return deployment.ABTestVersion(
+    return rolloutstatus.ABTestVersion(
         version=arm.version,
         role=arm.role,
         requests=w.requests,

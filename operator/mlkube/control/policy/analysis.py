@@ -41,7 +41,8 @@ import dataclasses
 import math
 from typing import Any
 
-from mlkube.api import base, deployment
+from mlkube.api import base, rolloutstatus
+from mlkube.api import strategy as strategy_api
 from mlkube.control.policy import cbpe, intervals
 
 SHADOW_MIN_AGREEMENT = 0.9
@@ -74,7 +75,7 @@ class Window:
 class Estimation:
     """The estimatedPerformance gate as it applies to the watched version."""
 
-    gate: deployment.EstimatedPerformance
+    gate: strategy_api.EstimatedPerformance
     metric: str
     """accuracy or roc_auc."""
     test_value: float | None
@@ -96,10 +97,10 @@ _QUALITY_WIRE = {
 }
 
 
-def snapshot(stats: dict[str, Any], version: int) -> deployment.AnalysisBaseline:
+def snapshot(stats: dict[str, Any], version: int) -> rolloutstatus.AnalysisBaseline:
     """The counters of ``version`` worth keeping in status as the start of a window."""
     counters = stats.get("versions", {}).get(str(version), {})
-    return deployment.AnalysisBaseline(
+    return rolloutstatus.AnalysisBaseline(
         start_time=stats.get("startTime"),
         requests=counters.get("requests", 0),
         errors=counters.get("serverErrors", counters.get("errors", 0)),
@@ -116,11 +117,11 @@ def snapshot(stats: dict[str, Any], version: int) -> deployment.AnalysisBaseline
     )
 
 
-def window(stats: dict[str, Any], version: int, baseline: deployment.AnalysisBaseline | None) -> Window:
+def window(stats: dict[str, Any], version: int, baseline: rolloutstatus.AnalysisBaseline | None) -> Window:
     """Traffic of ``version`` since ``baseline``; a restarted router (new startTime) starts from zero."""
     now = snapshot(stats, version)
     if baseline is None or baseline.start_time != now.start_time or baseline.requests > now.requests:
-        baseline = deployment.AnalysisBaseline()
+        baseline = rolloutstatus.AnalysisBaseline()
     bounds = [b["le"] for b in stats.get("versions", {}).get(str(version), {}).get("latency", {}).get("buckets", [])]
     before = baseline.buckets or [0] * len(now.buckets)
     buckets = tuple(
@@ -157,7 +158,7 @@ def quantile_ms(buckets: tuple[tuple[float, int], ...], q: float) -> float | Non
     return buckets[-1][0]
 
 
-def min_agreement(strategy: deployment.Strategy) -> float | None:
+def min_agreement(strategy: strategy_api.Strategy) -> float | None:
     """The agreement gate of ``strategy``: ``analysis.minAgreement`` where the router compares the
     candidate's predictions with the stable version's (Canary, Shadow), 0.9 for a Shadow that
     leaves it unset; None: no agreement gate."""
@@ -169,7 +170,7 @@ def min_agreement(strategy: deployment.Strategy) -> float | None:
 
 
 def estimation(
-    gate: deployment.EstimatedPerformance | None,
+    gate: strategy_api.EstimatedPerformance | None,
     *,
     version: int,
     task: str,
@@ -193,11 +194,11 @@ def estimation(
 
 def judge(
     traffic: Window,
-    thresholds: deployment.Analysis,
+    thresholds: strategy_api.Analysis,
     *,
     min_agreement: float | None,
     estimated: Estimation | None = None,
-) -> deployment.AnalysisResult:
+) -> rolloutstatus.AnalysisResult:
     """The verdict on a candidate's window: Failing when an interval is past its threshold,
     Passing when every gate's interval is within and the window holds ``minRequests`` requests,
     Inconclusive otherwise (``inconclusiveChecks`` says why). ``min_agreement`` None: no agreement
@@ -218,7 +219,7 @@ def judge(
     error_rate = traffic.errors / traffic.requests if traffic.requests else None
     agreement = traffic.agreed / traffic.compared if traffic.compared else None
     p99 = quantile_ms(traffic.buckets, LATENCY_QUANTILE)
-    return deployment.AnalysisResult(
+    return rolloutstatus.AnalysisResult(
         requests=traffic.requests,
         error_rate=None if error_rate is None else round(error_rate, 4),
         error_rate_interval=_rounded(error_interval),
@@ -237,7 +238,7 @@ def judge(
 
 
 def _error_gate(
-    traffic: Window, thresholds: deployment.Analysis, *, need: int, failed: list[str], pending: list[str]
+    traffic: Window, thresholds: strategy_api.Analysis, *, need: int, failed: list[str], pending: list[str]
 ) -> tuple[float, float] | None:
     k, n, limit, confidence = traffic.errors, traffic.requests, thresholds.max_error_rate, thresholds.confidence
     interval = intervals.wilson(k, n, confidence=confidence)
@@ -256,7 +257,7 @@ def _error_gate(
 
 
 def _latency_gate(
-    traffic: Window, thresholds: deployment.Analysis, *, need: int, failed: list[str], pending: list[str]
+    traffic: Window, thresholds: strategy_api.Analysis, *, need: int, failed: list[str], pending: list[str]
 ) -> tuple[float, float | None] | None:
     interval = intervals.quantile_interval(traffic.buckets, LATENCY_QUANTILE, confidence=thresholds.confidence)
     if interval is None or traffic.requests < need or thresholds.max_latency_p99 is None:
@@ -292,13 +293,13 @@ def _agreement_gate(
 
 def _estimate_gate(
     traffic: Window, target: Estimation, *, confidence: float, failed: list[str], pending: list[str]
-) -> deployment.PerformanceEstimate:
+) -> rolloutstatus.PerformanceEstimate:
     """The estimatedPerformance gate: the real metric once ``minSamples`` labeled predictions are
     in the window, else the CBPE estimate over ``minSamples`` scored ones, each judged on its
     interval against the test value minus ``maxDrop``. The estimate is shown from the first
     scored prediction."""
     metric, need, threshold = target.metric, target.gate.min_samples, target.threshold
-    figures = deployment.PerformanceEstimate(
+    figures = rolloutstatus.PerformanceEstimate(
         metric=metric, samples=traffic.scored, test_value=target.test_value, threshold=threshold, labeled=traffic.labeled
     )
     if target.unavailable is not None or threshold is None:

@@ -17,7 +17,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 
-from mlkube.api import deployment
+from mlkube.api import rolloutstatus, strategy
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -67,13 +67,13 @@ class Outcome:
 
 def parse(text: str, *, field: str = "successCondition") -> Condition:
     """The condition ``text`` stands for; raises ``InvalidCondition`` naming ``field``."""
-    if not re.fullmatch(deployment.SUCCESS_CONDITION_PATTERN, text):  # the API's language, exactly
-        raise InvalidCondition(f"{field}: {text!r} is not a condition; {deployment.SUCCESS_CONDITION_HELP}")
+    if not re.fullmatch(strategy.SUCCESS_CONDITION_PATTERN, text):  # the API's language, exactly
+        raise InvalidCondition(f"{field}: {text!r} is not a condition; {strategy.SUCCESS_CONDITION_HELP}")
     tokens, pos = [], 0
     while pos < len(text.rstrip()):
         match = _TOKEN.match(text, pos)
         if not match:
-            raise InvalidCondition(f"{field}: cannot read {text[pos:].strip()!r}; {deployment.SUCCESS_CONDITION_HELP}")
+            raise InvalidCondition(f"{field}: cannot read {text[pos:].strip()!r}; {strategy.SUCCESS_CONDITION_HELP}")
         kind = match.lastindex
         tokens.append((kind, match.group(kind)))
         pos = match.end()
@@ -82,11 +82,11 @@ def parse(text: str, *, field: str = "successCondition") -> Condition:
     i = 0
     while True:
         if i + 3 > len(tokens):
-            raise InvalidCondition(f"{field}: {text!r} is incomplete; {deployment.SUCCESS_CONDITION_HELP}")
+            raise InvalidCondition(f"{field}: {text!r} is incomplete; {strategy.SUCCESS_CONDITION_HELP}")
         (k1, _), (k2, op), (k3, number) = tokens[i : i + 3]
         if (k1, k2, k3) != (1, 2, 4):
             raise InvalidCondition(
-                f"{field}: {text!r} is not a comparison of result with a number; {deployment.SUCCESS_CONDITION_HELP}"
+                f"{field}: {text!r} is not a comparison of result with a number; {strategy.SUCCESS_CONDITION_HELP}"
             )
         term.append(Comparison(op, float(number)))
         i += 3
@@ -95,16 +95,14 @@ def parse(text: str, *, field: str = "successCondition") -> Condition:
             return Condition(tuple(terms))
         kind, joiner = tokens[i]
         if kind != 3:
-            raise InvalidCondition(
-                f"{field}: expected and/or after a comparison in {text!r}; {deployment.SUCCESS_CONDITION_HELP}"
-            )
+            raise InvalidCondition(f"{field}: expected and/or after a comparison in {text!r}; {strategy.SUCCESS_CONDITION_HELP}")
         if joiner == "or":
             terms.append(tuple(term))
             term = []
         i += 1
 
 
-def evaluate(check: deployment.MetricCheck, value: float | None, *, error: str | None = None) -> Outcome:
+def evaluate(check: strategy.MetricCheck, value: float | None, *, error: str | None = None) -> Outcome:
     """``check``'s verdict on the query's ``value``: Inconclusive without a finite value (``error``
     says why when the provider failed), else Passing or Failing by its successCondition."""
     condition = check.success_condition
@@ -120,7 +118,7 @@ def evaluate(check: deployment.MetricCheck, value: float | None, *, error: str |
     )
 
 
-def fold(result: deployment.AnalysisResult, outcomes: Sequence[Outcome]) -> deployment.AnalysisResult:
+def fold(result: rolloutstatus.AnalysisResult, outcomes: Sequence[Outcome]) -> rolloutstatus.AnalysisResult:
     """``result`` with the checks' verdicts added: a Failing check fails the analysis and is named
     in ``failedChecks``; an Inconclusive one keeps a Passing analysis Inconclusive."""
     if not outcomes:

@@ -42,7 +42,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 
-from mlkube.api import base, deployment
+from mlkube.api import base
+from mlkube.api import strategy as strategy_api
 from mlkube.common import timestamps
 from mlkube.control.policy import rolloutstate
 
@@ -58,7 +59,7 @@ traffic = rolloutstate.traffic
 summary = rolloutstate.summary
 
 
-def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def decide(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     """The next state."""
     if seen.desired is None:
         return Decision(dataclasses.replace(state, phase=state.phase if state.stable else "Pending"))
@@ -114,7 +115,7 @@ def decide(strategy: deployment.Strategy, state: State, seen: Observation) -> De
     return _judged(strategy, state, seen)
 
 
-def _started(strategy: deployment.Strategy, stable: int, seen: Observation) -> State:
+def _started(strategy: strategy_api.Strategy, stable: int, seen: Observation) -> State:
     """A rollout of ``seen.desired`` over ``stable`` begins: with its replay step when the strategy has one."""
     replay_started = seen.now if strategy.replay is not None else None
     return State(
@@ -122,13 +123,13 @@ def _started(strategy: deployment.Strategy, stable: int, seen: Observation) -> S
     )
 
 
-def _how(strategy: deployment.Strategy) -> str:
+def _how(strategy: strategy_api.Strategy) -> str:
     if strategy.replay is None:
         return strategy.type
     return f"{strategy.type}, after a replay of up to {strategy.replay.requests} captured requests"
 
 
-def _replaying(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def _replaying(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     """The replay step of a Ready candidate: hold until its verdict; Failing rejects the candidate
     (``onFailure``), Passing and Inconclusive start the strategy's first step on this pass."""
     replay = seen.replay
@@ -153,7 +154,7 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _judged(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def _judged(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     """A Ready candidate past its replay: a Failing analysis ends the rollout, else its step advances."""
     if seen.verdict == "Failing":
         return _fail(strategy, state, "analysis failed: " + ("; ".join(seen.failed_checks) or "thresholds exceeded"))
@@ -165,7 +166,7 @@ def _judged(strategy: deployment.Strategy, state: State, seen: Observation) -> D
     return _advance(strategy, state, seen)
 
 
-def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def _advance(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     if strategy.type == "Direct":
         return _promote(strategy, state, "direct rollout", now=seen.now)
     if seen.now - (state.step_started or seen.now) < _hold(strategy, state):
@@ -200,7 +201,7 @@ def _advance(strategy: deployment.Strategy, state: State, seen: Observation) -> 
     return _undecided(strategy, state, seen)
 
 
-def _hold(strategy: deployment.Strategy, state: State) -> datetime.timedelta:
+def _hold(strategy: strategy_api.Strategy, state: State) -> datetime.timedelta:
     """How long the current step holds before its analysis decides: a canary step's pause (one
     analysis interval by default), or the preview, A/B test or shadow duration."""
     if strategy.type == "Canary":
@@ -209,7 +210,7 @@ def _hold(strategy: deployment.Strategy, state: State) -> datetime.timedelta:
     return base.parse_duration(_duration(strategy))
 
 
-def _duration(strategy: deployment.Strategy) -> str:
+def _duration(strategy: strategy_api.Strategy) -> str:
     return {
         "BlueGreen": strategy.blue_green.preview_duration,
         "ABTest": strategy.ab_test.duration,
@@ -217,11 +218,11 @@ def _duration(strategy: deployment.Strategy) -> str:
     }[strategy.type]
 
 
-def _has_traffic(strategy: deployment.Strategy, seen: Observation) -> bool:
+def _has_traffic(strategy: strategy_api.Strategy, seen: Observation) -> bool:
     return seen.requests >= max(strategy.analysis.min_requests, 1)
 
 
-def _undecided(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def _undecided(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     """The step's hold is over and nothing decided: keep collecting for ``inconclusiveLimit``
     analysis intervals, saying so once (an AnalysisInconclusive Event when the hold ends), then
     pause for a person (AwaitingDecision)."""
@@ -258,7 +259,7 @@ def _undecided(strategy: deployment.Strategy, state: State, seen: Observation) -
     )
 
 
-def _step_name(strategy: deployment.Strategy, state: State) -> str:
+def _step_name(strategy: strategy_api.Strategy, state: State) -> str:
     if strategy.type == "Canary":
         return f"Canary step {state.step} of version {state.candidate}"
     return {"BlueGreen": "The preview", "ABTest": "The A/B test", "Shadow": "The shadow"}[strategy.type] + (
@@ -266,7 +267,7 @@ def _step_name(strategy: deployment.Strategy, state: State) -> str:
     )
 
 
-def _why_undecided(strategy: deployment.Strategy, seen: Observation) -> str:
+def _why_undecided(strategy: strategy_api.Strategy, seen: Observation) -> str:
     if strategy.type == "BlueGreen" and not _has_traffic(strategy, seen):
         needed = max(strategy.analysis.min_requests, 1)
         return (
@@ -283,7 +284,7 @@ def _shown(delta: datetime.timedelta) -> str:
     return f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
 
 
-def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def _end_ab_test(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     """The A/B test's duration is over: a significantly worse candidate fails, a significantly
     better one finishes; without a winner the operational verdict decides, as for Shadow, and an
     undecided one keeps the test running up to ``inconclusiveLimit`` intervals, then pauses. The
@@ -302,7 +303,7 @@ def _end_ab_test(strategy: deployment.Strategy, state: State, seen: Observation)
     return dataclasses.replace(decision, events=(("Normal", "ABTestReport", seen.ab_summary), *decision.events))
 
 
-def _stop_ab_test_early(strategy: deployment.Strategy, state: State, seen: Observation) -> Decision:
+def _stop_ab_test_early(strategy: strategy_api.Strategy, state: State, seen: Observation) -> Decision:
     """The sequential test has a winner before the duration is over: decide on it as
     ``_end_ab_test`` decides on the fixed-horizon winner, with its conclusion in the
     ``ABTestReport`` Event and the reason."""
@@ -319,7 +320,7 @@ def _stop_ab_test_early(strategy: deployment.Strategy, state: State, seen: Obser
     return dataclasses.replace(decision, events=(report, *decision.events), ab_stopped_early=True)
 
 
-def _finish(strategy: deployment.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:
+def _finish(strategy: strategy_api.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:
     if strategy.auto_promote:
         return _promote(strategy, state, why, now=now)
     return Decision(
@@ -328,7 +329,7 @@ def _finish(strategy: deployment.Strategy, state: State, why: str, *, now: datet
     )
 
 
-def _promote(strategy: deployment.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:
+def _promote(strategy: strategy_api.Strategy, state: State, why: str, *, now: datetime.datetime) -> Decision:
     """The candidate becomes stable; with ``scaleDownDelay`` the old stable version stays warm
     until the delay is over (see ``_after_promotion``)."""
     if strategy.scale_down_delay is None or state.stable is None:
@@ -393,7 +394,7 @@ def _switch_back(state: State, why: str, *, mark: bool = True) -> Decision:
     )
 
 
-def _fail(strategy: deployment.Strategy, state: State, why: str) -> Decision:
+def _fail(strategy: strategy_api.Strategy, state: State, why: str) -> Decision:
     if strategy.on_failure == "pause":
         return Decision(
             dataclasses.replace(state, phase="Paused", inconclusive_since=None),

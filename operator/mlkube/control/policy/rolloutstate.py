@@ -10,8 +10,9 @@ import dataclasses
 import datetime
 from collections.abc import Mapping
 
-from mlkube.api import deployment
 from mlkube.api import replay as replay_api
+from mlkube.api import rolloutstatus
+from mlkube.api import strategy as strategy_api
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,31 +60,31 @@ class Decision:
     ab_stopped_early: bool = False  # the A/B test ended before its duration on its sequential test
 
 
-def traffic(strategy: deployment.Strategy, state: State) -> list[deployment.TrafficEntry]:
+def traffic(strategy: strategy_api.Strategy, state: State) -> list[rolloutstatus.TrafficEntry]:
     """The traffic table for a state: who answers clients, and who sees mirrored traffic."""
     if state.stable is None:
         return []
-    stable = deployment.TrafficEntry(version=state.stable, role="stable", percent=100)
+    stable = rolloutstatus.TrafficEntry(version=state.stable, role="stable", percent=100)
     if state.candidate is None or state.phase in ("RolledBack",) or state.replay_started is not None:
         return [stable]  # a candidate in its replay step takes no request, not even a mirrored one
     if strategy.type == "Canary":
         weight = strategy.canary.steps[state.step or 0].weight
         return [
             stable.model_copy(update={"percent": 100 - weight}),
-            deployment.TrafficEntry(version=state.candidate, role="canary", percent=weight),
+            rolloutstatus.TrafficEntry(version=state.candidate, role="canary", percent=weight),
         ]
     if strategy.type == "ABTest":
         weight = strategy.ab_test.weight
         return [
             stable.model_copy(update={"percent": 100 - weight}),
-            deployment.TrafficEntry(version=state.candidate, role="b", percent=weight),
+            rolloutstatus.TrafficEntry(version=state.candidate, role="b", percent=weight),
         ]
     if strategy.type == "Shadow":
-        return [stable, deployment.TrafficEntry(version=state.candidate, role="shadow", percent=strategy.shadow.percent)]
+        return [stable, rolloutstatus.TrafficEntry(version=state.candidate, role="shadow", percent=strategy.shadow.percent)]
     role = "preview" if strategy.type == "BlueGreen" else "canary"
-    return [stable, deployment.TrafficEntry(version=state.candidate, role=role, percent=0)]
+    return [stable, rolloutstatus.TrafficEntry(version=state.candidate, role=role, percent=0)]
 
 
-def summary(table: list[deployment.TrafficEntry]) -> str:
+def summary(table: list[rolloutstatus.TrafficEntry]) -> str:
     """``v3=90,v4=10`` for kubectl get (mirrored shares in brackets)."""
     return ",".join(f"v{t.version}=" + (f"[{t.percent}]" if t.role == "shadow" else str(t.percent)) for t in table)

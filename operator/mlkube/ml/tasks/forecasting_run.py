@@ -19,9 +19,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlkube.api import preprocessing, training
 from mlkube.api import trainer as trainer_api
-from mlkube.api import training
-from mlkube.ml import artifacts, card, data, errors, evaluation, experiment, processing, profile, reference, storage, tuning
+from mlkube.api import tuning as tuning_api
+from mlkube.ml import (
+    artifacts,
+    card,
+    champion,
+    data,
+    errors,
+    evaluation,
+    experiment,
+    processing,
+    profile,
+    reference,
+    storage,
+    tuning,
+)
 from mlkube.ml.tasks import forecasting
 
 # The reference of drift analysis: the steps after the history (what clients are expected to ask
@@ -53,7 +67,7 @@ def run(
     inputs = [problem.time_column, *([problem.series_id] if problem.series_id else []), *known]
     if spec.feedback is not None and spec.include_feedback:
         # Feedback is the actual of the time (and series) a request asked about: the series grows by it.
-        snapshot = data.with_feedback(snapshot, experiment.labeled_traffic(spec, inputs), target=problem.target)
+        snapshot = data.with_feedback(snapshot, champion.labeled_traffic(spec, inputs), target=problem.target)
     table = snapshot.table
     framing = forecasting.framing_of(
         table,
@@ -191,9 +205,9 @@ def run(
     return outcome, info
 
 
-def _check_preprocessing(pre: training.Preprocessing) -> None:
+def _check_preprocessing(pre: preprocessing.Preprocessing) -> None:
     """Refuse tabular preprocessing a forecasting run would ignore (only split.seed applies), naming the field."""
-    given, default = pre.model_dump(by_alias=True), training.Preprocessing().model_dump(by_alias=True)
+    given, default = pre.model_dump(by_alias=True), preprocessing.Preprocessing().model_dump(by_alias=True)
     given["split"].pop("seed"), default["split"].pop("seed")
     for field in given:
         if given[field] != default[field]:
@@ -236,7 +250,7 @@ def _check(table: pd.DataFrame, problem, *, uri: str) -> list[str]:
     return known
 
 
-def _configurations(algorithms: list[training.Algorithm], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
+def _configurations(algorithms: list[tuning_api.Algorithm], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
     """The seasonal-naive baseline, then every grid point of each candidate, at most `max_trials` in all."""
     listed = [(a.name, a.params) for a in algorithms] or [
         (name, {}) for name in forecasting.CANDIDATES if name != forecasting.NAIVE
@@ -329,9 +343,12 @@ def _compare_with_champion(
         return None
     metric = spec.project.problem.primary_metric
     try:
-        with experiment.champion_version(spec) as version:
+        with champion.champion_version(spec) as version:
             predicted = version.pipeline.predict(test_rows)
-        champion = forecasting.metrics(actual, predicted, naive_mae=naive_scale)
+        champion_scores = forecasting.metrics(actual, predicted, naive_mae=naive_scale)
     except Exception as e:
-        return experiment.comparison_failed(spec, challenger, holdout="test", error=e)
-    return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": "test"}
+        return champion.comparison_failed(spec, challenger, holdout="test", error=e)
+    return {
+        **evaluation.compare(challenger, champion_scores, metric=metric, champion_version=spec.champion.version),
+        "holdout": "test",
+    }

@@ -35,7 +35,8 @@ from sklearn import base
 from sklearn.feature_extraction import text as sklearn_text
 from sklearn.utils import validation
 
-from mlkube.api import project, training
+from mlkube.api import preprocessing, project
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import drift, errors
 
 MAX_WORD_TERMS = 20_000
@@ -124,7 +125,9 @@ def tokens(value: Any) -> list[str]:
 # -- the run ------------------------------------------------------------------------------
 
 
-def check(table: pd.DataFrame, problem: project.Problem, pre: training.Preprocessing, features: list[str], *, uri: str) -> None:
+def check(
+    table: pd.DataFrame, problem: project.Problem, pre: preprocessing.Preprocessing, features: list[str], *, uri: str
+) -> None:
     """Refuse text columns that cannot be features, and steps that cannot take sparse text features."""
     for column in problem.text_columns:
         if column not in table.columns:
@@ -141,7 +144,7 @@ def check(table: pd.DataFrame, problem: project.Problem, pre: training.Preproces
         )
 
 
-def default_algorithms(specs: list[training.Algorithm], problem: project.Problem) -> list[training.Algorithm]:
+def default_algorithms(specs: list[tuning_api.Algorithm], problem: project.Problem) -> list[tuning_api.Algorithm]:
     """The algorithms a run with text columns tunes: the spec's (refusing those that need dense
     features), or the linear ones."""
     if not problem.text_columns:
@@ -152,7 +155,7 @@ def default_algorithms(specs: list[training.Algorithm], problem: project.Problem
                 f"algorithms[{index}]: {spec.name} needs dense features and text columns give sparse TF-IDF "
                 f"features; use {', '.join(_LINEAR[problem.task])}, lightgbm or xgboost"
             )
-    return specs or [training.Algorithm(name=name, params=params) for name, params in _LINEAR[problem.task].items()]
+    return specs or [tuning_api.Algorithm(name=name, params=params) for name, params in _LINEAR[problem.task].items()]
 
 
 def schema(entries: list[dict[str, Any]], text_columns: Iterable[str]) -> list[dict[str, Any]]:

@@ -32,9 +32,11 @@ from sklearn import pipeline
 
 from mlkube.api import trainer as trainer_api
 from mlkube.api import training
+from mlkube.api import tuning as tuning_api
 from mlkube.ml import (
     artifacts,
     card,
+    champion,
     data,
     drift,
     errors,
@@ -83,7 +85,7 @@ def run(
     features = feature_columns(snapshot.table, problem, time_column=pre.split.time_column)
     loaded_rows = snapshot.rows
     if spec.include_feedback and spec.feedback is not None and target:
-        snapshot = data.with_feedback(snapshot, experiment.labeled_traffic(spec, features), target=target)
+        snapshot = data.with_feedback(snapshot, champion.labeled_traffic(spec, features), target=target)
     columns = processing.columns_of(snapshot.table, features, pre)
     table = snapshot.table.dropna(subset=[target]) if target else snapshot.table
     table = table.drop_duplicates() if pre.drop_duplicates else table
@@ -235,12 +237,12 @@ def check(table: pd.DataFrame, spec: trainer_api.TrainerInput, *, uri: str) -> N
         )
 
 
-def algorithms_of(spec: trainer_api.TrainerInput) -> list[training.Algorithm]:
+def algorithms_of(spec: trainer_api.TrainerInput) -> list[tuning_api.Algorithm]:
     """The spec's algorithms, or every one of the task; a name of another task is refused."""
     task = spec.project.problem.task
     registry = anomaly.REGISTRY if task == "anomaly_detection" else clustering.REGISTRY
     if not spec.algorithms:
-        return [training.Algorithm(name=name) for name in registry]
+        return [tuning_api.Algorithm(name=name) for name in registry]
     for index, algorithm in enumerate(spec.algorithms):
         if algorithm.name not in registry:
             raise errors.InvalidSpec(
@@ -257,7 +259,7 @@ class _Framing:
         self.problem, self.pre = spec.project.problem, spec.preprocessing
         self.seed = self.pre.split.seed
 
-    def points(self, candidates: list[training.Algorithm]) -> list[tuple[str, dict[str, Any]]]:
+    def points(self, candidates: list[tuning_api.Algorithm]) -> list[tuple[str, dict[str, Any]]]:
         """Every configuration to fit, at most tuning.maxTrials; for clustering, each k of the range
         for each algorithm, the smaller k first."""
         found: list[tuple[str, dict[str, Any]]] = []
@@ -402,10 +404,13 @@ def _compare_with_champion(
         return None
     metric = spec.project.problem.primary_metric
     try:
-        with experiment.champion_version(spec) as version:
+        with champion.champion_version(spec) as version:
             if not hasattr(version.pipeline, "records"):
                 raise ValueError("the champion is not a model of this task")
-            champion = framing.scores(version.pipeline, test, features)
+            champion_scores = framing.scores(version.pipeline, test, features)
     except Exception as e:
-        return experiment.comparison_failed(spec, challenger, holdout="test", error=e)
-    return {**evaluation.compare(challenger, champion, metric=metric, champion_version=spec.champion.version), "holdout": "test"}
+        return champion.comparison_failed(spec, challenger, holdout="test", error=e)
+    return {
+        **evaluation.compare(challenger, champion_scores, metric=metric, champion_version=spec.champion.version),
+        "holdout": "test",
+    }

@@ -74,7 +74,11 @@ class Explainer:
         n, names = len(frame), list(frame.columns)
         batch = pd.concat([frame] * (len(names) + 1), ignore_index=True)
         for j, name in enumerate(names, start=1):
-            batch.iloc[j * n : (j + 1) * n, batch.columns.get_loc(name)] = self.baseline[name]
+            kept = np.ones(len(batch), dtype=bool)
+            kept[j * n : (j + 1) * n] = False
+            # where() widens the column when the baseline needs it (an integer column's mean),
+            # which assigning into a slice no longer does silently
+            batch[name] = batch[name].where(kept, self.baseline[name])
         variants = self._term_variants(frame)
         if variants:
             batch = pd.concat([batch, *(copy for _, _, _, copy in variants)], ignore_index=True)

@@ -270,7 +270,7 @@ def test_the_credentials_secret_must_exist_before_the_job_is_created(tj, mlp):
     waiting = trainingjob.plan(tj, observed(mlp), now=NOW)
     assert waiting.create == () and ready(status_of(waiting))["reason"] == "SecretNotFound"
     assert "Secret 's3' (credentialsSecret) does not exist in namespace 'ml'" in status_of(waiting)["message"]
-    plan = trainingjob.plan(tj, observed(mlp, secrets=frozenset({"s3"})), now=NOW)
+    plan = trainingjob.plan(tj, observed(mlp, secrets={"s3": frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})}), now=NOW)
     env = plan.create[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})} == {"s3"}
     assert trainingjob.start_reads(started(tj), mlp, job=None) == trainingjob.StartReads()
@@ -298,7 +298,7 @@ def test_the_credentials_secret_must_exist_before_the_job_is_created(tj, mlp):
 )
 def test_an_invalid_spec_fails_the_run_naming_the_field(tj, mlp, change, field):
     change(tj, mlp)
-    plan = trainingjob.plan(tj, observed(mlp, secrets=frozenset({"a", "b"})), now=NOW)
+    plan = trainingjob.plan(tj, observed(mlp, secrets={"a": frozenset(), "b": frozenset()}), now=NOW)
     status = status_of(plan)
     assert status["phase"] == "Failed" and status["message"].startswith(field)
     assert ready(status)["reason"] == "InvalidSpec" and plan.create == () and plan.apply == ()
@@ -350,3 +350,18 @@ def test_trial_pods_get_the_operators_study_database_or_are_refused_without_one(
     status = status_of(plan)
     assert plan.create == () and status["phase"] == "Failed" and ready(status)["reason"] == "InvalidSpec"
     assert "tuning.workers: 2" in status["message"] and "tuning.storage.secretRef" in status["message"]
+
+
+def test_a_study_database_secret_must_exist_with_its_key_before_the_job_is_created(tj, mlp):
+    tj["spec"]["tuning"] = {"workers": 2, "storage": {"secretRef": {"name": "studies", "key": "url"}}}
+    assert trainingjob.start_reads(tj, mlp, job=None).study_secret == "studies"
+
+    for secrets, problem in (({}, "does not exist in namespace 'ml'"), ({"studies": frozenset({"uri"})}, "has no key 'url'")):
+        plan = trainingjob.plan(tj, observed(mlp, secrets=secrets), now=NOW)
+        status = status_of(plan)
+        assert plan.create == () and status["phase"] == "Pending" and ready(status)["reason"] == "SecretNotFound"
+        assert status["message"].startswith("spec.tuning.storage.secretRef: Secret 'studies' " + problem)
+
+    (job,) = trainingjob.plan(tj, observed(mlp, secrets={"studies": frozenset({"url"})}), now=NOW).create
+    [env] = [e for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "MLKUBE_STUDY_STORAGE"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "studies", "key": "url"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic
@@ -44,8 +45,9 @@ class Observed:
     """The Job's pods, once the Job has started."""
     log: str | None = None
     """The tail of the newest pod's log, on progress passes (None: not read)."""
-    secrets: frozenset[str] = frozenset()
-    """Referenced Secrets that exist; looked up only before the Job is created (``start_reads``)."""
+    secrets: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    """Referenced Secrets that exist, with their data keys; looked up only before the Job is
+    created (``start_reads``)."""
     deployments: tuple[dict[str, Any], ...] = ()
     """The namespace's ModelDeployments; listed only before the Job is created, when the trainer
     input uses the project's captured traffic (``start_reads``)."""
@@ -59,6 +61,8 @@ class StartReads:
 
     secret: str | None = None
     """The credentials Secret whose existence is checked."""
+    study_secret: str | None = None
+    """The Secret of ``tuning.storage.secretRef``, whose key is checked."""
     deployments: bool = False
     """Whether the project's ModelDeployments join the trainer input."""
 
@@ -87,6 +91,9 @@ def plan(obj: dict[str, Any], observed: Observed, *, now: datetime.datetime) -> 
                     f"{obj['metadata']['namespace']!r}; create it with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
                 )
                 return _waiting(old, missing, generation=generation, now=stamp, apply=(account,))
+            study_missing = _study_secret_missing(spec, observed.secrets, obj["metadata"]["namespace"])
+            if study_missing is not None:
+                return _waiting(old, study_missing, generation=generation, now=stamp, apply=(account,))
             deployments = [
                 d["metadata"]["name"] for d in observed.deployments if d["spec"].get("projectRef") == mlp["metadata"]["name"]
             ]
@@ -133,10 +140,14 @@ def start_reads(obj: dict[str, Any], mlp: dict[str, Any], *, job: dict[str, Any]
         return StartReads()
     try:
         mlp_spec = kinds.MLPROJECT.parse_spec(mlp["spec"])
-        secret = manifests.credentials_secret(manifests.effective_spec(obj["spec"], _template(mlp)), mlp_spec)
+        spec = manifests.effective_spec(obj["spec"], _template(mlp))
+        secret = manifests.credentials_secret(spec, mlp_spec)
     except (pydantic.ValidationError, manifests.ResolutionError):
         return StartReads()
-    return StartReads(secret=secret, deployments=_uses_traffic(mlp_spec))
+    study = spec.tuning.storage
+    return StartReads(
+        secret=secret, study_secret=study.secret_ref.name if study is not None else None, deployments=_uses_traffic(mlp_spec)
+    )
 
 
 def awaits_registration(obj: dict[str, Any], mlp: dict[str, Any]) -> bool:
@@ -156,6 +167,26 @@ def awaits_registration(obj: dict[str, Any], mlp: dict[str, Any]) -> bool:
 def _must_create(status: training.TrainingJobStatus, job: dict[str, Any] | None) -> bool:
     """A Job is created only for a run that never had one: a Job deleted mid-run fails the run."""
     return job is None and status.job_name is None
+
+
+def _study_secret_missing(
+    spec: training.TrainingJobSpec, secrets: Mapping[str, frozenset[str]], namespace: str
+) -> plans.Unresolved | None:
+    """Why the study database Secret of ``tuning.storage.secretRef`` cannot be used (None: it can):
+    without it every trial pod would wait on the kubelet's config error instead."""
+    study = spec.tuning.storage
+    if study is None:
+        return None
+    ref = study.secret_ref
+    keys = secrets.get(ref.name)
+    if keys is not None and ref.key in keys:
+        return None
+    problem = f"does not exist in namespace {namespace!r}; create it" if keys is None else f"has no key {ref.key!r}; add it"
+    return plans.Unresolved(
+        "SecretNotFound",
+        f"spec.tuning.storage.secretRef: Secret {ref.name!r} {problem} with the study database URL "
+        f"(postgresql://user:password@host:5432/database) under key {ref.key!r}",
+    )
 
 
 def _template(mlp: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The TrainingJob reconciler: observe every read, plan (``plans.trainingjob``), execute.
 
 A pass reads the run's project, its trainer Job and (once started) the Job's pods; on progress
-passes the tail of the newest pod's log; and only before the Job is created, the credentials
-Secret and the project's ModelDeployments (``plans.trainingjob.start_reads``). Everything else,
-the ServiceAccount, the Job, the status and the Events, is the plan's and the executor's; after
+passes the tail of the newest pod's log; and only before the Job is created, the Secrets it
+names (the storage credentials, the study database's) and the project's ModelDeployments
+(``plans.trainingjob.start_reads``). Everything else, the ServiceAccount, the Job, the status and the Events, is the plan's and the executor's; after
 the pass, the phase it moved the run into is counted (``clients.metrics``).
 
 Must not: decide anything, or write anything but through ``execute``.
@@ -105,9 +105,11 @@ async def observe(
     if read_progress and newest is not None:
         log = await client.read_log(newest["metadata"]["name"], namespace, tail_lines=LOG_LINES)
     wanted = trainingjob_plan.start_reads(obj, mlp, job=job)
-    secrets: frozenset[str] = frozenset()
-    if wanted.secret and await client.get(k8s.SECRETS, wanted.secret, namespace) is not None:
-        secrets = frozenset({wanted.secret})
+    secrets: dict[str, frozenset[str]] = {}
+    for secret in {wanted.secret, wanted.study_secret} - {None}:
+        found = await client.get(k8s.SECRETS, secret, namespace)
+        if found is not None:
+            secrets[secret] = frozenset((found.get("data") or {}) | (found.get("stringData") or {}))
     deployments = await client.list(k8s.MODELDEPLOYMENTS, namespace) if wanted.deployments else []
     return trainingjob_plan.Observed(
         image=image,

@@ -16,6 +16,9 @@ function of float arrays without missing values.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import numpy as np
 
 
@@ -28,23 +31,44 @@ def sorted_distance(first: np.ndarray, second: np.ndarray) -> float:
     """W1 of two non-empty samples of finite floats, each sorted ascending."""
     small, big = (first, second) if len(first) <= len(second) else (second, first)
     n, m = len(small), len(big)
-    # Positions in units of 1/(n m): small's step i is (i m, (i+1) m], big's step j is (j n, (j+1) n].
-    # Big's step j starts inside small's step i for j in [ceil(i m / n), ceil((i+1) m / n)).
-    boundaries = np.arange(n + 1, dtype=np.int64) * m
-    starts = -(-boundaries // n)
-    paired = np.repeat(small, np.diff(starts))
+    layout = _layout(n, m)
+    paired = np.repeat(small, layout.repeats)
     np.subtract(paired, big, out=paired)
     np.abs(paired, out=paired)
     total = float(paired.sum()) * n
     del paired
-    # Small's boundary (i+1) m strictly inside big's step j: on the last n - rem of that step
-    # big's value faces small[i + 1], not small[i].
+    if layout.crossed.size:
+        facing = big[layout.facing]
+        before, after = small[layout.crossed], small[layout.crossed + 1]
+        total += float((layout.tail * (np.abs(after - facing) - np.abs(before - facing))).sum())
+    return total / n / m
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """Which of the small sample's steps each step of the big one meets; depends on the sizes only."""
+
+    repeats: np.ndarray  # big steps starting inside each small step
+    crossed: np.ndarray  # small steps i whose end (i+1) m falls strictly inside a big step
+    facing: np.ndarray  # that big step j
+    tail: np.ndarray  # length of its part past the boundary, facing small[i + 1]
+
+
+@functools.lru_cache(maxsize=2)
+def _layout(n: int, m: int) -> _Layout:
+    """The pairing of sizes n <= m, kept for the next columns (a window's columns mostly share both sizes).
+
+    At most 32 bytes per row of the smaller sample, for the last two pairs of sizes.
+    """
+    # Positions in units of 1/(n m): small's step i is (i m, (i+1) m], big's step j is (j n, (j+1) n].
+    # Big's step j starts inside small's step i for j in [ceil(i m / n), ceil((i+1) m / n)).
+    boundaries = np.arange(n + 1, dtype=np.int64) * m
+    repeats = np.diff(-(-boundaries // n))
     inner = boundaries[1:n]
     step = inner // n
     rem = inner - step * n
     crossed = np.flatnonzero(rem)
-    if crossed.size:
-        facing = big[step[crossed]]
-        before, after = small[crossed], small[crossed + 1]
-        total += float(((n - rem[crossed]) * (np.abs(after - facing) - np.abs(before - facing))).sum())
-    return total / n / m
+    layout = _Layout(repeats, crossed, step[crossed], n - rem[crossed])
+    for field in dataclasses.fields(layout):
+        getattr(layout, field.name).flags.writeable = False
+    return layout

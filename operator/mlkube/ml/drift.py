@@ -1,11 +1,13 @@
 """Data drift and prediction drift between a reference table and a window of live traffic.
 
 ``DriftDetector`` follows scikit-learn's estimator contract: the constructor stores parameters,
-``fit(reference)`` learns a profile per column (type, method, sorted values, quantile bins,
-category counts; attributes ending in ``_``) and ``score(current)`` returns a ``DriftResult``
-whose ``to_status`` is the DriftMonitor status shape. The statistics live in ``drift_methods``;
-concept drift (labelled traffic) in ``drift_performance``; the HTML page in ``report``. Nothing
-here reads files, talks to Kubernetes or reads the clock.
+``fit(reference)`` learns a profile per column (type, method, sorted values, quantile bins for
+psi and jensenshannon, category counts; attributes ending in ``_``) and ``score(current)``
+returns a ``DriftResult`` whose ``to_status`` is the DriftMonitor status shape. ``score`` sorts
+each numeric window column once (missing values sort to the ends and are cut off) and hashes
+each categorical one once (``value_counts``). The statistics live in ``drift_methods``; concept
+drift (labelled traffic) in ``drift_performance``; the HTML page in ``report``. Nothing here
+reads files, talks to Kubernetes or reads the clock.
 
 Column types: numeric dtypes are numeric; bool, string, object and category dtypes, the names
 given in ``categorical``, and numeric columns with at most 5 distinct reference values (flags,

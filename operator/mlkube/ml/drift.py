@@ -1,11 +1,13 @@
 """Data drift and prediction drift between a reference table and a window of live traffic.
 
 ``DriftDetector`` follows scikit-learn's estimator contract: the constructor stores parameters,
-``fit(reference)`` learns a profile per column (type, method, sorted values, quantile bins,
-category counts; attributes ending in ``_``) and ``score(current)`` returns a ``DriftResult``
-whose ``to_status`` is the DriftMonitor status shape. The statistics live in ``drift_methods``;
-concept drift (labelled traffic) in ``drift_performance``; the HTML page in ``report``. Nothing
-here reads files, talks to Kubernetes or reads the clock.
+``fit(reference)`` learns a profile per column (type, method, sorted values, quantile bins for
+psi and jensenshannon, category counts; attributes ending in ``_``) and ``score(current)``
+returns a ``DriftResult`` whose ``to_status`` is the DriftMonitor status shape. ``score`` sorts
+each numeric window column once (missing values sort to the ends and are cut off) and hashes
+each categorical one once (``value_counts``). The statistics live in ``drift_methods``; concept
+drift (labelled traffic) in ``drift_performance``; the HTML page in ``report``. Nothing here
+reads files, talks to Kubernetes or reads the clock.
 
 Column types: numeric dtypes are numeric; bool, string, object and category dtypes, the names
 given in ``categorical``, and numeric columns with at most 5 distinct reference values (flags,
@@ -50,6 +52,7 @@ HOLDOUT_COLUMN = "__holdout__"  # in a reference: the row is one the version did
 AUTO_TEST_MAX_ROWS = 1000
 DISCRETE_MAX_VALUES = 5
 _COUNTERPART = {"ks": "chi2", "chi2": "ks", "wasserstein": "jensenshannon"}
+_BUCKET_METHODS = frozenset({"psi", "jensenshannon"})  # numeric columns compared on quantile bins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +160,7 @@ class _ColumnProfile:
     missing: int
     sorted_values: np.ndarray | None = None  # numeric: present values, sorted
     std: float = 0.0
-    bin_edges: np.ndarray | None = None  # numeric: interior edges at reference quantiles
+    bin_edges: np.ndarray | None = None  # numeric psi and jensenshannon: interior edges at reference quantiles
     categories: pd.Index | None = None  # categorical: seen categories, most frequent first
     counts: np.ndarray | None = None  # reference counts per bucket (see _bucket_counts)
 
@@ -247,13 +250,13 @@ class DriftDetector:
 
     def _profile(self, name: str, column: pd.Series, forced_categorical: bool) -> _ColumnProfile:
         if not forced_categorical and _is_numeric(column):
-            values = _numbers(column, name, "reference")
-            present = np.isfinite(values)
-            values = np.sort(values[present])
+            values = _sorted_present(_numbers(column, name, "reference"))
             if values.size and 1 + np.count_nonzero(values[1:] != values[:-1]) > DISCRETE_MAX_VALUES:
                 method = _method_for("numeric", self.method, len(column))
-                edges = np.unique(np.quantile(values, np.linspace(0, 1, self.n_bins + 1)[1:-1]))
-                counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+                edges = counts = None
+                if method in _BUCKET_METHODS:
+                    edges = np.unique(np.quantile(values, np.linspace(0, 1, self.n_bins + 1)[1:-1]))
+                    counts = _sorted_bin_counts(values, edges)
                 return _ColumnProfile(
                     "numeric",
                     method,
@@ -266,9 +269,10 @@ class DriftDetector:
                     counts=counts,
                 )
         method = _method_for("categorical", self.method, len(column))
-        missing = int(column.isna().sum())
-        frequencies = column.value_counts(dropna=True)
-        frequencies = frequencies[frequencies > 0]
+        frequencies = column.value_counts(dropna=False)  # one hashing pass, missing values included
+        absent = frequencies.index.isna()
+        missing = int(frequencies[absent].sum())
+        frequencies = frequencies[~absent & (frequencies > 0).to_numpy()]
         return _ColumnProfile(
             "categorical",
             method,
@@ -309,11 +313,8 @@ class DriftDetector:
                 missing_current=float(counts[k + 1] / len(column)),
                 unseen_current=float(counts[k] / len(column)),
             )
-        values = _numbers(column, name, "current window")
-        missing = ~np.isfinite(values)
-        n_missing = int(missing.sum())
-        if n_missing:
-            values = values[~missing]
+        values = _sorted_present(_numbers(column, name, "current window"))
+        n_missing = len(column) - values.size
         if values.size == 0:
             return self._score_missingness(profile, common, len(column))
         score = self._compare_numbers(profile, values)
@@ -327,13 +328,12 @@ class DriftDetector:
 
     @staticmethod
     def _compare_numbers(profile: _ColumnProfile, values: np.ndarray) -> float:
+        """``values``: the window's present values, sorted."""
         if profile.method == "ks":
-            return drift_methods.ks_p_value(profile.sorted_values, np.sort(values))
+            return drift_methods.ks_p_value(profile.sorted_values, values)
         if profile.method == "wasserstein":
             return drift_methods.wasserstein_normalised(profile.sorted_values, values, profile.std)
-        buckets = np.searchsorted(profile.bin_edges, values, side="right")
-        counts = np.bincount(buckets, minlength=profile.bin_edges.size + 1)
-        return _compare_counts(profile.method, profile.counts, counts)
+        return _compare_counts(profile.method, profile.counts, _sorted_bin_counts(values, profile.bin_edges))
 
     def _score_missingness(self, profile: _ColumnProfile, common: dict[str, Any], rows: int) -> FeatureDrift:
         method = _COUNTERPART.get(profile.method, profile.method)
@@ -399,6 +399,20 @@ def _bucket_counts(column: pd.Series, categories: pd.Index) -> np.ndarray:
     bucket = np.where(bucket < 0, k, bucket)
     bucket[frequencies.index.isna()] = k + 1
     return np.bincount(bucket, weights=frequencies.to_numpy(), minlength=k + 2).astype(np.int64)
+
+
+def _sorted_present(values: np.ndarray) -> np.ndarray:
+    """The finite values, sorted: one sort (a copy), then the non-finite ends cut off.
+
+    numpy sorts -inf first and +inf then NaN last, and ``searchsorted`` uses the same order.
+    """
+    values = np.sort(values)
+    return values[np.searchsorted(values, -np.inf, side="right") : np.searchsorted(values, np.inf, side="left")]
+
+
+def _sorted_bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of sorted values per bin: bin b holds edges[b-1] <= v < edges[b] (open-ended first and last bins)."""
+    return np.diff(np.searchsorted(values, edges, side="left"), prepend=0, append=values.size)
 
 
 def _numbers(column: pd.Series, name: str, side: str) -> np.ndarray:

@@ -5,9 +5,9 @@ by the reference's standard deviation), Jensen-Shannon distance and the Populati
 Index. Each agrees with scipy's reference implementation (``scipy.stats.ks_2samp``,
 ``scipy.stats.chi2_contingency(correction=False)``, ``scipy.stats.wasserstein_distance``,
 ``scipy.spatial.distance.jensenshannon``); the unit tests hold them to it. Kolmogorov-Smirnov
-takes sorted samples, Wasserstein (``drift_wasserstein``) any order, the bucket methods (PSI,
+and Wasserstein (``drift_wasserstein``) take sorted samples, the bucket methods (PSI,
 Jensen-Shannon, chi-square) counts per bucket: ``drift.DriftDetector`` prepares the reference
-once at ``fit`` and each window column once. Must not know about DataFrames, columns or spec
+once at ``fit`` and each window column once (one sort). Must not know about DataFrames, columns or spec
 fields.
 """
 
@@ -69,9 +69,9 @@ def ks_p_value(reference_sorted: np.ndarray, current_sorted: np.ndarray) -> floa
     return float(np.clip(stats.kstwo.sf(d, effective_n), 0.0, 1.0))
 
 
-def wasserstein_normalised(reference: np.ndarray, current: np.ndarray, reference_std: float) -> float:
+def wasserstein_normalised(reference_sorted: np.ndarray, current_sorted: np.ndarray, reference_std: float) -> float:
     """Wasserstein distance in units of the reference's standard deviation (one threshold fits all columns)."""
-    return drift_wasserstein.distance(reference, current) / max(reference_std, MIN_NORMALISING_STD)
+    return drift_wasserstein.sorted_distance(reference_sorted, current_sorted) / max(reference_std, MIN_NORMALISING_STD)
 
 
 def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:

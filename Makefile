@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@touch $(STAMP)
 
 test: $(STAMP)  ## the whole suite, on two workers (each integration folder keeps to one: tests/conftest.py)
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadscope
 
 demo: $(STAMP)  ## the ML lifecycle on the embedded control plane, with real offline data
 	$(BIN)/mlkube demo

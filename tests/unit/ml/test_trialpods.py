@@ -3,7 +3,6 @@ SQLite file: the leader's Search equals one pod's, both pods take trials, a lost
 and counted once, and the study database's settings are checked."""
 
 import threading
-import time
 
 import optuna
 import pytest
@@ -34,7 +33,7 @@ def pods(problem, url, spec, *, workers=2):
         except Exception as e:  # reported to the test thread
             failures.append(e)
 
-    threads = [threading.Thread(target=pod, args=(i,)) for i in range(workers)]
+    threads = [threading.Thread(target=pod, args=(i,), name=f"pod-{i}") for i in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -48,8 +47,15 @@ def test_two_pods_give_the_one_pod_search(mixed, tmp_path, monkeypatch):
     alone = tuning.run(problem, spaces(), GRID, timeout_seconds=None)
     evaluate = tuning.evaluate
 
-    def like_a_real_fit(*args, **kwargs):  # a trial takes a while, so one pod cannot take them all at once
-        time.sleep(0.2)
+    second_pod_working = threading.Event()
+
+    def like_a_real_fit(*args, **kwargs):
+        # The leader's first trial lasts until the second pod has taken one: however slowly that
+        # pod's thread starts on a busy machine, the leader cannot take every trial alone.
+        if threading.current_thread().name == "pod-1":
+            second_pod_working.set()
+        else:
+            second_pod_working.wait(timeout=60)
         return evaluate(*args, **kwargs)
 
     monkeypatch.setattr(tuning, "evaluate", like_a_real_fit)

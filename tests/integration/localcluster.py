@@ -212,6 +212,36 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+def cluster_fixture(
+    *,
+    start: Callable[[Any], contextlib.AbstractContextManager] = running,
+    kind: type[LocalCluster] = LocalCluster,
+    configure: Callable[[Any], None] | None = None,
+) -> Any:
+    """A folder's session ``cluster`` fixture, for its conftest: ``cluster = localcluster.cluster_fixture()``.
+
+    A ``kind`` cluster in the session's temporary directory, ``configure``d before ``start``
+    (``running``: clear of other clusters' Service addresses; ``started``: as is), stopped after
+    the folder's last test (tests/conftest.py)."""
+
+    @pytest.fixture(scope="session", name="cluster")
+    def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+        local = kind(tmp_path_factory.mktemp("cluster"))
+        if configure is not None:
+            configure(local)
+        with start(local):
+            yield local
+
+    return cluster
+
+
+@pytest.fixture(name="namespace")
+def namespace_fixture(cluster: LocalCluster) -> Iterator[str]:
+    """A folder's ``namespace`` fixture (``namespace = localcluster.namespace_fixture``): a fresh one per test."""
+    with namespace(cluster) as name:
+        yield name
+
+
 def penguins_csv(directory: pathlib.Path) -> pathlib.Path:
     """The Palmer penguins table (shipped in the palmerpenguins package) as a CSV in ``directory``."""
     import palmerpenguins

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pathlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,11 +17,7 @@ from batch_helpers import PROJECT, wait_for
 import localcluster
 from localcluster import LocalCluster
 
-
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with localcluster.running(LocalCluster(tmp_path_factory.mktemp("cluster"))) as local:
-        yield local
+cluster = localcluster.cluster_fixture()
 
 
 @pytest.fixture(scope="session")

@@ -30,10 +30,7 @@ import localcluster
 TRAININGS = {"good": {"maxTrials": 1}, "better": {"maxTrials": 2}, "tampered": {"maxTrials": 1}}
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolloutCluster]:
-    with localcluster.running(RolloutCluster(tmp_path_factory.mktemp("cluster"))) as local:
-        yield local
+cluster = localcluster.cluster_fixture(kind=RolloutCluster)
 
 
 @pytest.fixture(scope="session")

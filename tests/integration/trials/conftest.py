@@ -18,18 +18,14 @@ from localcluster import LocalCluster
 from mlkube.local import up
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
+def _with_local_study_storage(local: LocalCluster) -> None:
+    """The operator's default study database, as `mlkube local up` configures it."""
     local.operator.env = {**(local.operator.env or {}), "MLKUBE_STUDY_STORAGE": up.study_storage(local.state)}
-    with localcluster.started(local):
-        yield local
 
 
-@pytest.fixture
-def namespace(cluster: LocalCluster) -> Iterator[str]:
-    with localcluster.namespace(cluster) as name:
-        yield name
+cluster = localcluster.cluster_fixture(start=localcluster.started, configure=_with_local_study_storage)
+
+namespace = localcluster.namespace_fixture
 
 
 @pytest.fixture(scope="session")

@@ -299,15 +299,25 @@ def run(
     )
 
     progress({"stage": "writing"})
-    info = artifacts.write(
+    return outcome, write_version(spec, outcome)
+
+
+def write_version(
+    spec: trainer_api.TrainerInput, outcome: Outcome, *, amend_card: Callable[[dict[str, Any]], None] | None = None
+) -> artifacts.ArtifactInfo:
+    """Write the run's model version to ``spec.output.uri``: the model, its card (built from the
+    outcome; ``amend_card`` adds a framing's own sections), metrics and reference, manifest last."""
+    document = card.build(spec, outcome, diagnostics=diagnostics(outcome))
+    if amend_card is not None:
+        amend_card(document)
+    return artifacts.write(
         spec.output.uri,
-        pipeline=model,
-        card=card.build(spec, outcome, diagnostics=diagnostics(outcome)),
+        pipeline=outcome.model,
+        card=document,
         metrics=outcome.metrics,
         reference=outcome.reference.table,
         storage_options=storage.Options(endpoint=spec.output.endpoint),
     )
-    return outcome, info
 
 
 def mlkube_version() -> str:

@@ -33,7 +33,6 @@ from mlkube.ml import (
     processing,
     profile,
     reference,
-    storage,
     tuning,
 )
 from mlkube.ml.tasks import forecasting
@@ -182,27 +181,21 @@ def run(
         inputs=inputs,
     )
     progress({"stage": "writing"})
-    document = card.build(spec, outcome, diagnostics=experiment.diagnostics(outcome))
-    document["problem"].update(
-        {"timeColumn": framing.time, "seriesId": framing.series, "horizon": framing.horizon, "frequency": framing.frequency}
-    )
-    document["forecasting"] = {
-        "season": framing.season,
-        "lags": list(model.lags.lags),
-        "windows": list(model.lags.windows),
-        "knownAhead": list(known),
-        "intervalLevel": forecasting.INTERVAL_LEVEL,
-        "series": {key: {"end": str(h.times[-1].date()), "steps": len(h.y)} for key, h in series.items()},
-    }
-    info = artifacts.write(
-        spec.output.uri,
-        pipeline=model,
-        card=document,
-        metrics=metrics,
-        reference=reference_table,
-        storage_options=storage.Options(endpoint=spec.output.endpoint),
-    )
-    return outcome, info
+
+    def amend_card(document: dict[str, Any]) -> None:
+        document["problem"].update(
+            {"timeColumn": framing.time, "seriesId": framing.series, "horizon": framing.horizon, "frequency": framing.frequency}
+        )
+        document["forecasting"] = {
+            "season": framing.season,
+            "lags": list(model.lags.lags),
+            "windows": list(model.lags.windows),
+            "knownAhead": list(known),
+            "intervalLevel": forecasting.INTERVAL_LEVEL,
+            "series": {key: {"end": str(h.times[-1].date()), "steps": len(h.y)} for key, h in series.items()},
+        }
+
+    return outcome, experiment.write_version(spec, outcome, amend_card=amend_card)
 
 
 def _check_preprocessing(pre: preprocessing.Preprocessing) -> None:

@@ -47,7 +47,6 @@ from mlkube.ml import (
     reference,
     space,
     split,
-    storage,
     tuning,
 )
 from mlkube.ml.tasks import anomaly, clustering
@@ -167,18 +166,12 @@ def run(
         inputs=features,
     )
     progress({"stage": "writing"})
-    document = card.build(spec, outcome, diagnostics=experiment.diagnostics(outcome))
-    document["prediction"] = {"fields": list(model.record_fields)}
-    document.update(extra)
-    info = artifacts.write(
-        spec.output.uri,
-        pipeline=model,
-        card=document,
-        metrics=outcome.metrics,
-        reference=outcome.reference.table,
-        storage_options=storage.Options(endpoint=spec.output.endpoint),
-    )
-    return outcome, info
+
+    def amend_card(document: dict[str, Any]) -> None:
+        document["prediction"] = {"fields": list(model.record_fields)}
+        document.update(extra)
+
+    return outcome, experiment.write_version(spec, outcome, amend_card=amend_card)
 
 
 def feature_columns(table: pd.DataFrame, problem, *, time_column: str | None) -> list[str]:

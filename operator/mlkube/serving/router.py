@@ -42,6 +42,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -59,7 +60,7 @@ VERSION_HEADER = "x-mlkube-version"
 _FORWARDED = ("content-type", "inference-header-content-length")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Forward:
     """A client request as it goes to a backend (primary or mirror)."""
 
@@ -80,6 +81,8 @@ class Compiled:
     urls: dict[tuple[int, str, str], str]  # (version, protocol, verb) -> the backend's URL
     lean: dict[str, tuple[str, str, bool]]  # path on the lean path -> (protocol, verb, preview)
     scored: frozenset[int] = frozenset()  # versions whose answers' probabilities are accumulated
+    capture_rate: float = 0.0  # the share of requests captured (0: capture off)
+    mirrored: bool = False  # a shadow or a canary's comparison with the stable takes copies
 
     @classmethod
     def of(cls, table: routing.RoutingTable) -> Compiled:
@@ -96,7 +99,27 @@ class Compiled:
             lean.update({f"/preview{path}": (protocol, verb, True) for path, (protocol, verb) in routes.items()})
         preview = routing.Choice(table.preview_version, "preview") if table.preview_version is not None else None
         scored = frozenset(table.scores.versions) if table.scores else frozenset()
-        return cls(table, routing.Split(table), preview, table.sticky_header, urls, lean, scored)
+        capture_rate = table.capture.sample_rate if table.capture.enabled else 0.0
+        mirrored = table.shadow is not None or table.compare is not None
+        return cls(table, routing.Split(table), preview, table.sticky_header, urls, lean, scored, capture_rate, mirrored)
+
+
+class RequestIds:
+    """Fresh request ids: 128 random bits from the OS each, like uuid4().hex without the object,
+    read 4 KiB at a time instead of one system call per request."""
+
+    CHUNK = 4096
+
+    def __init__(self):
+        self._random = b""
+        self._position = 0
+
+    def next(self) -> str:
+        position = self._position
+        if position + 16 > len(self._random):
+            self._random, position = os.urandom(self.CHUNK), 0
+        self._position = position + 16
+        return self._random[position : position + 16].hex()
 
 
 class Router:
@@ -125,6 +148,7 @@ class Router:
         self.max_request_bytes = max_request_bytes
         self.timeout = timeout_seconds
         self.pool = upstream.Pool()
+        self.fresh_ids = RequestIds()
         self.mirrors = mirror.Mirrors(
             self._call_mirror, self.stats, limit=mirror_limit, timeout_seconds=mirror_timeout_seconds, score=self._score_mirrored
         )
@@ -169,7 +193,14 @@ class Router:
             size = f"{request.content_length} bytes" if request.content_length else f"more than {limit} bytes"
             message = f"request body is {size}, over this router's limit of {limit} bytes (--max-request-bytes): send fewer rows"
             return _error(413, message)
-        status, payload, content_type = await self._forward(compiled, choice, request_id, protocol, verb, request.headers, body)
+        answered = asyncio.get_running_loop().create_future()
+
+        def reply(*answer: Any) -> None:
+            if not answered.done():  # not cancelled meanwhile (the client left)
+                answered.set_result(answer)
+
+        self._forward(compiled, choice, request_id, protocol, verb, request.headers, body, reply)
+        status, payload, content_type = await answered
         return web.Response(
             body=payload,
             status=status,
@@ -181,24 +212,26 @@ class Router:
         compiled = self.compiled
         return compiled is not None and path in compiled.lean
 
-    async def answer(self, request: front.Request) -> front.Answer:
+    def answer(self, request: front.Request, reply: Callable[[front.Answer], None]) -> None:
         """An inference request on the lean path: the same routing, forwarding and side channels as `infer`."""
         compiled = self.compiled
         route = compiled.lean.get(request.path) if compiled is not None else None
         if route is None:  # the table changed since the request's head was read
-            return _lean_error(404, f"{request.path} is not an inference path of the routing table in force")
+            reply(_lean_error(404, f"{request.path} is not an inference path of the routing table in force"))
+            return
         protocol, verb, preview = route
         request_id = self._request_id(request.headers.get(REQUEST_ID))
         choice = self._choose(compiled, request.headers, preview=preview)
-        status, payload, content_type = await self._forward(
-            compiled, choice, request_id, protocol, verb, request.headers, request.body
-        )
-        headers = (("content-type", content_type), (REQUEST_ID, request_id), (VERSION_HEADER, str(choice.version)))
-        return front.Answer(status, payload, headers)
+
+        def answered(status: int, payload: bytes, content_type: str) -> None:
+            headers = (("content-type", content_type), (REQUEST_ID, request_id), (VERSION_HEADER, str(choice.version)))
+            reply(front.Answer(status, payload, headers))
+
+        self._forward(compiled, choice, request_id, protocol, verb, request.headers, request.body, answered)
 
     def _request_id(self, sent: str | None) -> str:
         if not sent or sent in self.index:  # an id served before keeps its own feedback
-            return os.urandom(16).hex()  # 128 random bits, like uuid4().hex without the object
+            return self.fresh_ids.next()
         return sent
 
     def _choose(self, compiled: Compiled, headers: Any, *, preview: bool) -> routing.Choice | None:
@@ -209,25 +242,53 @@ class Router:
         draw = routing.sticky_draw(compiled.table.deployment, sticky) if sticky else self.rng.random()
         return compiled.split.choose(draw)
 
-    async def _forward(
-        self, compiled: Compiled, choice: routing.Choice, request_id: str, protocol: str, verb: str, sent: Any, body: bytes
-    ) -> tuple[int, bytes, str]:
-        """(status, body, content type) of the request forwarded to `choice`'s version; then, without
-        waiting, the stats, the feedback index, the capture and the mirrors."""
-        table = compiled.table
+    def _forward(
+        self,
+        compiled: Compiled,
+        choice: routing.Choice,
+        request_id: str,
+        protocol: str,
+        verb: str,
+        sent: Any,
+        body: bytes,
+        reply: Callable[[int, bytes, str], None],
+    ) -> None:
+        """Forward the request to `choice`'s version and `reply(status, body, content type)` with its
+        answer; then, without waiting, the stats, the feedback index, the capture and the mirrors."""
         headers = {k: v for k in _FORWARDED if (v := sent.get(k))}
         headers[REQUEST_ID] = request_id
         forward = Forward(protocol=protocol, verb=verb, body=body, headers=headers)
         started, clock = time.time(), time.perf_counter()
-        status, payload, content_type = await self._call(compiled, choice.version, forward, self.timeout)
-        latency_ms = (time.perf_counter() - clock) * 1000.0
+        version, timeout = choice.version, self.timeout
+
+        def done(outcome: upstream.Outcome) -> None:
+            status, payload, content_type = _result(compiled, version, outcome, timeout)
+            reply(status or 502, payload, content_type)
+            self._after(compiled, choice, request_id, forward, started, (time.perf_counter() - clock) * 1000.0, status, payload)
+
+        url = compiled.urls[(version, protocol, verb)]
+        self.pool.send("POST", url, body=body, headers=headers, timeout=timeout, done=done)
+
+    def _after(
+        self,
+        compiled: Compiled,
+        choice: routing.Choice,
+        request_id: str,
+        forward: Forward,
+        started: float,
+        latency_ms: float,
+        status: int,
+        payload: bytes,
+    ) -> None:
+        """The side channels of an answered request: stats, scores, feedback index, capture, mirrors."""
+        table, verb = compiled.table, forward.verb
         self.stats.record(choice.version, choice.role, status=status, latency_ms=latency_ms)
-        if status == 200 and verb == "predict" and choice.version in compiled.scored:
+        answered = status == 200 and verb == "predict"
+        if answered and choice.version in compiled.scored:
             self.stats.record_scores(choice.version, payload)
         # A reference to the body, parsed only if feedback for this id arrives (feedback.score).
-        kept = payload if status == 200 and verb == "predict" else None
-        self.index.remember(request_id, feedback.Served(choice.version, choice.role, started, kept))
-        if table.capture.enabled and self.rng.random() < table.capture.sample_rate:
+        self.index.remember(request_id, feedback.Served(choice.version, choice.role, started, payload if answered else None))
+        if compiled.capture_rate and self.rng.random() < compiled.capture_rate:
             self.recorder.offer(
                 {
                     "_ts": started,
@@ -237,7 +298,7 @@ class Router:
                     "project": table.project,
                     "version": choice.version,
                     "role": choice.role,
-                    "protocol": protocol,
+                    "protocol": forward.protocol,
                     "verb": verb,
                     "status": status or 502,
                     "latencyMs": round(latency_ms, 3),
@@ -245,21 +306,8 @@ class Router:
                     "response": payload,
                 }
             )
-        if verb == "predict" and choice.role != "preview" and status == 200:
+        if compiled.mirrored and answered and choice.role != "preview":
             self._mirror_if_sampled(table, choice, forward, payload)
-        return status or 502, payload, content_type
-
-    async def _call(self, compiled: Compiled, version: int, forward: Forward, timeout: float) -> tuple[int, bytes, str]:
-        """(status, body, content type) of one backend call; status 0 when it could not be made."""
-        url = compiled.urls[(version, forward.protocol, forward.verb)]
-        try:
-            response = await self.pool.request("POST", url, body=forward.body, headers=forward.headers, timeout=timeout)
-        except upstream.UpstreamError as e:
-            return 0, _error_body(f"version {version} is unreachable: {e}"), "application/json"
-        except TimeoutError:
-            backend = compiled.table.backends[version]
-            return 0, _error_body(f"version {version} at {backend.url} did not answer within {timeout:g}s"), "application/json"
-        return response.status, response.body, response.headers.get("content-type", "application/json")
 
     def _mirror_if_sampled(self, table: routing.RoutingTable, choice: routing.Choice, forward: Forward, primary: bytes) -> None:
         shadow, compare = table.shadow, table.compare
@@ -282,7 +330,12 @@ class Router:
         compiled = self.compiled
         if compiled is None or version not in compiled.table.backends:
             return 0, b""  # the version left the table while its copies waited
-        status, payload, _ = await self._call(compiled, version, Forward(protocol, "predict", body, headers), timeout)
+        url = compiled.urls[(version, protocol, "predict")]
+        try:
+            outcome: upstream.Outcome = await self.pool.request("POST", url, body=body, headers=headers, timeout=timeout)
+        except (upstream.UpstreamError, TimeoutError) as failure:
+            outcome = failure
+        status, payload, _ = _result(compiled, version, outcome, timeout)
         return status, payload
 
     # -- feedback ---------------------------------------------------------------------------
@@ -386,6 +439,16 @@ class Router:
         await self.mirrors.close()
         await self.recorder.close()
         self.pool.close()
+
+
+def _result(compiled: Compiled, version: int, outcome: upstream.Outcome, timeout: float) -> tuple[int, bytes, str]:
+    """(status, body, content type) of one backend call; status 0 when it could not be made."""
+    if isinstance(outcome, upstream.Response):
+        return outcome.status, outcome.body, outcome.headers.get("content-type", "application/json")
+    if isinstance(outcome, TimeoutError):
+        backend = compiled.table.backends[version]
+        return 0, _error_body(f"version {version} at {backend.url} did not answer within {timeout:g}s"), "application/json"
+    return 0, _error_body(f"version {version} is unreachable: {outcome}"), "application/json"
 
 
 def _error_body(message: str) -> bytes:

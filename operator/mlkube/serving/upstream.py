@@ -3,12 +3,15 @@
 Why not aiohttp's client, nor asyncio streams: on this path (small JSON POSTs to a handful of
 backends) their request, response and stream objects cost more CPU than the routing itself.
 Here each pooled connection is an asyncio protocol that frames the response in its buffer and
-resolves one future per exchange; a request is one write, its URL's request line is built once
-(`benchmarks/serving.py` reports the router's CPU per request). It does only what the router
-needs: `POST` (and `GET`) with a body, responses framed by Content-Length or chunked encoding,
-keep-alive reuse, and one retry on a fresh connection when a pooled connection turns out to be
-closed before any response byte arrived (the usual idle-timeout race; inference calls are safe
-to repeat). A connection whose exchange failed, timed out or was cancelled is closed, never reused.
+hands it to the exchange's callback (`Pool.send`), with no task or future per exchange; a
+request is one write, its URL's request line is built once (`benchmarks/serving.py` reports the
+router's CPU per request). `Pool.request` is the same exchange awaited, for callers that are
+coroutines. It does only what the router needs: `POST` (and `GET`) with a body, responses framed
+by Content-Length or chunked encoding, keep-alive reuse, and one retry on a fresh connection
+when a pooled connection turns out to be closed before any response byte arrived (the usual
+idle-timeout race; inference calls are safe to repeat). A connection whose exchange failed or
+timed out is closed, never reused. Deadlines are checked every SWEEP_SECONDS while exchanges are in
+flight (one timer per pool, not one per request), so a timeout fires up to that much late.
 
 Must not: follow redirects, speak TLS or HTTP/2, or interpret bodies.
 """
@@ -17,10 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import urllib.parse
+from collections.abc import Callable
+
+log = logging.getLogger("mlkube.serving.upstream")
 
 MAX_IDLE_PER_HOST = 256
 MAX_REMEMBERED_URLS = 1024
+SWEEP_SECONDS = 0.05  # how often deadlines are checked while exchanges are in flight
 _HEADER_LIMIT = 64 * 1024
 
 
@@ -28,15 +36,50 @@ class UpstreamError(Exception):
     """The backend could not be reached or answered something that is not HTTP/1.1."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Response:
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes
 
 
+Outcome = Response | UpstreamError | TimeoutError
+"""What an exchange ends with: the response, or why there is none."""
+
+
 class _Stale(Exception):
     """A pooled connection was closed by the peer before it answered."""
+
+
+class _Exchange:
+    """One request on its way: the bytes to send, where, until when, and whom to tell."""
+
+    __slots__ = ("connection", "deadline", "done", "finished", "key", "message", "pool", "reused")
+
+    def __init__(self, pool: Pool, key: tuple[str, int], message: bytes, deadline: float, done: Callable[[Outcome], None]):
+        self.pool, self.key, self.message, self.deadline, self.done = pool, key, message, deadline, done
+        self.connection: _Connection | None = None
+        self.reused = False  # sent on a pooled connection (which the peer may have closed meanwhile)
+        self.finished = False
+
+    def finish(self, outcome: Outcome) -> None:
+        """Tell the caller, once; a callback's own failure is logged, never raised into the event loop."""
+        if self.finished:
+            return
+        self.finished = True
+        del self.pool._in_flight[self]
+        try:
+            self.done(outcome)
+        except Exception:
+            log.exception("the callback of a backend exchange failed")
+
+    def abandon(self, outcome: Outcome) -> None:
+        """Finish without the response: its connection, in an unknown state, is closed."""
+        connection = self.connection
+        if connection is not None:
+            connection.exchange = None
+            connection.close()
+        self.finish(outcome)
 
 
 class _Connection(asyncio.Protocol):
@@ -46,7 +89,7 @@ class _Connection(asyncio.Protocol):
         self.where = where  # host:port, for messages
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiter: asyncio.Future | None = None
+        self.exchange: _Exchange | None = None
         self.head: tuple[int, dict[str, str], int] | None = None  # status, headers, length (-1: chunked)
         self.closed = False
 
@@ -55,29 +98,38 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        exchange = self.exchange
+        if exchange is None:
             self.close()  # bytes nobody asked for: the connection is out of step
             return
         try:
             response = self._response()
         except UpstreamError as e:
-            waiter.set_exception(e)
+            self.exchange = None
+            self.close()
+            exchange.finish(e)
             return
-        if response is not None:
-            waiter.set_result(response)
+        if response is None:
+            return
+        self.exchange = None
+        if self.buffer or response.headers.get("connection", "").lower() == "close":
+            self.close()  # closing, or bytes beyond the response: out of step
+        else:
+            exchange.pool._release(exchange.key, self)
+        exchange.finish(response)
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            if not self.buffer and self.head is None:
-                waiter.set_exception(_Stale())
-            else:
-                waiter.set_exception(UpstreamError(f"{self.where} closed the connection mid-response"))
+        exchange, self.exchange = self.exchange, None
+        if exchange is None:
+            return
+        if not self.buffer and self.head is None:
+            exchange.pool._retry(exchange, self.where)  # closed before it answered: the idle-timeout race
+        else:
+            exchange.finish(UpstreamError(f"{self.where} closed the connection mid-response"))
 
     def close(self) -> None:
         self.closed = True
@@ -85,7 +137,7 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def _response(self) -> Response | None:
-        """The response once the buffer holds all of it (and no more), else None."""
+        """The response once the buffer holds all of it, else None."""
         if self.head is None:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
@@ -126,40 +178,67 @@ class Pool:
         self.max_idle_per_host = max_idle_per_host
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._starts: dict[tuple[str, str], tuple[tuple[str, int], bytes]] = {}
+        self._connecting: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it serves, once known
+        self._in_flight: dict[_Exchange, None] = {}  # exchanges not finished, for their deadlines
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def request(
         self, method: str, url: str, *, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 30.0
     ) -> Response:
         """Send one request and read the whole response; raises UpstreamError or TimeoutError."""
+        future = asyncio.get_running_loop().create_future()
+
+        def done(outcome: Outcome) -> None:
+            if not future.done():  # not cancelled meanwhile (the exchange itself runs to its end)
+                future.set_result(outcome)
+
+        self.send(method, url, body=body, headers=headers, timeout=timeout, done=done)
+        outcome = await future
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes,
+        headers: dict[str, str] | None,
+        timeout: float,
+        done: Callable[[Outcome], None],
+    ) -> None:
+        """Start one exchange; `done` is called once, on the event loop, with its outcome (never from here)."""
         start = self._starts.get((method, url))
         if start is None:
             start = self._start(method, url)
         key, request_line = start
         head = request_line + b"content-length: %d\r\n" % len(body)
         if headers:
-            head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
-        message = head + b"\r\n" + body
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+            head += "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        exchange = _Exchange(self, key, head + b"\r\n" + body, loop.time() + timeout, done)
+        self._in_flight[exchange] = None
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)
         idle = self._idle.get(key)
         while idle:
             connection = idle.pop()
-            if connection.closed:
-                continue
-            try:
-                return await self._exchange(loop, key, connection, message, deadline)
-            except _Stale:
-                break
-        where = f"{key[0]}:{key[1]}"
-        try:
-            async with asyncio.timeout_at(deadline):
-                _, connection = await loop.create_connection(lambda: _Connection(where), *key)
-        except OSError as e:
-            raise UpstreamError(f"cannot connect to {where}: {e.strerror or e}") from e
-        try:
-            return await self._exchange(loop, key, connection, message, deadline)
-        except _Stale as e:
-            raise UpstreamError(f"{where} closed the connection without answering") from e
+            if not connection.closed:
+                exchange.reused = True
+                self._write(exchange, connection)
+                return
+        self._connect(exchange)
+
+    def _sweep(self) -> None:
+        """Expire the exchanges past their deadline; again in SWEEP_SECONDS while any is in flight."""
+        now = self._loop.time()
+        for exchange in [exchange for exchange in self._in_flight if exchange.deadline <= now]:
+            exchange.abandon(TimeoutError())
+        self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep) if self._in_flight else None
 
     def _start(self, method: str, url: str) -> tuple[tuple[str, int], bytes]:
         """(host, port) and the request line and host header of `method url`, parsed once per URL."""
@@ -175,54 +254,74 @@ class Pool:
         self._starts[(method, url)] = start
         return start
 
-    async def _exchange(
-        self, loop: asyncio.AbstractEventLoop, key: tuple[str, int], connection: _Connection, message: bytes, deadline: float
-    ) -> Response:
-        waiter = loop.create_future()
-        connection.waiter = waiter
-        timer = loop.call_at(deadline, _expire, waiter)
+    @staticmethod
+    def _write(exchange: _Exchange, connection: _Connection) -> None:
+        exchange.connection = connection
+        connection.exchange = exchange
+        connection.transport.write(exchange.message)
+
+    def _connect(self, exchange: _Exchange) -> None:
+        task = asyncio.get_running_loop().create_task(self._open(exchange))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
+
+    async def _open(self, exchange: _Exchange) -> None:
+        where = f"{exchange.key[0]}:{exchange.key[1]}"
+        loop = asyncio.get_running_loop()
         try:
-            connection.transport.write(message)
-            response = await waiter
-        except BaseException:  # failed, stale, timed out or cancelled: its state is unknown
+            async with asyncio.timeout_at(exchange.deadline):
+                _, connection = await loop.create_connection(lambda: _Connection(where), *exchange.key)
+        except OSError as e:
+            exchange.finish(UpstreamError(f"cannot connect to {where}: {e.strerror or e}"))
+            return
+        except TimeoutError:
+            exchange.finish(TimeoutError())
+            return
+        if exchange.finished:  # timed out meanwhile
             connection.close()
-            raise
-        finally:
-            timer.cancel()
-            connection.waiter = None
-        if connection.buffer or response.headers.get("connection", "").lower() == "close":
-            connection.close()  # closing, or bytes beyond the response: out of step
+            return
+        self._write(exchange, connection)
+
+    def _retry(self, exchange: _Exchange, where: str) -> None:
+        """A connection closed before any byte of its answer: once more on a fresh one, unless it was fresh."""
+        if exchange.reused:
+            exchange.reused, exchange.connection = False, None
+            self._connect(exchange)
         else:
-            idle = self._idle.setdefault(key, [])
-            if len(idle) < self.max_idle_per_host:
-                idle.append(connection)
-            else:
-                connection.close()
-        return response
+            exchange.finish(UpstreamError(f"{where} closed the connection without answering"))
+
+    def _release(self, key: tuple[str, int], connection: _Connection) -> None:
+        idle = self._idle.setdefault(key, [])
+        if len(idle) < self.max_idle_per_host:
+            idle.append(connection)
+        else:
+            connection.close()
 
     def close(self) -> None:
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
         self._idle.clear()
-
-
-def _expire(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+        for task in self._connecting:
+            task.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for exchange in list(self._in_flight):
+            exchange.abandon(UpstreamError("the client pool was closed before the backend answered"))
 
 
 def _parse_head(head: bytes, where: str) -> tuple[int, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not status_line[1].isdigit():
-        raise UpstreamError(f"{where} answered something that is not HTTP/1.x: {lines[0][:80]!r}")
+    status_line, _, fields = head.decode("latin-1").partition("\r\n")
+    version, _, rest = status_line.partition(" ")
+    code = rest.partition(" ")[0]
+    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise UpstreamError(f"{where} answered something that is not HTTP/1.x: {status_line[:80]!r}")
     headers = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    return int(status_line[1]), headers
+    for line in fields.split("\r\n"):
+        name, _, value = line.partition(":")
+        headers[name.lower()] = value.strip()
+    return int(code), headers
 
 
 def _dechunk(buffer: bytearray, where: str) -> tuple[bytes, int] | None:

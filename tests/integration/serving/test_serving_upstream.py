@@ -115,3 +115,33 @@ def test_unreachable_and_silent_backends_raise():
             await pool.request("POST", "https://example.com/x")
 
     asyncio.run(scenario())
+
+
+def test_each_exchange_ends_once_and_a_closed_pool_fails_those_in_flight():
+    """The callback API: a timed-out exchange is told once (not again when its late answer comes),
+    the next request gets a fresh connection, and closing the pool ends what is still waiting."""
+
+    async def late(head, body, writer) -> bool:
+        await asyncio.sleep(0.5)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    async def scenario():
+        server, url, connections = await serve(late)
+        pool = upstream.Pool()
+        outcomes: list = []
+        pool.send("POST", url + "/x", body=b"{}", headers=None, timeout=0.1, done=outcomes.append)
+        await asyncio.sleep(0.8)  # past the deadline and past the late answer
+        timed_out = list(outcomes)
+        in_flight = asyncio.create_task(pool.request("POST", url + "/x", body=b"{}", timeout=30))
+        await asyncio.sleep(0.1)
+        pool.close()
+        with pytest.raises(upstream.UpstreamError, match="pool was closed"):
+            await in_flight
+        server.close()
+        return timed_out, outcomes, connections
+
+    timed_out, outcomes, connections = asyncio.run(scenario())
+    assert len(timed_out) == 1 and isinstance(timed_out[0], TimeoutError)
+    assert outcomes == timed_out, "the late answer is not delivered to a finished exchange"
+    assert len(connections) == 2, "the timed-out connection is closed, not reused"

@@ -54,14 +54,20 @@ def request(body: bytes = b'{"instances": [[1]]}', path: str = PATH, **headers: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def connect(*chunks: bytes, max_body_bytes: int = 1000):
-    """Feed `chunks` to a fresh connection; (transport, handled requests, fallbacks made)."""
+def connect(*chunks: bytes, max_body_bytes: int = 1000, reply_at_once: bool = False):
+    """Feed `chunks` to a fresh connection; (transport, handled requests, fallbacks made). The
+    handler replies on the loop's next turn (as the router does, after its backend answered) or,
+    with `reply_at_once`, before it returns (as the router's refusals do)."""
     handled: list[front.Request] = []
     fallbacks: list[Fallback] = []
 
-    async def handle(req: front.Request) -> front.Answer:
+    def handle(req: front.Request, reply) -> None:
         handled.append(req)
-        return front.Answer(200, b'{"n": %d}' % len(handled), (("content-type", "application/json"), ("x-request-id", "r")))
+        answer = front.Answer(200, b'{"n": %d}' % len(handled), (("content-type", "application/json"), ("x-request-id", "r")))
+        if reply_at_once:
+            reply(answer)
+        else:
+            asyncio.get_running_loop().call_soon(reply, answer)
 
     def fallback() -> Fallback:
         fallbacks.append(Fallback())
@@ -79,7 +85,7 @@ def connect(*chunks: bytes, max_body_bytes: int = 1000):
         connection.connection_made(transport)
         for chunk in chunks:
             connection.data_received(chunk)
-            for _ in range(5):  # let the answers be written
+            for _ in range(500):  # let the answers be written
                 await asyncio.sleep(0)
         return transport
 
@@ -116,6 +122,13 @@ def test_pipelined_and_split_requests_are_answered_in_order():
     transport, handled, _ = connect(both[:7], both[7:60], both[60:])
     assert [r.body for r in handled] == [b"[1]", b"[22]"]
     assert [body for _, _, body in responses(transport.written)] == [b'{"n": 1}', b'{"n": 2}']
+
+
+def test_a_pipelined_burst_answered_at_once_is_answered_in_order():
+    burst = b"".join(request(b"[%d]" % i) for i in range(200))
+    transport, handled, _ = connect(burst, reply_at_once=True)
+    assert [r.body for r in handled] == [b"[%d]" % i for i in range(200)]
+    assert [body for _, _, body in responses(transport.written)] == [b'{"n": %d}' % (i + 1) for i in range(200)]
 
 
 def test_connection_close_is_honoured():

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from mlkube.api import routing as routing_api
-from mlkube.serving import endpoints, feedback, postprocessing, router, scores, stats
+from mlkube.serving import endpoints, feedback, postprocessing, router, scores, stats, upstream
 
 
 def prediction(labels, matrix, classes) -> postprocessing.Prediction:
@@ -83,15 +83,18 @@ def test_the_router_counts_only_the_versions_its_table_names(scored, counted):
         r = router.Router()
         r.apply_routes(table(scored))
 
-        async def call(compiled, version, forward, timeout):
-            return 200, v1(BINARY), "application/json"
+        class AnsweringPool:  # every backend answers the same three binary rows
+            def send(self, method, url, *, body, headers, timeout, done):
+                done(upstream.Response(200, {"content-type": "application/json"}, v1(BINARY)))
 
-        r._call = call
+        r.pool = AnsweringPool()
         compiled = r.compiled
+        replies = []
         for draw in (0.1, 0.9):  # one request to each version (weights 50/50)
             choice = compiled.split.choose(draw)
-            await r._forward(compiled, choice, f"id-{draw}", "v1", "predict", {}, b'{"instances": [{}]}')
+            r._forward(compiled, choice, f"id-{draw}", "v1", "predict", {}, b'{"instances": [{}]}', lambda *a: replies.append(a))
         await r.mirrors.close()
+        assert [status for status, _, _ in replies] == [200, 200]
         return {v: s.scores.scored for v, s in r.stats.versions.items() if s.scores is not None}
 
     found = asyncio.run(scenario())

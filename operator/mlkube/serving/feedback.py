@@ -54,8 +54,12 @@ class FeedbackError(ValueError):
     """The feedback body as a whole is malformed; the message names the field."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Served:
+    """A request the router answered. Never changed in place: `RequestIndex` replaces an entry
+    (`dataclasses.replace`), so a reference handed out stays what it was (not frozen: a frozen
+    dataclass costs twice the time to build, once per request)."""
+
     version: int
     role: str
     timestamp: float

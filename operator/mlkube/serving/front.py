@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
-import functools
 import http
 import logging
 import re
@@ -94,12 +93,13 @@ class Connection(asyncio.Protocol):
         self.is_hot = is_hot
         self.fallback = fallback
         self.max_body_bytes = max_body_bytes
-        self.server_software = server_software
+        self.server_line = f"Server: {server_software}\r\n"
         self.connections = connections if connections is not None else set()
         self.transport: asyncio.Transport | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.buffer = bytearray()
-        self.busy = False
+        self.busy = False  # a request is being answered
+        self.keep_alive = True  # the request being answered leaves the connection open
         self.closing = False
         self.handed_over = False
         self.last_active = time.monotonic()
@@ -156,18 +156,20 @@ class Connection(asyncio.Protocol):
         body = bytes(buffer[start:stop])
         del buffer[:stop]
         self.busy = True
-        keep_alive = headers.get("connection", "").lower() != "close"
+        self.keep_alive = headers.get("connection", "").lower() != "close"
         request = Request(path, headers, body)
         try:
-            self.handle(request, functools.partial(self._reply, keep_alive))
+            self.handle(request, self._reply)
         except Exception:  # a bug in the handler: the client hears 500, as from aiohttp
             log.exception("error handling %s", request.path)
-            self._reply(False, _INTERNAL_ERROR)
+            self.keep_alive = False
+            self._reply(_INTERNAL_ERROR)
 
-    def _reply(self, keep_alive: bool, answer: Answer) -> None:
+    def _reply(self, answer: Answer) -> None:
         """Write the answer to the request in progress, then go on with the next one."""
         if self.closing or not self.busy:
             return  # the client left, or a second answer to one request
+        keep_alive = self.keep_alive
         self.transport.write(self._response(answer, keep_alive))
         if not keep_alive:
             self.closing = True
@@ -185,11 +187,9 @@ class Connection(asyncio.Protocol):
     def _response(self, answer: Answer, keep_alive: bool) -> bytes:
         fields = "".join([f"{name}: {value}\r\n" for name, value in answer.headers])
         close = "" if keep_alive else "Connection: close\r\n"
-        head = (
-            f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, '')}\r\n{fields}Content-Length: {len(answer.body)}\r\n"
-            f"Date: {_http_date()}\r\nServer: {self.server_software}\r\n{close}\r\n"
-        )
-        return head.encode("latin-1") + answer.body
+        status = answer.status
+        head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n{fields}Content-Length: {len(answer.body)}\r\n"
+        return (head + _date_line() + self.server_line + close + "\r\n").encode("latin-1") + answer.body
 
     def _hand_over(self) -> None:
         """From now on aiohttp's protocol owns this connection, starting with the unanswered bytes."""
@@ -233,10 +233,11 @@ def _parse_head(head: bytes | bytearray) -> tuple[str, dict[str, str]] | None:
 _date_cache: list[Any] = [0, ""]
 
 
-def _http_date() -> str:
+def _date_line() -> str:
+    """The `Date` header line, formatted once a second."""
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache[0], _date_cache[1] = now, email.utils.formatdate(now, usegmt=True)
+        _date_cache[0], _date_cache[1] = now, f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n"
     return _date_cache[1]
 
 

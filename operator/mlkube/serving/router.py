@@ -257,7 +257,7 @@ class Router:
         answer; then, without waiting, the stats, the feedback index, the capture and the mirrors."""
         headers = {k: v for k in _FORWARDED if (v := sent.get(k))}
         headers[REQUEST_ID] = request_id
-        forward = Forward(protocol=protocol, verb=verb, body=body, headers=headers)
+        forward = Forward(protocol, verb, body, headers)
         started, clock = time.time(), time.perf_counter()
         version, timeout = choice.version, self.timeout
 

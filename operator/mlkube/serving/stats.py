@@ -116,15 +116,15 @@ class Stats:
 
     def record(self, version: int, role: str, *, status: int, latency_ms: float) -> None:
         """One call to `version`; status 0 means the backend could not be reached."""
-        stats = self.version(version)
+        stats = self.versions.get(version) or self.version(version)
         stats.requests += 1
         if status >= 400 or status == 0:
             stats.errors += 1
         stats.bucket_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
         stats.latency_sum_ms += latency_ms
-        stats.by_role[role] = stats.by_role.get(role, 0) + 1
-        key = (role, status)
-        stats.by_code[key] = stats.by_code.get(key, 0) + 1
+        by_role, by_code, key = stats.by_role, stats.by_code, (role, status)
+        by_role[role] = by_role.get(role, 0) + 1
+        by_code[key] = by_code.get(key, 0) + 1
 
     def record_scores(self, version: int, body: bytes) -> None:
         """The probabilities in a successful predict answer of `version` (see `scores.observe`)."""

@@ -97,13 +97,15 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
         exchange = self.exchange
         if exchange is None:
             self.close()  # bytes nobody asked for: the connection is out of step
             return
         try:
-            response = self._response()
+            response = self._whole(data) if not self.buffer and self.head is None else None
+            if response is None:
+                self.buffer += data
+                response = self._response()
         except UpstreamError as e:
             self.exchange = None
             self.close()
@@ -117,6 +119,18 @@ class _Connection(asyncio.Protocol):
         else:
             exchange.pool._release(exchange.key, self)
         exchange.finish(response)
+
+    def _whole(self, data: bytes) -> Response | None:
+        """The response when `data` is exactly one whole response framed by Content-Length (the usual
+        case: one read), without copying it through the buffer; else None."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        status, headers = _parse_head(data[:end], self.where)
+        length = headers.get("content-length", "")
+        if not length.isdigit() or end + 4 + int(length) != len(data):
+            return None
+        return Response(status, headers, data[end + 4 :])
 
     def eof_received(self) -> bool:
         return False

@@ -187,9 +187,12 @@ class Connection(asyncio.Protocol):
     def _response(self, answer: Answer, keep_alive: bool) -> bytes:
         fields = "".join([f"{name}: {value}\r\n" for name, value in answer.headers])
         close = "" if keep_alive else "Connection: close\r\n"
-        status = answer.status
-        head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n{fields}Content-Length: {len(answer.body)}\r\n"
-        return (head + _date_line() + self.server_line + close + "\r\n").encode("latin-1") + answer.body
+        status, body = answer.status, answer.body
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n{fields}Content-Length: {len(body)}\r\n"
+            f"{_date_line()}{self.server_line}{close}\r\n"
+        )
+        return head.encode("latin-1") + body
 
     def _hand_over(self) -> None:
         """From now on aiohttp's protocol owns this connection, starting with the unanswered bytes."""

@@ -67,7 +67,17 @@ class Forward:
     protocol: str  # "v1" | "v2"
     verb: str  # "predict" | "explain"
     body: bytes
-    headers: dict[str, str]
+    headers: dict[str, str]  # what is forwarded of the client's headers, and the request id
+
+    @classmethod
+    def of(cls, protocol: str, verb: str, body: bytes, sent: Any, request_id: str) -> Forward:
+        headers = {name: value for name in _FORWARDED if (value := sent.get(name))}
+        headers[REQUEST_ID] = request_id
+        return cls(protocol, verb, body, headers)
+
+    def header_lines(self) -> bytes:
+        """The headers as `upstream.Pool.send` takes them."""
+        return "".join([f"{name}: {value}\r\n" for name, value in self.headers.items()]).encode("latin-1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,9 +265,7 @@ class Router:
     ) -> None:
         """Forward the request to `choice`'s version and `reply(status, body, content type)` with its
         answer; then, without waiting, the stats, the feedback index, the capture and the mirrors."""
-        headers = {k: v for k in _FORWARDED if (v := sent.get(k))}
-        headers[REQUEST_ID] = request_id
-        forward = Forward(protocol, verb, body, headers)
+        forward = Forward.of(protocol, verb, body, sent, request_id)
         started, clock = time.time(), time.perf_counter()
         version, timeout = choice.version, self.timeout
 
@@ -267,7 +275,7 @@ class Router:
             self._after(compiled, choice, request_id, forward, started, (time.perf_counter() - clock) * 1000.0, status, payload)
 
         url = compiled.urls[(version, protocol, verb)]
-        self.pool.send("POST", url, body=body, headers=headers, timeout=timeout, done=done)
+        self.pool.send("POST", url, body, forward.header_lines(), timeout, done)
 
     def _after(
         self,

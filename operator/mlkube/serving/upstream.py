@@ -207,34 +207,32 @@ class Pool:
             if not future.done():  # not cancelled meanwhile (the exchange itself runs to its end)
                 future.set_result(outcome)
 
-        self.send(method, url, body=body, headers=headers, timeout=timeout, done=done)
+        lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]) if headers else ""
+        self.send(method, url, body, lines.encode("latin-1"), timeout, done)
         outcome = await future
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
     def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: bytes,
-        headers: dict[str, str] | None,
-        timeout: float,
-        done: Callable[[Outcome], None],
+        self, method: str, url: str, body: bytes, header_lines: bytes, timeout: float, done: Callable[[Outcome], None]
     ) -> None:
-        """Start one exchange; `done` is called once, on the event loop, with its outcome (never from here)."""
-        start = self._starts.get((method, url))
-        if start is None:
-            start = self._start(method, url)
-        key, request_line = start
-        head = request_line + b"content-length: %d\r\n" % len(body)
-        if headers:
-            head += "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
+        """Start one exchange; `done` is called once, on the event loop, with its outcome (never from
+        here). `header_lines`: the request's headers besides host and content-length, each line
+        ending in CRLF."""
         loop = self._loop
         if loop is None or loop.is_closed():
             loop = self._loop = asyncio.get_running_loop()
-        exchange = _Exchange(self, key, head + b"\r\n" + body, loop.time() + timeout, done)
+        start = self._starts.get((method, url))
+        if start is None:
+            try:
+                start = self._start(method, url)
+            except UpstreamError as e:
+                loop.call_soon(done, e)
+                return
+        key, request_line = start
+        message = b"%scontent-length: %d\r\n%s\r\n%s" % (request_line, len(body), header_lines, body)
+        exchange = _Exchange(self, key, message, loop.time() + timeout, done)
         self._in_flight[exchange] = None
         if self._sweeper is None:
             self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)

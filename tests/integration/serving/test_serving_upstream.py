@@ -130,7 +130,7 @@ def test_each_exchange_ends_once_and_a_closed_pool_fails_those_in_flight():
         server, url, connections = await serve(late)
         pool = upstream.Pool()
         outcomes: list = []
-        pool.send("POST", url + "/x", body=b"{}", headers=None, timeout=0.1, done=outcomes.append)
+        pool.send("POST", url + "/x", b"{}", b"", 0.1, outcomes.append)
         await asyncio.sleep(0.8)  # past the deadline and past the late answer
         timed_out = list(outcomes)
         in_flight = asyncio.create_task(pool.request("POST", url + "/x", body=b"{}", timeout=30))
@@ -145,3 +145,21 @@ def test_each_exchange_ends_once_and_a_closed_pool_fails_those_in_flight():
     assert len(timed_out) == 1 and isinstance(timed_out[0], TimeoutError)
     assert outcomes == timed_out, "the late answer is not delivered to a finished exchange"
     assert len(connections) == 2, "the timed-out connection is closed, not reused"
+
+
+def test_a_url_the_client_cannot_call_is_an_outcome_not_an_exception():
+    """The router forwards inside a callback chain: a backend URL of a table that is not plain
+    http reaches `done` (the client hears 502 naming it), it does not escape from `send`."""
+
+    async def scenario():
+        pool = upstream.Pool()
+        outcomes: list = []
+        pool.send("POST", "https://predictor.ml.svc/v1/models/m:predict", b"{}", b"", 1.0, outcomes.append)
+        sent_synchronously = list(outcomes)
+        await asyncio.sleep(0)
+        return sent_synchronously, outcomes
+
+    before, after = asyncio.run(scenario())
+    assert before == [], "done is never called from inside send"
+    [outcome] = after
+    assert isinstance(outcome, upstream.UpstreamError) and "only http://" in str(outcome)

@@ -54,14 +54,14 @@ def request(body: bytes = b'{"instances": [[1]]}', path: str = PATH, **headers: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def connect(*chunks: bytes, max_body_bytes: int = 1000, reply_at_once: bool = False):
+def connect(*chunks: bytes, max_body_bytes: int = 1000, reply_at_once: bool = False, handle=None):
     """Feed `chunks` to a fresh connection; (transport, handled requests, fallbacks made). The
     handler replies on the loop's next turn (as the router does, after its backend answered) or,
     with `reply_at_once`, before it returns (as the router's refusals do)."""
     handled: list[front.Request] = []
     fallbacks: list[Fallback] = []
 
-    def handle(req: front.Request, reply) -> None:
+    def answer(req: front.Request, reply) -> None:
         handled.append(req)
         answer = front.Answer(200, b'{"n": %d}' % len(handled), (("content-type", "application/json"), ("x-request-id", "r")))
         if reply_at_once:
@@ -76,7 +76,7 @@ def connect(*chunks: bytes, max_body_bytes: int = 1000, reply_at_once: bool = Fa
     async def go() -> Transport:
         transport = Transport()
         connection = front.Connection(
-            handle=handle,
+            handle=handle or answer,
             is_hot=lambda path: path == PATH,
             fallback=fallback,
             max_body_bytes=max_body_bytes,
@@ -129,6 +129,22 @@ def test_a_pipelined_burst_answered_at_once_is_answered_in_order():
     transport, handled, _ = connect(burst, reply_at_once=True)
     assert [r.body for r in handled] == [b"[%d]" % i for i in range(200)]
     assert [body for _, _, body in responses(transport.written)] == [b'{"n": %d}' % (i + 1) for i in range(200)]
+
+
+def test_a_handler_that_fails_gets_the_client_a_500_and_a_second_reply_is_dropped():
+    def failing(req, reply) -> None:
+        raise RuntimeError("a bug")
+
+    transport, _, _ = connect(request(), handle=failing)
+    [(status, headers, _)] = responses(transport.written)
+    assert status == "HTTP/1.1 500 Internal Server Error" and headers["connection"] == "close" and transport.closed
+
+    def twice(req, reply) -> None:
+        reply(front.Answer(200, b"first", ()))
+        reply(front.Answer(200, b"second", ()))
+
+    transport, _, _ = connect(request(), handle=twice)
+    assert [body for _, _, body in responses(transport.written)] == [b"first"]
 
 
 def test_connection_close_is_honoured():

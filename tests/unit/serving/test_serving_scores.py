@@ -84,7 +84,7 @@ def test_the_router_counts_only_the_versions_its_table_names(scored, counted):
         r.apply_routes(table(scored))
 
         class AnsweringPool:  # every backend answers the same three binary rows
-            def send(self, method, url, *, body, headers, timeout, done):
+            def send(self, method, url, body, header_lines, timeout, done):
                 done(upstream.Response(200, {"content-type": "application/json"}, v1(BINARY)))
 
         r.pool = AnsweringPool()

@@ -18,7 +18,8 @@ Run: `.venv/bin/python benchmarks/serving.py [--requests 500] [--rounds 5]`. The
 `RESULT server_vs_kserve=<(b)/(a) req/s at c16> server_vs_kserve_unbatched=<(b')/(a) req/s at c16>
 server_p50_ms=<(b) p50 at c1> server_unbatched_p50_ms=<(b') p50 at c1> kserve_p50_ms=<(a) p50 at c1>
 router_added_p50_ms=<(c)-(b) p50 at c1> router_throughput_ratio=<(c)/(b) req/s at c16>
-shadow_p50_ratio=<(d)/(c) p50 at c1>`.
+shadow_p50_ratio=<(d)/(c) p50 at c1> router_throughput_ratio_paired=<(c)/(b) req/s at c16, measured back to
+back over --paired-requests, median over the rounds>`.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def router(routes: pathlib.Path, port: int) -> list[str]:
     return ["-m", "mlkube.serving.router", "--routes-file", str(routes), "--port", str(port)]
 
 
-async def main_async(requests: int, rounds_count: int) -> None:
+async def main_async(requests: int, rounds_count: int, paired_requests: int) -> None:
     work = pathlib.Path(tempfile.mkdtemp(prefix="mlkube-bench-"))
     instance = write_version(work / "v1")
     body = json.dumps({"instances": [instance]}).encode()
@@ -247,6 +248,17 @@ async def main_async(requests: int, rounds_count: int) -> None:
             for name, (url, pids) in setups.items():
                 rounds[name].append(await bench_round(url, body, requests, pids))
         results = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in rounds.items()}
+        # The router's throughput ratio once more, paired and steady: (b) and (c) back to back (in
+        # turn first), each over `paired_requests` at concurrency 16, so that both see the same
+        # machine and the start of a run (new connections, a process idle for the other setups'
+        # turns) weighs less.
+        paired = []
+        for turn in range(rounds_count):
+            pair = [setups["(b) mlkube server"][0], setups["(c) router -> (b)"][0]]
+            rates = {}
+            for url in pair if turn % 2 == 0 else reversed(pair):
+                rates[url] = (await measure(url, body, requests=paired_requests, concurrency=16))["rps"]
+            paired.append(rates[pair[1]] / rates[pair[0]])
     finally:
         for process in processes.values():
             process.terminate()
@@ -263,7 +275,7 @@ async def main_async(requests: int, rounds_count: int) -> None:
         f"RESULT server_vs_kserve={b['rps16'] / a['rps16']:.2f} server_vs_kserve_unbatched={b_off['rps16'] / a['rps16']:.2f} "
         f"server_p50_ms={b['p50']:.3f} server_unbatched_p50_ms={b_off['p50']:.3f} kserve_p50_ms={a['p50']:.3f} "
         f"router_added_p50_ms={c['p50'] - b['p50']:.3f} router_throughput_ratio={c['rps16'] / b['rps16']:.2f} "
-        f"shadow_p50_ratio={d['p50'] / c['p50']:.2f}"
+        f"shadow_p50_ratio={d['p50'] / c['p50']:.2f} router_throughput_ratio_paired={statistics.median(paired):.2f}"
     )
 
 
@@ -276,8 +288,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="sequential requests per setup and round (c16: twice)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; figures are medians over them")
+    parser.add_argument(
+        "--paired-requests", type=int, default=5000, help="requests per run of the paired router ratio (c16, (b) then (c))"
+    )
     args = parser.parse_args()
-    asyncio.run(main_async(args.requests, args.rounds))
+    asyncio.run(main_async(args.requests, args.rounds, args.paired_requests))
 
 
 if __name__ == "__main__":

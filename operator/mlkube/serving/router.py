@@ -1,20 +1,20 @@
 """The traffic router of a ModelDeployment: an asyncio HTTP proxy in front of its versions.
 
 Owns the request path: `POST /v1/models/{deployment}:predict|:explain` and
-`/v2/models/{deployment}/infer` (and the same under `/preview/` for the blue/green preview)
-pick a version with `routing`, forward to that version's InferenceService with the model name
-rewritten over pooled keep-alive connections (`upstream.py`), and answer with the backend's
-body plus `x-request-id` and `x-mlkube-version`. Plain inference requests are read and answered
-by the lean front door (`front.py`, `answer`), every other request by the aiohttp application
-(`application`, `infer`); both take the same path through `_forward`. What each request needs
-from the routing table (the split's weights, backend URLs, the lean paths) is computed once per
-table (`Compiled`). After the answer is ready the router, without waiting: mirrors a share
-of requests to the shadow (and a canary's requests to the stable) and measures agreement (in
+`/v2/models/{deployment}/infer` (and the same under `/preview/` for the blue/green preview) pick a
+version with `routing`, forward to that version's InferenceService with the model name rewritten
+over pooled keep-alive connections (`upstream.py`), and answer with the backend's body plus
+`x-request-id` and `x-mlkube-version`. Plain inference requests are read and answered by the lean
+front door (`front.py`, `answer`), every other request by the aiohttp application (`application`,
+`infer`); both take the same path through `_forward`. What each request needs from the routing
+table (the split's weights, backend URLs, the lean paths) is computed once per table
+(`forwarding.Compiled`). After the answer is ready the router, without waiting: mirrors a
+share of requests to the shadow (and a canary's requests to the stable) and measures agreement (in
 micro-batches, see `mirror.py`), adds the probabilities of the answer to the version's scores when
-the table asks for them (`scores.py`; a table without `scores` reads no body), offers a capture record (serialised later, off the request
-path: see `capture.py`), and remembers the request id (with a reference to the response body,
-for scoring the feedback: see `feedback.py`) for feedback. A
-mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
+the table asks for them (`scores.py`; a table without `scores` reads no body), offers a capture
+record (serialised later, off the request path: see `capture.py`), and remembers the request id
+(with a reference to the response body, for scoring the feedback: see `feedback.py`) for feedback.
+A mirror's failure or slowness never touches the primary response; at most `mirror_limit` mirror
 calls are in flight, beyond that they are skipped and counted. An unreachable backend is a 502.
 
 Also: `POST /v1/feedback`, `GET /v1/models/{deployment}`, `/v2/health/live|ready`,
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import json
 import logging
 import os
@@ -51,85 +50,25 @@ from aiohttp import web
 from mlkube.api import inference_log
 from mlkube.ml import errors as ml_errors
 from mlkube.ml import storage
-from mlkube.serving import agreement, capture, feedback, front, gate, mirror, options, routing, stats, tablesource, upstream
+from mlkube.serving import (
+    agreement,
+    capture,
+    feedback,
+    forwarding,
+    front,
+    gate,
+    mirror,
+    options,
+    routing,
+    stats,
+    tablesource,
+    upstream,
+)
 
 log = logging.getLogger("mlkube.serving.router")
 
-REQUEST_ID = "x-request-id"
+REQUEST_ID = forwarding.REQUEST_ID
 VERSION_HEADER = "x-mlkube-version"
-_FORWARDED = ("content-type", "inference-header-content-length")
-
-
-@dataclasses.dataclass(slots=True)
-class Forward:
-    """A client request as it goes to a backend (primary or mirror)."""
-
-    protocol: str  # "v1" | "v2"
-    verb: str  # "predict" | "explain"
-    body: bytes
-    headers: dict[str, str]  # what is forwarded of the client's headers, and the request id
-
-    @classmethod
-    def of(cls, protocol: str, verb: str, body: bytes, sent: Any, request_id: str) -> Forward:
-        headers = {name: value for name in _FORWARDED if (value := sent.get(name))}
-        headers[REQUEST_ID] = request_id
-        return cls(protocol, verb, body, headers)
-
-    def header_lines(self) -> bytes:
-        """The headers as `upstream.Pool.send` takes them."""
-        return "".join([f"{name}: {value}\r\n" for name, value in self.headers.items()]).encode("latin-1")
-
-
-@dataclasses.dataclass(frozen=True)
-class Compiled:
-    """A routing table with what every request needs worked out once, when the table is applied."""
-
-    table: routing.RoutingTable
-    split: routing.Split
-    preview: routing.Choice | None
-    sticky_header: str | None
-    urls: dict[tuple[int, str, str], str]  # (version, protocol, verb) -> the backend's URL
-    lean: dict[str, tuple[str, str, bool]]  # path on the lean path -> (protocol, verb, preview)
-    scored: frozenset[int] = frozenset()  # versions whose answers' probabilities are accumulated
-    capture_rate: float = 0.0  # the share of requests captured (0: capture off)
-    mirrored: bool = False  # a shadow or a canary's comparison with the stable takes copies
-
-    @classmethod
-    def of(cls, table: routing.RoutingTable) -> Compiled:
-        urls = {}
-        for version, backend in table.backends.items():
-            urls[(version, "v1", "predict")] = f"{backend.url}/v1/models/{backend.model}:predict"
-            urls[(version, "v1", "explain")] = f"{backend.url}/v1/models/{backend.model}:explain"
-            urls[(version, "v2", "predict")] = f"{backend.url}/v2/models/{backend.model}/infer"
-        name = table.deployment
-        routes = {f"/v1/models/{name}:predict": ("v1", "predict"), f"/v1/models/{name}:explain": ("v1", "explain")}
-        routes[f"/v2/models/{name}/infer"] = ("v2", "predict")
-        lean = {path: (protocol, verb, False) for path, (protocol, verb) in routes.items()}
-        if table.preview_version is not None:
-            lean.update({f"/preview{path}": (protocol, verb, True) for path, (protocol, verb) in routes.items()})
-        preview = routing.Choice(table.preview_version, "preview") if table.preview_version is not None else None
-        scored = frozenset(table.scores.versions) if table.scores else frozenset()
-        capture_rate = table.capture.sample_rate if table.capture.enabled else 0.0
-        mirrored = table.shadow is not None or table.compare is not None
-        return cls(table, routing.Split(table), preview, table.sticky_header, urls, lean, scored, capture_rate, mirrored)
-
-
-class RequestIds:
-    """Fresh request ids: 128 random bits from the OS each, like uuid4().hex without the object,
-    read 4 KiB at a time instead of one system call per request."""
-
-    CHUNK = 4096
-
-    def __init__(self):
-        self._random = b""
-        self._position = 0
-
-    def next(self) -> str:
-        position = self._position
-        if position + 16 > len(self._random):
-            self._random, position = os.urandom(self.CHUNK), 0
-        self._position = position + 16
-        return self._random[position : position + 16].hex()
 
 
 class Router:
@@ -149,7 +88,7 @@ class Router:
         rng: random.Random | None = None,
     ):
         self.table: routing.RoutingTable | None = None
-        self.compiled: Compiled | None = None
+        self.compiled: forwarding.Compiled | None = None
         self.rng = rng or random.Random()
         self.stats = stats.Stats()
         self.recorder = capture.Recorder(self.stats, **(recorder_options or {}))
@@ -158,7 +97,7 @@ class Router:
         self.max_request_bytes = max_request_bytes
         self.timeout = timeout_seconds
         self.pool = upstream.Pool()
-        self.fresh_ids = RequestIds()
+        self.fresh_ids = feedback.RequestIds()
         self.mirrors = mirror.Mirrors(
             self._call_mirror, self.stats, limit=mirror_limit, timeout_seconds=mirror_timeout_seconds, score=self._score_mirrored
         )
@@ -173,7 +112,7 @@ class Router:
             self.stats.table_errors += 1
             log.error("ignoring invalid routing table (keeping generation %s): %s", self.stats.generation, e)
             return
-        self.table, self.compiled = table, Compiled.of(table)
+        self.table, self.compiled = table, forwarding.Compiled.of(table)
         self.stats.deployment = table.deployment
         self.stats.generation = table.generation
         cap = table.capture
@@ -244,7 +183,7 @@ class Router:
             return self.fresh_ids.next()
         return sent
 
-    def _choose(self, compiled: Compiled, headers: Any, *, preview: bool) -> routing.Choice | None:
+    def _choose(self, compiled: forwarding.Compiled, headers: Any, *, preview: bool) -> routing.Choice | None:
         """The version that serves a request (None: a preview request and no preview version)."""
         if preview:
             return compiled.preview
@@ -254,7 +193,7 @@ class Router:
 
     def _forward(
         self,
-        compiled: Compiled,
+        compiled: forwarding.Compiled,
         choice: routing.Choice,
         request_id: str,
         protocol: str,
@@ -265,7 +204,7 @@ class Router:
     ) -> None:
         """Forward the request to `choice`'s version and `reply(status, body, content type)` with its
         answer; then, without waiting, the stats, the feedback index, the capture and the mirrors."""
-        forward = Forward.of(protocol, verb, body, sent, request_id)
+        forward = forwarding.Forward.of(protocol, verb, body, sent, request_id)
         started, clock = time.time(), time.perf_counter()
         version, timeout = choice.version, self.timeout
 
@@ -279,10 +218,10 @@ class Router:
 
     def _after(
         self,
-        compiled: Compiled,
+        compiled: forwarding.Compiled,
         choice: routing.Choice,
         request_id: str,
-        forward: Forward,
+        forward: forwarding.Forward,
         started: float,
         latency_ms: float,
         status: int,
@@ -317,7 +256,9 @@ class Router:
         if compiled.mirrored and answered and choice.role != "preview":
             self._mirror_if_sampled(table, choice, forward, payload)
 
-    def _mirror_if_sampled(self, table: routing.RoutingTable, choice: routing.Choice, forward: Forward, primary: bytes) -> None:
+    def _mirror_if_sampled(
+        self, table: routing.RoutingTable, choice: routing.Choice, forward: forwarding.Forward, primary: bytes
+    ) -> None:
         shadow, compare = table.shadow, table.compare
         if shadow is not None and routing.is_mirrored(shadow, draw=self.rng.random()):
             copy = mirror.Copy(forward.protocol, forward.body, forward.headers, primary)
@@ -449,7 +390,7 @@ class Router:
         self.pool.close()
 
 
-def _result(compiled: Compiled, version: int, outcome: upstream.Outcome, timeout: float) -> tuple[int, bytes, str]:
+def _result(compiled: forwarding.Compiled, version: int, outcome: upstream.Outcome, timeout: float) -> tuple[int, bytes, str]:
     """(status, body, content type) of one backend call; status 0 when it could not be made."""
     if isinstance(outcome, upstream.Response):
         return outcome.status, outcome.body, outcome.headers.get("content-type", "application/json")

@@ -47,10 +47,6 @@ Outcome = Response | UpstreamError | TimeoutError
 """What an exchange ends with: the response, or why there is none."""
 
 
-class _Stale(Exception):
-    """A pooled connection was closed by the peer before it answered."""
-
-
 class _Exchange:
     """One request on its way: the bytes to send, where, until when, and whom to tell."""
 
@@ -222,7 +218,7 @@ class Pool:
         ending in CRLF."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.get_running_loop()
+            loop = self._adopt(asyncio.get_running_loop())
         start = self._starts.get((method, url))
         if start is None:
             try:
@@ -244,6 +240,14 @@ class Pool:
                 self._write(exchange, connection)
                 return
         self._connect(exchange)
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+        """Serve `loop` from now on; what belonged to a closed loop (its connections, its timer, the
+        exchanges it would have ended) is dropped."""
+        self._loop, self._sweeper = loop, None
+        self._idle.clear()
+        self._in_flight.clear()
+        return loop
 
     def _sweep(self) -> None:
         """Expire the exchanges past their deadline; again in SWEEP_SECONDS while any is in flight."""

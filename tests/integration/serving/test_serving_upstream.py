@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -163,3 +164,28 @@ def test_a_url_the_client_cannot_call_is_an_outcome_not_an_exception():
     assert before == [], "done is never called from inside send"
     [outcome] = after
     assert isinstance(outcome, upstream.UpstreamError) and "only http://" in str(outcome)
+
+
+def test_a_pool_used_again_under_a_new_event_loop_still_times_out():
+    """A pool outlives an `asyncio.run` (a test, a replay given the router's pool): under the next
+    loop its deadline timer is a new one, not the dead loop's."""
+
+    async def silent(head, body, writer) -> bool:
+        await asyncio.sleep(10)
+        return False
+
+    pool = upstream.Pool()
+
+    async def one_call(timeout: float):
+        server, url, _ = await serve(silent)
+        try:
+            await pool.request("POST", url + "/x", body=b"{}", timeout=timeout)
+        finally:
+            server.close()
+
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(asyncio.wait_for(one_call(30), 0.3))  # the caller gives up; the pool's timer stays behind
+    started = time.monotonic()
+    with pytest.raises(asyncio.TimeoutError):
+        asyncio.run(asyncio.wait_for(one_call(0.2), 10))
+    assert time.monotonic() - started < 5, "the pool's own 0.2 s deadline fired, not the caller's 10 s"

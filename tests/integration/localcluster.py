@@ -20,7 +20,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 import pytest
@@ -203,10 +203,16 @@ def running(local: LocalCluster) -> Iterator[LocalCluster]:
         yield local
 
 
+class RunsKubectl(Protocol):
+    """A control plane that `kubectl` talks to: a LocalCluster, or local mode's embedded plane."""
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess: ...
+
+
 @contextlib.contextmanager
-def namespace(cluster: LocalCluster) -> Iterator[str]:
-    """A fresh namespace ``t-<hex>`` in ``cluster``, deleted afterwards (without waiting)."""
-    name = f"t-{uuid.uuid4().hex[:6]}"
+def namespace(cluster: RunsKubectl, *, prefix: str = "t") -> Iterator[str]:
+    """A fresh namespace ``<prefix>-<hex>`` in ``cluster``, deleted afterwards (without waiting)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -8,12 +8,12 @@ import pathlib
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from localcluster import Process, wait_for
+from localcluster import namespace as fresh_namespace
 
 Kubectl = Callable[..., subprocess.CompletedProcess]
 
@@ -73,7 +73,5 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
 
 @pytest.fixture
 def namespace(plane: Plane) -> Iterator[str]:
-    name = f"lm-{uuid.uuid4().hex[:6]}"
-    plane.kubectl("create", "namespace", name)
-    yield name
-    plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with fresh_namespace(plane, prefix="lm") as name:
+        yield name

@@ -38,6 +38,8 @@ In one process run, on scikit-learn's bundled digits data (1,797 images, 64 pixe
    heartbeat, with no fitting (`storage_ms`), against `--study-storage` (a PostgreSQL URL for
    the README's arithmetic for 16 pods).
 
+The bare versions (the competitor code) are in baselines/bare_training.py.
+
 Prints the figures and ends with one line
 `RESULT overhead_ratio=... parallel_speedup=... load_s=... fairness_overhead=... forecast_overhead=... text_overhead=... workers_speedup=... storage_ms=...`.
 Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8] [--rounds 2] [--study-storage URL]`.
@@ -46,8 +48,6 @@ Run: `.venv/bin/python benchmarks/training.py [--trees 150] [--trials 8] [--roun
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import itertools
 import multiprocessing
 import os
 import pathlib
@@ -57,20 +57,16 @@ import uuid
 
 import numpy as np
 import optuna
-import pandas as pd
-from scipy import sparse
-from sklearn import base, compose, datasets, ensemble, impute, linear_model, metrics, pipeline, preprocessing
-from sklearn.feature_extraction import text as sklearn_text
+from sklearn import datasets
 
+from baselines import bare_training
 from mlkube.api import trainer as trainer_api
-from mlkube.ml import data, experiment, split, studies, trialpods, tuning
+from mlkube.ml import data, experiment, studies, trialpods, tuning
 from mlkube.ml.tasks import text
 
 # 12 grid points, 3 folds: 36 fits plus the final one, a search of the size the API's default (20 trials) suggests.
 DEPTHS = [6, 10, 14, None]
 LEAVES = [1, 3, 5]
-# A group column for the fairness measurement (digits have no people): two seeded groups, never a feature.
-SENSITIVE = "writer"
 
 
 def trainer_input(
@@ -86,9 +82,9 @@ def trainer_input(
                     "task": "classification",
                     "target": "digit",
                     "primaryMetric": "roc_auc",
-                    "features": {"exclude": [SENSITIVE]},
+                    "features": {"exclude": [bare_training.SENSITIVE]},
                 },
-                **({"fairness": {"sensitiveFeatures": [SENSITIVE], "favorableOutcome": "0"}} if fairness else {}),
+                **({"fairness": {"sensitiveFeatures": [bare_training.SENSITIVE], "favorableOutcome": "0"}} if fairness else {}),
             },
             "trainingJob": {"name": "bench", "namespace": "bench", "uid": "bench"},
             "data": {"uri": data_uri},
@@ -112,81 +108,7 @@ def trainer_input(
     )
 
 
-def bare_sklearn(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> None:
-    """The same fits in plain scikit-learn: CV of every grid point, final fit, validation and test scoring."""
-    table = snapshot.table
-    features = [c for c in table.columns if c not in ("digit", SENSITIVE)]
-    parts = split.partition(table, target="digit", task="classification", spec=spec.preprocessing.split)
-    X, y = parts.train[features], parts.train["digit"]
-    folds = split.folds(y, task="classification", spec=spec.preprocessing.split, cv_folds=spec.tuning.cv_folds)
-    params = spec.algorithms[0].params
-    model = pipeline.Pipeline(
-        [
-            (
-                "features",
-                compose.ColumnTransformer(
-                    [
-                        (
-                            "numeric",
-                            pipeline.make_pipeline(impute.SimpleImputer(strategy="median"), preprocessing.StandardScaler()),
-                            features,
-                        )
-                    ]
-                ),
-            ),
-            (
-                "model",
-                ensemble.RandomForestClassifier(
-                    n_estimators=params["n_estimators"], random_state=spec.preprocessing.split.seed, n_jobs=1
-                ),
-            ),
-        ]
-    )
-    best, best_score = None, -np.inf
-    for depth, leaf in itertools.product(params["max_depth"], params["min_samples_leaf"]):
-        point = {"model__max_depth": depth, "model__min_samples_leaf": leaf}
-        scores = []
-        for train, held_out in folds:
-            fitted = base.clone(model).set_params(**point).fit(X.iloc[train], y.iloc[train])
-            scores.append(metrics.roc_auc_score(y.iloc[held_out], fitted.predict_proba(X.iloc[held_out]), multi_class="ovr"))
-        if np.mean(scores) > best_score:
-            best, best_score = point, np.mean(scores)
-    final = base.clone(model).set_params(**best).fit(X, y)
-    for part in (parts.validation, parts.test):
-        metrics.roc_auc_score(part["digit"], final.predict_proba(part[features]), multi_class="ovr")
-        metrics.accuracy_score(part["digit"], final.predict(part[features]))
-
-
-_CEILING: dict = {}
-
-
-def _cv_fit(depth) -> None:
-    X, y, folds, trees = _CEILING["X"], _CEILING["y"], _CEILING["folds"], _CEILING["trees"]
-    for train, _ in folds:
-        ensemble.RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=0, n_jobs=1).fit(
-            X.iloc[train], y.iloc[train]
-        )
-
-
-def bare_pool_seconds(snapshot: data.Snapshot, spec: trainer_api.TrainerInput, depths: list, *, trees: int):
-    """(1 process, 2 processes) wall seconds of bare scikit-learn fits of the same trials: what this machine allows."""
-    features = [c for c in snapshot.table.columns if c not in ("digit", SENSITIVE)]
-    parts = split.partition(snapshot.table, target="digit", task="classification", spec=spec.preprocessing.split)
-    folds = split.folds(parts.train["digit"], task="classification", spec=spec.preprocessing.split, cv_folds=3)
-    _CEILING.update(X=parts.train[features], y=parts.train["digit"], trees=trees, folds=folds)
-    started = time.perf_counter()
-    for depth in depths:
-        _cv_fit(depth)
-    sequential = time.perf_counter() - started
-    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-        started = time.perf_counter()
-        list(pool.map(_cv_fit, depths))
-        parallel = time.perf_counter() - started
-    return sequential, parallel
-
-
 REVIEWS = pathlib.Path(__file__).parents[1] / "tests" / "data" / "reviews" / "fine_foods_2000.csv"
-TEXT_C = [0.5, 2.0, 8.0, 32.0]  # logistic regression points of the text comparison, 3-fold CV each
 
 
 def text_input(output_uri: str) -> trainer_api.TrainerInput:
@@ -208,57 +130,14 @@ def text_input(output_uri: str) -> trainer_api.TrainerInput:
             "trainingJob": {"name": "bench", "namespace": "bench", "uid": "bench"},
             "data": {"uri": REVIEWS.as_uri()},
             "preprocessing": {"dropDuplicates": False},
-            "algorithms": [{"name": "logistic_regression", "params": {"C": TEXT_C}}],
-            "tuning": {"strategy": "grid", "maxTrials": len(TEXT_C), "cvFolds": 3, "earlyStopping": False},
+            "algorithms": [{"name": "logistic_regression", "params": {"C": bare_training.TEXT_C}}],
+            "tuning": {"strategy": "grid", "maxTrials": len(bare_training.TEXT_C), "cvFolds": 3, "earlyStopping": False},
             "output": {"uri": output_uri},
         }
     )
 
 
-class _Tfidf(base.TransformerMixin, base.BaseEstimator):
-    """Word and character TF-IDF of one text column, as a user would write it with scikit-learn."""
-
-    def fit(self, X, y=None):
-        texts = X["review"].fillna("").tolist()
-        self.words_ = sklearn_text.TfidfVectorizer(
-            ngram_range=text.WORD_NGRAMS, max_features=text.MAX_WORD_TERMS, sublinear_tf=True, dtype=np.float32
-        ).fit(texts)
-        self.chars_ = sklearn_text.TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=text.CHAR_NGRAMS,
-            max_features=text.MAX_CHAR_TERMS,
-            sublinear_tf=True,
-            dtype=np.float32,
-        ).fit(texts)
-        return self
-
-    def transform(self, X):
-        texts = X["review"].fillna("").tolist()
-        return sparse.hstack([self.words_.transform(texts), self.chars_.transform(texts)], format="csr")
-
-
-def bare_text(spec: trainer_api.TrainerInput, snapshot: data.Snapshot) -> None:
-    """The text run's fits in plain scikit-learn: CV of every C, final fit, validation and test scoring."""
-    parts = split.partition(snapshot.table, target="score", task="classification", spec=spec.preprocessing.split)
-    X, y = parts.train[["review"]], parts.train["score"]
-    folds = split.folds(y, task="classification", spec=spec.preprocessing.split, cv_folds=spec.tuning.cv_folds)
-    model = pipeline.Pipeline([("features", _Tfidf()), ("model", linear_model.LogisticRegression(max_iter=1000))])
-    best, best_score = None, -np.inf
-    for c in TEXT_C:
-        scores = []
-        for train, held_out in folds:
-            fitted = base.clone(model).set_params(model__C=c).fit(X.iloc[train], y.iloc[train])
-            scores.append(metrics.roc_auc_score(y.iloc[held_out] == "great", fitted.predict_proba(X.iloc[held_out])[:, 0]))
-        if np.mean(scores) > best_score:
-            best, best_score = c, np.mean(scores)
-    final = base.clone(model).set_params(model__C=best).fit(X, y)
-    for part in (parts.validation, parts.test):
-        metrics.roc_auc_score(part["score"] == "great", final.predict_proba(part[["review"]])[:, 0])
-        metrics.accuracy_score(part["score"], final.predict(part[["review"]]))
-
-
 SEATBELTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "seatbelts", "seatbelts.csv")
-ALPHAS, HORIZON, LAGS, WINDOWS = [0.1, 1.0, 10.0], 12, (1, 2, 3, 12, 13), (3, 12)
 
 
 def forecast_input(data_uri: str, output_uri: str) -> trainer_api.TrainerInput:
@@ -273,7 +152,7 @@ def forecast_input(data_uri: str, output_uri: str) -> trainer_api.TrainerInput:
                     "target": "casualties",
                     "timeColumn": "month",
                     "seriesId": "seat",
-                    "horizon": HORIZON,
+                    "horizon": bare_training.HORIZON,
                     "frequency": "MS",
                     "primaryMetric": "mape",
                     "features": {"include": []},
@@ -282,91 +161,11 @@ def forecast_input(data_uri: str, output_uri: str) -> trainer_api.TrainerInput:
             "trainingJob": {"name": "bench", "namespace": "bench", "uid": "0", "trigger": "manual", "parentVersion": None},
             "data": {"uri": data_uri},
             "preprocessing": {},
-            "algorithms": [{"name": "ridge", "params": {"alpha": ALPHAS}}],
+            "algorithms": [{"name": "ridge", "params": {"alpha": bare_training.ALPHAS}}],
             "tuning": {"maxTrials": 10, "cvFolds": 3},
             "output": {"uri": output_uri},
         }
     )
-
-
-def _bare_features(y: pd.Series, code: float) -> pd.DataFrame:
-    """Lags, rolling means and deviations of the values before each step, calendar fields, the series code."""
-    features = pd.DataFrame({f"lag_{n}": y.shift(n) for n in LAGS})
-    for w in WINDOWS:
-        features[f"mean_{w}"] = y.shift(1).rolling(w).mean()
-    for w in WINDOWS:
-        features[f"std_{w}"] = y.shift(1).rolling(w).std(ddof=0)
-    features["month"], features["quarter"] = y.index.month, y.index.quarter
-    features["series"] = code
-    return features
-
-
-def _bare_fit(series: dict[str, pd.Series], alpha: float | None):
-    """(model or None for the seasonal-naive forecast, scales)."""
-    scales = {key: float(y.abs().mean()) for key, y in series.items()}
-    if alpha is None:
-        return None, scales
-    frames = []
-    for code, (key, y) in enumerate(sorted(series.items())):
-        features = _bare_features(y / scales[key], float(code)).iloc[max(LAGS) :]
-        frames.append(features.assign(__z__=(y / scales[key]).iloc[max(LAGS) :] - features["lag_12"]))
-    rows = pd.concat(frames)
-    encoded = ["month", "quarter", "series"]
-    model = pipeline.Pipeline(
-        [
-            (
-                "features",
-                compose.ColumnTransformer(
-                    [
-                        ("onehot", preprocessing.OneHotEncoder(handle_unknown="ignore"), encoded),
-                        ("scale", preprocessing.StandardScaler(), [c for c in rows.columns if c not in encoded + ["__z__"]]),
-                    ]
-                ),
-            ),
-            ("model", linear_model.Ridge(alpha=alpha)),
-        ]
-    )
-    return model.fit(rows.drop(columns="__z__"), rows["__z__"]), scales
-
-
-def _bare_forecast(series: dict[str, pd.Series], fitted, steps: int) -> dict[str, np.ndarray]:
-    """Recursive forecasts: each step's features from the values before it (numpy), its prediction appended."""
-    model, scales = fitted
-    found = {}
-    for code, (key, y) in enumerate(sorted(series.items())):
-        values = list(y.to_numpy() / scales[key])
-        times = pd.date_range(y.index[-1], periods=steps + 1, freq="MS")[1:]
-        for moment in times:
-            past = np.asarray(values)
-            row = {f"lag_{n}": past[-n] for n in LAGS}
-            row.update({f"mean_{w}": past[-w:].mean() for w in WINDOWS})
-            row.update({f"std_{w}": past[-w:].std() for w in WINDOWS})
-            row.update(month=moment.month, quarter=moment.quarter, series=float(code))
-            correction = 0.0 if model is None else float(model.predict(pd.DataFrame([row]))[0])
-            values.append(row["lag_12"] + correction)
-        found[key] = np.asarray(values[-steps:]) * scales[key]
-    return found
-
-
-def bare_forecasting(path: str) -> None:
-    """The forecasting trainer's fits and forecasts, bare: every configuration on 3 expanding-window folds,
-    the chosen one on the training part and the test horizon, the baseline, the refit on the whole history."""
-    table = pd.read_csv(path, parse_dates=["month"])
-    series = {key: rows.set_index("month")["casualties"].astype(float).asfreq("MS") for key, rows in table.groupby("seat")}
-    train = {key: y.iloc[:-HORIZON] for key, y in series.items()}
-    scores = {}
-    for alpha in [None, *ALPHAS]:
-        errors = []
-        for cut in (36, 24, 12):
-            part = {key: y.iloc[: len(y) - cut] for key, y in train.items()}
-            predicted = _bare_forecast(part, _bare_fit(part, alpha), HORIZON)
-            actual = {key: y.iloc[len(y) - cut : len(y) - cut + HORIZON].to_numpy() for key, y in train.items()}
-            errors.append(np.mean(np.concatenate([np.abs(actual[k] - predicted[k]) / actual[k] for k in actual])))
-        scores[alpha] = float(np.mean(errors))
-    best = min(scores, key=scores.get)
-    _bare_forecast(train, _bare_fit(train, best), HORIZON)
-    _bare_forecast(train, _bare_fit(train, None), HORIZON)
-    _bare_fit(series, best)
 
 
 def _trial_pod(spec: trainer_api.TrainerInput, shared: tuning.SharedStudy, results) -> None:
@@ -439,7 +238,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="mlkube-bench-") as work:
         frame = datasets.load_digits(as_frame=True).frame.rename(columns={"target": "digit"})
-        frame[SENSITIVE] = np.random.default_rng(0).choice(["a", "b"], len(frame), p=[0.4, 0.6])
+        frame[bare_training.SENSITIVE] = np.random.default_rng(0).choice(["a", "b"], len(frame), p=[0.4, 0.6])
         frame.to_parquet(f"{work}/digits.parquet")
         uri = f"file://{work}/digits.parquet"
 
@@ -455,7 +254,7 @@ def main() -> None:
         )
         bare_runs, our_runs, fair_runs = [], [], []
         for _ in range(args.rounds):
-            bare_runs.append(timed(bare_sklearn, spec, snapshot)[1:])
+            bare_runs.append(timed(bare_training.bare_sklearn, spec, snapshot)[1:])
             outcome, wall, cpu = timed(trainer_run, spec)
             our_runs.append((wall - outcome.seconds["load"], cpu - outcome.seconds["load"]))
             fair_outcome, wall, cpu = timed(trainer_run, fair_spec)
@@ -509,7 +308,9 @@ def main() -> None:
                 searches[parallelism].append(trainer_run(spec).seconds["tuning"])
             spec = trainer_input(uri, f"file://{work}/w2/", trees=args.trees, depths=depths, leaves=[1], parallelism=1)
             pods.append(trial_pods_search_seconds(spec, study_url, workers=2))
-            for processes, seconds in zip((1, 2), bare_pool_seconds(snapshot, spec, depths, trees=args.trees), strict=True):
+            for processes, seconds in zip(
+                (1, 2), bare_training.bare_pool_seconds(snapshot, spec, depths, trees=args.trees), strict=True
+            ):
                 bare[processes].append(seconds)
         speedup = min(searches[1]) / min(searches[2])
         ceiling = min(bare[1]) / min(bare[2])
@@ -530,12 +331,12 @@ def main() -> None:
         trainer_run(forecast_spec)  # first calls
         bare_forecast_cpu, forecast_cpu = [], []
         for _ in range(args.rounds):
-            bare_forecast_cpu.append(timed(bare_forecasting, SEATBELTS)[2])
+            bare_forecast_cpu.append(timed(bare_training.bare_forecasting, SEATBELTS)[2])
             forecast_outcome, _, cpu = timed(trainer_run, forecast_spec)
             forecast_cpu.append(cpu - forecast_outcome.seconds["load"])
         forecast_overhead = min(forecast_cpu) / min(bare_forecast_cpu)
         print(
-            f"forecasting: seatbelts 2 series, horizon {HORIZON}, baseline + ridge x {len(ALPHAS)}, 3 folds: bare "
+            f"forecasting: seatbelts 2 series, horizon {bare_training.HORIZON}, baseline + ridge x {len(bare_training.ALPHAS)}, 3 folds: bare "
             f"{min(bare_forecast_cpu):.2f} CPU s, trainer without load {min(forecast_cpu):.2f} CPU s: overhead "
             f"{forecast_overhead:.3f}x; test mape {forecast_outcome.metrics['test']['mape']:.4f} "
             f"(seasonal naive {forecast_outcome.metrics['test']['baseline_mape']:.4f})"
@@ -544,13 +345,13 @@ def main() -> None:
         text_snapshot = data.load(text_spec.data)
         bare_text_runs, text_runs = [], []
         for _ in range(args.rounds):
-            bare_text_runs.append(timed(bare_text, text_spec, text_snapshot)[2])
+            bare_text_runs.append(timed(bare_training.bare_text, text_spec, text_snapshot)[2])
             text_outcome, _, cpu = timed(trainer_run, text_spec)
             text_runs.append(cpu - text_outcome.seconds["load"])
         text_overhead = min(text_runs) / min(bare_text_runs)
         print(
             f"text: {text_snapshot.rows} reviews, TF-IDF words {text.WORD_NGRAMS} + characters {text.CHAR_NGRAMS}, "
-            f"logistic regression C in {TEXT_C}, 3-fold CV; bare scikit-learn {min(bare_text_runs):.2f} CPU s, "
+            f"logistic regression C in {bare_training.TEXT_C}, 3-fold CV; bare scikit-learn {min(bare_text_runs):.2f} CPU s, "
             f"mlkube trainer without load {min(text_runs):.2f} CPU s: overhead {text_overhead:.3f}x, best of {args.rounds}; "
             f"test roc_auc {text_outcome.metrics['test']['roc_auc']:.4f}"
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from mlkube.serving import routing
+from mlkube.serving import routing, upstream
 
 REQUEST_ID = "x-request-id"
 _FORWARDED = ("content-type", "inference-header-content-length")  # client headers passed on
@@ -73,4 +73,4 @@ class Forward:
 
     def header_lines(self) -> bytes:
         """The headers as `upstream.Pool.send` takes them."""
-        return "".join([f"{name}: {value}\r\n" for name, value in self.headers.items()]).encode("latin-1")
+        return upstream.header_lines(self.headers)

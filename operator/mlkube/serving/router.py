@@ -67,7 +67,6 @@ from mlkube.serving import (
 
 log = logging.getLogger("mlkube.serving.router")
 
-REQUEST_ID = forwarding.REQUEST_ID
 VERSION_HEADER = "x-mlkube-version"
 
 
@@ -131,7 +130,7 @@ class Router:
         name = request.match_info["name"]
         if name != compiled.table.deployment:
             return _error(404, f"model '{name}' not found; this router serves '{compiled.table.deployment}'")
-        request_id = self._request_id(request.headers.get(REQUEST_ID))
+        request_id = self._request_id(request.headers.get(forwarding.REQUEST_ID))
         choice = self._choose(compiled, request.headers, preview=request.path.startswith("/preview/"))
         if choice is None:
             return _error(404, "no preview version is deployed")
@@ -153,7 +152,7 @@ class Router:
         return web.Response(
             body=payload,
             status=status,
-            headers={"content-type": content_type, REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
+            headers={"content-type": content_type, forwarding.REQUEST_ID: request_id, VERSION_HEADER: str(choice.version)},
         )
 
     def is_lean(self, path: str) -> bool:
@@ -169,11 +168,11 @@ class Router:
             reply(_lean_error(404, f"{request.path} is not an inference path of the routing table in force"))
             return
         protocol, verb, preview = route
-        request_id = self._request_id(request.headers.get(REQUEST_ID))
+        request_id = self._request_id(request.headers.get(forwarding.REQUEST_ID))
         choice = self._choose(compiled, request.headers, preview=preview)
 
         def answered(status: int, payload: bytes, content_type: str) -> None:
-            headers = (("content-type", content_type), (REQUEST_ID, request_id), (VERSION_HEADER, str(choice.version)))
+            headers = (("content-type", content_type), (forwarding.REQUEST_ID, request_id), (VERSION_HEADER, str(choice.version)))
             reply(front.Answer(status, payload, headers))
 
         self._forward(compiled, choice, request_id, protocol, verb, request.headers, request.body, answered)

@@ -116,7 +116,7 @@ class Stats:
 
     def record(self, version: int, role: str, *, status: int, latency_ms: float) -> None:
         """One call to `version`; status 0 means the backend could not be reached."""
-        stats = self.versions.get(version) or self.version(version)
+        stats = self.version(version)
         stats.requests += 1
         if status >= 400 or status == 0:
             stats.errors += 1

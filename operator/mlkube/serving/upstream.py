@@ -203,8 +203,7 @@ class Pool:
             if not future.done():  # not cancelled meanwhile (the exchange itself runs to its end)
                 future.set_result(outcome)
 
-        lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]) if headers else ""
-        self.send(method, url, body, lines.encode("latin-1"), timeout, done)
+        self.send(method, url, body, header_lines(headers) if headers else b"", timeout, done)
         outcome = await future
         if isinstance(outcome, Exception):
             raise outcome
@@ -325,6 +324,11 @@ class Pool:
             self._sweeper = None
         for exchange in list(self._in_flight):
             exchange.abandon(UpstreamError("the client pool was closed before the backend answered"))
+
+
+def header_lines(headers: dict[str, str]) -> bytes:
+    """`headers` as `Pool.send` takes them: one `name: value` line each, ending in CRLF."""
+    return "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
 
 
 def _parse_head(head: bytes, where: str) -> tuple[int, dict[str, str]]:
